@@ -1,0 +1,170 @@
+// datastore/types.ts — the contract between the datastore and the layers above it (host, sql, subscription).
+//
+// Owns: the resolved schema of a database (tables, columns, indexes, constraints, sequences) and the shapes of
+// transactions and their effects. The implementation lives in the other datastore/ files.
+// May call: sats/types.
+//
+// Rows are BSATN `Uint8Array`s of the table's row product (columns in schema order). Tables and indexes are named
+// by numeric ids that are stable for the life of a schema (the host hands them to modules).
+
+import type { AlgebraicType, ProductType, Typespace } from '../sats/types.js';
+
+export type TableId = number;
+export type IndexId = number;
+
+export type IndexAlgorithm = 'btree' | 'hash' | 'direct';
+
+export interface ColumnSchema {
+  /** Canonical (case-converted) column name, used by SQL and clients. */
+  name: string;
+  /** Source name from the module (the field name in `table({...})`), also accepted by SQL. */
+  sourceName: string;
+  /** Fully resolved: contains no `Ref` at the top level (nested Refs are resolved through `typespace`). */
+  type: AlgebraicType;
+}
+
+export interface IndexSchema {
+  indexId: IndexId;
+  /** Canonical generated name: `{table}_{cols}_idx_{algo}`. */
+  name: string;
+  /** Other names that resolve to this index (the module's source name, e.g. `person_name_idx_btree`). */
+  aliases: string[];
+  algorithm: IndexAlgorithm;
+  /** Column positions, in key order. */
+  columns: number[];
+  /** True when a unique constraint (or the primary key) covers exactly these columns. */
+  unique: boolean;
+}
+
+export interface SequenceSchema {
+  name: string;
+  column: number;
+  start: bigint;
+  increment: bigint;
+  min: bigint;
+  max: bigint;
+}
+
+export interface ScheduleSchema {
+  /** Canonical name of the reducer or procedure to call. */
+  functionName: string;
+  /** Column holding the ScheduleAt value. */
+  scheduleAtColumn: number;
+  /** Column holding the u64 scheduled id (the primary key). */
+  idColumn: number;
+}
+
+export interface TableSchema {
+  tableId: TableId;
+  /** Canonical name (what clients and SQL see). */
+  name: string;
+  /** Other names that resolve to this table (the module's accessor/source name). */
+  aliases: string[];
+  /** Row type: a Product whose elements are the columns. */
+  rowType: ProductType;
+  columns: ColumnSchema[];
+  primaryKey: number | undefined;
+  indexes: IndexSchema[];
+  /** Column sets that must be unique; each is backed by a unique index with the same columns. */
+  uniqueConstraints: { name: string; columns: number[] }[];
+  sequences: SequenceSchema[];
+  access: 'public' | 'private';
+  /** Event table: rows are broadcast on commit but never kept. */
+  isEvent: boolean;
+  schedule: ScheduleSchema | undefined;
+  /** Default values for columns (BSATN of the column type), used by migrations that add columns. */
+  defaultValues: Map<number, Uint8Array>;
+}
+
+export interface DatabaseSchema {
+  typespace: Typespace;
+  tables: TableSchema[];
+}
+
+/** One table's net effect in a committed transaction. A row both inserted and deleted in one tx appears in neither. */
+export interface TableChanges {
+  tableId: TableId;
+  tableName: string;
+  inserts: Uint8Array[];
+  deletes: Uint8Array[];
+}
+
+/** The effect of one committed transaction, in table-id order. Consumed by durability and subscriptions. */
+export interface TxData {
+  tables: TableChanges[];
+}
+
+/** Arguments of a range scan, already split out of the module's buffer (see host-abi §3.4 "Range scans"). */
+export interface RangeScanArgs {
+  /** BSATN of the first `prefixElems` index columns, concatenated. */
+  prefix: Uint8Array;
+  prefixElems: number;
+  /** BSATN `Bound` (u8 tag 0 Included / 1 Excluded / 2 Unbounded, then the value) of column `prefixElems`. */
+  rangeStart: Uint8Array;
+  rangeEnd: Uint8Array;
+}
+
+/** Result of an insert or update: the stored row and the write-back bytes of generated (auto_inc) values. */
+export interface WriteResult {
+  row: Uint8Array;
+  /** BSATN of the generated column values in column order; empty when nothing was generated. */
+  generated: Uint8Array;
+}
+
+/**
+ * Datastore error codes are the module ABI's errno values (host-abi §3.3), so the host can pass them through.
+ */
+export const errno = {
+  hostCallFailure: 1,
+  notInTransaction: 2,
+  bsatnDecodeError: 3,
+  noSuchTable: 4,
+  noSuchIndex: 5,
+  noSuchIter: 6,
+  wrongIndexAlgorithm: 10,
+  uniqueAlreadyExists: 12,
+  scheduleAtDelayTooLong: 13,
+  indexNotUnique: 14,
+  noSuchRow: 15,
+  autoIncOverflow: 16,
+} as const;
+export type Errno = (typeof errno)[keyof typeof errno];
+
+/** An operating error caused by the caller's input (a module, a SQL statement): typed, with what and where. */
+export class DatastoreError extends Error {
+  constructor(readonly code: Errno, message: string) {
+    super(message);
+    this.name = 'DatastoreError';
+  }
+}
+
+/** Read access to committed state, or to a transaction's view of it. Results are snapshots (arrays), never live. */
+export interface ReadView {
+  schema(): DatabaseSchema;
+  table(tableId: TableId): TableSchema;
+  /** Resolves canonical names and aliases; undefined when unknown. */
+  tableByName(name: string): TableSchema | undefined;
+  indexByName(name: string): { table: TableSchema; index: IndexSchema } | undefined;
+  rowCount(tableId: TableId): number;
+  /** All rows in insertion order. */
+  scan(tableId: TableId): Uint8Array[];
+  /** `key` = BSATN of all index columns, concatenated. */
+  scanIndexPoint(indexId: IndexId, key: Uint8Array): Uint8Array[];
+  scanIndexRange(indexId: IndexId, range: RangeScanArgs): Uint8Array[];
+}
+
+/** The single writer. Every method throws DatastoreError on bad input; the tx stays usable after such an error. */
+export interface MutTx extends ReadView {
+  insert(tableId: TableId, row: Uint8Array): WriteResult;
+  /** Replace the row whose unique index `indexId` key equals the new row's key. */
+  update(tableId: TableId, indexId: IndexId, row: Uint8Array): WriteResult;
+  deleteByIndexPoint(indexId: IndexId, key: Uint8Array): number;
+  deleteByIndexRange(indexId: IndexId, range: RangeScanArgs): number;
+  /** Delete rows byte-equal to any of `rows`. */
+  deleteByRows(tableId: TableId, rows: Uint8Array[]): number;
+  clear(tableId: TableId): number;
+  /** Make the changes visible and return their net effect. The tx is finished afterwards. */
+  commit(): TxData;
+  /** Undo every change. The tx is finished afterwards. */
+  rollback(): void;
+}
