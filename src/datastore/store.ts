@@ -1,0 +1,589 @@
+// datastore/store.ts — the in-memory database: committed state, the single mutable transaction, snapshots, replay.
+//
+// Owns: `Datastore` (a ReadView of committed state; `beginMutTx()`; `exportSnapshot`/`fromSnapshot`; `applyTxData`)
+// and the MutTx implementation: writes go straight into the table state, an undo log restores it on rollback, and a
+// per-table "touched" map (row id → row before the tx) yields the net TxData on commit.
+// Rules: one writer at a time; rows are copied on the way in (callers reuse their buffers) and returned as stored
+// (callers must not mutate them; they are views into shared slabs: use byteOffset/length, never `.buffer` alone);
+// scans return arrays (snapshots), so writes during iteration are safe. Reads on the Datastore while a tx is open
+// see the tx's uncommitted writes (the host serializes calls, so this does not happen).
+// System tables (system.ts) are registered read-only: they resolve by name and id and scan like user tables, but
+// are not in `schema().tables`, snapshots or TxData.
+// Sequences never move backwards, not even on rollback: a value handed out once is never handed out again.
+// May call: datastore/table, datastore/key, datastore/system, datastore/schema (id constants), datastore/types,
+// sats/bsatn, sats/codec, sats/types.
+
+import assert from 'node:assert';
+import { BsatnReader, BsatnWriter } from '../sats/bsatn.js';
+import { compileCodec } from '../sats/codec.js';
+import { firstUserTableId } from './schema.js';
+import { systemTableRows, systemTableSchemas } from './system.js';
+import type { Cursor, IndexKey } from './key.js';
+import {
+  bytesEqual, isZero, readInt, RowAllocator, rowIdentity, TableState, writeInt, type IndexState, type SequenceState,
+} from './table.js';
+import {
+  DatastoreError, errno, type DatabaseSchema, type IndexId, type IndexSchema, type MutTx, type RangeScanArgs,
+  type ReadView, type TableChanges, type TableId, type TableSchema, type TxData, type WriteResult,
+} from './types.js';
+
+const emptyBytes = new Uint8Array(0);
+const snapshotMagic = 'stdb-ts-snapshot';
+const snapshotVersion = 1;
+/** Below this many rows per side, net-effect cancellation compares pairs directly instead of hashing. */
+const cancelPairwiseMaxRows = 8;
+
+const enum UndoKind { Insert, Delete, Replace }
+interface UndoEntry { kind: UndoKind; table: TableState; rowId: number; row: Uint8Array }
+
+/** Everything a database holds; shared by the Datastore (committed view) and its transaction. */
+class State {
+  readonly tables: TableState[] = [];
+  readonly tableById = new Map<TableId, TableState>();
+  readonly tableByName = new Map<string, TableState>();
+  readonly indexById = new Map<IndexId, { table: TableState; index: IndexState }>();
+  readonly indexByName = new Map<string, { table: TableState; index: IndexState }>();
+  nextRowId = 1;
+  readonly rows = new RowAllocator();
+
+  /** User tables (snapshots, TxData); system tables are registered too but derived from the schema. */
+  readonly userTables: TableState[] = [];
+
+  constructor(readonly schema: DatabaseSchema) {
+    for (const ts of schema.tables) this.userTables.push(this.addTable(ts));
+    for (const ts of systemTableSchemas()) {
+      const t = this.addTable(ts);
+      const codec = compileCodec({ tag: 'Product', value: ts.rowType }, schema.typespace);
+      for (const v of systemTableRows(ts.tableId, schema)) {
+        const row = codec.encode(v);
+        t.addRow(this.nextRowId++, row, t.computeKeys(row));
+      }
+    }
+  }
+
+  /** Registers a table (also used later by migrations to add tables). */
+  addTable(ts: TableSchema): TableState {
+    assert(!this.tableById.has(ts.tableId), `duplicate table id ${ts.tableId}`);
+    const t = new TableState(ts, this.schema.typespace);
+    this.tables.push(t);
+    this.tables.sort((a, b) => a.schema.tableId - b.schema.tableId);
+    this.tableById.set(ts.tableId, t);
+    for (const name of [ts.name, ...ts.aliases]) if (!this.tableByName.has(name)) this.tableByName.set(name, t);
+    for (const index of t.indexes) {
+      assert(!this.indexById.has(index.schema.indexId), `duplicate index id ${index.schema.indexId}`);
+      this.indexById.set(index.schema.indexId, { table: t, index });
+      for (const name of [index.schema.name, ...index.schema.aliases]) {
+        if (!this.indexByName.has(name)) this.indexByName.set(name, { table: t, index });
+      }
+    }
+    return t;
+  }
+
+  table(tableId: TableId): TableState {
+    const t = this.tableById.get(tableId);
+    if (t === undefined) throw new DatastoreError(errno.noSuchTable, `no table with id ${tableId}`);
+    return t;
+  }
+
+  /** A table that a transaction may write: user tables only. */
+  writableTable(tableId: TableId): TableState {
+    const t = this.table(tableId);
+    if (tableId < firstUserTableId) {
+      throw new DatastoreError(errno.hostCallFailure, `system table '${t.schema.name}' is read-only`);
+    }
+    return t;
+  }
+
+  /** An index of a user table (for writes). */
+  writableIndex(indexId: IndexId): { table: TableState; index: IndexState } {
+    const ix = this.index(indexId);
+    this.writableTable(ix.table.schema.tableId);
+    return ix;
+  }
+
+  index(indexId: IndexId): { table: TableState; index: IndexState } {
+    const ix = this.indexById.get(indexId);
+    if (ix === undefined) throw new DatastoreError(errno.noSuchIndex, `no index with id ${indexId}`);
+    return ix;
+  }
+}
+
+const scratchCursor: Cursor = { pos: 0 };
+
+/** Key of a module point buffer (BSATN of all index columns), validated. */
+function pointKey(table: TableState, index: IndexState, key: Uint8Array): IndexKey {
+  const n = index.schema.columns.length;
+  if (index.pointWidthBytes !== undefined) {
+    if (key.length !== index.pointWidthBytes) {
+      throw new DatastoreError(errno.bsatnDecodeError, `index '${index.schema.name}' point key has ${key.length} ` +
+        `bytes, expected ${index.pointWidthBytes}`);
+    }
+  } else {
+    validateColumns(table, index, key, 0, n, `point key of index '${index.schema.name}'`);
+  }
+  scratchCursor.pos = 0;
+  return index.key.ofColumns(key, scratchCursor, n);
+}
+
+/** Validates `count` index columns from `start` that must fill `bytes` exactly. */
+function validateColumns(
+  table: TableState, index: IndexState, bytes: Uint8Array, start: number, count: number, what: string,
+): void {
+  try {
+    const r = new BsatnReader(bytes);
+    for (let i = start; i < start + count; i++) index.columnCodecs[i].skip(r);
+    r.expectEnd(what);
+  } catch (e) {
+    throw new DatastoreError(errno.bsatnDecodeError, `invalid ${what} (table '${table.schema.name}'): ` +
+      `${(e as Error).message}`);
+  }
+}
+
+/** The half-open key interval [lo, hi) selected by a range scan (see key.ts on prefix-freedom). */
+function rangeKeys(table: TableState, index: IndexState, range: RangeScanArgs): [IndexKey, IndexKey] {
+  const ixs = index.schema;
+  if (ixs.algorithm === 'hash') {
+    throw new DatastoreError(errno.wrongIndexAlgorithm, `index '${ixs.name}' is a hash index: no range scans`);
+  }
+  const n = range.prefixElems;
+  if (n >= ixs.columns.length) {
+    throw new DatastoreError(errno.bsatnDecodeError, `range scan on index '${ixs.name}' with ${n} prefix columns ` +
+      `(the index has ${ixs.columns.length})`);
+  }
+  let prefix: string | undefined;
+  if (n > 0) {
+    validateColumns(table, index, range.prefix, 0, n, `range prefix of index '${ixs.name}'`);
+    scratchCursor.pos = 0;
+    prefix = index.key.ofColumns(range.prefix, scratchCursor, n) as string; // numeric keys have one column
+  }
+  const lo = boundKey(table, index, range.rangeStart, n, prefix, true);
+  const hi = boundKey(table, index, range.rangeEnd.length === 0 ? range.rangeStart : range.rangeEnd, n, prefix, false);
+  return [lo, hi];
+}
+
+function boundKey(
+  table: TableState, index: IndexState, bound: Uint8Array, col: number, prefix: string | undefined, isStart: boolean,
+): IndexKey {
+  const key = index.key;
+  const what = `range ${isStart ? 'start' : 'end'} bound of index '${index.schema.name}'`;
+  if (bound.length === 0) throw new DatastoreError(errno.bsatnDecodeError, `empty ${what}`);
+  const tag = bound[0];
+  if (tag === 2) {
+    if (bound.length !== 1) throw new DatastoreError(errno.bsatnDecodeError, `trailing bytes after unbounded ${what}`);
+    if (prefix === undefined) return isStart ? key.lowest : key.highest;
+    return isStart ? prefix : key.after(prefix);
+  }
+  if (tag !== 0 && tag !== 1) throw new DatastoreError(errno.bsatnDecodeError, `bad tag ${tag} in ${what}`);
+  const value = bound.subarray(1);
+  validateColumns(table, index, value, col, 1, what);
+  scratchCursor.pos = 0;
+  const part = key.ofColumn(col, value, scratchCursor);
+  const k = prefix === undefined ? part : prefix + (part as string);
+  const included = tag === 0;
+  // Start: Included → from k; Excluded → past every key starting with k. End (exclusive): the mirror image.
+  if (isStart) return included ? k : key.after(k);
+  return included ? key.after(k) : k;
+}
+
+/** Read access over a State; the Datastore and its transaction share this. */
+abstract class Reader implements ReadView {
+  protected constructor(protected readonly state: State) {}
+  protected abstract check(): void;
+  private readonly ids: number[] = [];
+
+  schema(): DatabaseSchema { this.check(); return this.state.schema; }
+  table(tableId: TableId): TableSchema { this.check(); return this.state.table(tableId).schema; }
+  tableByName(name: string): TableSchema | undefined { this.check(); return this.state.tableByName.get(name)?.schema; }
+  indexByName(name: string): { table: TableSchema; index: IndexSchema } | undefined {
+    this.check();
+    const ix = this.state.indexByName.get(name);
+    return ix === undefined ? undefined : { table: ix.table.schema, index: ix.index.schema };
+  }
+  rowCount(tableId: TableId): number { this.check(); return this.state.table(tableId).rows.size; }
+  scan(tableId: TableId): Uint8Array[] {
+    this.check();
+    return [...this.state.table(tableId).rows.values()];
+  }
+  scanIndexPoint(indexId: IndexId, key: Uint8Array): Uint8Array[] {
+    this.check();
+    const { table, index } = this.state.index(indexId);
+    return this.rowsOf(table, this.pointIds(table, index, key));
+  }
+  scanIndexRange(indexId: IndexId, range: RangeScanArgs): Uint8Array[] {
+    this.check();
+    const { table, index } = this.state.index(indexId);
+    return this.rowsOf(table, this.rangeIds(table, index, range));
+  }
+
+  /** Row ids matching a point key; the returned array is scratch, valid until the next call. */
+  protected pointIds(table: TableState, index: IndexState, key: Uint8Array): number[] {
+    const ids = this.ids;
+    ids.length = 0;
+    index.store.point(pointKey(table, index, key), ids);
+    return ids;
+  }
+  protected rangeIds(table: TableState, index: IndexState, range: RangeScanArgs): number[] {
+    const [lo, hi] = rangeKeys(table, index, range);
+    const ids = this.ids;
+    ids.length = 0;
+    index.store.range(lo, hi, ids);
+    return ids;
+  }
+  private rowsOf(table: TableState, ids: number[]): Uint8Array[] {
+    const out = new Array<Uint8Array>(ids.length);
+    for (let i = 0; i < ids.length; i++) out[i] = table.rows.get(ids[i])!;
+    return out;
+  }
+}
+
+/** An in-memory database. Between transactions it is a ReadView of committed state. */
+export class Datastore extends Reader {
+  private tx: Transaction | undefined;
+
+  constructor(schema: DatabaseSchema) {
+    super(new State(schema));
+  }
+
+  protected check(): void {}
+
+  /** Starts the single writer. Asserts no other transaction is open. */
+  beginMutTx(): MutTx {
+    assert(this.tx === undefined, 'a mutable transaction is already open');
+    const tx = new Transaction(this.state, () => { this.tx = undefined; });
+    this.tx = tx;
+    return tx;
+  }
+
+  get inTransaction(): boolean { return this.tx !== undefined; }
+
+  /** Sequence state: the next value of each sequence, by sequence name. */
+  sequenceState(): Map<string, bigint> {
+    const out = new Map<string, bigint>();
+    for (const t of this.state.userTables) for (const s of t.sequences) out.set(s.schema.name, s.next);
+    return out;
+  }
+
+  /**
+   * All committed rows of every user table plus sequence state. Format (BSATN): magic string, u32 version, u32 table
+   * count, then per table: u32 id, string name, u32 row count, rows as byte arrays, u32 sequence count, per sequence
+   * u16 column and the next value as a decimal string.
+   */
+  exportSnapshot(): Uint8Array {
+    assert(this.tx === undefined, 'snapshot while a transaction is open');
+    const w = new BsatnWriter(1 << 16);
+    w.writeString(snapshotMagic);
+    w.writeU32(snapshotVersion);
+    w.writeU32(this.state.userTables.length);
+    for (const t of this.state.userTables) {
+      w.writeU32(t.schema.tableId);
+      w.writeString(t.schema.name);
+      w.writeU32(t.rows.size);
+      for (const row of t.rows.values()) w.writeBytes(row);
+      w.writeU32(t.sequences.length);
+      for (const s of t.sequences) { w.writeU16(s.schema.column); w.writeString(s.next.toString()); }
+    }
+    return w.finish();
+  }
+
+  /** Rebuilds a datastore from `exportSnapshot` bytes. Tables are matched by id and must have the same name. */
+  static fromSnapshot(schema: DatabaseSchema, bytes: Uint8Array): Datastore {
+    const ds = new Datastore(schema);
+    const r = new BsatnReader(bytes);
+    const fail = (msg: string): never => { throw new DatastoreError(errno.bsatnDecodeError, `bad snapshot: ${msg}`); };
+    if (r.readString() !== snapshotMagic) fail('wrong magic');
+    const version = r.readU32();
+    if (version !== snapshotVersion) fail(`unsupported version ${version}`);
+    const tableCount = r.readU32();
+    for (let i = 0; i < tableCount; i++) {
+      const tableId = r.readU32();
+      const name = r.readString();
+      const t = ds.state.tableById.get(tableId) ?? fail(`table ${tableId} (${name}) is not in the schema`);
+      if (t.schema.name !== name) fail(`table ${tableId} is '${name}' in the snapshot, '${t.schema.name}' in the schema`);
+      const rowCount = r.readU32();
+      for (let j = 0; j < rowCount; j++) {
+        const row = ds.state.rows.copy(r.readBytes());
+        t.validateRow(row);
+        t.addRow(ds.state.nextRowId++, row, t.computeKeys(row));
+      }
+      const seqCount = r.readU32();
+      for (let j = 0; j < seqCount; j++) {
+        const column = r.readU16();
+        const next = BigInt(r.readString());
+        const s = t.sequences.find((q) => q.schema.column === column) ?? fail(`no sequence on column ${column}`);
+        s.next = next;
+      }
+    }
+    r.expectEnd('snapshot');
+    return ds;
+  }
+
+  /**
+   * Replays a committed transaction (recovery from the commit log): deletes, then inserts, as given.
+   * Sequences move past any value seen in inserted rows, so they never reissue a logged value.
+   */
+  applyTxData(txData: TxData): void {
+    const tx = this.beginMutTx() as Transaction;
+    try {
+      for (const ch of txData.tables) {
+        const t = this.state.table(ch.tableId);
+        if (ch.deletes.length > 0) {
+          const n = tx.deleteByRows(ch.tableId, ch.deletes);
+          if (n !== ch.deletes.length) {
+            throw new DatastoreError(errno.noSuchRow, `replay: ${ch.deletes.length - n} deleted rows of table ` +
+              `'${t.schema.name}' are missing`);
+          }
+        }
+        for (const row of ch.inserts) {
+          tx.insertRaw(t, row);
+          for (const s of t.sequences) advancePast(s, t, row);
+        }
+      }
+      tx.commit();
+    } catch (e) {
+      if (this.tx === tx) tx.rollback();
+      throw e;
+    }
+  }
+}
+
+function advancePast(s: SequenceState, t: TableState, row: Uint8Array): void {
+  const v = readInt(row, t.columnOffset(row, s.schema.column), s.widthBytes, s.signed);
+  const inc = s.schema.increment;
+  if (inc > 0n ? v >= s.next : v <= s.next) s.next = v + inc;
+}
+
+class Transaction extends Reader implements MutTx {
+  private done = false;
+  private readonly undo: UndoEntry[] = [];
+  /** Per touched table: row id → the row before this tx (null when the row did not exist). */
+  private readonly touched = new Map<TableState, Map<number, Uint8Array | null>>();
+  private readonly ids2: number[] = [];
+
+  constructor(state: State, private readonly onFinish: () => void) {
+    super(state);
+  }
+
+  protected check(): void {
+    if (this.done) throw new DatastoreError(errno.notInTransaction, 'the transaction is already finished');
+  }
+
+  insert(tableId: TableId, input: Uint8Array): WriteResult {
+    this.check();
+    const t = this.state.writableTable(tableId);
+    t.validateRow(input);
+    const row = this.state.rows.copy(input);
+    const generated = this.generate(t, row);
+    const id = this.insertChecked(t, row);
+    return { row: id === undefined ? row : t.rows.get(id)!, generated };
+  }
+
+  /** Inserts a valid row without sequences (replay). */
+  insertRaw(t: TableState, input: Uint8Array): void {
+    t.validateRow(input);
+    this.insertChecked(t, this.state.rows.copy(input));
+  }
+
+  /** Applies set semantics and unique constraints, then stores `row`; returns the id of an identical existing row. */
+  private insertChecked(t: TableState, row: Uint8Array): number | undefined {
+    const keys = t.computeKeys(row);
+    if (t.byBytes !== undefined) {
+      const same = t.findIdentical(row);
+      if (same !== undefined) return same;
+    } else {
+      for (let i = 0; i < t.uniqueIndexes.length; i++) {
+        const ix = t.uniqueIndexes[i];
+        const existing = ix.store.find(keys[t.uniquePositions[i]]);
+        if (existing === undefined) continue;
+        // An identical row matches on every unique index, so checking the first one decides set semantics.
+        if (i === 0 && bytesEqual(t.rows.get(existing)!, row)) return existing;
+        throw t.uniqueViolation(ix, row);
+      }
+    }
+    const rowId = this.state.nextRowId++;
+    t.addRow(rowId, row, keys);
+    this.record(UndoKind.Insert, t, rowId, row, null);
+    return undefined;
+  }
+
+  update(tableId: TableId, indexId: IndexId, input: Uint8Array): WriteResult {
+    this.check();
+    const t = this.state.writableTable(tableId);
+    const { table: it, index } = this.state.index(indexId);
+    if (it !== t) {
+      throw new DatastoreError(errno.noSuchIndex, `index ${indexId} ('${index.schema.name}') is not an index of ` +
+        `table '${t.schema.name}'`);
+    }
+    if (!index.schema.unique) {
+      throw new DatastoreError(errno.indexNotUnique, `update through index '${index.schema.name}' of table ` +
+        `'${t.schema.name}', which is not unique`);
+    }
+    t.validateRow(input);
+    const row = this.state.rows.copy(input);
+    const generated = this.generate(t, row);
+    const rowId = index.store.find(index.key.ofRow(row));
+    if (rowId === undefined) {
+      throw new DatastoreError(errno.noSuchRow, `update of table '${t.schema.name}': no row with ` +
+        `${index.schema.columns.map((c) => t.schema.columns[c].name).join(', ')} = ${t.describeKey(index, row)}`);
+    }
+    const old = t.rows.get(rowId)!;
+    if (bytesEqual(old, row)) return { row: old, generated };
+    for (const ux of t.uniqueIndexes) {
+      if (ux === index) continue;
+      const other = ux.store.find(ux.key.ofRow(row));
+      if (other !== undefined && other !== rowId) throw t.uniqueViolation(ux, row);
+    }
+    t.replaceRow(rowId, old, row);
+    this.record(UndoKind.Replace, t, rowId, old, old);
+    return { row, generated };
+  }
+
+  deleteByIndexPoint(indexId: IndexId, key: Uint8Array): number {
+    this.check();
+    const { table, index } = this.state.writableIndex(indexId);
+    return this.deleteIds(table, this.pointIds(table, index, key));
+  }
+
+  deleteByIndexRange(indexId: IndexId, range: RangeScanArgs): number {
+    this.check();
+    const { table, index } = this.state.writableIndex(indexId);
+    return this.deleteIds(table, this.rangeIds(table, index, range));
+  }
+
+  deleteByRows(tableId: TableId, rows: Uint8Array[]): number {
+    this.check();
+    const t = this.state.writableTable(tableId);
+    let n = 0;
+    for (const row of rows) {
+      t.validateRow(row);
+      const id = t.findIdentical(row);
+      if (id !== undefined) { this.deleteOne(t, id); n++; }
+    }
+    return n;
+  }
+
+  clear(tableId: TableId): number {
+    this.check();
+    const t = this.state.writableTable(tableId);
+    const ids = this.ids2;
+    ids.length = 0;
+    for (const id of t.rows.keys()) ids.push(id);
+    return this.deleteIds(t, ids);
+  }
+
+  commit(): TxData {
+    this.check();
+    const tables: TableChanges[] = [];
+    const touched = [...this.touched].sort((a, b) => a[0].schema.tableId - b[0].schema.tableId);
+    for (const [t, before] of touched) {
+      const inserts: Uint8Array[] = [];
+      const deletes: Uint8Array[] = [];
+      for (const [rowId, was] of before) {
+        const now = t.rows.get(rowId);
+        if (was !== null && now !== undefined && bytesEqual(was, now)) continue;
+        if (was !== null) deletes.push(was);
+        if (now !== undefined) inserts.push(now);
+      }
+      cancelIdentical(inserts, deletes);
+      if (t.schema.isEvent) t.clearAll(); // event rows are broadcast, never kept
+      if (inserts.length + deletes.length > 0) {
+        tables.push({ tableId: t.schema.tableId, tableName: t.schema.name, inserts, deletes });
+      }
+    }
+    this.finish();
+    return { tables };
+  }
+
+  rollback(): void {
+    this.check();
+    const reorder = new Set<TableState>();
+    for (let i = this.undo.length - 1; i >= 0; i--) {
+      const e = this.undo[i];
+      switch (e.kind) {
+        case UndoKind.Insert: e.table.removeRow(e.rowId, e.row); break;
+        case UndoKind.Delete:
+          e.table.addRow(e.rowId, e.row, e.table.computeKeys(e.row));
+          reorder.add(e.table);
+          break;
+        case UndoKind.Replace: e.table.replaceRow(e.rowId, e.table.rows.get(e.rowId)!, e.row); break;
+      }
+    }
+    for (const t of reorder) t.reorderRows();
+    this.finish();
+  }
+
+  private finish(): void {
+    this.done = true;
+    this.undo.length = 0;
+    this.touched.clear();
+    this.onFinish();
+  }
+
+  private record(kind: UndoKind, t: TableState, rowId: number, row: Uint8Array, before: Uint8Array | null): void {
+    this.undo.push({ kind, table: t, rowId, row });
+    let m = this.touched.get(t);
+    if (m === undefined) { m = new Map(); this.touched.set(t, m); }
+    if (!m.has(rowId)) m.set(rowId, before);
+  }
+
+  private deleteIds(t: TableState, ids: number[]): number {
+    // `ids` may be scratch shared with scans: copy before mutating indexes.
+    const copy = ids.slice();
+    for (const id of copy) this.deleteOne(t, id);
+    return copy.length;
+  }
+
+  private deleteOne(t: TableState, rowId: number): void {
+    const row = t.rows.get(rowId)!;
+    t.removeRow(rowId, row);
+    this.record(UndoKind.Delete, t, rowId, row, row);
+  }
+
+  /** Fills zero-valued sequence columns of `row` in place; returns the BSATN of generated values, column order. */
+  private generate(t: TableState, row: Uint8Array): Uint8Array {
+    if (t.sequences.length === 0) return emptyBytes;
+    let parts: Uint8Array[] | undefined;
+    for (const s of t.sequences) {
+      const at = t.columnOffset(row, s.schema.column);
+      if (!isZero(row, at, s.widthBytes)) continue;
+      const v = s.next;
+      if (v < s.lo || v > s.hi) {
+        throw new DatastoreError(errno.autoIncOverflow, `sequence '${s.schema.name}' of table '${t.schema.name}' ` +
+          `is exhausted (next value ${v} is outside ${s.lo}..${s.hi})`);
+      }
+      s.next = v + s.schema.increment;
+      writeInt(row, at, s.widthBytes, v);
+      (parts ??= []).push(row.subarray(at, at + s.widthBytes));
+    }
+    if (parts === undefined) return emptyBytes;
+    if (parts.length === 1) return parts[0].slice();
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) { out.set(p, at); at += p.length; }
+    return out;
+  }
+}
+
+/** Removes pairs of byte-identical rows present in both lists (a delete and re-insert of the same row is no change). */
+function cancelIdentical(inserts: Uint8Array[], deletes: Uint8Array[]): void {
+  if (inserts.length === 0 || deletes.length === 0) return;
+  if (inserts.length <= cancelPairwiseMaxRows && deletes.length <= cancelPairwiseMaxRows) {
+    for (let i = inserts.length - 1; i >= 0; i--) {
+      const j = deletes.findIndex((d) => bytesEqual(d, inserts[i]));
+      if (j >= 0) { deletes.splice(j, 1); inserts.splice(i, 1); }
+    }
+    return;
+  }
+  const deleted = new Map<string, number[]>();
+  deletes.forEach((d, i) => { const k = rowIdentity(d); const l = deleted.get(k); if (l) l.push(i); else deleted.set(k, [i]); });
+  const dropDeletes = new Set<number>();
+  let w = 0;
+  for (const ins of inserts) {
+    const l = deleted.get(rowIdentity(ins));
+    if (l !== undefined && l.length > 0) { dropDeletes.add(l.pop()!); continue; }
+    inserts[w++] = ins;
+  }
+  inserts.length = w;
+  let k = 0;
+  for (let i = 0; i < deletes.length; i++) if (!dropDeletes.has(i)) deletes[k++] = deletes[i];
+  deletes.length = k;
+}

@@ -1,0 +1,287 @@
+// datastore/table.ts — the state of one table: rows, indexes, sequences, and the helpers that keep them in step.
+//
+// Owns: TableState (rows by row id in insertion order, the index stores, the byte-identity map for tables without a
+// unique index, sequence state) and the per-table compiled codecs (row validation, index keys, column locator).
+// Transactions, undo and TxData live in store.ts; this file never records history.
+// May call: datastore/key, datastore/indexes, datastore/types, sats/codec, sats/bsatn, sats/types.
+
+import assert from 'node:assert';
+import { BsatnReader } from '../sats/bsatn.js';
+import { compileCodec, resolveType, type Codec } from '../sats/codec.js';
+import type { Typespace, Value } from '../sats/types.js';
+import { compileColumnLocator, compileIndexKey, fixedWidth, staticOffsets, type IndexKey, type IndexKeyCodec } from './key.js';
+import { createIndexStore, indexAllowsNumericKeys, type IndexStore } from './indexes.js';
+import { DatastoreError, errno, type IndexSchema, type SequenceSchema, type TableSchema } from './types.js';
+
+/** One index of a table: its key functions, its store, and codecs to validate module key buffers. */
+export interface IndexState {
+  readonly schema: IndexSchema;
+  readonly key: IndexKeyCodec;
+  readonly store: IndexStore;
+  /** Codecs of the index columns, in key order (validation of module buffers, error messages). */
+  readonly columnCodecs: Codec[];
+  /** Total byte width of a point key when every index column is a plain number type (then length is validation). */
+  readonly pointWidthBytes: number | undefined;
+}
+
+/** A sequence's mutable state. `next` is the next value to hand out; it never moves backwards. */
+export interface SequenceState {
+  readonly schema: SequenceSchema;
+  readonly widthBytes: number;
+  readonly signed: boolean;
+  /** Bounds of the sequence intersected with the column type's range. */
+  readonly lo: bigint;
+  readonly hi: bigint;
+  next: bigint;
+}
+
+const numberTags = new Set(['I8', 'U8', 'I16', 'U16', 'I32', 'U32', 'I64', 'U64', 'I128', 'U128', 'I256', 'U256',
+  'F32', 'F64']);
+
+export function integerRange(tag: string): { lo: bigint; hi: bigint; widthBytes: number; signed: boolean } | undefined {
+  const m = /^([IU])(8|16|32|64|128|256)$/.exec(tag);
+  if (m === null) return undefined;
+  const bits = BigInt(m[2]);
+  const signed = m[1] === 'I';
+  return signed
+    ? { lo: -(1n << (bits - 1n)), hi: (1n << (bits - 1n)) - 1n, widthBytes: Number(bits) / 8, signed }
+    : { lo: 0n, hi: (1n << bits) - 1n, widthBytes: Number(bits) / 8, signed };
+}
+
+/** Rows up to this size are carved out of shared slabs (one ArrayBuffer allocation per row costs ~3x more). */
+const slabRowMaxBytes = 1024;
+const slabBytes = 16 * 1024;
+
+/**
+ * Copies rows into shared slabs. Trade-off: a slab stays alive while any of its rows does, so heavy random churn
+ * keeps several times the live row bytes (bounded by about ln(rows per slab)); per-row object overhead dominates anyway.
+ */
+export class RowAllocator {
+  private slab = new ArrayBuffer(slabBytes);
+  private used = 0;
+
+  copy(input: Uint8Array): Uint8Array {
+    const n = input.length;
+    if (n > slabRowMaxBytes) return input.slice();
+    if (this.used + n > slabBytes) { this.slab = new ArrayBuffer(slabBytes); this.used = 0; }
+    const row = new Uint8Array(this.slab, this.used, n);
+    row.set(input);
+    this.used += n;
+    return row;
+  }
+}
+
+export class TableState {
+  readonly schema: TableSchema;
+  /** Row id → BSATN row. Map order is insertion order (rollback restores it, see store.ts). */
+  rows = new Map<number, Uint8Array>();
+  readonly indexes: IndexState[];
+  /** The unique indexes (primary key first when there is one): constraint checks and row identity. */
+  readonly uniqueIndexes: IndexState[];
+  /** Position in `indexes` of each entry of `uniqueIndexes`. */
+  readonly uniquePositions: number[];
+  /** Row bytes (latin1) → row id, only for tables without a unique index (set semantics, delete by value). */
+  readonly byBytes: Map<string, number> | undefined;
+  readonly sequences: SequenceState[];
+  readonly rowCodec: Codec;
+  /** Byte width of every row when all columns are plain numbers (any bytes are valid: length is the validation). */
+  private readonly rowNumericWidthBytes: number | undefined;
+  /** Start offset of each column; filled by `locate`. Static offsets are used when known. */
+  private readonly offsets: (number | undefined)[];
+  private readonly locate: (row: Uint8Array, starts: number[]) => void;
+  private readonly starts: number[];
+  private readonly columnCodecs: Codec[];
+  /** Scratch keys of the row being written, one per index (avoids computing a key twice). */
+  readonly scratchKeys: IndexKey[];
+
+  constructor(schema: TableSchema, typespace: Typespace) {
+    this.schema = schema;
+    const colTypes = schema.columns.map((c) => c.type);
+    this.rowCodec = compileCodec({ tag: 'Product', value: schema.rowType }, typespace);
+    this.columnCodecs = colTypes.map((t) => compileCodec(t, typespace));
+    this.offsets = staticOffsets(colTypes, typespace);
+    this.rowNumericWidthBytes = colTypes.every((t) => numberTags.has(resolveType(t, typespace).tag))
+      ? colTypes.reduce((n, t) => n + fixedWidth(t, typespace)!, 0) : undefined;
+    this.locate = compileColumnLocator(colTypes, typespace);
+    this.starts = new Array<number>(colTypes.length).fill(0);
+    this.indexes = schema.indexes.map((ix) => {
+      const widths = ix.columns.map((c) => {
+        const t = resolveType(colTypes[c], typespace);
+        return numberTags.has(t.tag) ? fixedWidth(t, typespace) : undefined;
+      });
+      return {
+        schema: ix,
+        key: compileIndexKey(colTypes, ix.columns, typespace, indexAllowsNumericKeys(ix)),
+        store: createIndexStore(ix),
+        columnCodecs: ix.columns.map((c) => this.columnCodecs[c]),
+        pointWidthBytes: widths.every((w) => w !== undefined) ? widths.reduce((a, b) => a! + b!, 0) : undefined,
+      };
+    });
+    const pk = schema.primaryKey;
+    this.uniqueIndexes = this.indexes.filter((ix) => ix.schema.unique).sort((a, b) =>
+      Number(isPk(b.schema, pk)) - Number(isPk(a.schema, pk)));
+    this.uniquePositions = this.uniqueIndexes.map((ix) => this.indexes.indexOf(ix));
+    this.byBytes = this.uniqueIndexes.length === 0 ? new Map() : undefined;
+    this.sequences = schema.sequences.map((seq) => {
+      const t = resolveType(colTypes[seq.column], typespace);
+      const range = integerRange(t.tag);
+      assert(range !== undefined, `sequence ${seq.name} on a non-integer column`);
+      const lo = seq.min > range.lo ? seq.min : range.lo;
+      const hi = seq.max < range.hi ? seq.max : range.hi;
+      return { schema: seq, widthBytes: range.widthBytes, signed: range.signed, lo, hi, next: seq.start };
+    });
+    this.scratchKeys = new Array<IndexKey>(this.indexes.length).fill('');
+  }
+
+  /** Throws errno 3 unless `row` is exactly one valid BSATN row of this table. */
+  validateRow(row: Uint8Array): void {
+    if (this.rowNumericWidthBytes !== undefined) {
+      if (row.length === this.rowNumericWidthBytes) return;
+      throw new DatastoreError(errno.bsatnDecodeError, `invalid row for table '${this.schema.name}': ` +
+        `${row.length} bytes, expected ${this.rowNumericWidthBytes}`);
+    }
+    try {
+      const r = new BsatnReader(row);
+      this.rowCodec.skip(r);
+      r.expectEnd('row');
+    } catch (e) {
+      throw new DatastoreError(errno.bsatnDecodeError,
+        `invalid row for table '${this.schema.name}': ${(e as Error).message}`);
+    }
+  }
+
+  /** Start offset of column `col` in a valid row. */
+  columnOffset(row: Uint8Array, col: number): number {
+    const at = this.offsets[col];
+    if (at !== undefined) return at;
+    this.locate(row, this.starts);
+    return this.starts[col];
+  }
+
+  /** Fills scratchKeys with the key of `row` for every index. */
+  computeKeys(row: Uint8Array): IndexKey[] {
+    const keys = this.scratchKeys;
+    for (let i = 0; i < this.indexes.length; i++) keys[i] = this.indexes[i].key.ofRow(row);
+    return keys;
+  }
+
+  /** Adds a row under `rowId` with keys already in `keys` (one per index). */
+  addRow(rowId: number, row: Uint8Array, keys: IndexKey[]): void {
+    this.rows.set(rowId, row);
+    for (let i = 0; i < this.indexes.length; i++) this.indexes[i].store.add(keys[i], rowId);
+    this.byBytes?.set(rowIdentity(row), rowId);
+  }
+
+  removeRow(rowId: number, row: Uint8Array): void {
+    const keys = this.computeKeys(row);
+    for (let i = 0; i < this.indexes.length; i++) this.indexes[i].store.remove(keys[i], rowId);
+    this.byBytes?.delete(rowIdentity(row));
+    this.rows.delete(rowId);
+  }
+
+  /** Replaces the row under `rowId` keeping its position; only index entries whose key changed move. */
+  replaceRow(rowId: number, oldRow: Uint8Array, newRow: Uint8Array): void {
+    for (let i = 0; i < this.indexes.length; i++) {
+      const ix = this.indexes[i];
+      const oldKey = ix.key.ofRow(oldRow);
+      const newKey = ix.key.ofRow(newRow);
+      if (oldKey !== newKey) { ix.store.remove(oldKey, rowId); ix.store.add(newKey, rowId); }
+    }
+    if (this.byBytes !== undefined) {
+      this.byBytes.delete(rowIdentity(oldRow));
+      this.byBytes.set(rowIdentity(newRow), rowId);
+    }
+    this.rows.set(rowId, newRow);
+  }
+
+  /** The id of a stored row byte-equal to `row` (valid BSATN), or undefined. */
+  findIdentical(row: Uint8Array): number | undefined {
+    if (this.byBytes !== undefined) return this.byBytes.get(rowIdentity(row));
+    const id = this.uniqueIndexes[0].store.find(this.uniqueIndexes[0].key.ofRow(row));
+    if (id === undefined) return undefined;
+    return bytesEqual(this.rows.get(id)!, row) ? id : undefined;
+  }
+
+  clearAll(): void {
+    this.rows.clear();
+    for (const ix of this.indexes) ix.store.clear();
+    this.byBytes?.clear();
+  }
+
+  /** Puts rows back in row-id (insertion) order after a rollback re-added deleted rows at the end. */
+  reorderRows(): void {
+    const ids = [...this.rows.keys()].sort((a, b) => a - b);
+    const rows = this.rows;
+    this.rows = new Map();
+    for (const id of ids) this.rows.set(id, rows.get(id)!);
+  }
+
+  /** Human-readable value of index columns of `row`, for error messages. */
+  describeKey(ix: IndexState, row: Uint8Array): string {
+    const parts = ix.schema.columns.map((col) => {
+      const r = new BsatnReader(row, this.columnOffset(row, col));
+      return formatValue(this.columnCodecs[col].read(r));
+    });
+    return parts.length === 1 ? parts[0] : `(${parts.join(', ')})`;
+  }
+
+  /** Upstream's wording: `Unique constraint violation '<c>' in table '<t>': column(s): '["a"]' value: <v>`. */
+  uniqueViolation(ix: IndexState, row: Uint8Array): DatastoreError {
+    const constraint = this.schema.uniqueConstraints.find((u) => sameColumns(u.columns, ix.schema.columns));
+    const cols = JSON.stringify(ix.schema.columns.map((c) => this.schema.columns[c].name));
+    return new DatastoreError(errno.uniqueAlreadyExists,
+      `Unique constraint violation '${constraint?.name ?? ix.schema.name}' in table '${this.schema.name}': ` +
+      `column(s): '${cols}' value: ${this.describeKey(ix, row)}`);
+  }
+}
+
+function isPk(ix: IndexSchema, pk: number | undefined): boolean {
+  return pk !== undefined && ix.columns.length === 1 && ix.columns[0] === pk;
+}
+
+export function sameColumns(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((c, i) => c === b[i]);
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+const identityChunkBytes = 8192;
+
+/** The row's bytes as a latin1 string (a Map key for byte identity). */
+export function rowIdentity(row: Uint8Array): string {
+  if (row.length <= identityChunkBytes) return String.fromCharCode.apply(null, row as unknown as number[]);
+  let s = '';
+  for (let i = 0; i < row.length; i += identityChunkBytes) {
+    s += String.fromCharCode.apply(null, row.subarray(i, i + identityChunkBytes) as unknown as number[]);
+  }
+  return s;
+}
+
+export function formatValue(v: Value): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'bigint' || typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (v instanceof Uint8Array) return `0x${Buffer.from(v.buffer, v.byteOffset, v.length).toString('hex')}`;
+  if (Array.isArray(v)) return `(${v.map(formatValue).join(', ')})`;
+  return `${v.tag}(${formatValue(v.value)})`;
+}
+
+/** Reads an integer of `widthBytes` little-endian bytes at `at`. */
+export function readInt(b: Uint8Array, at: number, widthBytes: number, signed: boolean): bigint {
+  let v = 0n;
+  for (let i = widthBytes - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[at + i]);
+  return signed ? BigInt.asIntN(widthBytes * 8, v) : v;
+}
+
+export function writeInt(b: Uint8Array, at: number, widthBytes: number, value: bigint): void {
+  let v = BigInt.asUintN(widthBytes * 8, value);
+  for (let i = 0; i < widthBytes; i++) { b[at + i] = Number(v & 0xffn); v >>= 8n; }
+}
+
+export function isZero(b: Uint8Array, at: number, widthBytes: number): boolean {
+  for (let i = 0; i < widthBytes; i++) if (b[at + i] !== 0) return false;
+  return true;
+}
