@@ -1,0 +1,314 @@
+// durability/segment.ts — on-disk format of commit log segments: header and record codec, and the one validating
+// scanner that every reader (open/recovery, replay, verify, inspect) uses.
+//
+// Owns: the byte layout below, `CommitLogError`/`CommitLogCorruptError`, and the torn-tail vs corruption rule.
+// May call: node:fs, durability/crc32c.ts.
+//
+// Segment file `<first offset, 20 decimal digits>.stdb.log`, all integers little-endian:
+//
+//   header (28 bytes)
+//     0  magic            8 bytes "STDBTSLG"
+//     8  formatVersion    u32 (= segmentFormatVersion; a newer version is refused, never guessed at)
+//    12  reserved         u32 (= 0)
+//    16  firstOffset      u64 commit offset of the first record; must equal the number in the file name
+//    24  headerCrc        u32 CRC-32C of bytes [0, 24)
+//
+//   record (28 bytes + payload), repeated, offsets consecutive (+1) with no gaps
+//     0  payloadLength    u32 (≤ recordPayloadMaxBytes)
+//     4  commitOffset     u64
+//    12  timestampMicros  i64 µs since the Unix epoch (informational: for inspection and point-in-time tools)
+//    20  headerCrc        u32 CRC-32C of bytes [0, 20)
+//    24  payload          payloadLength bytes, opaque to this layer
+//    24+len  crc          u32 CRC-32C of bytes [0, 20) followed by the payload (continues headerCrc)
+//
+// Why a separate header CRC: without it, a flipped bit in `payloadLength` of a record in the last segment could
+// point past the end of the file and be mistaken for a torn write, silently truncating acknowledged commits.
+// With it, a length is only trusted once its header checksum holds.
+//
+// Recovery rule (applies only to the LAST segment; every other segment must be clean to its end):
+//   torn tail (cut away, reported): fewer bytes than a record header remain; a header with a good CRC whose record
+//   runs past the end of the file; a record whose header or payload checksum fails and after which NO valid record
+//   header (good header CRC, a later commit offset) can be found anywhere in the rest of the file — the damaged
+//   record is then the last one, whatever its damage did to its length field (garbage, zero-filled preallocation).
+//   Anything else — a damaged record with a valid record after it, an offset that is not previous+1, a bad segment
+//   header, a name/header mismatch — is corruption: a CommitLogCorruptError naming the file, byte position and
+//   commit offset. Corruption is never repaired automatically (it could throw away acknowledged commits); see
+//   inspect.ts. Why this is safe: fdatasync covers the whole file, so once a later batch was synced, every earlier
+//   record was too; damage before a valid later record therefore cannot be an unsynced (torn) write.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { crc32c } from './crc32c.js';
+
+export const segmentMagic = Buffer.from('STDBTSLG', 'latin1');
+export const segmentFormatVersion = 1;
+export const segmentHeaderBytes = 28;
+export const recordHeaderBytes = 24;
+export const recordTrailerBytes = 4;
+export const recordOverheadBytes = recordHeaderBytes + recordTrailerBytes;
+/** A single commit may not exceed this; a larger length in a header is corruption. */
+export const recordPayloadMaxBytes = 256 * 1024 * 1024;
+export const segmentFileSuffix = '.stdb.log';
+const segmentNameDigits = 20;
+const segmentNamePattern = /^(\d{20})\.stdb\.log$/;
+/** Initial read buffer for scans; it grows to fit a larger record. */
+const scanChunkBytes = 1024 * 1024;
+
+/** Base class of every error this layer raises about the log on disk or its state. */
+export class CommitLogError extends Error {
+  override name = 'CommitLogError';
+}
+
+/** The log on disk is inconsistent in a way that is not a torn tail. Never auto-repaired. */
+export class CommitLogCorruptError extends CommitLogError {
+  override name = 'CommitLogCorruptError';
+  constructor(
+    readonly file: string,
+    readonly bytePosition: number,
+    readonly commitOffset: bigint | undefined,
+    readonly reason: string,
+  ) {
+    const at = commitOffset === undefined ? '' : `, commit offset ${commitOffset}`;
+    super(`commit log corrupt: ${reason} (file ${file}, byte ${bytePosition}${at})`);
+  }
+}
+
+export function segmentFileName(firstOffset: bigint): string {
+  return firstOffset.toString().padStart(segmentNameDigits, '0') + segmentFileSuffix;
+}
+
+/** First offset encoded in a segment file name, or undefined for files that are not segments. */
+export function parseSegmentFileName(name: string): bigint | undefined {
+  const m = segmentNamePattern.exec(name);
+  return m ? BigInt(m[1]!) : undefined;
+}
+
+export interface SegmentFile {
+  firstOffset: bigint;
+  path: string;
+}
+
+/** Segment files of `dir` sorted by first offset. */
+export function listSegments(dir: string): SegmentFile[] {
+  const out: SegmentFile[] = [];
+  for (const name of fs.readdirSync(dir)) {
+    const first = parseSegmentFileName(name);
+    if (first !== undefined) out.push({ firstOffset: first, path: path.join(dir, name) });
+  }
+  out.sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0));
+  return out;
+}
+
+export function encodeSegmentHeader(firstOffset: bigint): Buffer {
+  const b = Buffer.alloc(segmentHeaderBytes);
+  segmentMagic.copy(b, 0);
+  b.writeUInt32LE(segmentFormatVersion, 8);
+  b.writeBigUInt64LE(firstOffset, 16);
+  b.writeUInt32LE(crc32c(b, 0, 0, 24), 24);
+  return b;
+}
+
+/** Reads and checks the header of an open segment; throws CommitLogCorruptError (or for a newer version, refuses). */
+export function readSegmentHeader(fd: number, file: string, expectedFirst: bigint): void {
+  const b = Buffer.alloc(segmentHeaderBytes);
+  const n = fs.readSync(fd, b, 0, segmentHeaderBytes, 0);
+  if (n < segmentHeaderBytes) throw new CommitLogCorruptError(file, n, undefined, `segment header truncated (${n} of ${segmentHeaderBytes} bytes)`);
+  if (!b.subarray(0, 8).equals(segmentMagic)) throw new CommitLogCorruptError(file, 0, undefined, 'bad segment magic');
+  const storedCrc = b.readUInt32LE(24);
+  if (crc32c(b, 0, 0, 24) !== storedCrc) throw new CommitLogCorruptError(file, 24, undefined, 'segment header checksum mismatch');
+  const version = b.readUInt32LE(8);
+  if (version !== segmentFormatVersion) {
+    throw new CommitLogCorruptError(file, 8, undefined, `unsupported segment format version ${version} (this build reads ${segmentFormatVersion})`);
+  }
+  const first = b.readBigUInt64LE(16);
+  if (first !== expectedFirst) {
+    throw new CommitLogCorruptError(file, 16, first, `segment header says first offset ${first} but file name says ${expectedFirst}`);
+  }
+}
+
+/** Encodes one record at `pos` of `buf` (which must have room); returns the record's size in bytes. */
+export function encodeRecord(buf: Buffer, pos: number, offset: bigint, timestampMicros: bigint, payload: Uint8Array): number {
+  const len = payload.length;
+  buf.writeUInt32LE(len, pos);
+  buf.writeBigUInt64LE(offset, pos + 4);
+  buf.writeBigInt64LE(timestampMicros, pos + 12);
+  const headerCrc = crc32c(buf, 0, pos, pos + 20);
+  buf.writeUInt32LE(headerCrc, pos + 20);
+  buf.set(payload, pos + recordHeaderBytes);
+  const end = pos + recordHeaderBytes + len;
+  buf.writeUInt32LE(crc32c(buf, headerCrc, pos + recordHeaderBytes, end), end);
+  return recordOverheadBytes + len;
+}
+
+/** One record as the scanner sees it. `payload` is a view into the scan buffer, valid until the next record. */
+export interface ScannedRecord {
+  offset: bigint;
+  timestampMicros: bigint;
+  bytePosition: number;
+  payloadLength: number;
+  crc: number;
+  payload: Uint8Array;
+}
+
+export interface ScanOutcome {
+  /** Byte length of the valid prefix of the segment (header plus complete, checked records). */
+  validEndBytes: number;
+  /** Offset the next record after the valid prefix would have. */
+  nextOffset: bigint;
+  /** Set when a torn tail was found (only possible with allowTornTail). */
+  torn: { bytePosition: number; reason: string } | undefined;
+}
+
+export interface ScanOptions {
+  /** Treat a torn tail as the end of data instead of corruption (only for the last segment). */
+  allowTornTail: boolean;
+  /** Bytes of the file to consider (defaults to its size): lets a reader ignore a write in progress. */
+  sizeBytes?: number;
+  /** Stop (cleanly) after the record with this offset. */
+  stopAfterOffset?: bigint;
+}
+
+/**
+ * Iterates the records of one segment, checking the header, every checksum and offset continuity. Fills `outcome`
+ * when iteration ends. Throws CommitLogCorruptError on corruption (and on a torn tail unless allowTornTail).
+ */
+export function* scanSegment(seg: SegmentFile, options: ScanOptions, outcome: ScanOutcome): Generator<ScannedRecord> {
+  const fd = fs.openSync(seg.path, 'r');
+  try {
+    readSegmentHeader(fd, seg.path, seg.firstOffset);
+    const size = options.sizeBytes ?? fs.fstatSync(fd).size;
+    const reader = new ChunkReader(fd, size, segmentHeaderBytes);
+    let expected = seg.firstOffset;
+    let pos = segmentHeaderBytes;
+    outcome.torn = undefined;
+    const endAt = (reason: string, pendingOffset: bigint): void => {
+      if (!options.allowTornTail) throw new CommitLogCorruptError(seg.path, pos, pendingOffset, reason);
+      outcome.torn = { bytePosition: pos, reason };
+    };
+    for (;;) {
+      outcome.validEndBytes = pos;
+      outcome.nextOffset = expected;
+      if (pos === size) return;
+      if (options.stopAfterOffset !== undefined && expected > options.stopAfterOffset) return;
+      if (!reader.fill(recordHeaderBytes)) {
+        endAt(`partial record header (${size - pos} bytes) at end of segment`, expected);
+        return;
+      }
+      const b = reader.buf;
+      const h = reader.start;
+      const len = b.readUInt32LE(h);
+      if (crc32c(b, 0, h, h + 20) !== b.readUInt32LE(h + 20)) {
+        if (!laterRecordExists(fd, pos + 1, size, expected)) {
+          endAt('damaged record header with no valid record after it', expected);
+          return;
+        }
+        throw new CommitLogCorruptError(seg.path, pos, expected, 'record header checksum mismatch');
+      }
+      const offset = b.readBigUInt64LE(h + 4);
+      if (len > recordPayloadMaxBytes) throw new CommitLogCorruptError(seg.path, pos, offset, `record length ${len} exceeds ${recordPayloadMaxBytes}`);
+      if (offset !== expected) {
+        throw new CommitLogCorruptError(seg.path, pos, offset, `offset gap: expected commit offset ${expected}, found ${offset}`);
+      }
+      const total = recordOverheadBytes + len;
+      if (!reader.fill(total)) {
+        endAt(`partial record (${size - pos} of ${total} bytes) at end of segment`, offset);
+        return;
+      }
+      const r = reader.start;
+      const headerCrc = reader.buf.readUInt32LE(r + 20);
+      const crc = crc32c(reader.buf, headerCrc, r + recordHeaderBytes, r + recordHeaderBytes + len);
+      if (crc !== reader.buf.readUInt32LE(r + recordHeaderBytes + len)) {
+        if (!laterRecordExists(fd, pos + total, size, offset)) {
+          endAt('last record checksum mismatch', offset);
+          return;
+        }
+        throw new CommitLogCorruptError(seg.path, pos, offset, 'record checksum mismatch');
+      }
+      const rec: ScannedRecord = {
+        offset,
+        timestampMicros: reader.buf.readBigInt64LE(r + 12),
+        bytePosition: pos,
+        payloadLength: len,
+        crc,
+        payload: reader.buf.subarray(r + recordHeaderBytes, r + recordHeaderBytes + len),
+      };
+      reader.consume(total);
+      pos += total;
+      expected = offset + 1n;
+      yield rec;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Sequential reader over a file region with a growable window; `buf[start, end)` holds bytes from `pos`. */
+class ChunkReader {
+  buf = Buffer.allocUnsafe(scanChunkBytes);
+  start = 0;
+  end = 0;
+  constructor(
+    private readonly fd: number,
+    private readonly sizeBytes: number,
+    private pos: number, // file position of buf[end]
+  ) {}
+
+  /** Makes `n` bytes available at `start`; false when the file (region) ends first. */
+  fill(n: number): boolean {
+    if (this.end - this.start >= n) return true;
+    if (this.start > 0) {
+      this.buf.copy(this.buf, 0, this.start, this.end);
+      this.end -= this.start;
+      this.start = 0;
+    }
+    if (n > this.buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(n, this.buf.length * 2));
+      this.buf.copy(bigger, 0, 0, this.end);
+      this.buf = bigger;
+    }
+    while (this.end < n && this.pos < this.sizeBytes) {
+      const want = Math.min(this.buf.length - this.end, this.sizeBytes - this.pos);
+      const got = fs.readSync(this.fd, this.buf, this.end, want, this.pos);
+      if (got === 0) break;
+      this.end += got;
+      this.pos += got;
+    }
+    return this.end - this.start >= n;
+  }
+
+  consume(n: number): void {
+    this.start += n;
+  }
+}
+
+/** Search window for laterRecordExists; consecutive windows overlap by a header so none is missed. */
+const searchChunkBytes = 1024 * 1024;
+/** A candidate header must claim an offset within this distance after the damaged one. */
+const searchOffsetWindow = 1n << 32n;
+
+/**
+ * True when some byte position in [fromPos, sizeBytes) holds a record header with a valid header CRC and an offset
+ * in (damagedOffset, damagedOffset + searchOffsetWindow). Only runs on the rare damaged-record path.
+ */
+function laterRecordExists(fd: number, fromPos: number, sizeBytes: number, damagedOffset: bigint): boolean {
+  const buf = Buffer.allocUnsafe(searchChunkBytes + recordHeaderBytes);
+  let pos = fromPos;
+  while (pos + recordHeaderBytes <= sizeBytes) {
+    const want = Math.min(buf.length, sizeBytes - pos);
+    let got = 0;
+    while (got < want) {
+      const n = fs.readSync(fd, buf, got, want - got, pos + got);
+      if (n === 0) break;
+      got += n;
+    }
+    const lastStart = got - recordHeaderBytes;
+    for (let i = 0; i <= lastStart; i++) {
+      if (crc32c(buf, 0, i, i + 20) !== buf.readUInt32LE(i + 20)) continue;
+      const offset = buf.readBigUInt64LE(i + 4);
+      if (offset > damagedOffset && offset - damagedOffset < searchOffsetWindow) return true;
+    }
+    if (pos + got >= sizeBytes) return false;
+    pos += lastStart + 1;
+  }
+  return false;
+}
