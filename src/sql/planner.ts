@@ -1,0 +1,338 @@
+// sql/planner.ts — turns a bound query (relations + predicate) into an executable plan, and runs it.
+//
+// Owns: compileQuery (access paths: index point/prefix scans for `col = literal`, index lookups for equi-joins,
+// hash joins as the fallback), evaluateQuery (full evaluation against a ReadView) and evaluateDelta (the change of a
+// join's result caused by a transaction, from the changed rows and index lookups only).
+// May call: datastore/types.ts, sats/codec.ts, sats/bsatn.ts, sql/typecheck.ts, sql/values.ts.
+//
+// A result is a bag of tuples: one row per relation. Evaluation starts from one relation and adds the others one at
+// a time, each through a join edge (`a.x = b.y`) when there is one; every WHERE/ON term is checked as soon as all the
+// relations it reads are bound.
+//
+// Delta rule (bag semantics): for relations R1..Rn with post-transaction states Ri' and changes ΔRi
+// (inserts +1, deletes −1), Δ(R1 ⋈ … ⋈ Rn) = Σi R1' ⋈ … ⋈ R(i−1)' ⋈ ΔRi ⋈ R(i+1) ⋈ … ⋈ Rn, where the Rj without a
+// prime are the pre-transaction states (post state minus inserts plus deletes). Each term starts from ΔRi, so the
+// cost is proportional to the changed rows times the index lookups they cause.
+
+import assert from 'node:assert/strict';
+import type { IndexSchema, ReadView, TableId, TxData } from '../datastore/types.js';
+import { compileCodec, type Codec } from '../sats/codec.js';
+import type { DatabaseSchema } from '../datastore/types.js';
+import type { Value } from '../sats/types.js';
+import {
+  compilePredicate, conjuncts, relationsOf, type BoundExpr, type BoundRelation, type Predicate,
+} from './typecheck.js';
+
+/** `rels[a].col = rels[b].col`, usable to reach one relation from the other. */
+export interface JoinEdge { a: ColumnAt; b: ColumnAt }
+export interface ColumnAt { rel: number; col: number }
+
+/** How rows of one relation with a given column value are found. */
+export type LookupPath =
+  | { kind: 'point'; indexId: number }       // single-column index on that column
+  | { kind: 'prefix'; indexId: number }      // B-tree whose first column it is
+  | { kind: 'hash' };                        // no usable index: scan once, hash by value
+
+/** How the first relation's rows are produced in a full evaluation. */
+export type RootAccess =
+  | { kind: 'scan' }
+  | { kind: 'point'; indexId: number; key: Uint8Array }
+  | { kind: 'prefix'; indexId: number; prefix: Uint8Array; prefixElems: number };
+
+interface Conjunct { pred: Predicate; rels: number[] }
+
+interface Step {
+  rel: number;
+  /** How `rel` is reached from an already-bound relation; undefined = cross product (scan). */
+  via: { from: ColumnAt; col: number } | undefined;
+  /** Conjuncts that become checkable once `rel` is bound. */
+  checks: Predicate[];
+}
+
+export interface CompiledQuery {
+  schema: DatabaseSchema;
+  relations: BoundRelation[];
+  rowCodecs: Codec[];
+  edges: JoinEdge[];
+  /** Relation evaluation starts from, and how its rows are found. */
+  root: { rel: number; access: RootAccess };
+  /** Steps of the full evaluation (steps[0] is the root). */
+  steps: Step[];
+  /** Precomputed lookup path per `rel:col` used by any edge. */
+  lookupPaths: Map<string, LookupPath>;
+  conjunctList: Conjunct[];
+  /** Evaluation orders for delta terms, by starting relation (built on first use). */
+  deltaSteps: Map<number, Step[]>;
+}
+
+/** One result tuple: BSATN row and decoded row per relation. */
+export interface Tuple { bytes: Uint8Array[]; vals: Value[][] }
+
+const unboundedBound = Uint8Array.of(2);
+
+export function compileQuery(schema: DatabaseSchema, relations: BoundRelation[], predicate: BoundExpr | undefined): CompiledQuery {
+  const ts = schema.typespace;
+  const rowCodecs = relations.map((r) => compileCodec({ tag: 'Product', value: r.table.rowType }, ts));
+  const terms = conjuncts(predicate);
+  const conjunctList: Conjunct[] = terms.map((t) => ({ pred: compilePredicate(t, ts), rels: [...relationsOf(t)] }));
+  const edges: JoinEdge[] = [];
+  for (const t of terms) {
+    if (t.kind === 'cmp' && t.op === '=' && t.left.kind === 'col' && t.right.kind === 'col' && t.left.rel !== t.right.rel) {
+      edges.push({ a: { rel: t.left.rel, col: t.left.col }, b: { rel: t.right.rel, col: t.right.col } });
+    }
+  }
+  const lookupPaths = new Map<string, LookupPath>();
+  for (const e of edges) {
+    for (const side of [e.a, e.b]) lookupPaths.set(`${side.rel}:${side.col}`, lookupPathFor(relations[side.rel]!, side.col));
+  }
+  const root = chooseRoot(schema, relations, terms);
+  const q: CompiledQuery = { schema, relations, rowCodecs, edges, root, steps: [], lookupPaths, conjunctList, deltaSteps: new Map() };
+  q.steps = orderFrom(q, root.rel);
+  return q;
+}
+
+function lookupPathFor(rel: BoundRelation, col: number): LookupPath {
+  const single = rel.table.indexes.find((ix) => ix.columns.length === 1 && ix.columns[0] === col);
+  if (single !== undefined) return { kind: 'point', indexId: single.indexId };
+  const prefix = rel.table.indexes.find((ix) => ix.algorithm === 'btree' && ix.columns[0] === col);
+  if (prefix !== undefined) return { kind: 'prefix', indexId: prefix.indexId };
+  return { kind: 'hash' };
+}
+
+export function hasIndexOn(rel: BoundRelation, col: number): boolean {
+  return lookupPathFor(rel, col).kind !== 'hash';
+}
+
+/** Picks the relation with the best `col = literal` index access (full key beats prefix), else relation 0. */
+function chooseRoot(schema: DatabaseSchema, relations: BoundRelation[], terms: BoundExpr[]): { rel: number; access: RootAccess } {
+  const ts = schema.typespace;
+  let best: { rel: number; access: RootAccess; score: number } = { rel: 0, access: { kind: 'scan' }, score: 0 };
+  relations.forEach((r, rel) => {
+    const eqConst = new Map<number, Value>();
+    for (const t of terms) {
+      if (t.kind !== 'cmp' || t.op !== '=') continue;
+      if (t.left.kind === 'col' && t.left.rel === rel && t.right.kind === 'const') eqConst.set(t.left.col, t.right.value);
+      else if (t.right.kind === 'col' && t.right.rel === rel && t.left.kind === 'const') eqConst.set(t.right.col, t.left.value);
+    }
+    if (eqConst.size === 0) return;
+    for (const ix of r.table.indexes) {
+      let matched = 0;
+      while (matched < ix.columns.length && eqConst.has(ix.columns[matched]!)) matched++;
+      if (matched === 0) continue;
+      const full = matched === ix.columns.length;
+      if (!full && ix.algorithm !== 'btree') continue;
+      const score = (full ? 1000 : 0) + (ix.unique && full ? 500 : 0) + matched;
+      if (score <= best.score) continue;
+      const key = encodeKey(ix, matched, r, eqConst, ts);
+      best = {
+        rel, score,
+        access: full ? { kind: 'point', indexId: ix.indexId, key } : { kind: 'prefix', indexId: ix.indexId, prefix: key, prefixElems: matched },
+      };
+    }
+  });
+  return { rel: best.rel, access: best.access };
+}
+
+function encodeKey(ix: IndexSchema, n: number, r: BoundRelation, values: Map<number, Value>, ts: DatabaseSchema['typespace']): Uint8Array {
+  const parts = ix.columns.slice(0, n).map((c) => compileCodec(r.table.columns[c]!.type, ts).encode(values.get(c)!));
+  return Buffer.concat(parts);
+}
+
+/** Evaluation order starting at `start`: connected relations first (through edges), cross products last. */
+function orderFrom(q: CompiledQuery, start: number): Step[] {
+  const n = q.relations.length;
+  const bound = new Set<number>([start]);
+  const steps: Step[] = [{ rel: start, via: undefined, checks: [] }];
+  while (bound.size < n) {
+    let next: Step | undefined;
+    for (const e of q.edges) {
+      if (bound.has(e.a.rel) && !bound.has(e.b.rel)) { next = { rel: e.b.rel, via: { from: e.a, col: e.b.col }, checks: [] }; break; }
+      if (bound.has(e.b.rel) && !bound.has(e.a.rel)) { next = { rel: e.a.rel, via: { from: e.b, col: e.a.col }, checks: [] }; break; }
+    }
+    if (next === undefined) {
+      let r = 0;
+      while (bound.has(r)) r++;
+      next = { rel: r, via: undefined, checks: [] };
+    }
+    bound.add(next.rel);
+    steps.push(next);
+  }
+  // Place each conjunct at the first step where all its relations are bound.
+  const position = new Map(steps.map((s, i) => [s.rel, i]));
+  for (const c of q.conjunctList) {
+    const at = c.rels.reduce((m, rel) => Math.max(m, position.get(rel)!), 0);
+    steps[at]!.checks.push(c.pred);
+  }
+  return steps;
+}
+
+// ---- row sources (pre/post transaction states) ----------------------------------------------------------------
+
+interface RowSource {
+  rows(rel: number): Uint8Array[];
+  /** Rows of `rel` whose column `col` encodes to `key`. */
+  lookup(rel: number, col: number, key: Uint8Array): Uint8Array[];
+}
+
+const keyString = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+
+/** Encodes one column of a decoded row (the join key). */
+function columnCodec(q: CompiledQuery, rel: number, col: number): Codec {
+  return compileCodec(q.relations[rel]!.table.columns[col]!.type, q.schema.typespace);
+}
+
+class PostState implements RowSource {
+  private readonly hashes = new Map<string, Map<string, Uint8Array[]>>();
+  constructor(private readonly q: CompiledQuery, private readonly view: ReadView) {}
+
+  rows(rel: number): Uint8Array[] {
+    return this.view.scan(this.q.relations[rel]!.table.tableId);
+  }
+
+  lookup(rel: number, col: number, key: Uint8Array): Uint8Array[] {
+    const path = this.q.lookupPaths.get(`${rel}:${col}`);
+    assert.ok(path !== undefined, 'lookup on a column without a planned path');
+    switch (path.kind) {
+      case 'point': return this.view.scanIndexPoint(path.indexId, key);
+      case 'prefix':
+        return this.view.scanIndexRange(path.indexId, { prefix: key, prefixElems: 1, rangeStart: unboundedBound, rangeEnd: unboundedBound });
+      case 'hash': return this.hashFor(rel, col).get(keyString(key)) ?? [];
+    }
+  }
+
+  /** Fallback when no index serves the column: one scan per evaluation, hashed by the column's bytes. */
+  private hashFor(rel: number, col: number): Map<string, Uint8Array[]> {
+    const id = `${rel}:${col}`;
+    let h = this.hashes.get(id);
+    if (h !== undefined) return h;
+    h = new Map();
+    const codec = this.q.rowCodecs[rel]!;
+    const colCodec = columnCodec(this.q, rel, col);
+    for (const row of this.rows(rel)) {
+      const k = keyString(colCodec.encode((codec.decode(row) as Value[])[col]!));
+      const list = h.get(k);
+      if (list === undefined) h.set(k, [row]); else list.push(row);
+    }
+    this.hashes.set(id, h);
+    return h;
+  }
+}
+
+/** The state before the transaction: post state minus its inserts plus its deletes. */
+class PreState implements RowSource {
+  constructor(
+    private readonly q: CompiledQuery,
+    private readonly post: PostState,
+    private readonly changes: Map<TableId, { inserted: Set<string>; deletes: Uint8Array[] }>,
+  ) {}
+
+  rows(rel: number): Uint8Array[] {
+    const ch = this.changes.get(this.q.relations[rel]!.table.tableId);
+    const rows = this.post.rows(rel);
+    if (ch === undefined) return rows;
+    return rows.filter((r) => !ch.inserted.has(keyString(r))).concat(ch.deletes);
+  }
+
+  lookup(rel: number, col: number, key: Uint8Array): Uint8Array[] {
+    const ch = this.changes.get(this.q.relations[rel]!.table.tableId);
+    const found = this.post.lookup(rel, col, key);
+    if (ch === undefined) return found;
+    const out = found.filter((r) => !ch.inserted.has(keyString(r)));
+    if (ch.deletes.length > 0) {
+      const codec = this.q.rowCodecs[rel]!;
+      const colCodec = columnCodec(this.q, rel, col);
+      const k = keyString(key);
+      for (const d of ch.deletes) {
+        if (keyString(colCodec.encode((codec.decode(d) as Value[])[col]!)) === k) out.push(d);
+      }
+    }
+    return out;
+  }
+}
+
+// ---- evaluation ------------------------------------------------------------------------------------------------
+
+/** Calls `emit` for every tuple of the query's result in `view` (bag semantics). `emit` returns false to stop. */
+export function evaluateQuery(q: CompiledQuery, view: ReadView, emit: (t: Tuple) => boolean | void): void {
+  const source = new PostState(q, view);
+  const rootRel = q.root.rel;
+  const tableId = q.relations[rootRel]!.table.tableId;
+  const access = q.root.access;
+  const rows =
+    access.kind === 'point' ? view.scanIndexPoint(access.indexId, access.key)
+    : access.kind === 'prefix' ? view.scanIndexRange(access.indexId, { prefix: access.prefix, prefixElems: access.prefixElems, rangeStart: unboundedBound, rangeEnd: unboundedBound })
+    : view.scan(tableId);
+  const sources = q.relations.map(() => source as RowSource);
+  const tuple = newTuple(q.relations.length);
+  for (const row of rows) {
+    if (extendFrom(q, q.steps, 0, row, tuple, sources, emit) === false) return;
+  }
+}
+
+function newTuple(n: number): Tuple {
+  return { bytes: new Array<Uint8Array>(n), vals: new Array<Value[]>(n) };
+}
+
+/** Binds `row` at steps[i], checks, then recurses into the next steps. Returns false when `emit` asked to stop. */
+function extendFrom(
+  q: CompiledQuery, steps: Step[], i: number, row: Uint8Array, tuple: Tuple, sources: RowSource[],
+  emit: (t: Tuple) => boolean | void,
+): boolean {
+  const step = steps[i]!;
+  tuple.bytes[step.rel] = row;
+  tuple.vals[step.rel] = q.rowCodecs[step.rel]!.decode(row) as Value[];
+  for (const check of step.checks) if (!check(tuple.vals)) return true;
+  if (i + 1 === steps.length) return emit(tuple) !== false;
+  const next = steps[i + 1]!;
+  let candidates: Uint8Array[];
+  if (next.via === undefined) {
+    candidates = sources[next.rel]!.rows(next.rel);
+  } else {
+    const { from, col } = next.via;
+    const key = columnCodec(q, from.rel, from.col).encode(tuple.vals[from.rel]![from.col]!);
+    candidates = sources[next.rel]!.lookup(next.rel, col, key);
+  }
+  for (const c of candidates) if (!extendFrom(q, steps, i + 1, c, tuple, sources, emit)) return false;
+  return true;
+}
+
+/**
+ * Net change of the query's result caused by `changes`, where `view` is the state after them. Calls `emit` once per
+ * result tuple with its multiplicity change (+1 or −1 per derivation; callers sum per row).
+ */
+export function evaluateDelta(q: CompiledQuery, view: ReadView, changes: TxData, emit: (t: Tuple, sign: 1 | -1) => void): void {
+  const byTable = new Map<TableId, { inserts: Uint8Array[]; deletes: Uint8Array[]; inserted: Set<string> }>();
+  for (const t of changes.tables) {
+    if (t.inserts.length === 0 && t.deletes.length === 0) continue;
+    byTable.set(t.tableId, { inserts: t.inserts, deletes: t.deletes, inserted: new Set(t.inserts.map(keyString)) });
+  }
+  if (!q.relations.some((r) => byTable.has(r.table.tableId))) return;
+  const post = new PostState(q, view);
+  const pre = new PreState(q, post, byTable);
+  const n = q.relations.length;
+  for (let i = 0; i < n; i++) {
+    const ch = byTable.get(q.relations[i]!.table.tableId);
+    if (ch === undefined) continue;
+    // Relations before i see the post state, after i the pre state.
+    const sources: RowSource[] = q.relations.map((_, j) => (j < i ? post : pre));
+    let steps = q.deltaSteps.get(i);
+    if (steps === undefined) { steps = orderFrom(q, i); q.deltaSteps.set(i, steps); }
+    const tuple = newTuple(n);
+    for (const row of ch.inserts) extendFrom(q, steps, 0, row, tuple, sources, (t) => { emit(t, 1); });
+    for (const row of ch.deletes) extendFrom(q, steps, 0, row, tuple, sources, (t) => { emit(t, -1); });
+  }
+}
+
+/** A short description of the plan's access paths (for tests and debugging). */
+export function explainQuery(q: CompiledQuery): string[] {
+  const out: string[] = [];
+  const name = (rel: number) => q.relations[rel]!.alias;
+  const a = q.root.access;
+  out.push(a.kind === 'scan' ? `scan ${name(q.root.rel)}` : `${a.kind === 'point' ? 'index point' : 'index prefix'} ${name(q.root.rel)} (index ${a.indexId})`);
+  for (const s of q.steps.slice(1)) {
+    if (s.via === undefined) { out.push(`cross ${name(s.rel)}`); continue; }
+    const path = q.lookupPaths.get(`${s.rel}:${s.via.col}`)!;
+    out.push(path.kind === 'hash' ? `hash join ${name(s.rel)}` : `index join ${name(s.rel)} (index ${path.indexId})`);
+  }
+  return out;
+}

@@ -1,0 +1,179 @@
+// sql/subscription-plan.ts — compiled subscription queries: initial rows and per-transaction deltas.
+//
+// Owns: compileSubscriptionQuery, SubscriptionPlan, compileRlsFilter. Used by subscription/ (query sets, updates),
+// by one-off queries over WebSocket, and by the host for views' RawSql.
+// May call: datastore/types.ts, sql/parser.ts, sql/typecheck.ts, sql/planner.ts, sql/errors.ts.
+//
+// Accepted language (upstream's subscription subset plus NOT / IS NULL): `SELECT * | alias.* FROM t [[AS] a]
+// { [INNER] JOIN u [[AS] b] ON a.x = b.y } [WHERE predicate]`. The result is always whole rows of one table (the
+// "return table"). Every join must be a single column equality with an index on at least one of its two columns
+// (else "Subscriptions require indexes on join columns"); an event table may only be the driving side.
+//
+// Semantics of results: a BAG of the return table's rows (BSATN, byte-identical to the stored rows). For a join,
+// a return-table row appears once per combination of rows of the other tables that satisfies the query, so the
+// same bytes may appear several times. `delta` returns the net multiset change caused by one committed
+// transaction: a row whose multiplicity grew by k appears k times in `inserts`; shrank by k, k times in `deletes`.
+// evaluate(after) = evaluate(before) − deletes + inserts, as multisets, always.
+// Cost: `delta` starts from the transaction's changed rows of the tables the query reads and reaches the other
+// tables through index lookups (a join column without an index costs one scan of that table per delta call).
+
+import assert from 'node:assert/strict';
+import type { DatabaseSchema, ReadView, TableId, TableSchema, TxData } from '../datastore/types.js';
+import type { Value } from '../sats/types.js';
+import { SqlError } from './errors.js';
+import { parseSelectOnly } from './parser.js';
+import { compileQuery, evaluateDelta, evaluateQuery, explainQuery, hasIndexOn, type CompiledQuery } from './planner.js';
+import { bindSelect, type BoundSelect } from './typecheck.js';
+
+export interface SubscriptionPlan {
+  /** The query text as given. */
+  readonly sql: string;
+  /** The table whose rows the query returns. */
+  readonly returnTable: TableSchema;
+  /** Every table the query reads (the return table included), without duplicates. */
+  readonly readTables: TableId[];
+  readonly isJoin: boolean;
+  /** The query uses `:sender` (its result depends on the caller). */
+  readonly usesSender: boolean;
+  /** All matching rows of the return table, as stored BSATN (a bag for joins). */
+  evaluate(view: ReadView): Uint8Array[];
+  /** Single-table plans only: does this row of the return table satisfy the WHERE clause? */
+  matches(row: Uint8Array): boolean;
+  /** Net change of `evaluate` caused by `changes`; `view` is the state AFTER the transaction. */
+  delta(view: ReadView, changes: TxData): { inserts: Uint8Array[]; deletes: Uint8Array[] };
+  /** Access paths, for tests and diagnostics (e.g. `index point person (index 4097)`). */
+  explain(): string[];
+}
+
+export interface SubscriptionOptions { sender: bigint; isOwner: boolean }
+
+export function compileSubscriptionQuery(text: string, schema: DatabaseSchema, options: SubscriptionOptions): SubscriptionPlan {
+  const stmt = parseSelectOnly(text);
+  if (stmt.limit !== undefined) throw new SqlError('unsupported', 'Unsupported: LIMIT in subscriptions', stmt.pos);
+  if (stmt.projection.kind !== 'star') {
+    throw new SqlError(
+      'unsupported',
+      'Column projections are not supported in subscriptions; Subscriptions must return a table type',
+      stmt.projection.pos,
+    );
+  }
+  stmt.joins.forEach((j) => {
+    if (j.on === undefined) throw new SqlError('unsupported', 'Subscriptions require an ON condition for every join', j.pos);
+  });
+  const bound = bindSelect(schema, stmt, options.sender, options.isOwner);
+  checkJoins(bound, stmt.joins.map((j) => j.pos));
+  return new Plan(text, schema, bound, /\:sender\b/i.test(text));
+}
+
+function checkJoins(bound: BoundSelect, positions: { offset: number; line: number; column: number }[]): void {
+  bound.joinConditions.forEach((on, i) => {
+    const pos = positions[i];
+    if (on === undefined || on.kind !== 'cmp' || on.op !== '=' || on.left.kind !== 'col' || on.right.kind !== 'col' ||
+        on.left.rel === on.right.rel) {
+      throw new SqlError('unsupported', 'Unsupported: a join condition must be a single equality between columns of two tables', pos);
+    }
+    const sides = [on.left, on.right] as const;
+    // The looked-up side needs an index; an event table may not be looked up (its rows are gone after the tx).
+    const usable = sides.filter((s) => {
+      const rel = bound.relations[s.rel]!;
+      return hasIndexOn(rel, s.col) && !rel.table.isEvent;
+    });
+    if (usable.length === 0) {
+      const eventSide = sides.some((s) => bound.relations[s.rel]!.table.isEvent);
+      throw new SqlError('unsupported', eventSide
+        ? 'Event tables cannot be used as the lookup table in subscription joins'
+        : 'Subscriptions require indexes on join columns', pos);
+    }
+  });
+}
+
+const keyOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+
+class Plan implements SubscriptionPlan {
+  readonly returnTable: TableSchema;
+  readonly readTables: TableId[];
+  readonly isJoin: boolean;
+  private readonly q: CompiledQuery;
+  private readonly returnRel: number;
+
+  constructor(readonly sql: string, schema: DatabaseSchema, bound: BoundSelect, readonly usesSender: boolean) {
+    assert.ok(bound.projection.kind === 'rows');
+    this.returnRel = bound.projection.rel;
+    this.returnTable = bound.relations[this.returnRel]!.table;
+    this.readTables = [...new Set(bound.relations.map((r) => r.table.tableId))];
+    this.isJoin = bound.relations.length > 1;
+    this.q = compileQuery(schema, bound.relations, bound.predicate);
+  }
+
+  evaluate(view: ReadView): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    const p = this.returnRel;
+    evaluateQuery(this.q, view, (t) => { out.push(t.bytes[p]!); });
+    return out;
+  }
+
+  matches(row: Uint8Array): boolean {
+    assert.ok(!this.isJoin, 'matches() is for single-table plans; use delta() for joins');
+    const vals = [this.q.rowCodecs[0]!.decode(row) as Value[]];
+    return this.q.conjunctList.every((c) => c.pred(vals));
+  }
+
+  delta(view: ReadView, changes: TxData): { inserts: Uint8Array[]; deletes: Uint8Array[] } {
+    if (!this.isJoin) return this.singleTableDelta(changes);
+    const p = this.returnRel;
+    const net = new Map<string, { row: Uint8Array; count: number }>();
+    evaluateDelta(this.q, view, changes, (t, sign) => {
+      const row = t.bytes[p]!;
+      const k = keyOf(row);
+      const e = net.get(k);
+      if (e === undefined) net.set(k, { row, count: sign }); else e.count += sign;
+    });
+    const inserts: Uint8Array[] = [];
+    const deletes: Uint8Array[] = [];
+    for (const { row, count } of net.values()) {
+      for (let i = 0; i < count; i++) inserts.push(row);
+      for (let i = 0; i < -count; i++) deletes.push(row);
+    }
+    return { inserts, deletes };
+  }
+
+  /** TxData is already net per table, so filtering its rows is the whole delta. */
+  private singleTableDelta(changes: TxData): { inserts: Uint8Array[]; deletes: Uint8Array[] } {
+    const id = this.returnTable.tableId;
+    const inserts: Uint8Array[] = [];
+    const deletes: Uint8Array[] = [];
+    for (const t of changes.tables) {
+      if (t.tableId !== id) continue;
+      for (const r of t.inserts) if (this.matches(r)) inserts.push(r);
+      for (const r of t.deletes) if (this.matches(r)) deletes.push(r);
+    }
+    return { inserts, deletes };
+  }
+
+  explain(): string[] {
+    return explainQuery(this.q);
+  }
+}
+
+// ---- row-level security --------------------------------------------------------------------------------------
+
+export interface RlsFilter {
+  readonly sql: string;
+  /** The table whose visible rows the filter defines. */
+  readonly table: TableSchema;
+  /** The filter as a subscription plan for one caller. */
+  forSender(sender: bigint): SubscriptionPlan;
+}
+
+/**
+ * Validates a `clientVisibilityFilter` SQL (at publish time: bad SQL must fail the publish) and returns a factory
+ * of per-caller plans. RLS filters are written by the module, so they may read private tables.
+ */
+export function compileRlsFilter(sql: string, schema: DatabaseSchema): RlsFilter {
+  const probe = compileSubscriptionQuery(sql, schema, { sender: 0n, isOwner: true });
+  return {
+    sql,
+    table: probe.returnTable,
+    forSender: (sender) => compileSubscriptionQuery(sql, schema, { sender, isOwner: true }),
+  };
+}
