@@ -1,0 +1,454 @@
+// host/isolate-src.ts — JavaScript source text evaluated INSIDE a module's isolate (never in Node's realm).
+//
+// Owns: (1) the bootstrap script: the engine polyfills a V8 14.5 module expects on V8 11.3 (Symbol.dispose, ES2025
+// Set methods, iterator helpers, a few ES2024 statics), UTF-8 TextEncoder/TextDecoder, the throwing Math.random, and
+// (2) the syscall shims of `spacetime:sys@2.0/2.1` plus the call dispatcher the host enters through.
+// May call: nothing (this is data). The wire between shims and host is documented at `op` below and in syscalls.ts.
+//
+// Crossing design (ARCHITECTURE.md "Isolate crossings"): the shims share one SharedArrayBuffer (the exchange buffer,
+// `X`) with the host. Inputs are copied into X, the host callback `H(op, ...numbers|strings)` returns a number
+// (negative = -errno, message in X as u32 length + UTF-8), outputs are read from X. Scans come back whole in the same
+// crossing when they fit (chunk format: u32 rowCount, u32 dataBytes, u32 moreOnHost, rowCount × u32 rowLen, data), and
+// the shim serves row_iter_bsatn_advance from its own copy.
+
+/** Op codes shared by the shims (below) and the host (syscalls.ts). Keep the two in sync through this object. */
+export const op = {
+  tableId: 1,
+  indexId: 2,
+  rowCount: 3,
+  tableScan: 4,
+  indexScanPoint: 5,
+  indexScanRange: 6,
+  iterNextChunk: 7,
+  iterClose: 8,
+  insert: 9,
+  update: 10,
+  deletePoint: 11,
+  deleteRange: 12,
+  deleteEq: 13,
+  clear: 14,
+  consoleLog: 15,
+  timerStart: 16,
+  timerEnd: 17,
+  identity: 18,
+  jwtPayload: 19,
+  scheduleImmediate: 20,
+  procedure: 21,
+} as const;
+
+/** Byte offsets of the scan chunk header in the exchange buffer. */
+export const chunkHeaderBytes = 12;
+
+/** Outcome codes the dispatcher returns for a reducer call. */
+export const callOutcome = { ok: 0, senderError: 1, otherError: 2 } as const;
+
+/** Error code the host uses for "the exchange buffer must grow to N bytes; retry" (N in X[0..4]). */
+export const growCode = -1000;
+
+export const bootstrapSource = String.raw`
+(function () {
+'use strict';
+const G = globalThis;
+const def = (o, k, v) => Object.defineProperty(o, k, { value: v, writable: true, configurable: true, enumerable: false });
+
+// --- Explicit resource management: esbuild's lowered 'using' falls back to these registered symbols.
+if (!Symbol.dispose) def(Symbol, 'dispose', Symbol.for('Symbol.dispose'));
+if (!Symbol.asyncDispose) def(Symbol, 'asyncDispose', Symbol.for('Symbol.asyncDispose'));
+
+// --- ES2025 Set methods (the library calls isSubsetOf on first ctx.db access).
+const SP = Set.prototype;
+const keysOf = (o) => o.keys();
+if (!SP.union) def(SP, 'union', function (o) { const r = new Set(this); for (const k of keysOf(o)) r.add(k); return r; });
+if (!SP.intersection) def(SP, 'intersection', function (o) { const r = new Set(); for (const k of this) if (o.has(k)) r.add(k); return r; });
+if (!SP.difference) def(SP, 'difference', function (o) { const r = new Set(); for (const k of this) if (!o.has(k)) r.add(k); return r; });
+if (!SP.symmetricDifference) def(SP, 'symmetricDifference', function (o) {
+  const r = new Set(this); for (const k of keysOf(o)) { if (this.has(k)) r.delete(k); else r.add(k); } return r; });
+if (!SP.isSubsetOf) def(SP, 'isSubsetOf', function (o) { if (this.size > o.size) return false; for (const k of this) if (!o.has(k)) return false; return true; });
+if (!SP.isSupersetOf) def(SP, 'isSupersetOf', function (o) { for (const k of keysOf(o)) if (!this.has(k)) return false; return true; });
+if (!SP.isDisjointFrom) def(SP, 'isDisjointFrom', function (o) { for (const k of this) if (o.has(k)) return false; return true; });
+
+// --- Iterator helpers on %IteratorPrototype% (the library's table iterators are generators).
+const IP = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]()));
+if (!IP.map) {
+  function* map(it, f) { let i = 0; for (const v of it) yield f(v, i++); }
+  function* filter(it, f) { let i = 0; for (const v of it) if (f(v, i++)) yield v; }
+  function* take(it, n) { if (n <= 0) return; let i = 0; for (const v of it) { yield v; if (++i >= n) return; } }
+  function* drop(it, n) { let i = 0; for (const v of it) if (i++ >= n) yield v; }
+  function* flatMap(it, f) { let i = 0; for (const v of it) yield* f(v, i++); }
+  const wrap = (self) => ({ [Symbol.iterator]: () => self });
+  def(IP, 'map', function (f) { return map(wrap(this), f); });
+  def(IP, 'filter', function (f) { return filter(wrap(this), f); });
+  def(IP, 'take', function (n) { return take(wrap(this), Number(n)); });
+  def(IP, 'drop', function (n) { return drop(wrap(this), Number(n)); });
+  def(IP, 'flatMap', function (f) { return flatMap(wrap(this), f); });
+  def(IP, 'toArray', function () { return Array.from(wrap(this)); });
+  def(IP, 'forEach', function (f) { let i = 0; for (const v of wrap(this)) f(v, i++); });
+  def(IP, 'some', function (f) { let i = 0; for (const v of wrap(this)) if (f(v, i++)) return true; return false; });
+  def(IP, 'every', function (f) { let i = 0; for (const v of wrap(this)) if (!f(v, i++)) return false; return true; });
+  def(IP, 'find', function (f) { let i = 0; for (const v of wrap(this)) if (f(v, i++)) return v; return undefined; });
+  def(IP, 'reduce', function (f, ...init) {
+    let i = 0, acc, first = init.length === 0; if (!first) acc = init[0];
+    for (const v of wrap(this)) { if (first) { acc = v; first = false; i++; continue; } acc = f(acc, v, i++); }
+    if (first) throw new TypeError('Reduce of empty iterator with no initial value'); return acc; });
+}
+
+// --- Small ES2024/2025 statics.
+if (!Object.groupBy) def(Object, 'groupBy', function (items, f) {
+  const r = Object.create(null); let i = 0; for (const v of items) { const k = f(v, i++); (r[k] ??= []).push(v); } return r; });
+if (!Map.groupBy) def(Map, 'groupBy', function (items, f) {
+  const r = new Map(); let i = 0; for (const v of items) { const k = f(v, i++); let a = r.get(k); if (!a) r.set(k, a = []); a.push(v); } return r; });
+if (!Promise.withResolvers) def(Promise, 'withResolvers', function () {
+  let resolve, reject; const promise = new this((a, b) => { resolve = a; reject = b; }); return { promise, resolve, reject }; });
+if (!Error.isError) def(Error, 'isError', function (v) { return Object.prototype.toString.call(v) === '[object Error]'; });
+if (!RegExp.escape) def(RegExp, 'escape', function (s) { return String(s).replace(/[\\^$.*+?()[\]{}|/\-]/g, '\\$&'); });
+
+// --- Math.random is not deterministic: modules must use ctx.random.
+Object.defineProperty(Math, 'random', { configurable: true, enumerable: false, get() {
+  throw new TypeError('Math.random is not available in SpacetimeDB modules. Use ctx.random instead.'); } });
+
+// --- UTF-8 TextEncoder / TextDecoder (the only encoding modules get, as upstream).
+function utf8Encode(s) {
+  const n = s.length; let out = new Uint8Array(n * 3); let j = 0;
+  for (let i = 0; i < n; i++) {
+    let c = s.charCodeAt(i);
+    if (c < 0x80) { out[j++] = c; continue; }
+    if (c < 0x800) { out[j++] = 0xc0 | (c >> 6); out[j++] = 0x80 | (c & 63); continue; }
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < n) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        i++; c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+        out[j++] = 0xf0 | (c >> 18); out[j++] = 0x80 | ((c >> 12) & 63); out[j++] = 0x80 | ((c >> 6) & 63); out[j++] = 0x80 | (c & 63);
+        continue;
+      }
+    }
+    if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd;
+    out[j++] = 0xe0 | (c >> 12); out[j++] = 0x80 | ((c >> 6) & 63); out[j++] = 0x80 | (c & 63);
+  }
+  return j === out.length ? out : out.slice(0, j);
+}
+function utf8Decode(b, fatal) {
+  const n = b.length; let s = ''; let chunk = [];
+  const bad = () => { if (fatal) throw new TypeError('The encoded data was not valid for encoding utf-8'); chunk.push(0xfffd); };
+  for (let i = 0; i < n;) {
+    const c = b[i];
+    if (c < 0x80) { chunk.push(c); i++; }
+    else {
+      let need = 0, cp = 0, lo = 0x80, hi = 0xbf;
+      if (c >= 0xc2 && c <= 0xdf) { need = 1; cp = c & 0x1f; }
+      else if (c >= 0xe0 && c <= 0xef) { need = 2; cp = c & 0xf; if (c === 0xe0) lo = 0xa0; if (c === 0xed) hi = 0x9f; }
+      else if (c >= 0xf0 && c <= 0xf4) { need = 3; cp = c & 7; if (c === 0xf0) lo = 0x90; if (c === 0xf4) hi = 0x8f; }
+      else { bad(); i++; continue; }
+      let k = 1;
+      for (; k <= need; k++) {
+        const d = b[i + k];
+        if (i + k >= n || d < lo || d > hi) break;
+        lo = 0x80; hi = 0xbf; cp = (cp << 6) | (d & 63);
+      }
+      if (k <= need) { bad(); i += k; continue; }
+      i += need + 1;
+      if (cp >= 0x10000) { cp -= 0x10000; chunk.push(0xd800 + (cp >> 10), 0xdc00 + (cp & 0x3ff)); } else chunk.push(cp);
+    }
+    if (chunk.length >= 4096) { s += String.fromCharCode.apply(null, chunk); chunk = []; }
+  }
+  return s + String.fromCharCode.apply(null, chunk);
+}
+const isUtf8Label = (l) => { const x = String(l).trim().toLowerCase(); return x === 'utf-8' || x === 'utf8' || x === 'unicode-1-1-utf-8'; };
+class TextEncoder {
+  get encoding() { return 'utf-8'; }
+  encode(s = '') { return utf8Encode(String(s)); }
+  encodeInto(s, dest) {
+    const b = utf8Encode(String(s)); let n = Math.min(b.length, dest.length);
+    while (n > 0 && n < b.length && (b[n] & 0xc0) === 0x80) n--;
+    dest.set(b.subarray(0, n));
+    let read = 0; for (let i = 0; i < n;) { const c = b[i]; const w = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4; i += w; read += w === 4 ? 2 : 1; }
+    return { read, written: n };
+  }
+}
+class TextDecoder {
+  #fatal; #ignoreBOM;
+  constructor(label = 'utf-8', options = {}) {
+    if (!isUtf8Label(label)) throw new RangeError('The "' + label + '" encoding is not supported');
+    if (options.ignoreBOM) throw new TypeError('TextDecoder ignoreBOM is not supported');
+    this.#fatal = !!options.fatal; this.#ignoreBOM = false;
+  }
+  get encoding() { return 'utf-8'; }
+  get fatal() { return this.#fatal; }
+  get ignoreBOM() { return this.#ignoreBOM; }
+  decode(input, options) {
+    if (options && options.stream) throw new TypeError('TextDecoder stream option is not supported');
+    if (input === undefined) return '';
+    let b;
+    if (input instanceof ArrayBuffer || (typeof SharedArrayBuffer === 'function' && input instanceof SharedArrayBuffer)) b = new Uint8Array(input);
+    else if (ArrayBuffer.isView(input)) b = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+    else throw new TypeError('The "input" argument must be an ArrayBuffer or ArrayBufferView');
+    let start = 0; if (b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) start = 3;
+    return utf8Decode(start ? b.subarray(start) : b, this.#fatal);
+  }
+}
+def(G, 'TextEncoder', TextEncoder);
+def(G, 'TextDecoder', TextDecoder);
+
+// --- Syscall shims. The host callback and the exchange SharedArrayBuffer are handed over once, as globals.
+const H = G.__stdbH;
+let X = new Uint8Array(G.__stdbX), XV = new DataView(G.__stdbX);
+delete G.__stdbH; delete G.__stdbX;
+const decoder = new TextDecoder('utf-8');
+let hooks;                                      // set once the module's hooks exist
+let inCall = false;                             // true while the host is inside a call into the module
+let nextIterId = 1;                             // never reused
+// id -> iterator { data, lv, count, row, lenAt, pos, more }: rows row..count-1 of the current chunk, their u32
+// lengths at lv[lenAt + 4*i], their bytes from data[pos]. A fresh chunk is left in the exchange buffer (data = X)
+// and only copied out (materialize) when another crossing is about to overwrite X: a find then costs no copy.
+const iters = new Map();
+let xIter;                                      // the iterator whose rows still sit in X, if any
+
+// The host allocates the bigger buffer (it must see it too) and copies the old contents, so a retried call finds
+// its input still in place.
+function grow(minBytes) { setX(H(0, minBytes)); }
+function setX(sab) {
+  X = new Uint8Array(sab); XV = new DataView(sab);
+  if (xIter !== undefined) { xIter.data = X; xIter.lv = XV; }
+}
+function fail(code) {
+  if (code === ${growCode}) { grow(XV.getUint32(0, true)); return true; }
+  const len = XV.getUint32(0, true);
+  const msg = decoder.decode(X.slice(4, 4 + len));
+  if (hooks === undefined) throw new Error(msg);
+  const Ctor = hooks.__get_error_constructor__(-code);
+  throw new Ctor(msg);
+}
+// Small copies by hand: a typed-array view per call costs more than the bytes.
+const copySmallMaxBytes = 64;
+let lastIn, lastInU8;
+function put(buf, len, at) {
+  if (typeof len !== 'number' || len < 0 || len > buf.byteLength) throw new RangeError('length argument was out of bounds for ArrayBuffer');
+  if (xIter !== undefined) materialize();
+  if (at + len > X.length) grow(at + len);
+  if (buf !== lastIn || lastInU8.byteLength !== buf.byteLength) { lastIn = buf; lastInU8 = new Uint8Array(buf); }
+  const src = lastInU8;
+  if (len <= copySmallMaxBytes) { for (let i = 0; i < len; i++) X[at + i] = src[i]; }
+  else X.set(src.subarray(0, len), at);
+}
+function call(opc, a, b, c, d, e, f) {
+  if (xIter !== undefined) materialize();
+  for (;;) { const r = H(opc, a, b, c, d, e, f); if (r >= 0) return r; fail(r); }
+}
+function materialize() {
+  const it = xIter; xIter = undefined;
+  const left = it.count - it.row;
+  if (left === 0) { it.data = undefined; it.lv = undefined; return; }
+  const from = it.lenAt + 4 * it.row;
+  let bytes = 0;
+  for (let i = 0; i < left; i++) bytes += XV.getUint32(from + 4 * i, true);
+  const lens = X.slice(from, it.lenAt + 4 * it.count);
+  const data = new Uint8Array(4 * left + bytes);
+  data.set(lens, 0);
+  data.set(X.subarray(it.pos, it.pos + bytes), 4 * left);
+  it.data = data; it.lv = new DataView(data.buffer);
+  it.count = left; it.row = 0; it.lenAt = 0; it.pos = 4 * left;
+}
+function readChunk(it) {
+  const count = XV.getUint32(0, true);
+  it.more = XV.getUint32(8, true) === 1;
+  it.data = X; it.lv = XV; it.count = count; it.row = 0;
+  it.lenAt = ${chunkHeaderBytes}; it.pos = ${chunkHeaderBytes} + 4 * count;
+  xIter = it;
+}
+function openIter(opc, a, b, c, d, e) {
+  const id = nextIterId++;
+  call(opc, id, a, b, c, d, e);
+  const it = { data: undefined, lv: undefined, count: 0, row: 0, lenAt: 0, pos: 0, more: false };
+  readChunk(it);
+  iters.set(id, it);
+  return id;
+}
+function dropIter(id, it) { iters.delete(id); if (xIter === it) xIter = undefined; }
+let lastOut, lastOutU8;
+const u8 = (n) => n & 0xff;
+function readBig(at, words) { let v = 0n; for (let i = words - 1; i >= 0; i--) v = (v << 64n) | XV.getBigUint64(at + 8 * i, true); return v; }
+function writeBig(at, v, words) { for (let i = 0; i < words; i++) { XV.setBigUint64(at + 8 * i, BigInt.asUintN(64, v), true); v >>= 64n; } }
+
+const sys = {
+  table_id_from_name(name) { return call(${op.tableId}, String(name)); },
+  index_id_from_name(name) { return call(${op.indexId}, String(name)); },
+  datastore_table_row_count(tableId) { return BigInt(call(${op.rowCount}, tableId)); },
+  datastore_table_scan_bsatn(tableId) { return openIter(${op.tableScan}, tableId); },
+  datastore_index_scan_point_bsatn(indexId, buf, len) { put(buf, len, 0); return openIter(${op.indexScanPoint}, indexId, len); },
+  datastore_index_scan_range_bsatn(indexId, buf, prefixLen, prefixElems, rstartLen, rendLen) {
+    put(buf, prefixLen + rstartLen + rendLen, 0);
+    return openIter(${op.indexScanRange}, indexId, prefixLen, prefixElems, rstartLen, rendLen);
+  },
+  row_iter_bsatn_advance(id, out) {
+    const it = iters.get(id);
+    if (it === undefined) noSuchIter(id);
+    if (out !== lastOut || lastOutU8.byteLength !== out.byteLength) { lastOut = out; lastOutU8 = new Uint8Array(out); }
+    const dst = lastOutU8, cap = dst.length; let n = 0;
+    for (;;) {
+      if (it.row === it.count) {
+        if (!it.more) break;
+        if (n > 0) return n;
+        call(${op.iterNextChunk}, id); readChunk(it); continue;
+      }
+      const len = it.lv.getUint32(it.lenAt + 4 * it.row, true);
+      if (n + len > cap) {
+        if (n === 0) throw { __buffer_too_small__: len };
+        return n;
+      }
+      const src = it.data, p = it.pos;
+      if (len <= copySmallMaxBytes) { for (let i = 0; i < len; i++) dst[n + i] = src[p + i]; }
+      else dst.set(src.subarray(p, p + len), n);
+      n += len; it.pos = p + len; it.row++;
+    }
+    dropIter(id, it);
+    return -n;
+  },
+  row_iter_bsatn_close(id) {
+    const it = iters.get(id);
+    if (it === undefined) { if (inCall) noSuchIter(id); return; }
+    dropIter(id, it);
+    if (it.more && inCall) call(${op.iterClose}, id);
+  },
+  datastore_insert_bsatn(tableId, buf, len) {
+    put(buf, len, 0); const n = call(${op.insert}, tableId, len);
+    if (n > 0) new Uint8Array(buf).set(X.subarray(0, n));
+    return n;
+  },
+  datastore_update_bsatn(tableId, indexId, buf, len) {
+    put(buf, len, 0); const n = call(${op.update}, tableId, indexId, len);
+    if (n > 0) new Uint8Array(buf).set(X.subarray(0, n)); return n;
+  },
+  datastore_delete_by_index_scan_point_bsatn(indexId, buf, len) { put(buf, len, 0); return call(${op.deletePoint}, indexId, len); },
+  datastore_delete_by_index_scan_range_bsatn(indexId, buf, prefixLen, prefixElems, rstartLen, rendLen) {
+    put(buf, prefixLen + rstartLen + rendLen, 0);
+    return call(${op.deleteRange}, indexId, prefixLen, prefixElems, rstartLen, rendLen);
+  },
+  datastore_delete_all_by_eq_bsatn(tableId, buf, len) { put(buf, len, 0); return call(${op.deleteEq}, tableId, len); },
+  volatile_nonatomic_schedule_immediate(name, args) {
+    const b = new Uint8Array(args.buffer, args.byteOffset, args.byteLength);
+    if (xIter !== undefined) materialize();
+    if (b.length > X.length) grow(b.length);
+    X.set(b, 0);
+    call(${op.scheduleImmediate}, String(name), b.length);
+  },
+  console_log(level, message) { call(${op.consoleLog}, u8(level), String(message), callerFrame()); },
+  console_timer_start(name) { return call(${op.timerStart}, String(name)); },
+  console_timer_end(id) { call(${op.timerEnd}, id); },
+  identity() { call(${op.identity}); return readBig(0, 4); },
+  get_jwt_payload(connId) { if (xIter !== undefined) materialize(); writeBig(0, BigInt(connId), 2); const n = call(${op.jwtPayload}); return X.slice(0, n); },
+  procedure_http_request(req, body) { call(${op.procedure}, 'procedure_http_request'); },
+  procedure_start_mut_tx() { call(${op.procedure}, 'procedure_start_mut_tx'); return 0n; },
+  procedure_commit_mut_tx() { call(${op.procedure}, 'procedure_commit_mut_tx'); },
+  procedure_abort_mut_tx() { call(${op.procedure}, 'procedure_abort_mut_tx'); },
+};
+const sys21 = {
+  datastore_clear(tableId) { return BigInt(call(${op.clear}, tableId)); },
+};
+function noSuchIter(id) {
+  const msg = 'no such iterator: ' + id;
+  if (hooks === undefined) throw new Error(msg);
+  throw new (hooks.__get_error_constructor__(6))(msg);
+}
+// "file:line" of the module code that called console.*: frame 0 is this function, 1 the shim, 2 the library's
+// console method, 3 its caller. Only computed for log calls, never on the datastore path.
+function callerFrame() {
+  const stack = new Error().stack || '';
+  const lines = stack.split('\n');
+  const line = lines[4] || '';
+  const m = /\(?([^()\s]+):(\d+):(\d+)\)?$/.exec(line);
+  return m ? m[1] + ':' + m[2] + ':' + m[3] : '';
+}
+def(G, Symbol.for('SpacetimeDB.sys'), { '2.0': sys, '2.1': sys21 });
+
+// The host appends a statement setting this flag to the end of the module body (see evaluatedMarkerSource): when
+// it is missing after evaluation, top-level await is still pending.
+const evaluatedKey = Symbol.for('SpacetimeDB.evaluated');
+
+// --- The dispatcher the host enters through (one applySync per call). Arguments travel in X.
+let argBuf = new ArrayBuffer(4096), argU8 = new Uint8Array(argBuf);
+let lastSender, lastConn;
+function errorText(e) {
+  try {
+    if (e instanceof Error) return (e.stack && e.stack.indexOf(e.message) >= 0 ? e.stack : e.name + ': ' + e.message + '\n' + (e.stack || ''));
+    return 'uncaught exception: ' + String(e);
+  } catch { return 'uncaught exception'; }
+}
+function report(code, text) {
+  const b = utf8Encode(text);
+  if (b.length + 4 > X.length) grow(b.length + 4);
+  XV.setUint32(0, b.length, true); X.set(b, 4);
+  return code;
+}
+function endCall() { inCall = false; iters.clear(); xIter = undefined; }
+return {
+  describe() { const b = hooks.__describe_module__(); return new Uint8Array(b.buffer, b.byteOffset, b.byteLength).slice(); },
+  callReducer(newX) {
+    if (newX !== undefined) setX(newX);
+    // Layout written by SyscallHost.writeReducerCall: id u32, flags u32 (bit 0: same sender as the previous call,
+    // bit 1: same connection id), sender u256 @8, connection id u128 @40, timestamp i64 @56, args length u32 @64,
+    // args @68. Re-using the previous BigInts saves their construction on the hot path.
+    const id = XV.getUint32(0, true), flags = XV.getUint32(4, true);
+    if ((flags & 1) === 0 || lastSender === undefined) lastSender = readBig(8, 4);
+    if ((flags & 2) === 0 || lastConn === undefined) lastConn = readBig(40, 2);
+    const sender = lastSender, connId = lastConn, ts = XV.getBigInt64(56, true);
+    const len = XV.getUint32(64, true);
+    if (len > argBuf.byteLength) { argBuf = new ArrayBuffer(len); argU8 = new Uint8Array(argBuf); }
+    if (len <= copySmallMaxBytes) { for (let i = 0; i < len; i++) argU8[i] = X[68 + i]; }
+    else argU8.set(X.subarray(68, 68 + len));
+    inCall = true;
+    try {
+      const r = hooks.__call_reducer__(id, sender, connId, ts, new DataView(argBuf, 0, len));
+      if (r !== undefined) throw new TypeError('Reducer returned a value other than undefined');
+      return ${callOutcome.ok};
+    } catch (e) {
+      let senderError = false;
+      try { senderError = e instanceof hooks.__sender_error_class__; } catch {}
+      if (senderError) return report(${callOutcome.senderError}, String(e.message));
+      return report(${callOutcome.otherError}, errorText(e));
+    } finally { endCall(); }
+  },
+  // Run once after evaluation: find the hooks (host-abi §2.1) and drop the sys registry from the global object.
+  loadHooks(ns) {
+    delete G[Symbol.for('SpacetimeDB.sys')];
+    const evaluated = G[evaluatedKey] === true;
+    delete G[evaluatedKey];
+    if (!evaluated) throw new Error('module has top-level await and is pending');
+    const d = ns.default;
+    if (d === undefined) throw new TypeError('must export schema as default export');
+    if (d === null || (typeof d !== 'object' && typeof d !== 'function')) throw new TypeError('default export is not a Schema object');
+    const f = d[Symbol.for('SpacetimeDB.moduleHooks.v2')];
+    if (typeof f !== 'function') throw new TypeError('default export is not a Schema object: expected a function at [moduleHooks]');
+    const h = f.call(d, ns);
+    if (h === null || typeof h !== 'object') throw new TypeError('the module hooks are not an object');
+    for (const k of ['__describe_module__', '__get_error_constructor__', '__call_reducer__']) {
+      if (typeof h[k] !== 'function') throw new TypeError('the module hooks lack ' + k);
+    }
+    hooks = h;
+  },
+};
+})();
+`;
+
+/** Appended to the module source; runs only when the whole module body has run (no pending top-level await). */
+export const evaluatedMarkerSource = `\n;globalThis[Symbol.for('SpacetimeDB.evaluated')] = true;\n`;
+
+/** Names of the functions each sys version exports, in the order upstream lists them. */
+export const sysFunctionNames: Record<string, string[]> = {
+  '2.0': [
+    'table_id_from_name', 'index_id_from_name', 'datastore_table_row_count', 'datastore_table_scan_bsatn',
+    'datastore_index_scan_range_bsatn', 'row_iter_bsatn_advance', 'row_iter_bsatn_close', 'datastore_insert_bsatn',
+    'datastore_update_bsatn', 'datastore_delete_by_index_scan_range_bsatn', 'datastore_delete_all_by_eq_bsatn',
+    'volatile_nonatomic_schedule_immediate', 'console_log', 'console_timer_start', 'console_timer_end', 'identity',
+    'get_jwt_payload', 'procedure_http_request', 'procedure_start_mut_tx', 'procedure_commit_mut_tx',
+    'procedure_abort_mut_tx', 'datastore_index_scan_point_bsatn', 'datastore_delete_by_index_scan_point_bsatn',
+  ],
+  '2.1': ['datastore_clear'],
+};
+
+/** Source of the synthetic `spacetime:sys@<version>` module: real exported functions taken from the bootstrap. */
+export function sysModuleSource(version: string): string {
+  const names = sysFunctionNames[version];
+  const lines = [`const s = globalThis[Symbol.for('SpacetimeDB.sys')][${JSON.stringify(version)}];`];
+  for (const n of names) lines.push(`export const ${n} = s.${n};`);
+  if (version === '2.0') lines.push(`export const moduleHooks = Symbol.for('SpacetimeDB.moduleHooks.v2');`);
+  return lines.join('\n');
+}

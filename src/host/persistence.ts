@@ -1,0 +1,596 @@
+// host/persistence.ts — what one database writes to its commit log and snapshots, and how it is rebuilt from them.
+//
+// Owns: the meaning of commit-log payloads and snapshot payloads of a database directory (`<dbDir>/clog/`,
+// `<dbDir>/snapshots/`), sequence reservations, the snapshot/prune policy, and recovery (newest valid snapshot whose
+// offset ≤ the durable offset, then replay of the log tail).
+// May call: durability/commitlog, durability/snapshot, datastore/store, datastore/schema, datastore/table, datastore/types,
+// sats/bsatn, sats/moduledef.
+//
+// Commit payloads. Byte 0 = kind (low 4 bits) | flags (high 4 bits), then the body:
+//   1 Program  the module program text (string), module definition bytes (bytes, `__describe_module__` output),
+//              owner identity (u256), database identity (u256), timestamp (i64 µs). Written at create and update.
+//   2 Tx       varint tableCount, then per table (ascending ids):
+//                zigzag(tableId − base)   base = firstUserTableId for the first table, then previous id + 1
+//                varint rowWidth          0 = rows vary in length (each row is prefixed by its varint length)
+//                varint shape             pairs·16 + min(extraDeletes, 3)·4 + min(extraInserts, 3);
+//                                         a field that reads 3 is followed by the full count as a varint
+//                pairs × (inserted row, diff)  the paired deleted row is the inserted row with bytes
+//                                         [skip, skip+n) replaced: varint(skip·16 + min(n, 15)) [varint(n − 15)] bytes
+//                extraDeletes × row, extraInserts × row
+//              flag 0x10: then varint count × (sequence name: string, reservation: zigzag varint).
+//   3 Reset    all data is deleted and the database starts over with the program in the body (same body as
+//              Program). One record, so a torn write cannot leave a reset database without a program.
+// Pairs are the longest prefix where deletes[i] and inserts[i] have the same length: an update (the common case: a
+// keynote transfer is 2 updates of 12-byte rows) costs its new row plus the few bytes that changed, and the order of
+// inserts is kept. Varints are unsigned LEB128; zigzag maps signed to unsigned.
+//
+// Sequences are reserved in blocks, as upstream does (its `allocated` column): a Tx record carries a reservation
+// R for a sequence only when the sequence has moved past the last one logged, and recovery resumes each sequence at
+// R or later. Every value ever handed out is < R, so no id is reissued after a restart — including ids whose rows
+// were deleted again, or were inserted and deleted in one transaction (those never appear in TxData). The cost is a
+// gap of up to sequenceReservationValues after a restart (upstream: 1, 2, 3, restart, 4097); narrow sequences use
+// smaller blocks (see reservationFor).
+//
+// Snapshot payload: u8 version, Program body, varint count × (name, zigzag reservation), bytes (Datastore snapshot).
+// A snapshot at offset X holds the state after record X, so recovery replays from X + 1, and the log before X can be
+// pruned: the snapshot carries the program too.
+//
+// Program records whose definition differs from the current one (a module update) rebuild the datastore through
+// `options.migrate` (default: carry every table's rows over by table id and name, which holds for updates that only
+// add tables). The host must use the same function on the live path, or snapshot right after an update.
+
+import assert from 'node:assert';
+import path from 'node:path';
+import { CommitLog, type CommitLogStats, type DurabilityMode } from '../durability/commitlog.js';
+import { listSnapshots, readNewestValidSnapshot, writeSnapshot } from '../durability/snapshot.js';
+import { Datastore } from '../datastore/store.js';
+import { buildDatabaseSchema, firstUserTableId } from '../datastore/schema.js';
+import { bytesEqual, type SequenceState } from '../datastore/table.js';
+import type { DatabaseSchema, TableChanges, TableSchema, TxData } from '../datastore/types.js';
+import { BsatnReader, BsatnWriter } from '../sats/bsatn.js';
+import { decodeRawModuleDef } from '../sats/moduledef.js';
+
+/** Take a snapshot after this many commits since the last one (upstream: every 1,000,000 transactions). */
+export const snapshotEveryCommits = 1_000_000;
+/** … or after this many log bytes since the last one, whichever comes first. */
+export const snapshotEveryLogBytes = 256 * 1024 * 1024;
+/** Values a sequence reservation covers beyond the current next value (upstream SEQUENCE_ALLOCATION_STEP). */
+export const sequenceReservationValues = 4096n;
+/** A reservation block is at most this fraction of the sequence's range (values lost per restart stay small). */
+const reservationRangeDivisor = 256n;
+/** Initial capacity of the reused transaction encoder; it grows as needed and is kept. */
+const txWriterInitialBytes = 4096;
+const snapshotPayloadVersion = 1;
+
+const enum RecordKind { Program = 1, Tx = 2, Reset = 3 }
+const kindMask = 0x0f;
+const flagSequences = 0x10;
+const shapeExtraEscape = 3;
+const diffLengthEscape = 15;
+
+export interface ProgramInfo {
+  /** The module's JavaScript program text. */
+  programText: string;
+  /** `__describe_module__` output: BSATN RawModuleDef (V10). */
+  moduleDef: Uint8Array;
+  ownerIdentity: bigint;
+  databaseIdentity: bigint;
+  timestampMicros: bigint;
+}
+
+export interface RecoveredState {
+  program: ProgramInfo;
+  datastore: Datastore;
+  /** Offset of the last record applied (the snapshot's offset when the log tail is empty). */
+  lastOffset: bigint;
+}
+
+/** Rebuilds the datastore for a new module definition during replay (must match what the host does live). */
+export type MigrateFn = (old: Datastore, newSchema: DatabaseSchema, newProgram: ProgramInfo) => Datastore;
+
+export interface PersistenceOptions {
+  durability: DurabilityMode;
+  snapshotEveryCommits?: number;
+  snapshotEveryLogBytes?: number;
+  /** Delete log segments older than the oldest kept snapshot after each snapshot (default true). */
+  pruneAfterSnapshot?: boolean;
+  migrate?: MigrateFn;
+  /** Notable recovery and snapshot events, one human-readable line each. */
+  report?: (message: string) => void;
+  segmentSizeMaxBytes?: number;
+}
+
+/** A commit-log or snapshot payload that cannot be understood; says which record or file. */
+export class PersistenceError extends Error {
+  override name = 'PersistenceError';
+}
+
+interface SequenceInfo { name: string; increment: bigint; min: bigint; max: bigint }
+
+export class DatabasePersistence {
+  private readonly writer = new BsatnWriter(txWriterInitialBytes);
+  private readonly report: (message: string) => void;
+  private readonly everyCommits: number;
+  private readonly everyBytes: number;
+  private readonly prune: boolean;
+  /** Last logged reservation per sequence name. */
+  private readonly reserved: Map<string, bigint>;
+  private program: ProgramInfo | undefined;
+  private seqSchema: DatabaseSchema | undefined;
+  private seqInfo: SequenceInfo[] = [];
+  private readonly seqPending: [string, bigint][] = [];
+  private commitsAtSnapshot = 0;
+  private bytesAtSnapshot = 0;
+  private snapshotting: Promise<void> | undefined;
+
+  private constructor(
+    private readonly log: CommitLog,
+    private readonly snapshotDir: string,
+    options: PersistenceOptions,
+    program: ProgramInfo | undefined,
+    reserved: Map<string, bigint>,
+  ) {
+    this.report = options.report ?? (() => {});
+    this.everyCommits = options.snapshotEveryCommits ?? snapshotEveryCommits;
+    this.everyBytes = options.snapshotEveryLogBytes ?? snapshotEveryLogBytes;
+    this.prune = options.pruneAfterSnapshot ?? true;
+    this.program = program;
+    this.reserved = reserved;
+  }
+
+  /**
+   * Opens (creating if needed) the database directory and rebuilds its state. `recovered` is undefined for a database
+   * that has no Program record yet. Log corruption (CommitLogCorruptError) propagates with its file and offset.
+   */
+  static async open(dbDir: string, options: PersistenceOptions): Promise<{ persistence: DatabasePersistence; recovered: RecoveredState | undefined }> {
+    const report = options.report ?? (() => {});
+    const log = CommitLog.open(path.join(dbDir, 'clog'), { durability: options.durability, report, segmentSizeMaxBytes: options.segmentSizeMaxBytes });
+    const snapshotDir = path.join(dbDir, 'snapshots');
+    try {
+      const r = recover(log, snapshotDir, options.migrate ?? carryRowsOver, report);
+      const p = new DatabasePersistence(log, snapshotDir, options, r.recovered?.program, r.reserved);
+      return { persistence: p, recovered: r.recovered };
+    } catch (e) {
+      await log.close().catch(() => {});
+      throw e;
+    }
+  }
+
+  /** The program of the last Program/Reset record (recovered or recorded). */
+  get currentProgram(): ProgramInfo | undefined { return this.program; }
+  get stats(): Readonly<CommitLogStats> { return this.log.stats; }
+  get durableOffset(): bigint { return this.log.durableOffset; }
+  /** Offset of the last record appended, -1n when the log is empty. */
+  get lastOffset(): bigint { return this.log.nextOffset - 1n; }
+
+  /** Logs a new program (database creation, module update). Returns its offset. */
+  recordProgram(program: ProgramInfo): bigint {
+    return this.appendProgram(RecordKind.Program, program);
+  }
+
+  /** Logs that all data was deleted and the database restarts with `program`. Returns the offset. */
+  recordReset(program: ProgramInfo): bigint {
+    this.reserved.clear();
+    this.seqSchema = undefined;
+    return this.appendProgram(RecordKind.Reset, program);
+  }
+
+  /**
+   * Logs a committed transaction; call right after the in-memory commit, with the datastore it was committed to
+   * (for sequence state). Synchronous; wait for durability with waitDurable. Returns the offset, or the previous
+   * offset when there was nothing to log (no row changes, no new reservation).
+   */
+  recordTx(txData: TxData, datastore: Datastore, timestampMicros?: bigint): bigint {
+    this.collectReservations(datastore);
+    if (txData.tables.length === 0 && this.seqPending.length === 0) return this.log.nextOffset - 1n;
+    const w = this.writer;
+    w.reset();
+    encodeTx(w, txData, this.seqPending);
+    const offset = this.log.append(w.written(), timestampMicros);
+    for (const [name, r] of this.seqPending) this.reserved.set(name, r);
+    this.seqPending.length = 0;
+    return offset;
+  }
+
+  waitDurable(offset: bigint): Promise<void> {
+    return this.log.waitDurable(offset);
+  }
+
+  /**
+   * Starts a background snapshot when the policy says so (commits or log bytes since the last one). Call between
+   * transactions with the datastore all recorded records were applied to. Returns whether one was started.
+   */
+  maybeSnapshot(datastore: Datastore): boolean {
+    if (this.snapshotting !== undefined || this.program === undefined || this.log.nextOffset === 0n) return false;
+    const s = this.log.stats;
+    if (s.appends - this.commitsAtSnapshot < this.everyCommits && s.bytesAppended - this.bytesAtSnapshot < this.everyBytes) return false;
+    void this.snapshotNow(datastore);
+    return true;
+  }
+
+  /**
+   * Captures the state now (synchronously) and writes it once the log is durable up to it; then prunes the log.
+   * Failures are reported, not thrown: the log alone still rebuilds everything. While a snapshot is in progress this
+   * returns that snapshot's promise instead of starting another.
+   */
+  snapshotNow(datastore: Datastore): Promise<void> {
+    if (this.snapshotting !== undefined) return this.snapshotting;
+    assert(this.program !== undefined, 'snapshot before any program was recorded');
+    const offset = this.log.nextOffset - 1n;
+    assert(offset >= 0n, 'snapshot of an empty log');
+    this.commitsAtSnapshot = this.log.stats.appends;
+    this.bytesAtSnapshot = this.log.stats.bytesAppended;
+    const payload = encodeSnapshotPayload(this.program, this.reserved, datastore.exportSnapshot());
+    const run = async () => {
+      try {
+        await this.log.waitDurable(offset); // a snapshot ahead of the durable log would be retired on restart
+        await writeSnapshot(this.snapshotDir, offset, payload);
+        if (this.prune) {
+          const kept = listSnapshots(this.snapshotDir);
+          const oldest = kept[kept.length - 1];
+          // Keep the log back to the oldest kept snapshot, so a damaged newest snapshot is not fatal.
+          if (oldest !== undefined) this.log.prune(oldest.offset);
+        }
+      } catch (e) {
+        this.report(`snapshot at offset ${offset} failed: ${(e as Error).message}`);
+      } finally {
+        this.snapshotting = undefined;
+      }
+    };
+    this.snapshotting = run();
+    return this.snapshotting;
+  }
+
+  /** Waits for a snapshot in progress, then flushes, syncs and closes the log. */
+  async close(): Promise<void> {
+    if (this.snapshotting !== undefined) await this.snapshotting;
+    await this.log.close();
+  }
+
+  private appendProgram(kind: RecordKind, program: ProgramInfo): bigint {
+    const w = new BsatnWriter(program.programText.length + program.moduleDef.length + 128);
+    w.writeU8(kind);
+    writeProgram(w, program);
+    const offset = this.log.append(w.written(), program.timestampMicros);
+    this.program = program;
+    return offset;
+  }
+
+  /** Fills seqPending with the sequences that moved past their last logged reservation. */
+  private collectReservations(datastore: Datastore): void {
+    const schema = datastore.schema();
+    if (schema !== this.seqSchema) {
+      this.seqSchema = schema;
+      this.seqInfo = schema.tables.flatMap((t) => t.sequences.map((s) => ({ name: s.name, increment: s.increment, min: s.min, max: s.max })));
+    }
+    if (this.seqInfo.length === 0) return;
+    const state = datastore.sequenceState();
+    for (const s of this.seqInfo) {
+      const next = state.get(s.name);
+      assert(next !== undefined, `sequence ${s.name} has no state`);
+      const r = this.reserved.get(s.name);
+      const up = s.increment > 0n;
+      if (r !== undefined && (up ? next <= r : next >= r)) continue;
+      this.seqPending.push([s.name, reservationFor(next, s)]);
+    }
+  }
+}
+
+/**
+ * The bound to log: ≥ next (every handed-out value lies before it), a block ahead, kept inside the sequence range.
+ * Narrow sequences get smaller blocks (1/256 of their range; none for 8-bit ones), so restarts cannot exhaust them.
+ */
+function reservationFor(next: bigint, s: SequenceInfo): bigint {
+  const rangeBlock = (s.max - s.min) / reservationRangeDivisor;
+  const block = rangeBlock < sequenceReservationValues ? rangeBlock : sequenceReservationValues;
+  const ahead = next + block * s.increment;
+  if (s.increment > 0n) return ahead > s.max ? (next > s.max ? next : s.max) : ahead;
+  return ahead < s.min ? (next < s.min ? next : s.min) : ahead;
+}
+
+// ---- recovery ----
+
+interface Replayed { recovered: RecoveredState | undefined; reserved: Map<string, bigint> }
+
+function recover(log: CommitLog, snapshotDir: string, migrate: MigrateFn, report: (m: string) => void): Replayed {
+  let program: ProgramInfo | undefined;
+  let datastore: Datastore | undefined;
+  let lastOffset = -1n;
+  const reserved = new Map<string, bigint>();
+  const snap = readNewestValidSnapshot(snapshotDir, log.durableOffset, report);
+  if (snap !== undefined) {
+    const where = `snapshot ${snap.offset} in ${snapshotDir}`;
+    const decoded = decodeOrFail(where, () => decodeSnapshotPayload(snap.payload));
+    program = decoded.program;
+    datastore = Datastore.fromSnapshot(schemaOf(program, where), decoded.datastoreBytes);
+    for (const [k, v] of decoded.reserved) reserved.set(k, v);
+    lastOffset = snap.offset;
+  }
+  for (const rec of log.replay(lastOffset + 1n)) {
+    const where = `commit log record ${rec.offset} in ${log.dir}`;
+    const kind = rec.payload[0]! & kindMask;
+    if (kind === RecordKind.Program || kind === RecordKind.Reset) {
+      const next = decodeOrFail(where, () => decodeProgramRecord(rec.payload));
+      const schema = schemaOf(next, where);
+      if (kind === RecordKind.Reset || datastore === undefined || program === undefined) {
+        datastore = new Datastore(schema);
+        reserved.clear();
+      } else if (!bytesEqual(program.moduleDef, next.moduleDef)) {
+        datastore = migrate(datastore, schema, next);
+      }
+      program = next;
+    } else if (kind === RecordKind.Tx) {
+      if (datastore === undefined) throw new PersistenceError(`${where}: a transaction before any program record`);
+      const ds = datastore;
+      const seqs: [string, bigint][] = [];
+      decodeOrFail(where, () => ds.applyTxData(decodeTx(rec.payload, ds.schema(), seqs)));
+      for (const [k, v] of seqs) reserved.set(k, v);
+    } else {
+      throw new PersistenceError(`${where}: unknown record kind ${kind}`);
+    }
+    lastOffset = rec.offset;
+  }
+  if (datastore === undefined || program === undefined) return { recovered: undefined, reserved };
+  advanceSequences(datastore, reserved);
+  return { recovered: { program, datastore, lastOffset }, reserved };
+}
+
+function schemaOf(program: ProgramInfo, where: string): DatabaseSchema {
+  return decodeOrFail(where, () => buildDatabaseSchema(decodeRawModuleDef(program.moduleDef)));
+}
+
+/** Default MigrateFn: every table of the new schema keeps the rows of the table with the same id and name. */
+function carryRowsOver(old: Datastore, newSchema: DatabaseSchema): Datastore {
+  return Datastore.fromSnapshot(newSchema, old.exportSnapshot());
+}
+
+/**
+ * Moves each named sequence to at least its reservation. The Datastore has no public setter yet (the datastore
+ * owner is asked for `advanceSequences(Map<name, next>)`); until then this reaches its table state.
+ */
+function advanceSequences(ds: Datastore, reserved: ReadonlyMap<string, bigint>): void {
+  const api = ds as unknown as { advanceSequences?: (m: ReadonlyMap<string, bigint>) => void };
+  if (typeof api.advanceSequences === 'function') { api.advanceSequences(reserved); return; }
+  const tables = (ds as unknown as { state: { tables: { sequences: SequenceState[] }[] } }).state.tables;
+  for (const t of tables) {
+    for (const s of t.sequences) {
+      const r = reserved.get(s.schema.name);
+      if (r === undefined) continue;
+      if (s.schema.increment > 0n ? r > s.next : r < s.next) s.next = r;
+    }
+  }
+}
+
+function decodeOrFail<T>(where: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof PersistenceError) throw e;
+    throw new PersistenceError(`${where}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+// ---- encoding ----
+
+function writeProgram(w: BsatnWriter, p: ProgramInfo): void {
+  w.writeString(p.programText);
+  w.writeBytes(p.moduleDef);
+  w.writeU256(p.ownerIdentity);
+  w.writeU256(p.databaseIdentity);
+  w.writeI64(p.timestampMicros);
+}
+
+function readProgram(r: BsatnReader): ProgramInfo {
+  return {
+    programText: r.readString(),
+    moduleDef: r.readBytes().slice(),
+    ownerIdentity: r.readU256(),
+    databaseIdentity: r.readU256(),
+    timestampMicros: r.readI64(),
+  };
+}
+
+function decodeProgramRecord(payload: Uint8Array): ProgramInfo {
+  const r = new BsatnReader(payload, 1);
+  const p = readProgram(r);
+  r.expectEnd('program record');
+  return p;
+}
+
+/** Encodes a Tx payload (kind byte included) into `w`. */
+export function encodeTx(w: BsatnWriter, txData: TxData, seqs: readonly [string, bigint][]): void {
+  w.writeU8(RecordKind.Tx | (seqs.length > 0 ? flagSequences : 0));
+  writeVarint(w, txData.tables.length);
+  let base = firstUserTableId;
+  for (const t of txData.tables) {
+    writeVarint(w, zigzag(t.tableId - base));
+    base = t.tableId + 1;
+    writeTableChanges(w, t);
+  }
+  if (seqs.length > 0) {
+    writeVarint(w, seqs.length);
+    for (const [name, value] of seqs) { w.writeString(name); writeBigVarint(w, value); }
+  }
+}
+
+function writeTableChanges(w: BsatnWriter, t: TableChanges): void {
+  const { inserts, deletes } = t;
+  let pairs = 0;
+  while (pairs < inserts.length && pairs < deletes.length && inserts[pairs]!.length === deletes[pairs]!.length) pairs++;
+  const width = commonWidth(inserts, deletes);
+  writeVarint(w, width);
+  const extraDeletes = deletes.length - pairs;
+  const extraInserts = inserts.length - pairs;
+  writeVarint(w, pairs * 16 + Math.min(extraDeletes, shapeExtraEscape) * 4 + Math.min(extraInserts, shapeExtraEscape));
+  if (extraDeletes >= shapeExtraEscape) writeVarint(w, extraDeletes);
+  if (extraInserts >= shapeExtraEscape) writeVarint(w, extraInserts);
+  for (let i = 0; i < pairs; i++) {
+    const ins = inserts[i]!;
+    const del = deletes[i]!;
+    writeRow(w, ins, width);
+    let skip = 0;
+    while (skip < ins.length && ins[skip] === del[skip]) skip++;
+    let end = ins.length;
+    while (end > skip && ins[end - 1] === del[end - 1]) end--;
+    const n = end - skip;
+    writeVarint(w, skip * 16 + Math.min(n, diffLengthEscape));
+    if (n >= diffLengthEscape) writeVarint(w, n - diffLengthEscape);
+    w.writeRaw(del.subarray(skip, end));
+  }
+  for (let i = pairs; i < deletes.length; i++) writeRow(w, deletes[i]!, width);
+  for (let i = pairs; i < inserts.length; i++) writeRow(w, inserts[i]!, width);
+}
+
+/** The length every row shares, or 0 when they differ (or a row is empty, which 0 cannot express). */
+function commonWidth(a: Uint8Array[], b: Uint8Array[]): number {
+  const first = a.length > 0 ? a[0]! : b.length > 0 ? b[0]! : undefined;
+  if (first === undefined || first.length === 0) return 0;
+  const n = first.length;
+  for (const r of a) if (r.length !== n) return 0;
+  for (const r of b) if (r.length !== n) return 0;
+  return n;
+}
+
+function writeRow(w: BsatnWriter, row: Uint8Array, width: number): void {
+  if (width === 0) writeVarint(w, row.length);
+  w.writeRaw(row);
+}
+
+/** Decodes a Tx payload; sequence reservations are pushed onto `seqs`. Table names come from `schema`. */
+export function decodeTx(payload: Uint8Array, schema: DatabaseSchema, seqs: [string, bigint][]): TxData {
+  const r = new BsatnReader(payload);
+  const head = r.readU8();
+  const tableCount = readVarint(r);
+  const tables: TableChanges[] = [];
+  let base = firstUserTableId;
+  for (let i = 0; i < tableCount; i++) {
+    const tableId = base + unzigzag(readVarint(r));
+    base = tableId + 1;
+    const ts = tablesById(schema).get(tableId);
+    if (ts === undefined) throw new PersistenceError(`table id ${tableId} is not in the schema`);
+    tables.push(readTableChanges(r, tableId, ts.name));
+  }
+  if ((head & flagSequences) !== 0) {
+    const n = readVarint(r);
+    for (let i = 0; i < n; i++) seqs.push([r.readString(), readBigVarint(r)]);
+  }
+  r.expectEnd('transaction record');
+  return { tables };
+}
+
+const tablesByIdCache = new WeakMap<DatabaseSchema, Map<number, TableSchema>>();
+
+function tablesById(schema: DatabaseSchema): Map<number, TableSchema> {
+  let m = tablesByIdCache.get(schema);
+  if (m === undefined) {
+    m = new Map(schema.tables.map((t) => [t.tableId, t]));
+    tablesByIdCache.set(schema, m);
+  }
+  return m;
+}
+
+function readTableChanges(r: BsatnReader, tableId: number, tableName: string): TableChanges {
+  const width = readVarint(r);
+  const shape = readVarint(r);
+  const pairs = Math.floor(shape / 16);
+  let extraDeletes = (shape >> 2) & 3;
+  let extraInserts = shape & 3;
+  if (extraDeletes === shapeExtraEscape) extraDeletes = readVarint(r);
+  if (extraInserts === shapeExtraEscape) extraInserts = readVarint(r);
+  const inserts: Uint8Array[] = [];
+  const deletes: Uint8Array[] = [];
+  for (let i = 0; i < pairs; i++) {
+    const ins = readRow(r, width);
+    const d = readVarint(r);
+    const skip = Math.floor(d / 16);
+    let n = d & 15;
+    if (n === diffLengthEscape) n += readVarint(r);
+    if (skip + n > ins.length) throw new PersistenceError(`row diff [${skip}, ${skip + n}) exceeds a row of ${ins.length} bytes`);
+    const del = ins.slice();
+    del.set(readRaw(r, n), skip);
+    inserts.push(ins);
+    deletes.push(del);
+  }
+  for (let i = 0; i < extraDeletes; i++) deletes.push(readRow(r, width));
+  for (let i = 0; i < extraInserts; i++) inserts.push(readRow(r, width));
+  return { tableId, tableName, inserts, deletes };
+}
+
+function readRow(r: BsatnReader, width: number): Uint8Array {
+  return readRaw(r, width === 0 ? readVarint(r) : width).slice();
+}
+
+function readRaw(r: BsatnReader, n: number): Uint8Array {
+  if (n > r.remainingBytes) throw new PersistenceError(`${n} bytes needed at offset ${r.offset}, ${r.remainingBytes} left`);
+  const out = r.bytes.subarray(r.offset, r.offset + n);
+  r.offset += n;
+  return out;
+}
+
+function encodeSnapshotPayload(program: ProgramInfo, reserved: ReadonlyMap<string, bigint>, datastoreBytes: Uint8Array): Uint8Array {
+  const w = new BsatnWriter(datastoreBytes.length + program.programText.length + program.moduleDef.length + 256);
+  w.writeU8(snapshotPayloadVersion);
+  writeProgram(w, program);
+  writeVarint(w, reserved.size);
+  for (const [name, value] of reserved) { w.writeString(name); writeBigVarint(w, value); }
+  w.writeBytes(datastoreBytes);
+  return w.finish();
+}
+
+function decodeSnapshotPayload(payload: Uint8Array): { program: ProgramInfo; reserved: [string, bigint][]; datastoreBytes: Uint8Array } {
+  const r = new BsatnReader(payload);
+  const version = r.readU8();
+  if (version !== snapshotPayloadVersion) throw new PersistenceError(`unsupported snapshot payload version ${version}`);
+  const program = readProgram(r);
+  const reserved: [string, bigint][] = [];
+  const n = readVarint(r);
+  for (let i = 0; i < n; i++) reserved.push([r.readString(), readBigVarint(r)]);
+  const datastoreBytes = r.readBytes();
+  r.expectEnd('snapshot payload');
+  return { program, reserved, datastoreBytes };
+}
+
+// ---- varints ----
+
+const varintMaxBytes = 5; // enough for any count or id below 2^35; larger means a corrupt record
+
+function writeVarint(w: BsatnWriter, v: number): void {
+  assert(Number.isSafeInteger(v) && v >= 0, `varint of ${v}`);
+  while (v >= 0x80) { w.writeU8((v % 0x80) | 0x80); v = Math.floor(v / 0x80); }
+  w.writeU8(v);
+}
+
+function readVarint(r: BsatnReader): number {
+  let v = 0;
+  let scale = 1;
+  for (let i = 0; i < varintMaxBytes; i++) {
+    const b = r.readU8();
+    v += (b & 0x7f) * scale;
+    if (b < 0x80) return v;
+    scale *= 0x80;
+  }
+  throw new PersistenceError(`varint longer than ${varintMaxBytes} bytes at offset ${r.offset}`);
+}
+
+function zigzag(v: number): number { return v >= 0 ? v * 2 : -v * 2 - 1; }
+function unzigzag(v: number): number { return v % 2 === 0 ? v / 2 : -(v + 1) / 2; }
+
+function writeBigVarint(w: BsatnWriter, v: bigint): void {
+  let u = v >= 0n ? v << 1n : ((-v) << 1n) - 1n;
+  while (u >= 0x80n) { w.writeU8(Number(u & 0x7fn) | 0x80); u >>= 7n; }
+  w.writeU8(Number(u));
+}
+
+const bigVarintMaxBytes = 38; // 257 bits (a zigzagged i256/u256) in 7-bit groups
+
+function readBigVarint(r: BsatnReader): bigint {
+  let u = 0n;
+  let shift = 0n;
+  for (let i = 0; i < bigVarintMaxBytes; i++) {
+    const b = r.readU8();
+    u |= BigInt(b & 0x7f) << shift;
+    if (b < 0x80) return (u & 1n) === 0n ? u >> 1n : -((u + 1n) >> 1n);
+    shift += 7n;
+  }
+  throw new PersistenceError(`integer varint longer than ${bigVarintMaxBytes} bytes at offset ${r.offset}`);
+}

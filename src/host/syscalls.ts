@@ -1,0 +1,289 @@
+// host/syscalls.ts — the host side of the module syscalls (host-abi §3), behind one isolated-vm callback.
+//
+// Owns: the exchange buffer (a SharedArrayBuffer the isolate shims also see), the per-call state the syscalls act on
+// (the open MutTx, pending scan iterators, console timers) and the translation of datastore results/errors into the
+// numeric wire of isolate-src.ts (result ≥ 0, or -errno with the message in the exchange buffer).
+// May call: datastore/types (MutTx, DatastoreError, errno), sats/types (SatsError), host/isolate-src (op codes).
+
+import assert from 'node:assert';
+import ivm from 'isolated-vm';
+import { DatastoreError, errno, type MutTx, type RangeScanArgs } from '../datastore/types.js';
+import { SatsError } from '../sats/types.js';
+import { chunkHeaderBytes, growCode, op } from './isolate-src.js';
+
+/** Initial exchange buffer size. Inputs and single rows larger than this grow it (never shrinks). */
+export const exchangeInitialBytes = 1 << 20;
+/** Upper bound on the exchange buffer: a row or argument list larger than this is refused. */
+export const exchangeMaxBytes = 256 << 20;
+
+/** Bytes before the arguments in a reducer call (see writeReducerCall). */
+const reducerCallHeaderBytes = 68;
+
+export const logLevel = { error: 0, warn: 1, info: 2, debug: 3, trace: 4, panic: 101 } as const;
+
+/** What the syscalls need from the database around them. */
+export interface SyscallEnv {
+  /** The database identity (`identity()`). */
+  identity: bigint;
+  /** console_log: `frame` is "file:line" of the module code that logged, or ''. */
+  log(level: number, message: string, frame: string): void;
+  /** JWT payload JSON a connection authenticated with, if any (`get_jwt_payload`). */
+  jwtPayload(connectionId: bigint): string | undefined;
+  /** volatile_nonatomic_schedule_immediate: run `reducer` with `args` after the current call. */
+  scheduleImmediate(reducer: string, args: Uint8Array): void;
+}
+
+interface PendingIter { rows: Uint8Array[]; next: number }
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder();
+
+export class SyscallHost {
+  /** The transaction syscalls act on; set by the caller around each module call. */
+  tx: MutTx | undefined = undefined;
+  sab: SharedArrayBuffer;
+  private x: Uint8Array;
+  private xv: DataView;
+  private readonly iters = new Map<number, PendingIter>();
+  private readonly timers = new Map<number, { name: string; startNs: bigint }>();
+  private nextTimerId = 1;
+  /** Set when the exchange buffer was replaced by the host; the next call into the isolate hands it over. */
+  pendingNewExchange = false;
+  private lastSender: bigint | undefined;
+  private lastConn: bigint | undefined;
+  /** Syscall crossings since creation (for the benchmark). */
+  crossings = 0;
+  readonly callback: ivm.Callback;
+
+  constructor(private readonly env: SyscallEnv) {
+    this.sab = new SharedArrayBuffer(exchangeInitialBytes);
+    this.x = new Uint8Array(this.sab);
+    this.xv = new DataView(this.sab);
+    this.callback = new ivm.Callback(
+      (opc: number, a: unknown, b: unknown, c: unknown, d: unknown, e: unknown, f: unknown) =>
+        this.dispatch(opc, a, b, c, d, e, f));
+  }
+
+  /** The exchange buffer as handed to an isolate (shared, not copied). */
+  exchangeTransfer(): ivm.Copy<SharedArrayBuffer> {
+    return new ivm.ExternalCopy(this.sab).copyInto();
+  }
+
+  /** Writes the reducer-call header and arguments into the exchange buffer (layout read by the dispatcher). */
+  writeReducerCall(id: number, sender: bigint, connId: bigint, timestamp: bigint, args: Uint8Array): void {
+    const need = reducerCallHeaderBytes + args.length;
+    if (need > this.x.length) { this.grow(need); this.pendingNewExchange = true; }
+    const xv = this.xv;
+    // Layout read by the dispatcher in isolate-src.ts (callReducer).
+    let flags = 0;
+    if (sender === this.lastSender) flags |= 1; else { writeBig(xv, 8, sender, 4); this.lastSender = sender; }
+    if (connId === this.lastConn) flags |= 2; else { writeBig(xv, 40, connId, 2); this.lastConn = connId; }
+    xv.setUint32(0, id, true);
+    xv.setUint32(4, flags, true);
+    xv.setBigInt64(56, timestamp, true);
+    xv.setUint32(64, args.length, true);
+    this.x.set(args, reducerCallHeaderBytes);
+  }
+
+  /** Forget the sender/connection cache (the isolate was replaced, so its copy is gone too). */
+  resetCallCache(): void {
+    this.lastSender = undefined;
+    this.lastConn = undefined;
+  }
+
+  /** The UTF-8 text the dispatcher reported (u32 length + bytes at offset 0). */
+  readReport(): string {
+    const len = this.xv.getUint32(0, true);
+    return textDecoder.decode(this.x.subarray(4, 4 + len));
+  }
+
+  /** Forgets everything a call left behind (iterators the module did not drain). */
+  endCall(): void {
+    if (this.iters.size > 0) this.iters.clear();
+  }
+
+  private grow(minBytes: number): void {
+    if (minBytes > exchangeMaxBytes) throw new DatastoreError(errno.hostCallFailure, `buffer of ${minBytes} bytes exceeds the ${exchangeMaxBytes}-byte limit`);
+    let size = this.x.length * 2;
+    while (size < minBytes) size *= 2;
+    const sab = new SharedArrayBuffer(size);
+    const x = new Uint8Array(sab);
+    x.set(this.x);
+    this.sab = sab; this.x = x; this.xv = new DataView(sab);
+  }
+
+  private dispatch(opc: number, a: unknown, b: unknown, c: unknown, d: unknown, e: unknown, f: unknown): unknown {
+    this.crossings++;
+    if (opc === 0) { this.grow(a as number); return this.exchangeTransfer(); }
+    try {
+      return this.run(opc, a, b, c, d, e, f);
+    } catch (err) {
+      if (err instanceof NeedsGrow) { this.xv.setUint32(0, err.bytes, true); return growCode; }
+      if (err instanceof SyscallError) return this.error(err.code, err.message);
+      if (err instanceof DatastoreError) return this.error(err.code, err.message);
+      if (err instanceof SatsError) return this.error(errno.bsatnDecodeError, err.message);
+      return this.error(errno.hostCallFailure, err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  private error(code: number, message: string): number {
+    let bytes = textEncoder.encode(message);
+    if (bytes.length + 4 > this.x.length) bytes = bytes.subarray(0, this.x.length - 4);
+    this.xv.setUint32(0, bytes.length, true);
+    this.x.set(bytes, 4);
+    return -code;
+  }
+
+  private txOrThrow(): MutTx {
+    const tx = this.tx;
+    if (tx === undefined) throw new DatastoreError(errno.notInTransaction, 'not in a transaction');
+    return tx;
+  }
+
+  private run(opc: number, a: unknown, b: unknown, c: unknown, d: unknown, e: unknown, f: unknown): number {
+    switch (opc) {
+      case op.tableId: {
+        const t = this.txOrThrow().tableByName(a as string);
+        if (t === undefined) throw new DatastoreError(errno.noSuchTable, `no such table: ${a as string}`);
+        return t.tableId;
+      }
+      case op.indexId: {
+        const i = this.txOrThrow().indexByName(a as string);
+        if (i === undefined) throw new DatastoreError(errno.noSuchIndex, `no such index: ${a as string}`);
+        return i.index.indexId;
+      }
+      case op.rowCount: return this.txOrThrow().rowCount(a as number);
+      case op.tableScan: return this.openIter(a as number, this.txOrThrow().scan(b as number));
+      case op.indexScanPoint:
+        return this.openIter(a as number, this.txOrThrow().scanIndexPoint(b as number, this.x.slice(0, c as number)));
+      case op.indexScanRange:
+        return this.openIter(a as number, this.txOrThrow().scanIndexRange(b as number,
+          this.rangeArgs(c as number, d as number, e as number, f as number)));
+      case op.iterNextChunk: {
+        const it = this.iters.get(a as number);
+        if (it === undefined) throw new DatastoreError(errno.noSuchIter, `no such iterator: ${a as number}`);
+        return this.writeChunk(a as number, it);
+      }
+      case op.iterClose: this.iters.delete(a as number); return 0;
+      case op.insert: {
+        const tx = this.txOrThrow();
+        return this.writeBack(tx.insert(a as number, this.x.slice(0, b as number)).generated);
+      }
+      case op.update: {
+        const tx = this.txOrThrow();
+        return this.writeBack(tx.update(a as number, b as number, this.x.slice(0, c as number)).generated);
+      }
+      case op.deletePoint: return this.txOrThrow().deleteByIndexPoint(a as number, this.x.slice(0, b as number));
+      case op.deleteRange:
+        return this.txOrThrow().deleteByIndexRange(a as number, this.rangeArgs(b as number, c as number, d as number, e as number));
+      case op.deleteEq: return this.txOrThrow().deleteByRows(a as number, decodeRowList(this.x.subarray(0, b as number)));
+      case op.clear: return this.txOrThrow().clear(a as number);
+      case op.consoleLog: this.env.log(a as number, String(b), String(c ?? '')); return 0;
+      case op.timerStart: {
+        const id = this.nextTimerId++;
+        this.timers.set(id, { name: String(a), startNs: process.hrtime.bigint() });
+        return id;
+      }
+      case op.timerEnd: {
+        const t = this.timers.get(a as number);
+        if (t === undefined) throw new SyscallError(noSuchConsoleTimer, `no such console timer: ${a as number}`);
+        this.timers.delete(a as number);
+        const ms = Number(process.hrtime.bigint() - t.startNs) / 1e6;
+        this.env.log(logLevel.info, `Timing span "${t.name}": ${ms.toFixed(3)}ms`, '');
+        return 0;
+      }
+      case op.identity: writeBig(this.xv, 0, this.env.identity, 4); return 0;
+      case op.jwtPayload: {
+        this.txOrThrow();
+        const payload = this.env.jwtPayload(readBig(this.xv, 0, 2));
+        const bytes = payload === undefined ? new Uint8Array(0) : textEncoder.encode(payload);
+        if (bytes.length > this.x.length) throw new NeedsGrow(bytes.length);
+        this.x.set(bytes, 0);
+        return bytes.length;
+      }
+      case op.scheduleImmediate: this.env.scheduleImmediate(String(a), this.x.slice(0, b as number)); return 0;
+      case op.procedure: throw new DatastoreError(errno.hostCallFailure, `procedures are not supported yet (${String(a)})`);
+      default: assert.fail(`unknown syscall op ${opc}`);
+    }
+  }
+
+  private rangeArgs(prefixLen: number, prefixElems: number, rstartLen: number, rendLen: number): RangeScanArgs {
+    const x = this.x;
+    const prefix = x.slice(0, prefixLen);
+    const rangeStart = x.slice(prefixLen, prefixLen + rstartLen);
+    const rangeEnd = rendLen === 0 ? rangeStart : x.slice(prefixLen + rstartLen, prefixLen + rstartLen + rendLen);
+    return { prefix, prefixElems, rangeStart, rangeEnd };
+  }
+
+  private writeBack(generated: Uint8Array): number {
+    if (generated.length > 0) this.x.set(generated, 0);
+    return generated.length;
+  }
+
+  private openIter(id: number, rows: Uint8Array[]): number {
+    const next = this.writeRows(rows, 0);
+    if (next < rows.length) this.iters.set(id, { rows, next });
+    return 0;
+  }
+
+  /** Continues a scan whose rows did not fit in one chunk. */
+  private writeChunk(id: number, it: PendingIter): number {
+    it.next = this.writeRows(it.rows, it.next);
+    if (it.next === it.rows.length) this.iters.delete(id);
+    return 0;
+  }
+
+  /** Writes as many whole rows from `start` as fit (chunk format in isolate-src.ts); returns the next row index. */
+  private writeRows(rows: Uint8Array[], start: number): number {
+    const x = this.x, xv = this.xv, cap = x.length;
+    let count = 0, dataBytes = 0;
+    let i = start;
+    for (; i < rows.length; i++) {
+      const len = rows[i].length;
+      if (chunkHeaderBytes + 4 * (count + 1) + dataBytes + len > cap) break;
+      count++; dataBytes += len;
+    }
+    if (count === 0 && i < rows.length) throw new NeedsGrow(chunkHeaderBytes + 4 + rows[i].length);
+    let lenAt = chunkHeaderBytes, dataAt = chunkHeaderBytes + 4 * count;
+    for (let k = start; k < i; k++) {
+      const row = rows[k];
+      xv.setUint32(lenAt, row.length, true); lenAt += 4;
+      x.set(row, dataAt); dataAt += row.length;
+    }
+    const more = i < rows.length;
+    xv.setUint32(0, count, true);
+    xv.setUint32(4, dataBytes, true);
+    xv.setUint32(8, more ? 1 : 0, true);
+    return i;
+  }
+}
+
+/** errno 7 (host-abi §3.3); not a datastore error, so it is not in datastore's `errno`. */
+const noSuchConsoleTimer = 7;
+
+/** A syscall failure with an errno that is not a datastore one. */
+class SyscallError { constructor(readonly code: number, readonly message: string) {} }
+
+/** Thrown inside a syscall when an output does not fit the exchange buffer; the shim grows it and retries. */
+class NeedsGrow { constructor(readonly bytes: number) {} }
+
+/** delete_all_by_eq's buffer: BSATN Vec<Row>. Rows are delimited by the table's codec, which the datastore owns. */
+function decodeRowList(bytes: Uint8Array): Uint8Array[] {
+  // The library always sends exactly one row (count 1), so the row is the rest of the buffer.
+  if (bytes.length < 4) throw new SatsError('truncated row list', 0);
+  const count = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, true);
+  if (count === 0) return [];
+  if (count !== 1) throw new DatastoreError(errno.hostCallFailure, `delete_all_by_eq with ${count} rows is not supported (the library sends 1)`);
+  return [bytes.slice(4)];
+}
+
+export function writeBig(view: DataView, at: number, value: bigint, words: number): void {
+  let v = BigInt.asUintN(64 * words, value);
+  for (let i = 0; i < words; i++) { view.setBigUint64(at + 8 * i, BigInt.asUintN(64, v), true); v >>= 64n; }
+}
+
+export function readBig(view: DataView, at: number, words: number): bigint {
+  let v = 0n;
+  for (let i = words - 1; i >= 0; i--) v = (v << 64n) | view.getBigUint64(at + 8 * i, true);
+  return v;
+}
