@@ -1,0 +1,286 @@
+// server/databases.ts — the live databases of this server and every operation that changes which exist.
+//
+// Owns: the map identity → open HostedDatabase, publish (create / update / clear), delete, rename, lock, and
+// reopening everything at start. Serializes all these control operations through one queue so name checks and
+// the writes that depend on them cannot interleave (publishes are rare; reducer calls do not go through it).
+// May call: server/control.ts, server/host-api.ts (the host's Database), auth/identity.ts, node:fs.
+//
+// Migration hook: `planUpdate` decides what an update to an existing database means. Today it only knows
+// "identical program" (no-op) and "anything else" (ManualMigrate, rejected); the migration issue replaces it.
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { identityToHex } from '../auth/identity.js';
+import { ControlStore, newDatabaseIdentity, programHash, type DatabaseRecord } from './control.js';
+import type { CreateDatabaseOptions, DatabaseHost, HostedDatabase } from './host-api.js';
+import { HttpError } from './http.js';
+
+export const migrationNotImplementedReason = 'automatic migration is not implemented yet';
+export const lockedDeleteMessage = 'Database is locked and cannot be deleted. Run `spacetime unlock` first.';
+export const lockedResetMessage = 'Database is locked and cannot be reset with --delete-data. Run `spacetime unlock` first.';
+export const noSuchDatabaseMessage = 'No such database.';
+
+export type UpdatePlan =
+  | { kind: 'identical' }
+  | { kind: 'manual'; reason: string };
+
+export interface PublishOutcome {
+  record: DatabaseRecord;
+  op: 'created' | 'updated';
+}
+
+export class DatabaseRegistry {
+  private readonly live = new Map<bigint, HostedDatabase>();
+  private readonly closeListeners = new Map<bigint, Set<() => void>>();
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly control: ControlStore,
+    private readonly host: DatabaseHost,
+    private readonly dataDir: string,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  /** The open Database behind a record (every record in control data has one after `openAll`). */
+  get(record: DatabaseRecord): HostedDatabase {
+    const db = this.live.get(record.identity);
+    if (db === undefined) throw new HttpError(503, `Database ${identityToHex(record.identity)} is not running`);
+    return db;
+  }
+
+  /** The open Database behind a record, or undefined while it is not running. */
+  tryGet(record: DatabaseRecord): HostedDatabase | undefined {
+    return this.live.get(record.identity);
+  }
+
+  /**
+   * Calls `listener` once when the database with this identity is closed (deleted, reset, server shutdown).
+   * Returns the unsubscribe function. Used by log follows and WebSocket sessions.
+   */
+  onClose(identity: bigint, listener: () => void): () => void {
+    let listeners = this.closeListeners.get(identity);
+    if (listeners === undefined) this.closeListeners.set(identity, (listeners = new Set()));
+    listeners.add(listener);
+    return () => {
+      listeners.delete(listener);
+      if (listeners.size === 0 && this.closeListeners.get(identity) === listeners) this.closeListeners.delete(identity);
+    };
+  }
+
+  /** Takes a database out of service: stops routing to it, tells the listeners, closes it. */
+  private async retire(identity: bigint): Promise<void> {
+    const db = this.live.get(identity);
+    this.live.delete(identity);
+    const listeners = this.closeListeners.get(identity);
+    this.closeListeners.delete(identity);
+    for (const listener of listeners ?? []) listener();
+    await db?.close();
+  }
+
+  /** A record by name or identity, or 404 "No such database.". */
+  resolve(nameOrIdentity: string): DatabaseRecord {
+    const record = this.control.resolve(nameOrIdentity);
+    if (record === undefined) throw new HttpError(404, noSuchDatabaseMessage);
+    return record;
+  }
+
+  /** Opens every database in control data (server start). A database that fails to open is logged and skipped. */
+  async openAll(): Promise<void> {
+    for (const record of this.control.all()) {
+      try {
+        const program = await this.control.loadProgram(record.programHash);
+        const options = this.optionsFor(record.identity, record.ownerIdentity);
+        // Without Database.open (durability issue) the best we can do is re-create from the program: the schema
+        // and init run again, but rows written before the restart are not recovered.
+        const db = this.host.open !== undefined ? await this.host.open(options, program) : await this.host.create(options, program);
+        this.live.set(record.identity, db);
+      } catch (error) {
+        this.log(`failed to open database ${identityToHex(record.identity)}: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.allSettled([...this.live.keys()].map((identity) => this.retire(identity)));
+  }
+
+  /** Decides what publishing `program` over an existing database means (migration hook). */
+  planUpdate(record: DatabaseRecord, program: string): UpdatePlan {
+    if (programHash(program) === record.programHash) return { kind: 'identical' };
+    return { kind: 'manual', reason: migrationNotImplementedReason };
+  }
+
+  /**
+   * Publish: create `name` (or an unnamed database) owned by `caller`, or update / clear the existing one.
+   * `target` is a validated name, an identity, or undefined for POST /v1/database.
+   */
+  publish(args: { target: { name: string } | { identity: bigint } | undefined; caller: bigint; program: string; clear: boolean }): Promise<PublishOutcome> {
+    return this.serialized(async () => {
+      const { target, caller, program, clear } = args;
+      const existing = target === undefined ? undefined
+        : 'name' in target ? this.control.byName(target.name) : this.control.byIdentity(target.identity);
+      if (existing === undefined) {
+        if (target !== undefined && 'identity' in target) {
+          throw new HttpError(404, `Database ${identityToHex(target.identity)} not found`);
+        }
+        const names = target === undefined ? [] : [target.name];
+        return { record: await this.create(newDatabaseIdentity(), caller, names, program), op: 'created' };
+      }
+      if (existing.ownerIdentity !== caller) {
+        const name = existing.names[0] ?? identityToHex(existing.identity);
+        throw HttpError.json(401, { PermissionDenied: { name } });
+      }
+      if (clear) return { record: await this.reset(existing, program), op: 'updated' };
+      const plan = this.planUpdate(existing, program);
+      if (plan.kind === 'identical') return { record: existing, op: 'updated' };
+      throw new HttpError(400, `Database update rejected: ${plan.reason}`);
+    });
+  }
+
+  /** PUT …/reset: drop all data and restart from `program` (default: the current one). Owner only, not when locked. */
+  resetDatabase(record: DatabaseRecord, caller: bigint, program: string | undefined): Promise<DatabaseRecord> {
+    return this.serialized(async () => {
+      const current = this.resolveCurrent(record);
+      requireOwner(current, caller);
+      return this.reset(current, program ?? (await this.control.loadProgram(current.programHash)));
+    });
+  }
+
+  /** Deletes a database: closes it, forgets it, removes its files. Owner only; refused while locked. */
+  delete(record: DatabaseRecord, caller: bigint): Promise<void> {
+    return this.serialized(async () => {
+      const current = this.control.byIdentity(record.identity);
+      if (current === undefined) return; // already gone: deleting is idempotent
+      requireOwner(current, caller);
+      if (current.locked) throw new HttpError(403, lockedDeleteMessage);
+      await this.retire(current.identity);
+      await this.control.remove(current.identity);
+      await rm(this.databaseDir(current.identity), { recursive: true, force: true });
+      await this.control.dropProgramIfUnused(current.programHash);
+    });
+  }
+
+  setLocked(record: DatabaseRecord, caller: bigint, locked: boolean): Promise<void> {
+    return this.serialized(async () => {
+      const current = this.resolveCurrent(record);
+      requireOwner(current, caller);
+      if (current.locked !== locked) await this.control.update({ ...current, locked });
+    });
+  }
+
+  /** Adds one name (POST …/names). The name must be free or already ours. */
+  addName(record: DatabaseRecord, caller: bigint, name: string): Promise<void> {
+    return this.serialized(async () => {
+      const current = this.resolveCurrent(record);
+      requireOwner(current, caller, { PermissionDenied: { domain: name } });
+      const holder = this.control.byName(name);
+      if (holder !== undefined && holder.identity !== current.identity) throw HttpError.json(401, { PermissionDenied: { domain: name } });
+      if (holder === undefined) await this.control.update({ ...current, names: [...current.names, name] });
+    });
+  }
+
+  /** Replaces the name set (PUT …/names, `spacetime rename`). */
+  replaceNames(record: DatabaseRecord, caller: bigint, names: string[]): Promise<void> {
+    return this.serialized(async () => {
+      const current = this.resolveCurrent(record);
+      requireOwner(current, caller, { NotYourDatabase: { database: identityToHex(current.identity) } });
+      for (const name of names) {
+        const holder = this.control.byName(name);
+        if (holder !== undefined && holder.identity !== current.identity) throw HttpError.json(400, { OtherError: `Name ${name} is already in use.` });
+      }
+      await this.control.update({ ...current, names: [...new Set(names)] });
+    });
+  }
+
+  private async create(identity: bigint, owner: bigint, names: string[], program: string): Promise<DatabaseRecord> {
+    const dir = this.databaseDir(identity);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    let db: HostedDatabase;
+    try {
+      db = await this.host.create({ identity, ownerIdentity: owner, dir }, program);
+    } catch (error) {
+      // Nothing is stored for a module that fails to publish (upstream `fail_initial_publish`).
+      await rm(dir, { recursive: true, force: true });
+      throw publishFailed(error);
+    }
+    try {
+      const record: DatabaseRecord = {
+        identity, ownerIdentity: owner, hostType: 'Js', programHash: await this.control.storeProgram(program),
+        createdMicros: BigInt(Date.now()) * 1000n, names, locked: false,
+      };
+      await this.control.insert(record);
+      this.live.set(identity, db);
+      return record;
+    } catch (error) {
+      await db.close();
+      await rm(dir, { recursive: true, force: true });
+      throw error;
+    }
+  }
+
+  /**
+   * `clear=true`: validate the new program in a scratch database first (so a broken module leaves the old one
+   * untouched), then drop all data and start the same identity from the new program.
+   */
+  private async reset(record: DatabaseRecord, program: string): Promise<DatabaseRecord> {
+    if (record.locked) throw new HttpError(403, lockedResetMessage);
+    const scratchDir = join(this.dataDir, 'tmp', `validate-${randomBytes(8).toString('hex')}`);
+    await mkdir(scratchDir, { recursive: true });
+    try {
+      const scratch = await this.host.create({ identity: record.identity, ownerIdentity: record.ownerIdentity, dir: scratchDir }, program);
+      await scratch.close();
+    } catch (error) {
+      throw publishFailed(error);
+    } finally {
+      await rm(scratchDir, { recursive: true, force: true });
+    }
+    await this.retire(record.identity);
+    const dir = this.databaseDir(record.identity);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    const db = await this.host.create(this.optionsFor(record.identity, record.ownerIdentity), program).catch((error: unknown) => {
+      throw publishFailed(error);
+    });
+    this.live.set(record.identity, db);
+    const updated: DatabaseRecord = { ...record, programHash: await this.control.storeProgram(program) };
+    await this.control.update(updated);
+    if (updated.programHash !== record.programHash) await this.control.dropProgramIfUnused(record.programHash);
+    return updated;
+  }
+
+  private resolveCurrent(record: DatabaseRecord): DatabaseRecord {
+    const current = this.control.byIdentity(record.identity);
+    if (current === undefined) throw new HttpError(404, noSuchDatabaseMessage);
+    return current;
+  }
+
+  private optionsFor(identity: bigint, ownerIdentity: bigint): CreateDatabaseOptions {
+    return { identity, ownerIdentity, dir: this.databaseDir(identity) };
+  }
+
+  databaseDir(identity: bigint): string {
+    return join(this.dataDir, 'databases', identityToHex(identity));
+  }
+
+  private serialized<T>(operation: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(operation);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+}
+
+/** 403 unless `caller` owns the database; `jsonBody` replaces the plain-text body where upstream answers JSON. */
+export function requireOwner(record: DatabaseRecord, caller: bigint, jsonBody?: unknown): void {
+  if (record.ownerIdentity === caller) return;
+  if (jsonBody !== undefined) throw HttpError.json(401, jsonBody);
+  throw new HttpError(403, `Identity does not own database, expected: ${identityToHex(record.ownerIdentity)} got: ${identityToHex(caller)}`);
+}
+
+function publishFailed(error: unknown): HttpError {
+  assert.ok(error !== undefined);
+  if (error instanceof HttpError) return error;
+  return new HttpError(500, `Failed to create or update the database: ${(error as Error)?.message ?? String(error)}`);
+}

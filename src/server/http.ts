@@ -1,0 +1,243 @@
+// server/http.ts — HTTP plumbing for the /v1 API: routing, bodies with limits, responses, CORS, credentials.
+//
+// Owns: the request context every route handler receives, HttpError (status + plain-text or JSON body), the
+// body size limits, the CORS policy and the anon middleware (mint an identity when a /v1/database request has
+// no token). Routes live in server/routes/*.ts.
+// May call: auth/ (token verification and minting), node:http.
+//
+// Responses follow upstream exactly where the CLI depends on it: JSON bodies carry `Content-Type:
+// application/json` (the CLI rejects anything else), errors are plain text.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { identityToHex } from '../auth/identity.js';
+import { AuthError, authRequiredMessage, bearerToken, type TokenAuthority, type VerifiedToken } from '../auth/tokens.js';
+
+/** Module bundles (publish, pre_publish). */
+export const moduleBodyMaxBytes = 64 * 1024 * 1024;
+/** Reducer arguments, SQL text, names and every other small body. */
+export const jsonBodyMaxBytes = 1024 * 1024;
+
+export const jsonContentType = 'application/json';
+
+/** An HTTP error response. `body` is sent as text unless `json` is set. */
+export class HttpError extends Error {
+  constructor(readonly status: number, readonly body: string, readonly json = false) {
+    super(body);
+    this.name = 'HttpError';
+  }
+
+  static json(status: number, value: unknown): HttpError {
+    return new HttpError(status, JSON.stringify(value), true);
+  }
+}
+
+/** Who is calling: a verified token, or an identity minted for this request by the anon middleware. */
+export interface Credentials {
+  identity: bigint;
+  token: string;
+  /** Payload JSON of the token (reducers see it as the caller's JWT). */
+  payloadJson: string;
+}
+
+export class RequestContext {
+  readonly url: URL;
+  params: Record<string, string> = {};
+  private credentials: Credentials | undefined;
+  private credentialsChecked = false;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    private readonly tokens: TokenAuthority,
+  ) {
+    this.url = new URL(req.url ?? '/', 'http://localhost');
+  }
+
+  query(name: string): string | undefined {
+    return this.url.searchParams.get(name) ?? undefined;
+  }
+
+  /** Boolean query flag: `true`/`1` are true, absent or `false`/`0` false, anything else a 400. */
+  queryFlag(name: string): boolean {
+    const value = this.query(name);
+    if (value === undefined || value === 'false' || value === '0') return false;
+    if (value === 'true' || value === '1') return true;
+    throw new HttpError(400, `Invalid query parameter \`${name}\`: expected true or false, got \`${value}\``);
+  }
+
+  /** The verified token of this request, if it carries one (header or `?token=`). */
+  async optionalAuth(): Promise<VerifiedToken | undefined> {
+    const token = bearerToken(this.req.headers.authorization) ?? this.query('token');
+    if (token === undefined) return undefined;
+    return this.tokens.verify(token);
+  }
+
+  /** Credentials or 401 "Authorization required". */
+  async requireAuth(): Promise<VerifiedToken> {
+    const verified = await this.optionalAuth();
+    if (verified === undefined) throw new AuthError(401, authRequiredMessage);
+    return verified;
+  }
+
+  /**
+   * Anon middleware for /v1/database/*: the caller's verified token, or a fresh identity minted now. Either way the
+   * response gets `spacetime-identity` / `spacetime-identity-token` headers.
+   */
+  async caller(): Promise<Credentials> {
+    if (this.credentialsChecked) return this.credentials!;
+    const verified = await this.optionalAuth();
+    let credentials: Credentials;
+    if (verified !== undefined) {
+      credentials = { identity: verified.identity, token: verified.token, payloadJson: verified.payloadJson };
+    } else {
+      const minted = await this.tokens.mintIdentity();
+      credentials = { identity: minted.identity, token: minted.token, payloadJson: minted.payloadJson };
+    }
+    this.credentials = credentials;
+    this.credentialsChecked = true;
+    if (!this.res.headersSent) {
+      this.res.setHeader('spacetime-identity', identityToHex(credentials.identity));
+      this.res.setHeader('spacetime-identity-token', credentials.token);
+    }
+    return credentials;
+  }
+
+  /** Reads the whole body; 413 past `maxBytes`. */
+  async body(maxBytes: number): Promise<Buffer> {
+    const declared = Number(this.req.headers['content-length'] ?? 0);
+    if (declared > maxBytes) throw tooLarge(maxBytes);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of this.req as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > maxBytes) throw tooLarge(maxBytes);
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks, total);
+  }
+
+  /** The body as strict UTF-8 text. */
+  async text(maxBytes: number, what: string): Promise<string> {
+    const bytes = await this.body(maxBytes);
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch {
+      throw new HttpError(400, `${what} is not valid UTF-8`);
+    }
+  }
+
+  sendJson(status: number, value: unknown): void {
+    const body = JSON.stringify(value);
+    this.res.writeHead(status, { 'Content-Type': jsonContentType, 'Content-Length': Buffer.byteLength(body) });
+    this.res.end(body);
+  }
+
+  sendText(status: number, text: string, contentType = 'text/plain; charset=utf-8'): void {
+    this.res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(text) });
+    this.res.end(text);
+  }
+
+  sendEmpty(status: number, headers: Record<string, string> = {}): void {
+    this.res.writeHead(status, { ...headers, 'Content-Length': 0 });
+    this.res.end();
+  }
+}
+
+function tooLarge(maxBytes: number): HttpError {
+  return new HttpError(413, `Request body too large: the limit is ${maxBytes} bytes`);
+}
+
+export type Handler = (ctx: RequestContext) => Promise<void>;
+
+interface Route {
+  method: string;
+  segments: string[];
+  handler: Handler;
+}
+
+/** A small router: literal segments and `:param` segments (URL-decoded, so `a%2Fb` is one segment). */
+export class Router {
+  private readonly routes: Route[] = [];
+
+  add(method: string, path: string, handler: Handler): this {
+    this.routes.push({ method, segments: path.split('/').filter((s) => s !== ''), handler });
+    return this;
+  }
+
+  /** The handler for a request, or a 404/405 error. */
+  match(method: string, pathname: string): { handler: Handler; params: Record<string, string> } {
+    let segments: string[];
+    try {
+      segments = pathname.split('/').filter((s) => s !== '').map(decodeURIComponent);
+    } catch {
+      throw new HttpError(400, 'Malformed URL path');
+    }
+    let pathMatched = false;
+    for (const route of this.routes) {
+      const params = matchSegments(route.segments, segments);
+      if (params === undefined) continue;
+      pathMatched = true;
+      if (route.method === method) return { handler: route.handler, params };
+    }
+    throw pathMatched ? new HttpError(405, `Method ${method} not allowed on ${pathname}`) : new HttpError(404, `No route for ${pathname}`);
+  }
+}
+
+function matchSegments(pattern: string[], segments: string[]): Record<string, string> | undefined {
+  if (pattern.length !== segments.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < pattern.length; i++) {
+    const p = pattern[i]!;
+    if (p.startsWith(':')) params[p.slice(1)] = segments[i]!;
+    else if (p !== segments[i]) return undefined;
+  }
+  return params;
+}
+
+const corsHeaders = {
+  'Access-Control-Allow-Origin': '*',
+  'Access-Control-Allow-Methods': 'GET, POST, PUT, DELETE, PATCH, OPTIONS',
+  'Access-Control-Allow-Headers': 'Authorization, Accept, Content-Type',
+  'Access-Control-Expose-Headers': 'spacetime-identity, spacetime-identity-token, spacetime-energy-used, spacetime-execution-duration-micros',
+  'Access-Control-Max-Age': '86400',
+} as const;
+
+/** Returns the node:http request listener for a router. */
+export function requestListener(router: Router, tokens: TokenAuthority, onError: (error: unknown) => void) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    for (const [name, value] of Object.entries(corsHeaders)) res.setHeader(name, value);
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, { 'Content-Length': 0 });
+      res.end();
+      return;
+    }
+    const ctx = new RequestContext(req, res, tokens);
+    void handle(router, ctx).catch((error: unknown) => sendError(ctx, error, onError));
+  };
+}
+
+async function handle(router: Router, ctx: RequestContext): Promise<void> {
+  const { handler, params } = router.match(ctx.req.method ?? 'GET', ctx.url.pathname);
+  ctx.params = params;
+  await handler(ctx);
+}
+
+function sendError(ctx: RequestContext, error: unknown, onError: (error: unknown) => void): void {
+  const { res } = ctx;
+  if (res.headersSent) {
+    // Mid-stream failure (e.g. a log follow): all we can do is end the response.
+    if (!(error instanceof HttpError)) onError(error);
+    res.destroy();
+    return;
+  }
+  if (error instanceof HttpError) {
+    if (error.status === 413) res.setHeader('Connection', 'close');
+    if (error.json) ctx.sendJson(error.status, JSON.parse(error.body));
+    else ctx.sendText(error.status, error.body);
+  } else if (error instanceof AuthError) {
+    ctx.sendText(error.status, error.message);
+  } else {
+    onError(error);
+    ctx.sendText(500, `Internal server error: ${(error as Error)?.message ?? String(error)}`);
+  }
+}

@@ -1,0 +1,159 @@
+// server/main.ts — `startServer`: keys, control data, databases, the HTTP /v1 API and the WebSocket endpoint.
+//
+// Owns: server start-up and shutdown order, the listen address, the one "listening" line on stdout.
+// May call: auth/ (keys, tokens), server/control.ts, server/databases.ts, server/http.ts, server/routes/*,
+// server/websocket/attach.ts, host/ (the default DatabaseHost).
+//
+// Start order: keys → control data → reopen every database → listen. Shutdown: stop accepting, close WebSocket
+// sessions, close databases (their commit logs flush), close the listener.
+
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { loadOrCreateKeys } from '../auth/keys.js';
+import { TokenAuthority } from '../auth/tokens.js';
+import { ControlStore } from './control.js';
+import { DatabaseRegistry } from './databases.js';
+import type { DatabaseHost, HostedDatabase } from './host-api.js';
+import { Router, requestListener } from './http.js';
+import { addDatabaseRoutes } from './routes/database.js';
+import { addIdentityRoutes } from './routes/identity.js';
+import { compileWithSql } from '../subscription/manager.js';
+import { attachWebSocket } from './websocket/attach.js';
+
+export const listenAddrDefault = '127.0.0.1:3000';
+
+export interface StartServerOptions {
+  /** `host:port`; port 0 picks a free port. */
+  listenAddr?: string;
+  dataDir: string;
+  /** Where id_ecdsa / id_ecdsa.pub live (`--jwt-key-dir`); default `<dataDir>/keys`. */
+  keyDir?: string;
+  /** Creates and reopens databases; default: host/database.ts. */
+  host?: DatabaseHost;
+  /** Operational log lines (errors, start-up problems); default stderr. */
+  log?: (line: string) => void;
+  /** Print "Starting SpacetimeDB listening on <addr>" on stdout (default true). */
+  announce?: boolean;
+  /** Attaches the WebSocket endpoint to the HTTP server (default: `attachWebSocketEndpoint` below). */
+  attachUpgrades?: AttachUpgrades;
+}
+
+/** What the WebSocket endpoint gets from the server. */
+export interface UpgradeContext {
+  databases: DatabaseRegistry;
+  tokens: TokenAuthority;
+  /** The running Database a name or 64-hex identity names, if any. */
+  resolveLive(nameOrIdentity: string): HostedDatabase | undefined;
+  onError(error: unknown): void;
+}
+
+/** Installs an 'upgrade' handler on `httpServer`; `close` ends every session (server shutdown). */
+export type AttachUpgrades = (httpServer: Server, ctx: UpgradeContext) => { close(): Promise<void> };
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  httpServer: Server;
+  databases: DatabaseRegistry;
+  tokens: TokenAuthority;
+  close(): Promise<void>;
+}
+
+export async function startServer(options: StartServerOptions): Promise<RunningServer> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const { hostname, port } = parseListenAddr(options.listenAddr ?? listenAddrDefault);
+  const keys = await loadOrCreateKeys(options.keyDir ?? join(options.dataDir, 'keys'));
+  const tokens = new TokenAuthority({ keys });
+  const control = await ControlStore.open(options.dataDir);
+  const host = options.host ?? (await defaultHost());
+  const databases = new DatabaseRegistry(control, host, options.dataDir, log);
+  await databases.openAll();
+
+  const router = new Router();
+  addIdentityRoutes(router, tokens, databases);
+  addDatabaseRoutes(router, databases);
+  const onError = (error: unknown) => log(`internal error: ${(error as Error)?.stack ?? String(error)}`);
+  const httpServer = createServer(requestListener(router, tokens, onError));
+
+  const webSockets = (options.attachUpgrades ?? attachWebSocketEndpoint)(httpServer, {
+    databases,
+    tokens,
+    resolveLive: (nameOrIdentity) => {
+      const record = control.resolve(nameOrIdentity);
+      return record === undefined ? undefined : databases.tryGet(record);
+    },
+    onError,
+  });
+
+  try {
+    await listen(httpServer, hostname, port);
+  } catch (error) {
+    await webSockets.close();
+    await databases.closeAll();
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new Error(`Port ${port} is already in use. Please free up the port or specify a different port with --listen-addr.`);
+    }
+    throw error;
+  }
+  const address = httpServer.address() as AddressInfo;
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  if (options.announce !== false) process.stdout.write(`Starting SpacetimeDB listening on ${shownHost}:${address.port}\n`);
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${shownHost}:${address.port}`,
+    port: address.port,
+    httpServer,
+    databases,
+    tokens,
+    close() {
+      closing ??= (async () => {
+        const listenerClosed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+        await webSockets.close();
+        await databases.closeAll(); // ends log follows too
+        httpServer.closeAllConnections();
+        await listenerClosed;
+      })();
+      return closing;
+    },
+  };
+}
+
+// ─── WebSocket hook ──────────────────────────────────────────────────────────────────────────────────────────────
+// `GET /v1/database/:noi/subscribe` upgrades belong to server/websocket/ (attach.ts `attachWebSocket`).
+function attachWebSocketEndpoint(httpServer: Server, ctx: UpgradeContext): { close(): Promise<void> } {
+  return attachWebSocket(httpServer, {
+    resolveDatabase: ctx.resolveLive,
+    auth: ctx.tokens,
+    compile: compileWithSql,
+    onError: ctx.onError,
+  });
+}
+
+function listen(httpServer: Server, hostname: string, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(port, hostname, () => {
+      httpServer.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** Parses `host:port` / `[v6]:port`; throws with the text on bad input. */
+export function parseListenAddr(text: string): { hostname: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  const port = match === null ? NaN : Number(match[3]);
+  if (match === null || port > 65535) throw new Error(`invalid listen address \`${text}\`: expected host:port`);
+  return { hostname: match[1] ?? match[2]!, port };
+}
+
+async function defaultHost(): Promise<DatabaseHost> {
+  const { Database } = await import('../host/database.js');
+  const open = (Database as { open?: DatabaseHost['open'] }).open;
+  return {
+    create: (options, program) => Database.create(options, program),
+    open: open?.bind(Database),
+  };
+}

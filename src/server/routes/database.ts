@@ -1,0 +1,372 @@
+// server/routes/database.ts — /v1/database/* (client-protocol.md §5.2, cli-and-publish.md §2.2).
+//
+// Owns: publish / pre_publish / info / identity / names / delete / call / sql / schema / logs / timestamp /
+// lock routes: request parsing, permission checks that depend on the caller, and the exact response shapes.
+// May call: server/databases.ts, server/control.ts, server/http.ts, host/errors.ts, sats/ (JSON), auth/.
+//
+// Every route here goes through the anon middleware (`ctx.caller()`): a request without a token gets a freshly
+// minted identity, echoed in the spacetime-identity(-token) headers.
+
+import { blake3 } from '@noble/hashes/blake3.js';
+import { identityFromHex, identityToHex, randomConnectionId } from '../../auth/identity.js';
+import {
+  BadArgumentsError, ConnectionRejectedError, DatabaseClosedError, NoSuchReducerError, ReducerNotCallableError,
+} from '../../host/errors.js';
+import { compileCodec } from '../../sats/codec.js';
+import { parseJson, stringifyJson, typeToJson, valueToUntypedJson } from '../../sats/json.js';
+import { rawModuleDefToJson } from '../../sats/moduledef.js';
+import { SatsError, type AlgebraicType, type ProductType, type Value } from '../../sats/types.js';
+import { SqlError } from '../../sql/errors.js';
+import { DatabaseNameError, parseDatabaseName } from '../control.js';
+import { DatabaseRegistry, requireOwner } from '../databases.js';
+import type { Caller, HostedDatabase, LogRecord, SqlStatementResult } from '../host-api.js';
+import { HttpError, jsonBodyMaxBytes, jsonContentType, moduleBodyMaxBytes, type Credentials, type RequestContext, type Router } from '../http.js';
+
+/** Upper bound on `num_lines` (the host keeps fewer records in memory anyway). */
+export const logTailMaxLines = 1_000_000;
+
+const migrationPlanRule = '━'.repeat(60);
+
+export function addDatabaseRoutes(router: Router, registry: DatabaseRegistry): void {
+  router.add('POST', '/v1/database', (ctx) => publish(ctx, registry, undefined));
+  router.add('PUT', '/v1/database/:noi', (ctx) => publish(ctx, registry, ctx.params.noi));
+  router.add('POST', '/v1/database/:noi/pre_publish', (ctx) => prePublish(ctx, registry));
+  router.add('PUT', '/v1/database/:noi/reset', (ctx) => reset(ctx, registry));
+  router.add('GET', '/v1/database/:noi', (ctx) => info(ctx, registry));
+  router.add('DELETE', '/v1/database/:noi', (ctx) => deleteDatabase(ctx, registry));
+  router.add('GET', '/v1/database/:noi/identity', (ctx) => databaseIdentity(ctx, registry));
+  router.add('GET', '/v1/database/:noi/names', (ctx) => getNames(ctx, registry));
+  router.add('POST', '/v1/database/:noi/names', (ctx) => addName(ctx, registry));
+  router.add('PUT', '/v1/database/:noi/names', (ctx) => replaceNames(ctx, registry));
+  router.add('POST', '/v1/database/:noi/call/:reducer', (ctx) => call(ctx, registry));
+  router.add('POST', '/v1/database/:noi/sql', (ctx) => sql(ctx, registry));
+  router.add('GET', '/v1/database/:noi/schema', (ctx) => schema(ctx, registry));
+  router.add('GET', '/v1/database/:noi/logs', (ctx) => logs(ctx, registry));
+  router.add('GET', '/v1/database/:noi/unstable/timestamp', (ctx) => timestamp(ctx, registry));
+  router.add('POST', '/v1/database/:noi/lock', (ctx) => setLocked(ctx, registry, true));
+  router.add('POST', '/v1/database/:noi/unlock', (ctx) => setLocked(ctx, registry, false));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Publish
+
+async function publish(ctx: RequestContext, registry: DatabaseRegistry, noi: string | undefined): Promise<void> {
+  const credentials = await ctx.caller();
+  checkPublishQuery(ctx);
+  const target = noi === undefined ? undefined : publishTarget(noi);
+  const program = await ctx.text(moduleBodyMaxBytes, 'The module program');
+  const { record, op } = await registry.publish({ target, caller: credentials.identity, program, clear: ctx.queryFlag('clear') });
+  const domain = target !== undefined && 'name' in target ? target.name : null;
+  ctx.sendJson(200, { Success: { domain, database_identity: identityToHex(record.identity), op } });
+}
+
+function checkPublishQuery(ctx: RequestContext): void {
+  const hostType = ctx.query('host_type');
+  if (hostType !== undefined && hostType !== 'Js') {
+    throw new HttpError(400, `Unsupported host type \`${hostType}\`: this server runs JavaScript modules only (host_type=Js)`);
+  }
+  if (ctx.query('parent') !== undefined) throw new HttpError(400, 'Parent databases (--parent) are not supported by this server');
+  if (ctx.query('policy') === 'BreakClients' && ctx.query('token') === undefined) {
+    throw new HttpError(400, 'Migration policy is set to `BreakClients`, but no migration token was provided.');
+  }
+}
+
+function publishTarget(noi: string): { name: string } | { identity: bigint } {
+  const identity = identityFromHex(noi);
+  if (identity !== undefined) return { identity };
+  if (noi.includes('/')) throw new HttpError(400, `Nested database names (\`${noi}\`) are not supported by this server`);
+  return { name: validName(noi) };
+}
+
+function validName(name: string): string {
+  try {
+    return parseDatabaseName(name);
+  } catch (error) {
+    if (error instanceof DatabaseNameError) throw new HttpError(400, error.message);
+    throw error;
+  }
+}
+
+async function reset(ctx: RequestContext, registry: DatabaseRegistry): Promise<void> {
+  const credentials = await ctx.caller();
+  checkPublishQuery(ctx);
+  const record = registry.resolve(ctx.params.noi!);
+  const program = await ctx.text(moduleBodyMaxBytes, 'The module program');
+  const updated = await registry.resetDatabase(record, credentials.identity, program === '' ? undefined : program);
+  ctx.sendJson(200, { Success: { domain: updated.names[0] ?? null, database_identity: identityToHex(updated.identity), op: 'updated' } });
+}
+
+async function prePublish(ctx: RequestContext, registry: DatabaseRegistry): Promise<void> {
+  const credentials = await ctx.caller();
+  const record = registry.resolve(ctx.params.noi!);
+  requireOwner(record, credentials.identity);
+  const program = await ctx.text(moduleBodyMaxBytes, 'The module program');
+  const plan = registry.planUpdate(record, program);
+  if (plan.kind === 'manual') {
+    ctx.sendJson(200, { ManualMigrate: { reason: plan.reason, major_version_upgrade: false } });
+    return;
+  }
+  const newHash = Buffer.from(blake3(new TextEncoder().encode(program))).toString('hex');
+  // Upstream's guard token: hash of (db identity, old program hash, new program hash). A UX check, not a secret.
+  const token = Buffer.from(blake3(new TextEncoder().encode(identityToHex(record.identity) + record.programHash + newHash))).toString('hex');
+  ctx.sendJson(200, {
+    AutoMigrate: {
+      migrate_plan: `${migrationPlanRule}\nDatabase Migration Plan\n${migrationPlanRule}\n\n`,
+      break_clients: false,
+      token: `0x${token}`,
+      major_version_upgrade: false,
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Control data
+
+async function info(ctx: RequestContext, registry: DatabaseRegistry): Promise<void> {
+  await ctx.caller();
+  const record = registry.resolve(ctx.params.noi!);
+  ctx.sendJson(200, {
+    database_identity: { __identity__: `0x${identityToHex(record.identity)}` },
+    owner_identity: { __identity__: `0x${identityToHex(record.ownerIdentity)}` },
+    host_type: { [record.hostType]: [] },
+    initial_program: `0x${record.programHash}`,
+  });
+}
+
+async function databaseIdentity(ctx: RequestContext, registry: DatabaseRegistry): Promise<void> {
+  await ctx.caller();
+  const noi = ctx.params.noi!;
+  const record = registry.control.resolve(noi);
+  if (record === undefined) throw new HttpError(404, `\`${noi}\` not found`);
+  ctx.sendText(200, identityToHex(record.identity));
+}
+
+async function getNames(ctx: RequestContext, registry: DatabaseRegistry): Promise<void> {
+  await ctx.caller();
+  ctx.sendJson(200, { names: registry.resolve(ctx.params.noi!).names });
+}
+
+async function addName(ctx: RequestContext, registry: DatabaseRegistry): Promise<void> {
+  const credentials = await ctx.caller();
+  const record = registry.resolve(ctx.params.noi!);
+  const name = validName((await ctx.text(jsonBodyMaxBytes, 'The name')).trim());
+  await registry.addName(record, credentials.identity, name);
+  ctx.sendJson(200, { Success: { domain: name, database_identity: identityToHex(record.identity) } });
+}
+
+async function replaceNames(ctx: RequestContext, registry: DatabaseRegistry): Promise<void> {
+  const credentials = await ctx.caller();
+  const record = registry.resolve(ctx.params.noi!);
+  const body = await ctx.text(jsonBodyMaxBytes, 'The name list');
+  let names: unknown;
+  try {
+    names = JSON.parse(body);
+  } catch {
+    throw new HttpError(400, 'Expected a JSON array of database names');
+  }
+  if (!Array.isArray(names) || !names.every((n): n is string => typeof n === 'string')) {
+    throw new HttpError(400, 'Expected a JSON array of database names');
+  }
+  await registry.replaceNames(record, credentials.identity, names.map(validName));
+  ctx.sendJson(200, 'Success');
+}
+
+async function deleteDatabase(ctx: RequestContext, registry: DatabaseRegistry): Promise<void> {
+  const credentials = await ctx.caller();
+  const record = registry.control.resolve(ctx.params.noi!);
+  if (record !== undefined) await registry.delete(record, credentials.identity);
+  ctx.sendEmpty(200);
+}
+
+async function setLocked(ctx: RequestContext, registry: DatabaseRegistry, locked: boolean): Promise<void> {
+  const credentials = await ctx.caller();
+  await registry.setLocked(registry.resolve(ctx.params.noi!), credentials.identity, locked);
+  ctx.sendEmpty(200);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Module code: call, sql
+
+/** Runs `fn` as a connected client: client_connected before, client_disconnected after (§5.0). */
+async function asHttpClient<T>(db: HostedDatabase, credentials: Credentials, fn: (caller: Caller) => Promise<T>): Promise<T> {
+  const caller: Caller = { identity: credentials.identity, connectionId: randomConnectionId(), jwtPayload: credentials.payloadJson };
+  try {
+    await db.clientConnected(caller);
+  } catch (error) {
+    throw hostError(error);
+  }
+  try {
+    return await fn(caller);
+  } finally {
+    await db.clientDisconnected(caller).catch(() => undefined);
+  }
+}
+
+async function call(ctx: RequestContext, registry: DatabaseRegistry): Promise<void> {
+  const credentials = await ctx.caller();
+  const record = registry.resolve(ctx.params.noi!);
+  const reducer = ctx.params.reducer!;
+  const contentType = ctx.req.headers['content-type'];
+  if (contentType !== jsonContentType) {
+    throw new HttpError(415, `Expected request with \`Content-Type: ${jsonContentType}\``);
+  }
+  const body = await ctx.text(jsonBodyMaxBytes, 'The reducer arguments');
+  let args: unknown;
+  try {
+    // parseJson keeps u64/i128/… literals beyond 2^53 exact (JSON.parse would round them).
+    args = body.trim() === '' ? [] : parseJson(body);
+  } catch (error) {
+    throw new HttpError(400, `Failed to parse the request body as JSON: ${(error as Error).message}`);
+  }
+  const db = registry.get(record);
+  if (db.reducerByName(reducer) === undefined) {
+    throw new HttpError(404, `No such reducer \`${reducer}\` in database \`${identityToHex(record.identity)}\``);
+  }
+  const result = await asHttpClient(db, credentials, (caller) => db.callReducerJson(reducer, args, caller)).catch((error: unknown) => {
+    throw hostError(error);
+  });
+  const durationMicros = result.status === 'committed' ? result.durationMicros : 0;
+  const headers = { 'spacetime-energy-used': '0', 'spacetime-execution-duration-micros': String(Math.round(durationMicros)) };
+  for (const [name, value] of Object.entries(headers)) ctx.res.setHeader(name, value);
+  if (result.status === 'committed') ctx.sendEmpty(200);
+  else ctx.sendText(530, result.message);
+}
+
+async function sql(ctx: RequestContext, registry: DatabaseRegistry): Promise<void> {
+  const credentials = await ctx.caller();
+  const record = registry.resolve(ctx.params.noi!);
+  const query = await ctx.text(jsonBodyMaxBytes, 'The SQL query');
+  const db = registry.get(record);
+  const isOwner = record.ownerIdentity === credentials.identity;
+  let durationMicros = 0;
+  const results: readonly SqlStatementResult[] = await asHttpClient(db, credentials, async (caller) => {
+    const startNs = process.hrtime.bigint();
+    const out = await db.sql(query, caller, { isOwner });
+    durationMicros = Number((process.hrtime.bigint() - startNs) / 1000n);
+    return out;
+  }).catch((error: unknown) => {
+    throw hostError(error);
+  });
+  // The CLI requires total_duration_micros; when the host does not time statements, report the request's time.
+  const body = stringifyJson(results.map((r) => sqlResultToJson({ ...r, totalDurationMicros: r.totalDurationMicros ?? durationMicros })));
+  ctx.res.writeHead(200, { 'Content-Type': jsonContentType, 'Content-Length': Buffer.byteLength(body) });
+  ctx.res.end(body);
+}
+
+/** One statement's result in the /sql JSON shape: schema as a SATS-JSON ProductType, rows untyped. */
+export function sqlResultToJson(result: SqlStatementResult): unknown {
+  const rowType: AlgebraicType = { tag: 'Product', value: result.schema };
+  const typespace = { types: [] };
+  const codec = result.rows.some((row) => row instanceof Uint8Array) ? compileCodec(rowType, typespace) : undefined;
+  const rows = result.rows.map((row) => valueToUntypedJson(rowType, row instanceof Uint8Array ? codec!.decode(row) : (row as Value), typespace));
+  return {
+    schema: productTypeJson(result.schema),
+    rows,
+    total_duration_micros: BigInt(Math.round(Number(result.totalDurationMicros ?? 0))),
+    stats: {
+      rows_inserted: result.stats?.rowsInserted ?? 0,
+      rows_deleted: result.stats?.rowsDeleted ?? 0,
+      rows_updated: result.stats?.rowsUpdated ?? 0,
+    },
+  };
+}
+
+function productTypeJson(type: ProductType): unknown {
+  return (typeToJson({ tag: 'Product', value: type }) as { Product: unknown }).Product;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Schema, logs, timestamp
+
+async function schema(ctx: RequestContext, registry: DatabaseRegistry): Promise<void> {
+  await ctx.caller();
+  const record = registry.resolve(ctx.params.noi!);
+  const versionText = ctx.query('version');
+  if (versionText === undefined) throw new HttpError(400, 'Missing query parameter `version` (9 or 10)');
+  if (versionText !== '9' && versionText !== '10') throw new HttpError(400, `Unsupported schema version \`${versionText}\``);
+  let json: unknown;
+  try {
+    json = rawModuleDefToJson(registry.get(record).moduleDefBytes(), Number(versionText) as 9 | 10);
+  } catch (error) {
+    if (error instanceof SatsError) throw new HttpError(400, error.message);
+    throw error;
+  }
+  const body = stringifyJson(json);
+  ctx.res.writeHead(200, { 'Content-Type': jsonContentType, 'Content-Length': Buffer.byteLength(body) });
+  ctx.res.end(body);
+}
+
+async function logs(ctx: RequestContext, registry: DatabaseRegistry): Promise<void> {
+  const credentials = await ctx.caller();
+  const record = registry.resolve(ctx.params.noi!);
+  requireOwner(record, credentials.identity);
+  const numLines = parseNumLines(ctx.query('num_lines'));
+  const follow = ctx.queryFlag('follow');
+  const db = registry.get(record);
+  const records = await db.logs.tail(numLines);
+  ctx.res.writeHead(200, { 'Content-Type': 'application/x-ndjson' });
+  let text = '';
+  for (const entry of records) text += logLine(entry);
+  if (!follow) {
+    ctx.res.end(text);
+    return;
+  }
+  if (text !== '') ctx.res.write(text);
+  else ctx.res.flushHeaders(); // the client waits for the status line before it reads the stream
+  const unsubscribe = db.logs.follow((entry) => {
+    ctx.res.write(logLine(entry));
+  });
+  // The stream ends when the client goes away or the database is closed (deleted, reset, server shutdown).
+  const stop = () => {
+    unsubscribe();
+    stopOnClose();
+    ctx.res.end();
+  };
+  const stopOnClose = registry.onClose(record.identity, stop);
+  ctx.res.once('close', stop);
+}
+
+/** undefined (parameter absent) means every record the host keeps, as upstream. */
+function parseNumLines(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0) throw new HttpError(400, `Invalid query parameter \`num_lines\`: \`${text}\``);
+  return Math.min(n, logTailMaxLines);
+}
+
+/** One NDJSON line in upstream's record shape (snake_case `line_number`, absent fields omitted). */
+function logLine(entry: LogRecord): string {
+  const record = {
+    ts: entry.ts,
+    level: entry.level,
+    target: entry.target,
+    filename: entry.filename,
+    line_number: entry.lineNumber,
+    function: entry.function,
+    message: entry.message,
+    trace: (entry as { trace?: unknown }).trace,
+  };
+  return `${stringifyJson(record)}\n`;
+}
+
+async function timestamp(ctx: RequestContext, registry: DatabaseRegistry): Promise<void> {
+  await ctx.caller();
+  registry.resolve(ctx.params.noi!);
+  const body = stringifyJson({ __timestamp_micros_since_unix_epoch__: BigInt(Date.now()) * 1000n });
+  ctx.res.writeHead(200, { 'Content-Type': jsonContentType, 'Content-Length': Buffer.byteLength(body) });
+  ctx.res.end(body);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Maps the host's typed errors to HTTP. */
+function hostError(error: unknown): unknown {
+  if (error instanceof HttpError) return error;
+  if (error instanceof NoSuchReducerError) return new HttpError(404, error.message);
+  if (error instanceof ReducerNotCallableError || error instanceof BadArgumentsError) return new HttpError(400, error.message);
+  if (error instanceof ConnectionRejectedError) return new HttpError(403, error.message);
+  if (error instanceof DatabaseClosedError) return new HttpError(503, error.message);
+  if (error instanceof SatsError) return new HttpError(400, error.message);
+  if (error instanceof SqlError) return new HttpError(400, error.message);
+  return error;
+}

@@ -1,0 +1,165 @@
+// server/websocket/attach.ts — the WebSocket entry point: `GET /v1/database/:name_or_identity/subscribe`.
+//
+// Owns: the upgrade handshake (route, subprotocol choice v3 > v2, query parameters, credentials or an anonymous
+// identity, database lookup) and plain-HTTP refusals before the upgrade (client-protocol.md §1.2–1.4). Each
+// accepted socket gets a Session (session.ts).
+// May call: server/websocket/session.ts, auth/ (tokens, identities), ws.
+
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { randomConnectionId } from '../../auth/identity.js';
+import { AuthError, bearerToken, type TokenAuthority } from '../../auth/tokens.js';
+import { compileWithSql, subscriptionsFor, type CompileQuery } from '../../subscription/manager.js';
+import { inboundMessageMaxBytes, Session, type Compression, type SessionDatabase, type SessionLimits } from './session.js';
+
+export const subprotocolV3 = 'v3.bsatn.spacetimedb';
+export const subprotocolV2 = 'v2.bsatn.spacetimedb';
+const subscribeRoutePattern = /^\/v1\/database\/([^/]+)\/subscribe\/?$/;
+const connectionIdPattern = /^[0-9a-fA-F]{32}$/;
+
+export interface AttachDeps {
+  /** The database a path segment (name or 64-hex identity) names; undefined when there is none. */
+  resolveDatabase(nameOrIdentity: string): SessionDatabase | undefined | Promise<SessionDatabase | undefined>;
+  auth: Pick<TokenAuthority, 'verify' | 'mintIdentity'>;
+  /** Subscription SQL compiler; default: sql/subscription-plan.ts (compileWithSql). */
+  compile?: CompileQuery;
+  /** Lower per-connection limits (tests). */
+  limits?: Partial<SessionLimits>;
+  onError?: (error: unknown) => void;
+}
+
+export interface AttachedWebSockets {
+  readonly sessions: ReadonlySet<Session>;
+  /** Closes every session with 1001 and stops accepting upgrades. */
+  close(): Promise<void>;
+}
+
+/** A refusal before the upgrade: answered as a plain HTTP response. */
+class UpgradeRefusal extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+export function attachWebSocket(server: Server, deps: AttachDeps): AttachedWebSockets {
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: inboundMessageMaxBytes,
+    perMessageDeflate: false,
+    handleProtocols: (offered) => chooseSubprotocol(offered) ?? false,
+  });
+  const sessions = new Set<Session>();
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', (e) => deps.onError?.(e));
+    accept(req, socket, head).catch((e: unknown) => {
+      if (e instanceof UpgradeRefusal || e instanceof AuthError) {
+        refuse(socket, e instanceof AuthError ? e.status : e.status, e.message);
+        return;
+      }
+      deps.onError?.(e);
+      refuse(socket, 500, 'internal error');
+    });
+  };
+
+  async function accept(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const route = subscribeRoutePattern.exec(url.pathname);
+    if (route === null) throw new UpgradeRefusal(404, 'not found');
+    const offered = new Set((req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean));
+    const protocol = chooseSubprotocol(offered);
+    if (protocol === undefined) throw new UpgradeRefusal(400, 'no valid protocol selected');
+    const params = parseParams(url.searchParams);
+
+    const headerToken = bearerToken(req.headers.authorization);
+    const presented = headerToken ?? url.searchParams.get('token') ?? undefined;
+    let identity: bigint;
+    let token: string;
+    let jwtPayload: string;
+    if (presented !== undefined) {
+      const verified = await deps.auth.verify(presented);
+      ({ identity, token, payloadJson: jwtPayload } = verified);
+    } else {
+      ({ identity, token } = await deps.auth.mintIdentity());
+      jwtPayload = Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8');
+    }
+
+    let nameOrIdentity: string;
+    try {
+      nameOrIdentity = decodeURIComponent(route[1]);
+    } catch {
+      throw new UpgradeRefusal(400, `bad database name in path: ${route[1]}`);
+    }
+    const db = await deps.resolveDatabase(nameOrIdentity);
+    if (db === undefined) throw new UpgradeRefusal(404, `\`${nameOrIdentity}\` not found`);
+    if (socket.destroyed) return;
+
+    wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      const session = new Session(ws, db, subscriptionsFor(db, deps.compile ?? compileWithSql), {
+        caller: { identity, connectionId: params.connectionId ?? randomConnectionId(), jwtPayload },
+        token,
+        version: protocol === subprotocolV3 ? 3 : 2,
+        compression: params.compression,
+        confirmedReads: params.confirmed,
+        limits: deps.limits,
+        onError: deps.onError,
+      });
+      sessions.add(session);
+      ws.on('close', () => sessions.delete(session));
+      void session.start();
+    });
+  }
+
+  server.on('upgrade', onUpgrade);
+  return {
+    sessions,
+    async close() {
+      server.off('upgrade', onUpgrade);
+      for (const s of sessions) s.fail(1001, 'server shutting down');
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
+
+/** Server preference: v3, then v2 (the 2.x SDK offers both; v1 is not implemented). */
+function chooseSubprotocol(offered: Set<string>): string | undefined {
+  if (offered.has(subprotocolV3)) return subprotocolV3;
+  if (offered.has(subprotocolV2)) return subprotocolV2;
+  return undefined;
+}
+
+interface SubscribeParams { compression: Compression; confirmed: boolean; connectionId: bigint | undefined }
+
+function parseParams(q: URLSearchParams): SubscribeParams {
+  const compression = q.get('compression') ?? 'Brotli';
+  if (compression !== 'None' && compression !== 'Gzip' && compression !== 'Brotli') {
+    throw new UpgradeRefusal(400, `Invalid query string: unknown compression \`${compression}\`, expected one of \`None\`, \`Brotli\`, \`Gzip\``);
+  }
+  const confirmed = parseBool(q.get('confirmed'), 'confirmed') ?? true;
+  parseBool(q.get('light'), 'light'); // accepted and ignored on v2/v3
+  const rawId = q.get('connection_id');
+  let connectionId: bigint | undefined;
+  if (rawId !== null) {
+    if (!connectionIdPattern.test(rawId)) throw new UpgradeRefusal(400, `Invalid query string: bad connection_id \`${rawId}\``);
+    connectionId = BigInt(`0x${rawId}`);
+    if (connectionId === 0n) throw new UpgradeRefusal(400, 'Invalid connection ID: the all-zeros ConnectionId is reserved');
+  }
+  return { compression, confirmed, connectionId };
+}
+
+function parseBool(v: string | null, name: string): boolean | undefined {
+  if (v === null) return undefined;
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  throw new UpgradeRefusal(400, `Invalid query string: \`${name}\` must be true or false, got \`${v}\``);
+}
+
+function refuse(socket: Duplex, status: number, message: string): void {
+  if (socket.destroyed) return;
+  const body = Buffer.from(message, 'utf8');
+  const reason = status === 400 ? 'Bad Request' : status === 401 ? 'Unauthorized' : status === 404 ? 'Not Found' : 'Error';
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n` +
+    `Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n${message}`);
+}

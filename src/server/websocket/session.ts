@@ -1,0 +1,450 @@
+// server/websocket/session.ts — one client WebSocket connection speaking the v2/v3 BSATN protocol.
+//
+// Owns: the connection lifecycle (client_connected → InitialConnection → messages in order → on close drop
+// subscriptions and client_disconnected), the ordered outbound queue (slots filled at commit time, held until
+// durable when reads are confirmed), server framing (compression tag byte, gzip/brotli above 1 KiB, v3
+// coalescing up to 512 KiB), keepalive (ping every 15 s, idle close after 30 s) and the per-connection limits.
+// Does not own: the upgrade/route/auth handshake (attach.ts), message codecs and subscriptions (subscription/).
+// May call: subscription/messages.ts, subscription/manager.ts, sats/bsatn.ts, ws, node:zlib.
+//
+// Ordering: every outbound message takes a slot in one FIFO at the moment its content is decided (a
+// TransactionUpdate or the caller's ReducerResult at commit time, a SubscribeApplied when its snapshot is taken),
+// and frames go out strictly from the head. A slot that waits (durability, the reducer's final result) holds
+// back everything after it, which is exactly upstream's head-of-line rule.
+
+import assert from 'node:assert/strict';
+import { brotliCompressSync, constants as zlibConstants, gzipSync } from 'node:zlib';
+import type { WebSocket, RawData } from 'ws';
+import { BsatnWriter } from '../../sats/bsatn.js';
+import type { ClientHandle, ClientSink, CommitSource, SubscriptionManager } from '../../subscription/manager.js';
+import {
+  decodeClientFrame, writeServerMessage, type ClientMessage, type QuerySetUpdate, type ServerMessage,
+} from '../../subscription/messages.js';
+
+/** Bodies up to this size are sent uncompressed (tag 0), as upstream does. */
+export const compressionThresholdBytes = 1024;
+/** v3: queued messages are coalesced into one frame until the body would exceed this. */
+export const frameCoalesceMaxBytes = 512 * 1024;
+/** Largest inbound WebSocket message (ws closes with 1009 above it). */
+export const inboundMessageMaxBytes = 32 * 1024 * 1024;
+/** Client messages waiting to be processed before the connection is closed with 1013. */
+export const inboundQueueMaxMessages = 16384;
+/** Bytes queued for a client that does not read (socket buffer + our queue) before it is disconnected. */
+export const outboundQueueMaxBytes = 64 * 1024 * 1024;
+export const pingIntervalMs = 15_000;
+export const idleTimeoutMs = 30_000;
+/** After sending a close frame, how long to wait for the client's before dropping the socket. */
+export const closeGraceMs = 250;
+/** WebSocket close reasons are limited to 123 bytes of UTF-8. */
+const closeReasonMaxBytes = 123;
+
+export const closeCodes = {
+  normal: 1000,
+  goingAway: 1001,
+  policyViolation: 1008,
+  messageTooBig: 1009,
+  internalError: 1011,
+  tryAgainLater: 1013,
+} as const;
+
+/** The per-connection limits that tests (and operators) may lower; defaults are the constants above. */
+export interface SessionLimits {
+  outboundQueueMaxBytes: number;
+  pingIntervalMs: number;
+  idleTimeoutMs: number;
+}
+const defaultLimits: SessionLimits = { outboundQueueMaxBytes, pingIntervalMs, idleTimeoutMs };
+
+export type Compression = 'None' | 'Gzip' | 'Brotli';
+const compressionTag = { None: 0, Brotli: 1, Gzip: 2 } as const;
+
+export interface Caller { identity: bigint; connectionId: bigint; jwtPayload: string | undefined }
+
+export type ReducerCallResult =
+  | { status: 'committed'; timestampMicros: bigint; durationMicros?: number }
+  | { status: 'failed'; message: string }
+  | { status: 'internal'; message: string };
+
+export type ProcedureCallResult =
+  | { status: 'returned'; value: Uint8Array; timestampMicros: bigint; durationMicros: bigint }
+  | { status: 'internal'; message: string };
+
+/** What a session needs from a database (host/database.ts `Database` satisfies it). */
+export interface SessionDatabase extends CommitSource {
+  readonly identity: bigint;
+  readonly ownerIdentity: bigint;
+  callReducer(name: string, args: Uint8Array, caller: Caller): Promise<ReducerCallResult>;
+  callProcedure?(name: string, args: Uint8Array, caller: Caller): Promise<ProcedureCallResult>;
+  clientConnected(caller: Caller): Promise<void>;
+  clientDisconnected(caller: Caller): Promise<void>;
+}
+
+export interface SessionOptions {
+  caller: Caller;
+  /** Token sent back in InitialConnection (the one received, or the freshly minted one). */
+  token: string;
+  version: 2 | 3;
+  compression: Compression;
+  /** Hold results until their transaction is durable. */
+  confirmedReads: boolean;
+  limits?: Partial<SessionLimits>;
+  /** For logs and tests. */
+  onError?: (error: unknown) => void;
+}
+
+/** One outbound message position. `bytes` is set when the content is known; `ready` once it may be sent. */
+interface Slot { bytes: Uint8Array | undefined; ready: boolean }
+
+/** A reducer call waiting for its commit (to place its result) and then its final outcome. */
+interface InflightReducer { requestId: number; slot: Slot | undefined; querySets: QuerySetUpdate[] }
+
+const sharedWriter = new BsatnWriter(64 * 1024);
+
+function encode(msg: ServerMessage): Uint8Array {
+  sharedWriter.reset();
+  writeServerMessage(sharedWriter, msg);
+  return sharedWriter.finish();
+}
+
+export class Session implements ClientSink {
+  private readonly outbound: Slot[] = [];
+  private outboundBytes = 0;
+  private flushScheduled = false;
+  private readonly inbound: ClientMessage[] = [];
+  private processing = false;
+  private inflight: InflightReducer | undefined;
+  private handle: ClientHandle | undefined;
+  private closed = false;
+  private connected = false;
+  private lastReceivedMs = Date.now();
+  private awaitingPong = false;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private readonly limits: SessionLimits;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly db: SessionDatabase,
+    private readonly subscriptions: SubscriptionManager,
+    private readonly options: SessionOptions,
+  ) {
+    this.limits = { ...defaultLimits, ...options.limits };
+  }
+
+  get connectionId(): bigint { return this.options.caller.connectionId; }
+
+  /** Starts the session: listeners first (the SDK sends before it sees InitialConnection), then client_connected. */
+  async start(): Promise<void> {
+    const ws = this.ws;
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on('pong', () => { this.lastReceivedMs = Date.now(); this.awaitingPong = false; });
+    ws.on('close', () => void this.onClose());
+    ws.on('error', (e) => this.options.onError?.(e));
+    try {
+      await this.db.clientConnected(this.options.caller);
+    } catch (e) {
+      // Upstream drops the socket without a message when client_connected rejects the client.
+      this.options.onError?.(e);
+      this.closed = true;
+      ws.terminate();
+      return;
+    }
+    if (this.closed) {
+      await this.runDisconnected();
+      return;
+    }
+    this.connected = true;
+    const { caller, token } = this.options;
+    this.push(encode({ tag: 'InitialConnection', identity: caller.identity, connectionId: caller.connectionId, token }));
+    this.handle = this.subscriptions.addClient(
+      { identity: caller.identity, connectionId: caller.connectionId, isOwner: caller.identity === this.db.ownerIdentity },
+      this,
+    );
+    this.pingTimer = setInterval(() => this.keepalive(), this.limits.pingIntervalMs);
+    this.pingTimer.unref();
+    void this.processInbound();
+  }
+
+  // ---- inbound
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    if (this.closed) return;
+    this.lastReceivedMs = Date.now();
+    if (!isBinary) {
+      this.fail(closeCodes.internalError, 'text frames are not supported by the v2/v3 binary protocol');
+      return;
+    }
+    const frame = toBytes(data);
+    let messages: ClientMessage[];
+    try {
+      messages = decodeClientFrame(frame, this.options.version);
+    } catch (e) {
+      this.fail(closeCodes.internalError, e instanceof Error ? e.message : String(e));
+      return;
+    }
+    if (this.inbound.length + messages.length > inboundQueueMaxMessages) {
+      this.fail(closeCodes.tryAgainLater, `too many requests: more than ${inboundQueueMaxMessages} queued messages`);
+      return;
+    }
+    for (const m of messages) this.inbound.push(m);
+    if (this.connected) void this.processInbound();
+  }
+
+  /** Processes queued client messages one at a time, in arrival order. */
+  private async processInbound(): Promise<void> {
+    if (this.processing) return;
+    this.processing = true;
+    try {
+      while (!this.closed && this.inbound.length > 0) {
+        const m = this.inbound.shift()!;
+        await this.handleMessage(m);
+      }
+    } catch (e) {
+      this.options.onError?.(e);
+      this.fail(closeCodes.internalError, `internal error: ${e instanceof Error ? e.message : String(e)}`);
+    } finally {
+      this.processing = false;
+    }
+  }
+
+  private async handleMessage(m: ClientMessage): Promise<void> {
+    const subs = this.subscriptions;
+    const handle = this.handle!;
+    switch (m.tag) {
+      case 'Subscribe':
+        this.pushConfirmed(subs.subscribe(handle, m.requestId, m.querySetId, m.queryStrings), subs.lastDurable);
+        return;
+      case 'Unsubscribe':
+        this.pushConfirmed(subs.unsubscribe(handle, m.requestId, m.querySetId, m.sendDroppedRows), subs.lastDurable);
+        return;
+      case 'OneOffQuery':
+        this.pushConfirmed(subs.oneOffQuery(handle, m.requestId, m.queryString), subs.lastDurable);
+        return;
+      case 'CallReducer':
+        return this.callReducer(m.requestId, m.reducer, m.args);
+      case 'CallProcedure':
+        return this.callProcedure(m.requestId, m.procedure, m.args);
+    }
+  }
+
+  private async callReducer(requestId: number, name: string, args: Uint8Array): Promise<void> {
+    assert.equal(this.inflight, undefined, 'one reducer call at a time per connection');
+    const inflight: InflightReducer = { requestId, slot: undefined, querySets: [] };
+    this.inflight = inflight;
+    let result: ReducerCallResult;
+    try {
+      result = await this.db.callReducer(name, args, this.options.caller);
+    } catch (e) {
+      result = { status: 'internal', message: e instanceof Error ? e.message : String(e) };
+    } finally {
+      this.inflight = undefined;
+    }
+    if (this.closed) return;
+    if (result.status === 'committed') {
+      const msg = encode({
+        tag: 'ReducerResult', requestId, timestampMicros: result.timestampMicros,
+        outcome: { tag: 'Ok', retValue: new Uint8Array(0), transactionUpdate: inflight.querySets },
+      });
+      if (inflight.slot === undefined) {
+        // The commit never reached the subscription manager (nothing to order against): send now.
+        this.push(msg);
+      } else {
+        inflight.slot.bytes = msg;
+        this.outboundBytes += msg.length;
+        this.checkOutboundLimit();
+        this.scheduleFlush();
+      }
+      return;
+    }
+    const timestampMicros = BigInt(Date.now()) * 1000n;
+    const outcome = result.status === 'failed'
+      ? { tag: 'Err' as const, message: result.message }
+      : { tag: 'InternalError' as const, message: result.message };
+    this.push(encode({ tag: 'ReducerResult', requestId, timestampMicros, outcome }));
+  }
+
+  private async callProcedure(requestId: number, name: string, args: Uint8Array): Promise<void> {
+    let result: ProcedureCallResult;
+    if (this.db.callProcedure === undefined) {
+      result = { status: 'internal', message: `no such procedure: ${name}` };
+    } else {
+      try {
+        result = await this.db.callProcedure(name, args, this.options.caller);
+      } catch (e) {
+        result = { status: 'internal', message: e instanceof Error ? e.message : String(e) };
+      }
+    }
+    if (this.closed) return;
+    this.push(encode(result.status === 'returned'
+      ? { tag: 'ProcedureResult', status: { tag: 'Returned', value: result.value }, timestampMicros: result.timestampMicros, durationMicros: result.durationMicros, requestId }
+      : { tag: 'ProcedureResult', status: { tag: 'InternalError', message: result.message }, timestampMicros: 0n, durationMicros: 0n, requestId }));
+  }
+
+  // ---- ClientSink (called synchronously by the subscription manager at commit time)
+
+  transaction(querySets: QuerySetUpdate[], isCaller: boolean, durable: Promise<unknown> | undefined): void {
+    if (this.closed) return;
+    const inflight = this.inflight;
+    if (isCaller && inflight !== undefined && inflight.slot === undefined) {
+      // Reserve the caller's ReducerResult position now; its bytes come when callReducer returns.
+      inflight.querySets = querySets;
+      const slot: Slot = { bytes: undefined, ready: false };
+      inflight.slot = slot;
+      this.outbound.push(slot);
+      this.whenDurable(slot, durable);
+      return;
+    }
+    if (querySets.length === 0) return;
+    this.pushConfirmed({ tag: 'TransactionUpdate', querySets }, durable);
+  }
+
+  querySetFailed(querySetId: number, error: string): void {
+    if (this.closed) return;
+    this.push(encode({ tag: 'SubscriptionError', requestId: undefined, querySetId, error }));
+  }
+
+  // ---- outbound
+
+  private push(bytes: Uint8Array): void {
+    this.outbound.push({ bytes, ready: true });
+    this.outboundBytes += bytes.length;
+    this.checkOutboundLimit();
+    this.scheduleFlush();
+  }
+
+  /** Queues a message derived from committed state; with confirmed reads it waits for `durable`. */
+  private pushConfirmed(msg: ServerMessage, durable: Promise<unknown> | undefined): void {
+    const bytes = encode(msg);
+    const slot: Slot = { bytes, ready: false };
+    this.outbound.push(slot);
+    this.outboundBytes += bytes.length;
+    this.checkOutboundLimit();
+    this.whenDurable(slot, durable);
+  }
+
+  private whenDurable(slot: Slot, durable: Promise<unknown> | undefined): void {
+    if (!this.options.confirmedReads || durable === undefined) {
+      slot.ready = true;
+      this.scheduleFlush();
+      return;
+    }
+    durable.then(
+      () => { slot.ready = true; this.scheduleFlush(); },
+      (e) => { this.options.onError?.(e); this.fail(closeCodes.internalError, 'transaction could not be made durable'); },
+    );
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.closed) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  /** Sends every ready message from the head of the queue (v3: coalesced into frames ≤ 512 KiB). */
+  private flush(): void {
+    const q = this.outbound;
+    let n = 0;
+    while (n < q.length && q[n].ready && q[n].bytes !== undefined) n++;
+    if (n === 0 || this.closed) return;
+    const ready = q.splice(0, n).map((s) => s.bytes!);
+    let i = 0;
+    while (i < ready.length) {
+      let end = i + 1;
+      let size = ready[i].length;
+      if (this.options.version === 3) {
+        while (end < ready.length && size + ready[end].length <= frameCoalesceMaxBytes) size += ready[end++].length;
+      }
+      const body = end - i === 1 ? ready[i] : Buffer.concat(ready.slice(i, end));
+      this.outboundBytes -= size;
+      this.ws.send(frame(body, this.options.compression), { binary: true });
+      i = end;
+    }
+    this.checkOutboundLimit();
+  }
+
+  /** A client that never reads must not make us buffer without bound. */
+  private checkOutboundLimit(): void {
+    const total = this.outboundBytes + this.ws.bufferedAmount;
+    const max = this.limits.outboundQueueMaxBytes;
+    if (total > max) {
+      this.fail(closeCodes.policyViolation, `client too slow: more than ${max} bytes of unread messages`);
+    }
+  }
+
+  // ---- keepalive and closing
+
+  private keepalive(): void {
+    if (this.closed) return;
+    const idleMs = this.limits.idleTimeoutMs;
+    if (Date.now() - this.lastReceivedMs > idleMs) {
+      this.fail(closeCodes.goingAway, `idle timeout: nothing received for ${idleMs} ms`);
+      return;
+    }
+    if (this.awaitingPong) return;
+    this.awaitingPong = true;
+    this.ws.ping();
+  }
+
+  /** Closes with a code and reason; drops the socket if the client does not answer within the grace period. */
+  fail(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.outbound.length = 0;
+    this.inbound.length = 0;
+    this.ws.close(code, truncateReason(reason));
+    setTimeout(() => this.ws.terminate(), closeGraceMs).unref();
+    void this.onClose();
+  }
+
+  private disconnectedRun = false;
+
+  private async onClose(): Promise<void> {
+    this.closed = true;
+    if (this.pingTimer !== undefined) clearInterval(this.pingTimer);
+    this.pingTimer = undefined;
+    if (!this.connected) return;
+    await this.runDisconnected();
+  }
+
+  private async runDisconnected(): Promise<void> {
+    if (this.disconnectedRun) return;
+    this.disconnectedRun = true;
+    if (this.handle !== undefined) this.subscriptions.removeClient(this.handle);
+    try {
+      await this.db.clientDisconnected(this.options.caller);
+    } catch (e) {
+      this.options.onError?.(e);
+    }
+  }
+}
+
+/** `[compression tag][body]`, compressing bodies above the threshold when the client asked for it. */
+export function frame(body: Uint8Array, compression: Compression): Buffer {
+  let tag: number = compressionTag.None;
+  let out: Uint8Array = body;
+  if (compression !== 'None' && body.length > compressionThresholdBytes) {
+    tag = compressionTag[compression];
+    out = compression === 'Gzip'
+      ? gzipSync(body, { level: 1 })
+      : brotliCompressSync(body, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 1 } });
+  }
+  const f = Buffer.allocUnsafe(out.length + 1);
+  f[0] = tag;
+  f.set(out, 1);
+  return f;
+}
+
+function toBytes(data: RawData): Uint8Array {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return data;
+}
+
+function truncateReason(reason: string): string {
+  const bytes = Buffer.from(reason, 'utf8');
+  if (bytes.length <= closeReasonMaxBytes) return reason;
+  // Cut on bytes, then drop a partial character the cut may have produced.
+  return bytes.subarray(0, closeReasonMaxBytes - 3).toString('utf8').replace(/\uFFFD+$/, '') + '…';
+}
