@@ -1,0 +1,383 @@
+// subscription/manager.ts — the per-database subscription manager: query sets, shared queries, incremental updates.
+//
+// Owns: every client's query sets (Subscribe / Unsubscribe by query_set_id), the registry of live queries (shared
+// between subscribers when the compiled plan does not depend on the caller), the initial evaluation of a query set
+// against the committed state, and, on every commit, each affected query's delta computed once and encoded once
+// (an EncodedTableUpdate reused for every query set of every client subscribed to it).
+// Does not own: sockets, framing, compression, ordering of outbound messages (server/websocket/session.ts), SQL
+// compilation (sql/subscription-plan.ts; `compile` is injectable), the datastore.
+// May call: subscription/messages.ts, sql/subscription-plan.ts, datastore/types.ts, sats/.
+//
+// Threading contract: `handleCommit` must be called synchronously right after each commit, before the next
+// transaction starts, and `subscribe`/`unsubscribe` read the committed state at call time. Because each call
+// delivers to the clients' sinks synchronously, a client's messages come out in commit order and every
+// SubscribeApplied snapshot contains exactly the transactions already delivered.
+
+import assert from 'node:assert/strict';
+import type { ReadView, TableChanges, TableId, TableSchema, TxData } from '../datastore/types.js';
+import {
+  encodeTableUpdate, type EncodedTableUpdate, type QuerySetUpdate, type ServerMessage, type SingleTableRows,
+} from './messages.js';
+import { compileSubscriptionQuery } from '../sql/subscription-plan.js';
+
+/** Longest query text accepted (upstream's subscription SQL limit). */
+export const queryTextMaxBytes = 50_000;
+/** Most queries in one Subscribe message. */
+export const querySetQueriesMax = 4096;
+
+/**
+ * What the manager needs from a compiled subscription query: sql/subscription-plan.ts `SubscriptionPlan` has
+ * exactly these members (declared structurally so tests can compile queries their own way).
+ */
+export interface SubscriptionPlan {
+  /** The table whose rows the query returns. */
+  readonly returnTable: TableSchema;
+  /** Every table the query reads (the return table included); a commit touching none of them is skipped. */
+  readonly readTables: readonly TableId[];
+  readonly isJoin: boolean;
+  /** True when the result depends on the caller (`:sender`, row-level security): such plans are never shared. */
+  readonly usesSender: boolean;
+  /** All rows of the result (bag semantics), against one committed snapshot. */
+  evaluate(view: ReadView): Uint8Array[];
+  /** Single-table plans: whether a row of `returnTable` is in the result. */
+  matches(row: Uint8Array): boolean;
+  /** Net change of the result caused by `tx`; `view` is the committed state after `tx`. Used for joins. */
+  delta(view: ReadView, tx: TxData): { inserts: Uint8Array[]; deletes: Uint8Array[] };
+}
+
+export interface CompileOptions { sender: bigint; isOwner: boolean }
+export type CompileQuery = (text: string, view: ReadView, options: CompileOptions) => SubscriptionPlan;
+
+/** The real compiler: the subscription SQL subset of sql/subscription-plan.ts. */
+export const compileWithSql: CompileQuery = (text, view, options) => compileSubscriptionQuery(text, view.schema(), options);
+
+/** Where the manager delivers a client's results; implemented by the WebSocket session. */
+export interface ClientSink {
+  /**
+   * Called once per commit for every client with non-empty changes, and always for the transaction's caller
+   * (possibly with `querySets` empty). `durable` resolves when the commit is durable (undefined: already durable).
+   */
+  transaction(querySets: QuerySetUpdate[], isCaller: boolean, durable: Promise<unknown> | undefined): void;
+  /** A live query set failed during incremental evaluation and was dropped (SubscriptionError, request_id None). */
+  querySetFailed(querySetId: number, error: string): void;
+}
+
+export interface ClientHandle {
+  readonly identity: bigint;
+  readonly connectionId: bigint;
+  readonly isOwner: boolean;
+}
+
+interface Client extends ClientHandle {
+  readonly sink: ClientSink;
+  readonly sets: Map<number, QuerySet>;
+}
+
+interface QuerySet {
+  readonly client: Client;
+  readonly id: number;
+  /** Distinct queries (identical text in one set is subscribed once). */
+  readonly queries: Query[];
+}
+
+interface Query {
+  readonly key: string;
+  readonly plan: SubscriptionPlan;
+  /** Every query set containing this query; each gets the delta once. */
+  readonly sets: Set<QuerySet>;
+}
+
+/** Error raised for a logical subscription failure; becomes a SubscriptionError message. */
+export class SubscriptionQueryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SubscriptionQueryError';
+  }
+}
+
+const selectAllTablesPattern = /^\s*select\s+\*\s+from\s+\*\s*;?\s*$/i;
+
+export interface SubscriptionManagerOptions {
+  /** The committed state at call time. */
+  view: () => ReadView;
+  compile: CompileQuery;
+}
+
+export class SubscriptionManager {
+  private readonly clients = new Map<bigint, Client>();
+  private readonly queries = new Map<string, Query>();
+  /** Live queries by every table they read. */
+  private readonly queriesByTable = new Map<TableId, Set<Query>>();
+
+  /**
+   * Resolves when the last commit seen by handleCommit is durable (undefined: durable already). Confirmed-read
+   * sessions hold snapshot results (SubscribeApplied, UnsubscribeApplied, OneOffQueryResult) until then.
+   */
+  lastDurable: Promise<unknown> | undefined;
+
+  constructor(private readonly options: SubscriptionManagerOptions) {}
+
+  get clientCount(): number { return this.clients.size; }
+  get queryCount(): number { return this.queries.size; }
+
+  addClient(handle: ClientHandle, sink: ClientSink): ClientHandle {
+    assert.ok(!this.clients.has(handle.connectionId), 'connection id already registered');
+    const client: Client = { ...handle, sink, sets: new Map() };
+    this.clients.set(handle.connectionId, client);
+    return client;
+  }
+
+  /** Drops every query set of the client (on disconnect). */
+  removeClient(handle: ClientHandle): void {
+    const client = this.clients.get(handle.connectionId);
+    if (client === undefined) return;
+    for (const set of client.sets.values()) this.dropSet(set);
+    this.clients.delete(handle.connectionId);
+  }
+
+  /** Handles Subscribe: SubscribeApplied with the initial rows, or SubscriptionError (nothing registered). */
+  subscribe(handle: ClientHandle, requestId: number, querySetId: number, queryStrings: string[]): ServerMessage {
+    const client = this.clientOf(handle);
+    const fail = (error: string): ServerMessage => ({ tag: 'SubscriptionError', requestId, querySetId, error });
+    if (client.sets.has(querySetId)) return fail(`Query set ${querySetId} is already subscribed on this connection`);
+    if (queryStrings.length > querySetQueriesMax) {
+      return fail(`Too many queries in one subscription: ${queryStrings.length} (max ${querySetQueriesMax})`);
+    }
+    const view = this.options.view();
+    let planned: { key: string; plan: SubscriptionPlan }[];
+    try {
+      planned = this.compileAll(client, this.expandQueries(client, view, queryStrings), view);
+    } catch (e) {
+      return fail(errorText(e));
+    }
+    const rows: SingleTableRows[] = [];
+    try {
+      for (const p of planned) rows.push({ table: p.plan.returnTable.name, rows: p.plan.evaluate(view) });
+    } catch (e) {
+      return fail(errorText(e));
+    }
+    const set: QuerySet = { client, id: querySetId, queries: [] };
+    for (const p of planned) {
+      const query = this.intern(p.key, p.plan);
+      query.sets.add(set);
+      set.queries.push(query);
+    }
+    client.sets.set(querySetId, set);
+    return { tag: 'SubscribeApplied', requestId, querySetId, rows };
+  }
+
+  /** Handles Unsubscribe: UnsubscribeApplied (with the dropped rows when asked), or SubscriptionError. */
+  unsubscribe(handle: ClientHandle, requestId: number, querySetId: number, sendDroppedRows: boolean): ServerMessage {
+    const client = this.clientOf(handle);
+    const set = client.sets.get(querySetId);
+    if (set === undefined) {
+      return { tag: 'SubscriptionError', requestId, querySetId, error: `Subscription not found: query set ${querySetId}` };
+    }
+    let rows: SingleTableRows[] | undefined;
+    if (sendDroppedRows) {
+      const view = this.options.view();
+      rows = set.queries.map((q) => ({ table: q.plan.returnTable.name, rows: q.plan.evaluate(view) }));
+    }
+    this.dropSet(set);
+    client.sets.delete(querySetId);
+    return { tag: 'UnsubscribeApplied', requestId, querySetId, rows };
+  }
+
+  /**
+   * Evaluates a one-off query with the subscription SQL subset (OneOffQueryResult). Not registered anywhere.
+   */
+  oneOffQuery(handle: ClientHandle, requestId: number, queryString: string): ServerMessage {
+    const client = this.clientOf(handle);
+    try {
+      const view = this.options.view();
+      const [p] = this.compileAll(client, [queryString], view);
+      return { tag: 'OneOffQueryResult', requestId, result: { ok: true, rows: [{ table: p.plan.returnTable.name, rows: p.plan.evaluate(view) }] } };
+    } catch (e) {
+      return { tag: 'OneOffQueryResult', requestId, result: { ok: false, error: errorText(e) } };
+    }
+  }
+
+  /**
+   * Computes and delivers the effect of one committed transaction. `callerConnectionId` is the connection whose
+   * reducer call produced it (its sink is told even when nothing changed); undefined for HTTP calls, schedules, etc.
+   */
+  handleCommit(tx: TxData, callerConnectionId: bigint | undefined, durable?: Promise<unknown>): void {
+    this.lastDurable = durable;
+    const perClient = new Map<Client, Map<number, EncodedTableUpdate[]>>();
+    const changesByTable = new Map<TableId, TableChanges>();
+    const affected = new Set<Query>();
+    for (const t of tx.tables) {
+      if (t.inserts.length === 0 && t.deletes.length === 0) continue;
+      changesByTable.set(t.tableId, t);
+      const qs = this.queriesByTable.get(t.tableId);
+      if (qs !== undefined) for (const q of qs) affected.add(q);
+    }
+    let view: ReadView | undefined;
+    const failed: { query: Query; error: string }[] = [];
+    for (const query of affected) {
+      let update: EncodedTableUpdate | undefined;
+      try {
+        update = this.queryDelta(query, tx, changesByTable, () => (view ??= this.options.view()));
+      } catch (e) {
+        failed.push({ query, error: errorText(e) });
+        continue;
+      }
+      if (update === undefined) continue;
+      for (const set of query.sets) {
+        let sets = perClient.get(set.client);
+        if (sets === undefined) perClient.set(set.client, (sets = new Map()));
+        let updates = sets.get(set.id);
+        if (updates === undefined) sets.set(set.id, (updates = []));
+        updates.push(update);
+      }
+    }
+    // A failed live set is dropped and reported before this transaction's updates (as upstream does).
+    for (const { query, error } of failed) {
+      for (const set of [...query.sets]) {
+        perClient.get(set.client)?.delete(set.id);
+        this.dropSet(set);
+        set.client.sets.delete(set.id);
+        set.client.sink.querySetFailed(set.id, error);
+      }
+    }
+    const caller = callerConnectionId === undefined ? undefined : this.clients.get(callerConnectionId);
+    for (const [client, sets] of perClient) {
+      if (sets.size === 0 && client !== caller) continue;
+      client.sink.transaction(toQuerySetUpdates(sets), client === caller, durable);
+    }
+    if (caller !== undefined && !perClient.has(caller)) caller.sink.transaction([], true, durable);
+  }
+
+  /** One query's delta as an encoded TableUpdate, or undefined when the result did not change. */
+  private queryDelta(
+    query: Query, tx: TxData, changesByTable: Map<TableId, TableChanges>, view: () => ReadView,
+  ): EncodedTableUpdate | undefined {
+    const { plan } = query;
+    let inserts: Uint8Array[];
+    let deletes: Uint8Array[];
+    if (!plan.isJoin) {
+      const changes = changesByTable.get(plan.returnTable.tableId);
+      if (changes === undefined) return undefined;
+      inserts = filterRows(changes.inserts, plan);
+      deletes = filterRows(changes.deletes, plan);
+    } else {
+      ({ inserts, deletes } = plan.delta(view(), tx));
+    }
+    if (plan.returnTable.isEvent) {
+      return inserts.length === 0 ? undefined : encodeTableUpdate(plan.returnTable.name, { tag: 'EventTable', events: inserts });
+    }
+    if (inserts.length === 0 && deletes.length === 0) return undefined;
+    return encodeTableUpdate(plan.returnTable.name, { tag: 'PersistentTable', inserts, deletes });
+  }
+
+  private clientOf(handle: ClientHandle): Client {
+    const client = this.clients.get(handle.connectionId);
+    assert.ok(client !== undefined, 'client is not registered with this subscription manager');
+    return client;
+  }
+
+  /** `SELECT * FROM *` stands for every table the caller may read. */
+  private expandQueries(client: Client, view: ReadView, queryStrings: string[]): string[] {
+    const out: string[] = [];
+    for (const q of queryStrings) {
+      if (!selectAllTablesPattern.test(q)) {
+        out.push(q);
+        continue;
+      }
+      for (const t of view.schema().tables) {
+        if (t.access === 'public' || client.isOwner) out.push(`SELECT * FROM "${t.name.replaceAll('"', '""')}"`);
+      }
+    }
+    return out;
+  }
+
+  /** Compiles every query; the first failure throws (and nothing is registered). Duplicates in one set collapse. */
+  private compileAll(client: Client, texts: string[], view: ReadView): { key: string; plan: SubscriptionPlan }[] {
+    const out: { key: string; plan: SubscriptionPlan }[] = [];
+    const seen = new Set<string>();
+    for (const raw of texts) {
+      const text = raw.trim();
+      if (Buffer.byteLength(text, 'utf8') > queryTextMaxBytes) {
+        throw new SubscriptionQueryError(`Query text is longer than ${queryTextMaxBytes} bytes`);
+      }
+      const plan = this.options.compile(text, view, { sender: client.identity, isOwner: client.isOwner });
+      const key = `${client.isOwner ? 'o' : 'p'}${plan.usesSender ? client.identity.toString(16) : ''}:${text}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      // Reuse the shared plan when one is live: identical key means an identical plan.
+      out.push({ key, plan: this.queries.get(key)?.plan ?? plan });
+    }
+    return out;
+  }
+
+  private intern(key: string, plan: SubscriptionPlan): Query {
+    let query = this.queries.get(key);
+    if (query !== undefined) return query;
+    query = { key, plan, sets: new Set() };
+    this.queries.set(key, query);
+    for (const tableId of plan.readTables) {
+      let qs = this.queriesByTable.get(tableId);
+      if (qs === undefined) this.queriesByTable.set(tableId, (qs = new Set()));
+      qs.add(query);
+    }
+    return query;
+  }
+
+  /** Detaches a set from its queries and forgets queries nobody uses any more (the caller removes it from its client). */
+  private dropSet(set: QuerySet): void {
+    for (const query of set.queries) {
+      query.sets.delete(set);
+      if (query.sets.size > 0) continue;
+      this.queries.delete(query.key);
+      for (const tableId of query.plan.readTables) {
+        const qs = this.queriesByTable.get(tableId);
+        qs?.delete(query);
+        if (qs?.size === 0) this.queriesByTable.delete(tableId);
+      }
+    }
+  }
+}
+
+/** What a database offers the subscription layer (host/database.ts `Database` satisfies it). */
+export interface CommitSource {
+  /** Committed state between transactions. */
+  readonly datastore: ReadView;
+  /** Listener called synchronously after every commit, before the next transaction starts. */
+  onCommit(listener: (event: CommitNotice) => void): () => void;
+}
+
+export interface CommitNotice {
+  txData: TxData;
+  caller: { connectionId: bigint };
+  /** Resolves when the commit is durable; absent when the host has no durability wait (treated as durable). */
+  durable?: Promise<unknown>;
+}
+
+const managers = new WeakMap<CommitSource, SubscriptionManager>();
+
+/** The database's subscription manager, created and hooked to its commits on first use. */
+export function subscriptionsFor(db: CommitSource, compile: CompileQuery): SubscriptionManager {
+  let mgr = managers.get(db);
+  if (mgr !== undefined) return mgr;
+  const created = new SubscriptionManager({ view: () => db.datastore, compile });
+  db.onCommit((e) => created.handleCommit(e.txData, e.caller.connectionId, e.durable));
+  managers.set(db, created);
+  return created;
+}
+
+function filterRows(rows: Uint8Array[], plan: SubscriptionPlan): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const row of rows) if (plan.matches(row)) out.push(row);
+  return out;
+}
+
+function toQuerySetUpdates(sets: Map<number, EncodedTableUpdate[]>): QuerySetUpdate[] {
+  const out: QuerySetUpdate[] = [];
+  for (const [querySetId, tables] of sets) out.push({ querySetId, tables });
+  out.sort((a, b) => a.querySetId - b.querySetId);
+  return out;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,441 @@
+// subscription/messages.ts — BSATN codecs for the WebSocket "v2 schema" messages (used by both v2 and v3 framing).
+//
+// Owns: the TS shapes of ClientMessage / ServerMessage (client-protocol.md §3), their strict decoders and their
+// encoders, and BsatnRowList packing (always RowOffsets, never FixedSize(0), so Rust consumers split rows exactly).
+// Hand-written over BsatnReader/BsatnWriter: no per-value type dispatch, and pre-encoded pieces (a query's
+// TableUpdate, reused for every subscriber) are spliced in with writeRaw.
+// Errors: bad client input throws ProtocolError naming the field and the byte offset.
+// May call: sats/bsatn.ts, sats/types.ts.
+
+import { BsatnReader, BsatnWriter } from '../sats/bsatn.js';
+import { SatsError } from '../sats/types.js';
+
+/** Error for a malformed client message. The WebSocket session closes with 1011 and this text. */
+export class ProtocolError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProtocolError';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Client → server
+
+export type ClientMessage =
+  | { tag: 'Subscribe'; requestId: number; querySetId: number; queryStrings: string[] }
+  | { tag: 'Unsubscribe'; requestId: number; querySetId: number; sendDroppedRows: boolean }
+  | { tag: 'OneOffQuery'; requestId: number; queryString: string }
+  | { tag: 'CallReducer'; requestId: number; reducer: string; args: Uint8Array }
+  | { tag: 'CallProcedure'; requestId: number; procedure: string; args: Uint8Array };
+
+const clientMessageTags = ['Subscribe', 'Unsubscribe', 'OneOffQuery', 'CallReducer', 'CallProcedure'] as const;
+
+/**
+ * Decodes one client frame. v2: exactly one message. v3: one or more messages back to back.
+ * `args` byte arrays are subarrays of `frame` (no copy); the caller must not reuse the frame buffer.
+ */
+export function decodeClientFrame(frame: Uint8Array, version: 2 | 3): ClientMessage[] {
+  if (frame.length === 0) throw new ProtocolError('empty client frame: expected at least one ClientMessage');
+  const r = new BsatnReader(frame);
+  const out: ClientMessage[] = [];
+  do {
+    out.push(readClientMessage(r));
+  } while (version === 3 && r.remainingBytes > 0);
+  if (r.remainingBytes > 0) {
+    throw new ProtocolError(
+      `trailing bytes after ClientMessage: ${r.remainingBytes} bytes left over (at byte ${r.offset})`);
+  }
+  return out;
+}
+
+function readClientMessage(r: BsatnReader): ClientMessage {
+  const start = r.offset;
+  let what = 'ClientMessage tag';
+  try {
+    const tag = r.readU8();
+    const name = clientMessageTags[tag];
+    if (name === undefined) {
+      throw new ProtocolError(`unknown ClientMessage tag ${tag} (expected 0..4) at byte ${start}`);
+    }
+    what = `ClientMessage::${name} starting at byte ${start}`;
+    switch (name) {
+      case 'Subscribe': {
+        const requestId = r.readU32();
+        const querySetId = r.readU32();
+        const count = r.readU32();
+        // Each string needs ≥4 bytes; reject absurd counts before allocating.
+        if (count * 4 > r.remainingBytes) {
+          throw new ProtocolError(`${what}: query_strings count ${count} exceeds the remaining input`);
+        }
+        const queryStrings: string[] = new Array(count);
+        for (let i = 0; i < count; i++) queryStrings[i] = r.readString();
+        return { tag: name, requestId, querySetId, queryStrings };
+      }
+      case 'Unsubscribe': {
+        const requestId = r.readU32();
+        const querySetId = r.readU32();
+        const flagsAt = r.offset;
+        const flags = r.readU8();
+        if (flags > 1) {
+          throw new ProtocolError(`${what}: unknown UnsubscribeFlags tag ${flags} at byte ${flagsAt}`);
+        }
+        return { tag: name, requestId, querySetId, sendDroppedRows: flags === 1 };
+      }
+      case 'OneOffQuery': {
+        const requestId = r.readU32();
+        return { tag: name, requestId, queryString: r.readString() };
+      }
+      case 'CallReducer':
+      case 'CallProcedure': {
+        const requestId = r.readU32();
+        const flagsAt = r.offset;
+        const flags = r.readU8();
+        if (flags !== 0) throw new ProtocolError(`${what}: flags must be 0, got ${flags} at byte ${flagsAt}`);
+        const fn = r.readString();
+        const args = r.readBytes();
+        return name === 'CallReducer'
+          ? { tag: name, requestId, reducer: fn, args }
+          : { tag: name, requestId, procedure: fn, args };
+      }
+    }
+  } catch (e) {
+    if (e instanceof SatsError) throw new ProtocolError(`malformed ${what}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** Encodes client messages (used by tests and by our own clients). v3 frames may hold several. */
+export function encodeClientMessage(w: BsatnWriter, m: ClientMessage): void {
+  switch (m.tag) {
+    case 'Subscribe':
+      w.writeU8(0); w.writeU32(m.requestId); w.writeU32(m.querySetId);
+      w.writeU32(m.queryStrings.length);
+      for (const q of m.queryStrings) w.writeString(q);
+      return;
+    case 'Unsubscribe':
+      w.writeU8(1); w.writeU32(m.requestId); w.writeU32(m.querySetId); w.writeU8(m.sendDroppedRows ? 1 : 0);
+      return;
+    case 'OneOffQuery':
+      w.writeU8(2); w.writeU32(m.requestId); w.writeString(m.queryString);
+      return;
+    case 'CallReducer':
+      w.writeU8(3); w.writeU32(m.requestId); w.writeU8(0); w.writeString(m.reducer); w.writeBytes(m.args);
+      return;
+    case 'CallProcedure':
+      w.writeU8(4); w.writeU32(m.requestId); w.writeU8(0); w.writeString(m.procedure); w.writeBytes(m.args);
+      return;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Server → client
+
+/** One table's rows: a SingleTableRows of a QueryRows. */
+export interface SingleTableRows { table: string; rows: Uint8Array[] }
+
+export type TableUpdateRows =
+  | { tag: 'PersistentTable'; inserts: Uint8Array[]; deletes: Uint8Array[] }
+  | { tag: 'EventTable'; events: Uint8Array[] };
+
+export interface TableUpdate { tableName: string; rows: TableUpdateRows[] }
+
+/** A TableUpdate already in BSATN (encoded once per query delta, spliced into every subscriber's message). */
+export interface EncodedTableUpdate { encoded: Uint8Array }
+
+export interface QuerySetUpdate { querySetId: number; tables: (TableUpdate | EncodedTableUpdate)[] }
+
+export type ReducerOutcome =
+  | { tag: 'Ok'; retValue: Uint8Array; transactionUpdate: QuerySetUpdate[] }
+  | { tag: 'OkEmpty' }
+  /** The module's error text; encoded as a BSATN string inside Bytes (the SDK reads it with readString). */
+  | { tag: 'Err'; message: string }
+  | { tag: 'InternalError'; message: string };
+
+export type ProcedureStatus =
+  | { tag: 'Returned'; value: Uint8Array }
+  | { tag: 'InternalError'; message: string };
+
+export type ServerMessage =
+  | { tag: 'InitialConnection'; identity: bigint; connectionId: bigint; token: string }
+  | { tag: 'SubscribeApplied'; requestId: number; querySetId: number; rows: SingleTableRows[] }
+  | { tag: 'UnsubscribeApplied'; requestId: number; querySetId: number; rows: SingleTableRows[] | undefined }
+  | { tag: 'SubscriptionError'; requestId: number | undefined; querySetId: number; error: string }
+  | { tag: 'TransactionUpdate'; querySets: QuerySetUpdate[] }
+  | { tag: 'OneOffQueryResult'; requestId: number; result: { ok: true; rows: SingleTableRows[] } | { ok: false; error: string } }
+  | { tag: 'ReducerResult'; requestId: number; timestampMicros: bigint; outcome: ReducerOutcome }
+  | { tag: 'ProcedureResult'; status: ProcedureStatus; timestampMicros: bigint; durationMicros: bigint; requestId: number };
+
+const serverMessageTags = [
+  'InitialConnection', 'SubscribeApplied', 'UnsubscribeApplied', 'SubscriptionError', 'TransactionUpdate',
+  'OneOffQueryResult', 'ReducerResult', 'ProcedureResult',
+] as const;
+
+/** BsatnRowList: RowOffsets(start of each row) + the rows concatenated. */
+export function writeRowList(w: BsatnWriter, rows: Uint8Array[]): void {
+  w.writeU8(1); // RowSizeHint::RowOffsets
+  w.writeU32(rows.length);
+  let offset = 0;
+  for (const row of rows) {
+    w.writeU64(BigInt(offset));
+    offset += row.length;
+  }
+  w.writeU32(offset);
+  for (const row of rows) w.writeRaw(row);
+}
+
+function writeQueryRows(w: BsatnWriter, tables: SingleTableRows[]): void {
+  w.writeU32(tables.length);
+  for (const t of tables) {
+    w.writeString(t.table);
+    writeRowList(w, t.rows);
+  }
+}
+
+export function writeTableUpdate(w: BsatnWriter, t: TableUpdate | EncodedTableUpdate): void {
+  if ('encoded' in t) {
+    w.writeRaw(t.encoded);
+    return;
+  }
+  w.writeString(t.tableName);
+  w.writeU32(t.rows.length);
+  for (const r of t.rows) {
+    if (r.tag === 'PersistentTable') {
+      w.writeU8(0);
+      writeRowList(w, r.inserts);
+      writeRowList(w, r.deletes);
+    } else {
+      w.writeU8(1);
+      writeRowList(w, r.events);
+    }
+  }
+}
+
+/** A single-fragment TableUpdate encoded once, for splicing into many messages. */
+export function encodeTableUpdate(tableName: string, rows: TableUpdateRows): EncodedTableUpdate {
+  const w = new BsatnWriter(64);
+  writeTableUpdate(w, { tableName, rows: [rows] });
+  return { encoded: w.finish() };
+}
+
+function writeQuerySetUpdates(w: BsatnWriter, sets: QuerySetUpdate[]): void {
+  w.writeU32(sets.length);
+  for (const s of sets) {
+    w.writeU32(s.querySetId);
+    w.writeU32(s.tables.length);
+    for (const t of s.tables) writeTableUpdate(w, t);
+  }
+}
+
+export function writeServerMessage(w: BsatnWriter, m: ServerMessage): void {
+  switch (m.tag) {
+    case 'InitialConnection':
+      w.writeU8(0); w.writeU256(m.identity); w.writeU128(m.connectionId); w.writeString(m.token);
+      return;
+    case 'SubscribeApplied':
+      w.writeU8(1); w.writeU32(m.requestId); w.writeU32(m.querySetId); writeQueryRows(w, m.rows);
+      return;
+    case 'UnsubscribeApplied':
+      w.writeU8(2); w.writeU32(m.requestId); w.writeU32(m.querySetId);
+      if (m.rows === undefined) w.writeU8(1);
+      else { w.writeU8(0); writeQueryRows(w, m.rows); }
+      return;
+    case 'SubscriptionError':
+      w.writeU8(3);
+      if (m.requestId === undefined) w.writeU8(1);
+      else { w.writeU8(0); w.writeU32(m.requestId); }
+      w.writeU32(m.querySetId); w.writeString(m.error);
+      return;
+    case 'TransactionUpdate':
+      w.writeU8(4); writeQuerySetUpdates(w, m.querySets);
+      return;
+    case 'OneOffQueryResult':
+      w.writeU8(5); w.writeU32(m.requestId);
+      if (m.result.ok) { w.writeU8(0); writeQueryRows(w, m.result.rows); }
+      else { w.writeU8(1); w.writeString(m.result.error); }
+      return;
+    case 'ReducerResult':
+      w.writeU8(6); w.writeU32(m.requestId); w.writeI64(m.timestampMicros);
+      writeReducerOutcome(w, m.outcome);
+      return;
+    case 'ProcedureResult':
+      w.writeU8(7);
+      if (m.status.tag === 'Returned') { w.writeU8(0); w.writeBytes(m.status.value); }
+      else { w.writeU8(1); w.writeString(m.status.message); }
+      w.writeI64(m.timestampMicros); w.writeI64(m.durationMicros); w.writeU32(m.requestId);
+      return;
+  }
+}
+
+function writeReducerOutcome(w: BsatnWriter, o: ReducerOutcome): void {
+  switch (o.tag) {
+    case 'Ok':
+      w.writeU8(0); w.writeBytes(o.retValue); writeQuerySetUpdates(w, o.transactionUpdate);
+      return;
+    case 'OkEmpty':
+      w.writeU8(1);
+      return;
+    case 'Err': {
+      // Bytes whose content is itself a BSATN string: u32 outer length, u32 inner length, UTF-8.
+      w.writeU8(2);
+      const inner = new BsatnWriter(o.message.length + 8);
+      inner.writeString(o.message);
+      w.writeBytes(inner.written());
+      return;
+    }
+    case 'InternalError':
+      w.writeU8(3); w.writeString(o.message);
+      return;
+  }
+}
+
+export function encodeServerMessage(m: ServerMessage): Uint8Array {
+  const w = new BsatnWriter(256);
+  writeServerMessage(w, m);
+  return w.finish();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Server message decoding (tests, our own tools). Strict: exact RowOffsets, no trailing bytes.
+
+/** Decodes all ServerMessages in one (decompressed, untagged) frame body. */
+export function decodeServerMessages(body: Uint8Array): ServerMessage[] {
+  if (body.length === 0) throw new ProtocolError('empty server frame body');
+  const r = new BsatnReader(body);
+  const out: ServerMessage[] = [];
+  while (r.remainingBytes > 0) out.push(readServerMessage(r));
+  return out;
+}
+
+function readServerMessage(r: BsatnReader): ServerMessage {
+  const start = r.offset;
+  const tag = r.readU8();
+  const name = serverMessageTags[tag];
+  if (name === undefined) throw new ProtocolError(`unknown ServerMessage tag ${tag} at byte ${start}`);
+  switch (name) {
+    case 'InitialConnection':
+      return { tag: name, identity: r.readU256(), connectionId: r.readU128(), token: r.readString() };
+    case 'SubscribeApplied':
+      return { tag: name, requestId: r.readU32(), querySetId: r.readU32(), rows: readQueryRows(r) };
+    case 'UnsubscribeApplied': {
+      const requestId = r.readU32();
+      const querySetId = r.readU32();
+      const rows = readOption(r, () => readQueryRows(r));
+      return { tag: name, requestId, querySetId, rows };
+    }
+    case 'SubscriptionError': {
+      const requestId = readOption(r, () => r.readU32());
+      return { tag: name, requestId, querySetId: r.readU32(), error: r.readString() };
+    }
+    case 'TransactionUpdate':
+      return { tag: name, querySets: readQuerySetUpdates(r) };
+    case 'OneOffQueryResult': {
+      const requestId = r.readU32();
+      const at = r.offset;
+      const t = r.readU8();
+      if (t === 0) return { tag: name, requestId, result: { ok: true, rows: readQueryRows(r) } };
+      if (t === 1) return { tag: name, requestId, result: { ok: false, error: r.readString() } };
+      throw new ProtocolError(`bad Result tag ${t} at byte ${at}`);
+    }
+    case 'ReducerResult': {
+      const requestId = r.readU32();
+      const timestampMicros = r.readI64();
+      const at = r.offset;
+      const t = r.readU8();
+      let outcome: ReducerOutcome;
+      if (t === 0) outcome = { tag: 'Ok', retValue: r.readBytes(), transactionUpdate: readQuerySetUpdates(r) };
+      else if (t === 1) outcome = { tag: 'OkEmpty' };
+      else if (t === 2) {
+        const inner = new BsatnReader(r.readBytes());
+        outcome = { tag: 'Err', message: inner.readString() };
+        inner.expectEnd('ReducerOutcome::Err string');
+      } else if (t === 3) outcome = { tag: 'InternalError', message: r.readString() };
+      else throw new ProtocolError(`bad ReducerOutcome tag ${t} at byte ${at}`);
+      return { tag: name, requestId, timestampMicros, outcome };
+    }
+    case 'ProcedureResult': {
+      const at = r.offset;
+      const t = r.readU8();
+      let status: ProcedureStatus;
+      if (t === 0) status = { tag: 'Returned', value: r.readBytes() };
+      else if (t === 1) status = { tag: 'InternalError', message: r.readString() };
+      else throw new ProtocolError(`bad ProcedureStatus tag ${t} at byte ${at}`);
+      return { tag: name, status, timestampMicros: r.readI64(), durationMicros: r.readI64(), requestId: r.readU32() };
+    }
+  }
+}
+
+function readOption<T>(r: BsatnReader, read: () => T): T | undefined {
+  const at = r.offset;
+  const t = r.readU8();
+  if (t === 0) return read();
+  if (t === 1) return undefined;
+  throw new ProtocolError(`bad Option tag ${t} at byte ${at}`);
+}
+
+function readRowList(r: BsatnReader): Uint8Array[] {
+  const at = r.offset;
+  const hint = r.readU8();
+  let offsets: number[] | undefined;
+  let fixed = 0;
+  if (hint === 0) {
+    fixed = r.readU16();
+    if (fixed === 0) throw new ProtocolError(`RowSizeHint::FixedSize(0) at byte ${at}`);
+  } else if (hint === 1) {
+    const n = r.readU32();
+    offsets = new Array(n);
+    for (let i = 0; i < n; i++) offsets[i] = Number(r.readU64());
+  } else {
+    throw new ProtocolError(`bad RowSizeHint tag ${hint} at byte ${at}`);
+  }
+  const data = r.readBytes();
+  const rows: Uint8Array[] = [];
+  if (offsets === undefined) {
+    if (data.length % fixed !== 0) throw new ProtocolError(`rows_data length ${data.length} not a multiple of ${fixed}`);
+    for (let o = 0; o < data.length; o += fixed) rows.push(data.subarray(o, o + fixed));
+    return rows;
+  }
+  if (offsets.length === 0 && data.length !== 0) {
+    throw new ProtocolError(`BsatnRowList at byte ${at}: no row offsets but ${data.length} bytes of rows`);
+  }
+  for (let i = 0; i < offsets.length; i++) {
+    const s = offsets[i];
+    const e = i + 1 < offsets.length ? offsets[i + 1] : data.length;
+    if (s > e || e > data.length || (i === 0 && s !== 0)) {
+      throw new ProtocolError(`BsatnRowList at byte ${at}: bad row offset ${s} (row ${i})`);
+    }
+    rows.push(data.subarray(s, e));
+  }
+  return rows;
+}
+
+function readQueryRows(r: BsatnReader): SingleTableRows[] {
+  const n = r.readU32();
+  const out: SingleTableRows[] = [];
+  for (let i = 0; i < n; i++) out.push({ table: r.readString(), rows: readRowList(r) });
+  return out;
+}
+
+function readQuerySetUpdates(r: BsatnReader): QuerySetUpdate[] {
+  const n = r.readU32();
+  const sets: QuerySetUpdate[] = [];
+  for (let i = 0; i < n; i++) {
+    const querySetId = r.readU32();
+    const tn = r.readU32();
+    const tables: TableUpdate[] = [];
+    for (let j = 0; j < tn; j++) {
+      const tableName = r.readString();
+      const rn = r.readU32();
+      const rows: TableUpdateRows[] = [];
+      for (let k = 0; k < rn; k++) {
+        const at = r.offset;
+        const t = r.readU8();
+        if (t === 0) rows.push({ tag: 'PersistentTable', inserts: readRowList(r), deletes: readRowList(r) });
+        else if (t === 1) rows.push({ tag: 'EventTable', events: readRowList(r) });
+        else throw new ProtocolError(`bad TableUpdateRows tag ${t} at byte ${at}`);
+      }
+      tables.push({ tableName, rows });
+    }
+    sets.push({ querySetId, tables });
+  }
+  return sets;
+}

@@ -1,0 +1,221 @@
+// Tests for subscription/manager.ts against a real Datastore: sharing, initial rows, incremental deltas, bag
+// semantics across query sets, caller handling, unsubscribe, visibility, event tables, failures.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { compileWithSql, SubscriptionManager, type ClientHandle, type SubscriptionPlan } from '../../src/subscription/manager.js';
+import { decodeServerMessages, encodeServerMessage, type QuerySetUpdate, type ServerMessage } from '../../src/subscription/messages.js';
+import { newDatastore, RecordingSink, row, write } from './fixture.js';
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+function setup() {
+  const ds = newDatastore();
+  const mgr = new SubscriptionManager({ view: () => ds, compile: compileWithSql });
+  const clients: { handle: ClientHandle; sink: RecordingSink }[] = [];
+  const connect = (identity: bigint, isOwner = false) => {
+    const sink = new RecordingSink();
+    const handle = mgr.addClient({ identity, connectionId: BigInt(clients.length + 1), isOwner }, sink);
+    clients.push({ handle, sink });
+    return { handle, sink };
+  };
+  /** Commit through the datastore and hand the TxData to the manager, as the host does. */
+  const commit = (fn: Parameters<typeof write>[1], caller?: ClientHandle) => {
+    const tx = write(ds, fn);
+    mgr.handleCommit(tx, caller?.connectionId);
+    return tx;
+  };
+  return { ds, mgr, connect, commit };
+}
+
+/** Decoded view of query-set updates: [{set, table, inserts hex[], deletes hex[]}]. */
+function decoded(querySets: QuerySetUpdate[]) {
+  const [m] = decodeServerMessages(encodeServerMessage({ tag: 'TransactionUpdate', querySets }));
+  assert.equal(m.tag, 'TransactionUpdate');
+  return (m as Extract<ServerMessage, { tag: 'TransactionUpdate' }>).querySets.flatMap((s) =>
+    s.tables.flatMap((t) => (t as { tableName: string; rows: any[] }).rows.map((r) => ({
+      set: s.querySetId, table: (t as { tableName: string }).tableName,
+      ...(r.tag === 'PersistentTable'
+        ? { inserts: r.inserts.map(hex), deletes: r.deletes.map(hex) }
+        : { events: r.events.map(hex) }),
+    }))));
+}
+
+const alice = row('person', [1, 'alice', 30]);
+const bob = row('person', [2, 'bob', 40]);
+
+test('subscribe returns the initial rows; same query text is shared between clients', () => {
+  const { mgr, connect, commit } = setup();
+  commit((tx) => { tx.insert(4096, alice); tx.insert(4096, bob); });
+  const a = connect(10n);
+  const b = connect(11n);
+  const ra = mgr.subscribe(a.handle, 7, 0, ['SELECT * FROM person']);
+  const rb = mgr.subscribe(b.handle, 1, 5, ['  SELECT * FROM person  ']);
+  assert.deepEqual(ra, { tag: 'SubscribeApplied', requestId: 7, querySetId: 0, rows: [{ table: 'person', rows: [alice, bob] }] });
+  assert.equal(rb.tag, 'SubscribeApplied');
+  assert.equal(mgr.queryCount, 1);
+
+  const carol = row('person', [3, 'carol', 50]);
+  commit((tx) => { tx.insert(4096, carol); });
+  assert.equal(a.sink.deliveries.length, 1);
+  assert.equal(b.sink.deliveries.length, 1);
+  // The delta was encoded once and the same bytes are used for both subscribers.
+  assert.equal(a.sink.deliveries[0].querySets[0].tables[0], b.sink.deliveries[0].querySets[0].tables[0]);
+  assert.deepEqual(decoded(b.sink.deliveries[0].querySets), [{ set: 5, table: 'person', inserts: [hex(carol)], deletes: [] }]);
+});
+
+test('filters apply to deltas; clients with no change get nothing; the caller is always told', () => {
+  const { mgr, connect, commit } = setup();
+  const a = connect(10n);
+  const b = connect(11n);
+  mgr.subscribe(a.handle, 0, 0, ['SELECT * FROM person WHERE age = 30']);
+  mgr.subscribe(b.handle, 0, 0, ['SELECT * FROM person WHERE age = 40']);
+  commit((tx) => { tx.insert(4096, alice); }, b.handle);
+  assert.deepEqual(decoded(a.sink.deliveries[0].querySets), [{ set: 0, table: 'person', inserts: [hex(alice)], deletes: [] }]);
+  assert.equal(a.sink.deliveries[0].isCaller, false);
+  assert.deepEqual(b.sink.deliveries, [{ querySets: [], isCaller: true }]);
+  commit((tx) => { tx.insert(4097, row('secret', [1])); });
+  assert.equal(a.sink.deliveries.length, 1, 'no delivery for an unrelated table');
+});
+
+test('bag semantics: a query in two sets is delivered per set; duplicates in one set collapse', () => {
+  const { mgr, connect, commit } = setup();
+  const a = connect(10n);
+  const r = mgr.subscribe(a.handle, 0, 1, ['SELECT * FROM person', 'SELECT * FROM person']);
+  assert.equal(r.tag === 'SubscribeApplied' && r.rows.length, 1);
+  mgr.subscribe(a.handle, 1, 2, ['SELECT * FROM person']);
+  commit((tx) => { tx.insert(4096, alice); });
+  assert.deepEqual(decoded(a.sink.deliveries[0].querySets), [
+    { set: 1, table: 'person', inserts: [hex(alice)], deletes: [] },
+    { set: 2, table: 'person', inserts: [hex(alice)], deletes: [] },
+  ]);
+});
+
+test('an update is a delete and an insert in the same message', () => {
+  const { mgr, connect, commit } = setup();
+  commit((tx) => { tx.insert(4096, alice); });
+  const a = connect(10n);
+  mgr.subscribe(a.handle, 0, 0, ['SELECT * FROM person']);
+  const older = row('person', [1, 'alice', 31]);
+  commit((tx) => { tx.update(4096, 40960, older); });
+  assert.deepEqual(decoded(a.sink.deliveries[0].querySets), [{ set: 0, table: 'person', inserts: [hex(older)], deletes: [hex(alice)] }]);
+});
+
+test('unsubscribe returns the dropped rows and stops updates; unknown sets are errors', () => {
+  const { mgr, connect, commit } = setup();
+  commit((tx) => { tx.insert(4096, alice); });
+  const a = connect(10n);
+  mgr.subscribe(a.handle, 0, 3, ['SELECT * FROM person']);
+  assert.deepEqual(mgr.unsubscribe(a.handle, 1, 3, true),
+    { tag: 'UnsubscribeApplied', requestId: 1, querySetId: 3, rows: [{ table: 'person', rows: [alice] }] });
+  assert.equal(mgr.queryCount, 0);
+  commit((tx) => { tx.insert(4096, bob); });
+  assert.equal(a.sink.deliveries.length, 0);
+  const err = mgr.unsubscribe(a.handle, 2, 3, false);
+  assert.equal(err.tag, 'SubscriptionError');
+  assert.equal(err.tag === 'SubscriptionError' && err.requestId, 2);
+  // The id can be reused after unsubscribing.
+  assert.equal(mgr.subscribe(a.handle, 3, 3, ['SELECT * FROM person']).tag, 'SubscribeApplied');
+  assert.equal(mgr.subscribe(a.handle, 4, 3, ['SELECT * FROM person']).tag, 'SubscriptionError', 'set 3 is active');
+});
+
+test('private tables: errors for non-owners (nothing registered), visible to the owner, skipped by SELECT * FROM *', () => {
+  const { mgr, connect } = setup();
+  const a = connect(10n);
+  const owner = connect(99n, true);
+  const r = mgr.subscribe(a.handle, 4, 0, ['SELECT * FROM person', 'SELECT * FROM secret']);
+  assert.equal(r.tag, 'SubscriptionError');
+  assert.equal(r.tag === 'SubscriptionError' && r.requestId, 4);
+  assert.match(r.tag === 'SubscriptionError' ? r.error : '', /secret/);
+  assert.equal(mgr.queryCount, 0);
+  assert.equal(mgr.subscribe(owner.handle, 0, 0, ['SELECT * FROM secret']).tag, 'SubscribeApplied');
+  const all = mgr.subscribe(a.handle, 5, 1, ['SELECT * FROM *']);
+  assert.deepEqual(all.tag === 'SubscribeApplied' && all.rows.map((t) => t.table), ['person', 'ping', 'owned']);
+});
+
+test(':sender plans are per caller, never shared', () => {
+  const { mgr, connect, commit } = setup();
+  const a = connect(10n);
+  const b = connect(11n);
+  mgr.subscribe(a.handle, 0, 0, ['SELECT * FROM owned WHERE owner = :sender']);
+  mgr.subscribe(b.handle, 0, 0, ['SELECT * FROM owned WHERE owner = :sender']);
+  assert.equal(mgr.queryCount, 2);
+  const mine = row('owned', [1, [11n]]);
+  commit((tx) => { tx.insert(4099, mine); });
+  assert.equal(a.sink.deliveries.length, 0);
+  assert.deepEqual(decoded(b.sink.deliveries[0].querySets), [{ set: 0, table: 'owned', inserts: [hex(mine)], deletes: [] }]);
+});
+
+test('event tables: EventTable rows, nothing in the initial rows', () => {
+  const { mgr, connect, commit } = setup();
+  const a = connect(10n);
+  const r = mgr.subscribe(a.handle, 0, 0, ['SELECT * FROM ping']);
+  assert.deepEqual(r.tag === 'SubscribeApplied' && r.rows, [{ table: 'ping', rows: [] }]);
+  commit((tx) => { tx.insert(4098, row('ping', [7])); });
+  assert.deepEqual(decoded(a.sink.deliveries[0].querySets), [{ set: 0, table: 'ping', events: [hex(row('ping', [7]))] }]);
+});
+
+test('a query whose delta fails drops its sets with querySetFailed; others still get their updates', () => {
+  const ds = newDatastore();
+  let broken = false;
+  const mgr = new SubscriptionManager({
+    view: () => ds,
+    compile: (text, view, opts) => {
+      const plan = compileWithSql(text, view, opts);
+      if (!text.includes('age')) return plan;
+      const failing: SubscriptionPlan = {
+        returnTable: plan.returnTable, readTables: plan.readTables, isJoin: plan.isJoin, usesSender: plan.usesSender,
+        evaluate: (v) => plan.evaluate(v),
+        delta: (v, tx) => plan.delta(v, tx),
+        matches: (r) => { if (broken) throw new Error('kaboom'); return plan.matches(r); },
+      };
+      return failing;
+    },
+  });
+  const sink = new RecordingSink();
+  const h = mgr.addClient({ identity: 1n, connectionId: 1n, isOwner: false }, sink);
+  mgr.subscribe(h, 0, 0, ['SELECT * FROM person WHERE age = 30']);
+  mgr.subscribe(h, 1, 1, ['SELECT * FROM person']);
+  broken = true;
+  mgr.handleCommit(write(ds, (tx) => { tx.insert(4096, alice); }), undefined);
+  assert.deepEqual(sink.failures, [{ querySetId: 0, error: 'kaboom' }]);
+  assert.deepEqual(decoded(sink.deliveries[0].querySets), [{ set: 1, table: 'person', inserts: [hex(alice)], deletes: [] }]);
+  assert.equal(mgr.queryCount, 1);
+});
+
+test('removeClient drops every set and shared queries are freed only when unused', () => {
+  const { mgr, connect } = setup();
+  const a = connect(10n);
+  const b = connect(11n);
+  mgr.subscribe(a.handle, 0, 0, ['SELECT * FROM person']);
+  mgr.subscribe(b.handle, 0, 0, ['SELECT * FROM person']);
+  mgr.removeClient(a.handle);
+  assert.equal(mgr.queryCount, 1);
+  mgr.removeClient(b.handle);
+  assert.equal(mgr.queryCount, 0);
+  assert.equal(mgr.clientCount, 0);
+});
+
+test('one-off queries evaluate once and report errors as text', () => {
+  const { mgr, connect, commit } = setup();
+  commit((tx) => { tx.insert(4096, alice); });
+  const a = connect(10n);
+  assert.deepEqual(mgr.oneOffQuery(a.handle, 3, 'SELECT * FROM person'),
+    { tag: 'OneOffQueryResult', requestId: 3, result: { ok: true, rows: [{ table: 'person', rows: [alice] }] } });
+  const bad = mgr.oneOffQuery(a.handle, 4, 'SELEC nonsense');
+  assert.equal(bad.tag === 'OneOffQueryResult' && bad.result.ok, false);
+  assert.equal(mgr.queryCount, 0);
+});
+
+test('joins are maintained incrementally through the plan delta', () => {
+  const { mgr, connect, commit } = setup();
+  commit((tx) => { tx.insert(4096, alice); tx.insert(4096, bob); });
+  const a = connect(10n);
+  const r = mgr.subscribe(a.handle, 0, 0, ['SELECT p.* FROM person p JOIN owned o ON p.id = o.id']);
+  assert.deepEqual(r.tag === 'SubscribeApplied' && r.rows, [{ table: 'person', rows: [] }]);
+  commit((tx) => { tx.insert(4099, row('owned', [2, [5n]])); });
+  assert.deepEqual(decoded(a.sink.deliveries[0].querySets), [{ set: 0, table: 'person', inserts: [hex(bob)], deletes: [] }]);
+  commit((tx) => { tx.deleteByRows(4099, [row('owned', [2, [5n]])]); });
+  assert.deepEqual(decoded(a.sink.deliveries[1].querySets), [{ set: 0, table: 'person', inserts: [], deletes: [hex(bob)] }]);
+  commit((tx) => { tx.insert(4096, row('person', [3, 'cy', 1])); });
+  assert.equal(a.sink.deliveries.length, 2, 'a person without an owned row does not change the join');
+});
