@@ -1,0 +1,89 @@
+// Login state: the saved token, implicit server-issued login, `login`/`login show`/`logout` output
+// (cli-and-publish.md §1 login). May call: config, util (HTTP, prompts).
+import { CliConfig } from './config.js';
+import { CliError } from './errors.js';
+import { httpRequest, identityFromToken, jsonBody, yesOrNo } from './util.js';
+
+/** POST <server>/v1/identity, save the token, print the three lines the smoketests grep. */
+export async function serverIssuedLogin(config: CliConfig, serverUrl: string): Promise<string> {
+  const url = `${serverUrl}/v1/identity`;
+  const body = jsonBody(await httpRequest('POST', url), url) as { identity?: unknown; token?: unknown };
+  if (typeof body.token !== 'string') throw new CliError(`unexpected response from ${url}: no token`);
+  config.data.spacetimedb_token = body.token;
+  config.save();
+  const identity = identityFromToken(body.token) ?? String(body.identity);
+  process.stdout.write(
+    'We have logged in directly to your target server.\n' +
+      'WARNING: This login will NOT work for any other servers.\n' +
+      `Logged in with identity ${identity}\n`,
+  );
+  return body.token;
+}
+
+/**
+ * The bearer token for a command: none with --anonymous; the saved one; else implicit login. Interactive sessions
+ * are asked about spacetimedb.com first; --yes, a "no" or EOF fall back to a server-issued login on the target.
+ */
+export async function authToken(
+  config: CliConfig,
+  serverUrl: string,
+  opts: { anonymous?: boolean; yes?: boolean },
+): Promise<string | undefined> {
+  if (opts.anonymous === true) return undefined;
+  const saved = config.data.spacetimedb_token;
+  if (saved !== undefined) return saved;
+  if (opts.yes !== true && process.stdin.isTTY === true) {
+    const web = await yesOrNo('You are not logged in. Would you like to log in with spacetimedb.com?');
+    if (web) throw new CliError('Logging in with spacetimedb.com is not supported by this CLI; use `spacetime login --server-issued-login <server>`.');
+  }
+  return serverIssuedLogin(config, serverUrl);
+}
+
+/** Removes both tokens; prints what upstream prints. Returns whether anything was removed. */
+export function logout(config: CliConfig): void {
+  const token = config.data.spacetimedb_token;
+  const hadWeb = config.data.web_session_token !== undefined;
+  if (token === undefined && !hadWeb) {
+    process.stdout.write('You are not logged in.\n');
+    return;
+  }
+  delete config.data.spacetimedb_token;
+  delete config.data.web_session_token;
+  config.save();
+  const identity = token !== undefined ? identityFromToken(token) : undefined;
+  process.stdout.write(identity !== undefined ? `Logged out (identity ${identity}).\n` : 'Logged out.\n');
+}
+
+export async function login(
+  config: CliConfig,
+  opts: { token?: string; serverIssuedLogin?: string },
+  serverUrlOf: (server: string) => string,
+): Promise<void> {
+  if (config.data.spacetimedb_token !== undefined || config.data.web_session_token !== undefined) logout(config);
+  if (opts.token !== undefined) {
+    config.data.spacetimedb_token = opts.token;
+    config.save();
+    const identity = identityFromToken(opts.token);
+    process.stdout.write(identity !== undefined ? `Logged in with identity ${identity}\n` : 'Token saved.\n');
+    return;
+  }
+  if (opts.serverIssuedLogin !== undefined) {
+    await serverIssuedLogin(config, serverUrlOf(opts.serverIssuedLogin));
+    return;
+  }
+  throw new CliError(
+    'Web login (spacetimedb.com) is not supported by this CLI. Use `spacetime login --server-issued-login <server>` ' +
+      'or `spacetime login --token <token>`.',
+  );
+}
+
+export function loginShow(config: CliConfig, showToken: boolean): void {
+  const token = config.data.spacetimedb_token;
+  if (token === undefined) {
+    process.stdout.write('You are not logged in. Run `spacetime login` to log in.\n');
+    return;
+  }
+  const identity = identityFromToken(token);
+  process.stdout.write(`You are logged in as ${identity ?? '<unknown identity>'}\n`);
+  if (showToken) process.stdout.write(`Your auth token (don't share this!) is ${token}\n`);
+}

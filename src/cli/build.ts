@@ -1,0 +1,159 @@
+// `spacetime build` for TypeScript modules (cli-and-publish.md §1 build, host-abi.md §1).
+// Owns: module directory resolution, the optional `tsc --noEmit` check, bundling ./src/index.ts into ./dist/bundle.js
+// with esbuild, and the post-bundle checks on `spacetime:sys@X.Y` imports and the default export.
+// May call: esbuild, node:child_process (tsc), node:fs.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import * as esbuild from 'esbuild';
+import { CliError, ExitWithCode } from './errors.js';
+
+export const bundleEntryRelative = './src/index.ts';
+export const bundleOutputRelative = 'dist/bundle.js';
+const sysImportPattern = /^spacetime:sys@(\d+)\.(\d+)$/;
+const hostMajorWithDefaultExport = 2;
+
+export type ModuleLanguage = 'rust' | 'csharp' | 'javascript' | 'cpp';
+
+/** Which toolchain a module directory uses, in upstream's detection order; undefined when none matches. */
+export function detectModuleLanguage(dir: string): ModuleLanguage | undefined {
+  if (existsSync(path.join(dir, 'Cargo.toml'))) return 'rust';
+  if (readdirSync(dir).some((name) => name.endsWith('.csproj'))) return 'csharp';
+  if (existsSync(path.join(dir, 'package.json'))) return 'javascript';
+  if (existsSync(path.join(dir, 'CMakeLists.txt'))) return 'cpp';
+  return undefined;
+}
+
+function isDirectory(p: string): boolean {
+  return existsSync(p) && statSync(p).isDirectory();
+}
+
+/** `--module-path`, else ./spacetimedb when it holds a module, else the current directory when it does. */
+export function resolveModuleDir(modulePath: string | undefined, cwd: string = process.cwd()): string {
+  if (modulePath !== undefined) {
+    const dir = path.resolve(cwd, modulePath);
+    if (!existsSync(dir)) throw new CliError(`Fatal Error: path ${modulePath} does not exist.`);
+    if (!statSync(dir).isDirectory()) throw new CliError(`Fatal Error: path ${modulePath} exists but is not a directory.`);
+    return dir;
+  }
+  for (const candidate of [path.join(cwd, 'spacetimedb'), cwd]) {
+    if (isDirectory(candidate) && detectModuleLanguage(candidate) !== undefined) return candidate;
+  }
+  throw new CliError(
+    'Could not find a SpacetimeDB module in spacetimedb/ or the current directory. ' +
+      'Use --module-path to specify the module location.',
+  );
+}
+
+/** Runs the module's own tsc when it has one; a failing type check ends the command with tsc's exit code. */
+function typeCheck(moduleDir: string): void {
+  const tscPath = path.join(moduleDir, 'node_modules', '.bin', process.platform === 'win32' ? 'tsc.cmd' : 'tsc');
+  if (!existsSync(tscPath)) {
+    process.stderr.write(
+      'tsc not found in node_modules: skipping the type check. Add `typescript` as a dev-dependency of the module ' +
+        'and install dependencies to type-check before bundling.\n',
+    );
+    return;
+  }
+  const result = spawnSync(tscPath, ['--noEmit'], { cwd: moduleDir, stdio: 'inherit' });
+  if (result.error) throw new CliError('Failed to execute tsc', [String(result.error.message)]);
+  if (result.status !== 0) {
+    if (result.status !== null) throw new ExitWithCode(result.status);
+    throw new CliError(`tsc exited with signal ${result.signal}`);
+  }
+}
+
+/** Prints esbuild diagnostics the way a user can act on them; unresolved imports get an install hint. */
+async function printDiagnostics(messages: esbuild.Message[], kind: 'error' | 'warning'): Promise<void> {
+  if (messages.length === 0) return;
+  const adjusted = messages.map((m) =>
+    m.text.startsWith('Could not resolve')
+      ? {
+          ...m,
+          text: `Module not found. ${m.text}`,
+          notes: [...m.notes, { text: 'You may have forgotten to install dependencies with your package manager.' }],
+        }
+      : m,
+  );
+  const color = process.stderr.isTTY === true;
+  const lines = await esbuild.formatMessages(adjusted, { kind, color });
+  for (const line of lines) process.stderr.write(line);
+}
+
+/** The three checks upstream makes on the bundled chunk (host-abi.md §1 step 3). */
+function checkBundle(imports: readonly string[], exports: readonly string[]): void {
+  let major: number | undefined;
+  for (const spec of imports) {
+    const match = sysImportPattern.exec(spec);
+    if (match === null) continue;
+    const thisMajor = Number(match[1]);
+    if (major === undefined) major = thisMajor;
+    else if (major !== thisMajor) {
+      throw new CliError('The module pulls in 2 different versions of the `spacetimedb/server` package');
+    }
+  }
+  if (major === undefined) {
+    throw new CliError(
+      "Your module doesn't import the `spacetimedb/server` package at all - this is likely a mistake, as your " +
+        'module will not be able to interface with the SpacetimeDB host.',
+    );
+  }
+  if (major === hostMajorWithDefaultExport && !exports.includes('default')) {
+    throw new CliError("It seems like you haven't exported your schema. You must `export default schema(...);`");
+  }
+}
+
+/**
+ * Type-checks (when possible) and bundles the module in `moduleDir` into dist/bundle.js.
+ * Throws CliError for a failed check and ExitWithCode after printing bundler or tsc diagnostics.
+ */
+export async function bundleModule(
+  moduleDir: string,
+  options: { debug?: boolean } = {},
+): Promise<{ bundlePath: string; code: string }> {
+  const dir = path.resolve(moduleDir);
+  typeCheck(dir);
+  const bundlePath = path.join(dir, bundleOutputRelative);
+  const tsconfigPath = path.join(dir, 'tsconfig.json');
+  let result: esbuild.BuildResult<{ metafile: true; write: true }>;
+  try {
+    result = await esbuild.build({
+      absWorkingDir: dir,
+      entryPoints: [bundleEntryRelative],
+      outfile: bundlePath,
+      bundle: true,
+      write: true,
+      metafile: true,
+      format: 'esm',
+      platform: 'browser',
+      target: 'esnext',
+      minify: false,
+      sourcemap: 'inline',
+      legalComments: 'none',
+      external: ['spacetime:sys*'],
+      conditions: ['production'],
+      mainFields: ['module', 'main'],
+      resolveExtensions: ['.ts', '.tsx', '.mjs', '.js', '.cjs', '.json'],
+      tsconfig: existsSync(tsconfigPath) ? tsconfigPath : undefined,
+      define: { 'process.env.NODE_ENV': JSON.stringify(options.debug === true ? 'development' : 'production') },
+      logLevel: 'silent',
+    });
+  } catch (error) {
+    const failure = error as esbuild.BuildFailure;
+    if (Array.isArray(failure.errors)) {
+      await printDiagnostics(failure.errors, 'error');
+      await printDiagnostics(failure.warnings ?? [], 'warning');
+      throw new ExitWithCode(1);
+    }
+    throw error;
+  }
+  await printDiagnostics(result.warnings, 'warning');
+  const output = Object.entries(result.metafile.outputs).find(([file]) => path.resolve(dir, file) === bundlePath);
+  if (output === undefined) throw new CliError(`bundler produced no ${bundleOutputRelative}`);
+  const meta = output[1];
+  checkBundle(
+    meta.imports.filter((i) => i.external).map((i) => i.path),
+    meta.exports,
+  );
+  return { bundlePath, code: readFileSync(bundlePath, 'utf8') };
+}

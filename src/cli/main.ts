@@ -1,0 +1,811 @@
+// The `spacetime` command: argument parsing (commander, clap-like errors and exit codes) and the subcommands
+// (cli-and-publish.md §0, §1). Talks to servers over HTTP only; `start` is the one exception (it runs server/).
+// May call: every file in cli/, server/main.js (start only).
+import { Command, CommanderError, Option } from 'commander';
+import path from 'node:path';
+import { authToken, login, loginShow, logout } from './auth.js';
+import { bundleModule, resolveModuleDir } from './build.js';
+import { CliConfig, configDir, dataDir, type PathOptions } from './config.js';
+import { CliError, ExitWithCode, UsageError, formatCliError } from './errors.js';
+import { parseJsonLossless, type LosslessJson } from './json.js';
+import { toSnakeCase } from '../sats/names.js';
+import { parseYesScopes, publish, type DeleteDataMode } from './publish.js';
+import { formatSqlResult, formatTimestamp, renderTable } from './sqlformat.js';
+import {
+  closeStdin, ensureOk, httpRequest, identityFromToken, isIdentityHex, jsonBody, warnUnstable, yesOrNo,
+} from './util.js';
+
+export const cliVersion = '2.8.3';
+// Upstream standalone listens on 0.0.0.0:3000; the local default server entry is 127.0.0.1:3000.
+const listenAddrDefault = '0.0.0.0:3000';
+const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'panic'] as const;
+type LogLevel = (typeof logLevels)[number];
+const similarNameDistanceMax = 2;
+const functionListMax = 10;
+
+interface GlobalOpts {
+  configPath?: string;
+  rootDir?: string;
+}
+
+/** Flags whose value must be attached with `=`; bare forms get their default value spliced in before parsing. */
+function normalizeArgv(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  let passthrough = false;
+  for (const arg of argv) {
+    if (passthrough) {
+      out.push(arg);
+      continue;
+    }
+    if (arg === '--') passthrough = true;
+    if (arg === '-c' || arg === '--delete-data' || arg === '--clear-database') out.push('--delete-data=always');
+    else if (arg.startsWith('--clear-database=')) out.push('--delete-data=' + arg.slice('--clear-database='.length));
+    else if (arg.startsWith('-c=')) out.push('--delete-data=' + arg.slice(3));
+    else if (arg === '-y' || arg === '--yes') out.push('--yes=all');
+    else if (arg.startsWith('-y=')) out.push('--yes=' + arg.slice(3));
+    else out.push(arg);
+  }
+  return out;
+}
+
+function loadConfig(cmd: Command): CliConfig {
+  const globals = cmd.optsWithGlobals() as GlobalOpts;
+  return CliConfig.load({ configPath: globals.configPath, rootDir: globals.rootDir });
+}
+
+function pathOpts(cmd: Command): PathOptions {
+  const globals = cmd.optsWithGlobals() as GlobalOpts;
+  return { configPath: globals.configPath, rootDir: globals.rootDir };
+}
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** Name → identity via GET /v1/database/<name>/identity; identities pass through. */
+async function resolveDatabase(serverUrl: string, nameOrIdentity: string): Promise<string> {
+  if (isIdentityHex(nameOrIdentity)) return nameOrIdentity.toLowerCase();
+  const url = `${serverUrl}/v1/database/${encodeURIComponent(nameOrIdentity)}/identity`;
+  const res = await httpRequest('GET', url);
+  if (res.status < 200 || res.status >= 300) {
+    throw new CliError(`failed to find database \`${nameOrIdentity}\`.`, [res.text]);
+  }
+  return res.text.trim();
+}
+
+/** Shared options for commands that address a database on a server. */
+function serverOptions(cmd: Command): Command {
+  return cmd
+    .option('-s, --server <server>', 'The nickname, host name or URL of the server')
+    .option('--no-config', 'Ignore spacetime.json configuration')
+    .addOption(new Option('-y, --yes <scope>', 'Run non-interactively').argParser(collect));
+}
+
+async function fetchSchema(serverUrl: string, identity: string, token: string | undefined): Promise<LosslessJson> {
+  for (const version of [10, 9]) {
+    const url = `${serverUrl}/v1/database/${identity}/schema?version=${version}`;
+    const res = await httpRequest('GET', url, { token });
+    if (res.status >= 400 && res.status < 500 && version === 10) continue;
+    return jsonBody(res, url);
+  }
+  throw new CliError('unreachable');
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// call
+
+interface FunctionDef {
+  name: string; // canonical name (after the module's case-conversion policy)
+  sourceName: string;
+  params: { name: string; type: LosslessJson }[];
+  kind: 'reducer' | 'procedure';
+  lifecycle: boolean;
+}
+
+function optionString(value: LosslessJson): string | undefined {
+  if (typeof value === 'string') return value;
+  if (value !== null && typeof value === 'object' && !Array.isArray(value) && typeof value.some === 'string') return value.some;
+  return undefined;
+}
+
+/** Reducers and procedures from a RawModuleDef V10 (or V9) SATS-JSON document. */
+function functionsOf(schema: LosslessJson): FunctionDef[] {
+  const out: FunctionDef[] = [];
+  const root = schema as { [k: string]: LosslessJson };
+  const lifecycleIds = new Set<string>();
+  const pushParams = (def: { [k: string]: LosslessJson }): FunctionDef['params'] => {
+    const params = (def.params as { [k: string]: LosslessJson } | undefined)?.elements;
+    return Array.isArray(params)
+      ? params.map((p, i) => {
+          const el = p as { [k: string]: LosslessJson };
+          return { name: optionString(el.name) ?? String(i), type: el.algebraic_type };
+        })
+      : [];
+  };
+  const sections = Array.isArray(root.sections) ? (root.sections as { [k: string]: LosslessJson }[]) : undefined;
+  if (sections !== undefined) {
+    const snake = !sections.some((s) => s.CaseConversionPolicy !== undefined && JSON.stringify(s.CaseConversionPolicy) === '{"None":[]}');
+    for (const section of sections) {
+      if (Array.isArray(section.LifeCycleReducers)) {
+        for (const l of section.LifeCycleReducers as { [k: string]: LosslessJson }[]) {
+          lifecycleIds.add(String(optionString(l.function_name) ?? l.function_name));
+        }
+      }
+    }
+    for (const section of sections) {
+      for (const [key, kind] of [['Reducers', 'reducer'], ['Procedures', 'procedure']] as const) {
+        if (!Array.isArray(section[key])) continue;
+        for (const def of section[key] as { [k: string]: LosslessJson }[]) {
+          const sourceName = String(optionString(def.source_name) ?? optionString(def.name));
+          const name = snake ? toSnakeCase(sourceName) : sourceName;
+          out.push({ name, sourceName, params: pushParams(def), kind, lifecycle: lifecycleIds.has(sourceName) });
+        }
+      }
+    }
+    return out;
+  }
+  for (const [key, kind] of [['reducers', 'reducer'], ['procedures', 'procedure']] as const) {
+    if (!Array.isArray(root[key])) continue;
+    for (const def of root[key] as { [k: string]: LosslessJson }[]) {
+      const lifecycle = optionString(def.lifecycle as LosslessJson) !== undefined ||
+        (def.lifecycle !== undefined && JSON.stringify(def.lifecycle) !== '{"none":[]}');
+      out.push({ name: String(def.name), sourceName: String(def.name), params: pushParams(def), kind, lifecycle });
+    }
+  }
+  return out;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length];
+}
+
+function unknownFunctionMessage(fn: string, db: string, identity: string, functions: FunctionDef[]): string {
+  let message = `No such reducer OR procedure \`${fn}\` for database \`${db}\` resolving to identity \`${identity}\`.`;
+  const callable = functions.filter((f) => !f.lifecycle);
+  const similar = callable
+    .map((f) => ({ f, d: editDistance(fn, f.name) }))
+    .filter((x) => x.d <= similarNameDistanceMax)
+    .sort((a, b) => a.d - b.d)[0];
+  if (similar !== undefined) {
+    const what = similar.f.kind === 'reducer' ? 'A reducer' : 'A procedure';
+    return `${message}\n\n${what} with a similar name exists: \`${similar.f.name}\``;
+  }
+  for (const kind of ['reducer', 'procedure'] as const) {
+    const names = callable.filter((f) => f.kind === kind).map((f) => f.name);
+    if (names.length === 0) {
+      message += `\n\nThe database has no ${kind}s.`;
+      continue;
+    }
+    message += `\n\nHere are some existing ${kind}s:`;
+    for (const name of names.slice(0, functionListMax)) message += `\n- ${name}`;
+    if (names.length > functionListMax) {
+      const hidden = names.length - functionListMax;
+      message += `\n... (${hidden} ${kind}${hidden === 1 ? '' : 's'} not shown)`;
+    }
+  }
+  return message;
+}
+
+function typeName(type: LosslessJson): string {
+  if (type === null || typeof type !== 'object' || Array.isArray(type)) return String(type);
+  const [tag] = Object.keys(type);
+  if (tag === 'Product') {
+    const els = (type.Product as { elements?: LosslessJson[] }).elements ?? [];
+    const first = els[0] as { [k: string]: LosslessJson } | undefined;
+    const special = first ? optionString(first.name) : undefined;
+    if (els.length === 1 && special === '__identity__') return 'Identity';
+    if (els.length === 1 && special === '__connection_id__') return 'ConnectionId';
+    if (els.length === 1 && special === '__timestamp_micros_since_unix_epoch__') return 'Timestamp';
+  }
+  if (tag === 'Array') return `Array<${typeName(type.Array)}>`;
+  return tag;
+}
+
+function isStringType(type: LosslessJson): boolean {
+  return type !== null && typeof type === 'object' && !Array.isArray(type) && 'String' in type;
+}
+
+function isIdentityType(type: LosslessJson): boolean {
+  return typeName(type) === 'Identity';
+}
+
+/** Each CLI argument is a JSON literal, with upstream's two conveniences for String and Identity parameters. */
+function callArgument(raw: string, type: LosslessJson): unknown {
+  if (isStringType(type) && !(raw.startsWith('"') && raw.endsWith('"') && raw.length >= 2)) return raw;
+  if (isIdentityType(type)) {
+    const hex = raw.replace(/^"|"$/g, '').replace(/^0x/, '');
+    if (/^[0-9a-fA-F]{64}$/.test(hex)) return { __identity__: '0x' + hex.toLowerCase() };
+  }
+  return JSON.parse(raw) as unknown;
+}
+
+async function callCommand(database: string, fn: string, args: string[], opts: Record<string, unknown>, cmd: Command) {
+  warnUnstable();
+  const config = loadConfig(cmd);
+  const serverUrl = config.serverUrl(opts.server as string | undefined);
+  const token = await authToken(config, serverUrl, { anonymous: opts.anonymous === true, yes: opts.yes !== undefined });
+  const identity = await resolveDatabase(serverUrl, database);
+  const schema = await fetchSchema(serverUrl, identity, token);
+  const functions = functionsOf(schema);
+  const def = functions.find((f) => f.name === fn) ?? functions.find((f) => f.sourceName === fn);
+  if (def === undefined) throw new CliError(unknownFunctionMessage(fn, database, identity, functions));
+  if (args.length !== def.params.length) {
+    const signature = `${def.name}(${def.params.map((p) => `${p.name}: ${typeName(p.type)}`).join(', ')})`;
+    throw new CliError(
+      `Invalid arguments provided for ${def.kind} \`${def.name}\` for database \`${database}\` resolving to identity \`${identity}\`.`,
+      [`${def.params.length} parameters were expected, but ${args.length} were provided.\n\nThe ${def.kind} has the following signature:\n\t${signature}`],
+    );
+  }
+  let body: string;
+  try {
+    body = JSON.stringify(args.map((a, i) => callArgument(a, def.params[i].type)));
+  } catch (error) {
+    throw new CliError(`Invalid arguments provided for ${def.kind} \`${def.name}\``, [(error as Error).message]);
+  }
+  const url = `${serverUrl}/v1/database/${identity}/call/${encodeURIComponent(fn)}`;
+  const res = await httpRequest('POST', url, { token, body, contentType: 'application/json' });
+  if (res.status === 530) throw new CliError(`Response text: ${res.text}`, [`HTTP status server error (530) for url (${url})`]);
+  ensureOk(res, url);
+  if (def.kind === 'procedure' || res.text.length > 0) process.stdout.write(res.text.endsWith('\n') || res.text === '' ? res.text : `${res.text}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// logs
+
+interface LogRecord {
+  level: string;
+  ts?: number | bigint;
+  target?: string;
+  filename?: string;
+  line_number?: number;
+  function?: string;
+  message: string;
+  trace?: { module_name?: string; func_name?: string }[];
+}
+
+const logSentinel = '__spacetimedb__';
+
+function shouldDisplay(level: string, min: LogLevel | undefined, exact: boolean): boolean {
+  if (min === undefined) return true;
+  const rank = logLevels.indexOf(level.toLowerCase() as LogLevel);
+  const minRank = logLevels.indexOf(min);
+  return exact ? rank === minRank : rank >= minRank;
+}
+
+/** `<ts> LEVEL: <function> <file>:<line>: <message>` (chrono Debug timestamp, level right-aligned to 5). */
+export function formatLogRecord(record: LogRecord): string {
+  let line = '';
+  if (record.ts !== undefined && record.ts !== null) line += formatTimestamp(BigInt(record.ts)).replace('+00:00', 'Z') + ' ';
+  line += `${record.level.toUpperCase().padStart(5)}: `;
+  let colon = false;
+  if (record.function !== undefined && record.function !== null && record.function !== logSentinel) {
+    line += record.function;
+    colon = true;
+  }
+  if (record.filename !== undefined && record.filename !== null && record.filename !== logSentinel) {
+    if (colon) line += ' ';
+    line += record.filename;
+    if (record.line_number !== undefined && record.line_number !== null) line += `:${record.line_number}`;
+    colon = true;
+  }
+  if (colon) line += ': ';
+  line += record.message + '\n';
+  for (const frame of record.trace ?? []) {
+    line += '    in ';
+    if (frame.module_name) line += `${frame.module_name} :: `;
+    if (frame.func_name) line += `${frame.func_name}\n`;
+  }
+  return line;
+}
+
+async function logsCommand(database: string, opts: Record<string, unknown>, cmd: Command) {
+  const config = loadConfig(cmd);
+  const serverUrl = config.serverUrl(opts.server as string | undefined);
+  const token = await authToken(config, serverUrl, { yes: opts.yes !== undefined });
+  const identity = await resolveDatabase(serverUrl, database);
+  let numLines = opts.numLines as string | undefined;
+  const follow = opts.follow === true;
+  if (follow && numLines === undefined) numLines = '10';
+  const query = new URLSearchParams();
+  if (numLines !== undefined) query.set('num_lines', numLines);
+  query.set('follow', String(follow));
+  const url = `${serverUrl}/v1/database/${identity}/logs?${query.toString()}`;
+  let res: Response;
+  try {
+    res = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  } catch (error) {
+    throw new CliError(`error sending request for url (${url})`, [String((error as { cause?: Error }).cause?.message ?? error)]);
+  }
+  if (res.status >= 400) throw new CliError(await res.text());
+  const level = opts.level as LogLevel | undefined;
+  const exact = opts.levelExact === true;
+  const json = opts.format === 'json';
+  const decoder = new TextDecoder();
+  let pending = '';
+  const emit = (line: string): void => {
+    if (line.trim() === '') return;
+    if (json && level === undefined) {
+      process.stdout.write(line + '\n');
+      return;
+    }
+    const record = parseJsonLossless(line) as unknown as LogRecord;
+    if (!shouldDisplay(record.level, level, exact)) return;
+    process.stdout.write(json ? line + '\n' : formatLogRecord(record));
+  };
+  if (res.body === null) return;
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    pending += decoder.decode(chunk, { stream: true });
+    let nl: number;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      emit(pending.slice(0, nl));
+      pending = pending.slice(nl + 1);
+    }
+  }
+  emit(pending);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// sql, describe, list, delete
+
+async function sqlCommand(database: string, query: string, opts: Record<string, unknown>, cmd: Command) {
+  warnUnstable();
+  const config = loadConfig(cmd);
+  const serverUrl = config.serverUrl(opts.server as string | undefined);
+  const token = await authToken(config, serverUrl, { anonymous: opts.anonymous === true, yes: opts.yes !== undefined });
+  const identity = await resolveDatabase(serverUrl, database);
+  const params = opts.confirmed !== undefined ? `?confirmed=${String(opts.confirmed)}` : '';
+  const url = `${serverUrl}/v1/database/${identity}/sql${params}`;
+  const res = await httpRequest('POST', url, { token, body: query });
+  if (opts.format === 'json') {
+    ensureOk(res, url);
+    process.stdout.write(res.text.endsWith('\n') ? res.text : `${res.text}\n`);
+    return;
+  }
+  const results = jsonBody(res, url) as { schema: LosslessJson; rows: LosslessJson[] }[];
+  for (const result of results) {
+    const elements = (result.schema as { elements?: unknown[] }).elements ?? [];
+    if (elements.length === 0 && result.rows.length === 0) continue;
+    process.stdout.write(formatSqlResult(result) + '\n');
+  }
+}
+
+async function describeCommand(
+  database: string, entityType: string | undefined, entityName: string | undefined,
+  opts: Record<string, unknown>, cmd: Command,
+) {
+  warnUnstable();
+  if (opts.json !== true) throw new UsageError("the following required arguments were not provided:\n  --json");
+  const config = loadConfig(cmd);
+  const serverUrl = config.serverUrl(opts.server as string | undefined);
+  const token = await authToken(config, serverUrl, { anonymous: opts.anonymous === true, yes: opts.yes !== undefined });
+  const identity = await resolveDatabase(serverUrl, database);
+  const url = `${serverUrl}/v1/database/${identity}/schema?version=10`;
+  const res = await httpRequest('GET', url, { token });
+  if (res.status === 404) throw new CliError(`No such database: ${database}`, [res.text]);
+  const schema = jsonBody(res, url);
+  let out: unknown = schema;
+  if (entityType !== undefined) {
+    if (entityName === undefined) throw new UsageError('the following required arguments were not provided:\n  <entity_name>');
+    const sectionKey = entityType === 'reducer' ? 'Reducers' : entityType === 'table' ? 'Tables' : undefined;
+    if (sectionKey === undefined) throw new UsageError(`invalid value '${entityType}' for '[entity_type]'`);
+    const sections = ((schema as { sections?: { [k: string]: LosslessJson }[] }).sections ?? []);
+    const defs = sections.flatMap((s) => (Array.isArray(s[sectionKey]) ? (s[sectionKey] as { [k: string]: LosslessJson }[]) : []));
+    out = defs.find((d) => optionString(d.source_name) === entityName || optionString(d.name) === entityName);
+    if (out === undefined) throw new CliError(`no such ${entityType}: ${entityName}`);
+  }
+  process.stdout.write(JSON.stringify(out, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n');
+}
+
+async function listCommand(opts: Record<string, unknown>, cmd: Command) {
+  warnUnstable();
+  const config = loadConfig(cmd);
+  const serverUrl = config.serverUrl(opts.server as string | undefined);
+  const token = await authToken(config, serverUrl, { yes: opts.yes !== undefined });
+  const me = identityFromToken(token ?? '') ?? '';
+  const url = `${serverUrl}/v1/identity/${me}/databases`;
+  const body = jsonBody(await httpRequest('GET', url, { token }), url) as { identities?: string[] };
+  const identities = body.identities ?? [];
+  if (identities.length === 0) {
+    process.stdout.write(`No databases found for ${me}.\n`);
+    return;
+  }
+  const rows: string[][] = [];
+  for (const id of identities) {
+    const namesUrl = `${serverUrl}/v1/database/${id}/names`;
+    const names = jsonBody(await httpRequest('GET', namesUrl, { token }), namesUrl) as { names?: string[] };
+    rows.push([(names.names ?? []).join(', '), id]);
+  }
+  process.stdout.write(`Associated databases for user ${me}:\n`);
+  process.stdout.write(renderTable(['Database Name(s)', 'Identity'], rows) + '\n');
+}
+
+async function deleteCommand(database: string, opts: Record<string, unknown>, cmd: Command) {
+  const config = loadConfig(cmd);
+  const serverUrl = config.serverUrl(opts.server as string | undefined);
+  const yes = opts.yes !== undefined;
+  const token = await authToken(config, serverUrl, { yes });
+  const identity = await resolveDatabase(serverUrl, database);
+  const label = isIdentityHex(database) ? identity : `${database} (${identity})`;
+  if (yes) process.stdout.write('Skipping confirmation due to --yes\n');
+  else if (!(await yesOrNo(`Are you sure you want to delete database ${label}? This action cannot be undone.`))) {
+    process.stdout.write('Aborting\n');
+    return;
+  }
+  const url = `${serverUrl}/v1/database/${identity}`;
+  const res = await httpRequest('DELETE', url, { token });
+  if (res.status === 428) {
+    const body = parseJsonLossless(res.text) as { confirmation_token?: string };
+    process.stdout.write(`WARNING: Deleting the database ${identity} will also delete its children!\n`);
+    if (!yes && !(await yesOrNo('Do you want to proceed deleting above databases?'))) {
+      process.stdout.write('Aborting\n');
+      return;
+    }
+    const again = `${url}?token=${encodeURIComponent(String(body.confirmation_token))}`;
+    ensureOk(await httpRequest('DELETE', again, { token }), again);
+    return;
+  }
+  ensureOk(res, url);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// server subcommands
+
+function parseServerUrl(raw: string): { host: string; protocol: 'http' | 'https' } {
+  let url: URL;
+  try {
+    url = new URL(raw.includes('://') ? raw : `https://${raw}`);
+  } catch {
+    throw new CliError(`Invalid URL: ${raw}`);
+  }
+  const protocol = url.protocol.replace(/:$/, '');
+  if (protocol !== 'http' && protocol !== 'https') throw new CliError(`Invalid protocol: ${protocol}`);
+  return { host: url.host, protocol };
+}
+
+async function fetchFingerprint(serverUrl: string): Promise<string> {
+  const url = `${serverUrl}/v1/identity/public-key`;
+  return ensureOk(await httpRequest('GET', url), url).text;
+}
+
+function registerServerCommands(program: Command): void {
+  const server = program.command('server').description('Manage the connection to the SpacetimeDB server');
+  server.command('list').description('List stored server configurations').action(async (_opts, cmd: Command) => {
+    warnUnstable();
+    const config = loadConfig(cmd);
+    const rows = config.data.server_configs.map((s) => [
+      s.nickname !== undefined && s.nickname === config.data.default_server ? '***' : '',
+      s.host, s.protocol, s.nickname ?? '',
+    ]);
+    const widths = [0, 1, 2, 3].map((i) => Math.max(['DEFAULT', 'HOSTNAME', 'PROTOCOL', 'NICKNAME'][i].length, ...rows.map((r) => r[i].length)));
+    const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+    process.stdout.write([line(['DEFAULT', 'HOSTNAME', 'PROTOCOL', 'NICKNAME']), ...rows.map(line)].join('\n') + '\n');
+  });
+  server.command('add').description('Add a new server configuration')
+    .argument('<name>', 'Nickname for this server')
+    .requiredOption('--url <url>', 'The URL of the server to add')
+    .option('-d, --default', 'Make the new server the default server for future commands')
+    .option('--no-fingerprint', 'Skip fetching the server public key')
+    .action(async (name: string, opts: Record<string, unknown>, cmd: Command) => {
+      warnUnstable();
+      const config = loadConfig(cmd);
+      const { host, protocol } = parseServerUrl(String(opts.url));
+      if (config.data.server_configs.some((s) => s.nickname === name)) {
+        throw new CliError(`Server nickname ${name} already in use: ${config.serverUrl(name)}`);
+      }
+      if (config.data.server_configs.some((s) => s.host === host)) throw new CliError(`Server already configured for host: ${host}`);
+      const url = `${protocol}://${host}`;
+      let key: string | undefined;
+      if (opts.fingerprint !== false) {
+        key = await fetchFingerprint(url);
+        process.stdout.write(`For server ${url}, got fingerprint:\n${key}\n`);
+      }
+      config.data.server_configs.push({ nickname: name, host, protocol, ...(key !== undefined ? { ecdsa_public_key: key } : {}) });
+      if (opts.default === true) config.data.default_server = name;
+      process.stdout.write(`Host: ${host}\nProtocol: ${protocol}\n`);
+      config.save();
+    });
+  server.command('set-default').description('Set the default server for future commands').argument('<server>')
+    .action(async (name: string, _opts, cmd: Command) => {
+      warnUnstable();
+      const config = loadConfig(cmd);
+      const entry = config.findServer(name);
+      if (entry === undefined || entry.nickname === undefined) throw new CliError(`Cannot set default server to unknown server ${name}`);
+      config.data.default_server = entry.nickname;
+      config.save();
+    });
+  server.command('remove').description('Deletes a saved server configuration').argument('<server>')
+    .addOption(new Option('-y, --yes <scope>').argParser(collect).hideHelp())
+    .action(async (name: string, _opts, cmd: Command) => {
+      warnUnstable();
+      const config = loadConfig(cmd);
+      const entry = config.findServer(name);
+      if (entry === undefined) throw new CliError(`No such saved server configuration: ${name}`);
+      config.data.server_configs = config.data.server_configs.filter((s) => s !== entry);
+      if (entry.nickname !== undefined && config.data.default_server === entry.nickname) delete config.data.default_server;
+      config.save();
+    });
+  server.command('ping').description('Checks to see if a SpacetimeDB host is online').argument('[server]')
+    .action(async (name: string | undefined, _opts, cmd: Command) => {
+      warnUnstable();
+      const config = loadConfig(cmd);
+      const serverUrl = config.serverUrl(name);
+      const res = await httpRequest('GET', `${serverUrl}/v1/ping`);
+      if (res.status === 200) process.stdout.write(`Server is online: ${serverUrl}\n`);
+      else if (res.status === 404) process.stdout.write(`Server returned 404 (Not Found): ${serverUrl}\n`);
+      else process.stdout.write(`Server could not be reached (${res.status} ${res.statusText}): ${serverUrl}\n`);
+    });
+  server.command('fingerprint').description("Show or update a saved server's fingerprint").argument('[server]')
+    .addOption(new Option('-y, --yes <scope>').argParser(collect))
+    .action(async (name: string | undefined, opts: Record<string, unknown>, cmd: Command) => {
+      warnUnstable();
+      const config = loadConfig(cmd);
+      const serverUrl = config.serverUrl(name);
+      const entry = name === undefined ? config.defaultServer() : config.findServer(name);
+      const key = await fetchFingerprint(serverUrl);
+      if (entry?.ecdsa_public_key === key) {
+        process.stdout.write(`Fingerprint is unchanged for server ${name ?? serverUrl}:\n${key}\n`);
+        return;
+      }
+      if (entry?.ecdsa_public_key !== undefined) process.stdout.write(`Fingerprint has changed for server ${name ?? serverUrl}.\nWas:\n${entry.ecdsa_public_key}\nNew:\n${key}\n`);
+      else process.stdout.write(`No saved fingerprint for server ${name ?? serverUrl}. New fingerprint:\n${key}\n`);
+      if (entry === undefined) return;
+      if (opts.yes === undefined && !(await yesOrNo('Continue?'))) throw new CliError('Aborted');
+      entry.ecdsa_public_key = key;
+      config.save();
+    });
+  server.command('edit').description('Update a saved server\'s nickname, host name or protocol').argument('<server>')
+    .option('--new-name <name>').option('--url <url>').option('--no-fingerprint')
+    .addOption(new Option('-y, --yes <scope>').argParser(collect))
+    .action(async (name: string, opts: Record<string, unknown>, cmd: Command) => {
+      warnUnstable();
+      const config = loadConfig(cmd);
+      const entry = config.findServer(name);
+      if (entry === undefined) throw new CliError(`No such saved server configuration: ${name}`);
+      const newName = opts.newName as string | undefined;
+      if (newName !== undefined) {
+        if (config.data.server_configs.some((s) => s !== entry && s.nickname === newName)) throw new CliError(`Server nickname ${newName} already in use`);
+        process.stdout.write(`Changing nickname from ${entry.nickname ?? ''} to ${newName}\n`);
+      }
+      let next: { host: string; protocol: 'http' | 'https' } | undefined;
+      if (opts.url !== undefined) {
+        next = parseServerUrl(String(opts.url));
+        if (next.host !== entry.host) process.stdout.write(`Changing host from ${entry.host} to ${next.host}\n`);
+        if (next.protocol !== entry.protocol) process.stdout.write(`Changing protocol from ${entry.protocol} to ${next.protocol}\n`);
+      }
+      if (opts.yes === undefined && !(await yesOrNo('Continue?'))) throw new CliError('Aborted');
+      if (newName !== undefined) {
+        if (config.data.default_server === entry.nickname) config.data.default_server = newName;
+        entry.nickname = newName;
+      }
+      if (next !== undefined) {
+        entry.host = next.host;
+        entry.protocol = next.protocol;
+        if (opts.fingerprint !== false) {
+          const key = await fetchFingerprint(`${next.protocol}://${next.host}`);
+          process.stdout.write(`New fingerprint:\n${key}\n`);
+          entry.ecdsa_public_key = key;
+        } else delete entry.ecdsa_public_key;
+      }
+      config.save();
+    });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// start
+
+async function startCommand(opts: Record<string, unknown>, cmd: Command) {
+  const paths = pathOpts(cmd);
+  const config = CliConfig.load(paths);
+  const listenAddr = (opts.listenAddr as string | undefined) ?? config.data.listen_addr ?? listenAddrDefault;
+  const dir = path.resolve((opts.dataDir as string | undefined) ?? dataDir(paths));
+  // Keys: --jwt-key-dir, else the root dir's config dir (upstream's layout), else the server's <data-dir>/keys.
+  const jwtKeyDir = opts.jwtKeyDir as string | undefined;
+  const keyDir = jwtKeyDir ?? (paths.rootDir !== undefined ? configDir(paths) : undefined);
+  // Loaded lazily so that ordinary CLI commands do not pay for loading the server.
+  const { startServer } = await import('../server/main.js');
+  process.stdout.write(`spacetimedb-standalone version: ${cliVersion}\n`);
+  process.stdout.write(`spacetimedb-standalone path: ${process.argv[1] ?? ''}\n`);
+  process.stdout.write(`database running in data directory ${dir}\n`);
+  // startServer prints `Starting SpacetimeDB listening on <addr>` once it is bound.
+  const running = await startServer({ listenAddr, dataDir: dir, keyDir });
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      void running.close().finally(resolve);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// program
+
+function buildProgram(): Command {
+  const program = new Command('spacetime');
+  program
+    .description('SpacetimeDB command line tool')
+    .option('--root-dir <dir>', 'The root directory to store all spacetime files in')
+    .option('--config-path <file>', 'The path to the cli.toml config file')
+    .version(`spacetime Path: ${process.argv[1] ?? ''}\nCommit: \ntool version ${cliVersion}; spacetimedb-lib version ${cliVersion};`, '-V, --version')
+    .showSuggestionAfterError(false)
+    // Global flags go before the subcommand (as the smoketests pass them); this keeps `login show --token` working.
+    .enablePositionalOptions()
+    .configureOutput({ outputError: (text, write) => write(text) })
+    .exitOverride();
+
+  serverOptions(program.command('publish').description('Create and update a SpacetimeDB database'))
+    .argument('[name|identity]', 'A valid domain or identity for this database')
+    .addOption(new Option('--delete-data <mode>', 'When publishing to an existing database, delete all data first')
+      .choices(['always', 'on-conflict', 'never']).default('never'))
+    .option('--break-clients', 'Allow breaking changes that disconnect clients')
+    .option('-p, --module-path <dir>', 'The system path (absolute or relative) to the module project')
+    .option('-b, --bin-path <file>', 'The system path to a precompiled wasm binary')
+    .option('-j, --js-path <file>', 'The system path to a precompiled JavaScript bundle')
+    .option('--build-options <opts>', 'Options to pass to the build command')
+    .option('--anonymous', 'Perform this action with an anonymous identity')
+    .option('--parent <db>', 'A parent database')
+    .option('--organization, --org <org>', 'The organization to publish under')
+    .option('-d, --debug', 'Build in debug mode')
+    .action(async (name: string | undefined, opts: Record<string, unknown>) => {
+      const paths = [opts.modulePath, opts.binPath, opts.jsPath].filter((p) => p !== undefined);
+      if (paths.length > 1) throw new UsageError("the argument '--module-path <dir>' cannot be used with '--js-path <file>'");
+      const cmd = program.commands.find((c) => c.name() === 'publish')!;
+      await publish(loadConfig(cmd), {
+        database: name,
+        server: opts.server as string | undefined,
+        deleteData: opts.deleteData as DeleteDataMode,
+        breakClients: opts.breakClients === true,
+        yes: parseYesScopes((opts.yes as string[] | undefined) ?? []),
+        modulePath: opts.modulePath as string | undefined,
+        jsPath: opts.jsPath as string | undefined,
+        binPath: opts.binPath as string | undefined,
+        anonymous: opts.anonymous === true,
+        parent: opts.parent as string | undefined,
+        organization: opts.org as string | undefined,
+        debug: opts.debug === true,
+      });
+    });
+
+  serverOptions(program.command('delete').description('Deletes a SpacetimeDB database'))
+    .argument('<database>', 'The name or identity of the database to delete')
+    .action((db: string, opts: Record<string, unknown>, cmd: Command) => deleteCommand(db, opts, cmd));
+
+  serverOptions(program.command('logs').description('Prints logs from a SpacetimeDB database'))
+    .argument('<database>', 'The name or identity of the database')
+    .option('-n, --num-lines <n>', 'The number of lines to print from the end of the log')
+    .option('-f, --follow', 'Keep printing new lines as they arrive')
+    .addOption(new Option('--format <format>', 'Output format for the logs').choices(['text', 'json']).default('text'))
+    .addOption(new Option('-l, --level <level>', 'Show only this level and more severe ones').choices([...logLevels]))
+    .option('--level-exact', 'Show only the level given with --level')
+    .action((db: string, opts: Record<string, unknown>, cmd: Command) => logsCommand(db, opts, cmd));
+
+  serverOptions(program.command('call').description('Invokes a function (reducer or procedure) in a SpacetimeDB database'))
+    .argument('<database>', 'The database name or identity')
+    .argument('<function>', 'The name of the function to call')
+    .argument('[arguments...]', 'Arguments, one JSON literal each')
+    .option('--anonymous', 'Perform this action with an anonymous identity')
+    .action((db: string, fn: string, args: string[], opts: Record<string, unknown>, cmd: Command) =>
+      callCommand(db, fn, args, opts, cmd));
+
+  serverOptions(program.command('describe').description('Describe the structure of a database or entities within it'))
+    .argument('<database>').argument('[entity_type]', 'reducer or table').argument('[entity_name]')
+    .option('--json', 'Output the schema as JSON (required)')
+    .option('--anonymous', 'Perform this action with an anonymous identity')
+    .action((db: string, t: string | undefined, n: string | undefined, opts: Record<string, unknown>, cmd: Command) =>
+      describeCommand(db, t, n, opts, cmd));
+
+  serverOptions(program.command('sql').description('Runs a SQL query on the database'))
+    .argument('<database>').argument('<query>')
+    .option('--interactive', 'Start an interactive SQL shell (not supported)')
+    .addOption(new Option('--confirmed <bool>').choices(['true', 'false']))
+    .option('--anonymous', 'Perform this action with an anonymous identity')
+    .addOption(new Option('--format <format>').choices(['text', 'json']).default('text'))
+    .action((db: string, q: string, opts: Record<string, unknown>, cmd: Command) => sqlCommand(db, q, opts, cmd));
+
+  serverOptions(program.command('list').description('Lists the databases attached to an identity'))
+    .action((opts: Record<string, unknown>, cmd: Command) => listCommand(opts, cmd));
+
+  // `login --token T` and `login show --token` share a flag name: login's own options only count before `show`.
+  const loginCmd = program.command('login').description('Manage your login to SpacetimeDB').enablePositionalOptions()
+    .option('--auth-host <url>', 'The auth host', 'https://spacetimedb.com')
+    .option('--token <token>', 'Bypass the login flow and use a token directly')
+    .option('--no-browser', 'Do not open a browser')
+    .addOption(new Option('--server-issued-login <server>').hideHelp())
+    .action(async (opts: Record<string, unknown>, cmd: Command) => {
+      const config = loadConfig(cmd);
+      await login(config, { token: opts.token as string | undefined, serverIssuedLogin: opts.serverIssuedLogin as string | undefined },
+        (s) => config.serverUrl(s));
+    });
+  loginCmd.command('show').description('Show the current login info').option('--token', 'Also show the auth token')
+    .action((opts: Record<string, unknown>, cmd: Command) => {
+      const config = loadConfig(cmd);
+      loginShow(config, opts.token === true);
+    });
+
+  program.command('logout').description('Log out of SpacetimeDB').option('--auth-host <url>', 'The auth host')
+    .action((_opts, cmd: Command) => logout(loadConfig(cmd)));
+
+  program.command('build').description('Builds a spacetime module.')
+    .option('-p, --module-path <dir>', 'The system path (absolute or relative) to the module project')
+    .option('--lint-dir <dir>', 'The directory to lint for nonfunctional print statements', 'src')
+    .option('-d, --debug', 'Builds the module using debug instead of release')
+    .action(async (opts: Record<string, unknown>) => {
+      const dir = resolveModuleDir(opts.modulePath as string | undefined);
+      await bundleModule(dir, { debug: opts.debug === true });
+      process.stdout.write('Build finished successfully.\n');
+    });
+
+  registerServerCommands(program);
+
+  for (const name of ['subscribe', 'generate']) {
+    program.command(name).description(`${name} (not implemented yet)`).allowUnknownOption().allowExcessArguments()
+      .argument('[args...]').action(() => {
+        throw new CliError(`\`spacetime ${name}\` is not implemented yet`);
+      });
+  }
+
+  program.command('start').description('Start a local SpacetimeDB instance')
+    .option('-l, --listen-addr <addr>', 'The address and port to listen on')
+    .option('--data-dir <dir>', 'The path to the data directory')
+    .option('--jwt-key-dir <dir>', 'Directory holding the id_ecdsa signing keys')
+    .addOption(new Option('--edition <edition>').choices(['standalone']).default('standalone'))
+    .option('--non-interactive')
+    .action((opts: Record<string, unknown>, cmd: Command) => startCommand(opts, cmd));
+
+  program.command('version').description('Print the version').allowUnknownOption().allowExcessArguments()
+    .argument('[args...]').action(() => {
+      process.stdout.write(`spacetime Path: ${process.argv[1] ?? ''}\nCommit: \ntool version ${cliVersion}; spacetimedb-lib version ${cliVersion};\n`);
+    });
+
+  return program;
+}
+
+/** Runs the CLI; resolves after setting process.exitCode (never calls process.exit while output may be pending). */
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    if (argv.length === 0) {
+      process.stderr.write(program.helpInformation());
+      process.exitCode = 2;
+      return;
+    }
+    await program.parseAsync(normalizeArgv(argv), { from: 'user' });
+  } catch (error) {
+    process.exitCode = exitCodeFor(error);
+  } finally {
+    closeStdin();
+  }
+}
+
+function exitCodeFor(error: unknown): number {
+  if (error instanceof CommanderError) {
+    // Help and version requests exit 0; a missing subcommand shows help as an error, like clap (exit 2).
+    return error.exitCode === 0 ? 0 : 2;
+  }
+  if (error instanceof UsageError) {
+    process.stderr.write(`error: ${error.message}\n\nFor more information, try '--help'.\n`);
+    return 2;
+  }
+  if (error instanceof ExitWithCode) return error.code;
+  if (error instanceof CliError) {
+    process.stderr.write(formatCliError(error) + '\n');
+    return 1;
+  }
+  process.stderr.write(`Error: ${error instanceof Error ? error.message : String(error)}\n`);
+  return 1;
+}
+
+// Allow `node --import tsx src/cli/main.ts …` during development.
+if (process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  void main(process.argv.slice(2));
+}

@@ -1,0 +1,243 @@
+// psql-style rendering of `/sql` results, as `spacetime sql` prints them (cli-and-publish.md §1 sql; smoketest
+// sql::test_sql_format). Input is the server JSON: a ProductType schema in SATS-JSON and untyped rows (products as
+// arrays, sums as [tag, payload], byte arrays as hex strings). Owns value-to-cell text and table layout.
+// May call: nothing (pure).
+import type { LosslessJson } from './json.js';
+
+type TypeJson = { [key: string]: LosslessJson };
+interface Element {
+  name: string | undefined;
+  type: TypeJson;
+}
+
+const specialTags = {
+  identity: '__identity__',
+  connectionId: '__connection_id__',
+  timestamp: '__timestamp_micros_since_unix_epoch__',
+  duration: '__time_duration_micros__',
+  uuid: '__uuid__',
+} as const;
+type Special = keyof typeof specialTags | undefined;
+
+const integerBits: Record<string, { bits: number; signed: boolean }> = {
+  I8: { bits: 8, signed: true }, U8: { bits: 8, signed: false },
+  I16: { bits: 16, signed: true }, U16: { bits: 16, signed: false },
+  I32: { bits: 32, signed: true }, U32: { bits: 32, signed: false },
+  I64: { bits: 64, signed: true }, U64: { bits: 64, signed: false },
+  I128: { bits: 128, signed: true }, U128: { bits: 128, signed: false },
+  I256: { bits: 256, signed: true }, U256: { bits: 256, signed: false },
+};
+
+export class SqlFormatError extends Error {}
+
+function typeTag(type: TypeJson): string {
+  const keys = Object.keys(type);
+  if (keys.length !== 1) throw new SqlFormatError(`not an algebraic type: ${JSON.stringify(type)}`);
+  return keys[0];
+}
+
+function optionName(name: LosslessJson): string | undefined {
+  if (typeof name === 'string') return name;
+  if (name !== null && typeof name === 'object' && !Array.isArray(name) && typeof name.some === 'string') {
+    return name.some;
+  }
+  return undefined;
+}
+
+function elementsOf(list: LosslessJson): Element[] {
+  if (!Array.isArray(list)) throw new SqlFormatError('product or sum without an element list');
+  return list.map((e) => {
+    const obj = e as { [key: string]: LosslessJson };
+    return { name: optionName(obj.name), type: obj.algebraic_type as TypeJson };
+  });
+}
+
+function productElements(type: TypeJson): Element[] {
+  const inner = type.Product as { [key: string]: LosslessJson };
+  return elementsOf(inner.elements);
+}
+
+function specialOf(type: TypeJson): Special {
+  if (typeTag(type) !== 'Product') return undefined;
+  const elements = productElements(type);
+  if (elements.length !== 1) return undefined;
+  for (const [kind, tag] of Object.entries(specialTags)) {
+    if (elements[0].name === tag) return kind as Special;
+  }
+  return undefined;
+}
+
+function toBigInt(value: LosslessJson, tag: string): bigint {
+  const shape = integerBits[tag];
+  let big: bigint;
+  if (typeof value === 'bigint') big = value;
+  else if (typeof value === 'number') big = BigInt(value);
+  else if (typeof value === 'string') big = BigInt(value);
+  else throw new SqlFormatError(`expected an integer for ${tag}, got ${JSON.stringify(value)}`);
+  // Hex strings ("0x…") carry the two's-complement bit pattern of signed values.
+  if (shape.signed && typeof value === 'string' && value.startsWith('0x') && big >= 1n << BigInt(shape.bits - 1)) {
+    big -= 1n << BigInt(shape.bits);
+  }
+  return big;
+}
+
+function hexFixed(value: bigint, bytes: number): string {
+  return '0x' + value.toString(16).padStart(bytes * 2, '0');
+}
+
+/** Rust `{}` for floats: shortest round-trip digits, never exponent notation. */
+export function formatFloat(value: number, isF32: boolean): string {
+  if (Number.isNaN(value)) return 'NaN';
+  if (value === Infinity) return 'inf';
+  if (value === -Infinity) return '-inf';
+  let text = String(value);
+  if (isF32) {
+    for (let digits = 1; digits <= 9; digits++) {
+      const candidate = Number(value.toPrecision(digits));
+      if (Math.fround(candidate) === Math.fround(value)) {
+        text = String(candidate);
+        break;
+      }
+    }
+  }
+  if (/e/i.test(text)) text = expandExponent(text);
+  if (Object.is(value, -0)) return '-0';
+  return text;
+}
+
+function expandExponent(text: string): string {
+  const [mantissa, expText] = text.toLowerCase().split('e');
+  const exp = Number(expText);
+  const negative = mantissa.startsWith('-');
+  const digitsPart = negative ? mantissa.slice(1) : mantissa;
+  const [intPart, fracPart = ''] = digitsPart.split('.');
+  const digits = intPart + fracPart;
+  const pointAt = intPart.length + exp;
+  let out: string;
+  if (pointAt <= 0) out = '0.' + '0'.repeat(-pointAt) + digits;
+  else if (pointAt >= digits.length) out = digits + '0'.repeat(pointAt - digits.length);
+  else out = digits.slice(0, pointAt) + '.' + digits.slice(pointAt);
+  return (negative ? '-' : '') + out;
+}
+
+/** chrono's `to_rfc3339` for a UTC instant: fraction omitted when zero, else 3, 6 digits as needed. */
+export function formatTimestamp(micros: bigint): string {
+  const millis = micros / 1000n - (micros % 1000n < 0n ? 1n : 0n);
+  const subMicros = Number(((micros % 1_000_000n) + 1_000_000n) % 1_000_000n);
+  const iso = new Date(Number(millis)).toISOString(); // YYYY-MM-DDTHH:MM:SS.mmmZ
+  let fraction = '';
+  if (subMicros !== 0) {
+    fraction = subMicros % 1000 === 0 ? '.' + String(subMicros / 1000).padStart(3, '0') : '.' + String(subMicros).padStart(6, '0');
+  }
+  return iso.slice(0, 19) + fraction + '+00:00';
+}
+
+export function formatDuration(micros: bigint): string {
+  const sign = micros < 0n ? '-' : '+';
+  const abs = micros < 0n ? -micros : micros;
+  return `${sign}${abs / 1_000_000n}.${String(abs % 1_000_000n).padStart(6, '0')}`;
+}
+
+function formatUuid(value: bigint): string {
+  const hex = value.toString(16).padStart(32, '0');
+  return `"${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}"`;
+}
+
+function formatSpecial(kind: NonNullable<Special>, type: TypeJson, value: LosslessJson): string {
+  const inner = Array.isArray(value) ? value[0] : value;
+  const innerTag = typeTag(productElements(type)[0].type);
+  const big = toBigInt(inner, innerTag);
+  switch (kind) {
+    case 'identity':
+      return hexFixed(big, 32);
+    case 'connectionId':
+      return hexFixed(big, 16);
+    case 'timestamp':
+      return formatTimestamp(big);
+    case 'duration':
+      return formatDuration(big);
+    case 'uuid':
+      return formatUuid(big);
+  }
+}
+
+function bytesHex(value: LosslessJson): string {
+  if (typeof value === 'string') return '0x' + value.replace(/^0x/, '').toLowerCase();
+  if (Array.isArray(value)) return '0x' + value.map((b) => Number(b).toString(16).padStart(2, '0')).join('');
+  throw new SqlFormatError(`expected bytes, got ${JSON.stringify(value)}`);
+}
+
+/** One value rendered as psql shows it inside a cell. */
+export function formatValue(type: TypeJson, value: LosslessJson): string {
+  const tag = typeTag(type);
+  if (tag in integerBits) return toBigInt(value, tag).toString();
+  switch (tag) {
+    case 'Bool':
+      return String(value);
+    case 'F32':
+    case 'F64':
+      return formatFloat(Number(value), tag === 'F32');
+    case 'String':
+      return `"${String(value)}"`;
+    case 'Array': {
+      const elem = type.Array as TypeJson;
+      if (typeTag(elem) === 'U8') return bytesHex(value);
+      if (!Array.isArray(value)) throw new SqlFormatError('expected an array value');
+      return '[' + value.map((v) => formatValue(elem, v)).join(', ') + ']';
+    }
+    case 'Product': {
+      const special = specialOf(type);
+      if (special !== undefined) return formatSpecial(special, type, value);
+      const elements = productElements(type);
+      const values = Array.isArray(value) ? value : elements.map((e) => (value as { [k: string]: LosslessJson })[e.name ?? '']);
+      if (elements.length === 0) return '()';
+      const parts = elements.map((e, i) => `${e.name ?? String(i)} = ${formatValue(e.type, values[i])}`);
+      return '(' + parts.join(', ') + ')';
+    }
+    case 'Sum': {
+      const variants = elementsOf((type.Sum as { [key: string]: LosslessJson }).variants);
+      let index: number;
+      let payload: LosslessJson;
+      if (Array.isArray(value)) [index, payload] = [Number(value[0]), value[1]];
+      else {
+        const [name] = Object.keys(value as object);
+        index = variants.findIndex((v) => v.name === name);
+        payload = (value as { [k: string]: LosslessJson })[name];
+      }
+      const variant = variants[index];
+      if (variant === undefined) throw new SqlFormatError(`sum tag ${index} out of range`);
+      return `(${variant.name ?? String(index)} = ${formatValue(variant.type, payload)})`;
+    }
+    default:
+      return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  }
+}
+
+/** Column headers: the element names, or their positions for unnamed columns. */
+export function columnNames(schema: TypeJson | { elements: LosslessJson }): string[] {
+  const elements = 'elements' in schema ? elementsOf(schema.elements) : productElements(schema as TypeJson);
+  return elements.map((e, i) => e.name ?? String(i));
+}
+
+/** The psql table: ` h1 | h2`, a `-`/`+` rule, then one line per row; cells left-aligned to the widest in their column. */
+export function renderTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => ` ${c.padEnd(widths[i])} `).join('|');
+  const out = [line(headers), widths.map((w) => '-'.repeat(w + 2)).join('+')];
+  for (const row of rows) out.push(line(row));
+  return out.join('\n');
+}
+
+/** One `/sql` statement result rendered as `spacetime sql` prints it. */
+export function formatSqlResult(result: { schema: LosslessJson; rows: LosslessJson }): string {
+  const schema = result.schema as { elements: LosslessJson };
+  const elements = elementsOf(schema.elements);
+  const rows = (result.rows as LosslessJson[]).map((row) => {
+    const values = row as LosslessJson[];
+    return elements.map((e, i) => formatValue(e.type, values[i]));
+  });
+  return renderTable(
+    elements.map((e, i) => e.name ?? String(i)),
+    rows,
+  );
+}

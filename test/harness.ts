@@ -1,0 +1,153 @@
+// End-to-end test harness: a real server process (`spacetime start`) on a free loopback port with a temp data dir,
+// the real CLI with a per-test cli.toml, and fixture modules built by our `spacetime build`.
+// Runs bin/spacetime.js (the built dist/, which `npm test` builds first). Set SPACETIME_CLI_FROM_SOURCE=1 to run
+// src/cli/main.ts through tsx instead while dist/ is not built.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bundleModule } from '../src/cli/build.js';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const fixturesDir = path.join(repoRoot, 'test', 'fixtures', 'modules');
+const serverReadyTimeoutMs = 20_000;
+const serverPollIntervalMs = 50;
+const cliTimeoutMs = 60_000;
+
+const tempDirs: string[] = [];
+
+/** A fresh temp dir, removed by cleanupTempDirs() (call it from an `after` hook). */
+export function makeTempDir(prefix = 'stdb-test-'): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+
+export function cleanupTempDirs(): void {
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
+/** The argv prefix that runs the CLI. */
+function cliCommand(): string[] {
+  if (process.env.SPACETIME_CLI_FROM_SOURCE === '1') {
+    return ['--import', 'tsx', path.join(repoRoot, 'src', 'cli', 'main.ts')];
+  }
+  return [path.join(repoRoot, 'bin', 'spacetime.js')];
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface TestServer {
+  url: string;
+  port: number;
+  dataDir: string;
+  /** The server's stdout and stderr so far. */
+  output(): string;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function waitForPing(url: string, child: ChildProcess, output: () => string): Promise<void> {
+  const deadline = Date.now() + serverReadyTimeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode} before it was ready:\n${output()}`);
+    try {
+      const res = await fetch(`${url}/v1/ping`);
+      if (res.status === 200) return;
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((r) => setTimeout(r, serverPollIntervalMs));
+  }
+  throw new Error(`server at ${url} not ready after ${serverReadyTimeoutMs} ms:\n${output()}`);
+}
+
+/** Starts `spacetime start` on a free port with a temp data dir and waits until /v1/ping answers. */
+export async function startTestServer(opts: { dataDir?: string } = {}): Promise<TestServer> {
+  const dataDir = opts.dataDir ?? makeTempDir('stdb-data-');
+  const configPath = path.join(makeTempDir('stdb-srvcfg-'), 'cli.toml');
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  let child: ChildProcess;
+  let log = '';
+  const launch = async (): Promise<void> => {
+    child = spawn(process.execPath, [...cliCommand(), '--config-path', configPath, 'start', '--listen-addr',
+      `127.0.0.1:${port}`, '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+    await waitForPing(url, child, () => log);
+  };
+  const kill = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill(signal);
+    await exited;
+  };
+  await launch();
+  return {
+    url, port, dataDir,
+    output: () => log,
+    kill,
+    restart: async () => {
+      await kill('SIGTERM');
+      await launch();
+    },
+    stop: () => kill('SIGTERM'),
+  };
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI with `--config-path <configPath>`; `input` is fed to stdin (stdin is closed either way). */
+export async function runCli(
+  args: readonly string[],
+  opts: { configPath: string; input?: string; cwd?: string; env?: NodeJS.ProcessEnv },
+): Promise<CliResult> {
+  const child = spawn(process.execPath, [...cliCommand(), '--config-path', opts.configPath, ...args], {
+    cwd: opts.cwd ?? repoRoot,
+    env: { ...process.env, NO_COLOR: '1', ...opts.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdin.end(opts.input ?? '');
+  const timer = setTimeout(() => child.kill('SIGKILL'), cliTimeoutMs);
+  const code = await new Promise<number>((resolve) => child.once('close', (c) => resolve(c ?? -1)));
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+/** A per-test cli.toml path (not created: the first CLI run writes the defaults). */
+export function tempConfigPath(): string {
+  return path.join(makeTempDir('stdb-cli-'), 'cli.toml');
+}
+
+/** Builds test/fixtures/modules/<name> with our bundler; returns the bundle path and text. */
+export async function buildFixture(name: string): Promise<{ bundlePath: string; code: string }> {
+  return bundleModule(path.join(fixturesDir, name), {});
+}
+
+/** The database identity printed by `publish` (`… identity: <hex>`). */
+export function scrapeIdentity(publishStdout: string): string {
+  const match = /identity: ([0-9a-fA-F]+)/.exec(publishStdout);
+  if (match === null) throw new Error(`no identity in publish output:\n${publishStdout}`);
+  return match[1];
+}
