@@ -1,0 +1,126 @@
+// Baseline B: Node HTTP/JSON RPC server over a `pg` Pool, the keynote's "Node + PostgreSQL" stack.
+// Two variants:
+//   serializable  (B1, keynote-faithful): BEGIN ISOLATION LEVEL SERIALIZABLE; SELECT … FOR UPDATE both rows
+//                 ordered by id; two UPDATEs; COMMIT — retried on 40001/40P01/55P03 with jittered backoff.
+//   function      (B2, tuned): one round trip, `SELECT bench_transfer($1,$2,$3)`, a plpgsql function run in
+//                 READ COMMITTED autocommit that locks both rows in id order; retried on deadlock only.
+// Usage: node --import tsx bench/keynote/pg-server.ts --pg-port <p> --pg-user <u> --pool <n> --variant <v> [--port 0]
+// Owns its pool and the schema it creates. May call: pg, ./rpc-http.
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { RejectedError, intArg, serveRpc } from './rpc-http.js';
+
+/** Attempts of one transfer before it is reported as failed (the keynote's server used 10). */
+const retryAttemptsMax = 10;
+const retryBackoffMinMs = 5;
+const retryBackoffMaxMs = 200;
+/** SQLSTATEs worth retrying: serialization failure, deadlock, lock not available. */
+const retryableCodes = new Set(['40001', '40P01', '55P03']);
+
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string', default: '0' },
+    'pg-port': { type: 'string' },
+    'pg-user': { type: 'string', default: 'bench' },
+    pool: { type: 'string', default: '64' },
+    variant: { type: 'string', default: 'serializable' },
+  },
+});
+if (values['pg-port'] === undefined) throw new Error('pg-server: --pg-port is required');
+const variant = values.variant!;
+if (variant !== 'serializable' && variant !== 'function') throw new Error('pg-server: --variant must be serializable or function');
+
+const pool = new pg.Pool({
+  host: '127.0.0.1', port: Number(values['pg-port']), user: values['pg-user'], database: 'postgres',
+  max: Number(values.pool),
+});
+
+const lockBoth = { name: 'lock_both', text: 'SELECT id, balance FROM accounts WHERE id IN ($1, $2) ORDER BY id FOR UPDATE' };
+const addBalance = { name: 'add_balance', text: 'UPDATE accounts SET balance = balance + $1 WHERE id = $2' };
+const callTransfer = { name: 'call_transfer', text: 'SELECT bench_transfer($1, $2, $3) AS code' };
+/** bench_transfer's result codes, mapped to the same rejection messages as the other systems. */
+const functionCodes = ['ok', 'same_account', 'account_missing', 'insufficient_funds', 'non_positive_amount'];
+
+async function setupSchema(): Promise<void> {
+  await pool.query('CREATE TABLE IF NOT EXISTS accounts (id integer PRIMARY KEY, balance bigint NOT NULL)');
+  await pool.query(`CREATE OR REPLACE FUNCTION bench_transfer(a integer, b integer, amt bigint) RETURNS integer
+    LANGUAGE plpgsql AS $$
+    DECLARE fb bigint; n integer;
+    BEGIN
+      IF a = b THEN RETURN 1; END IF;
+      IF amt <= 0 THEN RETURN 4; END IF;
+      SELECT count(*) INTO n FROM (SELECT id FROM accounts WHERE id IN (a, b) ORDER BY id FOR UPDATE) locked;
+      IF n <> 2 THEN RETURN 2; END IF;
+      SELECT balance INTO fb FROM accounts WHERE id = a;
+      IF fb < amt THEN RETURN 3; END IF;
+      UPDATE accounts SET balance = balance - amt WHERE id = a;
+      UPDATE accounts SET balance = balance + amt WHERE id = b;
+      RETURN 0;
+    END $$`);
+}
+
+async function transferSerializable(from: number, to: number, amount: number): Promise<void> {
+  if (from === to) throw new RejectedError('same_account');
+  if (amount <= 0) throw new RejectedError('non_positive_amount');
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
+    try {
+      const { rows } = await client.query<{ id: number; balance: string }>({ ...lockBoth, values: [from, to] });
+      if (rows.length !== 2) throw new RejectedError('account_missing');
+      const fromRow = rows[0].id === from ? rows[0] : rows[1];
+      if (BigInt(fromRow.balance) < BigInt(amount)) throw new RejectedError('insufficient_funds');
+      await client.query({ ...addBalance, values: [-amount, from] });
+      await client.query({ ...addBalance, values: [amount, to] });
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK');
+      throw err;
+    }
+  } finally {
+    client.release();
+  }
+}
+
+async function transferFunction(from: number, to: number, amount: number): Promise<void> {
+  const { rows } = await pool.query<{ code: number }>({ ...callTransfer, values: [from, to, amount] });
+  const code = rows[0].code;
+  if (code !== 0) throw new RejectedError(functionCodes[code] ?? `code ${code}`);
+}
+
+async function withRetry(run: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === undefined || !retryableCodes.has(code) || attempt >= retryAttemptsMax) throw err;
+      const capMs = Math.min(retryBackoffMaxMs, retryBackoffMinMs * 2 ** attempt);
+      await new Promise((r) => setTimeout(r, retryBackoffMinMs + Math.random() * (capMs - retryBackoffMinMs)));
+    }
+  }
+}
+
+const transfer = variant === 'serializable' ? transferSerializable : transferFunction;
+
+await setupSchema();
+serveRpc(Number(values.port), {
+  transfer: (args) => {
+    const from = intArg(args, 'from');
+    const to = intArg(args, 'to');
+    const amount = intArg(args, 'amount');
+    return withRetry(() => transfer(from, to, amount));
+  },
+  seed: async (args) => {
+    const n = intArg(args, 'n');
+    const initialBalance = String(args.initialBalance);
+    await pool.query('TRUNCATE accounts');
+    await pool.query('INSERT INTO accounts SELECT g, $2::bigint FROM generate_series(0, $1::integer - 1) g', [n, initialBalance]);
+    await pool.query('VACUUM ANALYZE accounts');
+  },
+  check: async () => {
+    const { rows } = await pool.query<{ accounts: string; total: string; min: string | null }>(
+      'SELECT count(*) AS accounts, COALESCE(sum(balance), 0) AS total, min(balance) AS min FROM accounts');
+    return { accounts: Number(rows[0].accounts), total: rows[0].total, min: rows[0].min ?? '0' };
+  },
+});

@@ -1,0 +1,146 @@
+// Process plumbing for the keynote harness: spawning a system's server pinned to the SUT cores and waiting for its
+// `{"listening": port}` line, pinning the load generator, and reading CPU time of a process tree from /proc.
+// Owns the child processes it spawns (stop them with `stopChild`). May call: node built-ins, `taskset`, `getconf`.
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import os from 'node:os';
+
+/** How long a server may take to print its listening line. */
+const serverReadyTimeoutMs = 60_000;
+/** How long a stopped child gets after SIGTERM before SIGKILL. */
+const stopGraceMs = 5_000;
+
+export function hasCommand(name: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && existsSync(`${dir}/${name}`));
+}
+
+/** CPU lists for the system under test and the load generator, or undefined when pinning is not possible. */
+export interface Pinning {
+  serverCpus: string;
+  clientCpus: string;
+}
+
+/** Splits the cores in two halves (server gets the lower half) when taskset exists and there are ≥ 2 cores. */
+export function defaultPinning(): Pinning | undefined {
+  const cores = os.availableParallelism();
+  if (cores < 2 || !hasCommand('taskset')) return undefined;
+  const half = Math.floor(cores / 2);
+  const range = (a: number, b: number) => (a === b ? `${a}` : `${a}-${b}`);
+  return { serverCpus: range(0, half - 1), clientCpus: range(half, cores - 1) };
+}
+
+/** Pins every thread of this process (the load generator) to `cpus`. */
+export function pinSelf(cpus: string): void {
+  execFileSync('taskset', ['-a', '-cp', cpus, String(process.pid)], { stdio: 'ignore' });
+}
+
+/** argv prefix that runs a command on the given CPUs (empty when not pinning). */
+export function pinPrefix(cpus: string | undefined): string[] {
+  return cpus === undefined ? [] : ['taskset', '-c', cpus];
+}
+
+export interface ServerChild {
+  child: ChildProcess;
+  port: number;
+  output(): string;
+}
+
+/** Spawns `argv` and resolves once it prints `{"listening": <port>}` on a line of stdout. */
+export async function spawnServer(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<ServerChild> {
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let log = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${argv.join(' ')} not listening after ${serverReadyTimeoutMs} ms:\n${log}`)),
+      serverReadyTimeoutMs);
+    child.stdout!.on('data', (d: Buffer) => {
+      log += d.toString();
+      const m = /\{"listening":(\d+)\}/.exec(log);
+      if (m !== null) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${argv.join(' ')} exited with ${code} before listening:\n${log}`));
+    });
+  });
+  return { child, port, output: () => log };
+}
+
+/** SIGTERM, then SIGKILL after a grace period; resolves when the child has exited. */
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), stopGraceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+let clockTicksPerSecond: number | undefined;
+
+function ticksPerSecond(): number {
+  if (clockTicksPerSecond === undefined) {
+    try {
+      clockTicksPerSecond = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+    } catch {
+      clockTicksPerSecond = 100;
+    }
+  }
+  return clockTicksPerSecond;
+}
+
+interface ProcStat {
+  ppid: number;
+  ticks: number; // utime + stime
+  childTicks: number; // cutime + cstime (children already reaped)
+}
+
+function readStat(pid: number): ProcStat | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined; // exited between readdir and read
+  }
+  // Field 2 (comm) may contain spaces; everything after the last ')' is space-separated from field 3 on.
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]), childTicks: Number(f[13]) + Number(f[14]) };
+}
+
+/**
+ * CPU time in µs used so far by the given processes and all their live descendants, plus the descendants the roots
+ * have already reaped. Returns undefined when /proc is not available.
+ */
+export function treeCpuMicros(roots: number[]): number | undefined {
+  if (!existsSync('/proc/self/stat')) return undefined;
+  const stats = new Map<number, ProcStat>();
+  for (const name of readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid)) continue;
+    const st = readStat(pid);
+    if (st !== undefined) stats.set(pid, st);
+  }
+  const children = new Map<number, number[]>();
+  for (const [pid, st] of stats) {
+    const list = children.get(st.ppid);
+    if (list === undefined) children.set(st.ppid, [pid]);
+    else list.push(pid);
+  }
+  let ticks = 0;
+  const seen = new Set<number>();
+  const stack = [...roots];
+  for (const root of roots) ticks += stats.get(root)?.childTicks ?? 0;
+  while (stack.length > 0) {
+    const pid = stack.pop()!;
+    if (seen.has(pid)) continue;
+    seen.add(pid);
+    ticks += stats.get(pid)?.ticks ?? 0;
+    stack.push(...(children.get(pid) ?? []));
+  }
+  assert.ok(ticks >= 0);
+  return (ticks * 1e6) / ticksPerSecond();
+}

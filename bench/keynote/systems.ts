@@ -1,0 +1,147 @@
+// The systems the keynote harness compares, behind one interface, and `measure`, which runs one (system, α) cell:
+// re-seed, connect C clients, run the closed loop, sample server CPU over the window, check the balance invariant.
+// Owns the lifetimes of the systems it starts (call `stop`). May call: ./workload, ./rpc-http, ./procs,
+// ./postgres, ./ours.
+import os from 'node:os';
+import path from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { RpcClient } from './rpc-http.js';
+import { pinPrefix, spawnServer, stopChild, treeCpuMicros } from './procs.js';
+import { pgUser, type PgCluster } from './postgres.js';
+import { checkOurs, connectOurs, repoRoot, seedOurs, startOurs } from './ours.js';
+import { assertInvariant, runClosedLoop, type BalanceCheck, type LoadResult, type TransferClient } from './workload.js';
+
+export interface SystemUnderTest {
+  /** Stable id used in results, e.g. `sqlite`, `pg-function-pool8`, `ours`. */
+  id: string;
+  /** Which family it belongs to, for ratios: ours | pg-serializable | pg-function | sqlite. */
+  family: string;
+  /** Pids whose process trees are the SUT's CPU. */
+  cpuRoots: number[];
+  seed(n: number, initialBalance: bigint): Promise<void>;
+  check(): Promise<BalanceCheck>;
+  connect(clients: number, inFlightPerClient: number): Promise<TransferClient[]>;
+  stop(): Promise<void>;
+}
+
+// Resolved here, so the servers start the same way whatever the caller's working directory.
+const tsxNode = [process.execPath, '--import', import.meta.resolve('tsx')];
+const benchDir = path.join(repoRoot, 'bench', 'keynote');
+
+function parseCheck(body: unknown): BalanceCheck {
+  const b = body as { accounts: number; total: string; min: string };
+  return { accounts: b.accounts, total: BigInt(b.total), min: BigInt(b.min) };
+}
+
+/** Wraps an RPC baseline server child: seeding and checks go through a small admin pool. */
+function rpcSystem(id: string, family: string, port: number, cpuRoots: number[], stopAll: () => Promise<void>): SystemUnderTest {
+  const admin = new RpcClient(port, 1);
+  let pools: RpcClient[] = [];
+  return {
+    id, family, cpuRoots,
+    seed: async (n, initialBalance) => void (await admin.must('seed', { n, initialBalance: initialBalance.toString() })),
+    check: async () => parseCheck(await admin.must('check', {})),
+    connect: async (clients, inFlightPerClient) => {
+      await Promise.all(pools.map((p) => p.close()));
+      // One pool, one keep-alive connection per client; pipelining lets a client keep K calls on its connection.
+      const pool = new RpcClient(port, clients, inFlightPerClient);
+      pools = [pool];
+      return Array.from({ length: clients }, () => pool.transferClient());
+    },
+    stop: async () => {
+      await Promise.all([admin.close(), ...pools.map((p) => p.close())]);
+      await stopAll();
+    },
+  };
+}
+
+export async function startSqlite(serverCpus: string | undefined, synchronous: 'FULL' | 'NORMAL' = 'FULL'): Promise<SystemUnderTest> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'keynote-sqlite-'));
+  const server = await spawnServer([...pinPrefix(serverCpus), ...tsxNode, path.join(benchDir, 'sqlite-server.ts'),
+    '--db', path.join(dir, 'bench.db'), '--synchronous', synchronous]);
+  const id = synchronous === 'FULL' ? 'sqlite' : 'sqlite-normal';
+  return rpcSystem(id, id, server.port, [server.child.pid!], async () => {
+    await stopChild(server.child);
+    rmSync(dir, { recursive: true, force: true });
+  });
+}
+
+export async function startPgApp(
+  cluster: PgCluster, variant: 'serializable' | 'function', poolSize: number, serverCpus: string | undefined,
+): Promise<SystemUnderTest> {
+  const server = await spawnServer([...pinPrefix(serverCpus), ...tsxNode, path.join(benchDir, 'pg-server.ts'),
+    '--pg-port', String(cluster.port), '--pg-user', pgUser, '--pool', String(poolSize), '--variant', variant]);
+  return rpcSystem(`pg-${variant}-pool${poolSize}`, `pg-${variant}`, server.port, [server.child.pid!, cluster.postmasterPid],
+    () => stopChild(server.child));
+}
+
+export async function startOursSystem(serverCpus: string | undefined): Promise<SystemUnderTest> {
+  const server = await startOurs(pinPrefix(serverCpus));
+  let open: TransferClient[] = [];
+  return {
+    id: 'ours', family: 'ours', cpuRoots: [server.pid],
+    seed: (n, initialBalance) => seedOurs(server, n, initialBalance),
+    check: () => checkOurs(server),
+    connect: async (clients) => {
+      await Promise.all(open.map((c) => c.close()));
+      open = await Promise.all(Array.from({ length: clients }, () => connectOurs(server)));
+      return open;
+    },
+    stop: async () => {
+      await Promise.all(open.map((c) => c.close()));
+      await server.stop();
+    },
+  };
+}
+
+export interface CellOptions {
+  accounts: number;
+  initialBalance: bigint;
+  clients: number;
+  inFlightPerClient: number;
+  warmupSeconds: number;
+  durationSeconds: number;
+}
+
+export interface CellResult extends LoadResult {
+  system: string;
+  family: string;
+  alpha: number;
+  clients: number;
+  inFlightPerClient: number;
+  /** SUT CPU time over the window per committed transfer (µs); null when /proc is unavailable. */
+  serverCpuMicrosPerTx: number | null;
+  /** SUT CPU use over the window, in cores. */
+  serverCores: number | null;
+  invariant: 'ok';
+}
+
+/** Runs one (system, α) cell. Throws when the balance invariant is broken. */
+export async function measure(
+  sut: SystemUnderTest, alpha: number, pairs: Uint32Array, opts: CellOptions,
+): Promise<CellResult> {
+  await sut.seed(opts.accounts, opts.initialBalance);
+  assertInvariant(await sut.check(), opts.accounts, opts.initialBalance);
+  const clients = await sut.connect(opts.clients, opts.inFlightPerClient);
+  let cpuStart: number | undefined;
+  let windowStartMs = 0;
+  const load = await runClosedLoop(clients, {
+    inFlightPerClient: opts.inFlightPerClient,
+    warmupSeconds: opts.warmupSeconds, durationSeconds: opts.durationSeconds, pairs,
+  }, () => {
+    cpuStart = treeCpuMicros(sut.cpuRoots);
+    windowStartMs = Date.now();
+  });
+  // Sampled after the drain, so the window is slightly longer than the measured one: a small overestimate.
+  const cpuEnd = treeCpuMicros(sut.cpuRoots);
+  const elapsedMicros = (Date.now() - windowStartMs) * 1000;
+  const cpu = cpuStart === undefined || cpuEnd === undefined ? null : cpuEnd - cpuStart;
+  assertInvariant(await sut.check(), opts.accounts, opts.initialBalance);
+  return {
+    ...load,
+    system: sut.id, family: sut.family, alpha, clients: opts.clients, inFlightPerClient: opts.inFlightPerClient,
+    serverCpuMicrosPerTx: cpu === null || load.committed === 0 ? null : cpu / load.committed,
+    serverCores: cpu === null ? null : cpu / elapsedMicros,
+    invariant: 'ok',
+  };
+}
