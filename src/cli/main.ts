@@ -16,8 +16,9 @@ import {
 } from './util.js';
 
 export const cliVersion = '2.8.3';
-// Upstream standalone listens on 0.0.0.0:3000; the local default server entry is 127.0.0.1:3000.
-const listenAddrDefault = '0.0.0.0:3000';
+// Upstream standalone listens on 0.0.0.0:3000. We bind loopback by default: a local development database should not be
+// reachable from the network unless the operator asks for it (`--listen-addr 0.0.0.0:3000`).
+const listenAddrDefault = '127.0.0.1:3000';
 const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'panic'] as const;
 type LogLevel = (typeof logLevels)[number];
 const similarNameDistanceMax = 2;

@@ -63,6 +63,25 @@ export function resolveType(type: AlgebraicType, typespace: Typespace): Algebrai
   return t;
 }
 
+/**
+ * Replaces every Ref, at any depth, by its target, so the type can be read without the typespace (e.g. a result schema
+ * sent to a client). Recursive types cannot be inlined and are an error.
+ */
+export function resolveTypeDeep(type: AlgebraicType, typespace: Typespace, depth = 0): AlgebraicType {
+  if (depth > refChainMax) throw new SatsError('type is recursive or nested too deeply to inline');
+  const t = resolveType(type, typespace);
+  switch (t.tag) {
+    case 'Product':
+      return { tag: 'Product', value: { elements: t.value.elements.map((e) => ({ name: e.name, algebraicType: resolveTypeDeep(e.algebraicType, typespace, depth + 1) })) } };
+    case 'Sum':
+      return { tag: 'Sum', value: { variants: t.value.variants.map((v) => ({ name: v.name, algebraicType: resolveTypeDeep(v.algebraicType, typespace, depth + 1) })) } };
+    case 'Array':
+      return { tag: 'Array', value: resolveTypeDeep(t.value, typespace, depth + 1) };
+    default:
+      return t;
+  }
+}
+
 function refTarget(index: number, typespace: Typespace): AlgebraicType {
   const t = typespace.types[index];
   if (t === undefined) {

@@ -10,7 +10,7 @@
 // the error is thrown — no statement of the request takes effect.
 
 import { DatastoreError, type MutTx, type ReadView, type TableSchema, type TxData } from '../datastore/types.js';
-import { compileCodec } from '../sats/codec.js';
+import { compileCodec, resolveTypeDeep } from '../sats/codec.js';
 import type { AlgebraicType, ProductType, Value } from '../sats/types.js';
 import type { DeleteStmt, InsertStmt, LiteralNode, SelectStmt, Statement, UpdateStmt } from './ast.js';
 import { SqlError } from './errors.js';
@@ -137,7 +137,9 @@ function runSelect(stmt: SelectStmt, view: ReadView, options: SqlOptions): SqlSt
       resultSchema = { elements: [{ name: p.name, algebraicType: u64Type }] };
       return { schema: resultSchema, rows: limit > 0 ? [[BigInt(count)]] : [], stats: noStats() };
   }
-  return { schema: resultSchema, rows, stats: noStats() };
+  // Result columns may name module types (Ref); clients read results without the module's typespace.
+  const inlined = resolveTypeDeep({ tag: 'Product', value: resultSchema }, schema.typespace);
+  return { schema: (inlined as { tag: 'Product'; value: ProductType }).value, rows, stats: noStats() };
 }
 
 /** The table's row type with canonical column names. */
