@@ -3,8 +3,10 @@
 // May call: every file in cli/, server/main.js (start only).
 import { Command, CommanderError, Option } from 'commander';
 import path from 'node:path';
-import { authToken, login, loginShow, logout } from './auth.js';
+import { authToken, login, loginShow, logoutCommand } from './auth.js';
+import { addOidcStartOptions, oidcOptionsFromFlags } from './login-web.js';
 import { bundleModule, resolveModuleDir } from './build.js';
+import { registerGenerateCommand } from './generate/register.js';
 import { CliConfig, configDir, dataDir, type PathOptions } from './config.js';
 import { CliError, ExitWithCode, UsageError, formatCliError } from './errors.js';
 import { parseJsonLossless, type LosslessJson } from './json.js';
@@ -616,7 +618,7 @@ async function startCommand(opts: Record<string, unknown>, cmd: Command) {
   process.stdout.write(`spacetimedb-standalone path: ${process.argv[1] ?? ''}\n`);
   process.stdout.write(`database running in data directory ${dir}\n`);
   // startServer prints `Starting SpacetimeDB listening on <addr>` once it is bound.
-  const running = await startServer({ listenAddr, dataDir: dir, keyDir });
+  const running = await startServer({ listenAddr, dataDir: dir, keyDir, oidc: oidcOptionsFromFlags(opts), durability: opts.durability === 'none' ? 'none' : 'fsync' });
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off('SIGINT', stop);
@@ -718,14 +720,17 @@ function buildProgram(): Command {
 
   // `login --token T` and `login show --token` share a flag name: login's own options only count before `show`.
   const loginCmd = program.command('login').description('Manage your login to SpacetimeDB').enablePositionalOptions()
-    .option('--auth-host <url>', 'The auth host', 'https://spacetimedb.com')
+    .option('--auth-host <url>', 'The auth host (default: the target server\'s web login, see docs/login.md)')
+    .option('-s, --server <server>', 'The server whose web login to use (default: the default server)')
     .option('--token <token>', 'Bypass the login flow and use a token directly')
     .option('--no-browser', 'Do not open a browser')
     .addOption(new Option('--server-issued-login <server>').hideHelp())
     .action(async (opts: Record<string, unknown>, cmd: Command) => {
       const config = loadConfig(cmd);
-      await login(config, { token: opts.token as string | undefined, serverIssuedLogin: opts.serverIssuedLogin as string | undefined },
-        (s) => config.serverUrl(s));
+      await login(config, {
+        token: opts.token as string | undefined, serverIssuedLogin: opts.serverIssuedLogin as string | undefined,
+        authHost: opts.authHost as string | undefined, server: opts.server as string | undefined, browser: opts.browser !== false,
+      }, (s) => config.serverUrl(s));
     });
   loginCmd.command('show').description('Show the current login info').option('--token', 'Also show the auth token')
     .action((opts: Record<string, unknown>, cmd: Command) => {
@@ -734,7 +739,9 @@ function buildProgram(): Command {
     });
 
   program.command('logout').description('Log out of SpacetimeDB').option('--auth-host <url>', 'The auth host')
-    .action((_opts, cmd: Command) => logout(loadConfig(cmd)));
+    .option('-s, --server <server>', 'The server whose web session to end (default: the default server)')
+    .action((opts: Record<string, unknown>, cmd: Command) =>
+      logoutCommand(loadConfig(cmd), { authHost: opts.authHost as string | undefined, server: opts.server as string | undefined }));
 
   program.command('build').description('Builds a spacetime module.')
     .option('-p, --module-path <dir>', 'The system path (absolute or relative) to the module project')
@@ -748,20 +755,35 @@ function buildProgram(): Command {
 
   registerServerCommands(program);
 
-  for (const name of ['subscribe', 'generate']) {
+  registerGenerateCommand(program);
+
+  for (const name of ['subscribe']) {
     program.command(name).description(`${name} (not implemented yet)`).allowUnknownOption().allowExcessArguments()
       .argument('[args...]').action(() => {
         throw new CliError(`\`spacetime ${name}\` is not implemented yet`);
       });
   }
 
-  program.command('start').description('Start a local SpacetimeDB instance')
+  addOidcStartOptions(program.command('start').description('Start a local SpacetimeDB instance'))
     .option('-l, --listen-addr <addr>', 'The address and port to listen on')
     .option('--data-dir <dir>', 'The path to the data directory')
     .option('--jwt-key-dir <dir>', 'Directory holding the id_ecdsa signing keys')
     .addOption(new Option('--edition <edition>').choices(['standalone']).default('standalone'))
     .option('--non-interactive')
+    .addOption(new Option('--durability <mode>', 'fsync: replies wait until the transaction is on disk; none: until the OS has it')
+      .choices(['fsync', 'none']).default('fsync'))
     .action((opts: Record<string, unknown>, cmd: Command) => startCommand(opts, cmd));
+
+  // `spacetime debug log <dir>`: segments, offsets and checksums of a commit log (read-only; see docs/durability.md).
+  program.command('debug').description('Inspect on-disk data').command('log')
+    .description('Describe a commit log: a database directory or its clog/ directory')
+    .argument('<dir>').option('--records', 'List every record')
+    .action(async (dir: string, opts: { records?: boolean }) => {
+      const { describeLog } = await import('../durability/inspect.js');
+      const { existsSync } = await import('node:fs');
+      const clog = existsSync(path.join(dir, 'clog')) ? path.join(dir, 'clog') : dir;
+      process.stdout.write(`${describeLog(clog, { records: opts.records === true })}\n`);
+    });
 
   program.command('version').description('Print the version').allowUnknownOption().allowExcessArguments()
     .argument('[args...]').action(() => {
