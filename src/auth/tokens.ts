@@ -6,7 +6,7 @@
 //
 // Verification order (mirrors upstream): a token whose signature verifies with our own public key is accepted
 // whatever its issuer; otherwise a token claiming our issuer is rejected; otherwise it would go to OIDC (issuer
-// allow-list + JWKS discovery) — not implemented yet: `verifyForeign` is the one place to add it.
+// allow-list + JWKS discovery, auth/oidc.ts) when the server is configured with an OidcVerifier.
 // Successful verifications are cached by exact token text (bounded); `exp` is re-checked on every hit.
 
 import assert from 'node:assert/strict';
@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { CompactSign, compactVerify, errors as joseErrors } from 'jose';
 import { identityFromClaims, identityFromHex, identityToHex } from './identity.js';
 import type { SigningKeys } from './keys.js';
+import { OidcError, type OidcVerifier } from './oidc.js';
 
 export const localIssuer = 'localhost';
 export const tokenAudience = ['spacetimedb'];
@@ -66,6 +67,8 @@ export interface TokenAuthorityOptions {
   issuer?: string;
   /** Clock in seconds; tests override it. */
   nowSeconds?: () => number;
+  /** Verifies tokens of external OIDC issuers; without it only our own tokens are accepted. */
+  oidc?: OidcVerifier;
 }
 
 /** Issues and verifies tokens with one server's key pair. */
@@ -74,9 +77,11 @@ export class TokenAuthority {
   readonly issuer: string;
   private readonly nowSeconds: () => number;
   private readonly verified = new Map<string, VerifiedToken>();
+  readonly oidc: OidcVerifier | undefined;
 
   constructor(options: TokenAuthorityOptions) {
     this.keys = options.keys;
+    this.oidc = options.oidc;
     this.issuer = options.issuer ?? localIssuer;
     this.nowSeconds = options.nowSeconds ?? (() => Math.floor(Date.now() / 1000));
   }
@@ -97,6 +102,17 @@ export class TokenAuthority {
     // The CLI decodes the payload with the standard base64 alphabet: '-' or '_' in it would break `spacetime login`.
     // Our claims are hex, a UUID, digits and `localhost`, which never encode to those characters.
     assert.ok(!/[-_]/.test(token.split('.')[1]!), 'minted token payload must be standard-base64 safe');
+    return { identity, token, payloadJson };
+  }
+
+  /**
+   * A long-lived token signed by us for an identity another issuer vouched for (the web login's result): `iss` and
+   * `sub` are the provider's, so the identity is the one their OIDC tokens derive.
+   */
+  async mintForSubject(issuer: string, subject: string): Promise<MintedIdentity> {
+    const identity = identityFromClaims(issuer, subject);
+    const claims = { hex_identity: identityToHex(identity), sub: subject, iss: issuer, aud: tokenAudience, iat: this.nowSeconds(), exp: null };
+    const { token, payloadJson } = await this.signWithPayload(claims);
     return { identity, token, payloadJson };
   }
 
@@ -128,14 +144,28 @@ export class TokenAuthority {
     }
     const payloadJson = new TextDecoder().decode(payloadBytes);
     const result = this.checkClaims(token, payloadJson, parseClaims(payloadJson));
-    if (this.verified.size >= verifiedCacheMaxEntries) this.verified.delete(this.verified.keys().next().value!);
-    this.verified.set(token, result);
+    this.remember(token, result);
     return result;
   }
 
-  /** Tokens from other issuers. OIDC (issuer allow-list, discovery, JWKS cache) goes here. */
-  private async verifyForeign(_token: string, _claims: Record<string, unknown>): Promise<VerifiedToken> {
-    throw new AuthError(401, notSignedByUsMessage);
+  /** Tokens from other issuers: OIDC (issuer allow-list, discovery, JWKS cache) when configured. */
+  private async verifyForeign(token: string, claims: Record<string, unknown>): Promise<VerifiedToken> {
+    if (this.oidc === undefined) throw new AuthError(401, notSignedByUsMessage);
+    let payloadJson: string;
+    try {
+      payloadJson = await this.oidc.verify(token, claims.iss);
+    } catch (error) {
+      if (error instanceof OidcError) throw new AuthError(error.status, error.message);
+      throw error;
+    }
+    const result = this.checkClaims(token, payloadJson, parseClaims(payloadJson));
+    this.remember(token, result);
+    return result;
+  }
+
+  private remember(token: string, result: VerifiedToken): void {
+    if (this.verified.size >= verifiedCacheMaxEntries) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(token, result);
   }
 
   private checkClaims(token: string, payloadJson: string, claims: Record<string, unknown>): VerifiedToken {

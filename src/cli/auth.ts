@@ -2,6 +2,7 @@
 // (cli-and-publish.md §1 login). May call: config, util (HTTP, prompts).
 import { CliConfig } from './config.js';
 import { CliError } from './errors.js';
+import { webLogin, webLogout } from './login-web.js';
 import { httpRequest, identityFromToken, jsonBody, yesOrNo } from './util.js';
 
 /** POST <server>/v1/identity, save the token, print the three lines the smoketests grep. */
@@ -39,14 +40,18 @@ export async function authToken(
   return serverIssuedLogin(config, serverUrl);
 }
 
-/** Removes both tokens; prints what upstream prints. Returns whether anything was removed. */
-export function logout(config: CliConfig): void {
+/**
+ * Removes both tokens; prints what upstream prints. A web session is also ended on `authHost` (best effort) when
+ * the caller knows the host.
+ */
+export async function logout(config: CliConfig, authHost?: string): Promise<void> {
   const token = config.data.spacetimedb_token;
-  const hadWeb = config.data.web_session_token !== undefined;
-  if (token === undefined && !hadWeb) {
+  const webSession = config.data.web_session_token;
+  if (token === undefined && webSession === undefined) {
     process.stdout.write('You are not logged in.\n');
     return;
   }
+  if (webSession !== undefined && authHost !== undefined) await webLogout(authHost, webSession);
   delete config.data.spacetimedb_token;
   delete config.data.web_session_token;
   config.save();
@@ -54,12 +59,40 @@ export function logout(config: CliConfig): void {
   process.stdout.write(identity !== undefined ? `Logged out (identity ${identity}).\n` : 'Logged out.\n');
 }
 
+/** `spacetime logout`: the web session ends on --auth-host, else on the target server when one is configured. */
+export async function logoutCommand(config: CliConfig, opts: { authHost?: string; server?: string }): Promise<void> {
+  let host = opts.authHost;
+  if (host === undefined) {
+    try {
+      host = config.serverUrl(opts.server);
+    } catch {
+      host = undefined; // no usable server config: only the local tokens are cleared
+    }
+  }
+  await logout(config, host);
+}
+
 export async function login(
   config: CliConfig,
-  opts: { token?: string; serverIssuedLogin?: string },
-  serverUrlOf: (server: string) => string,
+  opts: { token?: string; serverIssuedLogin?: string; authHost?: string; server?: string; browser?: boolean },
+  serverUrlOf: (server: string | undefined) => string,
 ): Promise<void> {
-  if (config.data.spacetimedb_token !== undefined || config.data.web_session_token !== undefined) logout(config);
+  // The web login's host: --auth-host, else the target server (-s, else the default server); maincloud's logins
+  // live on spacetimedb.com, as upstream.
+  const authHostOf = (): string => {
+    if (opts.authHost !== undefined) return opts.authHost;
+    const url = serverUrlOf(opts.server);
+    return /^https:\/\/maincloud\.spacetimedb\.com\/?$/.test(url) ? 'https://spacetimedb.com' : url;
+  };
+  if (config.data.spacetimedb_token !== undefined || config.data.web_session_token !== undefined) {
+    let previousHost: string | undefined;
+    try {
+      previousHost = authHostOf();
+    } catch {
+      previousHost = undefined; // no usable server config: only the local tokens are cleared
+    }
+    await logout(config, previousHost);
+  }
   if (opts.token !== undefined) {
     config.data.spacetimedb_token = opts.token;
     config.save();
@@ -71,10 +104,7 @@ export async function login(
     await serverIssuedLogin(config, serverUrlOf(opts.serverIssuedLogin));
     return;
   }
-  throw new CliError(
-    'Web login (spacetimedb.com) is not supported by this CLI. Use `spacetime login --server-issued-login <server>` ' +
-      'or `spacetime login --token <token>`.',
-  );
+  await webLogin(config, authHostOf(), opts.browser !== false);
 }
 
 export function loginShow(config: CliConfig, showToken: boolean): void {

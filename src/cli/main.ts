@@ -7,11 +7,14 @@ import { authToken, login, loginShow, logoutCommand } from './auth.js';
 import { addOidcStartOptions, oidcOptionsFromFlags } from './login-web.js';
 import { bundleModule, resolveModuleDir } from './build.js';
 import { registerGenerateCommand } from './generate/register.js';
+import { runSubscribe } from './subscribe.js';
 import { CliConfig, configDir, dataDir, type PathOptions } from './config.js';
 import { CliError, ExitWithCode, UsageError, formatCliError } from './errors.js';
 import { parseJsonLossless, type LosslessJson } from './json.js';
 import { toSnakeCase } from '../sats/names.js';
-import { parseYesScopes, publish, type DeleteDataMode } from './publish.js';
+import { parseYesScopes, printMigrationHistory, publish, type DeleteDataMode } from './publish.js';
+import { publishWithConfig, registerDevflowCommands } from './init/commands.js';
+import { databaseFromConfig, partsFromConfig } from './project-config.js';
 import { formatSqlResult, formatTimestamp, renderTable } from './sqlformat.js';
 import {
   closeStdin, ensureOk, httpRequest, identityFromToken, isIdentityHex, jsonBody, warnUnstable, yesOrNo,
@@ -230,8 +233,9 @@ function callArgument(raw: string, type: LosslessJson): unknown {
   return JSON.parse(raw) as unknown;
 }
 
-async function callCommand(database: string, fn: string, args: string[], opts: Record<string, unknown>, cmd: Command) {
+async function callCommand(db: string | undefined, fnArg: string | undefined, argsIn: string[], opts: Record<string, unknown>, cmd: Command) {
   warnUnstable();
+  const { database, rest: [fn, ...args] } = partsFromConfig([db, fnArg, ...argsIn], opts, 'function', 1);
   const config = loadConfig(cmd);
   const serverUrl = config.serverUrl(opts.server as string | undefined);
   const token = await authToken(config, serverUrl, { anonymous: opts.anonymous === true, yes: opts.yes !== undefined });
@@ -309,7 +313,8 @@ export function formatLogRecord(record: LogRecord): string {
   return line;
 }
 
-async function logsCommand(database: string, opts: Record<string, unknown>, cmd: Command) {
+async function logsCommand(db: string | undefined, opts: Record<string, unknown>, cmd: Command) {
+  const database = databaseFromConfig(db, opts);
   const config = loadConfig(cmd);
   const serverUrl = config.serverUrl(opts.server as string | undefined);
   const token = await authToken(config, serverUrl, { yes: opts.yes !== undefined });
@@ -358,8 +363,9 @@ async function logsCommand(database: string, opts: Record<string, unknown>, cmd:
 // ---------------------------------------------------------------------------------------------------------------
 // sql, describe, list, delete
 
-async function sqlCommand(database: string, query: string, opts: Record<string, unknown>, cmd: Command) {
+async function sqlCommand(db: string | undefined, q: string | undefined, opts: Record<string, unknown>, cmd: Command) {
   warnUnstable();
+  const { database, rest: [query] } = partsFromConfig([db, q], opts, 'query', 1, 1);
   const config = loadConfig(cmd);
   const serverUrl = config.serverUrl(opts.server as string | undefined);
   const token = await authToken(config, serverUrl, { anonymous: opts.anonymous === true, yes: opts.yes !== undefined });
@@ -381,10 +387,11 @@ async function sqlCommand(database: string, query: string, opts: Record<string, 
 }
 
 async function describeCommand(
-  database: string, entityType: string | undefined, entityName: string | undefined,
+  db: string | undefined, t: string | undefined, n: string | undefined,
   opts: Record<string, unknown>, cmd: Command,
 ) {
   warnUnstable();
+  const { database, rest: [entityType, entityName] } = partsFromConfig([db, t, n], opts, 'database', 0, 2);
   if (opts.json !== true) throw new UsageError("the following required arguments were not provided:\n  --json");
   const config = loadConfig(cmd);
   const serverUrl = config.serverUrl(opts.server as string | undefined);
@@ -430,7 +437,8 @@ async function listCommand(opts: Record<string, unknown>, cmd: Command) {
   process.stdout.write(renderTable(['Database Name(s)', 'Identity'], rows) + '\n');
 }
 
-async function deleteCommand(database: string, opts: Record<string, unknown>, cmd: Command) {
+async function deleteCommand(db: string | undefined, opts: Record<string, unknown>, cmd: Command) {
+  const database = databaseFromConfig(db, opts);
   const config = loadConfig(cmd);
   const serverUrl = config.serverUrl(opts.server as string | undefined);
   const yes = opts.yes !== undefined;
@@ -612,6 +620,8 @@ async function startCommand(opts: Record<string, unknown>, cmd: Command) {
   // Keys: --jwt-key-dir, else the root dir's config dir (upstream's layout), else the server's <data-dir>/keys.
   const jwtKeyDir = opts.jwtKeyDir as string | undefined;
   const keyDir = jwtKeyDir ?? (paths.rootDir !== undefined ? configDir(paths) : undefined);
+  // Outbound HTTP from procedures to private / loopback addresses (host/http-egress.ts reads this).
+  if (opts.allowPrivateHttp === true) process.env.SPACETIME_ALLOW_PRIVATE_HTTP = '1';
   // Loaded lazily so that ordinary CLI commands do not pay for loading the server.
   const { startServer } = await import('../server/main.js');
   process.stdout.write(`spacetimedb-standalone version: ${cliVersion}\n`);
@@ -659,11 +669,12 @@ function buildProgram(): Command {
     .option('--parent <db>', 'A parent database')
     .option('--organization, --org <org>', 'The organization to publish under')
     .option('-d, --debug', 'Build in debug mode')
+    .option('--env <env>', 'Configuration environment (spacetime.<env>.json)')
     .action(async (name: string | undefined, opts: Record<string, unknown>) => {
       const paths = [opts.modulePath, opts.binPath, opts.jsPath].filter((p) => p !== undefined);
       if (paths.length > 1) throw new UsageError("the argument '--module-path <dir>' cannot be used with '--js-path <file>'");
       const cmd = program.commands.find((c) => c.name() === 'publish')!;
-      await publish(loadConfig(cmd), {
+      await publishWithConfig(loadConfig(cmd), {
         database: name,
         server: opts.server as string | undefined,
         deleteData: opts.deleteData as DeleteDataMode,
@@ -676,15 +687,15 @@ function buildProgram(): Command {
         parent: opts.parent as string | undefined,
         organization: opts.org as string | undefined,
         debug: opts.debug === true,
-      });
+      }, opts.config === false, opts.env as string | undefined);
     });
 
   serverOptions(program.command('delete').description('Deletes a SpacetimeDB database'))
-    .argument('<database>', 'The name or identity of the database to delete')
+    .argument('[database]', 'The name or identity of the database to delete')
     .action((db: string, opts: Record<string, unknown>, cmd: Command) => deleteCommand(db, opts, cmd));
 
   serverOptions(program.command('logs').description('Prints logs from a SpacetimeDB database'))
-    .argument('<database>', 'The name or identity of the database')
+    .argument('[database]', 'The name or identity of the database')
     .option('-n, --num-lines <n>', 'The number of lines to print from the end of the log')
     .option('-f, --follow', 'Keep printing new lines as they arrive')
     .addOption(new Option('--format <format>', 'Output format for the logs').choices(['text', 'json']).default('text'))
@@ -693,22 +704,31 @@ function buildProgram(): Command {
     .action((db: string, opts: Record<string, unknown>, cmd: Command) => logsCommand(db, opts, cmd));
 
   serverOptions(program.command('call').description('Invokes a function (reducer or procedure) in a SpacetimeDB database'))
-    .argument('<database>', 'The database name or identity')
-    .argument('<function>', 'The name of the function to call')
+    .argument('[database]', 'The database name or identity')
+    .argument('[function]', 'The name of the function to call')
     .argument('[arguments...]', 'Arguments, one JSON literal each')
     .option('--anonymous', 'Perform this action with an anonymous identity')
     .action((db: string, fn: string, args: string[], opts: Record<string, unknown>, cmd: Command) =>
       callCommand(db, fn, args, opts, cmd));
 
+  serverOptions(program.command('history').description('Lists every publish of a database and the migration plan it applied'))
+    .argument('[database]').option('--json', 'Print the entries as JSON')
+    .action(async (db: string | undefined, opts: Record<string, unknown>, cmd: Command) => {
+      const config = loadConfig(cmd);
+      const serverUrl = config.serverUrl(opts.server as string | undefined);
+      const token = await authToken(config, serverUrl, { yes: opts.yes !== undefined });
+      await printMigrationHistory(serverUrl, await resolveDatabase(serverUrl, databaseFromConfig(db, opts)), token, opts.json === true);
+    });
+
   serverOptions(program.command('describe').description('Describe the structure of a database or entities within it'))
-    .argument('<database>').argument('[entity_type]', 'reducer or table').argument('[entity_name]')
+    .argument('[database]').argument('[entity_type]', 'reducer or table').argument('[entity_name]')
     .option('--json', 'Output the schema as JSON (required)')
     .option('--anonymous', 'Perform this action with an anonymous identity')
     .action((db: string, t: string | undefined, n: string | undefined, opts: Record<string, unknown>, cmd: Command) =>
       describeCommand(db, t, n, opts, cmd));
 
   serverOptions(program.command('sql').description('Runs a SQL query on the database'))
-    .argument('<database>').argument('<query>')
+    .argument('[database]').argument('[query]')
     .option('--interactive', 'Start an interactive SQL shell (not supported)')
     .addOption(new Option('--confirmed <bool>').choices(['true', 'false']))
     .option('--anonymous', 'Perform this action with an anonymous identity')
@@ -754,15 +774,47 @@ function buildProgram(): Command {
     });
 
   registerServerCommands(program);
+  registerDevflowCommands(program, { loadConfig, resolveDatabase });
 
   registerGenerateCommand(program);
 
-  for (const name of ['subscribe']) {
-    program.command(name).description(`${name} (not implemented yet)`).allowUnknownOption().allowExcessArguments()
-      .argument('[args...]').action(() => {
-        throw new CliError(`\`spacetime ${name}\` is not implemented yet`);
+  program.command('subscribe').description('Subscribe to SQL queries on the database. (UNSTABLE)')
+    .argument('[database]', 'The name or identity of the database you would like to query')
+    .argument('[query...]', 'The SQL queries to subscribe to')
+    .option('-n, --num-updates <n>', 'The number of subscription updates to receive before exiting')
+    .option('-t, --timeout <secs>', 'The timeout, in seconds, after which to disconnect and stop receiving updates')
+    .option('--print-initial-update', 'Print the initial update for the queries')
+    .option('--confirmed <bool>', 'Instruct the server to deliver only updates of confirmed transactions')
+    .option('--anonymous', 'Perform this action with an anonymous identity')
+    .option('-s, --server <server>', 'The nickname, host name or URL of the server')
+    .option('-y, --yes <scope>', 'Run non-interactively wherever possible')
+    .option('--no-config', 'Ignore spacetime.json configuration')
+    .action(async (db: string | undefined, queryArgs: string[], opts: Record<string, unknown>, cmd: Command) => {
+      warnUnstable();
+      const { database, rest: queries } = partsFromConfig([db, ...queryArgs], opts, 'query', 1);
+      const config = loadConfig(cmd);
+      const serverUrl = config.serverUrl(opts.server as string | undefined);
+      const token = await authToken(config, serverUrl, { anonymous: opts.anonymous === true, yes: opts.yes !== undefined });
+      const count = (flag: string, value: unknown): number | undefined => {
+        if (value === undefined) return undefined;
+        const n = Number(value);
+        if (!Number.isInteger(n) || n < 0) throw new UsageError(`invalid value '${String(value)}' for '${flag}'`);
+        return n;
+      };
+      if (opts.confirmed !== undefined && opts.confirmed !== 'true' && opts.confirmed !== 'false') {
+        throw new UsageError(`invalid value '${String(opts.confirmed)}' for '--confirmed <bool>'`);
+      }
+      await runSubscribe({
+        serverUrl, token, queries,
+        databaseIdentity: await resolveDatabase(serverUrl, database),
+        numUpdates: count('--num-updates <n>', opts.numUpdates),
+        timeoutSeconds: count('--timeout <secs>', opts.timeout),
+        printInitialUpdate: opts.printInitialUpdate === true,
+        confirmed: opts.confirmed === undefined ? undefined : opts.confirmed === 'true',
+        print: (line) => process.stdout.write(`${line}\n`),
       });
-  }
+    });
+
 
   addOidcStartOptions(program.command('start').description('Start a local SpacetimeDB instance'))
     .option('-l, --listen-addr <addr>', 'The address and port to listen on')
@@ -772,6 +824,7 @@ function buildProgram(): Command {
     .option('--non-interactive')
     .addOption(new Option('--durability <mode>', 'fsync: replies wait until the transaction is on disk; none: until the OS has it')
       .choices(['fsync', 'none']).default('fsync'))
+    .option('--allow-private-http', 'Let procedures make HTTP requests to private and loopback addresses (local development)')
     .action((opts: Record<string, unknown>, cmd: Command) => startCommand(opts, cmd));
 
   // `spacetime debug log <dir>`: segments, offsets and checksums of a commit log (read-only; see docs/durability.md).

@@ -196,3 +196,27 @@ async function prePublish(
   query.set('token', String(auto.token));
   query.set('policy', 'BreakClients');
 }
+
+/** One entry of GET /v1/database/:db/unstable/migrations (host/update.ts). */
+interface HistoryEntry { ts_micros: string; publisher: string; program_hash: string; op: string; plan: string }
+
+/**
+ * `spacetime history <db>` (beyond upstream): every publish of the database, oldest first — when, who, which
+ * program, and the migration plan that was applied. `json` prints the server's entries as they are.
+ */
+export async function printMigrationHistory(serverUrl: string, identity: string, token: string | undefined, json: boolean): Promise<void> {
+  const url = `${serverUrl}/v1/database/${identity}/unstable/migrations`;
+  const res = await httpRequest('GET', url, { token });
+  ensureOk(res, url);
+  const body = JSON.parse(res.text) as { entries: HistoryEntry[] };
+  if (json) {
+    process.stdout.write(`${JSON.stringify(body.entries, null, 2)}\n`);
+    return;
+  }
+  for (const e of body.entries) {
+    const when = new Date(Number(BigInt(e.ts_micros) / 1000n)).toISOString();
+    process.stdout.write(`${when}  ${e.op.padEnd(7)}  program ${e.program_hash.slice(0, 16)}  by ${e.publisher}\n`);
+    const steps = e.plan.split('\n').filter((l) => l.startsWith('▸') || l.startsWith('!!!'));
+    for (const s of steps) process.stdout.write(`    ${s}\n`);
+  }
+}

@@ -20,7 +20,8 @@ import { firstUserTableId } from './schema.js';
 import { systemTableRows, systemTableSchemas } from './system.js';
 import type { Cursor, IndexKey } from './key.js';
 import {
-  bytesEqual, isZero, readInt, RowAllocator, rowIdentity, TableState, writeInt, type IndexState, type SequenceState,
+  bytesEqual, isZero, readInt, RowAllocator, rowIdentity, sameColumns, TableState, writeInt, type IndexState,
+  type SequenceState,
 } from './table.js';
 import {
   DatastoreError, errno, type DatabaseSchema, type IndexId, type IndexSchema, type MutTx, type RangeScanArgs,
@@ -318,6 +319,68 @@ export class Datastore extends Reader {
   }
 
   /**
+   * Migration (datastore/migrate.ts): loads rows into a table of a datastore nobody uses yet, without a transaction
+   * or undo log (a failure discards the whole datastore). Rows are kept as given (they are immutable committed rows
+   * of the old datastore); `validate` re-checks their encoding. Identical rows collapse (set semantics); a duplicate
+   * key of a unique index throws the usual unique violation. Sequences move past every loaded value.
+   */
+  loadRows(tableId: TableId, rows: Iterable<Uint8Array>, validate: boolean): void {
+    assert(this.tx === undefined, 'loadRows while a transaction is open');
+    const t = this.state.writableTable(tableId);
+    for (const row of rows) {
+      if (validate) t.validateRow(row);
+      const keys = t.computeKeys(row);
+      if (t.byBytes !== undefined) {
+        if (t.findIdentical(row) !== undefined) continue;
+      } else if (t.findIdentical(row) !== undefined) {
+        continue;
+      } else {
+        for (let i = 0; i < t.uniqueIndexes.length; i++) {
+          if (t.uniqueIndexes[i].store.find(keys[t.uniquePositions[i]]) !== undefined) {
+            throw t.uniqueViolation(t.uniqueIndexes[i], row);
+          }
+        }
+      }
+      t.addRow(this.state.nextRowId++, row, keys);
+      for (const s of t.sequences) advancePast(s, t, row);
+    }
+  }
+
+  /**
+   * Migration: takes over the committed rows of table `fromTableId` of `from` (a datastore about to be replaced, and
+   * not written again) as table `tableId` of this fresh one, without copying: the row map is shared, and so is every
+   * index store whose index has the same algorithm, columns and uniqueness and covers none of `retypedColumns` (whose
+   * key codec may differ); other indexes are built over the rows. Added unique indexes must have been checked.
+   */
+  adoptRows(tableId: TableId, from: Datastore, fromTableId: TableId, retypedColumns: ReadonlySet<number>): void {
+    assert(this.tx === undefined && from.tx === undefined, 'adoptRows while a transaction is open');
+    const t = this.state.writableTable(tableId);
+    const o = from.state.table(fromTableId);
+    assert(t.rows.size === 0, 'adoptRows into a table that has rows');
+    t.rows = o.rows;
+    for (const ix of t.indexes) {
+      const same = ix.schema.columns.some((c) => retypedColumns.has(c)) ? undefined : o.indexes.find((x) =>
+        x.schema.algorithm === ix.schema.algorithm && x.schema.unique === ix.schema.unique &&
+        sameColumns(x.schema.columns, ix.schema.columns));
+      if (same !== undefined) (ix as { store: IndexState['store'] }).store = same.store;
+      else for (const [id, row] of t.rows) ix.store.add(ix.key.ofRow(row), id);
+    }
+    if (t.byBytes !== undefined) {
+      if (o.byBytes !== undefined) (t as { byBytes: Map<string, number> }).byBytes = o.byBytes;
+      else for (const [id, row] of t.rows) t.byBytes.set(rowIdentity(row), id);
+    }
+    if (from.state.nextRowId > this.state.nextRowId) this.state.nextRowId = from.state.nextRowId;
+  }
+
+  /** Migration: a sequence keeps its position across a module update (it never moves backwards). */
+  setSequenceNext(tableId: TableId, column: number, next: bigint): void {
+    const s = this.state.table(tableId).sequences.find((q) => q.schema.column === column);
+    assert(s !== undefined, `no sequence on column ${column} of table ${tableId}`);
+    const inc = s.schema.increment;
+    if (inc > 0n ? next > s.next : next < s.next) s.next = next;
+  }
+
+  /**
    * Replays a committed transaction (recovery from the commit log): deletes, then inserts, as given.
    * Sequences move past any value seen in inserted rows, so they never reissue a logged value.
    */
@@ -473,16 +536,17 @@ class Transaction extends Reader implements MutTx {
   commit(): TxData {
     this.check();
     const tables: TableChanges[] = [];
-    const touched = [...this.touched].sort((a, b) => a[0].schema.tableId - b[0].schema.tableId);
+    // One touched table (the common case) needs no sort; forEach avoids an entry array per row (hot path).
+    const touched = this.touched.size === 1 ? this.touched : new Map([...this.touched].sort((a, b) => a[0].schema.tableId - b[0].schema.tableId));
     for (const [t, before] of touched) {
       const inserts: Uint8Array[] = [];
       const deletes: Uint8Array[] = [];
-      for (const [rowId, was] of before) {
+      before.forEach((was, rowId) => {
         const now = t.rows.get(rowId);
-        if (was !== null && now !== undefined && bytesEqual(was, now)) continue;
+        if (was !== null && now !== undefined && bytesEqual(was, now)) return;
         if (was !== null) deletes.push(was);
         if (now !== undefined) inserts.push(now);
-      }
+      });
       cancelIdentical(inserts, deletes);
       if (t.schema.isEvent) t.clearAll(); // event rows are broadcast, never kept
       if (inserts.length + deletes.length > 0) {
@@ -568,8 +632,9 @@ function cancelIdentical(inserts: Uint8Array[], deletes: Uint8Array[]): void {
   if (inserts.length === 0 || deletes.length === 0) return;
   if (inserts.length <= cancelPairwiseMaxRows && deletes.length <= cancelPairwiseMaxRows) {
     for (let i = inserts.length - 1; i >= 0; i--) {
-      const j = deletes.findIndex((d) => bytesEqual(d, inserts[i]));
-      if (j >= 0) { deletes.splice(j, 1); inserts.splice(i, 1); }
+      let j = 0;
+      while (j < deletes.length && !bytesEqual(deletes[j], inserts[i])) j++;
+      if (j < deletes.length) { deletes.splice(j, 1); inserts.splice(i, 1); }
     }
     return;
   }

@@ -5,9 +5,15 @@
 // failures (host-abi §5.2), lifecycle reducers (§5.3) and commit notifications for subscriptions.
 // May call: host/*, datastore (Datastore, buildDatabaseSchema), sql (executeSql), sats (moduledef, json, codec).
 //
-// Not yet here: durability (commit log, snapshots, reopen), the scheduler, views, procedures, migrations.
+// Durability (host/recovery.ts): every commit is logged synchronously in `announce`, and replies wait until it is on
+// disk (`durably`). `open` rebuilds a database from its directory without running init.
+// Views and row-level security (host/views.ts): `views` serves SQL (`sql`) and, through `wrapCompile`, subscriptions.
+// Module updates (host/update.ts, datastore/migrate.ts): `update` loads the new module beside the old one, copies
+// what must be copied between calls, and swaps module, schema, datastore and views inside the call queue.
+// Not yet here: the scheduler, procedures.
 
 import assert from 'node:assert';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Datastore } from '../datastore/store.js';
 import { buildDatabaseSchema } from '../datastore/schema.js';
@@ -26,8 +32,24 @@ import { prepareProgram } from './program.js';
 import { ReducerCatalog, type ReducerInfo } from './reducers.js';
 import { memoryLimitMibDefault, ModuleRuntime, reducerTimeoutMsDefault, type RuntimeLimits } from './runtime.js';
 import { SyscallHost } from './syscalls.js';
+import { lazyFeatureSyscalls, ModuleFeatures, type HttpRouteResponse, type ProcedureCallResult, type ProcedureInfo } from './module-features.js';
+import { buildViewCatalog, compileRlsFilters, ViewHost } from './views.js';
+import type { CompileQuery } from '../subscription/manager.js';
+import {
+  buildMigration, finishMigration, MigrationError, snapshotForMigration, type MigrationBuild,
+} from '../datastore/migrate.js';
+import {
+  loadModule, planModuleUpdate, UpdateRejectedError, type RunningModule, type UpdateOptions, type UpdatePlan,
+  type UpdateResult,
+} from './update.js';
+import { DatabaseDurability, type DurabilityMode } from './recovery.js';
+import type { ClientChange, RecoveredState } from './persistence.js';
 
 export type { ReducerInfo } from './reducers.js';
+export type { UpdateOptions, UpdatePlan, UpdateResult } from './update.js';
+export type ModuleChangeListener = (change: { breaksClients: boolean }) => void;
+/** Module-log fields of host-written (system) lines: the CLI omits the sentinel from `spacetime logs` output. */
+const systemLogFields = { filename: '__spacetimedb__', function: '__spacetimedb__' };
 
 export interface Caller {
   identity: bigint;
@@ -44,6 +66,14 @@ export interface DatabaseOptions {
   /** Alias of `dataDir` (the server's CreateDatabaseOptions name). */
   dir?: string;
   limits?: Partial<RuntimeLimits>;
+  /** 'fsync' (default): replies wait for fsync of their transaction; 'none': for the write to the OS only. */
+  durability?: DurabilityMode;
+  /** Snapshot policy overrides (tests, benchmarks); defaults in host/persistence.ts. */
+  snapshotEveryCommits?: number;
+  /** Recovery and snapshot events, one line each (default: stderr). */
+  report?: (message: string) => void;
+  /** Test-only: make the n-th commit-log write or sync fail (see durability/commitlog.ts). */
+  faultInjection?: { failWriteNumber?: number; failSyncNumber?: number };
 }
 
 export type ReducerCallResult =
@@ -60,6 +90,8 @@ export interface CommitEvent {
   args: Uint8Array;
   timestampMicros: bigint;
   durationMicros: number;
+  /** Resolves when the transaction is on disk (undefined: no durability, e.g. an in-memory database). */
+  durable?: Promise<void>;
 }
 export type CommitListener = (event: CommitEvent) => void;
 
@@ -79,8 +111,18 @@ export class Database {
   private readonly jwts = new Map<bigint, string>();
   private readonly immediate: { reducer: string; args: Uint8Array; caller: Caller }[] = [];
   private currentCaller: Caller | undefined;
+  /** Scheduler, procedures and module HTTP routes (host/module-features.ts); set right after construction. */
+  features!: ModuleFeatures;
+  /** Views and row-level security (host/views.ts); set right after construction. */
+  views!: ViewHost;
   /** SQL system variables (SET/SHOW row_limit), kept between requests. */
   private readonly sqlVars = new Map<string, bigint>();
+  /** Module-update listeners (onModuleChange). */
+  private readonly moduleListeners = new Set<ModuleChangeListener>();
+  /** The commit log of a database with a directory (undefined: in memory only, or while init runs at create). */
+  private durability: DatabaseDurability | undefined;
+  /** A client connect/disconnect to log with the next commit (consumed by `announce`). */
+  private pendingClient: ClientChange | undefined;
 
   private constructor(
     readonly identity: bigint,
@@ -101,7 +143,7 @@ export class Database {
    * Publishes a new database: prepares and evaluates the program, builds the schema, creates the datastore and runs
    * `init` (owner as sender) in the creating transaction. Any failure throws PublishError and leaves nothing behind.
    */
-  static async create(options: DatabaseOptions, program: string | Uint8Array): Promise<Database> {
+  static async create(options: DatabaseOptions, program: string | Uint8Array, reopen?: Reopen): Promise<Database> {
     const dir = options.dataDir ?? options.dir;
     const limits: RuntimeLimits = {
       memoryLimitMib: options.limits?.memoryLimitMib ?? memoryLimitMibDefault,
@@ -121,6 +163,7 @@ export class Database {
       },
       jwtPayload: (connId) => db?.jwtFor(connId),
       scheduleImmediate: (reducer, args) => db?.queueImmediate(reducer, args),
+      features: lazyFeatureSyscalls(() => db?.features),
     });
     runtime = ModuleRuntime.create(prepared, host, limits);
     try {
@@ -128,6 +171,7 @@ export class Database {
       let def: RawModuleDefV10;
       let schema: DatabaseSchema;
       let reducers: ReducerCatalog;
+      let initTx: TxData | undefined;
       try {
         def = decodeRawModuleDef(defBytes);
         schema = buildDatabaseSchema(def);
@@ -135,29 +179,82 @@ export class Database {
       } catch (err) {
         throw new PublishError(`invalid module: ${messageOf(err)}`);
       }
-      const datastore = new Datastore(schema);
+      let viewCatalog, rls;
+      try {
+        viewCatalog = buildViewCatalog(def, schema);
+        rls = compileRlsFilters(def, schema);
+      } catch (err) {
+        throw new PublishError(`invalid module: ${messageOf(err)}`);
+      }
+      const datastore = reopen?.recovered?.datastore ?? new Datastore(schema);
       db = new Database(options.identity, options.ownerIdentity, defBytes, def, schema, reducers, datastore, host,
         runtime, memLog);
-      const init = reducers.lifecycle.init;
+      db.views = db.createViewHost(viewCatalog, rls);
+      db.features = db.createFeatures(options.limits);
+      const init = reopen?.recovered !== undefined ? undefined : reducers.lifecycle.init;
       if (init !== undefined) {
         const owner: Caller = { identity: options.ownerIdentity, connectionId: 0n, jwtPayload: undefined };
         const result = db.runReducer(init, emptyArgs, owner);
+        if (result.status === 'committed') initTx = result.txData;
         if (result.status !== 'committed') {
           const detail = result.status === 'failed' ? result.message : lastPanic(memLog) ?? result.message;
           throw new PublishError(`the module's init reducer failed: ${detail}`);
         }
       }
+      if (dir !== undefined) await db.attachDurability(dir, options, program, reopen, initTx);
       if (dir !== undefined) {
         const logs = new ModuleLog(join(dir, moduleLogFileName));
         for (const r of memLog.tail()) logs.append(r);
         db.swapLog(logs);
       }
+      db.features.start();
       return db;
     } catch (err) {
+      db?.features?.close();
       runtime.dispose();
+      await (reopen?.durability ?? db?.durability)?.close().catch(() => {});
       if (err instanceof PublishError) throw err;
       throw new PublishError(messageOf(err));
     }
+  }
+
+  /**
+   * Reopens a database from its directory: recovers its state from snapshot + log, loads the newest logged program
+   * (not `program`, which is only used when the directory holds none, e.g. a crash between mkdir and the first
+   * record) WITHOUT running init, then runs client_disconnected for every client that was connected at the crash.
+   * A corrupt log throws (CommitLogCorruptError / PersistenceError naming the file and offset).
+   */
+  static async open(options: DatabaseOptions, program: string | Uint8Array): Promise<Database> {
+    const dir = options.dataDir ?? options.dir;
+    assert(dir !== undefined, 'Database.open needs a directory');
+    const { durability, recovered } = await DatabaseDurability.open(dir, durabilityOptionsOf(options));
+    const db = await Database.create(options, recovered?.program.programText ?? program, { durability, recovered });
+    for (const [connectionId, identity] of recovered?.connectedClients ?? []) {
+      await db.clientDisconnected({ identity, connectionId, jwtPayload: undefined }).catch((err: unknown) => {
+        db.logs.write('Error', `client_disconnected after restart failed: ${messageOf(err)}`);
+      });
+    }
+    return db;
+  }
+
+  /**
+   * Connects the database to its commit log (create and open). A new database logs its Program (a Reset when the
+   * directory already had one) and init's transaction together, and is returned only once both are durable.
+   */
+  private async attachDurability(dir: string, options: DatabaseOptions, program: string | Uint8Array, reopen: Reopen | undefined,
+    initTx: TxData | undefined): Promise<void> {
+    const opened = reopen ?? await DatabaseDurability.open(dir, durabilityOptionsOf(options));
+    this.durability = opened.durability;
+    if (reopen?.recovered !== undefined) return;
+    const text = typeof program === 'string' ? program : new TextDecoder().decode(program);
+    const info = { programText: text, moduleDef: this.defBytes, ownerIdentity: this.ownerIdentity, databaseIdentity: this.identity,
+      timestampMicros: BigInt(nowMicros()) };
+    const d = opened.durability;
+    d.recordProgram(info, opened.recovered !== undefined);
+    // A reset starts a new module log too (as when the directory was recreated).
+    if (opened.recovered !== undefined) rmSync(join(dir, moduleLogFileName), { force: true });
+    // init ran before the log was attached: its rows follow the Program record in the same batch.
+    await d.logCommit(initTx ?? { tables: [] }, this.datastore, info.timestampMicros);
   }
 
   private swapLog(logs: ModuleLog): void {
@@ -175,6 +272,31 @@ export class Database {
   /** Syscall crossings from the isolate into the host so far (benchmarks). */
   syscallCrossings(): number {
     return this.host.crossings;
+  }
+
+  /** Subscriptions: wraps the server's query compiler so views and row-level security apply per caller. */
+  wrapCompile(base: CompileQuery): CompileQuery {
+    // Resolved per compile: a module update replaces the ViewHost (host/update.ts).
+    return (text, view, options) => this.views.wrapCompile(base)(text, view, options);
+  }
+
+  /** Views run against committed state with a read-only, read-set-recording transaction (host/views.ts). */
+  private createViewHost(catalog: ReturnType<typeof buildViewCatalog>, rls: ReturnType<typeof compileRlsFilters>): ViewHost {
+    return new ViewHost({
+      views: catalog, rls, base: this.datastore,
+      log: (level, message, target) => this.logs.write(level, message, { target }),
+      call: (anonymous, fnId, sender, reader) => {
+        const runtime = this.runtime;
+        if (runtime === undefined) return { kind: 'error', message: 'the database is closed' };
+        const previous = this.host.tx;
+        this.host.tx = reader;
+        try {
+          return runtime.callView(anonymous, fnId, sender);
+        } finally {
+          this.host.tx = previous;
+        }
+      },
+    });
   }
 
   /** Registers a commit listener (subscriptions). Returns the unsubscribe function. */
@@ -199,7 +321,7 @@ export class Database {
     } catch (err) {
       return Promise.reject(new BadArgumentsError(info.name, messageOf(err)));
     }
-    return this.enqueue(() => this.runReducer(info, args, caller));
+    return this.durably(() => this.runReducer(info, args, caller));
   }
 
   /** A client call with SATS-JSON arguments: an array (positional) or an object (by parameter name). */
@@ -215,31 +337,38 @@ export class Database {
       }
       return Promise.reject(new BadArgumentsError(this.reducers.get(name)?.name ?? name, messageOf(err)));
     }
-    return this.enqueue(() => this.runReducer(info, args, caller));
+    return this.durably(() => this.runReducer(info, args, caller));
   }
 
   /** Runs `client_connected`; a failure rejects the connection (ConnectionRejectedError) and is rolled back. */
   clientConnected(caller: Caller): Promise<void> {
-    return this.enqueue(() => {
+    return this.durably(() => {
       if (caller.jwtPayload !== undefined) this.jwts.set(caller.connectionId, caller.jwtPayload);
       const info = this.reducers.lifecycle.onConnect;
-      if (info === undefined) return;
-      const r = this.runReducer(info, emptyArgs, caller);
-      if (r.status !== 'committed') {
-        this.jwts.delete(caller.connectionId);
-        throw new ConnectionRejectedError(r.message);
+      this.pendingClient = { connected: true, identity: caller.identity, connectionId: caller.connectionId };
+      try {
+        const r = info === undefined ? undefined : this.runReducer(info, emptyArgs, caller);
+        if (r !== undefined && r.status !== 'committed') {
+          this.pendingClient = undefined; // rejected: it never was connected
+          this.jwts.delete(caller.connectionId);
+          throw new ConnectionRejectedError(r.message);
+        }
+      } finally {
+        this.logPendingClient();
       }
     });
   }
 
   /** Runs `client_disconnected`; the client's state is cleaned up whatever the reducer does. */
   clientDisconnected(caller: Caller): Promise<void> {
-    return this.enqueue(() => {
+    return this.durably(() => {
       const info = this.reducers.lifecycle.onDisconnect;
+      this.pendingClient = { connected: false, identity: caller.identity, connectionId: caller.connectionId };
       try {
         if (info !== undefined) this.runReducer(info, emptyArgs, caller);
       } finally {
         this.jwts.delete(caller.connectionId);
+        this.logPendingClient();
       }
     });
   }
@@ -249,12 +378,13 @@ export class Database {
    * announced to commit listeners like a reducer's (with `reducer` undefined). Errors are the sql layer's SqlError.
    */
   sql(query: string, caller: Caller, options?: { isOwner: boolean }): Promise<SqlResults> {
-    return this.enqueue(() => {
+    return this.durably(() => {
       const timestampMicros = BigInt(nowMicros());
       const started = performance.now();
-      const results = executeSql(query, { view: this.datastore, beginMutTx: () => this.datastore.beginMutTx() }, {
+      const isOwner = options?.isOwner ?? caller.identity === this.ownerIdentity;
+      const results = executeSql(query, { view: this.views.callerView(caller.identity, isOwner), beginMutTx: () => this.datastore.beginMutTx() }, {
         sender: caller.identity,
-        isOwner: options?.isOwner ?? caller.identity === this.ownerIdentity,
+        isOwner,
         vars: this.sqlVars,
       });
       if (results.txData !== undefined && results.txData.tables.length > 0) {
@@ -270,11 +400,165 @@ export class Database {
     return this.enqueue(() => fn(this.datastore));
   }
 
+  /** The running module as update planning sees it (host/update.ts). */
+  runningModule(): RunningModule {
+    return { def: this.moduleDef, schema: this.schema };
+  }
+
+  /** Loads `program` beside the running module and plans the update to it (pre_publish); nothing changes. */
+  async planUpdate(program: string): Promise<UpdatePlan> {
+    const next = await this.loadNextModule(program);
+    next.runtime.dispose();
+    return planModuleUpdate(this.runningModule(), next);
+  }
+
+  /**
+   * Module update (host/update.ts, datastore/migrate.ts): loads `program` in a new isolate while the old one serves,
+   * plans, then inside the call queue migrates the rows and swaps module, schema and datastore in one step (`init`
+   * does not run). Any failure throws UpdateRejectedError / PublishError and leaves the old module serving.
+   */
+  async update(program: string, options: UpdateOptions): Promise<UpdateResult> {
+    const next = await this.loadNextModule(program).catch((err: unknown) => {
+      this.logs.write('Error', `Database update failed: ${messageOf(err)}`, systemLogFields);
+      throw err;
+    });
+    let swapped = false;
+    try {
+      const planned = planModuleUpdate(this.runningModule(), next);
+      if (planned.kind === 'manual') throw new UpdateRejectedError(planned.reason);
+      let viewCatalog: ReturnType<typeof buildViewCatalog>;
+      let rls: ReturnType<typeof compileRlsFilters>;
+      try {
+        viewCatalog = buildViewCatalog(next.def, next.schema);
+        rls = compileRlsFilters(next.def, next.schema);
+      } catch (err) {
+        throw new UpdateRejectedError(`invalid module: ${messageOf(err)}`);
+      }
+      if (planned.plan.breaksClients && !options.breakClients) {
+        throw new UpdateRejectedError('the plan disconnects all clients and the migration policy is `Compatible` ' +
+          '(publish with --break-clients to accept)');
+      }
+      // Copy what must be copied while the old module serves (chunked), recording the commits made meanwhile;
+      // the swap then only replays those and takes the other tables over (datastore/migrate.ts).
+      const since: TxData[] = [];
+      const stopRecording = this.onCommit((e) => { since.push(e.txData); });
+      let build: MigrationBuild;
+      let result: UpdateResult;
+      try {
+        const oldDatastore = this.datastore;
+        const snapshot = await this.enqueue(() => { since.length = 0; return snapshotForMigration(oldDatastore, next.schema); });
+        build = await runChunked(buildMigration(oldDatastore, next.schema, snapshot)).catch((err: unknown) => {
+          throw err instanceof MigrationError ? new UpdateRejectedError(err.message) : err;
+        });
+        result = await this.enqueue(() => {
+        assert(this.datastore === oldDatastore, 'the datastore changed during an update');
+        let datastore: Datastore;
+        try {
+          datastore = finishMigration(oldDatastore, next.schema, build, since);
+        } catch (err) {
+          if (err instanceof MigrationError) throw new UpdateRejectedError(err.message);
+          throw err;
+        }
+        for (const step of planned.plan.steps) {
+          if (step.kind === 'AddTable') this.logs.write('Info', `Creating table \`${step.table}\``, systemLogFields);
+          if (step.kind === 'RemoveTable') this.logs.write('Info', `Dropping table \`${step.table}\``, systemLogFields);
+        }
+        const old = this.runtime;
+        const self = this as unknown as Record<string, unknown>;
+        self.defBytes = next.defBytes;
+        self.moduleDef = next.def;
+        self.schema = next.schema;
+        self.reducers = next.reducers;
+        self.datastore = datastore;
+        self.host = next.host;
+        this.views = this.createViewHost(viewCatalog, rls);
+        this.runtime = next.runtime;
+        swapped = true;
+        old?.dispose();
+        this.logs.write('Info', `Updated program to ${next.programHash}`, systemLogFields);
+        this.durability?.recordProgram({ programText: next.programText, moduleDef: next.defBytes,
+          ownerIdentity: this.ownerIdentity, databaseIdentity: this.identity, timestampMicros: BigInt(nowMicros()) }, false);
+        if (planned.plan.breaksClients) this.logs.write('Info', 'Disconnecting all users', systemLogFields);
+        for (const l of this.moduleListeners) {
+          try { l({ breaksClients: planned.plan.breaksClients }); } catch (err) {
+            this.logs.write('Error', `module change listener failed: ${messageOf(err)}`);
+          }
+        }
+        this.logs.write('Info', 'Database updated', systemLogFields);
+        return { plan: planned.plan, planText: planned.planText, programHash: next.programHash };
+        });
+      } finally {
+        stopRecording();
+      }
+      await this.durability?.flushed();
+      return result;
+    } catch (err) {
+      if (!swapped) next.runtime.dispose();
+      this.logs.write('Error', `Database update failed: ${messageOf(err)}`, systemLogFields);
+      throw err;
+    }
+  }
+
+  /**
+   * Called inside the call queue right after a module update swapped in (subscriptions recompile their queries
+   * against the new schema, or close every client when the plan breaks them; the scheduler reloads). Returns the
+   * unsubscribe function.
+   */
+  onModuleChange(listener: ModuleChangeListener): () => void {
+    this.moduleListeners.add(listener);
+    return () => { this.moduleListeners.delete(listener); };
+  }
+
+  private loadNextModule(program: string) {
+    assert(this.runtime !== undefined, 'update after close');
+    return loadModule(program, this.runtime.limits, (current) => ({
+      identity: this.identity,
+      log: (level, message, frame) => {
+        const at = frame === '' ? undefined : current()?.mapFrame(frame);
+        this.logs.write(levelName(level), message, at ?? {});
+      },
+      jwtPayload: (connId) => this.jwtFor(connId),
+      scheduleImmediate: (reducer, args) => this.queueImmediate(reducer, args),
+      features: lazyFeatureSyscalls(() => this.features),
+    }));
+  }
+
+  // ---- Scheduler, procedures, module HTTP routes (host/module-features.ts) ----------------------------------------
+
+  /** The glue object; its constructor sees this Database only through these closures. */
+  private createFeatures(limits: Partial<RuntimeLimits> | undefined): ModuleFeatures {
+    const f = new ModuleFeatures({
+      identity: this.identity, limits,
+      def: () => this.moduleDef, schema: () => this.schema, datastore: () => this.datastore,
+      reducers: () => this.reducers, runtime: () => this.runtime, logs: () => this.logs,
+      enqueue: (fn) => this.durably(fn), runReducer: (info, args, caller) => this.runReducer(info, args, caller),
+      announce: (event) => this.announce(event), onCommit: (l) => this.onCommit(l), nowMicros: () => BigInt(nowMicros()),
+    });
+    this.onModuleChange(() => f.reload());
+    return f;
+  }
+
+  procedureByName(name: string): ProcedureInfo | undefined { return this.features.procedureByName(name); }
+  /** WebSocket CallProcedure: BSATN args → BSATN return value (or an internal error). */
+  callProcedure(name: string, args: Uint8Array, caller: Caller): Promise<ProcedureCallResult> {
+    return this.features.callProcedure(name, args, caller);
+  }
+  /** HTTP /call fallback: SATS-JSON args → the return value as JSON. */
+  callProcedureJson(name: string, args: unknown, caller: Caller) { return this.features.callProcedureJson(name, args, caller); }
+  /** A module HTTP route (`/v1/database/:noi/route/*`). */
+  serveHttp(method: string, path: string, uri: string, headers: [string, string][], body: Uint8Array):
+    Promise<HttpRouteResponse | undefined | 'methodNotAllowed'> {
+    return this.features.serveHttp(method, path, uri, headers, body);
+  }
+  get httpBodyMaxBytes(): number { return this.features.limits.httpHandlerBodyMaxBytes; }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.features?.close();
     this.runtime?.dispose();
     this.runtime = undefined;
+    await this.durability?.close();
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -294,6 +578,8 @@ export class Database {
    */
   private enqueue<T>(fn: () => T): Promise<T> {
     if (this.closed) return Promise.reject(new DatabaseClosedError());
+    const failure = this.durability?.failure;
+    if (failure !== undefined) return Promise.reject(failure);
     if (this.busy) {
       return new Promise<T>((resolve, reject) => {
         this.pending.push(() => { try { resolve(fn()); } catch (err) { reject(err); } });
@@ -356,7 +642,35 @@ export class Database {
     }
   }
 
+  /**
+   * `enqueue`, with the result released only once everything logged up to the end of the call is durable (the call's
+   * own commit included; later ones in the same batch cost nothing extra).
+   */
+  private durably<T>(fn: () => T): Promise<T> {
+    return this.enqueue(() => {
+      const value = fn();
+      const durability = this.durability;
+      return durability === undefined ? value : durability.flushed().then(() => value);
+    }) as Promise<T>;
+  }
+
+  /** Logs a client connect/disconnect that no commit carried (no lifecycle reducer, or it failed). */
+  private logPendingClient(): void {
+    const client = this.pendingClient;
+    this.pendingClient = undefined;
+    if (client === undefined || this.durability === undefined) return;
+    this.durability.logCommit({ tables: [] }, this.datastore, BigInt(nowMicros()), client).catch(() => {});
+  }
+
   private announce(event: CommitEvent): void {
+    const durability = this.durability;
+    if (durability !== undefined) {
+      const client = this.pendingClient;
+      this.pendingClient = undefined;
+      const durable = durability.logCommit(event.txData, this.datastore, event.timestampMicros, client);
+      durable.catch(() => {}); // waiters see the rejection; this only keeps an unobserved one from crashing
+      event.durable = durable;
+    }
     for (const l of this.commitListeners) {
       try { l(event); } catch (err) { this.logs.write('Error', `commit listener failed: ${messageOf(err)}`); }
     }
@@ -384,6 +698,29 @@ export class Database {
       }
       this.runReducer(info, args, caller);
     }
+  }
+}
+
+/** What `open` hands to `create`: the opened log and what it recovered (undefined: the directory held no program). */
+interface Reopen {
+  durability: DatabaseDurability;
+  recovered: RecoveredState | undefined;
+}
+
+function durabilityOptionsOf(options: DatabaseOptions) {
+  return {
+    durability: options.durability,
+    snapshotEveryCommits: options.snapshotEveryCommits,
+    faultInjection: options.faultInjection,
+    report: options.report ?? ((line: string) => process.stderr.write(`${line}\n`)),
+  };
+}
+
+/** Runs a migration build, letting queued calls run between its chunks (setImmediate). */
+async function runChunked<T>(steps: Generator<void, T>): Promise<T> {
+  for (let r = steps.next(); ; r = steps.next()) {
+    if (r.done === true) return r.value;
+    await new Promise((resolve) => setImmediate(resolve));
   }
 }
 

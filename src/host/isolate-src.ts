@@ -34,6 +34,11 @@ export const op = {
   jwtPayload: 19,
   scheduleImmediate: 20,
   procedure: 21,
+  procStartTx: 22,
+  procCommitTx: 23,
+  procAbortTx: 24,
+  httpRequest: 25,
+  httpResult: 26,
 } as const;
 
 /** Byte offsets of the scan chunk header in the exchange buffer. */
@@ -335,10 +340,22 @@ const sys = {
   console_timer_end(id) { call(${op.timerEnd}, id); },
   identity() { call(${op.identity}); return readBig(0, 4); },
   get_jwt_payload(connId) { if (xIter !== undefined) materialize(); writeBig(0, BigInt(connId), 2); const n = call(${op.jwtPayload}); return X.slice(0, n); },
-  procedure_http_request(req, body) { call(${op.procedure}, 'procedure_http_request'); },
-  procedure_start_mut_tx() { call(${op.procedure}, 'procedure_start_mut_tx'); return 0n; },
-  procedure_commit_mut_tx() { call(${op.procedure}, 'procedure_commit_mut_tx'); },
-  procedure_abort_mut_tx() { call(${op.procedure}, 'procedure_abort_mut_tx'); },
+  // Procedures (host/procedures.ts, host/http-egress.ts). The HTTP reply is fetched by a second, idempotent
+  // crossing so that growing the exchange buffer never repeats the request.
+  procedure_http_request(req, body) {
+    const r = req instanceof Uint8Array ? req : new Uint8Array(req);
+    const b = typeof body === 'string' ? utf8Encode(body) : body instanceof Uint8Array ? body : new Uint8Array(body);
+    if (xIter !== undefined) materialize();
+    if (r.length + b.length > X.length) grow(r.length + b.length);
+    X.set(r, 0); X.set(b, r.length);
+    call(${op.httpRequest}, r.length, b.length);
+    call(${op.httpResult});
+    const rl = XV.getUint32(0, true), bl = XV.getUint32(4, true);
+    return [X.slice(8, 8 + rl), X.slice(8 + rl, 8 + rl + bl)];
+  },
+  procedure_start_mut_tx() { call(${op.procStartTx}); return XV.getBigUint64(0, true); },
+  procedure_commit_mut_tx() { call(${op.procCommitTx}); },
+  procedure_abort_mut_tx() { call(${op.procAbortTx}); },
 };
 const sys21 = {
   datastore_clear(tableId) { return BigInt(call(${op.clear}, tableId)); },
@@ -372,6 +389,9 @@ function errorText(e) {
     return 'uncaught exception: ' + String(e);
   } catch { return 'uncaught exception'; }
 }
+function errorMessage(e) {
+  try { return e instanceof Error ? String(e.message) : String(e); } catch { return 'uncaught exception'; }
+}
 function report(code, text) {
   const b = utf8Encode(text);
   if (b.length + 4 > X.length) grow(b.length + 4);
@@ -404,6 +424,55 @@ return {
       try { senderError = e instanceof hooks.__sender_error_class__; } catch {}
       if (senderError) return report(${callOutcome.senderError}, String(e.message));
       return report(${callOutcome.otherError}, errorText(e));
+    } finally { endCall(); }
+  },
+  // Views (host-abi §6.1). Layout written by SyscallHost.writeViewCall: anonymous u32 @0, id u32 @4, sender u256 @8.
+  // The result (ViewResultHeader + payload) goes back in X as u32 length @0 + bytes @4.
+  callView(newX) {
+    if (newX !== undefined) setX(newX);
+    const anon = XV.getUint32(0, true) === 1, id = XV.getUint32(4, true);
+    const sender = anon ? undefined : readBig(8, 4);
+    // Nested inside another call (a procedure's commit refreshing views): keep its iterators, and copy out rows
+    // still sitting in X, which this call will overwrite.
+    const outer = inCall;
+    if (outer && xIter !== undefined) materialize();
+    const savedIters = outer ? new Map(iters) : undefined;
+    inCall = true;
+    try {
+      const r = anon ? hooks.__call_view_anon__(id, new Uint8Array(0)) : hooks.__call_view__(id, sender, new Uint8Array(0));
+      const data = r !== null && typeof r === 'object' && !ArrayBuffer.isView(r) ? r.data : r;
+      if (!ArrayBuffer.isView(data)) throw new TypeError('view returned no result bytes');
+      const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      if (bytes.length + 4 > X.length) grow(bytes.length + 4);
+      XV.setUint32(0, bytes.length, true); X.set(bytes, 4);
+      return ${callOutcome.ok};
+    } catch (e) {
+      return report(${callOutcome.otherError}, errorText(e));
+    } finally {
+      if (savedIters === undefined) endCall();
+      else { iters.clear(); for (const [k, v] of savedIters) iters.set(k, v); xIter = undefined; }
+    }
+  },
+  // Procedures and HTTP handlers are not hot: arguments arrive as copies, 64-bit-and-wider values as decimal text.
+  callProcedure(id, sender, connId, ts, args, newX) {
+    if (newX !== undefined) setX(newX);
+    inCall = true;
+    try {
+      const r = hooks.__call_procedure__(id, BigInt(sender), BigInt(connId), BigInt(ts), args);
+      return { ok: true, value: new Uint8Array(r.buffer, r.byteOffset, r.byteLength).slice() };
+    } catch (e) {
+      return { ok: false, message: errorMessage(e), text: errorText(e) };
+    } finally { endCall(); }
+  },
+  callHttpHandler(id, ts, request, body, newX) {
+    if (newX !== undefined) setX(newX);
+    inCall = true;
+    try {
+      if (typeof hooks.__call_http_handler__ !== 'function') throw new TypeError('the module has no HTTP handler hook');
+      const [resp, respBody] = hooks.__call_http_handler__(id, BigInt(ts), request, body);
+      return { ok: true, response: new Uint8Array(resp).slice(), body: new Uint8Array(respBody).slice() };
+    } catch (e) {
+      return { ok: false, message: errorMessage(e), text: errorText(e) };
     } finally { endCall(); }
   },
   // Run once after evaluation: find the hooks (host-abi §2.1) and drop the sys registry from the global object.

@@ -18,6 +18,10 @@
 //                                         [skip, skip+n) replaced: varint(skip·16 + min(n, 15)) [varint(n − 15)] bytes
 //                extraDeletes × row, extraInserts × row
 //              flag 0x10: then varint count × (sequence name: string, reservation: zigzag varint).
+//              flag 0x20: then one client change: u8 (1 connected, 0 disconnected), identity (u256), connection id
+//              (u128). Logged with the transaction of the client_connected / client_disconnected reducer, so the set
+//              of connected clients is exactly as durable as what those reducers wrote; after a crash the host runs
+//              client_disconnected for every client still in the set (upstream's restart auto-disconnect).
 //   3 Reset    all data is deleted and the database starts over with the program in the body (same body as
 //              Program). One record, so a torn write cannot leave a reset database without a program.
 // Pairs are the longest prefix where deletes[i] and inserts[i] have the same length: an update (the common case: a
@@ -31,7 +35,8 @@
 // gap of up to sequenceReservationValues after a restart (upstream: 1, 2, 3, restart, 4097); narrow sequences use
 // smaller blocks (see reservationFor).
 //
-// Snapshot payload: u8 version, Program body, varint count × (name, zigzag reservation), bytes (Datastore snapshot).
+// Snapshot payload: u8 version, Program body, varint count × (name, zigzag reservation), bytes (Datastore snapshot),
+// varint count × (identity u256, connection id u128) of connected clients.
 // A snapshot at offset X holds the state after record X, so recovery replays from X + 1, and the log before X can be
 // pruned: the snapshot carries the program too.
 //
@@ -60,11 +65,12 @@ export const sequenceReservationValues = 4096n;
 const reservationRangeDivisor = 256n;
 /** Initial capacity of the reused transaction encoder; it grows as needed and is kept. */
 const txWriterInitialBytes = 4096;
-const snapshotPayloadVersion = 1;
+const snapshotPayloadVersion = 2;
 
 const enum RecordKind { Program = 1, Tx = 2, Reset = 3 }
 const kindMask = 0x0f;
 const flagSequences = 0x10;
+const flagClient = 0x20;
 const shapeExtraEscape = 3;
 const diffLengthEscape = 15;
 
@@ -78,9 +84,18 @@ export interface ProgramInfo {
   timestampMicros: bigint;
 }
 
+/** A client connecting or disconnecting, logged with the lifecycle reducer's transaction. */
+export interface ClientChange {
+  connected: boolean;
+  identity: bigint;
+  connectionId: bigint;
+}
+
 export interface RecoveredState {
   program: ProgramInfo;
   datastore: Datastore;
+  /** Clients connected when the log ends (connection id → identity): they were connected at the crash. */
+  connectedClients: Map<bigint, bigint>;
   /** Offset of the last record applied (the snapshot's offset when the log tail is empty). */
   lastOffset: bigint;
 }
@@ -98,6 +113,8 @@ export interface PersistenceOptions {
   /** Notable recovery and snapshot events, one human-readable line each. */
   report?: (message: string) => void;
   segmentSizeMaxBytes?: number;
+  /** Test-only: make the n-th log write or sync fail (CommitLogOptions.faultInjection). */
+  faultInjection?: { failWriteNumber?: number; failSyncNumber?: number };
 }
 
 /** A commit-log or snapshot payload that cannot be understood; says which record or file. */
@@ -115,6 +132,8 @@ export class DatabasePersistence {
   private readonly prune: boolean;
   /** Last logged reservation per sequence name. */
   private readonly reserved: Map<string, bigint>;
+  /** Connected clients as logged: connection id → identity. */
+  private readonly connected: Map<bigint, bigint>;
   private program: ProgramInfo | undefined;
   private seqSchema: DatabaseSchema | undefined;
   private seqInfo: SequenceInfo[] = [];
@@ -129,6 +148,7 @@ export class DatabasePersistence {
     options: PersistenceOptions,
     program: ProgramInfo | undefined,
     reserved: Map<string, bigint>,
+    connected: Map<bigint, bigint>,
   ) {
     this.report = options.report ?? (() => {});
     this.everyCommits = options.snapshotEveryCommits ?? snapshotEveryCommits;
@@ -136,6 +156,7 @@ export class DatabasePersistence {
     this.prune = options.pruneAfterSnapshot ?? true;
     this.program = program;
     this.reserved = reserved;
+    this.connected = connected;
   }
 
   /**
@@ -144,11 +165,13 @@ export class DatabasePersistence {
    */
   static async open(dbDir: string, options: PersistenceOptions): Promise<{ persistence: DatabasePersistence; recovered: RecoveredState | undefined }> {
     const report = options.report ?? (() => {});
-    const log = CommitLog.open(path.join(dbDir, 'clog'), { durability: options.durability, report, segmentSizeMaxBytes: options.segmentSizeMaxBytes });
+    const log = CommitLog.open(path.join(dbDir, 'clog'), {
+      durability: options.durability, report, segmentSizeMaxBytes: options.segmentSizeMaxBytes, faultInjection: options.faultInjection,
+    });
     const snapshotDir = path.join(dbDir, 'snapshots');
     try {
       const r = recover(log, snapshotDir, options.migrate ?? carryRowsOver, report);
-      const p = new DatabasePersistence(log, snapshotDir, options, r.recovered?.program, r.reserved);
+      const p = new DatabasePersistence(log, snapshotDir, options, r.recovered?.program, r.reserved, new Map(r.connected));
       return { persistence: p, recovered: r.recovered };
     } catch (e) {
       await log.close().catch(() => {});
@@ -171,6 +194,7 @@ export class DatabasePersistence {
   /** Logs that all data was deleted and the database restarts with `program`. Returns the offset. */
   recordReset(program: ProgramInfo): bigint {
     this.reserved.clear();
+    this.connected.clear();
     this.seqSchema = undefined;
     return this.appendProgram(RecordKind.Reset, program);
   }
@@ -180,15 +204,16 @@ export class DatabasePersistence {
    * (for sequence state). Synchronous; wait for durability with waitDurable. Returns the offset, or the previous
    * offset when there was nothing to log (no row changes, no new reservation).
    */
-  recordTx(txData: TxData, datastore: Datastore, timestampMicros?: bigint): bigint {
+  recordTx(txData: TxData, datastore: Datastore, timestampMicros?: bigint, client?: ClientChange): bigint {
     this.collectReservations(datastore);
-    if (txData.tables.length === 0 && this.seqPending.length === 0) return this.log.nextOffset - 1n;
+    if (txData.tables.length === 0 && this.seqPending.length === 0 && client === undefined) return this.log.nextOffset - 1n;
     const w = this.writer;
     w.reset();
-    encodeTx(w, txData, this.seqPending);
+    encodeTx(w, txData, this.seqPending, client);
     const offset = this.log.append(w.written(), timestampMicros);
     for (const [name, r] of this.seqPending) this.reserved.set(name, r);
     this.seqPending.length = 0;
+    if (client !== undefined) applyClientChange(this.connected, client);
     return offset;
   }
 
@@ -220,7 +245,7 @@ export class DatabasePersistence {
     assert(offset >= 0n, 'snapshot of an empty log');
     this.commitsAtSnapshot = this.log.stats.appends;
     this.bytesAtSnapshot = this.log.stats.bytesAppended;
-    const payload = encodeSnapshotPayload(this.program, this.reserved, datastore.exportSnapshot());
+    const payload = encodeSnapshotPayload(this.program, this.reserved, datastore.exportSnapshot(), this.connected);
     const run = async () => {
       try {
         await this.log.waitDurable(offset); // a snapshot ahead of the durable log would be retired on restart
@@ -290,13 +315,19 @@ function reservationFor(next: bigint, s: SequenceInfo): bigint {
 
 // ---- recovery ----
 
-interface Replayed { recovered: RecoveredState | undefined; reserved: Map<string, bigint> }
+interface Replayed { recovered: RecoveredState | undefined; reserved: Map<string, bigint>; connected: Map<bigint, bigint> }
+
+function applyClientChange(connected: Map<bigint, bigint>, c: ClientChange): void {
+  if (c.connected) connected.set(c.connectionId, c.identity);
+  else connected.delete(c.connectionId);
+}
 
 function recover(log: CommitLog, snapshotDir: string, migrate: MigrateFn, report: (m: string) => void): Replayed {
   let program: ProgramInfo | undefined;
   let datastore: Datastore | undefined;
   let lastOffset = -1n;
   const reserved = new Map<string, bigint>();
+  const connected = new Map<bigint, bigint>();
   const snap = readNewestValidSnapshot(snapshotDir, log.durableOffset, report);
   if (snap !== undefined) {
     const where = `snapshot ${snap.offset} in ${snapshotDir}`;
@@ -304,17 +335,21 @@ function recover(log: CommitLog, snapshotDir: string, migrate: MigrateFn, report
     program = decoded.program;
     datastore = Datastore.fromSnapshot(schemaOf(program, where), decoded.datastoreBytes);
     for (const [k, v] of decoded.reserved) reserved.set(k, v);
+    for (const [id, conn] of decoded.connected) connected.set(conn, id);
     lastOffset = snap.offset;
   }
+  const batch = new ReplayBatch(log.dir);
   for (const rec of log.replay(lastOffset + 1n)) {
     const where = `commit log record ${rec.offset} in ${log.dir}`;
     const kind = rec.payload[0]! & kindMask;
     if (kind === RecordKind.Program || kind === RecordKind.Reset) {
+      if (datastore !== undefined) batch.flush(datastore);
       const next = decodeOrFail(where, () => decodeProgramRecord(rec.payload));
       const schema = schemaOf(next, where);
       if (kind === RecordKind.Reset || datastore === undefined || program === undefined) {
         datastore = new Datastore(schema);
         reserved.clear();
+        if (kind === RecordKind.Reset) connected.clear();
       } else if (!bytesEqual(program.moduleDef, next.moduleDef)) {
         datastore = migrate(datastore, schema, next);
       }
@@ -323,16 +358,106 @@ function recover(log: CommitLog, snapshotDir: string, migrate: MigrateFn, report
       if (datastore === undefined) throw new PersistenceError(`${where}: a transaction before any program record`);
       const ds = datastore;
       const seqs: [string, bigint][] = [];
-      decodeOrFail(where, () => ds.applyTxData(decodeTx(rec.payload, ds.schema(), seqs)));
+      const clients: ClientChange[] = [];
+      decodeOrFail(where, () => batch.add(decodeTx(rec.payload, ds.schema(), seqs, clients), rec.offset));
+      if (batch.full) batch.flush(ds);
       for (const [k, v] of seqs) reserved.set(k, v);
+      for (const c of clients) applyClientChange(connected, c);
     } else {
       throw new PersistenceError(`${where}: unknown record kind ${kind}`);
     }
     lastOffset = rec.offset;
   }
-  if (datastore === undefined || program === undefined) return { recovered: undefined, reserved };
+  if (datastore !== undefined) batch.flush(datastore);
+  if (datastore === undefined || program === undefined) return { recovered: undefined, reserved, connected };
   advanceSequences(datastore, reserved);
-  return { recovered: { program, datastore, lastOffset }, reserved };
+  return { recovered: { program, datastore, lastOffset, connectedClients: new Map(connected) }, reserved, connected };
+}
+
+/**
+ * Replay applies transactions in batches: the net effect of many consecutive transactions (a row inserted by one and
+ * deleted by a later one cancels) is applied to the datastore as one TxData. Tables are sets and every logged
+ * transaction was valid, so the final state is the same as applying them one by one, at a fraction of the cost (a
+ * keynote workload rewrites the same rows over and over). Sequences are unaffected: recovery moves them to their
+ * logged reservations, which lie beyond every value handed out. A batch ends at a Program/Reset record (the schema may
+ * change) or after replayBatchRowsMax pending rows.
+ */
+const replayBatchRowsMax = 1 << 18;
+
+/** A row's net count in the batch; rows whose hashes collide are chained through `next`. */
+interface PendingRow { row: Uint8Array; net: number; next: PendingRow | undefined }
+
+class ReplayBatch {
+  private readonly tables = new Map<number, { name: string; rows: Map<number, PendingRow> }>();
+  private pendingRows = 0;
+  private firstOffset = -1n;
+  private lastOffset = -1n;
+
+  constructor(private readonly dir: string) {}
+
+  get full(): boolean { return this.pendingRows >= replayBatchRowsMax; }
+
+  add(tx: TxData, offset: bigint): void {
+    if (this.firstOffset < 0n) this.firstOffset = offset;
+    this.lastOffset = offset;
+    for (const t of tx.tables) {
+      let table = this.tables.get(t.tableId);
+      if (table === undefined) this.tables.set(t.tableId, (table = { name: t.tableName, rows: new Map() }));
+      for (const row of t.deletes) this.count(table.rows, row, -1, offset);
+      for (const row of t.inserts) this.count(table.rows, row, 1, offset);
+    }
+  }
+
+  private count(rows: Map<number, PendingRow>, row: Uint8Array, delta: number, offset: bigint): void {
+    const key = rowHash(row);
+    const head = rows.get(key);
+    let prev: PendingRow | undefined;
+    let e = head;
+    while (e !== undefined && !bytesEqual(e.row, row)) { prev = e; e = e.next; }
+    if (e === undefined) {
+      rows.set(key, { row, net: delta, next: head });
+      this.pendingRows++;
+      return;
+    }
+    e.net += delta;
+    if (e.net === 0) {
+      if (prev !== undefined) prev.next = e.next;
+      else if (e.next !== undefined) rows.set(key, e.next);
+      else rows.delete(key);
+      this.pendingRows--;
+      return;
+    }
+    if (e.net > 1 || e.net < -1) {
+      throw new PersistenceError(`a row is ${e.net > 0 ? 'inserted' : 'deleted'} twice (record ${offset})`);
+    }
+    e.row = row;
+  }
+
+  flush(ds: Datastore): void {
+    if (this.tables.size === 0) return;
+    const tables: TableChanges[] = [];
+    for (const tableId of [...this.tables.keys()].sort((a, b) => a - b)) {
+      const t = this.tables.get(tableId)!;
+      const inserts: Uint8Array[] = [];
+      const deletes: Uint8Array[] = [];
+      for (let e of t.rows.values()) {
+        for (; e !== undefined; e = e.next!) (e.net > 0 ? inserts : deletes).push(e.row);
+      }
+      tables.push({ tableId, tableName: t.name, inserts, deletes });
+    }
+    const where = `commit log records ${this.firstOffset}..${this.lastOffset} in ${this.dir}`;
+    this.tables.clear();
+    this.pendingRows = 0;
+    this.firstOffset = -1n;
+    decodeOrFail(where, () => ds.applyTxData({ tables }));
+  }
+}
+
+/** FNV-1a over the row's bytes, as a small integer Map key (equal rows are confirmed byte by byte). */
+function rowHash(row: Uint8Array): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < row.length; i++) h = Math.imul(h ^ row[i]!, 0x01000193);
+  return h & 0x3fffffff; // a Smi: integer keys below 2^30 stay unboxed
 }
 
 function schemaOf(program: ProgramInfo, where: string): DatabaseSchema {
@@ -398,8 +523,8 @@ function decodeProgramRecord(payload: Uint8Array): ProgramInfo {
 }
 
 /** Encodes a Tx payload (kind byte included) into `w`. */
-export function encodeTx(w: BsatnWriter, txData: TxData, seqs: readonly [string, bigint][]): void {
-  w.writeU8(RecordKind.Tx | (seqs.length > 0 ? flagSequences : 0));
+export function encodeTx(w: BsatnWriter, txData: TxData, seqs: readonly [string, bigint][], client?: ClientChange): void {
+  w.writeU8(RecordKind.Tx | (seqs.length > 0 ? flagSequences : 0) | (client !== undefined ? flagClient : 0));
   writeVarint(w, txData.tables.length);
   let base = firstUserTableId;
   for (const t of txData.tables) {
@@ -410,6 +535,11 @@ export function encodeTx(w: BsatnWriter, txData: TxData, seqs: readonly [string,
   if (seqs.length > 0) {
     writeVarint(w, seqs.length);
     for (const [name, value] of seqs) { w.writeString(name); writeBigVarint(w, value); }
+  }
+  if (client !== undefined) {
+    w.writeU8(client.connected ? 1 : 0);
+    w.writeU256(client.identity);
+    w.writeU128(client.connectionId);
   }
 }
 
@@ -456,23 +586,40 @@ function writeRow(w: BsatnWriter, row: Uint8Array, width: number): void {
   w.writeRaw(row);
 }
 
-/** Decodes a Tx payload; sequence reservations are pushed onto `seqs`. Table names come from `schema`. */
-export function decodeTx(payload: Uint8Array, schema: DatabaseSchema, seqs: [string, bigint][]): TxData {
-  const r = new BsatnReader(payload);
-  const head = r.readU8();
-  const tableCount = readVarint(r);
+/**
+ * Decodes a Tx payload; sequence reservations are pushed onto `seqs`. Table names come from `schema`. Inserted rows
+ * are views into `payload` (the caller must not reuse it while it uses them); paired deleted rows are new arrays.
+ */
+export function decodeTx(payload: Uint8Array, schema: DatabaseSchema, seqs: [string, bigint][], clients?: ClientChange[]): TxData {
+  // The table part is read with a bare cursor: a BsatnReader (and its DataView) per record was a measurable share of
+  // replay time. The rare tail (sequences, client change) uses a BsatnReader from where the cursor stopped.
+  const c = new Cursor(payload);
+  const head = c.readU8();
+  const tableCount = readVarint(c);
   const tables: TableChanges[] = [];
+  const byId = tablesById(schema);
   let base = firstUserTableId;
   for (let i = 0; i < tableCount; i++) {
-    const tableId = base + unzigzag(readVarint(r));
+    const tableId = base + unzigzag(readVarint(c));
     base = tableId + 1;
-    const ts = tablesById(schema).get(tableId);
+    const ts = byId.get(tableId);
     if (ts === undefined) throw new PersistenceError(`table id ${tableId} is not in the schema`);
-    tables.push(readTableChanges(r, tableId, ts.name));
+    tables.push(readTableChanges(c, tableId, ts.name));
   }
+  if ((head & (flagSequences | flagClient)) === 0) {
+    if (c.offset !== payload.length) throw new PersistenceError(`transaction record: trailing bytes at offset ${c.offset}`);
+    return { tables };
+  }
+  const r = new BsatnReader(payload, c.offset);
   if ((head & flagSequences) !== 0) {
     const n = readVarint(r);
     for (let i = 0; i < n; i++) seqs.push([r.readString(), readBigVarint(r)]);
+  }
+  if ((head & flagClient) !== 0) {
+    const tag = r.readU8();
+    if (tag > 1) throw new PersistenceError(`client change tag ${tag} at offset ${r.offset - 1}`);
+    const change = { connected: tag === 1, identity: r.readU256(), connectionId: r.readU128() };
+    clients?.push(change);
   }
   r.expectEnd('transaction record');
   return { tables };
@@ -489,7 +636,20 @@ function tablesById(schema: DatabaseSchema): Map<number, TableSchema> {
   return m;
 }
 
-function readTableChanges(r: BsatnReader, tableId: number, tableName: string): TableChanges {
+/** The part of a reader that varints and raw row bytes need. */
+interface ByteSource { readonly bytes: Uint8Array; offset: number; readonly remainingBytes: number; readU8(): number }
+
+class Cursor implements ByteSource {
+  offset = 0;
+  constructor(readonly bytes: Uint8Array) {}
+  get remainingBytes(): number { return this.bytes.length - this.offset; }
+  readU8(): number {
+    if (this.offset >= this.bytes.length) throw new PersistenceError(`1 byte needed at offset ${this.offset}, 0 left`);
+    return this.bytes[this.offset++]!;
+  }
+}
+
+function readTableChanges(r: ByteSource, tableId: number, tableName: string): TableChanges {
   const width = readVarint(r);
   const shape = readVarint(r);
   const pairs = Math.floor(shape / 16);
@@ -506,8 +666,11 @@ function readTableChanges(r: BsatnReader, tableId: number, tableName: string): T
     let n = d & 15;
     if (n === diffLengthEscape) n += readVarint(r);
     if (skip + n > ins.length) throw new PersistenceError(`row diff [${skip}, ${skip + n}) exceeds a row of ${ins.length} bytes`);
+    if (n > r.remainingBytes) throw new PersistenceError(`${n} bytes needed at offset ${r.offset}, ${r.remainingBytes} left`);
     const del = ins.slice();
-    del.set(readRaw(r, n), skip);
+    const src = r.bytes;
+    for (let k = 0, at = r.offset; k < n; k++) del[skip + k] = src[at + k]!; // no subarray: replay's hot loop
+    r.offset += n;
     inserts.push(ins);
     deletes.push(del);
   }
@@ -516,28 +679,32 @@ function readTableChanges(r: BsatnReader, tableId: number, tableName: string): T
   return { tableId, tableName, inserts, deletes };
 }
 
-function readRow(r: BsatnReader, width: number): Uint8Array {
-  return readRaw(r, width === 0 ? readVarint(r) : width).slice();
+/** A view into the payload, not a copy: the datastore copies rows it keeps, and replay owns each payload. */
+function readRow(r: ByteSource, width: number): Uint8Array {
+  return readRaw(r, width === 0 ? readVarint(r) : width);
 }
 
-function readRaw(r: BsatnReader, n: number): Uint8Array {
+function readRaw(r: ByteSource, n: number): Uint8Array {
   if (n > r.remainingBytes) throw new PersistenceError(`${n} bytes needed at offset ${r.offset}, ${r.remainingBytes} left`);
   const out = r.bytes.subarray(r.offset, r.offset + n);
   r.offset += n;
   return out;
 }
 
-function encodeSnapshotPayload(program: ProgramInfo, reserved: ReadonlyMap<string, bigint>, datastoreBytes: Uint8Array): Uint8Array {
+function encodeSnapshotPayload(program: ProgramInfo, reserved: ReadonlyMap<string, bigint>, datastoreBytes: Uint8Array,
+  connected: ReadonlyMap<bigint, bigint>): Uint8Array {
   const w = new BsatnWriter(datastoreBytes.length + program.programText.length + program.moduleDef.length + 256);
   w.writeU8(snapshotPayloadVersion);
   writeProgram(w, program);
   writeVarint(w, reserved.size);
   for (const [name, value] of reserved) { w.writeString(name); writeBigVarint(w, value); }
   w.writeBytes(datastoreBytes);
+  writeVarint(w, connected.size);
+  for (const [conn, id] of connected) { w.writeU256(id); w.writeU128(conn); }
   return w.finish();
 }
 
-function decodeSnapshotPayload(payload: Uint8Array): { program: ProgramInfo; reserved: [string, bigint][]; datastoreBytes: Uint8Array } {
+function decodeSnapshotPayload(payload: Uint8Array): { program: ProgramInfo; reserved: [string, bigint][]; datastoreBytes: Uint8Array; connected: [bigint, bigint][] } {
   const r = new BsatnReader(payload);
   const version = r.readU8();
   if (version !== snapshotPayloadVersion) throw new PersistenceError(`unsupported snapshot payload version ${version}`);
@@ -546,8 +713,11 @@ function decodeSnapshotPayload(payload: Uint8Array): { program: ProgramInfo; res
   const n = readVarint(r);
   for (let i = 0; i < n; i++) reserved.push([r.readString(), readBigVarint(r)]);
   const datastoreBytes = r.readBytes();
+  const connected: [bigint, bigint][] = [];
+  const c = readVarint(r);
+  for (let i = 0; i < c; i++) connected.push([r.readU256(), r.readU128()]);
   r.expectEnd('snapshot payload');
-  return { program, reserved, datastoreBytes };
+  return { program, reserved, datastoreBytes, connected };
 }
 
 // ---- varints ----
@@ -560,7 +730,7 @@ function writeVarint(w: BsatnWriter, v: number): void {
   w.writeU8(v);
 }
 
-function readVarint(r: BsatnReader): number {
+function readVarint(r: ByteSource): number {
   let v = 0;
   let scale = 1;
   for (let i = 0; i < varintMaxBytes; i++) {

@@ -24,7 +24,17 @@ export const reducerTimeoutMsDefault = 10_000;
 /** Time the module's top-level evaluation may take. */
 export const evaluateTimeoutMs = 10_000;
 
-export interface RuntimeLimits { memoryLimitMib: number; reducerTimeoutMs: number }
+export interface RuntimeLimits {
+  memoryLimitMib: number; reducerTimeoutMs: number;
+  /** Procedures and HTTP handlers (defaults and env overrides in host/procedures.ts). */
+  procedureTimeoutMs?: number; httpHandlerTimeoutMs?: number;
+}
+
+/** What a procedure or HTTP handler call returned (host/procedures.ts, host/http-handlers.ts). */
+export type FeatureCallOutcome<T> =
+  | { kind: 'ok'; value: T }
+  | { kind: 'error'; message: string; text: string }          // the JS error's message, and message + stack
+  | { kind: 'trap'; message: string };
 
 export type CallOutcome =
   | { kind: 'ok' }
@@ -40,6 +50,9 @@ export class ModuleRuntime {
   private context!: ivm.Context;
   private callReducerRef!: ivm.Reference<(...x: ivm.Copy<SharedArrayBuffer>[]) => number>;
   private describeRef!: ivm.Reference<() => Uint8Array>;
+  private callProcedureRef!: ivm.Reference<(...x: unknown[]) => unknown>;
+  private callHttpHandlerRef!: ivm.Reference<(...x: unknown[]) => unknown>;
+  private callViewRef!: ivm.Reference<(...x: ivm.Copy<SharedArrayBuffer>[]) => number>;
   private sourceMap: SourceMap | null | undefined;   // undefined = not looked for yet; null = the program has none
 
   private constructor(
@@ -70,6 +83,9 @@ export class ModuleRuntime {
         ivm.Reference<Record<string, unknown>>;
       this.callReducerRef = dispatch.getSync('callReducer', { reference: true }) as ivm.Reference<(...x: ivm.Copy<SharedArrayBuffer>[]) => number>;
       this.describeRef = dispatch.getSync('describe', { reference: true }) as ivm.Reference<() => Uint8Array>;
+      this.callProcedureRef = dispatch.getSync('callProcedure', { reference: true }) as ivm.Reference<(...x: unknown[]) => unknown>;
+      this.callHttpHandlerRef = dispatch.getSync('callHttpHandler', { reference: true }) as ivm.Reference<(...x: unknown[]) => unknown>;
+      this.callViewRef = dispatch.getSync('callView', { reference: true }) as ivm.Reference<(...x: ivm.Copy<SharedArrayBuffer>[]) => number>;
       const loadHooks = dispatch.getSync('loadHooks', { reference: true }) as ivm.Reference<(ns: unknown) => void>;
 
       const sysModules = new Map<string, ivm.Module>();
@@ -150,6 +166,78 @@ export class ModuleRuntime {
     return { kind: 'error', message: this.map()?.rewriteStack(message) ?? message };
   }
 
+  /**
+   * Calls `__call_view__` (sender defined) or `__call_view_anon__` once; the caller sets `host.tx` to a read-only
+   * view. 'ok' carries the ViewResultHeader + payload bytes. Traps re-create the isolate, as for reducers.
+   */
+  callView(anonymous: boolean, id: number, sender: bigint): CallOutcome & { bytes?: Uint8Array } {
+    const host = this.host;
+    // Nested inside a syscall (a procedure's withTx commit refreshing views): keep the outer call's iterators.
+    if (host.inSyscall) return host.aside(() => this.enterView(anonymous, id, sender, false));
+    return this.enterView(anonymous, id, sender, true);
+  }
+
+  private enterView(anonymous: boolean, id: number, sender: bigint, outermost: boolean): CallOutcome & { bytes?: Uint8Array } {
+    const host = this.host;
+    host.writeViewCall(anonymous, id, sender);
+    const argv: ivm.Copy<SharedArrayBuffer>[] = host.pendingNewExchange ? [host.exchangeTransfer()] : [];
+    host.pendingNewExchange = false;
+    let code: number;
+    try {
+      const ms = this.limits.reducerTimeoutMs;
+      code = this.callViewRef.applySync(undefined, argv, ms > 0 ? { timeout: ms } : undefined);
+    } catch (err) {
+      return { kind: 'trap', message: this.recover(err).replace('the reducer', 'the view') };
+    } finally {
+      if (outermost) host.endCall();
+    }
+    if (code === callOutcome.ok) return { kind: 'ok', bytes: host.readResultBytes() };
+    const message = host.readReport();
+    return { kind: 'error', message: this.map()?.rewriteStack(message) ?? message };
+  }
+
+  /**
+   * Calls `__call_procedure__` outside any transaction (the procedure opens its own with withTx). Returns the BSATN
+   * of the return value. `timeoutMs` is the wall-time limit (0 = none); a trap re-creates the isolate.
+   */
+  callProcedure(id: number, sender: bigint, connId: bigint, timestamp: bigint, args: Uint8Array, timeoutMs: number):
+    FeatureCallOutcome<Uint8Array> {
+    const r = this.enterFeature(this.callProcedureRef,
+      [id, sender.toString(), connId.toString(), timestamp.toString(), new ivm.ExternalCopy(args).copyInto()], timeoutMs, 'procedure');
+    if (r.kind !== 'ok') return r;
+    return { kind: 'ok', value: toU8((r.value as { value: Uint8Array }).value) };
+  }
+
+  /** Calls `__call_http_handler__`: returns the BSATN HttpResponse and the response body. */
+  callHttpHandler(id: number, timestamp: bigint, request: Uint8Array, body: Uint8Array, timeoutMs: number):
+    FeatureCallOutcome<{ response: Uint8Array; body: Uint8Array }> {
+    const r = this.enterFeature(this.callHttpHandlerRef,
+      [id, timestamp.toString(), new ivm.ExternalCopy(request).copyInto(), new ivm.ExternalCopy(body).copyInto()], timeoutMs, 'HTTP handler');
+    if (r.kind !== 'ok') return r;
+    const v = r.value as { response: Uint8Array; body: Uint8Array };
+    return { kind: 'ok', value: { response: toU8(v.response), body: toU8(v.body) } };
+  }
+
+  private enterFeature(ref: ivm.Reference<(...x: unknown[]) => unknown>, args: unknown[], timeoutMs: number, what: string):
+    FeatureCallOutcome<unknown> {
+    const host = this.host;
+    // The exchange buffer may have grown since the last call: hand it over as the last argument, as callReducer does.
+    if (host.pendingNewExchange) args.push(host.exchangeTransfer());
+    host.pendingNewExchange = false;
+    let out: { ok: boolean; value?: unknown; message?: string; text?: string };
+    try {
+      out = ref.applySync(undefined, args as never[], { result: { copy: true }, ...(timeoutMs > 0 ? { timeout: timeoutMs } : {}) }) as typeof out;
+    } catch (err) {
+      return { kind: 'trap', message: this.recover(err).replace(/the reducer exceeded its CPU time limit of \d+ ms/, `the ${what} exceeded its time limit of ${timeoutMs} ms`) };
+    } finally {
+      host.endCall();
+      host.tx = undefined;                           // procedures and handlers run outside any transaction
+    }
+    if (out.ok) return { kind: 'ok', value: out };
+    const text = out.text ?? out.message ?? '';
+    return { kind: 'error', message: out.message ?? '', text: this.map()?.rewriteStack(text) ?? text };
+  }
+
   /** "file:line:col" as the shims report a log call site → the original source position when the map knows it. */
   mapFrame(frame: string): { filename: string; lineNumber: number } | undefined {
     const mapped = this.map()?.mapFrame(frame);
@@ -184,6 +272,11 @@ export class ModuleRuntime {
   dispose(): void {
     if (!this.isolate.isDisposed) this.isolate.dispose();
   }
+}
+
+function toU8(v: unknown): Uint8Array {
+  assert(ArrayBuffer.isView(v), 'expected bytes from the module');
+  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 }
 
 function messageOf(err: unknown): string {

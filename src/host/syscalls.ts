@@ -31,6 +31,20 @@ export interface SyscallEnv {
   jwtPayload(connectionId: bigint): string | undefined;
   /** volatile_nonatomic_schedule_immediate: run `reducer` with `args` after the current call. */
   scheduleImmediate(reducer: string, args: Uint8Array): void;
+  /** Procedures and handlers (host/procedures.ts, host/http-egress.ts, host/scheduler.ts); absent = unsupported. */
+  features?: FeatureSyscalls;
+}
+
+/** The syscalls of procedures / handlers and the schedule-row check, implemented outside this file. */
+export interface FeatureSyscalls {
+  /** Anonymous transaction of `withTx`: start returns its timestamp (µs). Throws SyscallError (17 / 18). */
+  startTx(otherTxOpen: boolean): { tx: MutTx; timestampMicros: bigint };
+  commitTx(): void;
+  abortTx(): void;
+  /** Outbound HTTP (blocking); throws ProcedureSyscallError (errno 21) on failure. */
+  httpRequest(request: Uint8Array, body: Uint8Array): { response: Uint8Array; body: Uint8Array };
+  /** Called before a row is written to `tableId`: refuses a schedule row whose delay is too long (errno 13). */
+  checkScheduleRow(tableId: number, row: Uint8Array): void;
 }
 
 interface PendingIter { rows: Uint8Array[]; next: number }
@@ -45,8 +59,11 @@ export class SyscallHost {
   private x: Uint8Array;
   private xv: DataView;
   private readonly iters = new Map<number, PendingIter>();
+  private syscallDepth = 0;
   private readonly timers = new Map<number, { name: string; startNs: bigint }>();
   private nextTimerId = 1;
+  /** The reply of the last procedure_http_request, until the shim fetches it (op.httpResult). */
+  private httpReply: { response: Uint8Array; body: Uint8Array } | undefined;
   /** Set when the exchange buffer was replaced by the host; the next call into the isolate hands it over. */
   pendingNewExchange = false;
   private lastSender: bigint | undefined;
@@ -85,6 +102,36 @@ export class SyscallHost {
     this.x.set(args, reducerCallHeaderBytes);
   }
 
+  /**
+   * True while a syscall runs: a call into the isolate now is nested (e.g. a view refreshed by the commit of a
+   * procedure's `withTx`), so the outer call's pending iterators must survive it (`aside`).
+   */
+  get inSyscall(): boolean { return this.syscallDepth > 0; }
+
+  /** Runs `fn` with the outer call's pending iterators set aside and restored afterwards. */
+  aside<T>(fn: () => T): T {
+    const saved = new Map(this.iters);
+    try {
+      return fn();
+    } finally {
+      this.iters.clear();
+      for (const [k, v] of saved) this.iters.set(k, v);
+    }
+  }
+
+  /** Writes a view call (layout read by the dispatcher's callView in isolate-src.ts); views take no arguments. */
+  writeViewCall(anonymous: boolean, id: number, sender: bigint): void {
+    this.xv.setUint32(0, anonymous ? 1 : 0, true);
+    this.xv.setUint32(4, id, true);
+    writeBig(this.xv, 8, sender, 4);
+  }
+
+  /** A copy of the byte result the dispatcher left in the exchange buffer (u32 length + bytes at offset 0). */
+  readResultBytes(): Uint8Array {
+    const len = this.xv.getUint32(0, true);
+    return this.x.slice(4, 4 + len);
+  }
+
   /** Forget the sender/connection cache (the isolate was replaced, so its copy is gone too). */
   resetCallCache(): void {
     this.lastSender = undefined;
@@ -115,6 +162,7 @@ export class SyscallHost {
   private dispatch(opc: number, a: unknown, b: unknown, c: unknown, d: unknown, e: unknown, f: unknown): unknown {
     this.crossings++;
     if (opc === 0) { this.grow(a as number); return this.exchangeTransfer(); }
+    this.syscallDepth++;
     try {
       return this.run(opc, a, b, c, d, e, f);
     } catch (err) {
@@ -123,6 +171,8 @@ export class SyscallHost {
       if (err instanceof DatastoreError) return this.error(err.code, err.message);
       if (err instanceof SatsError) return this.error(errno.bsatnDecodeError, err.message);
       return this.error(errno.hostCallFailure, err instanceof Error ? err.message : String(err));
+    } finally {
+      this.syscallDepth--;
     }
   }
 
@@ -132,6 +182,25 @@ export class SyscallHost {
     this.xv.setUint32(0, bytes.length, true);
     this.x.set(bytes, 4);
     return -code;
+  }
+
+  /** commit / abort of `withTx`; once the anonymous tx is taken (even if committing it fails) no tx is open. */
+  private endAnonTx(commit: boolean): number {
+    const f = this.features();
+    try {
+      if (commit) f.commitTx(); else f.abortTx();
+    } catch (err) {
+      if (!(err instanceof SyscallError && err.code === transactionNotAnonymous)) this.tx = undefined;
+      throw err;
+    }
+    this.tx = undefined;
+    return 0;
+  }
+
+  private features(): FeatureSyscalls {
+    const f = this.env.features;
+    if (f === undefined) throw new DatastoreError(errno.hostCallFailure, 'procedures are not supported by this host');
+    return f;
   }
 
   private txOrThrow(): MutTx {
@@ -155,7 +224,8 @@ export class SyscallHost {
       case op.rowCount: return this.txOrThrow().rowCount(a as number);
       case op.tableScan: return this.openIter(a as number, this.txOrThrow().scan(b as number));
       case op.indexScanPoint:
-        return this.openIter(a as number, this.txOrThrow().scanIndexPoint(b as number, this.x.slice(0, c as number)));
+        // Views, not copies: the datastore copies what it keeps (datastore/store.ts rules) and reads keys at once.
+        return this.openIter(a as number, this.txOrThrow().scanIndexPoint(b as number, this.x.subarray(0, c as number)));
       case op.indexScanRange:
         return this.openIter(a as number, this.txOrThrow().scanIndexRange(b as number,
           this.rangeArgs(c as number, d as number, e as number, f as number)));
@@ -167,13 +237,15 @@ export class SyscallHost {
       case op.iterClose: this.iters.delete(a as number); return 0;
       case op.insert: {
         const tx = this.txOrThrow();
-        return this.writeBack(tx.insert(a as number, this.x.slice(0, b as number)).generated);
+        this.env.features?.checkScheduleRow(a as number, this.x.subarray(0, b as number));
+        return this.writeBack(tx.insert(a as number, this.x.subarray(0, b as number)).generated);
       }
       case op.update: {
         const tx = this.txOrThrow();
-        return this.writeBack(tx.update(a as number, b as number, this.x.slice(0, c as number)).generated);
+        this.env.features?.checkScheduleRow(a as number, this.x.subarray(0, c as number));
+        return this.writeBack(tx.update(a as number, b as number, this.x.subarray(0, c as number)).generated);
       }
-      case op.deletePoint: return this.txOrThrow().deleteByIndexPoint(a as number, this.x.slice(0, b as number));
+      case op.deletePoint: return this.txOrThrow().deleteByIndexPoint(a as number, this.x.subarray(0, b as number));
       case op.deleteRange:
         return this.txOrThrow().deleteByIndexRange(a as number, this.rangeArgs(b as number, c as number, d as number, e as number));
       case op.deleteEq: return this.txOrThrow().deleteByRows(a as number, decodeRowList(this.x.subarray(0, b as number)));
@@ -202,6 +274,33 @@ export class SyscallHost {
         return bytes.length;
       }
       case op.scheduleImmediate: this.env.scheduleImmediate(String(a), this.x.slice(0, b as number)); return 0;
+      case op.procStartTx: {
+        const started = this.features().startTx(this.tx !== undefined);
+        this.tx = started.tx;
+        this.xv.setBigUint64(0, started.timestampMicros, true);
+        return 0;
+      }
+      case op.procCommitTx: return this.endAnonTx(true);
+      case op.procAbortTx: return this.endAnonTx(false);
+      case op.httpRequest: {
+        if (this.tx !== undefined) throw new SyscallError(wouldBlockTransaction, 'cannot make HTTP requests inside a transaction');
+        const req = this.x.slice(0, a as number);
+        const body = this.x.slice(a as number, (a as number) + (b as number));
+        this.httpReply = this.features().httpRequest(req, body);
+        return 0;
+      }
+      case op.httpResult: {
+        const reply = this.httpReply;
+        if (reply === undefined) throw new SyscallError(1, 'no HTTP reply pending');
+        const need = 8 + reply.response.length + reply.body.length;
+        if (need > this.x.length) throw new NeedsGrow(need);
+        this.xv.setUint32(0, reply.response.length, true);
+        this.xv.setUint32(4, reply.body.length, true);
+        this.x.set(reply.response, 8);
+        this.x.set(reply.body, 8 + reply.response.length);
+        this.httpReply = undefined;
+        return 0;
+      }
       case op.procedure: throw new DatastoreError(errno.hostCallFailure, `procedures are not supported yet (${String(a)})`);
       default: assert.fail(`unknown syscall op ${opc}`);
     }
@@ -261,8 +360,13 @@ export class SyscallHost {
 /** errno 7 (host-abi §3.3); not a datastore error, so it is not in datastore's `errno`. */
 const noSuchConsoleTimer = 7;
 
+/** errno 17 (host-abi §3.3): HTTP inside a transaction. */
+const wouldBlockTransaction = 17;
+/** errno 18: commit / abort without `procedure_start_mut_tx`. */
+const transactionNotAnonymous = 18;
+
 /** A syscall failure with an errno that is not a datastore one. */
-class SyscallError { constructor(readonly code: number, readonly message: string) {} }
+export class SyscallError { constructor(readonly code: number, readonly message: string) {} }
 
 /** Thrown inside a syscall when an output does not fit the exchange buffer; the shim grows it and retries. */
 class NeedsGrow { constructor(readonly bytes: number) {} }

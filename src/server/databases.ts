@@ -16,6 +16,7 @@ import { identityToHex } from '../auth/identity.js';
 import { ControlStore, newDatabaseIdentity, programHash, type DatabaseRecord } from './control.js';
 import type { CreateDatabaseOptions, DatabaseHost, HostedDatabase } from './host-api.js';
 import { HttpError } from './http.js';
+import { appendMigrationHistory, migrationToken } from '../host/update.js';
 
 export const migrationNotImplementedReason = 'automatic migration is not implemented yet';
 export const lockedDeleteMessage = 'Database is locked and cannot be deleted. Run `spacetime unlock` first.';
@@ -24,7 +25,11 @@ export const noSuchDatabaseMessage = 'No such database.';
 
 export type UpdatePlan =
   | { kind: 'identical' }
-  | { kind: 'manual'; reason: string };
+  | { kind: 'manual'; reason: string }
+  | { kind: 'auto'; planText: string; breaksClients: boolean };
+
+/** How the publisher allowed an update (PUT …?policy=BreakClients&token=…); absent policy = Compatible. */
+export interface UpdatePolicy { breakClients: boolean; token: string | undefined }
 
 export interface PublishOutcome {
   record: DatabaseRecord;
@@ -33,6 +38,8 @@ export interface PublishOutcome {
 
 export class DatabaseRegistry {
   private readonly live = new Map<bigint, HostedDatabase>();
+  /** Databases that failed to open at start (e.g. a corrupt commit log): identity → why. Their routes answer 503. */
+  private readonly broken = new Map<bigint, string>();
   private readonly closeListeners = new Map<bigint, Set<() => void>>();
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -46,7 +53,10 @@ export class DatabaseRegistry {
   /** The open Database behind a record (every record in control data has one after `openAll`). */
   get(record: DatabaseRecord): HostedDatabase {
     const db = this.live.get(record.identity);
-    if (db === undefined) throw new HttpError(503, `Database ${identityToHex(record.identity)} is not running`);
+    if (db === undefined) {
+      const why = this.broken.get(record.identity);
+      throw new HttpError(503, `Database ${identityToHex(record.identity)} is not running${why === undefined ? '' : `: ${why}`}`);
+    }
     return db;
   }
 
@@ -92,12 +102,14 @@ export class DatabaseRegistry {
       try {
         const program = await this.control.loadProgram(record.programHash);
         const options = this.optionsFor(record.identity, record.ownerIdentity);
-        // Without Database.open (durability issue) the best we can do is re-create from the program: the schema
-        // and init run again, but rows written before the restart are not recovered.
+        // Recovery from the database's own directory (snapshot + commit log); init does not run again. A host
+        // without `open` (test doubles) can only re-create.
         const db = this.host.open !== undefined ? await this.host.open(options, program) : await this.host.create(options, program);
         this.live.set(record.identity, db);
       } catch (error) {
-        this.log(`failed to open database ${identityToHex(record.identity)}: ${(error as Error).message}`);
+        const message = (error as Error).message;
+        this.broken.set(record.identity, message);
+        this.log(`failed to open database ${identityToHex(record.identity)}: ${message}`);
       }
     }
   }
@@ -106,17 +118,29 @@ export class DatabaseRegistry {
     await Promise.allSettled([...this.live.keys()].map((identity) => this.retire(identity)));
   }
 
-  /** Decides what publishing `program` over an existing database means (migration hook). */
-  planUpdate(record: DatabaseRecord, program: string): UpdatePlan {
+  /** Decides what publishing `program` over an existing database means (pre_publish; host/update.ts plans). */
+  async planUpdate(record: DatabaseRecord, program: string): Promise<UpdatePlan> {
     if (programHash(program) === record.programHash) return { kind: 'identical' };
-    return { kind: 'manual', reason: migrationNotImplementedReason };
+    const plan = await this.get(record).planUpdate(program).catch((error: unknown) => {
+      throw new HttpError(400, `Database update rejected: ${(error as Error)?.message ?? String(error)}`);
+    });
+    if (plan.kind === 'manual') return plan;
+    return { kind: 'auto', planText: plan.planText, breaksClients: plan.plan.breaksClients };
+  }
+
+  /** Upstream's migrate token for updating `record` to `program` (pre_publish hands it out, PUT checks it). */
+  migrationToken(record: DatabaseRecord, program: string): string {
+    return migrationToken(identityToHex(record.identity), record.programHash, programHash(program));
   }
 
   /**
    * Publish: create `name` (or an unnamed database) owned by `caller`, or update / clear the existing one.
    * `target` is a validated name, an identity, or undefined for POST /v1/database.
    */
-  publish(args: { target: { name: string } | { identity: bigint } | undefined; caller: bigint; program: string; clear: boolean }): Promise<PublishOutcome> {
+  publish(args: {
+    target: { name: string } | { identity: bigint } | undefined; caller: bigint; program: string; clear: boolean;
+    policy?: UpdatePolicy;
+  }): Promise<PublishOutcome> {
     return this.serialized(async () => {
       const { target, caller, program, clear } = args;
       const existing = target === undefined ? undefined
@@ -133,10 +157,32 @@ export class DatabaseRegistry {
         throw HttpError.json(401, { PermissionDenied: { name } });
       }
       if (clear) return { record: await this.reset(existing, program), op: 'updated' };
-      const plan = this.planUpdate(existing, program);
-      if (plan.kind === 'identical') return { record: existing, op: 'updated' };
-      throw new HttpError(400, `Database update rejected: ${plan.reason}`);
+      if (programHash(program) === existing.programHash) return { record: existing, op: 'updated' }; // NoUpdateNeeded
+      return { record: await this.update(existing, caller, program, args.policy ?? { breakClients: false, token: undefined }), op: 'updated' };
     });
+  }
+
+  /** A module update in place (host/update.ts): the old module serves until the swap and keeps serving on failure. */
+  private async update(record: DatabaseRecord, caller: bigint, program: string, policy: UpdatePolicy): Promise<DatabaseRecord> {
+    if (policy.breakClients && policy.token !== this.migrationToken(record, program)) {
+      throw new HttpError(400, 'Token provided is invalid: the module or the database changed since `pre_publish`. ' +
+        'Run `spacetime publish` again.');
+    }
+    const db = this.get(record);
+    let result;
+    try {
+      result = await db.update(program, { breakClients: policy.breakClients, publisher: caller });
+    } catch (error) {
+      const message = (error as Error)?.message ?? String(error);
+      throw new HttpError(400, message.startsWith('Database update rejected: ') ? message : `Database update rejected: ${message}`);
+    }
+    const updated: DatabaseRecord = { ...record, programHash: await this.control.storeProgram(program) };
+    await this.control.update(updated);
+    if (updated.programHash !== record.programHash) await this.control.dropProgramIfUnused(record.programHash);
+    await appendMigrationHistory(this.databaseDir(record.identity), {
+      tsMicros: BigInt(Date.now()) * 1000n, publisher: caller, programHash: updated.programHash, op: 'updated', plan: result.planText,
+    }).catch((error: unknown) => this.log(`migration history: ${(error as Error).message}`));
+    return updated;
   }
 
   /** PUT …/reset: drop all data and restart from `program` (default: the current one). Owner only, not when locked. */
@@ -156,6 +202,7 @@ export class DatabaseRegistry {
       requireOwner(current, caller);
       if (current.locked) throw new HttpError(403, lockedDeleteMessage);
       await this.retire(current.identity);
+      this.broken.delete(current.identity);
       await this.control.remove(current.identity);
       await rm(this.databaseDir(current.identity), { recursive: true, force: true });
       await this.control.dropProgramIfUnused(current.programHash);
@@ -213,6 +260,8 @@ export class DatabaseRegistry {
       };
       await this.control.insert(record);
       this.live.set(identity, db);
+      await appendMigrationHistory(dir, { tsMicros: record.createdMicros, publisher: owner, programHash: record.programHash, op: 'created', plan: '' })
+        .catch((error: unknown) => this.log(`migration history: ${(error as Error).message}`));
       return record;
     } catch (error) {
       await db.close();
@@ -238,8 +287,10 @@ export class DatabaseRegistry {
       await rm(scratchDir, { recursive: true, force: true });
     }
     await this.retire(record.identity);
+    // The directory is kept: the host logs a Reset record (all data dropped, new program) in the same log, so a crash
+    // at any point leaves either the old database or the reset one. A broken database is started over from scratch.
     const dir = this.databaseDir(record.identity);
-    await rm(dir, { recursive: true, force: true });
+    if (this.broken.delete(record.identity)) await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
     const db = await this.host.create(this.optionsFor(record.identity, record.ownerIdentity), program).catch((error: unknown) => {
       throw publishFailed(error);
@@ -248,6 +299,8 @@ export class DatabaseRegistry {
     const updated: DatabaseRecord = { ...record, programHash: await this.control.storeProgram(program) };
     await this.control.update(updated);
     if (updated.programHash !== record.programHash) await this.control.dropProgramIfUnused(record.programHash);
+    await appendMigrationHistory(dir, { tsMicros: BigInt(Date.now()) * 1000n, publisher: record.ownerIdentity, programHash: updated.programHash, op: 'cleared', plan: '' })
+      .catch((error: unknown) => this.log(`migration history: ${(error as Error).message}`));
     return updated;
   }
 

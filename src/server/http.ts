@@ -184,10 +184,12 @@ export class Router {
 }
 
 function matchSegments(pattern: string[], segments: string[]): Record<string, string> | undefined {
-  if (pattern.length !== segments.length) return undefined;
+  const rest = pattern.length > 0 && pattern[pattern.length - 1]!.startsWith('*');   // `*name`: the rest, maybe empty
+  if (rest ? segments.length < pattern.length - 1 : pattern.length !== segments.length) return undefined;
   const params: Record<string, string> = {};
   for (let i = 0; i < pattern.length; i++) {
     const p = pattern[i]!;
+    if (p.startsWith('*')) { params[p.slice(1)] = segments.slice(i).join('/'); break; }
     if (p.startsWith(':')) params[p.slice(1)] = segments[i]!;
     else if (p !== segments[i]) return undefined;
   }

@@ -18,6 +18,7 @@ import type { DatabaseHost, HostedDatabase } from './host-api.js';
 import { Router, requestListener } from './http.js';
 import { addDatabaseRoutes } from './routes/database.js';
 import { addIdentityRoutes } from './routes/identity.js';
+import { addLoginRoutes, createOidcVerifier, type OidcServerOptions } from './routes/login.js';
 import { compileWithSql } from '../subscription/manager.js';
 import { attachWebSocket } from './websocket/attach.js';
 
@@ -35,8 +36,15 @@ export interface StartServerOptions {
   log?: (line: string) => void;
   /** Print "Starting SpacetimeDB listening on <addr>" on stdout (default true). */
   announce?: boolean;
+  /**
+   * Commit durability for every database (default 'fsync': replies wait until their transaction is fsynced; 'none':
+   * until it is written to the OS — a process crash loses nothing, a power loss can). Ignored with a custom `host`.
+   */
+  durability?: 'fsync' | 'none';
   /** Attaches the WebSocket endpoint to the HTTP server (default: `attachWebSocketEndpoint` below). */
   attachUpgrades?: AttachUpgrades;
+  /** External OpenID Connect: the web login's provider and trusted issuers/audiences (docs/login.md). */
+  oidc?: OidcServerOptions;
 }
 
 /** What the WebSocket endpoint gets from the server. */
@@ -64,15 +72,16 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const { hostname, port } = parseListenAddr(options.listenAddr ?? listenAddrDefault);
   const keys = await loadOrCreateKeys(options.keyDir ?? join(options.dataDir, 'keys'));
-  const tokens = new TokenAuthority({ keys });
+  const tokens = new TokenAuthority({ keys, oidc: createOidcVerifier(options.oidc) });
   const control = await ControlStore.open(options.dataDir);
-  const host = options.host ?? (await defaultHost());
+  const host = options.host ?? (await defaultHost(options.durability ?? 'fsync', log));
   const databases = new DatabaseRegistry(control, host, options.dataDir, log);
   await databases.openAll();
 
   const router = new Router();
   addIdentityRoutes(router, tokens, databases);
   addDatabaseRoutes(router, databases);
+  addLoginRoutes(router, tokens, options.oidc?.login);
   const onError = (error: unknown) => log(`internal error: ${(error as Error)?.stack ?? String(error)}`);
   const httpServer = createServer(requestListener(router, tokens, onError));
 
@@ -128,6 +137,7 @@ function attachWebSocketEndpoint(httpServer: Server, ctx: UpgradeContext): { clo
     auth: ctx.tokens,
     compile: compileWithSql,
     onError: ctx.onError,
+    onDatabaseClosed: (db, listener) => ctx.databases.onClose(db.identity, listener),
   });
 }
 
@@ -149,11 +159,10 @@ export function parseListenAddr(text: string): { hostname: string; port: number 
   return { hostname: match[1] ?? match[2]!, port };
 }
 
-async function defaultHost(): Promise<DatabaseHost> {
+async function defaultHost(durability: 'fsync' | 'none', log: (line: string) => void): Promise<DatabaseHost> {
   const { Database } = await import('../host/database.js');
-  const open = (Database as { open?: DatabaseHost['open'] }).open;
   return {
-    create: (options, program) => Database.create(options, program),
-    open: open?.bind(Database),
+    create: (options, program) => Database.create({ ...options, durability, report: log }, program),
+    open: (options, program) => Database.open({ ...options, durability, report: log }, program),
   };
 }

@@ -20,6 +20,8 @@ import {
 } from './messages.js';
 import { compileSubscriptionQuery } from '../sql/subscription-plan.js';
 
+/** WebSocket close code when a breaking module update disconnects clients (going away). */
+export const moduleUpdateCloseCode = 1001;
 /** Longest query text accepted (upstream's subscription SQL limit). */
 export const queryTextMaxBytes = 50_000;
 /** Most queries in one Subscribe message. */
@@ -60,6 +62,8 @@ export interface ClientSink {
   transaction(querySets: QuerySetUpdate[], isCaller: boolean, durable: Promise<unknown> | undefined): void;
   /** A live query set failed during incremental evaluation and was dropped (SubscriptionError, request_id None). */
   querySetFailed(querySetId: number, error: string): void;
+  /** Closes the client's connection (WebSocket close code and reason); used when a module update breaks clients. */
+  fail?(code: number, reason: string): void;
 }
 
 export interface ClientHandle {
@@ -82,7 +86,8 @@ interface QuerySet {
 
 interface Query {
   readonly key: string;
-  readonly plan: SubscriptionPlan;
+  /** Replaced when a module update recompiles the query (moduleChanged). */
+  plan: SubscriptionPlan;
   /** Every query set containing this query; each gets the delta once. */
   readonly sets: Set<QuerySet>;
 }
@@ -248,6 +253,44 @@ export class SubscriptionManager {
     if (caller !== undefined && !perClient.has(caller)) caller.sink.transaction([], true, durable);
   }
 
+  /**
+   * After a module update (host/update.ts): a breaking plan closes every client (1001, the session then runs the new
+   * module's client_disconnected); otherwise every live query is recompiled against the new schema (table ids are
+   * positional, so old plans are stale) and a query that no longer compiles fails its query sets.
+   */
+  moduleChanged(breaksClients: boolean): void {
+    if (breaksClients) {
+      for (const client of [...this.clients.values()]) {
+        client.sink.fail?.(moduleUpdateCloseCode, 'The database module was updated with breaking changes; reconnect.');
+      }
+      return;
+    }
+    const view = this.options.view();
+    this.queriesByTable.clear();
+    for (const query of [...this.queries.values()]) {
+      const anySet = query.sets.values().next().value as QuerySet | undefined;
+      if (anySet === undefined) { this.queries.delete(query.key); continue; }
+      const { client } = anySet;
+      try {
+        query.plan = this.options.compile(query.key.slice(query.key.indexOf(':') + 1), view,
+          { sender: client.identity, isOwner: client.isOwner });
+      } catch (e) {
+        this.queries.delete(query.key);
+        for (const set of [...query.sets]) {
+          this.dropSet(set);
+          set.client.sets.delete(set.id);
+          set.client.sink.querySetFailed(set.id, errorText(e));
+        }
+        continue;
+      }
+      for (const tableId of query.plan.readTables) {
+        let qs = this.queriesByTable.get(tableId);
+        if (qs === undefined) this.queriesByTable.set(tableId, (qs = new Set()));
+        qs.add(query);
+      }
+    }
+  }
+
   /** One query's delta as an encoded TableUpdate, or undefined when the result did not change. */
   private queryDelta(
     query: Query, tx: TxData, changesByTable: Map<TableId, TableChanges>, view: () => ReadView,
@@ -344,6 +387,11 @@ export interface CommitSource {
   readonly datastore: ReadView;
   /** Listener called synchronously after every commit, before the next transaction starts. */
   onCommit(listener: (event: CommitNotice) => void): () => void;
+  /** Wraps the compiler with per-caller semantics the database owns (views, row-level security: host/views.ts). */
+  wrapCompile?(base: CompileQuery): CompileQuery;
+
+  /** Module updates (host/database.ts `onModuleChange`), called between transactions. */
+  onModuleChange?(listener: (change: { breaksClients: boolean }) => void): () => void;
 }
 
 export interface CommitNotice {
@@ -359,8 +407,9 @@ const managers = new WeakMap<CommitSource, SubscriptionManager>();
 export function subscriptionsFor(db: CommitSource, compile: CompileQuery): SubscriptionManager {
   let mgr = managers.get(db);
   if (mgr !== undefined) return mgr;
-  const created = new SubscriptionManager({ view: () => db.datastore, compile });
+  const created = new SubscriptionManager({ view: () => db.datastore, compile: db.wrapCompile?.(compile) ?? compile });
   db.onCommit((e) => created.handleCommit(e.txData, e.caller.connectionId, e.durable));
+  db.onModuleChange?.((change) => created.moduleChanged(change.breaksClients));
   managers.set(db, created);
   return created;
 }

@@ -7,7 +7,6 @@
 // Every route here goes through the anon middleware (`ctx.caller()`): a request without a token gets a freshly
 // minted identity, echoed in the spacetime-identity(-token) headers.
 
-import { blake3 } from '@noble/hashes/blake3.js';
 import { identityFromHex, identityToHex, randomConnectionId } from '../../auth/identity.js';
 import {
   BadArgumentsError, ConnectionRejectedError, DatabaseClosedError, NoSuchReducerError, ReducerNotCallableError,
@@ -18,7 +17,9 @@ import { rawModuleDefToJson } from '../../sats/moduledef.js';
 import { SatsError, type AlgebraicType, type ProductType, type Value } from '../../sats/types.js';
 import { SqlError } from '../../sql/errors.js';
 import { DatabaseNameError, parseDatabaseName } from '../control.js';
+import { readMigrationHistory } from '../../host/update.js';
 import { DatabaseRegistry, requireOwner } from '../databases.js';
+import { addModuleRoutes, callProcedureRoute } from './module-routes.js';
 import type { Caller, HostedDatabase, LogRecord, SqlStatementResult } from '../host-api.js';
 import { HttpError, jsonBodyMaxBytes, jsonContentType, moduleBodyMaxBytes, type Credentials, type RequestContext, type Router } from '../http.js';
 
@@ -45,6 +46,8 @@ export function addDatabaseRoutes(router: Router, registry: DatabaseRegistry): v
   router.add('GET', '/v1/database/:noi/unstable/timestamp', (ctx) => timestamp(ctx, registry));
   router.add('POST', '/v1/database/:noi/lock', (ctx) => setLocked(ctx, registry, true));
   router.add('POST', '/v1/database/:noi/unlock', (ctx) => setLocked(ctx, registry, false));
+  addModuleRoutes(router, registry);
+  router.add('GET', '/v1/database/:noi/unstable/migrations', (ctx) => migrationHistory(ctx, registry));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -55,7 +58,8 @@ async function publish(ctx: RequestContext, registry: DatabaseRegistry, noi: str
   checkPublishQuery(ctx);
   const target = noi === undefined ? undefined : publishTarget(noi);
   const program = await ctx.text(moduleBodyMaxBytes, 'The module program');
-  const { record, op } = await registry.publish({ target, caller: credentials.identity, program, clear: ctx.queryFlag('clear') });
+  const policy = { breakClients: ctx.query('policy') === 'BreakClients', token: ctx.query('token') };
+  const { record, op } = await registry.publish({ target, caller: credentials.identity, program, clear: ctx.queryFlag('clear'), policy });
   const domain = target !== undefined && 'name' in target ? target.name : null;
   ctx.sendJson(200, { Success: { domain, database_identity: identityToHex(record.identity), op } });
 }
@@ -101,19 +105,17 @@ async function prePublish(ctx: RequestContext, registry: DatabaseRegistry): Prom
   const record = registry.resolve(ctx.params.noi!);
   requireOwner(record, credentials.identity);
   const program = await ctx.text(moduleBodyMaxBytes, 'The module program');
-  const plan = registry.planUpdate(record, program);
+  const plan = await registry.planUpdate(record, program);
   if (plan.kind === 'manual') {
     ctx.sendJson(200, { ManualMigrate: { reason: plan.reason, major_version_upgrade: false } });
     return;
   }
-  const newHash = Buffer.from(blake3(new TextEncoder().encode(program))).toString('hex');
-  // Upstream's guard token: hash of (db identity, old program hash, new program hash). A UX check, not a secret.
-  const token = Buffer.from(blake3(new TextEncoder().encode(identityToHex(record.identity) + record.programHash + newHash))).toString('hex');
   ctx.sendJson(200, {
     AutoMigrate: {
-      migrate_plan: `${migrationPlanRule}\nDatabase Migration Plan\n${migrationPlanRule}\n\n`,
-      break_clients: false,
-      token: `0x${token}`,
+      migrate_plan: plan.kind === 'auto' ? plan.planText : `${migrationPlanRule}\nDatabase Migration Plan\n${migrationPlanRule}\n\n`,
+      break_clients: plan.kind === 'auto' && plan.breaksClients,
+      // Upstream's guard token: hash of (db identity, old program hash, new program hash). A UX check, not a secret.
+      token: registry.migrationToken(record, program),
       major_version_upgrade: false,
     },
   });
@@ -220,6 +222,10 @@ async function call(ctx: RequestContext, registry: DatabaseRegistry): Promise<vo
   }
   const db = registry.get(record);
   if (db.reducerByName(reducer) === undefined) {
+    // Not a reducer: maybe a procedure (routes/module-routes.ts answers with its return value).
+    const served = await asHttpClient(db, credentials, (caller) => callProcedureRoute(ctx, db, reducer, args, caller))
+      .catch((error: unknown) => { throw hostError(error); });
+    if (served) return;
     throw new HttpError(404, `No such reducer \`${reducer}\` in database \`${identityToHex(record.identity)}\``);
   }
   const result = await asHttpClient(db, credentials, (caller) => db.callReducerJson(reducer, args, caller)).catch((error: unknown) => {
@@ -347,6 +353,14 @@ function logLine(entry: LogRecord): string {
     trace: (entry as { trace?: unknown }).trace,
   };
   return `${stringifyJson(record)}\n`;
+}
+
+/** Migration history (beyond upstream): every publish of the database, oldest first. Owner only. */
+async function migrationHistory(ctx: RequestContext, registry: DatabaseRegistry): Promise<void> {
+  const credentials = await ctx.caller();
+  const record = registry.resolve(ctx.params.noi!);
+  requireOwner(record, credentials.identity);
+  ctx.sendJson(200, { database_identity: identityToHex(record.identity), entries: await readMigrationHistory(registry.databaseDir(record.identity)) });
 }
 
 async function timestamp(ctx: RequestContext, registry: DatabaseRegistry): Promise<void> {

@@ -27,6 +27,8 @@ export interface AttachDeps {
   /** Lower per-connection limits (tests). */
   limits?: Partial<SessionLimits>;
   onError?: (error: unknown) => void;
+  /** Calls `listener` when the database is deleted, reset or shut down; returns an unsubscribe function. */
+  onDatabaseClosed?: (db: SessionDatabase, listener: () => void) => () => void;
 }
 
 export interface AttachedWebSockets {
@@ -106,7 +108,12 @@ export function attachWebSocket(server: Server, deps: AttachDeps): AttachedWebSo
         onError: deps.onError,
       });
       sessions.add(session);
-      ws.on('close', () => sessions.delete(session));
+      // Upstream closes every client with 1001 "module exited" when the database goes away.
+      const stopWatching = deps.onDatabaseClosed?.(db, () => session.fail(1001, 'module exited'));
+      ws.on('close', () => {
+        sessions.delete(session);
+        stopWatching?.();
+      });
       void session.start();
     });
   }

@@ -226,18 +226,43 @@ export class Session implements ClientSink {
     }
   }
 
+  /**
+   * Starts a reducer call. The database runs it synchronously and its reply waits for durability; once its commit
+   * has reserved the result's slot (transaction() below) the next message may start at once, so one connection's
+   * pipelined calls share a group commit instead of paying one fsync each. A call that did not commit while we
+   * watched (failed, or queued behind other work) is awaited before the next message, as before.
+   */
   private async callReducer(requestId: number, name: string, args: Uint8Array): Promise<void> {
     assert.equal(this.inflight, undefined, 'one reducer call at a time per connection');
     const inflight: InflightReducer = { requestId, slot: undefined, querySets: [] };
     this.inflight = inflight;
-    let result: ReducerCallResult;
+    let pending: Promise<ReducerCallResult>;
     try {
-      result = await this.db.callReducer(name, args, this.options.caller);
+      pending = this.db.callReducer(name, args, this.options.caller);
     } catch (e) {
-      result = { status: 'internal', message: e instanceof Error ? e.message : String(e) };
+      pending = Promise.reject(e);
+    }
+    const finished = pending.then(
+      (result) => this.finishReducer(inflight, result),
+      (e) => this.finishReducer(inflight, { status: 'internal', message: e instanceof Error ? e.message : String(e) }));
+    if (inflight.slot !== undefined) {
+      this.inflight = undefined;
+      finished.catch((e) => {
+        this.options.onError?.(e);
+        this.fail(closeCodes.internalError, `internal error: ${e instanceof Error ? e.message : String(e)}`);
+      });
+      return;
+    }
+    try {
+      await pending.catch(() => undefined);
     } finally {
       this.inflight = undefined;
     }
+    await finished;
+  }
+
+  private finishReducer(inflight: InflightReducer, result: ReducerCallResult): void {
+    const requestId = inflight.requestId;
     if (this.closed) return;
     if (result.status === 'committed') {
       const msg = encode({
@@ -336,11 +361,15 @@ export class Session implements ClientSink {
   private scheduleFlush(): void {
     if (this.flushScheduled || this.closed) return;
     this.flushScheduled = true;
-    queueMicrotask(() => {
-      this.flushScheduled = false;
-      this.flush();
-    });
+    // setImmediate, not a microtask: every reply produced while this turn drains its messages goes out in one write
+    // (v3: one frame; v2: frames corked into one writev). Per-reply writes were a third of the server's CPU.
+    setImmediate(this.flushNow);
   }
+
+  private readonly flushNow = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
 
   /** Sends every ready message from the head of the queue (v3: coalesced into frames ≤ 512 KiB). */
   private flush(): void {
@@ -349,6 +378,18 @@ export class Session implements ClientSink {
     while (n < q.length && q[n].ready && q[n].bytes !== undefined) n++;
     if (n === 0 || this.closed) return;
     const ready = q.splice(0, n).map((s) => s.bytes!);
+    // ws writes each frame as its own header+payload writev; corking the socket (ws's own field) makes them one.
+    const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    socket?.cork();
+    try {
+      this.sendReady(ready);
+    } finally {
+      socket?.uncork();
+    }
+    this.checkOutboundLimit();
+  }
+
+  private sendReady(ready: Uint8Array[]): void {
     let i = 0;
     while (i < ready.length) {
       let end = i + 1;
@@ -361,7 +402,6 @@ export class Session implements ClientSink {
       this.ws.send(frame(body, this.options.compression), { binary: true });
       i = end;
     }
-    this.checkOutboundLimit();
   }
 
   /** A client that never reads must not make us buffer without bound. */

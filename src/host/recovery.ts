@@ -1,0 +1,117 @@
+// host/recovery.ts — the link between a running `Database` and its files: opening persistence, logging each commit,
+// waiting for durability, the fail-stop state after an I/O error, and background snapshots.
+//
+// Owns: `DatabaseDurability` (one per Database with a directory), the durability mode option and its default, and the
+// error a database answers with once its log has failed. The on-disk meaning of records is host/persistence.ts.
+// May call: host/persistence.ts, durability/commitlog.ts (types), datastore (types, migrateDatastore: replay of a module
+// update rebuilds the datastore exactly as Database.update did live).
+//
+// Contract with database.ts: after every in-memory commit, `logCommit` is called synchronously (before anything else
+// can run on this database) and returns a promise that resolves once that commit is on disk; replies to the caller
+// wait for it. A commit that cannot be logged leaves memory ahead of disk: from then on `failure` is set, the database
+// refuses every call, and the promise rejects — nothing that is not on disk is ever acknowledged.
+
+import type { Datastore } from '../datastore/store.js';
+import type { TxData } from '../datastore/types.js';
+import type { DurabilityMode } from '../durability/commitlog.js';
+import { migrateDatastore } from '../datastore/migrate.js';
+import { DatabasePersistence, type ClientChange, type ProgramInfo, type RecoveredState } from './persistence.js';
+
+export type { DurabilityMode } from '../durability/commitlog.js';
+
+/** Default durability: a reply waits for fsync of its transaction (upstream's confirmed default). */
+export const durabilityModeDefault: DurabilityMode = 'fsync';
+
+/** The database's log failed (write or fsync error): it accepts no more calls until the server restarts. */
+export class DatabaseFailedError extends Error {
+  override name = 'DatabaseFailedError';
+  constructor(override readonly cause: Error) {
+    super(`the database stopped accepting writes after a commit log failure: ${cause.message}`);
+  }
+}
+
+export interface DurabilityOptions {
+  durability?: DurabilityMode;
+  /** Snapshot policy overrides (tests and benchmarks). */
+  snapshotEveryCommits?: number;
+  snapshotEveryLogBytes?: number;
+  /** One line per notable recovery / snapshot event. */
+  report?: (message: string) => void;
+  /** Test-only: make the n-th log write or sync fail. */
+  faultInjection?: { failWriteNumber?: number; failSyncNumber?: number };
+}
+
+export class DatabaseDurability {
+  /** Set once a commit could not be logged or synced; the database then refuses every call. */
+  failure: DatabaseFailedError | undefined;
+
+  private constructor(readonly persistence: DatabasePersistence) {}
+
+  /** Opens (creating if needed) `<dir>/clog` and `<dir>/snapshots` and recovers what they hold. */
+  static async open(dir: string, options: DurabilityOptions): Promise<{ durability: DatabaseDurability; recovered: RecoveredState | undefined }> {
+    const { persistence, recovered } = await DatabasePersistence.open(dir, {
+      durability: options.durability ?? durabilityModeDefault,
+      snapshotEveryCommits: options.snapshotEveryCommits,
+      snapshotEveryLogBytes: options.snapshotEveryLogBytes,
+      report: options.report,
+      migrate: (old, newSchema) => migrateDatastore(old, newSchema),
+      faultInjection: options.faultInjection,
+    });
+    return { durability: new DatabaseDurability(persistence), recovered };
+  }
+
+  /** Logs a program (creation) or, with `reset`, that all data was dropped and the database starts over with it. */
+  recordProgram(program: ProgramInfo, reset: boolean): bigint {
+    return this.guard(() => reset ? this.persistence.recordReset(program) : this.persistence.recordProgram(program));
+  }
+
+  /**
+   * Logs one committed transaction (synchronously, right after the in-memory commit) and returns a promise for its
+   * durability. Also starts a background snapshot when the policy says so.
+   */
+  logCommit(txData: TxData, datastore: Datastore, timestampMicros: bigint, client?: ClientChange): Promise<void> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    let offset: bigint;
+    try {
+      offset = this.persistence.recordTx(txData, datastore, timestampMicros, client);
+    } catch (err) {
+      return Promise.reject(this.fail(err));
+    }
+    this.persistence.maybeSnapshot(datastore);
+    return this.waitDurable(offset);
+  }
+
+  /** Resolves once everything up to `offset` is durable; a log failure fails the database. */
+  waitDurable(offset: bigint): Promise<void> {
+    if (offset <= this.persistence.durableOffset) return Promise.resolve();
+    return this.persistence.waitDurable(offset).catch((err: unknown) => { throw this.fail(err); });
+  }
+
+  /** Everything logged so far is durable. */
+  flushed(): Promise<void> {
+    return this.waitDurable(this.persistence.lastOffset);
+  }
+
+  close(): Promise<void> {
+    return this.persistence.close();
+  }
+
+  private guard<T>(f: () => T): T {
+    if (this.failure !== undefined) throw this.failure;
+    try {
+      return f();
+    } catch (err) {
+      throw this.fail(err);
+    }
+  }
+
+  private fail(err: unknown): DatabaseFailedError {
+    this.failure ??= new DatabaseFailedError(err instanceof Error ? err : new Error(String(err)));
+    return this.failure;
+  }
+}
+
+/** The program record for a database: its text, definition and identities. */
+export function programInfo(programText: string, moduleDef: Uint8Array, ownerIdentity: bigint, databaseIdentity: bigint, timestampMicros: bigint): ProgramInfo {
+  return { programText, moduleDef, ownerIdentity, databaseIdentity, timestampMicros };
+}

@@ -1,0 +1,512 @@
+// host/views.ts — module views (host-abi §6.1) and row-level security (§4.2 RowLevelSecurity) as seen by callers.
+//
+// Owns: the view catalogue (a table-like schema per view: name, row type, columns, primary key, function id per
+// kind), running a view with a read-set-recording read-only transaction, decoding its result (RowData rows, or
+// RawSql executed with sql/subscription-plan.ts against committed state), the per-caller read view (`CallerView`:
+// the datastore plus view tables plus RLS filtering for non-owners) and the per-caller subscription plans over views
+// and RLS tables (`CallerPlan`: recomputed and diffed only when a commit touches what they read).
+// May call: datastore/types, sql/subscription-plan, sats (codec, bsatn, names, moduledef), host/runtime (CallOutcome).
+//
+// Design: a view's materialization belongs to the CallerView of the plan that subscribed it, so sender views are
+// never shared across senders (their plans report usesSender and are keyed per identity by the subscription
+// manager) and an anonymous view is evaluated once per distinct query text. View tables have pseudo table ids from
+// `viewTableIdBase` up; they never reach the datastore, the commit log or a TxData.
+// Cost of a commit for a live view/RLS plan: a set intersection of the commit's tables with the plan's read set;
+// only when they meet is the view re-run and the result diffed (multiset) against the previous one.
+
+import assert from 'node:assert/strict';
+import { DatastoreError, errno } from '../datastore/types.js';
+import type {
+  ColumnSchema, DatabaseSchema, IndexId, MutTx, RangeScanArgs, ReadView, TableId, TableSchema, TxData, WriteResult,
+} from '../datastore/types.js';
+import { BsatnReader } from '../sats/bsatn.js';
+import { compileCodec, resolveType, type Codec } from '../sats/codec.js';
+import { moduleDefSections, type RawModuleDefV10 } from '../sats/moduledef.js';
+import { toSnakeCase } from '../sats/names.js';
+import type { AlgebraicType, Value } from '../sats/types.js';
+import { compileRlsFilter, compileSubscriptionQuery, type RlsFilter, type SubscriptionPlan } from '../sql/subscription-plan.js';
+import type { CompileQuery, SubscriptionPlan as ManagerPlan } from '../subscription/manager.js';
+import type { CallOutcome } from './runtime.js';
+
+/** View tables get ids from here up (far above any datastore table id); their primary-key indexes likewise. */
+export const viewTableIdBase = 1 << 30;
+export const viewIndexIdBase = 1 << 30;
+/** Distinct RawSql texts whose compiled plans are kept per view (sender views embed the identity in the text). */
+const rawSqlPlansMax = 256;
+
+export interface ViewInfo {
+  /** Canonical name (SQL, subscriptions, clients). */
+  name: string;
+  sourceName: string;
+  anonymous: boolean;
+  /** The id passed back to `__call_view__` / `__call_view_anon__` (per kind, root first, submodules depth-first). */
+  fnId: number;
+  /** A table-like schema; `tableId` is the view's pseudo id. */
+  schema: TableSchema;
+  rowCodec: Codec;
+  /** Codec of the primary-key column (ViewPrimaryKeys), which gets a unique B-tree index for SQL and joins. */
+  pkCodec: Codec | undefined;
+}
+
+/** A view failed (threw, was stopped, or returned something unusable). */
+export class ViewError extends Error {
+  constructor(readonly view: string, message: string) {
+    super(`view ${view} failed: ${message}`);
+    this.name = 'ViewError';
+  }
+}
+
+/** Builds the catalogue of every view in the module (root first, then submodules depth-first, with `ns.` names). */
+export function buildViewCatalog(def: RawModuleDefV10, schema: DatabaseSchema): ViewInfo[] {
+  const out: ViewInfo[] = [];
+  const typeBase = { n: 0 };
+  const counts = { anon: 0, sender: 0 };
+  const walk = (d: RawModuleDefV10, prefix: string): void => {
+    const s = moduleDefSections(d);
+    const base = typeBase.n;
+    typeBase.n += s.typespace.types.length;
+    const snake = s.caseConversionPolicy.tag === 'SnakeCase';
+    const convert = (n: string) => (snake ? toSnakeCase(n) : n);
+    const explicit = new Map<string, string>();
+    for (const e of s.explicitNames.entries) if (e.tag === 'Function') explicit.set(e.value.sourceName, e.value.canonicalName);
+    const anonStart = counts.anon, senderStart = counts.sender;
+    for (const v of s.views) {
+      const name = prefix + (explicit.get(v.sourceName) ?? convert(v.sourceName));
+      const where = `view '${name}'`;
+      const rowType = viewRowType(v.returnType, base, schema, where);
+      const columns: ColumnSchema[] = rowType.elements.map((e, i) => {
+        if (e.name === undefined) throw new Error(`${where}: column ${i} has no name`);
+        return { name: convert(e.name), sourceName: e.name, type: resolveType(e.algebraicType, schema.typespace) };
+      });
+      const pkDef = s.viewPrimaryKeys.find((p) => p.viewSourceName === v.sourceName);
+      const pkCol = pkDef?.columns[0] === undefined ? undefined : columns.findIndex((c) => c.sourceName === pkDef.columns[0] || c.name === pkDef.columns[0]);
+      const tableRowType = { elements: rowType.elements.map((e, i) => ({ name: columns[i]!.name, algebraicType: e.algebraicType })) };
+      const fnId = v.isAnonymous ? anonStart + v.index : senderStart + v.index;
+      const sourceAlias = prefix + v.sourceName;
+      const pk = pkCol === undefined || pkCol < 0 ? undefined : pkCol;
+      const pkName = pk === undefined ? '' : columns[pk]!.name;
+      out.push({
+        name, sourceName: v.sourceName, anonymous: v.isAnonymous, fnId,
+        rowCodec: compileCodec({ tag: 'Product', value: tableRowType }, schema.typespace),
+        pkCodec: pk === undefined ? undefined : compileCodec(columns[pk]!.type, schema.typespace),
+        schema: {
+          tableId: viewTableIdBase + out.length, name, aliases: sourceAlias === name ? [] : [sourceAlias],
+          rowType: tableRowType, columns, primaryKey: pk,
+          indexes: pk === undefined ? [] : [{
+            indexId: viewIndexIdBase + out.length, name: `${name}_${pkName}_idx_btree`, aliases: [], algorithm: 'btree',
+            columns: [pk], unique: true,
+          }],
+          uniqueConstraints: pk === undefined ? [] : [{ name: `${name}_${pkName}_key`, columns: [pk] }],
+          sequences: [], access: 'public', isEvent: false, schedule: undefined, defaultValues: new Map(),
+        },
+      });
+    }
+    counts.anon += s.views.filter((v) => v.isAnonymous).length;
+    counts.sender += s.views.filter((v) => !v.isAnonymous).length;
+    for (const sub of s.submodules) walk(sub.module, `${prefix}${sub.namespace}.`);
+  };
+  walk(def, '');
+  const taken = new Set<string>();
+  for (const t of schema.tables) for (const n of [t.name, ...t.aliases]) taken.add(n);
+  for (const v of out) {
+    for (const n of [v.name, ...v.schema.aliases]) {
+      if (taken.has(n)) throw new Error(`view '${v.name}': the name '${n}' is already used by a table or another view`);
+      taken.add(n);
+    }
+  }
+  return out;
+}
+
+/** `Array(Ref row)` (or `Option(Ref row)`) → the row's product type, with Refs shifted into the merged typespace. */
+function viewRowType(ret: AlgebraicType, typeBase: number, schema: DatabaseSchema, where: string) {
+  let elem: AlgebraicType | undefined;
+  if (ret.tag === 'Array') elem = ret.value;
+  else if (ret.tag === 'Sum' && ret.value.variants.length === 2) elem = ret.value.variants.find((v) => v.name === 'some')?.algebraicType;
+  if (elem === undefined) throw new Error(`${where}: the return type must be an array or option of rows`);
+  const shifted: AlgebraicType = elem.tag === 'Ref' ? { tag: 'Ref', value: elem.value + typeBase } : elem;
+  const row = resolveType(shifted, schema.typespace);
+  if (row.tag !== 'Product') throw new Error(`${where}: the row type is not a product type`);
+  return row.value;
+}
+
+/** Compiles every RLS filter of the module; invalid SQL throws an Error naming the filter (publish must fail). */
+export function compileRlsFilters(def: RawModuleDefV10, schema: DatabaseSchema): Map<TableId, RlsFilter[]> {
+  const out = new Map<TableId, RlsFilter[]>();
+  for (const { sql } of moduleDefSections(def).rowLevelSecurity) {
+    let f: RlsFilter;
+    try {
+      f = compileRlsFilter(sql, schema);
+    } catch (err) {
+      throw new Error(`invalid row-level security filter \`${sql}\`: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    let list = out.get(f.table.tableId);
+    if (list === undefined) out.set(f.table.tableId, (list = []));
+    list.push(f);
+  }
+  return out;
+}
+
+/** Runs one view function with `reader` as the syscalls' transaction. */
+export type ViewCall = (anonymous: boolean, fnId: number, sender: bigint, reader: MutTx) => CallOutcome & { bytes?: Uint8Array };
+
+export interface ViewHostOptions {
+  views: ViewInfo[];
+  rls: Map<TableId, RlsFilter[]>;
+  /** Committed state (the Datastore). */
+  base: ReadView;
+  call: ViewCall;
+  log: (level: 'Error' | 'Panic', message: string, target: string) => void;
+}
+
+/** One database's views and RLS filters. */
+export class ViewHost {
+  readonly views: ViewInfo[];
+  readonly rls: Map<TableId, RlsFilter[]>;
+  /** The datastore schema plus one table per view (what SQL and subscriptions resolve names against). */
+  readonly schema: DatabaseSchema;
+  private readonly indexTable = new Map<IndexId, TableId>();
+  private readonly rawSqlPlans = new Map<string, SubscriptionPlan>();
+
+  constructor(private readonly options: ViewHostOptions) {
+    this.views = options.views;
+    this.rls = options.rls;
+    const baseSchema = options.base.schema();
+    this.schema = { typespace: baseSchema.typespace, tables: [...baseSchema.tables, ...this.views.map((v) => v.schema)] };
+    for (const t of baseSchema.tables) for (const ix of t.indexes) this.indexTable.set(ix.indexId, t.tableId);
+    for (const v of this.views) for (const ix of v.schema.indexes) this.indexTable.set(ix.indexId, v.schema.tableId);
+  }
+
+  get base(): ReadView { return this.options.base; }
+
+  tableOfIndex(indexId: IndexId): TableId | undefined { return this.indexTable.get(indexId); }
+
+  viewOf(tableId: TableId): ViewInfo | undefined {
+    return tableId >= viewTableIdBase ? this.views[tableId - viewTableIdBase] : undefined;
+  }
+
+  /** The read view a caller's SQL and subscriptions see. */
+  callerView(identity: bigint, isOwner: boolean): CallerView {
+    return new CallerView(this, identity, isOwner);
+  }
+
+  /** Wraps a subscription compiler so that queries over views and (for non-owners) RLS tables become CallerPlans. */
+  wrapCompile(base: CompileQuery): CompileQuery {
+    return (text, _view, opts) => {
+      const cv = this.callerView(opts.sender, opts.isOwner);
+      const inner = base(text, cv, opts);
+      const readsView = inner.readTables.some((t) => t >= viewTableIdBase);
+      const readsRls = !opts.isOwner && inner.readTables.some((t) => this.rls.has(t));
+      if (!readsView && !readsRls) return inner;
+      const perSender = readsRls || inner.usesSender || inner.readTables.some((t) => this.viewOf(t)?.anonymous === false);
+      return new CallerPlan(inner, cv, perSender, this.realTableIds());
+    };
+  }
+
+  private realTableIds(): TableId[] {
+    return this.options.base.schema().tables.map((t) => t.tableId);
+  }
+
+  /** Runs a view for `sender` against committed state: its rows and the tables it read. Throws ViewError. */
+  evaluate(view: ViewInfo, sender: bigint): { rows: Uint8Array[]; readSet: Set<TableId> } {
+    const reader = new RecordingReader(this.options.base, this.indexTable);
+    const outcome = this.options.call(view.anonymous, view.fnId, view.anonymous ? 0n : sender, reader);
+    if (outcome.kind !== 'ok' || outcome.bytes === undefined) {
+      const message = outcome.kind === 'ok' ? 'no result' : outcome.message;
+      this.options.log(outcome.kind === 'trap' ? 'Panic' : 'Error', `view ${view.name} failed: ${message}`, view.name);
+      throw new ViewError(view.name, firstLine(message));
+    }
+    try {
+      return { rows: this.decodeResult(view, outcome.bytes, sender, reader), readSet: reader.readSet };
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.options.log('Error', `view ${view.name} returned an unusable result: ${message}`, view.name);
+      throw new ViewError(view.name, message);
+    }
+  }
+
+  /** ViewResultHeader (tag 0 RowData + Vec<Row>, tag 1 RawSql string) → rows as BSATN. */
+  private decodeResult(view: ViewInfo, bytes: Uint8Array, sender: bigint, reader: RecordingReader): Uint8Array[] {
+    const r = new BsatnReader(bytes);
+    const tag = r.readU8();
+    if (tag === 0) {
+      const count = r.readU32();
+      const rows: Uint8Array[] = [];
+      for (let i = 0; i < count; i++) {
+        const start = r.offset;
+        view.rowCodec.skip(r);
+        rows.push(bytes.slice(start, r.offset));
+      }
+      r.expectEnd('view rows');
+      return rows;
+    }
+    if (tag !== 1) throw new Error(`unknown ViewResultHeader tag ${tag}`);
+    const sql = r.readString();
+    r.expectEnd('view SQL');
+    return this.rawSqlPlan(view, sql, sender).evaluate(reader);
+  }
+
+  private rawSqlPlan(view: ViewInfo, sql: string, sender: bigint): SubscriptionPlan {
+    const key = /:sender\b/i.test(sql) ? `${view.name}:${sender.toString(16)}:${sql}` : `${view.name}:${sql}`;
+    let plan = this.rawSqlPlans.get(key);
+    if (plan === undefined) {
+      plan = compileSubscriptionQuery(sql, this.options.base.schema(), { sender, isOwner: true });
+      // The rows go to clients as the view's rows: same column types, in the same order.
+      const got = plan.returnTable.columns.map((c) => JSON.stringify(c.type));
+      const want = view.schema.columns.map((c) => JSON.stringify(c.type));
+      if (got.length !== want.length || got.some((g, i) => g !== want[i])) {
+        throw new Error(`its SQL returns rows of table ${plan.returnTable.name}, which do not match the view's row type`);
+      }
+      if (this.rawSqlPlans.size >= rawSqlPlansMax) this.rawSqlPlans.clear();
+      this.rawSqlPlans.set(key, plan);
+    }
+    return plan;
+  }
+}
+
+interface Materialization { rows: Uint8Array[]; readSet: Set<TableId>; byKey?: Map<string, Uint8Array[]> }
+
+/**
+ * Committed state as one caller sees it: datastore tables (rows of RLS tables filtered for non-owners) plus the
+ * view tables, whose rows are this caller's materializations (run on first read, re-run by `refresh`).
+ */
+export class CallerView implements ReadView {
+  private readonly mats = new Map<TableId, Materialization>();
+  private rlsPlans: Map<TableId, SubscriptionPlan[]> | undefined;
+  /** Row keys each RLS table lets this caller see, for the current committed state (see `forgetState`). */
+  private readonly allowed = new Map<TableId, Set<string>>();
+
+  constructor(private readonly host: ViewHost, readonly identity: bigint, readonly isOwner: boolean) {}
+
+  schema(): DatabaseSchema { return this.host.schema; }
+
+  table(tableId: TableId): TableSchema {
+    return this.host.viewOf(tableId)?.schema ?? this.host.base.table(tableId);
+  }
+
+  tableByName(name: string): TableSchema | undefined {
+    const t = this.host.base.tableByName(name);
+    if (t !== undefined) return t;
+    return this.host.views.find((v) => v.name === name || v.schema.aliases.includes(name))?.schema;
+  }
+
+  indexByName(name: string) { return this.host.base.indexByName(name); }
+
+  rowCount(tableId: TableId): number {
+    if (tableId >= viewTableIdBase || this.filters(tableId) !== undefined) return this.scan(tableId).length;
+    return this.host.base.rowCount(tableId);
+  }
+
+  scan(tableId: TableId): Uint8Array[] {
+    const view = this.host.viewOf(tableId);
+    if (view !== undefined) return this.materialize(view).rows;
+    return this.visible(tableId, this.host.base.scan(tableId));
+  }
+
+  scanIndexPoint(indexId: IndexId, key: Uint8Array): Uint8Array[] {
+    if (indexId >= viewIndexIdBase) return this.viewRowsByKey(indexId, key);
+    return this.visibleByIndex(indexId, this.host.base.scanIndexPoint(indexId, key));
+  }
+
+  scanIndexRange(indexId: IndexId, range: RangeScanArgs): Uint8Array[] {
+    if (indexId >= viewIndexIdBase) {
+      // A view's index has one column; the planner asks for whole-key prefixes or everything, never bounds.
+      const unbounded = range.rangeStart.length === 1 && range.rangeStart[0] === 2 && range.rangeEnd.length === 1 && range.rangeEnd[0] === 2;
+      if (!unbounded) throw new DatastoreError(errno.wrongIndexAlgorithm, 'range scans with bounds are not supported on view indexes');
+      if (range.prefixElems === 0) return this.scan(this.host.tableOfIndex(indexId)!);
+      return this.viewRowsByKey(indexId, range.prefix);
+    }
+    return this.visibleByIndex(indexId, this.host.base.scanIndexRange(indexId, range));
+  }
+
+  /** Rows of a view whose primary key's BSATN equals `key` (the index is built on first use per materialization). */
+  private viewRowsByKey(indexId: IndexId, key: Uint8Array): Uint8Array[] {
+    const view = this.host.viewOf(this.host.tableOfIndex(indexId) ?? -1);
+    if (view === undefined || view.pkCodec === undefined) throw new DatastoreError(errno.noSuchIndex, `no such index ${indexId}`);
+    const m = this.materialize(view);
+    if (m.byKey === undefined) {
+      m.byKey = new Map();
+      const pk = view.schema.primaryKey!;
+      for (const row of m.rows) {
+        const k = keyOf(view.pkCodec.encode((view.rowCodec.decode(row) as Value[])[pk]!));
+        const list = m.byKey.get(k);
+        if (list === undefined) m.byKey.set(k, [row]); else list.push(row);
+      }
+    }
+    return m.byKey.get(keyOf(key)) ?? [];
+  }
+
+  /** Drops what was computed from the previous committed state (call before reading after a commit). */
+  forgetState(): void {
+    this.allowed.clear();
+  }
+
+  /** Every datastore table this caller's results depend on: views' read sets and RLS filters' tables. */
+  dependsOn(tableId: TableId): boolean {
+    for (const m of this.mats.values()) if (m.readSet.has(tableId)) return true;
+    if (this.rlsPlans !== undefined) {
+      for (const plans of this.rlsPlans.values()) for (const p of plans) if (p.readTables.includes(tableId)) return true;
+    }
+    return false;
+  }
+
+  /** Re-runs the materialized views whose read set the commit touched. Throws ViewError when one fails. */
+  refresh(changed: Set<TableId>): void {
+    const stale: TableId[] = [];
+    for (const [tableId, m] of this.mats) {
+      for (const t of m.readSet) if (changed.has(t)) { stale.push(tableId); break; }
+    }
+    // Collected first: re-materializing re-inserts into `mats`, which a live iteration would visit again.
+    for (const tableId of stale) {
+      this.mats.delete(tableId);
+      this.materialize(this.host.viewOf(tableId)!);
+    }
+  }
+
+  private materialize(view: ViewInfo): Materialization {
+    let m = this.mats.get(view.schema.tableId);
+    if (m === undefined) {
+      m = this.host.evaluate(view, this.identity);
+      this.mats.set(view.schema.tableId, m);
+    }
+    return m;
+  }
+
+  private filters(tableId: TableId): SubscriptionPlan[] | undefined {
+    if (this.isOwner) return undefined;
+    const fs = this.host.rls.get(tableId);
+    if (fs === undefined) return undefined;
+    this.rlsPlans ??= new Map();
+    let plans = this.rlsPlans.get(tableId);
+    if (plans === undefined) this.rlsPlans.set(tableId, (plans = fs.map((f) => f.forSender(this.identity))));
+    return plans;
+  }
+
+  /** Rows of `tableId` the RLS filters let this caller see (a row is visible when any filter returns it). */
+  private visible(tableId: TableId, rows: Uint8Array[]): Uint8Array[] {
+    const plans = this.filters(tableId);
+    if (plans === undefined) return rows;
+    let allowed = this.allowed.get(tableId);
+    if (allowed === undefined) {
+      allowed = new Set<string>();
+      for (const p of plans) for (const r of p.evaluate(this.host.base)) allowed.add(keyOf(r));
+      this.allowed.set(tableId, allowed);
+    }
+    const ok = allowed;
+    return rows.filter((r) => ok.has(keyOf(r)));
+  }
+
+  private visibleByIndex(indexId: IndexId, rows: Uint8Array[]): Uint8Array[] {
+    if (this.isOwner || rows.length === 0) return rows;
+    const tableId = this.host.tableOfIndex(indexId);
+    return tableId === undefined ? rows : this.visible(tableId, rows);
+  }
+}
+
+/**
+ * A subscription over views and/or RLS tables for one caller: the inner plan evaluated against the caller's view,
+ * recomputed after a commit that touches what it read, and diffed (multiset) against the previous result.
+ * Reported as a join so the manager always asks `delta`; a view failure throws (→ SubscriptionError).
+ */
+class CallerPlan implements ManagerPlan {
+  readonly returnTable: TableSchema;
+  readonly isJoin = true;
+  private last = new Map<string, { row: Uint8Array; count: number }>();
+
+  constructor(
+    private readonly inner: ManagerPlan, private readonly cv: CallerView, readonly usesSender: boolean,
+    readonly readTables: readonly TableId[],
+  ) {
+    this.returnTable = inner.returnTable;
+  }
+
+  evaluate(): Uint8Array[] {
+    this.cv.forgetState();
+    const rows = this.inner.evaluate(this.cv);
+    this.last = bagOf(rows);
+    return rows;
+  }
+
+  matches(): boolean {
+    assert.fail('CallerPlan is always evaluated through delta()');
+  }
+
+  delta(_view: ReadView, tx: TxData): { inserts: Uint8Array[]; deletes: Uint8Array[] } {
+    const changed = new Set<TableId>();
+    for (const t of tx.tables) if (t.inserts.length > 0 || t.deletes.length > 0) changed.add(t.tableId);
+    let touched = false;
+    for (const t of changed) {
+      if (this.inner.readTables.includes(t) || this.cv.dependsOn(t)) { touched = true; break; }
+    }
+    if (!touched) return { inserts: [], deletes: [] };
+    this.cv.forgetState();
+    this.cv.refresh(changed);
+    const next = bagOf(this.inner.evaluate(this.cv));
+    const inserts: Uint8Array[] = [];
+    const deletes: Uint8Array[] = [];
+    for (const [k, { row, count }] of next) {
+      const before = this.last.get(k)?.count ?? 0;
+      for (let i = before; i < count; i++) inserts.push(row);
+    }
+    for (const [k, { row, count }] of this.last) {
+      const after = next.get(k)?.count ?? 0;
+      for (let i = after; i < count; i++) deletes.push(row);
+    }
+    this.last = next;
+    return { inserts, deletes };
+  }
+}
+
+function bagOf(rows: Uint8Array[]): Map<string, { row: Uint8Array; count: number }> {
+  const m = new Map<string, { row: Uint8Array; count: number }>();
+  for (const row of rows) {
+    const k = keyOf(row);
+    const e = m.get(k);
+    if (e === undefined) m.set(k, { row, count: 1 }); else e.count++;
+  }
+  return m;
+}
+
+const keyOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+
+function firstLine(s: string): string {
+  const i = s.indexOf('\n');
+  return i < 0 ? s : s.slice(0, i);
+}
+
+/** A read-only transaction over committed state that records which tables a view read (its read set). */
+class RecordingReader implements MutTx {
+  readonly readSet = new Set<TableId>();
+
+  constructor(private readonly base: ReadView, private readonly indexTable: Map<IndexId, TableId>) {}
+
+  schema(): DatabaseSchema { return this.base.schema(); }
+  table(tableId: TableId): TableSchema { return this.base.table(tableId); }
+  tableByName(name: string): TableSchema | undefined { return this.base.tableByName(name); }
+  indexByName(name: string) { return this.base.indexByName(name); }
+  rowCount(tableId: TableId): number { this.readSet.add(tableId); return this.base.rowCount(tableId); }
+  scan(tableId: TableId): Uint8Array[] { this.readSet.add(tableId); return this.base.scan(tableId); }
+  scanIndexPoint(indexId: IndexId, key: Uint8Array): Uint8Array[] {
+    this.noteIndex(indexId);
+    return this.base.scanIndexPoint(indexId, key);
+  }
+  scanIndexRange(indexId: IndexId, range: RangeScanArgs): Uint8Array[] {
+    this.noteIndex(indexId);
+    return this.base.scanIndexRange(indexId, range);
+  }
+  private noteIndex(indexId: IndexId): void {
+    const t = this.indexTable.get(indexId);
+    if (t !== undefined) this.readSet.add(t);
+  }
+  insert(): WriteResult { throw readOnly(); }
+  update(): WriteResult { throw readOnly(); }
+  deleteByIndexPoint(): number { throw readOnly(); }
+  deleteByIndexRange(): number { throw readOnly(); }
+  deleteByRows(): number { throw readOnly(); }
+  clear(): number { throw readOnly(); }
+  commit(): TxData { throw readOnly(); }
+  rollback(): void {}
+}
+
+function readOnly(): DatastoreError {
+  return new DatastoreError(errno.hostCallFailure, 'views are read-only: they cannot write to tables');
+}

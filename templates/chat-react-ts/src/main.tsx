@@ -1,0 +1,31 @@
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import type { Identity } from 'spacetimedb';
+import { SpacetimeDBProvider } from 'spacetimedb/react';
+import App from './App.tsx';
+import './App.css';
+import { DbConnection, type ErrorContext } from './module_bindings/index.ts';
+
+// `spacetime init` writes these to .env.local.
+const HOST = import.meta.env.VITE_SPACETIMEDB_HOST ?? 'ws://127.0.0.1:3000';
+const DB_NAME = import.meta.env.VITE_SPACETIMEDB_DB_NAME ?? 'chat-react-ts';
+const TOKEN_KEY = `${HOST}/${DB_NAME}/auth_token`;
+
+const connectionBuilder = DbConnection.builder()
+  .withUri(HOST)
+  .withDatabaseName(DB_NAME)
+  .withToken(localStorage.getItem(TOKEN_KEY) || undefined)
+  .onConnect((_conn: DbConnection, identity: Identity, token: string) => {
+    localStorage.setItem(TOKEN_KEY, token);
+    console.log('Connected to SpacetimeDB with identity:', identity.toHexString());
+  })
+  .onDisconnect(() => console.log('Disconnected from SpacetimeDB'))
+  .onConnectError((_ctx: ErrorContext, err: Error) => console.log('Error connecting to SpacetimeDB:', err));
+
+createRoot(document.getElementById('root')!).render(
+  <StrictMode>
+    <SpacetimeDBProvider connectionBuilder={connectionBuilder}>
+      <App />
+    </SpacetimeDBProvider>
+  </StrictMode>
+);
