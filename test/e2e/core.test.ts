@@ -181,3 +181,57 @@ describe('bad input gets a clear error and the server keeps serving', () => {
     await assertStillServing();
   });
 });
+
+describe('runaway reducers are stopped; the database and the server keep serving', () => {
+  before(async () => {
+    const pub = await cli(['publish', ...s(), '-p', 'test/fixtures/modules/runaway', '-y', 'runaway']);
+    assert.equal(pub.code, 0, pub.stderr);
+  });
+
+  async function labels(): Promise<string[]> {
+    return (await sqlRows('runaway', 'SELECT label FROM item')).map((r) => String(r[0]));
+  }
+
+  test('an endless loop hits the CPU time limit, is rolled back and reported to the caller and the log', async () => {
+    const spin = await cli(['call', ...s(), 'runaway', 'spin']);
+    assert.equal(spin.code, 1);
+    assert.match(spin.stderr, /time limit/);
+    assert.ok(!(await labels()).includes('spin'), 'the insert before the loop was rolled back');
+    const logs = await cli(['logs', ...s(), 'runaway', '-n', '20']);
+    assert.match(logs.stdout, /time limit/);
+    assert.equal((await cli(['call', ...s(), 'runaway', 'add', 'after-spin'])).code, 0);
+    assert.ok((await labels()).includes('after-spin'));
+  });
+
+  test('unbounded allocation hits the memory limit; the isolate is rebuilt and keeps serving', async () => {
+    const hog = await cli(['call', ...s(), 'runaway', 'hog']);
+    assert.equal(hog.code, 1);
+    assert.match(hog.stderr, /memory limit/);
+    assert.ok(!(await labels()).includes('hog'));
+    assert.equal((await cli(['call', ...s(), 'runaway', 'add', 'after-hog'])).code, 0);
+    assert.ok((await labels()).includes('after-hog'));
+  });
+
+  test('SenderError and plain errors: the message for the first, the generic fatal error for the second', async () => {
+    const refuse = await cli(['call', ...s(), 'runaway', 'refuse', 'not today']);
+    assert.equal(refuse.code, 1);
+    assert.match(refuse.stderr, /not today/);
+    const fail = await cli(['call', ...s(), 'runaway', 'fail']);
+    assert.equal(fail.code, 1);
+    assert.match(fail.stderr, /The instance encountered a fatal error\./);
+    const logs = await cli(['logs', ...s(), 'runaway', '-n', '50', '--format', 'json']);
+    assert.ok(logs.stdout.split('\n').some((l) => l.includes('plain error on purpose')), 'the JS error is in the module log');
+    const now = await labels();
+    assert.ok(!now.includes('refuse') && !now.includes('fail'), 'both were rolled back');
+  });
+
+  test('a request to another database made during a runaway loop is answered, not lost', async () => {
+    // Modules run on the server's main thread: a looping reducer delays every database until its time limit stops
+    // it (README, "Limits"). What must hold: nothing is lost and the other database answers correctly afterwards.
+    const spinning = cli(['call', ...s(), 'runaway', 'spin']);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const rows = await sqlRows('bank', 'SELECT * FROM accounts WHERE id = 1');
+    assert.equal(rows.length, 1);
+    assert.equal((await spinning).code, 1);
+  });
+});

@@ -112,9 +112,9 @@ describe('HTTP /v1', () => {
 
     const same = await publish('basic-db', basic, alice);
     assert.deepEqual(await same.json(), { Success: { domain: 'basic-db', database_identity: dbId, op: 'updated' } });
+    // A new program with the same schema is an automatic, compatible update (issue 5; test/migrations/ covers the rules).
     const changed = await publish('basic-db', `${basic}\n// changed\n`, alice);
-    assert.equal(changed.status, 400);
-    assert.match(await changed.text(), /^Database update rejected: automatic migration is not implemented yet/);
+    assert.deepEqual(await changed.json(), { Success: { domain: 'basic-db', database_identity: dbId, op: 'updated' } });
     const stolen = await publish('basic-db', basic, bob);
     assert.equal(stolen.status, 401);
     assert.deepEqual(await stolen.json(), { PermissionDenied: { name: 'basic-db' } });
@@ -145,8 +145,9 @@ describe('HTTP /v1', () => {
     assert.equal(same.AutoMigrate.break_clients, false);
     assert.match(same.AutoMigrate.token, /^0x[0-9a-f]{64}$/);
     assert.match(same.AutoMigrate.migrate_plan, /Database Migration Plan/);
-    const other = await req('POST', '/v1/database/pre-db/pre_publish', { who: alice, body: `${basic};` });
-    assert.deepEqual(await other.json(), { ManualMigrate: { reason: 'automatic migration is not implemented yet', major_version_upgrade: false } });
+    const other = (await (await req('POST', '/v1/database/pre-db/pre_publish', { who: alice, body: `${basic};` })).json()) as Record<string, any>;
+    assert.equal(other.AutoMigrate.break_clients, false);
+    assert.notEqual(other.AutoMigrate.token, same.AutoMigrate.token);
     assert.equal((await req('POST', '/v1/database/pre-db/pre_publish', { who: bob, body: basic })).status, 403);
   });
 

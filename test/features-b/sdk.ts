@@ -1,0 +1,41 @@
+// Official-SDK client helpers for the features-b tests: connect with the generated view-b bindings, subscribe and
+// wait for applied / error, wait for a condition on the client cache.
+import { DbConnection } from './bindings/index.js';
+import { databaseName, within } from './helpers.js';
+
+export interface Client { conn: DbConnection; identityHex: string; token: string }
+
+export function connect(url: string, token?: string): Promise<Client> {
+  return within(new Promise<Client>((resolve, reject) => {
+    let b = DbConnection.builder()
+      .withUri(url)
+      .withDatabaseName(databaseName)
+      .onConnect((conn, identity, tok) => resolve({ conn, identityHex: identity.toHexString(), token: tok }))
+      .onConnectError((_ctx, err) => reject(err));
+    if (token !== undefined) b = b.withToken(token);
+    b.build();
+  }), 'connect');
+}
+
+/** Subscribes; resolves on SubscribeApplied, rejects with the server's error text. `onError` sees later errors. */
+export function subscribe(c: Client, queries: string[], onError?: (message: string) => void): Promise<{ unsubscribe(): void }> {
+  let applied = false;
+  return within(new Promise((resolve, reject) => {
+    const handle = c.conn.subscriptionBuilder()
+      .onApplied(() => { applied = true; resolve(handle); })
+      .onError((ctx) => {
+        const message = String((ctx as { event?: Error }).event?.message ?? ctx.event ?? 'subscription error');
+        if (!applied) reject(new Error(message)); else onError?.(message);
+      })
+      .subscribe(queries);
+  }), `subscribe ${queries.join('; ')}`);
+}
+
+/** Polls `cond` until true (the SDK applies updates asynchronously after the reducer's promise settles). */
+export async function eventually(cond: () => boolean, what: string, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
