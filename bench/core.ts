@@ -62,6 +62,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < Math.min(5000, transfers); i++) await db.callReducer('transfer', args[i], caller);
 
   const crossingsBefore = db.syscallCrossings();
+  const cpuBefore = process.cpuUsage();
   const started = performance.now();
   let next = 0, failed = 0;
   const worker = async (): Promise<void> => {
@@ -72,11 +73,16 @@ async function main(): Promise<void> {
   };
   await Promise.all(Array.from({ length: inFlightMax }, worker));
   const elapsedMs = performance.now() - started;
+  // CPU time of this process (both realms run on this thread; the tsx loader thread is idle by now). On a shared,
+  // busy machine wall time is inflated by other processes; CPU time per transfer is the steadier figure.
+  const cpu = process.cpuUsage(cpuBefore);
+  const cpuMicros = cpu.user + cpu.system;
   const crossings = db.syscallCrossings() - crossingsBefore + transfers; // + one applySync per call
   const tps = transfers / (elapsedMs / 1000);
   console.log(`keynote in-process: ${accountsCount} accounts, ${transfers} transfers in ${elapsedMs.toFixed(0)} ms ` +
     `(reducer timeout ${reducerTimeoutMs ?? 'default'})`);
   console.log(`  ${Math.round(tps).toLocaleString('en-US')} transfers/s, ${(1000 * elapsedMs / transfers).toFixed(2)} µs/transfer`);
+  console.log(`  ${(cpuMicros / transfers).toFixed(2)} CPU-µs/transfer (${Math.round(transfers / (cpuMicros / 1e6)).toLocaleString('en-US')} transfers per CPU-second)`);
   console.log(`  ${(crossings / transfers).toFixed(2)} crossings/transfer, ${(1000 * elapsedMs / crossings).toFixed(2)} µs per crossing (all work included)`);
   console.log(`  failed: ${failed}`);
   await db.close();
