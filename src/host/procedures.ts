@@ -8,9 +8,9 @@
 
 import { compileCodec, type Codec } from '../sats/codec.js';
 import { moduleDefSections, type RawModuleDefV10 } from '../sats/moduledef.js';
-import { toSnakeCase } from '../sats/names.js';
 import type { AlgebraicType, ProductType, Typespace } from '../sats/types.js';
 import type { MutTx } from '../datastore/types.js';
+import { functionNamer } from './reducers.js';
 import { SyscallError } from './syscalls.js';
 
 /**
@@ -57,12 +57,10 @@ export class ProcedureCatalog {
 
   private addModule(def: RawModuleDefV10, prefix: string): void {
     const s = moduleDefSections(def);
-    const explicit = new Map<string, string>();
-    for (const e of s.explicitNames.entries) if (e.tag === 'Function') explicit.set(e.value.sourceName, e.value.canonicalName);
-    const snake = s.caseConversionPolicy.tag === 'SnakeCase';
+    const canonicalName = functionNamer(s);
     const scheduled = new Set(s.schedules.map((x) => x.functionName));
     for (const p of s.procedures) {
-      const canonical = explicit.get(p.sourceName) ?? (snake ? toSnakeCase(p.sourceName) : p.sourceName);
+      const canonical = canonicalName(p.sourceName);
       const paramsType: AlgebraicType = { tag: 'Product', value: p.params };
       const info: ProcedureInfo = {
         id: this.all.length,

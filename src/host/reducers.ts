@@ -5,7 +5,7 @@
 // May call: sats (moduledef, codec, names, types).
 
 import { compileCodec, type Codec } from '../sats/codec.js';
-import { moduleDefSections, type RawModuleDefV10 } from '../sats/moduledef.js';
+import { moduleDefSections, type ModuleDefSections, type RawModuleDefV10 } from '../sats/moduledef.js';
 import { toSnakeCase } from '../sats/names.js';
 import type { AlgebraicType, ProductType, Typespace } from '../sats/types.js';
 
@@ -28,6 +28,17 @@ export interface ReducerInfo {
   scheduled: boolean;
 }
 
+/**
+ * A module's canonical name for a function (reducer, procedure) from its source name: the explicit name when the module
+ * gave one, else the source name under the module's case-conversion policy (host-abi §4.3).
+ */
+export function functionNamer(sections: ModuleDefSections): (sourceName: string) => string {
+  const explicit = new Map<string, string>();
+  for (const e of sections.explicitNames.entries) if (e.tag === 'Function') explicit.set(e.value.sourceName, e.value.canonicalName);
+  const snake = sections.caseConversionPolicy.tag === 'SnakeCase';
+  return (sourceName) => explicit.get(sourceName) ?? (snake ? toSnakeCase(sourceName) : sourceName);
+}
+
 export class ReducerCatalog {
   readonly all: ReducerInfo[] = [];
   private readonly byName = new Map<string, ReducerInfo>();
@@ -43,16 +54,14 @@ export class ReducerCatalog {
 
   private addModule(def: RawModuleDefV10, prefix: string): void {
     const s = moduleDefSections(def);
-    const explicit = new Map<string, string>();
-    for (const e of s.explicitNames.entries) if (e.tag === 'Function') explicit.set(e.value.sourceName, e.value.canonicalName);
-    const snake = s.caseConversionPolicy.tag === 'SnakeCase';
+    const canonicalName = functionNamer(s);
     const scheduled = new Set(s.schedules.map((x) => x.functionName));
     const roles = new Map<string, LifecycleRole>();
     for (const l of s.lifeCycleReducers) {
       roles.set(l.functionName, l.lifecycleSpec.tag === 'Init' ? 'init' : l.lifecycleSpec.tag === 'OnConnect' ? 'onConnect' : 'onDisconnect');
     }
     for (const r of s.reducers) {
-      const canonical = explicit.get(r.sourceName) ?? (snake ? toSnakeCase(r.sourceName) : r.sourceName);
+      const canonical = canonicalName(r.sourceName);
       const paramsType: AlgebraicType = { tag: 'Product', value: r.params };
       const role = prefix === '' ? roles.get(r.sourceName) : undefined;
       const info: ReducerInfo = {
