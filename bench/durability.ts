@@ -2,7 +2,9 @@
 // Database with durable acks versus `durability: 'none'` (same run), disk bytes per transfer, recovery time per
 // 1M replayed transactions, and snapshot time for 1M rows.
 //
-// Run: npm run bench:durability [-- --scale 0.1] [--callers 256]   (scale shrinks the 1M-sized parts)
+// Run: npm run bench:durability [-- --scale 0.1] [--callers 256] [--only load|recovery|snapshot[,…]]
+//      (scale shrinks the 1M-sized parts; --only runs the named parts, e.g. `--only recovery,snapshot` skips the
+//      3 s load phases)
 // May call: src/host (Database, persistence), src/datastore, esbuild (to bundle the keynote fixture).
 
 import fs from 'node:fs';
@@ -19,6 +21,8 @@ const scale = scaleArg >= 0 ? Number(process.argv[scaleArg + 1]) : 1;
 const loadSeconds = 3;
 const callersArg = process.argv.indexOf('--callers');
 const concurrentCallers = callersArg >= 0 ? Number(process.argv[callersArg + 1]) : 256;
+const onlyArg = process.argv.indexOf('--only');
+const parts = new Set(onlyArg >= 0 ? process.argv[onlyArg + 1]!.split(',') : ['load', 'recovery', 'snapshot']);
 const accountCount = 10_000;
 const replayTransactions = Math.round(1_000_000 * scale);
 const snapshotRows = Math.round(1_000_000 * scale);
@@ -174,23 +178,29 @@ async function snapshot(db: Database): Promise<{ writeSeconds: number; restoreSe
 
 async function main(): Promise<void> {
   const program = await keynoteBundle();
-  console.log(`durability bench: ${concurrentCallers} concurrent callers, ${loadSeconds} s per mode, keynote transfer via Database.callReducer`);
-  const none = await load(program, 'none');
-  const fsync = await load(program, 'fsync');
-  for (const [mode, r] of [['none', none], ['fsync', fsync]] as const) {
-    console.log(`  ${mode.padEnd(5)}  ${r.txPerSecond.toFixed(0).padStart(7)} tx/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  ` +
-      `${r.bytesPerTransfer.toFixed(1)} disk bytes/transfer  (${r.transfers} transfers)`);
+  if (parts.has('load')) {
+    console.log(`durability bench: ${concurrentCallers} concurrent callers, ${loadSeconds} s per mode, keynote transfer via Database.callReducer`);
+    const none = await load(program, 'none');
+    const fsync = await load(program, 'fsync');
+    for (const [mode, r] of [['none', none], ['fsync', fsync]] as const) {
+      console.log(`  ${mode.padEnd(5)}  ${r.txPerSecond.toFixed(0).padStart(7)} tx/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  ` +
+        `${r.bytesPerTransfer.toFixed(1)} disk bytes/transfer  (${r.transfers} transfers)`);
+    }
+    const ratio = fsync.txPerSecond / none.txPerSecond;
+    console.log(`  durable / non-durable throughput: ${(ratio * 100).toFixed(1)}% (target ≥ 80%)`);
+    console.log(`  disk bytes per transfer: ${fsync.bytesPerTransfer.toFixed(1)} (target ≤ 64)`);
   }
-  const ratio = fsync.txPerSecond / none.txPerSecond;
-  console.log(`  durable / non-durable throughput: ${(ratio * 100).toFixed(1)}% (target ≥ 80%)`);
-  console.log(`  disk bytes per transfer: ${fsync.bytesPerTransfer.toFixed(1)} (target ≤ 64)`);
   const scratchDir = tempDir('schema');
   const db = await Database.create({ identity: 0xc200n, ownerIdentity: 0x1234n, dataDir: scratchDir, durability: 'none', report: () => {} }, program);
   try {
-    const rec = await recovery(db);
-    console.log(`  recovery: ${rec.secondsPer1M.toFixed(2)} s (CPU ${rec.cpuSecondsPer1M.toFixed(2)} s) per 1M transactions replayed (${rec.n} replayed; target ≤ 2 s)`);
-    const snap = await snapshot(db);
-    console.log(`  snapshot of ${snapshotRows} rows: write ${snap.writeSeconds.toFixed(2)} s, restore ${snap.restoreSeconds.toFixed(2)} s, ${(snap.bytes / 1e6).toFixed(1)} MB`);
+    if (parts.has('recovery')) {
+      const rec = await recovery(db);
+      console.log(`  recovery: ${rec.secondsPer1M.toFixed(2)} s (CPU ${rec.cpuSecondsPer1M.toFixed(2)} s) per 1M transactions replayed (${rec.n} replayed; target ≤ 2 s)`);
+    }
+    if (parts.has('snapshot')) {
+      const snap = await snapshot(db);
+      console.log(`  snapshot of ${snapshotRows} rows: write ${snap.writeSeconds.toFixed(2)} s, restore ${snap.restoreSeconds.toFixed(2)} s, ${(snap.bytes / 1e6).toFixed(1)} MB`);
+    }
   } finally {
     await db.close();
     fs.rmSync(scratchDir, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 // Login state: the saved token, implicit server-issued login, `login`/`login show`/`logout` output
-// (cli-and-publish.md §1 login). May call: config, util (HTTP, prompts).
+// (cli-and-publish.md §1 login). May call: config, util (HTTP, prompts), login-web (the browser login).
 import { CliConfig } from './config.js';
 import { CliError } from './errors.js';
 import { webLogin, webLogout } from './login-web.js';
@@ -23,7 +23,8 @@ export async function serverIssuedLogin(config: CliConfig, serverUrl: string): P
 
 /**
  * The bearer token for a command: none with --anonymous; the saved one; else implicit login. Interactive sessions
- * are asked about spacetimedb.com first; --yes, a "no" or EOF fall back to a server-issued login on the target.
+ * (stdin is a terminal) are asked about spacetimedb.com first: "y" runs the web login against the target server
+ * (webLoginHost); --yes, a "no", EOF or a non-terminal stdin fall back to a server-issued login on the target.
  */
 export async function authToken(
   config: CliConfig,
@@ -34,10 +35,16 @@ export async function authToken(
   const saved = config.data.spacetimedb_token;
   if (saved !== undefined) return saved;
   if (opts.yes !== true && process.stdin.isTTY === true) {
+    // The prompt keeps upstream's wording; "yes" runs the same web login as `spacetime login` on the target server.
     const web = await yesOrNo('You are not logged in. Would you like to log in with spacetimedb.com?');
-    if (web) throw new CliError('Logging in with spacetimedb.com is not supported by this CLI; use `spacetime login --server-issued-login <server>`.');
+    if (web) return webLogin(config, webLoginHost(serverUrl), true);
   }
   return serverIssuedLogin(config, serverUrl);
+}
+
+/** The web login's host for a target server: the server itself; maincloud's logins live on spacetimedb.com. */
+export function webLoginHost(serverUrl: string): string {
+  return /^https:\/\/maincloud\.spacetimedb\.com\/?$/.test(serverUrl) ? 'https://spacetimedb.com' : serverUrl;
 }
 
 /**
@@ -81,8 +88,7 @@ export async function login(
   // live on spacetimedb.com, as upstream.
   const authHostOf = (): string => {
     if (opts.authHost !== undefined) return opts.authHost;
-    const url = serverUrlOf(opts.server);
-    return /^https:\/\/maincloud\.spacetimedb\.com\/?$/.test(url) ? 'https://spacetimedb.com' : url;
+    return webLoginHost(serverUrlOf(opts.server));
   };
   if (config.data.spacetimedb_token !== undefined || config.data.web_session_token !== undefined) {
     let previousHost: string | undefined;

@@ -67,10 +67,11 @@ function pathOpts(cmd: Command): PathOptions {
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 /** Name → identity via GET /v1/database/<name>/identity; identities pass through. */
-async function resolveDatabase(serverUrl: string, nameOrIdentity: string): Promise<string> {
+async function resolveDatabase(serverUrl: string, nameOrIdentity: string, notFoundMessage?: string): Promise<string> {
   if (isIdentityHex(nameOrIdentity)) return nameOrIdentity.toLowerCase();
   const url = `${serverUrl}/v1/database/${encodeURIComponent(nameOrIdentity)}/identity`;
   const res = await httpRequest('GET', url);
+  if (res.status === 404 && notFoundMessage !== undefined) throw new CliError(notFoundMessage, [res.text]);
   if (res.status < 200 || res.status >= 300) {
     throw new CliError(`failed to find database \`${nameOrIdentity}\`.`, [res.text]);
   }
@@ -390,28 +391,63 @@ async function describeCommand(
   db: string | undefined, t: string | undefined, n: string | undefined,
   opts: Record<string, unknown>, cmd: Command,
 ) {
-  warnUnstable();
-  const { database, rest: [entityType, entityName] } = partsFromConfig([db, t, n], opts, 'database', 0, 2);
+  // --json is required (a usage error before anything else, as clap's `required(true)`).
   if (opts.json !== true) throw new UsageError("the following required arguments were not provided:\n  --json");
+  warnUnstable();
+  const { database, rest } = partsFromConfig([db, t, n], opts, 'database', 0, 2);
+  if (rest.length === 1) {
+    throw new CliError('Invalid describe arguments.\nUsage: spacetime describe [database] [entity_type entity_name] --json [--no-config]');
+  }
+  const [entityType, entityName] = rest;
+  const sectionKey = entityType === undefined ? undefined : describeSections[entityType];
+  if (entityType !== undefined && sectionKey === undefined) {
+    throw new CliError(`Invalid entity_type '${entityType}'. Expected one of: reducer, table.`);
+  }
   const config = loadConfig(cmd);
   const serverUrl = config.serverUrl(opts.server as string | undefined);
   const token = await authToken(config, serverUrl, { anonymous: opts.anonymous === true, yes: opts.yes !== undefined });
-  const identity = await resolveDatabase(serverUrl, database);
+  // An unknown name reads "No such database" too (upstream reaches the schema route's 404 through a leftover name
+  // record after a failed first publish; its fail_initial_publish smoketest greps for it).
+  const noSuchDatabase = `No such database: ${database}`;
+  const identity = await resolveDatabase(serverUrl, database, noSuchDatabase);
   const url = `${serverUrl}/v1/database/${identity}/schema?version=10`;
   const res = await httpRequest('GET', url, { token });
-  if (res.status === 404) throw new CliError(`No such database: ${database}`, [res.text]);
+  if (res.status === 404) throw new CliError(noSuchDatabase, [res.text]);
   const schema = jsonBody(res, url);
   let out: unknown = schema;
-  if (entityType !== undefined) {
-    if (entityName === undefined) throw new UsageError('the following required arguments were not provided:\n  <entity_name>');
-    const sectionKey = entityType === 'reducer' ? 'Reducers' : entityType === 'table' ? 'Tables' : undefined;
-    if (sectionKey === undefined) throw new UsageError(`invalid value '${entityType}' for '[entity_type]'`);
-    const sections = ((schema as { sections?: { [k: string]: LosslessJson }[] }).sections ?? []);
-    const defs = sections.flatMap((s) => (Array.isArray(s[sectionKey]) ? (s[sectionKey] as { [k: string]: LosslessJson }[]) : []));
-    out = defs.find((d) => optionString(d.source_name) === entityName || optionString(d.name) === entityName);
-    if (out === undefined) throw new CliError(`no such ${entityType}: ${entityName}`);
+  if (sectionKey !== undefined) {
+    out = describeEntity(schema, sectionKey, entityName!);
+    if (out === undefined) throw new CliError(`no such ${entityType}`);
   }
   process.stdout.write(JSON.stringify(out, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n');
+}
+
+/** `describe <db> <entity_type> <name>`: the RawModuleDefV10 section each entity type is looked up in. */
+const describeSections: Record<string, 'Reducers' | 'Tables' | undefined> = { reducer: 'Reducers', table: 'Tables' };
+
+/**
+ * One reducer or table definition of a SATS-JSON RawModuleDefV10, found by its canonical name (as upstream: the
+ * ExplicitNames entry, else the source name under the module's case-conversion policy) or by its source name.
+ */
+function describeEntity(schema: unknown, sectionKey: 'Reducers' | 'Tables', name: string): unknown {
+  type Obj = { [k: string]: LosslessJson };
+  const sections = (schema as { sections?: Obj[] }).sections ?? [];
+  const section = (key: string): LosslessJson | undefined => sections.find((s) => key in s)?.[key];
+  const snake = JSON.stringify(section('CaseConversionPolicy') ?? null).includes('SnakeCase');
+  const explicitTag = sectionKey === 'Tables' ? 'Table' : 'Function';
+  const explicit = new Map<string, string>();
+  const entries = (section('ExplicitNames') as Obj | undefined)?.entries;
+  for (const e of Array.isArray(entries) ? entries as Obj[] : []) {
+    const v = e[explicitTag] as Obj | undefined;
+    if (typeof v?.source_name === 'string' && typeof v.canonical_name === 'string') explicit.set(v.source_name, v.canonical_name);
+  }
+  const defs = section(sectionKey);
+  return (Array.isArray(defs) ? defs as Obj[] : []).find((d) => {
+    const source = optionString(d.source_name);
+    if (source === undefined) return false;
+    const canonical = explicit.get(source) ?? (snake ? toSnakeCase(source) : source);
+    return canonical === name || source === name;
+  });
 }
 
 async function listCommand(opts: Record<string, unknown>, cmd: Command) {

@@ -1,6 +1,7 @@
 // `spacetime.json` project configuration (cli-and-publish.md §0): finding it, layering the `.local` / `.<env>` /
-// `.<env>.local` files over it, validating fields, flattening `children` into database targets, and resolving a
-// command's database argument against the configured targets (upstream's db_arg_resolution rules).
+// `.<env>.local` files over it, validating fields, flattening `children` into database targets, resolving a
+// command's database argument against the configured targets (upstream's db_arg_resolution rules), and selecting
+// `generate` entries.
 // Owns the project config format. May call: node:fs, node:path, cli/errors.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -14,6 +15,8 @@ export interface GenerateEntry {
   language?: string;
   outDir?: string;
   modulePath?: string;
+  binPath?: string;
+  jsPath?: string;
   includePrivate?: boolean;
 }
 
@@ -173,7 +176,8 @@ function toTarget(fields: JsonObject, dir: string): ProjectTarget {
   const generate = Array.isArray(fields.generate)
     ? (fields.generate as JsonObject[]).map((g) => ({
         language: str(g.language), outDir: abs(g['out-dir']), modulePath: abs(g['module-path']),
-        includePrivate: g['include-private'] === true ? true : undefined,
+        binPath: abs(g['bin-path']), jsPath: abs(g['js-path']),
+        includePrivate: typeof g['include-private'] === 'boolean' ? g['include-private'] : undefined,
       }))
     : undefined;
   return {
@@ -309,7 +313,7 @@ export function resolveDatabaseParts(
 }
 
 /**
- * Publish/generate/dev targets: no CLI name → every configured target with a database (or the single root target);
+ * Publish/dev targets (generate uses generateEntries): no CLI name → every configured target with a database (or the single root target);
  * a CLI name → the targets it matches as a glob; no match with exactly one target → the CLI name with that target's
  * settings; otherwise none (the CLI arguments are used alone).
  */
@@ -339,4 +343,32 @@ export function partsFromConfig(
   const resolved = resolveDatabaseParts(present, loadProjectConfig({ noConfig: opts.config === false }), requiredArg, minRest, maxRest);
   if (opts.server === undefined && resolved.server !== undefined) opts.server = resolved.server;
   return { database: resolved.database, rest: resolved.rest };
+}
+
+/**
+ * `spacetime generate`'s entries (upstream get_filtered_generate_configs): the targets the CLI name matches as a glob
+ * (none matching is an error), or every target; then each target's `generate` entries with the target's module-path
+ * filled in where the entry has none. An entry repeated for the same module is generated once. Empty when nothing in
+ * the config says what to generate (the CLI arguments are then used alone).
+ */
+export function generateEntries(config: ProjectConfig, cliName: string | undefined): GenerateEntry[] {
+  let targets = config.targets;
+  if (cliName !== undefined) {
+    targets = targets.filter((t) => t.database !== undefined && globMatches(cliName, t.database));
+    if (targets.length === 0) {
+      const names = config.targets.filter((t) => t.database !== undefined).map((t) => t.database);
+      throw new CliError(`No database target matches '${cliName}'. Available databases: ${names.join(', ')}`);
+    }
+  }
+  const seen = new Set<string>();
+  const out: GenerateEntry[] = [];
+  for (const target of targets) {
+    for (const entry of target.generate ?? []) {
+      const key = `${target.modulePath ?? ''}:${JSON.stringify(entry)}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push({ ...entry, modulePath: entry.modulePath ?? target.modulePath });
+    }
+  }
+  return out;
 }

@@ -2,7 +2,7 @@
 //
 // Owns: mapping index keys (strings from key.ts) to row ids. Four shapes:
 //   unique hash (Map key → rowId), multi hash (Map key → rowId | Set<rowId>),
-//   unique btree (BTree key → rowId, plus a Map for point lookups),
+//   unique btree (Map key → rowId, plus a BTree for ranges built on the first range scan),
 //   multi btree (BTree key+rowIdSuffix → rowId, so equal keys keep row-id order).
 // Direct indexes are btrees here. Rows themselves live in store.ts; this file only knows row ids.
 // May call: datastore/key, sorted-btree.
@@ -42,6 +42,8 @@ export interface IndexStore {
   readonly schema: IndexSchema;
   add(key: IndexKey, rowId: number): void;
   remove(key: IndexKey, rowId: number): void;
+  /** Distinct keys (unique indexes only): restore checks it against the row count. */
+  readonly keyCount: number;
   /** The row id under `key` in a unique index; undefined when none (unique indexes only). */
   find(key: IndexKey): number | undefined;
   /** Row ids under `key`, appended to `out`. */
@@ -54,6 +56,7 @@ export interface IndexStore {
 class UniqueHash implements IndexStore {
   private readonly map = new Map<IndexKey, number>();
   constructor(readonly schema: IndexSchema) {}
+  get keyCount(): number { return this.map.size; }
   add(key: IndexKey, rowId: number): void { this.map.set(key, rowId); }
   remove(key: IndexKey, rowId: number): void {
     assert(this.map.get(key) === rowId, 'removing a row id the index does not hold');
@@ -68,6 +71,7 @@ class UniqueHash implements IndexStore {
 class MultiHash implements IndexStore {
   private readonly map = new Map<IndexKey, number | Set<number>>();
   constructor(readonly schema: IndexSchema) {}
+  get keyCount(): number { return assert.fail('keyCount of a non-unique index'); }
   add(key: IndexKey, rowId: number): void {
     const cur = this.map.get(key);
     if (cur === undefined) this.map.set(key, rowId);
@@ -91,29 +95,44 @@ class MultiHash implements IndexStore {
   clear(): void { this.map.clear(); }
 }
 
-/** A btree for ranges plus a Map for point lookups (the hot path: find and update by primary key). */
+/**
+ * A Map for point lookups (the hot path: find and update by primary key) plus a btree for ranges, built on the first
+ * range scan and maintained from then on. Many unique btree indexes (primary keys) never see a range scan; for them
+ * a bulk load (snapshot restore, replay) costs one Map insertion per row instead of two structures.
+ */
 class UniqueBTree implements IndexStore {
-  private readonly tree = new BTree<IndexKey, number>(undefined, compareKeys);
+  private tree: SortedTree<IndexKey, number> | undefined;
   private readonly map = new Map<IndexKey, number>();
   constructor(readonly schema: IndexSchema) {}
-  add(key: IndexKey, rowId: number): void { this.tree.set(key, rowId); this.map.set(key, rowId); }
+  get keyCount(): number { return this.map.size; }
+  add(key: IndexKey, rowId: number): void { this.tree?.set(key, rowId); this.map.set(key, rowId); }
   remove(key: IndexKey, rowId: number): void {
     assert(this.map.get(key) === rowId, 'removing a row id the index does not hold');
-    this.tree.delete(key);
+    this.tree?.delete(key);
     this.map.delete(key);
   }
   find(key: IndexKey): number | undefined { return this.map.get(key); }
   point(key: IndexKey, out: number[]): void { const id = this.map.get(key); if (id !== undefined) out.push(id); }
   range(lo: IndexKey, hi: IndexKey, out: number[]): void {
     if (lo >= hi) return;
-    this.tree.forRange(lo, hi, false, (_k, id) => { out.push(id); });
+    this.ordered().forRange(lo, hi, false, (_k, id) => { out.push(id); });
   }
-  clear(): void { this.tree.clear(); this.map.clear(); }
+  clear(): void { this.tree = undefined; this.map.clear(); }
+
+  private ordered(): SortedTree<IndexKey, number> {
+    if (this.tree !== undefined) return this.tree;
+    const keys = [...this.map.keys()].sort(compareKeys);
+    const tree = new BTree<IndexKey, number>(undefined, compareKeys);
+    for (const k of keys) tree.set(k, this.map.get(k)!); // ascending: each set appends at the right edge
+    this.tree = tree;
+    return tree;
+  }
 }
 
 class MultiBTree implements IndexStore {
   private readonly tree = new BTree<string, number>(undefined, compareKeys);
   constructor(readonly schema: IndexSchema) {}
+  get keyCount(): number { return assert.fail('keyCount of a non-unique index'); }
   add(key: IndexKey, rowId: number): void { this.tree.set((key as string) + rowIdSuffix(rowId), rowId); }
   remove(key: IndexKey, rowId: number): void {
     assert(this.tree.delete((key as string) + rowIdSuffix(rowId)), 'removing a row id the index does not hold');

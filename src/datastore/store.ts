@@ -1,6 +1,7 @@
 // datastore/store.ts — the in-memory database: committed state, the single mutable transaction, snapshots, replay.
 //
-// Owns: `Datastore` (a ReadView of committed state; `beginMutTx()`; `exportSnapshot`/`fromSnapshot`; `applyTxData`)
+// Owns: `Datastore` (a ReadView of committed state; `beginMutTx()`; `exportSnapshot`/`fromSnapshot`; `applyTxData`;
+// recovery's `applyNetEffect`)
 // and the MutTx implementation: writes go straight into the table state, an undo log restores it on rollback, and a
 // per-table "touched" map (row id → row before the tx) yields the net TxData on commit.
 // Rules: one writer at a time; rows are copied on the way in (callers reuse their buffers) and returned as stored
@@ -301,11 +302,9 @@ export class Datastore extends Reader {
       const t = ds.state.tableById.get(tableId) ?? fail(`table ${tableId} (${name}) is not in the schema`);
       if (t.schema.name !== name) fail(`table ${tableId} is '${name}' in the snapshot, '${t.schema.name}' in the schema`);
       const rowCount = r.readU32();
-      for (let j = 0; j < rowCount; j++) {
-        const row = ds.state.rows.copy(r.readBytes());
-        t.validateRow(row);
-        t.addRow(ds.state.nextRowId++, row, t.computeKeys(row));
-      }
+      const rows = new Array<Uint8Array>(rowCount);
+      for (let j = 0; j < rowCount; j++) rows[j] = r.readBytes();
+      ds.restoreRows(t, rows);
       const seqCount = r.readU32();
       for (let j = 0; j < seqCount; j++) {
         const column = r.readU16();
@@ -405,6 +404,83 @@ export class Datastore extends Reader {
     } catch (e) {
       if (this.tx === tx) tx.rollback();
       throw e;
+    }
+  }
+
+  /**
+   * Recovery: applies the net effect of a batch of committed transactions (deletes, then inserts) straight to the
+   * tables, without a transaction, undo log or TxData. Same checks as applyTxData (rows valid, deleted rows present,
+   * unique constraints), but a failure leaves the datastore half-applied: the caller must discard it (recovery does).
+   * Inserted rows are copied into this datastore's slabs, so the caller may reuse their memory afterwards.
+   */
+  applyNetEffect(txData: TxData): void {
+    assert(this.tx === undefined, 'applyNetEffect while a transaction is open');
+    for (const ch of txData.tables) {
+      const t = this.state.writableTable(ch.tableId);
+      let missing = 0;
+      for (const row of ch.deletes) {
+        t.validateRow(row);
+        const id = t.findIdentical(row);
+        if (id === undefined) missing++;
+        else t.removeRow(id, t.rows.get(id)!);
+      }
+      if (missing > 0) {
+        throw new DatastoreError(errno.noSuchRow, `replay: ${missing} deleted rows of table '${t.schema.name}' are missing`);
+      }
+      this.insertCommitted(t, ch.inserts);
+    }
+  }
+
+  /**
+   * Snapshot restore into an empty table: rows stay views of the snapshot buffer (it becomes their slab: no copy per
+   * row) and are added without a lookup per row; set semantics and unique constraints are checked once at the end,
+   * by comparing each unique index's (and the byte-identity map's) key count with the row count — a duplicate
+   * overwrites an entry, so any duplicate shows as a shortfall. Sequences: the snapshot's state follows the rows.
+   */
+  private restoreRows(t: TableState, rows: readonly Uint8Array[]): void {
+    assert(t.rows.size === 0, 'restore into a table that has rows');
+    const state = this.state;
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      t.validateRow(row);
+      t.addRow(state.nextRowId++, row, t.computeKeys(row));
+    }
+    const fail = (what: string): never => {
+      throw new DatastoreError(errno.bsatnDecodeError, `bad snapshot: table '${t.schema.name}' has ${what} (${rows.length} rows)`);
+    };
+    if (t.rows.size !== rows.length) fail('duplicate row ids');
+    if (t.byBytes !== undefined && t.byBytes.size !== rows.length) fail(`${rows.length - t.byBytes.size} duplicate rows`);
+    for (const ix of t.uniqueIndexes) {
+      if (ix.store.keyCount !== rows.length) fail(`${rows.length - ix.store.keyCount} duplicate keys in unique index '${ix.schema.name}'`);
+    }
+  }
+
+  /**
+   * Stores copies of rows that were valid when committed (replay): validates each, keeps set semantics, checks unique
+   * indexes, moves sequences past every value. No undo: a failure leaves the table half-loaded.
+   */
+  private insertCommitted(t: TableState, rows: readonly Uint8Array[]): void {
+    const state = this.state;
+    const seqs = t.sequences;
+    for (let i = 0; i < rows.length; i++) {
+      const input = rows[i]!;
+      t.validateRow(input);
+      const keys = t.computeKeys(input);
+      if (t.byBytes !== undefined) {
+        if (t.findIdentical(input) !== undefined) continue;
+      } else {
+        let same = false;
+        for (let u = 0; u < t.uniqueIndexes.length; u++) {
+          const existing = t.uniqueIndexes[u].store.find(keys[t.uniquePositions[u]]);
+          if (existing === undefined) continue;
+          if (u === 0 && bytesEqual(t.rows.get(existing)!, input)) { same = true; break; }
+          throw t.uniqueViolation(t.uniqueIndexes[u], input);
+        }
+        if (same) continue;
+      }
+      const row = state.rows.copy(input);
+      t.addRow(state.nextRowId++, row, keys);
+      for (let s = 0; s < seqs.length; s++) advancePast(seqs[s], t, row);
     }
   }
 }

@@ -17,6 +17,10 @@
 // yet durable. It never retries an fsync and never reports a commit durable that was not synced. Recovery is a
 // restart: reopening rescans the tail.
 //
+// Opening: `open` scans the last segment (torn-tail rule, segment.ts) before anything else. `openDeferred` leaves
+// that scan to `recoverViews`, which replays and finds the torn tail in the same pass (recovery reads each record
+// once); until it has run to its end the log refuses appends and replays.
+//
 // Rotation: a record that would take a segment with at least one record past `segmentSizeMaxBytes` starts a new
 // segment (so a single record may exceed the limit, but a segment never holds less than one). The old segment is
 // fdatasync'ed before the new one exists — also with durability 'none' — so every segment but the last is always
@@ -37,9 +41,10 @@ import {
   listSegments,
   recordOverheadBytes,
   recordPayloadMaxBytes,
-  scanSegment,
   segmentFileName,
   segmentHeaderBytes,
+  SegmentScanner,
+  type ScanOptions,
   type ScanOutcome,
   type SegmentFile,
 } from './segment.js';
@@ -112,22 +117,24 @@ export class CommitLog {
   readonly dir: string;
   readonly durability: DurabilityMode;
   readonly segmentSizeMaxBytes: number;
-  readonly recovery: RecoveryInfo;
   readonly stats: CommitLogStats = { appends: 0, batches: 0, writes: 0, syncs: 0, bytesAppended: 0, rotations: 0 };
 
   private segments: SegmentFile[];
-  private fd: number; // the last (active) segment, open for writing
-  private filePosBytes: number; // bytes of the active segment written and completed
-  private nextOffsetValue: bigint;
-  private writtenOffset: bigint; // last offset whose bytes are completely written to the OS
-  private durable: bigint;
+  /** Until the last segment has been scanned (openDeferred → recoverViews), nothing else may be done with the log. */
+  private tailPending = true;
+  private recoveryInfo: RecoveryInfo = { truncated: undefined };
+  private fd = -1; // the last (active) segment, open for writing
+  private filePosBytes = 0; // bytes of the active segment written and completed
+  private nextOffsetValue = 0n;
+  private writtenOffset = -1n; // last offset whose bytes are completely written to the OS
+  private durable = -1n;
 
   private pending: Buffer = Buffer.allocUnsafe(pendingBufferInitialBytes);
   private spare: Buffer | undefined = Buffer.allocUnsafe(pendingBufferInitialBytes);
   private pendingLen = 0;
   private pendingRotations: Rotation[] = [];
-  private logicalSegmentBytes: number; // size the active segment will have once pending bytes are written
-  private logicalSegmentRecords: number;
+  private logicalSegmentBytes = 0; // size the active segment will have once pending bytes are written
+  private logicalSegmentRecords = 0;
 
   private waiters: Waiter[] = [];
   private flushScheduled = false;
@@ -141,11 +148,8 @@ export class CommitLog {
     dir: string,
     options: CommitLogOptions,
     segments: SegmentFile[],
-    fd: number,
-    sizeBytes: number,
-    next: bigint,
-    recovery: RecoveryInfo,
     private readonly lockPath: string,
+    private readonly report: (message: string) => void,
   ) {
     this.dir = dir;
     this.durability = options.durability ?? 'fsync';
@@ -153,14 +157,11 @@ export class CommitLog {
     assert(this.segmentSizeMaxBytes > segmentHeaderBytes, 'segmentSizeMaxBytes must exceed the segment header size');
     this.faults = options.faultInjection ?? {};
     this.segments = segments;
-    this.fd = fd;
-    this.filePosBytes = sizeBytes;
-    this.nextOffsetValue = next;
-    this.writtenOffset = next - 1n;
-    this.durable = next - 1n;
-    this.logicalSegmentBytes = sizeBytes;
-    this.logicalSegmentRecords = sizeBytes > segmentHeaderBytes ? 1 : 0;
-    this.recovery = recovery;
+  }
+
+  /** What open found at the tail of the log (complete once the log is open, see openDeferred). */
+  get recovery(): RecoveryInfo {
+    return this.recoveryInfo;
   }
 
   /**
@@ -169,18 +170,37 @@ export class CommitLog {
    * Records of older segments are checked by replay()/verify(), which read them anyway.
    */
   static open(dir: string, options: CommitLogOptions = {}): CommitLog {
+    const log = CommitLog.openDeferred(dir, options);
+    try {
+      const last = log.segments[log.segments.length - 1]!;
+      const outcome: ScanOutcome = { validEndBytes: 0, nextOffset: last.firstOffset, torn: undefined };
+      scanToEnd(last, { allowTornTail: true }, outcome);
+      log.adoptTail(outcome);
+    } catch (e) {
+      log.abandon();
+      throw e;
+    }
+    return log;
+  }
+
+  /**
+   * Opens the log like open(), but leaves the scan of the last segment to the caller's `recoverViews`, which replays
+   * the records and finds the torn tail in one pass (open() followed by replay would read the last segment twice).
+   * Until recoverViews has run to its end the log accepts nothing else but close().
+   */
+  static openDeferred(dir: string, options: CommitLogOptions = {}): CommitLog {
     fs.mkdirSync(dir, { recursive: true });
     const lockPath = acquireLock(dir);
     try {
-      return CommitLog.openLocked(dir, options, lockPath);
+      return new CommitLog(dir, options, CommitLog.prepareSegments(dir, options.report ?? (() => {})), lockPath, options.report ?? (() => {}));
     } catch (e) {
       fs.rmSync(lockPath, { force: true });
       throw e;
     }
   }
 
-  private static openLocked(dir: string, options: CommitLogOptions, lockPath: string): CommitLog {
-    const report = options.report ?? (() => {});
+  /** Removes leftover temp files, creates the first segment if there is none, checks every segment header. */
+  private static prepareSegments(dir: string, report: (message: string) => void): SegmentFile[] {
     for (const name of fs.readdirSync(dir)) {
       if (name.endsWith(tempFileSuffix)) {
         fs.unlinkSync(path.join(dir, name)); // an unfinished segment creation: never renamed, so never referenced
@@ -194,9 +214,13 @@ export class CommitLog {
     }
     // Headers of all segments (cheap), strictly increasing first offsets by construction of the sorted listing.
     for (const seg of segments.slice(0, -1)) checkHeaderOnly(seg);
-    const last = segments[segments.length - 1]!;
-    const outcome: ScanOutcome = { validEndBytes: 0, nextOffset: last.firstOffset, torn: undefined };
-    for (const _ of scanSegment(last, { allowTornTail: true }, outcome));
+    return segments;
+  }
+
+  /** Completes opening once the last segment was scanned: cuts a torn tail, syncs, and takes the segment for writing. */
+  private adoptTail(outcome: ScanOutcome): void {
+    assert(this.tailPending, 'the tail of the log was already scanned');
+    const last = this.segments[this.segments.length - 1]!;
     const fd = fs.openSync(last.path, 'r+');
     let truncated: RecoveryInfo['truncated'];
     try {
@@ -209,7 +233,7 @@ export class CommitLog {
           reason: outcome.torn?.reason ?? 'trailing bytes',
         };
         fs.ftruncateSync(fd, outcome.validEndBytes);
-        report(
+        this.report(
           `commit log: truncated torn tail of ${last.path} at byte ${truncated.bytePosition} ` +
             `(${truncated.bytesRemoved} bytes, ${truncated.reason}); next commit offset ${outcome.nextOffset}`,
         );
@@ -220,7 +244,24 @@ export class CommitLog {
       fs.closeSync(fd);
       throw e;
     }
-    return new CommitLog(dir, options, segments, fd, outcome.validEndBytes, outcome.nextOffset, { truncated }, lockPath);
+    const sizeBytes = outcome.validEndBytes;
+    const next = outcome.nextOffset;
+    this.fd = fd;
+    this.filePosBytes = sizeBytes;
+    this.nextOffsetValue = next;
+    this.writtenOffset = next - 1n;
+    this.durable = next - 1n;
+    this.logicalSegmentBytes = sizeBytes;
+    this.logicalSegmentRecords = sizeBytes > segmentHeaderBytes ? 1 : 0;
+    this.recoveryInfo = { truncated };
+    this.tailPending = false;
+  }
+
+  /** Releases the lock of a log whose opening failed. */
+  private abandon(): void {
+    this.closed = true;
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    fs.rmSync(this.lockPath, { force: true });
   }
 
   /** Offset the next append will get. */
@@ -252,6 +293,7 @@ export class CommitLog {
   append(payload: Uint8Array, timestampMicros: bigint = BigInt(Date.now()) * 1000n): bigint {
     if (this.failure) throw this.failure;
     if (this.closed) throw new CommitLogFailedError('commit log is closed');
+    assert(!this.tailPending, 'append before the tail of the log was recovered (openDeferred without recoverViews)');
     if (payload.length > recordPayloadMaxBytes) {
       throw new CommitLogError(`commit payload of ${payload.length} bytes exceeds the limit of ${recordPayloadMaxBytes}`);
     }
@@ -307,8 +349,37 @@ export class CommitLog {
    * Records with offset ≥ fromOffset, in order, checked (CRC, continuity across segments). Streams one segment at a
    * time. Covers records written when the call was made. Throws CommitLogCorruptError on corruption, and a
    * CommitLogError when fromOffset precedes the oldest retained segment (the caller needs a snapshot).
+   * Each record's payload is a copy the caller may keep; replayViews is the allocation-free form.
    */
   *replay(fromOffset = 0n): Generator<LogRecord> {
+    for (const sc of this.replayViews(fromOffset)) {
+      yield { offset: BigInt(sc.offset), timestampMicros: sc.timestampMicros(), payload: new Uint8Array(sc.buf.subarray(sc.payloadStart, sc.payloadEnd)) };
+    }
+  }
+
+  /**
+   * Like replay, but yields the scanner itself positioned on each record: the payload is `buf[payloadStart,
+   * payloadEnd)` and `offset` a number, valid only until the iteration continues. For recovery, which reads each
+   * payload once and keeps nothing of it.
+   */
+  *replayViews(fromOffset = 0n): Generator<SegmentScanner> {
+    assert(!this.tailPending, 'replay before the tail of the log was recovered (openDeferred without recoverViews)');
+    yield* this.scanFrom(fromOffset, false);
+  }
+
+  /**
+   * For a log from openDeferred: like replayViews, but scans the last segment to its end with the torn-tail rule,
+   * and once the iteration is complete cuts the torn tail and opens the log for appends (as open() does). Records of
+   * the last segment before fromOffset are still scanned (checked), just not yielded. Iterate it to the end.
+   */
+  *recoverViews(fromOffset = 0n): Generator<SegmentScanner> {
+    assert(this.tailPending, 'recoverViews on a log whose tail was already recovered');
+    const outcome = yield* this.scanFrom(fromOffset, true);
+    this.adoptTail(outcome);
+  }
+
+  /** The segment walk shared by replayViews and recoverViews; returns the last segment's scan outcome. */
+  private *scanFrom(fromOffset: bigint, recoverTail: boolean): Generator<SegmentScanner, ScanOutcome> {
     if (fromOffset < this.firstOffset) {
       throw new CommitLogError(`replay from offset ${fromOffset}: the log starts at ${this.firstOffset} (older segments were pruned)`);
     }
@@ -318,6 +389,7 @@ export class CommitLog {
     let startIndex = 0;
     for (let i = 0; i < segments.length; i++) if (segments[i]!.firstOffset <= fromOffset) startIndex = i;
     const outcome: ScanOutcome = { validEndBytes: 0, nextOffset: 0n, torn: undefined };
+    const from = Number(fromOffset);
     let expected: bigint | undefined;
     for (let i = startIndex; i < segments.length; i++) {
       const seg = segments[i]!;
@@ -325,13 +397,17 @@ export class CommitLog {
         throw new CommitLogCorruptError(seg.path, 0, seg.firstOffset, `offset gap between segments: expected first offset ${expected}, found ${seg.firstOffset}`);
       }
       const isLast = i === segments.length - 1;
-      const options = isLast ? { allowTornTail: false, sizeBytes: activeSizeBytes, stopAfterOffset: lastOffset } : { allowTornTail: false };
-      for (const rec of scanSegment(seg, options, outcome)) {
-        if (rec.offset < fromOffset) continue;
-        yield { offset: rec.offset, timestampMicros: rec.timestampMicros, payload: new Uint8Array(rec.payload) };
+      const options: ScanOptions = !isLast ? { allowTornTail: false }
+        : recoverTail ? { allowTornTail: true } : { allowTornTail: false, sizeBytes: activeSizeBytes, stopAfterOffset: lastOffset };
+      const sc = new SegmentScanner(seg, options, outcome);
+      try {
+        while (sc.next()) if (sc.offset >= from) yield sc;
+      } finally {
+        sc.close();
       }
       expected = outcome.nextOffset;
     }
+    return outcome;
   }
 
   /** Checks every record of every segment; returns the number of records. */
@@ -363,9 +439,9 @@ export class CommitLog {
     await this.whenIdle();
     try {
       if (this.failure) throw this.failure;
-      await fdatasyncAsync(this.fd);
+      if (this.fd >= 0) await fdatasyncAsync(this.fd);
     } finally {
-      fs.closeSync(this.fd);
+      if (this.fd >= 0) fs.closeSync(this.fd);
       fs.rmSync(this.lockPath, { force: true });
       this.failAll(new CommitLogFailedError('commit log is closed'));
     }
@@ -530,7 +606,17 @@ function injectedFault(op: string): Error {
 function checkHeaderOnly(seg: SegmentFile): void {
   const outcome: ScanOutcome = { validEndBytes: 0, nextOffset: 0n, torn: undefined };
   // stopAfterOffset below the first offset: reads the header, no records.
-  for (const _ of scanSegment(seg, { allowTornTail: false, stopAfterOffset: seg.firstOffset - 1n }, outcome));
+  scanToEnd(seg, { allowTornTail: false, stopAfterOffset: seg.firstOffset - 1n }, outcome);
+}
+
+/** Validates records of `seg` (per `options`) without looking at them; the result is in `outcome`. */
+function scanToEnd(seg: SegmentFile, options: ScanOptions, outcome: ScanOutcome): void {
+  const sc = new SegmentScanner(seg, options, outcome);
+  try {
+    while (sc.next());
+  } finally {
+    sc.close();
+  }
 }
 
 /** Creates an empty segment atomically (temp file, sync, rename, directory sync). */

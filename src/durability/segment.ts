@@ -36,6 +36,7 @@
 //   inspect.ts. Why this is safe: fdatasync covers the whole file, so once a later batch was synced, every earlier
 //   record was too; damage before a valid later record therefore cannot be an unsynced (torn) write.
 
+import assert from 'node:assert';
 import fs from 'node:fs';
 import path from 'node:path';
 import { crc32c } from './crc32c.js';
@@ -51,8 +52,10 @@ export const recordPayloadMaxBytes = 256 * 1024 * 1024;
 export const segmentFileSuffix = '.stdb.log';
 const segmentNameDigits = 20;
 const segmentNamePattern = /^(\d{20})\.stdb\.log$/;
-/** Initial read buffer for scans; it grows to fit a larger record. */
-const scanChunkBytes = 1024 * 1024;
+/** Read buffer for scans (one read syscall per this many bytes); it grows to fit a larger record. */
+const scanChunkBytes = 8 * 1024 * 1024;
+/** … but no larger than the file, down to this. */
+const scanChunkMinBytes = 64 * 1024;
 
 /** Base class of every error this layer raises about the log on disk or its state. */
 export class CommitLogError extends Error {
@@ -168,90 +171,176 @@ export interface ScanOptions {
   stopAfterOffset?: bigint;
 }
 
+/** Commit offsets are handled as numbers on the scan path; beyond this they would lose precision. */
+const offsetNumberMax = Number.MAX_SAFE_INTEGER;
+
 /**
  * Iterates the records of one segment, checking the header, every checksum and offset continuity. Fills `outcome`
  * when iteration ends. Throws CommitLogCorruptError on corruption (and on a torn tail unless allowTornTail).
+ * Allocates an object per record: for inspection and tests; replay uses SegmentScanner directly.
  */
 export function* scanSegment(seg: SegmentFile, options: ScanOptions, outcome: ScanOutcome): Generator<ScannedRecord> {
-  const fd = fs.openSync(seg.path, 'r');
+  const sc = new SegmentScanner(seg, options, outcome);
   try {
-    readSegmentHeader(fd, seg.path, seg.firstOffset);
-    const size = options.sizeBytes ?? fs.fstatSync(fd).size;
-    const reader = new ChunkReader(fd, size, segmentHeaderBytes);
-    let expected = seg.firstOffset;
-    let pos = segmentHeaderBytes;
-    outcome.torn = undefined;
-    const endAt = (reason: string, pendingOffset: bigint): void => {
-      if (!options.allowTornTail) throw new CommitLogCorruptError(seg.path, pos, pendingOffset, reason);
-      outcome.torn = { bytePosition: pos, reason };
-    };
-    for (;;) {
-      outcome.validEndBytes = pos;
-      outcome.nextOffset = expected;
-      if (pos === size) return;
-      if (options.stopAfterOffset !== undefined && expected > options.stopAfterOffset) return;
-      if (!reader.fill(recordHeaderBytes)) {
-        endAt(`partial record header (${size - pos} bytes) at end of segment`, expected);
-        return;
-      }
-      const b = reader.buf;
-      const h = reader.start;
-      const len = b.readUInt32LE(h);
-      if (crc32c(b, 0, h, h + 20) !== b.readUInt32LE(h + 20)) {
-        if (!laterRecordExists(fd, pos + 1, size, expected)) {
-          endAt('damaged record header with no valid record after it', expected);
-          return;
-        }
-        throw new CommitLogCorruptError(seg.path, pos, expected, 'record header checksum mismatch');
-      }
-      const offset = b.readBigUInt64LE(h + 4);
-      if (len > recordPayloadMaxBytes) throw new CommitLogCorruptError(seg.path, pos, offset, `record length ${len} exceeds ${recordPayloadMaxBytes}`);
-      if (offset !== expected) {
-        throw new CommitLogCorruptError(seg.path, pos, offset, `offset gap: expected commit offset ${expected}, found ${offset}`);
-      }
-      const total = recordOverheadBytes + len;
-      if (!reader.fill(total)) {
-        endAt(`partial record (${size - pos} of ${total} bytes) at end of segment`, offset);
-        return;
-      }
-      const r = reader.start;
-      const headerCrc = reader.buf.readUInt32LE(r + 20);
-      const crc = crc32c(reader.buf, headerCrc, r + recordHeaderBytes, r + recordHeaderBytes + len);
-      if (crc !== reader.buf.readUInt32LE(r + recordHeaderBytes + len)) {
-        if (!laterRecordExists(fd, pos + total, size, offset)) {
-          endAt('last record checksum mismatch', offset);
-          return;
-        }
-        throw new CommitLogCorruptError(seg.path, pos, offset, 'record checksum mismatch');
-      }
-      const rec: ScannedRecord = {
-        offset,
-        timestampMicros: reader.buf.readBigInt64LE(r + 12),
-        bytePosition: pos,
-        payloadLength: len,
-        crc,
-        payload: reader.buf.subarray(r + recordHeaderBytes, r + recordHeaderBytes + len),
+    while (sc.next()) {
+      yield {
+        offset: BigInt(sc.offset),
+        timestampMicros: sc.timestampMicros(),
+        bytePosition: sc.bytePosition,
+        payloadLength: sc.payloadEnd - sc.payloadStart,
+        crc: sc.crc,
+        payload: sc.buf.subarray(sc.payloadStart, sc.payloadEnd),
       };
-      reader.consume(total);
-      pos += total;
-      expected = offset + 1n;
-      yield rec;
     }
   } finally {
-    fs.closeSync(fd);
+    sc.close();
   }
+}
+
+/**
+ * The one validating scanner (the recovery rule in the file header). `next()` advances to the following record and
+ * exposes it in place — `buf[payloadStart, payloadEnd)`, `offset` as a number — without allocating: replay of a
+ * million records must not create a million objects. The view is valid until the next call. Reads the file in
+ * large chunks (scanChunkBytes). Fills `outcome` as it goes; `close()` releases the file.
+ */
+export class SegmentScanner {
+  buf: Buffer;
+  payloadStart = 0;
+  payloadEnd = 0;
+  /** Commit offset of the current record. */
+  offset = -1;
+  bytePosition = 0;
+  crc = 0;
+
+  private readonly fd: number;
+  private readonly reader: ChunkReader;
+  private readonly size: number;
+  private readonly stopAfter: number;
+  private expected: number;
+  private pos = segmentHeaderBytes;
+  private pendingConsume = 0;
+  private ended = false;
+  private closedFd = false;
+
+  constructor(
+    private readonly seg: SegmentFile,
+    private readonly options: ScanOptions,
+    private readonly outcome: ScanOutcome,
+  ) {
+    assert(seg.firstOffset <= BigInt(offsetNumberMax), `segment first offset ${seg.firstOffset} exceeds 2^53`);
+    this.fd = fs.openSync(seg.path, 'r');
+    try {
+      readSegmentHeader(this.fd, seg.path, seg.firstOffset);
+      this.size = options.sizeBytes ?? fs.fstatSync(this.fd).size;
+    } catch (e) {
+      fs.closeSync(this.fd);
+      throw e;
+    }
+    this.reader = new ChunkReader(this.fd, this.size, segmentHeaderBytes);
+    this.buf = this.reader.buf;
+    this.expected = Number(seg.firstOffset);
+    const stop = options.stopAfterOffset;
+    this.stopAfter = stop === undefined || stop >= BigInt(offsetNumberMax) ? offsetNumberMax : Number(stop);
+    outcome.torn = undefined;
+    outcome.validEndBytes = this.pos;
+    outcome.nextOffset = seg.firstOffset;
+  }
+
+  timestampMicros(): bigint {
+    return this.buf.readBigInt64LE(this.payloadStart - recordHeaderBytes + 12);
+  }
+
+  /** Advances to the next valid record; false at the end of data (clean end, stop offset or torn tail). */
+  next(): boolean {
+    if (this.ended) return false;
+    const reader = this.reader;
+    reader.consume(this.pendingConsume);
+    this.pendingConsume = 0;
+    const pos = this.pos;
+    const expected = this.expected;
+    if (pos === this.size || expected > this.stopAfter) return this.end();
+    if (!reader.fill(recordHeaderBytes)) {
+      return this.endTorn(`partial record header (${this.size - pos} bytes) at end of segment`, expected);
+    }
+    let b = reader.buf;
+    const h = reader.start;
+    const len = u32At(b, h);
+    if (crc32c(b, 0, h, h + 20) !== u32At(b, h + 20)) {
+      if (!laterRecordExists(this.fd, pos + 1, this.size, BigInt(expected))) {
+        return this.endTorn('damaged record header with no valid record after it', expected);
+      }
+      throw new CommitLogCorruptError(this.seg.path, pos, BigInt(expected), 'record header checksum mismatch');
+    }
+    const offset = u32At(b, h + 4) + u32At(b, h + 8) * 0x1_0000_0000;
+    if (len > recordPayloadMaxBytes) {
+      throw new CommitLogCorruptError(this.seg.path, pos, b.readBigUInt64LE(h + 4), `record length ${len} exceeds ${recordPayloadMaxBytes}`);
+    }
+    if (offset !== expected) {
+      const exact = b.readBigUInt64LE(h + 4); // the number may have lost precision: report the exact value
+      throw new CommitLogCorruptError(this.seg.path, pos, exact, `offset gap: expected commit offset ${expected}, found ${exact}`);
+    }
+    const total = recordOverheadBytes + len;
+    if (!reader.fill(total)) return this.endTorn(`partial record (${this.size - pos} of ${total} bytes) at end of segment`, offset);
+    b = reader.buf;
+    const r = reader.start;
+    const payloadStart = r + recordHeaderBytes;
+    const payloadEnd = payloadStart + len;
+    const crc = crc32c(b, u32At(b, r + 20), payloadStart, payloadEnd);
+    if (crc !== u32At(b, payloadEnd)) {
+      if (!laterRecordExists(this.fd, pos + total, this.size, BigInt(offset))) return this.endTorn('last record checksum mismatch', offset);
+      throw new CommitLogCorruptError(this.seg.path, pos, BigInt(offset), 'record checksum mismatch');
+    }
+    this.buf = b;
+    this.payloadStart = payloadStart;
+    this.payloadEnd = payloadEnd;
+    this.offset = offset;
+    this.bytePosition = pos;
+    this.crc = crc;
+    this.pendingConsume = total;
+    this.pos = pos + total;
+    this.expected = offset + 1;
+    assert(this.expected <= offsetNumberMax, 'commit offset beyond 2^53');
+    this.outcome.validEndBytes = this.pos;
+    this.outcome.nextOffset = BigInt(this.expected);
+    return true;
+  }
+
+  close(): void {
+    if (this.closedFd) return;
+    this.closedFd = true;
+    this.ended = true;
+    fs.closeSync(this.fd);
+  }
+
+  private end(): false {
+    this.ended = true;
+    return false;
+  }
+
+  private endTorn(reason: string, pendingOffset: number): false {
+    if (!this.options.allowTornTail) throw new CommitLogCorruptError(this.seg.path, this.pos, BigInt(pendingOffset), reason);
+    this.outcome.torn = { bytePosition: this.pos, reason };
+    return this.end();
+  }
+}
+
+/** Little-endian u32 at `at` (inlined by the JIT; Buffer#readUInt32LE is a call with checks per field). */
+function u32At(b: Uint8Array, at: number): number {
+  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
 }
 
 /** Sequential reader over a file region with a growable window; `buf[start, end)` holds bytes from `pos`. */
 class ChunkReader {
-  buf = Buffer.allocUnsafe(scanChunkBytes);
+  buf: Buffer;
   start = 0;
   end = 0;
   constructor(
     private readonly fd: number,
     private readonly sizeBytes: number,
     private pos: number, // file position of buf[end]
-  ) {}
+  ) {
+    this.buf = Buffer.allocUnsafe(Math.max(scanChunkMinBytes, Math.min(scanChunkBytes, sizeBytes - pos)));
+  }
 
   /** Makes `n` bytes available at `start`; false when the file (region) ends first. */
   fill(n: number): boolean {

@@ -27,7 +27,8 @@ import {
   BadArgumentsError, ConnectionRejectedError, DatabaseClosedError, NoSuchReducerError, PublishError,
   ReducerNotCallableError,
 } from './errors.js';
-import { levelName, ModuleLog, nowMicros } from './module-log.js';
+import { levelName, ModuleLog } from './module-log.js';
+import { systemClock, type Clock } from './scheduler.js';
 import { prepareProgram } from './program.js';
 import { ReducerCatalog, type ReducerInfo } from './reducers.js';
 import { memoryLimitMibDefault, ModuleRuntime, reducerTimeoutMsDefault, type RuntimeLimits } from './runtime.js';
@@ -74,6 +75,8 @@ export interface DatabaseOptions {
   report?: (message: string) => void;
   /** Test-only: make the n-th commit-log write or sync fail (see durability/commitlog.ts). */
   faultInjection?: { failWriteNumber?: number; failSyncNumber?: number };
+  /** Reducer timestamps and schedule times (default: the system clock; src/testing passes a manual one). */
+  clock?: Clock;
 }
 
 export type ReducerCallResult =
@@ -111,6 +114,8 @@ export class Database {
   private readonly jwts = new Map<bigint, string>();
   private readonly immediate: { reducer: string; args: Uint8Array; caller: Caller }[] = [];
   private currentCaller: Caller | undefined;
+  /** Set from DatabaseOptions.clock in create(), before anything runs. */
+  private clock: Clock = systemClock;
   /** Scheduler, procedures and module HTTP routes (host/module-features.ts); set right after construction. */
   features!: ModuleFeatures;
   /** Views and row-level security (host/views.ts); set right after construction. */
@@ -189,6 +194,7 @@ export class Database {
       const datastore = reopen?.recovered?.datastore ?? new Datastore(schema);
       db = new Database(options.identity, options.ownerIdentity, defBytes, def, schema, reducers, datastore, host,
         runtime, memLog);
+      db.clock = options.clock ?? systemClock;
       db.views = db.createViewHost(viewCatalog, rls);
       db.features = db.createFeatures(options.limits);
       const init = reopen?.recovered !== undefined ? undefined : reducers.lifecycle.init;
@@ -248,7 +254,7 @@ export class Database {
     if (reopen?.recovered !== undefined) return;
     const text = typeof program === 'string' ? program : new TextDecoder().decode(program);
     const info = { programText: text, moduleDef: this.defBytes, ownerIdentity: this.ownerIdentity, databaseIdentity: this.identity,
-      timestampMicros: BigInt(nowMicros()) };
+      timestampMicros: this.clock.nowMicros() };
     const d = opened.durability;
     d.recordProgram(info, opened.recovered !== undefined);
     // A reset starts a new module log too (as when the directory was recreated).
@@ -379,7 +385,7 @@ export class Database {
    */
   sql(query: string, caller: Caller, options?: { isOwner: boolean }): Promise<SqlResults> {
     return this.durably(() => {
-      const timestampMicros = BigInt(nowMicros());
+      const timestampMicros = this.clock.nowMicros();
       const started = performance.now();
       const isOwner = options?.isOwner ?? caller.identity === this.ownerIdentity;
       const results = executeSql(query, { view: this.views.callerView(caller.identity, isOwner), beginMutTx: () => this.datastore.beginMutTx() }, {
@@ -477,7 +483,7 @@ export class Database {
         old?.dispose();
         this.logs.write('Info', `Updated program to ${next.programHash}`, systemLogFields);
         this.durability?.recordProgram({ programText: next.programText, moduleDef: next.defBytes,
-          ownerIdentity: this.ownerIdentity, databaseIdentity: this.identity, timestampMicros: BigInt(nowMicros()) }, false);
+          ownerIdentity: this.ownerIdentity, databaseIdentity: this.identity, timestampMicros: this.clock.nowMicros() }, false);
         if (planned.plan.breaksClients) this.logs.write('Info', 'Disconnecting all users', systemLogFields);
         for (const l of this.moduleListeners) {
           try { l({ breaksClients: planned.plan.breaksClients }); } catch (err) {
@@ -532,7 +538,8 @@ export class Database {
       def: () => this.moduleDef, schema: () => this.schema, datastore: () => this.datastore,
       reducers: () => this.reducers, runtime: () => this.runtime, logs: () => this.logs,
       enqueue: (fn) => this.durably(fn), runReducer: (info, args, caller) => this.runReducer(info, args, caller),
-      announce: (event) => this.announce(event), onCommit: (l) => this.onCommit(l), nowMicros: () => BigInt(nowMicros()),
+      announce: (event) => this.announce(event), onCommit: (l) => this.onCommit(l), nowMicros: () => this.clock.nowMicros(),
+      manualTime: this.clock.manual === true,
     });
     this.onModuleChange(() => f.reload());
     return f;
@@ -608,7 +615,7 @@ export class Database {
   private runReducer(info: ReducerInfo, args: Uint8Array, caller: Caller): ReducerCallResult {
     const runtime = this.runtime;
     assert(runtime !== undefined, 'runReducer after close');
-    const timestampMicros = BigInt(nowMicros());
+    const timestampMicros = this.clock.nowMicros();
     const started = performance.now();
     const tx: MutTx = this.datastore.beginMutTx();
     this.host.tx = tx;
@@ -659,7 +666,7 @@ export class Database {
     const client = this.pendingClient;
     this.pendingClient = undefined;
     if (client === undefined || this.durability === undefined) return;
-    this.durability.logCommit({ tables: [] }, this.datastore, BigInt(nowMicros()), client).catch(() => {});
+    this.durability.logCommit({ tables: [] }, this.datastore, this.clock.nowMicros(), client).catch(() => {});
   }
 
   private announce(event: CommitEvent): void {

@@ -49,6 +49,8 @@ export interface FeatureInternals {
   announce(event: CommitEvent): void;
   onCommit(listener: (event: CommitEvent) => void): () => void;
   nowMicros(): bigint;
+  /** The Database's clock is manual (tests): no timers; due rows run through runDueSchedules(). */
+  manualTime?: boolean;
 }
 
 /** A module HTTP route's answer. */
@@ -60,6 +62,8 @@ export class ModuleFeatures {
   procedures!: ProcedureCatalog;
   routes!: HttpRouteTable;
   private scheduler!: Scheduler;
+  /** Scheduled calls handed to the call queue and not finished yet (awaited by runDueSchedules). */
+  private readonly firing = new Set<Promise<void>>();
   readonly limits: FeatureLimits;
   private readonly anonTx: AnonTx;
   private egress: HttpEgress | undefined;
@@ -257,8 +261,25 @@ export class ModuleFeatures {
     this.routes = new HttpRouteTable(def);
     this.scheduler = new Scheduler(this.db.schema(), {
       nowMicros: () => this.db.nowMicros(),
-      fire: (item) => { void this.db.enqueue(() => this.fire(item)).catch((err: unknown) => this.logError(item, err)); },
+      manualTime: this.db.manualTime,
+      fire: (item) => {
+        const run = this.db.enqueue(() => this.fire(item)).catch((err: unknown) => this.logError(item, err));
+        this.firing.add(run);
+        void run.finally(() => this.firing.delete(run));
+      },
     });
+  }
+
+  /** When the earliest queued schedule row is due (µs since the epoch); undefined when none is queued. */
+  nextScheduleMicros(): bigint | undefined {
+    return this.scheduler.nextDueMicros();
+  }
+
+  /** Runs every schedule row due by the clock's now and resolves once they (and any still running) are done. */
+  async runDueSchedules(): Promise<number> {
+    const fired = this.scheduler.fireDue().length;
+    while (this.firing.size > 0) await Promise.all([...this.firing]);
+    return fired;
   }
 
   /** Runs one due row (inside the call queue). */

@@ -47,7 +47,7 @@
 import assert from 'node:assert';
 import path from 'node:path';
 import { CommitLog, type CommitLogStats, type DurabilityMode } from '../durability/commitlog.js';
-import { listSnapshots, readNewestValidSnapshot, writeSnapshot } from '../durability/snapshot.js';
+import { listSnapshots, readNewestValidSnapshot, writeSnapshot, type Snapshot } from '../durability/snapshot.js';
 import { Datastore } from '../datastore/store.js';
 import { buildDatabaseSchema, firstUserTableId } from '../datastore/schema.js';
 import { bytesEqual, type SequenceState } from '../datastore/table.js';
@@ -165,7 +165,7 @@ export class DatabasePersistence {
    */
   static async open(dbDir: string, options: PersistenceOptions): Promise<{ persistence: DatabasePersistence; recovered: RecoveredState | undefined }> {
     const report = options.report ?? (() => {});
-    const log = CommitLog.open(path.join(dbDir, 'clog'), {
+    const log = CommitLog.openDeferred(path.join(dbDir, 'clog'), {
       durability: options.durability, report, segmentSizeMaxBytes: options.segmentSizeMaxBytes, faultInjection: options.faultInjection,
     });
     const snapshotDir = path.join(dbDir, 'snapshots');
@@ -315,6 +315,9 @@ function reservationFor(next: bigint, s: SequenceInfo): bigint {
 
 // ---- recovery ----
 
+/** A record as the commit log's scanner exposes it during replay (durability/segment.ts SegmentScanner). */
+interface ScannedView { readonly buf: Uint8Array; readonly payloadStart: number; readonly payloadEnd: number; readonly offset: number }
+
 interface Replayed { recovered: RecoveredState | undefined; reserved: Map<string, bigint>; connected: Map<bigint, bigint> }
 
 function applyClientChange(connected: Map<bigint, bigint>, c: ClientChange): void {
@@ -322,13 +325,30 @@ function applyClientChange(connected: Map<bigint, bigint>, c: ClientChange): voi
   else connected.delete(c.connectionId);
 }
 
+/** Above any commit offset: lets a snapshot be chosen before the log's end is known. */
+const offsetUnbounded = (1n << 64n) - 1n;
+
+/**
+ * Rebuilds the state from the newest valid snapshot and the log after it. `log` comes from openDeferred: the replay
+ * also scans the last segment for the torn tail (one pass), so the log's durable end is known only afterwards. The
+ * snapshot is therefore chosen first; if the log turns out to end before it (its commits were lost with the log tail),
+ * it is retired and the state is rebuilt from an older one with an ordinary replay.
+ */
 function recover(log: CommitLog, snapshotDir: string, migrate: MigrateFn, report: (m: string) => void): Replayed {
+  const snap = readNewestValidSnapshot(snapshotDir, offsetUnbounded, report);
+  const first = replayFrom(snap, (from) => log.recoverViews(from), log.dir, snapshotDir, migrate);
+  if (snap === undefined || snap.offset <= log.durableOffset) return first;
+  const older = readNewestValidSnapshot(snapshotDir, log.durableOffset, report);
+  return replayFrom(older, (from) => log.replayViews(from), log.dir, snapshotDir, migrate);
+}
+
+function replayFrom(snap: Snapshot | undefined, views: (fromOffset: bigint) => Iterable<ScannedView>, logDir: string,
+  snapshotDir: string, migrate: MigrateFn): Replayed {
   let program: ProgramInfo | undefined;
   let datastore: Datastore | undefined;
   let lastOffset = -1n;
   const reserved = new Map<string, bigint>();
   const connected = new Map<bigint, bigint>();
-  const snap = readNewestValidSnapshot(snapshotDir, log.durableOffset, report);
   if (snap !== undefined) {
     const where = `snapshot ${snap.offset} in ${snapshotDir}`;
     const decoded = decodeOrFail(where, () => decodeSnapshotPayload(snap.payload));
@@ -338,13 +358,32 @@ function recover(log: CommitLog, snapshotDir: string, migrate: MigrateFn, report
     for (const [id, conn] of decoded.connected) connected.set(conn, id);
     lastOffset = snap.offset;
   }
-  const batch = new ReplayBatch(log.dir);
-  for (const rec of log.replay(lastOffset + 1n)) {
-    const where = `commit log record ${rec.offset} in ${log.dir}`;
-    const kind = rec.payload[0]! & kindMask;
-    if (kind === RecordKind.Program || kind === RecordKind.Reset) {
+  const batch = new ReplayBatch(logDir);
+  let replayedTo = -1; // a number on the hot path: no BigInt per record
+  const seqs: [string, bigint][] = [];
+  const clients: ClientChange[] = [];
+  for (const rec of views(lastOffset + 1n)) {
+    const buf = rec.buf;
+    const kind = buf[rec.payloadStart]! & kindMask;
+    if (kind === RecordKind.Tx) {
+      if (datastore === undefined) throw new PersistenceError(`commit log record ${rec.offset} in ${logDir}: a transaction before any program record`);
+      const ds = datastore;
+      batch.begin(rec.offset);
+      try {
+        walkTx(buf, rec.payloadStart, rec.payloadEnd, ds.schema(), batch, seqs, clients);
+      } catch (e) {
+        // Always name the record: the decoder's own errors only know positions inside the payload.
+        throw new PersistenceError(`commit log record ${rec.offset} in ${logDir}: ${(e as Error).message}`, { cause: e });
+      }
+      if (batch.full) batch.flush(ds);
+      if (seqs.length > 0) { for (const [k, v] of seqs) reserved.set(k, v); seqs.length = 0; }
+      if (clients.length > 0) { for (const c of clients) applyClientChange(connected, c); clients.length = 0; }
+    } else if (kind === RecordKind.Program || kind === RecordKind.Reset) {
+      const where = `commit log record ${rec.offset} in ${logDir}`;
       if (datastore !== undefined) batch.flush(datastore);
-      const next = decodeOrFail(where, () => decodeProgramRecord(rec.payload));
+      // A plain Uint8Array (not a Buffer) view: the program's bytes are sliced from it.
+      const payload = new Uint8Array(buf.buffer, buf.byteOffset + rec.payloadStart, rec.payloadEnd - rec.payloadStart);
+      const next = decodeOrFail(where, () => decodeProgramRecord(payload));
       const schema = schemaOf(next, where);
       if (kind === RecordKind.Reset || datastore === undefined || program === undefined) {
         datastore = new Datastore(schema);
@@ -354,20 +393,12 @@ function recover(log: CommitLog, snapshotDir: string, migrate: MigrateFn, report
         datastore = migrate(datastore, schema, next);
       }
       program = next;
-    } else if (kind === RecordKind.Tx) {
-      if (datastore === undefined) throw new PersistenceError(`${where}: a transaction before any program record`);
-      const ds = datastore;
-      const seqs: [string, bigint][] = [];
-      const clients: ClientChange[] = [];
-      decodeOrFail(where, () => batch.add(decodeTx(rec.payload, ds.schema(), seqs, clients), rec.offset));
-      if (batch.full) batch.flush(ds);
-      for (const [k, v] of seqs) reserved.set(k, v);
-      for (const c of clients) applyClientChange(connected, c);
     } else {
-      throw new PersistenceError(`${where}: unknown record kind ${kind}`);
+      throw new PersistenceError(`commit log record ${rec.offset} in ${logDir}: unknown record kind ${kind}`);
     }
-    lastOffset = rec.offset;
+    replayedTo = rec.offset;
   }
+  if (replayedTo >= 0) lastOffset = BigInt(replayedTo);
   if (datastore !== undefined) batch.flush(datastore);
   if (datastore === undefined || program === undefined) return { recovered: undefined, reserved, connected };
   advanceSequences(datastore, reserved);
@@ -376,88 +407,207 @@ function recover(log: CommitLog, snapshotDir: string, migrate: MigrateFn, report
 
 /**
  * Replay applies transactions in batches: the net effect of many consecutive transactions (a row inserted by one and
- * deleted by a later one cancels) is applied to the datastore as one TxData. Tables are sets and every logged
- * transaction was valid, so the final state is the same as applying them one by one, at a fraction of the cost (a
- * keynote workload rewrites the same rows over and over). Sequences are unaffected: recovery moves them to their
- * logged reservations, which lie beyond every value handed out. A batch ends at a Program/Reset record (the schema may
- * change) or after replayBatchRowsMax pending rows.
+ * deleted by a later one cancels) is applied to the datastore at once. Tables are sets and every logged transaction
+ * was valid, so the final state is the same as applying them one by one, at a fraction of the cost (a keynote
+ * workload rewrites the same rows over and over). Sequences are unaffected: recovery moves them to their logged
+ * reservations, which lie beyond every value handed out. A batch ends at a Program/Reset record (the schema may
+ * change), after replayBatchRowsMax pending rows, or once its row bytes reach replayBatchArenaMaxBytes.
+ *
+ * Records are decoded in place from the scan buffer (walkTx) straight into per-table RowCounts: no object per
+ * record or per row; only the batch's net rows become Uint8Array views, at flush.
  */
 const replayBatchRowsMax = 1 << 18;
+const replayBatchArenaMaxBytes = 64 * 1024 * 1024;
 
-/** A row's net count in the batch; rows whose hashes collide are chained through `next`. */
-interface PendingRow { row: Uint8Array; net: number; next: PendingRow | undefined }
-
-class ReplayBatch {
-  private readonly tables = new Map<number, { name: string; rows: Map<number, PendingRow> }>();
+class ReplayBatch implements TxVisitor {
+  private readonly tables = new Map<number, RowCounts>();
+  private current: RowCounts | undefined;
   private pendingRows = 0;
-  private firstOffset = -1n;
-  private lastOffset = -1n;
+  private arenaBytes = 0;
+  private firstOffset = -1;
+  private lastOffset = -1;
 
   constructor(private readonly dir: string) {}
 
-  get full(): boolean { return this.pendingRows >= replayBatchRowsMax; }
+  get full(): boolean { return this.pendingRows >= replayBatchRowsMax || this.arenaBytes >= replayBatchArenaMaxBytes; }
 
-  add(tx: TxData, offset: bigint): void {
-    if (this.firstOffset < 0n) this.firstOffset = offset;
+  /** Starts the record at `offset`; its rows follow through the TxVisitor calls of walkTx. */
+  begin(offset: number): void {
+    if (this.firstOffset < 0) this.firstOffset = offset;
     this.lastOffset = offset;
-    for (const t of tx.tables) {
-      let table = this.tables.get(t.tableId);
-      if (table === undefined) this.tables.set(t.tableId, (table = { name: t.tableName, rows: new Map() }));
-      for (const row of t.deletes) this.count(table.rows, row, -1, offset);
-      for (const row of t.inserts) this.count(table.rows, row, 1, offset);
-    }
   }
 
-  private count(rows: Map<number, PendingRow>, row: Uint8Array, delta: number, offset: bigint): void {
-    const key = rowHash(row);
-    const head = rows.get(key);
-    let prev: PendingRow | undefined;
-    let e = head;
-    while (e !== undefined && !bytesEqual(e.row, row)) { prev = e; e = e.next; }
-    if (e === undefined) {
-      rows.set(key, { row, net: delta, next: head });
-      this.pendingRows++;
-      return;
-    }
-    e.net += delta;
-    if (e.net === 0) {
-      if (prev !== undefined) prev.next = e.next;
-      else if (e.next !== undefined) rows.set(key, e.next);
-      else rows.delete(key);
-      this.pendingRows--;
-      return;
-    }
-    if (e.net > 1 || e.net < -1) {
-      throw new PersistenceError(`a row is ${e.net > 0 ? 'inserted' : 'deleted'} twice (record ${offset})`);
-    }
-    e.row = row;
+  table(tableId: number): void {
+    let t = this.tables.get(tableId);
+    if (t === undefined) this.tables.set(tableId, (t = new RowCounts()));
+    this.current = t;
+  }
+
+  row(insert: boolean, bytes: Uint8Array, start: number, length: number): void {
+    const t = this.current!;
+    const arenaBefore = t.arenaLength;
+    const liveBefore = t.live;
+    const net = t.count(bytes, start, length, insert ? 1 : -1);
+    this.arenaBytes += t.arenaLength - arenaBefore;
+    this.pendingRows += t.live - liveBefore;
+    if (net > 1 || net < -1) throw new PersistenceError(`a row is ${net > 0 ? 'inserted' : 'deleted'} twice (record ${this.lastOffset})`);
   }
 
   flush(ds: Datastore): void {
     if (this.tables.size === 0) return;
+    const byId = tablesById(ds.schema());
     const tables: TableChanges[] = [];
     for (const tableId of [...this.tables.keys()].sort((a, b) => a - b)) {
-      const t = this.tables.get(tableId)!;
       const inserts: Uint8Array[] = [];
       const deletes: Uint8Array[] = [];
-      for (let e of t.rows.values()) {
-        for (; e !== undefined; e = e.next!) (e.net > 0 ? inserts : deletes).push(e.row);
-      }
-      tables.push({ tableId, tableName: t.name, inserts, deletes });
+      this.tables.get(tableId)!.collect(inserts, deletes);
+      if (inserts.length + deletes.length > 0) tables.push({ tableId, tableName: byId.get(tableId)!.name, inserts, deletes });
     }
     const where = `commit log records ${this.firstOffset}..${this.lastOffset} in ${this.dir}`;
     this.tables.clear();
+    this.current = undefined;
     this.pendingRows = 0;
-    this.firstOffset = -1n;
-    decodeOrFail(where, () => ds.applyTxData({ tables }));
+    this.arenaBytes = 0;
+    this.firstOffset = -1;
+    decodeOrFail(where, () => ds.applyNetEffect({ tables }));
   }
 }
 
-/** FNV-1a over the row's bytes, as a small integer Map key (equal rows are confirmed byte by byte). */
-function rowHash(row: Uint8Array): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < row.length; i++) h = Math.imul(h ^ row[i]!, 0x01000193);
-  return h & 0x3fffffff; // a Smi: integer keys below 2^30 stay unboxed
+/** Multiplicative hash of `bytes[at, at+n)`, four bytes per step (rows are hashed ~4 times per replayed update). */
+function rowHash(bytes: Uint8Array, at: number, n: number): number {
+  let h = n ^ 0x811c9dc5;
+  const end4 = at + (n & ~3);
+  let i = at;
+  for (; i < end4; i += 4) {
+    h = Math.imul(h ^ (bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24)), 0x9e3779b1);
+    h ^= h >>> 15;
+  }
+  for (; i < at + n; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  return h ^ (h >>> 13);
+}
+
+const rowCountsInitialEntries = 1024;
+const rowCountsInitialArenaBytes = 64 * 1024;
+const noEntry = -1;
+
+/**
+ * A multiset of rows of one table (net count per distinct row), without an object per row: row bytes are appended to
+ * one arena; entries are columns of typed arrays, chained from a power-of-two bucket array by rowHash. An entry
+ * whose count returns to 0 is unlinked and its slot reused, with its arena bytes when the next row fits (an update
+ * workload then keeps the arena at its live size, in cache); otherwise the arena grows and the batch is bounded.
+ */
+class RowCounts {
+  arenaLength = 0;
+  live = 0;
+  private arena = new Uint8Array(rowCountsInitialArenaBytes);
+  private buckets = new Int32Array(rowCountsInitialEntries * 2).fill(noEntry);
+  private next = new Int32Array(rowCountsInitialEntries);
+  private start = new Int32Array(rowCountsInitialEntries);
+  private length = new Int32Array(rowCountsInitialEntries);
+  private hash = new Int32Array(rowCountsInitialEntries);
+  private net = new Int32Array(rowCountsInitialEntries);
+  /** Arena bytes reserved at `start` (a reused slot keeps its bytes for a row that fits). */
+  private room = new Int32Array(rowCountsInitialEntries);
+  private used = 0; // slots ever used (high-water mark)
+  private free = noEntry; // free slots, chained through `next`
+
+  /** Adds `delta` to the count of the row `bytes[at, at+n)`; returns its new count. */
+  count(bytes: Uint8Array, at: number, n: number, delta: number): number {
+    const h = rowHash(bytes, at, n);
+    const b = h & (this.buckets.length - 1);
+    let prev = noEntry;
+    for (let e = this.buckets[b]!; e !== noEntry; prev = e, e = this.next[e]!) {
+      if (this.hash[e] !== h || this.length[e] !== n || !this.sameBytes(e, bytes, at)) continue;
+      const net = this.net[e]! + delta;
+      this.net[e] = net;
+      if (net !== 0) return net;
+      if (prev === noEntry) this.buckets[b] = this.next[e]!;
+      else this.next[prev] = this.next[e]!;
+      this.next[e] = this.free;
+      this.free = e;
+      this.live--;
+      return 0;
+    }
+    const e = this.newEntry();
+    if (this.room[e]! >= n) this.store(this.start[e]!, bytes, at, n); // a freed slot's bytes: the arena stays small
+    else { this.start[e] = this.append(bytes, at, n); this.room[e] = n; }
+    this.length[e] = n;
+    this.hash[e] = h;
+    this.net[e] = delta;
+    const nb = h & (this.buckets.length - 1); // newEntry may have grown the buckets
+    this.next[e] = this.buckets[nb]!;
+    this.buckets[nb] = e;
+    return delta;
+  }
+
+  /** Appends views of the rows with a positive count to `inserts`, negative to `deletes`, in slot order. */
+  collect(inserts: Uint8Array[], deletes: Uint8Array[]): void {
+    for (let e = 0; e < this.used; e++) {
+      const net = this.net[e]!;
+      if (net === 0) continue;
+      const row = this.arena.subarray(this.start[e]!, this.start[e]! + this.length[e]!);
+      (net > 0 ? inserts : deletes).push(row);
+    }
+  }
+
+  private sameBytes(e: number, bytes: Uint8Array, at: number): boolean {
+    const a = this.arena;
+    const s = this.start[e]!;
+    const n = this.length[e]!;
+    for (let i = 0; i < n; i++) if (a[s + i] !== bytes[at + i]) return false;
+    return true;
+  }
+
+  private append(bytes: Uint8Array, at: number, n: number): number {
+    const s = this.arenaLength;
+    if (s + n > this.arena.length) {
+      let cap = this.arena.length * 2;
+      while (cap < s + n) cap *= 2;
+      const bigger = new Uint8Array(cap);
+      bigger.set(this.arena.subarray(0, s));
+      this.arena = bigger;
+    }
+    this.store(s, bytes, at, n);
+    this.arenaLength = s + n;
+    return s;
+  }
+
+  private store(to: number, bytes: Uint8Array, at: number, n: number): void {
+    const a = this.arena;
+    for (let i = 0; i < n; i++) a[to + i] = bytes[at + i]!; // rows are short: no subarray + set
+  }
+
+  private newEntry(): number {
+    this.live++;
+    if (this.free !== noEntry) {
+      const e = this.free;
+      this.free = this.next[e]!;
+      return e;
+    }
+    if (this.used === this.next.length) this.grow();
+    return this.used++;
+  }
+
+  /** Doubles the entry columns and the buckets (load factor ≤ 1/2), rehashing the live entries. */
+  private grow(): void {
+    const cap = this.next.length * 2;
+    const widen = (a: Int32Array): Int32Array<ArrayBuffer> => { const w = new Int32Array(cap); w.set(a); return w; };
+    this.next = widen(this.next);
+    this.start = widen(this.start);
+    this.length = widen(this.length);
+    this.hash = widen(this.hash);
+    this.net = widen(this.net);
+    this.room = widen(this.room);
+    this.buckets = new Int32Array(cap * 2).fill(noEntry);
+    const mask = this.buckets.length - 1;
+    for (let e = 0; e < this.used; e++) {
+      if (this.net[e] === 0) continue; // a free slot: stays chained on the free list
+      const b = this.hash[e]! & mask;
+      this.next[e] = this.buckets[b]!;
+      this.buckets[b] = e;
+    }
+  }
 }
 
 function schemaOf(program: ProgramInfo, where: string): DatabaseSchema {
@@ -586,17 +736,50 @@ function writeRow(w: BsatnWriter, row: Uint8Array, width: number): void {
   w.writeRaw(row);
 }
 
+/** Receives the rows of a Tx record from walkTx: per table, every deleted row, then every inserted row. */
+interface TxVisitor {
+  table(tableId: number, tableName: string): void;
+  /** The row is `bytes[start, start + length)`, valid only during the call. */
+  row(insert: boolean, bytes: Uint8Array, start: number, length: number): void;
+}
+
+/** Builds TxData from walkTx's calls; rows are copies. */
+class TxDataBuilder implements TxVisitor {
+  readonly tables: TableChanges[] = [];
+  private current: TableChanges | undefined;
+  table(tableId: number, tableName: string): void {
+    this.current = { tableId, tableName, inserts: [], deletes: [] };
+    this.tables.push(this.current);
+  }
+  row(insert: boolean, bytes: Uint8Array, start: number, length: number): void {
+    const c = this.current!;
+    (insert ? c.inserts : c.deletes).push(bytes.slice(start, start + length));
+  }
+}
+
 /**
- * Decodes a Tx payload; sequence reservations are pushed onto `seqs`. Table names come from `schema`. Inserted rows
- * are views into `payload` (the caller must not reuse it while it uses them); paired deleted rows are new arrays.
+ * Decodes a Tx payload into TxData; sequence reservations are pushed onto `seqs`, a client change onto `clients`.
+ * Table names come from `schema`. Rows are copies.
  */
 export function decodeTx(payload: Uint8Array, schema: DatabaseSchema, seqs: [string, bigint][], clients?: ClientChange[]): TxData {
-  // The table part is read with a bare cursor: a BsatnReader (and its DataView) per record was a measurable share of
-  // replay time. The rare tail (sequences, client change) uses a BsatnReader from where the cursor stopped.
-  const c = new Cursor(payload);
+  const b = new TxDataBuilder();
+  walkTx(payload, 0, payload.length, schema, b, seqs, clients);
+  return { tables: b.tables };
+}
+
+/**
+ * The one Tx decoder: walks the record `bytes[start, end)` in place and hands each table's deleted rows, then its
+ * inserted rows, to `visitor` (deletes first, as the transaction applied them). A paired deleted row is rebuilt from
+ * its inserted row and diff in a scratch buffer. Throws PersistenceError on any malformed byte.
+ */
+function walkTx(bytes: Uint8Array, start: number, end: number, schema: DatabaseSchema, visitor: TxVisitor,
+  seqs: [string, bigint][], clients?: ClientChange[]): void {
+  const c = txCursor;
+  c.bytes = bytes;
+  c.offset = start;
+  c.end = end;
   const head = c.readU8();
   const tableCount = readVarint(c);
-  const tables: TableChanges[] = [];
   const byId = tablesById(schema);
   let base = firstUserTableId;
   for (let i = 0; i < tableCount; i++) {
@@ -604,13 +787,15 @@ export function decodeTx(payload: Uint8Array, schema: DatabaseSchema, seqs: [str
     base = tableId + 1;
     const ts = byId.get(tableId);
     if (ts === undefined) throw new PersistenceError(`table id ${tableId} is not in the schema`);
-    tables.push(readTableChanges(c, tableId, ts.name));
+    visitor.table(tableId, ts.name);
+    walkTableChanges(c, visitor);
   }
   if ((head & (flagSequences | flagClient)) === 0) {
-    if (c.offset !== payload.length) throw new PersistenceError(`transaction record: trailing bytes at offset ${c.offset}`);
-    return { tables };
+    if (c.offset !== end) throw new PersistenceError(`transaction record: trailing bytes at offset ${c.offset - start}`);
+    return;
   }
-  const r = new BsatnReader(payload, c.offset);
+  // The rare tail (sequences, client change) uses a BsatnReader from where the cursor stopped.
+  const r = new BsatnReader(bytes.subarray(start, end), c.offset - start);
   if ((head & flagSequences) !== 0) {
     const n = readVarint(r);
     for (let i = 0; i < n; i++) seqs.push([r.readString(), readBigVarint(r)]);
@@ -622,7 +807,6 @@ export function decodeTx(payload: Uint8Array, schema: DatabaseSchema, seqs: [str
     clients?.push(change);
   }
   r.expectEnd('transaction record');
-  return { tables };
 }
 
 const tablesByIdCache = new WeakMap<DatabaseSchema, Map<number, TableSchema>>();
@@ -636,59 +820,76 @@ function tablesById(schema: DatabaseSchema): Map<number, TableSchema> {
   return m;
 }
 
-/** The part of a reader that varints and raw row bytes need. */
-interface ByteSource { readonly bytes: Uint8Array; offset: number; readonly remainingBytes: number; readU8(): number }
+/** The part of a reader that varints need. */
+interface ByteSource { readonly offset: number; readU8(): number }
 
+/** A bare cursor over `bytes[offset, end)`: a BsatnReader (and its DataView) per record was a measurable cost. */
 class Cursor implements ByteSource {
+  bytes: Uint8Array = new Uint8Array(0);
   offset = 0;
-  constructor(readonly bytes: Uint8Array) {}
-  get remainingBytes(): number { return this.bytes.length - this.offset; }
+  end = 0;
   readU8(): number {
-    if (this.offset >= this.bytes.length) throw new PersistenceError(`1 byte needed at offset ${this.offset}, 0 left`);
+    if (this.offset >= this.end) throw new PersistenceError(`1 byte needed at offset ${this.offset}, 0 left`);
     return this.bytes[this.offset++]!;
+  }
+  /** Skips `n` bytes; returns where they start. */
+  take(n: number): number {
+    if (n > this.end - this.offset) throw new PersistenceError(`${n} bytes needed at offset ${this.offset}, ${this.end - this.offset} left`);
+    const at = this.offset;
+    this.offset += n;
+    return at;
   }
 }
 
-function readTableChanges(r: ByteSource, tableId: number, tableName: string): TableChanges {
-  const width = readVarint(r);
-  const shape = readVarint(r);
+const txCursor = new Cursor();
+/** Where paired deleted rows are rebuilt; grows to the longest row seen. */
+let scratchRow = new Uint8Array(256);
+
+/** One table's section: two passes over the rows, deletes first, then inserts (see walkTx). */
+function walkTableChanges(c: Cursor, visitor: TxVisitor): void {
+  const width = readVarint(c);
+  const shape = readVarint(c);
   const pairs = Math.floor(shape / 16);
   let extraDeletes = (shape >> 2) & 3;
   let extraInserts = shape & 3;
-  if (extraDeletes === shapeExtraEscape) extraDeletes = readVarint(r);
-  if (extraInserts === shapeExtraEscape) extraInserts = readVarint(r);
-  const inserts: Uint8Array[] = [];
-  const deletes: Uint8Array[] = [];
+  if (extraDeletes === shapeExtraEscape) extraDeletes = readVarint(c);
+  if (extraInserts === shapeExtraEscape) extraInserts = readVarint(c);
+  const bytes = c.bytes;
+  const sectionStart = c.offset;
   for (let i = 0; i < pairs; i++) {
-    const ins = readRow(r, width);
-    const d = readVarint(r);
+    const insLength = width === 0 ? readVarint(c) : width;
+    const ins = c.take(insLength);
+    const d = readVarint(c);
     const skip = Math.floor(d / 16);
     let n = d & 15;
-    if (n === diffLengthEscape) n += readVarint(r);
-    if (skip + n > ins.length) throw new PersistenceError(`row diff [${skip}, ${skip + n}) exceeds a row of ${ins.length} bytes`);
-    if (n > r.remainingBytes) throw new PersistenceError(`${n} bytes needed at offset ${r.offset}, ${r.remainingBytes} left`);
-    const del = ins.slice();
-    const src = r.bytes;
-    for (let k = 0, at = r.offset; k < n; k++) del[skip + k] = src[at + k]!; // no subarray: replay's hot loop
-    r.offset += n;
-    inserts.push(ins);
-    deletes.push(del);
+    if (n === diffLengthEscape) n += readVarint(c);
+    if (skip + n > insLength) throw new PersistenceError(`row diff [${skip}, ${skip + n}) exceeds a row of ${insLength} bytes`);
+    const diff = c.take(n);
+    if (scratchRow.length < insLength) scratchRow = new Uint8Array(Math.max(insLength, scratchRow.length * 2));
+    const del = scratchRow;
+    for (let k = 0; k < insLength; k++) del[k] = bytes[ins + k]!;
+    for (let k = 0; k < n; k++) del[skip + k] = bytes[diff + k]!;
+    visitor.row(false, del, 0, insLength);
   }
-  for (let i = 0; i < extraDeletes; i++) deletes.push(readRow(r, width));
-  for (let i = 0; i < extraInserts; i++) inserts.push(readRow(r, width));
-  return { tableId, tableName, inserts, deletes };
-}
-
-/** A view into the payload, not a copy: the datastore copies rows it keeps, and replay owns each payload. */
-function readRow(r: ByteSource, width: number): Uint8Array {
-  return readRaw(r, width === 0 ? readVarint(r) : width);
-}
-
-function readRaw(r: ByteSource, n: number): Uint8Array {
-  if (n > r.remainingBytes) throw new PersistenceError(`${n} bytes needed at offset ${r.offset}, ${r.remainingBytes} left`);
-  const out = r.bytes.subarray(r.offset, r.offset + n);
-  r.offset += n;
-  return out;
+  for (let i = 0; i < extraDeletes; i++) {
+    const len = width === 0 ? readVarint(c) : width;
+    visitor.row(false, bytes, c.take(len), len);
+  }
+  const sectionEnd = c.offset;
+  c.offset = sectionStart;
+  for (let i = 0; i < pairs; i++) {
+    const insLength = width === 0 ? readVarint(c) : width;
+    visitor.row(true, bytes, c.take(insLength), insLength);
+    const d = readVarint(c);
+    let n = d & 15;
+    if (n === diffLengthEscape) n += readVarint(c);
+    c.take(n);
+  }
+  c.offset = sectionEnd;
+  for (let i = 0; i < extraInserts; i++) {
+    const len = width === 0 ? readVarint(c) : width;
+    visitor.row(true, bytes, c.take(len), len);
+  }
 }
 
 function encodeSnapshotPayload(program: ProgramInfo, reserved: ReadonlyMap<string, bigint>, datastoreBytes: Uint8Array,

@@ -4,7 +4,7 @@
 // Owns: decoding a schedule row (its u64 id and ScheduleAt), the delay check (errno 13), the due-time queue keyed by
 // (table, id) so an update replaces the queued entry and a delete cancels it, interval re-queueing anchored on the
 // previous intended time (missed ticks skipped), and the timer.
-// May call: datastore/types, sats (codec, bsatn). The Database (host/database.ts) runs what fires: it owns
+// May call: datastore/types, sats (codec, bsatn), host/module-log (the wall clock). The Database (host/database.ts) runs what fires: it owns
 // transactions and calls; the scheduler only says "this row is due" and answers "what next for this row".
 //
 // Rows are queued from committed TxData only (noteCommit), never from inside a transaction, so a rolled-back insert
@@ -12,6 +12,7 @@
 
 import assert from 'node:assert';
 import { BsatnWriter } from '../sats/bsatn.js';
+import { nowMicros as wallMicros } from './module-log.js';
 import { compileCodec, type Codec } from '../sats/codec.js';
 import type { SumValue, Typespace, Value } from '../sats/types.js';
 import {
@@ -45,8 +46,22 @@ interface ScheduleTable {
   idIndex: IndexId;
 }
 
+/**
+ * The time source of a database: reducer timestamps and schedule due times. The system clock by default; module unit
+ * tests (src/testing) pass a manual one that moves only when told to, so no Node timer is armed for it.
+ */
+export interface Clock {
+  nowMicros(): bigint;
+  /** True: time moves only when its owner advances it, and it runs due schedules itself (Scheduler.fireDue). */
+  readonly manual?: boolean;
+}
+
+export const systemClock: Clock = { nowMicros: () => BigInt(wallMicros()) };
+
 export interface SchedulerHost {
   nowMicros(): bigint;
+  /** A manual clock: arm no timer; due rows run only through fireDue(). */
+  manualTime?: boolean;
   /** Called from the timer when `item` is due; the host runs it (serialized with other calls). */
   fire(item: ScheduledItem): void;
 }
@@ -158,6 +173,26 @@ export class Scheduler {
     if (live?.get(item.id) === item) live.delete(item.id);
   }
 
+  /** When the earliest queued row is due (µs), or undefined when nothing is queued. */
+  nextDueMicros(): bigint | undefined {
+    this.dropStale();
+    return this.heap[0]?.atMicros;
+  }
+
+  /** Hands every row due by now to the host (in due-time order) and re-arms; returns what was handed over. */
+  fireDue(): ScheduledItem[] {
+    if (this.closed) return [];
+    const now = this.host.nowMicros();
+    const due: ScheduledItem[] = [];
+    while (this.heap.length > 0 && this.heap[0].atMicros <= now) {
+      const item = this.pop()!;
+      if (this.isCurrent(item)) due.push(item);
+    }
+    for (const item of due) this.host.fire(item);
+    this.arm();
+    return due;
+  }
+
   close(): void {
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
@@ -225,9 +260,13 @@ export class Scheduler {
   }
 
   /** Drops stale heap heads, then (re)arms the single timer for the earliest live entry. */
-  private arm(): void {
-    if (this.closed) return;
+  private dropStale(): void {
     while (this.heap.length > 0 && !this.isCurrent(this.heap[0])) this.pop();
+  }
+
+  private arm(): void {
+    if (this.closed || this.host.manualTime === true) return;
+    this.dropStale();
     const head = this.heap[0];
     if (head === undefined) {
       if (this.timer !== undefined) clearTimeout(this.timer);
@@ -244,15 +283,7 @@ export class Scheduler {
 
   private onTimer(): void {
     this.timer = undefined; this.timerAtMicros = undefined;
-    if (this.closed) return;
-    const now = this.host.nowMicros();
-    const due: ScheduledItem[] = [];
-    while (this.heap.length > 0 && this.heap[0].atMicros <= now) {
-      const item = this.pop()!;
-      if (this.isCurrent(item)) due.push(item);
-    }
-    for (const item of due) this.host.fire(item);
-    this.arm();
+    this.fireDue();
   }
 }
 

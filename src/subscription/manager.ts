@@ -3,7 +3,8 @@
 // Owns: every client's query sets (Subscribe / Unsubscribe by query_set_id), the registry of live queries (shared
 // between subscribers when the compiled plan does not depend on the caller), the initial evaluation of a query set
 // against the committed state, and, on every commit, each affected query's delta computed once and encoded once
-// (an EncodedTableUpdate reused for every query set of every client subscribed to it).
+// (an EncodedTableUpdate reused for every query set of every client subscribed to it), and for the common
+// subscriber (one query set of one query) the whole frame built once per query set id and shared (sharedTransaction).
 // Does not own: sockets, framing, compression, ordering of outbound messages (server/websocket/session.ts), SQL
 // compilation (sql/subscription-plan.ts; `compile` is injectable), the datastore.
 // May call: subscription/messages.ts, sql/subscription-plan.ts, datastore/types.ts, sats/.
@@ -16,7 +17,7 @@
 import assert from 'node:assert/strict';
 import type { ReadView, TableChanges, TableId, TableSchema, TxData } from '../datastore/types.js';
 import {
-  encodeTableUpdate, type EncodedTableUpdate, type QuerySetUpdate, type ServerMessage, type SingleTableRows,
+  encodeTableUpdate, encodeTransactionUpdateFrame, transactionUpdateFrame, type EncodedTableUpdate, type QuerySetUpdate, type ServerMessage, type SingleTableRows,
 } from './messages.js';
 import { compileSubscriptionQuery } from '../sql/subscription-plan.js';
 
@@ -60,6 +61,12 @@ export interface ClientSink {
    * (possibly with `querySets` empty). `durable` resolves when the commit is durable (undefined: already durable).
    */
   transaction(querySets: QuerySetUpdate[], isCaller: boolean, durable: Promise<unknown> | undefined): void;
+  /**
+   * Optional fast path, used instead of `transaction` for a non-caller client whose only change in this commit is
+   * one query set holding one table update: `frame` is the whole server frame (messages.ts
+   * `transactionUpdateFrame`), shared byte for byte with every other such subscriber; it must not be mutated.
+   */
+  sharedTransaction?(frame: Buffer, durable: Promise<unknown> | undefined): void;
   /** A live query set failed during incremental evaluation and was dropped (SubscriptionError, request_id None). */
   querySetFailed(querySetId: number, error: string): void;
   /** Closes the client's connection (WebSocket close code and reason); used when a module update breaks clients. */
@@ -82,6 +89,9 @@ interface QuerySet {
   readonly id: number;
   /** Distinct queries (identical text in one set is subscribed once). */
   readonly queries: Query[];
+  /** handleCommit scratch: the commit whose updates `pending` holds (shared-frame path of multi-query sets). */
+  epoch: number;
+  pending: EncodedTableUpdate[] | undefined;
 }
 
 interface Query {
@@ -113,6 +123,8 @@ export class SubscriptionManager {
   private readonly queries = new Map<string, Query>();
   /** Live queries by every table they read. */
   private readonly queriesByTable = new Map<TableId, Set<Query>>();
+  /** Counts handleCommit calls (QuerySet.epoch). */
+  private commitEpoch = 0;
 
   /**
    * Resolves when the last commit seen by handleCommit is durable (undefined: durable already). Confirmed-read
@@ -161,7 +173,7 @@ export class SubscriptionManager {
     } catch (e) {
       return fail(errorText(e));
     }
-    const set: QuerySet = { client, id: querySetId, queries: [] };
+    const set: QuerySet = { client, id: querySetId, queries: [], epoch: 0, pending: undefined };
     for (const p of planned) {
       const query = this.intern(p.key, p.plan);
       query.sets.add(set);
@@ -208,15 +220,28 @@ export class SubscriptionManager {
    */
   handleCommit(tx: TxData, callerConnectionId: bigint | undefined, durable?: Promise<unknown>): void {
     this.lastDurable = durable;
-    const perClient = new Map<Client, Map<number, EncodedTableUpdate[]>>();
-    const changesByTable = new Map<TableId, TableChanges>();
-    const affected = new Set<Query>();
+    const caller = callerConnectionId === undefined ? undefined : this.clients.get(callerConnectionId);
+    // O(1) per touched table: most commits of a busy database touch no subscribed table at all.
+    let affected: Set<Query> | undefined;
+    let changesByTable: Map<TableId, TableChanges> | undefined;
     for (const t of tx.tables) {
       if (t.inserts.length === 0 && t.deletes.length === 0) continue;
-      changesByTable.set(t.tableId, t);
       const qs = this.queriesByTable.get(t.tableId);
-      if (qs !== undefined) for (const q of qs) affected.add(q);
+      if (qs === undefined) continue;
+      (changesByTable ??= new Map()).set(t.tableId, t);
+      affected ??= new Set();
+      for (const q of qs) affected.add(q);
     }
+    if (affected === undefined || changesByTable === undefined) {
+      caller?.sink.transaction([], true, durable);
+      return;
+    }
+    const perClient = new Map<Client, Map<number, EncodedTableUpdate[]>>();
+    const epoch = ++this.commitEpoch;
+    /** Sets of multi-query sets whose client gets a shared frame once all their updates are known. */
+    const gathered: QuerySet[] = [];
+    /** Per-commit numbering of updates, the key of a gathered set's update list. */
+    const updateIndex = new Map<EncodedTableUpdate, number>();
     let view: ReadView | undefined;
     const failed: { query: Query; error: string }[] = [];
     for (const query of affected) {
@@ -228,9 +253,25 @@ export class SubscriptionManager {
         continue;
       }
       if (update === undefined) continue;
+      updateIndex.set(update, updateIndex.size);
       for (const set of query.sets) {
-        let sets = perClient.get(set.client);
-        if (sets === undefined) perClient.set(set.client, (sets = new Map()));
+        const client = set.client;
+        if (client !== caller && client.sets.size === 1 && client.sink.sharedTransaction) {
+          // The common case (one set of one query, not the caller) gets the shared frame: nothing per subscriber
+          // but a Map lookup. Such a client cannot have a failed set or any other update in this commit.
+          if (set.queries.length === 1) {
+            client.sink.sharedTransaction(transactionUpdateFrame(update, set.id), durable);
+          } else if (set.epoch !== epoch) {
+            set.epoch = epoch;
+            set.pending = [update];
+            gathered.push(set);
+          } else {
+            set.pending!.push(update);
+          }
+          continue;
+        }
+        let sets = perClient.get(client);
+        if (sets === undefined) perClient.set(client, (sets = new Map()));
         let updates = sets.get(set.id);
         if (updates === undefined) sets.set(set.id, (updates = []));
         updates.push(update);
@@ -245,12 +286,38 @@ export class SubscriptionManager {
         set.client.sink.querySetFailed(set.id, error);
       }
     }
-    const caller = callerConnectionId === undefined ? undefined : this.clients.get(callerConnectionId);
+    if (gathered.length > 0) this.deliverGathered(gathered, updateIndex, durable);
     for (const [client, sets] of perClient) {
       if (sets.size === 0 && client !== caller) continue;
       client.sink.transaction(toQuerySetUpdates(sets), client === caller, durable);
     }
     if (caller !== undefined && !perClient.has(caller)) caller.sink.transaction([], true, durable);
+  }
+
+  /**
+   * Shared frames for single-set clients whose set has several queries: the frame depends only on the query set id
+   * and the ordered list of updates (every set lists them in the commit's query order), so clients with the same
+   * shape share one Buffer. A set dropped by a failure above gets nothing.
+   */
+  private deliverGathered(
+    gathered: QuerySet[], updateIndex: Map<EncodedTableUpdate, number>, durable: Promise<unknown> | undefined,
+  ): void {
+    const frames = new Map<string, Buffer>();
+    for (const set of gathered) {
+      const updates = set.pending!;
+      set.pending = undefined;
+      if (set.client.sets.get(set.id) !== set) continue;
+      let frame: Buffer | undefined;
+      if (updates.length === 1) {
+        frame = transactionUpdateFrame(updates[0], set.id);
+      } else {
+        let key = String(set.id);
+        for (const u of updates) key += ',' + updateIndex.get(u)!;
+        frame = frames.get(key);
+        if (frame === undefined) frames.set(key, (frame = encodeTransactionUpdateFrame(updates, set.id)));
+      }
+      set.client.sink.sharedTransaction!(frame, durable);
+    }
   }
 
   /**

@@ -140,7 +140,11 @@ export type TableUpdateRows =
 export interface TableUpdate { tableName: string; rows: TableUpdateRows[] }
 
 /** A TableUpdate already in BSATN (encoded once per query delta, spliced into every subscriber's message). */
-export interface EncodedTableUpdate { encoded: Uint8Array }
+export interface EncodedTableUpdate {
+  encoded: Uint8Array;
+  /** transactionUpdateFrame's results by query set id (built on first use; lives as long as this commit's update). */
+  frames?: Map<number, Buffer>;
+}
 
 export interface QuerySetUpdate { querySetId: number; tables: (TableUpdate | EncodedTableUpdate)[] }
 
@@ -169,6 +173,7 @@ const serverMessageTags = [
   'InitialConnection', 'SubscribeApplied', 'UnsubscribeApplied', 'SubscriptionError', 'TransactionUpdate',
   'OneOffQueryResult', 'ReducerResult', 'ProcedureResult',
 ] as const;
+const transactionUpdateTag = serverMessageTags.indexOf('TransactionUpdate');
 
 /** BsatnRowList: RowOffsets(start of each row) + the rows concatenated. */
 export function writeRowList(w: BsatnWriter, rows: Uint8Array[]): void {
@@ -176,7 +181,10 @@ export function writeRowList(w: BsatnWriter, rows: Uint8Array[]): void {
   w.writeU32(rows.length);
   let offset = 0;
   for (const row of rows) {
-    w.writeU64(BigInt(offset));
+    // u64 little-endian as two u32 halves: no BigInt per row (a 100k-row snapshot made 100k of them). Offsets
+    // stay far below 2^32 because messages are limited in size.
+    w.writeU32(offset);
+    w.writeU32(0);
     offset += row.length;
   }
   w.writeU32(offset);
@@ -215,6 +223,51 @@ export function encodeTableUpdate(tableName: string, rows: TableUpdateRows): Enc
   const w = new BsatnWriter(64);
   writeTableUpdate(w, { tableName, rows: [rows] });
   return { encoded: w.finish() };
+}
+
+/** Bytes of a frame's compression tag (server frames start with it; see server/websocket/session.ts). */
+export const frameTagBytes = 1;
+/** Offset of the query set id in a transactionUpdateFrame: tag byte, message tag, u32 query set count. */
+const frameQuerySetIdOffsetBytes = frameTagBytes + 1 + 4;
+
+/**
+ * A whole server frame `[compression tag 0][TransactionUpdate with one query set holding one table update]`, the
+ * message almost every subscriber gets. Subscribers of one query differ only in the query set id, so the frame is
+ * built once per (update, query set id) and the same Buffer is sent to all of them (the usual SDK client numbers its
+ * first query set identically, so one commit typically builds one frame for all). Callers must not mutate it.
+ */
+export function transactionUpdateFrame(update: EncodedTableUpdate, querySetId: number): Buffer {
+  const frames = (update.frames ??= new Map());
+  let frame = frames.get(querySetId);
+  if (frame !== undefined) return frame;
+  const enc = update.encoded;
+  frame = Buffer.allocUnsafe(frameQuerySetIdOffsetBytes + 8 + enc.length);
+  frame[0] = 0; // compression tag None; the session rewrites the frame when it compresses
+  frame[1] = transactionUpdateTag;
+  frame.writeUInt32LE(1, 2); // one query set
+  frame.writeUInt32LE(querySetId, frameQuerySetIdOffsetBytes);
+  frame.writeUInt32LE(1, frameQuerySetIdOffsetBytes + 4); // one table update
+  frame.set(enc, frameQuerySetIdOffsetBytes + 8);
+  frames.set(querySetId, frame);
+  return frame;
+}
+
+/**
+ * Like transactionUpdateFrame for one query set holding several table updates (in this order); not cached here
+ * (the subscription manager caches it per commit by the list's identity).
+ */
+export function encodeTransactionUpdateFrame(updates: readonly EncodedTableUpdate[], querySetId: number): Buffer {
+  let bytes = frameQuerySetIdOffsetBytes + 8;
+  for (const u of updates) bytes += u.encoded.length;
+  const frame = Buffer.allocUnsafe(bytes);
+  frame[0] = 0;
+  frame[1] = transactionUpdateTag;
+  frame.writeUInt32LE(1, 2);
+  frame.writeUInt32LE(querySetId, frameQuerySetIdOffsetBytes);
+  frame.writeUInt32LE(updates.length, frameQuerySetIdOffsetBytes + 4);
+  let at = frameQuerySetIdOffsetBytes + 8;
+  for (const u of updates) { frame.set(u.encoded, at); at += u.encoded.length; }
+  return frame;
 }
 
 function writeQuerySetUpdates(w: BsatnWriter, sets: QuerySetUpdate[]): void {

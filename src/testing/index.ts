@@ -3,11 +3,12 @@
 // log, and close.
 // Owns: the test-facing API and the conversion of stored rows (BSATN) to objects (the official library's Identity,
 // ConnectionId, Timestamp and TimeDuration classes for the special types, so values compare like the module sees them).
-// May call: host/database (Database), datastore/types, sats (codec, special), cli/build (bundleModule, to build a
+// May call: host/database (Database), host/scheduler (Clock), datastore/types, sats (codec, special), cli/build (bundleModule, to build a
 // module directory exactly as `spacetime build` does), spacetimedb (value classes).
 //
-// Not here yet: advancing time for scheduled reducers. The scheduler (host/scheduler.ts) takes a clock through its
-// SchedulerHost, but Database does not expose it; see docs/devflow.md.
+// Time: a test database runs on a manual clock (host/scheduler.ts Clock) that starts at the wall-clock time of
+// creation and stands still until advanceTime() moves it; scheduled reducers run only then, in due order, each at its
+// due time, so a test sees exactly the ticks it asked for.
 import assert from 'node:assert';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +16,7 @@ import * as spacetimedbLib from 'spacetimedb';
 import { bundleModule } from '../cli/build.js';
 import type { TableSchema } from '../datastore/types.js';
 import { Database, type Caller } from '../host/database.js';
+import { systemClock, type Clock } from '../host/scheduler.js';
 import { compileCodec, resolveType } from '../sats/codec.js';
 import { optionInner, specialKind } from '../sats/special.js';
 import type { AlgebraicType, Typespace, Value } from '../sats/types.js';
@@ -38,6 +40,18 @@ export interface TestDatabaseOptions {
   bundlePath?: string | URL;
   /** The owner identity (the `init` sender and the default reducer sender). */
   owner?: IdentityLike;
+  /** Where the test clock starts (default: the wall-clock time of creation). */
+  startTime?: Date;
+}
+
+/** advanceTime() refuses to run more scheduled calls than this in one step (an interval far shorter than the step). */
+export const advanceTimeCallsMax = 100_000;
+
+/** The clock of a test database: moves only when the test advances it. */
+class ManualClock implements Clock {
+  readonly manual = true;
+  constructor(public micros: bigint) {}
+  nowMicros(): bigint { return this.micros; }
 }
 
 export interface CallOptions {
@@ -120,7 +134,33 @@ function rowObject(table: TableSchema, typespace: Typespace, row: Value[]): Reco
 export class TestDatabase {
   private closed = false;
 
-  constructor(readonly database: Database, readonly owner: bigint) {}
+  constructor(readonly database: Database, readonly owner: bigint, private readonly clock: ManualClock) {}
+
+  /** The test clock (µs since the Unix epoch): reducer timestamps (`ctx.timestamp`) and schedule due times. */
+  nowMicros(): bigint {
+    return this.clock.micros;
+  }
+
+  /**
+   * Moves the clock forward by `ms` milliseconds, running every scheduled reducer or procedure that falls due on the
+   * way, in due order, with the clock set to each one's due time (an interval of 1 s advanced by 5 s runs 5 times).
+   * Resolves once they have all run. Failures are logged (see logs()), as on the server; the schedule goes on.
+   */
+  async advanceTime(ms: number): Promise<void> {
+    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`advanceTime: ms must be a finite number >= 0, got ${ms}`);
+    const target = this.clock.micros + BigInt(Math.round(ms * 1000));
+    const features = this.database.features;
+    for (let calls = 0; ;) {
+      const next = features.nextScheduleMicros();
+      if (next === undefined || next > target) break;
+      if (next > this.clock.micros) this.clock.micros = next;
+      calls += await features.runDueSchedules();
+      if (calls > advanceTimeCallsMax) {
+        throw new RangeError(`advanceTime(${ms}): more than ${advanceTimeCallsMax} scheduled calls fell due; advance in smaller steps`);
+      }
+    }
+    this.clock.micros = target;
+  }
 
   private caller(opts: CallOptions | undefined): Caller {
     return { identity: opts?.sender !== undefined ? toIdentity(opts.sender) : this.owner, connectionId: opts?.connectionId ?? 0n, jwtPayload: undefined };
@@ -202,6 +242,8 @@ export async function createTestDatabase(options: TestDatabaseOptions): Promise<
     ? (await bundleModule(toPath(options.modulePath))).code
     : await readFile(toPath(options.bundlePath!), 'utf8');
   const owner = options.owner !== undefined ? toIdentity(options.owner) : testOwnerIdentity;
-  const database = await Database.create({ identity: testDatabaseIdentity, ownerIdentity: owner, durability: 'none' }, program);
-  return new TestDatabase(database, owner);
+  const start = options.startTime !== undefined ? BigInt(options.startTime.getTime()) * 1000n : systemClock.nowMicros();
+  const clock = new ManualClock(start);
+  const database = await Database.create({ identity: testDatabaseIdentity, ownerIdentity: owner, durability: 'none', clock }, program);
+  return new TestDatabase(database, owner, clock);
 }

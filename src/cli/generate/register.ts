@@ -1,7 +1,7 @@
 // cli/generate/register.ts — the `spacetime generate` command's flags, as upstream's CLI declares them.
 //
 // Owns: argument parsing for `generate`; the work is `generateFromCli` in command.ts.
-// May call: cli/generate/command.ts, cli/errors.ts, commander.
+// May call: cli/generate/command.ts, cli/errors.ts, commander. spacetime.json is read by generateFromCli.
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { generateFromCli } from './command.js';
@@ -17,7 +17,9 @@ export function registerGenerateCommand(program: Command): void {
     .option('--include-private', 'Include private tables and functions in generated code (types are always included).')
     // `-y` reaches us as `--yes=all` (main.ts normalizes argv for every command).
     .option('-y, --yes <scope>', 'Run non-interactively wherever possible')
-    .action(async (_database: string | undefined, o: Record<string, unknown>) => {
+    .option('--no-config', 'Ignore spacetime.json configuration')
+    .option('--env <ENV>', 'Environment name for config file layering (e.g., dev, staging)')
+    .action(async (database: string | undefined, o: Record<string, unknown>) => {
       const sources = [o.modulePath, o.binPath, o.jsPath].filter((x) => x !== undefined);
       if (sources.length > 1) throw new UsageError("the argument '--module-path <DIR>' cannot be used with '--js-path <PATH>'");
       await generateFromCli({
@@ -26,8 +28,9 @@ export function registerGenerateCommand(program: Command): void {
         modulePath: o.modulePath as string | undefined,
         jsPath: o.jsPath as string | undefined,
         binPath: o.binPath as string | undefined,
-        includePrivate: o.includePrivate === true,
+        includePrivate: o.includePrivate === true ? true : undefined,
         yes: o.yes !== undefined,
+        database, noConfig: o.config === false, env: o.env as string | undefined,
       });
     });
 }

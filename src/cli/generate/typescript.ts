@@ -17,7 +17,7 @@
 import { buildDatabaseSchema } from '../../datastore/schema.js';
 import type { TableSchema } from '../../datastore/types.js';
 import {
-  moduleDefSections, type RawModuleDefV10, type RawTableDefV10, type RawTypeDefV10,
+  moduleDefSections, type RawModuleDefV10, type RawTableDefV10, type RawTypeDefV10, type RawViewPrimaryKeyDefV10,
 } from '../../sats/moduledef.js';
 import { toCamelCase, toPascalCase, toSnakeCase } from '../../sats/names.js';
 import { specialProductFieldNames, type AlgebraicType, type ProductType, type Typespace } from '../../sats/types.js';
@@ -52,6 +52,8 @@ interface TableInfo {
   name: string;               // canonical (wire) name
   typeRef: number;
   raw: RawTableDefV10 | undefined; // undefined for views
+  /** A view's primary-key column (ViewPrimaryKeys section), by its name in the row type; tables use raw.primaryKey. */
+  viewPrimaryKey?: string;
   schema: TableSchema | undefined;
   isEvent: boolean;
   isPublic: boolean;
@@ -97,9 +99,10 @@ function buildModule(def: RawModuleDefV10): Module {
     accessor: raw.sourceName, name: schema.tables[i].name, typeRef: raw.productTypeRef, raw, schema: schema.tables[i],
     isEvent: raw.isEvent, isPublic: raw.tableAccess.tag === 'Public',
   }));
+  const viewKeys = viewPrimaryKeys(s.viewPrimaryKeys, new Set(s.views.map((v) => v.sourceName)));
   const views: TableInfo[] = s.views.map((v) => ({
     accessor: v.sourceName, name: functionName(v.sourceName), typeRef: viewRowRef(v.sourceName, v.returnType),
-    raw: undefined, schema: undefined, isEvent: false, isPublic: true,
+    raw: undefined, viewPrimaryKey: viewKeys.get(v.sourceName), schema: undefined, isEvent: false, isPublic: true,
   }));
   const lifecycle = new Map<string, FunctionInfo['lifecycle']>();
   for (const l of s.lifeCycleReducers) lifecycle.set(l.functionName, l.lifecycleSpec.tag);
@@ -131,6 +134,21 @@ function compareTypeDefs(a: RawTypeDefV10, b: RawTypeDefV10): number {
 /** Byte-wise order, as Rust sorts strings (UTF-16 order differs only outside the BMP). */
 function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * View source name → its primary-key column, checked as upstream's schema validation does (one entry per view, one
+ * column, a view that exists). The column is checked against the row type when the row file is written.
+ */
+function viewPrimaryKeys(entries: readonly RawViewPrimaryKeyDefV10[], views: ReadonlySet<string>): Map<string, string> {
+  const keys = new Map<string, string>();
+  for (const e of entries) {
+    if (keys.has(e.viewSourceName)) throw new GenerateError(`view '${e.viewSourceName}' declares its primary key more than once`);
+    if (e.columns.length > 1) throw new GenerateError(`view '${e.viewSourceName}' has a multi-column primary key (${e.columns.join(', ')}); only one column is supported`);
+    if (!views.has(e.viewSourceName)) throw new GenerateError(`primary key declared for unknown view '${e.viewSourceName}'`);
+    if (e.columns.length === 1) keys.set(e.viewSourceName, e.columns[0]);
+  }
+  return keys;
 }
 
 /** A view returns `Array<Ref>` or `Option<Ref>`; its rows are the Ref'd product. */
@@ -348,13 +366,23 @@ function tableFile(m: Module, t: TableInfo): string {
   typesImport(m, o, fields.map((f) => f.type));
   o.line();
   o.line('export default __t.row({').indent();
-  const pk = t.raw?.primaryKey.length === 1 ? t.raw.primaryKey[0] : undefined;
+  const pk = t.raw !== undefined
+    ? (t.raw.primaryKey.length === 1 ? t.raw.primaryKey[0] : undefined)
+    : viewKeyIndex(t, fields);
   builderFields(m, o, fields.map((f, i) => ({
     key: f.key, type: f.type, primaryKey: i === pk,
     columnName: t.schema?.columns[i]?.name ?? (m.snake ? toSnakeCase(f.source) : f.source),
   })), `table ${t.accessor}`);
   o.dedent().line('});');
   return o.text();
+}
+
+/** The row-type position of a view's primary-key column; the SDK keys its client cache (and onUpdate) on it. */
+function viewKeyIndex(t: TableInfo, fields: readonly { source: string }[]): number | undefined {
+  if (t.viewPrimaryKey === undefined) return undefined;
+  const i = fields.findIndex((f) => f.source === t.viewPrimaryKey);
+  if (i < 0) throw new GenerateError(`view '${t.accessor}': primary-key column '${t.viewPrimaryKey}' is not in its row type`);
+  return i;
 }
 
 function reducerFile(m: Module, r: FunctionInfo): string {

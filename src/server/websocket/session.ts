@@ -5,7 +5,8 @@
 // durable when reads are confirmed), server framing (compression tag byte, gzip/brotli above 1 KiB, v3
 // coalescing up to 512 KiB), keepalive (ping every 15 s, idle close after 30 s) and the per-connection limits.
 // Does not own: the upgrade/route/auth handshake (attach.ts), message codecs and subscriptions (subscription/).
-// May call: subscription/messages.ts, subscription/manager.ts, sats/bsatn.ts, ws, node:zlib.
+// May call: subscription/messages.ts, subscription/manager.ts, server/websocket/fanout.ts (durability waits and
+// flush passes shared by all sessions), sats/bsatn.ts, ws, node:zlib.
 //
 // Ordering: every outbound message takes a slot in one FIFO at the moment its content is decided (a
 // TransactionUpdate or the caller's ReducerResult at commit time, a SubscribeApplied when its snapshot is taken),
@@ -20,6 +21,7 @@ import type { ClientHandle, ClientSink, CommitSource, SubscriptionManager } from
 import {
   decodeClientFrame, writeServerMessage, type ClientMessage, type QuerySetUpdate, type ServerMessage,
 } from '../../subscription/messages.js';
+import { onFlushPassEnd, queueFlush, releaseWhenDurable, type DurableSlot, type FlushTarget } from './fanout.js';
 
 /** Bodies up to this size are sent uncompressed (tag 0), as upstream does. */
 export const compressionThresholdBytes = 1024;
@@ -92,24 +94,39 @@ export interface SessionOptions {
   onError?: (error: unknown) => void;
 }
 
-/** One outbound message position. `bytes` is set when the content is known; `ready` once it may be sent. */
-interface Slot { bytes: Uint8Array | undefined; ready: boolean }
+/**
+ * One outbound message position. `framed` is set when the content is known: byte 0 is reserved for the frame's
+ * compression tag (always 0 here) and the message follows, so a lone uncompressed message is sent without copying.
+ * `ready` once it may be sent. Framed bytes may be shared between sessions (manager's sharedTransaction): never
+ * mutate them.
+ */
+interface Slot extends DurableSlot { framed: Uint8Array | undefined }
 
 /** A reducer call waiting for its commit (to place its result) and then its final outcome. */
 interface InflightReducer { requestId: number; slot: Slot | undefined; querySets: QuerySetUpdate[] }
 
-const sharedWriter = new BsatnWriter(64 * 1024);
+const writerInitialBytes = 64 * 1024;
+/** Messages above this size keep the writer's buffer instead of being copied out of it (snapshots: megabytes). */
+const writerHandOffMinBytes = 1024 * 1024;
+let sharedWriter = new BsatnWriter(writerInitialBytes);
 
+/** The message with a placeholder compression tag byte in front (see Slot). */
 function encode(msg: ServerMessage): Uint8Array {
   sharedWriter.reset();
+  sharedWriter.writeU8(compressionTag.None);
   writeServerMessage(sharedWriter, msg);
-  return sharedWriter.finish();
+  if (sharedWriter.lengthBytes < writerHandOffMinBytes) return sharedWriter.finish();
+  // Hand the big buffer over (the view stays valid because the writer is never touched again) and start afresh.
+  const out = sharedWriter.written();
+  sharedWriter = new BsatnWriter(writerInitialBytes);
+  return out;
 }
 
-export class Session implements ClientSink {
+export class Session implements ClientSink, FlushTarget {
   private readonly outbound: Slot[] = [];
   private outboundBytes = 0;
-  private flushScheduled = false;
+  /** Owned by fanout.ts: true while this session is on the next flush pass. */
+  flushQueued = false;
   private readonly inbound: ClientMessage[] = [];
   private processing = false;
   private inflight: InflightReducer | undefined;
@@ -273,7 +290,7 @@ export class Session implements ClientSink {
         // The commit never reached the subscription manager (nothing to order against): send now.
         this.push(msg);
       } else {
-        inflight.slot.bytes = msg;
+        inflight.slot.framed = msg;
         this.outboundBytes += msg.length;
         this.checkOutboundLimit();
         this.scheduleFlush();
@@ -312,7 +329,7 @@ export class Session implements ClientSink {
     if (isCaller && inflight !== undefined && inflight.slot === undefined) {
       // Reserve the caller's ReducerResult position now; its bytes come when callReducer returns.
       inflight.querySets = querySets;
-      const slot: Slot = { bytes: undefined, ready: false };
+      const slot: Slot = { framed: undefined, ready: false, owner: this };
       inflight.slot = slot;
       this.outbound.push(slot);
       this.whenDurable(slot, durable);
@@ -322,6 +339,11 @@ export class Session implements ClientSink {
     this.pushConfirmed({ tag: 'TransactionUpdate', querySets }, durable);
   }
 
+  sharedTransaction(frame: Buffer, durable: Promise<unknown> | undefined): void {
+    if (this.closed) return;
+    this.queueFramed(frame, durable);
+  }
+
   querySetFailed(querySetId: number, error: string): void {
     if (this.closed) return;
     this.push(encode({ tag: 'SubscriptionError', requestId: undefined, querySetId, error }));
@@ -329,55 +351,51 @@ export class Session implements ClientSink {
 
   // ---- outbound
 
-  private push(bytes: Uint8Array): void {
-    this.outbound.push({ bytes, ready: true });
-    this.outboundBytes += bytes.length;
+  private push(framed: Uint8Array): void {
+    this.outbound.push({ framed, ready: true, owner: this });
+    this.outboundBytes += framed.length;
     this.checkOutboundLimit();
     this.scheduleFlush();
   }
 
   /** Queues a message derived from committed state; with confirmed reads it waits for `durable`. */
   private pushConfirmed(msg: ServerMessage, durable: Promise<unknown> | undefined): void {
-    const bytes = encode(msg);
-    const slot: Slot = { bytes, ready: false };
+    this.queueFramed(encode(msg), durable);
+  }
+
+  private queueFramed(framed: Uint8Array, durable: Promise<unknown> | undefined): void {
+    const slot: Slot = { framed, ready: false, owner: this };
     this.outbound.push(slot);
-    this.outboundBytes += bytes.length;
+    this.outboundBytes += framed.length;
     this.checkOutboundLimit();
     this.whenDurable(slot, durable);
   }
 
   private whenDurable(slot: Slot, durable: Promise<unknown> | undefined): void {
-    if (!this.options.confirmedReads || durable === undefined) {
-      slot.ready = true;
-      this.scheduleFlush();
-      return;
-    }
-    durable.then(
-      () => { slot.ready = true; this.scheduleFlush(); },
-      (e) => { this.options.onError?.(e); this.fail(closeCodes.internalError, 'transaction could not be made durable'); },
-    );
+    // fanout.ts: one promise reaction per commit for every session, one flush pass per turn for all of them.
+    releaseWhenDurable(slot, this.options.confirmedReads ? durable : undefined);
   }
 
   private scheduleFlush(): void {
-    if (this.flushScheduled || this.closed) return;
-    this.flushScheduled = true;
-    // setImmediate, not a microtask: every reply produced while this turn drains its messages goes out in one write
-    // (v3: one frame; v2: frames corked into one writev). Per-reply writes were a third of the server's CPU.
-    setImmediate(this.flushNow);
+    if (!this.closed) queueFlush(this);
   }
 
-  private readonly flushNow = (): void => {
-    this.flushScheduled = false;
-    this.flush();
-  };
+  /** fanout.ts: the commit a held message waited for could not be made durable. */
+  durabilityFailed(error: unknown): void {
+    if (this.closed) return;
+    this.options.onError?.(error);
+    this.fail(closeCodes.internalError, 'transaction could not be made durable');
+  }
 
-  /** Sends every ready message from the head of the queue (v3: coalesced into frames ≤ 512 KiB). */
-  private flush(): void {
+  /** Sends every ready message from the head of the queue (v3: coalesced into frames ≤ 512 KiB). Called by fanout.ts. */
+  flush(): void {
     const q = this.outbound;
     let n = 0;
-    while (n < q.length && q[n].ready && q[n].bytes !== undefined) n++;
+    while (n < q.length && q[n].ready && q[n].framed !== undefined) n++;
     if (n === 0 || this.closed) return;
-    const ready = q.splice(0, n).map((s) => s.bytes!);
+    const ready: Uint8Array[] = new Array(n);
+    for (let i = 0; i < n; i++) ready[i] = q[i].framed!;
+    q.splice(0, n);
     // ws writes each frame as its own header+payload writev; corking the socket (ws's own field) makes them one.
     const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
     socket?.cork();
@@ -390,16 +408,18 @@ export class Session implements ClientSink {
   }
 
   private sendReady(ready: Uint8Array[]): void {
+    const compression = this.options.compression;
     let i = 0;
     while (i < ready.length) {
       let end = i + 1;
-      let size = ready[i].length;
+      let bodyBytes = ready[i].length - 1;
       if (this.options.version === 3) {
-        while (end < ready.length && size + ready[end].length <= frameCoalesceMaxBytes) size += ready[end++].length;
+        while (end < ready.length && bodyBytes + ready[end].length - 1 <= frameCoalesceMaxBytes) {
+          bodyBytes += ready[end++].length - 1;
+        }
       }
-      const body = end - i === 1 ? ready[i] : Buffer.concat(ready.slice(i, end));
-      this.outboundBytes -= size;
-      this.ws.send(frame(body, this.options.compression), { binary: true });
+      this.outboundBytes -= bodyBytes + (end - i);
+      this.ws.send(frameOf(ready, i, end, compression), sendOptions);
       i = end;
     }
   }
@@ -458,6 +478,46 @@ export class Session implements ClientSink {
       this.options.onError?.(e);
     }
   }
+}
+
+/** Pre-built options object: binary, never permessage-deflate (the protocol compresses with its own tag). */
+const sendOptions = { binary: true, compress: false } as const;
+
+/**
+ * The last multi-message frame built in this flush pass, by the identity of its framed messages and compression:
+ * subscribers of the same query during one group commit have identical lists of shared frames, so the
+ * concatenation (and compression) is done once per pass, not once per subscriber.
+ */
+let passCache: { parts: Uint8Array[]; compression: Compression; frame: Uint8Array } | undefined;
+onFlushPassEnd(() => { passCache = undefined; });
+
+/** One wire frame for `ready[start, end)` (each element framed, see Slot). */
+function frameOf(ready: Uint8Array[], start: number, end: number, compression: Compression): Uint8Array {
+  const first = ready[start];
+  if (end - start === 1 && (compression === 'None' || first.length - 1 <= compressionThresholdBytes)) {
+    return first; // byte 0 is the placeholder tag None (Slot)
+  }
+  const cached = passCache;
+  if (cached !== undefined && cached.compression === compression && cached.parts.length === end - start) {
+    let same = true;
+    for (let k = 0; k < end - start && same; k++) same = cached.parts[k] === ready[start + k];
+    if (same) return cached.frame;
+  }
+  const parts = ready.slice(start, end);
+  let out: Uint8Array;
+  if (end - start === 1) {
+    out = frame(first.subarray(1), compression);
+  } else {
+    let bodyBytes = 0;
+    for (const p of parts) bodyBytes += p.length - 1;
+    const joined = Buffer.allocUnsafe(bodyBytes + 1);
+    joined[0] = compressionTag.None;
+    let at = 1;
+    for (const p of parts) { joined.set(p.subarray(1), at); at += p.length - 1; }
+    out = compression === 'None' || bodyBytes <= compressionThresholdBytes ? joined : frame(joined.subarray(1), compression);
+  }
+  passCache = { parts, compression, frame: out };
+  return out;
 }
 
 /** `[compression tag][body]`, compressing bodies above the threshold when the client asked for it. */
