@@ -103,6 +103,11 @@ interface Waiter {
   reject: (e: Error) => void;
 }
 
+/** One waiter shared by every offset still in `pending` (they all become durable with the same batch). */
+interface BatchWaiter extends Waiter {
+  promise: Promise<void>;
+}
+
 interface Rotation {
   atByte: number; // position in the pending buffer where the new segment's records start
   firstOffset: bigint;
@@ -137,6 +142,10 @@ export class CommitLog {
   private logicalSegmentRecords = 0;
 
   private waiters: Waiter[] = [];
+  /** The waiter for the batch now accumulating in `pending`; cleared when flushLoop takes that batch. */
+  private batchWaiter: BatchWaiter | undefined;
+  /** The last offset flushLoop took out of `pending` (-1 before any). */
+  private takenOffset = -1n;
   private flushScheduled = false;
   private flushing = false;
   private idleWaiters: (() => void)[] = [];
@@ -322,6 +331,7 @@ export class CommitLog {
     assert(offset < this.nextOffsetValue, `waitDurable(${offset}) for an offset never appended (next is ${this.nextOffsetValue})`);
     if (offset <= this.durable) return Promise.resolve();
     if (this.failure) return Promise.reject(this.failure);
+    if (offset > this.takenOffset) return this.waitPendingBatch(offset);
     return new Promise((resolve, reject) => {
       const w: Waiter = { offset, resolve, reject };
       const ws = this.waiters;
@@ -338,6 +348,25 @@ export class CommitLog {
         ws.splice(lo, 0, w);
       }
     });
+  }
+
+  /**
+   * Offsets not yet taken by flushLoop all become durable with the next batch, so they share one promise: a group
+   * commit of N calls costs one waiter, not N (the hot path waits for its own commit twice per call).
+   */
+  private waitPendingBatch(offset: bigint): Promise<void> {
+    let w = this.batchWaiter;
+    if (w === undefined) {
+      let resolve!: () => void;
+      let reject!: (e: Error) => void;
+      const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+      w = { offset, resolve, reject, promise };
+      this.batchWaiter = w;
+      this.waiters.push(w); // offsets in pending exceed every offset of a taken batch: stays sorted
+    } else if (offset > w.offset) {
+      w.offset = offset; // still the last waiter (any later one for a taken batch sorts before it)
+    }
+    return w.promise;
   }
 
   /** Resolves when everything appended so far is durable (or written, for 'none'). */
@@ -479,6 +508,10 @@ export class CommitLog {
         const len = this.pendingLen;
         const rotations = this.pendingRotations;
         const lastOffset = this.nextOffsetValue - 1n;
+        this.takenOffset = lastOffset;
+        const batchWaiter = this.batchWaiter;
+        if (batchWaiter !== undefined) batchWaiter.offset = lastOffset;
+        this.batchWaiter = undefined;
         this.pending = this.spare ?? Buffer.allocUnsafe(pendingBufferInitialBytes);
         this.spare = undefined;
         this.pendingLen = 0;
@@ -567,6 +600,7 @@ export class CommitLog {
   private failAll(err: Error): void {
     const ws = this.waiters;
     this.waiters = [];
+    this.batchWaiter = undefined;
     for (const w of ws) w.reject(err);
   }
 }

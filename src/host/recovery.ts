@@ -45,6 +45,10 @@ export class DatabaseDurability {
   /** Set once a commit could not be logged or synced; the database then refuses every call. */
   failure: DatabaseFailedError | undefined;
 
+  /** The log's last (shared, per batch) promise and our wrapper of it: one wrapper per group commit, not per call. */
+  private lastInner: Promise<void> | undefined;
+  private lastOuter: Promise<void> | undefined;
+
   private constructor(readonly persistence: DatabasePersistence) {}
 
   /** Opens (creating if needed) `<dir>/clog` and `<dir>/snapshots` and recovers what they hold. */
@@ -84,7 +88,12 @@ export class DatabaseDurability {
   /** Resolves once everything up to `offset` is durable; a log failure fails the database. */
   waitDurable(offset: bigint): Promise<void> {
     if (offset <= this.persistence.durableOffset) return Promise.resolve();
-    return this.persistence.waitDurable(offset).catch((err: unknown) => { throw this.fail(err); });
+    const inner = this.persistence.waitDurable(offset);
+    if (inner === this.lastInner) return this.lastOuter!;
+    const outer = inner.catch((err: unknown) => { throw this.fail(err); });
+    this.lastInner = inner;
+    this.lastOuter = outer;
+    return outer;
   }
 
   /** Everything logged so far is durable. */

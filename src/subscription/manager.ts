@@ -27,6 +27,8 @@ export const moduleUpdateCloseCode = 1001;
 export const queryTextMaxBytes = 50_000;
 /** Most queries in one Subscribe message. */
 export const querySetQueriesMax = 4096;
+/** What the caller of a commit touching no subscribed table gets: shared, so sinks must not mutate it. */
+const noQuerySets: QuerySetUpdate[] = [];
 
 /**
  * What the manager needs from a compiled subscription query: sql/subscription-plan.ts `SubscriptionPlan` has
@@ -233,7 +235,7 @@ export class SubscriptionManager {
       for (const q of qs) affected.add(q);
     }
     if (affected === undefined || changesByTable === undefined) {
-      caller?.sink.transaction([], true, durable);
+      caller?.sink.transaction(noQuerySets, true, durable);
       return;
     }
     const perClient = new Map<Client, Map<number, EncodedTableUpdate[]>>();
@@ -291,7 +293,7 @@ export class SubscriptionManager {
       if (sets.size === 0 && client !== caller) continue;
       client.sink.transaction(toQuerySetUpdates(sets), client === caller, durable);
     }
-    if (caller !== undefined && !perClient.has(caller)) caller.sink.transaction([], true, durable);
+    if (caller !== undefined && !perClient.has(caller)) caller.sink.transaction(noQuerySets, true, durable);
   }
 
   /**

@@ -111,6 +111,10 @@ const writerHandOffMinBytes = 1024 * 1024;
 let sharedWriter = new BsatnWriter(writerInitialBytes);
 
 /** The message with a placeholder compression tag byte in front (see Slot). */
+/** Shared, never mutated: a reducer's reply with no return value and no subscribed changes allocates neither. */
+const noQuerySets: QuerySetUpdate[] = [];
+const noBytes = new Uint8Array(0);
+
 function encode(msg: ServerMessage): Uint8Array {
   sharedWriter.reset();
   sharedWriter.writeU8(compressionTag.None);
@@ -213,7 +217,9 @@ export class Session implements ClientSink, FlushTarget {
     try {
       while (!this.closed && this.inbound.length > 0) {
         const m = this.inbound.shift()!;
-        await this.handleMessage(m);
+        // A pipelined call (or a subscription message) finishes synchronously: no promise, no microtask hop.
+        const wait = this.handleMessage(m);
+        if (wait !== undefined) await wait;
       }
     } catch (e) {
       this.options.onError?.(e);
@@ -223,7 +229,7 @@ export class Session implements ClientSink, FlushTarget {
     }
   }
 
-  private async handleMessage(m: ClientMessage): Promise<void> {
+  private handleMessage(m: ClientMessage): Promise<void> | undefined {
     const subs = this.subscriptions;
     const handle = this.handle!;
     switch (m.tag) {
@@ -249,9 +255,9 @@ export class Session implements ClientSink, FlushTarget {
    * pipelined calls share a group commit instead of paying one fsync each. A call that did not commit while we
    * watched (failed, or queued behind other work) is awaited before the next message, as before.
    */
-  private async callReducer(requestId: number, name: string, args: Uint8Array): Promise<void> {
+  private callReducer(requestId: number, name: string, args: Uint8Array): Promise<void> | undefined {
     assert.equal(this.inflight, undefined, 'one reducer call at a time per connection');
-    const inflight: InflightReducer = { requestId, slot: undefined, querySets: [] };
+    const inflight: InflightReducer = { requestId, slot: undefined, querySets: noQuerySets };
     this.inflight = inflight;
     let pending: Promise<ReducerCallResult>;
     try {
@@ -259,23 +265,33 @@ export class Session implements ClientSink, FlushTarget {
     } catch (e) {
       pending = Promise.reject(e);
     }
+    // Never rejects: finishReducerGuarded turns its own failure into a closed connection.
     const finished = pending.then(
-      (result) => this.finishReducer(inflight, result),
-      (e) => this.finishReducer(inflight, { status: 'internal', message: e instanceof Error ? e.message : String(e) }));
+      (result) => this.finishReducerGuarded(inflight, result),
+      (e) => this.finishReducerGuarded(inflight, { status: 'internal', message: e instanceof Error ? e.message : String(e) }));
     if (inflight.slot !== undefined) {
       this.inflight = undefined;
-      finished.catch((e) => {
-        this.options.onError?.(e);
-        this.fail(closeCodes.internalError, `internal error: ${e instanceof Error ? e.message : String(e)}`);
-      });
-      return;
+      return undefined;
     }
+    return this.awaitUnpipelined(finished);
+  }
+
+  /** A call that did not commit synchronously: the next message waits for its reply (see callReducer). */
+  private async awaitUnpipelined(finished: Promise<void>): Promise<void> {
     try {
-      await pending.catch(() => undefined);
+      await finished;
     } finally {
       this.inflight = undefined;
     }
-    await finished;
+  }
+
+  private finishReducerGuarded(inflight: InflightReducer, result: ReducerCallResult): void {
+    try {
+      this.finishReducer(inflight, result);
+    } catch (e) {
+      this.options.onError?.(e);
+      this.fail(closeCodes.internalError, `internal error: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
 
   private finishReducer(inflight: InflightReducer, result: ReducerCallResult): void {
@@ -284,7 +300,7 @@ export class Session implements ClientSink, FlushTarget {
     if (result.status === 'committed') {
       const msg = encode({
         tag: 'ReducerResult', requestId, timestampMicros: result.timestampMicros,
-        outcome: { tag: 'Ok', retValue: new Uint8Array(0), transactionUpdate: inflight.querySets },
+        outcome: { tag: 'Ok', retValue: noBytes, transactionUpdate: inflight.querySets },
       });
       if (inflight.slot === undefined) {
         // The commit never reached the subscription manager (nothing to order against): send now.
