@@ -1,5 +1,6 @@
 // End-to-end test harness: a real server process (`spacetime start`) on a free loopback port with a temp data dir,
-// the real CLI with a per-test cli.toml, and fixture modules built by our `spacetime build`.
+// the real CLI with a per-test cli.toml, fixture modules built by our `spacetime build`, and client bindings generated
+// at test time by our `spacetime generate` (generateBindings).
 // Runs bin/spacetime.js (the built dist/, which `npm test` builds first). Set SPACETIME_CLI_FROM_SOURCE=1 to run
 // src/cli/main.ts through tsx instead while dist/ is not built.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -7,8 +8,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { bundleModule } from '../src/cli/build.js';
+import { generateFromCli } from '../src/cli/generate/command.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const fixturesDir = path.join(repoRoot, 'test', 'fixtures', 'modules');
@@ -17,6 +19,8 @@ const serverPollIntervalMs = 50;
 const cliTimeoutMs = 60_000;
 
 const tempDirs: string[] = [];
+/** Generated-bindings dirs live in the repository (so `spacetimedb` resolves); removed by cleanupTempDirs() too. */
+const generatedRoot = path.join(repoRoot, 'test', '.generated');
 
 /** A fresh temp dir, removed by cleanupTempDirs() (call it from an `after` hook). */
 export function makeTempDir(prefix = 'stdb-test-'): string {
@@ -143,6 +147,28 @@ export function tempConfigPath(): string {
 /** Builds test/fixtures/modules/<name> with our bundler; returns the bundle path and text. */
 export async function buildFixture(name: string): Promise<{ bundlePath: string; code: string }> {
   return bundleModule(path.join(fixturesDir, name), {});
+}
+
+export interface GeneratedBindings {
+  /** The directory holding the generated `index.ts`. */
+  dir: string;
+  /** Imports the generated `index.ts`; typed loosely because the code exists only at test time. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  load(): Promise<any>;
+}
+
+/**
+ * Generates TypeScript client bindings with our own `spacetime generate` (in-process, no spacetime.json) for
+ * test/fixtures/modules/<fixture> or an already bundled `{ jsPath }`, into test/.generated/<name>-<pid>, so tests
+ * exercise the real generator instead of a checked-in copy. The directory is removed by cleanupTempDirs().
+ */
+export async function generateBindings(fixture: string | { jsPath: string }): Promise<GeneratedBindings> {
+  const name = typeof fixture === 'string' ? fixture : path.basename(fixture.jsPath).replace(/\.[^.]*$/, '');
+  const dir = path.join(generatedRoot, `${name}-${process.pid}-${tempDirs.length}`);
+  tempDirs.push(dir);
+  const source = typeof fixture === 'string' ? { modulePath: path.join(fixturesDir, fixture) } : { jsPath: fixture.jsPath };
+  await generateFromCli({ lang: 'typescript', outDir: dir, ...source, yes: true, noConfig: true, cwd: repoRoot, print: () => {} });
+  return { dir, load: () => import(pathToFileURL(path.join(dir, 'index.ts')).href) };
 }
 
 /** The database identity printed by `publish` (`… identity: <hex>`). */

@@ -5,9 +5,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { DbConnection } from './bindings/index.js';
 import {
-  cleanupTempDirs, runCli, scrapeIdentity, startTestServer, tempConfigPath, type TestServer,
+  cleanupTempDirs, generateBindings, runCli, scrapeIdentity, startTestServer, tempConfigPath, type TestServer,
 } from '../harness.js';
 
 const dbName = 'feat-a';
@@ -24,6 +23,9 @@ const configPaths = new Map<TestServer, string>();   // one CLI identity per ser
 let dbIdentity: string;
 let local: http.Server;
 let localUrl: string;
+// The feat-a client bindings, generated at test time by our `spacetime generate` (loosely typed: they exist only then).
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+let bindings: any;
 
 async function cli(srv: TestServer, args: string[]) {
   let configPath = configPaths.get(srv);
@@ -97,6 +99,7 @@ before(async () => {
   Object.assign(process.env, testEnv);
   server = await startTestServer();
   dbIdentity = await publish(server);
+  bindings = await (await generateBindings('feat-a')).load();
 });
 
 after(async () => {
@@ -175,16 +178,17 @@ describe('procedures', () => {
   });
 
   test('withTx commits (seen by an SDK subscriber) and rolls back on throw', async () => {
-    const conn = await new Promise<DbConnection>((resolve, reject) => {
-      DbConnection.builder().withUri(server.url).withDatabaseName(dbName)
-        .onConnect((c) => resolve(c)).onConnectError((_ctx, err) => reject(err)).build();
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const conn = await new Promise<any>((resolve, reject) => {
+      bindings.DbConnection.builder().withUri(server.url).withDatabaseName(dbName)
+        .onConnect((c: unknown) => resolve(c)).onConnectError((_ctx: unknown, err: Error) => reject(err)).build();
     });
     try {
       await new Promise<void>((resolve, reject) => {
-        conn.subscriptionBuilder().onApplied(() => resolve()).onError((ctx) => reject(ctx.event))
+        conn.subscriptionBuilder().onApplied(() => resolve()).onError((ctx: { event?: Error }) => reject(ctx.event))
           .subscribe(['SELECT * FROM item']);
       });
-      const seen = new Promise<string>((resolve) => conn.db.item.onInsert((_ctx, row) => { if (row.id === 7) resolve(row.name); }));
+      const seen = new Promise<string>((resolve) => conn.db.item.onInsert((_ctx: unknown, row: { id: number; name: string }) => { if (row.id === 7) resolve(row.name); }));
       assert.equal(await conn.procedures.greet({ name: 'Ann' }), 'Hello, Ann!');
       const count = await conn.procedures.addItem({ id: 7, name: 'seven' });
       assert.equal(typeof count, 'bigint');

@@ -6,6 +6,7 @@ import { Database } from '../../src/host/database.js';
 import { PublishError } from '../../src/host/errors.js';
 import { compileWithSql, subscriptionsFor } from '../../src/subscription/manager.js';
 import { bundleFixture, callerOf, ownerIdentity, startFeatureServer, type FeatureServer, within } from './helpers.js';
+import { cleanupTempDirs } from '../harness.js';
 import { connect, eventually, subscribe, type Client } from './sdk.js';
 
 let srv: FeatureServer;
@@ -20,6 +21,7 @@ after(async () => {
   a.conn.disconnect();
   b.conn.disconnect();
   await srv.close();
+  cleanupTempDirs();
 });
 
 const idOf = (c: Client) => BigInt('0x' + c.identityHex);
@@ -83,7 +85,7 @@ test('event table: rows reach subscribers as inserts but are never stored', asyn
   await subscribe(a, ['SELECT * FROM notice']);
   assert.equal(a.conn.db.notice.count(), 0n);
   const seen: string[] = [];
-  a.conn.db.notice.onInsert((_ctx, row) => { seen.push(row.text); });
+  a.conn.db.notice.onInsert((_ctx: unknown, row: { text: string }) => { seen.push(row.text); });
   await within(b.conn.reducers.shout({ text: 'hello' }), 'shout');
   await eventually(() => seen.length === 1, 'A got the event');
   assert.deepEqual(seen, ['hello']);

@@ -1,17 +1,26 @@
 // Official-SDK client helpers for the features-b tests: connect with the generated view-b bindings, subscribe and
-// wait for applied / error, wait for a condition on the client cache.
-import { DbConnection } from './bindings/index.js';
-import { databaseName, within } from './helpers.js';
+// wait for applied / error, wait for a condition on the client cache. The bindings are generated at first use by our
+// `spacetime generate` (test/harness.ts generateBindings); call cleanupTempDirs() from `after` to remove them.
+import { generateBindings } from '../harness.js';
+import { databaseName, fixtureName, within } from './helpers.js';
 
-export interface Client { conn: DbConnection; identityHex: string; token: string }
+/** `conn` is a generated DbConnection, typed loosely because the bindings exist only at test time. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export interface Client { conn: any; identityHex: string; token: string }
 
-export function connect(url: string, token?: string): Promise<Client> {
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+let bindings: Promise<any> | undefined;
+
+export async function connect(url: string, token?: string): Promise<Client> {
+  bindings ??= generateBindings(fixtureName).then((g) => g.load());
+  const { DbConnection } = await bindings;
   return within(new Promise<Client>((resolve, reject) => {
     let b = DbConnection.builder()
       .withUri(url)
       .withDatabaseName(databaseName)
-      .onConnect((conn, identity, tok) => resolve({ conn, identityHex: identity.toHexString(), token: tok }))
-      .onConnectError((_ctx, err) => reject(err));
+      .onConnect((conn: unknown, identity: { toHexString(): string }, tok: string) =>
+        resolve({ conn, identityHex: identity.toHexString(), token: tok }))
+      .onConnectError((_ctx: unknown, err: Error) => reject(err));
     if (token !== undefined) b = b.withToken(token);
     b.build();
   }), 'connect');
@@ -23,7 +32,7 @@ export function subscribe(c: Client, queries: string[], onError?: (message: stri
   return within(new Promise((resolve, reject) => {
     const handle = c.conn.subscriptionBuilder()
       .onApplied(() => { applied = true; resolve(handle); })
-      .onError((ctx) => {
+      .onError((ctx: { event?: unknown }) => {
         const message = String((ctx as { event?: Error }).event?.message ?? ctx.event ?? 'subscription error');
         if (!applied) reject(new Error(message)); else onError?.(message);
       })

@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startFeatureServer, callerOf, type FeatureServer, within } from './helpers.js';
+import { cleanupTempDirs } from '../harness.js';
 import { connect, eventually, subscribe, type Client } from './sdk.js';
 
 let srv: FeatureServer;
@@ -18,6 +19,7 @@ after(async () => {
   a.conn.disconnect();
   b.conn.disconnect();
   await srv.close();
+  cleanupTempDirs();
 });
 
 const labels = (rows: Iterable<{ label: string }>) => [...rows].map((r) => r.label).sort();
