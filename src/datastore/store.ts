@@ -559,19 +559,22 @@ class Transaction extends Reader implements MutTx {
     t.validateRow(input);
     const row = this.state.rows.copy(input);
     const generated = this.generate(t, row);
-    const rowId = index.store.find(index.key.ofRow(row));
+    // One key per index of the new row, shared by the lookup, the unique checks and replaceRow.
+    const keys = t.computeKeys(row);
+    const rowId = index.store.find(keys[t.indexes.indexOf(index)]);
     if (rowId === undefined) {
       throw new DatastoreError(errno.noSuchRow, `update of table '${t.schema.name}': no row with ` +
         `${index.schema.columns.map((c) => t.schema.columns[c].name).join(', ')} = ${t.describeKey(index, row)}`);
     }
     const old = t.rows.get(rowId)!;
     if (bytesEqual(old, row)) return { row: old, generated };
-    for (const ux of t.uniqueIndexes) {
+    for (let u = 0; u < t.uniqueIndexes.length; u++) {
+      const ux = t.uniqueIndexes[u];
       if (ux === index) continue;
-      const other = ux.store.find(ux.key.ofRow(row));
+      const other = ux.store.find(keys[t.uniquePositions[u]]);
       if (other !== undefined && other !== rowId) throw t.uniqueViolation(ux, row);
     }
-    t.replaceRow(rowId, old, row);
+    t.replaceRow(rowId, old, row, keys);
     this.record(UndoKind.Replace, t, rowId, old, old);
     return { row, generated };
   }
@@ -666,10 +669,9 @@ class Transaction extends Reader implements MutTx {
   }
 
   private deleteIds(t: TableState, ids: number[]): number {
-    // `ids` may be scratch shared with scans: copy before mutating indexes.
-    const copy = ids.slice();
-    for (const id of copy) this.deleteOne(t, id);
-    return copy.length;
+    // `ids` may be the scans' scratch array; deleteOne never scans, so it stays intact while we walk it.
+    for (let i = 0; i < ids.length; i++) this.deleteOne(t, ids[i]);
+    return ids.length;
   }
 
   private deleteOne(t: TableState, rowId: number): void {

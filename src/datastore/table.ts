@@ -179,12 +179,15 @@ export class TableState {
     this.rows.delete(rowId);
   }
 
-  /** Replaces the row under `rowId` keeping its position; only index entries whose key changed move. */
-  replaceRow(rowId: number, oldRow: Uint8Array, newRow: Uint8Array): void {
+  /**
+   * Replaces the row under `rowId` keeping its position; only index entries whose key changed move. `newKeys` are
+   * the keys of `newRow` (one per index) when the caller already computed them.
+   */
+  replaceRow(rowId: number, oldRow: Uint8Array, newRow: Uint8Array, newKeys: IndexKey[] = this.computeKeys(newRow)): void {
     for (let i = 0; i < this.indexes.length; i++) {
       const ix = this.indexes[i];
       const oldKey = ix.key.ofRow(oldRow);
-      const newKey = ix.key.ofRow(newRow);
+      const newKey = newKeys[i];
       if (oldKey !== newKey) { ix.store.remove(oldKey, rowId); ix.store.add(newKey, rowId); }
     }
     if (this.byBytes !== undefined) {

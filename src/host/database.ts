@@ -25,7 +25,7 @@ import { executeSql, type SqlResults } from '../sql/execute.js';
 import type { Value } from '../sats/types.js';
 import {
   BadArgumentsError, ConnectionRejectedError, DatabaseClosedError, NoSuchReducerError, PublishError,
-  ReducerNotCallableError,
+  ReducerNotCallableError, messageOf,
 } from './errors.js';
 import { levelName, ModuleLog } from './module-log.js';
 import { systemClock, type Clock } from './scheduler.js';
@@ -757,8 +757,4 @@ function argsFromJson(info: ReducerInfo, json: unknown): Value {
 function lastPanic(log: ModuleLog): string | undefined {
   const recent = log.tail(5).reverse().find((r) => r.level === 'Panic');
   return recent?.message;
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -1,6 +1,6 @@
 // host/errors.ts — typed errors the host layer raises to its callers (the server maps them to HTTP/WebSocket replies).
 //
-// Owns: error classes only. May call: nothing.
+// Owns: error classes, and `messageOf` (the text of anything thrown). May call: nothing.
 
 /** Publishing failed: the program could not be loaded, described, validated, or its `init` failed. Nothing was kept. */
 export class PublishError extends Error {
@@ -36,4 +36,9 @@ export class ConnectionRejectedError extends Error {
 /** The database was closed; no more calls are accepted. */
 export class DatabaseClosedError extends Error {
   constructor() { super('the database is closed'); this.name = 'DatabaseClosedError'; }
+}
+
+/** The message of anything thrown: an Error's message, else its string form. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -33,7 +33,7 @@ export const op = {
   identity: 18,
   jwtPayload: 19,
   scheduleImmediate: 20,
-  procedure: 21,
+  // 21 was a placeholder for procedures (never sent); they use procStartTx..httpResult.
   procStartTx: 22,
   procCommitTx: 23,
   procAbortTx: 24,

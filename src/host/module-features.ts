@@ -15,7 +15,7 @@ import { valueFromJson, valueToUntypedJson } from '../sats/json.js';
 import type { RawModuleDefV10 } from '../sats/moduledef.js';
 import type { Value } from '../sats/types.js';
 import type { Caller, CommitEvent, ReducerCallResult } from './database.js';
-import { BadArgumentsError } from './errors.js';
+import { BadArgumentsError, messageOf } from './errors.js';
 import {
   decodeHttpResponse, egressOptionsFromEnv, encodeHttpRequest, HttpEgress, HttpEgressError,
 } from './http-egress.js';
@@ -363,8 +363,4 @@ function procedureArgsFromJson(info: ProcedureInfo, json: unknown): Value {
   }
   if (json !== null && typeof json === 'object') return valueFromJson(info.paramsType, json, info.typespace);
   throw new BadArgumentsError(info.name, 'arguments must be a JSON array or object');
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

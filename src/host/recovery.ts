@@ -119,8 +119,3 @@ export class DatabaseDurability {
     return this.failure;
   }
 }
-
-/** The program record for a database: its text, definition and identities. */
-export function programInfo(programText: string, moduleDef: Uint8Array, ownerIdentity: bigint, databaseIdentity: bigint, timestampMicros: bigint): ProgramInfo {
-  return { programText, moduleDef, ownerIdentity, databaseIdentity, timestampMicros };
-}

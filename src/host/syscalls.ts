@@ -3,12 +3,14 @@
 // Owns: the exchange buffer (a SharedArrayBuffer the isolate shims also see), the per-call state the syscalls act on
 // (the open MutTx, pending scan iterators, console timers) and the translation of datastore results/errors into the
 // numeric wire of isolate-src.ts (result ≥ 0, or -errno with the message in the exchange buffer).
-// May call: datastore/types (MutTx, DatastoreError, errno), sats/types (SatsError), host/isolate-src (op codes).
+// May call: datastore/types (MutTx, DatastoreError, errno), sats/types (SatsError), host/isolate-src (op codes),
+// host/errors (messageOf).
 
 import assert from 'node:assert';
 import ivm from 'isolated-vm';
 import { DatastoreError, errno, type MutTx, type RangeScanArgs } from '../datastore/types.js';
 import { SatsError } from '../sats/types.js';
+import { messageOf } from './errors.js';
 import { chunkHeaderBytes, growCode, op } from './isolate-src.js';
 
 /** Initial exchange buffer size. Inputs and single rows larger than this grow it (never shrinks). */
@@ -170,7 +172,7 @@ export class SyscallHost {
       if (err instanceof SyscallError) return this.error(err.code, err.message);
       if (err instanceof DatastoreError) return this.error(err.code, err.message);
       if (err instanceof SatsError) return this.error(errno.bsatnDecodeError, err.message);
-      return this.error(errno.hostCallFailure, err instanceof Error ? err.message : String(err));
+      return this.error(errno.hostCallFailure, messageOf(err));
     } finally {
       this.syscallDepth--;
     }
@@ -237,13 +239,15 @@ export class SyscallHost {
       case op.iterClose: this.iters.delete(a as number); return 0;
       case op.insert: {
         const tx = this.txOrThrow();
-        this.env.features?.checkScheduleRow(a as number, this.x.subarray(0, b as number));
-        return this.writeBack(tx.insert(a as number, this.x.subarray(0, b as number)).generated);
+        const row = this.x.subarray(0, b as number);
+        this.env.features?.checkScheduleRow(a as number, row);
+        return this.writeBack(tx.insert(a as number, row).generated);
       }
       case op.update: {
         const tx = this.txOrThrow();
-        this.env.features?.checkScheduleRow(a as number, this.x.subarray(0, c as number));
-        return this.writeBack(tx.update(a as number, b as number, this.x.subarray(0, c as number)).generated);
+        const row = this.x.subarray(0, c as number);
+        this.env.features?.checkScheduleRow(a as number, row);
+        return this.writeBack(tx.update(a as number, b as number, row).generated);
       }
       case op.deletePoint: return this.txOrThrow().deleteByIndexPoint(a as number, this.x.subarray(0, b as number));
       case op.deleteRange:
@@ -301,7 +305,6 @@ export class SyscallHost {
         this.httpReply = undefined;
         return 0;
       }
-      case op.procedure: throw new DatastoreError(errno.hostCallFailure, `procedures are not supported yet (${String(a)})`);
       default: assert.fail(`unknown syscall op ${opc}`);
     }
   }
@@ -381,12 +384,12 @@ function decodeRowList(bytes: Uint8Array): Uint8Array[] {
   return [bytes.slice(4)];
 }
 
-export function writeBig(view: DataView, at: number, value: bigint, words: number): void {
+function writeBig(view: DataView, at: number, value: bigint, words: number): void {
   let v = BigInt.asUintN(64 * words, value);
   for (let i = 0; i < words; i++) { view.setBigUint64(at + 8 * i, BigInt.asUintN(64, v), true); v >>= 64n; }
 }
 
-export function readBig(view: DataView, at: number, words: number): bigint {
+function readBig(view: DataView, at: number, words: number): bigint {
   let v = 0n;
   for (let i = words - 1; i >= 0; i--) v = (v << 64n) | view.getBigUint64(at + 8 * i, true);
   return v;

@@ -18,7 +18,7 @@ import { formatPlan, formatReasons, migrateDatastore, planMigration, type Migrat
 import type { MigrateFn } from './persistence.js';
 import type { DatabaseSchema } from '../datastore/types.js';
 import { decodeRawModuleDef, type RawModuleDefV10 } from '../sats/moduledef.js';
-import { PublishError } from './errors.js';
+import { messageOf, PublishError } from './errors.js';
 import { prepareProgram } from './program.js';
 import { ReducerCatalog } from './reducers.js';
 import { ModuleRuntime, type RuntimeLimits } from './runtime.js';
@@ -90,7 +90,7 @@ export async function loadModule(
       const reducers = new ReducerCatalog(def);
       return { programHash: prepared.hash, programText: program, host, runtime, defBytes, def, schema, reducers };
     } catch (err) {
-      throw new PublishError(`invalid module: ${err instanceof Error ? err.message : String(err)}`);
+      throw new PublishError(`invalid module: ${messageOf(err)}`);
     }
   } catch (err) {
     runtime.dispose();
