@@ -8,7 +8,7 @@ import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { bundleModule, resolveModuleDir } from './build.js';
 import type { CliConfig } from './config.js';
-import { CliError, ExitWithCode, formatCliError } from './errors.js';
+import { CliError, ExitWithCode, formatError } from './errors.js';
 import { describeProgram } from './generate/extract.js';
 import { defaultOutDirTypeScript, runGenerate } from './generate/command.js';
 import { loadProjectConfig, selectTargets } from './project-config.js';
@@ -42,8 +42,7 @@ function say(line = ''): void {
 
 function showError(error: unknown): void {
   if (error instanceof ExitWithCode) return; // tsc / esbuild already printed their diagnostics
-  if (error instanceof CliError) process.stderr.write(formatCliError(error) + '\n');
-  else process.stderr.write(`Error: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(formatError(error) + '\n');
 }
 
 export async function dev(config: CliConfig, opts: DevOptions): Promise<void> {

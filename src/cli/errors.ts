@@ -38,3 +38,9 @@ export function formatCliError(error: CliError): string {
   }
   return text;
 }
+
+/** Any failure as the CLI prints it: a CliError with its causes, anything else as `Error: <message>`. */
+export function formatError(error: unknown): string {
+  if (error instanceof CliError) return formatCliError(error);
+  return `Error: ${error instanceof Error ? error.message : String(error)}`;
+}

@@ -9,7 +9,7 @@ import { bundleModule, resolveModuleDir } from './build.js';
 import { registerGenerateCommand } from './generate/register.js';
 import { runSubscribe } from './subscribe.js';
 import { CliConfig, configDir, dataDir, type PathOptions } from './config.js';
-import { CliError, ExitWithCode, UsageError, formatCliError } from './errors.js';
+import { CliError, ExitWithCode, UsageError, formatError } from './errors.js';
 import { parseJsonLossless, type LosslessJson } from './json.js';
 import { toSnakeCase } from '../sats/names.js';
 import { parseYesScopes, printMigrationHistory, publish, type DeleteDataMode } from './publish.js';
@@ -909,11 +909,7 @@ function exitCodeFor(error: unknown): number {
     return 2;
   }
   if (error instanceof ExitWithCode) return error.code;
-  if (error instanceof CliError) {
-    process.stderr.write(formatCliError(error) + '\n');
-    return 1;
-  }
-  process.stderr.write(`Error: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(formatError(error) + '\n');
   return 1;
 }
 

@@ -213,12 +213,6 @@ export function formatValue(type: TypeJson, value: LosslessJson): string {
   }
 }
 
-/** Column headers: the element names, or their positions for unnamed columns. */
-export function columnNames(schema: TypeJson | { elements: LosslessJson }): string[] {
-  const elements = 'elements' in schema ? elementsOf(schema.elements) : productElements(schema as TypeJson);
-  return elements.map((e, i) => e.name ?? String(i));
-}
-
 /** The psql table: ` h1 | h2`, a `-`/`+` rule, then one line per row; cells left-aligned to the widest in their column. */
 export function renderTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));

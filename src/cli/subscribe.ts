@@ -2,20 +2,20 @@
 // per update, as upstream's CLI does (`{"<table>":{"deletes":[rows],"inserts":[rows]}}`, rows keyed by column name).
 //
 // Owns: the subscribe command's connection, output and exit rules (-n, -t, --print-initial-update, --confirmed).
-// May call: subscription/messages.ts (wire codecs), datastore/schema.ts + sats (row types from the module definition),
-//   ws. Like upstream's CLI, it reads the schema over HTTP and decodes rows locally.
+// May call: subscription/messages.ts (wire codecs), datastore/schema.ts + sats + sql/execute.ts namedRowType (row types
+//   from the module definition), ws. Like upstream's CLI, it reads the schema over HTTP and decodes rows locally.
 import WebSocket from 'ws';
 import { buildDatabaseSchema } from '../datastore/schema.js';
 import type { DatabaseSchema } from '../datastore/types.js';
 import { BsatnWriter } from '../sats/bsatn.js';
 import { compileCodec, type Codec } from '../sats/codec.js';
-import { parseJson, stringifyJson, valueToJson } from '../sats/json.js';
+import { parseJson, stringifyJson, valueFromJson, valueToJson } from '../sats/json.js';
 import { decodeRawModuleDef, moduleDefTypespace, rawModuleDefV10Type } from '../sats/moduledef.js';
-import { valueFromJson } from '../sats/json.js';
 import type { AlgebraicType, Typespace } from '../sats/types.js';
 import {
   decodeServerMessages, encodeClientMessage, type QuerySetUpdate, type SingleTableRows, type TableUpdate,
 } from '../subscription/messages.js';
+import { namedRowType } from '../sql/execute.js';
 import { CliError } from './errors.js';
 import { httpRequest } from './util.js';
 
@@ -52,9 +52,7 @@ async function tableDecoders(serverUrl: string, identity: string, token: string 
   const schema: DatabaseSchema = buildDatabaseSchema(decodeRawModuleDef(defBytes));
   const decoders = new Map<string, TableDecoder>();
   for (const table of schema.tables) {
-    const rowType: AlgebraicType = {
-      tag: 'Product', value: { elements: table.columns.map((c) => ({ name: c.name, algebraicType: c.type })) },
-    };
+    const rowType: AlgebraicType = { tag: 'Product', value: namedRowType(table) };
     const decoder = { rowType, codec: compileCodec(rowType, schema.typespace) };
     for (const name of [table.name, ...table.aliases]) decoders.set(name, decoder);
   }

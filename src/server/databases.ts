@@ -18,7 +18,6 @@ import type { CreateDatabaseOptions, DatabaseHost, HostedDatabase } from './host
 import { HttpError } from './http.js';
 import { appendMigrationHistory, migrationToken } from '../host/update.js';
 
-export const migrationNotImplementedReason = 'automatic migration is not implemented yet';
 export const lockedDeleteMessage = 'Database is locked and cannot be deleted. Run `spacetime unlock` first.';
 export const lockedResetMessage = 'Database is locked and cannot be reset with --delete-data. Run `spacetime unlock` first.';
 export const noSuchDatabaseMessage = 'No such database.';

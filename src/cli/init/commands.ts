@@ -10,7 +10,7 @@ import { dev } from '../dev.js';
 import { CliError } from '../errors.js';
 import { loadProjectConfig, resolveDatabaseArg, selectTargets } from '../project-config.js';
 import { publish, type PublishOptions } from '../publish.js';
-import { ensureOk, httpRequest, isIdentityHex } from '../util.js';
+import { ensureOk, httpRequest } from '../util.js';
 import { init } from './index.js';
 
 export interface CommandHelpers {
@@ -68,7 +68,7 @@ async function rename(h: CommandHelpers, cmd: Command, database: string, opts: R
   const serverUrl = config.serverUrl(opts.server as string | undefined);
   const token = await authToken(config, serverUrl, { yes: opts.yes !== undefined });
   const newName = String(opts.to);
-  const identity = isIdentityHex(database) ? database.toLowerCase() : await h.resolveDatabase(serverUrl, database);
+  const identity = await h.resolveDatabase(serverUrl, database); // identities pass through, lowercased
   const url = `${serverUrl}/v1/database/${identity}/names`;
   const res = await httpRequest('PUT', url, { token, body: JSON.stringify([newName]), contentType: 'application/json' });
   if (res.status === 404) throw new CliError(`Database ${identity} not found`);

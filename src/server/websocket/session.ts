@@ -110,11 +110,11 @@ const writerInitialBytes = 64 * 1024;
 const writerHandOffMinBytes = 1024 * 1024;
 let sharedWriter = new BsatnWriter(writerInitialBytes);
 
-/** The message with a placeholder compression tag byte in front (see Slot). */
 /** Shared, never mutated: a reducer's reply with no return value and no subscribed changes allocates neither. */
 const noQuerySets: QuerySetUpdate[] = [];
 const noBytes = new Uint8Array(0);
 
+/** The message with a placeholder compression tag byte in front (see Slot). */
 function encode(msg: ServerMessage): Uint8Array {
   sharedWriter.reset();
   sharedWriter.writeU8(compressionTag.None);
@@ -124,6 +124,10 @@ function encode(msg: ServerMessage): Uint8Array {
   const out = sharedWriter.written();
   sharedWriter = new BsatnWriter(writerInitialBytes);
   return out;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }
 
 export class Session implements ClientSink, FlushTarget {
@@ -199,7 +203,7 @@ export class Session implements ClientSink, FlushTarget {
     try {
       messages = decodeClientFrame(frame, this.options.version);
     } catch (e) {
-      this.fail(closeCodes.internalError, e instanceof Error ? e.message : String(e));
+      this.fail(closeCodes.internalError, errorText(e));
       return;
     }
     if (this.inbound.length + messages.length > inboundQueueMaxMessages) {
@@ -222,11 +226,16 @@ export class Session implements ClientSink, FlushTarget {
         if (wait !== undefined) await wait;
       }
     } catch (e) {
-      this.options.onError?.(e);
-      this.fail(closeCodes.internalError, `internal error: ${e instanceof Error ? e.message : String(e)}`);
+      this.failInternal(e);
     } finally {
       this.processing = false;
     }
+  }
+
+  /** A bug on our side while serving this client: log it and close with 1011. */
+  private failInternal(e: unknown): void {
+    this.options.onError?.(e);
+    this.fail(closeCodes.internalError, `internal error: ${errorText(e)}`);
   }
 
   private handleMessage(m: ClientMessage): Promise<void> | undefined {
@@ -268,7 +277,7 @@ export class Session implements ClientSink, FlushTarget {
     // Never rejects: finishReducerGuarded turns its own failure into a closed connection.
     const finished = pending.then(
       (result) => this.finishReducerGuarded(inflight, result),
-      (e) => this.finishReducerGuarded(inflight, { status: 'internal', message: e instanceof Error ? e.message : String(e) }));
+      (e) => this.finishReducerGuarded(inflight, { status: 'internal', message: errorText(e) }));
     if (inflight.slot !== undefined) {
       this.inflight = undefined;
       return undefined;
@@ -289,8 +298,7 @@ export class Session implements ClientSink, FlushTarget {
     try {
       this.finishReducer(inflight, result);
     } catch (e) {
-      this.options.onError?.(e);
-      this.fail(closeCodes.internalError, `internal error: ${e instanceof Error ? e.message : String(e)}`);
+      this.failInternal(e);
     }
   }
 
@@ -328,7 +336,7 @@ export class Session implements ClientSink, FlushTarget {
       try {
         result = await this.db.callProcedure(name, args, this.options.caller);
       } catch (e) {
-        result = { status: 'internal', message: e instanceof Error ? e.message : String(e) };
+        result = { status: 'internal', message: errorText(e) };
       }
     }
     if (this.closed) return;
