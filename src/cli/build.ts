@@ -3,7 +3,7 @@
 // with esbuild, and the post-bundle checks on `spacetime:sys@X.Y` imports and the default export.
 // May call: esbuild, node:child_process (tsc), node:fs.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as esbuild from 'esbuild';
 import { CliError, ExitWithCode } from './errors.js';
@@ -115,14 +115,14 @@ export async function bundleModule(
   typeCheck(dir);
   const bundlePath = path.join(dir, bundleOutputRelative);
   const tsconfigPath = path.join(dir, 'tsconfig.json');
-  let result: esbuild.BuildResult<{ metafile: true; write: true }>;
+  let result: esbuild.BuildResult<{ metafile: true; write: false }>;
   try {
     result = await esbuild.build({
       absWorkingDir: dir,
       entryPoints: [bundleEntryRelative],
       outfile: bundlePath,
       bundle: true,
-      write: true,
+      write: false,                                  // written below, atomically
       metafile: true,
       format: 'esm',
       platform: 'browser',
@@ -155,5 +155,12 @@ export async function bundleModule(
     meta.imports.filter((i) => i.external).map((i) => i.path),
     meta.exports,
   );
-  return { bundlePath, code: readFileSync(bundlePath, 'utf8') };
+  const file = result.outputFiles.find((f) => f.path === bundlePath);
+  if (file === undefined) throw new CliError(`bundler produced no ${bundleOutputRelative}`);
+  // Two builds of one module at once (two `spacetime publish` in parallel) must not see each other's half-written file.
+  mkdirSync(path.dirname(bundlePath), { recursive: true });
+  const tmpPath = `${bundlePath}.${process.pid}.tmp`;
+  writeFileSync(tmpPath, file.contents);
+  renameSync(tmpPath, bundlePath);
+  return { bundlePath, code: file.text };
 }

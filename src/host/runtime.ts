@@ -44,6 +44,26 @@ export type CallOutcome =
   | { kind: 'error'; message: string }                       // JS error text incl. stack
   | { kind: 'trap'; message: string };                       // timeout or memory limit: the call was terminated
 
+/**
+ * isolated-vm 5.0.4 can abort a process that exits naturally (exit code 134, "Assertion `environment != nullptr'
+ * failed" in ClassHandle::WeakCallback): its environment cleanup hook releases the default environment, then V8
+ * finishes a pending incremental GC while Node frees the main isolate (~IsolateData) and runs the weak callbacks of
+ * ivm handles, which need that environment. Ending the process from the 'exit' event takes exit(3) instead of that
+ * teardown. Nothing is lost: the event loop is already empty there, and the 'exit' listeners registered after this one
+ * still run first, in order.
+ */
+function installExitGuard(): void {
+  if (exitGuardInstalled) return;
+  exitGuardInstalled = true;
+  const guard = (code: number): void => {
+    const listeners = process.listeners('exit');
+    for (const listener of listeners.slice(listeners.indexOf(guard) + 1)) listener.call(process, code);
+    process.exit(process.exitCode ?? code);
+  };
+  process.on('exit', guard);
+}
+let exitGuardInstalled = false;
+
 const sysSpecifier = /^spacetime:sys@(\d+)\.(\d+)$/;
 const supportedSys = new Set(['2.0', '2.1']);
 
@@ -76,6 +96,7 @@ export class ModuleRuntime {
   }
 
   private load(): void {
+    installExitGuard();
     const isolate = new ivm.Isolate({ memoryLimit: this.limits.memoryLimitMib });
     this.isolate = isolate;
     try {
