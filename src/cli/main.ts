@@ -16,6 +16,7 @@ import { parseYesScopes, printMigrationHistory, publish, type DeleteDataMode } f
 import { publishWithConfig, registerDevflowCommands } from './init/commands.js';
 import { databaseFromConfig, partsFromConfig } from './project-config.js';
 import { formatSqlResult, formatTimestamp, renderTable } from './sqlformat.js';
+import { runSqlRepl, type SqlStatementResult } from './repl.js';
 import {
   closeStdin, ensureOk, httpRequest, identityFromToken, isIdentityHex, jsonBody, warnUnstable, yesOrNo,
 } from './util.js';
@@ -366,13 +367,32 @@ async function logsCommand(db: string | undefined, opts: Record<string, unknown>
 
 async function sqlCommand(db: string | undefined, q: string | undefined, opts: Record<string, unknown>, cmd: Command) {
   warnUnstable();
-  const { database, rest: [query] } = partsFromConfig([db, q], opts, 'query', 1, 1);
+  const interactive = opts.interactive === true;
+  if (interactive && q !== undefined) {
+    throw new CliError('Too many positional arguments for interactive mode.\nUsage: spacetime sql [database] --interactive [--no-config]');
+  }
+  const { database, rest: [query] } = interactive
+    ? partsFromConfig([db], opts, 'database', 0, 0)
+    : partsFromConfig([db, q], opts, 'query', 1, 1);
   const config = loadConfig(cmd);
   const serverUrl = config.serverUrl(opts.server as string | undefined);
   const token = await authToken(config, serverUrl, { anonymous: opts.anonymous === true, yes: opts.yes !== undefined });
   const identity = await resolveDatabase(serverUrl, database);
   const params = opts.confirmed !== undefined ? `?confirmed=${String(opts.confirmed)}` : '';
   const url = `${serverUrl}/v1/database/${identity}/sql${params}`;
+  if (interactive) {
+    const post = async (sql: string) => {
+      const r = await httpRequest('POST', url, { token, body: sql });
+      ensureOk(r, url);
+      return r;
+    };
+    await runSqlRepl({
+      database,
+      execute: async (sql) => jsonBody(await post(sql), url) as unknown as SqlStatementResult[],
+      executeJson: opts.format === 'json' ? async (sql) => (await post(sql)).text : undefined,
+    });
+    return;
+  }
   const res = await httpRequest('POST', url, { token, body: query });
   if (opts.format === 'json') {
     ensureOk(res, url);
@@ -765,7 +785,7 @@ function buildProgram(): Command {
 
   serverOptions(program.command('sql').description('Runs a SQL query on the database'))
     .argument('[database]').argument('[query]')
-    .option('--interactive', 'Start an interactive SQL shell (not supported)')
+    .option('--interactive', 'Instead of using a query, run an interactive command prompt for `SQL` expressions')
     .addOption(new Option('--confirmed <bool>').choices(['true', 'false']))
     .option('--anonymous', 'Perform this action with an anonymous identity')
     .addOption(new Option('--format <format>').choices(['text', 'json']).default('text'))
