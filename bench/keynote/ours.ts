@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn, type ChildProcess } from 'node:child_process';
 import WebSocket from 'ws';
-import { stopChild } from './procs.js';
+import { stopChild, stopOnExit } from './procs.js';
 import type { BalanceCheck, TransferClient } from './workload.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -59,21 +59,27 @@ export interface OursServer {
   stop(): Promise<void>;
 }
 
-/** Starts our server pinned by `prefix` (e.g. taskset), publishes the keynote module as `keynote`. */
-export async function startOurs(prefix: string[]): Promise<OursServer> {
+/** How `spacetime start --durability` acknowledges: `fsync` (default, on disk) or `none` (OS has it). */
+export type OursDurability = 'fsync' | 'none';
+
+/**
+ * Starts our server pinned by `prefix` (e.g. taskset) with the given `--durability`, publishes the keynote module
+ * as `keynote`. The returned `stop` also runs if the harness is interrupted.
+ */
+export async function startOurs(prefix: string[], durability: OursDurability = 'fsync'): Promise<OursServer> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'keynote-ours-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const argv = [...prefix, process.execPath, ...cliArgv(), '--config-path', path.join(dataDir, 'cli.toml'), 'start',
-    '--listen-addr', `127.0.0.1:${port}`, '--data-dir', path.join(dataDir, 'data')];
+    '--listen-addr', `127.0.0.1:${port}`, '--data-dir', path.join(dataDir, 'data'), '--durability', durability];
   const child: ChildProcess = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-  const stop = async () => {
+  const stop = stopOnExit(async () => {
     await stopChild(child);
     rmSync(dataDir, { recursive: true, force: true });
-  };
+  });
   try {
     await waitForPing(url, child, () => log);
     const identity = (await (await fetch(`${url}/v1/identity`, { method: 'POST' })).json()) as { token: string };

@@ -4,7 +4,10 @@
 //                 ordered by id; two UPDATEs; COMMIT — retried on 40001/40P01/55P03 with jittered backoff.
 //   function      (B2, tuned): one round trip, `SELECT bench_transfer($1,$2,$3)`, a plpgsql function run in
 //                 READ COMMITTED autocommit that locks both rows in id order; retried on deadlock only.
-// Usage: node --import tsx bench/keynote/pg-server.ts --pg-port <p> --pg-user <u> --pool <n> --variant <v> [--port 0]
+// `--synchronous-commit off` (the relaxed variant) sets it on every pooled session: a commit is acknowledged before
+// its WAL record is flushed, so a crash can lose the last acknowledged transfers (the database stays consistent).
+// Usage: node --import tsx bench/keynote/pg-server.ts --pg-port <p> --pg-user <u> --pool <n> --variant <v>
+//        [--synchronous-commit on|off] [--port 0]
 // Owns its pool and the schema it creates. May call: pg, ./rpc-http.
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -24,15 +27,19 @@ const { values } = parseArgs({
     'pg-user': { type: 'string', default: 'bench' },
     pool: { type: 'string', default: '64' },
     variant: { type: 'string', default: 'serializable' },
+    'synchronous-commit': { type: 'string', default: 'on' },
   },
 });
 if (values['pg-port'] === undefined) throw new Error('pg-server: --pg-port is required');
 const variant = values.variant!;
 if (variant !== 'serializable' && variant !== 'function') throw new Error('pg-server: --variant must be serializable or function');
 
+const synchronousCommit = values['synchronous-commit']!;
+if (synchronousCommit !== 'on' && synchronousCommit !== 'off') throw new Error('pg-server: --synchronous-commit must be on or off');
+
 const pool = new pg.Pool({
   host: '127.0.0.1', port: Number(values['pg-port']), user: values['pg-user'], database: 'postgres',
-  max: Number(values.pool),
+  max: Number(values.pool), options: `-c synchronous_commit=${synchronousCommit}`,
 });
 
 const lockBoth = { name: 'lock_both', text: 'SELECT id, balance FROM accounts WHERE id IN ($1, $2) ORDER BY id FOR UPDATE' };
@@ -42,6 +49,11 @@ const callTransfer = { name: 'call_transfer', text: 'SELECT bench_transfer($1, $
 const functionCodes = ['ok', 'same_account', 'account_missing', 'insufficient_funds', 'non_positive_amount'];
 
 async function setupSchema(): Promise<void> {
+  // The setting is per session: prove the pool's sessions really run with it before anything is measured.
+  const { rows } = await pool.query<{ synchronous_commit: string }>('SHOW synchronous_commit');
+  if (rows[0].synchronous_commit !== synchronousCommit) {
+    throw new Error(`pg-server: sessions run with synchronous_commit=${rows[0].synchronous_commit}, wanted ${synchronousCommit}`);
+  }
   await pool.query('CREATE TABLE IF NOT EXISTS accounts (id integer PRIMARY KEY, balance bigint NOT NULL)');
   await pool.query(`CREATE OR REPLACE FUNCTION bench_transfer(a integer, b integer, amt bigint) RETURNS integer
     LANGUAGE plpgsql AS $$

@@ -1,19 +1,29 @@
 // Process plumbing for the keynote harness: spawning a system's server pinned to the SUT cores and waiting for its
-// `{"listening": port}` line, pinning the load generator, and reading CPU time of a process tree from /proc.
-// Owns the child processes it spawns (stop them with `stopChild`). May call: node built-ins, `taskset`, `getconf`.
+// `{"listening": port}` line, pinning the load generator, reading CPU time of a process tree from /proc, and the
+// registry of things to stop when the harness is interrupted (Ctrl-C, SIGTERM) or dies of an uncaught exception.
+// Owns the child processes it spawns (stop them with `stopChild`) and that registry. May call: node built-ins,
+// `taskset`, `getconf`, ../install (hasCommand).
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
+import { hasCommand, type Requirement } from '../install.js';
+
+export { hasCommand };
 
 /** How long a server may take to print its listening line. */
 const serverReadyTimeoutMs = 60_000;
 /** How long a stopped child gets after SIGTERM before SIGKILL. */
 const stopGraceMs = 5_000;
 
-export function hasCommand(name: string): boolean {
-  return (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && existsSync(`${dir}/${name}`));
-}
+/** taskset, for ../install.ts: Debian's util-linux. Without it the systems and the load generator share every core. */
+export const tasksetRequirement: Requirement = {
+  key: 'taskset',
+  name: 'taskset (CPU pinning)',
+  packages: ['util-linux'],
+  without: 'running unpinned',
+  present: () => hasCommand('taskset'),
+};
 
 /** CPU lists for the system under test and the load generator, or undefined when pinning is not possible. */
 export interface Pinning {
@@ -44,13 +54,68 @@ export interface ServerChild {
   child: ChildProcess;
   port: number;
   output(): string;
+  /** stopChild, at most once; also run if the harness is interrupted. */
+  stop(): Promise<void>;
+}
+
+/** Stops still to run when the harness is interrupted; each removes itself once it has run. */
+const pendingStops = new Set<() => Promise<void>>();
+/** How long interrupt cleanup waits for all stops (pg_ctl's own fast-stop wait is 60 s) before exiting anyway. */
+const interruptCleanupMaxMs = 70_000;
+
+/**
+ * Registers `stop` to run if the harness is interrupted or crashes, and returns a wrapper that runs it at most once
+ * (later calls share the first call's promise) and unregisters it. Call the wrapper on the normal path.
+ */
+export function stopOnExit(stop: () => Promise<void>): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  const once = (): Promise<void> => {
+    if (done === undefined) {
+      pendingStops.delete(once);
+      done = stop();
+    }
+    return done;
+  };
+  pendingStops.add(once);
+  return once;
+}
+
+/** Runs every registered stop that has not run yet; never throws. */
+export async function runPendingStops(): Promise<void> {
+  await Promise.allSettled([...pendingStops].map((stop) => stop()));
+}
+
+/**
+ * On SIGINT/SIGTERM/SIGHUP or an uncaught exception: stop every registered system (the PostgreSQL postmaster is in
+ * its own session, so Ctrl-C does not reach it), then exit. A second Ctrl-C exits at once.
+ */
+export function installInterruptCleanup(): void {
+  const bail = (why: string, code: number) => {
+    console.log(`\n${why}: stopping the systems under test …`);
+    const timer = setTimeout(() => process.exit(code), interruptCleanupMaxMs);
+    void runPendingStops().finally(() => {
+      clearTimeout(timer);
+      process.exit(code);
+    });
+  };
+  const signals: [NodeJS.Signals, number][] = [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]];
+  for (const [signal, code] of signals) process.once(signal, () => bail(signal, code));
+  process.once('uncaughtException', (err) => {
+    console.error(err);
+    bail('uncaught exception', 1);
+  });
+  process.once('unhandledRejection', (err) => {
+    console.error(err);
+    bail('unhandled rejection', 1);
+  });
 }
 
 /** Spawns `argv` and resolves once it prints `{"listening": <port>}` on a line of stdout. */
 export async function spawnServer(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<ServerChild> {
   const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const stop = stopOnExit(() => stopChild(child));
   let log = '';
-  const port = await new Promise<number>((resolve, reject) => {
+  const ready = new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${argv.join(' ')} not listening after ${serverReadyTimeoutMs} ms:\n${log}`)),
       serverReadyTimeoutMs);
     child.stdout!.on('data', (d: Buffer) => {
@@ -67,7 +132,12 @@ export async function spawnServer(argv: string[], env: NodeJS.ProcessEnv = proce
       reject(new Error(`${argv.join(' ')} exited with ${code} before listening:\n${log}`));
     });
   });
-  return { child, port, output: () => log };
+  try {
+    return { child, port: await ready, output: () => log, stop };
+  } catch (err) {
+    await stop(); // a server that never got ready (timeout) may still be running
+    throw err;
+  }
 }
 
 /** SIGTERM, then SIGKILL after a grace period; resolves when the child has exited. */

@@ -1,26 +1,49 @@
 // `npm run bench`: the keynote transfer workload, side by side — our server vs Node+PostgreSQL vs Node+SQLite.
-// Starts each system (pinned to the SUT cores when taskset exists; this process is pinned to the others), re-seeds
-// before every (system, α), runs the closed loop, checks the balance invariant, then writes
-// bench/keynote/results/<stamp>.json, prints a table and renders charts (SVG, PNG when a converter is installed).
-// Owns the results directory. May call: ./systems, ./postgres, ./procs, ./workload, ./chart.
+// One command: installs what is missing (PostgreSQL, rsvg-convert, taskset; Debian packages via ../install.ts, unless
+// --no-install), starts each system (pinned to the SUT cores when taskset exists; this process is pinned to the
+// others), re-seeds before every (system, α), runs the closed loop, checks the balance invariant, stops the system
+// (also on Ctrl-C or a crash), then writes bench/keynote/results/<stamp>.json, prints a table and renders charts
+// (SVG, PNG when a converter is installed). Relaxed-durability variants (acknowledged before fsync) are measured too
+// (unless --durable-only) and always reported apart: their own table section, chart style and ratios (relaxed vs
+// relaxed), `relaxed: true` on their cells in the JSON.
+// Owns the results directory. May call: ./systems, ./postgres, ./procs, ./workload, ./chart, ../install.
 //
 // Flags (defaults in parentheses): --duration 10 --warmup 2 (seconds) --accounts 100000 --alphas 0,1.5
 // --clients 64 --inflight 1 (baselines' calls in flight per client) --ours-inflight 40 --systems ours,pg,sqlite
-// (also: sqlite-normal, the relaxed-durability variant)
+// --durable-only (skip the relaxed variant of each selected system; --relaxed states the default; the variants can
+// also be named in --systems: ours-durability-none, pg-serializable-async, sqlite-normal)
 // --pg-variants serializable,function --pg-pools 8,32,64 --pairs 1000000 --initial-balance 1000000000 --no-pin
+// --no-install (never apt-get: skip what is missing, as before)
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { tpsBarsSvg, linesSvg, writeChart } from './chart.js';
-import { findPgBin, installHint, startPostgres } from './postgres.js';
-import { defaultPinning, pinSelf, type Pinning } from './procs.js';
+import { ensureInstalled, type Requirement } from '../install.js';
+import { pngRequirement, tpsBarsSvg, linesSvg, writeChart, type ChartEntry } from './chart.js';
+import { findPgBin, pgRequirement, startPostgres } from './postgres.js';
+import { defaultPinning, installInterruptCleanup, pinSelf, runPendingStops, tasksetRequirement, type Pinning } from './procs.js';
 import { freePort, repoRoot } from './ours.js';
 import { measure, startOursSystem, startPgApp, startSqlite, type CellOptions, type CellResult, type SystemUnderTest } from './systems.js';
 import { makePairs } from './workload.js';
 
 const resultsDir = path.join(repoRoot, 'bench', 'keynote', 'results');
+const startedAtMs = Date.now();
+
+/**
+ * The relaxed-durability variants: each acknowledges a transfer before it is on disk, so a crash can lose the last
+ * acknowledged ones. `of` is the --systems entry whose --relaxed twin it is; `hueKey` the durable family it is
+ * charted beside; `note` goes into the results.
+ */
+const relaxedVariants = [
+  { id: 'ours-durability-none', of: 'ours', hueKey: 'ours',
+    note: 'ours-durability-none: `spacetime start --durability none` (a commit is acknowledged once the OS has it, before fsync)' },
+  { id: 'pg-serializable-async', of: 'pg', hueKey: 'pg-serializable',
+    note: 'pg-serializable-async: the serializable app with synchronous_commit=off on its sessions (acknowledged before the WAL flush), at the best durable pool size per α' },
+  { id: 'sqlite-normal', of: 'sqlite', hueKey: 'sqlite',
+    note: 'sqlite-normal: WAL with synchronous=NORMAL (acknowledged before the WAL fsync)' },
+] as const;
+type RelaxedId = (typeof relaxedVariants)[number]['id'];
 
 const { values: flags } = parseArgs({
   options: {
@@ -37,6 +60,9 @@ const { values: flags } = parseArgs({
     pairs: { type: 'string', default: '1000000' },
     'initial-balance': { type: 'string', default: '1000000000' },
     'no-pin': { type: 'boolean', default: false },
+    relaxed: { type: 'boolean', default: false },
+    'durable-only': { type: 'boolean', default: false },
+    'no-install': { type: 'boolean', default: false },
   },
 });
 
@@ -58,13 +84,44 @@ const base: Omit<CellOptions, 'inFlightPerClient'> = {
   durationSeconds: positiveNumber('duration', flags.duration),
 };
 const baselineInFlight = positiveNumber('inflight', flags.inflight);
+const pgPools = list(flags['pg-pools']).map((p) => positiveNumber('pg-pools', p));
+const pgVariants = list(flags['pg-variants']).map((v) => {
+  if (v !== 'serializable' && v !== 'function') throw new Error(`unknown --pg-variants entry ${v} (known: serializable, function)`);
+  return v;
+});
 const oursInFlight = positiveNumber('ours-inflight', flags['ours-inflight']);
 const pairCount = positiveNumber('pairs', flags.pairs);
+const knownSystems = new Set<string>(['ours', 'pg', 'sqlite', ...relaxedVariants.map((v) => v.id)]);
+for (const s of systems) if (!knownSystems.has(s)) throw new Error(`unknown --systems entry ${s} (known: ${[...knownSystems].join(', ')})`);
+
+if (flags.relaxed && flags['durable-only']) throw new Error('--relaxed and --durable-only contradict each other');
+
+/**
+ * A relaxed variant runs when named in --systems, or when its durable system runs — by default (the whole default
+ * run stays around 5 minutes), unless --durable-only. `--relaxed` states the default explicitly.
+ */
+function wants(id: RelaxedId): boolean {
+  const v = relaxedVariants.find((r) => r.id === id)!;
+  return systems.has(id) || (!flags['durable-only'] && systems.has(v.of));
+}
+
+/** Cells this run will measure (the synchronous_commit=off variant: one best pool per α). */
+function plannedCells(): number {
+  const pgRuns = !unavailable.has(pgRequirement.key);
+  let perAlpha = 0;
+  if (systems.has('ours')) perAlpha++;
+  if (systems.has('pg') && pgRuns) perAlpha += pgVariants.length * pgPools.length;
+  if (systems.has('sqlite')) perAlpha++;
+  perAlpha += relaxedVariants.filter((v) => wants(v.id) && (v.of !== 'pg' || pgRuns)).length;
+  return perAlpha * alphas.length;
+}
 
 interface Failure { system: string; error: string }
 const cells: CellResult[] = [];
 const failures: Failure[] = [];
 const notes: string[] = [];
+/** Requirement keys ensureRequirements could not satisfy: the run goes on without them. */
+const unavailable = new Set<string>();
 
 function machineFacts(pinning: Pinning | undefined) {
   const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
@@ -89,11 +146,13 @@ function pairsFor(alpha: number): Uint32Array {
 }
 
 /** Runs every α against one started system; a failure is recorded and the harness goes on to the next system. */
-async function runSystem(label: string, start: () => Promise<SystemUnderTest>, inFlightPerClient: number): Promise<void> {
+async function runSystem(
+  label: string, start: () => Promise<SystemUnderTest>, inFlightPerClient: number, cellAlphas: number[] = alphas,
+): Promise<void> {
   let sut: SystemUnderTest | undefined;
   try {
     sut = await start();
-    for (const alpha of alphas) {
+    for (const alpha of cellAlphas) {
       process.stdout.write(`  ${sut.id} α=${alpha} … `);
       const cell = await measure(sut, alpha, pairsFor(alpha), { ...base, inFlightPerClient });
       cells.push(cell);
@@ -110,31 +169,54 @@ async function runSystem(label: string, start: () => Promise<SystemUnderTest>, i
 }
 
 async function runPostgres(serverCpus: string | undefined): Promise<void> {
+  const wantAsync = wants('pg-serializable-async');
+  if (!systems.has('pg') && !wantAsync) return;
   const bin = findPgBin();
-  if (bin === undefined) {
-    console.log(installHint);
-    notes.push(installHint);
-    return;
-  }
+  if (bin === undefined || unavailable.has(pgRequirement.key)) return; // ensureRequirements already said why
   const version = execFileSync(path.join(bin, 'postgres'), ['--version']).toString().trim();
   notes.push(`PostgreSQL: ${version}, fsync=on, synchronous_commit=on, otherwise default config`);
-  const cluster = await startPostgres(bin, await freePort(), serverCpus);
-  // An interrupted run must not leave a postmaster behind.
-  const onSignal = () => void cluster.stop().finally(() => process.exit(130));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  let cluster;
   try {
-    for (const variant of list(flags['pg-variants'])) {
-      if (variant !== 'serializable' && variant !== 'function') throw new Error(`unknown --pg-variants entry ${variant}`);
-      for (const pool of list(flags['pg-pools']).map(Number)) {
-        await runSystem(`pg-${variant}-pool${pool}`, () => startPgApp(cluster, variant, pool, serverCpus), baselineInFlight);
+    cluster = await startPostgres(bin, await freePort(), serverCpus);
+  } catch (err) {
+    const error = String((err as Error)?.stack ?? err).split('\n').slice(0, 6).join('\n');
+    failures.push({ system: 'pg', error });
+    console.log(`\n  PostgreSQL cluster FAILED to start: ${error}`);
+    return;
+  }
+  try {
+    if (systems.has('pg')) {
+      for (const variant of pgVariants) {
+        for (const pool of pgPools) {
+          await runSystem(`pg-${variant}-pool${pool}`, () => startPgApp(cluster, variant, pool, serverCpus), baselineInFlight);
+        }
+      }
+    }
+    if (wantAsync) {
+      for (const [pool, poolAlphas] of asyncPoolPlan()) {
+        await runSystem(`pg-serializable-async-pool${pool}`, () => startPgApp(cluster, 'serializable', pool, serverCpus, 'off'),
+          baselineInFlight, poolAlphas);
       }
     }
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
     await cluster.stop();
   }
+}
+
+/**
+ * Pool sizes for the synchronous_commit=off variant: per α the pool that was best for durable serializable (one cell
+ * per α instead of a whole sweep); every --pg-pools entry for an α without a durable serializable result.
+ */
+function asyncPoolPlan(): Map<number, number[]> {
+  const plan = new Map<number, number[]>();
+  const add = (pool: number, alpha: number) => plan.set(pool, [...(plan.get(pool) ?? []), alpha]);
+  for (const alpha of alphas) {
+    const durable = best('pg-serializable', alpha);
+    const pool = durable === undefined ? undefined : Number(/-pool(\d+)$/.exec(durable.system)?.[1]);
+    if (pool !== undefined && Number.isInteger(pool)) add(pool, alpha);
+    else for (const p of pgPools) add(p, alpha);
+  }
+  return plan;
 }
 
 /** The best cell (highest TPS) of a family at α, e.g. the best pool size of a PG variant. */
@@ -146,81 +228,143 @@ function pad(s: string, n: number): string {
   return s.length >= n ? s : s + ' '.repeat(n - s.length);
 }
 
-const columnWidths = [26, 5, 8, 9, 7, 9, 9, 15, 11, 14, 9];
+const columnWidths = [30, 5, 8, 9, 7, 9, 9, 15, 11, 14, 9];
+const relaxedOurs = 'ours-durability-none';
+const relaxedCaveat = 'acknowledged before fsync: a crash can lose the last acknowledged transfers; not comparable to the durable rows';
 
-function printTables(): void {
-  console.log('\nAll runs');
+function printRuns(title: string, shown: CellResult[]): void {
+  console.log(`\n${title}`);
   console.log(['system', 'α', 'C×K', 'TPS', '±sd', 'p50 ms', 'p99 ms', 'srv CPU-µs/tx', 'srv cores', 'client cores', 'rejected']
     .map((h, i) => pad(h, columnWidths[i])).join(''));
-  for (const c of cells) {
+  for (const c of shown) {
     console.log([c.system, String(c.alpha), `${c.clients}×${c.inFlightPerClient}`, Math.round(c.tps).toString(),
       Math.round(c.tpsStddev).toString(), c.p50Ms.toFixed(1), c.p99Ms.toFixed(1),
       c.serverCpuMicrosPerTx === null ? '-' : c.serverCpuMicrosPerTx.toFixed(0),
       c.serverCores === null ? '-' : c.serverCores.toFixed(2), c.clientCpuShare.toFixed(2), String(c.rejected)]
       .map((v, i) => pad(v, columnWidths[i])).join(''));
   }
-  const families = [...new Set(cells.map((c) => c.family))];
-  const ours = (alpha: number) => best('ours', alpha);
-  console.log('\nBest per system (PG: best pool size); ratio = ours / system; retention = TPS(α last) / TPS(α first)');
+}
+
+/** One line per family: best cell per α, ratio `ours ÷ this` against `oursFamily` (same durability class only). */
+function printBest(title: string, families: string[], oursFamily: string): void {
+  console.log(`\n${title}`);
   for (const f of families) {
     const parts = alphas.map((a) => {
       const c = best(f, a);
       if (c === undefined) return `α=${a}: -`;
-      const o = ours(a);
-      const ratio = o !== undefined && f !== 'ours' && c.tps > 0 ? `  ours/this ${(o.tps / c.tps).toFixed(1)}×` : '';
+      const o = best(oursFamily, a);
+      const ratio = o !== undefined && f !== oursFamily && c.tps > 0 ? `  ours/this ${(o.tps / c.tps).toFixed(1)}×` : '';
       return `α=${a}: ${Math.round(c.tps)} TPS (${c.system}) p50 ${c.p50Ms.toFixed(1)} p99 ${c.p99Ms.toFixed(1)}${ratio}`;
     });
     const first = best(f, alphas[0]);
     const last = best(f, alphas[alphas.length - 1]);
     const retention = first !== undefined && last !== undefined && first.tps > 0 ? (last.tps / first.tps).toFixed(2) : '-';
-    console.log(`  ${pad(f, 18)} ${parts.join(' | ')} | retention ${retention}`);
+    console.log(`  ${pad(f, 22)} ${parts.join(' | ')} | retention ${retention}`);
+  }
+}
+
+function familiesOf(relaxed: boolean): string[] {
+  return [...new Set(cells.filter((c) => c.relaxed === relaxed).map((c) => c.family))];
+}
+
+function printTables(): void {
+  const durable = cells.filter((c) => !c.relaxed);
+  const relaxed = cells.filter((c) => c.relaxed);
+  printRuns('All runs', durable);
+  if (relaxed.length > 0) printRuns(`Relaxed durability runs (${relaxedCaveat})`, relaxed);
+  printBest('Best per system (PG: best pool size); ratio = ours / system; retention = TPS(α last) / TPS(α first)',
+    familiesOf(false), 'ours');
+  if (relaxed.length > 0) {
+    printBest(`Relaxed durability, best per system; ratio = ${relaxedOurs} / system (relaxed vs relaxed only)`,
+      familiesOf(true), relaxedOurs);
   }
   for (const f of failures) console.log(`  FAILED ${f.system}: ${f.error.split('\n')[0]}`);
 }
 
+/** The chart colour key of a family: a relaxed variant shares its durable counterpart's hue. */
+function chartEntry(family: string, name = family): ChartEntry {
+  const variant = relaxedVariants.find((v) => v.id === family);
+  return { name, relaxed: variant !== undefined, hueKey: variant?.hueKey ?? family };
+}
+
 function renderCharts(stamp: string): string[] {
-  const families = [...new Set(cells.map((c) => c.family))];
+  const families = [...familiesOf(false), ...familiesOf(true)];
   const files = writeChart(path.join(resultsDir, `${stamp}-tps`),
-    tpsBarsSvg('Keynote transfer: TPS per system (best configuration)', families, alphas, (f, a) => best(f, a)?.tps));
+    tpsBarsSvg('Keynote transfer: TPS per system (best configuration)', families.map((f) => chartEntry(f)), alphas,
+      (f, a) => best(f, a)?.tps));
   for (const alpha of alphas) {
     const shown = families.map((f) => best(f, alpha)).filter((c): c is CellResult => c !== undefined);
-    files.push(...writeChart(path.join(resultsDir, `${stamp}-p99-alpha${alpha}`), linesSvg(`p99 latency over time, α = ${alpha}`,
-      'p99 ms', shown.map((c) => ({ name: c.system, points: c.series.map((p) => [p.tSec, p.p99Ms] as [number, number]) })))));
-    files.push(...writeChart(path.join(resultsDir, `${stamp}-tps-alpha${alpha}`), linesSvg(`TPS per second, α = ${alpha}`,
-      'transfers / s', shown.map((c) => ({ name: c.system, points: c.series.map((p) => [p.tSec, p.tps] as [number, number]) })))));
+    const series = (y: (p: CellResult['series'][number]) => number) =>
+      shown.map((c) => ({ ...chartEntry(c.family, c.system), points: c.series.map((p) => [p.tSec, y(p)] as [number, number]) }));
+    files.push(...writeChart(path.join(resultsDir, `${stamp}-p99-alpha${alpha}`),
+      linesSvg(`p99 latency over time, α = ${alpha}`, 'p99 ms', series((p) => p.p99Ms))));
+    files.push(...writeChart(path.join(resultsDir, `${stamp}-tps-alpha${alpha}`),
+      linesSvg(`TPS per second, α = ${alpha}`, 'transfers / s', series((p) => p.tps))));
   }
   return files;
 }
 
+/**
+ * Installs (or reports) the tools this run needs before anything starts. A missing tool never stops the run:
+ * without PostgreSQL its rows are skipped, without taskset the run is unpinned, without rsvg-convert charts are SVG.
+ */
+async function ensureRequirements(): Promise<void> {
+  const needed: Requirement[] = [];
+  if (!flags['no-pin'] && os.availableParallelism() >= 2) needed.push(tasksetRequirement);
+  if (systems.has('pg') || wants('pg-serializable-async')) needed.push(pgRequirement);
+  needed.push(pngRequirement);
+  for (const req of needed) {
+    const outcome = await ensureInstalled(req, { allowInstall: !flags['no-install'] });
+    if (outcome.status === 'unavailable') {
+      notes.push(outcome.reason);
+      unavailable.add(req.key);
+    }
+    else if (outcome.status === 'installed') notes.push(`installed ${req.name} (apt-get install ${req.packages.join(' ')})`);
+  }
+}
+
 async function main(): Promise<void> {
-  const pinning = flags['no-pin'] ? undefined : defaultPinning();
+  await ensureRequirements();
+  const pinning = flags['no-pin'] || unavailable.has(tasksetRequirement.key) ? undefined : defaultPinning();
   const machine = machineFacts(pinning); // before pinning: availableParallelism follows this process's affinity
   if (pinning !== undefined) pinSelf(pinning.clientCpus);
   console.log(`keynote bench: ${machine.nproc} cores (${machine.cpuModel}), ${base.durationSeconds}s + ${base.warmupSeconds}s ` +
     `warm-up per cell, ${accounts} accounts, α ∈ {${alphas.join(', ')}}, clients ${base.clients} × ${baselineInFlight} ` +
     `(ours × ${oursInFlight})` + (pinning ? `, SUT on CPU ${pinning.serverCpus}, load generator on CPU ${pinning.clientCpus}` : ', unpinned'));
+  const planned = plannedCells();
+  console.log(`planned: ${planned} cells × ${base.warmupSeconds + base.durationSeconds} s ≈ ` +
+    `${((planned * (base.warmupSeconds + base.durationSeconds)) / 60).toFixed(1)} min of load, plus ~2 s of setup per cell`);
   const serverCpus = pinning?.serverCpus;
   if (systems.has('ours')) await runSystem('ours', () => startOursSystem(serverCpus), oursInFlight);
-  if (systems.has('pg')) await runPostgres(serverCpus);
-  if (systems.has('sqlite')) await runSystem('sqlite', () => startSqlite(serverCpus), baselineInFlight);
-  if (systems.has('sqlite-normal')) {
-    notes.push('sqlite-normal is the relaxed-durability variant (synchronous=NORMAL): not comparable to the headline rows');
-    await runSystem('sqlite-normal', () => startSqlite(serverCpus, 'NORMAL'), baselineInFlight);
+  if (wants('ours-durability-none')) {
+    await runSystem('ours-durability-none', () => startOursSystem(serverCpus, 'none'), oursInFlight);
   }
+  await runPostgres(serverCpus);
+  if (systems.has('sqlite')) await runSystem('sqlite', () => startSqlite(serverCpus), baselineInFlight);
+  if (wants('sqlite-normal')) await runSystem('sqlite-normal', () => startSqlite(serverCpus, 'NORMAL'), baselineInFlight);
+  for (const v of relaxedVariants) if (cells.some((c) => c.family === v.id)) notes.push(`relaxed: ${v.note}`);
   printTables();
   mkdirSync(resultsDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
   const jsonPath = path.join(resultsDir, `${stamp}.json`);
+  const wallSeconds = Math.round((Date.now() - startedAtMs) / 1000);
   writeFileSync(jsonPath, JSON.stringify({
     date: new Date().toISOString(), machine, notes,
-    options: { ...base, initialBalance: base.initialBalance.toString(), alphas, baselineInFlight, oursInFlight, pairCount },
-    cells, failures,
+    options: { ...base, initialBalance: base.initialBalance.toString(), alphas, baselineInFlight, oursInFlight, pairCount,
+      relaxed: relaxedVariants.filter((v) => wants(v.id)).map((v) => v.id) },
+    wallSeconds, cells, failures,
   }, null, 2) + '\n');
   const charts = renderCharts(stamp);
   console.log(`\nresults: ${path.relative(process.cwd(), jsonPath)}`);
   console.log(`charts: ${charts.map((f) => path.relative(process.cwd(), f)).join(', ')}`);
   if (!charts.some((f) => f.endsWith('.png'))) console.log('(no SVG→PNG converter installed: apt-get install librsvg2-bin for PNGs)');
+  console.log(`wall time: ${wallSeconds} s (${cells.length} cells)`);
   process.exitCode = failures.length > 0 ? 1 : 0;
 }
 
-await main();
+installInterruptCleanup();
+try {
+  await main();
+} finally {
+  await runPendingStops(); // normally empty: every system stops itself; this catches one a thrown error skipped
+}

@@ -6,16 +6,21 @@ import os from 'node:os';
 import path from 'node:path';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { RpcClient } from './rpc-http.js';
-import { pinPrefix, spawnServer, stopChild, treeCpuMicros } from './procs.js';
+import { pinPrefix, spawnServer, stopOnExit, treeCpuMicros } from './procs.js';
 import { pgUser, type PgCluster } from './postgres.js';
-import { checkOurs, connectOurs, repoRoot, seedOurs, startOurs } from './ours.js';
+import { checkOurs, connectOurs, repoRoot, seedOurs, startOurs, type OursDurability } from './ours.js';
 import { assertInvariant, runClosedLoop, type BalanceCheck, type LoadResult, type TransferClient } from './workload.js';
 
 export interface SystemUnderTest {
   /** Stable id used in results, e.g. `sqlite`, `pg-function-pool8`, `ours`. */
   id: string;
-  /** Which family it belongs to, for ratios: ours | pg-serializable | pg-function | sqlite. */
+  /**
+   * Which family it belongs to, for ratios: ours | pg-serializable | pg-function | sqlite (durable), or
+   * ours-durability-none | pg-serializable-async | sqlite-normal (relaxed).
+   */
   family: string;
+  /** True when it acknowledges a transfer before it is on disk: compared only with other relaxed systems. */
+  relaxed: boolean;
   /** Pids whose process trees are the SUT's CPU. */
   cpuRoots: number[];
   seed(n: number, initialBalance: bigint): Promise<void>;
@@ -34,11 +39,13 @@ function parseCheck(body: unknown): BalanceCheck {
 }
 
 /** Wraps an RPC baseline server child: seeding and checks go through a small admin pool. */
-function rpcSystem(id: string, family: string, port: number, cpuRoots: number[], stopAll: () => Promise<void>): SystemUnderTest {
+function rpcSystem(
+  id: string, family: string, relaxed: boolean, port: number, cpuRoots: number[], stopAll: () => Promise<void>,
+): SystemUnderTest {
   const admin = new RpcClient(port, 1);
   let pools: RpcClient[] = [];
   return {
-    id, family, cpuRoots,
+    id, family, relaxed, cpuRoots,
     seed: async (n, initialBalance) => void (await admin.must('seed', { n, initialBalance: initialBalance.toString() })),
     check: async () => parseCheck(await admin.must('check', {})),
     connect: async (clients, inFlightPerClient) => {
@@ -55,31 +62,48 @@ function rpcSystem(id: string, family: string, port: number, cpuRoots: number[],
   };
 }
 
+/** `synchronous=NORMAL` is the relaxed variant: in WAL mode a commit is acknowledged before the WAL is fsynced. */
 export async function startSqlite(serverCpus: string | undefined, synchronous: 'FULL' | 'NORMAL' = 'FULL'): Promise<SystemUnderTest> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'keynote-sqlite-'));
-  const server = await spawnServer([...pinPrefix(serverCpus), ...tsxNode, path.join(benchDir, 'sqlite-server.ts'),
-    '--db', path.join(dir, 'bench.db'), '--synchronous', synchronous]);
-  const id = synchronous === 'FULL' ? 'sqlite' : 'sqlite-normal';
-  return rpcSystem(id, id, server.port, [server.child.pid!], async () => {
-    await stopChild(server.child);
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const removeDir = stopOnExit(async () => rmSync(dir, { recursive: true, force: true }));
+  try {
+    const server = await spawnServer([...pinPrefix(serverCpus), ...tsxNode, path.join(benchDir, 'sqlite-server.ts'),
+      '--db', path.join(dir, 'bench.db'), '--synchronous', synchronous]);
+    const id = synchronous === 'FULL' ? 'sqlite' : 'sqlite-normal';
+    return rpcSystem(id, id, synchronous !== 'FULL', server.port, [server.child.pid!], async () => {
+      await server.stop();
+      await removeDir();
+    });
+  } catch (err) {
+    await removeDir();
+    throw err;
+  }
 }
 
+/**
+ * One Node app over a `pg` Pool of `poolSize` against the shared cluster. `synchronousCommit: 'off'` (serializable
+ * only, the relaxed variant) sets it for the app's sessions: commits are acknowledged before the WAL is flushed.
+ */
 export async function startPgApp(
   cluster: PgCluster, variant: 'serializable' | 'function', poolSize: number, serverCpus: string | undefined,
+  synchronousCommit: 'on' | 'off' = 'on',
 ): Promise<SystemUnderTest> {
+  const relaxed = synchronousCommit === 'off';
   const server = await spawnServer([...pinPrefix(serverCpus), ...tsxNode, path.join(benchDir, 'pg-server.ts'),
-    '--pg-port', String(cluster.port), '--pg-user', pgUser, '--pool', String(poolSize), '--variant', variant]);
-  return rpcSystem(`pg-${variant}-pool${poolSize}`, `pg-${variant}`, server.port, [server.child.pid!, cluster.postmasterPid],
-    () => stopChild(server.child));
+    '--pg-port', String(cluster.port), '--pg-user', pgUser, '--pool', String(poolSize), '--variant', variant,
+    '--synchronous-commit', synchronousCommit]);
+  const family = relaxed ? `pg-${variant}-async` : `pg-${variant}`;
+  return rpcSystem(`${family}-pool${poolSize}`, family, relaxed, server.port, [server.child.pid!, cluster.postmasterPid],
+    () => server.stop());
 }
 
-export async function startOursSystem(serverCpus: string | undefined): Promise<SystemUnderTest> {
-  const server = await startOurs(pinPrefix(serverCpus));
+/** Our server; `durability: 'none'` is the relaxed variant (`spacetime start --durability none`). */
+export async function startOursSystem(serverCpus: string | undefined, durability: OursDurability = 'fsync'): Promise<SystemUnderTest> {
+  const server = await startOurs(pinPrefix(serverCpus), durability);
+  const id = durability === 'fsync' ? 'ours' : 'ours-durability-none';
   let open: TransferClient[] = [];
   return {
-    id: 'ours', family: 'ours', cpuRoots: [server.pid],
+    id, family: id, relaxed: durability !== 'fsync', cpuRoots: [server.pid],
     seed: (n, initialBalance) => seedOurs(server, n, initialBalance),
     check: () => checkOurs(server),
     connect: async (clients) => {
@@ -106,6 +130,8 @@ export interface CellOptions {
 export interface CellResult extends LoadResult {
   system: string;
   family: string;
+  /** Acknowledged before durable (see SystemUnderTest.relaxed): never compared with durable cells. */
+  relaxed: boolean;
   alpha: number;
   clients: number;
   inFlightPerClient: number;
@@ -139,7 +165,7 @@ export async function measure(
   assertInvariant(await sut.check(), opts.accounts, opts.initialBalance);
   return {
     ...load,
-    system: sut.id, family: sut.family, alpha, clients: opts.clients, inFlightPerClient: opts.inFlightPerClient,
+    system: sut.id, family: sut.family, relaxed: sut.relaxed, alpha, clients: opts.clients, inFlightPerClient: opts.inFlightPerClient,
     serverCpuMicrosPerTx: cpu === null || load.committed === 0 ? null : cpu / load.committed,
     serverCores: cpu === null ? null : cpu / elapsedMicros,
     invariant: 'ok',
