@@ -47,3 +47,15 @@ test('sqlite baseline: a short run commits transfers and keeps the total balance
     await sut.stop();
   }
 });
+
+test('installer: present tools are left alone; --no-install and a missing tool give a reason naming the apt command', async () => {
+  const { ensureInstalled } = await import('../../bench/install.js');
+  const lines: string[] = [];
+  const base = { key: 'fake-tool', name: 'Fake tool', packages: ['no-such-package-stdb'], without: 'skipping the fake rows' };
+  assert.deepEqual(await ensureInstalled({ ...base, present: () => true }, { allowInstall: false, log: (l) => lines.push(l) }),
+    { status: 'present' });
+  assert.deepEqual(lines, []);
+  const missing = await ensureInstalled({ ...base, present: () => false }, { allowInstall: false, log: (l) => lines.push(l) });
+  assert.equal(missing.status, 'unavailable');
+  assert.match(lines.join('\n'), /Fake tool is not installed and --no-install was given; skipping the fake rows \(to install it yourself: `apt-get install no-such-package-stdb`\)/);
+});
