@@ -565,7 +565,7 @@ export class Database {
     this.features?.close();
     this.runtime?.dispose();
     this.runtime = undefined;
-    await this.durability?.close();
+    await this.durability?.close(this.datastore);
   }
 
   // ------------------------------------------------------------------------------------------------------------

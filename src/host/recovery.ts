@@ -101,8 +101,9 @@ export class DatabaseDurability {
     return this.waitDurable(this.persistence.lastOffset);
   }
 
-  close(): Promise<void> {
-    return this.persistence.close();
+  /** Closes the log; with the datastore of a healthy database, snapshots it first when much log is owed (persistence.ts). */
+  close(datastore?: Datastore): Promise<void> {
+    return this.persistence.close(this.failure === undefined ? datastore : undefined);
   }
 
   private guard<T>(f: () => T): T {
