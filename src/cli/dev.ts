@@ -11,7 +11,7 @@ import type { CliConfig } from './config.js';
 import { CliError, ExitWithCode, formatError } from './errors.js';
 import { describeProgram } from './generate/extract.js';
 import { defaultOutDirTypeScript, runGenerate } from './generate/command.js';
-import { loadProjectConfig, selectTargets } from './project-config.js';
+import { loadProjectConfig, selectTargets, type GenerateEntry } from './project-config.js';
 import { publish, type DeleteDataMode, type YesScope } from './publish.js';
 
 /** Upstream waits this long after the last file event before rebuilding. */
@@ -56,8 +56,11 @@ export async function dev(config: CliConfig, opts: DevOptions): Promise<void> {
   }
   const moduleDir = opts.modulePath !== undefined ? path.resolve(opts.modulePath)
     : target?.modulePath ?? resolveModuleDir(undefined, projectDir);
-  const bindingsDir = opts.bindingsPath !== undefined ? path.resolve(projectDir, opts.bindingsPath)
-    : target?.generate?.[0]?.outDir ?? path.join(projectDir, defaultOutDirTypeScript);
+  // Every `generate` entry of the target for this module (spacetime.json), or one TypeScript entry; --bindings-path
+  // replaces them with one.
+  const configured = (target?.generate ?? []).filter((g) => g.modulePath === undefined || path.resolve(g.modulePath) === moduleDir);
+  const bindings: GenerateEntry[] = opts.bindingsPath !== undefined ? [{ outDir: path.resolve(projectDir, opts.bindingsPath) }]
+    : configured.length > 0 ? configured : [{}];
   const server = opts.server ?? target?.server;
   const clientCommand = opts.serverOnly ? undefined : opts.run ?? project?.devRun;
   const yes = new Set<YesScope>(opts.yes ? ['all'] : ['migrate', 'break-clients']);
@@ -78,8 +81,12 @@ export async function dev(config: CliConfig, opts: DevOptions): Promise<void> {
       if (opts.skipGenerate) say('Skipping generate step (--skip-generate).');
       else if (!opts.serverOnly) {
         say('Generating module bindings...');
-        await runGenerate({ lang: 'typescript', outDir: bindingsDir, moduleDefBytes: await describeProgram(code),
-          yes: true, modulePath: path.relative(projectDir, moduleDir) || '.' });
+        const moduleDefBytes = await describeProgram(code);
+        for (const entry of bindings) {
+          await runGenerate({ lang: entry.language ?? 'typescript', moduleDefBytes, yes: true,
+            outDir: entry.outDir !== undefined ? path.resolve(projectDir, entry.outDir) : path.join(projectDir, defaultOutDirTypeScript),
+            includePrivate: entry.includePrivate, modulePath: path.relative(projectDir, moduleDir) || '.' });
+        }
       }
       if (opts.skipPublish) say('Skipping publish step (--skip-publish).');
       else {
