@@ -15,6 +15,9 @@ import { Database, type Caller } from '../src/host/database.js';
 import { DatabasePersistence } from '../src/host/persistence.js';
 import { Datastore } from '../src/datastore/store.js';
 import type { DurabilityMode } from '../src/durability/commitlog.js';
+import { exitWithUsageOnHelp } from './usage.js';
+
+exitWithUsageOnHelp(import.meta.url);
 
 const scaleArg = process.argv.indexOf('--scale');
 const scale = scaleArg >= 0 ? Number(process.argv[scaleArg + 1]) : 1;

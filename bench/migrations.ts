@@ -11,6 +11,9 @@
 import { Database, type Caller } from '../src/host/database.js';
 import { BsatnWriter } from '../src/sats/bsatn.js';
 import { buildFixture } from '../test/harness.js';
+import { exitWithUsageOnHelp } from './usage.js';
+
+exitWithUsageOnHelp(import.meta.url);
 
 const rowsCount = Number(process.env.ROWS ?? 1_000_000);
 const pauseTargetMs = 200;

@@ -20,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureInstalled, type Requirement } from '../install.js';
+import { exitWithUsageOnHelp } from '../usage.js';
 import { pngRequirement, tpsBarsSvg, linesSvg, writeChart, type ChartEntry } from './chart.js';
 import { findPgBin, pgRequirement, startPostgres } from './postgres.js';
 import { defaultPinning, installInterruptCleanup, pinSelf, runPendingStops, tasksetRequirement, type Pinning } from './procs.js';
@@ -45,6 +46,7 @@ const relaxedVariants = [
 ] as const;
 type RelaxedId = (typeof relaxedVariants)[number]['id'];
 
+exitWithUsageOnHelp(import.meta.url);
 const { values: flags } = parseArgs({
   options: {
     duration: { type: 'string', default: '10' },
@@ -65,6 +67,7 @@ const { values: flags } = parseArgs({
     'no-install': { type: 'boolean', default: false },
   },
 });
+
 
 function positiveNumber(name: string, text: string | undefined): number {
   const v = Number(text);
