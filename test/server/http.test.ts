@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import * as esbuild from 'esbuild';
 import { identityFromClaims, identityToHex } from '../../src/auth/identity.js';
 import { startServer, type RunningServer } from '../../src/server/main.js';
+import { fixtureBundle } from '../host/bundle.js';
 
 /** Bundles test/server/fixtures/<name>.ts the way `spacetime build` does (without the type check). */
 async function bundleLocal(name: string): Promise<string> {
@@ -253,15 +254,37 @@ describe('HTTP /v1', () => {
     controller.abort();
   });
 
-  test('schema: version 10 as SATS-JSON, version 9 refused', async () => {
+  test('schema: version 10 and version 9 as SATS-JSON, anything else refused', async () => {
     await publish('schema-db', basic, alice);
     const r = await req('GET', '/v1/database/schema-db/schema?version=10');
     assert.equal(r.status, 200);
     assert.equal(r.headers.get('content-type'), 'application/json');
     const def = (await r.json()) as { sections: Record<string, unknown>[] };
     assert.ok(def.sections.some((s) => 'Tables' in s));
-    assert.equal((await req('GET', '/v1/database/schema-db/schema?version=9')).status, 400);
+    assert.equal((await req('GET', '/v1/database/schema-db/schema?version=8')).status, 400);
     assert.equal((await req('GET', '/v1/database/schema-db/schema')).status, 400);
+
+    // V9, as upstream derives it from the validated module: canonical names, generated index / constraint /
+    // sequence / schedule names, lifecycle on reducers, procedures in misc_exports.
+    await publish('schema-v9', await fixtureBundle('feat-a'), alice);
+    const v9 = (await (await req('GET', '/v1/database/schema-v9/schema?version=9')).json()) as {
+      typespace: { types: unknown[] }; tables: Record<string, unknown>[]; reducers: Record<string, unknown>[];
+      types: unknown[]; misc_exports: Record<string, { name: string }>[]; row_level_security: unknown[];
+    };
+    assert.ok(v9.typespace.types.length > 0);
+    const ticker = v9.tables.find((t) => t.name === 'ticker')!;
+    assert.deepEqual(ticker.primary_key, [0]);
+    assert.deepEqual(ticker.indexes, [{ name: { some: 'ticker_scheduled_id_idx_btree' }, accessor_name: { some: 'scheduledId' }, algorithm: { BTree: [0] } }]);
+    assert.deepEqual(ticker.constraints, [{ name: { some: 'ticker_scheduled_id_key' }, data: { Unique: { columns: [0] } } }]);
+    assert.deepEqual((ticker.sequences as { name: unknown }[])[0]!.name, { some: 'ticker_scheduled_id_seq' });
+    assert.deepEqual(ticker.schedule, { some: { name: { some: 'ticker_sched' }, reducer_name: 'tick', scheduled_at_column: 1 } });
+    assert.deepEqual(ticker.table_type, { User: [] });
+    assert.deepEqual(ticker.table_access, { Private: [] });
+    const startTicker = v9.reducers.find((x) => x.name === 'start_ticker')!;
+    assert.deepEqual(startTicker.lifecycle, { none: [] });
+    assert.ok(v9.misc_exports.some((m) => m.Procedure?.name === 'proc_tick'), 'procedures are misc exports');
+    const basicV9 = (await (await req('GET', '/v1/database/schema-db/schema?version=9')).json()) as { reducers: Record<string, unknown>[] };
+    assert.deepEqual(basicV9.reducers.find((x) => x.name === 'init')!.lifecycle, { some: { Init: [] } });
     const ts = (await (await req('GET', '/v1/database/schema-db/unstable/timestamp')).json()) as Record<string, number>;
     assert.ok(Math.abs(ts.__timestamp_micros_since_unix_epoch__! / 1000 - Date.now()) < 60_000);
   });

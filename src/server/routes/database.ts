@@ -13,11 +13,13 @@ import {
 } from '../../host/errors.js';
 import { compileCodec } from '../../sats/codec.js';
 import { parseJson, stringifyJson, typeToJson, valueToUntypedJson } from '../../sats/json.js';
-import { rawModuleDefToJson } from '../../sats/moduledef.js';
+import { moduleDefSections, rawModuleDefToJson } from '../../sats/moduledef.js';
 import { SatsError, type AlgebraicType, type ProductType, type Value } from '../../sats/types.js';
 import { SqlError } from '../../sql/errors.js';
 import { DatabaseNameError, parseDatabaseName } from '../control.js';
 import { readMigrationHistory } from '../../host/update.js';
+import { rawModuleDefV9Json } from '../../host/moduledef-v9.js';
+import { functionNamer } from '../../host/reducers.js';
 import { DatabaseRegistry, requireOwner } from '../databases.js';
 import { addModuleRoutes, callProcedureRoute } from './module-routes.js';
 import type { Caller, HostedDatabase, LogRecord, SqlStatementResult } from '../host-api.js';
@@ -291,8 +293,11 @@ async function schema(ctx: RequestContext, registry: DatabaseRegistry): Promise<
   if (versionText === undefined) throw new HttpError(400, 'Missing query parameter `version` (9 or 10)');
   if (versionText !== '9' && versionText !== '10') throw new HttpError(400, `Unsupported schema version \`${versionText}\``);
   let json: unknown;
+  const db = registry.get(record);
   try {
-    json = rawModuleDefToJson(registry.get(record).moduleDefBytes(), Number(versionText) as 9 | 10);
+    json = versionText === '9'
+      ? rawModuleDefV9Json(db.moduleDefBytes(), db.schema, functionNamer(moduleDefSections(db.moduleDef)))
+      : rawModuleDefToJson(db.moduleDefBytes(), 10);
   } catch (error) {
     if (error instanceof SatsError) throw new HttpError(400, error.message);
     throw error;
