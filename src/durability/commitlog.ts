@@ -328,7 +328,10 @@ export class CommitLog {
 
   /** Resolves once `offset` is durable; rejects if the log fails first. */
   waitDurable(offset: bigint): Promise<void> {
-    assert(offset < this.nextOffsetValue, `waitDurable(${offset}) for an offset never appended (next is ${this.nextOffsetValue})`);
+    // Not assert(cond, `…`): the message (two BigInt-to-string conversions) would be built on every call.
+    if (offset >= this.nextOffsetValue) {
+      assert.fail(`waitDurable(${offset}) for an offset never appended (next is ${this.nextOffsetValue})`);
+    }
     if (offset <= this.durable) return Promise.resolve();
     if (this.failure) return Promise.reject(this.failure);
     if (offset > this.takenOffset) return this.waitPendingBatch(offset);

@@ -133,14 +133,34 @@ export function readSegmentHeader(fd: number, file: string, expectedFirst: bigin
 export function encodeRecord(buf: Buffer, pos: number, offset: bigint, timestampMicros: bigint, payload: Uint8Array): number {
   const len = payload.length;
   buf.writeUInt32LE(len, pos);
-  buf.writeBigUInt64LE(offset, pos + 4);
-  buf.writeBigInt64LE(timestampMicros, pos + 12);
+  write64(buf, pos + 4, offset, false);
+  write64(buf, pos + 12, timestampMicros, true);
   const headerCrc = crc32c(buf, 0, pos, pos + 20);
   buf.writeUInt32LE(headerCrc, pos + 20);
   buf.set(payload, pos + recordHeaderBytes);
   const end = pos + recordHeaderBytes + len;
   buf.writeUInt32LE(crc32c(buf, headerCrc, pos + recordHeaderBytes, end), end);
   return recordOverheadBytes + len;
+}
+
+/** 2^32 and the range in which a 64-bit field is written through Number arithmetic (exact below 2^53). */
+const twoPow32 = 4294967296;
+const safeBig = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * Writes a u64 (or, `signed`, an i64) little-endian. Buffer's BigInt writers allocate several BigInts per call
+ * (two records' worth per commit on the hot path); offsets and timestamps fit in 2^53, so split them as Numbers.
+ */
+function write64(buf: Buffer, pos: number, v: bigint, signed: boolean): void {
+  if (v >= 0n && v <= safeBig) {
+    const n = Number(v);
+    buf.writeUInt32LE(n % twoPow32, pos);
+    buf.writeUInt32LE(Math.floor(n / twoPow32), pos + 4);
+  } else if (signed) {
+    buf.writeBigInt64LE(v, pos);
+  } else {
+    buf.writeBigUInt64LE(v, pos);
+  }
 }
 
 /** One record as the scanner sees it. `payload` is a view into the scan buffer, valid until the next record. */

@@ -958,7 +958,7 @@ function decodeSnapshotPayload(payload: Uint8Array): { program: ProgramInfo; res
 const varintMaxBytes = 5; // enough for any count or id below 2^35; larger means a corrupt record
 
 function writeVarint(w: BsatnWriter, v: number): void {
-  assert(Number.isSafeInteger(v) && v >= 0, `varint of ${v}`);
+  if (!(Number.isSafeInteger(v) && v >= 0)) assert.fail(`varint of ${v}`);   // no message built per call
   while (v >= 0x80) { w.writeU8((v % 0x80) | 0x80); v = Math.floor(v / 0x80); }
   w.writeU8(v);
 }

@@ -35,29 +35,96 @@ const clientMessageTags = ['Subscribe', 'Unsubscribe', 'OneOffQuery', 'CallReduc
  * `args` byte arrays are subarrays of `frame` (no copy); the caller must not reuse the frame buffer.
  */
 export function decodeClientFrame(frame: Uint8Array, version: 2 | 3): ClientMessage[] {
-  if (frame.length === 0) throw new ProtocolError('empty client frame: expected at least one ClientMessage');
-  const r = new BsatnReader(frame);
   const out: ClientMessage[] = [];
-  do {
-    out.push(readClientMessage(r));
-  } while (version === 3 && r.remainingBytes > 0);
-  if (r.remainingBytes > 0) {
-    throw new ProtocolError(
-      `trailing bytes after ClientMessage: ${r.remainingBytes} bytes left over (at byte ${r.offset})`);
-  }
+  decodeClientFrameInto(frame, version, out);
   return out;
+}
+
+/**
+ * `decodeClientFrame`, appending to `out` (the session's inbound queue: no array per frame). On any error nothing
+ * is appended. A CallReducer whose reducer name was seen before is decoded without a reader (callCached).
+ */
+export function decodeClientFrameInto(frame: Uint8Array, version: 2 | 3, out: ClientMessage[]): void {
+  if (frame.length === 0) throw new ProtocolError('empty client frame: expected at least one ClientMessage');
+  const first = out.length;
+  try {
+    let r: BsatnReader | undefined;
+    let pos = 0;
+    do {
+      const fast = callCached(frame, pos);
+      if (fast !== undefined) {
+        out.push(fast);
+        pos = fast.args.byteOffset - frame.byteOffset + fast.args.length;
+        continue;
+      }
+      r ??= new BsatnReader(frame);
+      r.offset = pos;
+      out.push(readClientMessage(r));
+      pos = r.offset;
+    } while (version === 3 && pos < frame.length);
+    if (pos < frame.length) {
+      throw new ProtocolError(`trailing bytes after ClientMessage: ${frame.length - pos} bytes left over (at byte ${pos})`);
+    }
+  } catch (e) {
+    out.length = first;
+    throw e;
+  }
+}
+
+/** Reducer names decoded so far, with their UTF-8 bytes: a client calls the same few reducers again and again. */
+const reducerNames: { bytes: Uint8Array; name: string }[] = [];
+const reducerNamesMax = 32;
+const reducerNameCachedMaxBytes = 64;
+let reducerNamesNext = 0;
+
+function rememberReducerName(bytes: Uint8Array, name: string): void {
+  if (bytes.length > reducerNameCachedMaxBytes || reducerNames.some((e) => e.name === name)) return;
+  const entry = { bytes: new Uint8Array(bytes), name }; // a copy: `bytes` is a view of the client's frame
+  if (reducerNames.length < reducerNamesMax) reducerNames.push(entry);
+  else reducerNames[reducerNamesNext++ % reducerNamesMax] = entry;
+}
+
+function u32At(b: Uint8Array, at: number): number {
+  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
+}
+
+/**
+ * The hot message (a well-formed CallReducer of a known reducer) without a reader, a string decode or an error
+ * text per message; undefined for anything else, which readClientMessage then decodes (and rejects) as always.
+ */
+function callCached(frame: Uint8Array, pos: number): Extract<ClientMessage, { tag: 'CallReducer' }> | undefined {
+  const len = frame.length;
+  // tag u8 | request_id u32 | flags u8 | name: u32 length + bytes | args: u32 length + bytes
+  if (frame[pos] !== 3 || pos + 10 > len || frame[pos + 5] !== 0) return undefined;
+  const nameLen = u32At(frame, pos + 6);
+  const nameAt = pos + 10;
+  if (nameLen > reducerNameCachedMaxBytes || nameAt + nameLen + 4 > len) return undefined;
+  const argsLen = u32At(frame, nameAt + nameLen);
+  const argsAt = nameAt + nameLen + 4;
+  if (argsLen > len - argsAt) return undefined;
+  let reducer: string | undefined;
+  for (let i = 0; i < reducerNames.length && reducer === undefined; i++) {
+    const e = reducerNames[i];
+    if (e.bytes.length !== nameLen) continue;
+    let same = true;
+    for (let k = 0; k < nameLen && same; k++) same = e.bytes[k] === frame[nameAt + k];
+    if (same) reducer = e.name;
+  }
+  if (reducer === undefined) return undefined;
+  return { tag: 'CallReducer', requestId: u32At(frame, pos + 1), reducer, args: frame.subarray(argsAt, argsAt + argsLen) };
 }
 
 function readClientMessage(r: BsatnReader): ClientMessage {
   const start = r.offset;
-  let what = 'ClientMessage tag';
+  let name: (typeof clientMessageTags)[number] | undefined;
+  // Built only for an error: a template string per message showed up in profiles.
+  const what = () => name === undefined ? 'ClientMessage tag' : `ClientMessage::${name} starting at byte ${start}`;
   try {
     const tag = r.readU8();
-    const name = clientMessageTags[tag];
+    name = clientMessageTags[tag];
     if (name === undefined) {
       throw new ProtocolError(`unknown ClientMessage tag ${tag} (expected 0..4) at byte ${start}`);
     }
-    what = `ClientMessage::${name} starting at byte ${start}`;
     switch (name) {
       case 'Subscribe': {
         const requestId = r.readU32();
@@ -65,7 +132,7 @@ function readClientMessage(r: BsatnReader): ClientMessage {
         const count = r.readU32();
         // Each string needs ≥4 bytes; reject absurd counts before allocating.
         if (count * 4 > r.remainingBytes) {
-          throw new ProtocolError(`${what}: query_strings count ${count} exceeds the remaining input`);
+          throw new ProtocolError(`${what()}: query_strings count ${count} exceeds the remaining input`);
         }
         const queryStrings: string[] = new Array(count);
         for (let i = 0; i < count; i++) queryStrings[i] = r.readString();
@@ -77,7 +144,7 @@ function readClientMessage(r: BsatnReader): ClientMessage {
         const flagsAt = r.offset;
         const flags = r.readU8();
         if (flags > 1) {
-          throw new ProtocolError(`${what}: unknown UnsubscribeFlags tag ${flags} at byte ${flagsAt}`);
+          throw new ProtocolError(`${what()}: unknown UnsubscribeFlags tag ${flags} at byte ${flagsAt}`);
         }
         return { tag: name, requestId, querySetId, sendDroppedRows: flags === 1 };
       }
@@ -90,16 +157,18 @@ function readClientMessage(r: BsatnReader): ClientMessage {
         const requestId = r.readU32();
         const flagsAt = r.offset;
         const flags = r.readU8();
-        if (flags !== 0) throw new ProtocolError(`${what}: flags must be 0, got ${flags} at byte ${flagsAt}`);
+        if (flags !== 0) throw new ProtocolError(`${what()}: flags must be 0, got ${flags} at byte ${flagsAt}`);
+        const nameAt = r.offset + 4;
         const fn = r.readString();
+        const nameEnd = r.offset;
         const args = r.readBytes();
-        return name === 'CallReducer'
-          ? { tag: name, requestId, reducer: fn, args }
-          : { tag: name, requestId, procedure: fn, args };
+        if (name === 'CallProcedure') return { tag: name, requestId, procedure: fn, args };
+        rememberReducerName(r.bytes.subarray(nameAt, nameEnd), fn);
+        return { tag: name, requestId, reducer: fn, args };
       }
     }
   } catch (e) {
-    if (e instanceof SatsError) throw new ProtocolError(`malformed ${what}: ${e.message}`);
+    if (e instanceof SatsError) throw new ProtocolError(`malformed ${what()}: ${e.message}`);
     throw e;
   }
 }

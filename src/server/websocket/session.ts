@@ -2,8 +2,9 @@
 //
 // Owns: the connection lifecycle (client_connected → InitialConnection → messages in order → on close drop
 // subscriptions and client_disconnected), the ordered outbound queue (slots filled at commit time, held until
-// durable when reads are confirmed), server framing (compression tag byte, gzip/brotli above 1 KiB, v3
-// coalescing up to 512 KiB), keepalive (ping every 15 s, idle close after 30 s) and the per-connection limits.
+// durable when reads are confirmed; a caller's ReducerResult always until its commit is durable), server framing
+// (compression tag byte, gzip/brotli above 1 KiB, v3 coalescing up to 512 KiB, small WebSocket frames written to the
+// socket by us — see writeMessages), keepalive (ping every 15 s, idle close after 30 s) and the per-connection limits.
 // Does not own: the upgrade/route/auth handshake (attach.ts), message codecs and subscriptions (subscription/).
 // May call: subscription/messages.ts, subscription/manager.ts, server/websocket/fanout.ts (durability waits and
 // flush passes shared by all sessions), sats/bsatn.ts, ws, node:zlib.
@@ -19,7 +20,7 @@ import type { WebSocket, RawData } from 'ws';
 import { BsatnWriter } from '../../sats/bsatn.js';
 import type { ClientHandle, ClientSink, CommitSource, SubscriptionManager } from '../../subscription/manager.js';
 import {
-  decodeClientFrame, writeServerMessage, type ClientMessage, type QuerySetUpdate, type ServerMessage,
+  decodeClientFrameInto, writeServerMessage, type ClientMessage, type QuerySetUpdate, type ServerMessage,
 } from '../../subscription/messages.js';
 import { onFlushPassEnd, queueFlush, releaseWhenDurable, type DurableSlot, type FlushTarget } from './fanout.js';
 
@@ -76,6 +77,12 @@ export interface SessionDatabase extends CommitSource {
   readonly identity: bigint;
   readonly ownerIdentity: bigint;
   callReducer(name: string, args: Uint8Array, caller: Caller): Promise<ReducerCallResult>;
+  /**
+   * Optional promise-free form (host/database.ts `callReducerNow`): runs the call at once and returns its result
+   * with what its reply must wait for, or undefined when the call cannot run now; throws what callReducer rejects.
+   */
+  callReducerNow?(name: string, args: Uint8Array, caller: Caller):
+    { result: ReducerCallResult; durable: Promise<unknown> | undefined } | undefined;
   callProcedure?(name: string, args: Uint8Array, caller: Caller): Promise<ProcedureCallResult>;
   clientConnected(caller: Caller): Promise<void>;
   clientDisconnected(caller: Caller): Promise<void>;
@@ -124,6 +131,21 @@ function encode(msg: ServerMessage): Uint8Array {
   const out = sharedWriter.written();
   sharedWriter = new BsatnWriter(writerInitialBytes);
   return out;
+}
+
+/** The caller's ReducerResult (framed, see Slot). A refusal carries the time it was answered. */
+function encodeReducerResult(requestId: number, result: ReducerCallResult, querySets: QuerySetUpdate[]): Uint8Array {
+  if (result.status === 'committed') {
+    return encode({
+      tag: 'ReducerResult', requestId, timestampMicros: result.timestampMicros,
+      outcome: { tag: 'Ok', retValue: noBytes, transactionUpdate: querySets },
+    });
+  }
+  const timestampMicros = BigInt(Date.now()) * 1000n;
+  const outcome = result.status === 'failed'
+    ? { tag: 'Err' as const, message: result.message }
+    : { tag: 'InternalError' as const, message: result.message };
+  return encode({ tag: 'ReducerResult', requestId, timestampMicros, outcome });
 }
 
 function errorText(e: unknown): string {
@@ -186,7 +208,7 @@ export class Session implements ClientSink, FlushTarget {
     );
     this.pingTimer = setInterval(() => this.keepalive(), this.limits.pingIntervalMs);
     this.pingTimer.unref();
-    void this.processInbound();
+    this.processInbound();
   }
 
   // ---- inbound
@@ -199,37 +221,49 @@ export class Session implements ClientSink, FlushTarget {
       return;
     }
     const frame = toBytes(data);
-    let messages: ClientMessage[];
     try {
-      messages = decodeClientFrame(frame, this.options.version);
+      decodeClientFrameInto(frame, this.options.version, this.inbound); // all of the frame's messages, or none
     } catch (e) {
       this.fail(closeCodes.internalError, errorText(e));
       return;
     }
-    if (this.inbound.length + messages.length > inboundQueueMaxMessages) {
+    if (this.inbound.length > inboundQueueMaxMessages) {
       this.fail(closeCodes.tryAgainLater, `too many requests: more than ${inboundQueueMaxMessages} queued messages`);
       return;
     }
-    for (const m of messages) this.inbound.push(m);
-    if (this.connected) void this.processInbound();
+    if (this.connected) this.processInbound();
   }
 
-  /** Processes queued client messages one at a time, in arrival order. */
-  private async processInbound(): Promise<void> {
+  /**
+   * Processes queued client messages one at a time, in arrival order. A pipelined call (or a subscription message)
+   * finishes synchronously: no promise, no microtask hop; a message that must be waited for suspends the loop
+   * (`processing` stays set) until resumeAfter picks it up again.
+   */
+  private processInbound(): void {
     if (this.processing) return;
     this.processing = true;
     try {
       while (!this.closed && this.inbound.length > 0) {
-        const m = this.inbound.shift()!;
-        // A pipelined call (or a subscription message) finishes synchronously: no promise, no microtask hop.
-        const wait = this.handleMessage(m);
-        if (wait !== undefined) await wait;
+        const wait = this.handleMessage(this.inbound.shift()!);
+        if (wait !== undefined) {
+          void this.resumeAfter(wait);
+          return;
+        }
       }
     } catch (e) {
       this.failInternal(e);
-    } finally {
-      this.processing = false;
     }
+    this.processing = false;
+  }
+
+  private async resumeAfter(wait: Promise<void>): Promise<void> {
+    try {
+      await wait;
+    } catch (e) {
+      this.failInternal(e);
+    }
+    this.processing = false;
+    if (!this.closed) this.processInbound();
   }
 
   /** A bug on our side while serving this client: log it and close with 1011. */
@@ -259,25 +293,42 @@ export class Session implements ClientSink, FlushTarget {
   }
 
   /**
-   * Starts a reducer call. The database runs it synchronously and its reply waits for durability; once its commit
-   * has reserved the result's slot (transaction() below) the next message may start at once, so one connection's
-   * pipelined calls share a group commit instead of paying one fsync each. A call that did not commit while we
-   * watched (failed, or queued behind other work) is awaited before the next message, as before.
+   * Starts a reducer call. The database runs it synchronously and its reply waits for durability; the reply's slot
+   * is taken at commit time (transaction() below) or, for a call that committed nothing, when it returns, so the
+   * next message starts at once and one connection's pipelined calls share a group commit instead of paying one
+   * fsync each. With `callReducerNow` the reply is encoded at once and released by fanout.ts's one reaction per
+   * group commit: no promise, closure or retained result per call. A call the database could not run at once
+   * (another call running) takes the promise path and is awaited before the next message, as before.
    */
   private callReducer(requestId: number, name: string, args: Uint8Array): Promise<void> | undefined {
     assert.equal(this.inflight, undefined, 'one reducer call at a time per connection');
     const inflight: InflightReducer = { requestId, slot: undefined, querySets: noQuerySets };
     this.inflight = inflight;
+    const db = this.db;
+    if (db.callReducerNow !== undefined) {
+      let now: { result: ReducerCallResult; durable: Promise<unknown> | undefined } | undefined;
+      try {
+        now = db.callReducerNow(name, args, this.options.caller);
+      } catch (e) {
+        now = { result: { status: 'internal', message: errorText(e) }, durable: undefined };
+      }
+      if (now !== undefined) {
+        this.inflight = undefined;
+        this.replyGuarded(inflight, now.result, now.durable);
+        return undefined;
+      }
+    }
     let pending: Promise<ReducerCallResult>;
     try {
-      pending = this.db.callReducer(name, args, this.options.caller);
+      pending = db.callReducer(name, args, this.options.caller);
     } catch (e) {
       pending = Promise.reject(e);
     }
-    // Never rejects: finishReducerGuarded turns its own failure into a closed connection.
+    // Never rejects: replyGuarded turns its own failure into a closed connection. The promise settles only once
+    // the call's commits are durable, so the reply is ready when it settles.
     const finished = pending.then(
-      (result) => this.finishReducerGuarded(inflight, result),
-      (e) => this.finishReducerGuarded(inflight, { status: 'internal', message: errorText(e) }));
+      (result) => this.replyGuarded(inflight, result, undefined),
+      (e) => this.replyGuarded(inflight, { status: 'internal', message: errorText(e) }, undefined));
     if (inflight.slot !== undefined) {
       this.inflight = undefined;
       return undefined;
@@ -294,38 +345,36 @@ export class Session implements ClientSink, FlushTarget {
     }
   }
 
-  private finishReducerGuarded(inflight: InflightReducer, result: ReducerCallResult): void {
+  private replyGuarded(inflight: InflightReducer, result: ReducerCallResult, durable: Promise<unknown> | undefined): void {
     try {
-      this.finishReducer(inflight, result);
+      this.reply(inflight, result, durable);
     } catch (e) {
       this.failInternal(e);
     }
   }
 
-  private finishReducer(inflight: InflightReducer, result: ReducerCallResult): void {
-    const requestId = inflight.requestId;
+  /**
+   * Puts the call's ReducerResult into its slot (the one its commit reserved, else a new one at the tail) and
+   * releases it once `durable` resolves. The caller's reply always waits for its commit, whatever confirmedReads.
+   */
+  private reply(inflight: InflightReducer, result: ReducerCallResult, durable: Promise<unknown> | undefined): void {
     if (this.closed) return;
-    if (result.status === 'committed') {
-      const msg = encode({
-        tag: 'ReducerResult', requestId, timestampMicros: result.timestampMicros,
-        outcome: { tag: 'Ok', retValue: noBytes, transactionUpdate: inflight.querySets },
-      });
-      if (inflight.slot === undefined) {
-        // The commit never reached the subscription manager (nothing to order against): send now.
-        this.push(msg);
-      } else {
-        inflight.slot.framed = msg;
-        this.outboundBytes += msg.length;
-        this.checkOutboundLimit();
-        this.scheduleFlush();
-      }
-      return;
+    const msg = encodeReducerResult(inflight.requestId, result, inflight.querySets);
+    let slot = inflight.slot;
+    if (slot === undefined) {
+      slot = { framed: msg, ready: false, owner: this };
+      this.outbound.push(slot);
+    } else {
+      slot.framed = msg;
     }
-    const timestampMicros = BigInt(Date.now()) * 1000n;
-    const outcome = result.status === 'failed'
-      ? { tag: 'Err' as const, message: result.message }
-      : { tag: 'InternalError' as const, message: result.message };
-    this.push(encode({ tag: 'ReducerResult', requestId, timestampMicros, outcome }));
+    this.outboundBytes += msg.length;
+    releaseWhenDurable(slot, durable);
+    // Not a committed reply, yet a commit made for this caller while it ran (an immediate reducer it scheduled)
+    // took the slot: its changes still go out, after the reply.
+    if (result.status !== 'committed' && inflight.querySets.length > 0) {
+      this.queueFramed(encode({ tag: 'TransactionUpdate', querySets: inflight.querySets }), durable);
+    }
+    this.checkOutboundLimit();
   }
 
   private async callProcedure(requestId: number, name: string, args: Uint8Array): Promise<void> {
@@ -356,8 +405,7 @@ export class Session implements ClientSink, FlushTarget {
       const slot: Slot = { framed: undefined, ready: false, owner: this };
       inflight.slot = slot;
       this.outbound.push(slot);
-      this.whenDurable(slot, durable);
-      return;
+      return; // released by reply(), which knows the durability the reply waits for
     }
     if (querySets.length === 0) return;
     this.pushConfirmed({ tag: 'TransactionUpdate', querySets }, durable);
@@ -420,7 +468,7 @@ export class Session implements ClientSink, FlushTarget {
     const ready: Uint8Array[] = new Array(n);
     for (let i = 0; i < n; i++) ready[i] = q[i].framed!;
     q.splice(0, n);
-    // ws writes each frame as its own header+payload writev; corking the socket (ws's own field) makes them one.
+    // Corked, so whatever ws itself writes meanwhile (a large message) joins the same writev.
     const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
     socket?.cork();
     try {
@@ -433,6 +481,7 @@ export class Session implements ClientSink, FlushTarget {
 
   private sendReady(ready: Uint8Array[]): void {
     const compression = this.options.compression;
+    const wire = wireScratch;
     let i = 0;
     while (i < ready.length) {
       let end = i + 1;
@@ -443,7 +492,36 @@ export class Session implements ClientSink, FlushTarget {
         }
       }
       this.outboundBytes -= bodyBytes + (end - i);
-      this.ws.send(frameOf(ready, i, end, compression), sendOptions);
+      wire.push(frameOf(ready, i, end, compression));
+      i = end;
+    }
+    try {
+      this.writeMessages(wire);
+    } finally {
+      wire.length = 0;
+    }
+  }
+
+  /**
+   * Sends each element as one binary WebSocket message. Small ones are framed here, all into one buffer and one
+   * socket write: through ws.send every message cost an options object, a Buffer view, a header Buffer, a two-element
+   * array and two buffered socket writes (~0.6 KB of garbage per keynote reply). The bytes are exactly ws's
+   * (server frames: FIN, opcode 2, unmasked, no RSV bits — permessage-deflate is off in attach.ts). Writing beside ws
+   * is safe only while its sender is idle and the socket open (directSocket); otherwise, and for large messages
+   * (no copy), ws.send.
+   */
+  private writeMessages(msgs: Uint8Array[]): void {
+    const socket = directSocket(this.ws);
+    let i = 0;
+    while (i < msgs.length) {
+      if (socket === undefined || msgs[i].length > directFrameMaxBytes) {
+        this.ws.send(msgs[i++], sendOptions);
+        continue;
+      }
+      let end = i;
+      let total = 0;
+      for (; end < msgs.length && msgs[end].length <= directFrameMaxBytes; end++) total += wsFrameBytes(msgs[end].length);
+      socket.write(encodeWsFrames(msgs, i, end, total));
       i = end;
     }
   }
@@ -506,6 +584,61 @@ export class Session implements ClientSink, FlushTarget {
 
 /** Pre-built options object: binary, never permessage-deflate (the protocol compresses with its own tag). */
 const sendOptions = { binary: true, compress: false } as const;
+
+/** Messages up to this size are framed by Session.writeMessages itself (copied); larger ones go through ws.send. */
+export const directFrameMaxBytes = 16 * 1024;
+/** Session.sendReady's list of wire messages, reused (flushes never nest). */
+const wireScratch: Uint8Array[] = [];
+
+interface WsInternals {
+  readyState: number;
+  _socket?: { write(chunk: Uint8Array): boolean };
+  _sender?: { _state: number; _queue: unknown[] };
+}
+const wsOpen = 1;
+const wsSenderIdle = 0;
+
+/** The socket under `ws` when frames may be written to it directly: open, and ws's sender has nothing queued. */
+function directSocket(ws: WebSocket): { write(chunk: Uint8Array): boolean } | undefined {
+  const w = ws as unknown as WsInternals;
+  const sender = w._sender;
+  if (w.readyState !== wsOpen || sender === undefined || sender._state !== wsSenderIdle || sender._queue.length > 0) {
+    return undefined;
+  }
+  return w._socket;
+}
+
+/** Bytes of a server-to-client WebSocket frame (RFC 6455 §5.2, unmasked) carrying `payloadBytes`. */
+function wsFrameBytes(payloadBytes: number): number {
+  return payloadBytes + (payloadBytes < 126 ? 2 : payloadBytes < 65536 ? 4 : 10);
+}
+
+/** One buffer holding `msgs[start, end)` as final, unmasked binary frames; `total` is their wsFrameBytes sum. */
+export function encodeWsFrames(msgs: Uint8Array[], start: number, end: number, total: number): Buffer {
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (let i = start; i < end; i++) {
+    const m = msgs[i];
+    const len = m.length;
+    out[at++] = 0x82; // FIN | opcode 2 (binary)
+    if (len < 126) {
+      out[at++] = len;
+    } else if (len < 65536) {
+      out[at++] = 126;
+      out.writeUInt16BE(len, at);
+      at += 2;
+    } else {
+      out[at++] = 127;
+      out.writeUInt32BE(Math.floor(len / 4294967296), at);
+      out.writeUInt32BE(len >>> 0, at + 4);
+      at += 8;
+    }
+    out.set(m, at);
+    at += len;
+  }
+  assert.equal(at, total, 'frame sizes');
+  return out;
+}
 
 /**
  * The last multi-message frame built in this flush pass, by the identity of its framed messages and compression:
