@@ -6,6 +6,9 @@ import path from 'node:path';
 import { authToken, login, loginShow, logoutCommand } from './auth.js';
 import { addOidcStartOptions, oidcOptionsFromFlags } from './login-web.js';
 import { bundleModule, resolveModuleDir } from './build.js';
+import {
+  CallArgumentError, callBody, callableFunctions, findFunction, invalidArgumentsMessage, optionString, unknownFunctionMessage,
+} from './call.js';
 import { registerGenerateCommand } from './generate/register.js';
 import { runSubscribe } from './subscribe.js';
 import { CliConfig, configDir, dataDir, type PathOptions } from './config.js';
@@ -18,7 +21,7 @@ import { databaseFromConfig, partsFromConfig } from './project-config.js';
 import { formatSqlResult, formatTimestamp, renderTable } from './sqlformat.js';
 import { runSqlRepl, type SqlStatementResult } from './repl.js';
 import {
-  closeStdin, ensureOk, httpRequest, identityFromToken, isIdentityHex, jsonBody, warnUnstable, yesOrNo,
+  closeStdin, ensureOk, httpError, httpRequest, identityFromToken, isIdentityHex, jsonBody, warnUnstable, yesOrNo,
 } from './util.js';
 
 export const cliVersion = '2.8.3';
@@ -27,8 +30,6 @@ export const cliVersion = '2.8.3';
 const listenAddrDefault = '127.0.0.1:3000';
 const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'panic'] as const;
 type LogLevel = (typeof logLevels)[number];
-const similarNameDistanceMax = 2;
-const functionListMax = 10;
 
 interface GlobalOpts {
   configPath?: string;
@@ -100,141 +101,6 @@ async function fetchSchema(serverUrl: string, identity: string, token: string | 
 // ---------------------------------------------------------------------------------------------------------------
 // call
 
-interface FunctionDef {
-  name: string; // canonical name (after the module's case-conversion policy)
-  sourceName: string;
-  params: { name: string; type: LosslessJson }[];
-  kind: 'reducer' | 'procedure';
-  lifecycle: boolean;
-}
-
-function optionString(value: LosslessJson): string | undefined {
-  if (typeof value === 'string') return value;
-  if (value !== null && typeof value === 'object' && !Array.isArray(value) && typeof value.some === 'string') return value.some;
-  return undefined;
-}
-
-/** Reducers and procedures from a RawModuleDef V10 (or V9) SATS-JSON document. */
-function functionsOf(schema: LosslessJson): FunctionDef[] {
-  const out: FunctionDef[] = [];
-  const root = schema as { [k: string]: LosslessJson };
-  const lifecycleIds = new Set<string>();
-  const pushParams = (def: { [k: string]: LosslessJson }): FunctionDef['params'] => {
-    const params = (def.params as { [k: string]: LosslessJson } | undefined)?.elements;
-    return Array.isArray(params)
-      ? params.map((p, i) => {
-          const el = p as { [k: string]: LosslessJson };
-          return { name: optionString(el.name) ?? String(i), type: el.algebraic_type };
-        })
-      : [];
-  };
-  const sections = Array.isArray(root.sections) ? (root.sections as { [k: string]: LosslessJson }[]) : undefined;
-  if (sections !== undefined) {
-    const snake = !sections.some((s) => s.CaseConversionPolicy !== undefined && JSON.stringify(s.CaseConversionPolicy) === '{"None":[]}');
-    for (const section of sections) {
-      if (Array.isArray(section.LifeCycleReducers)) {
-        for (const l of section.LifeCycleReducers as { [k: string]: LosslessJson }[]) {
-          lifecycleIds.add(String(optionString(l.function_name) ?? l.function_name));
-        }
-      }
-    }
-    for (const section of sections) {
-      for (const [key, kind] of [['Reducers', 'reducer'], ['Procedures', 'procedure']] as const) {
-        if (!Array.isArray(section[key])) continue;
-        for (const def of section[key] as { [k: string]: LosslessJson }[]) {
-          const sourceName = String(optionString(def.source_name) ?? optionString(def.name));
-          const name = snake ? toSnakeCase(sourceName) : sourceName;
-          out.push({ name, sourceName, params: pushParams(def), kind, lifecycle: lifecycleIds.has(sourceName) });
-        }
-      }
-    }
-    return out;
-  }
-  for (const [key, kind] of [['reducers', 'reducer'], ['procedures', 'procedure']] as const) {
-    if (!Array.isArray(root[key])) continue;
-    for (const def of root[key] as { [k: string]: LosslessJson }[]) {
-      const lifecycle = optionString(def.lifecycle as LosslessJson) !== undefined ||
-        (def.lifecycle !== undefined && JSON.stringify(def.lifecycle) !== '{"none":[]}');
-      out.push({ name: String(def.name), sourceName: String(def.name), params: pushParams(def), kind, lifecycle });
-    }
-  }
-  return out;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j];
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length];
-}
-
-function unknownFunctionMessage(fn: string, db: string, identity: string, functions: FunctionDef[]): string {
-  let message = `No such reducer OR procedure \`${fn}\` for database \`${db}\` resolving to identity \`${identity}\`.`;
-  const callable = functions.filter((f) => !f.lifecycle);
-  const similar = callable
-    .map((f) => ({ f, d: editDistance(fn, f.name) }))
-    .filter((x) => x.d <= similarNameDistanceMax)
-    .sort((a, b) => a.d - b.d)[0];
-  if (similar !== undefined) {
-    const what = similar.f.kind === 'reducer' ? 'A reducer' : 'A procedure';
-    return `${message}\n\n${what} with a similar name exists: \`${similar.f.name}\``;
-  }
-  for (const kind of ['reducer', 'procedure'] as const) {
-    const names = callable.filter((f) => f.kind === kind).map((f) => f.name);
-    if (names.length === 0) {
-      message += `\n\nThe database has no ${kind}s.`;
-      continue;
-    }
-    message += `\n\nHere are some existing ${kind}s:`;
-    for (const name of names.slice(0, functionListMax)) message += `\n- ${name}`;
-    if (names.length > functionListMax) {
-      const hidden = names.length - functionListMax;
-      message += `\n... (${hidden} ${kind}${hidden === 1 ? '' : 's'} not shown)`;
-    }
-  }
-  return message;
-}
-
-function typeName(type: LosslessJson): string {
-  if (type === null || typeof type !== 'object' || Array.isArray(type)) return String(type);
-  const [tag] = Object.keys(type);
-  if (tag === 'Product') {
-    const els = (type.Product as { elements?: LosslessJson[] }).elements ?? [];
-    const first = els[0] as { [k: string]: LosslessJson } | undefined;
-    const special = first ? optionString(first.name) : undefined;
-    if (els.length === 1 && special === '__identity__') return 'Identity';
-    if (els.length === 1 && special === '__connection_id__') return 'ConnectionId';
-    if (els.length === 1 && special === '__timestamp_micros_since_unix_epoch__') return 'Timestamp';
-  }
-  if (tag === 'Array') return `Array<${typeName(type.Array)}>`;
-  return tag;
-}
-
-function isStringType(type: LosslessJson): boolean {
-  return type !== null && typeof type === 'object' && !Array.isArray(type) && 'String' in type;
-}
-
-function isIdentityType(type: LosslessJson): boolean {
-  return typeName(type) === 'Identity';
-}
-
-/** Each CLI argument is a JSON literal, with upstream's two conveniences for String and Identity parameters. */
-function callArgument(raw: string, type: LosslessJson): unknown {
-  if (isStringType(type) && !(raw.startsWith('"') && raw.endsWith('"') && raw.length >= 2)) return raw;
-  if (isIdentityType(type)) {
-    const hex = raw.replace(/^"|"$/g, '').replace(/^0x/, '');
-    if (/^[0-9a-fA-F]{64}$/.test(hex)) return { __identity__: '0x' + hex.toLowerCase() };
-  }
-  return JSON.parse(raw) as unknown;
-}
-
 async function callCommand(db: string | undefined, fnArg: string | undefined, argsIn: string[], opts: Record<string, unknown>, cmd: Command) {
   warnUnstable();
   const { database, rest: [fn, ...args] } = partsFromConfig([db, fnArg, ...argsIn], opts, 'function', 1);
@@ -242,26 +108,25 @@ async function callCommand(db: string | undefined, fnArg: string | undefined, ar
   const serverUrl = config.serverUrl(opts.server as string | undefined);
   const token = await authToken(config, serverUrl, { anonymous: opts.anonymous === true, yes: opts.yes !== undefined });
   const identity = await resolveDatabase(serverUrl, database);
-  const schema = await fetchSchema(serverUrl, identity, token);
-  const functions = functionsOf(schema);
-  const def = functions.find((f) => f.name === fn) ?? functions.find((f) => f.sourceName === fn);
+  // Submodule functions are found by their dot-qualified names (`lib.lib_insert`); see cli/call.ts.
+  const functions = callableFunctions(await fetchSchema(serverUrl, identity, token));
+  const def = findFunction(functions, fn);
   if (def === undefined) throw new CliError(unknownFunctionMessage(fn, database, identity, functions));
-  if (args.length !== def.params.length) {
-    const signature = `${def.name}(${def.params.map((p) => `${p.name}: ${typeName(p.type)}`).join(', ')})`;
-    throw new CliError(
-      `Invalid arguments provided for ${def.kind} \`${def.name}\` for database \`${database}\` resolving to identity \`${identity}\`.`,
-      [`${def.params.length} parameters were expected, but ${args.length} were provided.\n\nThe ${def.kind} has the following signature:\n\t${signature}`],
-    );
-  }
+  // As upstream, the server judges the arguments (count and types); its refusal is explained with the signature.
   let body: string;
   try {
-    body = JSON.stringify(args.map((a, i) => callArgument(a, def.params[i].type)));
+    body = callBody(def, args);
   } catch (error) {
-    throw new CliError(`Invalid arguments provided for ${def.kind} \`${def.name}\``, [(error as Error).message]);
+    if (!(error instanceof CallArgumentError)) throw error;
+    throw new CliError(invalidArgumentsMessage(def, fn, database, identity, args.length), [error.message]);
   }
   const url = `${serverUrl}/v1/database/${identity}/call/${encodeURIComponent(fn)}`;
   const res = await httpRequest('POST', url, { token, body, contentType: 'application/json' });
   if (res.status === 530) throw new CliError(`Response text: ${res.text}`, [`HTTP status server error (530) for url (${url})`]);
+  if (res.status >= 400 && res.status < 500 && res.text.startsWith('invalid arguments')) {
+    const status = httpError(res, url).causes;
+    throw new CliError(invalidArgumentsMessage(def, fn, database, identity, args.length), [`Response text: ${res.text}`, ...status]);
+  }
   ensureOk(res, url);
   if (def.kind === 'procedure' || res.text.length > 0) process.stdout.write(res.text.endsWith('\n') || res.text === '' ? res.text : `${res.text}\n`);
 }
