@@ -11,6 +11,8 @@
 // System tables (system.ts) are registered read-only: they resolve by name and id and scan like user tables, but
 // are not in `schema().tables`, snapshots or TxData.
 // Sequences never move backwards, not even on rollback: a value handed out once is never handed out again.
+// A `version` counts every change of the rows (each write, commit, rollback, load outside a transaction), so the
+// host can tell that nothing but a transaction's own commit happened since its checkpoint (MutTx.follows).
 // May call: datastore/table, datastore/key, datastore/system, datastore/schema (id constants), datastore/types,
 // sats/bsatn, sats/codec, sats/types.
 
@@ -25,7 +27,8 @@ import {
   type SequenceState,
 } from './table.js';
 import {
-  DatastoreError, errno, type DatabaseSchema, type IndexId, type IndexSchema, type MutTx, type RangeScanArgs,
+  DatastoreError, errno, type DatabaseSchema, type IndexId, type IndexSchema, type InfallibleUpdate, type MutTx,
+  type RangeScanArgs,
   type ReadView, type TableChanges, type TableId, type TableSchema, type TxData, type WriteResult,
 } from './types.js';
 
@@ -46,6 +49,8 @@ class State {
   readonly indexById = new Map<IndexId, { table: TableState; index: IndexState }>();
   readonly indexByName = new Map<string, { table: TableState; index: IndexState }>();
   nextRowId = 1;
+  /** Bumped by every row write, commit, rollback and load outside a transaction (MutTx.checkpoint / follows). */
+  version = 0;
   readonly rows = new RowAllocator();
 
   /** User tables (snapshots, TxData); system tables are registered too but derived from the schema. */
@@ -325,6 +330,7 @@ export class Datastore extends Reader {
    */
   loadRows(tableId: TableId, rows: Iterable<Uint8Array>, validate: boolean): void {
     assert(this.tx === undefined, 'loadRows while a transaction is open');
+    this.state.version++;
     const t = this.state.writableTable(tableId);
     for (const row of rows) {
       if (validate) t.validateRow(row);
@@ -353,6 +359,7 @@ export class Datastore extends Reader {
    */
   adoptRows(tableId: TableId, from: Datastore, fromTableId: TableId, retypedColumns: ReadonlySet<number>): void {
     assert(this.tx === undefined && from.tx === undefined, 'adoptRows while a transaction is open');
+    this.state.version++;
     const t = this.state.writableTable(tableId);
     const o = from.state.table(fromTableId);
     assert(t.rows.size === 0, 'adoptRows into a table that has rows');
@@ -415,6 +422,7 @@ export class Datastore extends Reader {
    */
   applyNetEffect(txData: TxData): void {
     assert(this.tx === undefined, 'applyNetEffect while a transaction is open');
+    this.state.version++;
     for (const ch of txData.tables) {
       const t = this.state.writableTable(ch.tableId);
       let missing = 0;
@@ -493,13 +501,30 @@ function advancePast(s: SequenceState, t: TableState, row: Uint8Array): void {
 
 class Transaction extends Reader implements MutTx {
   private done = false;
+  /** The state's version when this tx began, at its checkpoint, and after its commit (undefined: not yet). */
+  private readonly startVersion: number;
+  private checkpointVersion: number | undefined = undefined;
+  private committedVersion: number | undefined = undefined;
   private readonly undo: UndoEntry[] = [];
-  /** Per touched table: row id → the row before this tx (null when the row did not exist). */
-  private readonly touched = new Map<TableState, Map<number, Uint8Array | null>>();
+  /** The tables this tx wrote, in first-touch order; each keeps its row id → row-before map in `t.touched`. */
+  private readonly touched: TableState[] = [];
   private readonly ids2: number[] = [];
 
   constructor(state: State, private readonly onFinish: () => void) {
     super(state);
+    this.startVersion = state.version;
+  }
+
+  checkpoint(): void {
+    this.check();
+    this.checkpointVersion = this.state.version;
+  }
+
+  follows(previous: MutTx): boolean {
+    if (!(previous instanceof Transaction) || previous.state !== this.state) return false;
+    const at = previous.checkpointVersion, committed = previous.committedVersion;
+    // Nothing between the checkpoint and the commit (which bumps once), nothing between the commit and this tx.
+    return at !== undefined && committed === at + 1 && this.startVersion === committed;
   }
 
   protected check(): void {
@@ -561,22 +586,29 @@ class Transaction extends Reader implements MutTx {
     const generated = this.generate(t, row);
     // One key per index of the new row, shared by the lookup, the unique checks and replaceRow.
     const keys = t.computeKeys(row);
-    const rowId = index.store.find(keys[t.indexes.indexOf(index)]);
+    const rowId = index.store.find(keys[index.position]);
     if (rowId === undefined) {
       throw new DatastoreError(errno.noSuchRow, `update of table '${t.schema.name}': no row with ` +
         `${index.schema.columns.map((c) => t.schema.columns[c].name).join(', ')} = ${t.describeKey(index, row)}`);
     }
     const old = t.rows.get(rowId)!;
     if (bytesEqual(old, row)) return { row: old, generated };
-    for (let u = 0; u < t.uniqueIndexes.length; u++) {
-      const ux = t.uniqueIndexes[u];
-      if (ux === index) continue;
+    const others = index.otherUniquePositions;
+    for (let i = 0; i < others.length; i++) {
+      const u = others[i], ux = t.uniqueIndexes[u];
       const other = ux.store.find(keys[t.uniquePositions[u]]);
       if (other !== undefined && other !== rowId) throw t.uniqueViolation(ux, row);
     }
     t.replaceRow(rowId, old, row, keys);
     this.record(UndoKind.Replace, t, rowId, old, old);
     return { row, generated };
+  }
+
+  infallibleUpdate(indexId: IndexId): InfallibleUpdate | undefined {
+    const ix = this.state.indexById.get(indexId);
+    // System tables are read-only: an update of theirs always fails.
+    if (ix === undefined || ix.table.schema.tableId < firstUserTableId) return undefined;
+    return ix.index.infallibleUpdate;
   }
 
   deleteByIndexPoint(indexId: IndexId, key: Uint8Array): number {
@@ -616,8 +648,10 @@ class Transaction extends Reader implements MutTx {
     this.check();
     const tables: TableChanges[] = [];
     // One touched table (the common case) needs no sort; forEach avoids an entry array per row (hot path).
-    const touched = this.touched.size === 1 ? this.touched : new Map([...this.touched].sort((a, b) => a[0].schema.tableId - b[0].schema.tableId));
-    for (const [t, before] of touched) {
+    const touched = this.touched;
+    if (touched.length > 1) touched.sort((a, b) => a.schema.tableId - b.schema.tableId);
+    for (let i = 0; i < touched.length; i++) {
+      const t = touched[i], before = t.touched;
       const inserts: Uint8Array[] = [];
       const deletes: Uint8Array[] = [];
       before.forEach((was, rowId) => {
@@ -632,6 +666,7 @@ class Transaction extends Reader implements MutTx {
         tables.push({ tableId: t.schema.tableId, tableName: t.schema.name, inserts, deletes });
       }
     }
+    this.committedVersion = ++this.state.version;
     this.finish();
     return { tables };
   }
@@ -651,20 +686,23 @@ class Transaction extends Reader implements MutTx {
       }
     }
     for (const t of reorder) t.reorderRows();
+    this.state.version++;
     this.finish();
   }
 
   private finish(): void {
     this.done = true;
     this.undo.length = 0;
-    this.touched.clear();
+    for (let i = 0; i < this.touched.length; i++) this.touched[i].touched.clear();
+    this.touched.length = 0;
     this.onFinish();
   }
 
   private record(kind: UndoKind, t: TableState, rowId: number, row: Uint8Array, before: Uint8Array | null): void {
+    this.state.version++;
     this.undo.push({ kind, table: t, rowId, row });
-    let m = this.touched.get(t);
-    if (m === undefined) { m = new Map(); this.touched.set(t, m); }
+    const m = t.touched;
+    if (m.size === 0) this.touched.push(t);
     if (!m.has(rowId)) m.set(rowId, before);
   }
 

@@ -11,7 +11,9 @@ import { compileCodec, resolveType, type Codec } from '../sats/codec.js';
 import type { Typespace, Value } from '../sats/types.js';
 import { compileColumnLocator, compileIndexKey, fixedWidth, staticOffsets, type IndexKey, type IndexKeyCodec } from './key.js';
 import { createIndexStore, indexAllowsNumericKeys, type IndexStore } from './indexes.js';
-import { DatastoreError, errno, type IndexSchema, type SequenceSchema, type TableSchema } from './types.js';
+import {
+  DatastoreError, errno, type InfallibleUpdate, type IndexSchema, type SequenceSchema, type TableSchema,
+} from './types.js';
 
 /** One index of a table: its key functions, its store, and codecs to validate module key buffers. */
 export interface IndexState {
@@ -22,6 +24,15 @@ export interface IndexState {
   readonly columnCodecs: Codec[];
   /** Total byte width of a point key when every index column is a plain number type (then length is validation). */
   readonly pointWidthBytes: number | undefined;
+  /** Set when an update through this index cannot fail once its row exists (MutTx.infallibleUpdate). */
+  infallibleUpdate: InfallibleUpdate | undefined;
+  /** Position of this index in TableState.indexes. */
+  position: number;
+  /**
+   * Positions in TableState.uniqueIndexes of the unique indexes on other columns than this one: the only ones an
+   * update through this index can conflict with (an index on the same columns finds the updated row itself).
+   */
+  otherUniquePositions: number[];
 }
 
 /** A sequence's mutable state. `next` is the next value to hand out; it never moves backwards. */
@@ -35,6 +46,8 @@ export interface SequenceState {
   next: bigint;
 }
 
+/** Integer column types: one encoding per value. */
+const integerKeyTags = new Set(['I8', 'U8', 'I16', 'U16', 'I32', 'U32', 'I64', 'U64', 'I128', 'U128', 'I256', 'U256']);
 const numberTags = new Set(['I8', 'U8', 'I16', 'U16', 'I32', 'U32', 'I64', 'U64', 'I128', 'U128', 'I256', 'U256',
   'F32', 'F64']);
 
@@ -91,6 +104,13 @@ export class TableState {
   private readonly locate: (row: Uint8Array, starts: number[]) => void;
   private readonly starts: number[];
   private readonly columnCodecs: Codec[];
+  /** Resolved type tag of each column. */
+  private readonly columnTypeTags: string[];
+  /**
+   * Row id → the row before the open transaction (null: the row did not exist), for the rows it wrote; empty between
+   * transactions (store.ts Transaction owns it; one map per table, reused, instead of one per transaction).
+   */
+  readonly touched = new Map<number, Uint8Array | null>();
   /** Scratch keys of the row being written, one per index (avoids computing a key twice). */
   readonly scratchKeys: IndexKey[];
 
@@ -99,6 +119,7 @@ export class TableState {
     const colTypes = schema.columns.map((c) => c.type);
     this.rowCodec = compileCodec({ tag: 'Product', value: schema.rowType }, typespace);
     this.columnCodecs = colTypes.map((t) => compileCodec(t, typespace));
+    this.columnTypeTags = colTypes.map((t) => resolveType(t, typespace).tag);
     this.offsets = staticOffsets(colTypes, typespace);
     this.rowNumericWidthBytes = colTypes.every((t) => numberTags.has(resolveType(t, typespace).tag))
       ? colTypes.reduce((n, t) => n + fixedWidth(t, typespace)!, 0) : undefined;
@@ -115,6 +136,9 @@ export class TableState {
         store: createIndexStore(ix),
         columnCodecs: ix.columns.map((c) => this.columnCodecs[c]),
         pointWidthBytes: widths.every((w) => w !== undefined) ? widths.reduce((a, b) => a! + b!, 0) : undefined,
+        infallibleUpdate: undefined,
+        position: 0,
+        otherUniquePositions: [],
       };
     });
     const pk = schema.primaryKey;
@@ -131,6 +155,29 @@ export class TableState {
       return { schema: seq, widthBytes: range.widthBytes, signed: range.signed, lo, hi, next: seq.start };
     });
     this.scratchKeys = new Array<IndexKey>(this.indexes.length).fill('');
+    this.indexes.forEach((ix, i) => {
+      ix.position = i;
+      ix.otherUniquePositions = this.uniqueIndexes.flatMap((u, k) => (sameColumns(u.schema.columns, ix.schema.columns) ? [] : [k]));
+      ix.infallibleUpdate = this.infallibleUpdateShape(ix);
+    });
+  }
+
+  /**
+   * MutTx.infallibleUpdate for `ix`. Why each condition: plain-number rows (validateRow is a length check), no
+   * sequences (nothing generated, no overflow), not a schedule table (the host checks schedule rows on write), not an
+   * event table, and every unique index on exactly `ix`'s one column (the new row keeps the
+   * found row's key, so no unique index can see a conflict). The key's offset must be static, and the key an integer:
+   * equal keys have equal bytes (not so for floats: -0 and +0), so callers may identify rows by key bytes.
+   */
+  private infallibleUpdateShape(ix: IndexState): InfallibleUpdate | undefined {
+    const s = this.schema;
+    if (!ix.schema.unique || ix.schema.columns.length !== 1 || ix.pointWidthBytes === undefined) return undefined;
+    if (this.rowNumericWidthBytes === undefined || this.sequences.length > 0) return undefined;
+    if (s.schedule !== undefined || s.isEvent) return undefined;
+    if (!this.uniqueIndexes.every((u) => sameColumns(u.schema.columns, ix.schema.columns))) return undefined;
+    const keyOffset = this.offsets[ix.schema.columns[0]];
+    if (keyOffset === undefined || !integerKeyTags.has(this.columnTypeTags[ix.schema.columns[0]])) return undefined;
+    return { tableId: s.tableId, rowWidthBytes: this.rowNumericWidthBytes, keyOffset, keyWidthBytes: ix.pointWidthBytes };
   }
 
   /** Throws errno 3 unless `row` is exactly one valid BSATN row of this table. */

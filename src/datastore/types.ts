@@ -153,8 +153,38 @@ export interface ReadView {
   scanIndexRange(indexId: IndexId, range: RangeScanArgs): Uint8Array[];
 }
 
+/**
+ * The shape of an update that cannot fail (see `MutTx.infallibleUpdate`): the row is exactly `rowWidthBytes` long and
+ * its key (the index's single column) is the bytes `keyOffset .. keyOffset + keyWidthBytes` of the row.
+ */
+export interface InfallibleUpdate {
+  tableId: TableId;
+  rowWidthBytes: number;
+  keyOffset: number;
+  keyWidthBytes: number;
+}
+
 /** The single writer. Every method throws DatastoreError on bad input; the tx stays usable after such an error. */
 export interface MutTx extends ReadView {
+  /**
+   * Whether `update(tableId, indexId, row)` through this index cannot throw, given that (1) `row` has the returned
+   * shape (length, key position) and (2) a row whose key bytes equal the new row's key bytes exists in this tx. True
+   * only for user tables whose rows are plain numbers (length is the whole validation), without sequences, schedule
+   * or event semantics, whose every unique constraint covers exactly this index's single integer column: the update
+   * then finds its row and replaces it without violating anything. Integer keys also mean equal keys have equal
+   * bytes, so the caller may identify rows by their key bytes. The host uses it to defer such updates (host/syscalls.ts).
+   * Optional: views' read-only transactions do not have it.
+   */
+  infallibleUpdate?(indexId: IndexId): InfallibleUpdate | undefined;
+  /** Remembers the state now, for `follows`. Optional, like the above. */
+  checkpoint?(): void;
+  /**
+   * True when `previous` (a transaction of the same datastore) reached its `checkpoint`, then committed with no write
+   * in between, and nothing changed the datastore between that commit and the start of this transaction: what a
+   * caller saw at the checkpoint is still so. The host uses it to keep the module's row cache from one reducer call
+   * to the next (host/isolate-src.ts). Optional, like the above.
+   */
+  follows?(previous: MutTx): boolean;
   insert(tableId: TableId, row: Uint8Array): WriteResult;
   /** Replace the row whose unique index `indexId` key equals the new row's key. */
   update(tableId: TableId, indexId: IndexId, row: Uint8Array): WriteResult;

@@ -8,8 +8,20 @@
 // Crossing design (ARCHITECTURE.md "Isolate crossings"): the shims share one SharedArrayBuffer (the exchange buffer,
 // `X`) with the host. Inputs are copied into X, the host callback `H(op, ...numbers|strings)` returns a number
 // (negative = -errno, message in X as u32 length + UTF-8), outputs are read from X. Scans come back whole in the same
-// crossing when they fit (chunk format: u32 rowCount, u32 dataBytes, u32 moreOnHost, rowCount × u32 rowLen, data), and
-// the shim serves row_iter_bsatn_advance from its own copy.
+// crossing when they fit (chunk format: u32 rowCount, u32 dataBytes, u32 flags, u32 tableId, u32 updateShape,
+// rowCount × u32 rowLen, data; flags bit 0 = more rows on the host, bit 1 = the one row found by a point scan may be
+// updated without a crossing, see below), and the shim serves row_iter_bsatn_advance from its own copy.
+//
+// Row cache and deferred updates (reducer calls only; docs/performance.md "Round 3: module call path"). For indexes
+// whose updates cannot fail once their row exists (datastore MutTx.infallibleUpdate: plain-number rows, every unique
+// constraint on that one integer column, no sequences, no schedule), the shim keeps the rows that point scans found
+// and that updates wrote (the row cache). A point scan it can answer needs no crossing. An update of a cached row is
+// queued instead of crossing: it returns the 0 the host would return and cannot throw, so the module observes no
+// difference. The queue goes to the host before any other crossing (op.applyUpdates, in order: every read sees it)
+// or with the call's result (callOutcome.okDeferred). The cache is exact: every crossing other than a point scan
+// empties it (inserts, deletes, clears and other updates all cross), and it survives from one reducer call to the
+// next only when the host says nothing else wrote in between (keepRowCacheFlag, MutTx.checkpoint/follows).
+// Procedures and views neither use nor fill it.
 
 /** Op codes shared by the shims (below) and the host (syscalls.ts). Keep the two in sync through this object. */
 export const op = {
@@ -39,13 +51,29 @@ export const op = {
   procAbortTx: 24,
   httpRequest: 25,
   httpResult: 26,
+  applyUpdates: 27,
 } as const;
 
-/** Byte offsets of the scan chunk header in the exchange buffer. */
-export const chunkHeaderBytes = 12;
+/** Bytes of the scan chunk header in the exchange buffer (five u32 words, see above). */
+export const chunkHeaderBytes = 20;
+/** Chunk flags (header word 2). */
+export const chunkFlag = { more: 1, updatable: 2 } as const;
 
-/** Outcome codes the dispatcher returns for a reducer call. */
-export const callOutcome = { ok: 0, senderError: 1, otherError: 2 } as const;
+/**
+ * Outcome codes the dispatcher returns for a reducer call. okDeferred: the call succeeded and left queued updates in
+ * the exchange buffer (u32 byte length, then records of u32 tableId, u32 indexId, u32 rowLength, row bytes).
+ */
+export const callOutcome = { ok: 0, senderError: 1, otherError: 2, okDeferred: 3 } as const;
+
+/** Bytes of a queued update's record header (tableId, indexId, row length). */
+export const updateRecordHeaderBytes = 12;
+/** The queue is sent to the host (one crossing) when it would grow past this; it always fits the exchange buffer. */
+export const updateQueueMaxBytes = 64 * 1024;
+/** Estimated bytes the row cache may hold in the module's heap (rows plus per-entry Map overhead); past it, it restarts. */
+const rowCacheMaxBytes = 8 << 20;
+const rowCacheEntryOverheadBytes = 48;
+/** Flag bit of the reducer-call header: the previous call committed and nothing else wrote since (MutTx.follows). */
+export const keepRowCacheFlag = 4;
 
 /** Error code the host uses for "the exchange buffer must grow to N bytes; retry" (N in X[0..4]). */
 export const growCode = -1000;
@@ -225,18 +253,117 @@ function fail(code) {
 // Small copies by hand: a typed-array view per call costs more than the bytes.
 const copySmallMaxBytes = 64;
 let lastIn, lastInU8;
-function put(buf, len, at) {
+function checkLen(buf, len) {
   if (typeof len !== 'number' || len < 0 || len > buf.byteLength) throw new RangeError('length argument was out of bounds for ArrayBuffer');
-  if (xIter !== undefined) materialize();
-  if (at + len > X.length) grow(at + len);
+}
+function bytesOf(buf) {
   if (buf !== lastIn || lastInU8.byteLength !== buf.byteLength) { lastIn = buf; lastInU8 = new Uint8Array(buf); }
-  const src = lastInU8;
+  return lastInU8;
+}
+function put(buf, len, at) {
+  checkLen(buf, len);
+  prepareX();
+  if (at + len > X.length) grow(at + len);
+  const src = bytesOf(buf);
   if (len <= copySmallMaxBytes) { for (let i = 0; i < len; i++) X[at + i] = src[i]; }
   else X.set(src.subarray(0, len), at);
 }
-function call(opc, a, b, c, d, e, f) {
+// Before anything writes X: copy out rows still sitting there, and hand queued updates to the host.
+function prepareX() {
   if (xIter !== undefined) materialize();
+  if (qLen > 0) flushUpdates();
+}
+// Every crossing but a point scan may remove rows, so it forgets which rows are known to exist.
+function call(opc, a, b, c, d, e, f) {
+  prepareX();
+  clearRowCache();
   for (;;) { const r = H(opc, a, b, c, d, e, f); if (r >= 0) return r; fail(r); }
+}
+
+// --- Row cache and deferred updates (see the header of isolate-src.ts). rowCache: indexId -> { tableId, shape
+// (keyOffset | rowWidth << 16), keyLen, rows: Map<key, offset in arena> } for indexes whose updates cannot fail: the
+// row with that key is in the transaction's state now, its rowWidth bytes at arena[offset]. One arena for all rows
+// (no object per row: a cache of many rows must not cost the module's GC); a hit is copied into X like a fresh scan.
+let deferring = false;                          // true inside a reducer call
+const rowCache = new Map();
+let arena = new Uint8Array(4096), arenaUsed = 0, rowCacheBytes = 0;
+let Q = new Uint8Array(4096), QV = new DataView(Q.buffer), qLen = 0;   // queued update records, see queueUpdate
+function clearRowCache() { if (rowCache.size > 0) { rowCache.clear(); arenaUsed = 0; rowCacheBytes = 0; } }
+// Map key of the n key bytes at b[at]: a number up to 6 bytes (exact), else a latin1 string.
+function keyAt(b, at, n) {
+  if (n <= 6) { let k = 0, m = 1; for (let i = 0; i < n; i++) { k += b[at + i] * m; m *= 256; } return k; }
+  let s = '';
+  for (let i = 0; i < n; i++) s += String.fromCharCode(b[at + i]);
+  return s;
+}
+function copyBytes(dst, to, src, from, n) {
+  if (n <= copySmallMaxBytes) { for (let i = 0; i < n; i++) dst[to + i] = src[from + i]; }
+  else dst.set(src.subarray(from, from + n), to);
+}
+// Remembers the row src[from .. from + rowWidth] under key for indexId (a point scan found it).
+function cacheRow(indexId, tableId, shape, keyLen, key, src, from) {
+  const width = shape >>> 16;
+  if (rowCacheBytes + width + ${rowCacheEntryOverheadBytes} > ${rowCacheMaxBytes}) clearRowCache();
+  let c = rowCache.get(indexId);
+  if (c === undefined || c.tableId !== tableId || c.shape !== shape || c.keyLen !== keyLen) {
+    c = { tableId, shape, keyLen, rows: new Map() };
+    rowCache.set(indexId, c);
+  }
+  let at = c.rows.get(key);
+  if (at === undefined) {
+    if (arenaUsed + width > arena.length) {
+      const a = new Uint8Array(Math.max(2 * arena.length, arenaUsed + width));
+      a.set(arena.subarray(0, arenaUsed)); arena = a;
+    }
+    at = arenaUsed; arenaUsed += width; rowCacheBytes += width + ${rowCacheEntryOverheadBytes};
+    c.rows.set(key, at);
+  }
+  copyBytes(arena, at, src, from, width);
+}
+// Serves a cached row as a one-row chunk in X (as if the host had sent it) and returns its iterator id.
+function cachedIter(c, at) {
+  if (xIter !== undefined) materialize();
+  const width = c.shape >>> 16, data = ${chunkHeaderBytes} + 4;
+  if (data + width > X.length) grow(data + width);
+  XV.setUint32(0, 1, true); XV.setUint32(4, width, true); XV.setUint32(8, 0, true);
+  XV.setUint32(${chunkHeaderBytes}, width, true);
+  copyBytes(X, data, arena, at, width);
+  const id = nextIterId++;
+  const it = { data: undefined, lv: undefined, count: 0, row: 0, lenAt: 0, pos: 0, more: false };
+  readChunk(it);
+  iters.set(id, it);
+  return id;
+}
+function queueUpdate(tableId, indexId, row, len) {
+  const need = ${updateRecordHeaderBytes} + len;
+  if (qLen + need > ${updateQueueMaxBytes}) { if (xIter !== undefined) materialize(); flushUpdates(); }
+  if (qLen + need > Q.length) {
+    const q = new Uint8Array(Math.max(2 * Q.length, qLen + need));
+    q.set(Q.subarray(0, qLen)); Q = q; QV = new DataView(q.buffer);
+  }
+  QV.setUint32(qLen, tableId, true); QV.setUint32(qLen + 4, indexId, true); QV.setUint32(qLen + 8, len, true);
+  const at = qLen + ${updateRecordHeaderBytes};
+  for (let i = 0; i < len; i++) Q[at + i] = row[i];
+  qLen += need;
+}
+// Hands the queue to the host (X must hold nothing still needed). A failure here means the datastore broke its
+// promise; the host fails the whole call (SyscallHost.deferredFailure), whatever the module does with this error.
+function flushUpdates() {
+  const n = qLen;
+  qLen = 0;
+  if (n > X.length) grow(n);
+  X.set(Q.subarray(0, n), 0);
+  const r = H(${op.applyUpdates}, n);
+  if (r < 0) fail(r);
+}
+// At the end of a successful call: the queue goes back with the result (u32 length @0, records @4).
+function handOverUpdates() {
+  const n = qLen;
+  qLen = 0;
+  if (n + 4 > X.length) grow(n + 4);
+  XV.setUint32(0, n, true);
+  X.set(Q.subarray(0, n), 4);
+  return ${callOutcome.okDeferred};
 }
 function materialize() {
   const it = xIter; xIter = undefined;
@@ -254,7 +381,7 @@ function materialize() {
 }
 function readChunk(it) {
   const count = XV.getUint32(0, true);
-  it.more = XV.getUint32(8, true) === 1;
+  it.more = (XV.getUint32(8, true) & ${chunkFlag.more}) !== 0;
   it.data = X; it.lv = XV; it.count = count; it.row = 0;
   it.lenAt = ${chunkHeaderBytes}; it.pos = ${chunkHeaderBytes} + 4 * count;
   xIter = it;
@@ -278,7 +405,28 @@ const sys = {
   index_id_from_name(name) { return call(${op.indexId}, String(name)); },
   datastore_table_row_count(tableId) { return BigInt(call(${op.rowCount}, tableId)); },
   datastore_table_scan_bsatn(tableId) { return openIter(${op.tableScan}, tableId); },
-  datastore_index_scan_point_bsatn(indexId, buf, len) { put(buf, len, 0); return openIter(${op.indexScanPoint}, indexId, len); },
+  // Not through call(): a point scan removes nothing, so what is known to exist stays known.
+  // A cached row is served without a crossing (and without flushing queued updates: the entry already has them).
+  datastore_index_scan_point_bsatn(indexId, buf, len) {
+    if (deferring) {
+      const c = rowCache.get(indexId);
+      if (c !== undefined && len === c.keyLen) {
+        checkLen(buf, len);
+        const at = c.rows.get(keyAt(bytesOf(buf), 0, len));
+        if (at !== undefined) return cachedIter(c, at);
+      }
+    }
+    put(buf, len, 0);
+    const id = nextIterId++;
+    for (;;) { const r = H(${op.indexScanPoint}, id, indexId, len); if (r >= 0) break; fail(r); }
+    const it = { data: undefined, lv: undefined, count: 0, row: 0, lenAt: 0, pos: 0, more: false };
+    readChunk(it);
+    iters.set(id, it);
+    if (deferring && (XV.getUint32(8, true) & ${chunkFlag.updatable}) !== 0) {
+      cacheRow(indexId, XV.getUint32(12, true), XV.getUint32(16, true), len, keyAt(lastInU8, 0, len), X, ${chunkHeaderBytes} + 4);
+    }
+    return id;
+  },
   datastore_index_scan_range_bsatn(indexId, buf, prefixLen, prefixElems, rstartLen, rendLen) {
     put(buf, prefixLen + rstartLen + rendLen, 0);
     return openIter(${op.indexScanRange}, indexId, prefixLen, prefixElems, rstartLen, rendLen);
@@ -319,6 +467,20 @@ const sys = {
     return n;
   },
   datastore_update_bsatn(tableId, indexId, buf, len) {
+    const c = deferring ? rowCache.get(indexId) : undefined;
+    if (c !== undefined && c.tableId === tableId && (c.shape >>> 16) === len) {
+      checkLen(buf, len);
+      const row = bytesOf(buf);
+      const key = keyAt(row, c.shape & 0xffff, c.keyLen);
+      const at = c.rows.get(key);
+      if (at !== undefined) {
+        queueUpdate(tableId, indexId, row, len);
+        copyBytes(arena, at, row, 0, len);
+        // Other indexes of the table are on the same column (MutTx.infallibleUpdate): their entries are stale now.
+        if (rowCache.size > 1) for (const [id, o] of rowCache) if (id !== indexId && o.tableId === tableId) o.rows.delete(key);
+        return 0;
+      }
+    }
     put(buf, len, 0); const n = call(${op.update}, tableId, indexId, len);
     if (n > 0) new Uint8Array(buf).set(X.subarray(0, n)); return n;
   },
@@ -330,7 +492,7 @@ const sys = {
   datastore_delete_all_by_eq_bsatn(tableId, buf, len) { put(buf, len, 0); return call(${op.deleteEq}, tableId, len); },
   volatile_nonatomic_schedule_immediate(name, args) {
     const b = new Uint8Array(args.buffer, args.byteOffset, args.byteLength);
-    if (xIter !== undefined) materialize();
+    prepareX();
     if (b.length > X.length) grow(b.length);
     X.set(b, 0);
     call(${op.scheduleImmediate}, String(name), b.length);
@@ -339,13 +501,13 @@ const sys = {
   console_timer_start(name) { return call(${op.timerStart}, String(name)); },
   console_timer_end(id) { call(${op.timerEnd}, id); },
   identity() { call(${op.identity}); return readBig(0, 4); },
-  get_jwt_payload(connId) { if (xIter !== undefined) materialize(); writeBig(0, BigInt(connId), 2); const n = call(${op.jwtPayload}); return X.slice(0, n); },
+  get_jwt_payload(connId) { prepareX(); writeBig(0, BigInt(connId), 2); const n = call(${op.jwtPayload}); return X.slice(0, n); },
   // Procedures (host/procedures.ts, host/http-egress.ts). The HTTP reply is fetched by a second, idempotent
   // crossing so that growing the exchange buffer never repeats the request.
   procedure_http_request(req, body) {
     const r = req instanceof Uint8Array ? req : new Uint8Array(req);
     const b = typeof body === 'string' ? utf8Encode(body) : body instanceof Uint8Array ? body : new Uint8Array(body);
-    if (xIter !== undefined) materialize();
+    prepareX();
     if (r.length + b.length > X.length) grow(r.length + b.length);
     X.set(r, 0); X.set(b, r.length);
     call(${op.httpRequest}, r.length, b.length);
@@ -398,7 +560,7 @@ function report(code, text) {
   XV.setUint32(0, b.length, true); X.set(b, 4);
   return code;
 }
-function endCall() { inCall = false; iters.clear(); xIter = undefined; }
+function endCall() { inCall = false; iters.clear(); xIter = undefined; deferring = false; qLen = 0; }
 return {
   describe() { const b = hooks.__describe_module__(); return new Uint8Array(b.buffer, b.byteOffset, b.byteLength).slice(); },
   callReducer(newX) {
@@ -415,10 +577,12 @@ return {
     if (len <= copySmallMaxBytes) { for (let i = 0; i < len; i++) argU8[i] = X[68 + i]; }
     else argU8.set(X.subarray(68, 68 + len));
     inCall = true;
+    deferring = true;
+    if ((flags & ${keepRowCacheFlag}) === 0) clearRowCache();
     try {
       const r = hooks.__call_reducer__(id, sender, connId, ts, new DataView(argBuf, 0, len));
       if (r !== undefined) throw new TypeError('Reducer returned a value other than undefined');
-      return ${callOutcome.ok};
+      return qLen > 0 ? handOverUpdates() : ${callOutcome.ok};
     } catch (e) {
       let senderError = false;
       try { senderError = e instanceof hooks.__sender_error_class__; } catch {}

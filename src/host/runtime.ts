@@ -21,6 +21,8 @@ export const memoryLimitMibDefault = 256;
  * callback costs ~1–2 µs more (measured: 4 callbacks per call, 6.7 µs without vs 10–17 µs with a timeout).
  */
 export const reducerTimeoutMsDefault = 10_000;
+/** The outcome of every successful reducer call (never mutated). */
+const okOutcome: CallOutcome = { kind: 'ok' };
 /** Shared empty argument list of reducer/view calls (never mutated). */
 const noExchangeArgs: ivm.Copy<SharedArrayBuffer>[] = [];
 /** Time the module's top-level evaluation may take. */
@@ -185,7 +187,14 @@ export class ModuleRuntime {
     } finally {
       host.endCall();
     }
-    if (code === callOutcome.ok) return { kind: 'ok' };
+    if (code === callOutcome.ok || code === callOutcome.okDeferred) {
+      // Updates the call queued (isolate-src.ts "Row cache and deferred updates") cannot fail unless the datastore
+      // broke its promise; then the call fails as a whole, even if the module caught the error of an earlier flush.
+      const failure = code === callOutcome.okDeferred ? host.applyHandedUpdates() : host.deferredFailure;
+      if (failure !== undefined) return { kind: 'error', message: failure };
+      host.tx?.checkpoint?.();          // what the module's row cache holds is the tx's state now
+      return okOutcome;
+    }
     const message = host.readReport();
     if (code === callOutcome.senderError) return { kind: 'senderError', message };
     return { kind: 'error', message: this.map()?.rewriteStack(message) ?? message };

@@ -2,16 +2,18 @@
 //
 // Owns: the exchange buffer (a SharedArrayBuffer the isolate shims also see), the per-call state the syscalls act on
 // (the open MutTx, pending scan iterators, console timers) and the translation of datastore results/errors into the
-// numeric wire of isolate-src.ts (result ≥ 0, or -errno with the message in the exchange buffer).
+// numeric wire of isolate-src.ts (result ≥ 0, or -errno with the message in the exchange buffer); the host half of
+// the module's row cache and deferred updates (isolate-src.ts): which point-scan results may be cached, whether the
+// cache survives into the next reducer call, and applying queued updates in order.
 // May call: datastore/types (MutTx, DatastoreError, errno), sats/types (SatsError), host/isolate-src (op codes),
 // host/errors (messageOf).
 
 import assert from 'node:assert';
 import ivm from 'isolated-vm';
-import { DatastoreError, errno, type MutTx, type RangeScanArgs } from '../datastore/types.js';
+import { DatastoreError, errno, type InfallibleUpdate, type MutTx, type RangeScanArgs } from '../datastore/types.js';
 import { SatsError } from '../sats/types.js';
 import { messageOf } from './errors.js';
-import { chunkHeaderBytes, growCode, op } from './isolate-src.js';
+import { chunkFlag, chunkHeaderBytes, growCode, keepRowCacheFlag, op, updateRecordHeaderBytes } from './isolate-src.js';
 
 /** Initial exchange buffer size. Inputs and single rows larger than this grow it (never shrinks). */
 export const exchangeInitialBytes = 1 << 20;
@@ -70,8 +72,15 @@ export class SyscallHost {
   pendingNewExchange = false;
   private lastSender: bigint | undefined;
   private lastConn: bigint | undefined;
+  /** The transaction of the last reducer call: when the next one follows it, the module keeps its row cache. */
+  private lastReducerTx: MutTx | undefined;
   /** Syscall crossings since creation (for the benchmark). */
   crossings = 0;
+  /**
+   * Set when a deferred update failed (the datastore broke MutTx.infallibleUpdate's promise): the call must fail
+   * whatever the module did afterwards. Cleared by writeReducerCall.
+   */
+  deferredFailure: string | undefined = undefined;
   readonly callback: ivm.Callback;
 
   constructor(private readonly env: SyscallEnv) {
@@ -97,11 +106,48 @@ export class SyscallHost {
     let flags = 0;
     if (sender === this.lastSender) flags |= 1; else { writeBig(xv, 8, sender, 4); this.lastSender = sender; }
     if (connId === this.lastConn) flags |= 2; else { writeBig(xv, 40, connId, 2); this.lastConn = connId; }
+    const tx = this.tx, last = this.lastReducerTx;
+    if (tx !== undefined && last !== undefined && tx.follows !== undefined && tx.follows(last)) flags |= keepRowCacheFlag;
+    this.lastReducerTx = tx;
     xv.setUint32(0, id, true);
     xv.setUint32(4, flags, true);
     xv.setBigInt64(56, timestamp, true);
     xv.setUint32(64, args.length, true);
     this.x.set(args, reducerCallHeaderBytes);
+    this.deferredFailure = undefined;
+  }
+
+  /**
+   * After a call that returned callOutcome.okDeferred: applies the updates it queued (u32 length @0, records @4).
+   * Returns why the call must fail, if it must.
+   */
+  applyHandedUpdates(): string | undefined {
+    const len = this.xv.getUint32(0, true);
+    this.applyUpdates(4, 4 + len);
+    return this.deferredFailure;
+  }
+
+  /** Applies queued update records in x[at, end), in order; the first failure is kept in deferredFailure. */
+  private applyUpdates(at: number, end: number): void {
+    const xv = this.xv;
+    while (at < end && this.deferredFailure === undefined) {
+      const tableId = xv.getUint32(at, true), indexId = xv.getUint32(at + 4, true), len = xv.getUint32(at + 8, true);
+      at += updateRecordHeaderBytes;
+      try {
+        // No checkScheduleRow: MutTx.infallibleUpdate excludes schedule tables, so it would return at once.
+        const n = this.txOrThrow().update(tableId, indexId, this.x.subarray(at, at + len)).generated.length;
+        assert(n === 0, 'a deferred update generated values');
+      } catch (err) {
+        this.deferredFailure = `a deferred update of table ${tableId} failed: ${messageOf(err)}`;
+      }
+      at += len;
+    }
+  }
+
+  private update(tableId: number, indexId: number, row: Uint8Array): number {
+    const tx = this.txOrThrow();
+    this.env.features?.checkScheduleRow(tableId, row);
+    return this.writeBack(tx.update(tableId, indexId, row).generated);
   }
 
   /**
@@ -138,6 +184,7 @@ export class SyscallHost {
   resetCallCache(): void {
     this.lastSender = undefined;
     this.lastConn = undefined;
+    this.lastReducerTx = undefined;
   }
 
   /** The UTF-8 text the dispatcher reported (u32 length + bytes at offset 0). */
@@ -225,9 +272,14 @@ export class SyscallHost {
       }
       case op.rowCount: return this.txOrThrow().rowCount(a as number);
       case op.tableScan: return this.openIter(a as number, this.txOrThrow().scan(b as number));
-      case op.indexScanPoint:
+      case op.indexScanPoint: {
         // Views, not copies: the datastore copies what it keeps (datastore/store.ts rules) and reads keys at once.
-        return this.openIter(a as number, this.txOrThrow().scanIndexPoint(b as number, this.x.subarray(0, c as number)));
+        const tx = this.txOrThrow();
+        const rows = tx.scanIndexPoint(b as number, this.x.subarray(0, c as number));
+        // One row found through an index whose updates cannot fail: the shim may defer updating it.
+        const updatable = rows.length === 1 && tx.infallibleUpdate !== undefined ? tx.infallibleUpdate(b as number) : undefined;
+        return this.openIter(a as number, rows, updatable);
+      }
       case op.indexScanRange:
         return this.openIter(a as number, this.txOrThrow().scanIndexRange(b as number,
           this.rangeArgs(c as number, d as number, e as number, f as number)));
@@ -243,12 +295,11 @@ export class SyscallHost {
         this.env.features?.checkScheduleRow(a as number, row);
         return this.writeBack(tx.insert(a as number, row).generated);
       }
-      case op.update: {
-        const tx = this.txOrThrow();
-        const row = this.x.subarray(0, c as number);
-        this.env.features?.checkScheduleRow(a as number, row);
-        return this.writeBack(tx.update(a as number, b as number, row).generated);
-      }
+      case op.update: return this.update(a as number, b as number, this.x.subarray(0, c as number));
+      case op.applyUpdates:
+        this.applyUpdates(0, a as number);
+        if (this.deferredFailure !== undefined) throw new DatastoreError(errno.hostCallFailure, this.deferredFailure);
+        return 0;
       case op.deletePoint: return this.txOrThrow().deleteByIndexPoint(a as number, this.x.subarray(0, b as number));
       case op.deleteRange:
         return this.txOrThrow().deleteByIndexRange(a as number, this.rangeArgs(b as number, c as number, d as number, e as number));
@@ -322,9 +373,16 @@ export class SyscallHost {
     return generated.length;
   }
 
-  private openIter(id: number, rows: Uint8Array[]): number {
+  private openIter(id: number, rows: Uint8Array[], updatable?: InfallibleUpdate): number {
     const next = this.writeRows(rows, 0);
     if (next < rows.length) this.iters.set(id, { rows, next });
+    else if (updatable !== undefined && updatable.keyOffset <= 0xffff && updatable.rowWidthBytes <= 0xffff) {
+      // Header words 2..4 (isolate-src.ts): flags, tableId, keyOffset | rowWidth << 16.
+      const xv = this.xv;
+      xv.setUint32(8, chunkFlag.updatable, true);
+      xv.setUint32(12, updatable.tableId, true);
+      xv.setUint32(16, updatable.keyOffset + updatable.rowWidthBytes * 0x10000, true);
+    }
     return 0;
   }
 
@@ -355,7 +413,7 @@ export class SyscallHost {
     const more = i < rows.length;
     xv.setUint32(0, count, true);
     xv.setUint32(4, dataBytes, true);
-    xv.setUint32(8, more ? 1 : 0, true);
+    xv.setUint32(8, more ? chunkFlag.more : 0, true);
     return i;
   }
 }

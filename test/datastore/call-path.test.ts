@@ -1,0 +1,84 @@
+// Datastore: the two promises the host's module call path relies on (host/isolate-src.ts "Deferred updates"):
+// MutTx.infallibleUpdate (which updates cannot fail once their row exists) and checkpoint/follows (nothing but a
+// transaction's own commit changed the state since its checkpoint).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Datastore } from '../../src/datastore/store.js';
+import { buildDatabaseSchema } from '../../src/datastore/schema.js';
+import type { MutTx } from '../../src/datastore/types.js';
+import { btree, hash, product, schemaAndCodecs, T, table, unique } from './fixtures.js';
+
+const { schema, byName, enc } = schemaAndCodecs();
+
+test('infallibleUpdate: plain-number rows with one unique column only', () => {
+  const ds = new Datastore(schema);
+  const tx = ds.beginMutTx();
+  const accounts = byName('accounts');
+  const shape = tx.infallibleUpdate!(accounts.indexes[0].indexId);
+  assert.deepEqual(shape, { tableId: accounts.tableId, rowWidthBytes: 12, keyOffset: 0, keyWidthBytes: 4 });
+  // person: a string column and a sequence; tags: no unique index; small: a sequence.
+  for (const name of ['person', 'tags', 'small']) {
+    for (const ix of byName(name).indexes) assert.equal(tx.infallibleUpdate!(ix.indexId), undefined, name);
+  }
+  assert.equal(tx.infallibleUpdate!(999_999), undefined, 'unknown index');
+  tx.rollback();
+
+  // Two unique column sets: an update through either may conflict on the other.
+  const def = buildDatabaseSchema({ sections: [
+    { tag: 'Typespace', value: { types: [product([['id', T.u32], ['code', T.u32], ['v', T.i64]])] } },
+    { tag: 'Tables', value: [table('pair', 0, { primaryKey: [0], indexes: [btree(0), hash(1)], constraints: [unique(0), unique(1)] })] },
+  ] });
+  const tx2 = new Datastore(def).beginMutTx();
+  for (const ix of def.tables[0].indexes) assert.equal(tx2.infallibleUpdate!(ix.indexId), undefined);
+  tx2.rollback();
+
+  // A float key: -0 and +0 are one key with two encodings, so key bytes would not identify the row.
+  const floats = buildDatabaseSchema({ sections: [
+    { tag: 'Typespace', value: { types: [product([['k', { tag: 'F64' }], ['v', T.i64]])] } },
+    { tag: 'Tables', value: [table('f', 0, { primaryKey: [0], indexes: [btree(0)], constraints: [unique(0)] })] },
+  ] });
+  const tx3 = new Datastore(floats).beginMutTx();
+  assert.equal(tx3.infallibleUpdate!(floats.tables[0].indexes[0].indexId), undefined);
+  tx3.rollback();
+});
+
+test('an infallible update of an existing row does not throw, whatever its other columns', () => {
+  const ds = new Datastore(schema);
+  const accounts = byName('accounts');
+  const tx = ds.beginMutTx();
+  tx.insert(accounts.tableId, enc(accounts, [7, 100n]));
+  const ix = accounts.indexes[0].indexId;
+  for (const balance of [-5n, 0n, 100n, 2n ** 62n]) tx.update(accounts.tableId, ix, enc(accounts, [7, balance]));
+  assert.throws(() => tx.update(accounts.tableId, ix, enc(accounts, [8, 1n])), /no row/, 'only when the row exists');
+  tx.commit();
+});
+
+test('follows: only a checkpointed commit with nothing after it', () => {
+  const ds = new Datastore(schema);
+  const accounts = byName('accounts');
+  const row = (id: number, b: bigint) => enc(accounts, [id, b]);
+  const write = (tx: MutTx, id: number) => tx.insert(accounts.tableId, row(id, 1n));
+
+  const a = ds.beginMutTx(); write(a, 1); a.checkpoint!(); a.commit();
+  const b = ds.beginMutTx();
+  assert.equal(b.follows!(a), true, 'checkpoint, commit, nothing else');
+  write(b, 2); b.checkpoint!(); write(b, 3); b.commit();
+  const c = ds.beginMutTx();
+  assert.equal(c.follows!(b), false, 'a write after the checkpoint');
+  c.checkpoint!(); c.rollback();
+  const d = ds.beginMutTx();
+  assert.equal(d.follows!(c), false, 'rolled back');
+  d.checkpoint!(); d.commit();
+  const other = ds.beginMutTx(); other.commit();        // an empty foreign commit still counts
+  const e = ds.beginMutTx();
+  assert.equal(e.follows!(d), false, 'another commit in between');
+  e.commit();
+  const f = ds.beginMutTx(); f.checkpoint!(); f.commit();
+  ds.loadRows(accounts.tableId, [row(50, 5n)], true);
+  const g = ds.beginMutTx();
+  assert.equal(g.follows!(f), false, 'rows loaded outside a transaction');
+  assert.equal(g.follows!(a), false, 'an older transaction');
+  const h = new Datastore(schema).beginMutTx();
+  assert.equal(h.follows!(g), false, 'another datastore');
+  g.rollback(); h.rollback();
+});
