@@ -92,7 +92,8 @@ export class ModuleFeatures {
       commitTx: () => this.anonTx.commit(),
       abortTx: () => this.anonTx.abort(),
       httpRequest: (req, body) => this.httpRequest(req, body),
-      checkScheduleRow: (tableId, row) => this.scheduler.checkRow(tableId, row, db.nowMicros()),
+      // Every insert/update passes here: only schedule tables need the clock.
+      checkScheduleRow: (tableId, row) => { if (this.scheduler.schedules(tableId)) this.scheduler.checkRow(tableId, row, db.nowMicros()); },
     };
     this.build();
     this.unsubscribe = db.onCommit((e) => { if (this.started) this.scheduler.noteCommit(e.txData); });

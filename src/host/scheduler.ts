@@ -103,6 +103,11 @@ export class Scheduler {
    * Checked when a module inserts or updates a schedule row (inside the transaction): a delay too long to represent
    * fails the write with errno 13, as upstream. `callMicros` is the call's timestamp.
    */
+  /** Whether `tableId` is a schedule table. */
+  schedules(tableId: TableId): boolean {
+    return this.tables.has(tableId);
+  }
+
   checkRow(tableId: TableId, row: Uint8Array, callMicros: bigint): void {
     const st = this.tables.get(tableId);
     if (st === undefined) return;

@@ -53,6 +53,14 @@ export class BsatnReader {
     return at;
   }
 
+  /** `take` for a length-prefixed string or byte array: the error message is built only when the input is short. */
+  private takeSized(len: number, lenAt: number, what: 'string' | 'byte array'): number {
+    if (this.offset + len > this.bytes.length) this.take(len, `${what} of ${len} bytes (length read at byte ${lenAt})`);
+    const at = this.offset;
+    this.offset = at + len;
+    return at;
+  }
+
   readBool(): boolean {
     const at = this.take(1, 'bool');
     const b = this.bytes[at];
@@ -95,7 +103,7 @@ export class BsatnReader {
   readString(): string {
     const lenAt = this.offset;
     const len = this.readU32();
-    const at = this.take(len, `string of ${len} bytes (length read at byte ${lenAt})`);
+    const at = this.takeSized(len, lenAt, 'string');
     const bytes = this.bytes;
     if (len <= asciiFastPathMaxBytes) {
       let s = '';
@@ -119,7 +127,7 @@ export class BsatnReader {
   readBytes(): Uint8Array {
     const lenAt = this.offset;
     const len = this.readU32();
-    const at = this.take(len, `byte array of ${len} bytes (length read at byte ${lenAt})`);
+    const at = this.takeSized(len, lenAt, 'byte array');
     return this.bytes.subarray(at, at + len);
   }
 
