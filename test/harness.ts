@@ -177,3 +177,11 @@ export function scrapeIdentity(publishStdout: string): string {
   if (match === null) throw new Error(`no identity in publish output:\n${publishStdout}`);
   return match[1];
 }
+
+/** `promise`, or a rejection naming `what` after `ms` (the timer does not keep the process alive). */
+export function within<T>(promise: Promise<T>, what: string, ms = 10_000): Promise<T> {
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`timed out: ${what}`)), ms).unref()),
+  ]);
+}

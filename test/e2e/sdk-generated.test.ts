@@ -8,10 +8,9 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
-import { cleanupTempDirs, repoRoot, runCli, startTestServer, tempConfigPath, type TestServer } from '../harness.js';
+import { cleanupTempDirs, repoRoot, runCli, startTestServer, tempConfigPath, type TestServer, within } from '../harness.js';
 
 const execFileAsync = promisify(execFile);
-const waitMs = 10_000;
 
 // Generated code imports `spacetimedb`, so it must live inside the repository to resolve the installed package.
 const generatedDir = path.join(repoRoot, 'test', '.generated', `chat-${process.pid}`);
@@ -23,12 +22,6 @@ let configPath: string;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 let bindings: any;
 
-function within<T>(promise: Promise<T>, what: string): Promise<T> {
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`timed out: ${what}`)), waitMs).unref()),
-  ]);
-}
 
 before(async () => {
   server = await startTestServer();

@@ -9,13 +9,9 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
-import {
-  cleanupTempDirs, generateBindings, repoRoot, runCli, startTestServer, tempConfigPath, type GeneratedBindings,
-  type TestServer,
-} from '../harness.js';
+import { cleanupTempDirs, generateBindings, type GeneratedBindings, repoRoot, runCli, startTestServer, tempConfigPath, type TestServer, within } from '../harness.js';
 
 const execFileAsync = promisify(execFile);
-const waitMs = 10_000;
 const database = 'sdksubmodules';
 
 let server: TestServer;
@@ -24,12 +20,6 @@ let generated: GeneratedBindings;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 let bindings: any;
 
-function within<T>(promise: Promise<T>, what: string): Promise<T> {
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`timed out: ${what}`)), waitMs).unref()),
-  ]);
-}
 
 before(async () => {
   server = await startTestServer();

@@ -10,9 +10,8 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { cleanupTempDirs, repoRoot, runCli, startTestServer, tempConfigPath, type TestServer } from '../harness.js';
+import { cleanupTempDirs, repoRoot, runCli, startTestServer, tempConfigPath, type TestServer, within } from '../harness.js';
 
-const waitMs = 10_000;
 const modulePath = 'test/generate/fixtures/viewpk';
 // Generated code imports `spacetimedb`, so it must live inside the repository to resolve the installed package.
 const generatedDir = path.join(repoRoot, 'test', '.generated', `viewpk-${process.pid}`);
@@ -21,12 +20,6 @@ let server: TestServer;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 let bindings: any;
 
-function within<T>(promise: Promise<T>, what: string): Promise<T> {
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`timed out: ${what}`)), waitMs).unref()),
-  ]);
-}
 
 before(async () => {
   server = await startTestServer();

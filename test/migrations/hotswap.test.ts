@@ -3,7 +3,7 @@
 // a breaking update then closes every client with 1001 and runs the NEW module's client_disconnected once each.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { cleanupTempDirs, generateBindings } from '../harness.js';
+import { cleanupTempDirs, generateBindings, within } from '../harness.js';
 import { bundleFixture, RawClient, startTestServer, type TestServer } from '../ws/helpers.js';
 
 let srv: TestServer;
@@ -17,9 +17,6 @@ before(async () => {
 });
 after(async () => { await srv.close(); cleanupTempDirs(); });
 
-function within<T>(p: Promise<T>, what: string, ms = 10_000): Promise<T> {
-  return Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`timed out: ${what}`)), ms).unref())]);
-}
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function connect(onClose: (err?: Error) => void): Promise<any> {

@@ -5,6 +5,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { DbConnection } from './bindings/basic.js';
 import { startTestServer, stringArgs, type TestServer } from './helpers.js';
+import { within } from '../harness.js';
 
 let srv: TestServer;
 before(async () => { srv = await startTestServer(); });
@@ -12,9 +13,6 @@ after(async () => { await srv.close(); });
 
 interface Connected { conn: DbConnection; identityHex: string; token: string }
 
-function within<T>(p: Promise<T>, what: string, ms = 5000): Promise<T> {
-  return Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`timed out: ${what}`)), ms).unref())]);
-}
 
 function connect(options: { token?: string; compression?: 'gzip' | 'none' | 'brotli' } = {}): Promise<Connected> {
   return within(new Promise<Connected>((resolve, reject) => {
