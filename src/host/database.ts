@@ -114,7 +114,8 @@ export class Database {
   private closed = false;
   /** True while a call runs; calls arriving then (e.g. from a commit listener) wait in `pending`, in order. */
   private busy = false;
-  private readonly pending: (() => void)[] = [];
+  /** Calls waiting for the queue; one that returns a promise (enqueueAsync) holds the queue until it settles. */
+  private readonly pending: (() => void | Promise<void>)[] = [];
   private readonly commitListeners = new Set<CommitListener>();
   /** JWT payloads of connected clients, by connection id (read by `get_jwt_payload`). */
   private readonly jwts = new Map<bigint, string>();
@@ -564,7 +565,8 @@ export class Database {
       identity: this.identity, limits,
       def: () => this.moduleDef, schema: () => this.schema, datastore: () => this.datastore,
       reducers: () => this.reducers, runtime: () => this.runtime, logs: () => this.logs,
-      enqueue: (fn) => this.durably(fn), runReducer: (info, args, caller) => this.runReducer(info, args, caller),
+      enqueue: (fn) => this.durably(fn), enqueueAsync: (fn) => this.durablyAsync(fn),
+      runReducer: (info, args, caller) => this.runReducer(info, args, caller),
       announce: (event) => this.announce(event), onCommit: (l) => this.onCommit(l), nowMicros: () => this.clock.nowMicros(),
       manualTime: this.clock.manual === true,
     });
@@ -630,16 +632,42 @@ export class Database {
     return result;
   }
 
-  /** After a call that ran at once: runs what it queued (immediate reducers, re-entrant calls), then frees the queue. */
+  /**
+   * `enqueue` for a call that finishes later (a procedure or HTTP handler: its isolate runs on its own thread, see
+   * ModuleRuntime.enterFeature). Nothing else enters the isolate until it settles; this thread serves others meanwhile.
+   */
+  private enqueueAsync<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new DatabaseClosedError());
+    const failure = this.durability?.failure;
+    if (failure !== undefined) return Promise.reject(failure);
+    return new Promise<T>((resolve, reject) => {
+      const run = (): Promise<void> => {
+        let p: Promise<T>;
+        try { p = fn(); } catch (err) { p = Promise.reject(err); }
+        return p.then(resolve, reject);
+      };
+      if (this.busy) { this.pending.push(run); return; }
+      this.busy = true;
+      void run().then(() => this.drainQueued());
+    });
+  }
+
+  /** After a call: runs what it queued (immediate reducers, re-entrant calls), then frees the queue. */
   private drainQueued(): void {
+    let held = false;
     try {
       this.drainImmediate();
       for (let next = this.pending.shift(); next !== undefined; next = this.pending.shift()) {
-        next();
+        const running = next();
+        if (running !== undefined) {             // an asynchronous call: it keeps the queue, and drains after
+          held = true;
+          void running.then(() => this.drainQueued());
+          return;
+        }
         this.drainImmediate();
       }
     } finally {
-      this.busy = false;
+      if (!held) this.busy = false;
     }
   }
 
@@ -691,6 +719,17 @@ export class Database {
       const durability = this.durability;
       return durability === undefined ? value : durability.flushed().then(() => value);
     }) as Promise<T>;
+  }
+
+  /** `durably` for an asynchronous call: released once what was logged up to its end is durable. */
+  private durablyAsync<T>(fn: () => Promise<T>): Promise<T> {
+    return this.enqueueAsync(async () => {
+      const value = await fn();
+      return { value, durable: this.durability?.flushed() };       // not awaited inside: the queue moves on
+    }).then(async ({ value, durable }) => {
+      await durable;
+      return value;
+    });
   }
 
   /** Logs a client connect/disconnect that no commit carried (no lifecycle reducer, or it failed). */

@@ -1,13 +1,14 @@
-// host/http-egress.ts — outbound HTTP for procedures and handlers (`procedure_http_request`, host-abi §6.2), made
-// synchronous for the module: a worker thread (http-egress-worker) performs the fetch while this thread blocks on
-// Atomics.wait and then takes the reply with receiveMessageOnPort.
+// host/http-egress.ts — outbound HTTP for procedures and handlers (`procedure_http_request`, host-abi §6.2): a worker
+// thread (http-egress-worker) applies the address policy and performs the fetch; this thread awaits its reply. The
+// module sees a synchronous call because its isolate runs on its own thread and blocks there (host/runtime.ts enters
+// procedures and handlers asynchronously), while this thread keeps serving everyone else.
 //
 // Owns: the BSATN HttpRequest / HttpResponse wire, the timeout rules (default, cap, the caller's deadline), the
 // worker's lifetime, and the server option that allows private addresses. The address policy and the fetch itself
 // live in the worker. May call: node:worker_threads, sats/bsatn.
 
 import assert from 'node:assert';
-import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { BsatnReader, BsatnWriter } from '../sats/bsatn.js';
 import { SatsError } from '../sats/types.js';
 
@@ -76,14 +77,16 @@ export class HttpEgress {
   private port: MessagePort | undefined;
   private readonly flag = new Int32Array(new SharedArrayBuffer(4));
   private nextId = 1;
+  /** Requests in flight: id → what settles them (the reply, or the wait timing out). */
+  private readonly waiting = new Map<number, { resolve: (reply: WorkerReply) => void; timer: NodeJS.Timeout }>();
 
   constructor(private readonly options: EgressOptions = egressOptionsFromEnv()) {}
 
   /**
-   * Performs one request, blocking this thread. `deadlineMs` (performance.now() time) bounds the wait further, so a
-   * request never outlives the call that made it. Returns the BSATN HttpResponse and the body; throws HttpEgressError.
+   * Performs one request. `deadlineMs` (performance.now() time) bounds the wait further, so a request never outlives
+   * the call that made it. Resolves to the BSATN HttpResponse and the body; rejects with HttpEgressError.
    */
-  request(requestBsatn: Uint8Array, body: Uint8Array, deadlineMs: number | undefined): { response: Uint8Array; body: Uint8Array } {
+  async request(requestBsatn: Uint8Array, body: Uint8Array, deadlineMs: number | undefined): Promise<{ response: Uint8Array; body: Uint8Array }> {
     let req: HttpRequestWire;
     try {
       req = decodeHttpRequest(requestBsatn);
@@ -103,7 +106,7 @@ export class HttpEgress {
       id, method: req.method, url: req.uri, headers, body: body.length > 0 || req.method !== 'GET' ? body : undefined,
       timeoutMs, allowPrivate: this.options.allowPrivate, bodyMaxBytes: httpResponseBodyMaxBytes, redirectsMax: httpRedirectsMax,
     };
-    const reply = this.roundTrip(message, timeoutMs + workerSlackMs);
+    const reply = await this.roundTrip(message, timeoutMs + workerSlackMs);
     if (!reply.ok) throw new HttpEgressError(reply.message);
     return { response: encodeHttpResponse(reply.status, reply.headers), body: reply.body };
   }
@@ -113,29 +116,25 @@ export class HttpEgress {
     void this.worker?.terminate();
     this.worker = undefined;
     this.port = undefined;
+    for (const [id, w] of this.waiting) {
+      clearTimeout(w.timer);
+      w.resolve({ id, ok: false, message: 'the HTTP client was closed' });
+    }
+    this.waiting.clear();
   }
 
-  private roundTrip(message: WorkerRequest, waitMs: number): WorkerReply {
+  private roundTrip(message: WorkerRequest, waitMs: number): Promise<WorkerReply> {
     const port = this.ensureWorker();
-    Atomics.store(this.flag, 0, 0);
-    port.postMessage(message);
-    const started = performance.now();
-    for (;;) {
-      const got = receiveMessageOnPort(port);
-      if (got !== undefined) {
-        const reply = got.message as WorkerReply;
-        if (reply.id === message.id) return reply;
-        continue;                                  // a late reply to an abandoned request
-      }
-      const left = waitMs - (performance.now() - started);
-      if (left <= 0) {
+    return new Promise<WorkerReply>((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(message.id);
         // The worker is stuck: replace it so later requests start clean.
         this.close();
-        throw new HttpEgressError('the HTTP request timed out');
-      }
-      Atomics.wait(this.flag, 0, 0, left);
-      Atomics.store(this.flag, 0, 0);
-    }
+        resolve({ id: message.id, ok: false, message: 'the HTTP request timed out' });
+      }, waitMs);
+      this.waiting.set(message.id, { resolve, timer });
+      port.postMessage(message);
+    });
   }
 
   private ensureWorker(): MessagePort {
@@ -149,6 +148,14 @@ export class HttpEgress {
       : new Worker(new URL('./http-egress-worker.js', import.meta.url), options);
     worker.unref();
     worker.on('error', () => { if (this.worker === worker) { this.worker = undefined; this.port = undefined; } });
+    port1.on('message', (reply: WorkerReply) => {
+      const w = this.waiting.get(reply.id);
+      if (w === undefined) return;                 // a late reply to an abandoned request
+      this.waiting.delete(reply.id);
+      clearTimeout(w.timer);
+      w.resolve(reply);
+    });
+    port1.unref();                                 // pending requests keep the process alive through their timers
     this.worker = worker;
     this.port = port1;
     return port1;

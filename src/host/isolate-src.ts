@@ -223,8 +223,9 @@ def(G, 'TextDecoder', TextDecoder);
 
 // --- Syscall shims. The host callback and the exchange SharedArrayBuffer are handed over once, as globals.
 const H = G.__stdbH;
+const W = G.__stdbW;                            // awaits the host's HTTP reply (applySyncPromise: only this thread waits)
 let X = new Uint8Array(G.__stdbX), XV = new DataView(G.__stdbX);
-delete G.__stdbH; delete G.__stdbX;
+delete G.__stdbH; delete G.__stdbX; delete G.__stdbW;
 const decoder = new TextDecoder('utf-8');
 let hooks;                                      // set once the module's hooks exist
 let inCall = false;                             // true while the host is inside a call into the module
@@ -503,7 +504,8 @@ const sys = {
   identity() { call(${op.identity}); return readBig(0, 4); },
   get_jwt_payload(connId) { prepareX(); writeBig(0, BigInt(connId), 2); const n = call(${op.jwtPayload}); return X.slice(0, n); },
   // Procedures (host/procedures.ts, host/http-egress.ts). The HTTP reply is fetched by a second, idempotent
-  // crossing so that growing the exchange buffer never repeats the request.
+  // crossing so that growing the exchange buffer never repeats the request; in between, only this isolate's thread
+  // waits for it (W), the host's thread goes on serving (procedures and handlers are entered asynchronously).
   procedure_http_request(req, body) {
     const r = req instanceof Uint8Array ? req : new Uint8Array(req);
     const b = typeof body === 'string' ? utf8Encode(body) : body instanceof Uint8Array ? body : new Uint8Array(body);
@@ -511,6 +513,7 @@ const sys = {
     if (r.length + b.length > X.length) grow(r.length + b.length);
     X.set(r, 0); X.set(b, r.length);
     call(${op.httpRequest}, r.length, b.length);
+    W.applySyncPromise(undefined, []);
     call(${op.httpResult});
     const rl = XV.getUint32(0, true), bl = XV.getUint32(4, true);
     return [X.slice(8, 8 + rl), X.slice(8 + rl, 8 + rl + bl)];

@@ -44,6 +44,8 @@ export interface FeatureInternals {
   limits: Partial<RuntimeLimits> | undefined;
   /** The Database's call queue, replies released once durable. */
   enqueue<T>(fn: () => T): Promise<T>;
+  /** The same for a call that finishes asynchronously (procedures, handlers): the queue stays held until it settles. */
+  enqueueAsync<T>(fn: () => Promise<T>): Promise<T>;
   runReducer(info: ReducerInfo, args: Uint8Array, caller: Caller): ReducerCallResult;
   /** The Database's commit path (durability, subscribers, scheduler). */
   announce(event: CommitEvent): void;
@@ -139,7 +141,7 @@ export class ModuleFeatures {
     } catch (err) {
       return Promise.resolve({ status: 'internal', message: `invalid arguments for procedure ${info.name}: ${messageOf(err)}` });
     }
-    return this.db.enqueue(() => this.runProcedure(info, args, caller));
+    return this.db.enqueueAsync(() => this.runProcedure(info, args, caller));
   }
 
   /** HTTP /call fallback: SATS-JSON args (array or object); the result's value as untyped SATS-JSON. */
@@ -159,7 +161,7 @@ export class ModuleFeatures {
     return { status: 'returned', json: valueToUntypedJson(info.returnType, value, info.typespace), durationMicros: r.durationMicros };
   }
 
-  private runProcedure(info: ProcedureInfo, args: Uint8Array, caller: Caller): ProcedureCallResult {
+  private async runProcedure(info: ProcedureInfo, args: Uint8Array, caller: Caller): Promise<ProcedureCallResult> {
     const runtime = this.db.runtime();
     if (runtime === undefined) return { status: 'internal', message: 'the database is closed' };
     const timestampMicros = this.db.nowMicros();
@@ -169,7 +171,7 @@ export class ModuleFeatures {
     this.anonTx.enter(caller.identity);
     let out;
     try {
-      out = runtime.callProcedure(info.id, caller.identity, caller.connectionId, timestampMicros, args, timeoutMs);
+      out = await runtime.callProcedure(info.id, caller.identity, caller.connectionId, timestampMicros, args, timeoutMs);
     } finally {
       this.anonTx.leave();
       this.deadlineMs = undefined;
@@ -203,15 +205,13 @@ export class ModuleFeatures {
       durationMicros: Math.round((performance.now() - started) * 1000) });
   }
 
-  private httpRequest(req: Uint8Array, body: Uint8Array): { response: Uint8Array; body: Uint8Array } {
+  /** Starts a request (throws at once when none is allowed here); the promise rejects with the module's errno. */
+  private httpRequest(req: Uint8Array, body: Uint8Array): Promise<{ response: Uint8Array; body: Uint8Array }> {
     if (!this.anonTx.active) throw new SyscallError(procErrno.wouldBlockTransaction, 'HTTP requests are only allowed in procedures and HTTP handlers');
     this.egress ??= new HttpEgress(egressOptionsFromEnv());
-    try {
-      return this.egress.request(req, body, this.deadlineMs);
-    } catch (err) {
-      if (err instanceof HttpEgressError) throw new SyscallError(procErrno.httpError, err.message);
-      throw err;
-    }
+    return this.egress.request(req, body, this.deadlineMs).catch((err: unknown) => {
+      throw err instanceof HttpEgressError ? new SyscallError(procErrno.httpError, err.message) : err;
+    });
   }
 
   // ---- HTTP handlers ------------------------------------------------------------------------------------------
@@ -225,7 +225,7 @@ export class ModuleFeatures {
     const { route, pathMatched } = this.routes.match(method, path);
     if (route === undefined) return Promise.resolve(pathMatched ? 'methodNotAllowed' : undefined);
     const request = encodeHttpRequest(method, headers, uri);
-    return this.db.enqueue(() => {
+    return this.db.enqueueAsync(async () => {
       const runtime = this.db.runtime();
       if (runtime === undefined) return internalResponse('the database is closed');
       const timeoutMs = this.limits.httpHandlerTimeoutMs;
@@ -233,7 +233,7 @@ export class ModuleFeatures {
       this.anonTx.enter(0n);
       let out;
       try {
-        out = runtime.callHttpHandler(route.handlerId, this.db.nowMicros(), request, body, timeoutMs);
+        out = await runtime.callHttpHandler(route.handlerId, this.db.nowMicros(), request, body, timeoutMs);
       } finally {
         this.anonTx.leave();
         this.deadlineMs = undefined;
@@ -264,7 +264,7 @@ export class ModuleFeatures {
       nowMicros: () => this.db.nowMicros(),
       manualTime: this.db.manualTime,
       fire: (item) => {
-        const run = this.db.enqueue(() => this.fire(item)).catch((err: unknown) => this.logError(item, err));
+        const run = this.db.enqueueAsync(() => this.fire(item)).catch((err: unknown) => this.logError(item, err));
         this.firing.add(run);
         void run.finally(() => this.firing.delete(run));
       },
@@ -283,8 +283,8 @@ export class ModuleFeatures {
     return fired;
   }
 
-  /** Runs one due row (inside the call queue). */
-  private fire(item: ScheduledItem): void {
+  /** Runs one due row (inside the call queue; a procedure holds it until it is done). */
+  private async fire(item: ScheduledItem): Promise<void> {
     if (this.closed) return;
     const scheduler = this.scheduler;
     const row = scheduler.currentRow(this.db.datastore(), item);
@@ -306,7 +306,7 @@ export class ModuleFeatures {
     }
     // Procedures are not retried: the row is deleted / re-queued before it runs.
     this.afterRun(item);
-    this.runProcedure(procedure, row, caller);
+    await this.runProcedure(procedure, row, caller);
   }
 
   /** One-shot rows are deleted in their own transaction; interval rows are queued for their next tick. */

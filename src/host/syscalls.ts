@@ -45,8 +45,11 @@ export interface FeatureSyscalls {
   startTx(otherTxOpen: boolean): { tx: MutTx; timestampMicros: bigint };
   commitTx(): void;
   abortTx(): void;
-  /** Outbound HTTP (blocking); throws ProcedureSyscallError (errno 21) on failure. */
-  httpRequest(request: Uint8Array, body: Uint8Array): { response: Uint8Array; body: Uint8Array };
+  /**
+   * Starts an outbound HTTP request: throws SyscallError at once when none is allowed; the promise rejects with a
+   * SyscallError (errno 21) when the request fails.
+   */
+  httpRequest(request: Uint8Array, body: Uint8Array): Promise<{ response: Uint8Array; body: Uint8Array }>;
   /** Called before a row is written to `tableId`: refuses a schedule row whose delay is too long (errno 13). */
   checkScheduleRow(tableId: number, row: Uint8Array): void;
 }
@@ -66,8 +69,15 @@ export class SyscallHost {
   private syscallDepth = 0;
   private readonly timers = new Map<number, { name: string; startNs: bigint }>();
   private nextTimerId = 1;
-  /** The reply of the last procedure_http_request, until the shim fetches it (op.httpResult). */
+  /**
+   * The last procedure_http_request: started by op.httpRequest, awaited by the isolate through `httpWait` (its thread
+   * blocks, this one does not), handed over by op.httpResult.
+   */
+  private httpPending: Promise<{ response: Uint8Array; body: Uint8Array }> | undefined;
   private httpReply: { response: Uint8Array; body: Uint8Array } | undefined;
+  private httpError: unknown;
+  /** What the shim awaits with applySyncPromise after op.httpRequest (only while the isolate runs on its own thread). */
+  readonly httpWait: ivm.Reference<() => Promise<void>>;
   /** Set when the exchange buffer was replaced by the host; the next call into the isolate hands it over. */
   pendingNewExchange = false;
   private lastSender: bigint | undefined;
@@ -90,6 +100,18 @@ export class SyscallHost {
     this.callback = new ivm.Callback(
       (opc: number, a: unknown, b: unknown, c: unknown, d: unknown, e: unknown, f: unknown) =>
         this.dispatch(opc, a, b, c, d, e, f));
+    this.httpWait = new ivm.Reference(() => this.awaitHttp());
+  }
+
+  private async awaitHttp(): Promise<void> {
+    const pending = this.httpPending;
+    this.httpPending = undefined;
+    if (pending === undefined) return;
+    try {
+      this.httpReply = await pending;
+    } catch (err) {
+      this.httpError = err;
+    }
   }
 
   /** The exchange buffer as handed to an isolate (shared, not copied). */
@@ -341,10 +363,18 @@ export class SyscallHost {
         if (this.tx !== undefined) throw new SyscallError(wouldBlockTransaction, 'cannot make HTTP requests inside a transaction');
         const req = this.x.slice(0, a as number);
         const body = this.x.slice(a as number, (a as number) + (b as number));
-        this.httpReply = this.features().httpRequest(req, body);
+        this.httpReply = undefined;
+        this.httpError = undefined;
+        this.httpPending = this.features().httpRequest(req, body);
+        this.httpPending.catch(() => {});              // awaited by awaitHttp; never an unhandled rejection
         return 0;
       }
       case op.httpResult: {
+        if (this.httpError !== undefined) {
+          const err = this.httpError;
+          this.httpError = undefined;
+          throw err;
+        }
         const reply = this.httpReply;
         if (reply === undefined) throw new SyscallError(1, 'no HTTP reply pending');
         const need = 8 + reply.response.length + reply.body.length;
