@@ -1,5 +1,5 @@
-// host/http-egress-worker.ts — the worker thread behind http-egress.ts: performs one outbound fetch at a time for a
-// thread that is blocked in Atomics.wait, and wakes it when the reply is posted.
+// host/http-egress-worker.ts — the worker thread behind http-egress.ts: performs the outbound fetches it is sent and
+// posts each reply back (tagged with its request id).
 //
 // Owns: the address policy (private, loopback, link-local and other special-purpose addresses are refused unless
 // allowed; DNS is resolved here and EVERY address is checked, at connect time, so a redirect or a DNS answer cannot
@@ -14,7 +14,7 @@ import type { WorkerReply, WorkerRequest } from './http-egress.js';
 
 const privateAddressMessage = 'refusing to connect to private or special-purpose addresses';
 // Undefined when this file is imported outside a worker (tests of the address policy).
-const { port, flag } = (workerData ?? {}) as { port?: MessagePort; flag?: Int32Array };
+const { port } = (workerData ?? {}) as { port?: MessagePort };
 
 class PolicyError extends Error {}
 
@@ -181,12 +181,10 @@ function describe(err: unknown, url: URL, timeoutMs: number): string {
   return `error sending request for url (${redact(url.toString())}): ${detail.split('?')[0]}`;
 }
 
-if (port !== undefined && flag !== undefined) {
+if (port !== undefined) {
   port.on('message', (req: WorkerRequest) => {
     void perform(req).then((reply) => {
       port.postMessage(reply, reply.ok ? [reply.body.buffer as ArrayBuffer] : []);
-      Atomics.store(flag, 0, 1);
-      Atomics.notify(flag, 0);
     });
   });
 }

@@ -75,7 +75,6 @@ export interface WorkerRequest {
 export class HttpEgress {
   private worker: Worker | undefined;
   private port: MessagePort | undefined;
-  private readonly flag = new Int32Array(new SharedArrayBuffer(4));
   private nextId = 1;
   /** Requests in flight: id → what settles them (the reply, or the wait timing out). */
   private readonly waiting = new Map<number, { resolve: (reply: WorkerReply) => void; timer: NodeJS.Timeout }>();
@@ -140,7 +139,7 @@ export class HttpEgress {
   private ensureWorker(): MessagePort {
     if (this.port !== undefined) return this.port;
     const { port1, port2 } = new MessageChannel();
-    const options = { workerData: { port: port2, flag: this.flag }, transferList: [port2] };
+    const options = { workerData: { port: port2 }, transferList: [port2] };
     // From source (tests under tsx) the worker is TypeScript: register tsx in the worker before importing it.
     const worker = import.meta.url.endsWith('.ts')
       ? new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${
