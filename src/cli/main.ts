@@ -312,12 +312,20 @@ const describeSections: Record<string, 'Reducers' | 'Tables' | undefined> = { re
 
 /**
  * One reducer or table definition of a SATS-JSON RawModuleDefV10, found by its canonical name (as upstream: the
- * ExplicitNames entry, else the source name under the module's case-conversion policy) or by its source name.
+ * ExplicitNames entry, else the source name under the module's case-conversion policy) or by its source name;
+ * `ns.name` looks in submodule `ns`.
  */
 function describeEntity(schema: unknown, sectionKey: 'Reducers' | 'Tables', name: string): unknown {
   type Obj = { [k: string]: LosslessJson };
   const sections = (schema as { sections?: Obj[] }).sections ?? [];
   const section = (key: string): LosslessJson | undefined => sections.find((s) => key in s)?.[key];
+  // `lib.name`: look in the submodule with that namespace (nested ones as `a.b.name`).
+  const dot = name.indexOf('.');
+  if (dot > 0) {
+    const submodules = section('Submodules');
+    const sub = (Array.isArray(submodules) ? submodules as Obj[] : []).find((m) => m.namespace === name.slice(0, dot));
+    if (sub !== undefined) return describeEntity(sub.module, sectionKey, name.slice(dot + 1));
+  }
   const snake = JSON.stringify(section('CaseConversionPolicy') ?? null).includes('SnakeCase');
   const explicitTag = sectionKey === 'Tables' ? 'Table' : 'Function';
   const explicit = new Map<string, string>();

@@ -54,6 +54,18 @@ describe('spacetime call and generate against a published module with a submodul
     }
   });
 
+  test('describe finds submodule reducers and tables by dot-qualified name', async () => {
+    const reducer = await cli(['describe', '-s', server.url, database, 'reducer', 'lib.lib_insert', '--json']);
+    assert.equal(reducer.code, 0, reducer.stderr);
+    assert.equal((JSON.parse(reducer.stdout) as { source_name: string }).source_name, 'libInsert');
+    const table = await cli(['describe', '-s', server.url, database, 'table', 'lib.libData', '--json']);
+    assert.equal(table.code, 0, table.stderr);
+    assert.equal((JSON.parse(table.stdout) as { source_name: string }).source_name, 'libData');
+    const missing = await cli(['describe', '-s', server.url, database, 'reducer', 'lib.nope', '--json']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no such reducer/);
+  });
+
   test('a Ref parameter of the submodule and an Identity parameter are accepted', async () => {
     const r = await call('lib.lib_put', '{"label":"crate","weight":7}', ownerHex);
     assert.equal(r.code, 0, r.stderr);
