@@ -55,6 +55,14 @@ function addModule(b: Builder, def: RawModuleDefV10, prefix: string): void {
   const explicit = { Table: new Map<string, string>(), Function: new Map<string, string>(), Index: new Map<string, string>() };
   for (const e of s.explicitNames.entries) explicit[e.tag].set(e.value.sourceName, e.value.canonicalName);
 
+  // Type names must be unique within a module (upstream's DuplicateTypeName; clients' bindings are named after them).
+  const typeNames = new Set<string>();
+  for (const ty of s.types) {
+    const name = [...ty.sourceName.scope, ty.sourceName.sourceName].join('::');
+    if (typeNames.has(name)) throw new SchemaError(`name \`${prefix}${name}\` is used for multiple types`);
+    typeNames.add(name);
+  }
+
   const bySource = new Map<string, TableSchema>();
   for (const raw of s.tables) {
     const canonical = prefix + (explicit.Table.get(raw.sourceName) ?? convert(raw.sourceName));

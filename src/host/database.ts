@@ -18,11 +18,9 @@ import { join } from 'node:path';
 import { Datastore } from '../datastore/store.js';
 import { buildDatabaseSchema } from '../datastore/schema.js';
 import type { DatabaseSchema, MutTx, TxData } from '../datastore/types.js';
-import { BsatnReader } from '../sats/bsatn.js';
 import { decodeRawModuleDef, type RawModuleDefV10 } from '../sats/moduledef.js';
-import { valueFromJson } from '../sats/json.js';
 import { executeSql, type SqlResults } from '../sql/execute.js';
-import type { Value } from '../sats/types.js';
+import { argsFromJson, checkArgs } from './args.js';
 import {
   BadArgumentsError, ConnectionRejectedError, DatabaseClosedError, NoSuchReducerError, PublishError,
   ReducerNotCallableError, messageOf,
@@ -327,7 +325,7 @@ export class Database {
       return Promise.reject(err);
     }
     try {
-      checkArgs(info, args);
+      checkArgs(info, args, 'reducer');
     } catch (err) {
       return Promise.reject(err);
     }
@@ -345,7 +343,7 @@ export class Database {
   callReducerNow(name: string, args: Uint8Array, caller: Caller): ImmediateCall | undefined {
     if (this.busy) return undefined;
     const info = this.clientCallable(name);
-    checkArgs(info, args);
+    checkArgs(info, args, 'reducer');
     if (this.closed) throw new DatabaseClosedError();
     const durability = this.durability;
     if (durability?.failure !== undefined) throw durability.failure;
@@ -364,7 +362,7 @@ export class Database {
     let args: Uint8Array;
     try {
       info = this.clientCallable(name);
-      args = info.argsCodec.encode(argsFromJson(info, argsJson));
+      args = info.argsCodec.encode(argsFromJson(info, argsJson, 'reducer'));
     } catch (err) {
       if (err instanceof BadArgumentsError || err instanceof NoSuchReducerError || err instanceof ReducerNotCallableError) {
         return Promise.reject(err);
@@ -804,36 +802,6 @@ async function runChunked<T>(steps: Generator<void, T>): Promise<T> {
     if (r.done === true) return r.value;
     await new Promise((resolve) => setImmediate(resolve));
   }
-}
-
-/** BSATN reducer arguments are well-formed, checked without building values (lengths, tags, UTF-8). */
-function checkArgs(info: ReducerInfo, args: Uint8Array): void {
-  try {
-    const reader = new BsatnReader(args);
-    info.argsCodec.skip(reader);
-    reader.expectEnd('reducer arguments');
-  } catch (err) {
-    throw new BadArgumentsError(info.name, messageOf(err));
-  }
-}
-
-/** SATS-JSON reducer arguments → the positional product value. */
-function argsFromJson(info: ReducerInfo, json: unknown): Value {
-  const elems = info.params.elements;
-  if (Array.isArray(json)) {
-    if (json.length !== elems.length) {
-      throw new BadArgumentsError(info.name, `expected ${elems.length} arguments, got ${json.length}`);
-    }
-    return elems.map((e, i) => {
-      try {
-        return valueFromJson(e.algebraicType, json[i], info.typespace);
-      } catch (err) {
-        throw new BadArgumentsError(info.name, `argument ${i}${e.name ? ` (${e.name})` : ''}: ${messageOf(err)}`);
-      }
-    });
-  }
-  if (json !== null && typeof json === 'object') return valueFromJson(info.paramsType, json, info.typespace);
-  throw new BadArgumentsError(info.name, 'arguments must be a JSON array or object');
 }
 
 function lastPanic(log: ModuleLog): string | undefined {

@@ -22,8 +22,8 @@ export class ReducerNotCallableError extends Error {
 
 /** The arguments of a reducer call do not match its parameters; the message says which argument. */
 export class BadArgumentsError extends Error {
-  constructor(readonly reducer: string, detail: string) {
-    super(`invalid arguments for reducer ${reducer}: ${detail}`);
+  constructor(readonly reducer: string, detail: string, kind: 'reducer' | 'procedure' = 'reducer') {
+    super(`invalid arguments for ${kind} ${reducer}: ${detail}`);
     this.name = 'BadArgumentsError';
   }
 }

@@ -10,11 +10,10 @@
 
 import type { Datastore } from '../datastore/store.js';
 import type { DatabaseSchema, MutTx, TxData } from '../datastore/types.js';
-import { BsatnReader } from '../sats/bsatn.js';
-import { valueFromJson, valueToUntypedJson } from '../sats/json.js';
+import { valueToUntypedJson } from '../sats/json.js';
 import type { RawModuleDefV10 } from '../sats/moduledef.js';
-import type { Value } from '../sats/types.js';
 import type { Caller, CommitEvent, ReducerCallResult } from './database.js';
+import { argsFromJson, checkArgs } from './args.js';
 import { BadArgumentsError, messageOf } from './errors.js';
 import {
   decodeHttpResponse, egressOptionsFromEnv, encodeHttpRequest, HttpEgress, HttpEgressError,
@@ -135,11 +134,9 @@ export class ModuleFeatures {
       return Promise.resolve({ status: 'internal', message: `no such procedure: ${name}` });
     }
     try {
-      const reader = new BsatnReader(args);
-      info.argsCodec.skip(reader);
-      reader.expectEnd('procedure arguments');
+      checkArgs(info, args, 'procedure');
     } catch (err) {
-      return Promise.resolve({ status: 'internal', message: `invalid arguments for procedure ${info.name}: ${messageOf(err)}` });
+      return Promise.resolve({ status: 'internal', message: messageOf(err) });
     }
     return this.db.enqueueAsync(() => this.runProcedure(info, args, caller));
   }
@@ -151,9 +148,9 @@ export class ModuleFeatures {
     if (info === undefined) return { status: 'internal', message: `no such procedure: ${name}` };
     let args: Uint8Array;
     try {
-      args = info.argsCodec.encode(procedureArgsFromJson(info, argsJson));
+      args = info.argsCodec.encode(argsFromJson(info, argsJson, 'procedure'));
     } catch (err) {
-      throw err instanceof BadArgumentsError ? err : new BadArgumentsError(info.name, messageOf(err));
+      throw err instanceof BadArgumentsError ? err : new BadArgumentsError(info.name, messageOf(err), 'procedure');
     }
     const r = await this.callProcedure(name, args, caller);
     if (r.status !== 'returned') return r;
@@ -356,12 +353,3 @@ function internalResponse(message: string): HttpRouteResponse {
   return { status: 500, headers: [['content-type', new TextEncoder().encode('text/plain; charset=utf-8')]], body: new TextEncoder().encode(message) };
 }
 
-function procedureArgsFromJson(info: ProcedureInfo, json: unknown): Value {
-  const elems = info.params.elements;
-  if (Array.isArray(json)) {
-    if (json.length !== elems.length) throw new BadArgumentsError(info.name, `expected ${elems.length} arguments, got ${json.length}`);
-    return elems.map((e, i) => valueFromJson(e.algebraicType, json[i], info.typespace));
-  }
-  if (json !== null && typeof json === 'object') return valueFromJson(info.paramsType, json, info.typespace);
-  throw new BadArgumentsError(info.name, 'arguments must be a JSON array or object');
-}

@@ -92,6 +92,11 @@ test('validation errors name the table and column', () => {
     () => buildDatabaseSchema({ sections: [{ tag: 'Typespace', value: { types } }, { tag: 'Tables', value: tables }] });
   assert.throws(bad([table('st_things', 0)]), (e: Error) => e instanceof SchemaError && /st_things/.test(e.message));
   assert.throws(bad([table('a', 0), table('a', 0)]), /duplicate table name 'a'/);
+  const twoTypesNamedRow = () => buildDatabaseSchema({ sections: [
+    { tag: 'Typespace', value: { types: [product([['id', T.u32]]), product([['n', T.u32]])] } },
+    { tag: 'Types', value: [0, 1].map((ty) => ({ sourceName: { scope: [], sourceName: 'Row' }, ty, customOrdering: true })) },
+  ] });
+  assert.throws(twoTypesNamedRow, /name `Row` is used for multiple types/);
   assert.throws(bad([table('a', 0, { constraints: [unique(1)] })]), /table 'a'.*a_name_key.*no index/);
   assert.throws(bad([table('a', 0, { indexes: [{ sourceName: undefined, accessorName: undefined,
     algorithm: { tag: 'Direct', value: 1 } }] })]), /table 'a'.*direct index on column 'name'/);
