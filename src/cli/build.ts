@@ -55,6 +55,11 @@ function typeCheck(moduleDir: string): void {
     );
     return;
   }
+  if (!existsSync(path.join(moduleDir, 'tsconfig.json'))) {
+    // Without a project file tsc only prints its help text and fails; say what is missing instead (upstream fails).
+    process.stderr.write(`no tsconfig.json in ${moduleDir}: skipping the type check (\`spacetime init\` writes one).\n`);
+    return;
+  }
   const result = spawnSync(tscPath, ['--noEmit'], { cwd: moduleDir, stdio: 'inherit' });
   if (result.error) throw new CliError('Failed to execute tsc', [String(result.error.message)]);
   if (result.status !== 0) {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { bundleModule, resolveModuleDir } from '../../src/cli/build.js';
 import { CliError, ExitWithCode } from '../../src/cli/errors.js';
-import { buildFixture, cleanupTempDirs, fixturesDir, makeTempDir } from '../harness.js';
+import { buildFixture, cleanupTempDirs, fixturesDir, makeTempDir, runCli } from '../harness.js';
 
 after(cleanupTempDirs);
 
@@ -72,4 +72,27 @@ test('module directory resolution and its errors', () => {
   assert.equal(resolveModuleDir(undefined, root), path.join(root, 'spacetimedb'));
   assert.throws(() => resolveModuleDir('nope', root), /Fatal Error: path nope does not exist\./);
   assert.throws(() => resolveModuleDir('spacetimedb/package.json', root), /exists but is not a directory\./);
+});
+
+test('tsc in node_modules: no tsconfig.json skips the type check with a note; with one, a type error fails the build', async () => {
+  const { symlinkSync } = await import('node:fs');
+  const dir = tempModule(`import { schema, table, t } from 'spacetimedb/server';
+const s = schema({ a: table({}, { x: t.u8() }) });
+export default s;
+export const r = s.reducer(() => { const n: number = 'not a number'; void n; });
+`);
+  await linkSpacetimedb(dir);
+  mkdirSync(path.join(dir, 'node_modules', '.bin'));
+  symlinkSync(path.join(fixturesDir, '..', '..', '..', 'node_modules', 'typescript', 'bin', 'tsc'), path.join(dir, 'node_modules', '.bin', 'tsc'));
+  const configPath = path.join(makeTempDir('stdb-cfg-'), 'cli.toml');
+  const skipped = await runCli(['build', '-p', dir], { configPath });
+  assert.equal(skipped.code, 0, skipped.stderr);
+  assert.match(skipped.stderr, /no tsconfig\.json in .*: skipping the type check/);
+  writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: { strict: true, target: 'ESNext', module: 'ESNext', moduleResolution: 'bundler', noEmit: true, skipLibCheck: true },
+    include: ['src'],
+  }));
+  const checked = await runCli(['build', '-p', dir], { configPath });
+  assert.notEqual(checked.code, 0, 'the type error fails the build');
+  assert.match(checked.stdout + checked.stderr, /TS2322/);
 });
