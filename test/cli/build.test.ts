@@ -96,3 +96,13 @@ export const r = s.reducer(() => { const n: number = 'not a number'; void n; });
   assert.notEqual(checked.code, 0, 'the type error fails the build');
   assert.match(checked.stdout + checked.stderr, /TS2322/);
 });
+
+test('parallel builds of one module each return the whole bundle and leave a whole dist/bundle.js', async () => {
+  const { readFileSync } = await import('node:fs');
+  const dir = path.join(fixturesDir, 'keynote');
+  const results = await Promise.all(Array.from({ length: 8 }, () => bundleModule(dir)));
+  const first = results[0]!.code;
+  assert.ok(first.length > 1000);
+  for (const r of results) assert.equal(r.code, first, 'every build returned the same complete bundle');
+  assert.equal(readFileSync(results[0]!.bundlePath, 'utf8'), first, 'the file on disk is one whole bundle');
+});
