@@ -161,6 +161,15 @@ describe('bad input gets a clear error and the server keeps serving', () => {
     await assertStillServing();
   });
 
+  test('two types with one name are refused at publish, as upstream (DuplicateTypeName)', async () => {
+    const res = await cli(['publish', ...s(), '-p', 'test/fixtures/modules/dup-types', '-y', 'dup-types']);
+    assert.equal(res.code, 1);
+    assert.match(res.stderr, /name `Point` is used for multiple types/);
+    const describe = await cli(['describe', ...s(), '--json', 'dup-types']);
+    assert.notEqual(describe.code, 0, 'no database was created');
+    await assertStillServing();
+  });
+
   test('a module whose init throws stores nothing, and the name can be published again', async () => {
     const bad = await cli(['publish', ...s(), '-p', 'test/fixtures/modules/bad-init', '-y', 'second-try']);
     assert.equal(bad.code, 1);
