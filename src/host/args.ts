@@ -20,12 +20,15 @@ export interface CallableParams {
 
 export type CallableKind = 'reducer' | 'procedure';
 
+/** `expectEnd`'s label per kind, built once rather than on every call. */
+const argumentsLabel: Record<CallableKind, string> = { reducer: 'reducer arguments', procedure: 'procedure arguments' };
+
 /** BSATN arguments are well-formed (lengths, tags, UTF-8) and nothing trails them. */
 export function checkArgs(fn: CallableParams, args: Uint8Array, kind: CallableKind): void {
   try {
     const reader = new BsatnReader(args);
     fn.argsCodec.skip(reader);
-    reader.expectEnd(`${kind} arguments`);
+    reader.expectEnd(argumentsLabel[kind]);
   } catch (err) {
     throw new BadArgumentsError(fn.name, messageOf(err), kind);
   }

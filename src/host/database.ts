@@ -10,7 +10,7 @@
 // Views and row-level security (host/views.ts): `views` serves SQL (`sql`) and, through `wrapCompile`, subscriptions.
 // Module updates (host/update.ts, datastore/migrate.ts): `update` loads the new module beside the old one, copies
 // what must be copied between calls, and swaps module, schema, datastore and views inside the call queue.
-// Not yet here: the scheduler, procedures.
+// Scheduler, procedures and module HTTP routes: host/module-features.ts (`features`).
 
 import assert from 'node:assert';
 import { rmSync } from 'node:fs';
@@ -182,15 +182,11 @@ export class Database {
       let schema: DatabaseSchema;
       let reducers: ReducerCatalog;
       let initTx: TxData | undefined;
+      let viewCatalog, rls;
       try {
         def = decodeRawModuleDef(defBytes);
         schema = buildDatabaseSchema(def);
         reducers = new ReducerCatalog(def);
-      } catch (err) {
-        throw new PublishError(`invalid module: ${messageOf(err)}`);
-      }
-      let viewCatalog, rls;
-      try {
         viewCatalog = buildViewCatalog(def, schema);
         rls = compileRlsFilters(def, schema);
       } catch (err) {
@@ -206,14 +202,14 @@ export class Database {
       if (init !== undefined) {
         const owner: Caller = { identity: options.ownerIdentity, connectionId: 0n, jwtPayload: undefined };
         const result = db.runReducer(init, emptyArgs, owner);
-        if (result.status === 'committed') initTx = result.txData;
         if (result.status !== 'committed') {
           const detail = result.status === 'failed' ? result.message : lastPanic(memLog) ?? result.message;
           throw new PublishError(`the module's init reducer failed: ${detail}`);
         }
+        initTx = result.txData;
       }
-      if (dir !== undefined) await db.attachDurability(dir, options, program, reopen, initTx);
       if (dir !== undefined) {
+        await db.attachDurability(dir, options, program, reopen, initTx);
         const logs = new ModuleLog(join(dir, moduleLogFileName));
         for (const r of memLog.tail()) logs.append(r);
         db.swapLog(logs);
@@ -321,10 +317,6 @@ export class Database {
     let info: ReducerInfo;
     try {
       info = this.clientCallable(name);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    try {
       checkArgs(info, args, 'reducer');
     } catch (err) {
       return Promise.reject(err);

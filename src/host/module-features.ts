@@ -247,7 +247,7 @@ export class ModuleFeatures {
       }
       const text = out.kind === 'error' ? out.text : out.message;
       logs.write('Panic', `HTTP handler ${route.handlerName} ${out.kind === 'error' ? 'threw' : 'was stopped'}: ${text}`, { target: route.handlerName });
-      return internalResponse(out.kind === 'error' ? out.message : out.message);
+      return internalResponse(out.message);
     });
   }
 

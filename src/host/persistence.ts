@@ -219,7 +219,7 @@ export class DatabasePersistence {
    */
   recordTx(txData: TxData, datastore: Datastore, timestampMicros?: bigint, client?: ClientChange): bigint {
     this.collectReservations(datastore);
-    if (txData.tables.length === 0 && this.seqPending.length === 0 && client === undefined) return this.log.nextOffset - 1n;
+    if (txData.tables.length === 0 && this.seqPending.length === 0 && client === undefined) return this.lastOffset;
     const w = this.writer;
     w.reset();
     encodeTx(w, txData, this.seqPending, client);
@@ -256,7 +256,7 @@ export class DatabasePersistence {
   snapshotNow(datastore: Datastore): Promise<void> {
     if (this.snapshotting !== undefined) return this.snapshotting;
     assert(this.program !== undefined, 'snapshot before any program was recorded');
-    const offset = this.log.nextOffset - 1n;
+    const offset = this.lastOffset;
     assert(offset >= 0n, 'snapshot of an empty log');
     this.commitsAtSnapshot = this.log.stats.appends;
     this.bytesAtSnapshot = this.log.stats.bytesAppended;
@@ -314,7 +314,7 @@ export class DatabasePersistence {
     const state = datastore.sequenceState();
     for (const s of this.seqInfo) {
       const next = state.get(s.name);
-      assert(next !== undefined, `sequence ${s.name} has no state`);
+      if (next === undefined) assert.fail(`sequence ${s.name} has no state`);
       const r = this.reserved.get(s.name);
       const up = s.increment > 0n;
       if (r !== undefined && (up ? next <= r : next >= r)) continue;

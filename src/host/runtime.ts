@@ -77,9 +77,10 @@ export class ModuleRuntime {
   private callProcedureRef!: ivm.Reference<(...x: unknown[]) => unknown>;
   private callHttpHandlerRef!: ivm.Reference<(...x: unknown[]) => unknown>;
   private callViewRef!: ivm.Reference<(...x: ivm.Copy<SharedArrayBuffer>[]) => number>;
+  /** undefined = not looked for yet; null = the program has none. */
   private sourceMap: SourceMap | null | undefined;
   /** Set by dispose(): the instance is gone for good (recover must not load a new isolate). */
-  private retired = false;   // undefined = not looked for yet; null = the program has none
+  private retired = false;
   /** applySync options of reducer and view calls, built once (the limits never change). */
   private readonly callOptions: { timeout: number } | undefined;
 

@@ -222,13 +222,13 @@ export class Scheduler {
     const s = st.table.schedule!;
     const value = st.codec.decode(row) as Value[];
     const id = value[s.idColumn];
-    assert(typeof id === 'bigint', `schedule table ${st.table.name}: the id column is not a u64`);
+    if (typeof id !== 'bigint') assert.fail(`schedule table ${st.table.name}: the id column is not a u64`);
     const at = value[s.scheduleAtColumn] as SumValue;
     const micros = unwrapMicros(at.value);
     if (at.tag === scheduleAtInterval) {
       return { table: st.table, id, atMicros: now + micros, intervalMicros: micros };
     }
-    assert(at.tag === scheduleAtTime, `schedule table ${st.table.name}: bad ScheduleAt tag ${at.tag}`);
+    if (at.tag !== scheduleAtTime) assert.fail(`schedule table ${st.table.name}: bad ScheduleAt tag ${at.tag}`);
     return { table: st.table, id, atMicros: micros, intervalMicros: undefined };
   }
 

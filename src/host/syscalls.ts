@@ -238,8 +238,7 @@ export class SyscallHost {
       return this.run(opc, a, b, c, d, e, f);
     } catch (err) {
       if (err instanceof NeedsGrow) { this.xv.setUint32(0, err.bytes, true); return growCode; }
-      if (err instanceof SyscallError) return this.error(err.code, err.message);
-      if (err instanceof DatastoreError) return this.error(err.code, err.message);
+      if (err instanceof SyscallError || err instanceof DatastoreError) return this.error(err.code, err.message);
       if (err instanceof SatsError) return this.error(errno.bsatnDecodeError, err.message);
       return this.error(errno.hostCallFailure, messageOf(err));
     } finally {
