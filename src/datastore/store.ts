@@ -335,17 +335,7 @@ export class Datastore extends Reader {
     for (const row of rows) {
       if (validate) t.validateRow(row);
       const keys = t.computeKeys(row);
-      if (t.byBytes !== undefined) {
-        if (t.findIdentical(row) !== undefined) continue;
-      } else if (t.findIdentical(row) !== undefined) {
-        continue;
-      } else {
-        for (let i = 0; i < t.uniqueIndexes.length; i++) {
-          if (t.uniqueIndexes[i].store.find(keys[t.uniquePositions[i]]) !== undefined) {
-            throw t.uniqueViolation(t.uniqueIndexes[i], row);
-          }
-        }
-      }
+      if (t.identicalOrConflict(row, keys) !== undefined) continue;
       t.addRow(this.state.nextRowId++, row, keys);
       for (const s of t.sequences) advancePast(s, t, row);
     }
@@ -474,18 +464,7 @@ export class Datastore extends Reader {
       const input = rows[i]!;
       t.validateRow(input);
       const keys = t.computeKeys(input);
-      if (t.byBytes !== undefined) {
-        if (t.findIdentical(input) !== undefined) continue;
-      } else {
-        let same = false;
-        for (let u = 0; u < t.uniqueIndexes.length; u++) {
-          const existing = t.uniqueIndexes[u].store.find(keys[t.uniquePositions[u]]);
-          if (existing === undefined) continue;
-          if (u === 0 && bytesEqual(t.rows.get(existing)!, input)) { same = true; break; }
-          throw t.uniqueViolation(t.uniqueIndexes[u], input);
-        }
-        if (same) continue;
-      }
+      if (t.identicalOrConflict(input, keys) !== undefined) continue;
       const row = state.rows.copy(input);
       t.addRow(state.nextRowId++, row, keys);
       for (let s = 0; s < seqs.length; s++) advancePast(seqs[s], t, row);
@@ -550,19 +529,8 @@ class Transaction extends Reader implements MutTx {
   /** Applies set semantics and unique constraints, then stores `row`; returns the id of an identical existing row. */
   private insertChecked(t: TableState, row: Uint8Array): number | undefined {
     const keys = t.computeKeys(row);
-    if (t.byBytes !== undefined) {
-      const same = t.findIdentical(row);
-      if (same !== undefined) return same;
-    } else {
-      for (let i = 0; i < t.uniqueIndexes.length; i++) {
-        const ix = t.uniqueIndexes[i];
-        const existing = ix.store.find(keys[t.uniquePositions[i]]);
-        if (existing === undefined) continue;
-        // An identical row matches on every unique index, so checking the first one decides set semantics.
-        if (i === 0 && bytesEqual(t.rows.get(existing)!, row)) return existing;
-        throw t.uniqueViolation(ix, row);
-      }
-    }
+    const same = t.identicalOrConflict(row, keys);
+    if (same !== undefined) return same;
     const rowId = this.state.nextRowId++;
     t.addRow(rowId, row, keys);
     this.record(UndoKind.Insert, t, rowId, row, null);

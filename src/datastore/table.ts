@@ -121,15 +121,13 @@ export class TableState {
     this.columnCodecs = colTypes.map((t) => compileCodec(t, typespace));
     this.columnTypeTags = colTypes.map((t) => resolveType(t, typespace).tag);
     this.offsets = staticOffsets(colTypes, typespace);
-    this.rowNumericWidthBytes = colTypes.every((t) => numberTags.has(resolveType(t, typespace).tag))
+    this.rowNumericWidthBytes = this.columnTypeTags.every((tag) => numberTags.has(tag))
       ? colTypes.reduce((n, t) => n + fixedWidth(t, typespace)!, 0) : undefined;
     this.locate = compileColumnLocator(colTypes, typespace);
     this.starts = new Array<number>(colTypes.length).fill(0);
     this.indexes = schema.indexes.map((ix) => {
-      const widths = ix.columns.map((c) => {
-        const t = resolveType(colTypes[c], typespace);
-        return numberTags.has(t.tag) ? fixedWidth(t, typespace) : undefined;
-      });
+      const widths = ix.columns.map((c) =>
+        numberTags.has(this.columnTypeTags[c]) ? fixedWidth(colTypes[c], typespace) : undefined);
       return {
         schema: ix,
         key: compileIndexKey(colTypes, ix.columns, typespace, indexAllowsNumericKeys(ix)),
@@ -242,6 +240,23 @@ export class TableState {
       this.byBytes.set(rowIdentity(newRow), rowId);
     }
     this.rows.set(rowId, newRow);
+  }
+
+  /**
+   * Set semantics and unique constraints for a row about to be added, `keys` its computeKeys: the id of a stored
+   * row byte-equal to it (nothing to add), undefined when it may be added; throws the unique violation otherwise.
+   */
+  identicalOrConflict(row: Uint8Array, keys: IndexKey[]): number | undefined {
+    if (this.byBytes !== undefined) return this.byBytes.get(rowIdentity(row));
+    for (let i = 0; i < this.uniqueIndexes.length; i++) {
+      const ix = this.uniqueIndexes[i];
+      const existing = ix.store.find(keys[this.uniquePositions[i]]);
+      if (existing === undefined) continue;
+      // An identical row matches on every unique index, so checking the first one decides set semantics.
+      if (i === 0 && bytesEqual(this.rows.get(existing)!, row)) return existing;
+      throw this.uniqueViolation(ix, row);
+    }
+    return undefined;
   }
 
   /** The id of a stored row byte-equal to `row` (valid BSATN), or undefined. */

@@ -43,7 +43,6 @@ export class RequestContext {
   readonly url: URL;
   params: Record<string, string> = {};
   private credentials: Credentials | undefined;
-  private credentialsChecked = false;
 
   constructor(
     readonly req: IncomingMessage,
@@ -84,17 +83,10 @@ export class RequestContext {
    * response gets `spacetime-identity` / `spacetime-identity-token` headers.
    */
   async caller(): Promise<Credentials> {
-    if (this.credentialsChecked) return this.credentials!;
-    const verified = await this.optionalAuth();
-    let credentials: Credentials;
-    if (verified !== undefined) {
-      credentials = { identity: verified.identity, token: verified.token, payloadJson: verified.payloadJson };
-    } else {
-      const minted = await this.tokens.mintIdentity();
-      credentials = { identity: minted.identity, token: minted.token, payloadJson: minted.payloadJson };
-    }
+    if (this.credentials !== undefined) return this.credentials;
+    const from = (await this.optionalAuth()) ?? (await this.tokens.mintIdentity());
+    const credentials: Credentials = { identity: from.identity, token: from.token, payloadJson: from.payloadJson };
     this.credentials = credentials;
-    this.credentialsChecked = true;
     if (!this.res.headersSent) {
       this.res.setHeader('spacetime-identity', identityToHex(credentials.identity));
       this.res.setHeader('spacetime-identity-token', credentials.token);
@@ -120,7 +112,7 @@ export class RequestContext {
   async text(maxBytes: number, what: string): Promise<string> {
     const bytes = await this.body(maxBytes);
     try {
-      return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+      return strictUtf8.decode(bytes);
     } catch {
       throw new HttpError(400, `${what} is not valid UTF-8`);
     }
@@ -142,6 +134,8 @@ export class RequestContext {
     this.res.end();
   }
 }
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 function tooLarge(maxBytes: number): HttpError {
   return new HttpError(413, `Request body too large: the limit is ${maxBytes} bytes`);

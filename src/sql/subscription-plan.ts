@@ -114,8 +114,12 @@ class Plan implements SubscriptionPlan {
 
   matches(row: Uint8Array): boolean {
     assert.ok(!this.isJoin, 'matches() is for single-table plans; use delta() for joins');
+    const conjuncts = this.q.conjunctList;
+    // No WHERE (the common `SELECT * FROM t`): every (committed, valid) row matches; nothing to decode.
+    if (conjuncts.length === 0) return true;
     const vals = [this.q.rowCodecs[0]!.decode(row) as Value[]];
-    return this.q.conjunctList.every((c) => c.pred(vals));
+    for (let i = 0; i < conjuncts.length; i++) if (!conjuncts[i]!.pred(vals)) return false;
+    return true;
   }
 
   delta(view: ReadView, changes: TxData): { inserts: Uint8Array[]; deletes: Uint8Array[] } {

@@ -309,14 +309,7 @@ export function transactionUpdateFrame(update: EncodedTableUpdate, querySetId: n
   const frames = (update.frames ??= new Map());
   let frame = frames.get(querySetId);
   if (frame !== undefined) return frame;
-  const enc = update.encoded;
-  frame = Buffer.allocUnsafe(frameQuerySetIdOffsetBytes + 8 + enc.length);
-  frame[0] = 0; // compression tag None; the session rewrites the frame when it compresses
-  frame[1] = transactionUpdateTag;
-  frame.writeUInt32LE(1, 2); // one query set
-  frame.writeUInt32LE(querySetId, frameQuerySetIdOffsetBytes);
-  frame.writeUInt32LE(1, frameQuerySetIdOffsetBytes + 4); // one table update
-  frame.set(enc, frameQuerySetIdOffsetBytes + 8);
+  frame = encodeTransactionUpdateFrame([update], querySetId);
   frames.set(querySetId, frame);
   return frame;
 }
@@ -329,11 +322,11 @@ export function encodeTransactionUpdateFrame(updates: readonly EncodedTableUpdat
   let bytes = frameQuerySetIdOffsetBytes + 8;
   for (const u of updates) bytes += u.encoded.length;
   const frame = Buffer.allocUnsafe(bytes);
-  frame[0] = 0;
+  frame[0] = 0; // compression tag None; the session rewrites the frame when it compresses
   frame[1] = transactionUpdateTag;
-  frame.writeUInt32LE(1, 2);
+  frame.writeUInt32LE(1, 2); // one query set
   frame.writeUInt32LE(querySetId, frameQuerySetIdOffsetBytes);
-  frame.writeUInt32LE(updates.length, frameQuerySetIdOffsetBytes + 4);
+  frame.writeUInt32LE(updates.length, frameQuerySetIdOffsetBytes + 4); // its table updates
   let at = frameQuerySetIdOffsetBytes + 8;
   for (const u of updates) { frame.set(u.encoded, at); at += u.encoded.length; }
   return frame;

@@ -257,8 +257,7 @@ async function sql(ctx: RequestContext, registry: DatabaseRegistry): Promise<voi
   });
   // The CLI requires total_duration_micros; when the host does not time statements, report the request's time.
   const body = stringifyJson(results.map((r) => sqlResultToJson({ ...r, totalDurationMicros: r.totalDurationMicros ?? durationMicros })));
-  ctx.res.writeHead(200, { 'Content-Type': jsonContentType, 'Content-Length': Buffer.byteLength(body) });
-  ctx.res.end(body);
+  ctx.sendText(200, body, jsonContentType);
 }
 
 /** One statement's result in the /sql JSON shape: schema as a SATS-JSON ProductType, rows untyped. */
@@ -303,8 +302,7 @@ async function schema(ctx: RequestContext, registry: DatabaseRegistry): Promise<
     throw error;
   }
   const body = stringifyJson(json);
-  ctx.res.writeHead(200, { 'Content-Type': jsonContentType, 'Content-Length': Buffer.byteLength(body) });
-  ctx.res.end(body);
+  ctx.sendText(200, body, jsonContentType);
 }
 
 async function logs(ctx: RequestContext, registry: DatabaseRegistry): Promise<void> {
@@ -372,8 +370,7 @@ async function timestamp(ctx: RequestContext, registry: DatabaseRegistry): Promi
   await ctx.caller();
   registry.resolve(ctx.params.noi!);
   const body = stringifyJson({ __timestamp_micros_since_unix_epoch__: BigInt(Date.now()) * 1000n });
-  ctx.res.writeHead(200, { 'Content-Type': jsonContentType, 'Content-Length': Buffer.byteLength(body) });
-  ctx.res.end(body);
+  ctx.sendText(200, body, jsonContentType);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

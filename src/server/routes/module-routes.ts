@@ -61,8 +61,7 @@ export async function callProcedureRoute(ctx: RequestContext, db: HostedDatabase
   if (result.status === 'returned') {
     ctx.res.setHeader('spacetime-execution-duration-micros', String(result.durationMicros));
     const text = stringifyJson(result.json);
-    ctx.res.writeHead(200, { 'Content-Type': jsonContentType, 'Content-Length': Buffer.byteLength(text) });
-    ctx.res.end(text);
+    ctx.sendText(200, text, jsonContentType);
   } else {
     ctx.sendText(530, result.message);
   }

@@ -57,7 +57,7 @@ export function attachWebSocket(server: Server, deps: AttachDeps): AttachedWebSo
     socket.on('error', (e) => deps.onError?.(e));
     accept(req, socket, head).catch((e: unknown) => {
       if (e instanceof UpgradeRefusal || e instanceof AuthError) {
-        refuse(socket, e instanceof AuthError ? e.status : e.status, e.message);
+        refuse(socket, e.status, e.message);
         return;
       }
       deps.onError?.(e);
