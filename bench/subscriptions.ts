@@ -9,7 +9,7 @@
 //    received, decoded (message) and its rows decoded to values, plus the frame's bytes.
 // Results go to bench/results/subscriptions-<date>.json; see docs/bench-subscriptions.md.
 // Owns: the server process, the worker processes and temp dirs (all stopped/removed on exit).
-// May call: ./subscriptions/*, src/subscription/messages.ts, src/sats/bsatn.ts, node built-ins, git (read-only).
+// May call: ./subscriptions/*, ./keynote/procs.ts (stopChild), src/subscription/messages.ts, src/sats/bsatn.ts, node built-ins, git (read-only).
 import assert from 'node:assert/strict';
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { closeSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
@@ -18,7 +18,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BsatnReader, BsatnWriter } from './../src/sats/bsatn.js';
 import { connectWire, Histogram, monoMicros, procCpuMicros, type WireClient } from './subscriptions/common.js';
-import { distIsStale, repoRoot, startServer, stopChild, type BenchServer } from './subscriptions/server.js';
+import { stopChild } from './keynote/procs.js';
+import { distIsStale, repoRoot, startServer, type BenchServer } from './subscriptions/server.js';
 import type { FromWorker, ToWorker } from './subscriptions/subscriber-worker.js';
 
 const workerPath = path.join(repoRoot, 'bench', 'subscriptions', 'subscriber-worker.ts');

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn, type ChildProcess } from 'node:child_process';
 import WebSocket from 'ws';
-import { stopChild, stopOnExit } from './procs.js';
+import { stopChild, stopOnExit, waitForPing } from './procs.js';
 import type { BalanceCheck, TransferClient } from './workload.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -81,7 +81,7 @@ export async function startOurs(prefix: string[], durability: OursDurability = '
     rmSync(dataDir, { recursive: true, force: true });
   });
   try {
-    await waitForPing(url, child, () => log);
+    await waitForPing(url, child, () => log, serverReadyTimeoutMs, 'our server');
     const identity = (await (await fetch(`${url}/v1/identity`, { method: 'POST' })).json()) as { token: string };
     const res = await fetch(`${url}/v1/database/keynote?host_type=Js`, {
       method: 'PUT', headers: { authorization: `Bearer ${identity.token}` }, body: await bundleKeynote(),
@@ -92,20 +92,6 @@ export async function startOurs(prefix: string[], durability: OursDurability = '
     await stop();
     throw err;
   }
-}
-
-async function waitForPing(url: string, child: ChildProcess, output: () => string): Promise<void> {
-  const deadline = Date.now() + serverReadyTimeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`our server exited with ${child.exitCode}:\n${output()}`);
-    try {
-      if ((await fetch(`${url}/v1/ping`)).status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`our server not ready after ${serverReadyTimeoutMs} ms:\n${output()}`);
 }
 
 export async function seedOurs(server: OursServer, n: number, initialBalance: bigint): Promise<void> {

@@ -140,6 +140,25 @@ export async function spawnServer(argv: string[], env: NodeJS.ProcessEnv = proce
   }
 }
 
+/**
+ * Polls `url`/v1/ping every 100 ms until it answers 200; throws (with the child's output) when `child` exits first or
+ * `timeoutMs` passes. `label` names the server in those errors.
+ */
+export async function waitForPing(url: string, child: ChildProcess, output: () => string, timeoutMs: number,
+  label: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${label} exited with ${child.exitCode}:\n${output()}`);
+    try {
+      if ((await fetch(`${url}/v1/ping`)).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${label} not ready after ${timeoutMs} ms:\n${output()}`);
+}
+
 /** SIGTERM, then SIGKILL after a grace period; resolves when the child has exited. */
 export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;

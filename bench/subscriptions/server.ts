@@ -1,19 +1,19 @@
 // Our real server for `npm run bench:subscriptions`: `node bin/spacetime.js start` on a free loopback port with a
 // temp data dir, plus publishing the benchmark module over HTTP (POST /v1/identity, PUT /v1/database/<name>).
 // Owns: the server child process and its temp dir (removed by stop()). May call: node built-ins,
-// src/cli/build.ts (bundleModule).
+// src/cli/build.ts (bundleModule), ../keynote (repoRoot, freePort, stopChild, waitForPing).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, readdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { bundleModule } from '../../src/cli/build.js';
+import { freePort, repoRoot } from '../keynote/ours.js';
+import { stopChild, waitForPing } from '../keynote/procs.js';
 
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export { repoRoot };
+
 const moduleDir = path.join(repoRoot, 'bench', 'subscriptions', 'module');
 const serverReadyTimeoutMs = 30_000;
-const stopGraceMs = 5_000;
 
 export interface BenchServer {
   httpUrl: string;
@@ -23,17 +23,6 @@ export interface BenchServer {
   /** POST /v1/database/<db>/call/<reducer> with a JSON argument object. */
   call(dbName: string, reducer: string, argsJson: string): Promise<void>;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Newest mtime (ms) of any .ts file under `dir`. */
@@ -85,7 +74,7 @@ export async function startServer(from: 'dist' | 'src', nodeFlags: string[] = []
     rmSync(tmp, { recursive: true, force: true });
   };
   try {
-    await waitForPing(httpUrl, child, () => log);
+    await waitForPing(httpUrl, child, () => log, serverReadyTimeoutMs, 'server');
     const res = await fetch(`${httpUrl}/v1/identity`, { method: 'POST' });
     if (!res.ok) throw new Error(`POST /v1/identity answered ${res.status}: ${await res.text()}`);
     const { token } = (await res.json()) as { token: string };
@@ -108,28 +97,4 @@ export async function startServer(from: 'dist' | 'src', nodeFlags: string[] = []
     await stop();
     throw err;
   }
-}
-
-async function waitForPing(url: string, child: ChildProcess, output: () => string): Promise<void> {
-  const deadline = Date.now() + serverReadyTimeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}:\n${output()}`);
-    try {
-      if ((await fetch(`${url}/v1/ping`)).status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`server not ready after ${serverReadyTimeoutMs} ms:\n${output()}`);
-}
-
-/** SIGTERM, then SIGKILL after a grace period; resolves once the child has exited. */
-export async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), stopGraceMs);
-  await exited;
-  clearTimeout(timer);
 }

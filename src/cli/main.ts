@@ -56,14 +56,13 @@ function normalizeArgv(argv: readonly string[]): string[] {
   return out;
 }
 
-function loadConfig(cmd: Command): CliConfig {
-  const globals = cmd.optsWithGlobals() as GlobalOpts;
-  return CliConfig.load({ configPath: globals.configPath, rootDir: globals.rootDir });
-}
-
 function pathOpts(cmd: Command): PathOptions {
   const globals = cmd.optsWithGlobals() as GlobalOpts;
   return { configPath: globals.configPath, rootDir: globals.rootDir };
+}
+
+function loadConfig(cmd: Command): CliConfig {
+  return CliConfig.load(pathOpts(cmd));
 }
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -572,13 +571,18 @@ async function startCommand(opts: Record<string, unknown>, cmd: Command) {
 // ---------------------------------------------------------------------------------------------------------------
 // program
 
+/** What `--version` and `spacetime version` print (upstream's layout; this build has no commit). */
+function versionText(): string {
+  return `spacetime Path: ${process.argv[1] ?? ''}\nCommit: \ntool version ${cliVersion}; spacetimedb-lib version ${cliVersion};`;
+}
+
 function buildProgram(): Command {
   const program = new Command('spacetime');
   program
     .description('SpacetimeDB command line tool')
     .option('--root-dir <dir>', 'The root directory to store all spacetime files in')
     .option('--config-path <file>', 'The path to the cli.toml config file')
-    .version(`spacetime Path: ${process.argv[1] ?? ''}\nCommit: \ntool version ${cliVersion}; spacetimedb-lib version ${cliVersion};`, '-V, --version')
+    .version(versionText(), '-V, --version')
     .showSuggestionAfterError(false)
     // Global flags go before the subcommand (as the smoketests pass them); this keeps `login show --token` working.
     .enablePositionalOptions()
@@ -599,10 +603,9 @@ function buildProgram(): Command {
     .option('--organization, --org <org>', 'The organization to publish under')
     .option('-d, --debug', 'Build in debug mode')
     .option('--env <env>', 'Configuration environment (spacetime.<env>.json)')
-    .action(async (name: string | undefined, opts: Record<string, unknown>) => {
+    .action(async (name: string | undefined, opts: Record<string, unknown>, cmd: Command) => {
       const paths = [opts.modulePath, opts.binPath, opts.jsPath].filter((p) => p !== undefined);
       if (paths.length > 1) throw new UsageError("the argument '--module-path <dir>' cannot be used with '--js-path <file>'");
-      const cmd = program.commands.find((c) => c.name() === 'publish')!;
       await publishWithConfig(loadConfig(cmd), {
         database: name,
         server: opts.server as string | undefined,
@@ -769,7 +772,7 @@ function buildProgram(): Command {
 
   program.command('version').description('Print the version').allowUnknownOption().allowExcessArguments()
     .argument('[args...]').action(() => {
-      process.stdout.write(`spacetime Path: ${process.argv[1] ?? ''}\nCommit: \ntool version ${cliVersion}; spacetimedb-lib version ${cliVersion};\n`);
+      process.stdout.write(`${versionText()}\n`);
     });
 
   return program;

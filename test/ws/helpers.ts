@@ -46,15 +46,12 @@ export interface TestServer {
 
 export const ownerIdentity = 0xc2001234n;
 
-export async function startTestServer(
-  options: { module?: string; compile?: CompileQuery; db?: (db: Database) => Database; limits?: Partial<SessionLimits> } = {},
-): Promise<TestServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'stdb-ws-'));
-  const tokens = new TokenAuthority({ keys: await loadOrCreateKeys(join(dir, 'keys')) });
-  const db = await Database.create({ identity: 0xc200abcdn, ownerIdentity }, await bundleFixture(options.module ?? 'basic'));
-  const served = options.db ? options.db(db) : db;
-  // The one HTTP route the official SDK needs besides the socket: it trades a saved token for a short-lived one.
-  const server = createServer((req, res) => {
+/**
+ * An http.Server with the one HTTP route the official SDK needs besides the socket: POST
+ * /v1/identity/websocket-token trades a saved token for a short-lived one. Everything else is 404.
+ */
+export function websocketTokenServer(tokens: TokenAuthority): Server {
+  return createServer((req, res) => {
     if (req.method !== 'POST' || req.url !== '/v1/identity/websocket-token') {
       res.statusCode = 404;
       res.end();
@@ -66,6 +63,16 @@ export async function startTestServer(
       () => { res.statusCode = 401; res.end('Authorization failed'); },
     );
   });
+}
+
+export async function startTestServer(
+  options: { module?: string; compile?: CompileQuery; db?: (db: Database) => Database; limits?: Partial<SessionLimits> } = {},
+): Promise<TestServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'stdb-ws-'));
+  const tokens = new TokenAuthority({ keys: await loadOrCreateKeys(join(dir, 'keys')) });
+  const db = await Database.create({ identity: 0xc200abcdn, ownerIdentity }, await bundleFixture(options.module ?? 'basic'));
+  const served = options.db ? options.db(db) : db;
+  const server = websocketTokenServer(tokens);
   const errors: unknown[] = [];
   const attached = attachWebSocket(server, {
     resolveDatabase: (n) => (n === 'chat' ? served : undefined),
