@@ -2,7 +2,9 @@
 // (cli-and-publish.md §0, §1). Talks to servers over HTTP only; `start` is the one exception (it runs server/).
 // May call: every file in cli/, server/main.js (start only).
 import { Command, CommanderError, Option } from 'commander';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { authToken, login, loginShow, logoutCommand } from './auth.js';
 import { addOidcStartOptions, oidcOptionsFromFlags } from './login-web.js';
 import { bundleModule, resolveModuleDir } from './build.js';
@@ -414,6 +416,25 @@ async function fetchFingerprint(serverUrl: string): Promise<string> {
   return ensureOk(await httpRequest('GET', url), url).text;
 }
 
+/** The pid of a live server holding a commit-log lock under `dir` (`databases/<id>/clog/lock`), if any. */
+function runningServerPid(dir: string): number | undefined {
+  const databasesDir = path.join(dir, 'databases');
+  if (!existsSync(databasesDir)) return undefined;
+  for (const entry of readdirSync(databasesDir)) {
+    const lockFile = path.join(databasesDir, entry, 'clog', 'lock');
+    if (!existsSync(lockFile)) continue;
+    const pid = Number.parseInt(readFileSync(lockFile, 'utf8').trim(), 10);
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+      return pid;
+    } catch {
+      // no such process: a stale lock from a crash
+    }
+  }
+  return undefined;
+}
+
 function registerServerCommands(program: Command): void {
   const server = program.command('server').description('Manage the connection to the SpacetimeDB server');
   server.command('list').description('List stored server configurations').action(async (_opts, cmd: Command) => {
@@ -500,6 +521,26 @@ function registerServerCommands(program: Command): void {
       entry.ecdsa_public_key = key;
       config.save();
     });
+  server.command('clear').description('Deletes all data from all local databases')
+    .option('--data-dir <dir>', 'The path to the server data directory to clear [default: that of the selected spacetime instance]')
+    .addOption(new Option('-y, --yes <scope>').argParser(collect))
+    .action(async (opts: Record<string, unknown>, cmd: Command) => {
+      warnUnstable();
+      const dir = path.resolve((opts.dataDir as string | undefined) ?? dataDir(pathOpts(cmd)));
+      if (!existsSync(dir)) {
+        process.stdout.write('Local database not found. Nothing has been deleted.\n');
+        return;
+      }
+      process.stdout.write(`Database path: ${dir}\n`);
+      const owner = runningServerPid(dir);
+      if (owner !== undefined) throw new CliError(`A server (pid ${owner}) is using ${dir}; stop it before clearing its data`);
+      if (opts.yes === undefined && !(await yesOrNo('Are you sure you want to delete all data from the local database?'))) {
+        process.stdout.write('Aborting\n');
+        return;
+      }
+      rmSync(dir, { recursive: true, force: true });
+      process.stdout.write(`Deleted database: ${dir}\n`);
+    });
   server.command('edit').description('Update a saved server\'s nickname, host name or protocol').argument('<server>')
     .option('--new-name <name>').option('--url <url>').option('--no-fingerprint')
     .addOption(new Option('-y, --yes <scope>').argParser(collect))
@@ -556,7 +597,7 @@ async function startCommand(opts: Record<string, unknown>, cmd: Command) {
   process.stdout.write(`spacetimedb-standalone path: ${process.argv[1] ?? ''}\n`);
   process.stdout.write(`database running in data directory ${dir}\n`);
   // startServer prints `Starting SpacetimeDB listening on <addr>` once it is bound.
-  const running = await startServer({ listenAddr, dataDir: dir, keyDir, oidc: oidcOptionsFromFlags(opts), durability: opts.durability === 'none' ? 'none' : 'fsync' });
+  const running = await startServer({ listenAddr, dataDir: dir, keyDir, oidc: oidcOptionsFromFlags(opts), durability: opts.durability === 'none' ? 'none' : 'fsync', exitOnUncaughtError: true });
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off('SIGINT', stop);
@@ -571,9 +612,28 @@ async function startCommand(opts: Record<string, unknown>, cmd: Command) {
 // ---------------------------------------------------------------------------------------------------------------
 // program
 
-/** What `--version` and `spacetime version` print (upstream's layout; this build has no commit). */
+/** What `--version` and `spacetime version` print: upstream's long version (clap's `--version`), path and commit. */
 function versionText(): string {
-  return `spacetime Path: ${process.argv[1] ?? ''}\nCommit: \ntool version ${cliVersion}; spacetimedb-lib version ${cliVersion};`;
+  return `spacetime Path: ${process.argv[1] ?? ''}\nCommit: ${checkoutCommit()}\n` +
+    `spacetimedb tool version ${cliVersion}; spacetimedb-lib version ${cliVersion};`;
+}
+
+/** What `-V` prints: clap's short version. */
+const versionTextShort = `spacetime ${cliVersion}`;
+
+/** The commit of the checkout this CLI runs from, read from its .git (empty when it is not a git checkout). */
+function checkoutCommit(): string {
+  const gitDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '.git');
+  try {
+    const head = readFileSync(path.join(gitDir, 'HEAD'), 'utf8').trim();
+    if (!head.startsWith('ref: ')) return head;
+    const ref = head.slice('ref: '.length);
+    if (existsSync(path.join(gitDir, ref))) return readFileSync(path.join(gitDir, ref), 'utf8').trim();
+    const packed = readFileSync(path.join(gitDir, 'packed-refs'), 'utf8').split('\n').find((line) => line.endsWith(` ${ref}`));
+    return packed?.split(' ')[0] ?? '';
+  } catch {
+    return '';
+  }
 }
 
 function buildProgram(): Command {
@@ -582,7 +642,12 @@ function buildProgram(): Command {
     .description('SpacetimeDB command line tool')
     .option('--root-dir <dir>', 'The root directory to store all spacetime files in')
     .option('--config-path <file>', 'The path to the cli.toml config file')
-    .version(versionText(), '-V, --version')
+    .version(versionText(), '--version')
+    .addOption(new Option('-V', 'Print version').hideHelp())
+    .on('option:V', () => {
+      process.stdout.write(`${versionTextShort}\n`);
+      throw new CommanderError(0, 'commander.version', versionTextShort);
+    })
     .showSuggestionAfterError(false)
     // Global flags go before the subcommand (as the smoketests pass them); this keeps `login show --token` working.
     .enablePositionalOptions()

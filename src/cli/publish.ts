@@ -7,7 +7,7 @@ import { bundleModule, resolveModuleDir } from './build.js';
 import { CliConfig } from './config.js';
 import { CliError } from './errors.js';
 import { parseJsonLossless } from './json.js';
-import { ensureOk, httpRequest, identityFromToken, validateDatabaseName, yesOrNo } from './util.js';
+import { ensureOk, httpRequest, identityFromToken, isIdentityHex, validateDatabaseName, yesOrNo } from './util.js';
 
 export type YesScope = 'all' | 'remote' | 'migrate' | 'break-clients' | 'skip-login' | 'delete-data';
 const yesScopes: readonly string[] = ['all', 'remote', 'migrate', 'break-clients', 'skip-login', 'delete-data'];
@@ -56,19 +56,20 @@ export async function publish(config: CliConfig, opts: PublishOptions): Promise<
   const serverUrl = config.serverUrl(opts.server);
   const token = await authToken(config, serverUrl, { anonymous: opts.anonymous, yes: yesFor(opts.yes, 'skip-login') });
 
+  // Upstream accepts a name or an identity for the database and for its parent, and `parent/child` for both at once.
   let name = opts.database;
   let parent = opts.parent;
+  if (parent !== undefined) validateParent(parent);
   if (name !== undefined) {
-    validateDatabaseName(name, true);
-    const slash = name.split('/');
-    if (slash.length === 2) {
-      if (parent !== undefined && parent !== slash[0]) {
-        throw new CliError(`cannot specify both --parent and ${slash[0]}/${slash[1]}`);
-      }
-      [parent, name] = slash;
+    const slash = name.indexOf('/');
+    if (slash >= 0) {
+      const [parentAlt, child] = [name.slice(0, slash), name.slice(slash + 1)];
+      if (parent !== undefined && parent !== parentAlt) throw new CliError("cannot specify both --parent and <parent>/<child>");
+      validateParent(parentAlt);
+      [parent, name] = [parentAlt, child];
     }
+    validateNameOrIdentity(name);
   }
-  if (parent !== undefined) validateDatabaseName(parent, false);
 
   let program: string;
   let hostType: 'Js' | 'Wasm';
@@ -218,5 +219,18 @@ export async function printMigrationHistory(serverUrl: string, identity: string,
     process.stdout.write(`${when}  ${e.op.padEnd(7)}  program ${e.program_hash.slice(0, 16)}  by ${e.publisher}\n`);
     const steps = e.plan.split('\n').filter((l) => l.startsWith('▸') || l.startsWith('!!!'));
     for (const s of steps) process.stdout.write(`    ${s}\n`);
+  }
+}
+
+function validateNameOrIdentity(nameOrIdentity: string): void {
+  if (!isIdentityHex(nameOrIdentity)) validateDatabaseName(nameOrIdentity, false);
+}
+
+function validateParent(parent: string): void {
+  try {
+    validateNameOrIdentity(parent);
+  } catch (error) {
+    if (error instanceof CliError) throw new CliError(`invalid parent database name \`${parent}\`: ${error.message}`);
+    throw error;
   }
 }

@@ -122,13 +122,16 @@ function buildModule(def: RawModuleDefV10): Module {
   }));
   const lifecycle = new Map<string, FunctionInfo['lifecycle']>();
   for (const l of s.lifeCycleReducers) lifecycle.set(l.functionName, l.lifecycleSpec.tag);
+  // Upstream's module validation makes lifecycle reducers and scheduled functions private whatever the module says, so
+  // its generator leaves them out of the public bindings.
+  const scheduled = new Set(s.schedules.map((d) => d.functionName));
   const reducers: FunctionInfo[] = s.reducers.map((r) => ({
-    accessor: r.sourceName, name: functionName(r.sourceName), params: r.params,
-    lifecycle: lifecycle.get(r.sourceName), isPublic: r.visibility.tag === 'ClientCallable',
+    accessor: r.sourceName, name: functionName(r.sourceName), params: r.params, lifecycle: lifecycle.get(r.sourceName),
+    isPublic: r.visibility.tag === 'ClientCallable' && !lifecycle.has(r.sourceName) && !scheduled.has(r.sourceName),
   }));
   const procedures: FunctionInfo[] = s.procedures.map((p) => ({
     accessor: p.sourceName, name: functionName(p.sourceName), params: p.params, returnType: p.returnType,
-    lifecycle: undefined, isPublic: p.visibility.tag === 'ClientCallable',
+    lifecycle: undefined, isPublic: p.visibility.tag === 'ClientCallable' && !scheduled.has(p.sourceName),
   }));
   const submodules: SubmoduleInfo[] = [];
   for (const sub of s.submodules) {

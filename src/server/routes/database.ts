@@ -59,6 +59,7 @@ async function publish(ctx: RequestContext, registry: DatabaseRegistry, noi: str
   const credentials = await ctx.caller();
   checkPublishQuery(ctx);
   const target = noi === undefined ? undefined : publishTarget(noi);
+  checkParent(registry, ctx.query('parent'), target, ctx.queryFlag('clear'));
   const program = await ctx.text(moduleBodyMaxBytes, 'The module program');
   const policy = { breakClients: ctx.query('policy') === 'BreakClients', token: ctx.query('token') };
   const { record, op } = await registry.publish({ target, caller: credentials.identity, program, clear: ctx.queryFlag('clear'), policy });
@@ -71,13 +72,26 @@ function checkPublishQuery(ctx: RequestContext): void {
   if (hostType !== undefined && hostType !== 'Js') {
     throw new HttpError(400, `Unsupported host type \`${hostType}\`: this server runs JavaScript modules only (host_type=Js)`);
   }
-  if (ctx.query('parent') !== undefined) throw new HttpError(400, 'Parent databases (--parent) are not supported by this server');
   if (ctx.query('policy') === 'BreakClients' && ctx.query('token') === undefined) {
     throw new HttpError(400, 'Migration policy is set to `BreakClients`, but no migration token was provided.');
   }
 }
 
-function publishTarget(noi: string): { name: string } | { identity: bigint } {
+/**
+ * `--parent` as upstream standalone treats it: a parent named by name must exist (404), one named by identity is taken
+ * as it is, a parent cannot be given to a `clear` of an existing database (400), and otherwise it is accepted and has
+ * no effect (standalone has no teams for a child to inherit).
+ */
+function checkParent(registry: DatabaseRegistry, parent: string | undefined, target: PublishTarget | undefined, clear: boolean): void {
+  if (parent === undefined) return;
+  if (identityFromHex(parent) === undefined && registry.control.resolve(parent) === undefined) throw new HttpError(404, `\`${parent}\` not found`);
+  const existing = target === undefined ? undefined : registry.control.resolve('name' in target ? target.name : identityToHex(target.identity));
+  if (clear && existing !== undefined) throw new HttpError(400, 'Setting the parent of an existing database is not supported');
+}
+
+type PublishTarget = { name: string } | { identity: bigint };
+
+function publishTarget(noi: string): PublishTarget {
   const identity = identityFromHex(noi);
   if (identity !== undefined) return { identity };
   if (noi.includes('/')) throw new HttpError(400, `Nested database names (\`${noi}\`) are not supported by this server`);

@@ -1,0 +1,110 @@
+// Upstream parity of small CLI behaviours that scripts and upstream's smoketests rely on (issue 13 item 11): the
+// version texts, `server clear`, and `publish --parent` as upstream standalone accepts it. Real CLI, real server.
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { cleanupTempDirs, makeTempDir, runCli, scrapeIdentity, startTestServer, tempConfigPath, type TestServer } from '../harness.js';
+
+after(cleanupTempDirs);
+
+test('-V prints the short version, --version the long one with path and commit', async () => {
+  const configPath = tempConfigPath();
+  const short = await runCli(['-V'], { configPath });
+  assert.equal(short.code, 0);
+  assert.equal(short.stdout, 'spacetime 2.8.3\n');
+  const long = await runCli(['--version'], { configPath });
+  assert.equal(long.code, 0);
+  assert.match(long.stdout, /^spacetime Path: .+\nCommit: [0-9a-f]*\nspacetimedb tool version 2\.8\.3; spacetimedb-lib version 2\.8\.3;\n$/);
+});
+
+describe('server clear', () => {
+  test('asks, deletes the data dir, and says when there is nothing to delete', async () => {
+    const configPath = tempConfigPath();
+    const dataDir = path.join(makeTempDir(), 'data');
+    mkdirSync(path.join(dataDir, 'control'), { recursive: true });
+    writeFileSync(path.join(dataDir, 'control', 'databases.json'), '[]');
+    const declined = await runCli(['server', 'clear', '--data-dir', dataDir], { configPath, input: 'n\n' });
+    assert.equal(declined.code, 0);
+    assert.match(declined.stdout, new RegExp(`Database path: ${dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\n`));
+    assert.match(declined.stdout, /Are you sure you want to delete all data from the local database\? \[y\/N\]/);
+    assert.match(declined.stdout, /Aborting\n$/);
+    assert.ok(existsSync(dataDir));
+    const yes = await runCli(['server', 'clear', '--data-dir', dataDir, '-y'], { configPath });
+    assert.equal(yes.code, 0);
+    assert.match(yes.stdout, /Deleted database: /);
+    assert.ok(!existsSync(dataDir));
+    const nothing = await runCli(['server', 'clear', '--data-dir', dataDir, '-y'], { configPath });
+    assert.equal(nothing.stdout, 'Local database not found. Nothing has been deleted.\n');
+  });
+
+  test('refuses while a server is using the data dir', async () => {
+    const server = await startTestServer();
+    try {
+      const configPath = tempConfigPath();
+      const s = ['-s', server.url];
+      assert.equal((await runCli(['publish', ...s, '-p', 'test/fixtures/modules/basic', '--yes', 'clear-busy'], { configPath })).code, 0);
+      const r = await runCli(['server', 'clear', '--data-dir', server.dataDir, '-y'], { configPath });
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /A server \(pid \d+\) is using .+; stop it before clearing its data/);
+      assert.ok(existsSync(path.join(server.dataDir, 'databases')));
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe('publish --parent', () => {
+  let server: TestServer;
+  let configPath: string;
+  before(async () => {
+    server = await startTestServer();
+    configPath = tempConfigPath();
+  });
+  after(() => server.stop());
+
+  test('a parent that exists is accepted at creation; an unknown parent name is 404; not with a clear', async () => {
+    const s = ['-s', server.url];
+    const module = ['-p', 'test/fixtures/modules/basic', '--yes'];
+    const parent = await runCli(['publish', ...s, ...module, 'parent-db'], { configPath });
+    assert.equal(parent.code, 0, parent.stderr);
+    const child = await runCli(['publish', ...s, ...module, '--parent', 'parent-db', 'child-db'], { configPath });
+    assert.equal(child.code, 0, child.stderr);
+    assert.match(child.stdout, /Created new database with name: child-db/);
+    const slash = await runCli(['publish', ...s, ...module, 'parent-db/child-two'], { configPath });
+    assert.equal(slash.code, 0, slash.stderr);
+    const byIdentity = await runCli(['publish', ...s, ...module, '--parent', scrapeIdentity(parent.stdout), 'child-three'], { configPath });
+    assert.equal(byIdentity.code, 0, byIdentity.stderr);
+    const unknown = await runCli(['publish', ...s, ...module, '--parent', 'no-such-parent', 'orphan'], { configPath });
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /`no-such-parent` not found/);
+    const clear = await runCli(['publish', ...s, ...module, '--delete-data', '--parent', 'parent-db', 'child-db'], { configPath });
+    assert.equal(clear.code, 1);
+    assert.match(clear.stderr, /Setting the parent of an existing database is not supported/);
+  });
+});
+
+describe('publish <identity>', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer();
+  });
+  after(() => server.stop());
+
+  test('the owner updates the database named by its identity; another identity is refused', async () => {
+    const owner = tempConfigPath();
+    const s = ['-s', server.url];
+    const module = ['-p', 'test/fixtures/modules/basic', '--yes'];
+    const created = await runCli(['publish', ...s, ...module], { configPath: owner });
+    assert.equal(created.code, 0, created.stderr);
+    const identity = scrapeIdentity(created.stdout);
+    const updated = await runCli(['publish', ...s, ...module, identity], { configPath: owner });
+    assert.equal(updated.code, 0, updated.stderr);
+    assert.match(updated.stdout, new RegExp(`Updated database with identity: ${identity}`));
+    const stranger = tempConfigPath();
+    const refused = await runCli(['publish', ...s, ...module, identity], { configPath: stranger });
+    assert.equal(refused.code, 1);
+    const refusedClear = await runCli(['publish', ...s, ...module, '--delete-data', identity], { configPath: stranger });
+    assert.equal(refusedClear.code, 1);
+  });
+});
