@@ -27,14 +27,22 @@
 //
 // Recovery rule (applies only to the LAST segment; every other segment must be clean to its end):
 //   torn tail (cut away, reported): fewer bytes than a record header remain; a header with a good CRC whose record
-//   runs past the end of the file; a record whose header or payload checksum fails and after which NO valid record
-//   header (good header CRC, a later commit offset) can be found anywhere in the rest of the file — the damaged
-//   record is then the last one, whatever its damage did to its length field (garbage, zero-filled preallocation).
-//   Anything else — a damaged record with a valid record after it, an offset that is not previous+1, a bad segment
-//   header, a name/header mismatch — is corruption: a CommitLogCorruptError naming the file, byte position and
-//   commit offset. Corruption is never repaired automatically (it could throw away acknowledged commits); see
-//   inspect.ts. Why this is safe: fdatasync covers the whole file, so once a later batch was synced, every earlier
-//   record was too; damage before a valid later record therefore cannot be an unsynced (torn) write.
+//   runs past the end of the file; an all-zero header (zero-filled or preallocated space); a record whose checksum
+//   fails and that is INCOMPLETE — nothing shows it was written whole: no valid record header (good header CRC, a
+//   later commit offset) anywhere after it, and it does not end exactly at the end of the file (for a damaged header:
+//   neither its length field nor the length the file size implies makes the header checksum hold and the record
+//   end there).
+//   Damage (CommitLogCorruptError naming the file, byte position and commit offset): a COMPLETE record whose
+//   checksum fails — one followed by a valid record, or one that ends exactly at the end of the file. A process
+//   crash (kill -9) leaves a prefix of what was written, so a whole last record with a bad checksum is a bit flip in
+//   acknowledged bytes; silently cutting it would lose a transaction a client was told about. Also damage: an offset
+//   that is not previous+1, a bad segment header, a name/header mismatch. Damage is never repaired automatically; see
+//   inspect.ts (`spacetime debug log`, and `--truncate-at-damage` for an operator who accepts the loss).
+//   Why a record followed by a valid one is damage: fdatasync covers the whole file, so once a later batch was
+//   synced, every earlier record was too; damage before a valid later record cannot be an unsynced (torn) write.
+//   What the bytes cannot tell apart (docs/durability.md): after a power loss, a file whose size reached the disk
+//   but one of whose pages did not can look like a complete, damaged record; that is reported as damage (loud), and
+//   a damaged record followed by a partial one is taken for a torn tail.
 
 import assert from 'node:assert';
 import fs from 'node:fs';
@@ -118,7 +126,7 @@ export function readSegmentHeader(fd: number, file: string, expectedFirst: bigin
   if (n < segmentHeaderBytes) throw new CommitLogCorruptError(file, n, undefined, `segment header truncated (${n} of ${segmentHeaderBytes} bytes)`);
   if (!b.subarray(0, 8).equals(segmentMagic)) throw new CommitLogCorruptError(file, 0, undefined, 'bad segment magic');
   const storedCrc = b.readUInt32LE(24);
-  if (crc32c(b, 0, 0, 24) !== storedCrc) throw new CommitLogCorruptError(file, 24, undefined, 'segment header checksum mismatch');
+  if (crc32c(b, 0, 0, 24) !== storedCrc) throw new CommitLogCorruptError(file, 0, undefined, 'segment header checksum mismatch');
   const version = b.readUInt32LE(8);
   if (version !== segmentFormatVersion) {
     throw new CommitLogCorruptError(file, 8, undefined, `unsupported segment format version ${version} (this build reads ${segmentFormatVersion})`);
@@ -286,7 +294,7 @@ export class SegmentScanner {
     const h = reader.start;
     const len = u32At(b, h);
     if (crc32c(b, 0, h, h + 20) !== u32At(b, h + 20)) {
-      if (!laterRecordExists(this.fd, pos + 1, this.size, BigInt(expected))) {
+      if (!headerLooksComplete(b, h, pos, this.size) && !laterRecordExists(this.fd, pos + 1, this.size, BigInt(expected))) {
         return this.endTorn('damaged record header with no valid record after it', expected);
       }
       throw new CommitLogCorruptError(this.seg.path, pos, BigInt(expected), 'record header checksum mismatch');
@@ -307,7 +315,11 @@ export class SegmentScanner {
     const payloadEnd = payloadStart + len;
     const crc = crc32c(b, u32At(b, r + 20), payloadStart, payloadEnd);
     if (crc !== u32At(b, payloadEnd)) {
-      if (!laterRecordExists(this.fd, pos + total, this.size, BigInt(offset))) return this.endTorn('last record checksum mismatch', offset);
+      // A complete record (it ends exactly at the end of the file, or a valid record follows) was written whole:
+      // a failing checksum is damage to acknowledged bytes, never a torn write.
+      if (pos + total !== this.size && !laterRecordExists(this.fd, pos + total, this.size, BigInt(offset))) {
+        return this.endTorn('last record incomplete: checksum mismatch and the file does not end at its end', offset);
+      }
       throw new CommitLogCorruptError(this.seg.path, pos, BigInt(offset), 'record checksum mismatch');
     }
     this.buf = b;
@@ -388,6 +400,24 @@ class ChunkReader {
   consume(n: number): void {
     this.start += n;
   }
+}
+
+/**
+ * Whether a record header whose checksum fails belongs to a record that was written whole (so the failure is damage,
+ * not a torn write): its length field makes the record end exactly at the end of the file, or the only damage is to
+ * that length field (with the length the file implies, the header checksum holds). An all-zero header (preallocated
+ * or zero-filled space after a power loss) is never complete.
+ */
+function headerLooksComplete(b: Buffer, h: number, pos: number, size: number): boolean {
+  let zero = true;
+  for (let i = 0; i < recordHeaderBytes && zero; i++) zero = b[h + i] === 0;
+  if (zero) return false;
+  if (pos + recordOverheadBytes + u32At(b, h) === size) return true;
+  const impliedLength = size - pos - recordOverheadBytes;
+  if (impliedLength < 0 || impliedLength > recordPayloadMaxBytes) return false;
+  const header = Buffer.from(b.subarray(h, h + recordHeaderBytes));
+  header.writeUInt32LE(impliedLength, 0);
+  return crc32c(header, 0, 0, 20) === header.readUInt32LE(20);
 }
 
 /** Search window for laterRecordExists; consecutive windows overlap by a header so none is missed. */

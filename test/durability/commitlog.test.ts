@@ -95,7 +95,7 @@ test('torn tail cut at every byte of the last record recovers exactly the good p
   }
 });
 
-test('damage anywhere in the very last record, or a zero-filled tail, is a torn tail', async () => {
+test('a bit flip anywhere in the complete last record is damage, not a torn tail (issue 11 item 10); a zero-filled tail is torn', async () => {
   const dir = tempDir('lastcrc');
   const log = CommitLog.open(dir);
   appendRange(log, 0, 4);
@@ -105,20 +105,39 @@ test('damage anywhere in the very last record, or a zero-filled tail, is a torn 
   const work = tempDir('lastcrc-work');
   const lastStart = bytes.length - recordOverheadBytes - payloadFor(3).length;
   for (let pos = lastStart; pos < bytes.length; pos++) {
-    copyDir(dir, work);
-    const damaged = Buffer.from(bytes);
-    damaged[pos]! ^= 1 << (pos % 8);
-    fs.writeFileSync(path.join(work, path.basename(file)), damaged);
-    const reopened = CommitLog.open(work);
-    assert.equal(reopened.nextOffset, 3n, `flip at ${pos}`);
-    await reopened.close();
+    for (const bit of [pos % 8, 7]) { // a low bit and the top bit: the length field's high bits point far past the end
+      copyDir(dir, work);
+      const damaged = Buffer.from(bytes);
+      damaged[pos]! ^= 1 << bit;
+      const target = path.join(work, path.basename(file));
+      fs.writeFileSync(target, damaged);
+      assert.throws(() => CommitLog.open(work), (e: unknown) => e instanceof CommitLogCorruptError && e.file === target &&
+        e.bytePosition === lastStart && e.commitOffset === 3n && e.message.includes(`byte ${lastStart}`), `flip of bit ${bit} at ${pos}`);
+      assert.equal(fs.readFileSync(target).equals(damaged), true, 'a refused open changes nothing');
+    }
   }
+  // The same damage followed by a record that starts and breaks off (a later write torn by a crash) is still damage.
+  copyDir(dir, work);
+  const damaged = Buffer.from(bytes);
+  damaged[lastStart + 30]! ^= 1;
+  const next = Buffer.alloc(recordOverheadBytes + 8);
+  encodeRecord(next, 0, 4n, 0n, new Uint8Array(8));
+  fs.writeFileSync(path.join(work, path.basename(file)), Buffer.concat([damaged, next.subarray(0, 30)]));
+  assert.throws(() => CommitLog.open(work), CommitLogCorruptError);
+
   copyDir(dir, work);
   fs.appendFileSync(path.join(work, path.basename(file)), Buffer.alloc(4096));
   const reopened = CommitLog.open(work);
   assert.equal(reopened.nextOffset, 4n);
   assert.equal(reopened.recovery.truncated!.bytesRemoved, 4096);
   await reopened.close();
+  for (const zeros of [recordOverheadBytes, recordOverheadBytes + 1]) { // zeros exactly a header+trailer long, too
+    copyDir(dir, work);
+    fs.appendFileSync(path.join(work, path.basename(file)), Buffer.alloc(zeros));
+    const again = CommitLog.open(work);
+    assert.equal(again.nextOffset, 4n, `${zeros} zero bytes`);
+    await again.close();
+  }
 });
 
 test('a bit flipped anywhere in a non-last record is detected, naming file, byte and offset', async () => {
