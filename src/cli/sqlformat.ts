@@ -72,13 +72,21 @@ function toBigInt(value: LosslessJson, tag: string): bigint {
   let big: bigint;
   if (typeof value === 'bigint') big = value;
   else if (typeof value === 'number') big = BigInt(value);
-  else if (typeof value === 'string') big = BigInt(value);
+  else if (typeof value === 'string') big = parseIntegerText(value, tag);
   else throw new SqlFormatError(`expected an integer for ${tag}, got ${JSON.stringify(value)}`);
-  // Hex strings ("0x…") carry the two's-complement bit pattern of signed values.
+  // Unsigned hex strings ("0x…") carry the two's-complement bit pattern of signed values; "-0x…" is already signed.
   if (shape.signed && typeof value === 'string' && value.startsWith('0x') && big >= 1n << BigInt(shape.bits - 1)) {
     big -= 1n << BigInt(shape.bits);
   }
   return big;
+}
+
+/** Decimal or hex integer text with an optional sign (`BigInt` itself refuses "-0x…", the server's negative i256). */
+function parseIntegerText(text: string, tag: string): bigint {
+  const m = /^([+-]?)(0x[0-9a-fA-F]+|[0-9]+)$/.exec(text.trim());
+  if (m === null) throw new SqlFormatError(`expected an integer for ${tag}, got ${JSON.stringify(text)}`);
+  const magnitude = BigInt(m[2]);
+  return m[1] === '-' ? -magnitude : magnitude;
 }
 
 function hexFixed(value: bigint, bytes: number): string {

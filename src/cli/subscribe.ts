@@ -3,7 +3,7 @@
 //
 // Owns: the subscribe command's connection, output and exit rules (-n, -t, --print-initial-update, --confirmed).
 // May call: subscription/messages.ts (wire codecs), datastore/schema.ts + sats + sql/execute.ts namedRowType (row types
-//   from the module definition), ws. Like upstream's CLI, it reads the schema over HTTP and decodes rows locally.
+//   from the module definition), host/views.ts buildViewCatalog (view row types), ws. Like upstream's CLI, it reads the schema over HTTP and decodes rows locally.
 import WebSocket from 'ws';
 import { buildDatabaseSchema } from '../datastore/schema.js';
 import type { DatabaseSchema } from '../datastore/types.js';
@@ -16,6 +16,7 @@ import {
   decodeServerMessages, encodeClientMessage, type QuerySetUpdate, type SingleTableRows, type TableUpdate,
 } from '../subscription/messages.js';
 import { namedRowType } from '../sql/execute.js';
+import { buildViewCatalog } from '../host/views.js';
 import { CliError } from './errors.js';
 import { httpRequest } from './util.js';
 
@@ -49,9 +50,12 @@ async function tableDecoders(serverUrl: string, identity: string, token: string 
   const defBytes = new Uint8Array(v10Bytes.length + 1);
   defBytes[0] = rawModuleDefV10Tag;
   defBytes.set(v10Bytes, 1);
-  const schema: DatabaseSchema = buildDatabaseSchema(decodeRawModuleDef(defBytes));
+  const def = decodeRawModuleDef(defBytes);
+  const schema: DatabaseSchema = buildDatabaseSchema(def);
   const decoders = new Map<string, TableDecoder>();
-  for (const table of schema.tables) {
+  // Views are subscribed like tables: their rows arrive under the view's name with its row type.
+  const views = buildViewCatalog(def, schema).map((view) => view.schema);
+  for (const table of [...schema.tables, ...views]) {
     const rowType: AlgebraicType = { tag: 'Product', value: namedRowType(table) };
     const decoder = { rowType, codec: compileCodec(rowType, schema.typespace) };
     for (const name of [table.name, ...table.aliases]) decoders.set(name, decoder);
@@ -124,6 +128,8 @@ export async function runSubscribe(options: SubscribeOptions): Promise<void> {
             finish(new CliError(message.error));
           } else if (message.tag === 'SubscribeApplied') {
             if (options.printInitialUpdate) options.print(stringifyJson(initialUpdateJson(message.rows, rowsJson)));
+            // `-n 0` asks for the initial update alone.
+            if (options.numUpdates !== undefined && updatesSeen >= options.numUpdates) finish();
           } else if (message.tag === 'TransactionUpdate') {
             const line = transactionUpdateJson(message.querySets, rowsJson);
             if (line !== undefined) {

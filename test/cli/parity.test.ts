@@ -108,3 +108,27 @@ describe('publish <identity>', () => {
     assert.equal(refusedClear.code, 1);
   });
 });
+
+describe('subscribe', () => {
+  let server: TestServer;
+  let configPath: string;
+  before(async () => {
+    server = await startTestServer();
+    configPath = tempConfigPath();
+    const pub = await runCli(['publish', '-s', server.url, '-p', 'test/fixtures/modules/view-b', '--yes', 'views-db'], { configPath });
+    assert.equal(pub.code, 0, pub.stderr);
+    assert.equal((await runCli(['call', '-s', server.url, 'views-db', 'add_item', '"one"'], { configPath })).code, 0);
+  });
+  after(() => server.stop());
+
+  test('-n 0 --print-initial-update prints the initial rows of an anonymous and a sender view, then exits', async () => {
+    const s = ['-s', server.url];
+    const anonymous = await runCli(['subscribe', ...s, 'views-db', 'SELECT * FROM item_total', '-n', '0', '--print-initial-update', '-t', '30'], { configPath });
+    assert.equal(anonymous.code, 0, anonymous.stderr);
+    assert.equal(anonymous.stdout, '{"item_total":{"deletes":[],"inserts":[{"n":1}]}}\n');
+    const sender = await runCli(['subscribe', ...s, 'views-db', 'SELECT * FROM my_items', '-n', '0', '--print-initial-update', '-t', '30'], { configPath });
+    assert.equal(sender.code, 0, sender.stderr);
+    assert.match(sender.stdout, /^\{"my_items":\{"deletes":\[\],"inserts":\[\{"id":1,"owner":\{"__identity__":"0x[0-9a-f]{64}"\},"label":"one"\}\]\}\}\n$/);
+    assert.doesNotMatch(anonymous.stderr + sender.stderr, /timed out/);
+  });
+});

@@ -64,3 +64,14 @@ test('wide integers stay exact and value helpers match Rust Display', () => {
   assert.equal(formatTimestamp(1_700_000_000_123_456n), '2023-11-14T22:13:20.123456+00:00');
   assert.equal(formatDuration(-1_500_000n), '-1.500000');
 });
+
+test('negative wide integers as the server writes them ("-0x…" strings, numbers) print in decimal', () => {
+  const schema = { elements: [col('a', { I128: [] }), col('b', { I256: [] }), col('c', { I256: [] }), col('d', { U256: [] })] };
+  const rows = parseJsonLossless('[[-170141183460469231731687303715884105728,"-0x10","0xffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff","0x10"]]');
+  assert.equal(
+    trimLines(formatSqlResult({ schema: schema as never, rows })),
+    ` a                                        | b   | c  | d
+------------------------------------------+-----+----+----
+ -170141183460469231731687303715884105728 | -16 | -1 | 16`,
+  );
+});
