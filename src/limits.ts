@@ -10,3 +10,13 @@
 export function assertLimit(condition: boolean, relation: string): void {
   if (!condition) throw new Error(`limits.ts: broken relation: ${relation}`);
 }
+
+// ---- WebSocket sessions and tokens (issue 11 items 1, 11, 12) -------------------------------------------------------
+// server/websocket/session.ts writes each client's messages in bounded pieces as its socket drains, and judges a client
+// slow by what it fails to read over time, not by the size of one message; auth/tokens.ts checks every token's `exp`.
+
+/**
+ * Seconds after `exp` a token is still accepted: none. Upstream allows 60 (jsonwebtoken's default), which let a token
+ * 20 s past `exp` mint a fresh websocket token; tokens are short-lived exactly so that expiry means something.
+ */
+export const tokenExpiryLeewaySeconds = 0;

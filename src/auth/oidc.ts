@@ -17,7 +17,10 @@ import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet,
 export const jwksCacheTtlMs = 5 * 60 * 1000;
 /** Minimum time between two refetches of one issuer's key set caused by unknown `kid`s. */
 export const jwksRefetchMinIntervalMs = 10 * 1000;
-/** Clock leeway for `exp` and `nbf` (jsonwebtoken's default, as upstream uses). */
+/**
+ * Clock leeway for `nbf` (jsonwebtoken's default, as upstream uses): a provider's clock may run a little ahead of ours.
+ * jose applies it to `exp` too, but auth/tokens.ts then refuses every expired token without leeway, whatever its issuer.
+ */
 export const oidcClockLeewaySeconds = 60;
 /** Discovery and JWKS requests give up after this long. */
 export const oidcFetchTimeoutMs = 5 * 1000;

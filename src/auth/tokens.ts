@@ -2,12 +2,17 @@
 //
 // Owns: the claims of server-issued tokens, websocket short-lived tokens, token verification and the AuthError
 // statuses/messages the HTTP layer sends back verbatim.
-// May call: jose (JWS compact sign/verify), auth/identity.ts, auth/keys.ts.
+// May call: jose (JWS compact sign/verify), auth/identity.ts, auth/keys.ts, auth/oidc.ts, limits.ts.
 //
 // Verification order (mirrors upstream): a token whose signature verifies with our own public key is accepted
 // whatever its issuer; otherwise a token claiming our issuer is rejected; otherwise it would go to OIDC (issuer
 // allow-list + JWKS discovery, auth/oidc.ts) when the server is configured with an OidcVerifier.
 // Successful verifications are cached by exact token text (bounded); `exp` is re-checked on every hit.
+//
+// Expiry (differs from upstream): a token is refused from its `exp` second on, for every issuer and every use —
+// upstream's jsonwebtoken allows 60 s of leeway, so a token 20 s past `exp` could still mint a websocket token. And a
+// websocket token never outlives the token it was minted from (`exp` = the earlier of now + 60 s and the presented
+// token's `exp`), so renewing cannot keep a short-lived IdP token alive.
 
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -15,12 +20,11 @@ import { CompactSign, compactVerify, errors as joseErrors } from 'jose';
 import { identityFromClaims, identityFromHex, identityToHex } from './identity.js';
 import type { SigningKeys } from './keys.js';
 import { OidcError, type OidcVerifier } from './oidc.js';
+import { tokenExpiryLeewaySeconds } from '../limits.js';
 
 export const localIssuer = 'localhost';
 export const tokenAudience = ['spacetimedb'];
 export const websocketTokenLifetimeSeconds = 60;
-/** Leeway on `exp` (jsonwebtoken's default, which upstream uses). */
-export const expiryLeewaySeconds = 60;
 /** Upstream limit on `iss` and `sub` lengths. */
 export const claimMaxBytes = 128;
 /** Verified tokens remembered (by exact text) so repeat requests skip the ~200 µs ECDSA check. */
@@ -116,10 +120,17 @@ export class TokenAuthority {
     return { identity, token, payloadJson };
   }
 
-  /** The claims of an already verified token, re-signed with `iat = now`, `exp = now + 60 s`. */
+  /**
+   * The claims of an already verified token, re-signed with `iat = now` and `exp = now + 60 s`, or the presented
+   * token's own `exp` when that comes first (a renewal never extends a token's life). Refuses an expired token even
+   * if its verification was cached.
+   */
   async websocketToken(verified: VerifiedToken): Promise<string> {
+    this.checkExpiry(verified.claims);
     const iat = this.nowSeconds();
-    const signed = await this.signWithPayload({ ...verified.claims, iat, exp: iat + websocketTokenLifetimeSeconds });
+    let exp = iat + websocketTokenLifetimeSeconds;
+    if (typeof verified.claims.exp === 'number') exp = Math.min(exp, verified.claims.exp);
+    const signed = await this.signWithPayload({ ...verified.claims, iat, exp });
     return signed.token;
   }
 
@@ -186,7 +197,7 @@ export class TokenAuthority {
     const exp = claims.exp;
     if (exp === undefined || exp === null) return;
     if (typeof exp !== 'number' || !Number.isFinite(exp)) throw new AuthError(401, 'Invalid token: `exp` is not a number');
-    if (this.nowSeconds() > exp + expiryLeewaySeconds) throw new AuthError(401, 'Invalid token: ExpiredSignature');
+    if (this.nowSeconds() >= exp + tokenExpiryLeewaySeconds) throw new AuthError(401, 'Invalid token: ExpiredSignature');
   }
 
   private async signWithPayload(claims: Record<string, unknown>): Promise<{ token: string; payloadJson: string }> {

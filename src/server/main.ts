@@ -1,6 +1,7 @@
 // server/main.ts — `startServer`: keys, control data, databases, the HTTP /v1 API and the WebSocket endpoint.
 //
-// Owns: server start-up and shutdown order, the listen address, the one "listening" line on stdout.
+// Owns: server start-up and shutdown order, the listen address, the one "listening" line on stdout, and (when the
+// server is the process, `spacetime start`) what happens to an error nobody caught: its stack goes to the log first.
 // May call: auth/ (keys, tokens), server/control.ts, server/databases.ts, server/http.ts, server/routes/*,
 // server/websocket/attach.ts, host/ (the default DatabaseHost).
 //
@@ -15,7 +16,7 @@ import { TokenAuthority } from '../auth/tokens.js';
 import { ControlStore } from './control.js';
 import { DatabaseRegistry } from './databases.js';
 import type { DatabaseHost, HostedDatabase } from './host-api.js';
-import { Router, requestListener } from './http.js';
+import { Router, configureHttpTimeouts, requestListener } from './http.js';
 import { addDatabaseRoutes } from './routes/database.js';
 import { addIdentityRoutes } from './routes/identity.js';
 import { addLoginRoutes, createOidcVerifier, type OidcServerOptions } from './routes/login.js';
@@ -45,6 +46,11 @@ export interface StartServerOptions {
   attachUpgrades?: AttachUpgrades;
   /** External OpenID Connect: the web login's provider and trusted issuers/audiences (docs/login.md). */
   oidc?: OidcServerOptions;
+  /**
+   * The server owns the process (`spacetime start`): an uncaught exception or unhandled rejection is written to the
+   * log with its stack, then the process exits 1 (default false: an embedding process keeps its own handlers).
+   */
+  exitOnUncaughtError?: boolean;
 }
 
 /** What the WebSocket endpoint gets from the server. */
@@ -70,6 +76,7 @@ export interface RunningServer {
 
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  if (options.exitOnUncaughtError === true) exitOnUncaughtErrors(log);
   const { hostname, port } = parseListenAddr(options.listenAddr ?? listenAddrDefault);
   const keys = await loadOrCreateKeys(options.keyDir ?? join(options.dataDir, 'keys'));
   const tokens = new TokenAuthority({ keys, oidc: createOidcVerifier(options.oidc) });
@@ -84,6 +91,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   addLoginRoutes(router, tokens, options.oidc?.login);
   const onError = (error: unknown) => log(`internal error: ${(error as Error)?.stack ?? String(error)}`);
   const httpServer = createServer(requestListener(router, tokens, onError));
+  configureHttpTimeouts(httpServer);
 
   const webSockets = (options.attachUpgrades ?? attachWebSocketEndpoint)(httpServer, {
     databases,
@@ -140,6 +148,26 @@ function attachWebSocketEndpoint(httpServer: Server, ctx: UpgradeContext): { clo
     onDatabaseClosed: (db, listener) => ctx.databases.onClose(db.identity, listener),
   });
 }
+
+/**
+ * Logs an error nobody caught, with its stack, then exits 1. Without this, Node would emit 'exit' before printing the
+ * error, and host/runtime.ts's exit guard ends the process inside that event: the error was never printed. Exiting is
+ * the safe answer to a broken invariant: everything acknowledged is already in the commit log. Errors of one client
+ * connection never get here (server/websocket/ closes that connection instead).
+ */
+function exitOnUncaughtErrors(log: (line: string) => void): void {
+  if (uncaughtErrorsHandled) return;
+  uncaughtErrorsHandled = true;
+  process.on('uncaughtException', (error, origin) => {
+    const what = origin === 'unhandledRejection' ? 'unhandled rejection' : 'uncaught exception';
+    try {
+      log(`fatal: ${what}: ${(error as Error)?.stack ?? String(error)}`);
+    } finally {
+      process.exit(1);
+    }
+  });
+}
+let uncaughtErrorsHandled = false;
 
 function listen(httpServer: Server, hostname: string, port: number): Promise<void> {
   return new Promise<void>((resolve, reject) => {

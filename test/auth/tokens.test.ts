@@ -72,7 +72,7 @@ test('minted tokens have the upstream header and claims', () => withKeys(async (
   assert.equal(verified.payloadJson, Buffer.from(payload!, 'base64url').toString());
 }));
 
-test('websocket tokens keep the claims and expire after 60 s (+60 s leeway)', () => withKeys(async (dir) => {
+test('websocket tokens keep the claims and expire after 60 s, without leeway', () => withKeys(async (dir) => {
   let now = 1_700_000_000;
   const authority = new TokenAuthority({ keys: await loadOrCreateKeys(dir), nowSeconds: () => now });
   const minted = await authority.mintIdentity();
@@ -80,10 +80,31 @@ test('websocket tokens keep the claims and expire after 60 s (+60 s leeway)', ()
   const claims = JSON.parse(Buffer.from(wsToken.split('.')[1]!, 'base64url').toString());
   assert.equal(claims.exp, now + 60);
   assert.equal((await authority.verify(wsToken)).identity, minted.identity);
-  now += 119;
+  now += 59;
   assert.equal((await authority.verify(wsToken)).identity, minted.identity);
-  now += 2;
+  now += 1;
   await rejects(authority.verify(wsToken), 401, /Expired/);
+}));
+
+test('an expired token is refused for renewal, and a renewal never outlives the token it came from', () => withKeys(async (dir) => {
+  let now = 1_700_000_000;
+  const keys = await loadOrCreateKeys(dir);
+  const authority = new TokenAuthority({ keys, nowSeconds: () => now });
+  const sign = (claims: object) => new CompactSign(new TextEncoder().encode(JSON.stringify(claims)))
+    .setProtectedHeader({ typ: 'JWT', alg: 'ES256' }).sign(keys.privateKey);
+  // A 5 s token (as an IdP might issue), renewed every 4 s: every renewal ends when the original does.
+  const original = await sign({ iss: 'https://idp.example', sub: 'u', iat: now, exp: now + 5 });
+  let current = await authority.verify(original);
+  for (let i = 0; i < 2; i++) {
+    const renewed = await authority.websocketToken(current);
+    assert.equal(JSON.parse(Buffer.from(renewed.split('.')[1]!, 'base64url').toString()).exp, 1_700_000_005);
+    now += 2;
+    current = await authority.verify(renewed);
+  }
+  now = 1_700_000_005 + 20;
+  // Verified (and cached) while valid, presented again 20 s after `exp`: refused for use and for renewal.
+  await rejects(authority.verify(original), 401, /Expired/);
+  await rejects(authority.websocketToken(current), 401, /Expired/);
 }));
 
 test('forged, tampered and malformed tokens are rejected', () => withKeys(async (dir) => {

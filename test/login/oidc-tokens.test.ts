@@ -101,10 +101,11 @@ describe('OIDC token verification', () => {
     await rejects(authority, await provider.sign(rsa, { sub: 'alice' }, 'someone-else'), /InvalidAudience/);
   });
 
-  test('expired tokens are rejected past the leeway; within it they pass', async () => {
+  test('expired tokens are rejected, without leeway (src/limits.ts tokenExpiryLeewaySeconds)', async () => {
     const now = Math.floor(Date.now() / 1000);
     await rejects(authority, await provider.sign(rsa, { sub: 'late', iat: now - 600, exp: now - oidcClockLeewaySeconds - 30 }), /ExpiredSignature/);
-    await authority.verify(await provider.sign(rsa, { sub: 'just-late', iat: now - 600, exp: now - oidcClockLeewaySeconds + 30 }));
+    await rejects(authority, await provider.sign(rsa, { sub: 'just-late', iat: now - 600, exp: now - 20 }), /ExpiredSignature/);
+    await authority.verify(await provider.sign(rsa, { sub: 'on-time', iat: now - 600, exp: now + 30 }));
   });
 
   test('not-yet-valid tokens are rejected past the leeway', async () => {

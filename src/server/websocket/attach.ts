@@ -1,14 +1,19 @@
 // server/websocket/attach.ts — the WebSocket entry point: `GET /v1/database/:name_or_identity/subscribe`.
 //
 // Owns: the upgrade handshake (route, subprotocol choice v3 > v2, query parameters, credentials or an anonymous
-// identity, database lookup) and plain-HTTP refusals before the upgrade (client-protocol.md §1.2–1.4). Each
-// accepted socket gets a Session (session.ts).
+// identity, database lookup), plain-HTTP refusals before the upgrade (client-protocol.md §1.2–1.4) and the set of
+// live (database, connection_id) pairs. Each accepted socket gets a Session (session.ts).
+//
+// A connection_id is live from its upgrade until its socket has closed. Upstream refuses a second client with a
+// live connection_id when it inserts the `st_client` row (unique (identity, connection_id); `st_connection_credentials`
+// unique on connection_id) and drops the socket after the upgrade; we refuse before the upgrade with 409 and a
+// message, whatever the identity (upstream would admit a same-identity, same-token duplicate as a second actor).
 // May call: server/websocket/session.ts, auth/ (tokens, identities), ws.
 
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { randomConnectionId } from '../../auth/identity.js';
+import { connectionIdToHex, randomConnectionId } from '../../auth/identity.js';
 import { AuthError, bearerToken, type TokenAuthority } from '../../auth/tokens.js';
 import { compileWithSql, subscriptionsFor, type CompileQuery } from '../../subscription/manager.js';
 import { inboundMessageMaxBytes, Session, type Compression, type SessionDatabase, type SessionLimits } from './session.js';
@@ -39,7 +44,7 @@ export interface AttachedWebSockets {
 
 /** A refusal before the upgrade: answered as a plain HTTP response. */
 class UpgradeRefusal extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(readonly status: 400 | 404 | 409, message: string) {
     super(message);
   }
 }
@@ -52,6 +57,8 @@ export function attachWebSocket(server: Server, deps: AttachDeps): AttachedWebSo
     handleProtocols: (offered) => chooseSubprotocol(offered) ?? false,
   });
   const sessions = new Set<Session>();
+  /** `liveKey(db, connectionId)` of every socket from its upgrade until it has closed. */
+  const liveConnections = new Set<string>();
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', (e) => deps.onError?.(e));
@@ -96,10 +103,17 @@ export function attachWebSocket(server: Server, deps: AttachDeps): AttachedWebSo
     const db = await deps.resolveDatabase(nameOrIdentity);
     if (db === undefined) throw new UpgradeRefusal(404, `\`${nameOrIdentity}\` not found`);
     if (socket.destroyed) return;
+    const connectionId = params.connectionId ?? randomConnectionId();
+    const live = liveKey(db, connectionId);
+    // From here to the callback nothing awaits (ws completes the upgrade synchronously), so check and claim are one step.
+    if (liveConnections.has(live)) {
+      throw new UpgradeRefusal(409, `connection_id ${connectionIdToHex(connectionId)} is already connected to this database`);
+    }
 
     wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      liveConnections.add(live);
       const session = new Session(ws, db, subscriptionsFor(db, deps.compile ?? compileWithSql), {
-        caller: { identity, connectionId: params.connectionId ?? randomConnectionId(), jwtPayload },
+        caller: { identity, connectionId, jwtPayload },
         token,
         version: protocol === subprotocolV3 ? 3 : 2,
         compression: params.compression,
@@ -112,9 +126,10 @@ export function attachWebSocket(server: Server, deps: AttachDeps): AttachedWebSo
       const stopWatching = deps.onDatabaseClosed?.(db, () => session.fail(1001, 'module exited'));
       ws.on('close', () => {
         sessions.delete(session);
+        liveConnections.delete(live);
         stopWatching?.();
       });
-      void session.start();
+      session.start();
     });
   }
 
@@ -162,10 +177,17 @@ function parseBool(v: string | null, name: string): boolean | undefined {
   throw new UpgradeRefusal(400, `Invalid query string: \`${name}\` must be true or false, got \`${v}\``);
 }
 
+const refusalReasons: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 409: 'Conflict', 500: 'Internal Server Error' };
+
+/** The live-connection key of one client connection to one database. */
+function liveKey(db: SessionDatabase, connectionId: bigint): string {
+  return `${db.identity.toString(16)}/${connectionId.toString(16)}`;
+}
+
 function refuse(socket: Duplex, status: number, message: string): void {
   if (socket.destroyed) return;
   const body = Buffer.from(message, 'utf8');
-  const reason = status === 400 ? 'Bad Request' : status === 401 ? 'Unauthorized' : status === 404 ? 'Not Found' : 'Error';
+  const reason = refusalReasons[status] ?? 'Error';
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n` +
     `Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n${message}`);

@@ -18,6 +18,8 @@ export interface FlushTarget {
   flush(): void;
   /** The commit a slot waited for could not be made durable: the session must close. */
   durabilityFailed(error: unknown): void;
+  /** A bug while serving this target (a throw from flush): it closes, everyone else is still served. */
+  failInternal(error: unknown): void;
 }
 
 /** An outbound position that may only be sent once its commit is durable. */
@@ -50,7 +52,11 @@ function flushPass(): void {
   for (let i = 0; i < targets.length; i++) {
     const t = targets[i];
     t.flushQueued = false;
-    t.flush();
+    try {
+      t.flush();
+    } catch (e) {
+      t.failInternal(e);
+    }
   }
   targets.length = 0;
   spare = targets;
@@ -94,5 +100,11 @@ function release(group: DurableGroup): void {
 
 function fail(group: DurableGroup, error: unknown): void {
   if (current === group) current = undefined;
-  for (const slot of group.slots) slot.owner.durabilityFailed(error);
+  for (const slot of group.slots) {
+    try {
+      slot.owner.durabilityFailed(error);
+    } catch (e) {
+      slot.owner.failInternal(e);
+    }
+  }
 }

@@ -179,20 +179,33 @@ export class Session implements ClientSink, FlushTarget {
 
   get connectionId(): bigint { return this.options.caller.connectionId; }
 
-  /** Starts the session: listeners first (the SDK sends before it sees InitialConnection), then client_connected. */
-  async start(): Promise<void> {
+  /**
+   * Starts the session: listeners first (the SDK sends before it sees InitialConnection), then client_connected.
+   * Whatever goes wrong while serving this connection closes it (1011) and is logged; it never reaches the process.
+   */
+  start(): void {
     const ws = this.ws;
-    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on('message', (data, isBinary) => {
+      try {
+        this.onMessage(data, isBinary);
+      } catch (e) {
+        this.failInternal(e);
+      }
+    });
     ws.on('pong', () => { this.lastReceivedMs = Date.now(); this.awaitingPong = false; });
-    ws.on('close', () => void this.onClose());
+    ws.on('close', () => this.closeContained());
     ws.on('error', (e) => this.options.onError?.(e));
+    this.connect().catch((e: unknown) => this.failInternal(e));
+  }
+
+  private async connect(): Promise<void> {
     try {
       await this.db.clientConnected(this.options.caller);
     } catch (e) {
       // Upstream drops the socket without a message when client_connected rejects the client.
       this.options.onError?.(e);
       this.closed = true;
-      ws.terminate();
+      this.ws.terminate();
       return;
     }
     if (this.closed) {
@@ -266,8 +279,8 @@ export class Session implements ClientSink, FlushTarget {
     if (!this.closed) this.processInbound();
   }
 
-  /** A bug on our side while serving this client: log it and close with 1011. */
-  private failInternal(e: unknown): void {
+  /** A bug on our side while serving this client: log it and close with 1011. Also called by fanout.ts. */
+  failInternal(e: unknown): void {
     this.options.onError?.(e);
     this.fail(closeCodes.internalError, `internal error: ${errorText(e)}`);
   }
@@ -557,10 +570,15 @@ export class Session implements ClientSink, FlushTarget {
     this.inbound.length = 0;
     this.ws.close(code, truncateReason(reason));
     setTimeout(() => this.ws.terminate(), closeGraceMs).unref();
-    void this.onClose();
+    this.closeContained();
   }
 
   private disconnectedRun = false;
+
+  /** onClose, with its failure logged instead of becoming an unhandled rejection. */
+  private closeContained(): void {
+    this.onClose().catch((e: unknown) => this.options.onError?.(e));
+  }
 
   private async onClose(): Promise<void> {
     this.closed = true;
