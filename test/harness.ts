@@ -58,6 +58,8 @@ export interface TestServer {
   dataDir: string;
   /** The server's stdout and stderr so far. */
   output(): string;
+  /** The running server process's pid (undefined once it has exited): for RSS checks in test/faults. */
+  pid(): number | undefined;
   kill(signal?: NodeJS.Signals): Promise<void>;
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -103,6 +105,7 @@ export async function startTestServer(opts: { dataDir?: string } = {}): Promise<
   return {
     url, port, dataDir,
     output: () => log,
+    pid: () => (child.exitCode === null && child.signalCode === null ? child.pid : undefined),
     kill,
     restart: async () => {
       await kill('SIGTERM');
