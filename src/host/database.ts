@@ -3,7 +3,7 @@
 // Owns: the module instance (runtime.ts), the datastore, the module log, the reducer catalogue, per-database FIFO
 // serialization of calls, one transaction per call (commit on success, rollback on any failure), the classification of
 // failures (host-abi §5.2), lifecycle reducers (§5.3) and commit notifications for subscriptions.
-// May call: host/*, datastore (Datastore, buildDatabaseSchema), sql (executeSql), sats (moduledef, json, codec).
+// May call: host/*, datastore (Datastore, buildDatabaseSchema), sql (executeSql), sats (moduledef, json, codec), limits.
 //
 // Durability (host/recovery.ts): every commit is logged synchronously in `announce`, and replies wait until it is on
 // disk (`durably`). `open` rebuilds a database from its directory without running init.
@@ -29,7 +29,8 @@ import { levelName, ModuleLog } from './module-log.js';
 import { systemClock, type Clock } from './scheduler.js';
 import { prepareProgram } from './program.js';
 import { ReducerCatalog, type ReducerInfo } from './reducers.js';
-import { memoryLimitMibDefault, ModuleRuntime, reducerTimeoutMsDefault, type RuntimeLimits } from './runtime.js';
+import { memoryLimitMibDefault, ModuleRuntime, type RuntimeLimits } from './runtime.js';
+import { reducerTimeoutMsConfigured } from '../limits.js';
 import { SyscallHost } from './syscalls.js';
 import { lazyFeatureSyscalls, ModuleFeatures, type HttpRouteResponse, type ProcedureCallResult, type ProcedureInfo } from './module-features.js';
 import { buildViewCatalog, compileRlsFilters, ViewHost } from './views.js';
@@ -157,7 +158,7 @@ export class Database {
     const dir = options.dataDir ?? options.dir;
     const limits: RuntimeLimits = {
       memoryLimitMib: options.limits?.memoryLimitMib ?? memoryLimitMibDefault,
-      reducerTimeoutMs: options.limits?.reducerTimeoutMs ?? reducerTimeoutMsDefault,
+      reducerTimeoutMs: options.limits?.reducerTimeoutMs ?? reducerTimeoutMsConfigured(),
     };
     const prepared = await prepareProgram(program);
     // Logs during publish stay in memory until the database exists (a failed publish leaves no file).

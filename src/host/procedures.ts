@@ -4,7 +4,7 @@
 // Owns: procedure ids (same scheme as reducers: root first, then submodules depth-first), canonical names,
 // parameter and return codecs; the anonymous-transaction state machine (start → commit | abort, errno 17 / 18);
 // the server-wide limits read from the environment (documented in docs/module-features-a.md).
-// May call: sats (moduledef, codec, names, json), datastore/types, host/errors.
+// May call: sats (moduledef, codec, names, json), datastore/types, host/errors, limits (limitFromEnv).
 
 import { compileCodec, type Codec } from '../sats/codec.js';
 import { moduleDefSections, type RawModuleDefV10 } from '../sats/moduledef.js';
@@ -12,6 +12,7 @@ import type { AlgebraicType, ProductType, Typespace } from '../sats/types.js';
 import type { MutTx } from '../datastore/types.js';
 import { functionNamer } from './reducers.js';
 import { SyscallError } from './syscalls.js';
+import { limitFromEnv } from '../limits.js';
 
 /**
  * Wall time one procedure call may take, including its outbound HTTP waits (outbound requests are clamped to the
@@ -165,16 +166,9 @@ export interface FeatureLimits {
  */
 export function featureLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): FeatureLimits {
   return {
-    procedureTimeoutMs: envInt(env, 'SPACETIME_PROCEDURE_TIMEOUT_MS', procedureTimeoutMsDefault),
-    httpHandlerTimeoutMs: envInt(env, 'SPACETIME_HTTP_HANDLER_TIMEOUT_MS', httpHandlerTimeoutMsDefault),
-    httpHandlerBodyMaxBytes: envInt(env, 'SPACETIME_HTTP_HANDLER_BODY_MAX_BYTES', httpHandlerBodyMaxBytesDefault),
+    procedureTimeoutMs: limitFromEnv('SPACETIME_PROCEDURE_TIMEOUT_MS', procedureTimeoutMsDefault, env),
+    httpHandlerTimeoutMs: limitFromEnv('SPACETIME_HTTP_HANDLER_TIMEOUT_MS', httpHandlerTimeoutMsDefault, env),
+    httpHandlerBodyMaxBytes: limitFromEnv('SPACETIME_HTTP_HANDLER_BODY_MAX_BYTES', httpHandlerBodyMaxBytesDefault, env),
   };
 }
 
-export function envInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const text = env[name];
-  if (text === undefined || text === '') return fallback;
-  const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got \`${text}\``);
-  return n;
-}

@@ -3,7 +3,7 @@
 //
 // Owns: isolate lifetime (memory limit, re-creation after a trap), module loading (host-abi §2.1) and the single
 // entry into the isolate per call (the dispatcher from isolate-src.ts, entered with applySync + timeout).
-// May call: isolated-vm, host/isolate-src, host/syscalls (SyscallHost), host/program, host/errors.
+// May call: isolated-vm, host/isolate-src, host/syscalls (SyscallHost), host/program, host/errors, limits.
 
 import assert from 'node:assert';
 import ivm from 'isolated-vm';
@@ -12,21 +12,22 @@ import type { PreparedProgram } from './program.js';
 import type { SyscallHost } from './syscalls.js';
 import { messageOf, PublishError } from './errors.js';
 import { SourceMap } from './sourcemap.js';
+import { moduleEvaluateTimeoutMs } from '../limits.js';
 
 /** Heap limit of a module isolate. Exceeding it terminates the call and discards the isolate. */
 export const memoryLimitMibDefault = 256;
 /**
- * CPU time one reducer call may take before it is stopped (upstream has no budget; an infinite loop must not hang us).
- * 0 disables the limit. The limit has a price: isolated-vm runs a call with a timeout so that every syscall
- * callback costs ~1–2 µs more (measured: 4 callbacks per call, 6.7 µs without vs 10–17 µs with a timeout).
+ * The reducer limit (src/limits.ts `reducerTimeoutMsDefault`) has a price: isolated-vm runs a call with a timeout so
+ * that every syscall callback costs ~1–2 µs more (measured: 4 callbacks per call, 6.7 µs without vs 10–17 µs with a
+ * timeout).
  */
-export const reducerTimeoutMsDefault = 10_000;
+export { reducerTimeoutMsDefault } from '../limits.js';
 /** The outcome of every successful reducer call (never mutated). */
 const okOutcome: CallOutcome = { kind: 'ok' };
 /** Shared empty argument list of reducer/view calls (never mutated). */
 const noExchangeArgs: ivm.Copy<SharedArrayBuffer>[] = [];
-/** Time the module's top-level evaluation may take. */
-export const evaluateTimeoutMs = 10_000;
+/** Time the module's top-level evaluation may take (each of evaluate, hook lookup, describe). */
+export const evaluateTimeoutMs = moduleEvaluateTimeoutMs;
 
 export interface RuntimeLimits {
   memoryLimitMib: number; reducerTimeoutMs: number;
@@ -91,6 +92,18 @@ export class ModuleRuntime {
   ) {
     const ms = limits.reducerTimeoutMs;
     this.callOptions = ms > 0 ? { timeout: ms } : undefined;
+    // A syscall past the call's deadline ends the call here (SyscallHost.callDeadlineMs); recover() explains it.
+    host.stopCall = () => { if (!this.isolate.isDisposed) this.isolate.dispose(); };
+  }
+
+  /**
+   * Starts the host-side deadline of a call: wall time from now, so time spent in syscalls counts (isolated-vm's
+   * `timeout` counts only time inside the isolate). SyscallHost.endCall clears it.
+   */
+  private armDeadline(limitMs: number): void {
+    const host = this.host;
+    host.deadlineHit = false;
+    host.callDeadlineMs = limitMs > 0 ? performance.now() + limitMs : Infinity;
   }
 
   /** Creates an isolate and evaluates the program in it. Loading failures throw PublishError with upstream's text. */
@@ -183,6 +196,7 @@ export class ModuleRuntime {
   callReducer(id: number, sender: bigint, connId: bigint, timestamp: bigint, args: Uint8Array): CallOutcome {
     const host = this.host;
     host.writeReducerCall(id, sender, connId, timestamp, args);
+    this.armDeadline(this.limits.reducerTimeoutMs);
     let code: number;
     try {
       code = this.callReducerRef.applySync(undefined, this.exchangeArgs(), this.callOptions);
@@ -218,6 +232,7 @@ export class ModuleRuntime {
   private enterView(anonymous: boolean, id: number, sender: bigint, outermost: boolean): CallOutcome & { bytes?: Uint8Array } {
     const host = this.host;
     host.writeViewCall(anonymous, id, sender);
+    if (outermost) this.armDeadline(this.limits.reducerTimeoutMs);    // nested: the outer call's deadline holds
     let code: number;
     try {
       code = this.callViewRef.applySync(undefined, this.exchangeArgs(), this.callOptions);
@@ -272,6 +287,7 @@ export class ModuleRuntime {
     const host = this.host;
     // The exchange buffer may have grown since the last call: hand it over as the last argument, as callReducer does.
     args.push(...this.exchangeArgs());
+    this.armDeadline(timeoutMs);
     let out: { ok: boolean; value?: unknown; message?: string; text?: string };
     try {
       out = await ref.apply(undefined, args as never[], { result: { copy: true }, ...(timeoutMs > 0 ? { timeout: timeoutMs } : {}) }) as typeof out;
@@ -305,9 +321,9 @@ export class ModuleRuntime {
     // Disposed on purpose while an asynchronous call ran (the database closed, or was updated): no new instance.
     if (this.retired) return 'the module was unloaded during the call';
     let why: string;
-    if (this.isolate.isDisposed || /memory limit/i.test(msg)) {
+    if (this.isolate.isDisposed && !this.host.deadlineHit || /memory limit/i.test(msg)) {
       why = `the module exceeded its memory limit of ${this.limits.memoryLimitMib} MiB`;
-    } else if (/timed out/i.test(msg)) {
+    } else if (this.host.deadlineHit || /timed out/i.test(msg)) {
       why = `the reducer exceeded its CPU time limit of ${this.limits.reducerTimeoutMs} ms`;
     } else {
       why = `the module instance failed: ${msg}`;

@@ -4,7 +4,8 @@
 // (the open MutTx, pending scan iterators, console timers) and the translation of datastore results/errors into the
 // numeric wire of isolate-src.ts (result ≥ 0, or -errno with the message in the exchange buffer); the host half of
 // the module's row cache and deferred updates (isolate-src.ts): which point-scan results may be cached, whether the
-// cache survives into the next reducer call, and applying queued updates in order.
+// cache survives into the next reducer call, and applying queued updates in order; the host-side deadline check of
+// every syscall (`callDeadlineMs`: time spent in syscalls counts toward a call's limit).
 // May call: datastore/types (MutTx, DatastoreError, errno), sats/types (SatsError), host/isolate-src (op codes),
 // host/errors (messageOf).
 
@@ -91,6 +92,21 @@ export class SyscallHost {
    * whatever the module did afterwards. Cleared by writeReducerCall.
    */
   deferredFailure: string | undefined = undefined;
+  /**
+   * performance.now() past which the call in progress must stop (Infinity: no limit, or no call). isolated-vm's own
+   * timeout counts only time inside the isolate, not time spent here on the module's behalf; the syscall entry checks
+   * this so a loop over syscalls stops at its limit too. Set and cleared by ModuleRuntime around each call.
+   */
+  callDeadlineMs = Infinity;
+  /** Set when a syscall found the deadline passed and stopped the call; cleared with the deadline by ModuleRuntime. */
+  deadlineHit = false;
+  /**
+   * Ends the running call for good (ModuleRuntime disposes the isolate: V8 terminates execution, which no `try/catch`
+   * in the module can swallow). Called from inside a syscall, so the call's applySync throws when the syscall returns.
+   */
+  stopCall: () => void = () => {};
+  /** Module log bytes written by the call in progress; past logBytesPerCallMax the rest is dropped. Reset by endCall. */
+  private logBytesThisCall = 0;
   readonly callback: ivm.Callback;
 
   constructor(private readonly env: SyscallEnv) {
@@ -217,6 +233,7 @@ export class SyscallHost {
 
   /** Forgets everything a call left behind (iterators the module did not drain). */
   endCall(): void {
+    this.callDeadlineMs = Infinity;
     if (this.iters.size > 0) this.iters.clear();
   }
 
@@ -232,6 +249,8 @@ export class SyscallHost {
 
   private dispatch(opc: number, a: unknown, b: unknown, c: unknown, d: unknown, e: unknown, f: unknown): unknown {
     this.crossings++;
+    // Checked before any work, so a stopped call never leaves a half-done syscall behind (~30 ns per syscall).
+    if (performance.now() > this.callDeadlineMs) return this.stopOverDeadline();
     if (opc === 0) { this.grow(a as number); return this.exchangeTransfer(); }
     this.syscallDepth++;
     try {
@@ -244,6 +263,14 @@ export class SyscallHost {
     } finally {
       this.syscallDepth--;
     }
+  }
+
+  private stopOverDeadline(): number {
+    this.deadlineHit = true;
+    this.callDeadlineMs = Infinity;
+    this.stopCall();
+    // Never seen by the module: its execution is terminating. Answer as a failed syscall in case it is not.
+    return this.error(errno.hostCallFailure, 'the call exceeded its time limit');
   }
 
   private error(code: number, message: string): number {

@@ -1,16 +1,17 @@
 // server/http.ts — HTTP plumbing for the /v1 API: routing, bodies with limits, responses, CORS, credentials.
 //
 // Owns: the request context every route handler receives, HttpError (status + plain-text or JSON body), the
-// body size limits, the CORS policy and the anon middleware (mint an identity when a /v1/database request has
-// no token). Routes live in server/routes/*.ts.
-// May call: auth/ (token verification and minting), node:http.
+// body size limits, the CORS policy, the anon middleware (mint an identity when a /v1/database request has
+// no token) and the server's connection timeouts (configureHttpTimeouts). Routes live in server/routes/*.ts.
+// May call: auth/ (token verification and minting), node:http, limits.
 //
 // Responses follow upstream exactly where the CLI depends on it: JSON bodies carry `Content-Type:
 // application/json` (the CLI rejects anything else), errors are plain text.
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { identityToHex } from '../auth/identity.js';
 import { AuthError, authRequiredMessage, bearerToken, type TokenAuthority, type VerifiedToken } from '../auth/tokens.js';
+import { httpHeadersTimeoutMs, httpKeepAliveTimeoutMs, reducerTimeoutMsConfigured } from '../limits.js';
 
 /** Module bundles (publish, pre_publish). */
 export const moduleBodyMaxBytes = 64 * 1024 * 1024;
@@ -197,6 +198,16 @@ const corsHeaders = {
   'Access-Control-Expose-Headers': 'spacetime-identity, spacetime-identity-token, spacetime-energy-used, spacetime-execution-duration-micros',
   'Access-Control-Max-Age': '86400',
 } as const;
+
+/**
+ * Sets the connection timeouts of the HTTP server. A module call holds the server's thread up to its limit (engine v2
+ * moves databases off it); idle keep-alive connections must outlive such a hold, or requests clients wrote meanwhile
+ * are reset instead of answered (src/limits.ts httpKeepAliveTimeoutMs says why).
+ */
+export function configureHttpTimeouts(server: Server, reducerTimeoutMs = reducerTimeoutMsConfigured()): void {
+  server.keepAliveTimeout = httpKeepAliveTimeoutMs(reducerTimeoutMs);
+  server.headersTimeout = httpHeadersTimeoutMs(reducerTimeoutMs);
+}
 
 /** Returns the node:http request listener for a router. */
 export function requestListener(router: Router, tokens: TokenAuthority, onError: (error: unknown) => void) {
