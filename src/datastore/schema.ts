@@ -153,9 +153,11 @@ function buildTable(
       throw new SchemaError(`${where}: auto-increment column '${col.name}' must be an integer, not ${col.type.tag}`);
     }
     if (q.increment === 0n) throw new SchemaError(`${where}: sequence on '${col.name}' has increment 0`);
+    // Sequence values are i128 (st_sequence's columns, upstream's SequenceSchema): a 128- or 256-bit column's sequence
+    // defaults to the part of its range that i128 covers.
     const up = q.increment > 0n;
-    const min = q.minValue ?? (up ? 1n : range.lo);
-    const max = q.maxValue ?? (up ? range.hi : -1n);
+    const min = q.minValue ?? (up ? 1n : bigintMax(range.lo, sequenceValueMin));
+    const max = q.maxValue ?? (up ? bigintMin(range.hi, sequenceValueMax) : -1n);
     const start = q.start ?? (up ? min : max);
     if (min > max || start < min || start > max) {
       throw new SchemaError(`${where}: sequence on '${col.name}' has start ${start} outside ${min}..${max}`);
@@ -225,3 +227,8 @@ function shiftRefs(t: AlgebraicType, by: number): AlgebraicType {
     default: return t;
   }
 }
+
+const sequenceValueMin = -(1n << 127n);
+const sequenceValueMax = (1n << 127n) - 1n;
+const bigintMin = (a: bigint, b: bigint): bigint => (a < b ? a : b);
+const bigintMax = (a: bigint, b: bigint): bigint => (a > b ? a : b);
