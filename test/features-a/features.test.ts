@@ -249,14 +249,22 @@ describe('module HTTP routes', () => {
     assert.equal((await sqlRows(server, "SELECT * FROM item WHERE name = 'payload'")).length, 1);
   });
 
-  test('unknown path 404, wrong method 405, oversized body 413, throwing handler 500 (logged)', async () => {
-    assert.equal((await fetch(route('/nope'))).status, 404);
-    assert.equal((await fetch(route('/hello'), { method: 'POST', body: 'x' })).status, 405);
+  test('unknown path or method 404 with upstream\'s body, oversized body 413, throwing handler 500 (logged)', async () => {
+    for (const res of [await fetch(route('/nope')), await fetch(route('/hello'), { method: 'POST', body: 'x' }), await fetch(route('//'))]) {
+      assert.equal(res.status, 404);
+      assert.equal(await res.text(), 'Database has not registered a handler for this route');
+    }
     const big = await fetch(route('/echo'), { method: 'POST', body: 'x'.repeat(4096) });
     assert.equal(big.status, 413);
     const broken = await fetch(route('/broken'));
     assert.equal(broken.status, 500);
     assert.match(await logs(server), /handler broke/);
     assert.equal((await fetch(route('/hello'))).status, 200, 'still serving');
+  });
+
+  test('paths match strictly: `…/route` is "", `…/route/` is "/"', async () => {
+    assert.equal(await (await fetch(route(''))).text(), 'root bare');
+    assert.equal(await (await fetch(route('/'))).text(), 'root slash');
+    assert.equal(await (await fetch(route('?q=1'))).text(), 'root bare');
   });
 });

@@ -1,7 +1,8 @@
 // server/routes/module-routes.ts — what the server serves for module-defined functions beyond reducers: module HTTP
 // routes (`/v1/database/:noi/route/*path`, host-abi §6.3) and the procedure fallback of `/call/:name`.
 //
-// Owns: request → host translation for routes (exact path, method, headers, full URI, body size cap → 413) and the
+// Owns: request → host translation for routes (exact path, method, headers, full URI, body size cap → 413, upstream's
+// 404 for an unserved path or method) and the
 // /call procedure reply (200 + the return value as SATS-JSON). May call: server/http, server/databases, host (via
 // HostedDatabase), sats/json.
 
@@ -12,6 +13,8 @@ import type { Caller, HostedDatabase } from '../host-api.js';
 import { HttpError, jsonContentType, type RequestContext, type Router } from '../http.js';
 
 const routePrefixSegments = 4;                       // '', 'v1', 'database', ':noi', then 'route'
+/** Upstream's body for a path or method no module route serves (404 in both cases, as upstream). */
+export const noSuchRouteMessage = 'Database has not registered a handler for this route';
 
 export function addModuleRoutes(router: Router, registry: DatabaseRegistry): void {
   for (const method of ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'CONNECT']) {
@@ -22,10 +25,12 @@ export function addModuleRoutes(router: Router, registry: DatabaseRegistry): voi
 async function serveModuleRoute(ctx: RequestContext, registry: DatabaseRegistry): Promise<void> {
   const record = registry.resolve(ctx.params.noi!);
   const db = registry.get(record);
-  // The path the module sees: everything after `/route`, raw (not URL-decoded), '/' when empty.
+  // The path the module sees: everything after `/route`, raw (not URL-decoded) and strict, as upstream: `…/route` is
+  // "", `…/route/` is "/", `…/route//` is "//".
   const rawPath = (ctx.req.url ?? '/').split('?')[0];
   const parts = rawPath.split('/');
-  const path = '/' + parts.slice(routePrefixSegments + 1).join('/');
+  const rest = parts.slice(routePrefixSegments + 1);
+  const path = rest.length === 0 ? '' : '/' + rest.join('/');
   const body = await ctx.body(db.httpBodyMaxBytes);
   const headers: [string, string][] = [];
   const raw = ctx.req.rawHeaders;
@@ -33,8 +38,7 @@ async function serveModuleRoute(ctx: RequestContext, registry: DatabaseRegistry)
   const uri = `http://${ctx.req.headers.host ?? 'localhost'}${ctx.req.url ?? '/'}`;
   const method = ctx.req.method ?? 'GET';
   const result = await db.serveHttp(method, path, uri, headers, new Uint8Array(body.buffer, body.byteOffset, body.length));
-  if (result === undefined) throw new HttpError(404, `No route for ${path} in database ${ctx.params.noi}`);
-  if (result === 'methodNotAllowed') throw new HttpError(405, `Method ${method} not allowed on ${path}`);
+  if (result === undefined || result === 'methodNotAllowed') throw new HttpError(404, noSuchRouteMessage);
   for (const [name, value] of result.headers) {
     if (name.toLowerCase() === 'content-length') continue;
     ctx.res.appendHeader(name, Buffer.from(value).toString('latin1'));
