@@ -591,6 +591,7 @@ async function startCommand(opts: Record<string, unknown>, cmd: Command) {
   const keyDir = jwtKeyDir ?? (paths.rootDir !== undefined ? configDir(paths) : undefined);
   // Outbound HTTP from procedures to private / loopback addresses (host/http-egress.ts reads this).
   if (opts.allowPrivateHttp === true) process.env.SPACETIME_ALLOW_PRIVATE_HTTP = '1';
+  if (opts.allowLoopbackHttp === true) process.env.SPACETIME_ALLOW_LOOPBACK_HTTP = '1';
   // Loaded lazily so that ordinary CLI commands do not pay for loading the server.
   const { startServer } = await import('../server/main.js');
   process.stdout.write(`spacetimedb-standalone version: ${cliVersion}\n`);
@@ -822,6 +823,7 @@ function buildProgram(): Command {
     .addOption(new Option('--durability <mode>', 'fsync: replies wait until the transaction is on disk; none: until the OS has it')
       .choices(['fsync', 'none']).default('fsync'))
     .option('--allow-private-http', 'Let procedures make HTTP requests to private and loopback addresses (local development)')
+    .option('--allow-loopback-http', 'Let procedures make HTTP requests to loopback addresses only (local testing)')
     .action((opts: Record<string, unknown>, cmd: Command) => startCommand(opts, cmd));
 
   // `spacetime debug log <dir>`: segments, offsets and checksums of a commit log (read-only; see docs/durability.md).

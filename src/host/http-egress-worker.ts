@@ -2,7 +2,7 @@
 // posts each reply back (tagged with its request id).
 //
 // Owns: the address policy (private, loopback, link-local and other special-purpose addresses are refused unless
-// allowed; DNS is resolved here and EVERY address is checked, at connect time, so a redirect or a DNS answer cannot
+// allowed: loopback alone, or all of them; DNS is resolved here and EVERY address is checked, at connect time, so a redirect or a DNS answer cannot
 // sneak past it), manual redirect following, the response size cap and error texts without query strings.
 // May call: undici, node:dns, node:net, node:worker_threads. Runs in its own thread; imports nothing from the host.
 
@@ -10,7 +10,7 @@ import { lookup } from 'node:dns';
 import { isIP } from 'node:net';
 import { workerData, type MessagePort } from 'node:worker_threads';
 import { Agent, fetch } from 'undici';
-import type { WorkerReply, WorkerRequest } from './http-egress.js';
+import type { EgressAddressPolicy, WorkerReply, WorkerRequest } from './http-egress.js';
 
 const privateAddressMessage = 'refusing to connect to private or special-purpose addresses';
 // Undefined when this file is imported outside a worker (tests of the address policy).
@@ -76,11 +76,27 @@ export function isSpecialAddress(address: string): boolean {
   return true;
 }
 
-function checkedLookup(allowPrivate: boolean) {
+/** 127.0.0.0/8, ::1 and IPv4-mapped 127.x. */
+export function isLoopbackAddress(address: string): boolean {
+  const family = isIP(address);
+  if (family === 4) return address.startsWith('127.');
+  if (family !== 6) return false;
+  const h = v6Hextets(address);
+  const zeroTo = (n: number) => h.slice(0, n).every((x) => x === 0);
+  return (zeroTo(7) && h[7] === 1) || (zeroTo(5) && h[5] === 0xffff && h[6] >> 8 === 127);
+}
+
+/** Whether `policy` lets a request connect to `address` (an IP literal). */
+export function addressAllowed(address: string, policy: EgressAddressPolicy): boolean {
+  if (policy === 'private' || !isSpecialAddress(address)) return true;
+  return policy === 'loopback' && isLoopbackAddress(address);
+}
+
+function checkedLookup(policy: EgressAddressPolicy) {
   return (hostname: string, options: object, callback: (err: Error | null, address: string | { address: string; family: number }[], family?: number) => void): void => {
     lookup(hostname, { all: true }, (err, addresses) => {
       if (err) { callback(err, []); return; }
-      if (!allowPrivate && addresses.some((a) => isSpecialAddress(a.address))) {
+      if (addresses.some((a) => !addressAllowed(a.address, policy))) {
         callback(new PolicyError(privateAddressMessage), []);
         return;
       }
@@ -90,12 +106,12 @@ function checkedLookup(allowPrivate: boolean) {
   };
 }
 
-const agents = new Map<boolean, Agent>();
-function agentFor(allowPrivate: boolean): Agent {
-  let a = agents.get(allowPrivate);
+const agents = new Map<EgressAddressPolicy, Agent>();
+function agentFor(policy: EgressAddressPolicy): Agent {
+  let a = agents.get(policy);
   if (a === undefined) {
-    a = new Agent({ connect: { lookup: checkedLookup(allowPrivate) as never } });
-    agents.set(allowPrivate, a);
+    a = new Agent({ connect: { lookup: checkedLookup(policy) as never } });
+    agents.set(policy, a);
   }
   return a;
 }
@@ -111,10 +127,13 @@ function redact(url: string): string {
   }
 }
 
-function checkTarget(url: URL, allowPrivate: boolean): void {
+/** Checked before every hop (the first request and each redirect), before any connection is made. */
+function checkTarget(url: URL, policy: EgressAddressPolicy): void {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new PolicyError(`unsupported URL scheme ${url.protocol}`);
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (!allowPrivate && (isIP(host) !== 0 ? isSpecialAddress(host) : host === 'localhost' || host.endsWith('.localhost'))) {
+  if (isIP(host) !== 0) {
+    if (!addressAllowed(host, policy)) throw new PolicyError(privateAddressMessage);
+  } else if ((host === 'localhost' || host.endsWith('.localhost')) && policy === 'public') {
     throw new PolicyError(privateAddressMessage);
   }
 }
@@ -131,10 +150,10 @@ async function perform(req: WorkerRequest): Promise<WorkerReply> {
   let body = req.body;
   try {
     for (let hop = 0; ; hop++) {
-      checkTarget(url, req.allowPrivate);
+      checkTarget(url, req.addressPolicy);
       const res = await fetch(url, {
         method, headers: req.headers, body: body === undefined || method === 'GET' || method === 'HEAD' ? undefined : body,
-        redirect: 'manual', signal, dispatcher: agentFor(req.allowPrivate),
+        redirect: 'manual', signal, dispatcher: agentFor(req.addressPolicy),
       });
       const location = res.headers.get('location');
       if (res.status >= 300 && res.status < 400 && location !== null) {

@@ -39,15 +39,23 @@ export interface HttpRequestWire {
   uri: string;
 }
 
+/**
+ * Which addresses outbound requests may reach: `public` only (the default, as upstream); `loopback` too (local testing
+ * against a server on this machine, upstream's `allow_loopback_http_for_tests`); or every `private` and special-purpose
+ * address as well (local development).
+ */
+export type EgressAddressPolicy = 'public' | 'loopback' | 'private';
+
 export interface EgressOptions {
-  /** Allow private, loopback, link-local and other special-purpose addresses (local development, tests). */
-  allowPrivate: boolean;
+  addressPolicy: EgressAddressPolicy;
 }
 
-/** `SPACETIME_ALLOW_PRIVATE_HTTP=1` (set by `spacetime start --allow-private-http`). */
+/** `SPACETIME_ALLOW_PRIVATE_HTTP=1` / `SPACETIME_ALLOW_LOOPBACK_HTTP=1` (set by `spacetime start --allow-private-http` /
+ * `--allow-loopback-http`); private wins when both are set. */
 export function egressOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): EgressOptions {
-  const v = env.SPACETIME_ALLOW_PRIVATE_HTTP;
-  return { allowPrivate: v === '1' || v === 'true' };
+  const on = (v: string | undefined) => v === '1' || v === 'true';
+  if (on(env.SPACETIME_ALLOW_PRIVATE_HTTP)) return { addressPolicy: 'private' };
+  return { addressPolicy: on(env.SPACETIME_ALLOW_LOOPBACK_HTTP) ? 'loopback' : 'public' };
 }
 
 /** A failed outbound request: errno 21 with the reason (query strings stripped). */
@@ -67,7 +75,7 @@ export interface WorkerRequest {
   headers: [string, string][];
   body: Uint8Array | undefined;
   timeoutMs: number;
-  allowPrivate: boolean;
+  addressPolicy: EgressAddressPolicy;
   bodyMaxBytes: number;
   redirectsMax: number;
 }
@@ -103,7 +111,7 @@ export class HttpEgress {
     const id = this.nextId++;
     const message: WorkerRequest = {
       id, method: req.method, url: req.uri, headers, body: body.length > 0 || req.method !== 'GET' ? body : undefined,
-      timeoutMs, allowPrivate: this.options.allowPrivate, bodyMaxBytes: httpResponseBodyMaxBytes, redirectsMax: httpRedirectsMax,
+      timeoutMs, addressPolicy: this.options.addressPolicy, bodyMaxBytes: httpResponseBodyMaxBytes, redirectsMax: httpRedirectsMax,
     };
     const reply = await this.roundTrip(message, timeoutMs + workerSlackMs);
     if (!reply.ok) throw new HttpEgressError(reply.message);
