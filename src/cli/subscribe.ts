@@ -80,6 +80,7 @@ export async function runSubscribe(options: SubscribeOptions): Promise<void> {
   const socket = new WebSocket(wsUrl, [subprotocolV3], { headers });
 
   let updatesSeen = 0;
+  let applied = false;
   await new Promise<void>((resolve, reject) => {
     let settled = false;
     const finish = (error?: Error): void => {
@@ -114,8 +115,16 @@ export async function runSubscribe(options: SubscribeOptions): Promise<void> {
       res.on('end', () => finish(new CliError(`the server refused the subscription (HTTP ${res.statusCode})`, [body])));
     });
     socket.on('error', (error) => finish(new CliError('WebSocket error', [error.message])));
-    socket.on('close', () => {
+    socket.on('close', (code: number, reason: Buffer) => {
       process.stderr.write('disconnected by server\n');
+      if (!applied) {
+        // Before the initial update a close is never a normal end: the server refused the client (its
+        // client_connected reducer failed, or a limit) or the subscription. Upstream's CLI fails here too.
+        const why = reason.length > 0 ? `: ${reason.toString()}` : code === 1006 ? ' without a close frame' : ` (code ${code})`;
+        finish(new CliError(`the server closed the connection before the subscription was applied${why}`,
+          ['The database may have refused this client in its client_connected reducer; `spacetime logs` shows why.']));
+        return;
+      }
       if (options.numUpdates !== undefined && updatesSeen < options.numUpdates) {
         finish(new CliError(`subscription closed after receiving ${updatesSeen}/${options.numUpdates} updates`));
       } else finish();
@@ -127,6 +136,7 @@ export async function runSubscribe(options: SubscribeOptions): Promise<void> {
           if (message.tag === 'SubscriptionError') {
             finish(new CliError(message.error));
           } else if (message.tag === 'SubscribeApplied') {
+            applied = true;
             if (options.printInitialUpdate) options.print(stringifyJson(initialUpdateJson(message.rows, rowsJson)));
             // `-n 0` asks for the initial update alone.
             if (options.numUpdates !== undefined && updatesSeen >= options.numUpdates) finish();

@@ -160,3 +160,22 @@ describe('autoInc on 128- and 256-bit columns', () => {
     }
   });
 });
+
+describe('subscribe to a database that refuses the client', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer();
+  });
+  after(() => server.stop());
+
+  test('exits non-zero with the reason when client_connected throws', async () => {
+    const configPath = tempConfigPath();
+    const s = ['-s', server.url];
+    const pub = await runCli(['publish', ...s, '-p', 'test/fixtures/modules/reject-connect', '--yes', 'reject-connect'], { configPath });
+    assert.equal(pub.code, 0, pub.stderr);
+    const sub = await runCli(['subscribe', ...s, 'reject-connect', 'SELECT * FROM note', '-t', '20'], { configPath });
+    assert.equal(sub.code, 1, sub.stdout + sub.stderr);
+    assert.match(sub.stderr, /the server closed the connection before the subscription was applied/);
+    assert.doesNotMatch(sub.stderr, /timed out/);
+  });
+});
