@@ -99,7 +99,7 @@ async function wsLoad(name: string, protocol: string, next: () => Transfer, atte
 test('kill -9 under WebSocket and HTTP load: every acknowledged transfer survives, balances consistent', async (t) => {
   const attempted = new Map<string, Transfer>();
   const acked = new Set<string>();
-  const killAt = fc.sample(fc.integer({ min: 150, max: 700 }), { numRuns: rounds, seed });
+  const killAt = fc.sample(fc.integer({ min: 0, max: 600 }), { numRuns: rounds, seed });
   for (let round = 0; round < rounds; round++) {
     let stopped = false;
     const stop = () => stopped;
@@ -109,6 +109,9 @@ test('kill -9 under WebSocket and HTTP load: every acknowledged transfer survive
       ...Array.from({ length: httpClients }, (_, c) => httpLoad(`r${round}h${c}`, next, attempted, acked, stop)),
       ...Array.from({ length: wsClients }, (_, c) => wsLoad(`r${round}w${c}`, bankProtocols[c % 2]!, next, attempted, acked, stop)),
     ]);
+    // The kill lands under load: after the first acknowledgements (a busy machine may take a while to get there).
+    const deadline = Date.now() + 20_000;
+    while (acked.size < ackedBefore + 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     await new Promise((r) => setTimeout(r, killAt[round]));
     await bank.server.kill('SIGKILL');
     stopped = true;
@@ -149,6 +152,6 @@ test('kill -9 under WebSocket and HTTP load: every acknowledged transfer survive
       c.ws.close();
     }
     assert.ok(acked.size > ackedBefore, `round ${round}: the load made progress before the kill`);
-    t.diagnostic(`round ${round}: killed after ${killAt[round]} ms; ${acked.size - ackedBefore} acknowledged, ${present.length} logged in all`);
+    t.diagnostic(`round ${round}: killed ${killAt[round]} ms into the load; ${acked.size - ackedBefore} acknowledged, ${present.length} logged in all`);
   }
 });
