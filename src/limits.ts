@@ -84,3 +84,50 @@ assertLimit(httpHeadersTimeoutMs(reducerTimeoutMsDefault) > httpKeepAliveTimeout
  * 20 s past `exp` mint a fresh websocket token; tokens are short-lived exactly so that expiry means something.
  */
 export const tokenExpiryLeewaySeconds = 0;
+
+// ---- Durability (issue 11 items 8–10) ---------------------------------------------------------------------------
+// Every commit is one commit-log record (durability/segment.ts); a record's payload is bounded so that a damaged length
+// field cannot make recovery read gigabytes. Whatever must be logged is therefore bounded BEFORE it is committed in
+// memory: a transaction by the bytes it writes (checked before its commit, host/database.ts), a program by its text and
+// module definition (checked when it is loaded, host/update.ts). Before these, a transaction larger than a record was
+// committed in memory, acknowledged, and never written.
+
+/** Payload bytes of one commit-log record: a larger length in a record header is corruption, a larger append refused. */
+export const logRecordPayloadMaxBytes = 256 * 1024 * 1024;
+/**
+ * What the datastore charges a transaction per row it writes, on top of the row's bytes: the record's framing of one
+ * row (a varint length, an update's diff header) is at most 15 bytes (host/persistence.ts), so the charge bounds it.
+ */
+export const txWriteRowOverheadBytes = 16;
+/** … and per table it touches (the table's id, row width and shape varints: at most 25 bytes). */
+export const txWriteTableOverheadBytes = 32;
+/**
+ * Bytes one transaction may write: every inserted row, both sides of an update and every deleted row, each with
+ * `txWriteRowOverheadBytes`, plus `txWriteTableOverheadBytes` per table. A reducer over it fails and rolls back with an
+ * error naming this limit. 128 MiB: the whole transaction is held in memory about three times over (rows, undo log,
+ * the encoded record) before it is on disk. `SPACETIME_TX_WRITE_BYTES_MAX` overrides it (tests), up to the relation.
+ */
+export const txWriteBytesMaxDefault = 128 * 1024 * 1024;
+/**
+ * Room in a transaction record for what is not rows: the kind byte, table count, the sequence reservations the
+ * transaction moved (name + value each) and a client change (49 bytes). A schema's sequence names stay far below it.
+ */
+export const txRecordOverheadMaxBytes = 1024 * 1024;
+/** The transaction limit this server runs with. */
+export function txWriteBytesMaxConfigured(env: NodeJS.ProcessEnv = process.env): number {
+  const n = limitFromEnv('SPACETIME_TX_WRITE_BYTES_MAX', txWriteBytesMaxDefault, env);
+  assertLimit(n + txRecordOverheadMaxBytes <= logRecordPayloadMaxBytes, 'SPACETIME_TX_WRITE_BYTES_MAX: the largest transaction fits one log record');
+  return n;
+}
+/**
+ * Program text plus module definition of one module (its Program record in the log; the HTTP body limit for a
+ * program, `moduleBodyMaxBytes` in server/http.ts, is 64 MiB of text). A larger module is refused when it is loaded.
+ */
+export const programRecordMaxBytes = 192 * 1024 * 1024;
+/** Room in a Program record for its other fields (identities, timestamp, length prefixes). */
+export const programRecordOverheadMaxBytes = 1024;
+assertLimit(txWriteBytesMaxDefault + txRecordOverheadMaxBytes <= logRecordPayloadMaxBytes,
+  'the largest transaction fits one log record');
+assertLimit(programRecordMaxBytes + programRecordOverheadMaxBytes <= logRecordPayloadMaxBytes,
+  'the largest program fits one log record');
+assertLimit(64 * 1024 * 1024 < programRecordMaxBytes, 'a program as large as the HTTP body limit (64 MiB) leaves room for its definition');

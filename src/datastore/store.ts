@@ -14,12 +14,13 @@
 // A `version` counts every change of the rows (each write, commit, rollback, load outside a transaction), so the
 // host can tell that nothing but a transaction's own commit happened since its checkpoint (MutTx.follows).
 // May call: datastore/table, datastore/key, datastore/system, datastore/schema (id constants), datastore/types,
-// sats/bsatn, sats/codec, sats/types.
+// sats/bsatn, sats/codec, sats/types, limits.ts (the write charges of MutTx.writeBytes).
 
 import assert from 'node:assert';
 import { BsatnReader, BsatnWriter } from '../sats/bsatn.js';
 import { compileCodec } from '../sats/codec.js';
 import { firstUserTableId } from './schema.js';
+import { txWriteRowOverheadBytes, txWriteTableOverheadBytes } from '../limits.js';
 import { systemTableRows, systemTableSchemas } from './system.js';
 import type { Cursor, IndexKey } from './key.js';
 import {
@@ -488,10 +489,16 @@ class Transaction extends Reader implements MutTx {
   /** The tables this tx wrote, in first-touch order; each keeps its row id → row-before map in `t.touched`. */
   private readonly touched: TableState[] = [];
   private readonly ids2: number[] = [];
+  /** MutTx.writeBytes: what this tx wrote, with the log framing charges (limits.ts). */
+  private writeBytesValue = 0;
 
   constructor(state: State, private readonly onFinish: () => void) {
     super(state);
     this.startVersion = state.version;
+  }
+
+  get writeBytes(): number {
+    return this.writeBytesValue;
   }
 
   checkpoint(): void {
@@ -569,6 +576,7 @@ class Transaction extends Reader implements MutTx {
     }
     t.replaceRow(rowId, old, row, keys);
     this.record(UndoKind.Replace, t, rowId, old, old);
+    this.writeBytesValue += row.length + txWriteRowOverheadBytes; // the new side (record charged the old one)
     return { row, generated };
   }
 
@@ -669,8 +677,9 @@ class Transaction extends Reader implements MutTx {
   private record(kind: UndoKind, t: TableState, rowId: number, row: Uint8Array, before: Uint8Array | null): void {
     this.state.version++;
     this.undo.push({ kind, table: t, rowId, row });
+    this.writeBytesValue += row.length + txWriteRowOverheadBytes;
     const m = t.touched;
-    if (m.size === 0) this.touched.push(t);
+    if (m.size === 0) { this.touched.push(t); this.writeBytesValue += txWriteTableOverheadBytes; }
     if (!m.has(rowId)) m.set(rowId, before);
   }
 

@@ -185,6 +185,13 @@ export interface MutTx extends ReadView {
    * to the next (host/isolate-src.ts). Optional, like the above.
    */
   follows?(previous: MutTx): boolean;
+  /**
+   * Bytes this transaction has written, as its commit-log record will need them: every inserted row, both sides of
+   * an update and every deleted row, each plus limits.ts `txWriteRowOverheadBytes`, plus `txWriteTableOverheadBytes`
+   * per table touched — an upper bound of the record's row data, known before the commit (the host refuses to commit
+   * over `txWriteBytesMax`). Optional, like the above.
+   */
+  readonly writeBytes?: number;
   insert(tableId: TableId, row: Uint8Array): WriteResult;
   /** Replace the row whose unique index `indexId` key equals the new row's key. */
   update(tableId: TableId, indexId: IndexId, row: Uint8Array): WriteResult;

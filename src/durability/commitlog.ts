@@ -12,9 +12,10 @@
 // form the next batch: that is group commit. All I/O is async (node:fs callbacks on a raw fd — measured about as
 // fast as FileHandle promises and cheaper to wrap), so the event loop keeps running during fsync.
 //
-// Failure is fail-stop: a failed write or fsync means nobody knows what reached the disk (fsyncgate), so the log
-// enters a failed state — the error is thrown by every later `append` and rejects every waiter for an offset not
-// yet durable. It never retries an fsync and never reports a commit durable that was not synced. Recovery is a
+// Failure is fail-stop: a failed write or fsync means nobody knows what reached the disk (fsyncgate), and an append
+// over the record size limit means the caller's memory is ahead of the log, so the log enters a failed state — the
+// error is thrown by every later `append` and rejects every waiter for an offset not yet durable (the pending batch
+// is never written). It never retries an fsync and never reports a commit durable that was not synced. Recovery is a
 // restart: reopening rescans the tail.
 //
 // Opening: `open` scans the last segment (torn-tail rule, segment.ts) before anything else. `openDeferred` leaves
@@ -74,6 +75,8 @@ export interface CommitLogOptions {
    * instead of reaching the OS. Everything else uses the real file system.
    */
   faultInjection?: { failWriteNumber?: number; failSyncNumber?: number };
+  /** Test-only: refuse appends above this many payload bytes (≤ recordPayloadMaxBytes, the default). */
+  recordPayloadMaxBytes?: number;
 }
 
 export interface CommitLogStats {
@@ -152,6 +155,7 @@ export class CommitLog {
   private failure: CommitLogFailedError | undefined;
   private closed = false;
   private readonly faults: { failWriteNumber?: number; failSyncNumber?: number };
+  private readonly payloadMaxBytes: number;
 
   private constructor(
     dir: string,
@@ -165,6 +169,8 @@ export class CommitLog {
     this.segmentSizeMaxBytes = options.segmentSizeMaxBytes ?? segmentSizeMaxBytesDefault;
     assert(this.segmentSizeMaxBytes > segmentHeaderBytes, 'segmentSizeMaxBytes must exceed the segment header size');
     this.faults = options.faultInjection ?? {};
+    this.payloadMaxBytes = options.recordPayloadMaxBytes ?? recordPayloadMaxBytes;
+    assert(this.payloadMaxBytes <= recordPayloadMaxBytes, 'recordPayloadMaxBytes above the format limit');
     this.segments = segments;
   }
 
@@ -298,13 +304,20 @@ export class CommitLog {
     return this.failure;
   }
 
-  /** Appends one commit; returns its offset. Throws if the log has failed or is closed. */
+  /**
+   * Appends one commit; returns its offset. Throws if the log has failed or is closed. A payload over the record
+   * limit fails the log like an I/O error (every waiter rejects, every later append throws): the caller has already
+   * committed it in memory, so memory is ahead of disk. Callers bound what they log before committing (limits.ts).
+   */
   append(payload: Uint8Array, timestampMicros: bigint = BigInt(Date.now()) * 1000n): bigint {
     if (this.failure) throw this.failure;
     if (this.closed) throw new CommitLogFailedError('commit log is closed');
     assert(!this.tailPending, 'append before the tail of the log was recovered (openDeferred without recoverViews)');
-    if (payload.length > recordPayloadMaxBytes) {
-      throw new CommitLogError(`commit payload of ${payload.length} bytes exceeds the limit of ${recordPayloadMaxBytes}`);
+    if (payload.length > this.payloadMaxBytes) {
+      const err = new CommitLogFailedError(`commit payload of ${payload.length} bytes exceeds the record limit of ${this.payloadMaxBytes} bytes ` +
+        `(logRecordPayloadMaxBytes); nothing after offset ${this.nextOffsetValue - 1n} is written`);
+      this.fail(err);
+      throw err;
     }
     const offset = this.nextOffsetValue;
     const total = recordOverheadBytes + payload.length;

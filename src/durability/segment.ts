@@ -2,7 +2,7 @@
 // scanner that every reader (open/recovery, replay, verify, inspect) uses.
 //
 // Owns: the byte layout below, `CommitLogError`/`CommitLogCorruptError`, and the torn-tail vs corruption rule.
-// May call: node:fs, durability/crc32c.ts.
+// May call: node:fs, durability/crc32c.ts, limits.ts.
 //
 // Segment file `<first offset, 20 decimal digits>.stdb.log`, all integers little-endian:
 //
@@ -14,7 +14,7 @@
 //    24  headerCrc        u32 CRC-32C of bytes [0, 24)
 //
 //   record (28 bytes + payload), repeated, offsets consecutive (+1) with no gaps
-//     0  payloadLength    u32 (≤ recordPayloadMaxBytes)
+//     0  payloadLength    u32 (≤ recordPayloadMaxBytes = limits.ts logRecordPayloadMaxBytes)
 //     4  commitOffset     u64
 //    12  timestampMicros  i64 µs since the Unix epoch (informational: for inspection and point-in-time tools)
 //    20  headerCrc        u32 CRC-32C of bytes [0, 20)
@@ -48,6 +48,7 @@ import assert from 'node:assert';
 import fs from 'node:fs';
 import path from 'node:path';
 import { crc32c } from './crc32c.js';
+import { logRecordPayloadMaxBytes } from '../limits.js';
 
 export const segmentMagic = Buffer.from('STDBTSLG', 'latin1');
 export const segmentFormatVersion = 1;
@@ -56,7 +57,7 @@ export const recordHeaderBytes = 24;
 export const recordTrailerBytes = 4;
 export const recordOverheadBytes = recordHeaderBytes + recordTrailerBytes;
 /** A single commit may not exceed this; a larger length in a header is corruption. */
-export const recordPayloadMaxBytes = 256 * 1024 * 1024;
+export const recordPayloadMaxBytes = logRecordPayloadMaxBytes;
 export const segmentFileSuffix = '.stdb.log';
 const segmentNameDigits = 20;
 const segmentNamePattern = /^(\d{20})\.stdb\.log$/;

@@ -42,7 +42,7 @@ import {
   loadModule, planModuleUpdate, UpdateRejectedError, type RunningModule, type UpdateOptions, type UpdatePlan,
   type UpdateResult,
 } from './update.js';
-import { DatabaseDurability, type DurabilityMode } from './recovery.js';
+import { DatabaseDurability, txTooLargeMessage, txWriteBytesMaxOf, type DurabilityMode } from './recovery.js';
 import type { ClientChange, RecoveredState } from './persistence.js';
 
 export type { ReducerInfo } from './reducers.js';
@@ -74,6 +74,10 @@ export interface DatabaseOptions {
   report?: (message: string) => void;
   /** Test-only: make the n-th commit-log write or sync fail (see durability/commitlog.ts). */
   faultInjection?: { failWriteNumber?: number; failSyncNumber?: number };
+  /** Bytes one transaction may write (limits.ts txWriteBytesMax; default: the server's, env-overridable). */
+  txWriteBytesMax?: number;
+  /** Test-only: a smaller commit-log record limit (limits.ts logRecordPayloadMaxBytes). */
+  recordPayloadMaxBytes?: number;
   /** Reducer timestamps and schedule times (default: the system clock; src/testing passes a manual one). */
   clock?: Clock;
 }
@@ -134,6 +138,8 @@ export class Database {
   private durability: DatabaseDurability | undefined;
   /** A client connect/disconnect to log with the next commit (consumed by `announce`). */
   private pendingClient: ClientChange | undefined;
+  /** Bytes one transaction may write; checked before every commit so that it fits one log record (limits.ts). */
+  private txWriteBytesMax = 0;
 
   private constructor(
     readonly identity: bigint,
@@ -197,6 +203,7 @@ export class Database {
       db = new Database(options.identity, options.ownerIdentity, defBytes, def, schema, reducers, datastore, host,
         runtime, memLog);
       db.clock = options.clock ?? systemClock;
+      db.txWriteBytesMax = txWriteBytesMaxOf(options.txWriteBytesMax);
       db.views = db.createViewHost(viewCatalog, rls);
       db.features = db.createFeatures(options.limits);
       const init = reopen?.recovered !== undefined ? undefined : reducers.lifecycle.init;
@@ -559,6 +566,7 @@ export class Database {
       enqueue: (fn) => this.durably(fn), enqueueAsync: (fn) => this.durablyAsync(fn),
       runReducer: (info, args, caller) => this.runReducer(info, args, caller),
       announce: (event) => this.announce(event), onCommit: (l) => this.onCommit(l), nowMicros: () => this.clock.nowMicros(),
+      txTooLarge: (tx) => txTooLargeMessage(tx, this.txWriteBytesMax),
       manualTime: this.clock.manual === true,
     });
     this.onModuleChange(() => f.reload());
@@ -681,6 +689,11 @@ export class Database {
       this.currentCaller = undefined;
     }
     if (outcome.kind === 'ok') {
+      // Refused before the in-memory commit: a transaction too large for one log record fails like a reducer error.
+      const tooLarge = txTooLargeMessage(tx, this.txWriteBytesMax);
+      if (tooLarge !== undefined) outcome = { kind: 'senderError' as const, message: tooLarge };
+    }
+    if (outcome.kind === 'ok') {
       const txData = tx.commit();
       const durationMicros = Math.round((performance.now() - started) * 1000);
       this.announce({ txData, caller, reducer: info, args, timestampMicros, durationMicros });
@@ -785,6 +798,7 @@ function durabilityOptionsOf(options: DatabaseOptions) {
     durability: options.durability,
     snapshotEveryCommits: options.snapshotEveryCommits,
     faultInjection: options.faultInjection,
+    recordPayloadMaxBytes: options.recordPayloadMaxBytes,
     report: options.report ?? ((line: string) => process.stderr.write(`${line}\n`)),
   };
 }

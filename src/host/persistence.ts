@@ -122,6 +122,8 @@ export interface PersistenceOptions {
   segmentSizeMaxBytes?: number;
   /** Test-only: make the n-th log write or sync fail (CommitLogOptions.faultInjection). */
   faultInjection?: { failWriteNumber?: number; failSyncNumber?: number };
+  /** Test-only: a smaller log record limit (CommitLogOptions.recordPayloadMaxBytes). */
+  recordPayloadMaxBytes?: number;
 }
 
 /** A commit-log or snapshot payload that cannot be understood; says which record or file. */
@@ -176,6 +178,7 @@ export class DatabasePersistence {
     const report = options.report ?? (() => {});
     const log = CommitLog.openDeferred(path.join(dbDir, 'clog'), {
       durability: options.durability, report, segmentSizeMaxBytes: options.segmentSizeMaxBytes, faultInjection: options.faultInjection,
+      recordPayloadMaxBytes: options.recordPayloadMaxBytes,
     });
     const snapshotDir = path.join(dbDir, 'snapshots');
     try {

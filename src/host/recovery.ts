@@ -4,23 +4,53 @@
 // Owns: `DatabaseDurability` (one per Database with a directory), the durability mode option and its default, and the
 // error a database answers with once its log has failed. The on-disk meaning of records is host/persistence.ts.
 // May call: host/persistence.ts, durability/commitlog.ts (types), datastore (types, migrateDatastore: replay of a module
-// update rebuilds the datastore exactly as Database.update did live).
+// update rebuilds the datastore exactly as Database.update did live), host/errors.ts (PublishError), limits.ts.
 //
 // Contract with database.ts: after every in-memory commit, `logCommit` is called synchronously (before anything else
 // can run on this database) and returns a promise that resolves once that commit is on disk; replies to the caller
 // wait for it. A commit that cannot be logged leaves memory ahead of disk: from then on `failure` is set, the database
-// refuses every call, and the promise rejects — nothing that is not on disk is ever acknowledged.
+// refuses every call, and the promise rejects, as does every later wait (`flushed`) — nothing that is not on disk is
+// ever acknowledged. What must fit one log record is bounded before it is committed: a transaction by
+// `txTooLargeMessage` (checked before the in-memory commit), a program by `checkProgramRecordSize` (when it is loaded).
 
 import type { Datastore } from '../datastore/store.js';
-import type { TxData } from '../datastore/types.js';
+import type { MutTx, TxData } from '../datastore/types.js';
 import type { DurabilityMode } from '../durability/commitlog.js';
 import { migrateDatastore } from '../datastore/migrate.js';
 import { DatabasePersistence, type ClientChange, type ProgramInfo, type RecoveredState } from './persistence.js';
+import { PublishError } from './errors.js';
+import { programRecordMaxBytes, txWriteBytesMaxConfigured } from '../limits.js';
 
 export type { DurabilityMode } from '../durability/commitlog.js';
 
 /** Default durability: a reply waits for fsync of its transaction (upstream's confirmed default). */
 export const durabilityModeDefault: DurabilityMode = 'fsync';
+
+/**
+ * The message a transaction over the write limit fails with (before its commit), or undefined when it fits. The
+ * datastore counts what the transaction writes (MutTx.writeBytes, with the framing charges of limits.ts), which bounds
+ * its log record: a transaction that passes always fits one record.
+ */
+export function txTooLargeMessage(tx: MutTx, txWriteBytesMax: number): string | undefined {
+  const bytes = tx.writeBytes;
+  if (bytes === undefined || bytes <= txWriteBytesMax) return undefined;
+  return `the transaction is too large to commit: it writes ${bytes} bytes of rows (with their framing), ` +
+    `over the limit txWriteBytesMax = ${txWriteBytesMax} bytes; it was rolled back`;
+}
+
+/** The transaction write limit of a database: its option, else the server's (env override, else the default). */
+export function txWriteBytesMaxOf(option: number | undefined): number {
+  return option ?? txWriteBytesMaxConfigured();
+}
+
+/** Refuses (PublishError) a module whose Program record would not fit one log record (limits.ts programRecordMaxBytes). */
+export function checkProgramRecordSize(programText: string, moduleDef: Uint8Array): void {
+  const bytes = Buffer.byteLength(programText, 'utf8') + moduleDef.length;
+  if (bytes > programRecordMaxBytes) {
+    throw new PublishError(`the module is too large: its program text and module definition take ${bytes} bytes, ` +
+      `over the limit programRecordMaxBytes = ${programRecordMaxBytes} bytes`);
+  }
+}
 
 /** The database's log failed (write or fsync error): it accepts no more calls until the server restarts. */
 export class DatabaseFailedError extends Error {
@@ -39,6 +69,8 @@ export interface DurabilityOptions {
   report?: (message: string) => void;
   /** Test-only: make the n-th log write or sync fail. */
   faultInjection?: { failWriteNumber?: number; failSyncNumber?: number };
+  /** Test-only: a smaller log record limit (CommitLogOptions.recordPayloadMaxBytes). */
+  recordPayloadMaxBytes?: number;
 }
 
 export class DatabaseDurability {
@@ -60,12 +92,17 @@ export class DatabaseDurability {
       report: options.report,
       migrate: (old, newSchema) => migrateDatastore(old, newSchema),
       faultInjection: options.faultInjection,
+      recordPayloadMaxBytes: options.recordPayloadMaxBytes,
     });
     return { durability: new DatabaseDurability(persistence), recovered };
   }
 
-  /** Logs a program (creation) or, with `reset`, that all data was dropped and the database starts over with it. */
+  /**
+   * Logs a program (creation) or, with `reset`, that all data was dropped and the database starts over with it. A
+   * program too large for one record is refused (PublishError) before anything is logged.
+   */
   recordProgram(program: ProgramInfo, reset: boolean): bigint {
+    checkProgramRecordSize(program.programText, program.moduleDef);
     return this.guard(() => reset ? this.persistence.recordReset(program) : this.persistence.recordProgram(program));
   }
 
@@ -96,8 +133,12 @@ export class DatabaseDurability {
     return outer;
   }
 
-  /** Everything logged so far is durable. */
+  /**
+   * Everything logged so far is durable. Rejects once the database has failed: a commit whose append failed never
+   * moved the log's last offset, so waiting for that offset would acknowledge a commit that is not on disk.
+   */
   flushed(): Promise<void> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
     return this.waitDurable(this.persistence.lastOffset);
   }
 

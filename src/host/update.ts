@@ -5,7 +5,8 @@
 // server and CLI see it (`planModuleUpdate`: AutoMigrate with the printed plan, or ManualMigrate with reasons), the
 // migrate-token hash (client-protocol §5.2), the migration function the commit-log replay must use
 // (`migrateForReplay`, the same code as the live path) and the typed errors of an update.
-// May call: host/program, host/runtime, host/syscalls, host/reducers, host/errors, datastore (schema, migrate), sats.
+// May call: host/program, host/runtime, host/syscalls, host/reducers, host/errors, host/recovery (the program record
+// size check), datastore (schema, migrate), sats.
 //
 // The Database (host/database.ts `update`) runs the swap inside its FIFO call queue, so no call observes a half
 // update; everything built here is discarded when any step fails, and the old module keeps serving.
@@ -21,6 +22,7 @@ import { decodeRawModuleDef, type RawModuleDefV10 } from '../sats/moduledef.js';
 import { messageOf, PublishError } from './errors.js';
 import { prepareProgram } from './program.js';
 import { ReducerCatalog } from './reducers.js';
+import { checkProgramRecordSize } from './recovery.js';
 import { ModuleRuntime, type RuntimeLimits } from './runtime.js';
 import { SyscallHost, type SyscallEnv } from './syscalls.js';
 
@@ -84,6 +86,7 @@ export async function loadModule(
   runtime = ModuleRuntime.create(prepared, host, limits);
   try {
     const defBytes = runtime.describe().slice();
+    checkProgramRecordSize(program, defBytes); // refused now: after the swap its Program record must fit the log
     try {
       const def = decodeRawModuleDef(defBytes);
       const schema = buildDatabaseSchema(def);

@@ -388,3 +388,20 @@ test('the log directory is locked while open; a lock left by a dead process is t
   await reopened.close();
   assert.equal(fs.existsSync(path.join(dir, 'lock')), false);
 });
+
+test('an append over the record limit fails the log: every waiter rejects, later appends throw, nothing of it is written', async () => {
+  const dir = tempDir('oversized');
+  const log = CommitLog.open(dir, { recordPayloadMaxBytes: 1000 });
+  appendRange(log, 0, 2);
+  await log.flush();
+  const pending = log.append(payloadFor(2)); // in the batch not yet written
+  const waiting = log.waitDurable(pending);
+  assert.throws(() => log.append(new Uint8Array(1001)), (e: unknown) => e instanceof CommitLogFailedError && /exceeds the record limit of 1000 bytes/.test(e.message));
+  await assert.rejects(waiting, CommitLogFailedError);
+  assert.throws(() => log.append(payloadFor(3)), CommitLogFailedError);
+  await assert.rejects(log.close(), CommitLogFailedError);
+  const reopened = CommitLog.open(dir);
+  assert.equal(reopened.nextOffset, 2n, 'the batch after the failure was never written');
+  assertReplay(reopened, 0, 2);
+  await reopened.close();
+});
