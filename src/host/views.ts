@@ -5,7 +5,7 @@
 // RawSql executed with sql/subscription-plan.ts against committed state), the per-caller read view (`CallerView`:
 // the datastore plus view tables plus RLS filtering for non-owners) and the per-caller subscription plans over views
 // and RLS tables (`CallerPlan`: recomputed and diffed only when a commit touches what they read).
-// May call: datastore/types, sql/subscription-plan, sats (codec, bsatn, names, moduledef), host/runtime (CallOutcome).
+// May call: datastore/types, sql/subscription-plan, sql/errors, sats (codec, bsatn, names, moduledef), host/runtime (CallOutcome).
 //
 // Design: a view's materialization belongs to the CallerView of the plan that subscribed it, so sender views are
 // never shared across senders (their plans report usesSender and are keyed per identity by the subscription
@@ -24,6 +24,7 @@ import { compileCodec, resolveType, type Codec } from '../sats/codec.js';
 import { moduleDefSections, type RawModuleDefV10 } from '../sats/moduledef.js';
 import { toSnakeCase } from '../sats/names.js';
 import type { AlgebraicType, Value } from '../sats/types.js';
+import { SqlError } from '../sql/errors.js';
 import { compileRlsFilter, compileSubscriptionQuery, type RlsFilter, type SubscriptionPlan } from '../sql/subscription-plan.js';
 import type { CompileQuery, SubscriptionPlan as ManagerPlan } from '../subscription/manager.js';
 import type { CallOutcome } from './runtime.js';
@@ -139,6 +140,11 @@ export function compileRlsFilters(def: RawModuleDefV10, schema: DatabaseSchema):
     } catch (err) {
       throw new Error(`invalid row-level security filter \`${sql}\`: ${err instanceof Error ? err.message : String(err)}`);
     }
+    // As upstream: a private table is the owner's alone, so a filter on it is a mistake, not a policy.
+    if (f.table.access === 'private') {
+      throw new Error(`Cannot define RLS rule on private table: ${f.table.name}. ` +
+        'Please make table public if you wish to restrict access using RLS.');
+    }
     let list = out.get(f.table.tableId);
     if (list === undefined) out.set(f.table.tableId, (list = []));
     list.push(f);
@@ -218,6 +224,8 @@ export class ViewHost {
     try {
       return { rows: this.decodeResult(view, outcome.bytes, sender, reader), readSet: reader.readSet };
     } catch (err) {
+      // A RawSql result over the reading request's SQL budget is that request's error, not the module's fault.
+      if (err instanceof SqlError && err.kind === 'limit') throw err;
       const message = err instanceof Error ? err.message : String(err);
       this.options.log('Error', `view ${view.name} returned an unusable result: ${message}`, view.name);
       throw new ViewError(view.name, message);

@@ -179,3 +179,21 @@ describe('subscribe to a database that refuses the client', () => {
     assert.doesNotMatch(sub.stderr, /timed out/);
   });
 });
+
+describe('publish refusals upstream makes', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer();
+  });
+  after(() => server.stop());
+
+  test('a row-level security filter on a private table fails the publish and stores nothing', async () => {
+    const configPath = tempConfigPath();
+    const s = ['-s', server.url];
+    const pub = await runCli(['publish', ...s, '-p', 'test/fixtures/modules/rls-private', '--yes', 'rls-private'], { configPath });
+    assert.equal(pub.code, 1);
+    assert.match(pub.stderr, /Cannot define RLS rule on private table: diary\. Please make table public/);
+    const sql = await runCli(['sql', ...s, 'rls-private', 'SELECT * FROM diary'], { configPath });
+    assert.equal(sql.code, 1);
+  });
+});
