@@ -50,7 +50,7 @@ export class RequestContext {
     readonly res: ServerResponse,
     private readonly tokens: TokenAuthority,
   ) {
-    this.url = new URL(req.url ?? '/', 'http://localhost');
+    this.url = requestUrl(req.url ?? '/');
   }
 
   query(name: string): string | undefined {
@@ -209,6 +209,18 @@ export function configureHttpTimeouts(server: Server, reducerTimeoutMs = reducer
   server.headersTimeout = httpHeadersTimeoutMs(reducerTimeoutMs);
 }
 
+/**
+ * The request target as a URL. Origin-form targets are taken as paths even when they start with `//` (which the URL
+ * parser would read as a host: `GET //` once crashed the server); anything unparsable is a 400.
+ */
+function requestUrl(target: string): URL {
+  try {
+    return target.startsWith('/') ? new URL(`http://localhost${target}`) : new URL(target, 'http://localhost');
+  } catch {
+    throw new HttpError(400, `Malformed request target: ${target.slice(0, 200)}`);
+  }
+}
+
 /** Returns the node:http request listener for a router. */
 export function requestListener(router: Router, tokens: TokenAuthority, onError: (error: unknown) => void) {
   return (req: IncomingMessage, res: ServerResponse): void => {
@@ -218,7 +230,15 @@ export function requestListener(router: Router, tokens: TokenAuthority, onError:
       res.end();
       return;
     }
-    const ctx = new RequestContext(req, res, tokens);
+    let ctx: RequestContext;
+    try {
+      ctx = new RequestContext(req, res, tokens);
+    } catch (error) {
+      // Nothing a request carries may throw out of the listener: an exception here would end the process.
+      const body = error instanceof HttpError ? error.body : 'Bad request';
+      res.writeHead(400, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) }).end(body);
+      return;
+    }
     void handle(router, ctx).catch((error: unknown) => sendError(ctx, error, onError));
   };
 }
