@@ -75,15 +75,142 @@ assertLimit(httpKeepAliveTimeoutMs(reducerTimeoutMsDefault) > threadHoldMsMax(re
 assertLimit(httpHeadersTimeoutMs(reducerTimeoutMsDefault) > httpKeepAliveTimeoutMs(reducerTimeoutMsDefault),
   'the headers timeout exceeds the keep-alive timeout');
 
+/**
+ * Time one database's call queue may keep the server's thread in one turn before it yields to the event loop
+ * (setImmediate) so sockets, timers and other databases are served. A call is never cut short by it (the reducer limit
+ * does that); calls waiting behind it run in the next turn, in order. Small against the 100 ms a /v1/ping must answer
+ * in while a database runs calls back to back, large against one call (~10–20 µs), so yielding costs < 1 %.
+ */
+export const callQueueTurnBudgetMs = 5;
+/**
+ * Scheduled calls one database hands to its call queue at once; further due rows wait in the scheduler (they are
+ * rows in their tables, nothing is lost) until one of those finished. Client calls so queue behind at most this many
+ * scheduled ones, and a schedule that reschedules itself at once cannot fill the queue.
+ */
+export const scheduledCallsQueuedMax = 16;
+/**
+ * Rows one database may hold in its schedule tables together; an insert beyond it fails (errno 1, HOST_CALL_FAILURE,
+ * with this name in the message) and rolls the call back. Upstream has no such bound; without it a schedule whose
+ * every firing adds two rows grows without end (each row also costs a queue entry). 100k rows are ~100 MiB at most.
+ */
+export const scheduleRowsPerDatabaseMax = 100_000;
+/** Calls queued by volatile_nonatomic_schedule_immediate and not run yet; beyond it, new ones are dropped (logged). */
+export const immediateCallsQueuedMax = 10_000;
+/** A limit that bites repeatedly (schedule backlog, schedule rows, immediate calls) is logged at most this often. */
+export const limitLogIntervalMs = 60_000;
+
+// ---- SQL (issue 11 item 2) ------------------------------------------------------------------------------------------
+// One budget per request — an HTTP /sql request (`spacetime sql`), a WebSocket OneOffQuery, or a Subscribe message's
+// initial evaluation — enforced by sql/budget.ts for owners too. Measured here (2 shared cores, other work running):
+// a full scan of a 1M-row table of 2 u32 columns takes 0.5 s to evaluate, of 6 mixed columns 1.5–3 s; one row visit
+// costs 0.3–3 µs, so 10M visits take seconds, and a 4-way cross join of 120-row tables (2×10^8 visits) minutes.
+
+/**
+ * Rows read from tables and indexes by one request (counted when fetched, before they are visited). 10x the 1M-row
+ * full scan that must keep working; a plan whose estimate (a cross join: the product of its inputs) is above it is
+ * refused before any row is visited.
+ */
+export const sqlRowsScannedMax = 10_000_000;
+/** Rows one request returns (or materializes: views' and RLS filters' rows read by the query count too). */
+export const sqlRowsReturnedMax = 1_000_000;
+/**
+ * BSATN bytes of the rows one request returns. A SubscribeApplied carries them plus up to 8 bytes of offset per row,
+ * which must stay under the WebSocket outbound queue limit (64 MiB, server/websocket/session.ts
+ * `outboundQueueMaxBytes`, checked in test/sql/budget.test.ts) or the client would be dropped as too slow instead of
+ * told why. 48 MiB holds a 1M-row scan of rows up to 48 bytes (the /sql JSON of it is ~2–4x that).
+ */
+export const sqlResultBytesMax = 48 * 1024 * 1024;
+/**
+ * Wall time one request may evaluate. Everything runs on the server's one thread, so this is how long a query may
+ * keep every other database waiting. The 1M-row scan above takes 0.5–3 s here; 5 s covers it with headroom on a loaded
+ * machine, and stays well under what a reducer call may hold the thread (`reducerTimeoutMsDefault`).
+ */
+export const sqlQueryWallTimeMsMax = 5_000;
+/** Row visits between two looks at the clock (a visit is ~1 µs; a clock read ~50 ns). */
+export const sqlClockCheckRows = 1024;
+assertLimit(sqlRowsReturnedMax <= sqlRowsScannedMax, 'a query cannot return more rows than it may scan');
+assertLimit(sqlResultBytesMax + 8 * sqlRowsReturnedMax < 64 * 1024 * 1024,
+  'the largest SubscribeApplied fits the WebSocket outbound queue (64 MiB)');
+
+// ---- Module log (issue 11 item 7, issue 15 item 5) ------------------------------------------------------------------
+// host/module-log.ts writes `<db>/module.log` (NDJSON, appended synchronously) and rotates it; host/syscalls.ts keeps
+// the per-call bound. Before these, one reducer wrote 66 GB of log in a loop, and a 1.5 GB log kept its database from
+// opening (the whole file was read into one string).
+
+/**
+ * UTF-8 bytes of one record's message; a longer one is cut with a marker saying how long it was. 64 KiB holds any
+ * stack trace or row dump a person would read.
+ */
+export const logRecordMessageBytesMax = 64 * 1024;
+/** Characters of a record's other texts (filename, function, target): a module names its own files. */
+export const logRecordFieldCharsMax = 1024;
+/**
+ * Longest NDJSON line a record of ours can take: JSON escapes a character in at most 6 bytes (`\u001f`), plus the
+ * marker, the field names, the level and numbers. A longer line read from disk is not ours and is skipped unread.
+ */
+export const logLineBytesMax = 6 * (logRecordMessageBytesMax + 3 * logRecordFieldCharsMax) + 1024;
+/**
+ * Bytes of log one module call (reducer, view, procedure, HTTP handler, with the module's top-level evaluation before
+ * its first call) may write. Past it, one Warn line says the rest of the call's log is dropped, and the call goes on:
+ * failing a call because it logged is worse for the user than losing the tail of a flood. A call writes at most this
+ * plus one record plus that line. 4 MiB is ~40k lines of 100 bytes.
+ */
+export const logBytesPerCallMax = 4 * 1024 * 1024;
+/** Size of module.log before it is rotated to module.log.1 (… .2, .3; the oldest is dropped). */
+export const logFileBytesMax = 64 * 1024 * 1024;
+/** Rotated files kept: a database's log takes at most (logRotatedFilesMax + 1) × logFileBytesMax = 256 MiB on disk. */
+export const logRotatedFilesMax = 3;
+/** Records kept in memory per database (`tail`, tests, panic messages); older ones are only on disk. */
+export const logRingRecordsMax = 10_000;
+/**
+ * Memory the ring may take per database (counted as its records' line lengths), and what opening a database reads of
+ * its log: at most this much from the end, whatever size the files are.
+ */
+export const logRingBytesMax = 4 * 1024 * 1024;
+/** One read of a log file (tail location backwards, records forwards). */
+export const logReadChunkBytes = 64 * 1024;
+/**
+ * Bytes of log a `logs --follow` reader may fall behind (records waiting while its backlog streams, or unsent in its
+ * socket) before the server skips records for it and then says how many it skipped; a slow reader must not make the
+ * server buffer a flood.
+ */
+export const logFollowLagBytesMax = 4 * 1024 * 1024;
+assertLimit(logRecordMessageBytesMax * 16 <= logBytesPerCallMax, 'a call may write at least 16 records of the largest size');
+assertLimit(logBytesPerCallMax * 16 <= logFileBytesMax, 'one call fills at most 1/16 of a log file, so rotation keeps history');
+assertLimit(logLineBytesMax * 2 <= logRingBytesMax, 'the ring and the tail read at open hold the largest records');
+assertLimit(logLineBytesMax <= logFollowLagBytesMax, 'a follower can receive the largest record');
+
 // ---- WebSocket sessions and tokens (issue 11 items 1, 11, 12) -------------------------------------------------------
 // server/websocket/session.ts writes each client's messages in bounded pieces as its socket drains, and judges a client
 // slow by what it fails to read over time, not by the size of one message; auth/tokens.ts checks every token's `exp`.
 
 /**
+ * Bytes of messages queued for one client and not yet handed to its socket, beyond the largest single message among
+ * them (that one is bounded by what produced it, e.g. `sqlResultBytesMax`). A client that falls this far behind is
+ * closed with 1008: this bounds the server's memory for a client that reads, but slower than its updates arrive.
+ */
+export const outboundQueueMaxBytes = 64 * 1024 * 1024;
+/**
+ * Bytes handed to one client's socket and not yet taken by the kernel before we wait for it to drain. Larger messages
+ * go out as WebSocket fragments of `outboundFragmentBytes`, so a 70 MiB SubscribeApplied never sits in the socket's
+ * buffer at once.
+ */
+export const outboundSocketBufferedBytesMax = 1024 * 1024;
+/** Payload bytes of one WebSocket fragment of a large message. */
+export const outboundFragmentBytes = 256 * 1024;
+/**
+ * A client that reads none of what its socket holds for this long is closed with 1008 "client too slow" (checked while
+ * the socket holds unsent bytes: the kernel must have taken some since the last check). A reader that reads at all
+ * keeps its connection; one that reads slower than its updates arrive meets `outboundQueueMaxBytes` instead.
+ */
+export const outboundStallTimeoutMs = 15_000;
+/**
  * Seconds after `exp` a token is still accepted: none. Upstream allows 60 (jsonwebtoken's default), which let a token
  * 20 s past `exp` mint a fresh websocket token; tokens are short-lived exactly so that expiry means something.
  */
 export const tokenExpiryLeewaySeconds = 0;
+assertLimit(outboundFragmentBytes <= outboundSocketBufferedBytesMax, 'a fragment fits the socket budget');
+assertLimit(outboundSocketBufferedBytesMax < outboundQueueMaxBytes, 'the socket holds less than the queue may');
 
 // ---- Durability (issue 11 items 8–10) ---------------------------------------------------------------------------
 // Every commit is one commit-log record (durability/segment.ts); a record's payload is bounded so that a damaged length
@@ -131,3 +258,50 @@ assertLimit(txWriteBytesMaxDefault + txRecordOverheadMaxBytes <= logRecordPayloa
 assertLimit(programRecordMaxBytes + programRecordOverheadMaxBytes <= logRecordPayloadMaxBytes,
   'the largest program fits one log record');
 assertLimit(64 * 1024 * 1024 < programRecordMaxBytes, 'a program as large as the HTTP body limit (64 MiB) leaves room for its definition');
+
+// ---- Decoding and module memory (issue 11 item 3) -------------------------------------------------------------------
+// What one value decoded from outside (a client's arguments or message, a module's row) and one module's heap may cost.
+// A 15-byte CallReducer declaring 2^32−1 elements of a zero-size type once ran V8 out of memory, and a module filling a
+// Map aborted the whole server (V8's fatal CALL_AND_RETRY_LAST) instead of stopping at its memory limit.
+
+/**
+ * Elements of one BSATN or SATS-JSON array (byte arrays are bounded by their bytes alone). Every element becomes a JS
+ * value, 8 bytes of pointer at least, so a decoded array costs at most 128 MiB of pointers; 16M elements of 8 bytes
+ * fill the largest transaction. Elements that take input bytes are also bounded by the bytes left.
+ */
+export const satsArrayElementsMax = 16 * 1024 * 1024;
+/**
+ * Elements of one array whose element type takes no bytes (unit-like products): they carry nothing but their count,
+ * yet each one is materialised (here and in the module's decoder), so only this many, not 2^32−1 from 4 bytes.
+ */
+export const satsZeroSizeArrayElementsMax = 64 * 1024;
+assertLimit(satsArrayElementsMax * 8 >= txWriteBytesMaxDefault, 'an array of 8-byte elements as large as the largest transaction decodes');
+assertLimit(satsZeroSizeArrayElementsMax <= satsArrayElementsMax, 'zero-size elements are the tighter bound');
+
+/**
+ * Heap a module isolate may use (isolated-vm's memoryLimit: checked after every full GC and on ArrayBuffer allocation;
+ * over it, the call is stopped, rolled back, and the isolate re-created). `SPACETIME_MODULE_MEMORY_LIMIT_MIB` overrides
+ * it (tests use a small limit to reach it fast).
+ */
+export const moduleMemoryLimitMibDefault = 256;
+/** isolated-vm refuses a smaller memoryLimit. */
+export const moduleMemoryLimitMibMin = 8;
+/** The module memory limit this server runs with. */
+export function moduleMemoryLimitMibConfigured(env: NodeJS.ProcessEnv = process.env): number {
+  const n = limitFromEnv('SPACETIME_MODULE_MEMORY_LIMIT_MIB', moduleMemoryLimitMibDefault, env);
+  if (n < moduleMemoryLimitMibMin) throw new Error(`SPACETIME_MODULE_MEMORY_LIMIT_MIB must be at least ${moduleMemoryLimitMibMin}, got ${n}`);
+  return n;
+}
+/**
+ * V8's own heap limit of a module isolate, as a multiple of its memory limit. V8 fails a single allocation that does
+ * not fit under its heap limit with a fatal, process-wide OOM, without the near-heap-limit callback through which
+ * isolated-vm stops an isolate cleanly; and isolated-vm sets V8's limit to the memory limit itself. A Map, Set or
+ * dictionary-mode object doubles its hash table in one allocation, with the old table still live: at 170 of 256 MiB
+ * that request did not fit, and the server aborted. So the isolate gets this much more V8 heap, and an untouchable
+ * ArrayBuffer of the difference (host/runtime.ts `memoryBallast`) is counted against isolated-vm's limit, which thus
+ * still stops the module at its memory limit; the largest table doubling near the limit (≤ 2x the live heap, which V8
+ * may overshoot between full GCs) fits in the room above it. The ballast is never written, so it takes address space,
+ * not memory. Measured (test/host/memory-limit.test.ts; 10 allocation shapes at 32, 64 and 256 MiB): every shape is
+ * stopped with the memory-limit error at 4x; without the room, Map, Set and object properties abort the process.
+ */
+export const moduleHeapHardLimitFactor = 1;

@@ -2,7 +2,11 @@
 //
 // Owns: executeSql and its result shapes.
 // May call: datastore/types.ts, sats/codec.ts, sats/types.ts, sql/parser.ts, sql/typecheck.ts, sql/planner.ts,
-// sql/values.ts, sql/errors.ts.
+// sql/values.ts, sql/errors.ts, sql/budget.ts.
+//
+// Budget: the whole request (every statement, and the WHERE scans of DML) runs under one QueryBudget
+// (sql/budget.ts): rows scanned, rows returned, result bytes and wall time are bounded for owners too, and a limit
+// error rolls back the request's transaction like any other error.
 //
 // Transactions: SELECTs before the first DML statement read `target.view`. The first DML statement opens ONE MutTx
 // (target.beginMutTx) that every later statement of the request uses (later SELECTs see the writes). On success it
@@ -13,6 +17,7 @@ import { DatastoreError, type MutTx, type ReadView, type TableSchema, type TxDat
 import { compileCodec, resolveTypeDeep } from '../sats/codec.js';
 import type { AlgebraicType, ProductType, Value } from '../sats/types.js';
 import type { DeleteStmt, InsertStmt, LiteralNode, SelectStmt, Statement, UpdateStmt } from './ast.js';
+import { activeBudget, QueryBudget, resultRowSizer, runWithBudget, sqlQueryLimits, type QueryLimits } from './budget.js';
 import { SqlError } from './errors.js';
 import { parseStatements } from './parser.js';
 import { compileQuery, evaluateQuery, type CompiledQuery } from './planner.js';
@@ -46,12 +51,18 @@ export interface SqlOptions {
   isOwner: boolean;
   /** System variables for SET/SHOW (only `row_limit` exists); kept by the caller between requests. */
   vars?: Map<string, bigint>;
+  /** The request's limits; sql/budget.ts `sqlQueryLimits` (src/limits.ts) unless a test lowers them. */
+  limits?: QueryLimits;
 }
 
 const sqlVarNames = new Set(['row_limit']);
 const u64Type: AlgebraicType = { tag: 'U64' };
 
 export function executeSql(text: string, target: SqlTarget, options: SqlOptions): SqlResults {
+  return runWithBudget(new QueryBudget(options.limits ?? sqlQueryLimits), () => executeStatements(text, target, options));
+}
+
+function executeStatements(text: string, target: SqlTarget, options: SqlOptions): SqlResults {
   const statements = parseStatements(text);
   const results = [] as unknown as SqlResults;
   results.txData = undefined;
@@ -118,12 +129,22 @@ function runSelect(stmt: SelectStmt, view: ReadView, options: SqlOptions): SqlSt
   const limit = bound.limit === undefined ? Infinity : Number(bound.limit);
   const rows: Value[][] = [];
   const p = bound.projection;
+  const budget = activeBudget()!;
+  const sizeOf = p.kind === 'columns'
+    ? resultRowSizer(p.items.map((it) => bound.relations[it.rel]!.table.columns[it.col]!.type), schema.typespace)
+    : undefined;
   let count = 0;
   if (limit > 0) {
     evaluateQuery(q, view, (t) => {
       count++;
-      if (p.kind === 'rows') rows.push(t.vals[p.rel]!);
-      else if (p.kind === 'columns') rows.push(p.items.map((it) => t.vals[it.rel]![it.col]!));
+      if (p.kind === 'rows') {
+        budget.returned(t.bytes[p.rel]!.byteLength);
+        rows.push(t.vals[p.rel]!);
+      } else if (p.kind === 'columns') {
+        const row = p.items.map((it) => t.vals[it.rel]![it.col]!);
+        budget.returned(sizeOf!(row));
+        rows.push(row);
+      }
       return p.kind === 'count' || count < limit;
     });
   }

@@ -3,11 +3,15 @@
 // Owns: compileQuery (access paths: index point/prefix scans for `col = literal`, index lookups for equi-joins,
 // hash joins as the fallback), evaluateQuery (full evaluation against a ReadView) and evaluateDelta (the change of a
 // join's result caused by a transaction, from the changed rows and index lookups only).
-// May call: datastore/types.ts, sats/codec.ts, sats/bsatn.ts, sql/typecheck.ts, sql/values.ts.
+// May call: datastore/types.ts, sats/codec.ts, sats/bsatn.ts, sql/typecheck.ts, sql/values.ts, sql/budget.ts.
 //
 // A result is a bag of tuples: one row per relation. Evaluation starts from one relation and adds the others one at
 // a time, each through a join edge (`a.x = b.y`) when there is one; every WHERE/ON term is checked as soon as all the
 // relations it reads are bound.
+//
+// Budget (sql/budget.ts): a full evaluation inside a request counts every row it fetches and visits. Before visiting
+// any, it estimates the rows it will scan — the root's rows times each cross product's table, join lookups assumed
+// to find one row each (their fan-out is unknown until run) — and refuses a plan whose estimate is over the limit.
 //
 // Delta rule (bag semantics): for relations R1..Rn with post-transaction states Ri' and changes ΔRi
 // (inserts +1, deletes −1), Δ(R1 ⋈ … ⋈ Rn) = Σi R1' ⋈ … ⋈ R(i−1)' ⋈ ΔRi ⋈ R(i+1) ⋈ … ⋈ Rn, where the Rj without a
@@ -17,6 +21,7 @@
 import assert from 'node:assert/strict';
 import type { IndexSchema, ReadView, TableId, TxData } from '../datastore/types.js';
 import { compileCodec, type Codec } from '../sats/codec.js';
+import { activeBudget, type QueryBudget } from './budget.js';
 import type { DatabaseSchema } from '../datastore/types.js';
 import type { Value } from '../sats/types.js';
 import {
@@ -183,7 +188,7 @@ function columnCodec(q: CompiledQuery, rel: number, col: number): Codec {
 
 class PostState implements RowSource {
   private readonly hashes = new Map<string, Map<string, Uint8Array[]>>();
-  constructor(private readonly q: CompiledQuery, private readonly view: ReadView) {}
+  constructor(private readonly q: CompiledQuery, private readonly view: ReadView, private readonly budget?: QueryBudget) {}
 
   rows(rel: number): Uint8Array[] {
     return this.view.scan(this.q.relations[rel]!.table.tableId);
@@ -208,7 +213,10 @@ class PostState implements RowSource {
     h = new Map();
     const codec = this.q.rowCodecs[rel]!;
     const colCodec = columnCodec(this.q, rel, col);
-    for (const row of this.rows(rel)) {
+    const rows = this.rows(rel);
+    this.budget?.scanned(rows.length);
+    for (const row of rows) {
+      this.budget?.visit();
       const k = keyString(colCodec.encode((codec.decode(row) as Value[])[col]!));
       const list = h.get(k);
       if (list === undefined) h.set(k, [row]); else list.push(row);
@@ -254,7 +262,8 @@ class PreState implements RowSource {
 
 /** Calls `emit` for every tuple of the query's result in `view` (bag semantics). `emit` returns false to stop. */
 export function evaluateQuery(q: CompiledQuery, view: ReadView, emit: (t: Tuple) => boolean | void): void {
-  const source = new PostState(q, view);
+  const budget = activeBudget();
+  const source = new PostState(q, view, budget);
   const rootRel = q.root.rel;
   const tableId = q.relations[rootRel]!.table.tableId;
   const access = q.root.access;
@@ -262,11 +271,37 @@ export function evaluateQuery(q: CompiledQuery, view: ReadView, emit: (t: Tuple)
     access.kind === 'point' ? view.scanIndexPoint(access.indexId, access.key)
     : access.kind === 'prefix' ? view.scanIndexRange(access.indexId, { prefix: access.prefix, prefixElems: access.prefixElems, rangeStart: unboundedBound, rangeEnd: unboundedBound })
     : view.scan(tableId);
+  if (budget !== undefined) {
+    checkEstimate(q, view, rows.length, budget);
+    budget.scanned(rows.length);
+  }
   const sources = q.relations.map(() => source as RowSource);
   const tuple = newTuple(q.relations.length);
   for (const row of rows) {
-    if (extendFrom(q, q.steps, 0, row, tuple, sources, emit) === false) return;
+    if (extendFrom(q, q.steps, 0, row, tuple, sources, emit, budget) === false) return;
   }
+}
+
+/**
+ * Refuses, before any row is visited, a plan whose estimated rows scanned exceed the budget: the root's rows, times
+ * every cross product's table rows; a join lookup is assumed to find one row (a hash join also scans its table once).
+ */
+function checkEstimate(q: CompiledQuery, view: ReadView, rootRows: number, budget: QueryBudget): void {
+  let visits = rootRows;
+  let estimate = rootRows;
+  const crossFactors = [rootRows];
+  for (const step of q.steps.slice(1)) {
+    const tableRows = view.rowCount(q.relations[step.rel]!.table.tableId);
+    if (step.via === undefined) {
+      visits *= tableRows;
+      crossFactors.push(tableRows);
+    } else if (q.lookupPaths.get(`${step.rel}:${step.via.col}`)!.kind === 'hash') {
+      estimate += tableRows;
+    }
+    estimate += visits;
+  }
+  const how = crossFactors.length > 1 ? `a cross join of ${crossFactors.join(' × ')} rows` : `${rootRows} rows to start from`;
+  budget.checkEstimate(estimate, how);
 }
 
 function newTuple(n: number): Tuple {
@@ -276,8 +311,9 @@ function newTuple(n: number): Tuple {
 /** Binds `row` at steps[i], checks, then recurses into the next steps. Returns false when `emit` asked to stop. */
 function extendFrom(
   q: CompiledQuery, steps: Step[], i: number, row: Uint8Array, tuple: Tuple, sources: RowSource[],
-  emit: (t: Tuple) => boolean | void,
+  emit: (t: Tuple) => boolean | void, budget: QueryBudget | undefined,
 ): boolean {
+  budget?.visit();
   const step = steps[i]!;
   tuple.bytes[step.rel] = row;
   tuple.vals[step.rel] = q.rowCodecs[step.rel]!.decode(row) as Value[];
@@ -292,7 +328,8 @@ function extendFrom(
     const key = columnCodec(q, from.rel, from.col).encode(tuple.vals[from.rel]![from.col]!);
     candidates = sources[next.rel]!.lookup(next.rel, col, key);
   }
-  for (const c of candidates) if (!extendFrom(q, steps, i + 1, c, tuple, sources, emit)) return false;
+  budget?.scanned(candidates.length);
+  for (const c of candidates) if (!extendFrom(q, steps, i + 1, c, tuple, sources, emit, budget)) return false;
   return true;
 }
 
@@ -318,8 +355,8 @@ export function evaluateDelta(q: CompiledQuery, view: ReadView, changes: TxData,
     let steps = q.deltaSteps.get(i);
     if (steps === undefined) { steps = orderFrom(q, i); q.deltaSteps.set(i, steps); }
     const tuple = newTuple(n);
-    for (const row of ch.inserts) extendFrom(q, steps, 0, row, tuple, sources, (t) => { emit(t, 1); });
-    for (const row of ch.deletes) extendFrom(q, steps, 0, row, tuple, sources, (t) => { emit(t, -1); });
+    for (const row of ch.inserts) extendFrom(q, steps, 0, row, tuple, sources, (t) => { emit(t, 1); }, undefined);
+    for (const row of ch.deletes) extendFrom(q, steps, 0, row, tuple, sources, (t) => { emit(t, -1); }, undefined);
   }
 }
 

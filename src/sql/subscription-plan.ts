@@ -2,7 +2,7 @@
 //
 // Owns: compileSubscriptionQuery, SubscriptionPlan, compileRlsFilter. Used by subscription/ (query sets, updates),
 // by one-off queries over WebSocket, and by the host for views' RawSql.
-// May call: datastore/types.ts, sql/parser.ts, sql/typecheck.ts, sql/planner.ts, sql/errors.ts.
+// May call: datastore/types.ts, sql/parser.ts, sql/typecheck.ts, sql/planner.ts, sql/errors.ts, sql/budget.ts.
 //
 // Accepted language (upstream's subscription subset plus NOT / IS NULL): `SELECT * | alias.* FROM t [[AS] a]
 // { [INNER] JOIN u [[AS] b] ON a.x = b.y } [WHERE predicate]`. The result is always whole rows of one table (the
@@ -16,10 +16,13 @@
 // evaluate(after) = evaluate(before) − deletes + inserts, as multisets, always.
 // Cost: `delta` starts from the transaction's changed rows of the tables the query reads and reaches the other
 // tables through index lookups (a join column without an index costs one scan of that table per delta call).
+// Budget: `evaluate` inside a request (sql/budget.ts `runWithBudget`: a Subscribe's initial evaluation, a one-off
+// query) counts its rows against that request's limits; `delta` is never budgeted.
 
 import assert from 'node:assert/strict';
 import type { DatabaseSchema, ReadView, TableId, TableSchema, TxData } from '../datastore/types.js';
 import type { Value } from '../sats/types.js';
+import { activeBudget } from './budget.js';
 import { SqlError } from './errors.js';
 import { parseSelectOnly } from './parser.js';
 import { compileQuery, evaluateDelta, evaluateQuery, explainQuery, hasIndexOn, type CompiledQuery } from './planner.js';
@@ -108,7 +111,12 @@ class Plan implements SubscriptionPlan {
   evaluate(view: ReadView): Uint8Array[] {
     const out: Uint8Array[] = [];
     const p = this.returnRel;
-    evaluateQuery(this.q, view, (t) => { out.push(t.bytes[p]!); });
+    const budget = activeBudget();
+    evaluateQuery(this.q, view, (t) => {
+      const row = t.bytes[p]!;
+      budget?.returned(row.byteLength);
+      out.push(row);
+    });
     return out;
   }
 

@@ -7,7 +7,11 @@
 // subscriber (one query set of one query) the whole frame built once per query set id and shared (sharedTransaction).
 // Does not own: sockets, framing, compression, ordering of outbound messages (server/websocket/session.ts), SQL
 // compilation (sql/subscription-plan.ts; `compile` is injectable), the datastore.
-// May call: subscription/messages.ts, sql/subscription-plan.ts, datastore/types.ts, sats/.
+// May call: subscription/messages.ts, sql/subscription-plan.ts, sql/budget.ts, datastore/types.ts, sats/.
+//
+// Budget: a Subscribe message's initial evaluation (all its queries together) and a OneOffQuery each run under one
+// SQL request budget (sql/budget.ts: rows scanned, rows returned, result bytes, wall time); over it, the client gets
+// a SubscriptionError / failed OneOffQueryResult naming the limit and nothing is registered. Deltas are unbudgeted.
 //
 // Threading contract: `handleCommit` must be called synchronously right after each commit, before the next
 // transaction starts, and `subscribe`/`unsubscribe` read the committed state at call time. Because each call
@@ -19,6 +23,7 @@ import type { ReadView, TableChanges, TableId, TableSchema, TxData } from '../da
 import {
   encodeTableUpdate, encodeTransactionUpdateFrame, transactionUpdateFrame, type EncodedTableUpdate, type QuerySetUpdate, type ServerMessage, type SingleTableRows,
 } from './messages.js';
+import { QueryBudget, runWithBudget, sqlQueryLimits, type QueryLimits } from '../sql/budget.js';
 import { compileSubscriptionQuery } from '../sql/subscription-plan.js';
 
 /** WebSocket close code when a breaking module update disconnects clients (going away). */
@@ -118,6 +123,8 @@ export interface SubscriptionManagerOptions {
   /** The committed state at call time. */
   view: () => ReadView;
   compile: CompileQuery;
+  /** Limits of each Subscribe's initial evaluation and each one-off query; `sqlQueryLimits` unless a test lowers them. */
+  queryLimits?: QueryLimits;
 }
 
 export class SubscriptionManager {
@@ -171,7 +178,9 @@ export class SubscriptionManager {
     }
     const rows: SingleTableRows[] = [];
     try {
-      for (const p of planned) rows.push({ table: p.plan.returnTable.name, rows: p.plan.evaluate(view) });
+      runWithBudget(this.newBudget(), () => {
+        for (const p of planned) rows.push({ table: p.plan.returnTable.name, rows: p.plan.evaluate(view) });
+      });
     } catch (e) {
       return fail(errorText(e));
     }
@@ -210,7 +219,8 @@ export class SubscriptionManager {
     try {
       const view = this.options.view();
       const [p] = this.compileAll(client, [queryString], view);
-      return { tag: 'OneOffQueryResult', requestId, result: { ok: true, rows: [{ table: p.plan.returnTable.name, rows: p.plan.evaluate(view) }] } };
+      const rows = runWithBudget(this.newBudget(), () => p.plan.evaluate(view));
+      return { tag: 'OneOffQueryResult', requestId, result: { ok: true, rows: [{ table: p.plan.returnTable.name, rows }] } };
     } catch (e) {
       return { tag: 'OneOffQueryResult', requestId, result: { ok: false, error: errorText(e) } };
     }
@@ -380,6 +390,10 @@ export class SubscriptionManager {
     }
     if (inserts.length === 0 && deletes.length === 0) return undefined;
     return encodeTableUpdate(plan.returnTable.name, { tag: 'PersistentTable', inserts, deletes });
+  }
+
+  private newBudget(): QueryBudget {
+    return new QueryBudget(this.options.queryLimits ?? sqlQueryLimits);
   }
 
   private clientOf(handle: ClientHandle): Client {

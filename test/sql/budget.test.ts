@@ -1,0 +1,177 @@
+// The SQL request budget (sql/budget.ts, src/limits.ts "SQL") against a real in-memory Datastore: plans whose
+// estimate is over the rows-scanned limit are refused before any row is visited; otherwise rows scanned, rows
+// returned, result bytes and wall time are counted while executing and the request stops with an error naming the
+// limit. The same budget holds for /sql SELECTs and DML, subscriptions' initial evaluation and one-off queries.
+// The end-to-end regressions through a real server are in test/sql/budget-server.test.ts.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Datastore } from '../../src/datastore/store.js';
+import {
+  sqlQueryWallTimeMsMax, sqlResultBytesMax, sqlRowsReturnedMax, sqlRowsScannedMax,
+} from '../../src/limits.js';
+import { outboundQueueMaxBytes } from '../../src/server/websocket/session.js';
+import { compileCodec } from '../../src/sats/codec.js';
+import { QueryBudget, resultRowSizer, sqlQueryLimits, type QueryLimits } from '../../src/sql/budget.js';
+import { SqlError } from '../../src/sql/errors.js';
+import { executeSql, type SqlOptions } from '../../src/sql/execute.js';
+import { compileWithSql, SubscriptionManager } from '../../src/subscription/manager.js';
+import { countingView, makeStore, owner } from './fixture.js';
+
+const pet = 4097;
+const plain = 4099;
+
+/** `n` pets, all of one person (so a self-join on person_id has n² rows), and `n` plain rows. */
+function seeded(n: number): Datastore {
+  const ds = makeStore();
+  const schema = ds.schema();
+  const petCodec = compileCodec({ tag: 'Product', value: schema.tables.find((t) => t.tableId === pet)!.rowType }, schema.typespace);
+  const plainCodec = compileCodec({ tag: 'Product', value: schema.tables.find((t) => t.tableId === plain)!.rowType }, schema.typespace);
+  const tx = ds.beginMutTx();
+  for (let i = 0; i < n; i++) {
+    tx.insert(pet, petCodec.encode([i, 1n, 'cat']));
+    tx.insert(plain, plainCodec.encode([i, i % 7]));
+  }
+  tx.commit();
+  return ds;
+}
+
+const limits = (over: Partial<QueryLimits>): QueryLimits => ({ ...sqlQueryLimits, ...over });
+const asOwner = (l?: Partial<QueryLimits>): SqlOptions => ({ sender: owner, isOwner: true, limits: l && limits(l) });
+
+function limitError(re: RegExp): (e: unknown) => boolean {
+  return (e) => {
+    assert.ok(e instanceof SqlError, String(e));
+    assert.equal(e.kind, 'limit');
+    assert.match(e.message, re);
+    return true;
+  };
+}
+
+test('the limits hold their relations: a full SubscribeApplied fits the WebSocket outbound queue', () => {
+  assert.ok(sqlResultBytesMax + 8 * sqlRowsReturnedMax < outboundQueueMaxBytes);
+  assert.ok(sqlRowsReturnedMax >= 1_000_000 && sqlRowsScannedMax >= 1_000_000, 'a 1M-row scan stays possible');
+  assert.ok(sqlQueryWallTimeMsMax > 0);
+});
+
+test('a cross join whose estimate is over the scan limit is refused before any row is visited', () => {
+  const ds = seeded(120);
+  const { view, counts } = countingView(ds);
+  assert.throws(
+    () => executeSql('SELECT a.* FROM plain a JOIN plain b JOIN plain c JOIN plain d', { view }, asOwner()),
+    limitError(/^SQL query refused: its plan would scan an estimated \d+ rows \(a cross join of 120 × 120 × 120 × 120 rows\), over the limit of 10000000 rows scanned \(sqlRowsScannedMax\)$/),
+  );
+  assert.equal(counts.scan, 1, 'only the first table was fetched; nothing was joined');
+  // An inequality join is a cross product too.
+  assert.throws(
+    () => executeSql('SELECT a.* FROM plain a JOIN plain b ON a.a < b.a', { view: ds }, asOwner({ rowsScannedMax: 10_000 })),
+    limitError(/estimated 14520 rows \(a cross join of 120 × 120 rows\), over the limit of 10000 rows scanned/),
+  );
+  // Under the limit, the same cross join runs.
+  const [r] = executeSql('SELECT COUNT(*) AS n FROM plain a JOIN plain b', { view: ds }, asOwner());
+  assert.deepEqual(r!.rows, [[14400n]]);
+});
+
+test('a self-join with a huge fan-out stops at the rows-scanned limit, counted before the rows are visited', () => {
+  const ds = seeded(2000);  // 4M result rows through the person_id index
+  assert.throws(
+    () => executeSql('SELECT COUNT(*) AS n FROM pet a JOIN pet b ON a.person_id = b.person_id', { view: ds }, asOwner({ rowsScannedMax: 100_000 })),
+    limitError(/^SQL query exceeded the limit of 100000 rows scanned \(sqlRowsScannedMax\)$/),
+  );
+  // Without an index on the join column (a hash join), likewise.
+  assert.throws(
+    () => executeSql('SELECT COUNT(*) AS n FROM plain a JOIN plain b ON a.b = b.b', { view: ds }, asOwner({ rowsScannedMax: 100_000 })),
+    limitError(/rows scanned \(sqlRowsScannedMax\)/),
+  );
+});
+
+test('rows returned and result bytes are bounded; LIMIT and COUNT keep a big join usable', () => {
+  const ds = seeded(2000);
+  const selfJoin = 'SELECT a.* FROM pet a JOIN pet b ON a.person_id = b.person_id';
+  assert.throws(() => executeSql(selfJoin, { view: ds }, asOwner()),
+    limitError(new RegExp(`^SQL query exceeded the limit of ${sqlRowsReturnedMax} rows returned \\(sqlRowsReturnedMax\\)$`)));
+  // A pet row is 4 + 8 + (4 + 3) = 19 bytes; 100 of them fit 1900 bytes, the 101st does not.
+  assert.throws(() => executeSql('SELECT * FROM pet', { view: ds }, asOwner({ resultBytesMax: 1900 })),
+    limitError(/^SQL query exceeded the limit of 1900 bytes of results \(sqlResultBytesMax\)$/));
+  assert.equal(executeSql('SELECT * FROM pet LIMIT 100', { view: ds }, asOwner({ resultBytesMax: 1900 }))[0]!.rows.length, 100);
+  // Projected columns are measured as their own BSATN: species is 4 + 3 bytes.
+  assert.throws(() => executeSql('SELECT species FROM pet', { view: ds }, asOwner({ resultBytesMax: 700 })), limitError(/700 bytes of results/));
+  assert.equal(executeSql('SELECT species FROM pet LIMIT 100', { view: ds }, asOwner({ resultBytesMax: 700 }))[0]!.rows.length, 100);
+  const [n] = executeSql(`SELECT COUNT(*) AS n FROM pet a JOIN pet b ON a.person_id = b.person_id WHERE a.id < 50`, { view: ds }, asOwner());
+  assert.deepEqual(n!.rows, [[100_000n]]);
+  assert.equal(executeSql(`${selfJoin} LIMIT 10`, { view: ds }, asOwner())[0]!.rows.length, 10);
+});
+
+test('the wall-time limit stops a long query; one budget covers every statement of a request', () => {
+  const ds = seeded(2000);
+  assert.throws(
+    () => executeSql('SELECT COUNT(*) AS n FROM pet a JOIN pet b ON a.person_id = b.person_id', { view: ds }, asOwner({ wallTimeMsMax: 0 })),
+    limitError(/^SQL query exceeded the limit of 0 ms of wall time \(sqlQueryWallTimeMsMax\)$/),
+  );
+  // Each statement alone fits 3000 rows scanned; together they do not.
+  assert.equal(executeSql('SELECT * FROM pet', { view: ds }, asOwner({ rowsScannedMax: 3000 }))[0]!.rows.length, 2000);
+  assert.throws(() => executeSql('SELECT * FROM pet; SELECT * FROM pet', { view: ds }, asOwner({ rowsScannedMax: 3000 })),
+    limitError(/3000 rows scanned/));
+});
+
+test('DML over the budget rolls back: nothing of the request takes effect', () => {
+  const ds = seeded(2000);
+  const target = { view: ds, beginMutTx: () => ds.beginMutTx() };
+  assert.throws(() => executeSql('INSERT INTO plain VALUES (9999, 1); DELETE FROM pet WHERE species = \'cat\'', target, asOwner({ rowsScannedMax: 1000 })),
+    limitError(/1000 rows scanned/));
+  assert.equal(ds.rowCount(pet), 2000);
+  assert.equal(ds.rowCount(plain), 2000);
+});
+
+test('QueryBudget reads the clock every sqlClockCheckRows visits, not on every row', () => {
+  let reads = 0;
+  const budget = new QueryBudget(limits({ wallTimeMsMax: 1000 }), () => { reads++; return 0; });
+  for (let i = 0; i < 10_240; i++) budget.visit();
+  assert.equal(reads, 1 + 10, 'one read at construction, then one per 1024 visits');
+});
+
+test('resultRowSizer matches the BSATN encoding of a projected row', () => {
+  const types = [{ tag: 'U32' }, { tag: 'String' }, { tag: 'Array', value: { tag: 'U8' } }, { tag: 'Bool' }] as const;
+  const size = resultRowSizer([...types], { types: [] });
+  const codec = compileCodec({ tag: 'Product', value: { elements: types.map((t) => ({ name: undefined, algebraicType: t })) } }, { types: [] });
+  const row = [7, 'héllo', new Uint8Array(5), true];
+  assert.equal(size(row), codec.encode(row).byteLength);
+});
+
+test('subscriptions: an initial evaluation over the budget fails that Subscribe cleanly; one-off queries likewise', () => {
+  const ds = seeded(2000);
+  const mgr = new SubscriptionManager({ view: () => ds, compile: compileWithSql, queryLimits: limits({ rowsScannedMax: 100_000 }) });
+  const handle = mgr.addClient({ identity: 5n, connectionId: 1n, isOwner: false }, { transaction: () => {}, querySetFailed: () => {} });
+  const selfJoin = 'SELECT a.* FROM pet a JOIN pet b ON a.person_id = b.person_id';
+  const m = mgr.subscribe(handle, 1, 1, [selfJoin]);
+  assert.equal(m.tag, 'SubscriptionError');
+  assert.match((m as { error: string }).error, /exceeded the limit of 100000 rows scanned \(sqlRowsScannedMax\)/);
+  assert.equal(mgr.queryCount, 0, 'nothing was registered');
+  // One Subscribe message is one request: two queries of 2000 rows each do not fit a 3000-row budget together.
+  const small = new SubscriptionManager({ view: () => ds, compile: compileWithSql, queryLimits: limits({ rowsReturnedMax: 3000 }) });
+  const h2 = small.addClient({ identity: 5n, connectionId: 2n, isOwner: false }, { transaction: () => {}, querySetFailed: () => {} });
+  assert.equal(small.subscribe(h2, 1, 1, ['SELECT * FROM pet']).tag, 'SubscribeApplied');
+  const both = small.subscribe(h2, 2, 2, ['SELECT * FROM pet', 'SELECT * FROM plain']);
+  assert.equal(both.tag, 'SubscriptionError');
+  assert.match((both as { error: string }).error, /3000 rows returned \(sqlRowsReturnedMax\)/);
+
+  const one = mgr.oneOffQuery(handle, 3, selfJoin);
+  assert.ok(one.tag === 'OneOffQueryResult' && !one.result.ok);
+  assert.match(one.result.error, /100000 rows scanned/);
+  const fine = mgr.oneOffQuery(handle, 4, 'SELECT * FROM pet WHERE id = 5');
+  assert.ok(fine.tag === 'OneOffQueryResult' && fine.result.ok && fine.result.rows[0]!.rows.length === 1);
+});
+
+test('the owner\'s full scan of a 1M-row table fits the real limits', () => {
+  const ds = makeStore();
+  const schema = ds.schema();
+  const codec = compileCodec({ tag: 'Product', value: schema.tables.find((t) => t.tableId === plain)!.rowType }, schema.typespace);
+  const tx = ds.beginMutTx();
+  for (let i = 0; i < 1_000_000; i++) tx.insert(plain, codec.encode([i, i % 1000]));
+  tx.commit();
+  const started = performance.now();
+  const [r] = executeSql('SELECT * FROM plain', { view: ds }, { sender: owner, isOwner: true });
+  const ms = performance.now() - started;
+  assert.equal(r!.rows.length, 1_000_000);
+  console.log(`full scan of 1M rows: ${ms.toFixed(0)} ms of the ${sqlQueryWallTimeMsMax} ms limit`);
+});
