@@ -80,6 +80,7 @@ test('anonymous /sql: a 4-way cross join of 120-row tables is refused at once, n
   assert.equal(r.status, 400, r.body);
   assert.match(r.body, /refused: its plan would scan an estimated \d+ rows \(a cross join of 120 × 120 × 120 × 120 rows\), over the limit of \d+ rows scanned \(sqlRowsScannedMax\)/);
   assert.ok(r.ms < 1_000, `refused in ${r.ms.toFixed(0)} ms`);
+  console.log(`4-way cross join refused in ${r.ms.toFixed(0)} ms`);
   await stillServing();
   // A cross join that fits is answered.
   const ok = await sqlHttp('budget-cross', 'SELECT COUNT(*) AS n FROM item a JOIN item b');
@@ -100,6 +101,7 @@ test('anonymous /sql: a ~10^9-row self-join stops at a limit quickly, memory sta
   await stillServing();
   const memory = serverMemoryMb();
   assert.ok(memory.peak < 1_000, `server peak RSS ${memory.peak.toFixed(0)} MB`);
+  console.log(`self-join: ${r.body} after ${r.ms.toFixed(0)} ms; COUNT: ${count.body} after ${count.ms.toFixed(0)} ms; server RSS peak ${memory.peak.toFixed(0)} MB, now ${memory.now.toFixed(0)} MB`);
 });
 
 test('`spacetime sql` as the owner: the budget holds for owners too, and the owner\'s normal queries work', async () => {
