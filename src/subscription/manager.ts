@@ -9,9 +9,11 @@
 // compilation (sql/subscription-plan.ts; `compile` is injectable), the datastore.
 // May call: subscription/messages.ts, sql/subscription-plan.ts, sql/budget.ts, datastore/types.ts, sats/.
 //
-// Budget: a Subscribe message's initial evaluation (all its queries together) and a OneOffQuery each run under one
-// SQL request budget (sql/budget.ts: rows scanned, rows returned, result bytes, wall time); over it, the client gets
-// a SubscriptionError / failed OneOffQueryResult naming the limit and nothing is registered. Deltas are unbudgeted.
+// Budget: a Subscribe message's initial evaluation (all its queries together), an Unsubscribe's dropped rows and a
+// OneOffQuery each run under one SQL request budget (sql/budget.ts: rows scanned, rows returned, result bytes, wall
+// time); over it, the client gets a SubscriptionError / failed OneOffQueryResult naming the limit and nothing is
+// registered (an Unsubscribe still drops the set). Deltas are unbudgeted here (host/views.ts budgets the
+// re-evaluation of view and RLS plans).
 //
 // Threading contract: `handleCommit` must be called synchronously right after each commit, before the next
 // transaction starts, and `subscribe`/`unsubscribe` read the committed state at call time. Because each call
@@ -202,12 +204,19 @@ export class SubscriptionManager {
       return { tag: 'SubscriptionError', requestId, querySetId, error: `Subscription not found: query set ${querySetId}` };
     }
     let rows: SingleTableRows[] | undefined;
+    let error: string | undefined;
     if (sendDroppedRows) {
       const view = this.options.view();
-      rows = set.queries.map((q) => ({ table: q.plan.returnTable.name, rows: q.plan.evaluate(view) }));
+      try {
+        rows = runWithBudget(this.newBudget(), () => set.queries.map((q) => ({ table: q.plan.returnTable.name, rows: q.plan.evaluate(view) })));
+      } catch (e) {
+        error = errorText(e);
+      }
     }
+    // Dropped either way: the client asked to leave, and a SubscriptionError also means the set is gone.
     this.dropSet(set);
     client.sets.delete(querySetId);
+    if (error !== undefined) return { tag: 'SubscriptionError', requestId, querySetId, error };
     return { tag: 'UnsubscribeApplied', requestId, querySetId, rows };
   }
 

@@ -15,7 +15,9 @@ import { compileCodec } from '../../src/sats/codec.js';
 import { QueryBudget, resultRowSizer, sqlQueryLimits, type QueryLimits } from '../../src/sql/budget.js';
 import { SqlError } from '../../src/sql/errors.js';
 import { executeSql, type SqlOptions } from '../../src/sql/execute.js';
+import { compileRlsFilter } from '../../src/sql/subscription-plan.js';
 import { compileWithSql, SubscriptionManager } from '../../src/subscription/manager.js';
+import { ViewHost } from '../../src/host/views.js';
 import { countingView, makeStore, owner } from './fixture.js';
 
 const pet = 4097;
@@ -175,3 +177,48 @@ test('the owner\'s full scan of a 1M-row table fits the real limits', () => {
   assert.equal(r!.rows.length, 1_000_000);
   console.log(`full scan of 1M rows: ${ms.toFixed(0)} ms of the ${sqlQueryWallTimeMsMax} ms limit`);
 });
+
+test('an Unsubscribe whose dropped rows are over the budget gets a SubscriptionError, and the set is dropped', () => {
+  const ds = seeded(2000);
+  const mgr = new SubscriptionManager({ view: () => ds, compile: compileWithSql, queryLimits: limits({ rowsReturnedMax: 3000 }) });
+  const handle = mgr.addClient({ identity: 5n, connectionId: 1n, isOwner: false }, { transaction: () => {}, querySetFailed: () => {} });
+  assert.equal(mgr.subscribe(handle, 1, 1, ['SELECT * FROM pet']).tag, 'SubscribeApplied');
+  assert.equal(mgr.subscribe(handle, 2, 2, ['SELECT * FROM plain']).tag, 'SubscribeApplied');
+  // Set 1 (2000 rows) is fine to send back; set 2, grown to 4000 rows, is over the budget.
+  mgr.handleCommit(insertPlain(ds, 2000, 4000), undefined);
+  const bad = mgr.unsubscribe(handle, 3, 2, true);
+  assert.equal(bad.tag, 'SubscriptionError');
+  assert.match((bad as { error: string }).error, /3000 rows returned \(sqlRowsReturnedMax\)/);
+  assert.equal(mgr.unsubscribe(handle, 4, 2, false).tag, 'SubscriptionError', 'set 2 is gone');
+  assert.equal(mgr.unsubscribe(handle, 5, 1, true).tag, 'UnsubscribeApplied');
+  assert.equal(mgr.queryCount, 0);
+});
+
+test('a view/RLS subscription whose re-evaluation after a commit is over the budget fails that set with the limit', () => {
+  const ds = seeded(100);
+  const schema = ds.schema();
+  const rls = new Map([[plain, [compileRlsFilter('SELECT * FROM plain WHERE b < 5', schema)]]]);
+  const queryLimits = limits({ rowsReturnedMax: 300 });
+  const host = new ViewHost({ views: [], rls, base: ds, call: () => assert.fail('no views'), log: () => {}, queryLimits });
+  const mgr = new SubscriptionManager({ view: () => ds, compile: host.wrapCompile(compileWithSql), queryLimits });
+  const failures: { set: number; error: string }[] = [];
+  const handle = mgr.addClient({ identity: 5n, connectionId: 1n, isOwner: false },
+    { transaction: () => {}, querySetFailed: (set, error) => failures.push({ set, error }) });
+  // 72 visible rows: the filter's rows and the query's rows both count (144 of 300).
+  const applied = mgr.subscribe(handle, 1, 1, ['SELECT * FROM plain']);
+  assert.ok(applied.tag === 'SubscribeApplied' && applied.rows[0]!.rows.length === 72);
+  mgr.handleCommit(insertPlain(ds, 100, 300), undefined);
+  assert.equal(failures.length, 1);
+  assert.equal(failures[0]!.set, 1);
+  assert.match(failures[0]!.error, /SQL query exceeded the limit of 300 rows returned \(sqlRowsReturnedMax\)/);
+  assert.equal(mgr.queryCount, 0);
+});
+
+/** Commits plain rows a = from .. to - 1, b = a % 7, and returns the TxData. */
+function insertPlain(ds: Datastore, from: number, to: number) {
+  const schema = ds.schema();
+  const codec = compileCodec({ tag: 'Product', value: schema.tables.find((t) => t.tableId === plain)!.rowType }, schema.typespace);
+  const tx = ds.beginMutTx();
+  for (let i = from; i < to; i++) tx.insert(plain, codec.encode([i, i % 7]));
+  return tx.commit();
+}
