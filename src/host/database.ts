@@ -30,7 +30,7 @@ import { systemClock, type Clock } from './scheduler.js';
 import { prepareProgram } from './program.js';
 import { ReducerCatalog, type ReducerInfo } from './reducers.js';
 import { memoryLimitMibDefault, ModuleRuntime, type RuntimeLimits } from './runtime.js';
-import { reducerTimeoutMsConfigured } from '../limits.js';
+import { callQueueTurnBudgetMs, immediateCallsQueuedMax, reducerTimeoutMsConfigured } from '../limits.js';
 import { SyscallHost } from './syscalls.js';
 import { lazyFeatureSyscalls, ModuleFeatures, type HttpRouteResponse, type ProcedureCallResult, type ProcedureInfo } from './module-features.js';
 import { buildViewCatalog, compileRlsFilters, ViewHost } from './views.js';
@@ -117,6 +117,8 @@ export class Database {
   private closed = false;
   /** True while a call runs; calls arriving then (e.g. from a commit listener) wait in `pending`, in order. */
   private busy = false;
+  /** performance.now() when the queue's current turn began (drainQueued yields past callQueueTurnBudgetMs). */
+  private turnStartedMs = 0;
   /** Calls waiting for the queue; one that returns a promise (enqueueAsync) holds the queue until it settles. */
   private readonly pending: (() => void | Promise<void>)[] = [];
   private readonly commitListeners = new Set<CommitListener>();
@@ -347,7 +349,7 @@ export class Database {
     if (this.closed) throw new DatabaseClosedError();
     const durability = this.durability;
     if (durability?.failure !== undefined) throw durability.failure;
-    this.busy = true;
+    this.beginTurn();
     try {
       const result = this.runReducer(info, args, caller);
       return { result, durable: durability?.flushed() };
@@ -620,7 +622,7 @@ export class Database {
         this.pending.push(() => { try { resolve(fn()); } catch (err) { reject(err); } });
       });
     }
-    this.busy = true;
+    this.beginTurn();
     let result: Promise<T>;
     try {
       result = Promise.resolve(fn());
@@ -646,24 +648,40 @@ export class Database {
         return p.then(resolve, reject);
       };
       if (this.busy) { this.pending.push(run); return; }
-      this.busy = true;
+      this.beginTurn();
       void run().then(() => this.drainQueued());
     });
   }
 
-  /** After a call: runs what it queued (immediate reducers, re-entrant calls), then frees the queue. */
+  /** The queue was idle: this call starts a turn (callQueueTurnBudgetMs counts from here). */
+  private beginTurn(): void {
+    this.busy = true;
+    this.turnStartedMs = performance.now();
+  }
+
+  /**
+   * After a call: runs what it queued (immediate reducers, re-entrant calls) and what waits, then frees the queue.
+   * Past the turn's budget it yields to the event loop first (setImmediate, the queue stays held, so order is kept):
+   * sockets, timers and every other database get served between turns, so no database's backlog, schedule or
+   * self-rescheduling call can starve the server's thread (limits.ts callQueueTurnBudgetMs).
+   */
   private drainQueued(): void {
     let held = false;
     try {
-      this.drainImmediate();
-      for (let next = this.pending.shift(); next !== undefined; next = this.pending.shift()) {
-        const running = next();
+      while (this.pending.length > 0 || (this.immediate.length > 0 && !this.closed)) {
+        if (performance.now() - this.turnStartedMs > callQueueTurnBudgetMs) {
+          held = true;
+          setImmediate(() => { this.turnStartedMs = performance.now(); this.drainQueued(); });
+          return;
+        }
+        // Immediate reducers run right after the call that queued them, before anything else that waits.
+        if (this.immediate.length > 0 && !this.closed) { this.runImmediate(); continue; }
+        const running = this.pending.shift()!();
         if (running !== undefined) {             // an asynchronous call: it keeps the queue, and drains after
           held = true;
           void running.then(() => this.drainQueued());
           return;
         }
-        this.drainImmediate();
       }
     } finally {
       if (!held) this.busy = false;
@@ -769,21 +787,24 @@ export class Database {
   }
 
   private queueImmediate(reducer: string, args: Uint8Array): void {
+    if (this.immediate.length >= immediateCallsQueuedMax) {
+      this.features?.reportLimit('immediateCallsQueuedMax', `volatile_nonatomic_schedule_immediate: ${this.immediate.length} ` +
+        `calls wait already (immediateCallsQueuedMax); further ones, starting with ${reducer}, are dropped`);
+      return;
+    }
     const caller = this.currentCaller ?? { identity: this.identity, connectionId: 0n, jwtPayload: undefined };
     this.immediate.push({ reducer, args, caller });
   }
 
-  /** volatile_nonatomic_schedule_immediate: runs queued calls after the call that queued them, best effort. */
-  private drainImmediate(): void {
-    while (this.immediate.length > 0 && !this.closed) {
-      const { reducer, args, caller } = this.immediate.shift()!;
-      const info = this.reducers.get(reducer);
-      if (info === undefined) {
-        this.logs.write('Error', `volatile_nonatomic_schedule_immediate: no such reducer ${reducer}`);
-        continue;
-      }
-      this.runReducer(info, args, caller);
+  /** volatile_nonatomic_schedule_immediate: runs one queued call (drainQueued runs them after the call that queued them). */
+  private runImmediate(): void {
+    const { reducer, args, caller } = this.immediate.shift()!;
+    const info = this.reducers.get(reducer);
+    if (info === undefined) {
+      this.logs.write('Error', `volatile_nonatomic_schedule_immediate: no such reducer ${reducer}`);
+      return;
     }
+    this.runReducer(info, args, caller);
   }
 }
 

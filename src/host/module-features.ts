@@ -5,7 +5,7 @@
 // separate transaction whatever the outcome, interval re-queue; scheduled procedures delete / re-queue first),
 // running procedures outside any transaction with their anonymous `withTx` transactions committed through the
 // Database's commit path, the FeatureSyscalls the syscall host calls, and serving module HTTP routes.
-// May call: host/scheduler, host/procedures, host/http-egress, host/http-handlers, host/runtime (types), sats.
+// May call: host/scheduler, host/procedures, host/http-egress, host/http-handlers, host/runtime (types), sats, limits.
 // Everything that touches the module or the datastore runs inside the Database's call queue (`enqueue`).
 
 import type { Datastore } from '../datastore/store.js';
@@ -28,6 +28,7 @@ import type { ReducerCatalog, ReducerInfo } from './reducers.js';
 import type { ModuleRuntime, RuntimeLimits } from './runtime.js';
 import { Scheduler, type ScheduledItem } from './scheduler.js';
 import { SyscallError, type FeatureSyscalls } from './syscalls.js';
+import { limitLogIntervalMs, scheduledCallsQueuedMax } from '../limits.js';
 
 export type { ProcedureCallResult, ProcedureInfo } from './procedures.js';
 
@@ -65,8 +66,10 @@ export class ModuleFeatures {
   procedures!: ProcedureCatalog;
   routes!: HttpRouteTable;
   private scheduler!: Scheduler;
-  /** Scheduled calls handed to the call queue and not finished yet (awaited by runDueSchedules). */
+  /** Scheduled calls handed to the call queue and not finished yet (awaited by runDueSchedules; at most scheduledCallsQueuedMax). */
   private readonly firing = new Set<Promise<void>>();
+  /** When each limit was last reported in the module log (reportLimit). */
+  private readonly limitLoggedAtMs = new Map<string, number>();
   readonly limits: FeatureLimits;
   private readonly anonTx: AnonTx;
   private egress: HttpEgress | undefined;
@@ -84,6 +87,7 @@ export class ModuleFeatures {
       procedureTimeoutMs: db.limits?.procedureTimeoutMs ?? env.procedureTimeoutMs,
       httpHandlerTimeoutMs: db.limits?.httpHandlerTimeoutMs ?? env.httpHandlerTimeoutMs,
       httpHandlerBodyMaxBytes: env.httpHandlerBodyMaxBytes,
+      scheduleRowsPerDatabaseMax: env.scheduleRowsPerDatabaseMax,
     };
     this.anonTx = new AnonTx({
       begin: () => db.datastore().beginMutTx(),
@@ -96,7 +100,11 @@ export class ModuleFeatures {
       abortTx: () => this.anonTx.abort(),
       httpRequest: (req, body) => this.httpRequest(req, body),
       // Every insert/update passes here: only schedule tables need the clock.
-      checkScheduleRow: (tableId, row) => { if (this.scheduler.schedules(tableId)) this.scheduler.checkRow(tableId, row, db.nowMicros()); },
+      checkScheduleRow: (tableId, row, tx, inserting) => {
+        if (!this.scheduler.schedules(tableId)) return;
+        this.scheduler.checkRow(tableId, row, db.nowMicros());
+        if (inserting) this.checkScheduleRowCount(tx);
+      },
     };
     this.build();
     this.unsubscribe = db.onCommit((e) => { if (this.started) this.scheduler.noteCommit(e.txData); });
@@ -267,9 +275,36 @@ export class ModuleFeatures {
       fire: (item) => {
         const run = this.db.enqueueAsync(() => this.fire(item)).catch((err: unknown) => this.logError(item, err));
         this.firing.add(run);
-        void run.finally(() => this.firing.delete(run));
+        void run.finally(() => {
+          this.firing.delete(run);
+          // Room again: hand over what waits (a manual clock runs due rows only through runDueSchedules).
+          if (this.db.manualTime !== true && !this.closed) this.scheduler.fireDue();
+        });
       },
+      // A manual clock (module unit tests) fires what is due in one go, as it always did.
+      room: () => (this.db.manualTime === true ? Infinity : scheduledCallsQueuedMax - this.firing.size),
+      behind: () => this.reportLimit('scheduledCallsQueuedMax', 'scheduled calls are due faster than they run: due ' +
+        `rows wait in the schedule, at most ${scheduledCallsQueuedMax} in the call queue at once (scheduledCallsQueuedMax)`),
     });
+  }
+
+  /** A schedule-row insert beyond scheduleRowsPerDatabaseMax fails (and is logged, at most once a minute). */
+  private checkScheduleRowCount(tx: MutTx): void {
+    try {
+      this.scheduler.checkRowCount(tx, this.limits.scheduleRowsPerDatabaseMax);
+    } catch (err) {
+      this.reportLimit('scheduleRowsPerDatabaseMax', messageOf(err));
+      throw err;
+    }
+  }
+
+  /** Logs that a limit bit, at most once per limitLogIntervalMs per limit (a limit can bite thousands of times a second). */
+  reportLimit(limit: string, message: string): void {
+    const now = performance.now();
+    const last = this.limitLoggedAtMs.get(limit);
+    if (last !== undefined && now - last < limitLogIntervalMs) return;
+    this.limitLoggedAtMs.set(limit, now);
+    this.db.logs().write('Warn', message, { filename: '__spacetimedb__', function: '__spacetimedb__' });
   }
 
   /** When the earliest queued schedule row is due (µs since the epoch); undefined when none is queued. */
@@ -349,7 +384,7 @@ export function lazyFeatureSyscalls(get: () => ModuleFeatures | undefined): Feat
     commitTx: () => f().commitTx(),
     abortTx: () => f().abortTx(),
     httpRequest: (r, b) => f().httpRequest(r, b),
-    checkScheduleRow: (t, r) => { get()?.syscalls.checkScheduleRow(t, r); },
+    checkScheduleRow: (t, r, tx, inserting) => { get()?.syscalls.checkScheduleRow(t, r, tx, inserting); },
   };
 }
 

@@ -12,7 +12,7 @@ import type { AlgebraicType, ProductType, Typespace } from '../sats/types.js';
 import type { MutTx } from '../datastore/types.js';
 import { functionNamer } from './reducers.js';
 import { SyscallError } from './syscalls.js';
-import { limitFromEnv } from '../limits.js';
+import { limitFromEnv, scheduleRowsPerDatabaseMax } from '../limits.js';
 
 /**
  * Wall time one procedure call may take, including its outbound HTTP waits (outbound requests are clamped to the
@@ -158,17 +158,20 @@ export interface FeatureLimits {
   procedureTimeoutMs: number;
   httpHandlerTimeoutMs: number;
   httpHandlerBodyMaxBytes: number;
+  /** limits.ts scheduleRowsPerDatabaseMax, overridable for tests (`SPACETIME_SCHEDULE_ROWS_MAX`). */
+  scheduleRowsPerDatabaseMax: number;
 }
 
 /**
  * Server-wide limits for procedures and handlers: `SPACETIME_PROCEDURE_TIMEOUT_MS`, `SPACETIME_HTTP_HANDLER_TIMEOUT_MS`,
- * `SPACETIME_HTTP_HANDLER_BODY_MAX_BYTES` override the defaults (bad values are refused loudly).
+ * `SPACETIME_HTTP_HANDLER_BODY_MAX_BYTES`, `SPACETIME_SCHEDULE_ROWS_MAX` override the defaults (bad values are refused loudly).
  */
 export function featureLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): FeatureLimits {
   return {
     procedureTimeoutMs: limitFromEnv('SPACETIME_PROCEDURE_TIMEOUT_MS', procedureTimeoutMsDefault, env),
     httpHandlerTimeoutMs: limitFromEnv('SPACETIME_HTTP_HANDLER_TIMEOUT_MS', httpHandlerTimeoutMsDefault, env),
     httpHandlerBodyMaxBytes: limitFromEnv('SPACETIME_HTTP_HANDLER_BODY_MAX_BYTES', httpHandlerBodyMaxBytesDefault, env),
+    scheduleRowsPerDatabaseMax: limitFromEnv('SPACETIME_SCHEDULE_ROWS_MAX', scheduleRowsPerDatabaseMax, env),
   };
 }
 

@@ -3,7 +3,8 @@
 //
 // Owns: decoding a schedule row (its u64 id and ScheduleAt), the delay check (errno 13), the due-time queue keyed by
 // (table, id) so an update replaces the queued entry and a delete cancels it, interval re-queueing anchored on the
-// previous intended time (missed ticks skipped), and the timer.
+// previous intended time (missed ticks skipped), the timer, and the bounds on due rows in flight and rows held
+// (limits.ts scheduledCallsQueuedMax, scheduleRowsPerDatabaseMax).
 // May call: datastore/types, sats (codec, bsatn), host/module-log (the wall clock). The Database (host/database.ts) runs what fires: it owns
 // transactions and calls; the scheduler only says "this row is due" and answers "what next for this row".
 //
@@ -64,6 +65,13 @@ export interface SchedulerHost {
   manualTime?: boolean;
   /** Called from the timer when `item` is due; the host runs it (serialized with other calls). */
   fire(item: ScheduledItem): void;
+  /**
+   * How many more due rows the host takes now (limits.ts scheduledCallsQueuedMax). At 0, due rows wait here and the
+   * host calls fireDue() again when it has room; the timer is not re-armed meanwhile.
+   */
+  room(): number;
+  /** Due rows wait because the host has no room (a backlog: they are due faster than they run). */
+  behind?(): void;
 }
 
 export class Scheduler {
@@ -184,18 +192,36 @@ export class Scheduler {
     return this.heap[0]?.atMicros;
   }
 
-  /** Hands every row due by now to the host (in due-time order) and re-arms; returns what was handed over. */
+  /**
+   * Hands rows due by now to the host (in due-time order) while it has room, and re-arms; returns what was handed
+   * over. Rows a call schedules for "now" while these run are due too, but wait for the next fireDue.
+   */
   fireDue(): ScheduledItem[] {
     if (this.closed) return [];
     const now = this.host.nowMicros();
     const due: ScheduledItem[] = [];
-    while (this.heap.length > 0 && this.heap[0].atMicros <= now) {
+    let room = this.host.room();
+    while (this.heap.length > 0 && this.heap[0].atMicros <= now && room > 0) {
       const item = this.pop()!;
-      if (this.isCurrent(item)) due.push(item);
+      if (this.isCurrent(item)) { due.push(item); room--; }
     }
     for (const item of due) this.host.fire(item);
     this.arm();
     return due;
+  }
+
+  /**
+   * Checked when a module inserts a schedule row (inside the transaction `tx`, which counts its own inserts): a
+   * database holds at most `rowsMax` schedule rows (limits.ts scheduleRowsPerDatabaseMax).
+   */
+  checkRowCount(tx: ReadView, rowsMax: number): void {
+    let rows = 0;
+    for (const tableId of this.tables.keys()) rows += tx.rowCount(tableId);
+    if (rows >= rowsMax) {
+      throw new DatastoreError(errno.hostCallFailure,
+        `the database holds ${rows} scheduled rows, the most it may hold (scheduleRowsPerDatabaseMax = ${rowsMax}); ` +
+        'this row is refused');
+    }
   }
 
   close(): void {
@@ -280,7 +306,11 @@ export class Scheduler {
     }
     if (this.timer !== undefined && this.timerAtMicros === head.atMicros) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
-    const delayMs = Math.min(timerDelayMaxMs, Math.max(0, Number(head.atMicros - this.host.nowMicros()) / 1000));
+    this.timer = undefined; this.timerAtMicros = undefined;
+    const delayMicros = head.atMicros - this.host.nowMicros();
+    // Due, but the host is full: it calls fireDue() when a call finishes (a timer would spin meanwhile).
+    if (delayMicros <= 0n && this.host.room() <= 0) { this.host.behind?.(); return; }
+    const delayMs = Math.min(timerDelayMaxMs, Math.max(0, Number(delayMicros) / 1000));
     this.timerAtMicros = head.atMicros;
     this.timer = setTimeout(() => this.onTimer(), Math.ceil(delayMs));
     this.timer.unref?.();

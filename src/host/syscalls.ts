@@ -51,8 +51,11 @@ export interface FeatureSyscalls {
    * SyscallError (errno 21) when the request fails.
    */
   httpRequest(request: Uint8Array, body: Uint8Array): Promise<{ response: Uint8Array; body: Uint8Array }>;
-  /** Called before a row is written to `tableId`: refuses a schedule row whose delay is too long (errno 13). */
-  checkScheduleRow(tableId: number, row: Uint8Array): void;
+  /**
+   * Called before a row is written to `tableId` in `tx`: refuses a schedule row whose delay is too long (errno 13), or
+   * a new one (`inserting`) beyond the database's schedule rows limit (errno 1).
+   */
+  checkScheduleRow(tableId: number, row: Uint8Array, tx: MutTx, inserting: boolean): void;
 }
 
 interface PendingIter { rows: Uint8Array[]; next: number }
@@ -184,7 +187,7 @@ export class SyscallHost {
 
   private update(tableId: number, indexId: number, row: Uint8Array): number {
     const tx = this.txOrThrow();
-    this.env.features?.checkScheduleRow(tableId, row);
+    this.env.features?.checkScheduleRow(tableId, row, tx, false);
     return this.writeBack(tx.update(tableId, indexId, row).generated);
   }
 
@@ -340,7 +343,7 @@ export class SyscallHost {
       case op.insert: {
         const tx = this.txOrThrow();
         const row = this.x.subarray(0, b as number);
-        this.env.features?.checkScheduleRow(a as number, row);
+        this.env.features?.checkScheduleRow(a as number, row, tx, true);
         return this.writeBack(tx.insert(a as number, row).generated);
       }
       case op.update: return this.update(a as number, b as number, this.x.subarray(0, c as number));

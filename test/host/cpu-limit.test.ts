@@ -5,6 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Database, type Caller } from '../../src/host/database.js';
+import { ConnectionRejectedError } from '../../src/host/errors.js';
 import { fixtureBundle } from './bundle.js';
 
 const limitMs = 2_000;
@@ -54,3 +55,17 @@ for (const [reducer, swallow] of [
     assert.equal((await db.callReducerJson('clear_items', [], alice)).status, 'committed');
   });
 }
+
+test('a client_connected hook looping over syscalls is stopped at its limit too; the connection is refused', async (t) => {
+  assert.equal((await db.callReducerJson('set_connect_loop', [true], alice)).status, 'committed');
+  const bob: Caller = { identity: 0x3333n, connectionId: 0x44n, jwtPayload: undefined };
+  const started = performance.now();
+  await assert.rejects(db.clientConnected(bob), (err: unknown) => err instanceof ConnectionRejectedError &&
+    new RegExp(`exceeded its CPU time limit of ${limitMs} ms`).test(err.message));
+  const elapsedMs = performance.now() - started;
+  t.diagnostic(`client_connected stopped after ${Math.round(elapsedMs)} ms (pure-JS loop: ${Math.round(spinMs)} ms)`);
+  // Today the hook holds the server's thread for up to its limit (engine v2 moves databases off it); never more.
+  assert.ok(elapsedMs <= spinMs + limitMs * 0.1, `client_connected took ${Math.round(elapsedMs)} ms`);
+  assert.equal((await db.callReducerJson('set_connect_loop', [false], alice)).status, 'committed');
+  await db.clientConnected(bob);
+});
