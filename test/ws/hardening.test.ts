@@ -61,6 +61,13 @@ test('a second connection with a live connection_id is refused; the first is sti
   assert.doesNotMatch(server.output(), /internal error|AssertionError/);
 });
 
+test('an upgrade to an unparsable request target is a 400, not an internal error', async () => {
+  const refused = await RawClient.open(`${wsBase}//`).then(() => undefined, (e: { status?: number; body?: string }) => e);
+  assert.equal(refused?.status, 400);
+  assert.match(refused?.body ?? '', /bad request target/);
+  assert.equal((await fetch(`${server.url}/v1/ping`)).status, 200);
+});
+
 /**
  * Runs a real server in a child process with a published module (so the isolated-vm exit guard of host/runtime.ts is
  * installed, as it is under `spacetime start`), then `trigger` (JS run in that process); returns its exit code and

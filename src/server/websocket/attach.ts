@@ -73,7 +73,12 @@ export function attachWebSocket(server: Server, deps: AttachDeps): AttachedWebSo
   };
 
   async function accept(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      throw new UpgradeRefusal(400, `bad request target: ${req.url ?? ''}`);
+    }
     const route = subscribeRoutePattern.exec(url.pathname);
     if (route === null) throw new UpgradeRefusal(404, 'not found');
     const offered = new Set((req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean));

@@ -4,15 +4,23 @@
 // subscriptions and client_disconnected), the ordered outbound queue (slots filled at commit time, held until
 // durable when reads are confirmed; a caller's ReducerResult always until its commit is durable), server framing
 // (compression tag byte, gzip/brotli above 1 KiB, v3 coalescing up to 512 KiB, small WebSocket frames written to the
-// socket by us — see writeMessages), keepalive (ping every 15 s, idle close after 30 s) and the per-connection limits.
+// socket by us — see writeMessages), backpressure (bounded writes that wait for the socket to drain; large messages
+// as WebSocket fragments), keepalive (ping every 15 s, idle close after 30 s) and the per-connection limits.
 // Does not own: the upgrade/route/auth handshake (attach.ts), message codecs and subscriptions (subscription/).
 // May call: subscription/messages.ts, subscription/manager.ts, server/websocket/fanout.ts (durability waits and
-// flush passes shared by all sessions), sats/bsatn.ts, ws, node:zlib.
+// flush passes shared by all sessions), sats/bsatn.ts, limits.ts, ws, node:zlib.
 //
 // Ordering: every outbound message takes a slot in one FIFO at the moment its content is decided (a
 // TransactionUpdate or the caller's ReducerResult at commit time, a SubscribeApplied when its snapshot is taken),
 // and frames go out strictly from the head. A slot that waits (durability, the reducer's final result) holds
 // back everything after it, which is exactly upstream's head-of-line rule.
+//
+// Backpressure: a flush hands the socket at most `outboundSocketBufferedBytesMax` and then waits for it to drain; a
+// wire message above `outboundFragmentBytes` goes out as fragments of one WebSocket message (the client still sees one
+// message), so a 70 MiB SubscribeApplied streams to a fast reader instead of landing in the socket's buffer at once.
+// A client is too slow when nothing of what its socket holds is read for `outboundStallTimeoutMs`, or when
+// what waits for it beyond its largest single message exceeds `outboundQueueMaxBytes` (it reads, but slower than its
+// updates arrive). Either closes it with 1008; the server's memory for one client is bounded by the two.
 
 import assert from 'node:assert/strict';
 import { brotliCompressSync, constants as zlibConstants, gzipSync } from 'node:zlib';
@@ -23,6 +31,9 @@ import {
   decodeClientFrameInto, writeServerMessage, type ClientMessage, type QuerySetUpdate, type ServerMessage,
 } from '../../subscription/messages.js';
 import { onFlushPassEnd, queueFlush, releaseWhenDurable, type DurableSlot, type FlushTarget } from './fanout.js';
+import { outboundFragmentBytes, outboundQueueMaxBytes, outboundSocketBufferedBytesMax, outboundStallTimeoutMs } from '../../limits.js';
+
+export { outboundQueueMaxBytes };
 
 /** Bodies up to this size are sent uncompressed (tag 0), as upstream does. */
 export const compressionThresholdBytes = 1024;
@@ -32,8 +43,6 @@ export const frameCoalesceMaxBytes = 512 * 1024;
 export const inboundMessageMaxBytes = 32 * 1024 * 1024;
 /** Client messages waiting to be processed before the connection is closed with 1013. */
 export const inboundQueueMaxMessages = 16384;
-/** Bytes queued for a client that does not read (socket buffer + our queue) before it is disconnected. */
-export const outboundQueueMaxBytes = 64 * 1024 * 1024;
 export const pingIntervalMs = 15_000;
 export const idleTimeoutMs = 30_000;
 /** After sending a close frame, how long to wait for the client's before dropping the socket. */
@@ -53,10 +62,11 @@ export const closeCodes = {
 /** The per-connection limits that tests (and operators) may lower; defaults are the constants above. */
 export interface SessionLimits {
   outboundQueueMaxBytes: number;
+  outboundStallTimeoutMs: number;
   pingIntervalMs: number;
   idleTimeoutMs: number;
 }
-const defaultLimits: SessionLimits = { outboundQueueMaxBytes, pingIntervalMs, idleTimeoutMs };
+const defaultLimits: SessionLimits = { outboundQueueMaxBytes, outboundStallTimeoutMs, pingIntervalMs, idleTimeoutMs };
 
 export type Compression = 'None' | 'Gzip' | 'Brotli';
 const compressionTag = { None: 0, Brotli: 1, Gzip: 2 } as const;
@@ -148,13 +158,30 @@ function encodeReducerResult(requestId: number, result: ReducerCallResult, query
   return encode({ tag: 'ReducerResult', requestId, timestampMicros, outcome });
 }
 
+/** host/errors.ts ConnectionRejectedError's name: client_connected refused the client (compared by name, not imported). */
+const connectionRejectedErrorName = 'ConnectionRejectedError';
+
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
 export class Session implements ClientSink, FlushTarget {
   private readonly outbound: Slot[] = [];
+  /** Bytes waiting for this client and not yet handed to the socket: queued slots, wire backlog, stream remainder. */
   private outboundBytes = 0;
+  /** The largest single message among those waiting since nothing last waited (exempt from the queue limit). */
+  private outboundLargestBytes = 0;
+  /** Wire messages framed in a flush that wait behind a stream (they are sent before any slot). */
+  private readonly wireBacklog: Uint8Array[] = [];
+  /** The wire message going out as fragments, and how much of it is written. */
+  private stream: { data: Uint8Array; offsetBytes: number } | undefined;
+  /** Set while flushes wait for the socket's 'drain' (it holds `outboundSocketBufferedBytesMax`). */
+  private drainWait = false;
+  private drainListening = false;
+  /** Bytes handed to the socket so far, WebSocket frame headers included (see stallCheck). */
+  private handedBytes = 0;
+  /** Armed while the socket holds unsent bytes: how much the kernel had taken when it was armed. */
+  private stallCheck: { timer: NodeJS.Timeout; takenBytes: number } | undefined;
   /** Owned by fanout.ts: true while this session is on the next flush pass. */
   flushQueued = false;
   private readonly inbound: ClientMessage[] = [];
@@ -202,10 +229,15 @@ export class Session implements ClientSink, FlushTarget {
     try {
       await this.db.clientConnected(this.options.caller);
     } catch (e) {
-      // Upstream drops the socket without a message when client_connected rejects the client.
-      this.options.onError?.(e);
-      this.closed = true;
-      this.ws.terminate();
+      if (e instanceof Error && e.name === connectionRejectedErrorName) {
+        // Upstream drops the socket without a message when client_connected rejects the client.
+        this.options.onError?.(e);
+        this.closed = true;
+        this.ws.terminate();
+      } else {
+        // Not the module's decision (e.g. the database's log failed): say why instead of a bare drop.
+        this.failInternal(e);
+      }
       return;
     }
     if (this.closed) {
@@ -380,7 +412,7 @@ export class Session implements ClientSink, FlushTarget {
     } else {
       slot.framed = msg;
     }
-    this.outboundBytes += msg.length;
+    this.queued(msg.length);
     releaseWhenDurable(slot, durable);
     // Not a committed reply, yet a commit made for this caller while it ran (an immediate reducer it scheduled)
     // took the slot: its changes still go out, after the reply.
@@ -438,7 +470,7 @@ export class Session implements ClientSink, FlushTarget {
 
   private push(framed: Uint8Array): void {
     this.outbound.push({ framed, ready: true, owner: this });
-    this.outboundBytes += framed.length;
+    this.queued(framed.length);
     this.checkOutboundLimit();
     this.scheduleFlush();
   }
@@ -451,7 +483,7 @@ export class Session implements ClientSink, FlushTarget {
   private queueFramed(framed: Uint8Array, durable: Promise<unknown> | undefined): void {
     const slot: Slot = { framed, ready: false, owner: this };
     this.outbound.push(slot);
-    this.outboundBytes += framed.length;
+    this.queued(framed.length);
     this.checkOutboundLimit();
     this.whenDurable(slot, durable);
   }
@@ -469,27 +501,64 @@ export class Session implements ClientSink, FlushTarget {
   durabilityFailed(error: unknown): void {
     if (this.closed) return;
     this.options.onError?.(error);
-    this.fail(closeCodes.internalError, 'transaction could not be made durable');
+    this.fail(closeCodes.internalError, `transaction could not be made durable: ${errorText(error)}`);
   }
 
-  /** Sends every ready message from the head of the queue (v3: coalesced into frames ≤ 512 KiB). Called by fanout.ts. */
+  /** Counts `bytes` more waiting for this client. */
+  private queued(bytes: number): void {
+    this.outboundBytes += bytes;
+    if (bytes > this.outboundLargestBytes) this.outboundLargestBytes = bytes;
+  }
+
+  /**
+   * Sends what is ready from the head of the queue (v3: coalesced into frames ≤ 512 KiB), as much as the socket may
+   * take now (`outboundSocketBufferedBytesMax`); the rest waits for the socket to drain. Called by fanout.ts.
+   */
   flush(): void {
-    const q = this.outbound;
-    let n = 0;
-    while (n < q.length && q[n].ready && q[n].framed !== undefined) n++;
-    if (n === 0 || this.closed) return;
-    const ready: Uint8Array[] = new Array(n);
-    for (let i = 0; i < n; i++) ready[i] = q[i].framed!;
-    q.splice(0, n);
-    // Corked, so whatever ws itself writes meanwhile (a large message) joins the same writev.
-    const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
-    socket?.cork();
-    try {
-      this.sendReady(ready);
-    } finally {
-      socket?.uncork();
+    if (this.closed || this.drainWait) return;
+    if (!this.sendBacklog()) {
+      this.armStallCheck();
+      return;
     }
+    const q = this.outbound;
+    let budget = outboundSocketBufferedBytesMax - this.ws.bufferedAmount;
+    let n = 0;
+    while (budget > 0 && n < q.length && q[n].ready && q[n].framed !== undefined) budget -= q[n++].framed!.length;
+    if (n > 0) {
+      const ready: Uint8Array[] = new Array(n);
+      for (let i = 0; i < n; i++) ready[i] = q[i].framed!;
+      q.splice(0, n);
+      // Corked, so whatever ws itself writes meanwhile (a large message) joins the same writev.
+      const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+      socket?.cork();
+      try {
+        this.sendReady(ready);
+      } finally {
+        socket?.uncork();
+      }
+    }
+    if (this.outboundBytes === 0) this.outboundLargestBytes = 0;
+    const buffered = this.ws.bufferedAmount;
+    if (this.stream !== undefined || (q.length > 0 && q[0].ready && buffered >= outboundSocketBufferedBytesMax)) {
+      this.awaitDrain();
+    }
+    if (buffered > 0) this.armStallCheck();
     this.checkOutboundLimit();
+  }
+
+  /** Continues the stream, then the wire backlog; true when both are done (the queue may go next). */
+  private sendBacklog(): boolean {
+    if (this.stream !== undefined && !this.sendFragments()) {
+      this.awaitDrain();
+      return false;
+    }
+    if (this.wireBacklog.length === 0) return true;
+    const backlog = this.wireBacklog.splice(0);
+    for (const m of backlog) this.outboundBytes -= m.length;
+    this.writeMessages(backlog, 0);
+    if (this.stream === undefined) return true;
+    this.awaitDrain();
+    return false;
   }
 
   private sendReady(ready: Uint8Array[]): void {
@@ -509,41 +578,119 @@ export class Session implements ClientSink, FlushTarget {
       i = end;
     }
     try {
-      this.writeMessages(wire);
+      this.writeMessages(wire, 0);
     } finally {
       wire.length = 0;
     }
   }
 
   /**
-   * Sends each element as one binary WebSocket message. Small ones are framed here, all into one buffer and one
-   * socket write: through ws.send every message cost an options object, a Buffer view, a header Buffer, a two-element
-   * array and two buffered socket writes (~0.6 KB of garbage per keynote reply). The bytes are exactly ws's
-   * (server frames: FIN, opcode 2, unmasked, no RSV bits — permessage-deflate is off in attach.ts). Writing beside ws
-   * is safe only while its sender is idle and the socket open (directSocket); otherwise, and for large messages
-   * (no copy), ws.send.
+   * Sends `msgs[start..]`, each as one binary WebSocket message. Small ones are framed here, all into one buffer and
+   * one socket write: through ws.send every message cost an options object, a Buffer view, a header Buffer, a
+   * two-element array and two buffered socket writes (~0.6 KB of garbage per keynote reply). The bytes are exactly
+   * ws's (server frames: FIN, opcode 2, unmasked, no RSV bits — permessage-deflate is off in attach.ts). Writing beside
+   * ws is safe only while its sender is idle and the socket open (directSocket); otherwise, and for large messages
+   * (no copy), ws.send. A message above `outboundFragmentBytes` starts a stream; what follows it waits in the backlog
+   * if the stream cannot finish now.
    */
-  private writeMessages(msgs: Uint8Array[]): void {
-    const socket = directSocket(this.ws);
-    let i = 0;
+  private writeMessages(msgs: Uint8Array[], start: number): void {
+    let i = start;
     while (i < msgs.length) {
-      if (socket === undefined || msgs[i].length > directFrameMaxBytes) {
-        this.ws.send(msgs[i++], sendOptions);
+      const socket = directSocket(this.ws);
+      const m = msgs[i];
+      if (m.length > outboundFragmentBytes) {
+        i++;
+        this.stream = { data: m, offsetBytes: 0 };
+        this.outboundBytes += m.length;
+        if (!this.sendFragments()) {
+          for (; i < msgs.length; i++) {
+            this.wireBacklog.push(msgs[i]);
+            this.outboundBytes += msgs[i].length;
+          }
+          return;
+        }
+        continue;
+      }
+      if (socket === undefined || m.length > directFrameMaxBytes) {
+        this.ws.send(m, sendOptions);
+        this.handedBytes += wsFrameBytes(m.length);
+        i++;
         continue;
       }
       let end = i;
       let total = 0;
       for (; end < msgs.length && msgs[end].length <= directFrameMaxBytes; end++) total += wsFrameBytes(msgs[end].length);
       socket.write(encodeWsFrames(msgs, i, end, total));
+      this.handedBytes += total;
       i = end;
     }
   }
 
-  /** A client that never reads must not make us buffer without bound. */
+  /** Writes fragments of the stream while the socket has room; true once its last fragment is written. */
+  private sendFragments(): boolean {
+    const stream = this.stream!;
+    const data = stream.data;
+    while (this.ws.bufferedAmount < outboundSocketBufferedBytesMax) {
+      const from = stream.offsetBytes;
+      const to = Math.min(from + outboundFragmentBytes, data.length);
+      const fin = to === data.length;
+      this.ws.send(data.subarray(from, to), fin ? sendOptions : fragmentOptions);
+      this.handedBytes += wsFrameBytes(to - from);
+      stream.offsetBytes = to;
+      this.outboundBytes -= to - from;
+      if (fin) {
+        this.stream = undefined;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Stops writing until the socket drains (its 'drain' event, or a stall check that finds it below the budget). */
+  private awaitDrain(): void {
+    if (this.drainWait || this.closed) return;
+    this.drainWait = true;
+    if (!this.drainListening) {
+      this.drainListening = true;
+      (this.ws as unknown as { _socket?: { on(e: 'drain', f: () => void): void } })._socket?.on('drain', () => this.drained());
+    }
+  }
+
+  private drained(): void {
+    if (!this.drainWait) return;
+    this.drainWait = false;
+    queueFlush(this);
+  }
+
+  /**
+   * Judges the client by what it reads over time: while the socket holds unsent bytes, every stall timeout the kernel
+   * must have taken some of them (handed − still buffered grew); otherwise the client has read nothing for that long.
+   */
+  private armStallCheck(): void {
+    if (this.stallCheck !== undefined || this.closed) return;
+    const timeoutMs = this.limits.outboundStallTimeoutMs;
+    const timer = setTimeout(() => {
+      const check = this.stallCheck!;
+      this.stallCheck = undefined;
+      if (this.closed) return;
+      const buffered = this.ws.bufferedAmount;
+      if (buffered === 0) return;
+      const takenBytes = this.handedBytes - buffered;
+      if (takenBytes <= check.takenBytes) {
+        this.fail(closeCodes.policyViolation, `client too slow: none of ${buffered} unsent bytes read for ${timeoutMs} ms`);
+        return;
+      }
+      if (buffered < outboundSocketBufferedBytesMax) this.drained();
+      this.armStallCheck();
+    }, timeoutMs);
+    timer.unref();
+    this.stallCheck = { timer, takenBytes: this.handedBytes - this.ws.bufferedAmount };
+  }
+
+  /** A client that reads slower than its messages arrive must not make us buffer without bound. */
   private checkOutboundLimit(): void {
-    const total = this.outboundBytes + this.ws.bufferedAmount;
     const max = this.limits.outboundQueueMaxBytes;
-    if (total > max) {
+    if (this.outboundBytes - this.outboundLargestBytes > max) {
       this.fail(closeCodes.policyViolation, `client too slow: more than ${max} bytes of unread messages`);
     }
   }
@@ -568,6 +715,9 @@ export class Session implements ClientSink, FlushTarget {
     this.closed = true;
     this.outbound.length = 0;
     this.inbound.length = 0;
+    this.wireBacklog.length = 0;
+    this.stream = undefined;
+    this.outboundBytes = 0;
     this.ws.close(code, truncateReason(reason));
     setTimeout(() => this.ws.terminate(), closeGraceMs).unref();
     this.closeContained();
@@ -584,6 +734,8 @@ export class Session implements ClientSink, FlushTarget {
     this.closed = true;
     if (this.pingTimer !== undefined) clearInterval(this.pingTimer);
     this.pingTimer = undefined;
+    if (this.stallCheck !== undefined) clearTimeout(this.stallCheck.timer);
+    this.stallCheck = undefined;
     if (!this.connected) return;
     await this.runDisconnected();
   }
@@ -602,6 +754,8 @@ export class Session implements ClientSink, FlushTarget {
 
 /** Pre-built options object: binary, never permessage-deflate (the protocol compresses with its own tag). */
 const sendOptions = { binary: true, compress: false } as const;
+/** The same for every fragment of a streamed message but its last (ws sends the first as binary, the rest as continuation). */
+const fragmentOptions = { binary: true, compress: false, fin: false } as const;
 
 /** Messages up to this size are framed by Session.writeMessages itself (copied); larger ones go through ws.send. */
 export const directFrameMaxBytes = 16 * 1024;
