@@ -304,4 +304,4 @@ export function moduleMemoryLimitMibConfigured(env: NodeJS.ProcessEnv = process.
  * not memory. Measured (test/host/memory-limit.test.ts; 10 allocation shapes at 32, 64 and 256 MiB): every shape is
  * stopped with the memory-limit error at 4x; without the room, Map, Set and object properties abort the process.
  */
-export const moduleHeapHardLimitFactor = 1;
+export const moduleHeapHardLimitFactor = 4;

@@ -282,6 +282,14 @@ export class Database {
     return this.defBytes;
   }
 
+  /**
+   * The program text of the last Program/Reset record in the database's log — the program it runs, and after a
+   * crash the one that survives (undefined: an in-memory database). The server's control data follows it at start.
+   */
+  loggedProgramText(): string | undefined {
+    return this.durability?.persistence.currentProgram?.programText;
+  }
+
   reducerByName(name: string): ReducerInfo | undefined {
     return this.reducers.get(name);
   }

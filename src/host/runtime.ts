@@ -1,8 +1,8 @@
 // host/runtime.ts — one module instance: an isolated-vm Isolate + Context with the bootstrap, the synthetic
 // `spacetime:sys@2.x` modules, the evaluated bundle and its hooks.
 //
-// Owns: isolate lifetime (memory limit, re-creation after a trap), module loading (host-abi §2.1) and the single
-// entry into the isolate per call (the dispatcher from isolate-src.ts, entered with applySync + timeout).
+// Owns: isolate lifetime (memory limit and its ballast, re-creation after a trap), module loading (host-abi §2.1) and
+// the single entry into the isolate per call (the dispatcher from isolate-src.ts, entered with applySync + timeout).
 // May call: isolated-vm, host/isolate-src, host/syscalls (SyscallHost), host/program, host/errors, limits.
 
 import assert from 'node:assert';
@@ -12,10 +12,8 @@ import type { PreparedProgram } from './program.js';
 import type { SyscallHost } from './syscalls.js';
 import { messageOf, PublishError } from './errors.js';
 import { SourceMap } from './sourcemap.js';
-import { moduleEvaluateTimeoutMs } from '../limits.js';
+import { moduleEvaluateTimeoutMs, moduleHeapHardLimitFactor } from '../limits.js';
 
-/** Heap limit of a module isolate. Exceeding it terminates the call and discards the isolate. */
-export const memoryLimitMibDefault = 256;
 /**
  * The reducer limit (src/limits.ts `reducerTimeoutMsDefault`) has a price: isolated-vm runs a call with a timeout so
  * that every syscall callback costs ~1–2 µs more (measured: 4 callbacks per call, 6.7 µs without vs 10–17 µs with a
@@ -78,6 +76,13 @@ export class ModuleRuntime {
   private callProcedureRef!: ivm.Reference<(...x: unknown[]) => unknown>;
   private callHttpHandlerRef!: ivm.Reference<(...x: unknown[]) => unknown>;
   private callViewRef!: ivm.Reference<(...x: ivm.Copy<SharedArrayBuffer>[]) => number>;
+  /**
+   * An ArrayBuffer of (moduleHeapHardLimitFactor − 1) × the memory limit, held only by this host reference, so the
+   * module can neither reach nor free it. isolated-vm counts it against its limit (which it also makes V8's heap limit):
+   * the module is stopped at its own memory limit while V8 keeps room above it for one large allocation (src/limits.ts
+   * `moduleHeapHardLimitFactor` says why). Never written: the allocator's calloc maps it without touching its pages.
+   */
+  private memoryBallast: ivm.Reference<ArrayBuffer> | undefined;
   /** undefined = not looked for yet; null = the program has none. */
   private sourceMap: SourceMap | null | undefined;
   /** Set by dispose(): the instance is gone for good (recover must not load a new isolate). */
@@ -115,11 +120,14 @@ export class ModuleRuntime {
 
   private load(): void {
     installExitGuard();
-    const isolate = new ivm.Isolate({ memoryLimit: this.limits.memoryLimitMib });
+    const memoryLimitMib = this.limits.memoryLimitMib;
+    const isolate = new ivm.Isolate({ memoryLimit: memoryLimitMib * moduleHeapHardLimitFactor });
     this.isolate = isolate;
     try {
       const context = isolate.createContextSync();
       this.context = context;
+      this.memoryBallast = context.evalSync(
+        `new ArrayBuffer(${memoryLimitMib * (moduleHeapHardLimitFactor - 1) * 1024 * 1024})`, { reference: true });
       const global = context.global;
       global.setSync('__stdbH', this.host.callback);
       global.setSync('__stdbW', this.host.httpWait);
@@ -342,6 +350,7 @@ export class ModuleRuntime {
   }
 
   private disposeIsolate(): void {
+    this.memoryBallast = undefined;              // freed with the isolate
     if (!this.isolate.isDisposed) this.isolate.dispose();
   }
 }

@@ -5,6 +5,10 @@
 // the writes that depend on them cannot interleave (publishes are rare; reducer calls do not go through it).
 // May call: server/control.ts, server/host-api.ts (the host's Database), auth/identity.ts, node:fs.
 //
+// Which program a database runs is decided by its own commit log (the Program/Reset record commits an update or a
+// reset); control data's program hash is written after it and, after a crash in between, made to follow the log at
+// start (`followLoggedProgram`), so the answer a publisher got, the program that runs and the stored hash agree.
+//
 // Migration hook: `planUpdate` decides what an update to an existing database means. Today it only knows
 // "identical program" (no-op) and "anything else" (ManualMigrate, rejected); the migration issue replaces it.
 
@@ -105,12 +109,36 @@ export class DatabaseRegistry {
         // without `open` (test doubles) can only re-create.
         const db = this.host.open !== undefined ? await this.host.open(options, program) : await this.host.create(options, program);
         this.live.set(record.identity, db);
+        await this.followLoggedProgram(record, db).catch((error: unknown) => {
+          this.log(`database ${identityToHex(record.identity)}: could not update control data to its logged program: ${(error as Error).message}`);
+        });
       } catch (error) {
         const message = (error as Error).message;
         this.broken.set(record.identity, message);
         this.log(`failed to open database ${identityToHex(record.identity)}: ${message}`);
       }
     }
+  }
+
+  /**
+   * The database's own log is the single source of truth for its program: an update or reset is committed by its
+   * Program/Reset record, and control data is written after it. A crash between the two leaves control data naming
+   * the previous program; the publisher got no answer then, so the logged program stands and control data follows it.
+   */
+  private async followLoggedProgram(record: DatabaseRecord, db: HostedDatabase): Promise<void> {
+    const text = db.loggedProgramText?.();
+    if (text === undefined) return;
+    const hash = programHash(text);
+    if (hash === record.programHash) return;
+    await this.control.storeProgram(text);
+    await this.control.update({ ...record, programHash: hash });
+    await this.control.dropProgramIfUnused(record.programHash);
+    this.log(`database ${identityToHex(record.identity)}: its commit log runs program ${hash}, control data named ` +
+      `${record.programHash} (a publish interrupted after its commit); control data now names the logged program`);
+    await appendMigrationHistory(this.databaseDir(record.identity), {
+      tsMicros: BigInt(Date.now()) * 1000n, publisher: record.ownerIdentity, programHash: hash, op: 'updated',
+      plan: '(completed at start: the update was committed to the log when the server stopped)',
+    }).catch((error: unknown) => this.log(`migration history: ${(error as Error).message}`));
   }
 
   async closeAll(): Promise<void> {
@@ -175,6 +203,8 @@ export class DatabaseRegistry {
       const message = (error as Error)?.message ?? String(error);
       throw new HttpError(400, message.startsWith('Database update rejected: ') ? message : `Database update rejected: ${message}`);
     }
+    // The update is committed (its Program record is durable); control data follows, and a crash before it is
+    // completed at the next start (followLoggedProgram).
     const updated: DatabaseRecord = { ...record, programHash: await this.control.storeProgram(program) };
     await this.control.update(updated);
     if (updated.programHash !== record.programHash) await this.control.dropProgramIfUnused(record.programHash);
