@@ -5,7 +5,7 @@
 // RawSql executed with sql/subscription-plan.ts against committed state), the per-caller read view (`CallerView`:
 // the datastore plus view tables plus RLS filtering for non-owners) and the per-caller subscription plans over views
 // and RLS tables (`CallerPlan`: recomputed and diffed only when a commit touches what they read).
-// May call: datastore/types, sql/subscription-plan, sql/errors, sql/budget, sats (codec, bsatn, names, moduledef), host/runtime (CallOutcome).
+// May call: datastore/types, sql/subscription-plan, sql/errors, sats (codec, bsatn, names, moduledef), host/runtime (CallOutcome).
 //
 // Design: a view's materialization belongs to the CallerView of the plan that subscribed it, so sender views are
 // never shared across senders (their plans report usesSender and are keyed per identity by the subscription
@@ -24,7 +24,6 @@ import { compileCodec, resolveType, type Codec } from '../sats/codec.js';
 import { moduleDefSections, type RawModuleDefV10 } from '../sats/moduledef.js';
 import { toSnakeCase } from '../sats/names.js';
 import type { AlgebraicType, Value } from '../sats/types.js';
-import { QueryBudget, runWithBudget, sqlQueryLimits, type QueryLimits } from '../sql/budget.js';
 import { SqlError } from '../sql/errors.js';
 import { compileRlsFilter, compileSubscriptionQuery, type RlsFilter, type SubscriptionPlan } from '../sql/subscription-plan.js';
 import type { CompileQuery, SubscriptionPlan as ManagerPlan } from '../subscription/manager.js';
@@ -163,8 +162,6 @@ export interface ViewHostOptions {
   base: ReadView;
   call: ViewCall;
   log: (level: 'Error' | 'Panic', message: string, target: string) => void;
-  /** Limits of a view/RLS subscription's re-evaluation after a commit; `sqlQueryLimits` unless a test lowers them. */
-  queryLimits?: QueryLimits;
 }
 
 /** One database's views and RLS filters. */
@@ -207,7 +204,7 @@ export class ViewHost {
       const readsRls = !opts.isOwner && inner.readTables.some((t) => this.rls.has(t));
       if (!readsView && !readsRls) return inner;
       const perSender = readsRls || inner.usesSender || inner.readTables.some((t) => this.viewOf(t)?.anonymous === false);
-      return new CallerPlan(inner, cv, perSender, this.realTableIds(), this.options.queryLimits ?? sqlQueryLimits);
+      return new CallerPlan(inner, cv, perSender, this.realTableIds());
     };
   }
 
@@ -425,7 +422,7 @@ class CallerPlan implements ManagerPlan {
 
   constructor(
     private readonly inner: ManagerPlan, private readonly cv: CallerView, readonly usesSender: boolean,
-    readonly readTables: readonly TableId[], private readonly queryLimits: QueryLimits,
+    readonly readTables: readonly TableId[],
   ) {
     this.returnTable = inner.returnTable;
   }
@@ -450,11 +447,8 @@ class CallerPlan implements ManagerPlan {
     }
     if (!touched) return { inserts: [], deletes: [] };
     this.cv.forgetState();
-    // A whole re-evaluation, so it gets a query's budget; over it, the manager drops this set with the error.
-    const next = runWithBudget(new QueryBudget(this.queryLimits), () => {
-      this.cv.refresh(changed);
-      return bagOf(this.inner.evaluate(this.cv));
-    });
+    this.cv.refresh(changed);
+    const next = bagOf(this.inner.evaluate(this.cv));
     const inserts: Uint8Array[] = [];
     const deletes: Uint8Array[] = [];
     for (const [k, { row, count }] of next) {

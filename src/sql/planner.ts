@@ -9,8 +9,8 @@
 // a time, each through a join edge (`a.x = b.y`) when there is one; every WHERE/ON term is checked as soon as all the
 // relations it reads are bound.
 //
-// Budget (sql/budget.ts): a full evaluation inside a request counts every row it fetches and visits. Before visiting
-// any, it estimates the rows it will scan — the root's rows times each cross product's table, join lookups assumed
+// Budget (sql/budget.ts): an evaluation inside a request (or a join delta: the subscription manager gives each one a
+// budget) counts every row it fetches and visits. Before visiting any, a full evaluation estimates the rows it will scan — the root's rows times each cross product's table, join lookups assumed
 // to find one row each (their fan-out is unknown until run) — and refuses a plan whose estimate is over the limit.
 //
 // Delta rule (bag semantics): for relations R1..Rn with post-transaction states Ri' and changes ΔRi
@@ -344,7 +344,8 @@ export function evaluateDelta(q: CompiledQuery, view: ReadView, changes: TxData,
     byTable.set(t.tableId, { inserts: t.inserts, deletes: t.deletes, inserted: new Set(t.inserts.map(keyString)) });
   }
   if (!q.relations.some((r) => byTable.has(r.table.tableId))) return;
-  const post = new PostState(q, view);
+  const budget = activeBudget();
+  const post = new PostState(q, view, budget);
   const pre = new PreState(q, post, byTable);
   const n = q.relations.length;
   for (let i = 0; i < n; i++) {
@@ -355,8 +356,8 @@ export function evaluateDelta(q: CompiledQuery, view: ReadView, changes: TxData,
     let steps = q.deltaSteps.get(i);
     if (steps === undefined) { steps = orderFrom(q, i); q.deltaSteps.set(i, steps); }
     const tuple = newTuple(n);
-    for (const row of ch.inserts) extendFrom(q, steps, 0, row, tuple, sources, (t) => { emit(t, 1); }, undefined);
-    for (const row of ch.deletes) extendFrom(q, steps, 0, row, tuple, sources, (t) => { emit(t, -1); }, undefined);
+    for (const row of ch.inserts) extendFrom(q, steps, 0, row, tuple, sources, (t) => { emit(t, 1); }, budget);
+    for (const row of ch.deletes) extendFrom(q, steps, 0, row, tuple, sources, (t) => { emit(t, -1); }, budget);
   }
 }
 

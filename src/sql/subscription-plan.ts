@@ -16,8 +16,8 @@
 // evaluate(after) = evaluate(before) − deletes + inserts, as multisets, always.
 // Cost: `delta` starts from the transaction's changed rows of the tables the query reads and reaches the other
 // tables through index lookups (a join column without an index costs one scan of that table per delta call).
-// Budget: `evaluate` inside a request (sql/budget.ts `runWithBudget`: a Subscribe's initial evaluation, a one-off
-// query) counts its rows against that request's limits; `delta` is never budgeted.
+// Budget: `evaluate` and a join's `delta` inside sql/budget.ts `runWithBudget` (a Subscribe's initial evaluation, a
+// one-off query; the manager runs each join delta under its own budget) count their rows against its limits.
 
 import assert from 'node:assert/strict';
 import type { DatabaseSchema, ReadView, TableId, TableSchema, TxData } from '../datastore/types.js';
@@ -134,8 +134,10 @@ class Plan implements SubscriptionPlan {
     if (!this.isJoin) return this.singleTableDelta(changes);
     const p = this.returnRel;
     const net = new Map<string, { row: Uint8Array; count: number }>();
+    const budget = activeBudget();
     evaluateDelta(this.q, view, changes, (t, sign) => {
       const row = t.bytes[p]!;
+      budget?.returned(row.byteLength);
       const k = keyOf(row);
       const e = net.get(k);
       if (e === undefined) net.set(k, { row, count: sign }); else e.count += sign;

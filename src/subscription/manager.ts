@@ -12,8 +12,8 @@
 // Budget: a Subscribe message's initial evaluation (all its queries together), an Unsubscribe's dropped rows and a
 // OneOffQuery each run under one SQL request budget (sql/budget.ts: rows scanned, rows returned, result bytes, wall
 // time); over it, the client gets a SubscriptionError / failed OneOffQueryResult naming the limit and nothing is
-// registered (an Unsubscribe still drops the set). Deltas are unbudgeted here (host/views.ts budgets the
-// re-evaluation of view and RLS plans).
+// registered (an Unsubscribe still drops the set). Each join (and view/RLS) query's delta gets its own budget; over
+// it, that query's sets fail with the limit. Single-table deltas are filters of the transaction's rows: unbudgeted.
 //
 // Threading contract: `handleCommit` must be called synchronously right after each commit, before the next
 // transaction starts, and `subscribe`/`unsubscribe` read the committed state at call time. Because each call
@@ -392,7 +392,8 @@ export class SubscriptionManager {
       inserts = filterRows(changes.inserts, plan);
       deletes = filterRows(changes.deletes, plan);
     } else {
-      ({ inserts, deletes } = plan.delta(view(), tx));
+      // A join's delta is bounded by its changes times the lookups' fan-out, which a big commit can make huge.
+      ({ inserts, deletes } = runWithBudget(this.newBudget(), () => plan.delta(view(), tx)));
     }
     if (plan.returnTable.isEvent) {
       return inserts.length === 0 ? undefined : encodeTableUpdate(plan.returnTable.name, { tag: 'EventTable', events: inserts });

@@ -199,7 +199,7 @@ test('a view/RLS subscription whose re-evaluation after a commit is over the bud
   const schema = ds.schema();
   const rls = new Map([[plain, [compileRlsFilter('SELECT * FROM plain WHERE b < 5', schema)]]]);
   const queryLimits = limits({ rowsReturnedMax: 300 });
-  const host = new ViewHost({ views: [], rls, base: ds, call: () => assert.fail('no views'), log: () => {}, queryLimits });
+  const host = new ViewHost({ views: [], rls, base: ds, call: () => assert.fail('no views'), log: () => {} });
   const mgr = new SubscriptionManager({ view: () => ds, compile: host.wrapCompile(compileWithSql), queryLimits });
   const failures: { set: number; error: string }[] = [];
   const handle = mgr.addClient({ identity: 5n, connectionId: 1n, isOwner: false },
@@ -222,3 +222,24 @@ function insertPlain(ds: Datastore, from: number, to: number) {
   for (let i = from; i < to; i++) tx.insert(plain, codec.encode([i, i % 7]));
   return tx.commit();
 }
+
+test('a join subscription whose delta after a big commit is over the budget fails that set; others keep their updates', () => {
+  const ds = seeded(100);  // 100 pets of person 1: the self-join has 10,000 rows
+  const mgr = new SubscriptionManager({ view: () => ds, compile: compileWithSql, queryLimits: limits({ rowsScannedMax: 100_000 }) });
+  const failures: { set: number; error: string }[] = [];
+  let updates = 0;
+  const handle = mgr.addClient({ identity: 5n, connectionId: 1n, isOwner: false },
+    { transaction: (sets) => { updates += sets.length; }, querySetFailed: (set, error) => failures.push({ set, error }) });
+  assert.equal(mgr.subscribe(handle, 1, 1, ['SELECT a.* FROM pet a JOIN pet b ON a.person_id = b.person_id']).tag, 'SubscribeApplied');
+  assert.equal(mgr.subscribe(handle, 2, 2, ['SELECT * FROM pet WHERE id = 5000']).tag, 'SubscribeApplied');
+  // 1,000 more pets of person 1: the delta alone has ~1.2M tuples.
+  const schema = ds.schema();
+  const codec = compileCodec({ tag: 'Product', value: schema.tables.find((t) => t.tableId === pet)!.rowType }, schema.typespace);
+  const tx = ds.beginMutTx();
+  for (let i = 4000; i < 5000 + 1; i++) tx.insert(pet, codec.encode([i, 1n, 'cat']));
+  mgr.handleCommit(tx.commit(), undefined);
+  assert.deepEqual(failures.map((f) => f.set), [1]);
+  assert.match(failures[0]!.error, /SQL query exceeded the limit of 100000 rows scanned \(sqlRowsScannedMax\)/);
+  assert.equal(updates, 1, 'set 2 got its update');
+  assert.equal(mgr.queryCount, 1);
+});
