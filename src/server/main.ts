@@ -89,7 +89,11 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   addIdentityRoutes(router, tokens, databases);
   addDatabaseRoutes(router, databases);
   addLoginRoutes(router, tokens, options.oidc?.login);
-  const onError = (error: unknown) => log(`internal error: ${(error as Error)?.stack ?? String(error)}`);
+  const onError = (error: unknown) => {
+    // A client that goes away mid-request or mid-session is ordinary, not an internal error (upstream logs nothing).
+    if (isPeerGone(error)) return;
+    log(`internal error: ${(error as Error)?.stack ?? String(error)}`);
+  };
   const httpServer = createServer(requestListener(router, tokens, onError));
   configureHttpTimeouts(httpServer);
 
@@ -193,4 +197,11 @@ async function defaultHost(durability: 'fsync' | 'none', log: (line: string) => 
     create: (options, program) => Database.create({ ...options, durability, report: log }, program),
     open: (options, program) => Database.open({ ...options, durability, report: log }, program),
   };
+}
+
+/** Socket errors that only mean the peer closed or reset its connection. */
+const peerGoneCodes = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
+function isPeerGone(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && peerGoneCodes.has(code);
 }

@@ -105,3 +105,17 @@ test('an unhandled rejection in a server process is logged with its stack too', 
   assert.equal(code, 1, stderr);
   assert.match(stderr, /unhandled rejection: Error: rejected in a handler\n\s+at /);
 });
+
+test('a client that resets its connection leaves no internal error or stack trace in the server log (issue 13 item 11)', async () => {
+  const before = server.output().length;
+  for (let i = 0; i < 3; i++) {
+    const client = await RawClient.open(`${wsBase}/v1/database/hard/subscribe?compression=None`);
+    assert.equal((await client.next()).tag, 'InitialConnection');
+    client.send({ tag: 'Subscribe', requestId: 1, querySetId: 1, queryStrings: ['SELECT * FROM person'] });
+    (client.ws as unknown as { _socket: import('node:net').Socket })._socket.resetAndDestroy();
+  }
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.equal((await fetch(`${server.url}/v1/ping`)).status, 200);
+  const logged = server.output().slice(before);
+  assert.doesNotMatch(logged, /internal error|ECONNRESET|\n\s+at /, logged);
+});
