@@ -170,14 +170,10 @@ test('disk full: writes fail with a clear error, nothing acknowledged is lost, a
   await assertNothingLost(b, acked, attempted, 'after new calls');
 });
 
-// Today a WebSocket client that connects after the failure is dropped without a close frame (1006, observed):
-// session.ts terminates the socket when client_connected fails, and a failed database refuses client_connected too.
-// A call in flight at the moment of failure is closed with 1011 "transaction could not be made durable" (session.ts,
-// by reading), which does not name the cause either.
-test('disk full: WebSocket callers are told the cause too', {
-  skip,
-  todo: 'issue 11: WebSocket callers get 1006 or "could not be made durable" instead of the ENOSPC cause (server/websocket/session.ts; reported)',
-}, () => {
+// A WebSocket client that connects after the failure is closed with 1011 and the cause (client_connected fails with
+// it), and a call in flight at the moment of failure gets "transaction could not be made durable: <cause>" (both were
+// without the cause before: 1006, and the bare message).
+test('disk full: WebSocket callers are told the cause too', { skip }, () => {
   assert.ok(wsFailures.length > 0, 'the WebSocket client met the full disk');
   for (const f of wsFailures) assert.match(f, noSpace, f);
 });
