@@ -83,47 +83,53 @@ async function rename(h: CommandHelpers, cmd: Command, database: string, opts: R
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 export function registerDevflowCommands(program: Command, h: CommandHelpers): void {
-  program.command('init').description('Initializes a new spacetime project')
-    .argument('[project-name]', 'The project name (also names the directory and the database)')
-    .option('--project-path <path>', 'Directory to create the project in (default ./<project-name>)')
-    .option('--lang <lang>', 'Server language (typescript)')
-    .option('-t, --template <id>', 'Template: basic-ts, chat-react-ts, react-ts')
-    .option('--server-only', 'Only create the module (spacetimedb/)')
-    .option('--local', 'Use the local server')
-    .option('--non-interactive', 'Never prompt')
+  program.command('init').description('Initializes a new spacetime project.')
+    .argument('[project-name]', 'Project name')
+    .option('--project-path <path>', 'Directory where the project will be created (defaults to `./<PROJECT_NAME>`)')
+    .option('--server-only', 'Initialize server only from the template (no client)')
+    .option('--lang <lang>', 'Server language: typescript (it can only be used when --template is not specified)')
+    .option('-t, --template [template]', 'Template ID; without a value, lists the templates')
+    .addOption(new Option('--list', 'List the templates (same as --template without a value)').hideHelp())
+    .option('--local', 'Use local deployment instead of Maincloud')
+    .option('--non-interactive', 'Run in non-interactive mode')
     .action(async (name: string | undefined, opts: Record<string, unknown>, cmd: Command) => {
+      const template = opts.list === true || opts.template === true ? '' : opts.template as string | undefined;
       await init(h.loadConfig(cmd), {
         name, projectPath: opts.projectPath as string | undefined, lang: opts.lang as string | undefined,
-        template: opts.template as string | undefined, local: opts.local === true,
+        template, local: opts.local === true,
         nonInteractive: opts.nonInteractive === true, serverOnly: opts.serverOnly === true,
       });
     });
 
-  program.command('dev').description('Start development mode: rebuild, republish and regenerate bindings on changes')
-    .argument('[database]', 'The database to publish to (default: from spacetime.json)')
-    .option('--project-path <path>', 'The project directory', '.')
-    .option('--module-path <path>', 'The module directory (default: from spacetime.json, else ./spacetimedb)')
-    .option('--module-bindings-path <path>', 'Where client bindings are generated', 'src/module_bindings')
-    .option('--client-lang <lang>', 'Client language (typescript)')
-    .option('-s, --server <server>', 'The nickname, host name or URL of the server')
-    .addOption(new Option('-y, --yes <scope>', 'Run non-interactively').argParser(collect))
+  program.command('dev')
+    .description('Start development mode with auto-regenerate client module bindings, auto-rebuild, and auto-publish on file changes.')
+    .argument('[database]', 'The database name/identity to publish to (optional, will prompt if not provided)')
+    .addOption(new Option('--database <database>', 'DEPRECATED: Use positional argument instead').hideHelp())
+    .option('--project-path <path>', 'The path to the project directory', '.')
+    .option('--module-bindings-path <path>', 'The path to the module bindings directory relative to the project directory', 'src/module_bindings')
+    .option('--module-path <path>', 'Path to the SpacetimeDB server module (default: from spacetime.json, else <project-path>/spacetimedb)')
+    .option('--client-lang <lang>', 'The language of the generated client bindings (typescript)')
+    .option('-s, --server <server>', 'The nickname, host name or URL of the server to publish to')
+    .addOption(new Option('-y, --yes <scope>', 'Run non-interactively: publish without questions, create a random database name if none is given').argParser(collect))
     .addOption(new Option('--delete-data <mode>', 'When the schema cannot be migrated').choices(['always', 'on-conflict', 'never']).default('on-conflict'))
-    .option('-t, --template <id>', 'Template for a new project (use `spacetime init`)')
-    .option('--run <command>', 'The client command (default: dev.run from spacetime.json)')
-    .option('--server-only', 'Do not generate bindings or run a client')
+    .option('-t, --template <template>', 'Template ID for a new project when there is none here (`spacetime init --template` lists them)')
+    .option('--run <command>', 'Command to run the client development server (overrides spacetime.json config)')
+    .option('--server-only', 'Only run the server (module) without starting the client')
     .option('--no-config', 'Ignore spacetime.json configuration')
-    .option('--env <env>', 'Configuration environment', 'dev')
-    .option('--skip-publish', 'Do not publish')
-    .option('--skip-generate', 'Do not generate bindings')
+    .option('--env <env>', 'Environment name for config file layering (e.g., dev, staging)', 'dev')
+    .option('--skip-publish', 'Skip the publish step')
+    .option('--skip-generate', 'Skip the generate step')
     .action(async (database: string | undefined, opts: Record<string, unknown>, cmd: Command) => {
       const bindingsSet = cmd.getOptionValueSource('moduleBindingsPath') === 'cli';
       await dev(h.loadConfig(cmd), {
-        database, projectPath: opts.projectPath as string, modulePath: opts.modulePath as string | undefined,
+        database, databaseFlag: opts.database as string | undefined, projectPath: opts.projectPath as string,
+        modulePath: opts.modulePath as string | undefined,
         bindingsPath: bindingsSet ? opts.moduleBindingsPath as string : undefined,
-        server: opts.server as string | undefined, yes: opts.yes !== undefined,
+        server: opts.server as string | undefined, yes: opts.yes !== undefined, template: opts.template as string | undefined,
         deleteData: opts.deleteData as 'always' | 'on-conflict' | 'never', run: opts.run as string | undefined,
         serverOnly: opts.serverOnly === true, env: opts.env as string, noConfig: opts.config === false,
         skipPublish: opts.skipPublish === true, skipGenerate: opts.skipGenerate === true,
+        resolveDatabase: (serverUrl, name) => h.resolveDatabase(serverUrl, name),
       });
     });
 

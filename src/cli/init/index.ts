@@ -1,72 +1,52 @@
 // `spacetime init` (cli-and-publish.md §1 init): creates a project from a built-in TypeScript template.
-// Owns: the template registry, copying template files (read at run time from the package's top-level `templates/`
-// folder, which ships with the package), the project's spacetime.json / spacetime.local.json / .env.local, and the
-// "Next steps" text. May call: cli/config (default server), cli/errors, cli/util (name rule), node:fs, node:path.
+// Owns: copying a template's files into the project (the shipped bindings included, so the client builds before the
+// first `spacetime generate`), the project's spacetime.json / spacetime.local.json / .env.local, its questions
+// (asked only in a terminal) and the "Next steps" text. The registry and the env file are in init/templates.ts.
+// May call: cli/config (server URL), cli/errors, cli/util (name rule), init/templates, init/prompt, node:fs, node:path.
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { CliConfig } from '../config.js';
 import { CliError } from '../errors.js';
 import { validateDatabaseName } from '../util.js';
+import { ask, canPrompt, choose } from './prompt.js';
+import { builtinTemplates, findTemplate, printTemplateList, templatesDir, upsertClientEnvFile, type TemplateDef } from './templates.js';
 
-/** The package root (…/dist/cli/init → …, or …/src/cli/init → …). */
-export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-export const templatesDir = path.join(packageRoot, 'templates');
+export { builtinTemplates, packageRoot, templatesDir } from './templates.js';
+
 const databaseSuffixLength = 5;
 const suffixAlphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
-/** The package that provides `<package>/testing` (the basic template's unit tests import it). */
-const testingPackageName = 'spacetimedb-ts';
-
-interface TemplateDef {
-  id: string;
-  description: string;
-  /** Directory under templates/. */
-  dir: string;
-  /** Adds a `file:` dependency on this package (for `spacetimedb-ts/testing`). */
-  usesTestingApi: boolean;
-}
-
-export const builtinTemplates: readonly TemplateDef[] = [
-  { id: 'basic-ts', description: 'A basic TypeScript module with a Node client and module unit tests', dir: 'basic-ts', usesTestingApi: true },
-  { id: 'chat-react-ts', description: 'A chat app: TypeScript module with a React + Vite client', dir: 'chat-react-ts', usesTestingApi: false },
-  { id: 'react-ts', description: 'Same as chat-react-ts (a React + Vite client with a TypeScript module)', dir: 'chat-react-ts', usesTestingApi: false },
-];
+const defaultProjectName = 'my-spacetime-app';
+/** Template-only files that are not part of a project. */
+const templateOnlyFiles = new Set(['.template.json']);
 
 export interface InitOptions {
   name?: string;
   projectPath?: string;
   lang?: string;
+  /** A template id; '' (the flag without a value) lists the templates. */
   template?: string;
   local: boolean;
   nonInteractive: boolean;
   serverOnly: boolean;
   cwd?: string;
+  /** The database to write to spacetime.local.json (default `<project>-<5 random>`); `spacetime dev <name>` passes it. */
+  database?: string;
+  /** `spacetime dev` prints its own next steps. */
+  skipNextSteps?: boolean;
+}
+
+export interface InitResult {
+  projectPath: string;
+  database: string;
 }
 
 function print(line = ''): void {
   process.stdout.write(`${line}\n`);
 }
 
-function chooseTemplate(opts: InitOptions): { def: TemplateDef; serverOnly: boolean } {
-  if (opts.lang !== undefined && !['typescript', 'ts', 'TypeScript'].includes(opts.lang)) {
-    throw new CliError(`Language \`${opts.lang}\` is not supported by this CLI: only \`typescript\` modules can be created.`);
-  }
-  if (opts.template === undefined) {
-    if (opts.lang === undefined) throw new CliError('Either --template or --lang must be provided in non-interactive mode');
-    // `--lang typescript` alone: the module only, like upstream's empty TypeScript project.
-    return { def: builtinTemplates[0], serverOnly: true };
-  }
-  const def = builtinTemplates.find((t) => t.id === opts.template);
-  if (def === undefined) {
-    const list = builtinTemplates.map((t) => `  ${t.id} - ${t.description}`).join('\n');
-    throw new CliError(`Unknown template: ${opts.template}\n\nAvailable templates:\n${list}`);
-  }
-  return { def, serverOnly: opts.serverOnly };
-}
-
-/** A database name from the project name: lowercase, runs of other characters become '-', plus a random suffix. */
-function databaseNameFor(project: string): string {
-  const base = project.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '') || 'app';
+/** A random database name for a project: its slug plus a random suffix (upstream's `<project>-xxxxx`). */
+export function randomDatabaseName(project: string): string {
+  const base = slugify(project) || 'app';
   let suffix = '';
   for (let i = 0; i < databaseSuffixLength; i++) suffix += suffixAlphabet[Math.floor(Math.random() * suffixAlphabet.length)];
   const name = `${base}-${suffix}`;
@@ -74,31 +54,48 @@ function databaseNameFor(project: string): string {
   return name;
 }
 
-function wsUrl(httpUrl: string): string {
-  return httpUrl.replace(/^http:/, 'ws:').replace(/^https:/, 'wss:');
+/** Lowercase kebab case (upstream slugifies the project name for its directory). */
+function slugify(name: string): string {
+  return name.trim().toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
 }
 
-/** Copies `src` into `dst` (`_gitignore` → `.gitignore`); returns the files written. */
-function copyTree(src: string, dst: string, skip: (relative: string) => boolean, relative = ''): string[] {
-  const written: string[] = [];
+/** The template to use; `--lang typescript` alone is the module only, like upstream's empty TypeScript project. */
+async function chooseTemplate(opts: InitOptions, interactive: boolean): Promise<{ def: TemplateDef; serverOnly: boolean }> {
+  if (opts.lang !== undefined && !['typescript', 'ts', 'TypeScript'].includes(opts.lang)) {
+    throw new CliError(`Language \`${opts.lang}\` is not supported by this CLI: only \`typescript\` modules can be created.`);
+  }
+  if (opts.template !== undefined && opts.lang !== undefined) {
+    throw new CliError('Cannot specify both --template and --lang. Language is determined by the template.');
+  }
+  if (opts.template === undefined) {
+    if (opts.lang !== undefined) return { def: builtinTemplates[0], serverOnly: true };
+    if (!interactive) throw new CliError('Either --template or --lang must be provided in non-interactive mode');
+    const at = await choose('Template:', builtinTemplates.map((t) => `${t.id} - ${t.description}`));
+    return { def: builtinTemplates[at], serverOnly: opts.serverOnly };
+  }
+  const def = findTemplate(opts.template);
+  if (def === undefined) {
+    throw new CliError(`Unknown template: ${opts.template}\n\nAvailable templates:\n${builtinTemplates.map((t) => `  ${t.id} - ${t.description}`).join('\n')}`);
+  }
+  return { def, serverOnly: opts.serverOnly };
+}
+
+/** Copies `src` into `dst` (`_gitignore` → `.gitignore`, npm drops `.gitignore` files from published packages). */
+function copyTree(src: string, dst: string, skip: (relative: string) => boolean, relative = ''): void {
   mkdirSync(dst, { recursive: true });
   for (const entry of readdirSync(src).sort()) {
     const rel = relative === '' ? entry : `${relative}/${entry}`;
-    if (skip(rel)) continue;
+    if (skip(rel) || templateOnlyFiles.has(entry)) continue;
     const from = path.join(src, entry);
     const to = path.join(dst, entry === '_gitignore' ? '.gitignore' : entry);
-    if (statSync(from).isDirectory()) written.push(...copyTree(from, to, skip, rel));
-    else {
-      writeFileSync(to, readFileSync(from));
-      written.push(to);
-    }
+    if (statSync(from).isDirectory()) copyTree(from, to, skip, rel);
+    else writeFileSync(to, readFileSync(from));
   }
-  return written;
 }
 
-function editPackageJson(file: string, edit: (pkg: Record<string, unknown>) => void): void {
+function renamePackage(file: string, name: string): void {
   const pkg = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  edit(pkg);
+  pkg.name = name.toLowerCase().replace(/[^a-z0-9._-]+/g, '-');
   writeFileSync(file, JSON.stringify(pkg, null, 2) + '\n');
 }
 
@@ -107,24 +104,41 @@ function writeJson(file: string, value: unknown): void {
   print(`✓ Created ${file}`);
 }
 
-export async function init(config: CliConfig, opts: InitOptions): Promise<void> {
+/** The URL of a configured server; an unconfigured `local` falls back to the default server's. */
+export function serverUrlOrDefault(config: CliConfig, server: string | undefined): string {
+  try {
+    return config.serverUrl(server);
+  } catch {
+    return config.serverUrl(undefined);
+  }
+}
+
+function isEmptyDir(dir: string): boolean {
+  return !existsSync(dir) || (statSync(dir).isDirectory() && readdirSync(dir).length === 0);
+}
+
+export async function init(config: CliConfig, opts: InitOptions): Promise<InitResult | undefined> {
+  if (opts.template === '') {
+    printTemplateList(print);
+    return undefined;
+  }
+  const interactive = !opts.nonInteractive && canPrompt();
   const cwd = opts.cwd ?? process.cwd();
-  const name = opts.name;
-  if (name === undefined || name.trim() === '') throw new CliError('Project name is required in non-interactive mode');
-  const { def, serverOnly } = chooseTemplate(opts);
-  const projectPath = path.resolve(cwd, opts.projectPath ?? name);
-  if (existsSync(projectPath) && (!statSync(projectPath).isDirectory() || readdirSync(projectPath).length > 0)) {
+  let name = opts.name?.trim();
+  if (name === undefined || name === '') {
+    if (!interactive) throw new CliError('PROJECT_NAME is required in non-interactive mode');
+    name = await ask('Project name', defaultProjectName);
+  }
+  const { def, serverOnly } = await chooseTemplate(opts, interactive);
+  const projectPath = path.resolve(cwd, opts.projectPath ?? (slugify(name) || name));
+  if (!isEmptyDir(projectPath)) {
     throw new CliError(`Project path ${projectPath} is not empty. Please choose an empty directory.`);
   }
   const serverName = opts.local ? 'local' : (config.data.default_server ?? 'local');
-  let serverUrl: string;
-  try {
-    serverUrl = config.serverUrl(serverName);
-  } catch {
-    serverUrl = config.serverUrl(undefined);
-  }
-  const database = databaseNameFor(name);
-  const templateRoot = path.join(templatesDir, def.dir);
+  const serverUrl = serverUrlOrDefault(config, serverName);
+  const database = opts.database ?? randomDatabaseName(name);
+  validateDatabaseName(database, false);
+  const templateRoot = path.join(templatesDir, def.id);
   if (!existsSync(templateRoot)) throw new CliError(`Template files not found: ${templateRoot}`);
 
   print(`Template: ${opts.template ?? 'typescript'}`);
@@ -134,23 +148,14 @@ export async function init(config: CliConfig, opts: InitOptions): Promise<void> 
   if (!serverOnly) {
     print('Setting up client (typescript)...');
     copyTree(templateRoot, projectPath, (rel) => rel === 'spacetimedb');
-    editPackageJson(path.join(projectPath, 'package.json'), (pkg) => {
-      pkg.name = name.toLowerCase().replace(/[^a-z0-9._-]+/g, '-');
-      if (def.usesTestingApi) {
-        const dev = (pkg.devDependencies ?? {}) as Record<string, string>;
-        dev[testingPackageName] = `file:${packageRoot}`;
-        pkg.devDependencies = dev;
-      }
-    });
-    const envPath = path.join(projectPath, '.env.local');
-    const host = wsUrl(serverUrl);
-    writeFileSync(envPath, `SPACETIMEDB_DB_NAME=${database}\nSPACETIMEDB_HOST=${host}\n\n` +
-      `# Vite\nVITE_SPACETIMEDB_DB_NAME=${database}\nVITE_SPACETIMEDB_HOST=${host}\n`);
-    print(`✅ Wrote environment configuration to ${envPath}`);
+    renamePackage(path.join(projectPath, 'package.json'), name);
+    upsertClientEnvFile(projectPath, database, serverUrl);
+    print(`✅ Wrote environment configuration to ${path.join(projectPath, '.env.local')}`);
     print("Note: Run 'npm install' in the project directory to install dependencies");
   }
   print('Setting up server (typescript)...');
   copyTree(path.join(templateRoot, 'spacetimedb'), path.join(projectPath, 'spacetimedb'), () => false);
+  print('Project initialized successfully!');
 
   const projectConfig: Record<string, unknown> = { server: serverName, 'module-path': './spacetimedb' };
   if (!serverOnly) {
@@ -159,8 +164,8 @@ export async function init(config: CliConfig, opts: InitOptions): Promise<void> 
   }
   writeJson(path.join(projectPath, 'spacetime.json'), projectConfig);
   writeJson(path.join(projectPath, 'spacetime.local.json'), { database });
-  print('Project initialized successfully!');
-  printNextSteps(cwd, projectPath, serverOnly, opts.local, database);
+  if (opts.skipNextSteps !== true) printNextSteps(cwd, projectPath, serverOnly, opts.local, database);
+  return { projectPath, database };
 }
 
 function printNextSteps(cwd: string, projectPath: string, serverOnly: boolean, local: boolean, database: string): void {
@@ -168,12 +173,16 @@ function printNextSteps(cwd: string, projectPath: string, serverOnly: boolean, l
   print('Next steps:');
   const rel = path.relative(cwd, projectPath);
   if (rel !== '' && rel !== '.') print(`  cd ${rel}`);
-  if (!serverOnly) print('  npm install');
+  if (!serverOnly) {
+    print('  npm install');
+    print('  spacetime dev');
+    print();
+    print('`spacetime dev` publishes the module, regenerates the bindings, streams its logs and runs the client,');
+    print('again on every change. Or step by step:');
+  }
   print(`  spacetime publish --module-path spacetimedb ${local ? '--server local ' : ''}${database}`);
   if (!serverOnly) {
     print('  spacetime generate --lang typescript --out-dir src/module_bindings --module-path spacetimedb');
     print('  npm run dev');
   }
-  print();
-  print('Or run `spacetime dev` to rebuild, republish and regenerate bindings on every change.');
 }

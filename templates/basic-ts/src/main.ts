@@ -1,19 +1,23 @@
-// A Node client for the module in ./spacetimedb, using the bindings from `spacetime generate`.
-// Usage: npm run dev [-- NAME]   (with NAME: adds a person, waits to see the row, then exits)
+// A Node client for the module in ./spacetimedb, using the bindings that `spacetime generate` writes to
+// src/module_bindings (`spacetime init` and `spacetime dev` write them for you).
+// Usage: npm run dev [-- NAME]   (with NAME: adds a person, waits until the row arrives, then exits)
 import type { Identity } from 'spacetimedb';
 import { DbConnection, tables, type ErrorContext } from './module_bindings/index.js';
 
-// `spacetime init` writes the database name and server address here.
+// `spacetime init` and `spacetime dev` write the database name and server address to .env.local; variables already
+// in the environment (set by `spacetime dev` for the client it starts) win over the file.
 try {
   process.loadEnvFile('.env.local');
 } catch {
-  // No .env.local: use the environment or the defaults below.
+  // No .env.local: the environment or the defaults below.
 }
 
 const HOST = process.env.SPACETIMEDB_HOST ?? 'ws://127.0.0.1:3000';
 const DB_NAME = process.env.SPACETIMEDB_DB_NAME ?? 'basic-ts';
 const nameToAdd = process.argv[2];
 const waitForRowMs = 10_000;
+
+console.log(`Database: ${DB_NAME} at ${HOST}`);
 
 const conn = DbConnection.builder()
   .withUri(HOST)
