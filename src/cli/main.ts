@@ -826,14 +826,17 @@ function buildProgram(): Command {
     .option('--allow-loopback-http', 'Let procedures make HTTP requests to loopback addresses only (local testing)')
     .action((opts: Record<string, unknown>, cmd: Command) => startCommand(opts, cmd));
 
-  // `spacetime debug log <dir>`: segments, offsets and checksums of a commit log (read-only; see docs/durability.md).
+  // `spacetime debug log <dir>`: segments, offsets and checksums of a commit log (read-only; see docs/durability.md);
+  // `--truncate-at-damage` is the operator's explicit way out of a damaged log (it drops the damage and all after it).
   program.command('debug').description('Inspect on-disk data').command('log')
     .description('Describe a commit log: a database directory or its clog/ directory')
     .argument('<dir>').option('--records', 'List every record')
-    .action(async (dir: string, opts: { records?: boolean }) => {
-      const { describeLog } = await import('../durability/inspect.js');
+    .option('--truncate-at-damage', 'Cut the log at its first damaged record, dropping it and everything after it (server stopped)')
+    .action(async (dir: string, opts: { records?: boolean; truncateAtDamage?: boolean }) => {
+      const { describeLog, truncateAtDamage } = await import('../durability/inspect.js');
       const { existsSync } = await import('node:fs');
       const clog = existsSync(path.join(dir, 'clog')) ? path.join(dir, 'clog') : dir;
+      if (opts.truncateAtDamage === true) process.stdout.write(`${truncateAtDamage(clog)}\n`);
       process.stdout.write(`${describeLog(clog, { records: opts.records === true })}\n`);
     });
 

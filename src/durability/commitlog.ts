@@ -640,6 +640,19 @@ function acquireLock(dir: string): string {
   throw new CommitLogError(`commit log ${dir}: could not take the lock file ${lockPath}`);
 }
 
+/** The pid of a live process holding the log in `dir` (its lock file), or undefined: for tools that change a log. */
+export function liveLockHolder(dir: string): number | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(dir, lockFileName), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  const pid = Number(text.trim());
+  return Number.isSafeInteger(pid) && pid > 0 && processAlive(pid) ? pid : undefined;
+}
+
 function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);

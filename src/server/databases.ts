@@ -115,7 +115,10 @@ export class DatabaseRegistry {
       } catch (error) {
         const message = (error as Error).message;
         this.broken.set(record.identity, message);
-        this.log(`failed to open database ${identityToHex(record.identity)}: ${message}`);
+        // Damage is never repaired by the server (it could drop acknowledged transactions): say where to look.
+        const hint = (error as Error).name === 'CommitLogCorruptError'
+          ? `; inspect it with \`spacetime debug log ${this.databaseDir(record.identity)}\` (docs/durability.md: damaged logs)` : '';
+        this.log(`failed to open database ${identityToHex(record.identity)}: ${message}${hint}`);
       }
     }
   }

@@ -1,9 +1,12 @@
-// test/durability/inspect.test.ts — describeLog reports segments, records and damage without repairing anything.
+// test/durability/inspect.test.ts — describeLog reports segments, records and damage without repairing anything;
+// truncateAtDamage is the operator's explicit cut.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { CommitLog } from '../../src/durability/commitlog.js';
-import { describeLog } from '../../src/durability/inspect.js';
+import path from 'node:path';
+import { CommitLog, CommitLogCorruptError } from '../../src/durability/commitlog.js';
+import { describeLog, truncateAtDamage } from '../../src/durability/inspect.js';
+import { segmentHeaderBytes } from '../../src/durability/segment.js';
 import { payloadFor, segmentFiles, tempDir } from './helpers.js';
 
 test('describeLog lists segments, ranges and records, and reports corruption in place', async () => {
@@ -28,4 +31,34 @@ test('describeLog lists segments, ranges and records, and reports corruption in 
   assert.match(damaged, /gap: previous segment ends before offset 0/);
   assert.equal(fs.readFileSync(files[0]!).equals(bytes), true, 'inspection changes nothing');
   assert.match(describeLog(tempDir('inspect-empty')), /no segments/);
+});
+
+test('truncateAtDamage cuts at the first damaged record and removes later segments; a clean log is left alone', async () => {
+  const dir = tempDir('truncate');
+  const log = CommitLog.open(dir, { segmentSizeMaxBytes: 300 });
+  for (let i = 0; i < 12; i++) log.append(payloadFor(i));
+  await log.close();
+  assert.match(truncateAtDamage(dir), /no damage found/);
+  const files = segmentFiles(dir);
+  assert.ok(files.length >= 3);
+  const target = files[1]!;
+  const bytes = fs.readFileSync(target);
+  bytes[segmentHeaderBytes + 30]! ^= 0x01; // the first record of the second segment
+  fs.writeFileSync(target, bytes);
+  const damaged = CommitLog.open(dir); // records of older segments are checked when read
+  assert.throws(() => damaged.verify(), CommitLogCorruptError);
+  await damaged.close();
+  const firstLost = Number(path.basename(target).slice(0, 20));
+  const report = truncateAtDamage(dir);
+  assert.match(report, new RegExp(`truncated ${path.basename(target)} at byte ${segmentHeaderBytes}`));
+  assert.match(report, new RegExp(`commit offsets from ${firstLost} on are gone`));
+  assert.deepEqual(segmentFiles(dir), files.slice(0, 2));
+  const reopened = CommitLog.open(dir);
+  assert.equal(reopened.nextOffset, BigInt(firstLost));
+  assert.equal(reopened.verify(), firstLost);
+  await reopened.close();
+
+  const held = CommitLog.open(dir); // a live holder (this process): refused
+  assert.throws(() => truncateAtDamage(dir), /in use by process/);
+  await held.close();
 });
