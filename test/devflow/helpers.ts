@@ -1,7 +1,6 @@
 // Helpers for the developer-workflow tests: a project made by `spacetime init` whose node_modules link the repo's
-// installed packages (spacetimedb, undici, esbuild) instead of installing from the registry, plus a stand-in for the
-// `spacetimedb-ts` package whose `./testing` entry loads src/testing through tsx (dist/ may not be built).
-import { existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+// installed packages (spacetimedb, undici, esbuild) instead of installing from the registry.
+import { existsSync, mkdirSync, readdirSync, statSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { makeTempDir, repoRoot } from '../harness.js';
 
@@ -13,12 +12,6 @@ export function linkProjectDependencies(projectDir: string): void {
   mkdirSync(path.join(modules, '.bin'), { recursive: true });
   for (const name of linkedPackages) symlinkSync(path.join(repoRoot, 'node_modules', name), path.join(modules, name), 'dir');
   symlinkSync(path.join(repoRoot, 'node_modules', 'esbuild', 'bin', 'esbuild'), path.join(modules, '.bin', 'esbuild'));
-  const own = path.join(modules, 'spacetimedb-ts');
-  mkdirSync(own);
-  writeFileSync(path.join(own, 'package.json'), JSON.stringify({
-    name: 'spacetimedb-ts', type: 'module', exports: { './testing': './testing.js' },
-  }));
-  writeFileSync(path.join(own, 'testing.js'), `export * from ${JSON.stringify(path.join(repoRoot, 'src', 'testing', 'index.ts'))};\n`);
 }
 
 // Run the CLI from source when dist/ does not have these commands yet (the harness reads this variable).

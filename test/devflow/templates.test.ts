@@ -1,13 +1,12 @@
 // `spacetime init --template basic-ts` in a clean temp dir, then the real workflow against a real server: publish
 // (database and server from spacetime.json), generate, bundle and run the template's Node client (official SDK over
-// undici: it adds a person and sees the row), the template's own module unit tests (node --test), rename/lock/unlock,
-// and `spacetime dev` republishing after a module edit.
+// undici: it adds a person and sees the row), rename/lock/unlock, and `spacetime dev` republishing after a module edit.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { cleanupTempDirs, repoRoot, runCli, startTestServer, tempConfigPath, type TestServer } from '../harness.js';
+import { cleanupTempDirs, runCli, startTestServer, tempConfigPath, type TestServer } from '../harness.js';
 import { cliArgv, linkProjectDependencies, makeWorkDir } from './helpers.js';
 
 let srv: TestServer;
@@ -37,7 +36,7 @@ after(async () => {
 });
 
 test('init writes the template, spacetime.json and .env.local for the default server', () => {
-  for (const f of ['package.json', 'src/main.ts', 'spacetimedb/src/index.ts', 'spacetimedb/package.json', '.gitignore', 'test/module.test.mjs']) {
+  for (const f of ['package.json', 'src/main.ts', 'spacetimedb/src/index.ts', 'spacetimedb/package.json', '.gitignore']) {
     assert.ok(existsSync(path.join(projectDir, f)), f);
   }
   const config = JSON.parse(readFileSync(path.join(projectDir, 'spacetime.json'), 'utf8')) as Record<string, unknown>;
@@ -46,9 +45,8 @@ test('init writes the template, spacetime.json and .env.local for the default se
   const env = readFileSync(path.join(projectDir, '.env.local'), 'utf8');
   assert.match(env, new RegExp(`SPACETIMEDB_DB_NAME=${database}\n`));
   assert.match(env, new RegExp(`SPACETIMEDB_HOST=ws://127.0.0.1:${srv.port}\n`));
-  const pkg = JSON.parse(readFileSync(path.join(projectDir, 'package.json'), 'utf8')) as { name: string; devDependencies: Record<string, string> };
+  const pkg = JSON.parse(readFileSync(path.join(projectDir, 'package.json'), 'utf8')) as { name: string };
   assert.equal(pkg.name, 'my-app');
-  assert.equal(pkg.devDependencies['spacetimedb-ts'], `file:${repoRoot}`);
 });
 
 test('init refuses a non-empty directory and an unknown template', async () => {
@@ -108,15 +106,6 @@ test('a CLI database name that matches no configured target wins (with the confi
   const sub = await runCli(['subscribe', 'SELECT * FROM person', '-n', '0', '--print-initial-update', '-t', '5'], { configPath, cwd: projectDir });
   assert.equal(sub.code, 0, sub.stderr);
   assert.match(sub.stdout, /"Alice"/, 'subscribe takes the database from spacetime.json');
-});
-
-test("the template's module unit tests pass with node --test", () => {
-  // Without NODE_TEST_CONTEXT the inner runner reports as TAP on stdout, not to this runner.
-  const env = { ...process.env };
-  delete env.NODE_TEST_CONTEXT;
-  const run = spawnSync(process.execPath, ['--import', 'tsx', '--test', 'test/'], { cwd: projectDir, encoding: 'utf8', timeout: 60_000, env });
-  assert.equal(run.status, 0, run.stdout + run.stderr);
-  assert.match(run.stdout, /# pass 2/);
 });
 
 test('lock, unlock and rename use the configured database', async () => {
