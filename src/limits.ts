@@ -128,6 +128,12 @@ export const sqlResultBytesMax = 48 * 1024 * 1024;
 export const sqlQueryWallTimeMsMax = 5_000;
 /** Row visits between two looks at the clock (a visit is ~1 µs; a clock read ~50 ns). */
 export const sqlClockCheckRows = 1024;
+/**
+ * A WebSocket connection's queued query messages (Subscribe, Unsubscribe, OneOffQuery; a v3 frame may hold hundreds)
+ * run back to back for at most this long; the rest wait until other clients' pending I/O is served. Otherwise one frame
+ * of N queries would hold the thread for N times the query time limit.
+ */
+export const queryMessagesSliceMs = 50;
 assertLimit(sqlRowsReturnedMax <= sqlRowsScannedMax, 'a query cannot return more rows than it may scan');
 assertLimit(sqlResultBytesMax + 8 * sqlRowsReturnedMax < 64 * 1024 * 1024,
   'the largest SubscribeApplied fits the WebSocket outbound queue (64 MiB)');
@@ -305,3 +311,22 @@ export function moduleMemoryLimitMibConfigured(env: NodeJS.ProcessEnv = process.
  * stopped with the memory-limit error at 4x; without the room, Map, Set and object properties abort the process.
  */
 export const moduleHeapHardLimitFactor = 4;
+
+// ---- PostgreSQL wire (issue 15 item 6) ----------------------------------------------------------------------------
+// `spacetime start --pg-port N` (server/pgwire/). A PG client holds a TCP connection and sends length-prefixed
+// messages; these bound what one client can make the server hold before it has even authenticated.
+
+/**
+ * Bytes of one frontend message (startup packet, password, query text). The same bound as an HTTP /sql body
+ * (server/http.ts jsonBodyMaxBytes), so a query that fits one path fits the other; a longer length in a header is
+ * refused before its bytes are buffered.
+ */
+export const pgMessageBytesMax = 1024 * 1024;
+/** Open PostgreSQL connections at once; one more is answered FATAL 53300 ("too many clients"), as PostgreSQL does. */
+export const pgConnectionsMax = 256;
+/**
+ * Time from connect to a completed password exchange (PostgreSQL's authentication_timeout is 60 s; token checks here
+ * are local and fast, and a connection that never authenticates only holds a socket). Past it: FATAL 08006, closed.
+ */
+export const pgStartupTimeoutMs = 10_000;
+assertLimit(pgMessageBytesMax >= 16 * 1024 + 64, 'a password message holds the largest token (auth/tokens.ts tokenMaxBytes)');

@@ -3,13 +3,15 @@
 // Owns: compileCodec (type → closures for read/write/skip, built once; no per-value dispatch on the type tag) and
 // resolveType. Refs are resolved through the typespace lazily, so recursive types compile (and a compiled Ref is
 // cached per typespace, so all tables sharing a type share its codec).
-// Errors: decode is strict (truncated, trailing bytes, bad sum tag, bad bool, invalid UTF-8); encode checks the JS
-// shape of the value. Both throw SatsError whose message starts with the field path (e.g. `balance: …`, `items[2].x: …`).
-// May call: sats/types.ts, sats/bsatn.ts.
+// Errors: decode is strict (truncated, trailing bytes, bad sum tag, bad bool, invalid UTF-8, an array count over its
+// limit or beyond the bytes left: checked before any element is read); encode checks the JS shape of the value. Both
+// throw SatsError whose message starts with the field path (e.g. `balance: …`, `items[2].x: …`).
+// May call: sats/types.ts, sats/bsatn.ts, limits.
 
 import assert from 'node:assert';
 import { BsatnReader, BsatnWriter, describe } from './bsatn.js';
 import { SatsError, type AlgebraicType, type SumValue, type Typespace, type Value } from './types.js';
+import { satsArrayElementsMax, satsZeroSizeArrayElementsMax } from '../limits.js';
 
 export interface Codec {
   decode(bytes: Uint8Array): Value;
@@ -30,6 +32,7 @@ interface Compiled {
 }
 
 const refCaches = new WeakMap<Typespace, Map<number, Compiled>>();
+const minSizeCaches = new WeakMap<Typespace, Map<number, number>>();
 const sharedWriter = new BsatnWriter(1024);
 
 export function compileCodec(type: AlgebraicType, typespace: Typespace): Codec {
@@ -80,6 +83,61 @@ export function resolveTypeDeep(type: AlgebraicType, typespace: Typespace, depth
     default:
       return t;
   }
+}
+
+/**
+ * Fewest BSATN bytes a value of `type` takes (0 for unit-like products). A Ref met again inside itself counts 0 (only
+ * a type that contains itself outside any sum or array, which has no values, comes out lower than it is). Refs are
+ * memoized per typespace, so types that share parts many times over cost one visit each.
+ */
+export function minSizeBytes(type: AlgebraicType, typespace: Typespace, visiting: Set<number> = new Set()): number {
+  switch (type.tag) {
+    case 'Ref': {
+      let memo = minSizeCaches.get(typespace);
+      if (memo === undefined) minSizeCaches.set(typespace, memo = new Map());
+      const known = memo.get(type.value);
+      if (known !== undefined) return known;
+      if (visiting.has(type.value)) return 0;
+      visiting.add(type.value);
+      const n = minSizeBytes(refTarget(type.value, typespace), typespace, visiting);
+      visiting.delete(type.value);
+      memo.set(type.value, n);
+      return n;
+    }
+    case 'Product': return type.value.elements.reduce((n, e) => n + minSizeBytes(e.algebraicType, typespace, visiting), 0);
+    case 'Sum': {
+      const payloads = type.value.variants.map((v) => minSizeBytes(v.algebraicType, typespace, visiting));
+      return 1 + (payloads.length === 0 ? 0 : Math.min(...payloads));
+    }
+    case 'Array': case 'String': return 4;
+    case 'Bool': case 'I8': case 'U8': return 1;
+    case 'I16': case 'U16': return 2;
+    case 'I32': case 'U32': case 'F32': return 4;
+    case 'I64': case 'U64': case 'F64': return 8;
+    case 'I128': case 'U128': return 16;
+    case 'I256': case 'U256': return 32;
+  }
+}
+
+/**
+ * The element-count check of every array decoded from outside (BSATN here, SATS-JSON in json.ts), built once per
+ * element type: at most `satsArrayElementsMax` elements (`satsZeroSizeArrayElementsMax` when an element takes no
+ * bytes: 4 bytes could otherwise declare 2^32−1 of them), and no more than the bytes left can hold. Returns the error
+ * text, or undefined when `count` is fine.
+ */
+export function arrayCountCheck(elem: AlgebraicType, typespace: Typespace): (count: number, remainingBytes: number) => string | undefined {
+  const elemBytes = minSizeBytes(elem, typespace);
+  const countMax = elemBytes === 0 ? satsZeroSizeArrayElementsMax : satsArrayElementsMax;
+  const limitName = elemBytes === 0 ? 'satsZeroSizeArrayElementsMax' : 'satsArrayElementsMax';
+  return (count, remainingBytes) => {
+    if (count > countMax) {
+      return `array of ${count} elements exceeds the limit of ${countMax} elements${elemBytes === 0 ? ' of a zero-size type' : ''} (${limitName})`;
+    }
+    if (count * elemBytes > remainingBytes) {
+      return `array of ${count} elements needs at least ${count * elemBytes} bytes but only ${remainingBytes} remain`;
+    }
+    return undefined;
+  };
 }
 
 function refTarget(index: number, typespace: Typespace): AlgebraicType {
@@ -270,11 +328,18 @@ function compileSum(variants: { name: string | undefined; algebraicType: Algebra
 function compileArray(elem: AlgebraicType, ts: Typespace): Compiled {
   if (elem.tag === 'U8') return bytesCodec;
   const c = compile(elem, ts);
+  const countCheck = arrayCountCheck(elem, ts);
+  const readCount = (r: BsatnReader): number => {
+    const at = r.offset;
+    const count = r.readU32();
+    const error = countCheck(count, r.remainingBytes);
+    if (error !== undefined) throw new SatsError(error, at);
+    return count;
+  };
   return {
     read(r) {
-      const count = r.readU32();
-      // Each element takes at least 0 bytes, so a count can't be checked against the input; cap the preallocation.
-      const out: Value[] = count <= r.remainingBytes ? new Array(count) : [];
+      const count = readCount(r);
+      const out: Value[] = new Array(count);
       let i = 0;
       try {
         for (; i < count; i++) out[i] = c.read(r);
@@ -295,7 +360,7 @@ function compileArray(elem: AlgebraicType, ts: Typespace): Compiled {
       }
     },
     skip(r) {
-      const count = r.readU32();
+      const count = readCount(r);
       let i = 0;
       try {
         for (; i < count; i++) c.skip(r);

@@ -47,7 +47,8 @@ function toFixedHex(v: bigint, chars: number, what: string): string {
 function fromFixedHex(hex: string, chars: number, what: string): bigint {
   const body = typeof hex === 'string' && hex.startsWith('0x') ? hex.slice(2) : hex;
   if (typeof body !== 'string' || body.length !== chars || !/^[0-9a-fA-F]*$/.test(body)) {
-    throw new SatsError(`invalid ${what} hex ${JSON.stringify(hex)}: expected ${chars} hex characters`);
+    const got = typeof body !== 'string' ? typeof hex : body.length !== chars ? `${body.length}` : 'characters that are not hex';
+    throw new SatsError(`invalid ${what} hex ${JSON.stringify(hex)}: expected ${chars} hex characters, got ${got}`);
   }
   return BigInt(`0x${body}`);
 }

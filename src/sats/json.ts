@@ -9,14 +9,21 @@
 // Untyped output (the /sql rows): products as arrays and sums as [tag, payload].
 // Input rules (upstream `de/serde.rs`): products as objects (exactly the fields) or arrays; sums as {"Name": v},
 // {"<tag>": v}, [tag|name, v]; an Option also as null (= none); bytes as hex or an array of numbers. Lenient extras,
-// for hand-typed CLI input: a special one-field product (Identity, Timestamp, …) may be given as its bare inner value,
-// u256/i256 may be written without 0x or as a number.
-// May call: sats/types.ts, sats/codec.ts (resolveType).
+// for hand-typed CLI input: a special one-field product (Identity, Timestamp, …) may be given as its bare inner value
+// (an Identity or ConnectionId as its hex text: exactly 64 / 32 hex digits, as upstream's Identity::from_hex), u256/i256
+// may be written without 0x or as a number. Arrays are bounded as in BSATN (codec.ts arrayCountCheck).
+// May call: sats/types.ts, sats/codec.ts (resolveType, arrayCountCheck), sats/identity.ts.
 
-import { resolveType } from './codec.js';
+import { arrayCountCheck, resolveType } from './codec.js';
+import { connectionIdFromHex, identityFromHex } from './identity.js';
 import { SatsError, specialProductFieldNames, type AlgebraicType, type SumValue, type Typespace, type Value } from './types.js';
 
 const specialFieldNames: ReadonlySet<string> = new Set(Object.values(specialProductFieldNames));
+/** The bare form of these special products is their fixed-width hex text, never a shorter number. */
+const bareHexParsers: ReadonlyMap<string, { parse: (hex: string) => bigint; what: string }> = new Map([
+  [specialProductFieldNames.identity, { parse: identityFromHex, what: 'an identity as 64 hex characters' }],
+  [specialProductFieldNames.connectionId, { parse: connectionIdFromHex, what: 'a connection id as 32 hex characters' }],
+]);
 
 const intRanges: Record<string, [bigint, bigint]> = {
   I8: [-(2n ** 7n), 2n ** 7n - 1n], U8: [0n, 2n ** 8n - 1n],
@@ -164,6 +171,8 @@ function fromJson(type: AlgebraicType, json: unknown, ts: Typespace, path: strin
       const elem = t.value;
       if (resolveType(elem, ts).tag === 'U8') return bytesFromJson(json, path);
       if (!Array.isArray(json)) fail(path, 'an array', json);
+      const countError = arrayCountCheck(elem, ts)(json.length, Number.POSITIVE_INFINITY);
+      if (countError !== undefined) throw new SatsError(`${path === '' ? '' : path + ': '}${countError}`);
       return json.map((v, i) => fromJson(elem, v, ts, join(path, `[${i}]`)));
     }
     case 'Product': return productFromJson(t.value.elements, json, ts, path);
@@ -244,7 +253,14 @@ function productFromJson(els: Element[], json: unknown, ts: Typespace, path: str
   }
   // A special product (Identity, Timestamp, …) may be written as its bare inner value.
   if (n === 1 && els[0].name !== undefined && specialFieldNames.has(els[0].name)) {
-    return [fromJson(els[0].algebraicType, json, ts, join(path, els[0].name))];
+    const hex = bareHexParsers.get(els[0].name);
+    if (hex === undefined) return [fromJson(els[0].algebraicType, json, ts, join(path, els[0].name))];
+    if (typeof json !== 'string') fail(path, hex.what, json);
+    try {
+      return [hex.parse(json)];
+    } catch (err) {
+      throw new SatsError(`${path === '' ? '' : path + ': '}${(err as Error).message}`);
+    }
   }
   fail(path, n === 0 ? 'the unit value []' : 'a product (object or array)', json);
 }

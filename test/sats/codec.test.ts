@@ -157,3 +157,32 @@ test('throughput: 100k row encodes+decodes well under a second', () => {
   const ms = performance.now() - start;
   assert.ok(ms < 1500, `took ${ms} ms`);
 });
+
+test('array counts are bounded before any element is read (issue 11 item 3)', async () => {
+  const { satsArrayElementsMax, satsZeroSizeArrayElementsMax } = await import('../../src/limits.js');
+  const { minSizeBytes } = await import('../../src/sats/codec.js');
+  const u32le = (n: number) => { const w = new BsatnWriter(); w.writeU32(n); return w.finish(); };
+  const units = compileCodec({ tag: 'Array', value: unit }, empty);
+  // 2^32−1 unit elements take 4 bytes of input: refused at once, neither materialised nor iterated.
+  const started = performance.now();
+  assert.throws(() => units.decode(u32le(0xffffffff)),
+    /array of 4294967295 elements exceeds the limit of 65536 elements of a zero-size type \(satsZeroSizeArrayElementsMax\) \(at byte 0\)/);
+  assert.throws(() => units.skip(new BsatnReader(u32le(0xffffffff))), /satsZeroSizeArrayElementsMax/);
+  assert.ok(performance.now() - started < 100);
+  assert.equal((units.decode(u32le(satsZeroSizeArrayElementsMax)) as Value[]).length, satsZeroSizeArrayElementsMax);
+  assert.throws(() => units.decode(u32le(satsZeroSizeArrayElementsMax + 1)), /satsZeroSizeArrayElementsMax/);
+  // Elements that take bytes: the count must fit the bytes left, and the general limit holds too.
+  const u32s = compileCodec({ tag: 'Array', value: prim('U32') }, empty);
+  assert.throws(() => u32s.decode(new Uint8Array([0xe8, 0x03, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8])),
+    /array of 1000 elements needs at least 4000 bytes but only 8 remain \(at byte 0\)/);
+  assert.throws(() => compileCodec({ tag: 'Array', value: prim('Bool') }, empty).skip(new BsatnReader(u32le(satsArrayElementsMax + 1))),
+    /exceeds the limit of 16777216 elements \(satsArrayElementsMax\)/);
+  // The field path leads the message, as for every decoding error.
+  const args = compileCodec(product(['items', { tag: 'Array', value: unit }]), empty);
+  assert.throws(() => args.decode(u32le(0xffffffff)), /^SatsError: items: array of 4294967295/);
+  // Minimum sizes: products add, sums take the tag plus their smallest variant, recursion through a sum terminates.
+  const list: Typespace = { types: [sum(['nil', unit], ['cons', product(['head', prim('I64')], ['tail', { tag: 'Ref', value: 0 }])])] };
+  assert.equal(minSizeBytes({ tag: 'Ref', value: 0 }, list), 1);
+  assert.equal(minSizeBytes(product(['a', prim('U8')], ['b', prim('String')], ['c', unit]), empty), 5);
+  assert.equal(minSizeBytes(product(['nested', product()]), empty), 0);
+});

@@ -91,3 +91,18 @@ test('typeToJson and big-int text helpers', () => {
   assert.equal(stringifyJson({ a: [1n, -(2n ** 70n)], s: 'x' }), '{"a":[1,-1180591620717411303424],"s":"x"}');
   assert.equal(stringifyJson({ a: 1 }, 2), '{\n  "a": 1\n}');
 });
+
+test('bare Identity and ConnectionId text must be full-width hex; JSON arrays are bounded (issue 11 items 3, 12)', async () => {
+  const { satsZeroSizeArrayElementsMax } = await import('../../src/limits.js');
+  const connectionId = product(['__connection_id__', prim('U128')]);
+  assert.throws(() => valueFromJson(identity, 'c2001234', ts), /invalid identity hex "c2001234": expected 64 hex characters, got 8/);
+  assert.throws(() => valueFromJson(identity, 12, ts), /expected an identity as 64 hex characters, got number 12/);
+  assert.throws(() => valueFromJson(connectionId, 'ab', ts), /invalid connection id hex "ab": expected 32 hex characters, got 2/);
+  assert.deepEqual(valueFromJson(connectionId, '0x' + '01'.repeat(16), ts), [BigInt('0x' + '01'.repeat(16))]);
+  // The product form is a u256, as upstream's: any width.
+  assert.deepEqual(valueFromJson(identity, { __identity__: '0x12' }, ts), [0x12n]);
+  const units = { tag: 'Array', value: product() } as const;
+  assert.equal((valueFromJson(units, Array.from({ length: satsZeroSizeArrayElementsMax }, () => []), ts) as unknown[]).length, satsZeroSizeArrayElementsMax);
+  assert.throws(() => valueFromJson(units, Array.from({ length: satsZeroSizeArrayElementsMax + 1 }, () => []), ts),
+    /array of 65537 elements exceeds the limit of 65536 elements of a zero-size type/);
+});

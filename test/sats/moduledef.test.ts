@@ -128,8 +128,10 @@ test('V8/V9 and garbage are rejected with clear errors', () => {
   assert.throws(() => decodeRawModuleDef(new Uint8Array([1, 0])), /module definition version V9 is not supported/);
   assert.throws(() => decodeRawModuleDef(new Uint8Array([0])), /V8BackCompat is not supported/);
   assert.throws(() => decodeRawModuleDef(new Uint8Array([7])), /invalid RawModuleDef tag 7/);
-  assert.throws(() => decodeRawModuleDef(new Uint8Array([2, 1, 0, 0, 0, 99])), (e: unknown) =>
+  assert.throws(() => decodeRawModuleDef(new Uint8Array([2, 1, 0, 0, 0, 99, 0, 0, 0, 0])), (e: unknown) =>
     e instanceof SatsError && /invalid module definition: sections\[0\]: invalid sum tag 99/.test(e.message) && e.offsetBytes === 5);
+  // A section count the bytes left cannot hold is refused before any section is read.
+  assert.throws(() => decodeRawModuleDef(new Uint8Array([2, 1, 0, 0, 0, 99])), /sections: array of 1 elements needs at least \d+ bytes but only 1 remain/);
   assert.throws(() => rawModuleDefToJson(new Uint8Array([2, 0, 0, 0, 0]), 9), /version 9 is not supported/);
   assert.deepEqual(decodeRawModuleDef(new Uint8Array([2, 0, 0, 0, 0])), { sections: [] });
 });
