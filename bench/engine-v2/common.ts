@@ -28,7 +28,9 @@ export function processCpuUs(): number {
  */
 export function startTsWorker(file: string | URL, workerData?: unknown, resourceLimits?: ResourceLimits): Worker {
   const href = typeof file === 'string' ? new URL(file, 'file://').href : file.href;
-  const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(href)}); })`;
+  // Resolved here, so the worker finds tsx whatever the process's working directory.
+  const tsxApi = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(href)}); })`;
   return new Worker(boot, { eval: true, workerData, resourceLimits });
 }
 

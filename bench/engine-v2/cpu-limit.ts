@@ -8,24 +8,15 @@
 // (isolated-vm counts only the latter against `timeout`, which is why syscall loops overrun).
 //
 // Run: node --import tsx bench/engine-v2/cpu-limit.ts [limitMs=1000]
-// Owns: its worker. May call: isolated-vm, esbuild, src/host/database.ts, test/host/bundle.ts,
-// bench/engine-v2/common.ts.
+// Owns: its worker. May call: isolated-vm, src/host/database.ts, test/host/bundle.ts, bench/engine-v2/{common,keynote-db}.ts.
 
-import { build } from 'esbuild';
 import ivm from 'isolated-vm';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { printTable, startTsWorker, threadCpuNs } from './common.js';
+import { benchModuleBundle } from './keynote-db.js';
 
 interface Row { case: string; wallMs: number; threadCpuMs: number; isolateCpuMs: number; outcome: string }
 const caller = { identity: 3n, connectionId: 4n, jwtPayload: undefined };
-
-async function bundle(dir: string): Promise<string> {
-  const r = await build({
-    entryPoints: ['./src/index.ts'], absWorkingDir: dir, bundle: true, format: 'esm', platform: 'browser', write: false,
-    external: ['spacetime:sys*'], define: { 'process.env.NODE_ENV': '"production"' }, logLevel: 'silent', target: 'esnext',
-  });
-  return r.outputFiles[0].text;
-}
 
 function timed(name: string, body: () => { outcome: string; isolateCpuMs: number }): Row {
   const c0 = threadCpuNs();
@@ -73,7 +64,7 @@ function rawCallbackLoop(limitMs: number, withDeadline: boolean): { outcome: str
 async function workerMain(limitMs: number): Promise<Row[]> {
   const { fixtureBundle } = await import('../../test/host/bundle.js');
   const runaway = await fixtureBundle('runaway');
-  const spinSyscalls = await bundle(new URL('./modules/spin-syscalls/', import.meta.url).pathname);
+  const spinSyscalls = await benchModuleBundle('spin-syscalls');
   const rows: Row[] = [];
   rows.push(await throughDatabase('today: pure loop (runaway `spin`)', runaway, 'spin', limitMs));
   rows.push(await throughDatabase('today: syscall loop (`find` in a loop)', spinSyscalls, 'spinFind', limitMs));

@@ -1,9 +1,12 @@
 // bench/engine-v2/keynote-db.ts — today's real engine (host/database.ts: isolate + datastore, in memory) running the
-// keynote fixture, as the unit of work the engine-v2 prototypes move onto threads.
+// keynote fixture (or the app-shaped `general` transfer of bench/engine-v2/modules/general), as the unit of work the
+// engine-v2 prototypes move onto threads.
 //
 // Owns: nothing but this wrapper. May call: src/host/database.ts, test/host/bundle.ts (esbuild bundling of the
-// fixture, the same options as `spacetime build`), bench/engine-v2/common.ts.
+// fixture, the same options as `spacetime build`), esbuild (the same for modules under bench/engine-v2/modules),
+// bench/engine-v2/common.ts.
 
+import { build } from 'esbuild';
 import { Database } from '../../src/host/database.js';
 import { fixtureBundle } from '../../test/host/bundle.js';
 import { threadCpuNs } from './common.js';
@@ -21,9 +24,19 @@ export interface KeynoteDb {
   transferOnce(i: number): void;
 }
 
-export async function openKeynote(options: { accounts?: number; seed?: number; reducerTimeoutMs?: number } = {}): Promise<KeynoteDb> {
+/** Bundles a module under bench/engine-v2/modules with test/host/bundle.ts's options (those of `spacetime build`). */
+export async function benchModuleBundle(name: string): Promise<string> {
+  const r = await build({
+    entryPoints: ['./src/index.ts'], absWorkingDir: new URL(`./modules/${name}/`, import.meta.url).pathname, bundle: true,
+    format: 'esm', platform: 'browser', write: false, external: ['spacetime:sys*'], sourcemap: 'inline',
+    define: { 'process.env.NODE_ENV': '"production"' }, logLevel: 'silent', target: 'esnext',
+  });
+  return r.outputFiles[0].text;
+}
+
+export async function openKeynote(options: { accounts?: number; seed?: number; reducerTimeoutMs?: number; module?: 'keynote' | 'general' } = {}): Promise<KeynoteDb> {
   const accounts = options.accounts ?? keynoteAccountsDefault;
-  const program = await fixtureBundle('keynote');
+  const program = options.module === 'general' ? await benchModuleBundle('general') : await fixtureBundle('keynote');
   const db = await Database.create(
     { identity: 0x1000n + BigInt(options.seed ?? 0), ownerIdentity: 2n, limits: { reducerTimeoutMs: options.reducerTimeoutMs } }, program);
   const seeded = await db.callReducerJson('seed', [accounts, 1_000_000_000], caller);

@@ -13,9 +13,11 @@
 //
 // No per-row JS object exists anywhere: V8's heap holds a few hundred page objects whatever the row count, so GC work
 // does not grow with the data. Measured by bench/engine-v2/rowstore-bench.ts.
-// Owns: nothing outside itself. May call: node:assert.
+// Owns: nothing outside itself. May call: nothing (plain JS, so in-isolate.ts can run it inside an isolate).
 
-import assert from 'node:assert/strict';
+function assert(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new Error(message);
+}
 
 /**
  * Copies n bytes. Rows are short: a byte loop beats `set(subarray(...))`, which allocates a view per copy (measured:
