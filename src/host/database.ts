@@ -13,7 +13,6 @@
 // Scheduler, procedures and module HTTP routes: host/module-features.ts (`features`).
 
 import assert from 'node:assert';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Datastore } from '../datastore/store.js';
 import { buildDatabaseSchema } from '../datastore/schema.js';
@@ -25,7 +24,7 @@ import {
   BadArgumentsError, ConnectionRejectedError, DatabaseClosedError, NoSuchReducerError, PublishError,
   ReducerNotCallableError, messageOf,
 } from './errors.js';
-import { levelName, ModuleLog } from './module-log.js';
+import { levelName, ModuleLog, removeModuleLog } from './module-log.js';
 import { systemClock, type Clock } from './scheduler.js';
 import { prepareProgram } from './program.js';
 import { ReducerCatalog, type ReducerInfo } from './reducers.js';
@@ -178,7 +177,7 @@ export class Database {
       log: (level, message, frame) => {
         const target = db?.logs ?? memLog;
         const at = frame === '' ? undefined : runtime?.mapFrame(frame);
-        target.write(levelName(level), message, at ?? {});
+        return target.write(levelName(level), message, at ?? {});
       },
       jwtPayload: (connId) => db?.jwtFor(connId),
       scheduleImmediate: (reducer, args) => db?.queueImmediate(reducer, args),
@@ -269,7 +268,7 @@ export class Database {
     const d = opened.durability;
     d.recordProgram(info, opened.recovered !== undefined);
     // A reset starts a new module log too (as when the directory was recreated).
-    if (opened.recovered !== undefined) rmSync(join(dir, moduleLogFileName), { force: true });
+    if (opened.recovered !== undefined) removeModuleLog(join(dir, moduleLogFileName));
     // init ran before the log was attached: its rows follow the Program record in the same batch.
     await d.logCommit(initTx ?? { tables: [] }, this.datastore, info.timestampMicros);
   }
@@ -557,7 +556,7 @@ export class Database {
       identity: this.identity,
       log: (level, message, frame) => {
         const at = frame === '' ? undefined : current()?.mapFrame(frame);
-        this.logs.write(levelName(level), message, at ?? {});
+        return this.logs.write(levelName(level), message, at ?? {});
       },
       jwtPayload: (connId) => this.jwtFor(connId),
       scheduleImmediate: (reducer, args) => this.queueImmediate(reducer, args),

@@ -5,15 +5,17 @@
 // numeric wire of isolate-src.ts (result ≥ 0, or -errno with the message in the exchange buffer); the host half of
 // the module's row cache and deferred updates (isolate-src.ts): which point-scan results may be cached, whether the
 // cache survives into the next reducer call, and applying queued updates in order; the host-side deadline check of
-// every syscall (`callDeadlineMs`: time spent in syscalls counts toward a call's limit).
+// every syscall (`callDeadlineMs`: time spent in syscalls counts toward a call's limit); the per-call bound of module
+// log bytes (logBytesPerCallMax).
 // May call: datastore/types (MutTx, DatastoreError, errno), sats/types (SatsError), host/isolate-src (op codes),
-// host/errors (messageOf).
+// host/errors (messageOf), limits.
 
 import assert from 'node:assert';
 import ivm from 'isolated-vm';
 import { DatastoreError, errno, type InfallibleUpdate, type MutTx, type RangeScanArgs } from '../datastore/types.js';
 import { SatsError } from '../sats/types.js';
 import { messageOf } from './errors.js';
+import { logBytesPerCallMax } from '../limits.js';
 import { chunkFlag, chunkHeaderBytes, growCode, keepRowCacheFlag, op, updateRecordHeaderBytes } from './isolate-src.js';
 
 /** Initial exchange buffer size. Inputs and single rows larger than this grow it (never shrinks). */
@@ -30,8 +32,12 @@ export const logLevel = { error: 0, warn: 1, info: 2, debug: 3, trace: 4, panic:
 export interface SyscallEnv {
   /** The database identity (`identity()`). */
   identity: bigint;
-  /** console_log: `frame` is "file:line" of the module code that logged, or ''. */
-  log(level: number, message: string, frame: string): void;
+  /**
+   * console_log: `frame` is "file:line" of the module code that logged, or ''. Returns the bytes the record took in the
+   * log (counted toward logBytesPerCallMax); a log that keeps nothing may return nothing (then the message's length
+   * counts).
+   */
+  log(level: number, message: string, frame: string): number | void;
   /** JWT payload JSON a connection authenticated with, if any (`get_jwt_payload`). */
   jwtPayload(connectionId: bigint): string | undefined;
   /** volatile_nonatomic_schedule_immediate: run `reducer` with `args` after the current call. */
@@ -237,7 +243,21 @@ export class SyscallHost {
   /** Forgets everything a call left behind (iterators the module did not drain). */
   endCall(): void {
     this.callDeadlineMs = Infinity;
+    this.logBytesThisCall = 0;
     if (this.iters.size > 0) this.iters.clear();
+  }
+
+  /**
+   * A module's log record, within the call's logBytesPerCallMax: the record that crosses it is still written, then one
+   * Warn line says the rest is dropped, and the call goes on (dropping costs a comparison, not a write).
+   */
+  private log(level: number, message: string, frame: string): void {
+    if (this.logBytesThisCall > logBytesPerCallMax) return;
+    const wrote = this.env.log(level, message, frame);
+    this.logBytesThisCall += typeof wrote === 'number' ? wrote : message.length;
+    if (this.logBytesThisCall <= logBytesPerCallMax) return;
+    this.env.log(logLevel.warn, `this call wrote more than ${logBytesPerCallMax} bytes of log (logBytesPerCallMax): ` +
+      'the rest of its log is dropped', '');
   }
 
   private grow(minBytes: number): void {
@@ -356,7 +376,7 @@ export class SyscallHost {
         return this.txOrThrow().deleteByIndexRange(a as number, this.rangeArgs(b as number, c as number, d as number, e as number));
       case op.deleteEq: return this.txOrThrow().deleteByRows(a as number, decodeRowList(this.x.subarray(0, b as number)));
       case op.clear: return this.txOrThrow().clear(a as number);
-      case op.consoleLog: this.env.log(a as number, String(b), String(c ?? '')); return 0;
+      case op.consoleLog: this.log(a as number, String(b), String(c ?? '')); return 0;
       case op.timerStart: {
         const id = this.nextTimerId++;
         this.timers.set(id, { name: String(a), startNs: process.hrtime.bigint() });
@@ -367,7 +387,7 @@ export class SyscallHost {
         if (t === undefined) throw new SyscallError(noSuchConsoleTimer, `no such console timer: ${a as number}`);
         this.timers.delete(a as number);
         const ms = Number(process.hrtime.bigint() - t.startNs) / 1e6;
-        this.env.log(logLevel.info, `Timing span "${t.name}": ${ms.toFixed(3)}ms`, '');
+        this.log(logLevel.info, `Timing span "${t.name}": ${ms.toFixed(3)}ms`, '');
         return 0;
       }
       case op.identity: writeBig(this.xv, 0, this.env.identity, 4); return 0;

@@ -2,11 +2,12 @@
 //
 // Owns: publish / pre_publish / info / identity / names / delete / call / sql / schema / logs / timestamp /
 // lock routes: request parsing, permission checks that depend on the caller, and the exact response shapes.
-// May call: server/databases.ts, server/control.ts, server/http.ts, host/errors.ts, sats/ (JSON), auth/.
+// May call: server/databases.ts, server/control.ts, server/http.ts, host/errors.ts, sats/ (JSON), auth/, limits.
 //
 // Every route here goes through the anon middleware (`ctx.caller()`): a request without a token gets a freshly
 // minted identity, echoed in the spacetime-identity(-token) headers.
 
+import type { ServerResponse } from 'node:http';
 import { identityFromHex, identityToHex, randomConnectionId } from '../../auth/identity.js';
 import {
   BadArgumentsError, ConnectionRejectedError, DatabaseClosedError, NoSuchReducerError, ReducerNotCallableError,
@@ -23,9 +24,10 @@ import { functionNamer } from '../../host/reducers.js';
 import { DatabaseRegistry, requireOwner } from '../databases.js';
 import { addModuleRoutes, callProcedureRoute } from './module-routes.js';
 import type { Caller, HostedDatabase, LogRecord, SqlStatementResult } from '../host-api.js';
+import { logFollowLagBytesMax, logReadChunkBytes } from '../../limits.js';
 import { HttpError, jsonBodyMaxBytes, jsonContentType, moduleBodyMaxBytes, type Credentials, type RequestContext, type Router } from '../http.js';
 
-/** Upper bound on `num_lines` (the host keeps fewer records in memory anyway). */
+/** Upper bound on `num_lines` (the log's files hold fewer records than this anyway). */
 export const logTailMaxLines = 1_000_000;
 
 const migrationPlanRule = '━'.repeat(60);
@@ -326,30 +328,113 @@ async function logs(ctx: RequestContext, registry: DatabaseRegistry): Promise<vo
   const numLines = parseNumLines(ctx.query('num_lines'));
   const follow = ctx.queryFlag('follow');
   const db = registry.get(record);
-  const records = await db.logs.tail(numLines);
-  ctx.res.writeHead(200, { 'Content-Type': 'application/x-ndjson' });
-  let text = '';
-  for (const entry of records) text += logLine(entry);
-  if (!follow) {
-    ctx.res.end(text);
-    return;
+  const res = ctx.res;
+  // The backlog is the log files as they are now and the follower starts in the same turn (appends are synchronous),
+  // so a followed record is sent exactly once: after the backlog if it came later.
+  const backlog = db.logs.read(numLines);
+  const follower = follow ? new LogFollower(res) : undefined;
+  if (follower !== undefined) {
+    const unsubscribe = db.logs.follow((entry) => follower.push(entry));
+    // The stream ends when the client goes away or the database is closed (deleted, reset, server shutdown).
+    const stop = () => {
+      unsubscribe();
+      stopOnClose();
+      res.end();
+    };
+    const stopOnClose = registry.onClose(record.identity, stop);
+    res.once('close', stop);
   }
-  if (text !== '') ctx.res.write(text);
-  else ctx.res.flushHeaders(); // the client waits for the status line before it reads the stream
-  const unsubscribe = db.logs.follow((entry) => {
-    ctx.res.write(logLine(entry));
-  });
-  // The stream ends when the client goes away or the database is closed (deleted, reset, server shutdown).
-  const stop = () => {
-    unsubscribe();
-    stopOnClose();
-    ctx.res.end();
-  };
-  const stopOnClose = registry.onClose(record.identity, stop);
-  ctx.res.once('close', stop);
+  res.writeHead(200, { 'Content-Type': 'application/x-ndjson' });
+  if (follower !== undefined) res.flushHeaders(); // the client waits for the status line before it reads the stream
+  try {
+    await sendBacklog(res, backlog);
+  } finally {
+    backlog.close();
+  }
+  if (follower === undefined) res.end();
+  else follower.goLive();
 }
 
-/** undefined (parameter absent) means every record the host keeps, as upstream. */
+/**
+ * Writes the records in batches of about logReadChunkBytes, waiting for the socket when it is full and letting other
+ * requests run between batches, so a long log costs neither memory nor a blocked server.
+ */
+async function sendBacklog(res: ServerResponse, records: Iterable<LogRecord>): Promise<void> {
+  let batch = '';
+  for (const entry of records) {
+    if (res.writableEnded || res.destroyed) return;
+    batch += logLine(entry);
+    if (batch.length < logReadChunkBytes) continue;
+    const room = res.write(batch);
+    batch = '';
+    await (room ? new Promise((resolve) => setImmediate(resolve)) : drainedOrClosed(res));
+  }
+  if (batch !== '' && !res.writableEnded && !res.destroyed) res.write(batch);
+}
+
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+/**
+ * A `logs --follow` reader: records that arrive while its backlog is sent wait in a queue, later ones go straight to
+ * the socket. Whenever the reader is more than logFollowLagBytesMax behind (queued, or unsent in the socket), records
+ * are skipped for it and one line then says how many: a slow reader must not make the server buffer a flood.
+ */
+class LogFollower {
+  private queued: string[] | undefined = [];
+  private queuedChars = 0;
+  private skipped = 0;
+
+  constructor(private readonly res: ServerResponse) {
+    res.on('drain', () => {
+      if (this.queued === undefined && this.skipped > 0) res.write(this.skipNote());
+    });
+  }
+
+  push(entry: LogRecord): void {
+    const res = this.res;
+    if (res.writableEnded || res.destroyed) return;
+    const line = logLine(entry);
+    const lag = this.queued === undefined ? res.writableLength : this.queuedChars;
+    if (lag + line.length > logFollowLagBytesMax) {
+      this.skipped++;
+      return;
+    }
+    const text = this.skipNote() + line;
+    if (this.queued === undefined) {
+      res.write(text);
+    } else {
+      this.queued.push(text);
+      this.queuedChars += text.length;
+    }
+  }
+
+  /** The backlog is sent: what queued meanwhile follows it, then records as they come. */
+  goLive(): void {
+    const queued = this.queued!;
+    this.queued = undefined;
+    if (!this.res.writableEnded && !this.res.destroyed && queued.length > 0) this.res.write(queued.join(''));
+  }
+
+  private skipNote(): string {
+    if (this.skipped === 0) return '';
+    const message = `${this.skipped} log records were skipped: this reader fell more than ${logFollowLagBytesMax} bytes ` +
+      'behind (logFollowLagBytesMax)';
+    this.skipped = 0;
+    return logLine({ ts: Date.now() * 1000, level: 'Warn', message });
+  }
+}
+
+/** undefined (parameter absent) means every record on disk (module.log and its rotations), as upstream. */
 function parseNumLines(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
