@@ -31,7 +31,9 @@ import {
   decodeClientFrameInto, writeServerMessage, type ClientMessage, type QuerySetUpdate, type ServerMessage,
 } from '../../subscription/messages.js';
 import { onFlushPassEnd, queueFlush, releaseWhenDurable, type DurableSlot, type FlushTarget } from './fanout.js';
-import { outboundFragmentBytes, outboundQueueMaxBytes, outboundSocketBufferedBytesMax, outboundStallTimeoutMs } from '../../limits.js';
+import {
+  outboundFragmentBytes, outboundQueueMaxBytes, outboundSocketBufferedBytesMax, outboundStallTimeoutMs, queryMessagesSliceMs,
+} from '../../limits.js';
 
 export { outboundQueueMaxBytes };
 
@@ -287,11 +289,19 @@ export class Session implements ClientSink, FlushTarget {
   private processInbound(): void {
     if (this.processing) return;
     this.processing = true;
+    let sliceStartMs = -1;
     try {
       while (!this.closed && this.inbound.length > 0) {
-        const wait = this.handleMessage(this.inbound.shift()!);
+        const m = this.inbound.shift()!;
+        if (sliceStartMs < 0 && m.tag !== 'CallReducer') sliceStartMs = performance.now();
+        const wait = this.handleMessage(m);
         if (wait !== undefined) {
           void this.resumeAfter(wait);
+          return;
+        }
+        // Queries run synchronously, each within the SQL budget; a frame of them must not hold the thread for all.
+        if (sliceStartMs >= 0 && this.inbound.length > 0 && performance.now() - sliceStartMs > queryMessagesSliceMs) {
+          void this.resumeAfter(afterPendingIo());
           return;
         }
       }
@@ -863,6 +873,16 @@ export function frame(body: Uint8Array, compression: Compression): Buffer {
   f[0] = tag;
   f.set(out, 1);
   return f;
+}
+
+/**
+ * Resolves after the event loop has polled for I/O twice, so other clients' pending work is done first. Three
+ * setImmediate hops: the first runs before the next poll (it is scheduled from an I/O callback); the second after
+ * it, but before the replies that poll produced (fanout.ts flushes them in a later setImmediate); the third after
+ * those replies and after a second poll (a new HTTP connection is accepted in one poll and read in the next).
+ */
+function afterPendingIo(): Promise<void> {
+  return new Promise((resolve) => setImmediate(() => setImmediate(() => setImmediate(resolve))));
 }
 
 function toBytes(data: RawData): Uint8Array {
