@@ -8,7 +8,7 @@
 // Owns: the dev loop, its messages, the log streams and the client child process.
 // May call: cli/build, cli/generate, cli/publish, cli/project-config, cli/auth, cli/util, cli/init (index, templates,
 // prompt, gitignore), cli/main (formatLogRecord only), node:fs, node:child_process.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { authToken } from './auth.js';
@@ -121,6 +121,7 @@ async function createProject(config: CliConfig, opts: DevOptions, cwd: string, i
     serverOnly: false, cwd, database, skipNextSteps: true,
   });
   if (created === undefined) throw new CliError('Project initialization did not create a project');
+  await installDependencies(created.projectPath, interactive);
   const rel = path.relative(cwd, created.projectPath);
   say();
   say('Tip: To interact with your database, open a new terminal and run:');
@@ -130,6 +131,26 @@ async function createProject(config: CliConfig, opts: DevOptions, cwd: string, i
   say('  spacetime sql "SELECT * FROM person"');
   say('  spacetime logs');
   return created.projectPath;
+}
+
+/**
+ * A new project cannot build until its packages are installed (the module imports `spacetimedb/server`), so dev
+ * installs them with npm, as upstream's init does with the package manager it asks for. One install at the project
+ * root serves the module too (resolution walks up from spacetimedb/). A failure is reported and dev goes on: the
+ * watch rebuilds once the user has installed.
+ */
+async function installDependencies(projectDir: string, interactive: boolean): Promise<void> {
+  if (interactive && !(await confirm('Install dependencies with npm now?'))) {
+    say(`Please install dependencies manually in ${projectDir} (npm install).`);
+    return;
+  }
+  say('Installing dependencies with npm...');
+  const run = spawnSync('npm', ['install', '--no-fund', '--no-audit', '--loglevel=error'], { cwd: projectDir, stdio: 'inherit' });
+  if (run.status === 0) say('Dependencies installed successfully!');
+  else {
+    process.stderr.write(`Installation failed (${run.error?.message ?? `exit code ${run.status}`}).\n`);
+    say(`Please run 'npm install' manually in ${projectDir}.`);
+  }
 }
 
 /** The databases the server's identity owns, by name (for the "existing database" choice). */
