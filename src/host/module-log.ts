@@ -78,12 +78,13 @@ export class ModuleLog {
     assert(this.bounds.fileBytesMax > logLineBytesMax && this.bounds.rotatedFilesMax >= 1, 'module log bounds too small');
     if (filePath === undefined) return;
     mkdirSync(dirname(filePath), { recursive: true });
-    const oversizeBytes = existsSync(filePath) ? statSync(filePath).size : 0;
-    if (oversizeBytes > this.bounds.fileBytesMax) {
+    const foundBytes = existsSync(filePath) ? statSync(filePath).size : 0;
+    const oversize = foundBytes > this.bounds.fileBytesMax;
+    if (oversize) {
       this.rotate();
       keepTail(`${filePath}.1`, logRingBytesMax);
     } else {
-      this.fileBytes = oversizeBytes;
+      this.fileBytes = foundBytes;
     }
     const files = openLogFiles(filePath, this.bounds.rotatedFilesMax);
     try {
@@ -92,8 +93,8 @@ export class ModuleLog {
     } finally {
       closeLogFiles(files);
     }
-    if (oversizeBytes > this.bounds.fileBytesMax) {
-      this.write('Warn', `module.log was ${oversizeBytes} bytes, over the ${this.bounds.fileBytesMax}-byte bound ` +
+    if (oversize) {
+      this.write('Warn', `module.log was ${foundBytes} bytes, over the ${this.bounds.fileBytesMax}-byte bound ` +
         `(logFileBytesMax): only its newest ${logRingBytesMax} bytes were kept, as module.log.1`);
     }
   }
