@@ -38,7 +38,7 @@ test('anonymous connection: InitialConnection first, and the token reconnects as
 });
 
 test('handshake refusals are plain HTTP responses', async () => {
-  await assert.rejects(RawClient.open(subscribeUrl(), ['v1.json.spacetimedb']), { status: 400, body: 'no valid protocol selected' });
+  await assert.rejects(RawClient.open(subscribeUrl(), ['v1.bsatn.spacetimedb']), { status: 400, body: 'no valid protocol selected' });
   await assert.rejects(RawClient.open(`${srv.wsUrl}/v1/database/nope/subscribe`), { status: 404, body: '`nope` not found' });
   await assert.rejects(RawClient.open(`${subscribeUrl()}?token=abc`), { status: 400 });
   await assert.rejects(RawClient.open(`${subscribeUrl()}?compression=Zstd`), { status: 400 });

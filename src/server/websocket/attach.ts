@@ -1,14 +1,15 @@
 // server/websocket/attach.ts — the WebSocket entry point: `GET /v1/database/:name_or_identity/subscribe`.
 //
-// Owns: the upgrade handshake (route, subprotocol choice v3 > v2, query parameters, credentials or an anonymous
+// Owns: the upgrade handshake (route, subprotocol choice v3 > v2 > v1.json, query parameters, credentials or an anonymous
 // identity, database lookup), plain-HTTP refusals before the upgrade (client-protocol.md §1.2–1.4) and the set of
-// live (database, connection_id) pairs. Each accepted socket gets a Session (session.ts).
+// live (database, connection_id) pairs. Each accepted socket gets a Session (session.ts), or a JsonSession
+// (json-session.ts) when the client speaks upstream's legacy v1.json.spacetimedb text protocol.
 //
 // A connection_id is live from its upgrade until its socket has closed. Upstream refuses a second client with a
 // live connection_id when it inserts the `st_client` row (unique (identity, connection_id); `st_connection_credentials`
 // unique on connection_id) and drops the socket after the upgrade; we refuse before the upgrade with 409 and a
 // message, whatever the identity (upstream would admit a same-identity, same-token duplicate as a second actor).
-// May call: server/websocket/session.ts, auth/ (tokens, identities), ws.
+// May call: server/websocket/session.ts, server/websocket/json-session.ts, auth/ (tokens, identities), ws.
 
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -17,9 +18,11 @@ import { connectionIdToHex, randomConnectionId } from '../../auth/identity.js';
 import { AuthError, bearerToken, type TokenAuthority } from '../../auth/tokens.js';
 import { compileWithSql, subscriptionsFor, type CompileQuery } from '../../subscription/manager.js';
 import { inboundMessageMaxBytes, Session, type Compression, type SessionDatabase, type SessionLimits } from './session.js';
+import { JsonSession, subprotocolV1Json, type JsonSessionDatabase } from './json-session.js';
 
 export const subprotocolV3 = 'v3.bsatn.spacetimedb';
 export const subprotocolV2 = 'v2.bsatn.spacetimedb';
+export { subprotocolV1Json };
 const subscribeRoutePattern = /^\/v1\/database\/([^/]+)\/subscribe\/?$/;
 const connectionIdPattern = /^[0-9a-fA-F]{32}$/;
 
@@ -37,7 +40,7 @@ export interface AttachDeps {
 }
 
 export interface AttachedWebSockets {
-  readonly sessions: ReadonlySet<Session>;
+  readonly sessions: ReadonlySet<Session | JsonSession>;
   /** Closes every session with 1001 and stops accepting upgrades. */
   close(): Promise<void>;
 }
@@ -56,7 +59,7 @@ export function attachWebSocket(server: Server, deps: AttachDeps): AttachedWebSo
     perMessageDeflate: false,
     handleProtocols: (offered) => chooseSubprotocol(offered) ?? false,
   });
-  const sessions = new Set<Session>();
+  const sessions = new Set<Session | JsonSession>();
   /** `liveKey(db, connectionId)` of every socket from its upgrade until it has closed. */
   const liveConnections = new Set<string>();
 
@@ -117,15 +120,21 @@ export function attachWebSocket(server: Server, deps: AttachDeps): AttachedWebSo
 
     wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       liveConnections.add(live);
-      const session = new Session(ws, db, subscriptionsFor(db, deps.compile ?? compileWithSql), {
-        caller: { identity, connectionId, jwtPayload },
-        token,
-        version: protocol === subprotocolV3 ? 3 : 2,
-        compression: params.compression,
-        confirmedReads: params.confirmed,
-        limits: deps.limits,
-        onError: deps.onError,
-      });
+      const subscriptions = subscriptionsFor(db, deps.compile ?? compileWithSql);
+      const caller = { identity, connectionId, jwtPayload };
+      const session = protocol === subprotocolV1Json
+        ? new JsonSession(ws, db as JsonSessionDatabase, subscriptions, {
+          caller, token, confirmedReads: params.confirmed ?? false, limits: deps.limits, onError: deps.onError,
+        })
+        : new Session(ws, db, subscriptions, {
+          caller,
+          token,
+          version: protocol === subprotocolV3 ? 3 : 2,
+          compression: params.compression,
+          confirmedReads: params.confirmed ?? true,
+          limits: deps.limits,
+          onError: deps.onError,
+        });
       sessions.add(session);
       // Upstream closes every client with 1001 "module exited" when the database goes away.
       const stopWatching = deps.onDatabaseClosed?.(db, () => session.fail(1001, 'module exited'));
@@ -149,21 +158,27 @@ export function attachWebSocket(server: Server, deps: AttachDeps): AttachedWebSo
   };
 }
 
-/** Server preference: v3, then v2 (the 2.x SDK offers both; v1 is not implemented). */
+/**
+ * Server preference, as upstream's: v3, then v2 (the 2.x SDK offers both), then v1.json (hand-written JSON clients,
+ * the upstream CLI's fallback). v1.bsatn is not served: its message set differs from v2's and no client we know of
+ * needs it.
+ */
 function chooseSubprotocol(offered: Set<string>): string | undefined {
   if (offered.has(subprotocolV3)) return subprotocolV3;
   if (offered.has(subprotocolV2)) return subprotocolV2;
+  if (offered.has(subprotocolV1Json)) return subprotocolV1Json;
   return undefined;
 }
 
-interface SubscribeParams { compression: Compression; confirmed: boolean; connectionId: bigint | undefined }
+/** `confirmed` undefined: not given (v2/v3 default to true, v1 to false, as upstream's). */
+interface SubscribeParams { compression: Compression; confirmed: boolean | undefined; connectionId: bigint | undefined }
 
 function parseParams(q: URLSearchParams): SubscribeParams {
   const compression = q.get('compression') ?? 'Brotli';
   if (compression !== 'None' && compression !== 'Gzip' && compression !== 'Brotli') {
     throw new UpgradeRefusal(400, `Invalid query string: unknown compression \`${compression}\`, expected one of \`None\`, \`Brotli\`, \`Gzip\``);
   }
-  const confirmed = parseBool(q.get('confirmed'), 'confirmed') ?? true;
+  const confirmed = parseBool(q.get('confirmed'), 'confirmed');
   parseBool(q.get('light'), 'light'); // accepted and ignored on v2/v3
   const rawId = q.get('connection_id');
   let connectionId: bigint | undefined;
