@@ -114,12 +114,18 @@ export const sqlRowsScannedMax = 10_000_000;
 /** Rows one request returns (or materializes: views' and RLS filters' rows read by the query count too). */
 export const sqlRowsReturnedMax = 1_000_000;
 /**
- * BSATN bytes of the rows one request returns. A SubscribeApplied carries them plus up to 8 bytes of offset per row,
- * which must stay under the WebSocket outbound queue limit (64 MiB, server/websocket/session.ts
- * `outboundQueueMaxBytes`, checked in test/sql/budget.test.ts) or the client would be dropped as too slow instead of
- * told why. 48 MiB holds a 1M-row scan of rows up to 48 bytes (the /sql JSON of it is ~2–4x that).
+ * BSATN bytes of the rows one request returns: what a SubscribeApplied or OneOffQueryResult carries, and what the
+ * decoded rows of a /sql reply grow from (measured: 1M rows of 12 u32 = 48 MB held ~570 MB of heap with their JSON).
+ * 48 MiB holds a 1M-row scan of rows up to 48 bytes.
  */
 export const sqlResultBytesMax = 48 * 1024 * 1024;
+/**
+ * Values (columns, and the elements of arrays other than bytes) of the rows one /sql request returns. Rendering the
+ * JSON reply happens after evaluation, outside the time limit, and costs per value: measured here under load, 1M rows
+ * took 1.8 s to render with 2 columns, 6.0 s with 12 (~1.5 µs a row + ~0.4 µs a value). 8M values keep a reply's
+ * rendering near the time limit; a 1M-row scan of up to 8 columns fits. WebSocket replies carry BSATN: not counted.
+ */
+export const sqlResultValuesMax = 8_000_000;
 /**
  * Wall time one request may evaluate. Everything runs on the server's one thread, so this is how long a query may
  * keep every other database waiting. The 1M-row scan above takes 0.5–3 s here; 5 s covers it with headroom on a loaded
@@ -135,8 +141,8 @@ export const sqlClockCheckRows = 1024;
  */
 export const queryMessagesSliceMs = 50;
 assertLimit(sqlRowsReturnedMax <= sqlRowsScannedMax, 'a query cannot return more rows than it may scan');
-assertLimit(sqlResultBytesMax + 8 * sqlRowsReturnedMax < 64 * 1024 * 1024,
-  'the largest SubscribeApplied fits the WebSocket outbound queue (64 MiB)');
+assertLimit(sqlQueryWallTimeMsMax < reducerTimeoutMsDefault,
+  'a query holds the thread no longer than a reducer call (keep-alive timeouts are sized from the longest hold)');
 
 // ---- Module log (issue 11 item 7, issue 15 item 5) ------------------------------------------------------------------
 // host/module-log.ts writes `<db>/module.log` (NDJSON, appended synchronously) and rotates it; host/syscalls.ts keeps
@@ -328,5 +334,23 @@ export const pgConnectionsMax = 256;
  * Time from connect to a completed password exchange (PostgreSQL's authentication_timeout is 60 s; token checks here
  * are local and fast, and a connection that never authenticates only holds a socket). Past it: FATAL 08006, closed.
  */
-export const pgStartupTimeoutMs = 10_000;
+export const pgStartupTimeoutMsDefault = 10_000;
+/** The startup limit this server runs with: `SPACETIME_PG_STARTUP_TIMEOUT_MS` (tests), else the default. */
+export function pgStartupTimeoutMsConfigured(env: NodeJS.ProcessEnv = process.env): number {
+  return limitFromEnv('SPACETIME_PG_STARTUP_TIMEOUT_MS', pgStartupTimeoutMsDefault, env);
+}
 assertLimit(pgMessageBytesMax >= 16 * 1024 + 64, 'a password message holds the largest token (auth/tokens.ts tokenMaxBytes)');
+
+// ---- OIDC tokens from any issuer (issue 13 item 12) ----------------------------------------------------------------
+// A token from an issuer we have not seen makes the server fetch that issuer's discovery document and key set
+// (auth/oidc.ts). Anyone can mint such a token, so what those fetches may cost is bounded here.
+
+/** Issuers whose discovery document and key set are cached at once; the least recently used is dropped beyond it. */
+export const oidcIssuersCachedMax = 256;
+/** Discovery or key-set fetches running at once; a token needing one more is refused (401, try again). */
+export const oidcDiscoveriesInFlightMax = 8;
+/** A discovery document or key set larger than this is refused while it is read (real ones are a few KiB). */
+export const oidcDocumentMaxBytes = 256 * 1024;
+/** One discovery or key-set request gives up after this long (a token check waits for it). */
+export const oidcFetchTimeoutMs = 5 * 1000;
+assertLimit(oidcDiscoveriesInFlightMax <= oidcIssuersCachedMax, 'every discovery in flight can be cached');

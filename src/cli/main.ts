@@ -1,7 +1,7 @@
 // The `spacetime` command: argument parsing (commander, clap-like errors and exit codes) and the subcommands
 // (cli-and-publish.md §0, §1). Talks to servers over HTTP only; `start` is the one exception (it runs server/).
 // May call: every file in cli/, server/main.js (start only).
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -598,7 +598,8 @@ async function startCommand(opts: Record<string, unknown>, cmd: Command) {
   process.stdout.write(`spacetimedb-standalone path: ${process.argv[1] ?? ''}\n`);
   process.stdout.write(`database running in data directory ${dir}\n`);
   // startServer prints `Starting SpacetimeDB listening on <addr>` once it is bound.
-  const running = await startServer({ listenAddr, dataDir: dir, keyDir, oidc: oidcOptionsFromFlags(opts), durability: opts.durability === 'none' ? 'none' : 'fsync', exitOnUncaughtError: true });
+  const running = await startServer({ listenAddr, dataDir: dir, keyDir, oidc: oidcOptionsFromFlags(opts), durability: opts.durability === 'none' ? 'none' : 'fsync', exitOnUncaughtError: true,
+    pg: opts.pgPort === undefined ? undefined : { port: opts.pgPort as number, version: cliVersion } });
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off('SIGINT', stop);
@@ -608,6 +609,15 @@ async function startCommand(opts: Record<string, unknown>, cmd: Command) {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+}
+
+/** `--pg-port`: an unprivileged TCP port, 1024..65534 (upstream's clap range). */
+function parsePgPort(text: string): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port < 1024 || port >= 65535) {
+    throw new InvalidArgumentError(`${text} is not in 1024..65535`);
+  }
+  return port;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -820,6 +830,7 @@ function buildProgram(): Command {
     .option('--jwt-key-dir <dir>', 'Directory holding the id_ecdsa signing keys')
     .addOption(new Option('--edition <edition>').choices(['standalone']).default('standalone'))
     .option('--non-interactive')
+    .option('--pg-port <port>', 'If specified, enables the built-in PostgreSQL wire protocol server on the given port.', parsePgPort)
     .addOption(new Option('--durability <mode>', 'fsync: replies wait until the transaction is on disk; none: until the OS has it')
       .choices(['fsync', 'none']).default('fsync'))
     .option('--allow-private-http', 'Let procedures make HTTP requests to private and loopback addresses (local development)')

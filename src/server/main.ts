@@ -3,10 +3,10 @@
 // Owns: server start-up and shutdown order, the listen address, the one "listening" line on stdout, and (when the
 // server is the process, `spacetime start`) what happens to an error nobody caught: its stack goes to the log first.
 // May call: auth/ (keys, tokens), server/control.ts, server/databases.ts, server/http.ts, server/routes/*,
-// server/websocket/attach.ts, host/ (the default DatabaseHost).
+// server/websocket/attach.ts, server/pgwire/server.ts (`pg`), host/ (the default DatabaseHost).
 //
 // Start order: keys → control data → reopen every database → listen. Shutdown: stop accepting, close WebSocket
-// sessions, close databases (their commit logs flush), close the listener.
+// sessions and PostgreSQL connections, close databases (their commit logs flush), close the listener.
 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -22,6 +22,8 @@ import { addIdentityRoutes } from './routes/identity.js';
 import { addLoginRoutes, createOidcVerifier, type OidcServerOptions } from './routes/login.js';
 import { compileWithSql } from '../subscription/manager.js';
 import { attachWebSocket } from './websocket/attach.js';
+import { startPgServer, type RunningPgServer } from './pgwire/server.js';
+import { sqlAsClient } from './routes/database.js';
 
 export const listenAddrDefault = '127.0.0.1:3000';
 
@@ -51,6 +53,11 @@ export interface StartServerOptions {
    * log with its stack, then the process exits 1 (default false: an embedding process keeps its own handlers).
    */
   exitOnUncaughtError?: boolean;
+  /**
+   * Serve the PostgreSQL wire protocol (docs/pgwire.md) on `port` of the listen address's host (`--pg-port`; 0: a
+   * free port); `version` is reported as `server_version` (`spacetime <version>`, as upstream).
+   */
+  pg?: { port: number; version: string };
 }
 
 /** What the WebSocket endpoint gets from the server. */
@@ -71,6 +78,8 @@ export interface RunningServer {
   httpServer: Server;
   databases: DatabaseRegistry;
   tokens: TokenAuthority;
+  /** The PostgreSQL wire protocol port, when `pgPort` was given. */
+  pgPort?: number;
   close(): Promise<void>;
 }
 
@@ -120,6 +129,15 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const address = httpServer.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   if (options.announce !== false) process.stdout.write(`Starting SpacetimeDB listening on ${shownHost}:${address.port}\n`);
+  let pg: RunningPgServer | undefined;
+  if (options.pg !== undefined) {
+    pg = await startPg(hostname, options.pg, databases, tokens, onError).catch(async (error: unknown) => {
+      await webSockets.close();
+      await databases.closeAll();
+      await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      throw error;
+    });
+  }
 
   let closing: Promise<void> | undefined;
   return {
@@ -128,9 +146,11 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     httpServer,
     databases,
     tokens,
+    pgPort: pg?.port,
     close() {
       closing ??= (async () => {
         const listenerClosed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+        await pg?.close();
         await webSockets.close();
         await databases.closeAll(); // ends log follows too
         httpServer.closeAllConnections();
@@ -139,6 +159,35 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       return closing;
     },
   };
+}
+
+// ─── PostgreSQL wire protocol ────────────────────────────────────────────────────────────────────────────────────
+// Queries go through POST /sql's own function (routes/database.ts sqlAsClient): same resolution, permissions, errors.
+async function startPg(
+  hostname: string, pg: { port: number; version: string }, databases: DatabaseRegistry, tokens: TokenAuthority,
+  onError: (error: unknown) => void,
+): Promise<RunningPgServer> {
+  return startPgServer({
+    hostname,
+    port: pg.port,
+    backend: {
+      serverVersion: `spacetime ${pg.version}`,
+      databaseExists: (database) => {
+        try {
+          databases.resolve(database);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      authenticate: async (token) => {
+        const verified = await tokens.verify(token);
+        return { identity: verified.identity, token: verified.token, payloadJson: verified.payloadJson };
+      },
+      sql: (database, credentials, query) => sqlAsClient(databases, databases.resolve(database), credentials, query),
+      onError,
+    },
+  });
 }
 
 // ─── WebSocket hook ──────────────────────────────────────────────────────────────────────────────────────────────

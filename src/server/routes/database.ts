@@ -17,7 +17,7 @@ import { parseJson, stringifyJson, typeToJson, valueToUntypedJson } from '../../
 import { moduleDefSections, rawModuleDefToJson } from '../../sats/moduledef.js';
 import { SatsError, type AlgebraicType, type ProductType, type Value } from '../../sats/types.js';
 import { SqlError } from '../../sql/errors.js';
-import { DatabaseNameError, parseDatabaseName } from '../control.js';
+import { DatabaseNameError, parseDatabaseName, type DatabaseRecord } from '../control.js';
 import { readMigrationHistory } from '../../host/update.js';
 import { rawModuleDefV9Json } from '../../host/moduledef-v9.js';
 import { functionNamer } from '../../host/reducers.js';
@@ -64,7 +64,10 @@ async function publish(ctx: RequestContext, registry: DatabaseRegistry, noi: str
   checkParent(registry, ctx.query('parent'), target, ctx.queryFlag('clear'));
   const program = await ctx.text(moduleBodyMaxBytes, 'The module program');
   const policy = { breakClients: ctx.query('policy') === 'BreakClients', token: ctx.query('token') };
-  const { record, op } = await registry.publish({ target, caller: credentials.identity, program, clear: ctx.queryFlag('clear'), policy });
+  const issuer = (JSON.parse(credentials.payloadJson) as { iss?: unknown }).iss; // who vouched: the publish policy
+  const { record, op } = await registry.publish({
+    target, caller: credentials.identity, program, clear: ctx.queryFlag('clear'), policy, issuer: typeof issuer === 'string' ? issuer : undefined,
+  });
   const domain = target !== undefined && 'name' in target ? target.name : null;
   ctx.sendJson(200, { Success: { domain, database_identity: identityToHex(record.identity), op } });
 }
@@ -260,6 +263,18 @@ async function sql(ctx: RequestContext, registry: DatabaseRegistry): Promise<voi
   const credentials = await ctx.caller();
   const record = registry.resolve(ctx.params.noi!);
   const query = await ctx.text(jsonBodyMaxBytes, 'The SQL query');
+  const results = await sqlAsClient(registry, record, credentials, query);
+  ctx.sendText(200, stringifyJson(results.map(sqlResultToJson)), jsonContentType);
+}
+
+/**
+ * Runs `query` for `credentials` as POST /sql does (also server/pgwire/): as a connected client, DML only for the
+ * owner, host errors mapped to HttpError. Every result carries total_duration_micros (the CLI requires it): when the
+ * host does not time statements, the request's time.
+ */
+export async function sqlAsClient(
+  registry: DatabaseRegistry, record: DatabaseRecord, credentials: Credentials, query: string,
+): Promise<SqlStatementResult[]> {
   const db = registry.get(record);
   const isOwner = record.ownerIdentity === credentials.identity;
   let durationMicros = 0;
@@ -271,9 +286,7 @@ async function sql(ctx: RequestContext, registry: DatabaseRegistry): Promise<voi
   }).catch((error: unknown) => {
     throw hostError(error);
   });
-  // The CLI requires total_duration_micros; when the host does not time statements, report the request's time.
-  const body = stringifyJson(results.map((r) => sqlResultToJson({ ...r, totalDurationMicros: r.totalDurationMicros ?? durationMicros })));
-  ctx.sendText(200, body, jsonContentType);
+  return results.map((r) => ({ ...r, totalDurationMicros: r.totalDurationMicros ?? durationMicros }));
 }
 
 /** One statement's result in the /sql JSON shape: schema as a SATS-JSON ProductType, rows untyped. */

@@ -1,0 +1,234 @@
+// server/pgwire/protocol.ts — the PostgreSQL frontend/backend protocol 3.0 on the wire: framing and messages.
+//
+// Owns: splitting a client's byte stream into messages (the length-prefixed startup packet, then type byte + length
+// messages), the size check on every length, decoding the few frontend messages we read (startup parameters,
+// password, query text) and encoding every backend message we send. Pure: no sockets, no session state.
+// May call: nothing (node:buffer only).
+//
+// Reference: https://www.postgresql.org/docs/current/protocol-message-formats.html
+
+/** Protocol 3.0 in a StartupMessage. */
+export const protocolVersion3 = 196608;
+/** Special "versions" a client sends instead of a StartupMessage. */
+export const sslRequestCode = 80877103;
+export const gssEncRequestCode = 80877104;
+export const cancelRequestCode = 80877102;
+
+/** Malformed bytes from a client: the session answers with an ErrorResponse and closes that connection only. */
+export class ProtocolError extends Error {
+  constructor(message: string, readonly sqlState = '08P01') {
+    super(message);
+    this.name = 'ProtocolError';
+  }
+}
+
+export interface FrontendMessage {
+  /** The type byte as a character ('Q', 'p', 'X', …); '' for the untyped startup packet. */
+  type: string;
+  body: Buffer;
+}
+
+/**
+ * Accumulates a client's bytes and yields whole messages. The first message of a connection has no type byte
+ * (StartupMessage, SSLRequest, …); `expectStartup` says which framing the next message uses.
+ */
+export class FrameReader {
+  private buffered: Buffer = Buffer.alloc(0);
+  expectStartup = true;
+
+  constructor(private readonly messageBytesMax: number) {}
+
+  push(chunk: Buffer): void {
+    this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+  }
+
+  /** Bytes received but not yet returned as messages. */
+  get bufferedBytes(): number {
+    return this.buffered.length;
+  }
+
+  /** The next whole message, or undefined until more bytes arrive. Throws ProtocolError on a bad length. */
+  next(): FrontendMessage | undefined {
+    const headerBytes = this.expectStartup ? 4 : 5;
+    if (this.buffered.length < headerBytes) return undefined;
+    const type = this.expectStartup ? '' : String.fromCharCode(this.buffered[0]);
+    const length = this.buffered.readInt32BE(headerBytes - 4);
+    const what = this.expectStartup ? 'startup packet' : `message '${printable(type)}'`;
+    if (length < 4) throw new ProtocolError(`invalid length ${length} in ${what}`);
+    if (length > this.messageBytesMax) {
+      throw new ProtocolError(`${what} of ${length} bytes is larger than the limit of ${this.messageBytesMax} bytes`, '54000');
+    }
+    const totalBytes = headerBytes - 4 + length;
+    if (this.buffered.length < totalBytes) return undefined;
+    const body = this.buffered.subarray(headerBytes, totalBytes);
+    this.buffered = this.buffered.subarray(totalBytes);
+    return { type, body };
+  }
+}
+
+function printable(type: string): string {
+  const code = type.charCodeAt(0);
+  return code >= 0x20 && code < 0x7f ? type : `\\x${code.toString(16).padStart(2, '0')}`;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Reads NUL-terminated strings from a message body. */
+class BodyReader {
+  private offset = 0;
+  constructor(private readonly body: Buffer, private readonly what: string) {}
+
+  int32(): number {
+    if (this.offset + 4 > this.body.length) throw new ProtocolError(`${this.what}: truncated at byte ${this.offset}`);
+    const value = this.body.readInt32BE(this.offset);
+    this.offset += 4;
+    return value;
+  }
+
+  cString(): string {
+    const end = this.body.indexOf(0, this.offset);
+    if (end < 0) throw new ProtocolError(`${this.what}: string at byte ${this.offset} is not NUL-terminated`);
+    let text: string;
+    try {
+      text = strictUtf8.decode(this.body.subarray(this.offset, end));
+    } catch {
+      throw new ProtocolError(`${this.what}: string at byte ${this.offset} is not valid UTF-8`, '22021');
+    }
+    this.offset = end + 1;
+    return text;
+  }
+
+  get atEnd(): boolean {
+    return this.offset >= this.body.length;
+  }
+}
+
+export type StartupPacket =
+  | { kind: 'startup'; parameters: Map<string, string> }
+  | { kind: 'ssl' }
+  | { kind: 'gssenc' }
+  | { kind: 'cancel' };
+
+export function decodeStartup(body: Buffer): StartupPacket {
+  const reader = new BodyReader(body, 'startup packet');
+  const code = reader.int32();
+  if (code === sslRequestCode) return { kind: 'ssl' };
+  if (code === gssEncRequestCode) return { kind: 'gssenc' };
+  if (code === cancelRequestCode) return { kind: 'cancel' };
+  if (code >> 16 !== 3) {
+    throw new ProtocolError(`unsupported frontend protocol ${code >> 16}.${code & 0xffff}: server supports 3.0`, '0A000');
+  }
+  const parameters = new Map<string, string>();
+  for (;;) {
+    const name = reader.cString();
+    if (name === '') break;
+    parameters.set(name, reader.cString());
+  }
+  if (!reader.atEnd) throw new ProtocolError('startup packet: bytes after the final NUL');
+  return { kind: 'startup', parameters };
+}
+
+/** PasswordMessage ('p') and Query ('Q') bodies: one NUL-terminated string. */
+export function decodeSingleString(body: Buffer, what: string): string {
+  const reader = new BodyReader(body, what);
+  const text = reader.cString();
+  if (!reader.atEnd) throw new ProtocolError(`${what}: bytes after the string`);
+  return text;
+}
+
+// ─── Backend messages ────────────────────────────────────────────────────────────────────────────────────────────
+
+function message(type: string, body: Buffer): Buffer {
+  const header = Buffer.alloc(5);
+  header.write(type, 0, 'latin1');
+  header.writeInt32BE(body.length + 4, 1);
+  return Buffer.concat([header, body]);
+}
+
+function int32(value: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeInt32BE(value);
+  return b;
+}
+
+function cString(text: string): Buffer {
+  return Buffer.from(`${text.replaceAll('\0', '')}\0`, 'utf8');
+}
+
+export const authenticationOk = (): Buffer => message('R', int32(0));
+export const authenticationCleartextPassword = (): Buffer => message('R', int32(3));
+
+export function parameterStatus(name: string, value: string): Buffer {
+  return message('S', Buffer.concat([cString(name), cString(value)]));
+}
+
+export function backendKeyData(processId: number, secretKey: number): Buffer {
+  return message('K', Buffer.concat([int32(processId), int32(secretKey)]));
+}
+
+/** ReadyForQuery: 'I' idle (we never hold a transaction open across queries). */
+export const readyForQuery = (): Buffer => message('Z', Buffer.from('I', 'latin1'));
+
+export interface FieldDescription {
+  name: string;
+  typeOid: number;
+  typeSizeBytes: number;
+}
+
+export function rowDescription(fields: readonly FieldDescription[]): Buffer {
+  const parts: Buffer[] = [Buffer.alloc(2)];
+  parts[0].writeInt16BE(fields.length);
+  for (const field of fields) {
+    const fixed = Buffer.alloc(18);
+    fixed.writeInt32BE(0, 0); // table OID: none
+    fixed.writeInt16BE(0, 4); // column attribute number: none
+    fixed.writeInt32BE(field.typeOid, 6);
+    fixed.writeInt16BE(field.typeSizeBytes, 10);
+    fixed.writeInt32BE(-1, 12); // type modifier: none
+    fixed.writeInt16BE(0, 16); // format: text
+    parts.push(cString(field.name), fixed);
+  }
+  return message('T', Buffer.concat(parts));
+}
+
+/** DataRow of text cells; `null` is SQL NULL (length -1). */
+export function dataRow(cells: readonly (string | null)[]): Buffer {
+  const parts: Buffer[] = [Buffer.alloc(2)];
+  parts[0].writeInt16BE(cells.length);
+  for (const cell of cells) {
+    if (cell === null) {
+      parts.push(int32(-1));
+      continue;
+    }
+    const bytes = Buffer.from(cell, 'utf8');
+    parts.push(int32(bytes.length), bytes);
+  }
+  return message('D', Buffer.concat(parts));
+}
+
+export function commandComplete(tag: string): Buffer {
+  return message('C', cString(tag));
+}
+
+export const emptyQueryResponse = (): Buffer => message('I', Buffer.alloc(0));
+
+export interface ErrorFields {
+  /** ERROR or FATAL. */
+  severity: 'ERROR' | 'FATAL';
+  /** SQLSTATE, e.g. 3D000 invalid_catalog_name. */
+  code: string;
+  message: string;
+}
+
+export function errorResponse(error: ErrorFields): Buffer {
+  return message('E', Buffer.concat([
+    Buffer.from('S', 'latin1'), cString(error.severity),
+    Buffer.from('V', 'latin1'), cString(error.severity),
+    Buffer.from('C', 'latin1'), cString(error.code),
+    Buffer.from('M', 'latin1'), cString(error.message),
+    Buffer.alloc(1),
+  ]));
+}
+
+/** The one-byte answer to SSLRequest / GSSENCRequest: not supported, continue in plain text. */
+export const encryptionRefused = (): Buffer => Buffer.from('N', 'latin1');

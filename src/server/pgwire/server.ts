@@ -1,0 +1,62 @@
+// server/pgwire/server.ts — the PostgreSQL wire protocol listener (`spacetime start --pg-port N`).
+//
+// Owns: the TCP listener, the open-connection limit, and closing every session on shutdown. Each connection is a
+// PgSession (session.ts); this file only accepts, counts and ends them.
+// May call: server/pgwire/session.ts, server/pgwire/protocol.ts, limits.ts, node:net.
+
+import { createServer, type Server, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { pgConnectionsMax, pgMessageBytesMax, pgStartupTimeoutMsConfigured } from '../../limits.js';
+import { errorResponse } from './protocol.js';
+import { PgSession, type PgBackend } from './session.js';
+
+export interface PgServerOptions {
+  hostname: string;
+  port: number;
+  backend: Omit<PgBackend, 'messageBytesMax' | 'startupTimeoutMs'>;
+  /** Overrides for tests; default the limits.ts values. */
+  connectionsMax?: number;
+}
+
+export interface RunningPgServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startPgServer(options: PgServerOptions): Promise<RunningPgServer> {
+  const backend: PgBackend = { ...options.backend, messageBytesMax: pgMessageBytesMax, startupTimeoutMs: pgStartupTimeoutMsConfigured() };
+  const connectionsMax = options.connectionsMax ?? pgConnectionsMax;
+  const sessions = new Set<PgSession>();
+  const server: Server = createServer((socket: Socket) => {
+    socket.on('error', () => undefined); // a peer that resets is not our error; the session sees 'close'
+    if (sessions.size >= connectionsMax) {
+      // PostgreSQL's own answer when max_connections is reached.
+      socket.end(errorResponse({ severity: 'FATAL', code: '53300', message: `sorry, too many clients already (the limit is ${connectionsMax} connections)` }));
+      return;
+    }
+    const session = new PgSession(socket, backend);
+    sessions.add(session);
+    socket.on('close', () => sessions.delete(session));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.hostname, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  }).catch((error: NodeJS.ErrnoException) => {
+    const where = `${options.hostname}:${options.port}`;
+    throw new Error(`failed to bind the SpacetimeDB PostgreSQL wire protocol server to ${where}, please check that the port is valid and not already in use (${error.code ?? error.message})`);
+  });
+  let closing: Promise<void> | undefined;
+  return {
+    port: (server.address() as AddressInfo).port,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const session of sessions) session.close();
+      });
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,303 @@
+// server/pgwire/session.ts — one PostgreSQL client connection: startup, password (token) authentication, simple
+// queries, and the answers to everything we do not support.
+//
+// Owns: the connection's state machine (startup → password → ready → closed), the startup deadline, reading one
+// message at a time (the socket is paused while a query runs, so a client cannot queue unbounded input), waiting for
+// the socket to drain between queries, and turning SQL results and errors into backend messages.
+// May call: server/pgwire/protocol.ts, server/pgwire/types.ts, server/http.ts (HttpError, Credentials),
+// sats/codec.ts (decoding BSATN rows), auth/tokens.ts (AuthError).
+//
+// Upstream (crates/pg/src/pg_server.rs on the pgwire crate) answers the same way: SSLRequest 'N'; no database name →
+// "Database name is required"; the database is looked up before the token is checked; a bad token is FATAL 28P01;
+// each query is re-resolved and runs through the same code as POST /v1/database/:name/sql. Where upstream's pgwire
+// configuration panics (the extended protocol), we answer 0A000 and resynchronise at the next Sync.
+
+import type { Socket } from 'node:net';
+import { randomInt } from 'node:crypto';
+import { AuthError } from '../../auth/tokens.js';
+import { compileCodec } from '../../sats/codec.js';
+import type { AlgebraicType, Value } from '../../sats/types.js';
+import type { SqlStatementResult } from '../host-api.js';
+import { HttpError, type Credentials } from '../http.js';
+import {
+  FrameReader, ProtocolError, authenticationCleartextPassword, authenticationOk, backendKeyData, commandComplete,
+  dataRow, decodeSingleString, decodeStartup, emptyQueryResponse, encryptionRefused, errorResponse, parameterStatus,
+  readyForQuery, rowDescription, type ErrorFields, type FrontendMessage,
+} from './protocol.js';
+import { describeColumns, rowCells } from './types.js';
+
+/** What a session needs from the server. */
+export interface PgBackend {
+  messageBytesMax: number;
+  startupTimeoutMs: number;
+  /** `server_version` as upstream reports it: `spacetime <version>`. */
+  serverVersion: string;
+  /** True when `database` names a database (name or identity), as POST /sql resolves it. */
+  databaseExists(database: string): boolean;
+  /** Verifies a token as the HTTP API does; throws AuthError. */
+  authenticate(token: string): Promise<Credentials>;
+  /** POST /v1/database/:database/sql's path: same resolution, permissions and errors (HttpError). */
+  sql(database: string, credentials: Credentials, query: string): Promise<readonly SqlStatementResult[]>;
+  /** An error that is our bug, not the client's. */
+  onError(error: unknown): void;
+}
+
+type State = 'startup' | 'password' | 'ready' | 'closed';
+
+/** Messages of the extended query protocol (and Flush/Close that only make sense with it). */
+const extendedMessageNames: Record<string, string> = {
+  P: 'Parse', B: 'Bind', D: 'Describe', E: 'Execute', C: 'Close', H: 'Flush',
+};
+
+export class PgSession {
+  private state: State = 'startup';
+  private readonly reader: FrameReader;
+  private startupParameters = new Map<string, string>();
+  private credentials: Credentials | undefined;
+  private database = '';
+  /** After an extended-protocol error, messages are skipped until Sync, as PostgreSQL does after any error there. */
+  private skippingToSync = false;
+  private pumping = false;
+  private readonly startupTimer: NodeJS.Timeout;
+
+  constructor(private readonly socket: Socket, private readonly backend: PgBackend) {
+    this.reader = new FrameReader(backend.messageBytesMax);
+    socket.setNoDelay(true);
+    this.startupTimer = setTimeout(() => {
+      this.fail({ severity: 'FATAL', code: '08006', message: `authentication not completed within ${backend.startupTimeoutMs} ms` });
+    }, backend.startupTimeoutMs);
+    this.startupTimer.unref();
+    socket.on('data', (chunk: Buffer) => {
+      this.reader.push(chunk);
+      void this.pump();
+    });
+    socket.on('error', () => this.close());
+    socket.on('close', () => this.close());
+  }
+
+  /** Ends the connection (server shutdown or a fatal error already sent). */
+  close(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    clearTimeout(this.startupTimer);
+    this.socket.end();
+    this.socket.destroySoon();
+  }
+
+  private send(bytes: Buffer): void {
+    if (this.state !== 'closed') this.socket.write(bytes);
+  }
+
+  /** Sends a FATAL/ERROR response and closes this connection only. */
+  private fail(error: ErrorFields): void {
+    if (this.state === 'closed') return;
+    this.send(errorResponse(error));
+    this.close();
+  }
+
+  /** Handles whole messages one at a time; the socket is paused while one is in flight. */
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    this.socket.pause();
+    try {
+      for (;;) {
+        if (this.state === 'closed') return;
+        const message = this.reader.next();
+        if (message === undefined) break;
+        await this.handle(message);
+        if (this.socket.writableNeedDrain) await this.drained();
+      }
+    } catch (error) {
+      if (error instanceof ProtocolError) {
+        this.fail({ severity: 'FATAL', code: error.sqlState, message: error.message });
+      } else {
+        this.backend.onError(error);
+        this.fail({ severity: 'FATAL', code: 'XX000', message: 'internal error' });
+      }
+    } finally {
+      this.pumping = false;
+      if (this.state !== 'closed') this.socket.resume();
+    }
+  }
+
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
+        resolve();
+      };
+      this.socket.once('drain', done);
+      this.socket.once('close', done);
+    });
+  }
+
+  private async handle(message: FrontendMessage): Promise<void> {
+    if (this.state === 'startup') return this.handleStartup(message.body);
+    if (this.state === 'password') {
+      if (message.type !== 'p') throw new ProtocolError(`expected a password message, got message '${message.type}'`);
+      return this.handlePassword(decodeSingleString(message.body, 'password message'));
+    }
+    return this.handleReady(message);
+  }
+
+  private handleStartup(body: Buffer): void {
+    const packet = decodeStartup(body);
+    if (packet.kind === 'ssl' || packet.kind === 'gssenc') {
+      this.send(encryptionRefused()); // the client continues with a StartupMessage in the clear
+      return;
+    }
+    if (packet.kind === 'cancel') {
+      this.close(); // queries are not cancellable here; PostgreSQL also answers a CancelRequest with nothing
+      return;
+    }
+    this.reader.expectStartup = false;
+    this.startupParameters = packet.parameters;
+    const database = packet.parameters.get('database');
+    if (database === undefined || database === '') {
+      this.fail({ severity: 'ERROR', code: 'XX000', message: 'Database name is required' });
+      return;
+    }
+    this.database = database;
+    this.state = 'password';
+    this.send(authenticationCleartextPassword());
+  }
+
+  private async handlePassword(password: string): Promise<void> {
+    if (!this.backend.databaseExists(this.database)) {
+      this.fail(databaseMissing(this.database));
+      return;
+    }
+    try {
+      this.credentials = await this.backend.authenticate(password);
+    } catch (error) {
+      if (!(error instanceof AuthError)) throw error;
+      const text = error.message.startsWith('Invalid token') ? error.message : `Invalid token: ${error.message}`;
+      this.fail({ severity: 'FATAL', code: '28P01', message: text });
+      return;
+    }
+    if (this.state === 'closed') return;
+    clearTimeout(this.startupTimer);
+    this.state = 'ready';
+    const parameters: [string, string][] = [
+      ['server_version', this.backend.serverVersion],
+      ['server_encoding', 'UTF8'],
+      ['client_encoding', 'UTF8'],
+      ['DateStyle', 'ISO YMD'],
+      ['integer_datetimes', 'on'],
+    ];
+    this.send(Buffer.concat([
+      authenticationOk(),
+      ...parameters.map(([name, value]) => parameterStatus(name, value)),
+      backendKeyData(process.pid, randomInt(0, 2 ** 31)),
+      readyForQuery(),
+    ]));
+  }
+
+  private async handleReady(message: FrontendMessage): Promise<void> {
+    const { type } = message;
+    if (type === 'X') {
+      this.close();
+      return;
+    }
+    if (type === 'S') {
+      // Sync ends an extended-protocol exchange (and resynchronises after the error we sent for it).
+      this.skippingToSync = false;
+      this.send(readyForQuery());
+      return;
+    }
+    if (type in extendedMessageNames) {
+      if (this.skippingToSync || type === 'H') return;
+      this.skippingToSync = true;
+      this.send(errorResponse({
+        severity: 'ERROR',
+        code: '0A000',
+        message: `the extended query protocol (${extendedMessageNames[type]}) is not supported: ` +
+          'send queries with the simple query protocol, with values written into the SQL text (no $1 parameters)',
+      }));
+      return;
+    }
+    if (type === 'Q') {
+      await this.runQuery(decodeSingleString(message.body, 'query message'));
+      return;
+    }
+    if (type === 'd' || type === 'c' || type === 'f') return; // COPY data outside COPY: ignored, as PostgreSQL does
+    if (type === 'F') {
+      this.send(errorResponse({ severity: 'ERROR', code: '0A000', message: 'function calls (FunctionCall message) are not supported' }));
+      this.send(readyForQuery());
+      return;
+    }
+    throw new ProtocolError(`invalid frontend message type ${type.charCodeAt(0)}`);
+  }
+
+  private async runQuery(query: string): Promise<void> {
+    if (/^[\s;]*$/.test(query)) {
+      this.send(Buffer.concat([emptyQueryResponse(), readyForQuery()]));
+      return;
+    }
+    let results: readonly SqlStatementResult[];
+    try {
+      results = await this.backend.sql(this.database, this.credentials!, query);
+    } catch (error) {
+      if (error instanceof HttpError && error.status === 404) {
+        this.fail(databaseMissing(this.database));
+        return;
+      }
+      if (!(error instanceof HttpError) && !(error instanceof AuthError)) {
+        this.backend.onError(error);
+        this.send(errorResponse({ severity: 'ERROR', code: 'XX000', message: 'internal error' }));
+      } else {
+        // Upstream sends the /sql error body as it is, prefixed as its PgError::Sql prints.
+        this.send(errorResponse({ severity: 'ERROR', code: 'XX000', message: `(Sql) ${error.message}` }));
+      }
+      this.send(readyForQuery());
+      return;
+    }
+    for (const result of results) this.send(statementResponse(result));
+    this.send(readyForQuery());
+  }
+
+  /** Startup parameters the client sent (user, application_name, …): kept for logs and tests. */
+  get parameters(): ReadonlyMap<string, string> {
+    return this.startupParameters;
+  }
+}
+
+function databaseMissing(database: string): ErrorFields {
+  return { severity: 'FATAL', code: '3D000', message: `database "${database}" does not exist` };
+}
+
+/** One statement's messages: rows (RowDescription, DataRow…, `SELECT n`) or DML's stats tag. */
+function statementResponse(result: SqlStatementResult): Buffer {
+  if (result.schema.elements.length === 0) return commandComplete(statsTag(result));
+  const columns = describeColumns(result.schema);
+  const rowType: AlgebraicType = { tag: 'Product', value: result.schema };
+  const codec = result.rows.some((row) => row instanceof Uint8Array) ? compileCodec(rowType, { types: [] }) : undefined;
+  const parts: Buffer[] = [rowDescription(columns.map((c) => ({ name: c.name, typeOid: c.type.oid, typeSizeBytes: c.type.sizeBytes })))];
+  for (const row of result.rows) {
+    const value = (row instanceof Uint8Array ? codec!.decode(row) : row) as Value[];
+    parts.push(dataRow(rowCells(result.schema, value)));
+  }
+  parts.push(commandComplete(`SELECT ${result.rows.length}`));
+  return Buffer.concat(parts);
+}
+
+/** Upstream's DML tag: `inserted: 1, deleted: 2, updated: 3, server: 1.23ms` (zero counts left out). */
+export function statsTag(result: SqlStatementResult): string {
+  const parts: string[] = [];
+  const stats = result.stats ?? {};
+  if ((stats.rowsInserted ?? 0) !== 0) parts.push(`inserted: ${stats.rowsInserted}`);
+  if ((stats.rowsDeleted ?? 0) !== 0) parts.push(`deleted: ${stats.rowsDeleted}`);
+  if ((stats.rowsUpdated ?? 0) !== 0) parts.push(`updated: ${stats.rowsUpdated}`);
+  parts.push(`server: ${rustDurationText(Number(result.totalDurationMicros ?? 0))}`);
+  return parts.join(', ');
+}
+
+/** Rust's `{:.2?}` of a `Duration`: the largest unit that keeps the value ≥ 1 (s, ms, µs, ns), two decimals. */
+export function rustDurationText(micros: number): string {
+  if (micros >= 1_000_000) return `${(micros / 1_000_000).toFixed(2)}s`;
+  if (micros >= 1_000) return `${(micros / 1_000).toFixed(2)}ms`;
+  if (micros >= 1) return `${micros.toFixed(2)}µs`;
+  return `${(micros * 1000).toFixed(2)}ns`;
+}
