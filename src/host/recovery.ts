@@ -56,7 +56,8 @@ export function checkProgramRecordSize(programText: string, moduleDef: Uint8Arra
 export class DatabaseFailedError extends Error {
   override name = 'DatabaseFailedError';
   constructor(override readonly cause: Error) {
-    super(`the database stopped accepting writes after a commit log failure: ${cause.message}`);
+    // Short, cause last but early: a WebSocket close reason keeps only 123 bytes of "…: <this>".
+    super(`the database stopped accepting writes: ${cause.message}`);
   }
 }
 
