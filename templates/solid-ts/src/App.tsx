@@ -4,7 +4,7 @@ import { reducers, tables } from './module_bindings/index.ts';
 
 export default function App() {
   const conn = useSpacetimeDB();
-  const [people] = useTable(tables.person);
+  const [people] = useTable(() => tables.person);
   const addPerson = useReducer(reducers.add);
   const [name, setName] = createSignal('');
 
