@@ -1,7 +1,8 @@
 // sql/budget.ts — what one SQL request may consume: rows scanned, rows returned, result bytes, wall time.
 //
 // Owns: QueryBudget (the counts of one request, checked against its QueryLimits), runWithBudget / activeBudget (the
-// budget of the request now evaluating), the limit errors' wording, and resultRowSizer (BSATN size of a result row).
+// budget of the request now evaluating), the limit errors' wording, resultRowSizer (BSATN size of a result row) and
+// resultValueCounter (how many values a row's JSON rendering holds).
 // May call: limits.ts, sql/errors.ts, sats/codec.ts, sats/bsatn.ts, sats/types.ts.
 //
 // Why the budget is ambient rather than a parameter: evaluation nests. A caller's query reads views (whose RawSql
@@ -12,10 +13,10 @@
 
 import assert from 'node:assert/strict';
 import {
-  sqlClockCheckRows, sqlQueryWallTimeMsMax, sqlResultBytesMax, sqlRowsReturnedMax, sqlRowsScannedMax,
+  sqlClockCheckRows, sqlQueryWallTimeMsMax, sqlResultBytesMax, sqlResultValuesMax, sqlRowsReturnedMax, sqlRowsScannedMax,
 } from '../limits.js';
 import { BsatnWriter } from '../sats/bsatn.js';
-import { compileCodec } from '../sats/codec.js';
+import { compileCodec, resolveType } from '../sats/codec.js';
 import type { AlgebraicType, Typespace, Value } from '../sats/types.js';
 import { SqlError } from './errors.js';
 
@@ -23,6 +24,8 @@ export interface QueryLimits {
   rowsScannedMax: number;
   rowsReturnedMax: number;
   resultBytesMax: number;
+  /** Values of rows rendered as JSON (/sql); BSATN replies count none. */
+  resultValuesMax: number;
   wallTimeMsMax: number;
 }
 
@@ -31,6 +34,7 @@ export const sqlQueryLimits: Readonly<QueryLimits> = Object.freeze({
   rowsScannedMax: sqlRowsScannedMax,
   rowsReturnedMax: sqlRowsReturnedMax,
   resultBytesMax: sqlResultBytesMax,
+  resultValuesMax: sqlResultValuesMax,
   wallTimeMsMax: sqlQueryWallTimeMsMax,
 });
 
@@ -38,6 +42,7 @@ export class QueryBudget {
   rowsScanned = 0;
   rowsReturned = 0;
   resultBytes = 0;
+  resultValues = 0;
   private readonly deadlineMs: number;
   private visitsUntilClock = sqlClockCheckRows;
 
@@ -72,12 +77,14 @@ export class QueryBudget {
     if (this.clockMs() > this.deadlineMs) throw exceeded(this.limits.wallTimeMsMax, 'ms of wall time', 'sqlQueryWallTimeMsMax');
   }
 
-  /** One result row of `sizeBytes` (BSATN) kept for the reply. */
-  returned(sizeBytes: number): void {
+  /** One result row of `sizeBytes` (BSATN) kept for the reply, holding `values` to render as JSON (0: sent as BSATN). */
+  returned(sizeBytes: number, values: number): void {
     this.rowsReturned++;
     this.resultBytes += sizeBytes;
+    this.resultValues += values;
     if (this.rowsReturned > this.limits.rowsReturnedMax) throw exceeded(this.limits.rowsReturnedMax, 'rows returned', 'sqlRowsReturnedMax');
     if (this.resultBytes > this.limits.resultBytesMax) throw exceeded(this.limits.resultBytesMax, 'bytes of results', 'sqlResultBytesMax');
+    if (this.resultValues > this.limits.resultValuesMax) throw exceeded(this.limits.resultValuesMax, 'values of results', 'sqlResultValuesMax');
   }
 }
 
@@ -139,4 +146,52 @@ export function resultRowSizer(types: AlgebraicType[], typespace: Typespace): (r
     for (const m of measured) size += m.size(row[m.col]!);
     return size;
   };
+}
+
+/**
+ * How many values the JSON rendering of a result row holds (sats/json.ts untyped form): one per primitive or string,
+ * per byte array (one hex string), per sum tag; array elements each. Constant unless the row holds arrays.
+ */
+export function resultValueCounter(types: AlgebraicType[], typespace: Typespace): (row: Value[]) => number {
+  const counters = types.map((t) => valueCounter(t, typespace));
+  let fixed = 0;
+  for (const c of counters) if (typeof c === 'number') fixed += c;
+  const varying: { col: number; count: (v: Value) => number }[] = [];
+  counters.forEach((c, col) => { if (typeof c !== 'number') varying.push({ col, count: c }); });
+  if (varying.length === 0) return () => fixed;
+  return (row) => {
+    let n = fixed;
+    for (const v of varying) n += v.count(row[v.col]!);
+    return n;
+  };
+}
+
+/** A constant count, or a function of the value when the type holds arrays. */
+function valueCounter(type: AlgebraicType, typespace: Typespace): number | ((v: Value) => number) {
+  const t = resolveType(type, typespace);
+  switch (t.tag) {
+    case 'Array': {
+      if (resolveType(t.value, typespace).tag === 'U8') return 1;
+      const elem = valueCounter(t.value, typespace);
+      if (typeof elem === 'number') return (v) => 1 + elem * (v as Value[]).length;
+      return (v) => (v as Value[]).reduce((n: number, e) => n + elem(e), 1);
+    }
+    case 'Product': {
+      const parts = t.value.elements.map((e) => valueCounter(e.algebraicType, typespace));
+      if (parts.every((p) => typeof p === 'number')) return Math.max(1, (parts as number[]).reduce((a, b) => a + b, 0));
+      return (v) => parts.reduce((n: number, p, i) => n + (typeof p === 'number' ? p : p((v as Value[])[i]!)), 0);
+    }
+    case 'Sum': {
+      const variants = t.value.variants.map((x) => valueCounter(x.algebraicType, typespace));
+      const first = variants[0] ?? 0;
+      if (typeof first === 'number' && variants.every((p) => p === first)) return 1 + first;
+      return (v) => {
+        const { tag, value } = v as { tag: number; value: Value };
+        const p = variants[tag]!;
+        return 1 + (typeof p === 'number' ? p : p(value));
+      };
+    }
+    default:
+      return 1;
+  }
 }

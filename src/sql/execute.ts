@@ -17,7 +17,7 @@ import { DatastoreError, type MutTx, type ReadView, type TableSchema, type TxDat
 import { compileCodec, resolveTypeDeep } from '../sats/codec.js';
 import type { AlgebraicType, ProductType, Value } from '../sats/types.js';
 import type { DeleteStmt, InsertStmt, LiteralNode, SelectStmt, Statement, UpdateStmt } from './ast.js';
-import { activeBudget, QueryBudget, resultRowSizer, runWithBudget, sqlQueryLimits, type QueryLimits } from './budget.js';
+import { activeBudget, QueryBudget, resultRowSizer, resultValueCounter, runWithBudget, sqlQueryLimits, type QueryLimits } from './budget.js';
 import { SqlError } from './errors.js';
 import { parseStatements } from './parser.js';
 import { compileQuery, evaluateQuery, type CompiledQuery } from './planner.js';
@@ -130,19 +130,22 @@ function runSelect(stmt: SelectStmt, view: ReadView, options: SqlOptions): SqlSt
   const rows: Value[][] = [];
   const p = bound.projection;
   const budget = activeBudget()!;
-  const sizeOf = p.kind === 'columns'
-    ? resultRowSizer(p.items.map((it) => bound.relations[it.rel]!.table.columns[it.col]!.type), schema.typespace)
-    : undefined;
+  const columnTypes = p.kind === 'columns'
+    ? p.items.map((it) => bound.relations[it.rel]!.table.columns[it.col]!.type)
+    : p.kind === 'rows' ? bound.relations[p.rel]!.table.columns.map((c) => c.type) : [];
+  const sizeOf = p.kind === 'columns' ? resultRowSizer(columnTypes, schema.typespace) : undefined;
+  const valuesOf = resultValueCounter(columnTypes, schema.typespace);
   let count = 0;
   if (limit > 0) {
     evaluateQuery(q, view, (t) => {
       count++;
       if (p.kind === 'rows') {
-        budget.returned(t.bytes[p.rel]!.byteLength);
-        rows.push(t.vals[p.rel]!);
+        const row = t.vals[p.rel]!;
+        budget.returned(t.bytes[p.rel]!.byteLength, valuesOf(row));
+        rows.push(row);
       } else if (p.kind === 'columns') {
         const row = p.items.map((it) => t.vals[it.rel]![it.col]!);
-        budget.returned(sizeOf!(row));
+        budget.returned(sizeOf!(row), valuesOf(row));
         rows.push(row);
       }
       return p.kind === 'count' || count < limit;

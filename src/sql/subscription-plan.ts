@@ -114,7 +114,7 @@ class Plan implements SubscriptionPlan {
     const budget = activeBudget();
     evaluateQuery(this.q, view, (t) => {
       const row = t.bytes[p]!;
-      budget?.returned(row.byteLength);
+      budget?.returned(row.byteLength, 0);
       out.push(row);
     });
     return out;
@@ -137,7 +137,7 @@ class Plan implements SubscriptionPlan {
     const budget = activeBudget();
     evaluateDelta(this.q, view, changes, (t, sign) => {
       const row = t.bytes[p]!;
-      budget?.returned(row.byteLength);
+      budget?.returned(row.byteLength, 0);
       const k = keyOf(row);
       const e = net.get(k);
       if (e === undefined) net.set(k, { row, count: sign }); else e.count += sign;

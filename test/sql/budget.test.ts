@@ -8,11 +8,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Datastore } from '../../src/datastore/store.js';
 import {
-  sqlQueryWallTimeMsMax, sqlResultBytesMax, sqlRowsReturnedMax, sqlRowsScannedMax,
+  sqlQueryWallTimeMsMax, sqlResultBytesMax, sqlResultValuesMax, sqlRowsReturnedMax, sqlRowsScannedMax,
 } from '../../src/limits.js';
-import { outboundQueueMaxBytes } from '../../src/server/websocket/session.js';
 import { compileCodec } from '../../src/sats/codec.js';
-import { QueryBudget, resultRowSizer, sqlQueryLimits, type QueryLimits } from '../../src/sql/budget.js';
+import { QueryBudget, resultRowSizer, resultValueCounter, sqlQueryLimits, type QueryLimits } from '../../src/sql/budget.js';
 import { SqlError } from '../../src/sql/errors.js';
 import { executeSql, type SqlOptions } from '../../src/sql/execute.js';
 import { compileRlsFilter } from '../../src/sql/subscription-plan.js';
@@ -50,9 +49,9 @@ function limitError(re: RegExp): (e: unknown) => boolean {
   };
 }
 
-test('the limits hold their relations: a full SubscribeApplied fits the WebSocket outbound queue', () => {
-  assert.ok(sqlResultBytesMax + 8 * sqlRowsReturnedMax < outboundQueueMaxBytes);
-  assert.ok(sqlRowsReturnedMax >= 1_000_000 && sqlRowsScannedMax >= 1_000_000, 'a 1M-row scan stays possible');
+test('the limits leave a 1M-row scan of a few columns possible', () => {
+  assert.ok(sqlRowsReturnedMax >= 1_000_000 && sqlRowsScannedMax >= 1_000_000);
+  assert.ok(sqlResultBytesMax >= 1_000_000 * 16 && sqlResultValuesMax >= 1_000_000 * 4);
   assert.ok(sqlQueryWallTimeMsMax > 0);
 });
 
@@ -102,6 +101,30 @@ test('rows returned and result bytes are bounded; LIMIT and COUNT keep a big joi
   const [n] = executeSql(`SELECT COUNT(*) AS n FROM pet a JOIN pet b ON a.person_id = b.person_id WHERE a.id < 50`, { view: ds }, asOwner());
   assert.deepEqual(n!.rows, [[100_000n]]);
   assert.equal(executeSql(`${selfJoin} LIMIT 10`, { view: ds }, asOwner())[0]!.rows.length, 10);
+});
+
+test('values of a /sql result (what rendering its JSON costs) are bounded; WebSocket replies (BSATN) count none', () => {
+  const ds = seeded(2000);
+  // pet has 3 columns: 6000 values.
+  assert.throws(() => executeSql('SELECT * FROM pet', { view: ds }, asOwner({ resultValuesMax: 5000 })),
+    limitError(/^SQL query exceeded the limit of 5000 values of results \(sqlResultValuesMax\)$/));
+  assert.equal(executeSql('SELECT id, species FROM pet', { view: ds }, asOwner({ resultValuesMax: 5000 }))[0]!.rows.length, 2000);
+  const mgr = new SubscriptionManager({ view: () => ds, compile: compileWithSql, queryLimits: limits({ resultValuesMax: 10 }) });
+  const handle = mgr.addClient({ identity: 5n, connectionId: 1n, isOwner: false }, { transaction: () => {}, querySetFailed: () => {} });
+  assert.equal(mgr.subscribe(handle, 1, 1, ['SELECT * FROM pet']).tag, 'SubscribeApplied');
+});
+
+test('resultValueCounter counts what the untyped JSON rendering holds', () => {
+  const unit = { tag: 'Product', value: { elements: [] } } as const;
+  const option = { tag: 'Sum', value: { variants: [{ name: 'some', algebraicType: { tag: 'U32' } }, { name: 'none', algebraicType: unit }] } } as const;
+  const types = [
+    { tag: 'U32' }, { tag: 'String' }, { tag: 'Array', value: { tag: 'U8' } }, { tag: 'Array', value: { tag: 'U16' } },
+    option, { tag: 'Array', value: { tag: 'Array', value: { tag: 'Bool' } } },
+  ] as const;
+  const count = resultValueCounter([...types], { types: [] });
+  // 1 + 1 + 1 (hex) + (1 + 3) + (1 tag + 1) + (1 + (1 + 2) + (1 + 0)) = 14
+  assert.equal(count([7, 's', new Uint8Array(9), [1, 2, 3], { tag: 0, value: 5 }, [[true, false], []]]), 14);
+  assert.equal(resultValueCounter([{ tag: 'U32' }, { tag: 'I64' }], { types: [] })([1, 2n]), 2);
 });
 
 test('the wall-time limit stops a long query; one budget covers every statement of a request', () => {
