@@ -107,7 +107,7 @@ function checkedLookup(policy: EgressAddressPolicy) {
 }
 
 const agents = new Map<EgressAddressPolicy, Agent>();
-function agentFor(policy: EgressAddressPolicy): Agent {
+export function agentFor(policy: EgressAddressPolicy): Agent {
   let a = agents.get(policy);
   if (a === undefined) {
     a = new Agent({ connect: { lookup: checkedLookup(policy) as never } });
@@ -128,7 +128,7 @@ function redact(url: string): string {
 }
 
 /** Checked before every hop (the first request and each redirect), before any connection is made. */
-function checkTarget(url: URL, policy: EgressAddressPolicy): void {
+export function checkTarget(url: URL, policy: EgressAddressPolicy): void {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new PolicyError(`unsupported URL scheme ${url.protocol}`);
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (isIP(host) !== 0) {

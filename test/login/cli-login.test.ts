@@ -11,9 +11,11 @@ import { cleanupTempDirs, makeTempDir, runCli, startTestServer, tempConfigPath }
 
 after(cleanupTempDirs);
 
-test('no OIDC flags: no OIDC options (only our own tokens are accepted)', () => {
+test('no OIDC flags: no OIDC options; tokens of any issuer are verified by discovery, as upstream', () => {
   assert.equal(oidcOptionsFromFlags({ oidcTrustedIssuer: [], oidcAudience: [] }), undefined);
-  assert.equal(createOidcVerifier(undefined), undefined);
+  const verifier = createOidcVerifier(undefined);
+  assert.ok(verifier.accepts('https://any.example'));
+  assert.deepEqual(verifier.audiences, []);
 });
 
 test('the TOML config file is read; flags win over it', () => {
@@ -57,12 +59,14 @@ test('bad config is refused with what and where', () => {
     (e: unknown) => e instanceof CliError && e.message === `${file}: oidc.audiences must be a list of strings`);
 });
 
-test('audiences default to the login client id; trusted issuers include the login issuer', () => {
+test('the login issuer\'s tokens need the client id as aud; trusted issuers restrict and include the login issuer', () => {
   const verifier = createOidcVerifier({ login: { issuer: 'https://idp.example/', clientId: 'cid' }, trustedIssuers: ['https://b.example'] })!;
-  assert.deepEqual(verifier.audiences, ['cid']);
+  assert.deepEqual(verifier.audiences, []); // no global list: only the login issuer's tokens need aud = cid
   assert.ok(verifier.isTrusted('https://idp.example'));
   assert.ok(verifier.isTrusted('https://b.example'));
-  assert.ok(!verifier.isTrusted('https://c.example'));
+  assert.ok(!verifier.accepts('https://c.example'));
+  // A login provider alone does not restrict issuers.
+  assert.ok(createOidcVerifier({ login: { issuer: 'https://idp.example/', clientId: 'cid' } }).accepts('https://c.example'));
   // Trusted issuers without a login: any audience (upstream's behaviour) unless the operator lists some.
   assert.deepEqual(createOidcVerifier({ trustedIssuers: ['https://b.example'] })!.audiences, []);
 });

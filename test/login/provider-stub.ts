@@ -23,6 +23,8 @@ export class ProviderStub {
   issuer = '';
   published: SigningKey[] = [];
   jwksFetches = 0;
+  /** TCP connections accepted (a refused issuer address must never reach the provider at all). */
+  connections = 0;
   private server: Server | undefined;
 
   async start(): Promise<this> {
@@ -40,6 +42,7 @@ export class ProviderStub {
         res.writeHead(404).end();
       }
     });
+    this.server.on('connection', () => { this.connections++; });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     this.issuer = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     return this;

@@ -12,12 +12,18 @@
 // The stored CLI token is signed by this server with the provider's `iss`/`sub`, so its identity is the one the
 // provider's own ID tokens derive, and it never expires (upstream's CLI also stores an auth-host-issued token).
 // Requests and sessions live in memory: a restart ends pending logins; issued tokens stay valid.
-// May call: auth/ (tokens, oidc), server/http.ts, jose (decodeJwt), node:crypto, global fetch (the token endpoint).
+// Also builds the server's OidcVerifier (createOidcVerifier): any issuer, as upstream, fetched through the egress
+// address policy of host/http-egress-worker.ts (checked on every connection: no SSRF), unless the operator lists
+// trusted issuers.
+// May call: auth/ (tokens, oidc), server/http.ts, host/http-egress-worker.ts (address policy: agentFor, checkTarget),
+// undici, jose (decodeJwt), node:crypto, global fetch (the token endpoint).
 
 import { createHash, randomBytes } from 'node:crypto';
 import { identityToHex } from '../../auth/identity.js';
 import { decodeJwt } from 'jose';
-import { OidcError, OidcVerifier, sameIssuer } from '../../auth/oidc.js';
+import { fetch as undiciFetch } from 'undici';
+import { OidcError, OidcVerifier, sameIssuer, type OidcFetch } from '../../auth/oidc.js';
+import { agentFor, checkTarget } from '../../host/http-egress-worker.js';
 import type { TokenAuthority } from '../../auth/tokens.js';
 import { HttpError, jsonBodyMaxBytes, type RequestContext, type Router } from '../http.js';
 
@@ -52,16 +58,38 @@ export interface OidcServerOptions {
   audiences?: string[];
 }
 
-/** The verifier for `TokenAuthority`, or undefined when no external issuer is configured (only our tokens). */
-export function createOidcVerifier(options: OidcServerOptions | undefined): OidcVerifier | undefined {
-  if (options === undefined) return undefined;
-  const trustedIssuers = [...(options.trustedIssuers ?? [])];
-  if (options.login !== undefined) trustedIssuers.push(options.login.issuer);
-  if (trustedIssuers.length === 0) return undefined;
-  const audiences = options.audiences !== undefined && options.audiences.length > 0
-    ? options.audiences
-    : options.login !== undefined ? [options.login.clientId] : [];
-  return new OidcVerifier({ trustedIssuers, audiences });
+/**
+ * The verifier for `TokenAuthority`: tokens of any issuer (upstream's rule), unless the operator lists trusted issuers
+ * (then only those and the login provider). Allow-listed issuers are fetched wherever they are (the operator chose
+ * them); any other issuer only over https to public addresses — `SPACETIME_OIDC_ALLOW_LOOPBACK_HTTP=1` also admits
+ * http://localhost-style issuers, for local testing.
+ */
+export function createOidcVerifier(options: OidcServerOptions | undefined, env: NodeJS.ProcessEnv = process.env): OidcVerifier {
+  const listed = [...(options?.trustedIssuers ?? [])];
+  const trustedIssuers = options?.login !== undefined ? [...listed, options.login.issuer] : listed;
+  const issuerAudiences = options?.login !== undefined ? { [options.login.issuer]: [options.login.clientId] } : {};
+  const loopback = env.SPACETIME_OIDC_ALLOW_LOOPBACK_HTTP === '1' || env.SPACETIME_OIDC_ALLOW_LOOPBACK_HTTP === 'true';
+  return new OidcVerifier({
+    trustedIssuers, restrictIssuers: listed.length > 0, anyIssuerFetch: issuerFetch(loopback ? 'loopback' : 'public'),
+    audiences: options?.audiences ?? [], issuerAudiences,
+  });
+}
+
+/** Fetches for issuers nobody vouched for: https (or loopback http when allowed), no redirects, every address checked. */
+function issuerFetch(policy: 'public' | 'loopback'): OidcFetch {
+  const dispatcher = agentFor(policy);
+  return async (url, init) => {
+    const target = new URL(url);
+    const host = target.hostname.replace(/^\[|\]$/g, '');
+    const loopbackHost = host === 'localhost' || host.endsWith('.localhost') || /^127\./.test(host) || host === '::1';
+    const loopbackHttp = policy === 'loopback' && target.protocol === 'http:' && loopbackHost;
+    if (target.protocol !== 'https:' && !loopbackHttp) {
+      throw new OidcError(`issuer documents are fetched over https only (${target.protocol} refused)`);
+    }
+    checkTarget(target, policy);
+    const response = await undiciFetch(target, { ...init, redirect: 'error', dispatcher });
+    return response as unknown as Response;
+  };
 }
 
 interface LoginRequest {
