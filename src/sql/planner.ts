@@ -290,13 +290,14 @@ function checkEstimate(q: CompiledQuery, view: ReadView, rootRows: number, budge
   let visits = rootRows;
   let estimate = rootRows;
   const crossFactors = [rootRows];
+  const tableRows = (rel: number) => view.rowCount(q.relations[rel]!.table.tableId);
   for (const step of q.steps.slice(1)) {
-    const tableRows = view.rowCount(q.relations[step.rel]!.table.tableId);
     if (step.via === undefined) {
-      visits *= tableRows;
-      crossFactors.push(tableRows);
+      const rows = tableRows(step.rel);
+      visits *= rows;
+      crossFactors.push(rows);
     } else if (q.lookupPaths.get(`${step.rel}:${step.via.col}`)!.kind === 'hash') {
-      estimate += tableRows;
+      estimate += tableRows(step.rel);
     }
     estimate += visits;
   }
