@@ -57,13 +57,16 @@ export class QueryBudget {
   checkEstimate(rowsScannedEstimate: number, how: string): void {
     const max = this.limits.rowsScannedMax;
     if (this.rowsScanned + rowsScannedEstimate <= max) return;
-    throw new SqlError('limit', `SQL query refused: its plan would scan an estimated ${formatCount(rowsScannedEstimate)} rows (${how}), over the limit of ${max} rows scanned (sqlRowsScannedMax)`);
+    const estimate = formatCount(rowsScannedEstimate);
+    throw new SqlError('limit',
+      `SQL query refused: its plan would scan an estimated ${estimate} rows (${how}), over the limit of ${max} rows scanned (sqlRowsScannedMax)`);
   }
 
   /** Rows fetched from a table or index, counted before they are visited. */
   scanned(rows: number): void {
     this.rowsScanned += rows;
-    if (this.rowsScanned > this.limits.rowsScannedMax) throw exceeded(this.limits.rowsScannedMax, 'rows scanned', 'sqlRowsScannedMax');
+    const max = this.limits.rowsScannedMax;
+    if (this.rowsScanned > max) throw exceeded(max, 'rows scanned', 'sqlRowsScannedMax');
   }
 
   /** One row visited; every `sqlClockCheckRows` visits, the clock is read. */
@@ -74,17 +77,18 @@ export class QueryBudget {
   }
 
   checkClock(): void {
-    if (this.clockMs() > this.deadlineMs) throw exceeded(this.limits.wallTimeMsMax, 'ms of wall time', 'sqlQueryWallTimeMsMax');
+    if (this.clockMs() <= this.deadlineMs) return;
+    throw exceeded(this.limits.wallTimeMsMax, 'ms of wall time', 'sqlQueryWallTimeMsMax');
   }
 
   /** One result row of `sizeBytes` (BSATN) kept for the reply, holding `values` to render as JSON (0: sent as BSATN). */
   returned(sizeBytes: number, values: number): void {
-    this.rowsReturned++;
-    this.resultBytes += sizeBytes;
-    this.resultValues += values;
-    if (this.rowsReturned > this.limits.rowsReturnedMax) throw exceeded(this.limits.rowsReturnedMax, 'rows returned', 'sqlRowsReturnedMax');
-    if (this.resultBytes > this.limits.resultBytesMax) throw exceeded(this.limits.resultBytesMax, 'bytes of results', 'sqlResultBytesMax');
-    if (this.resultValues > this.limits.resultValuesMax) throw exceeded(this.limits.resultValuesMax, 'values of results', 'sqlResultValuesMax');
+    const l = this.limits;
+    if (++this.rowsReturned > l.rowsReturnedMax) throw exceeded(l.rowsReturnedMax, 'rows returned', 'sqlRowsReturnedMax');
+    if ((this.resultBytes += sizeBytes) > l.resultBytesMax) throw exceeded(l.resultBytesMax, 'bytes of results', 'sqlResultBytesMax');
+    if ((this.resultValues += values) > l.resultValuesMax) {
+      throw exceeded(l.resultValuesMax, 'values of results', 'sqlResultValuesMax');
+    }
   }
 }
 

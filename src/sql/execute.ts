@@ -5,8 +5,8 @@
 // sql/values.ts, sql/errors.ts, sql/budget.ts.
 //
 // Budget: the whole request (every statement, and the WHERE scans of DML) runs under one QueryBudget
-// (sql/budget.ts): rows scanned, rows returned, result bytes and wall time are bounded for owners too, and a limit
-// error rolls back the request's transaction like any other error.
+// (sql/budget.ts): rows scanned, rows returned, result bytes and values, and wall time are bounded for owners too,
+// and a limit error rolls back the request's transaction like any other error.
 //
 // Transactions: SELECTs before the first DML statement read `target.view`. The first DML statement opens ONE MutTx
 // (target.beginMutTx) that every later statement of the request uses (later SELECTs see the writes). On success it

@@ -10,8 +10,9 @@
 // relations it reads are bound.
 //
 // Budget (sql/budget.ts): an evaluation inside a request (or a join delta: the subscription manager gives each one a
-// budget) counts every row it fetches and visits. Before visiting any, a full evaluation estimates the rows it will scan — the root's rows times each cross product's table, join lookups assumed
-// to find one row each (their fan-out is unknown until run) — and refuses a plan whose estimate is over the limit.
+// budget) counts every row it fetches and visits. Before visiting any, a full evaluation estimates the rows it will
+// scan — the root's rows times each cross product's table, join lookups assumed to find one row each (their fan-out
+// is unknown until run) — and refuses a plan whose estimate is over the limit.
 //
 // Delta rule (bag semantics): for relations R1..Rn with post-transaction states Ri' and changes ΔRi
 // (inserts +1, deletes −1), Δ(R1 ⋈ … ⋈ Rn) = Σi R1' ⋈ … ⋈ R(i−1)' ⋈ ΔRi ⋈ R(i+1) ⋈ … ⋈ Rn, where the Rj without a
