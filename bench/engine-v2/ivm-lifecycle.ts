@@ -7,7 +7,8 @@
 //   dispose-exit     the worker disposes its isolate and calls process.exit(0) with the database still open
 //   exit-open        the worker calls process.exit(0) with the database open (no dispose)
 // and every child then ends with one worker still running (its database open): a natural process exit, or
-// process.exit() from the main thread, alternately. A child that dies by a signal, or whose exit code is not 0,
+// process.exit() from the main thread, alternately. Two more children call process.exit() while a worker spins inside
+// a reducer (how long does the process take to go?). A child that dies by a signal, or whose exit code is not 0,
 // is an abort. Prints per-mode counts, how long each mode took to end the worker, and any abort's last stderr lines.
 //
 // Run: node --import tsx bench/engine-v2/ivm-lifecycle.ts [children=10] [cyclesPerChild=5]
@@ -66,6 +67,15 @@ function waitFor(worker: Worker, what: string): Promise<void> {
 
 function exited(worker: Worker): Promise<number> {
   return new Promise((resolve) => worker.once('exit', resolve));
+}
+
+/** Child process body for the busy-exit check: process.exit() while a worker is inside a spinning reducer. */
+async function childExitBusy(): Promise<void> {
+  const worker = startTsWorker(import.meta.url, { mode: 'terminate-busy' });
+  await waitFor(worker, 'ready');
+  await new Promise((r) => setTimeout(r, 100));
+  console.log(`exiting ${Date.now()}`);
+  process.exit(0);
 }
 
 /** Child process body: `cycles` cycles, then one worker left running while the process ends. */
@@ -137,10 +147,26 @@ async function parentMain(children: number, cyclesPerChild: number): Promise<voi
       `worker gone after (ms, median / max): ${median(t.endMs)} / ${Math.max(...t.endMs)}`);
   }
   console.log(`  aborted or unclean child processes: ${aborts} of ${children}`);
+  // process.exit() on the main thread while a worker spins inside applySync (reducer limit spinTimeoutMs).
+  for (let i = 0; i < 2; i++) {
+    const t0 = Date.now();
+    const r = await new Promise<{ code: number | null; signal: string | null; out: string; endMs: number }>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, '--child-exit-busy'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+      child.on('error', reject);
+      child.on('close', (code, signal) => resolve({ code, signal, out, endMs: Date.now() }));
+    });
+    const m = /exiting (\d+)/.exec(r.out);
+    console.log(`  process.exit() while a worker spins (limit ${spinTimeoutMs} ms): code ${r.code} signal ${r.signal}; ` +
+      `process gone ${m === null ? '?' : r.endMs - Number(m[1])} ms after process.exit() (child ran ${r.endMs - t0} ms)`);
+  }
 }
 
 if (!isMainThread) {
   await workerMain((workerData as { mode: Mode | 'left-running' }).mode);
+} else if (process.argv[2] === '--child-exit-busy') {
+  await childExitBusy();
 } else if (process.argv[2] === '--child') {
   await childMain(Number(process.argv[3]), Number(process.argv[4]), process.argv[5] === '1');
 } else {
