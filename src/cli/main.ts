@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { authToken, login, loginShow, logoutCommand } from './auth.js';
 import { addOidcStartOptions, oidcOptionsFromFlags } from './login-web.js';
+import { configKeysHelp, isLoopbackHost, parsePublishPolicy, readServerConfig } from '../server/config-file.js';
 import { bundleModule, resolveModuleDir } from './build.js';
 import {
   CallArgumentError, callBody, callableFunctions, findFunction, invalidArgumentsMessage, optionString, unknownFunctionMessage,
@@ -586,9 +587,23 @@ async function startCommand(opts: Record<string, unknown>, cmd: Command) {
   const config = CliConfig.load(paths);
   const listenAddr = (opts.listenAddr as string | undefined) ?? config.data.listen_addr ?? listenAddrDefault;
   const dir = path.resolve((opts.dataDir as string | undefined) ?? dataDir(paths));
-  // Keys: --jwt-key-dir, else the root dir's config dir (upstream's layout), else the server's <data-dir>/keys.
+  // <data-dir>/config.toml (written with every key commented out at first start); a bad key stops the start here.
+  const file = readServerConfig(dir);
+  for (const [name, value] of Object.entries(file.limitsEnv)) process.env[name] = value; // limits.ts limitFromEnv
+  // Keys: config.toml [certificate-authority] (upstream's order), else --jwt-key-dir, else the root dir's config dir
+  // (upstream's layout), else the server's <data-dir>/keys.
   const jwtKeyDir = opts.jwtKeyDir as string | undefined;
-  const keyDir = jwtKeyDir ?? (paths.rootDir !== undefined ? configDir(paths) : undefined);
+  const keyDir = file.keyDir ?? jwtKeyDir ?? (paths.rootDir !== undefined ? configDir(paths) : undefined);
+  const allowPublish = opts.allowPublish as string[];
+  const publishPolicy = allowPublish.length > 0 ? parsePublishPolicy(allowPublish, '--allow-publish')
+    : file.publishAllow !== undefined ? parsePublishPolicy(file.publishAllow, `${file.path}: [publish] allow`) : undefined;
+  const listenHost = /^\[?([^\]]*?)\]?:\d+$/.exec(listenAddr)?.[1] ?? listenAddr;
+  if (publishPolicy === undefined && !isLoopbackHost(listenHost)) {
+    process.stdout.write(`creating databases is closed: ${listenAddr} is not a loopback address and neither --allow-publish nor ` +
+      `[publish] allow in ${file.path} names who may (docs/operations.md)\n`);
+  }
+  const durability = cmd.getOptionValueSource('durability') === 'default' ? file.durability ?? 'fsync' : opts.durability as 'fsync' | 'none';
+  const oidcOpts = opts.oidcConfig === undefined && file.hasOidc ? { ...opts, oidcConfig: file.path } : opts;
   // Outbound HTTP from procedures to private / loopback addresses (host/http-egress.ts reads this).
   if (opts.allowPrivateHttp === true) process.env.SPACETIME_ALLOW_PRIVATE_HTTP = '1';
   if (opts.allowLoopbackHttp === true) process.env.SPACETIME_ALLOW_LOOPBACK_HTTP = '1';
@@ -598,7 +613,8 @@ async function startCommand(opts: Record<string, unknown>, cmd: Command) {
   process.stdout.write(`spacetimedb-standalone path: ${process.argv[1] ?? ''}\n`);
   process.stdout.write(`database running in data directory ${dir}\n`);
   // startServer prints `Starting SpacetimeDB listening on <addr>` once it is bound.
-  const running = await startServer({ listenAddr, dataDir: dir, keyDir, oidc: oidcOptionsFromFlags(opts), durability: opts.durability === 'none' ? 'none' : 'fsync', exitOnUncaughtError: true,
+  const running = await startServer({ listenAddr, dataDir: dir, keyDir, oidc: oidcOptionsFromFlags(oidcOpts), durability, exitOnUncaughtError: true,
+    metrics: file.metricsEnabled, version: cliVersion, publishPolicy, webSocket: file.webSocket,
     pg: opts.pgPort === undefined ? undefined : { port: opts.pgPort as number, version: cliVersion } });
   await new Promise<void>((resolve) => {
     const stop = (): void => {
@@ -835,6 +851,9 @@ function buildProgram(): Command {
       .choices(['fsync', 'none']).default('fsync'))
     .option('--allow-private-http', 'Let procedures make HTTP requests to private and loopback addresses (local development)')
     .option('--allow-loopback-http', 'Let procedures make HTTP requests to loopback addresses only (local testing)')
+    .option('--allow-publish <who>', 'Who may create databases: "anyone", an identity (64 hex) or a token issuer URL; repeatable ' +
+      '(default: anyone on a loopback address, nobody elsewhere; replaces config.toml [publish] allow)', (v: string, p: string[]) => [...p, v], [])
+    .addHelpText('after', () => `\n<data-dir>/config.toml (created at first start; bad keys and values stop the start):\n${configKeysHelp()}\n`)
     .action((opts: Record<string, unknown>, cmd: Command) => startCommand(opts, cmd));
 
   // `spacetime debug log <dir>`: segments, offsets and checksums of a commit log (read-only; see docs/durability.md);

@@ -3,7 +3,7 @@
 // Owns: the files `<dir>/<20-digit first offset>.stdb.log` (format and recovery rule in segment.ts) and the durable
 // offset. Payloads are opaque bytes; the host decides what a commit means. One CommitLog per directory at a time (a `lock`
 // file holding the owner's pid enforces it across processes).
-// May call: node:fs, durability/segment.ts, durability/fsync.ts.
+// May call: node:fs, durability/segment.ts, durability/fsync.ts, metrics/counters.ts (fsync latency for GET /v1/metrics).
 //
 // Write path. `append` is synchronous: it assigns the next offset and encodes the record into a pending buffer.
 // A single flusher (started with setImmediate so that everything appended in the same event-loop turn lands in
@@ -50,6 +50,7 @@ import {
   type SegmentFile,
 } from './segment.js';
 import { fsyncDirAsync, fsyncDirSync } from './fsync.js';
+import { fsyncSecondsBuckets, HistogramCounts } from '../metrics/counters.js';
 
 export { CommitLogCorruptError, CommitLogError } from './segment.js';
 
@@ -86,6 +87,8 @@ export interface CommitLogStats {
   syncs: number; // fdatasync calls on segment data (batches and rotations)
   bytesAppended: number; // record bytes including framing
   rotations: number;
+  /** Latency of each fdatasync on segment data (GET /v1/metrics). */
+  syncSeconds: HistogramCounts;
 }
 
 export interface LogRecord {
@@ -125,7 +128,9 @@ export class CommitLog {
   readonly dir: string;
   readonly durability: DurabilityMode;
   readonly segmentSizeMaxBytes: number;
-  readonly stats: CommitLogStats = { appends: 0, batches: 0, writes: 0, syncs: 0, bytesAppended: 0, rotations: 0 };
+  readonly stats: CommitLogStats = {
+    appends: 0, batches: 0, writes: 0, syncs: 0, bytesAppended: 0, rotations: 0, syncSeconds: new HistogramCounts(fsyncSecondsBuckets),
+  };
 
   private segments: SegmentFile[];
   /** Until the last segment has been scanned (openDeferred → recoverViews), nothing else may be done with the log. */
@@ -573,7 +578,9 @@ export class CommitLog {
   private async syncData(): Promise<void> {
     this.stats.syncs++;
     if (this.stats.syncs === this.faults.failSyncNumber) throw injectedFault('fdatasync');
+    const startedMs = performance.now();
     await fdatasyncAsync(this.fd);
+    this.stats.syncSeconds.observe((performance.now() - startedMs) / 1000);
   }
 
   /** Completes the active segment (synced) and makes a new empty one at `firstOffset` the active segment. */

@@ -3,7 +3,8 @@
 // Owns: the module instance (runtime.ts), the datastore, the module log, the reducer catalogue, per-database FIFO
 // serialization of calls, one transaction per call (commit on success, rollback on any failure), the classification of
 // failures (host-abi §5.2), lifecycle reducers (§5.3) and commit notifications for subscriptions.
-// May call: host/*, datastore (Datastore, buildDatabaseSchema), sql (executeSql), sats (moduledef, json, codec), limits.
+// May call: host/*, datastore (Datastore, buildDatabaseSchema), sql (executeSql), sats (moduledef, json, codec), limits,
+// metrics/counters (what it counts for GET /v1/metrics), durability/commitlog (types).
 //
 // Durability (host/recovery.ts): every commit is logged synchronously in `announce`, and replies wait until it is on
 // disk (`durably`). `open` rebuilds a database from its directory without running init.
@@ -43,6 +44,8 @@ import {
 } from './update.js';
 import { DatabaseDurability, txTooLargeMessage, txWriteBytesMaxOf, type DurabilityMode } from './recovery.js';
 import type { ClientChange, RecoveredState } from './persistence.js';
+import type { CommitLogStats } from '../durability/commitlog.js';
+import { DatabaseCounters } from '../metrics/counters.js';
 
 export type { ReducerInfo } from './reducers.js';
 export type { UpdateOptions, UpdatePlan, UpdateResult } from './update.js';
@@ -81,6 +84,14 @@ export interface DatabaseOptions {
   clock?: Clock;
 }
 
+export interface DatabaseMetricsSnapshot {
+  counters: DatabaseCounters;
+  /** Undefined for an in-memory database. */
+  commitLog: Readonly<CommitLogStats> | undefined;
+  moduleHeapBytes: number | undefined;
+  tables: { name: string; rows: number }[];
+}
+
 export type ReducerCallResult =
   | { status: 'committed'; timestampMicros: bigint; durationMicros: number; txData: TxData }
   | { status: 'failed'; message: string }
@@ -113,6 +124,8 @@ const emptyArgs = new Uint8Array(0);
 
 export class Database {
   readonly logs: ModuleLog;
+  /** Calls and commits counted for GET /v1/metrics (server/metrics.ts reads them when scraped). */
+  readonly counters = new DatabaseCounters();
   private closed = false;
   /** True while a call runs; calls arriving then (e.g. from a commit listener) wait in `pending`, in order. */
   private busy = false;
@@ -594,6 +607,16 @@ export class Database {
     Promise<HttpRouteResponse | undefined | 'methodNotAllowed'> {
     return this.features.serveHttp(method, path, uri, headers, body);
   }
+  /** What GET /v1/metrics reads of this database when it is scraped (server/metrics.ts). */
+  metricsSnapshot(): DatabaseMetricsSnapshot {
+    return {
+      counters: this.counters,
+      commitLog: this.durability?.persistence.stats,
+      moduleHeapBytes: this.runtime?.heapUsedBytes(),
+      tables: this.schema.tables.map((t) => ({ name: t.name, rows: this.datastore.rowCount(t.tableId) })),
+    };
+  }
+
   get httpBodyMaxBytes(): number { return this.features.limits.httpHandlerBodyMaxBytes; }
 
   async close(): Promise<void> {
@@ -718,6 +741,7 @@ export class Database {
       const tooLarge = txTooLargeMessage(tx, this.txWriteBytesMax);
       if (tooLarge !== undefined) outcome = { kind: 'senderError' as const, message: tooLarge };
     }
+    this.counters.reducerCalled(info.name, (performance.now() - started) / 1000, outcome.kind !== 'ok');
     if (outcome.kind === 'ok') {
       const txData = tx.commit();
       const durationMicros = Math.round((performance.now() - started) * 1000);
@@ -772,6 +796,7 @@ export class Database {
   private lastCaughtDurable: Promise<void> | undefined;
 
   private announce(event: CommitEvent): void {
+    this.counters.transactions++;
     const durability = this.durability;
     if (durability !== undefined) {
       const client = this.pendingClient;

@@ -343,6 +343,11 @@ export class ModuleRuntime {
     return why;
   }
 
+  /** V8 heap bytes the module's isolate uses now (GET /v1/metrics); undefined once it is disposed. */
+  heapUsedBytes(): number | undefined {
+    return this.isolate.isDisposed ? undefined : this.isolate.getHeapStatisticsSync().used_heap_size;
+  }
+
   /** For good: a call still running asynchronously fails, and nothing re-creates the isolate. */
   dispose(): void {
     this.retired = true;

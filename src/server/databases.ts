@@ -3,7 +3,8 @@
 // Owns: the map identity → open HostedDatabase, publish (create / update / clear), delete, rename, lock, and
 // reopening everything at start. Serializes all these control operations through one queue so name checks and
 // the writes that depend on them cannot interleave (publishes are rare; reducer calls do not go through it).
-// May call: server/control.ts, server/host-api.ts (the host's Database), auth/identity.ts, node:fs.
+// May call: server/control.ts, server/host-api.ts (the host's Database), server/config-file.ts (the publish policy),
+// auth/identity.ts, node:fs.
 //
 // Which program a database runs is decided by its own commit log (the Program/Reset record commits an update or a
 // reset); control data's program hash is written after it and, after a crash in between, made to follow the log at
@@ -20,6 +21,7 @@ import { identityToHex } from '../auth/identity.js';
 import { ControlStore, newDatabaseIdentity, programHash, type DatabaseRecord } from './control.js';
 import type { CreateDatabaseOptions, DatabaseHost, HostedDatabase } from './host-api.js';
 import { HttpError } from './http.js';
+import { publishRefusal, type PublishPolicy } from './config-file.js';
 import { appendMigrationHistory, migrationToken } from '../host/update.js';
 
 export const lockedDeleteMessage = 'Database is locked and cannot be deleted. Run `spacetime unlock` first.';
@@ -45,6 +47,8 @@ export class DatabaseRegistry {
   private readonly broken = new Map<bigint, string>();
   private readonly closeListeners = new Map<bigint, Set<() => void>>();
   private queue: Promise<unknown> = Promise.resolve();
+  /** Who may create databases (config.toml [publish], `--allow-publish`); set by startServer. Default: anyone. */
+  publishPolicy: PublishPolicy = { anyone: true, identities: new Set(), issuers: new Set() };
 
   constructor(
     readonly control: ControlStore,
@@ -64,6 +68,11 @@ export class DatabaseRegistry {
   }
 
   /** The open Database behind a record, or undefined while it is not running. */
+  /** Every open database (GET /v1/metrics reads them when scraped). */
+  liveEntries(): IterableIterator<[bigint, HostedDatabase]> {
+    return this.live.entries();
+  }
+
   tryGet(record: DatabaseRecord): HostedDatabase | undefined {
     return this.live.get(record.identity);
   }
@@ -169,7 +178,7 @@ export class DatabaseRegistry {
    */
   publish(args: {
     target: { name: string } | { identity: bigint } | undefined; caller: bigint; program: string; clear: boolean;
-    policy?: UpdatePolicy;
+    policy?: UpdatePolicy; /** The caller's token issuer (`iss`), for the publish policy. */ issuer?: string;
   }): Promise<PublishOutcome> {
     return this.serialized(async () => {
       const { target, caller, program, clear } = args;
@@ -179,6 +188,8 @@ export class DatabaseRegistry {
         if (target !== undefined && 'identity' in target) {
           throw new HttpError(404, `Database ${identityToHex(target.identity)} not found`);
         }
+        const refusal = publishRefusal(this.publishPolicy, identityToHex(caller), args.issuer);
+        if (refusal !== undefined) throw new HttpError(403, refusal);
         const names = target === undefined ? [] : [target.name];
         return { record: await this.create(newDatabaseIdentity(), caller, names, program), op: 'created' };
       }

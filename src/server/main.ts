@@ -3,7 +3,8 @@
 // Owns: server start-up and shutdown order, the listen address, the one "listening" line on stdout, and (when the
 // server is the process, `spacetime start`) what happens to an error nobody caught: its stack goes to the log first.
 // May call: auth/ (keys, tokens), server/control.ts, server/databases.ts, server/http.ts, server/routes/*,
-// server/websocket/attach.ts, server/pgwire/server.ts (`pg`), host/ (the default DatabaseHost).
+// server/websocket/attach.ts, server/pgwire/server.ts (`pg`), server/metrics.ts (/v1/metrics, /v1/health),
+// server/config-file.ts (the publish policy's default), host/ (the default DatabaseHost).
 //
 // Start order: keys → control data → reopen every database → listen. Shutdown: stop accepting, close WebSocket
 // sessions and PostgreSQL connections, close databases (their commit logs flush), close the listener.
@@ -22,6 +23,8 @@ import { addIdentityRoutes } from './routes/identity.js';
 import { addLoginRoutes, createOidcVerifier, type OidcServerOptions } from './routes/login.js';
 import { compileWithSql } from '../subscription/manager.js';
 import { attachWebSocket } from './websocket/attach.js';
+import { addMetricsRoutes } from './metrics.js';
+import { defaultPublishPolicy, type PublishPolicy } from './config-file.js';
 import { startPgServer, type RunningPgServer } from './pgwire/server.js';
 import { sqlAsClient } from './routes/database.js';
 
@@ -53,6 +56,17 @@ export interface StartServerOptions {
    * log with its stack, then the process exits 1 (default false: an embedding process keeps its own handlers).
    */
   exitOnUncaughtError?: boolean;
+  /** Serve GET /v1/metrics (default true; config.toml [metrics] enabled). GET /v1/health is always served. */
+  metrics?: boolean;
+  /** What /v1/health reports as `version` (default '0.0.0'). */
+  version?: string;
+  /**
+   * Who may create databases (config.toml [publish] allow, `--allow-publish`); default: anyone when listening on a
+   * loopback address, nobody elsewhere (updates by owners are never affected; docs/operations.md).
+   */
+  publishPolicy?: PublishPolicy;
+  /** WebSocket keep-alive (config.toml [websocket] ping-interval, idle-timeout); defaults in websocket/session.ts. */
+  webSocket?: { pingIntervalMs?: number; idleTimeoutMs?: number };
   /**
    * Serve the PostgreSQL wire protocol (docs/pgwire.md) on `port` of the listen address's host (`--pg-port`; 0: a
    * free port); `version` is reported as `server_version` (`spacetime <version>`, as upstream).
@@ -67,6 +81,8 @@ export interface UpgradeContext {
   /** The running Database a name or 64-hex identity names, if any. */
   resolveLive(nameOrIdentity: string): HostedDatabase | undefined;
   onError(error: unknown): void;
+  /** Keep-alive settings from config.toml (absent fields: session.ts defaults). */
+  webSocketLimits?: { pingIntervalMs?: number; idleTimeoutMs?: number };
 }
 
 /** Installs an 'upgrade' handler on `httpServer`; `close` ends every session (server shutdown). */
@@ -92,12 +108,14 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const control = await ControlStore.open(options.dataDir);
   const host = options.host ?? (await defaultHost(options.durability ?? 'fsync', log));
   const databases = new DatabaseRegistry(control, host, options.dataDir, log);
+  databases.publishPolicy = options.publishPolicy ?? defaultPublishPolicy(hostname);
   await databases.openAll();
 
   const router = new Router();
   addIdentityRoutes(router, tokens, databases);
   addDatabaseRoutes(router, databases);
   addLoginRoutes(router, tokens, options.oidc?.login);
+  addMetricsRoutes(router, databases, { enabled: options.metrics ?? true, version: options.version ?? '0.0.0' });
   const onError = (error: unknown) => {
     // A client that goes away mid-request or mid-session is ordinary, not an internal error (upstream logs nothing).
     if (isPeerGone(error)) return;
@@ -108,6 +126,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
 
   const webSockets = (options.attachUpgrades ?? attachWebSocketEndpoint)(httpServer, {
     databases,
+    webSocketLimits: options.webSocket,
     tokens,
     resolveLive: (nameOrIdentity) => {
       const record = control.resolve(nameOrIdentity);
@@ -198,6 +217,7 @@ function attachWebSocketEndpoint(httpServer: Server, ctx: UpgradeContext): { clo
     auth: ctx.tokens,
     compile: compileWithSql,
     onError: ctx.onError,
+    limits: withoutUndefined(ctx.webSocketLimits),
     onDatabaseClosed: (db, listener) => ctx.databases.onClose(db.identity, listener),
   });
 }
@@ -246,6 +266,12 @@ async function defaultHost(durability: 'fsync' | 'none', log: (line: string) => 
     create: (options, program) => Database.create({ ...options, durability, report: log }, program),
     open: (options, program) => Database.open({ ...options, durability, report: log }, program),
   };
+}
+
+/** `{a: 1, b: undefined}` → `{a: 1}`, so an unset config key does not override a default by spreading. */
+function withoutUndefined<T extends object>(value: T | undefined): Partial<T> | undefined {
+  if (value === undefined) return undefined;
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** Socket errors that only mean the peer closed or reset its connection. */

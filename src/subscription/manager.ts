@@ -496,6 +496,11 @@ export interface CommitNotice {
 
 const managers = new WeakMap<CommitSource, SubscriptionManager>();
 
+/** The database's subscription manager if a client ever used it (GET /v1/metrics reads it without creating one). */
+export function existingSubscriptions(db: CommitSource): SubscriptionManager | undefined {
+  return managers.get(db);
+}
+
 /** The database's subscription manager, created and hooked to its commits on first use. */
 export function subscriptionsFor(db: CommitSource, compile: CompileQuery): SubscriptionManager {
   let mgr = managers.get(db);

@@ -8,7 +8,7 @@
 // as WebSocket fragments), keepalive (ping every 15 s, idle close after 30 s) and the per-connection limits.
 // Does not own: the upgrade/route/auth handshake (attach.ts), message codecs and subscriptions (subscription/).
 // May call: subscription/messages.ts, subscription/manager.ts, server/websocket/fanout.ts (durability waits and
-// flush passes shared by all sessions), sats/bsatn.ts, limits.ts, ws, node:zlib.
+// flush passes shared by all sessions), sats/bsatn.ts, limits.ts, metrics/counters.ts (message counts), ws, node:zlib.
 //
 // Ordering: every outbound message takes a slot in one FIFO at the moment its content is decided (a
 // TransactionUpdate or the caller's ReducerResult at commit time, a SubscribeApplied when its snapshot is taken),
@@ -30,6 +30,7 @@ import type { ClientHandle, ClientSink, CommitSource, SubscriptionManager } from
 import {
   decodeClientFrameInto, writeServerMessage, type ClientMessage, type QuerySetUpdate, type ServerMessage,
 } from '../../subscription/messages.js';
+import { webSocketCounters } from '../../metrics/counters.js';
 import { onFlushPassEnd, queueFlush, releaseWhenDurable, type DurableSlot, type FlushTarget } from './fanout.js';
 import {
   outboundFragmentBytes, outboundQueueMaxBytes, outboundSocketBufferedBytesMax, outboundStallTimeoutMs, queryMessagesSliceMs,
@@ -269,7 +270,9 @@ export class Session implements ClientSink, FlushTarget {
     }
     const frame = toBytes(data);
     try {
+      const queuedBefore = this.inbound.length;
       decodeClientFrameInto(frame, this.options.version, this.inbound); // all of the frame's messages, or none
+      webSocketCounters.messagesIn += this.inbound.length - queuedBefore; webSocketCounters.bytesIn += frame.length;
     } catch (e) {
       this.fail(closeCodes.internalError, errorText(e));
       return;
@@ -584,6 +587,7 @@ export class Session implements ClientSink, FlushTarget {
         }
       }
       this.outboundBytes -= bodyBytes + (end - i);
+      webSocketCounters.messagesOut += end - i; webSocketCounters.bytesOut += bodyBytes;
       wire.push(frameOf(ready, i, end, compression));
       i = end;
     }
