@@ -22,11 +22,11 @@ const selfJoinRows = 31_623;
 /** What a stopped query may take beyond the limit: the reply and a loaded machine. */
 const slackMs = 3_000;
 
-/** Inserts ids start .. end - 1 in reducer calls of 100k rows. */
-async function fill(db: string, start: number, end: number, groups: number): Promise<void> {
+/** Inserts ids start .. end - 1 into item (or pair) in reducer calls of 100k rows. */
+async function fill(db: string, start: number, end: number, groups: number, pairs = false): Promise<void> {
   const batch = 100_000;
   for (let from = start; from < end; from += batch) {
-    const body = JSON.stringify([from, Math.min(batch, end - from), groups]);
+    const body = JSON.stringify([from, Math.min(batch, end - from), groups, pairs]);
     const res = await fetch(`${server.url}/v1/database/${db}/call/fill`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     assert.equal(res.status, 200, await res.text());
   }
@@ -68,6 +68,7 @@ before(async () => {
   }
   await fill('budget-cross', 0, 120, 10);
   await fill('budget-self', 0, selfJoinRows, 1);
+  await fill('budget-self', 0, selfJoinRows, 1, true);
   await fill('budget-other', 0, 100, 10);
 });
 after(async () => {
@@ -165,4 +166,23 @@ test('WebSocket: queries queued in one frame are each bounded, and other clients
     heavy.ws.close();
     other.ws.close();
   }
+});
+
+test('a view whose RawSql is huge fails the reading query with the limit, not as a module error', async () => {
+  const r = await sqlHttp('budget-self', 'SELECT * FROM item_pairs');
+  assert.equal(r.status, 400, r.body);
+  assert.match(r.body, /^SQL query exceeded the limit of \d+ (rows returned|rows scanned|ms of wall time)/);
+  const client = await RawClient.open(`${server.url.replace(/^http/, 'ws')}/v1/database/budget-self/subscribe?compression=None`);
+  try {
+    assert.equal((await client.next()).tag, 'InitialConnection');
+    client.send({ tag: 'Subscribe', requestId: 1, queryStrings: ['SELECT * FROM item_pairs'], querySetId: 1 });
+    const sub = await client.next(sqlQueryWallTimeMsMax + slackMs);
+    assert.ok(sub.tag === 'SubscriptionError' && /SQL query exceeded the limit of/.test(sub.error), JSON.stringify(sub.tag));
+  } finally {
+    client.ws.close();
+  }
+  const logs = await runCli(['logs', '-s', server.url, 'budget-self'], { configPath });
+  assert.equal(logs.code, 0, logs.stderr);
+  assert.doesNotMatch(logs.stdout, /item_pairs/, 'the module log blames nothing on the view');
+  await stillServing();
 });
