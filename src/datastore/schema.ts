@@ -10,7 +10,7 @@
 
 import { resolveType } from '../sats/codec.js';
 import { moduleDefSections, type RawModuleDefV10, type RawTableDefV10 } from '../sats/moduledef.js';
-import { toSnakeCase } from '../sats/names.js';
+import { canonicalTypeNames, toSnakeCase } from '../sats/names.js';
 import { integerRange } from './table.js';
 import type { AlgebraicType, ProductType, Typespace } from '../sats/types.js';
 import type {
@@ -30,13 +30,16 @@ export class SchemaError extends Error {
 }
 
 interface Builder {
+  /** What clients see: every module's types after its case conversion (upstream's validated typespace). */
   typespace: Typespace;
+  /** The same entries as the module wrote them: column source names (accessors) are read from these. */
+  sourceTypespace: Typespace;
   tables: TableSchema[];
   nextIndexId: number;
 }
 
 export function buildDatabaseSchema(def: RawModuleDefV10): DatabaseSchema {
-  const b: Builder = { typespace: { types: [] }, tables: [], nextIndexId: firstUserIndexId };
+  const b: Builder = { typespace: { types: [] }, sourceTypespace: { types: [] }, tables: [], nextIndexId: firstUserIndexId };
   addModule(b, def, '');
   const seen = new Set<string>();
   for (const t of b.tables) {
@@ -49,8 +52,12 @@ export function buildDatabaseSchema(def: RawModuleDefV10): DatabaseSchema {
 function addModule(b: Builder, def: RawModuleDefV10, prefix: string): void {
   const s = moduleDefSections(def);
   const typeBase = b.typespace.types.length;
-  for (const t of s.typespace.types) b.typespace.types.push(typeBase === 0 ? t : shiftRefs(t, typeBase));
   const snake = s.caseConversionPolicy.tag === 'SnakeCase';
+  for (const t of s.typespace.types) {
+    const shifted = typeBase === 0 ? t : shiftRefs(t, typeBase);
+    b.sourceTypespace.types.push(shifted);
+    b.typespace.types.push(snake ? canonicalTypeNames(shifted) : shifted);
+  }
   const convert = (name: string) => (snake ? toSnakeCase(name) : name);
   const explicit = { Table: new Map<string, string>(), Function: new Map<string, string>(), Index: new Map<string, string>() };
   for (const e of s.explicitNames.entries) explicit[e.tag].set(e.value.sourceName, e.value.canonicalName);
@@ -66,7 +73,7 @@ function addModule(b: Builder, def: RawModuleDefV10, prefix: string): void {
   const bySource = new Map<string, TableSchema>();
   for (const raw of s.tables) {
     const canonical = prefix + (explicit.Table.get(raw.sourceName) ?? convert(raw.sourceName));
-    const t = buildTable(b, raw, prefix, canonical, typeBase, convert, explicit.Index);
+    const t = buildTable(b, raw, prefix, canonical, typeBase, convert, explicit.Index, snake);
     bySource.set(raw.sourceName, t);
     b.tables.push(t);
   }
@@ -83,23 +90,26 @@ function addModule(b: Builder, def: RawModuleDefV10, prefix: string): void {
 
 function buildTable(
   b: Builder, raw: RawTableDefV10, prefix: string, name: string, typeBase: number,
-  convert: (s: string) => string, explicitIndexNames: Map<string, string>,
+  convert: (s: string) => string, explicitIndexNames: Map<string, string>, convertTypes: boolean,
 ): TableSchema {
   const where = `table '${name}'`;
   if (name.startsWith(reservedTablePrefix)) {
     throw new SchemaError(`${where}: names starting with '${reservedTablePrefix}' are reserved for system tables`);
   }
-  const rowTypeRaw = b.typespace.types[raw.productTypeRef + typeBase];
+  const rowTypeRaw = b.sourceTypespace.types[raw.productTypeRef + typeBase];
   if (rowTypeRaw === undefined) throw new SchemaError(`${where}: row type Ref(${raw.productTypeRef}) is out of range`);
-  const rowResolved = resolveType(rowTypeRaw, b.typespace);
+  const rowResolved = resolveType(rowTypeRaw, b.sourceTypespace);
   if (rowResolved.tag !== 'Product') throw new SchemaError(`${where}: row type is not a product type`);
 
+  // Column names are converted here (with their source names kept as accessors); the names inside column types come
+  // from the converted typespace, or are converted here when the type is written inline.
+  const clientType = (t: AlgebraicType): AlgebraicType => (convertTypes ? canonicalTypeNames(t) : t);
   const columns: ColumnSchema[] = rowResolved.value.elements.map((e, i) => {
     if (e.name === undefined) throw new SchemaError(`${where}: column ${i} has no name`);
-    return { name: convert(e.name), sourceName: e.name, type: resolveType(e.algebraicType, b.typespace) };
+    return { name: convert(e.name), sourceName: e.name, type: clientType(resolveType(e.algebraicType, b.typespace)) };
   });
   const rowType: ProductType = {
-    elements: rowResolved.value.elements.map((e, i) => ({ name: columns[i].name, algebraicType: e.algebraicType })),
+    elements: rowResolved.value.elements.map((e, i) => ({ name: columns[i].name, algebraicType: clientType(e.algebraicType) })),
   };
   const colName = (c: number, what: string): string => {
     const col = columns[c];

@@ -8,6 +8,7 @@
 
 import { compileCodec, type Codec } from '../sats/codec.js';
 import { moduleDefSections, type RawModuleDefV10 } from '../sats/moduledef.js';
+import { clientTypespace } from '../sats/names.js';
 import type { AlgebraicType, ProductType, Typespace } from '../sats/types.js';
 import type { MutTx } from '../datastore/types.js';
 import { functionNamer } from './reducers.js';
@@ -59,6 +60,8 @@ export class ProcedureCatalog {
   private addModule(def: RawModuleDefV10, prefix: string): void {
     const s = moduleDefSections(def);
     const canonicalName = functionNamer(s);
+    // Argument and return values cross as SATS-JSON with the names clients see (upstream's converted typespace).
+    const typespace = clientTypespace(s.typespace, s.caseConversionPolicy.tag === 'SnakeCase');
     const scheduled = new Set(s.schedules.map((x) => x.functionName));
     for (const p of s.procedures) {
       const canonical = canonicalName(p.sourceName);
@@ -69,10 +72,10 @@ export class ProcedureCatalog {
         sourceName: prefix + p.sourceName,
         params: p.params,
         paramsType,
-        argsCodec: compileCodec(paramsType, s.typespace),
+        argsCodec: compileCodec(paramsType, typespace),
         returnType: p.returnType,
-        returnCodec: compileCodec(p.returnType, s.typespace),
-        typespace: s.typespace,
+        returnCodec: compileCodec(p.returnType, typespace),
+        typespace,
         clientCallable: p.visibility.tag === 'ClientCallable',
         scheduled: scheduled.has(p.sourceName),
       };

@@ -6,7 +6,7 @@
 
 import { compileCodec, type Codec } from '../sats/codec.js';
 import { moduleDefSections, type ModuleDefSections, type RawModuleDefV10 } from '../sats/moduledef.js';
-import { toSnakeCase } from '../sats/names.js';
+import { clientTypespace, toSnakeCase } from '../sats/names.js';
 import type { AlgebraicType, ProductType, Typespace } from '../sats/types.js';
 
 export type LifecycleRole = 'init' | 'onConnect' | 'onDisconnect';
@@ -55,6 +55,8 @@ export class ReducerCatalog {
   private addModule(def: RawModuleDefV10, prefix: string): void {
     const s = moduleDefSections(def);
     const canonicalName = functionNamer(s);
+    // Argument and return values cross as SATS-JSON with the names clients see (upstream's converted typespace).
+    const typespace = clientTypespace(s.typespace, s.caseConversionPolicy.tag === 'SnakeCase');
     const scheduled = new Set(s.schedules.map((x) => x.functionName));
     const roles = new Map<string, LifecycleRole>();
     for (const l of s.lifeCycleReducers) {
@@ -69,8 +71,8 @@ export class ReducerCatalog {
         name: prefix + canonical,
         sourceName: prefix + r.sourceName,
         params: r.params,
-        typespace: s.typespace,
-        argsCodec: compileCodec(paramsType, s.typespace),
+        typespace,
+        argsCodec: compileCodec(paramsType, typespace),
         paramsType,
         lifecycle: role,
         scheduled: scheduled.has(r.sourceName),

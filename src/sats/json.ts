@@ -15,6 +15,7 @@
 // May call: sats/types.ts, sats/codec.ts (resolveType, arrayCountCheck), sats/identity.ts.
 
 import { arrayCountCheck, resolveType } from './codec.js';
+import { toCamelCase, toSnakeCase } from './names.js';
 import { connectionIdFromHex, identityFromHex } from './identity.js';
 import { SatsError, specialProductFieldNames, type AlgebraicType, type SumValue, type Typespace, type Value } from './types.js';
 
@@ -234,20 +235,16 @@ function productFromJson(els: Element[], json: unknown, ts: Typespace, path: str
     return els.map((e, i) => fromJson(e.algebraicType, json[i], ts, join(path, e.name ?? String(i))));
   }
   if (typeof json === 'object' && json !== null && !(json instanceof Uint8Array)) {
-    const obj = json as Record<string, unknown>;
+    // Fields are named as clients see them (snake_case under the default policy); a field written with the module's
+    // source name (`fooBar` for `foo_bar`) is taken too, so clients of either convention work.
+    const obj = fieldsByCanonicalName(json as Record<string, unknown>, els, path);
     const out: Value[] = new Array(n);
     for (let i = 0; i < n; i++) {
       const name = els[i].name ?? String(i);
-      if (!Object.hasOwn(obj, name)) {
+      if (!obj.has(name)) {
         throw new SatsError(`${path === '' ? '' : path + ': '}missing field \`${name}\``);
       }
-      out[i] = fromJson(els[i].algebraicType, obj[name], ts, join(path, name));
-    }
-    const known = new Set(els.map((e, i) => e.name ?? String(i)));
-    for (const key of Object.keys(obj)) {
-      if (!known.has(key)) {
-        throw new SatsError(`${path === '' ? '' : path + ': '}unknown field \`${key}\`, expected one of ${[...known].map((k) => `\`${k}\``).join(', ')}`);
-      }
+      out[i] = fromJson(els[i].algebraicType, obj.get(name), ts, join(path, name));
     }
     return out;
   }
@@ -263,6 +260,21 @@ function productFromJson(els: Element[], json: unknown, ts: Typespace, path: str
     }
   }
   fail(path, n === 0 ? 'the unit value []' : 'a product (object or array)', json);
+}
+
+/** The object's fields keyed by element name: exact names first, then names whose snake_case is an element's. */
+function fieldsByCanonicalName(obj: Record<string, unknown>, els: Element[], path: string): Map<string, unknown> {
+  const known = els.map((e, i) => e.name ?? String(i));
+  const out = new Map<string, unknown>();
+  for (const key of Object.keys(obj)) {
+    const name = known.includes(key) ? key : known.find((k) => k === toSnakeCase(key));
+    if (name === undefined || out.has(name)) {
+      const why = name === undefined ? 'unknown field' : 'field given twice:';
+      throw new SatsError(`${path === '' ? '' : path + ': '}${why} \`${key}\`, expected one of ${known.map((k) => `\`${k}\``).join(', ')}`);
+    }
+    out.set(name, obj[key]);
+  }
+  return out;
 }
 
 function sumFromJson(variants: Element[], json: unknown, ts: Typespace, path: string): SumValue {
@@ -285,6 +297,8 @@ function sumFromJson(variants: Element[], json: unknown, ts: Typespace, path: st
   if (typeof key === 'number' && Number.isInteger(key)) tag = key;
   else if (typeof key === 'string') {
     tag = /^\d+$/.test(key) ? Number(key) : variants.findIndex((v) => v.name === key);
+    // A variant written with the module's source name (`MyVariant` for `myVariant`) is taken too.
+    if (tag < 0 && !/^\d+$/.test(key)) tag = variants.findIndex((v) => v.name === toCamelCase(key));
   }
   if (tag < 0 || tag >= variants.length) fail(path, `a variant of ${variantList(variants)}`, key);
   const v = variants[tag];

@@ -6,7 +6,11 @@
 // character when the pair (previous, current) is lower→Upper, Upper→digit, digit→Upper, digit→lower or lower→digit,
 // and before the middle of an Upper,Upper,lower triple (acronyms: `ABc` → `A|Bc`). Empty words are dropped.
 // Characters count as upper/lower only when they have case (digits and symbols have neither); digits are ASCII only.
-// May call: nothing.
+// Also owns upstream's typespace case conversion (`canonicalTypeNames`): the names inside module types as clients see
+// them in SATS-JSON and SQL results.
+// May call: sats/types.
+
+import { specialProductFieldNames, type AlgebraicType, type Typespace } from './types.js';
 
 /** Splits `s` into words with the crate's default boundaries. */
 export function splitWords(s: string): string[] {
@@ -61,3 +65,41 @@ function hasCase(c: string): boolean { return c.toUpperCase() !== c.toLowerCase(
 function isUpper(c: string): boolean { return hasCase(c) && c === c.toUpperCase(); }
 function isLower(c: string): boolean { return hasCase(c) && c === c.toLowerCase(); }
 function isDigit(c: string): boolean { return c >= '0' && c <= '9'; }
+
+const specialFieldNames: ReadonlySet<string> = new Set(Object.values(specialProductFieldNames));
+/** Variant names of the special sums (Option, Result, ScheduleAt), which keep their names. */
+const specialSumVariantNames = ['some,none', 'ok,err', 'Interval,Time'];
+
+/**
+ * Upstream's typespace case conversion under the SnakeCase policy (module validation): product field names become
+ * snake_case and sum variant names camelCase, through products, sums and arrays, but not inside the special types
+ * (Identity, ConnectionId, Timestamp, TimeDuration, Uuid; Option, Result, ScheduleAt). Refs are left as they are:
+ * every typespace entry is converted on its own.
+ */
+export function canonicalTypeNames(type: AlgebraicType): AlgebraicType {
+  switch (type.tag) {
+    case 'Product': {
+      const els = type.value.elements;
+      if (els.length === 1 && els[0].name !== undefined && specialFieldNames.has(els[0].name)) return type;
+      return { tag: 'Product', value: { elements: els.map((e) => ({
+        name: e.name === undefined ? undefined : toSnakeCase(e.name), algebraicType: canonicalTypeNames(e.algebraicType),
+      })) } };
+    }
+    case 'Sum': {
+      const vs = type.value.variants;
+      if (specialSumVariantNames.includes(vs.map((v) => v.name ?? '').join(','))) return type;
+      return { tag: 'Sum', value: { variants: vs.map((v) => ({
+        name: v.name === undefined ? undefined : toCamelCase(v.name), algebraicType: canonicalTypeNames(v.algebraicType),
+      })) } };
+    }
+    case 'Array':
+      return { tag: 'Array', value: canonicalTypeNames(type.value) };
+    default:
+      return type;
+  }
+}
+
+/** A module's typespace as clients see it: converted when its case conversion policy is SnakeCase. */
+export function clientTypespace(typespace: Typespace, snakeCase: boolean): Typespace {
+  return snakeCase ? { types: typespace.types.map(canonicalTypeNames) } : typespace;
+}

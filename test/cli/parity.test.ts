@@ -197,3 +197,34 @@ describe('publish refusals upstream makes', () => {
     assert.equal(sql.code, 1);
   });
 });
+
+describe('names inside module types', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer();
+  });
+  after(() => server.stop());
+
+  test('SQL and subscribe show snake_case fields and camelCase variants; calls take either spelling', async () => {
+    const configPath = tempConfigPath();
+    const s = ['-s', server.url];
+    const pub = await runCli(['publish', ...s, '-p', 'test/fixtures/modules/nested-names', '--yes', 'nested-names'], { configPath });
+    assert.equal(pub.code, 0, pub.stderr);
+    const canonical = await runCli(['call', ...s, 'nested-names', 'add_person', '"Ann"', '{"street_name":"Main St","zip_code":1}', '{"goodDog":[]}'], { configPath });
+    assert.equal(canonical.code, 0, canonical.stderr);
+    const source = await runCli(['call', ...s, 'nested-names', 'add_person', '"Bob"', '{"streetName":"Elm St","zipCode":2}', '{"CatOfSorts":"tabby"}'], { configPath });
+    assert.equal(source.code, 0, source.stderr);
+    const twice = await runCli(['call', ...s, 'nested-names', 'add_person', '"Cy"', '{"streetName":"x","street_name":"y","zip_code":3}', '{"goodDog":[]}'], { configPath });
+    assert.equal(twice.code, 1);
+    assert.match(twice.stderr, /field given twice/);
+
+    const sql = await runCli(['sql', ...s, 'nested-names', 'SELECT full_name, home_address, pet FROM person'], { configPath });
+    assert.equal(sql.code, 0, sql.stderr);
+    assert.match(sql.stdout, /"Ann"\s+\| \(street_name = "Main St", zip_code = 1\) \| \(goodDog = \(\)\)/);
+    assert.match(sql.stdout, /"Bob"\s+\| \(street_name = "Elm St", zip_code = 2\)\s+\| \(catOfSorts = "tabby"\)/);
+
+    const sub = await runCli(['subscribe', ...s, 'nested-names', 'SELECT * FROM person', '-n', '0', '--print-initial-update', '-t', '30'], { configPath });
+    assert.equal(sub.code, 0, sub.stderr);
+    assert.match(sub.stdout, /"home_address":\{"street_name":"Main St","zip_code":1\},"pet":\{"goodDog":\[\]\}/);
+  });
+});

@@ -158,8 +158,8 @@ describe('psql', () => {
       words: '{alpha,w2}', // varchar[]
       maybe: '{"some": 2}', // Option as upstream's JSON
       point: '{"x": 2, "y": -2}',
-      color: 'Green', // simple enum: the variant name
-      shape: '{"Circle": 3}',
+      color: 'green', // simple enum: the variant name (camelCase, as upstream's validated typespace names it)
+      shape: '{"circle": 3}',
       who: `\\x${ownerHex}`, // Identity as bytea, big-endian
       conn: `\\x${'0'.repeat(32)}`,
       at: '1970-01-01T00:00:00+00:00', // Timestamp as RFC 3339
