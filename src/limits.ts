@@ -354,3 +354,26 @@ export const oidcDocumentMaxBytes = 256 * 1024;
 /** One discovery or key-set request gives up after this long (a token check waits for it). */
 export const oidcFetchTimeoutMs = 5 * 1000;
 assertLimit(oidcDiscoveriesInFlightMax <= oidcIssuersCachedMax, 'every discovery in flight can be cached');
+
+// ---- Dashboard sign-in codes (issue 16) ----------------------------------------------------------------------------
+// `spacetime dashboard` trades the CLI's token for a one-time code the browser exchanges (server/routes/dashboard.ts),
+// so the token never appears in a URL. Codes are held in memory until used or expired.
+
+/** A sign-in code is refused after this long: enough to open a browser, short enough that a stray code is useless. */
+export const dashboardCodeLifetimeMs = 60 * 1000;
+/** Codes outstanding at once (only verified tokens can mint one); the next is refused with 429 until one expires. */
+export const dashboardCodesMax = 64;
+
+// ---- Resuming after a commit log failure (issue 11) ---------------------------------------------------------------
+// A database whose log failed (disk full, EIO) is reopened from its files by server/databases.ts once the disk works
+// again. Reopening replays the log (seconds for a large database), so attempts back off and a cheap probe goes first.
+
+/** First attempt after the failure (a user who frees space expects service back within seconds). */
+export const databaseResumeRetryFirstMs = 500;
+/** Each later attempt waits twice as long as the previous one, up to this (a still-full disk costs a probe per 5 s). */
+export const databaseResumeRetryMaxMs = 5_000;
+/** Bytes the probe writes and fsyncs in the database's directory; only a passing probe leads to a reopen. */
+export const databaseResumeProbeBytes = 64 * 1024;
+/** A reopened database that fails again within this long keeps its backoff: a flapping disk is not reopened in a loop. */
+export const databaseResumeStableMs = 60_000;
+assertLimit(databaseResumeRetryFirstMs < databaseResumeRetryMaxMs, 'the backoff grows');

@@ -2,6 +2,7 @@
 // (cli-and-publish.md §0, §1). Talks to servers over HTTP only; `start` is the one exception (it runs server/).
 // May call: every file in cli/, server/main.js (start only).
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -366,6 +367,28 @@ async function listCommand(opts: Record<string, unknown>, cmd: Command) {
   }
   process.stdout.write(`Associated databases for user ${me}:\n`);
   process.stdout.write(renderTable(['Database Name(s)', 'Identity'], rows) + '\n');
+}
+
+/**
+ * `spacetime dashboard` (docs/dashboard.md): the server trades this CLI's token for a one-time sign-in code that lives
+ * a minute; the code travels in the URL fragment (never sent to a server) and the page exchanges it by POST, so the
+ * token itself is in no URL. A browser is opened only where one can show (a display, not CI).
+ */
+async function dashboardCommand(opts: Record<string, unknown>, cmd: Command) {
+  const config = loadConfig(cmd);
+  const serverUrl = config.serverUrl(opts.server as string | undefined).replace(/\/+$/, '');
+  const token = await authToken(config, serverUrl, { yes: true });
+  const url = `${serverUrl}/v1/dashboard/code`;
+  const { code } = jsonBody(await httpRequest('POST', url, { token }), url) as { code: string };
+  const pageUrl = `${serverUrl}/#code=${code}`;
+  process.stdout.write(`Dashboard: ${serverUrl}/\nSign in by opening (works once, for a minute): ${pageUrl}\n`);
+  const hasDisplay = process.platform === 'darwin' || process.platform === 'win32' ||
+    process.env.DISPLAY !== undefined || process.env.WAYLAND_DISPLAY !== undefined;
+  if (opts.browser === false || !hasDisplay || process.env.CI !== undefined) return;
+  const opener = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open';
+  const child = spawn(opener, [pageUrl], { stdio: 'ignore', detached: true });
+  child.once('error', () => process.stdout.write('Unable to open a browser: open the URL above.\n'));
+  child.unref();
 }
 
 async function deleteCommand(db: string | undefined, opts: Record<string, unknown>, cmd: Command) {
@@ -761,6 +784,11 @@ function buildProgram(): Command {
 
   serverOptions(program.command('list').description('Lists the databases attached to an identity'))
     .action((opts: Record<string, unknown>, cmd: Command) => listCommand(opts, cmd));
+
+  program.command('dashboard').description('Opens the web dashboard of a server, signed in as this CLI\'s identity')
+    .option('-s, --server <server>', 'The nickname, host name or URL of the server')
+    .option('--no-browser', 'Only print the URL')
+    .action((opts: Record<string, unknown>, cmd: Command) => dashboardCommand(opts, cmd));
 
   // `login --token T` and `login show --token` share a flag name: login's own options only count before `show`.
   const loginCmd = program.command('login').description('Manage your login to SpacetimeDB').enablePositionalOptions()

@@ -21,6 +21,7 @@ import { Router, configureHttpTimeouts, requestListener } from './http.js';
 import { addDatabaseRoutes } from './routes/database.js';
 import { addIdentityRoutes } from './routes/identity.js';
 import { addLoginRoutes, createOidcVerifier, type OidcServerOptions } from './routes/login.js';
+import { addDashboardRoutes } from './routes/dashboard.js';
 import { compileWithSql } from '../subscription/manager.js';
 import { attachWebSocket } from './websocket/attach.js';
 import { addMetricsRoutes } from './metrics.js';
@@ -115,6 +116,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   addIdentityRoutes(router, tokens, databases);
   addDatabaseRoutes(router, databases);
   addLoginRoutes(router, tokens, options.oidc?.login);
+  addDashboardRoutes(router);
   addMetricsRoutes(router, databases, { enabled: options.metrics ?? true, version: options.version ?? '0.0.0' });
   const onError = (error: unknown) => {
     // A client that goes away mid-request or mid-session is ordinary, not an internal error (upstream logs nothing).
