@@ -42,7 +42,7 @@ import {
   loadModule, planModuleUpdate, UpdateRejectedError, type RunningModule, type UpdateOptions, type UpdatePlan,
   type UpdateResult,
 } from './update.js';
-import { DatabaseDurability, txTooLargeMessage, txWriteBytesMaxOf, type DurabilityMode } from './recovery.js';
+import { DatabaseDurability, txTooLargeMessage, txWriteBytesMaxOf, type DatabaseFailedError, type DurabilityMode } from './recovery.js';
 import type { ClientChange, RecoveredState } from './persistence.js';
 import type { CommitLogStats } from '../durability/commitlog.js';
 import { DatabaseCounters } from '../metrics/counters.js';
@@ -618,6 +618,11 @@ export class Database {
   }
 
   get httpBodyMaxBytes(): number { return this.features.limits.httpHandlerBodyMaxBytes; }
+
+  /** The commit log failure that stopped this database (host/recovery.ts); undefined while it is healthy. */
+  get failure(): DatabaseFailedError | undefined { return this.durability?.failure; }
+  /** Calls `listener` once if its commit log fails (server/databases.ts then reopens the database from its files). */
+  onFailure(listener: (failure: DatabaseFailedError) => void): void { this.durability?.onFailure(listener); }
 
   async close(): Promise<void> {
     if (this.closed) return;

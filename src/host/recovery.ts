@@ -3,8 +3,9 @@
 //
 // Owns: `DatabaseDurability` (one per Database with a directory), the durability mode option and its default, and the
 // error a database answers with once its log has failed. The on-disk meaning of records is host/persistence.ts.
-// May call: host/persistence.ts, durability/commitlog.ts (types), datastore (types, migrateDatastore: replay of a module
-// update rebuilds the datastore exactly as Database.update did live), host/errors.ts (PublishError), limits.ts.
+// May call: host/persistence.ts, durability/commitlog.ts (types), durability/cut.ts (discardUnacknowledged), datastore
+// (types, migrateDatastore: replay of a module update rebuilds the datastore exactly as Database.update did live),
+// host/errors.ts (PublishError), limits.ts.
 //
 // Contract with database.ts: after every in-memory commit, `logCommit` is called synchronously (before anything else
 // can run on this database) and returns a promise that resolves once that commit is on disk; replies to the caller
@@ -12,10 +13,17 @@
 // refuses every call, and the promise rejects, as does every later wait (`flushed`) — nothing that is not on disk is
 // ever acknowledged. What must fit one log record is bounded before it is committed: a transaction by
 // `txTooLargeMessage` (checked before the in-memory commit), a program by `checkProgramRecordSize` (when it is loaded).
+//
+// Resuming after a failure (server/databases.ts drives it): the failed database is closed (its log's last offset known
+// on disk is then final and kept in the DatabaseFailedError), `discardUnacknowledged` cuts the log back to that offset,
+// and the database is opened from its files like at start. Nothing of the failed in-memory state is kept.
 
+import assert from 'node:assert/strict';
 import type { Datastore } from '../datastore/store.js';
 import type { MutTx, TxData } from '../datastore/types.js';
 import type { DurabilityMode } from '../durability/commitlog.js';
+import { cutLogAfter } from '../durability/cut.js';
+import { join } from 'node:path';
 import { migrateDatastore } from '../datastore/migrate.js';
 import { DatabasePersistence, type ClientChange, type ProgramInfo, type RecoveredState } from './persistence.js';
 import { PublishError } from './errors.js';
@@ -52,9 +60,11 @@ export function checkProgramRecordSize(programText: string, moduleDef: Uint8Arra
   }
 }
 
-/** The database's log failed (write or fsync error): it accepts no more calls until the server restarts. */
+/** The database's log failed (write or fsync error): it accepts no more calls until it is reopened from its files. */
 export class DatabaseFailedError extends Error {
   override name = 'DatabaseFailedError';
+  /** The last log offset known to be on disk; final once the failed database was closed (undefined before). */
+  durableOffset: bigint | undefined;
   constructor(override readonly cause: Error) {
     // Short, cause last but early: a WebSocket close reason keeps only 123 bytes of "…: <this>".
     super(`the database stopped accepting writes: ${cause.message}`);
@@ -77,6 +87,7 @@ export interface DurabilityOptions {
 export class DatabaseDurability {
   /** Set once a commit could not be logged or synced; the database then refuses every call. */
   failure: DatabaseFailedError | undefined;
+  private failureListeners: ((failure: DatabaseFailedError) => void)[] = [];
 
   /** The log's last (shared, per batch) promise and our wrapper of it: one wrapper per group commit, not per call. */
   private lastInner: Promise<void> | undefined;
@@ -143,9 +154,24 @@ export class DatabaseDurability {
     return this.waitDurable(this.persistence.lastOffset);
   }
 
-  /** Closes the log; with the datastore of a healthy database, snapshots it first when much log is owed (persistence.ts). */
-  close(datastore?: Datastore): Promise<void> {
-    return this.persistence.close(this.failure === undefined ? datastore : undefined);
+  /**
+   * Calls `listener` once when the log fails (at once, asynchronously, when it has failed already). The server uses it
+   * to reopen the database from its files.
+   */
+  onFailure(listener: (failure: DatabaseFailedError) => void): void {
+    if (this.failure !== undefined) { const f = this.failure; queueMicrotask(() => listener(f)); return; }
+    this.failureListeners.push(listener);
+  }
+
+  /**
+   * Closes the log; with the datastore of a healthy database, snapshots it first when much log is owed (persistence.ts).
+   * A failed database closes without an error (its failure is known) and records its final durable offset in it.
+   */
+  async close(datastore?: Datastore): Promise<void> {
+    const failure = this.failure;
+    if (failure === undefined) return this.persistence.close(datastore);
+    await this.persistence.close().catch(() => {});
+    failure.durableOffset = this.persistence.durableOffset;
   }
 
   private guard<T>(f: () => T): T {
@@ -158,7 +184,24 @@ export class DatabaseDurability {
   }
 
   private fail(err: unknown): DatabaseFailedError {
-    this.failure ??= new DatabaseFailedError(err instanceof Error ? err : new Error(String(err)));
-    return this.failure;
+    if (this.failure !== undefined) return this.failure;
+    const failure = new DatabaseFailedError(err instanceof Error ? err : new Error(String(err)));
+    this.failure = failure;
+    const listeners = this.failureListeners;
+    this.failureListeners = [];
+    // Not inside the failing call: listeners take the database out of service.
+    if (listeners.length > 0) queueMicrotask(() => { for (const l of listeners) l(failure); });
+    return failure;
   }
+}
+
+/**
+ * Before a failed database is opened again: cuts its log (`<dir>/clog`) back to the last offset that was on disk when
+ * it was closed, since what follows was never acknowledged and may exist in the page cache only. Returns what it
+ * changed, one line each. Throws when the log cannot be cut (the disk still fails): then it must not be opened yet.
+ */
+export function discardUnacknowledged(dir: string, failure: DatabaseFailedError): string[] {
+  assert(failure.durableOffset !== undefined, 'discardUnacknowledged before the failed database was closed');
+  if (failure.durableOffset < 0n) return [];
+  return cutLogAfter(join(dir, 'clog'), failure.durableOffset);
 }

@@ -1,21 +1,27 @@
 // server/databases.ts — the live databases of this server and every operation that changes which exist.
 //
-// Owns: the map identity → open HostedDatabase, publish (create / update / clear), delete, rename, lock, and
-// reopening everything at start. Serializes all these control operations through one queue so name checks and
+// Owns: the map identity → open HostedDatabase, publish (create / update / clear), delete, rename, lock,
+// reopening everything at start, and reopening a database whose commit log failed. Serializes all these control operations through one queue so name checks and
 // the writes that depend on them cannot interleave (publishes are rare; reducer calls do not go through it).
 // May call: server/control.ts, server/host-api.ts (the host's Database), server/config-file.ts (the publish policy),
-// auth/identity.ts, node:fs.
+// auth/identity.ts, host/recovery.ts (discardUnacknowledged), limits.ts, node:fs.
 //
 // Which program a database runs is decided by its own commit log (the Program/Reset record commits an update or a
 // reset); control data's program hash is written after it and, after a crash in between, made to follow the log at
 // start (`followLoggedProgram`), so the answer a publisher got, the program that runs and the stored hash agree.
+//
+// Resuming after a commit log failure (host/recovery.ts): a database whose log failed refuses every call. The
+// registry then retries, with backoff (limits.ts databaseResume*), to take it out of service (its WebSocket clients and
+// log followers are closed), cut its log back to what was on disk, and open it from its files like at start; the new
+// Database replaces the failed one. Each attempt first probes the disk with a small synced write, so a disk that is
+// still full costs a probe, not a replay. Nothing of the failed in-memory state survives: memory was ahead of disk.
 //
 // Migration hook: `planUpdate` decides what an update to an existing database means. Today it only knows
 // "identical program" (no-op) and "anything else" (ManualMigrate, rejected); the migration issue replaces it.
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, open as openFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { identityToHex } from '../auth/identity.js';
 import { ControlStore, newDatabaseIdentity, programHash, type DatabaseRecord } from './control.js';
@@ -23,6 +29,8 @@ import type { CreateDatabaseOptions, DatabaseHost, HostedDatabase } from './host
 import { HttpError } from './http.js';
 import { publishRefusal, type PublishPolicy } from './config-file.js';
 import { appendMigrationHistory, migrationToken } from '../host/update.js';
+import { discardUnacknowledged, type DatabaseFailedError } from '../host/recovery.js';
+import { databaseResumeProbeBytes, databaseResumeRetryFirstMs, databaseResumeRetryMaxMs, databaseResumeStableMs } from '../limits.js';
 
 export const lockedDeleteMessage = 'Database is locked and cannot be deleted. Run `spacetime unlock` first.';
 export const lockedResetMessage = 'Database is locked and cannot be reset with --delete-data. Run `spacetime unlock` first.';
@@ -41,11 +49,26 @@ export interface PublishOutcome {
   op: 'created' | 'updated';
 }
 
+/** A database whose commit log failed, on its way back (see the header). */
+interface Resume {
+  failed: HostedDatabase;
+  failure: DatabaseFailedError;
+  /** Attempts so far: the next waits databaseResumeRetryFirstMs · 2^attempts, at most databaseResumeRetryMaxMs. */
+  attempts: number;
+  timer: NodeJS.Timeout | undefined;
+  /** When it was last reopened (a failure soon after keeps the backoff). */
+  resumedAtMs: number | undefined;
+}
+
+/** The close reason WebSocket clients of a database being reopened get (fits the 123 bytes of a close reason). */
+export const reopenedCloseReason = 'the database is being reopened after a commit log failure; reconnect';
+
 export class DatabaseRegistry {
   private readonly live = new Map<bigint, HostedDatabase>();
+  private readonly resumes = new Map<bigint, Resume>();
   /** Databases that failed to open at start (e.g. a corrupt commit log): identity → why. Their routes answer 503. */
   private readonly broken = new Map<bigint, string>();
-  private readonly closeListeners = new Map<bigint, Set<() => void>>();
+  private readonly closeListeners = new Map<bigint, Set<(reason?: string) => void>>();
   private queue: Promise<unknown> = Promise.resolve();
   /** Who may create databases (config.toml [publish], `--allow-publish`); set by startServer. Default: anyone. */
   publishPolicy: PublishPolicy = { anyone: true, identities: new Set(), issuers: new Set() };
@@ -78,10 +101,10 @@ export class DatabaseRegistry {
   }
 
   /**
-   * Calls `listener` once when the database with this identity is closed (deleted, reset, server shutdown).
+   * Calls `listener` once when the database with this identity is closed (deleted, reset, reopened, server shutdown).
    * Returns the unsubscribe function. Used by log follows and WebSocket sessions.
    */
-  onClose(identity: bigint, listener: () => void): () => void {
+  onClose(identity: bigint, listener: (reason?: string) => void): () => void {
     let listeners = this.closeListeners.get(identity);
     if (listeners === undefined) this.closeListeners.set(identity, (listeners = new Set()));
     listeners.add(listener);
@@ -91,14 +114,83 @@ export class DatabaseRegistry {
     };
   }
 
-  /** Takes a database out of service: stops routing to it, tells the listeners, closes it. */
-  private async retire(identity: bigint): Promise<void> {
+  /** Takes a database out of service: stops routing to it, tells the listeners (with why, if given), closes it. */
+  private async retire(identity: bigint, reason?: string): Promise<void> {
     const db = this.live.get(identity);
     this.live.delete(identity);
     const listeners = this.closeListeners.get(identity);
     this.closeListeners.delete(identity);
-    for (const listener of listeners ?? []) listener();
+    for (const listener of listeners ?? []) listener(reason);
     await db?.close();
+  }
+
+  /** Puts an open database into service and watches its commit log for a failure. */
+  private serve(identity: bigint, db: HostedDatabase): void {
+    this.live.set(identity, db);
+    db.onFailure?.((failure) => this.failed(identity, db, failure));
+  }
+
+  /** The log of a live database failed: schedule its reopening (see the header). */
+  private failed(identity: bigint, db: HostedDatabase, failure: DatabaseFailedError): void {
+    if (this.live.get(identity) !== db) return;
+    const previous = this.resumes.get(identity);
+    const flapping = previous?.resumedAtMs !== undefined && Date.now() - previous.resumedAtMs < databaseResumeStableMs;
+    const resume: Resume = { failed: db, failure, attempts: flapping ? previous.attempts : 0, timer: undefined, resumedAtMs: undefined };
+    this.cancelResume(identity);
+    this.resumes.set(identity, resume);
+    this.log(`database ${identityToHex(identity)}: ${failure.message}; it refuses calls until it is reopened from its files ` +
+      `(first attempt in ${this.resumeDelayMs(resume)} ms)`);
+    this.scheduleResume(identity, resume);
+  }
+
+  private resumeDelayMs(resume: Resume): number {
+    return Math.min(databaseResumeRetryFirstMs * 2 ** resume.attempts, databaseResumeRetryMaxMs);
+  }
+
+  private scheduleResume(identity: bigint, resume: Resume): void {
+    resume.timer = setTimeout(() => {
+      resume.timer = undefined;
+      void this.serialized(() => this.tryResume(identity, resume));
+    }, this.resumeDelayMs(resume));
+    resume.timer.unref();
+  }
+
+  private cancelResume(identity: bigint): void {
+    const resume = this.resumes.get(identity);
+    if (resume?.timer !== undefined) clearTimeout(resume.timer);
+    this.resumes.delete(identity);
+  }
+
+  /** One attempt (inside the control queue): probe, take the failed database out of service, cut, open. */
+  private async tryResume(identity: bigint, resume: Resume): Promise<void> {
+    if (this.resumes.get(identity) !== resume) return; // deleted, reset or failed again meanwhile
+    const record = this.control.byIdentity(identity);
+    const current = this.live.get(identity);
+    if (record === undefined || (current !== undefined && current !== resume.failed)) { this.resumes.delete(identity); return; }
+    const hex = identityToHex(identity);
+    const dir = this.databaseDir(identity);
+    try {
+      await probeDisk(dir);
+      if (current !== undefined) {
+        this.broken.set(identity, `${resume.failure.message}; it is being reopened from its files`);
+        await this.retire(identity, reopenedCloseReason).catch(() => {});
+      }
+      for (const line of discardUnacknowledged(dir, resume.failure)) this.log(`database ${hex}: commit log: ${line}`);
+      const program = await this.control.loadProgram(record.programHash);
+      const options = this.optionsFor(identity, record.ownerIdentity);
+      const db = this.host.open !== undefined ? await this.host.open(options, program) : await this.host.create(options, program);
+      this.broken.delete(identity);
+      resume.resumedAtMs = Date.now();
+      this.serve(identity, db);
+      this.log(`database ${hex}: reopened from its files after the commit log failure (attempt ${resume.attempts + 1}; ` +
+        `the log ends at offset ${resume.failure.durableOffset})`);
+    } catch (error) {
+      resume.attempts++;
+      const message = `${resume.failure.message}; reopening failed: ${(error as Error).message}`;
+      if (!this.live.has(identity)) this.broken.set(identity, message);
+      this.log(`database ${hex}: ${message} (attempt ${resume.attempts}; next in ${this.resumeDelayMs(resume)} ms)`);
+      this.scheduleResume(identity, resume);
+    }
   }
 
   /** A record by name or identity, or 404 "No such database.". */
@@ -117,7 +209,7 @@ export class DatabaseRegistry {
         // Recovery from the database's own directory (snapshot + commit log); init does not run again. A host
         // without `open` (test doubles) can only re-create.
         const db = this.host.open !== undefined ? await this.host.open(options, program) : await this.host.create(options, program);
-        this.live.set(record.identity, db);
+        this.serve(record.identity, db);
         await this.followLoggedProgram(record, db).catch((error: unknown) => {
           this.log(`database ${identityToHex(record.identity)}: could not update control data to its logged program: ${(error as Error).message}`);
         });
@@ -154,6 +246,7 @@ export class DatabaseRegistry {
   }
 
   async closeAll(): Promise<void> {
+    for (const identity of [...this.resumes.keys()]) this.cancelResume(identity);
     await Promise.allSettled([...this.live.keys()].map((identity) => this.retire(identity)));
   }
 
@@ -244,6 +337,7 @@ export class DatabaseRegistry {
       if (current === undefined) return; // already gone: deleting is idempotent
       requireOwner(current, caller);
       if (current.locked) throw new HttpError(403, lockedDeleteMessage);
+      this.cancelResume(current.identity);
       await this.retire(current.identity);
       this.broken.delete(current.identity);
       await this.control.remove(current.identity);
@@ -302,7 +396,7 @@ export class DatabaseRegistry {
         createdMicros: BigInt(Date.now()) * 1000n, names, locked: false,
       };
       await this.control.insert(record);
-      this.live.set(identity, db);
+      this.serve(identity, db);
       await appendMigrationHistory(dir, { tsMicros: record.createdMicros, publisher: owner, programHash: record.programHash, op: 'created', plan: '' })
         .catch((error: unknown) => this.log(`migration history: ${(error as Error).message}`));
       return record;
@@ -329,6 +423,7 @@ export class DatabaseRegistry {
     } finally {
       await rm(scratchDir, { recursive: true, force: true });
     }
+    this.cancelResume(record.identity);
     await this.retire(record.identity);
     // The directory is kept: the host logs a Reset record (all data dropped, new program) in the same log, so a crash
     // at any point leaves either the old database or the reset one. A broken database is started over from scratch.
@@ -338,7 +433,7 @@ export class DatabaseRegistry {
     const db = await this.host.create(this.optionsFor(record.identity, record.ownerIdentity), program).catch((error: unknown) => {
       throw publishFailed(error);
     });
-    this.live.set(record.identity, db);
+    this.serve(record.identity, db);
     const updated: DatabaseRecord = { ...record, programHash: await this.control.storeProgram(program) };
     await this.control.update(updated);
     if (updated.programHash !== record.programHash) await this.control.dropProgramIfUnused(record.programHash);
@@ -379,4 +474,20 @@ function publishFailed(error: unknown): HttpError {
   assert.ok(error !== undefined);
   if (error instanceof HttpError) return error;
   return new HttpError(500, `Failed to create or update the database: ${(error as Error)?.message ?? String(error)}`);
+}
+
+/** Writes and fsyncs databaseResumeProbeBytes in `dir`, then removes them: throws while the disk cannot take a write. */
+async function probeDisk(dir: string): Promise<void> {
+  const probe = join(dir, 'resume-probe.tmp');
+  try {
+    const file = await openFile(probe, 'w');
+    try {
+      await file.writeFile(Buffer.alloc(databaseResumeProbeBytes));
+      await file.datasync();
+    } finally {
+      await file.close();
+    }
+  } finally {
+    await rm(probe, { force: true });
+  }
 }

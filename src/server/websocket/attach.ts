@@ -36,7 +36,7 @@ export interface AttachDeps {
   limits?: Partial<SessionLimits>;
   onError?: (error: unknown) => void;
   /** Calls `listener` when the database is deleted, reset or shut down; returns an unsubscribe function. */
-  onDatabaseClosed?: (db: SessionDatabase, listener: () => void) => () => void;
+  onDatabaseClosed?: (db: SessionDatabase, listener: (reason?: string) => void) => () => void;
 }
 
 export interface AttachedWebSockets {
@@ -137,7 +137,7 @@ export function attachWebSocket(server: Server, deps: AttachDeps): AttachedWebSo
         });
       sessions.add(session);
       // Upstream closes every client with 1001 "module exited" when the database goes away.
-      const stopWatching = deps.onDatabaseClosed?.(db, () => session.fail(1001, 'module exited'));
+      const stopWatching = deps.onDatabaseClosed?.(db, (reason) => session.fail(1001, reason ?? 'module exited'));
       ws.on('close', () => {
         sessions.delete(session);
         liveConnections.delete(live);
