@@ -6,6 +6,7 @@
 // `DASHBOARD_SCREENSHOTS=1` also writes docs/dashboard/*.png.
 
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -37,6 +38,8 @@ describe('web dashboard', { skip: existsSync(chromiumPath) ? false : `${chromium
   };
 
   before(async () => {
+    // The served page is dist/dashboard/; bundle the current sources (about a second) so a plain `tsc` build suffices.
+    execFileSync(process.execPath, [path.join(repoRoot, 'src', 'dashboard', 'build.mjs')], { stdio: 'inherit' });
     server = await startTestServer();
     configPath = tempConfigPath();
     await cliOk(['publish', '-p', 'test/dashboard/module', '-y', 'dash']);
