@@ -1,8 +1,9 @@
 // server/databases.ts — the live databases of this server and every operation that changes which exist.
 //
-// Owns: the map identity → open HostedDatabase, publish (create / update / clear), delete, rename, lock,
-// reopening everything at start, and reopening a database whose commit log failed. Serializes all these control operations through one queue so name checks and
-// the writes that depend on them cannot interleave (publishes are rare; reducer calls do not go through it).
+// Owns: the map identity → open HostedDatabase, publish (create / update / clear), delete, rename, lock, reopening
+// everything at start (and removing orphan directories), and reopening a database whose commit log failed. Serializes
+// all these control operations through one queue so name checks and the writes that depend on them cannot interleave
+// (publishes are rare; reducer calls do not go through it).
 // May call: server/control.ts, server/host-api.ts (the host's Database), server/config-file.ts (the publish policy),
 // auth/identity.ts, host/recovery.ts (discardUnacknowledged), limits.ts, node:fs.
 //
@@ -21,9 +22,9 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open as openFile, rm } from 'node:fs/promises';
+import { mkdir, open as openFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { identityToHex } from '../auth/identity.js';
+import { identityFromHex, identityToHex } from '../auth/identity.js';
 import { ControlStore, newDatabaseIdentity, programHash, type DatabaseRecord } from './control.js';
 import type { CreateDatabaseOptions, DatabaseHost, HostedDatabase } from './host-api.js';
 import { HttpError } from './http.js';
@@ -202,6 +203,7 @@ export class DatabaseRegistry {
 
   /** Opens every database in control data (server start). A database that fails to open is logged and skipped. */
   async openAll(): Promise<void> {
+    await this.removeOrphans();
     for (const record of this.control.all()) {
       try {
         const program = await this.control.loadProgram(record.programHash);
@@ -221,6 +223,29 @@ export class DatabaseRegistry {
           ? `; inspect it with \`spacetime debug log ${this.databaseDir(record.identity)}\` (docs/durability.md: damaged logs)` : '';
         this.log(`failed to open database ${identityToHex(record.identity)}: ${message}${hint}`);
       }
+    }
+  }
+
+  /**
+   * A crash during create (between making the directory and writing the control record) leaves a database directory
+   * that no record names: nothing refers to it and no publisher was answered, so it is removed (logged). Runs once
+   * control data is loaded and before anything can create a database; only identity-named directories are touched.
+   */
+  private async removeOrphans(): Promise<void> {
+    const root = join(this.dataDir, 'databases');
+    let names: string[];
+    try {
+      names = await readdir(root);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
+    for (const name of names) {
+      const identity = identityFromHex(name);
+      if (identity === undefined || this.control.byIdentity(identity) !== undefined) continue;
+      await rm(join(root, name), { recursive: true, force: true });
+      this.log(`removed orphan database directory ${join(root, name)}: no database in control data has identity ${name} ` +
+        '(left by a create that did not finish)');
     }
   }
 
