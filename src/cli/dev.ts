@@ -392,8 +392,11 @@ class DevSession {
     const done = new Set<string>();
     const moduleDirs = this.moduleDirs();
     for (const moduleDir of moduleDirs) {
+      // The generate entries of the target publishing this module, or (nothing to publish: --skip-publish, no database
+      // yet) of the project's first target: bindings do not depend on a database.
       const target = this.targets.find((t) => t.moduleDir === moduleDir);
-      const configured = (target?.generate ?? []).filter((g) => g.modulePath === undefined || path.resolve(g.modulePath) === moduleDir);
+      const generateEntries = target?.generate ?? this.project?.targets[0]?.generate ?? [];
+      const configured = generateEntries.filter((g) => g.modulePath === undefined || path.resolve(g.modulePath) === moduleDir);
       // --module-bindings-path replaces the configured entries; with neither, the first module gets the default.
       const entries: GenerateEntry[] = this.opts.bindingsPath !== undefined ? [{ outDir: path.resolve(this.projectDir, this.opts.bindingsPath) }]
         : configured.length > 0 ? configured : moduleDir === moduleDirs[0] ? [{}] : [];
