@@ -377,3 +377,8 @@ export const databaseResumeProbeBytes = 64 * 1024;
 /** A reopened database that fails again within this long keeps its backoff: a flapping disk is not reopened in a loop. */
 export const databaseResumeStableMs = 60_000;
 assertLimit(databaseResumeRetryFirstMs < databaseResumeRetryMaxMs, 'the backoff grows');
+/**
+ * A backup sent to POST /v1/database/restore is read whole and checked before anything is written, so its size is
+ * bounded by memory: 1 GiB (a snapshot of a few million rows plus its log tail fits; larger ones need a streamed restore).
+ */
+export const restoreBackupBytesMax = 1024 * 1024 * 1024;

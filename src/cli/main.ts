@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { authToken, login, loginShow, logoutCommand } from './auth.js';
 import { addOidcStartOptions, oidcOptionsFromFlags } from './login-web.js';
 import { configKeysHelp, isLoopbackHost, parsePublishPolicy, readServerConfig } from '../server/config-file.js';
+import { backupToFile, restoreFromFile } from './backup.js';
 import { bundleModule, resolveModuleDir } from './build.js';
 import {
   CallArgumentError, callBody, callableFunctions, findFunction, invalidArgumentsMessage, optionString, unknownFunctionMessage,
@@ -757,6 +758,24 @@ function buildProgram(): Command {
     .option('--anonymous', 'Perform this action with an anonymous identity')
     .action((db: string, fn: string, args: string[], opts: Record<string, unknown>, cmd: Command) =>
       callCommand(db, fn, args, opts, cmd));
+
+  // Hot backup and restore (cli/backup.ts, docs/operations.md).
+  serverOptions(program.command('backup').description('Writes a consistent backup of a database to a file while it keeps serving'))
+    .argument('[database]', 'The name or identity of the database').option('-o, --out <file>', 'The backup file (default: <database>.stdb-backup)')
+    .action(async (db: string | undefined, opts: Record<string, unknown>, cmd: Command) => {
+      const config = loadConfig(cmd);
+      const serverUrl = config.serverUrl(opts.server as string | undefined);
+      const token = await authToken(config, serverUrl, { yes: opts.yes !== undefined });
+      const database = databaseFromConfig(db, opts);
+      await backupToFile(serverUrl, token, await resolveDatabase(serverUrl, database), (opts.out as string | undefined) ?? `${database}.stdb-backup`);
+    });
+  serverOptions(program.command('restore').description('Creates a database from a backup file (same or new name, any server)'))
+    .argument('<file>', 'A file written by `spacetime backup`').argument('[name]', 'The new database\'s name (default: unnamed)')
+    .action(async (file: string, name: string | undefined, opts: Record<string, unknown>, cmd: Command) => {
+      const config = loadConfig(cmd);
+      const serverUrl = config.serverUrl(opts.server as string | undefined);
+      await restoreFromFile(serverUrl, await authToken(config, serverUrl, { yes: opts.yes !== undefined }), file, name);
+    });
 
   serverOptions(program.command('history').description('Lists every publish of a database and the migration plan it applied'))
     .argument('[database]').option('--json', 'Print the entries as JSON')

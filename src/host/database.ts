@@ -623,6 +623,8 @@ export class Database {
   get failure(): DatabaseFailedError | undefined { return this.durability?.failure; }
   /** Calls `listener` once if its commit log fails (server/databases.ts then reopens the database from its files). */
   onFailure(listener: (failure: DatabaseFailedError) => void): void { this.durability?.onFailure(listener); }
+  /** The last commit-log offset on disk (undefined: in memory only); a hot backup copies the files up to it. */
+  get durableOffset(): bigint | undefined { return this.durability?.persistence.durableOffset; }
 
   async close(): Promise<void> {
     if (this.closed) return;

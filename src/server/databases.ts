@@ -5,7 +5,8 @@
 // all these control operations through one queue so name checks and the writes that depend on them cannot interleave
 // (publishes are rare; reducer calls do not go through it).
 // May call: server/control.ts, server/host-api.ts (the host's Database), server/config-file.ts (the publish policy),
-// auth/identity.ts, host/recovery.ts (discardUnacknowledged), limits.ts, node:fs.
+// auth/identity.ts, host/recovery.ts (discardUnacknowledged), durability/backup.ts (hot backup, restore), limits.ts,
+// node:fs.
 //
 // Which program a database runs is decided by its own commit log (the Program/Reset record commits an update or a
 // reset); control data's program hash is written after it and, after a crash in between, made to follow the log at
@@ -31,6 +32,7 @@ import { HttpError } from './http.js';
 import { publishRefusal, type PublishPolicy } from './config-file.js';
 import { appendMigrationHistory, migrationToken } from '../host/update.js';
 import { discardUnacknowledged, type DatabaseFailedError } from '../host/recovery.js';
+import { readBackup, restoreInto, writeBackup, BackupDamagedError } from '../durability/backup.js';
 import { databaseResumeProbeBytes, databaseResumeRetryFirstMs, databaseResumeRetryMaxMs, databaseResumeStableMs } from '../limits.js';
 
 export const lockedDeleteMessage = 'Database is locked and cannot be deleted. Run `spacetime unlock` first.';
@@ -400,6 +402,73 @@ export class DatabaseRegistry {
         if (holder !== undefined && holder.identity !== current.identity) throw HttpError.json(400, { OtherError: `Name ${name} is already in use.` });
       }
       await this.control.update({ ...current, names: [...new Set(names)] });
+    });
+  }
+
+  /**
+   * A hot backup (durability/backup.ts) of a database the caller owns: the files up to its durable offset, read while
+   * it keeps serving. The offset is taken now, between calls; the chunks are produced as the consumer reads them.
+   */
+  backup(record: DatabaseRecord, caller: bigint): { offset: bigint; chunks: AsyncGenerator<Buffer> } {
+    const current = this.resolveCurrent(record);
+    requireOwner(current, caller);
+    const offset = this.get(current).durableOffset;
+    if (offset === undefined || offset < 0n) throw new HttpError(400, 'This database keeps no commit log: there is nothing to back up');
+    const chunks = writeBackup(this.databaseDir(current.identity), offset, {
+      databaseIdentity: identityToHex(current.identity), ownerIdentity: identityToHex(current.ownerIdentity), programHash: current.programHash,
+    });
+    return { offset, chunks };
+  }
+
+  /**
+   * Creates a database from a backup container (`spacetime restore`): checked whole before anything is written, laid
+   * out as a database directory and opened like at start. It keeps the backup's identity when that is free here, and
+   * belongs to the caller. Creating is subject to the publish policy, like a publish.
+   */
+  restore(args: { bytes: Buffer; name: string | undefined; caller: bigint; issuer?: string }): Promise<{ record: DatabaseRecord; offset: bigint }> {
+    let parsed: ReturnType<typeof readBackup>;
+    try {
+      parsed = readBackup(args.bytes);
+    } catch (error) {
+      if (error instanceof BackupDamagedError) throw new HttpError(400, `The backup is refused: ${error.message}`);
+      throw error;
+    }
+    return this.serialized(async () => {
+      const refusal = publishRefusal(this.publishPolicy, identityToHex(args.caller), args.issuer);
+      if (refusal !== undefined) throw new HttpError(403, refusal);
+      if (args.name !== undefined && this.control.byName(args.name) !== undefined) {
+        throw new HttpError(409, `The name ${args.name} is taken: delete that database first or restore under another name`);
+      }
+      const fromBackup = identityFromHex(parsed.header.databaseIdentity);
+      const identity = fromBackup !== undefined && this.control.byIdentity(fromBackup) === undefined ? fromBackup : newDatabaseIdentity();
+      const dir = this.databaseDir(identity);
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { recursive: true });
+      let db: HostedDatabase | undefined;
+      try {
+        await restoreInto(dir, parsed);
+        const options = this.optionsFor(identity, args.caller);
+        db = this.host.open !== undefined ? await this.host.open(options, '') : undefined;
+        const text = db?.loggedProgramText?.();
+        if (db === undefined || text === undefined) throw new HttpError(400, 'The backup holds no program');
+        const record: DatabaseRecord = {
+          identity, ownerIdentity: args.caller, hostType: 'Js', programHash: await this.control.storeProgram(text),
+          createdMicros: BigInt(Date.now()) * 1000n, names: args.name === undefined ? [] : [args.name], locked: false,
+        };
+        await this.control.insert(record);
+        this.serve(identity, db);
+        await appendMigrationHistory(dir, { tsMicros: record.createdMicros, publisher: args.caller, programHash: record.programHash,
+          op: 'created', plan: `(restored from a backup of ${parsed.header.databaseIdentity} at offset ${parsed.header.offset})` })
+          .catch((error: unknown) => this.log(`migration history: ${(error as Error).message}`));
+        this.log(`database ${identityToHex(identity)} restored from a backup of ${parsed.header.databaseIdentity} at offset ${parsed.header.offset}`);
+        return { record, offset: BigInt(parsed.header.offset) };
+      } catch (error) {
+        await db?.close().catch(() => {});
+        await rm(dir, { recursive: true, force: true });
+        if (error instanceof HttpError) throw error;
+        const message = (error as Error)?.message ?? String(error);
+        throw new HttpError(400, `The backup is refused: ${error instanceof BackupDamagedError ? message : `it does not open as a database: ${message}`}`);
+      }
     });
   }
 

@@ -19,6 +19,7 @@ import { DatabaseRegistry } from './databases.js';
 import type { DatabaseHost, HostedDatabase } from './host-api.js';
 import { Router, configureHttpTimeouts, requestListener } from './http.js';
 import { addDatabaseRoutes } from './routes/database.js';
+import { addBackupRoutes } from './routes/backup.js';
 import { addIdentityRoutes } from './routes/identity.js';
 import { addLoginRoutes, createOidcVerifier, type OidcServerOptions } from './routes/login.js';
 import { addDashboardRoutes } from './routes/dashboard.js';
@@ -115,6 +116,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const router = new Router();
   addIdentityRoutes(router, tokens, databases);
   addDatabaseRoutes(router, databases);
+  addBackupRoutes(router, databases);
   addLoginRoutes(router, tokens, options.oidc?.login);
   addDashboardRoutes(router);
   addMetricsRoutes(router, databases, { enabled: options.metrics ?? true, version: options.version ?? '0.0.0' });
