@@ -18,6 +18,7 @@ import { moduleDefSections, rawModuleDefToJson } from '../../sats/moduledef.js';
 import { SatsError, type AlgebraicType, type ProductType, type Value } from '../../sats/types.js';
 import { SqlError } from '../../sql/errors.js';
 import { DatabaseNameError, parseDatabaseName, type DatabaseRecord } from '../control.js';
+import { DatabaseFailedError } from '../../host/recovery.js';
 import { readMigrationHistory } from '../../host/update.js';
 import { rawModuleDefV9Json } from '../../host/moduledef-v9.js';
 import { functionNamer } from '../../host/reducers.js';
@@ -493,7 +494,8 @@ function hostError(error: unknown): unknown {
   if (error instanceof NoSuchReducerError) return new HttpError(404, error.message);
   if (error instanceof ReducerNotCallableError || error instanceof BadArgumentsError) return new HttpError(400, error.message);
   if (error instanceof ConnectionRejectedError) return new HttpError(403, error.message);
-  if (error instanceof DatabaseClosedError) return new HttpError(503, error.message);
+  // A database that is closed, or whose commit log failed (it resumes by itself: server/databases.ts), is unavailable.
+  if (error instanceof DatabaseClosedError || error instanceof DatabaseFailedError) return new HttpError(503, error.message);
   if (error instanceof SatsError) return new HttpError(400, error.message);
   if (error instanceof SqlError) return new HttpError(400, error.message);
   return error;
