@@ -1,21 +1,33 @@
-// bench/core.ts — in-process keynote transfer throughput through the real isolate boundary.
+// bench/core.ts — in-process transfer cost through the real isolate boundary: the keynote transfer and the "general"
+// one (issue 12 item 4: the transfer as apps write it) side by side.
 //
-// Owns: nothing but this measurement. Publishes the keynote fixture into an in-memory Database, seeds
-// `accountsCount` accounts, then runs `transfersCount` transfers between uniform random pairs (mulberry32, fixed
-// seed, pairs precomputed before the timer) and reports transfers/s and µs per syscall crossing.
-// May call: host/database.ts.
+// Owns: nothing but this measurement. For each workload it publishes the module into an in-memory Database, seeds
+// `accountsCount` accounts, then runs `transfers` transfers between uniform random pairs (mulberry32, fixed seed, pairs
+// precomputed before the timer) and reports CPU-µs and crossings per transfer. Workloads alternate (keynote, general,
+// keynote, …) `runs` times so both see the same machine load; the summary gives medians and general ÷ keynote.
+//   keynote: test/fixtures/modules/keynote (u32 id + i64 balance; two finds, two updates).
+//   general: bench/engine-v2/modules/general (accounts with a string owner and a timestamp; the same finds and updates
+//            plus one audit row with an autoInc id).
+// May call: host/database.ts, test/host/bundle.ts and bench/engine-v2/keynote-db.ts (esbuild, `spacetime build`'s
+// options).
 //
-// Run: node --import tsx bench/core.ts [transfers]
+// Run: node --import tsx bench/core.ts [transfers per run, default 30000] [runs, default 3]
+//      BENCH_ONLY=keynote|general runs one workload; BENCH_TIMEOUT_MS=0 runs without the per-call CPU limit.
 
-import { readFileSync, existsSync } from 'node:fs';
 import { Database } from '../src/host/database.js';
+import { fixtureBundle } from '../test/host/bundle.js';
+import { benchModuleBundle } from './engine-v2/keynote-db.js';
 
+type Kind = 'keynote' | 'general';
 const accountsCount = 100_000;
-const initialBalance = 1_000_000_000n;
-const transfersDefault = 200_000;
+const initialBalance = 1_000_000_000;
+const transfersDefault = 30_000;
+const runsDefault = 3;
 /** Calls kept in flight on the database's FIFO queue (the queue serializes them; this only hides promise latency). */
 const inFlightMax = 64;
 const rngSeed = 0x12345678;
+const warmupTransfers = 5000;
+const caller = { identity: 3n, connectionId: 4n, jwtPayload: undefined };
 
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
@@ -28,27 +40,11 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-function bundlePath(): string {
-  for (const p of ['test/fixtures/modules/keynote/dist/bundle.js', 'test/fixtures/modules/host-keynote/dist/bundle.js']) {
-    if (existsSync(p)) return p;
-  }
-  throw new Error('keynote fixture bundle not found (build test/fixtures/modules/keynote first)');
-}
-
-async function main(): Promise<void> {
-  const transfers = Number(process.argv[2] ?? transfersDefault);
-  // BENCH_TIMEOUT_MS=0 runs without the per-call CPU limit (see runtime.ts reducerTimeoutMsDefault for its cost).
-  const reducerTimeoutMs = process.env.BENCH_TIMEOUT_MS === undefined ? undefined : Number(process.env.BENCH_TIMEOUT_MS);
-  const db = await Database.create({ identity: 1n, ownerIdentity: 2n, limits: { reducerTimeoutMs } },
-    readFileSync(bundlePath(), 'utf8'));
-  const caller = { identity: 3n, connectionId: 4n, jwtPayload: undefined };
-  const seeded = await db.callReducerJson('seed', [accountsCount, Number(initialBalance)], caller);
-  if (seeded.status !== 'committed') throw new Error(`seed failed: ${JSON.stringify(seeded)}`);
-
-  // Precompute BSATN args: from u32, to u32, amount i64 = 1.
+/** BSATN args of `n` transfers: from u32, to u32, amount i64 = 1. */
+function transferArgs(n: number): Uint8Array[] {
   const rand = mulberry32(rngSeed);
-  const args: Uint8Array[] = new Array(transfers);
-  for (let i = 0; i < transfers; i++) {
+  const args: Uint8Array[] = new Array(n);
+  for (let i = 0; i < n; i++) {
     const from = Math.floor(rand() * accountsCount);
     let to = Math.floor(rand() * accountsCount);
     while (to === from) to = Math.floor(rand() * accountsCount);
@@ -57,35 +53,83 @@ async function main(): Promise<void> {
     v.setUint32(0, from, true); v.setUint32(4, to, true); v.setBigInt64(8, 1n, true);
     args[i] = b;
   }
+  return args;
+}
 
-  // Warm up the JIT on both sides.
-  for (let i = 0; i < Math.min(5000, transfers); i++) await db.callReducer('transfer', args[i], caller);
+interface RunResult { cpuMicrosPerTransfer: number; crossingsPerTransfer: number; wallMicrosPerTransfer: number; failed: number }
 
+async function openWorkload(kind: Kind, reducerTimeoutMs: number | undefined): Promise<Database> {
+  const program = kind === 'keynote' ? await fixtureBundle('keynote') : await benchModuleBundle('general');
+  const db = await Database.create({ identity: kind === 'keynote' ? 1n : 5n, ownerIdentity: 2n, limits: { reducerTimeoutMs } }, program);
+  const seeded = await db.callReducerJson('seed', [accountsCount, initialBalance], caller);
+  if (seeded.status !== 'committed') throw new Error(`${kind} seed failed: ${JSON.stringify(seeded)}`);
+  return db;
+}
+
+async function measure(db: Database, args: Uint8Array[], from: number, count: number): Promise<RunResult> {
   const crossingsBefore = db.syscallCrossings();
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
-  let next = 0, failed = 0;
+  let next = from, failed = 0;
+  const end = from + count;
   const worker = async (): Promise<void> => {
-    while (next < transfers) {
+    while (next < end) {
       const r = await db.callReducer('transfer', args[next++], caller);
       if (r.status !== 'committed') failed++;
     }
   };
   await Promise.all(Array.from({ length: inFlightMax }, worker));
-  const elapsedMs = performance.now() - started;
+  const wallMs = performance.now() - started;
   // CPU time of this process (both realms run on this thread; the tsx loader thread is idle by now). On a shared,
   // busy machine wall time is inflated by other processes; CPU time per transfer is the steadier figure.
   const cpu = process.cpuUsage(cpuBefore);
-  const cpuMicros = cpu.user + cpu.system;
-  const crossings = db.syscallCrossings() - crossingsBefore + transfers; // + one applySync per call
-  const tps = transfers / (elapsedMs / 1000);
-  console.log(`keynote in-process: ${accountsCount} accounts, ${transfers} transfers in ${elapsedMs.toFixed(0)} ms ` +
+  const crossings = db.syscallCrossings() - crossingsBefore + count; // + one applySync per call
+  return {
+    cpuMicrosPerTransfer: (cpu.user + cpu.system) / count, crossingsPerTransfer: crossings / count,
+    wallMicrosPerTransfer: 1000 * wallMs / count, failed,
+  };
+}
+
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+
+async function main(): Promise<void> {
+  const transfers = Number(process.argv[2] ?? transfersDefault);
+  const runs = Number(process.argv[3] ?? runsDefault);
+  const reducerTimeoutMs = process.env.BENCH_TIMEOUT_MS === undefined ? undefined : Number(process.env.BENCH_TIMEOUT_MS);
+  const kinds: Kind[] = process.env.BENCH_ONLY === 'keynote' || process.env.BENCH_ONLY === 'general'
+    ? [process.env.BENCH_ONLY] : ['keynote', 'general'];
+  const args = transferArgs(warmupTransfers + transfers * runs);
+  const dbs = new Map<Kind, Database>();
+  for (const kind of kinds) {
+    const db = await openWorkload(kind, reducerTimeoutMs);
+    await measure(db, args, 0, warmupTransfers); // warm up the JIT on both sides
+    dbs.set(kind, db);
+  }
+  console.log(`bench:core in-process: ${accountsCount} accounts, ${runs} runs × ${transfers} transfers per workload ` +
     `(reducer timeout ${reducerTimeoutMs ?? 'default'})`);
-  console.log(`  ${Math.round(tps).toLocaleString('en-US')} transfers/s, ${(1000 * elapsedMs / transfers).toFixed(2)} µs/transfer`);
-  console.log(`  ${(cpuMicros / transfers).toFixed(2)} CPU-µs/transfer (${Math.round(transfers / (cpuMicros / 1e6)).toLocaleString('en-US')} transfers per CPU-second)`);
-  console.log(`  ${(crossings / transfers).toFixed(2)} crossings/transfer, ${(1000 * elapsedMs / crossings).toFixed(2)} µs per crossing (all work included)`);
-  console.log(`  failed: ${failed}`);
-  await db.close();
+  const results = new Map<Kind, RunResult[]>(kinds.map((k) => [k, []]));
+  for (let r = 0; r < runs; r++) {
+    for (const kind of kinds) {
+      const res = await measure(dbs.get(kind)!, args, warmupTransfers + r * transfers, transfers);
+      results.get(kind)!.push(res);
+      console.log(`  run ${r + 1} ${kind.padEnd(7)}: ${res.cpuMicrosPerTransfer.toFixed(2)} CPU-µs/transfer, ` +
+        `${res.wallMicrosPerTransfer.toFixed(2)} wall-µs, ${res.crossingsPerTransfer.toFixed(2)} crossings/transfer, failed ${res.failed}`);
+    }
+  }
+  console.log('median:');
+  const med = new Map<Kind, number>();
+  for (const kind of kinds) {
+    const rs = results.get(kind)!;
+    const cpu = median(rs.map((x) => x.cpuMicrosPerTransfer));
+    med.set(kind, cpu);
+    console.log(`  ${kind.padEnd(7)}: ${cpu.toFixed(2)} CPU-µs/transfer (${Math.round(1e6 / cpu).toLocaleString('en-US')} per CPU-second), ` +
+      `${median(rs.map((x) => x.crossingsPerTransfer)).toFixed(2)} crossings/transfer, ` +
+      `failed ${rs.reduce((n, x) => n + x.failed, 0)}`);
+  }
+  if (med.has('keynote') && med.has('general')) {
+    console.log(`  general ÷ keynote: ${(med.get('general')! / med.get('keynote')!).toFixed(2)}× CPU per transfer (target ≤ 1.3×)`);
+  }
+  for (const db of dbs.values()) await db.close();
 }
 
 await main();
