@@ -382,3 +382,14 @@ assertLimit(databaseResumeRetryFirstMs < databaseResumeRetryMaxMs, 'the backoff 
  * bounded by memory: 1 GiB (a snapshot of a few million rows plus its log tail fits; larger ones need a streamed restore).
  */
 export const restoreBackupBytesMax = 1024 * 1024 * 1024;
+
+// ---- Materialized views (issue 13 item 5) ---------------------------------------------------------------------------
+// host/views.ts keeps each view's result per (view, sender) until a commit touches a table it read. Sender views add
+// one entry per identity that reads them, so the cache is bounded; the least recently used entry goes first, and a
+// dropped entry only costs one more call of the view.
+
+/** Cached view results per database (a result per anonymous view, per identity for sender views). */
+export const viewResultsCachedMax = 4096;
+/** Rows held by one database's cached view results altogether; one request may materialize up to sqlRowsReturnedMax. */
+export const viewResultRowsCachedMax = 2_000_000;
+assertLimit(viewResultRowsCachedMax >= sqlRowsReturnedMax, 'the largest result one request may build can be kept');

@@ -19,7 +19,9 @@ import { Datastore } from '../datastore/store.js';
 import { buildDatabaseSchema } from '../datastore/schema.js';
 import type { DatabaseSchema, MutTx, TxData } from '../datastore/types.js';
 import { decodeRawModuleDef, type RawModuleDefV10 } from '../sats/moduledef.js';
-import { executeSql, type SqlResults } from '../sql/execute.js';
+import { executeSql, rowLimitVar, type SqlResults } from '../sql/execute.js';
+import type { HostSystemState } from '../datastore/system.js';
+import { blake3 } from '@noble/hashes/blake3.js';
 import { argsFromJson, checkArgs } from './args.js';
 import {
   BadArgumentsError, ConnectionRejectedError, DatabaseClosedError, NoSuchReducerError, PublishError,
@@ -144,8 +146,10 @@ export class Database {
   features!: ModuleFeatures;
   /** Views and row-level security (host/views.ts); set right after construction. */
   views!: ViewHost;
-  /** SQL system variables (SET/SHOW row_limit), kept between requests. */
-  private readonly sqlVars = new Map<string, bigint>();
+  /** SQL system variables (SET/SHOW row_limit, st_var): replaced by a request that SETs one, logged durably. */
+  private sqlVars: ReadonlyMap<string, bigint> = new Map();
+  /** Connected clients (connection id → identity), for st_client. */
+  private readonly clients = new Map<bigint, bigint>();
   /** Module-update listeners (onModuleChange). */
   private readonly moduleListeners = new Set<ModuleChangeListener>();
   /** The commit log of a database with a directory (undefined: in memory only, or while init runs at create). */
@@ -219,6 +223,7 @@ export class Database {
       db.clock = options.clock ?? systemClock;
       db.txWriteBytesMax = txWriteBytesMaxOf(options.txWriteBytesMax);
       db.views = db.createViewHost(viewCatalog, rls);
+      db.sqlVars = reopen?.recovered?.vars ?? new Map();
       db.features = db.createFeatures(options.limits);
       const init = reopen?.recovered !== undefined ? undefined : reducers.lifecycle.init;
       if (init !== undefined) {
@@ -322,6 +327,7 @@ export class Database {
     return new ViewHost({
       views: catalog, rls, base: this.datastore,
       log: (level, message, target) => this.logs.write(level, message, { target }),
+      systemState: () => this.systemState(),
       call: (anonymous, fnId, sender, reader) => {
         const runtime = this.runtime;
         if (runtime === undefined) return { kind: 'error', message: 'the database is closed' };
@@ -334,6 +340,27 @@ export class Database {
         }
       },
     });
+  }
+
+  /** The SQL row limit non-owners' queries and subscriptions run under (`SET row_limit`), if set. */
+  rowLimit(): bigint | undefined {
+    return this.sqlVars.get(rowLimitVar);
+  }
+
+  /** What the host system tables (st_module, st_client, st_var, st_view, …: datastore/system.ts) show now. */
+  private systemState(): HostSystemState {
+    const program = new TextEncoder().encode(this.loggedProgramText() ?? '');
+    const digest = blake3(program);
+    let hash = 0n;
+    for (let i = digest.length - 1; i >= 0; i--) hash = (hash << 8n) | BigInt(digest[i]!);  // upstream: u256 of LE bytes
+    return {
+      module: { databaseIdentity: this.identity, ownerIdentity: this.ownerIdentity, programHash: hash, programBytes: program },
+      clients: [...this.clients].map(([connectionId, identity]) => ({ identity, connectionId })),
+      credentials: [...this.jwts].map(([connectionId, jwtPayload]) => ({ connectionId, jwtPayload })),
+      vars: this.sqlVars,
+      rls: [...this.views.rls.values()].flatMap((fs) => fs.map((f) => ({ tableId: f.table.tableId, sql: f.sql }))),
+      views: this.views.viewRows(),
+    };
   }
 
   /** Registers a commit listener (subscriptions). Returns the unsubscribe function. */
@@ -407,6 +434,7 @@ export class Database {
           this.jwts.delete(caller.connectionId);
           throw new ConnectionRejectedError(r.message);
         }
+        this.clients.set(caller.connectionId, caller.identity);
       } finally {
         this.logPendingClient();
       }
@@ -422,6 +450,7 @@ export class Database {
         if (info !== undefined) this.runReducer(info, emptyArgs, caller);
       } finally {
         this.jwts.delete(caller.connectionId);
+        this.clients.delete(caller.connectionId);
         this.logPendingClient();
       }
     });
@@ -441,6 +470,14 @@ export class Database {
         isOwner,
         vars: this.sqlVars,
       });
+      if (results.vars !== undefined) {
+        // Logged with the request's transaction, or alone in an empty one; the reply waits for it (durably).
+        this.sqlVars = results.vars;
+        this.durability?.persistence.setVars(results.vars);
+        if (results.txData === undefined || results.txData.tables.length === 0) {
+          this.durability?.logCommit({ tables: [] }, this.datastore, timestampMicros).catch(() => {});
+        }
+      }
       if (results.txData !== undefined && results.txData.tables.length > 0) {
         const durationMicros = Math.round((performance.now() - started) * 1000);
         this.announce({ txData: results.txData, caller, reducer: undefined, args: emptyArgs, timestampMicros, durationMicros });
@@ -814,6 +851,8 @@ export class Database {
       if (durable !== this.lastCaughtDurable) { durable.catch(() => {}); this.lastCaughtDurable = durable; }
       event.durable = durable;
     }
+    // Before the listeners: subscriptions re-read views whose cached results this commit made stale.
+    this.views?.commitApplied(event.txData);
     for (const l of this.commitListeners) {
       try { l(event); } catch (err) { this.logs.write('Error', `commit listener failed: ${messageOf(err)}`); }
     }

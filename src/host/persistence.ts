@@ -22,6 +22,8 @@
 //              (u128). Logged with the transaction of the client_connected / client_disconnected reducer, so the set
 //              of connected clients is exactly as durable as what those reducers wrote; after a crash the host runs
 //              client_disconnected for every client still in the set (upstream's restart auto-disconnect).
+//              flag 0x40: then the SQL system variables (upstream's st_var, e.g. `SET row_limit`) as they are after
+//              this record: varint count × (name: string, value: u64). Logged by an otherwise empty Tx record.
 //   3 Reset    all data is deleted and the database starts over with the program in the body (same body as
 //              Program). One record, so a torn write cannot leave a reset database without a program.
 // Pairs are the longest prefix where deletes[i] and inserts[i] have the same length: an update (the common case: a
@@ -36,7 +38,8 @@
 // smaller blocks (see reservationFor).
 //
 // Snapshot payload: u8 version, Program body, varint count × (name, zigzag reservation), bytes (Datastore snapshot),
-// varint count × (identity u256, connection id u128) of connected clients.
+// varint count × (identity u256, connection id u128) of connected clients, then (absent from snapshots written before
+// system variables existed, which read as none) varint count × (name: string, value: u64) of system variables.
 // A snapshot at offset X holds the state after record X, so recovery replays from X + 1, and the log before X can be
 // pruned: the snapshot carries the program too.
 //
@@ -78,6 +81,7 @@ const enum RecordKind { Program = 1, Tx = 2, Reset = 3 }
 const kindMask = 0x0f;
 const flagSequences = 0x10;
 const flagClient = 0x20;
+const flagVars = 0x40;
 const shapeExtraEscape = 3;
 const diffLengthEscape = 15;
 
@@ -103,6 +107,8 @@ export interface RecoveredState {
   datastore: Datastore;
   /** Clients connected when the log ends (connection id → identity): they were connected at the crash. */
   connectedClients: Map<bigint, bigint>;
+  /** SQL system variables as last logged (`SET row_limit`). */
+  vars: Map<string, bigint>;
   /** Offset of the last record applied (the snapshot's offset when the log tail is empty). */
   lastOffset: bigint;
 }
@@ -147,6 +153,9 @@ export class DatabasePersistence {
   private seqSchema: DatabaseSchema | undefined;
   private seqInfo: SequenceInfo[] = [];
   private readonly seqPending: [string, bigint][] = [];
+  /** SQL system variables as logged, and a new set waiting for the next recordTx (setVars). */
+  private vars: Map<string, bigint>;
+  private varsPending: Map<string, bigint> | undefined;
   private commitsAtSnapshot = 0;
   private bytesAtSnapshot = 0;
   /** Transaction payload bytes logged (or replayed at open) after the newest snapshot: what a restart would replay. */
@@ -160,6 +169,7 @@ export class DatabasePersistence {
     program: ProgramInfo | undefined,
     reserved: Map<string, bigint>,
     connected: Map<bigint, bigint>,
+    vars: Map<string, bigint>,
   ) {
     this.report = options.report ?? (() => {});
     this.everyCommits = options.snapshotEveryCommits ?? snapshotEveryCommits;
@@ -168,6 +178,7 @@ export class DatabasePersistence {
     this.program = program;
     this.reserved = reserved;
     this.connected = connected;
+    this.vars = vars;
   }
 
   /**
@@ -183,7 +194,7 @@ export class DatabasePersistence {
     const snapshotDir = path.join(dbDir, 'snapshots');
     try {
       const r = recover(log, snapshotDir, options.migrate ?? carryRowsOver, report);
-      const p = new DatabasePersistence(log, snapshotDir, options, r.recovered?.program, r.reserved, new Map(r.connected));
+      const p = new DatabasePersistence(log, snapshotDir, options, r.recovered?.program, r.reserved, new Map(r.connected), new Map(r.vars));
       // The log stats count from this open: what was replayed after the snapshot is owed to the next one too.
       p.commitsAtSnapshot = -r.tailRecords;
       p.bytesAtSnapshot = -r.tailBytes;
@@ -211,6 +222,8 @@ export class DatabasePersistence {
   recordReset(program: ProgramInfo): bigint {
     this.reserved.clear();
     this.connected.clear();
+    this.vars = new Map();
+    this.varsPending = undefined;
     this.seqSchema = undefined;
     return this.appendProgram(RecordKind.Reset, program);
   }
@@ -222,17 +235,24 @@ export class DatabasePersistence {
    */
   recordTx(txData: TxData, datastore: Datastore, timestampMicros?: bigint, client?: ClientChange): bigint {
     this.collectReservations(datastore);
-    if (txData.tables.length === 0 && this.seqPending.length === 0 && client === undefined) return this.lastOffset;
+    const vars = this.varsPending;
+    if (txData.tables.length === 0 && this.seqPending.length === 0 && client === undefined && vars === undefined) return this.lastOffset;
     const w = this.writer;
     w.reset();
-    encodeTx(w, txData, this.seqPending, client);
+    encodeTx(w, txData, this.seqPending, client, vars);
     const payload = w.written();
     const offset = this.log.append(payload, timestampMicros);
     this.txBytesOwed += payload.length;
     for (const [name, r] of this.seqPending) this.reserved.set(name, r);
     this.seqPending.length = 0;
     if (client !== undefined) applyClientChange(this.connected, client);
+    if (vars !== undefined) { this.vars = vars; this.varsPending = undefined; }
     return offset;
+  }
+
+  /** The SQL system variables to log with the next recordTx (the whole set; an empty transaction carries it too). */
+  setVars(vars: ReadonlyMap<string, bigint>): void {
+    this.varsPending = new Map(vars);
   }
 
   waitDurable(offset: bigint): Promise<void> {
@@ -264,7 +284,7 @@ export class DatabasePersistence {
     this.commitsAtSnapshot = this.log.stats.appends;
     this.bytesAtSnapshot = this.log.stats.bytesAppended;
     this.txBytesOwed = 0;
-    const payload = encodeSnapshotPayload(this.program, this.reserved, datastore.exportSnapshot(), this.connected);
+    const payload = encodeSnapshotPayload(this.program, this.reserved, datastore.exportSnapshot(), this.connected, this.vars);
     const run = async () => {
       try {
         await this.log.waitDurable(offset); // a snapshot ahead of the durable log would be retired on restart
@@ -344,7 +364,7 @@ function reservationFor(next: bigint, s: SequenceInfo): bigint {
 interface ScannedView { readonly buf: Uint8Array; readonly payloadStart: number; readonly payloadEnd: number; readonly offset: number }
 
 interface Replayed {
-  recovered: RecoveredState | undefined; reserved: Map<string, bigint>; connected: Map<bigint, bigint>;
+  recovered: RecoveredState | undefined; reserved: Map<string, bigint>; connected: Map<bigint, bigint>; vars: Map<string, bigint>;
   /** Records, their bytes and the transactions' payload bytes replayed after the snapshot: owed to the next one. */
   tailRecords: number; tailBytes: number; tailTxBytes: number;
 }
@@ -378,6 +398,7 @@ function replayFrom(snap: Snapshot | undefined, views: (fromOffset: bigint) => I
   let lastOffset = -1n;
   const reserved = new Map<string, bigint>();
   const connected = new Map<bigint, bigint>();
+  let vars = new Map<string, bigint>();
   if (snap !== undefined) {
     const where = `snapshot ${snap.offset} in ${snapshotDir}`;
     const decoded = decodeOrFail(where, () => decodeSnapshotPayload(snap.payload));
@@ -385,12 +406,14 @@ function replayFrom(snap: Snapshot | undefined, views: (fromOffset: bigint) => I
     datastore = Datastore.fromSnapshot(schemaOf(program, where), decoded.datastoreBytes);
     for (const [k, v] of decoded.reserved) reserved.set(k, v);
     for (const [id, conn] of decoded.connected) connected.set(conn, id);
+    vars = new Map(decoded.vars);
     lastOffset = snap.offset;
   }
   const batch = new ReplayBatch(logDir);
   let replayedTo = -1; // a number on the hot path: no BigInt per record
   const seqs: [string, bigint][] = [];
   const clients: ClientChange[] = [];
+  const varSets: Map<string, bigint>[] = [];
   let tailRecords = 0;
   let tailBytes = 0;
   let tailTxBytes = 0;
@@ -405,7 +428,7 @@ function replayFrom(snap: Snapshot | undefined, views: (fromOffset: bigint) => I
       const ds = datastore;
       batch.begin(rec.offset);
       try {
-        walkTx(buf, rec.payloadStart, rec.payloadEnd, ds.schema(), batch, seqs, clients);
+        walkTx(buf, rec.payloadStart, rec.payloadEnd, ds.schema(), batch, seqs, clients, varSets);
       } catch (e) {
         // Always name the record: the decoder's own errors only know positions inside the payload.
         throw new PersistenceError(`commit log record ${rec.offset} in ${logDir}: ${(e as Error).message}`, { cause: e });
@@ -413,6 +436,7 @@ function replayFrom(snap: Snapshot | undefined, views: (fromOffset: bigint) => I
       if (batch.full) batch.flush(ds);
       if (seqs.length > 0) { for (const [k, v] of seqs) reserved.set(k, v); seqs.length = 0; }
       if (clients.length > 0) { for (const c of clients) applyClientChange(connected, c); clients.length = 0; }
+      if (varSets.length > 0) { vars = varSets[varSets.length - 1]!; varSets.length = 0; }
     } else if (kind === RecordKind.Program || kind === RecordKind.Reset) {
       const where = `commit log record ${rec.offset} in ${logDir}`;
       if (datastore !== undefined) batch.flush(datastore);
@@ -423,7 +447,7 @@ function replayFrom(snap: Snapshot | undefined, views: (fromOffset: bigint) => I
       if (kind === RecordKind.Reset || datastore === undefined || program === undefined) {
         datastore = new Datastore(schema);
         reserved.clear();
-        if (kind === RecordKind.Reset) connected.clear();
+        if (kind === RecordKind.Reset) { connected.clear(); vars = new Map(); }
       } else if (!bytesEqual(program.moduleDef, next.moduleDef)) {
         datastore = migrate(datastore, schema, next);
       }
@@ -435,9 +459,9 @@ function replayFrom(snap: Snapshot | undefined, views: (fromOffset: bigint) => I
   }
   if (replayedTo >= 0) lastOffset = BigInt(replayedTo);
   if (datastore !== undefined) batch.flush(datastore);
-  if (datastore === undefined || program === undefined) return { recovered: undefined, reserved, connected, tailRecords, tailBytes, tailTxBytes };
+  if (datastore === undefined || program === undefined) return { recovered: undefined, reserved, connected, vars, tailRecords, tailBytes, tailTxBytes };
   advanceSequences(datastore, reserved);
-  return { recovered: { program, datastore, lastOffset, connectedClients: new Map(connected) }, reserved, connected, tailRecords, tailBytes, tailTxBytes };
+  return { recovered: { program, datastore, lastOffset, connectedClients: new Map(connected), vars: new Map(vars) }, reserved, connected, vars, tailRecords, tailBytes, tailTxBytes };
 }
 
 /**
@@ -708,8 +732,10 @@ function decodeProgramRecord(payload: Uint8Array): ProgramInfo {
 }
 
 /** Encodes a Tx payload (kind byte included) into `w`. */
-export function encodeTx(w: BsatnWriter, txData: TxData, seqs: readonly [string, bigint][], client?: ClientChange): void {
-  w.writeU8(RecordKind.Tx | (seqs.length > 0 ? flagSequences : 0) | (client !== undefined ? flagClient : 0));
+export function encodeTx(w: BsatnWriter, txData: TxData, seqs: readonly [string, bigint][], client?: ClientChange,
+  vars?: ReadonlyMap<string, bigint>): void {
+  w.writeU8(RecordKind.Tx | (seqs.length > 0 ? flagSequences : 0) | (client !== undefined ? flagClient : 0) |
+    (vars !== undefined ? flagVars : 0));
   writeVarint(w, txData.tables.length);
   let base = firstUserTableId;
   for (const t of txData.tables) {
@@ -726,6 +752,19 @@ export function encodeTx(w: BsatnWriter, txData: TxData, seqs: readonly [string,
     w.writeU256(client.identity);
     w.writeU128(client.connectionId);
   }
+  if (vars !== undefined) writeVars(w, vars);
+}
+
+function writeVars(w: BsatnWriter, vars: ReadonlyMap<string, bigint>): void {
+  writeVarint(w, vars.size);
+  for (const [name, value] of vars) { w.writeString(name); w.writeU64(value); }
+}
+
+function readVars(r: BsatnReader): Map<string, bigint> {
+  const vars = new Map<string, bigint>();
+  const n = readVarint(r);
+  for (let i = 0; i < n; i++) vars.set(r.readString(), r.readU64());
+  return vars;
 }
 
 function writeTableChanges(w: BsatnWriter, t: TableChanges): void {
@@ -804,9 +843,10 @@ class TxDataBuilder implements TxVisitor {
  * Decodes a Tx payload into TxData; sequence reservations are pushed onto `seqs`, a client change onto `clients`.
  * Table names come from `schema`. Rows are copies.
  */
-export function decodeTx(payload: Uint8Array, schema: DatabaseSchema, seqs: [string, bigint][], clients?: ClientChange[]): TxData {
+export function decodeTx(payload: Uint8Array, schema: DatabaseSchema, seqs: [string, bigint][], clients?: ClientChange[],
+  varSets?: Map<string, bigint>[]): TxData {
   const b = new TxDataBuilder();
-  walkTx(payload, 0, payload.length, schema, b, seqs, clients);
+  walkTx(payload, 0, payload.length, schema, b, seqs, clients, varSets);
   return { tables: b.tables };
 }
 
@@ -816,7 +856,7 @@ export function decodeTx(payload: Uint8Array, schema: DatabaseSchema, seqs: [str
  * its inserted row and diff in a scratch buffer. Throws PersistenceError on any malformed byte.
  */
 function walkTx(bytes: Uint8Array, start: number, end: number, schema: DatabaseSchema, visitor: TxVisitor,
-  seqs: [string, bigint][], clients?: ClientChange[]): void {
+  seqs: [string, bigint][], clients?: ClientChange[], varSets?: Map<string, bigint>[]): void {
   const c = txCursor;
   c.bytes = bytes;
   c.offset = start;
@@ -833,7 +873,7 @@ function walkTx(bytes: Uint8Array, start: number, end: number, schema: DatabaseS
     visitor.table(tableId, ts.name);
     walkTableChanges(c, visitor);
   }
-  if ((head & (flagSequences | flagClient)) === 0) {
+  if ((head & (flagSequences | flagClient | flagVars)) === 0) {
     if (c.offset !== end) throw new PersistenceError(`transaction record: trailing bytes at offset ${c.offset - start}`);
     return;
   }
@@ -848,6 +888,10 @@ function walkTx(bytes: Uint8Array, start: number, end: number, schema: DatabaseS
     if (tag > 1) throw new PersistenceError(`client change tag ${tag} at offset ${r.offset - 1}`);
     const change = { connected: tag === 1, identity: r.readU256(), connectionId: r.readU128() };
     clients?.push(change);
+  }
+  if ((head & flagVars) !== 0) {
+    const vars = readVars(r);
+    varSets?.push(vars);
   }
   r.expectEnd('transaction record');
 }
@@ -936,7 +980,7 @@ function walkTableChanges(c: Cursor, visitor: TxVisitor): void {
 }
 
 function encodeSnapshotPayload(program: ProgramInfo, reserved: ReadonlyMap<string, bigint>, datastoreBytes: Uint8Array,
-  connected: ReadonlyMap<bigint, bigint>): Uint8Array {
+  connected: ReadonlyMap<bigint, bigint>, vars: ReadonlyMap<string, bigint>): Uint8Array {
   const w = new BsatnWriter(datastoreBytes.length + program.programText.length + program.moduleDef.length + 256);
   w.writeU8(snapshotPayloadVersion);
   writeProgram(w, program);
@@ -945,10 +989,13 @@ function encodeSnapshotPayload(program: ProgramInfo, reserved: ReadonlyMap<strin
   w.writeBytes(datastoreBytes);
   writeVarint(w, connected.size);
   for (const [conn, id] of connected) { w.writeU256(id); w.writeU128(conn); }
+  writeVars(w, vars);
   return w.finish();
 }
 
-function decodeSnapshotPayload(payload: Uint8Array): { program: ProgramInfo; reserved: [string, bigint][]; datastoreBytes: Uint8Array; connected: [bigint, bigint][] } {
+function decodeSnapshotPayload(payload: Uint8Array): {
+  program: ProgramInfo; reserved: [string, bigint][]; datastoreBytes: Uint8Array; connected: [bigint, bigint][]; vars: Map<string, bigint>;
+} {
   const r = new BsatnReader(payload);
   const version = r.readU8();
   if (version !== snapshotPayloadVersion) throw new PersistenceError(`unsupported snapshot payload version ${version}`);
@@ -960,8 +1007,9 @@ function decodeSnapshotPayload(payload: Uint8Array): { program: ProgramInfo; res
   const connected: [bigint, bigint][] = [];
   const c = readVarint(r);
   for (let i = 0; i < c; i++) connected.push([r.readU256(), r.readU128()]);
+  const vars = r.offset < payload.length ? readVars(r) : new Map<string, bigint>();
   r.expectEnd('snapshot payload');
-  return { program, reserved, datastoreBytes, connected };
+  return { program, reserved, datastoreBytes, connected, vars };
 }
 
 // ---- varints ----

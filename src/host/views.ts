@@ -5,17 +5,27 @@
 // RawSql executed with sql/subscription-plan.ts against committed state), the per-caller read view (`CallerView`:
 // the datastore plus view tables plus RLS filtering for non-owners) and the per-caller subscription plans over views
 // and RLS tables (`CallerPlan`: recomputed and diffed only when a commit touches what they read).
-// May call: datastore/types, sql/subscription-plan, sql/errors, sats (codec, bsatn, names, moduledef), host/runtime (CallOutcome).
+// May call: datastore/types, datastore/system, sql/subscription-plan, sql/errors, sats (codec, bsatn, names, moduledef),
+// host/runtime (CallOutcome), limits.
 //
-// Design: a view's materialization belongs to the CallerView of the plan that subscribed it, so sender views are
-// never shared across senders (their plans report usesSender and are keyed per identity by the subscription
-// manager) and an anonymous view is evaluated once per distinct query text. View tables have pseudo table ids from
-// `viewTableIdBase` up; they never reach the datastore, the commit log or a TxData.
+// Materialization (as upstream): one cache of view results per database (`ViewHost`), keyed by (view, sender) — the
+// sender is left out for anonymous views — each entry with the read set recorded when it ran. A view runs again only
+// when a commit touched a table in its read set (`commitApplied`, called by the host for every commit before the
+// subscription manager sees it); two identical queries with no write between them call it once, whatever reads it
+// (SQL, subscriptions, other CallerViews). A sender view's results are kept per sender and never shared. The cache
+// is bounded (limits.ts viewResultsCachedMax entries, viewResultRowsCachedMax rows; least recently used first out).
+// A CallerView pins the results it read until `refresh`, so one evaluation sees one state of each view.
+// View tables have pseudo table ids from `viewTableIdBase` up; they never reach the datastore, the commit log or a
+// TxData. Host system tables (datastore/system.ts: st_client, st_var, st_view, …) are served here too: their rows come
+// from `ViewHostOptions.systemState`, and a subscription reading one is a CallerPlan (evaluated per caller; its rows
+// are not kept up to date by commits, which do not carry them).
 // Cost of a commit for a live view/RLS plan: a set intersection of the commit's tables with the plan's read set;
 // only when they meet is the view re-run and the result diffed (multiset) against the previous one.
 
 import assert from 'node:assert/strict';
 import { DatastoreError, errno } from '../datastore/types.js';
+import { hostSystemTableRows, isHostSystemTable, systemTableSchemas, type HostSystemState } from '../datastore/system.js';
+import { viewResultRowsCachedMax, viewResultsCachedMax } from '../limits.js';
 import type {
   ColumnSchema, DatabaseSchema, IndexId, MutTx, RangeScanArgs, ReadView, TableId, TableSchema, TxData, WriteResult,
 } from '../datastore/types.js';
@@ -40,6 +50,7 @@ export interface ViewInfo {
   name: string;
   sourceName: string;
   anonymous: boolean;
+  isPublic: boolean;
   /** The id passed back to `__call_view__` / `__call_view_anon__` (per kind, root first, submodules depth-first). */
   fnId: number;
   /** A table-like schema; `tableId` is the view's pseudo id. */
@@ -87,7 +98,7 @@ export function buildViewCatalog(def: RawModuleDefV10, schema: DatabaseSchema): 
       const pk = pkCol === undefined || pkCol < 0 ? undefined : pkCol;
       const pkName = pk === undefined ? '' : columns[pk]!.name;
       out.push({
-        name, sourceName: v.sourceName, anonymous: v.isAnonymous, fnId,
+        name, sourceName: v.sourceName, anonymous: v.isAnonymous, isPublic: v.isPublic, fnId,
         rowCodec: compileCodec({ tag: 'Product', value: tableRowType }, schema.typespace),
         pkCodec: pk === undefined ? undefined : compileCodec(columns[pk]!.type, schema.typespace),
         schema: {
@@ -162,7 +173,14 @@ export interface ViewHostOptions {
   base: ReadView;
   call: ViewCall;
   log: (level: 'Error' | 'Panic', message: string, target: string) => void;
+  /** What the host system tables show, read when a caller scans one (datastore/system.ts). */
+  systemState?: () => HostSystemState;
+  /** Cache bounds (tests lower them); limits.ts viewResultsCachedMax / viewResultRowsCachedMax by default. */
+  cacheLimits?: { entriesMax: number; rowsMax: number };
 }
+
+/** A view's result for one sender (or anonymous), with the datastore tables it read. */
+interface Materialization { rows: Uint8Array[]; readSet: Set<TableId>; byKey?: Map<string, Uint8Array[]> }
 
 /** One database's views and RLS filters. */
 export class ViewHost {
@@ -172,12 +190,24 @@ export class ViewHost {
   readonly schema: DatabaseSchema;
   private readonly indexTable = new Map<IndexId, TableId>();
   private readonly rawSqlPlans = new Map<string, SubscriptionPlan>();
+  /** The materialization cache: key (see cacheKey) → result; Map order is recency (oldest first). */
+  private readonly results = new Map<string, Materialization>();
+  /** Cache keys by each datastore table their result read. */
+  private readonly keysByTable = new Map<TableId, Set<string>>();
+  private cachedRows = 0;
+  private readonly cacheLimits: { entriesMax: number; rowsMax: number };
+  /** Views run so far (tests and metrics: a cache hit runs none). */
+  evaluations = 0;
 
   constructor(private readonly options: ViewHostOptions) {
     this.views = options.views;
     this.rls = options.rls;
+    this.cacheLimits = options.cacheLimits ?? { entriesMax: viewResultsCachedMax, rowsMax: viewResultRowsCachedMax };
     const baseSchema = options.base.schema();
-    this.schema = { typespace: baseSchema.typespace, tables: [...baseSchema.tables, ...this.views.map((v) => v.schema)] };
+    this.schema = {
+      typespace: baseSchema.typespace,
+      tables: [...baseSchema.tables, ...this.views.map((v) => v.schema), ...systemTableSchemas()],
+    };
     for (const t of baseSchema.tables) for (const ix of t.indexes) this.indexTable.set(ix.indexId, t.tableId);
     for (const v of this.views) for (const ix of v.schema.indexes) this.indexTable.set(ix.indexId, v.schema.tableId);
   }
@@ -200,7 +230,7 @@ export class ViewHost {
     return (text, _view, opts) => {
       const cv = this.callerView(opts.sender, opts.isOwner);
       const inner = base(text, cv, opts);
-      const readsView = inner.readTables.some((t) => t >= viewTableIdBase);
+      const readsView = inner.readTables.some((t) => t >= viewTableIdBase || isHostSystemTable(t));
       const readsRls = !opts.isOwner && inner.readTables.some((t) => this.rls.has(t));
       if (!readsView && !readsRls) return inner;
       const perSender = readsRls || inner.usesSender || inner.readTables.some((t) => this.viewOf(t)?.anonymous === false);
@@ -212,8 +242,77 @@ export class ViewHost {
     return this.options.base.schema().tables.map((t) => t.tableId);
   }
 
+  /** Rows of a host system table now (datastore/system.ts), encoded as the table's rows. */
+  systemRows(tableId: TableId): Uint8Array[] {
+    const state = this.options.systemState?.();
+    if (state === undefined) return [];
+    const table = this.options.base.table(tableId);
+    const codec = compileCodec({ tag: 'Product', value: table.rowType }, this.schema.typespace);
+    return hostSystemTableRows(tableId, state).map((r) => codec.encode(r));
+  }
+
+  /** What st_view and st_view_column show. */
+  viewRows(): HostSystemState['views'] {
+    return this.views.map((v, i) => ({ viewId: i + 1, name: v.name, tableId: v.schema.tableId, isPublic: v.isPublic,
+      isAnonymous: v.anonymous, columns: v.schema.columns.map((c) => ({ name: c.name, type: c.type })) }));
+  }
+
+  /**
+   * The result of `view` for `sender` against committed state: from the cache when no commit touched what it read
+   * since it ran, else run now (and kept). Throws ViewError.
+   */
+  materialize(view: ViewInfo, sender: bigint): Materialization {
+    const key = view.anonymous ? `${view.schema.tableId}` : `${view.schema.tableId}:${sender.toString(16)}`;
+    const hit = this.results.get(key);
+    if (hit !== undefined) {
+      this.results.delete(key);
+      this.results.set(key, hit);
+      return hit;
+    }
+    const m: Materialization = this.evaluate(view, sender);
+    this.results.set(key, m);
+    this.cachedRows += m.rows.length;
+    for (const t of m.readSet) {
+      let keys = this.keysByTable.get(t);
+      if (keys === undefined) this.keysByTable.set(t, (keys = new Set()));
+      keys.add(key);
+    }
+    const { entriesMax, rowsMax } = this.cacheLimits;
+    for (const oldest of this.results.keys()) {
+      if (this.results.size <= entriesMax && this.cachedRows <= rowsMax) break;
+      if (oldest !== key) this.forget(oldest);
+    }
+    return m;
+  }
+
+  /** Drops the cached results that read a table this commit changed (call after every commit). */
+  commitApplied(tx: TxData): void {
+    if (this.results.size === 0) return;
+    for (const t of tx.tables) {
+      if (t.inserts.length === 0 && t.deletes.length === 0) continue;
+      const keys = this.keysByTable.get(t.tableId);
+      if (keys !== undefined) for (const k of [...keys]) this.forget(k);
+    }
+  }
+
+  /** Cached results now (tests). */
+  get cachedResults(): number { return this.results.size; }
+
+  private forget(key: string): void {
+    const m = this.results.get(key);
+    if (m === undefined) return;
+    this.results.delete(key);
+    this.cachedRows -= m.rows.length;
+    for (const t of m.readSet) {
+      const keys = this.keysByTable.get(t);
+      keys?.delete(key);
+      if (keys?.size === 0) this.keysByTable.delete(t);
+    }
+  }
+
   /** Runs a view for `sender` against committed state: its rows and the tables it read. Throws ViewError. */
-  evaluate(view: ViewInfo, sender: bigint): { rows: Uint8Array[]; readSet: Set<TableId> } {
+  private evaluate(view: ViewInfo, sender: bigint): { rows: Uint8Array[]; readSet: Set<TableId> } {
+    this.evaluations++;
     const reader = new RecordingReader(this.options.base, this.indexTable);
     const outcome = this.options.call(view.anonymous, view.fnId, view.anonymous ? 0n : sender, reader);
     if (outcome.kind !== 'ok' || outcome.bytes === undefined) {
@@ -271,11 +370,10 @@ export class ViewHost {
   }
 }
 
-interface Materialization { rows: Uint8Array[]; readSet: Set<TableId>; byKey?: Map<string, Uint8Array[]> }
-
 /**
- * Committed state as one caller sees it: datastore tables (rows of RLS tables filtered for non-owners) plus the
- * view tables, whose rows are this caller's materializations (run on first read, re-run by `refresh`).
+ * Committed state as one caller sees it: datastore tables (rows of RLS tables filtered for non-owners), the view
+ * tables, whose rows are this caller's materializations (from the ViewHost's cache on first read, again after
+ * `refresh`), and the host system tables.
  */
 export class CallerView implements ReadView {
   private readonly mats = new Map<TableId, Materialization>();
@@ -300,13 +398,14 @@ export class CallerView implements ReadView {
   indexByName(name: string) { return this.host.base.indexByName(name); }
 
   rowCount(tableId: TableId): number {
-    if (tableId >= viewTableIdBase || this.filters(tableId) !== undefined) return this.scan(tableId).length;
+    if (tableId >= viewTableIdBase || isHostSystemTable(tableId) || this.filters(tableId) !== undefined) return this.scan(tableId).length;
     return this.host.base.rowCount(tableId);
   }
 
   scan(tableId: TableId): Uint8Array[] {
     const view = this.host.viewOf(tableId);
     if (view !== undefined) return this.materialize(view).rows;
+    if (isHostSystemTable(tableId)) return this.host.systemRows(tableId);
     return this.visible(tableId, this.host.base.scan(tableId));
   }
 
@@ -373,7 +472,7 @@ export class CallerView implements ReadView {
   private materialize(view: ViewInfo): Materialization {
     let m = this.mats.get(view.schema.tableId);
     if (m === undefined) {
-      m = this.host.evaluate(view, this.identity);
+      m = this.host.materialize(view, this.identity);
       this.mats.set(view.schema.tableId, m);
     }
     return m;

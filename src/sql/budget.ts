@@ -10,6 +10,11 @@
 // calls that cannot carry a budget. All of it runs synchronously on one thread, so "the request now evaluating" is
 // well defined and every nested evaluation draws on the same budget. Work outside any request — subscription deltas,
 // whose cost follows the transaction's changes — runs unbudgeted.
+//
+// Row limit (`SET row_limit = N`, upstream's st_var row_limit): a budget may carry the caller's row limit (the host
+// sets it for non-owners only, as upstream). The estimates of the request's top-level plans (not those of views and
+// RLS filters evaluated inside them) are summed, and a request whose sum exceeds the limit is refused before its rows
+// are visited, with upstream's message.
 
 import assert from 'node:assert/strict';
 import {
@@ -43,6 +48,12 @@ export class QueryBudget {
   rowsReturned = 0;
   resultBytes = 0;
   resultValues = 0;
+  /** The caller's row limit (st_var `row_limit`), when one applies to it. */
+  rowLimit: bigint | undefined;
+  /** Sum of the estimates of the request's top-level plans (checked against rowLimit). */
+  private estimatedRows = 0;
+  /** Plans being evaluated now, nested ones included (evaluateQuery enters and leaves). */
+  private depth = 0;
   private readonly deadlineMs: number;
   private visitsUntilClock = sqlClockCheckRows;
 
@@ -55,11 +66,27 @@ export class QueryBudget {
 
   /** Refuses a plan whose estimated rows scanned already exceed the limit, before any row is visited. */
   checkEstimate(rowsScannedEstimate: number, how: string): void {
+    if (this.rowLimit !== undefined && this.depth === 1) {
+      this.estimatedRows += rowsScannedEstimate;
+      if (this.estimatedRows > Number(this.rowLimit)) {
+        throw new SqlError('limit', `Estimated cardinality (${formatCount(this.estimatedRows)} rows) exceeds limit (${this.rowLimit} rows)`);
+      }
+    }
     const max = this.limits.rowsScannedMax;
     if (this.rowsScanned + rowsScannedEstimate <= max) return;
     const estimate = formatCount(rowsScannedEstimate);
     throw new SqlError('limit',
       `SQL query refused: its plan would scan an estimated ${estimate} rows (${how}), over the limit of ${max} rows scanned (sqlRowsScannedMax)`);
+  }
+
+  /** Runs one plan's evaluation (nested plans count as nested: only top-level ones meet the row limit). */
+  evaluating<T>(fn: () => T): T {
+    this.depth++;
+    try {
+      return fn();
+    } finally {
+      this.depth--;
+    }
   }
 
   /** Rows fetched from a table or index, counted before they are visited. */

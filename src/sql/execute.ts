@@ -1,7 +1,7 @@
 // sql/execute.ts — runs the /sql language: one-off SELECTs and owner-only DML (INSERT, UPDATE, DELETE), SET/SHOW.
 //
 // Owns: executeSql and its result shapes.
-// May call: datastore/types.ts, sats/codec.ts, sats/types.ts, sql/parser.ts, sql/typecheck.ts, sql/planner.ts,
+// May call: datastore/types.ts, datastore/system.ts (st_var's types), sats/codec.ts, sats/types.ts, sql/parser.ts, sql/typecheck.ts, sql/planner.ts,
 // sql/values.ts, sql/errors.ts, sql/budget.ts.
 //
 // Budget: the whole request (every statement, and the WHERE scans of DML) runs under one QueryBudget
@@ -12,7 +12,13 @@
 // (target.beginMutTx) that every later statement of the request uses (later SELECTs see the writes). On success it
 // is committed and its TxData returned (for the host to persist and broadcast); on any error it is rolled back and
 // the error is thrown — no statement of the request takes effect.
+//
+// System variables (upstream's st_var; only `row_limit` exists): SET is a write (owner only, like DML) and takes
+// effect with the request: the request works on a copy of `options.vars` and returns the new map in `results.vars`
+// when a SET ran, for the host to store durably. SHOW reads as upstream's rewrite `SELECT value FROM st_var WHERE
+// name = …` does. A non-owner's request runs with the row limit in its budget (sql/budget.ts).
 
+import { systemTableIds, systemTableSchemas } from '../datastore/system.js';
 import { DatastoreError, type MutTx, type ReadView, type TableSchema, type TxData } from '../datastore/types.js';
 import { compileCodec, resolveTypeDeep } from '../sats/codec.js';
 import type { AlgebraicType, ProductType, Value } from '../sats/types.js';
@@ -35,8 +41,11 @@ export interface SqlStatementResult {
   stats: SqlStats;
 }
 
-/** The results in statement order; `txData` is the committed transaction when the request ran DML. */
-export type SqlResults = SqlStatementResult[] & { txData: TxData | undefined };
+/**
+ * The results in statement order; `txData` is the committed transaction when the request ran DML; `vars` the system
+ * variables after the request when it SET one (the host stores them).
+ */
+export type SqlResults = SqlStatementResult[] & { txData: TxData | undefined; vars?: Map<string, bigint> };
 
 export interface SqlTarget {
   view: ReadView;
@@ -49,42 +58,53 @@ export interface SqlOptions {
   sender: bigint;
   /** The caller owns the database: may read private tables and run DML. */
   isOwner: boolean;
-  /** System variables for SET/SHOW (only `row_limit` exists); kept by the caller between requests. */
-  vars?: Map<string, bigint>;
+  /** System variables for SET/SHOW (only `row_limit` exists); kept by the caller between requests (not modified). */
+  vars?: ReadonlyMap<string, bigint>;
   /** The request's limits; sql/budget.ts `sqlQueryLimits` (src/limits.ts) unless a test lowers them. */
   limits?: QueryLimits;
 }
 
 const sqlVarNames = new Set(['row_limit']);
+export const rowLimitVar = 'row_limit';
 const u64Type: AlgebraicType = { tag: 'U64' };
+/** upstream StVarValue, as st_var's `value` column (datastore/system.ts); row_limit is its U64 variant. */
+const stVarValueU64Tag = 8;
 
 export function executeSql(text: string, target: SqlTarget, options: SqlOptions): SqlResults {
-  return runWithBudget(new QueryBudget(options.limits ?? sqlQueryLimits), () => executeStatements(text, target, options));
+  const budget = new QueryBudget(options.limits ?? sqlQueryLimits);
+  if (!options.isOwner) budget.rowLimit = options.vars?.get(rowLimitVar);
+  return runWithBudget(budget, () => executeStatements(text, target, options));
 }
+
+interface RequestState { vars: Map<string, bigint>; varsSet: boolean }
 
 function executeStatements(text: string, target: SqlTarget, options: SqlOptions): SqlResults {
   const statements = parseStatements(text);
   const results = [] as unknown as SqlResults;
   results.txData = undefined;
+  const state: RequestState = { vars: new Map(options.vars ?? []), varsSet: false };
   let tx: MutTx | undefined;
   try {
     for (const stmt of statements) {
-      if (isDml(stmt)) {
+      if (isDml(stmt) || stmt.kind === 'set') {
         if (!options.isOwner) {
           throw new SqlError('permission', `Caller 0x${options.sender.toString(16).padStart(64, '0')} is not authorized to run SQL DML statements`, stmt.pos);
         }
+      }
+      if (isDml(stmt)) {
         if (tx === undefined) {
           if (target.beginMutTx === undefined) throw new SqlError('permission', 'DML statements are not allowed here', stmt.pos);
           tx = target.beginMutTx();
         }
       }
-      results.push(runStatement(stmt, tx ?? target.view, tx, options));
+      results.push(runStatement(stmt, tx ?? target.view, tx, options, state));
     }
   } catch (e) {
     tx?.rollback();
     throw e;
   }
   if (tx !== undefined) results.txData = tx.commit();
+  if (state.varsSet) results.vars = state.vars;
   return results;
 }
 
@@ -94,7 +114,7 @@ function isDml(s: Statement): boolean {
 
 const noStats = (): SqlStats => ({ rowsInserted: 0, rowsDeleted: 0, rowsUpdated: 0 });
 
-function runStatement(stmt: Statement, view: ReadView, tx: MutTx | undefined, options: SqlOptions): SqlStatementResult {
+function runStatement(stmt: Statement, view: ReadView, tx: MutTx | undefined, options: SqlOptions, state: RequestState): SqlStatementResult {
   switch (stmt.kind) {
     case 'select': return runSelect(stmt, view, options);
     case 'insert': return runInsert(stmt, tx!, options);
@@ -103,19 +123,26 @@ function runStatement(stmt: Statement, view: ReadView, tx: MutTx | undefined, op
     case 'set': {
       checkVar(stmt.name, stmt.pos);
       const value = literalNodeValue(stmt.value, u64Type, stmt.name, view, options);
-      options.vars?.set(stmt.name, value as bigint);
+      state.vars.set(stmt.name, value as bigint);
+      state.varsSet = true;
       return { schema: { elements: [] }, rows: [], stats: noStats() };
     }
     case 'show': {
       checkVar(stmt.name, stmt.pos);
-      const v = options.vars?.get(stmt.name);
+      const v = state.vars.get(stmt.name);
+      const valueType = stVarValueType();
       return {
-        schema: { elements: [{ name: 'name', algebraicType: { tag: 'String' } }, { name: 'value', algebraicType: u64Type }] },
-        rows: v === undefined ? [] : [[stmt.name, v]],
+        schema: { elements: [{ name: 'value', algebraicType: valueType }] },
+        rows: v === undefined ? [] : [[{ tag: stVarValueU64Tag, value: v }]],
         stats: noStats(),
       };
     }
   }
+}
+
+function stVarValueType(): AlgebraicType {
+  const stVar = systemTableSchemas().find((t) => t.tableId === systemTableIds.stVar)!;
+  return stVar.columns[1]!.type;
 }
 
 function checkVar(name: string, pos: Statement['pos']): void {

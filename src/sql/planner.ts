@@ -264,6 +264,11 @@ class PreState implements RowSource {
 /** Calls `emit` for every tuple of the query's result in `view` (bag semantics). `emit` returns false to stop. */
 export function evaluateQuery(q: CompiledQuery, view: ReadView, emit: (t: Tuple) => boolean | void): void {
   const budget = activeBudget();
+  if (budget === undefined) evaluateWith(q, view, emit, undefined);
+  else budget.evaluating(() => evaluateWith(q, view, emit, budget));
+}
+
+function evaluateWith(q: CompiledQuery, view: ReadView, emit: (t: Tuple) => boolean | void, budget: QueryBudget | undefined): void {
   const source = new PostState(q, view, budget);
   const rootRel = q.root.rel;
   const tableId = q.relations[rootRel]!.table.tableId;

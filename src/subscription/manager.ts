@@ -14,6 +14,8 @@
 // time); over it, the client gets a SubscriptionError / failed OneOffQueryResult naming the limit and nothing is
 // registered (an Unsubscribe still drops the set). Each join (and view/RLS) query's delta gets its own budget; over
 // it, that query's sets fail with the limit. Single-table deltas are filters of the transaction's rows: unbudgeted.
+// A non-owner's Subscribe and OneOffQuery also run under the database's row limit (`SET row_limit`, as upstream:
+// the estimates of the new queries, summed, must not exceed it); deltas do not.
 //
 // Threading contract: `handleCommit` must be called synchronously right after each commit, before the next
 // transaction starts, and `subscribe`/`unsubscribe` read the committed state at call time. Because each call
@@ -127,6 +129,8 @@ export interface SubscriptionManagerOptions {
   compile: CompileQuery;
   /** Limits of each Subscribe's initial evaluation and each one-off query; `sqlQueryLimits` unless a test lowers them. */
   queryLimits?: QueryLimits;
+  /** The database's row limit for non-owners (st_var row_limit), read at each Subscribe and OneOffQuery. */
+  rowLimit?: () => bigint | undefined;
 }
 
 export class SubscriptionManager {
@@ -180,7 +184,7 @@ export class SubscriptionManager {
     }
     const rows: SingleTableRows[] = [];
     try {
-      runWithBudget(this.newBudget(), () => {
+      runWithBudget(this.newBudget(client), () => {
         for (const p of planned) rows.push({ table: p.plan.returnTable.name, rows: p.plan.evaluate(view) });
       });
     } catch (e) {
@@ -228,7 +232,7 @@ export class SubscriptionManager {
     try {
       const view = this.options.view();
       const [p] = this.compileAll(client, [queryString], view);
-      const rows = runWithBudget(this.newBudget(), () => p.plan.evaluate(view));
+      const rows = runWithBudget(this.newBudget(client), () => p.plan.evaluate(view));
       return { tag: 'OneOffQueryResult', requestId, result: { ok: true, rows: [{ table: p.plan.returnTable.name, rows }] } };
     } catch (e) {
       return { tag: 'OneOffQueryResult', requestId, result: { ok: false, error: errorText(e) } };
@@ -402,8 +406,11 @@ export class SubscriptionManager {
     return encodeTableUpdate(plan.returnTable.name, { tag: 'PersistentTable', inserts, deletes });
   }
 
-  private newBudget(): QueryBudget {
-    return new QueryBudget(this.options.queryLimits ?? sqlQueryLimits);
+  /** A request budget; given the client, with the row limit when it applies to that client (non-owners). */
+  private newBudget(client?: Client): QueryBudget {
+    const budget = new QueryBudget(this.options.queryLimits ?? sqlQueryLimits);
+    if (client !== undefined && !client.isOwner) budget.rowLimit = this.options.rowLimit?.();
+    return budget;
   }
 
   private clientOf(handle: ClientHandle): Client {
@@ -483,6 +490,9 @@ export interface CommitSource {
   /** Wraps the compiler with per-caller semantics the database owns (views, row-level security: host/views.ts). */
   wrapCompile?(base: CompileQuery): CompileQuery;
 
+  /** The row limit for non-owners' new queries (host/database.ts `rowLimit`: `SET row_limit`). */
+  rowLimit?(): bigint | undefined;
+
   /** Module updates (host/database.ts `onModuleChange`), called between transactions. */
   onModuleChange?(listener: (change: { breaksClients: boolean }) => void): () => void;
 }
@@ -505,7 +515,9 @@ export function existingSubscriptions(db: CommitSource): SubscriptionManager | u
 export function subscriptionsFor(db: CommitSource, compile: CompileQuery): SubscriptionManager {
   let mgr = managers.get(db);
   if (mgr !== undefined) return mgr;
-  const created = new SubscriptionManager({ view: () => db.datastore, compile: db.wrapCompile?.(compile) ?? compile });
+  const created = new SubscriptionManager({
+    view: () => db.datastore, compile: db.wrapCompile?.(compile) ?? compile, rowLimit: () => db.rowLimit?.(),
+  });
   db.onCommit((e) => created.handleCommit(e.txData, e.caller.connectionId, e.durable));
   db.onModuleChange?.((change) => created.moduleChanged(change.breaksClients));
   managers.set(db, created);

@@ -145,12 +145,31 @@ test('private tables and DML are owner-only', () => {
   assert.throws(() => executeSql('DELETE FROM plain', { view: target.view }, asOwner), /not allowed/);
 });
 
-test('SET and SHOW row_limit', () => {
+test('SET and SHOW row_limit: SET is the owner\'s, takes effect with the request, SHOW reads st_var\'s value', () => {
   const { target } = seeded();
   const vars = new Map<string, bigint>();
-  executeSql('SET row_limit = 5', target, { ...asOwner, vars });
-  assert.equal(vars.get('row_limit'), 5n);
-  const [r] = executeSql('SHOW row_limit', target, { ...asOwner, vars });
-  assert.deepEqual(r!.rows, [['row_limit', 5n]]);
+  const set = executeSql('SET row_limit = 5', target, { ...asOwner, vars });
+  assert.deepEqual(set.vars, new Map([['row_limit', 5n]]));
+  assert.equal(vars.size, 0, 'the caller\'s map is not modified: the host stores the returned one');
+  const [r] = executeSql('SHOW row_limit', target, { ...asGuest, vars: set.vars });
+  assert.deepEqual(r!.schema.elements.map((e) => e.name), ['value']);
+  assert.deepEqual(r!.rows, [[{ tag: 8, value: 5n }]]);   // StVarValue::U64
+  assert.equal(executeSql('SHOW row_limit', target, asOwner)[0]!.rows.length, 0);
   assert.throws(() => executeSql('SET bogus = 1', target, asOwner), /bogus is not a valid system variable/);
+  assert.throws(() => executeSql('SET row_limit = 1', target, asGuest), /is not authorized to run SQL DML statements/);
+  // A failing later statement: nothing of the request takes effect, the SET included.
+  assert.throws(() => executeSql('SET row_limit = 7; SELECT * FROM nope', target, { ...asOwner, vars: set.vars }));
+});
+
+test('row_limit refuses a non-owner\'s query whose estimate exceeds it, with upstream\'s message; owners are exempt', () => {
+  const { target } = seeded();
+  const vars = new Map([['row_limit', 2n]]);
+  assert.throws(() => executeSql('SELECT * FROM plain', target, { ...asGuest, vars }),
+    /^SqlError: Estimated cardinality \(3 rows\) exceeds limit \(2 rows\)$/m);
+  assert.equal(executeSql('SELECT * FROM plain', target, { ...asOwner, vars })[0]!.rows.length, 3);
+  // An index point lookup estimates the rows it finds.
+  assert.equal(executeSql('SELECT * FROM pet WHERE id = 1', target, { ...asGuest, vars })[0]!.rows.length, 1);
+  // Statements of one request add up.
+  assert.throws(() => executeSql('SELECT * FROM pet WHERE id = 1; SELECT * FROM pet WHERE id = 2; SELECT * FROM pet WHERE id = 3', target, { ...asGuest, vars }),
+    /Estimated cardinality \(3 rows\) exceeds limit \(2 rows\)/);
 });
