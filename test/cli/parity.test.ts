@@ -6,7 +6,15 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { cleanupTempDirs, makeTempDir, runCli, scrapeIdentity, startTestServer, tempConfigPath, type TestServer } from '../harness.js';
 
-after(cleanupTempDirs);
+// One server for the whole file: every test uses its own database names and CLI identity.
+let server: TestServer;
+before(async () => {
+  server = await startTestServer();
+});
+after(async () => {
+  await server?.stop();
+  cleanupTempDirs();
+});
 
 test('-V prints the short version, --version the long one with path and commit', async () => {
   const configPath = tempConfigPath();
@@ -39,29 +47,21 @@ describe('server clear', () => {
   });
 
   test('refuses while a server is using the data dir', async () => {
-    const server = await startTestServer();
-    try {
-      const configPath = tempConfigPath();
-      const s = ['-s', server.url];
-      assert.equal((await runCli(['publish', ...s, '-p', 'test/fixtures/modules/basic', '--yes', 'clear-busy'], { configPath })).code, 0);
-      const r = await runCli(['server', 'clear', '--data-dir', server.dataDir, '-y'], { configPath });
-      assert.equal(r.code, 1);
-      assert.match(r.stderr, /A server \(pid \d+\) is using .+; stop it before clearing its data/);
-      assert.ok(existsSync(path.join(server.dataDir, 'databases')));
-    } finally {
-      await server.stop();
-    }
+    const configPath = tempConfigPath();
+    const s = ['-s', server.url];
+    assert.equal((await runCli(['publish', ...s, '-p', 'test/fixtures/modules/basic', '--yes', 'clear-busy'], { configPath })).code, 0);
+    const r = await runCli(['server', 'clear', '--data-dir', server.dataDir, '-y'], { configPath });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /A server \(pid \d+\) is using .+; stop it before clearing its data/);
+    assert.ok(existsSync(path.join(server.dataDir, 'databases')));
   });
 });
 
 describe('publish --parent', () => {
-  let server: TestServer;
   let configPath: string;
   before(async () => {
-    server = await startTestServer();
     configPath = tempConfigPath();
   });
-  after(() => server.stop());
 
   test('a parent that exists is accepted at creation; an unknown parent name is 404; not with a clear', async () => {
     const s = ['-s', server.url];
@@ -85,11 +85,6 @@ describe('publish --parent', () => {
 });
 
 describe('publish <identity>', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startTestServer();
-  });
-  after(() => server.stop());
 
   test('the owner updates the database named by its identity; another identity is refused', async () => {
     const owner = tempConfigPath();
@@ -110,16 +105,13 @@ describe('publish <identity>', () => {
 });
 
 describe('subscribe', () => {
-  let server: TestServer;
   let configPath: string;
   before(async () => {
-    server = await startTestServer();
     configPath = tempConfigPath();
     const pub = await runCli(['publish', '-s', server.url, '-p', 'test/fixtures/modules/view-b', '--yes', 'views-db'], { configPath });
     assert.equal(pub.code, 0, pub.stderr);
     assert.equal((await runCli(['call', '-s', server.url, 'views-db', 'add_item', '"one"'], { configPath })).code, 0);
   });
-  after(() => server.stop());
 
   test('-n 0 --print-initial-update prints the initial rows of an anonymous and a sender view, then exits', async () => {
     const s = ['-s', server.url];
@@ -134,11 +126,6 @@ describe('subscribe', () => {
 });
 
 describe('autoInc on 128- and 256-bit columns', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startTestServer();
-  });
-  after(() => server.stop());
 
   test('publish, assign 1, 2 in every wide type, and continue after a restart', async () => {
     const configPath = tempConfigPath();
@@ -162,11 +149,6 @@ describe('autoInc on 128- and 256-bit columns', () => {
 });
 
 describe('subscribe to a database that refuses the client', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startTestServer();
-  });
-  after(() => server.stop());
 
   test('exits non-zero with the reason when client_connected throws', async () => {
     const configPath = tempConfigPath();
@@ -181,11 +163,6 @@ describe('subscribe to a database that refuses the client', () => {
 });
 
 describe('publish refusals upstream makes', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startTestServer();
-  });
-  after(() => server.stop());
 
   test('a row-level security filter on a private table fails the publish and stores nothing', async () => {
     const configPath = tempConfigPath();
@@ -199,11 +176,6 @@ describe('publish refusals upstream makes', () => {
 });
 
 describe('names inside module types', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startTestServer();
-  });
-  after(() => server.stop());
 
   test('SQL and subscribe show snake_case fields and camelCase variants; calls take either spelling', async () => {
     const configPath = tempConfigPath();
