@@ -134,7 +134,7 @@ export async function drivePeoplePage(browser: Browser, url: string, project: Te
   assert.match(sql.stdout, /"Alice"[\s\S]*"Bob"|"Bob"[\s\S]*"Alice"/);
 }
 
-/** A Vite template: `npm run build` (type check + vite build), serve dist/, drive the page. */
+/** A template whose `npm run build` writes a static site to dist/ (Vite's, Angular's): build, serve dist/, drive the page. */
 export async function checkViteTemplate(template: string): Promise<void> {
   const project = await createInstalledProject(template);
   try {
