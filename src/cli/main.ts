@@ -638,6 +638,7 @@ async function startCommand(opts: Record<string, unknown>, cmd: Command) {
   process.stdout.write(`database running in data directory ${dir}\n`);
   // startServer prints `Starting SpacetimeDB listening on <addr>` once it is bound.
   const running = await startServer({ listenAddr, dataDir: dir, keyDir, oidc: oidcOptionsFromFlags(oidcOpts), durability, exitOnUncaughtError: true,
+    databaseThreads: opts.databaseThreads as 'main' | 'worker' | undefined,
     metrics: file.metricsEnabled, version: cliVersion, publishPolicy, webSocket: file.webSocket,
     pg: opts.pgPort === undefined ? undefined : { port: opts.pgPort as number, version: cliVersion } });
   await new Promise<void>((resolve) => {
@@ -896,6 +897,9 @@ function buildProgram(): Command {
     .option('--pg-port <port>', 'If specified, enables the built-in PostgreSQL wire protocol server on the given port.', parsePgPort)
     .addOption(new Option('--durability <mode>', 'fsync: replies wait until the transaction is on disk; none: until the OS has it')
       .choices(['fsync', 'none']).default('fsync'))
+    .addOption(new Option('--database-threads <mode>', 'main: databases run on the server thread; worker: each in its own ' +
+      'worker thread, so a runaway reducer holds only its own database [default: $SPACETIME_DATABASE_THREADS, else main]')
+      .choices(['main', 'worker']))
     .option('--allow-private-http', 'Let procedures make HTTP requests to private and loopback addresses (local development)')
     .option('--allow-loopback-http', 'Let procedures make HTTP requests to loopback addresses only (local testing)')
     .option('--allow-publish <who>', 'Who may create databases: "anyone", an identity (64 hex) or a token issuer URL; repeatable ' +

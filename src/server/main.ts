@@ -49,6 +49,12 @@ export interface StartServerOptions {
    * until it is written to the OS — a process crash loses nothing, a power loss can). Ignored with a custom `host`.
    */
   durability?: 'fsync' | 'none';
+  /**
+   * Where each database runs (ignored with a custom `host`): 'main' (default) on this thread; 'worker' in its own
+   * worker thread (host/worker/), so a runaway reducer holds only its own database. Default: the environment's
+   * SPACETIME_DATABASE_THREADS, else 'main'.
+   */
+  databaseThreads?: DatabaseThreads;
   /** Attaches the WebSocket endpoint to the HTTP server (default: `attachWebSocketEndpoint` below). */
   attachUpgrades?: AttachUpgrades;
   /** External OpenID Connect: the web login's provider and trusted issuers/audiences (docs/login.md). */
@@ -108,7 +114,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const keys = await loadOrCreateKeys(options.keyDir ?? join(options.dataDir, 'keys'));
   const tokens = new TokenAuthority({ keys, oidc: createOidcVerifier(options.oidc) });
   const control = await ControlStore.open(options.dataDir);
-  const host = options.host ?? (await defaultHost(options.durability ?? 'fsync', log));
+  const host = options.host ?? (await defaultHost(options.durability ?? 'fsync', options.databaseThreads ?? databaseThreadsFromEnv(), log));
   const databases = new DatabaseRegistry(control, host, options.dataDir, log);
   databases.publishPolicy = options.publishPolicy ?? defaultPublishPolicy(hostname);
   await databases.openAll();
@@ -264,7 +270,21 @@ export function parseListenAddr(text: string): { hostname: string; port: number 
   return { hostname: match[1] ?? match[2]!, port };
 }
 
-async function defaultHost(durability: 'fsync' | 'none', log: (line: string) => void): Promise<DatabaseHost> {
+export type DatabaseThreads = 'main' | 'worker';
+
+/** SPACETIME_DATABASE_THREADS (main | worker); anything else is refused with what is accepted. */
+export function databaseThreadsFromEnv(): DatabaseThreads {
+  const value = process.env.SPACETIME_DATABASE_THREADS;
+  if (value === undefined || value === '') return 'main';
+  if (value === 'main' || value === 'worker') return value;
+  throw new Error(`SPACETIME_DATABASE_THREADS=${value}: expected main or worker`);
+}
+
+async function defaultHost(durability: 'fsync' | 'none', threads: DatabaseThreads, log: (line: string) => void): Promise<DatabaseHost> {
+  if (threads === 'worker') {
+    const { workerHost } = await import('../host/worker/proxy.js');
+    return workerHost(durability, log);
+  }
   const { Database } = await import('../host/database.js');
   return {
     create: (options, program) => Database.create({ ...options, durability, report: log }, program),

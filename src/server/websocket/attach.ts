@@ -9,14 +9,16 @@
 // live connection_id when it inserts the `st_client` row (unique (identity, connection_id); `st_connection_credentials`
 // unique on connection_id) and drops the socket after the upgrade; we refuse before the upgrade with 409 and a
 // message, whatever the identity (upstream would admit a same-identity, same-token duplicate as a second actor).
-// May call: server/websocket/session.ts, server/websocket/json-session.ts, auth/ (tokens, identities), ws.
+// May call: server/websocket/session.ts, server/websocket/json-session.ts, subscription/port.ts, auth/ (tokens,
+// identities), ws.
 
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { connectionIdToHex, randomConnectionId } from '../../auth/identity.js';
 import { AuthError, bearerToken, type TokenAuthority } from '../../auth/tokens.js';
-import { compileWithSql, subscriptionsFor, type CompileQuery } from '../../subscription/manager.js';
+import { compileWithSql, type CompileQuery } from '../../subscription/manager.js';
+import { subscriptionPortFor } from '../../subscription/port.js';
 import { inboundMessageMaxBytes, Session, type Compression, type SessionDatabase, type SessionLimits } from './session.js';
 import { JsonSession, subprotocolV1Json, type JsonSessionDatabase } from './json-session.js';
 
@@ -120,7 +122,8 @@ export function attachWebSocket(server: Server, deps: AttachDeps): AttachedWebSo
 
     wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       liveConnections.add(live);
-      const subscriptions = subscriptionsFor(db, deps.compile ?? compileWithSql);
+      // The database's subscriptions: an in-thread manager, or its worker's (subscription/port.ts).
+      const subscriptions = subscriptionPortFor(db, deps.compile ?? compileWithSql);
       const caller = { identity, connectionId, jwtPayload };
       const session = protocol === subprotocolV1Json
         ? new JsonSession(ws, db as JsonSessionDatabase, subscriptions, {

@@ -8,7 +8,7 @@
 // JSON text of the row (upstream's untyped SATS-JSON: products as arrays), and this connection's lifecycle.
 // Does not own: the handshake (attach.ts), query sets and deltas (subscription/manager.ts — v1 is a translation of
 // its v2 results), durability batching (fanout.ts).
-// May call: subscription/manager.ts, subscription/messages.ts, server/websocket/fanout.ts, server/websocket/session.ts
+// May call: subscription/manager.ts, subscription/port.ts, subscription/messages.ts, server/websocket/fanout.ts, server/websocket/session.ts
 // (shared limits and types), sats/ (codec, json), ws.
 //
 // v1 is served at low volume (legacy clients): messages are translated per client, with no shared frames. Ordering
@@ -19,11 +19,12 @@
 // commits and completes the TransactionUpdate slots the manager opened in the same synchronous commit turn.
 
 import type { WebSocket, RawData } from 'ws';
-import type { TableSchema } from '../../datastore/types.js';
+import type { ReadView, TableSchema } from '../../datastore/types.js';
 import { compileCodec, type Codec } from '../../sats/codec.js';
 import { bytesToHex, parseJson, stringifyJson, valueFromJson, valueToUntypedJson } from '../../sats/json.js';
 import type { AlgebraicType, ProductTypeElement, Typespace, Value } from '../../sats/types.js';
-import type { ClientHandle, ClientSink, SubscriptionManager } from '../../subscription/manager.js';
+import type { ClientHandle, ClientSink } from '../../subscription/manager.js';
+import type { SubscriptionPort } from '../../subscription/port.js';
 import {
   decodeServerMessages, encodeServerMessage, type QuerySetUpdate, type ServerMessage, type SingleTableRows, type TableUpdate,
 } from '../../subscription/messages.js';
@@ -39,6 +40,10 @@ export const legacyQuerySetId = 0xffff_ffff;
 
 /** What the v1 JSON session needs beyond the v2 one: JSON argument calls (host/database.ts `Database` has them). */
 export interface JsonSessionDatabase extends SessionDatabase {
+  /** Row types of the tables named in updates (the schema of the committed state). */
+  readonly datastore: Pick<ReadView, 'schema' | 'tableByName'>;
+  /** Every commit, after the subscription manager delivered it (completes the slots transaction() opened). */
+  onCommit(listener: (event: never) => void): () => void;
   callReducerJson?(name: string, argsJson: unknown, caller: Caller): Promise<{ status: string; message?: string; timestampMicros?: bigint; durationMicros?: number }>;
   callProcedureJson?(name: string, argsJson: unknown, caller: Caller):
     Promise<{ status: 'returned'; json: unknown; durationMicros: bigint } | { status: 'internal'; message: string }>;
@@ -139,7 +144,7 @@ interface V1TableUpdate { table_id: number; table_name: string; num_rows: bigint
 /** One table's rows as upstream's JsonFormat list: each row is the JSON text of the row. */
 class RowText {
   private readonly codecs = new WeakMap<TableSchema, Codec>();
-  constructor(private readonly db: SessionDatabase) {}
+  constructor(private readonly db: JsonSessionDatabase) {}
 
   table(name: string): { schema: TableSchema | undefined; typespace: Typespace } {
     const view = this.db.datastore;
@@ -215,7 +220,7 @@ export class JsonSession implements ClientSink, FlushTarget {
   constructor(
     private readonly ws: WebSocket,
     private readonly db: JsonSessionDatabase,
-    private readonly subscriptions: SubscriptionManager,
+    private readonly subscriptions: SubscriptionPort,
     private readonly options: JsonSessionOptions,
   ) {
     this.limits = { outboundQueueMaxBytes, outboundStallTimeoutMs: 0, pingIntervalMs, idleTimeoutMs, ...options.limits };
@@ -312,42 +317,35 @@ export class JsonSession implements ClientSink, FlushTarget {
     switch (m.tag) {
       case 'Subscribe': {
         // Legacy replace-all: the previous legacy subscription goes, the new one replaces it.
-        subs.unsubscribe(handle, m.requestId, legacyQuerySetId, false);
-        this.answer(subs.subscribe(handle, m.requestId, legacyQuerySetId, m.queries), (rows) => ({
+        subs.unsubscribe(handle, m.requestId, legacyQuerySetId, false, ignoreAnswer);
+        subs.subscribe(handle, m.requestId, legacyQuerySetId, m.queries, (msg, durable) => this.answer(msg, durable, (rows) => ({
           InitialSubscription: {
             database_update: { tables: rows.map((t) => this.rowText.fromRows(t)) }, request_id: m.requestId,
             total_host_execution_duration: durationJson(0),
           },
-        }));
+        })));
         return;
       }
       case 'SubscribeSingle': case 'SubscribeMulti': {
         if (m.queryId === legacyQuerySetId) return this.refuse(m.requestId, m.queryId, `query_id ${m.queryId} is reserved`);
         const queryId = { id: m.queryId };
-        this.answer(subs.subscribe(handle, m.requestId, m.queryId, m.queries), (rows) => (m.tag === 'SubscribeSingle'
+        subs.subscribe(handle, m.requestId, m.queryId, m.queries, (msg, durable) => this.answer(msg, durable, (rows) => (m.tag === 'SubscribeSingle'
           ? { SubscribeApplied: { request_id: m.requestId, total_host_execution_duration_micros: 0n, query_id: queryId, rows: this.subscribeRows(rows) } }
-          : { SubscribeMultiApplied: { request_id: m.requestId, total_host_execution_duration_micros: 0n, query_id: queryId, update: { tables: rows.map((t) => this.rowText.fromRows(t)) } } }));
+          : { SubscribeMultiApplied: { request_id: m.requestId, total_host_execution_duration_micros: 0n, query_id: queryId, update: { tables: rows.map((t) => this.rowText.fromRows(t)) } } })));
         return;
       }
       case 'Unsubscribe': case 'UnsubscribeMulti': {
         if (m.queryId === legacyQuerySetId) return this.refuse(m.requestId, m.queryId, `query_id ${m.queryId} is reserved`);
         const queryId = { id: m.queryId };
-        this.answer(subs.unsubscribe(handle, m.requestId, m.queryId, true), (rows) => {
+        subs.unsubscribe(handle, m.requestId, m.queryId, true, (msg, durable) => this.answer(msg, durable, (rows) => {
           return m.tag === 'Unsubscribe'
             ? { UnsubscribeApplied: { request_id: m.requestId, total_host_execution_duration_micros: 0n, query_id: queryId, rows: this.subscribeRows(rows, true) } }
             : { UnsubscribeMultiApplied: { request_id: m.requestId, total_host_execution_duration_micros: 0n, query_id: queryId, update: { tables: rows.map((t) => this.dropped(t)) } } };
-        });
+        }));
         return;
       }
       case 'OneOffQuery': {
-        const r = subs.oneOffQuery(handle, 0, m.query) as Extract<ServerMessage, { tag: 'OneOffQueryResult' }>;
-        const tables = r.result.ok ? r.result.rows.map((t) => ({ table_name: t.table, rows: this.rowText.rows(t.table, t.rows) })) : [];
-        this.queue(stringifyJson({
-          OneOffQueryResponse: {
-            message_id: bytesToHex(m.messageId), error: r.result.ok ? { none: [] } : { some: r.result.error }, tables,
-            total_host_execution_duration: durationJson(0),
-          },
-        }), subs.lastDurable);
+        subs.oneOffQuery(handle, 0, m.query, (msg, durable) => this.oneOffAnswer(m.messageId, msg, durable));
         return;
       }
       case 'CallReducer':
@@ -357,15 +355,28 @@ export class JsonSession implements ClientSink, FlushTarget {
     }
   }
 
+  private oneOffAnswer(messageId: Uint8Array, msg: ServerMessage, durable: Promise<unknown> | undefined): void {
+    if (this.closed) return;
+    const r = msg as Extract<ServerMessage, { tag: 'OneOffQueryResult' }>;
+    const tables = r.result.ok ? r.result.rows.map((t) => ({ table_name: t.table, rows: this.rowText.rows(t.table, t.rows) })) : [];
+    this.queue(stringifyJson({
+      OneOffQueryResponse: {
+        message_id: bytesToHex(messageId), error: r.result.ok ? { none: [] } : { some: r.result.error }, tables,
+        total_host_execution_duration: durationJson(0),
+      },
+    }), durable);
+  }
+
   /** A v2 (un)subscription answer as its v1 message built by `ok` from its rows, or the v1 SubscriptionError. */
-  private answer(msg: ServerMessage, ok: (rows: SingleTableRows[]) => unknown): void {
+  private answer(msg: ServerMessage, durable: Promise<unknown> | undefined, ok: (rows: SingleTableRows[]) => unknown): void {
+    if (this.closed) return;
     if (msg.tag === 'SubscriptionError') {
       const legacy = msg.querySetId === legacyQuerySetId;
       this.refuse(msg.requestId, legacy ? undefined : msg.querySetId, msg.error);
       return;
     }
     const rows = msg.tag === 'SubscribeApplied' || msg.tag === 'UnsubscribeApplied' ? msg.rows ?? [] : [];
-    this.queue(stringifyJson(ok(rows)), this.subscriptions.lastDurable);
+    this.queue(stringifyJson(ok(rows)), durable);
   }
 
   private refuse(requestId: number | undefined, queryId: number | undefined, error: string): void {
@@ -579,6 +590,9 @@ export class JsonSession implements ClientSink, FlushTarget {
     }
   }
 }
+
+/** The legacy replace-all Subscribe drops the previous set silently. */
+function ignoreAnswer(): void {}
 
 /** Reducer arguments arrive as JSON text inside the message (upstream: "json-nested-in-string"). */
 function parseArgs(text: string): unknown {

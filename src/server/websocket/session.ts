@@ -7,7 +7,7 @@
 // socket by us — see writeMessages), backpressure (bounded writes that wait for the socket to drain; large messages
 // as WebSocket fragments), keepalive (ping every 15 s, idle close after 30 s) and the per-connection limits.
 // Does not own: the upgrade/route/auth handshake (attach.ts), message codecs and subscriptions (subscription/).
-// May call: subscription/messages.ts, subscription/manager.ts, server/websocket/fanout.ts (durability waits and
+// May call: subscription/messages.ts, subscription/manager.ts, subscription/port.ts, server/websocket/fanout.ts (durability waits and
 // flush passes shared by all sessions), sats/bsatn.ts, limits.ts, metrics/counters.ts (message counts), ws, node:zlib.
 //
 // Ordering: every outbound message takes a slot in one FIFO at the moment its content is decided (a
@@ -26,7 +26,8 @@ import assert from 'node:assert/strict';
 import { brotliCompressSync, constants as zlibConstants, gzipSync } from 'node:zlib';
 import type { WebSocket, RawData } from 'ws';
 import { BsatnWriter } from '../../sats/bsatn.js';
-import type { ClientHandle, ClientSink, CommitSource, SubscriptionManager } from '../../subscription/manager.js';
+import type { ClientHandle, ClientSink } from '../../subscription/manager.js';
+import type { PortAnswer, PortSource, SubscriptionPort } from '../../subscription/port.js';
 import {
   decodeClientFrameInto, writeServerMessage, type ClientMessage, type QuerySetUpdate, type ServerMessage,
 } from '../../subscription/messages.js';
@@ -85,8 +86,12 @@ export type ProcedureCallResult =
   | { status: 'returned'; value: Uint8Array; timestampMicros: bigint; durationMicros: bigint }
   | { status: 'internal'; message: string };
 
-/** What a session needs from a database (host/database.ts `Database` satisfies it). */
-export interface SessionDatabase extends CommitSource {
+/**
+ * What a session needs from a database (server/host-api.ts HostedDatabase satisfies it). Subscriptions go through
+ * the port attach.ts gets for it (subscription/port.ts): the database's own, or one over an in-thread manager fed by
+ * its commits (then it is a subscription/manager.ts CommitSource too).
+ */
+export interface SessionDatabase extends PortSource {
   readonly identity: bigint;
   readonly ownerIdentity: bigint;
   callReducer(name: string, args: Uint8Array, caller: Caller): Promise<ReducerCallResult>;
@@ -201,11 +206,16 @@ export class Session implements ClientSink, FlushTarget {
   constructor(
     private readonly ws: WebSocket,
     private readonly db: SessionDatabase,
-    private readonly subscriptions: SubscriptionManager,
+    private readonly subscriptions: SubscriptionPort,
     private readonly options: SessionOptions,
   ) {
     this.limits = { ...defaultLimits, ...options.limits };
   }
+
+  /** A subscription answer takes its slot when it is decided (synchronously in-thread; on the worker's reply). */
+  private readonly answered: PortAnswer = (msg, durable) => {
+    if (!this.closed) this.pushConfirmed(msg, durable);
+  };
 
   get connectionId(): bigint { return this.options.caller.connectionId; }
 
@@ -335,13 +345,13 @@ export class Session implements ClientSink, FlushTarget {
     const handle = this.handle!;
     switch (m.tag) {
       case 'Subscribe':
-        this.pushConfirmed(subs.subscribe(handle, m.requestId, m.querySetId, m.queryStrings), subs.lastDurable);
+        subs.subscribe(handle, m.requestId, m.querySetId, m.queryStrings, this.answered);
         return;
       case 'Unsubscribe':
-        this.pushConfirmed(subs.unsubscribe(handle, m.requestId, m.querySetId, m.sendDroppedRows), subs.lastDurable);
+        subs.unsubscribe(handle, m.requestId, m.querySetId, m.sendDroppedRows, this.answered);
         return;
       case 'OneOffQuery':
-        this.pushConfirmed(subs.oneOffQuery(handle, m.requestId, m.queryString), subs.lastDurable);
+        subs.oneOffQuery(handle, m.requestId, m.queryString, this.answered);
         return;
       case 'CallReducer':
         return this.callReducer(m.requestId, m.reducer, m.args);

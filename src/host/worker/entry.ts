@@ -1,0 +1,197 @@
+// host/worker/entry.ts — the body of one database's worker thread: today's `Database`, unchanged, behind frames.
+//
+// Owns: the worker side of protocol.ts — opening the database (create or reopen), running each request against it,
+// the database's subscription manager (its sinks become events naming the client's connection), and forwarding of
+// module log records, recovery reports, durability and failures as events. Frames one turn produced go out together,
+// in the order they were produced.
+// May call: host/database.ts, host/worker/protocol.ts, subscription/manager.ts, subscription/messages.ts (types).
+//
+// Replies to calls are sent after the call's commit is durable, as `Database` resolves them; the events of a commit
+// (its clients' TransactionUpdates) are sent at commit time with the durability sequence they wait for.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { Database } from '../database.js';
+import { compileWithSql, subscriptionsFor, type ClientHandle, type ClientSink, type SubscriptionManager } from '../../subscription/manager.js';
+import type { EncodedTableUpdate, QuerySetUpdate, ServerMessage } from '../../subscription/messages.js';
+import { DatabaseClosedError } from '../errors.js';
+import {
+  DurableSequencer, encodeError, tight, type AnswerValue, type DatabaseState, type Frame, type Request, type WorkerStart,
+} from './protocol.js';
+
+const port = parentPort!;
+const start = workerData as WorkerStart;
+
+let outbox: Frame[] = [];
+let flushQueued = false;
+function send(frame: Frame): void {
+  outbox.push(frame);
+  if (flushQueued) return;
+  flushQueued = true;
+  queueMicrotask(flush);
+}
+function flush(): void {
+  flushQueued = false;
+  const frames = outbox;
+  outbox = [];
+  port.postMessage(frames);
+}
+
+const durables = new DurableSequencer((seq, error) => {
+  if (error === undefined) send({ ev: 'durable', seq, offset: db?.durableOffset });
+  else send({ ev: 'durableFailed', seq, error: encodeError(error) });
+});
+
+let db: Database | undefined;
+let subscriptions: SubscriptionManager | undefined;
+const clients = new Map<bigint, ClientHandle>();
+let commitEvents: (() => void) | undefined;
+
+function state(d: Database): DatabaseState {
+  return { defBytes: d.moduleDefBytes(), loggedProgramText: d.loggedProgramText(), httpBodyMaxBytes: d.httpBodyMaxBytes };
+}
+
+function opened(): Database {
+  if (db === undefined) throw new DatabaseClosedError();
+  return db;
+}
+
+async function open(program: string): Promise<unknown> {
+  const options = {
+    identity: start.identity, ownerIdentity: start.ownerIdentity, dir: start.dir, durability: start.durability,
+    report: (line: string) => send({ ev: 'report', line }),
+  };
+  const d = start.mode === 'open' ? await Database.open(options, program) : await Database.create(options, program);
+  db = d;
+  d.logs.follow((record) => send({ ev: 'log', record }));
+  d.onFailure((failure) => send({ ev: 'failure', error: encodeError(failure) }));
+  d.onModuleChange((change) => send({ ev: 'moduleChanged', breaksClients: change.breaksClients }));
+  return { state: state(d), logTail: d.logs.tail(), metrics: d.metricsSnapshot(), durableOffset: d.durableOffset };
+}
+
+/** The manager of this database, created on the first client (as attach.ts does in-thread). */
+function manager(): SubscriptionManager {
+  return subscriptions ??= subscriptionsFor(opened(), compileWithSql);
+}
+
+/** Copies of the frames a commit shares between clients: one per frame per turn, so a batch carries it once. */
+let sharedCopies = new WeakMap<Uint8Array, Uint8Array>();
+let copiesTurnQueued = false;
+function sharedCopy(frame: Uint8Array): Uint8Array {
+  let copy = sharedCopies.get(frame);
+  if (copy === undefined) {
+    sharedCopies.set(frame, (copy = Uint8Array.prototype.slice.call(frame)));
+    if (!copiesTurnQueued) {
+      copiesTurnQueued = true;
+      queueMicrotask(() => { copiesTurnQueued = false; sharedCopies = new WeakMap(); });
+    }
+  }
+  return copy;
+}
+
+function querySetsOut(querySets: QuerySetUpdate[]): QuerySetUpdate[] {
+  if (querySets.length === 0) return querySets;
+  return querySets.map((s) => ({
+    querySetId: s.querySetId,
+    tables: s.tables.map((t) => ('encoded' in t ? { encoded: sharedCopy((t as EncodedTableUpdate).encoded) } : tight(t))),
+  }));
+}
+
+function sinkFor(connectionId: bigint, shared: boolean): ClientSink {
+  const sink: ClientSink = {
+    transaction: (querySets, isCaller, durable) =>
+      send({ ev: 'tx', connectionId, querySets: querySetsOut(querySets), isCaller, seq: durables.seqOf(durable) }),
+    querySetFailed: (querySetId, error) => send({ ev: 'qsFailed', connectionId, querySetId, error }),
+    fail: (code, reason) => send({ ev: 'clientFail', connectionId, code, reason }),
+  };
+  if (shared) sink.sharedTransaction = (frame, durable) => send({ ev: 'shared', connectionId, frame: sharedCopy(frame), seq: durables.seqOf(durable) });
+  return sink;
+}
+
+function answer(message: ServerMessage): AnswerValue {
+  return { message: tight(message), seq: durables.seqOf(manager().lastDurable) };
+}
+
+function client(connectionId: bigint): ClientHandle {
+  const handle = clients.get(connectionId);
+  if (handle === undefined) throw new Error(`connection ${connectionId.toString(16)} has no subscriptions here`);
+  return handle;
+}
+
+/** Runs one request; a value, or a promise of one (replied to when it settles). */
+function run(req: Request): unknown {
+  switch (req.op) {
+    case 'open': return open(req.program);
+    case 'callReducer': return opened().callReducer(req.name, req.args, req.caller).then(withoutTxData);
+    case 'callReducerJson': return opened().callReducerJson(req.name, req.argsJson, req.caller).then(withoutTxData);
+    case 'callProcedure': return opened().callProcedure(req.name, req.args, req.caller);
+    case 'callProcedureJson': return opened().callProcedureJson(req.name, req.argsJson, req.caller);
+    case 'clientConnected': return opened().clientConnected(req.caller);
+    case 'clientDisconnected': return opened().clientDisconnected(req.caller);
+    case 'sql': return opened().sql(req.query, req.caller, req.isOwner === undefined ? undefined : { isOwner: req.isOwner })
+      .then((results) => tight([...results]));
+    case 'serveHttp': return opened().serveHttp(req.method, req.path, req.uri, req.headers, req.body);
+    case 'planUpdate': return opened().planUpdate(req.program);
+    case 'update': {
+      const d = opened();
+      return d.update(req.program, { breakClients: req.breakClients, publisher: req.publisher })
+        .then((result) => ({ result, state: state(d), metrics: d.metricsSnapshot() }));
+    }
+    case 'metrics': return opened().metricsSnapshot();
+    case 'commitEvents':
+      if (req.on && commitEvents === undefined) {
+        commitEvents = opened().onCommit((e) => send({
+          ev: 'commit', caller: { identity: e.caller.identity, connectionId: e.caller.connectionId },
+          reducer: e.reducer === undefined ? undefined : { id: e.reducer.id, name: e.reducer.name },
+          timestampMicros: e.timestampMicros, durationMicros: e.durationMicros,
+        }));
+      } else if (!req.on) {
+        commitEvents?.();
+        commitEvents = undefined;
+      }
+      return undefined;
+    case 'subAdd': {
+      const handle = manager().addClient({ identity: req.identity, connectionId: req.connectionId, isOwner: req.isOwner },
+        sinkFor(req.connectionId, req.shared));
+      clients.set(req.connectionId, handle);
+      return undefined;
+    }
+    case 'subRemove': {
+      const handle = clients.get(req.connectionId);
+      clients.delete(req.connectionId);
+      if (handle !== undefined) subscriptions?.removeClient(handle);
+      return undefined;
+    }
+    case 'subscribe':
+      return answer(manager().subscribe(client(req.connectionId), req.requestId, req.querySetId, req.queries));
+    case 'unsubscribe':
+      return answer(manager().unsubscribe(client(req.connectionId), req.requestId, req.querySetId, req.sendDroppedRows));
+    case 'oneOff':
+      return answer(manager().oneOffQuery(client(req.connectionId), req.requestId, req.query));
+    case 'close': {
+      const d = db;
+      if (d === undefined) return undefined;
+      return d.close().then(() => ({ failureDurableOffset: d.failure?.durableOffset }));
+    }
+  }
+}
+
+function withoutTxData<T extends { status: string }>(result: T): Omit<T, 'txData'> {
+  if (result.status !== 'committed') return result;
+  const { txData: _unused, ...rest } = result as T & { txData: unknown };
+  return rest;
+}
+
+port.on('message', (req: Request) => {
+  let value: unknown;
+  try {
+    value = run(req);
+  } catch (err) {
+    send({ id: req.id, ok: false, error: encodeError(err) });
+    return;
+  }
+  if (value instanceof Promise) {
+    value.then((v: unknown) => send({ id: req.id, ok: true, value: v }), (err: unknown) => send({ id: req.id, ok: false, error: encodeError(err) }));
+  } else {
+    send({ id: req.id, ok: true, value });
+  }
+});

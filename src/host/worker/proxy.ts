@@ -1,0 +1,345 @@
+// host/worker/proxy.ts — `WorkerDatabase`: a HostedDatabase whose `Database` runs in its own worker thread.
+//
+// Owns: starting the worker (the built entry.js, or entry.ts through tsx when running from source), the main side of
+// protocol.ts (request ids, replies, events in the worker's order), what the server reads synchronously (the module
+// definition and the catalogues built from it, a mirror of the module log's ring, the latest metrics, the failure
+// and durable offset), the subscription port that forwards sessions to the worker's manager, and `workerHost`
+// (the DatabaseHost of `spacetime start --database-threads worker`).
+// May call: host/worker/protocol.ts, host/reducers.ts, host/procedures.ts, host/module-log.ts, host/errors.ts,
+// host/recovery.ts, datastore (schema and an empty store for the schema), sats/moduledef, subscription (types).
+//
+// Why a worker: a reducer runs synchronously inside its isolate, so on the main thread a runaway holds every
+// socket, every other database and /v1/ping for its whole limit. In a worker it holds only its own database.
+// `worker.terminate()` cannot stop a busy isolate (docs/engine-v2.md §1), so close waits for the call to end.
+
+import { Worker } from 'node:worker_threads';
+import { Datastore } from '../../datastore/store.js';
+import { buildDatabaseSchema } from '../../datastore/schema.js';
+import { decodeRawModuleDef, type RawModuleDefV10 } from '../../sats/moduledef.js';
+import { ReducerCatalog, type ReducerInfo } from '../reducers.js';
+import { ProcedureCatalog } from '../procedures.js';
+import { ModuleLog, type LogRecord } from '../module-log.js';
+import { DatabaseClosedError } from '../errors.js';
+import { DatabaseFailedError } from '../recovery.js';
+import type {
+  Caller, CommitEvent, CommitListener, DatabaseMetricsSnapshot, ModuleChangeListener, ReducerCallResult, UpdateOptions,
+  UpdatePlan, UpdateResult,
+} from '../database.js';
+import type { DatabaseSchema } from '../../datastore/types.js';
+import type { ClientHandle, ClientSink, CompileQuery } from '../../subscription/manager.js';
+import type { PortAnswer, SubscriptionPort } from '../../subscription/port.js';
+import type { CreateDatabaseOptions, DatabaseHost, HostedDatabase } from '../../server/host-api.js';
+import {
+  decodeError, DurableTracker, tight, type AnswerValue, type DatabaseState, type Frame, type Request, type WorkerStart,
+} from './protocol.js';
+
+type Pending = { reply: (value: unknown) => void; fail: (error: Error) => void };
+/** A request without its id (distributes over the union). */
+type RequestBody = Request extends infer R ? R extends { id: number } ? Omit<R, 'id'> : never : never;
+type Procedures = ReturnType<HostedDatabase['procedureByName']>;
+
+const emptyArgs = new Uint8Array(0);
+
+function startWorker(start: WorkerStart): Worker {
+  const here = import.meta.url;
+  if (here.endsWith('.ts')) {
+    // Running from source (tests under tsx): Node 20 does not pass --import loader hooks to workers.
+    const entry = new URL('./entry.ts', here).href;
+    const tsx = import.meta.resolve('tsx/esm/api');
+    const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
+    return new Worker(boot, { eval: true, workerData: start });
+  }
+  return new Worker(new URL('./entry.js', here), { workerData: start });
+}
+
+export class WorkerDatabase implements HostedDatabase {
+  readonly identity: bigint;
+  readonly ownerIdentity: bigint;
+  /** A mirror of the worker's module log ring, fed by its records as they are written. */
+  readonly logs = new ModuleLog(undefined);
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+  private readonly durables = new DurableTracker();
+  private state!: DatabaseState;
+  private def!: RawModuleDefV10;
+  private dbSchema!: DatabaseSchema;
+  private reducers!: ReducerCatalog;
+  private procedures!: ProcedureCatalog;
+  private schemaView!: Datastore;
+  private metrics!: DatabaseMetricsSnapshot;
+  private metricsAskedMs = 0;
+  private lastDurableOffset: bigint | undefined;
+  private failed: DatabaseFailedError | undefined;
+  private readonly failureListeners: ((failure: DatabaseFailedError) => void)[] = [];
+  private readonly commitListeners = new Set<CommitListener>();
+  private readonly moduleListeners = new Set<ModuleChangeListener>();
+  private port: WorkerSubscriptionPort | undefined;
+  /** Subscription sinks by connection id (the port's clients). */
+  readonly sinks = new Map<bigint, ClientSink>();
+
+  private constructor(private readonly start: WorkerStart, private readonly report: (line: string) => void) {
+    this.identity = start.identity;
+    this.ownerIdentity = start.ownerIdentity;
+    this.worker = startWorker(start);
+    this.worker.on('message', (frames: Frame[]) => { for (const f of frames) this.dispatch(f); });
+    this.worker.on('error', (err) => this.report(`database ${this.identity.toString(16)}: worker thread error: ${err.stack ?? err.message}`));
+    this.worker.on('exit', (code) => this.exited(code));
+  }
+
+  /** Starts a worker and creates (publish) or reopens (start) the database in it; rejects as Database.create/open. */
+  static async start(start: WorkerStart, program: string, report: (line: string) => void): Promise<WorkerDatabase> {
+    const db = new WorkerDatabase(start, report);
+    try {
+      const opened = await db.request<{ state: DatabaseState; logTail: LogRecord[]; metrics: DatabaseMetricsSnapshot; durableOffset: bigint | undefined }>(
+        { op: 'open', program });
+      db.setState(opened.state);
+      for (const r of opened.logTail) db.logs.append(r);
+      db.metrics = opened.metrics;
+      db.lastDurableOffset = opened.durableOffset;
+      return db;
+    } catch (err) {
+      db.closed = true;
+      await db.worker.terminate();
+      throw err;
+    }
+  }
+
+  private setState(state: DatabaseState): void {
+    this.state = state;
+    this.def = decodeRawModuleDef(state.defBytes);
+    this.dbSchema = buildDatabaseSchema(this.def);
+    this.reducers = new ReducerCatalog(this.def);
+    this.procedures = new ProcedureCatalog(this.def);
+    this.schemaView = new Datastore(this.dbSchema);
+  }
+
+  // ---- transport -------------------------------------------------------------------------------------------------
+
+  private send(body: RequestBody, pending: Pending): void {
+    if (this.closed && body.op !== 'close') { pending.fail(this.failed ?? new DatabaseClosedError()); return; }
+    const id = this.nextId++;
+    this.pending.set(id, pending);
+    this.worker.postMessage({ ...body, id });
+  }
+
+  private request<T>(body: RequestBody): Promise<T> {
+    return new Promise<T>((resolve, reject) => this.send(body, { reply: resolve as (v: unknown) => void, fail: reject }));
+  }
+
+  /** Fire and forget: a failure is only reported (the worker answers every request). */
+  private notify(body: RequestBody): void {
+    this.send(body, { reply: () => {}, fail: (e) => this.report(`database ${this.identity.toString(16)}: ${body.op}: ${e.message}`) });
+  }
+
+  private dispatch(f: Frame): void {
+    if ('id' in f) {
+      const p = this.pending.get(f.id);
+      this.pending.delete(f.id);
+      if (p === undefined) return;
+      if (f.ok) p.reply(f.value);
+      else p.fail(decodeError(f.error));
+      return;
+    }
+    switch (f.ev) {
+      case 'tx': this.sinks.get(f.connectionId)?.transaction(f.querySets, f.isCaller, this.durables.promiseFor(f.seq)); return;
+      case 'shared': {
+        const frame = Buffer.from(f.frame.buffer, f.frame.byteOffset, f.frame.byteLength);
+        this.sinks.get(f.connectionId)?.sharedTransaction?.(frame, this.durables.promiseFor(f.seq));
+        return;
+      }
+      case 'qsFailed': this.sinks.get(f.connectionId)?.querySetFailed(f.querySetId, f.error); return;
+      case 'clientFail': this.sinks.get(f.connectionId)?.fail?.(f.code, f.reason); return;
+      case 'commit': {
+        const event = {
+          txData: { tables: [] }, caller: { ...f.caller, jwtPayload: undefined }, args: emptyArgs,
+          reducer: f.reducer as ReducerInfo | undefined, timestampMicros: f.timestampMicros, durationMicros: f.durationMicros,
+        } satisfies CommitEvent;
+        for (const l of this.commitListeners) l(event);
+        return;
+      }
+      case 'log': this.logs.append(f.record); return;
+      case 'report': this.report(f.line); return;
+      case 'durable':
+        this.lastDurableOffset = f.offset;
+        this.durables.reached(f.seq);
+        return;
+      case 'durableFailed': this.durables.fail(f.seq, decodeError(f.error)); return;
+      case 'failure': this.fail(decodeError(f.error) as DatabaseFailedError); return;
+      case 'moduleChanged': for (const l of this.moduleListeners) l({ breaksClients: f.breaksClients }); return;
+    }
+  }
+
+  private fail(failure: DatabaseFailedError): void {
+    if (this.failed !== undefined) return;
+    this.failed = failure;
+    for (const l of this.failureListeners) l(failure);
+  }
+
+  /** The worker ended: anything still waiting fails, and an exit nobody asked for is a database failure. */
+  private exited(code: number): void {
+    const unexpected = !this.closed;
+    this.closed = true;
+    let error: Error = new DatabaseClosedError();
+    if (unexpected) {
+      const failure = new DatabaseFailedError(new Error(`the database's worker thread exited (code ${code})`));
+      failure.durableOffset = this.lastDurableOffset;
+      error = failure;
+    }
+    for (const p of this.pending.values()) p.fail(error);
+    this.pending.clear();
+    this.durables.failAll(error);
+    if (error instanceof DatabaseFailedError) {
+      this.report(`database ${this.identity.toString(16)}: ${error.message}`);
+      this.fail(error);
+    }
+  }
+
+  // ---- what the server reads synchronously -----------------------------------------------------------------------
+
+  moduleDefBytes(): Uint8Array { return this.state.defBytes; }
+  get moduleDef(): RawModuleDefV10 { return this.def; }
+  get schema(): DatabaseSchema { return this.dbSchema; }
+  /** The schema of the committed state; its rows live in the worker (this store stays empty). */
+  get datastore(): Datastore { return this.schemaView; }
+  get httpBodyMaxBytes(): number { return this.state.httpBodyMaxBytes; }
+  loggedProgramText(): string | undefined { return this.state.loggedProgramText; }
+  reducerByName(name: string): ReducerInfo | undefined { return this.reducers.get(name); }
+  procedureByName(name: string): Procedures { return this.procedures.get(name) as Procedures; }
+  get failure(): DatabaseFailedError | undefined { return this.failed; }
+  get durableOffset(): bigint | undefined { return this.lastDurableOffset; }
+  onFailure(listener: (failure: DatabaseFailedError) => void): void { this.failureListeners.push(listener); }
+
+  /** The worker's figures as of the previous scrape (each call asks for fresh ones for the next). */
+  metricsSnapshot(): DatabaseMetricsSnapshot {
+    const now = performance.now();
+    if (!this.closed && now - this.metricsAskedMs > 50) {
+      this.metricsAskedMs = now;
+      this.send({ op: 'metrics' }, { reply: (m) => { this.metrics = m as DatabaseMetricsSnapshot; }, fail: () => {} });
+    }
+    return this.metrics;
+  }
+
+  // ---- calls -----------------------------------------------------------------------------------------------------
+
+  callReducer(name: string, args: Uint8Array, caller: Caller): Promise<ReducerCallResult> {
+    return this.request({ op: 'callReducer', name, args: tight(args), caller });
+  }
+  callReducerJson(name: string, argsJson: unknown, caller: Caller): Promise<ReducerCallResult> {
+    return this.request({ op: 'callReducerJson', name, argsJson, caller });
+  }
+  callProcedure(name: string, args: Uint8Array, caller: Caller): ReturnType<HostedDatabase['callProcedure']> {
+    return this.request({ op: 'callProcedure', name, args: tight(args), caller });
+  }
+  callProcedureJson(name: string, argsJson: unknown, caller: Caller): ReturnType<HostedDatabase['callProcedureJson']> {
+    return this.request({ op: 'callProcedureJson', name, argsJson, caller });
+  }
+  clientConnected(caller: Caller): Promise<void> { return this.request({ op: 'clientConnected', caller }); }
+  clientDisconnected(caller: Caller): Promise<void> { return this.request({ op: 'clientDisconnected', caller }); }
+  sql(query: string, caller: Caller, options?: { isOwner: boolean }): ReturnType<HostedDatabase['sql']> {
+    return this.request({ op: 'sql', query, caller, isOwner: options?.isOwner });
+  }
+  serveHttp(method: string, path: string, uri: string, headers: [string, string][], body: Uint8Array): ReturnType<HostedDatabase['serveHttp']> {
+    return this.request({ op: 'serveHttp', method, path, uri, headers, body: tight(body) });
+  }
+  planUpdate(program: string): Promise<UpdatePlan> { return this.request({ op: 'planUpdate', program }); }
+  async update(program: string, options: UpdateOptions): Promise<UpdateResult> {
+    const r = await this.request<{ result: UpdateResult; state: DatabaseState; metrics: DatabaseMetricsSnapshot }>(
+      { op: 'update', program, breakClients: options.breakClients, publisher: options.publisher });
+    this.setState(r.state);
+    this.metrics = r.metrics;
+    return r.result;
+  }
+
+  // ---- subscriptions (evaluated in the worker) -------------------------------------------------------------------
+
+  /** Commit notices (caller, reducer, timing; no rows: those stay in the worker) after the subscription events. */
+  onCommit(listener: CommitListener): () => void {
+    this.commitListeners.add(listener);
+    if (this.commitListeners.size === 1) this.notify({ op: 'commitEvents', on: true });
+    return () => {
+      if (this.commitListeners.delete(listener) && this.commitListeners.size === 0 && !this.closed) this.notify({ op: 'commitEvents', on: false });
+    };
+  }
+  onModuleChange(listener: ModuleChangeListener): () => void {
+    this.moduleListeners.add(listener);
+    return () => { this.moduleListeners.delete(listener); };
+  }
+  /** The worker compiles with the real subscription SQL (sql/subscription-plan.ts); `compile` is not used. */
+  subscriptionPort(_compile: CompileQuery): SubscriptionPort {
+    return this.port ??= new WorkerSubscriptionPort(this);
+  }
+  /** The port's way in (request with a reply callback, run while the reply is dispatched). */
+  subscriptionRequest(body: RequestBody, reply: (value: unknown) => void, fail: (error: Error) => void): void {
+    this.send(body, { reply, fail });
+  }
+  durableFor(seq: number): Promise<void> | undefined { return this.durables.promiseFor(seq); }
+
+  // ---- lifecycle -------------------------------------------------------------------------------------------------
+
+  close(): Promise<void> {
+    return this.closing ??= (async () => {
+      try {
+        const r = await this.request<{ failureDurableOffset: bigint | undefined } | undefined>({ op: 'close' });
+        if (this.failed !== undefined && r?.failureDurableOffset !== undefined) this.failed.durableOffset = r.failureDurableOffset;
+      } catch {
+        // The worker is gone already: nothing more to close.
+      }
+      this.closed = true;
+      await this.worker.terminate();
+    })();
+  }
+}
+
+class WorkerSubscriptionPort implements SubscriptionPort {
+  constructor(private readonly db: WorkerDatabase) {}
+
+  addClient(handle: ClientHandle, sink: ClientSink): ClientHandle {
+    this.db.sinks.set(handle.connectionId, sink);
+    this.db.subscriptionRequest({
+      op: 'subAdd', connectionId: handle.connectionId, identity: handle.identity, isOwner: handle.isOwner,
+      shared: sink.sharedTransaction !== undefined,
+    }, () => {}, () => {});
+    return handle;
+  }
+
+  removeClient(handle: ClientHandle): void {
+    this.db.sinks.delete(handle.connectionId);
+    this.db.subscriptionRequest({ op: 'subRemove', connectionId: handle.connectionId }, () => {}, () => {});
+  }
+
+  subscribe(handle: ClientHandle, requestId: number, querySetId: number, queries: string[], done: PortAnswer): void {
+    this.ask({ op: 'subscribe', connectionId: handle.connectionId, requestId, querySetId, queries }, done,
+      (error) => ({ tag: 'SubscriptionError', requestId, querySetId, error }));
+  }
+
+  unsubscribe(handle: ClientHandle, requestId: number, querySetId: number, sendDroppedRows: boolean, done: PortAnswer): void {
+    this.ask({ op: 'unsubscribe', connectionId: handle.connectionId, requestId, querySetId, sendDroppedRows }, done,
+      (error) => ({ tag: 'SubscriptionError', requestId, querySetId, error }));
+  }
+
+  oneOffQuery(handle: ClientHandle, requestId: number, query: string, done: PortAnswer): void {
+    this.ask({ op: 'oneOff', connectionId: handle.connectionId, requestId, query }, done,
+      (error) => ({ tag: 'OneOffQueryResult', requestId, result: { ok: false, error } }));
+  }
+
+  private ask(body: RequestBody, done: PortAnswer, failed: (error: string) => Parameters<PortAnswer>[0]): void {
+    this.db.subscriptionRequest(body, (value) => {
+      const a = value as AnswerValue;
+      done(a.message, this.db.durableFor(a.seq));
+    }, (error) => done(failed(error.message), undefined));
+  }
+}
+
+/** `spacetime start --database-threads worker`: every database in its own worker thread. */
+export function workerHost(durability: 'fsync' | 'none', report: (line: string) => void): DatabaseHost {
+  const start = (mode: WorkerStart['mode'], options: CreateDatabaseOptions, program: string) =>
+    WorkerDatabase.start({ mode, identity: options.identity, ownerIdentity: options.ownerIdentity, dir: options.dir, durability },
+      program, report);
+  return {
+    create: (options, program) => start('create', options, program),
+    open: (options, program) => start('open', options, program),
+  };
+}
