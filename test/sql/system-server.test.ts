@@ -4,9 +4,12 @@
 // - upstream's system tables answer SQL with upstream's columns (st_table … st_view, st_client, st_var), and
 //   st_connection_credentials is the owner's alone;
 // - `SET row_limit` is the owner's, survives kill -9, and refuses non-owners' queries and subscriptions whose estimate
-//   exceeds it with upstream's message, while the owner is exempt.
+//   exceeds it with upstream's message, while the owner is exempt;
+// - a v1.json session bounds a query answer's JSON values (sqlResultValuesMax), as /sql does.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import WebSocket from 'ws';
+import { sqlResultValuesMax } from '../../src/limits.js';
 import { cleanupTempDirs, runCli, startTestServer, tempConfigPath, type TestServer } from '../harness.js';
 import { RawClient } from '../ws/helpers.js';
 
@@ -185,5 +188,48 @@ test('SET row_limit: the owner\'s, survives kill -9, refuses non-owners\' querie
     assert.equal((await client.next()).tag, 'SubscribeApplied');
   } finally {
     client.ws.close();
+  }
+});
+
+// v1.json sessions (json-session.ts) with the same bounds as the v2 session and /sql.
+const jsonDb = 'viewcount-json';
+
+async function jsonClient(): Promise<{ ws: WebSocket; next: (name: string) => Promise<Record<string, unknown>> }> {
+  const ws = new WebSocket(`${server.url.replace('http', 'ws')}/v1/database/${jsonDb}/subscribe`, ['v1.json.spacetimedb']);
+  const messages: Record<string, unknown>[] = [];
+  const waiters: (() => void)[] = [];
+  ws.on('message', (data) => { messages.push(JSON.parse(data.toString()) as Record<string, unknown>); for (const w of waiters.splice(0)) w(); });
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  const next = async (name: string) => {
+    for (;;) {
+      const i = messages.findIndex((m) => name in m);
+      if (i >= 0) return messages.splice(i, 1)[0]![name] as Record<string, unknown>;
+      await new Promise<void>((r) => waiters.push(r));
+    }
+  };
+  await next('IdentityToken');
+  return { ws, next };
+}
+
+test('v1.json: a query answer over sqlResultValuesMax values is the limit error, not a huge JSON reply', async () => {
+  const pub = await runCli(['publish', '-s', server.url, '-p', 'test/fixtures/modules/view-count', '-y', jsonDb], { configPath });
+  assert.equal(pub.code, 0, pub.stderr);
+  const len = 100_000;
+  const rows = Math.ceil(sqlResultValuesMax / len) + 1;
+  const res = await fetch(`${server.url}/v1/database/${jsonDb}/call/fill_wide`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([rows, len]) });
+  assert.equal(res.status, 200, await res.text());
+  const c = await jsonClient();
+  try {
+    c.ws.send(JSON.stringify({ OneOffQuery: { message_id: '01', query_string: 'SELECT * FROM wide' } }));
+    const answer = await c.next('OneOffQueryResponse');
+    assert.deepEqual(answer.error, { some: `SQL query exceeded the limit of ${sqlResultValuesMax} values of results (sqlResultValuesMax)` });
+    assert.deepEqual(answer.tables, []);
+    c.ws.send(JSON.stringify({ SubscribeSingle: { request_id: 2, query_id: { id: 5 }, query: 'SELECT * FROM wide' } }));
+    const refused = await c.next('SubscriptionError');
+    assert.match(String(refused.error), /sqlResultValuesMax/);
+    c.ws.send(JSON.stringify({ OneOffQuery: { message_id: '02', query_string: 'SELECT * FROM wide WHERE id = 1' } }));
+    assert.deepEqual((await c.next('OneOffQueryResponse')).error, { none: [] });
+  } finally {
+    c.ws.close();
   }
 });

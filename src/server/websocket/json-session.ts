@@ -17,10 +17,16 @@
 // Upstream's v1 sends every subscriber the full reducer event of a commit (caller, reducer name, args, timestamp):
 // the subscription manager tells a sink only the changed rows, so this session also listens to the database's
 // commits and completes the TransactionUpdate slots the manager opened in the same synchronous commit turn.
+// Bounds, as the v2 session and /sql: a connection's queued query messages run for at most queryMessagesSliceMs before
+// other clients get a turn, and the rows of one query answer (OneOffQuery, subscribe) are rendered as JSON only up to
+// sqlResultValuesMax values — past that the answer is the limit error (a refused subscription is dropped).
 
 import type { WebSocket, RawData } from 'ws';
 import type { ReadView, TableSchema } from '../../datastore/types.js';
 import { compileCodec, type Codec } from '../../sats/codec.js';
+import { queryMessagesSliceMs } from '../../limits.js';
+import { QueryBudget, resultValueCounter, sqlQueryLimits } from '../../sql/budget.js';
+import { SqlError } from '../../sql/errors.js';
 import { bytesToHex, parseJson, stringifyJson, valueFromJson, valueToUntypedJson } from '../../sats/json.js';
 import type { AlgebraicType, ProductTypeElement, Typespace, Value } from '../../sats/types.js';
 import type { ClientHandle, ClientSink } from '../../subscription/manager.js';
@@ -30,7 +36,7 @@ import {
 } from '../../subscription/messages.js';
 import { queueFlush, releaseWhenDurable, type DurableSlot, type FlushTarget } from './fanout.js';
 import {
-  closeCodes, closeGraceMs, idleTimeoutMs, inboundQueueMaxMessages, outboundQueueMaxBytes, pingIntervalMs,
+  afterPendingIo, closeCodes, closeGraceMs, idleTimeoutMs, inboundQueueMaxMessages, outboundQueueMaxBytes, pingIntervalMs,
   type Caller, type SessionDatabase, type SessionLimits,
 } from './session.js';
 
@@ -142,8 +148,16 @@ const timestampJson = (micros: bigint) => ({ __timestamp_micros_since_unix_epoch
 interface V1TableUpdate { table_id: number; table_name: string; num_rows: bigint; updates: { deletes: string[]; inserts: string[] }[] }
 
 /** One table's rows as upstream's JsonFormat list: each row is the JSON text of the row. */
+/** A budget counting the values of one answer's JSON rows against sqlResultValuesMax (sql/budget.ts wording). */
+function renderBudget(): QueryBudget {
+  return new QueryBudget({ ...sqlQueryLimits, rowsReturnedMax: Infinity, resultBytesMax: Infinity });
+}
+
 class RowText {
   private readonly codecs = new WeakMap<TableSchema, Codec>();
+  private readonly counters = new WeakMap<TableSchema, (row: Value[]) => number>();
+  /** The budget rows() charges when given none (set around one answer's rendering). */
+  values: QueryBudget | undefined;
   constructor(private readonly db: JsonSessionDatabase) {}
 
   table(name: string): { schema: TableSchema | undefined; typespace: Typespace } {
@@ -151,13 +165,21 @@ class RowText {
     return { schema: view.tableByName(name), typespace: view.schema().typespace };
   }
 
-  rows(name: string, rows: Uint8Array[]): string[] {
+  /** Rows as JSON texts; `values` (or the answer's budget) is charged each row's values before it is rendered. */
+  rows(name: string, rows: Uint8Array[], values: QueryBudget | undefined = this.values): string[] {
     const { schema, typespace } = this.table(name);
     if (schema === undefined) throw new Error(`v1.json: no row type for table \`${name}\``);
     const type: AlgebraicType = { tag: 'Product', value: schema.rowType };
     let codec = this.codecs.get(schema);
     if (codec === undefined) this.codecs.set(schema, codec = compileCodec(type, typespace));
-    return rows.map((row) => stringifyJson(valueToUntypedJson(type, codec.decode(row), typespace)));
+    let count = this.counters.get(schema);
+    if (count === undefined) this.counters.set(schema, count = resultValueCounter(schema.columns.map((c) => c.type), typespace));
+    const valuesOf = count;
+    return rows.map((row) => {
+      const value = codec.decode(row) as Value[];
+      values?.returned(0, valuesOf(value));
+      return stringifyJson(valueToUntypedJson(type, value, typespace));
+    });
   }
 
   tableId(name: string): number {
@@ -303,8 +325,18 @@ export class JsonSession implements ClientSink, FlushTarget {
   private async processInbound(): Promise<void> {
     if (this.processing) return;
     this.processing = true;
+    let sliceStartMs = -1;
     try {
-      while (!this.closed && this.inbound.length > 0) await this.handleMessage(this.inbound.shift()!);
+      while (!this.closed && this.inbound.length > 0) {
+        const m = this.inbound.shift()!;
+        if (sliceStartMs < 0 && m.tag !== 'CallReducer' && m.tag !== 'CallProcedure') sliceStartMs = performance.now();
+        await this.handleMessage(m);
+        // Queries run synchronously, each within the SQL budget; a run of them must not hold the thread for all.
+        if (sliceStartMs >= 0 && this.inbound.length > 0 && performance.now() - sliceStartMs > queryMessagesSliceMs) {
+          await afterPendingIo();
+          sliceStartMs = -1;
+        }
+      }
     } catch (e) {
       this.failInternal(e);
     }
@@ -358,10 +390,21 @@ export class JsonSession implements ClientSink, FlushTarget {
   private oneOffAnswer(messageId: Uint8Array, msg: ServerMessage, durable: Promise<unknown> | undefined): void {
     if (this.closed) return;
     const r = msg as Extract<ServerMessage, { tag: 'OneOffQueryResult' }>;
-    const tables = r.result.ok ? r.result.rows.map((t) => ({ table_name: t.table, rows: this.rowText.rows(t.table, t.rows) })) : [];
+    let error = r.result.ok ? undefined : r.result.error;
+    let tables: { table_name: string; rows: string[] }[] = [];
+    if (r.result.ok) {
+      const values = renderBudget();
+      try {
+        tables = r.result.rows.map((t) => ({ table_name: t.table, rows: this.rowText.rows(t.table, t.rows, values) }));
+      } catch (e) {
+        if (!(e instanceof SqlError)) throw e;
+        error = e.message;
+        tables = [];
+      }
+    }
     this.queue(stringifyJson({
       OneOffQueryResponse: {
-        message_id: bytesToHex(messageId), error: r.result.ok ? { none: [] } : { some: r.result.error }, tables,
+        message_id: bytesToHex(messageId), error: error === undefined ? { none: [] } : { some: error }, tables,
         total_host_execution_duration: durationJson(0),
       },
     }), durable);
@@ -376,7 +419,21 @@ export class JsonSession implements ClientSink, FlushTarget {
       return;
     }
     const rows = msg.tag === 'SubscribeApplied' || msg.tag === 'UnsubscribeApplied' ? msg.rows ?? [] : [];
-    this.queue(stringifyJson(ok(rows)), durable);
+    let text: string;
+    try {
+      this.rowText.values = renderBudget();
+      text = stringifyJson(ok(rows));
+    } catch (e) {
+      if (!(e instanceof SqlError)) throw e;
+      // Too large to render: refused like a query over the limit, and a new subscription is dropped again.
+      const m = msg as Extract<ServerMessage, { tag: 'SubscribeApplied' | 'UnsubscribeApplied' }>;
+      if (m.tag === 'SubscribeApplied') this.subscriptions.unsubscribe(this.handle!, m.requestId, m.querySetId, false, ignoreAnswer);
+      this.refuse(m.requestId, m.querySetId === legacyQuerySetId ? undefined : m.querySetId, e.message);
+      return;
+    } finally {
+      this.rowText.values = undefined;
+    }
+    this.queue(text, durable);
   }
 
   private refuse(requestId: number | undefined, queryId: number | undefined, error: string): void {

@@ -895,7 +895,7 @@ export function frame(body: Uint8Array, compression: Compression): Buffer {
  * it, but before the replies that poll produced (fanout.ts flushes them in a later setImmediate); the third after
  * those replies and after a second poll (a new HTTP connection is accepted in one poll and read in the next).
  */
-function afterPendingIo(): Promise<void> {
+export function afterPendingIo(): Promise<void> {
   return new Promise((resolve) => setImmediate(() => setImmediate(() => setImmediate(resolve))));
 }
 
