@@ -11,7 +11,8 @@
 // Figures per call: wall µs (1 / throughput), latency p50/p99 µs (send → reply seen), CPU-µs of the main thread, and
 // CPU-µs of the worker thread (schedstat, exact). Median of `runs` runs per cell.
 //
-// Run: node --import tsx bench/engine-v2/seam.ts [runs=3] [--handler echo|keynote|both]
+// Run: node --import tsx bench/engine-v2/seam.ts [runs=3] [--handler echo|keynote|both] [--transports post,batch,sab]
+//      [--spin-us N]   (adds a `sab` row set where the worker polls its empty ring N µs before it sleeps)
 // Owns: its workers. May call: bench/engine-v2/{common,keynote-db}.ts.
 
 import { isMainThread, parentPort, workerData, type Worker } from 'node:worker_threads';
@@ -47,7 +48,12 @@ function publish(ring: Ring, count: number): void {
 
 // ------------------------------------------------------------------------------------------------ worker side ----
 
-interface WorkerInit { handler: Handler; transport: Transport; requests?: { ctrl: SharedArrayBuffer; data: SharedArrayBuffer }; replies?: { ctrl: SharedArrayBuffer; data: SharedArrayBuffer } }
+interface WorkerInit {
+  handler: Handler; transport: Transport; requests?: { ctrl: SharedArrayBuffer; data: SharedArrayBuffer };
+  replies?: { ctrl: SharedArrayBuffer; data: SharedArrayBuffer };
+  /** sab only: how long the worker polls its empty ring before it sleeps (0: sleep at once). */
+  spinMicros: number;
+}
 
 async function workerMain(init: WorkerInit): Promise<void> {
   let handle: (args: Uint8Array) => number;
@@ -94,6 +100,11 @@ async function workerMain(init: WorkerInit): Promise<void> {
       let out = Atomics.load(replies.ctrl, published);
       for (;;) {
         let avail = Atomics.load(requests.ctrl, published);
+        if (avail === n && init.spinMicros > 0) {
+          // Poll a little first: a request that arrives meanwhile costs no futex sleep and wake on either side.
+          const until = performance.now() + init.spinMicros / 1000;
+          while (avail === n && performance.now() < until) avail = Atomics.load(requests.ctrl, published);
+        }
         if (avail === n) {
           // Say we are about to sleep, re-check, then sleep until the producer publishes past n.
           Atomics.store(requests.ctrl, sleeping, 1);
@@ -259,9 +270,9 @@ function summary(calls: number, wallMs: number, mainCpuNs: number, latencies: nu
   };
 }
 
-async function measureTransport(transport: Transport, handler: Handler, runs: number): Promise<Map<number, Cell>> {
+async function measureTransport(transport: Transport, handler: Handler, runs: number, spinMicros = 0): Promise<Map<number, Cell>> {
   const rings = transport === 'sab' ? { requests: makeRing(), replies: makeRing() } : undefined;
-  const worker = startTsWorker(import.meta.url, { handler, transport, ...rings } satisfies WorkerInit);
+  const worker = startTsWorker(import.meta.url, { handler, transport, ...rings, spinMicros } satisfies WorkerInit);
   await once(worker);
   const requests = rings && openRing(rings.requests);
   const replies = rings && openRing(rings.replies);
@@ -289,11 +300,17 @@ if (!isMainThread) {
   const runs = Number(process.argv[2] ?? 3);
   const handlerArg = process.argv.includes('--handler') ? process.argv[process.argv.indexOf('--handler') + 1] : 'both';
   const handlers: Handler[] = handlerArg === 'both' ? ['echo', 'keynote'] : [handlerArg as Handler];
+  const spinMicrosOption = process.argv.includes('--spin-us') ? Number(process.argv[process.argv.indexOf('--spin-us') + 1]) : 0;
+  const transports = (process.argv.includes('--transports') ? process.argv[process.argv.indexOf('--transports') + 1] : 'post,batch,sab').split(',') as Transport[];
   for (const handler of handlers) {
     const rows: (string | number)[][] = [];
-    for (const transport of ['post', 'batch', 'sab'] as Transport[]) {
+    for (const transport of transports) {
       const cells = await measureTransport(transport, handler, runs);
       for (const [inFlight, c] of cells) rows.push([transport, String(inFlight), c.wallUs, c.p50Us, c.p99Us, c.mainCpuUs, c.workerCpuUs]);
+    }
+    if (spinMicrosOption > 0) {
+      const cells = await measureTransport('sab', handler, runs, spinMicrosOption);
+      for (const [inFlight, c] of cells) rows.push([`sab, worker polls ${spinMicrosOption} µs before sleeping`, String(inFlight), c.wallUs, c.p50Us, c.p99Us, c.mainCpuUs, c.workerCpuUs]);
     }
     console.log(`\nseam, handler '${handler}', ${callsPerRun[handler]} calls per run, median of ${runs} runs (after one warm-up run)`);
     printTable(['transport', 'in flight', 'wall µs/call', 'latency p50 µs', 'latency p99 µs', 'main CPU-µs/call', 'worker CPU-µs/call'], rows);
