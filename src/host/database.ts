@@ -556,6 +556,9 @@ export class Database {
         }
         const old = this.runtime;
         const self = this as unknown as Record<string, unknown>;
+        const swappedFields = ['defBytes', 'moduleDef', 'schema', 'reducers', 'datastore', 'host', 'views', 'runtime'];
+        const previous = swappedFields.map((f) => self[f]);
+        const materialized = this.views.cachedViews();
         self.defBytes = next.defBytes;
         self.moduleDef = next.def;
         self.schema = next.schema;
@@ -564,6 +567,14 @@ export class Database {
         self.host = next.host;
         this.views = this.createViewHost(viewCatalog, rls);
         this.runtime = next.runtime;
+        // Upstream re-evaluates materialized views inside the update: a view that fails against the new module and
+        // data refuses the update, and the old module goes on serving with nothing stored.
+        try {
+          this.views.reevaluate(materialized);
+        } catch (err) {
+          swappedFields.forEach((f, i) => { self[f] = previous[i]; });
+          throw new UpdateRejectedError(`a view failed while it was re-evaluated: ${messageOf(err)}`);
+        }
         swapped = true;
         old?.dispose();
         this.logs.write('Info', `Updated program to ${next.programHash}`, systemLogFields);

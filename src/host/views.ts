@@ -298,6 +298,25 @@ export class ViewHost {
   /** Cached results now (tests). */
   get cachedResults(): number { return this.results.size; }
 
+  /** The (view name, sender) of every cached result: what subscribers and recent queries are reading. */
+  cachedViews(): { name: string; sender: bigint }[] {
+    return [...this.results.keys()].map((key) => {
+      const [tableId, senderHex] = key.split(':');
+      return { name: this.viewOf(Number(tableId))!.name, sender: senderHex === undefined ? 0n : BigInt(`0x${senderHex}`) };
+    });
+  }
+
+  /**
+   * Runs, against the current state, every view of `cached` this module still has (a module update re-evaluates the
+   * materialized views, as upstream does: a view that fails refuses the update). Throws ViewError.
+   */
+  reevaluate(cached: { name: string; sender: bigint }[]): void {
+    for (const { name, sender } of cached) {
+      const view = this.views.find((v) => v.name === name);
+      if (view !== undefined) this.materialize(view, sender);
+    }
+  }
+
   private forget(key: string): void {
     const m = this.results.get(key);
     if (m === undefined) return;

@@ -200,3 +200,29 @@ describe('names inside module types', () => {
     assert.match(sub.stdout, /"home_address":\{"street_name":"Main St","zip_code":1\},"pet":\{"goodDog":\[\]\}/);
   });
 });
+
+describe('an update whose view fails while it is re-evaluated', () => {
+  test('is refused; the old module keeps serving and nothing is stored, also after a restart', async () => {
+    const configPath = tempConfigPath();
+    const s = ['-s', server.url];
+    const v1 = await runCli(['publish', ...s, '-p', 'test/fixtures/modules/migrate-view-ok', '--yes', 'view-update'], { configPath });
+    assert.equal(v1.code, 0, v1.stderr);
+    assert.equal((await runCli(['call', ...s, 'view-update', 'add_item', '1', '"one"'], { configPath })).code, 0);
+    // The view is materialized: a query reads it (and keeps its result).
+    const before = await runCli(['sql', ...s, 'view-update', 'SELECT n FROM item_count'], { configPath });
+    assert.match(before.stdout, /\n 1\s*\n?$/);
+    const v2 = await runCli(['publish', ...s, '-p', 'test/fixtures/modules/migrate-view-trap', '--yes', 'view-update'], { configPath });
+    assert.equal(v2.code, 1, v2.stdout + v2.stderr);
+    assert.match(v2.stderr, /a view failed while it was re-evaluated: .*item_count cannot count in version 2/);
+    const check = async () => {
+      const sql = await runCli(['sql', ...s, 'view-update', 'SELECT n FROM item_count'], { configPath });
+      assert.equal(sql.code, 0, sql.stderr);
+      assert.match(sql.stdout, /\n 1\s*\n?$/);
+      const v2Only = await runCli(['call', ...s, 'view-update', 'only_in_version_two'], { configPath });
+      assert.notEqual(v2Only.code, 0, 'version 2 is not running');
+    };
+    await check();
+    await server.restart();
+    await check();
+  });
+});
