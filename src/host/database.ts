@@ -31,8 +31,8 @@ import { levelName, ModuleLog, removeModuleLog } from './module-log.js';
 import { systemClock, type Clock } from './scheduler.js';
 import { prepareProgram } from './program.js';
 import { ReducerCatalog, type ReducerInfo } from './reducers.js';
-import { memoryLimitMibDefault, ModuleRuntime, type RuntimeLimits } from './runtime.js';
-import { callQueueTurnBudgetMs, immediateCallsQueuedMax, reducerTimeoutMsConfigured } from '../limits.js';
+import { ModuleRuntime, type RuntimeLimits } from './runtime.js';
+import { callQueueTurnBudgetMs, immediateCallsQueuedMax, moduleMemoryLimitMibConfigured, reducerTimeoutMsConfigured } from '../limits.js';
 import { SyscallHost } from './syscalls.js';
 import { lazyFeatureSyscalls, ModuleFeatures, type HttpRouteResponse, type ProcedureCallResult, type ProcedureInfo } from './module-features.js';
 import { buildViewCatalog, compileRlsFilters, ViewHost } from './views.js';
@@ -181,7 +181,7 @@ export class Database {
   static async create(options: DatabaseOptions, program: string | Uint8Array, reopen?: Reopen): Promise<Database> {
     const dir = options.dataDir ?? options.dir;
     const limits: RuntimeLimits = {
-      memoryLimitMib: options.limits?.memoryLimitMib ?? memoryLimitMibDefault,
+      memoryLimitMib: options.limits?.memoryLimitMib ?? moduleMemoryLimitMibConfigured(),
       reducerTimeoutMs: options.limits?.reducerTimeoutMs ?? reducerTimeoutMsConfigured(),
     };
     const prepared = await prepareProgram(program);
