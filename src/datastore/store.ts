@@ -10,7 +10,9 @@
 // see the tx's uncommitted writes (the host serializes calls, so this does not happen).
 // System tables (system.ts) are registered read-only: they resolve by name and id and scan like user tables, but
 // are not in `schema().tables`, snapshots or TxData.
-// Sequences never move backwards, not even on rollback: a value handed out once is never handed out again.
+// Sequences never move backwards, not even on rollback: a value handed out once is never handed out again. A
+// sequence lease (MutTx.leaseSequence, for the host's deferred inserts) moves a sequence past values nobody has seen
+// yet; ending it moves the sequence back to the first value its holder did not hand out, never further.
 // A `version` counts every change of the rows (each write, commit, rollback, load outside a transaction), so the
 // host can tell that nothing but a transaction's own commit happened since its checkpoint (MutTx.follows).
 // May call: datastore/table, datastore/key, datastore/system, datastore/schema (id constants), datastore/types,
@@ -28,9 +30,9 @@ import {
   type SequenceState,
 } from './table.js';
 import {
-  DatastoreError, errno, type DatabaseSchema, type IndexId, type IndexSchema, type InfallibleUpdate, type MutTx,
+  DatastoreError, errno, type DatabaseSchema, type IndexId, type IndexSchema, type InfallibleInsert, type InfallibleUpdate, type MutTx,
   type RangeScanArgs,
-  type ReadView, type TableChanges, type TableId, type TableSchema, type TxData, type WriteResult,
+  type ReadView, type SequenceLease, type TableChanges, type TableId, type TableSchema, type TxData, type WriteResult,
 } from './types.js';
 
 const emptyBytes = new Uint8Array(0);
@@ -119,6 +121,9 @@ class State {
 const scratchCursor: Cursor = { pos: 0 };
 
 /** Key of a module point buffer (BSATN of all index columns), validated. */
+/** Leased sequence values stay exact JS numbers (the module's shim computes them as numbers). */
+const leaseValueMax = BigInt(Number.MAX_SAFE_INTEGER);
+
 function pointKey(table: TableState, index: IndexState, key: Uint8Array): IndexKey {
   const n = index.schema.columns.length;
   if (index.pointWidthBytes !== undefined) {
@@ -585,6 +590,43 @@ class Transaction extends Reader implements MutTx {
     // System tables are read-only: an update of theirs always fails.
     if (ix === undefined || ix.table.schema.tableId < firstUserTableId) return undefined;
     return ix.index.infallibleUpdate;
+  }
+
+  infallibleInsert(tableId: TableId): InfallibleInsert | undefined {
+    if (tableId < firstUserTableId) return undefined;
+    return this.state.tableById.get(tableId)?.infallibleInsert;
+  }
+
+  leaseSequence(tableId: TableId, count: number): SequenceLease | undefined {
+    this.check();
+    const t = this.state.writableTable(tableId);
+    if (t.infallibleInsert === undefined) return undefined;
+    const s = t.sequences[0], ix = t.uniqueIndexes[0], inc = s.schema.increment;
+    const key = new Uint8Array(s.widthBytes);
+    let n = 0, v = s.next;
+    for (; n < count; n++, v += inc) {
+      if (v <= 0n || v < s.lo || v > s.hi || v > leaseValueMax) break;
+      writeInt(key, 0, s.widthBytes, v);
+      if (ix.store.find(pointKey(t, ix, key)) !== undefined) break;
+    }
+    if (n === 0) return undefined;
+    const start = s.next;
+    s.next = v;
+    return { start, increment: inc, count: n };
+  }
+
+  resumeSequenceLease(tableId: TableId, start: bigint, count: number): boolean {
+    this.check();
+    const s = this.state.table(tableId).sequences[0];
+    if (s === undefined || s.next !== start) return false;
+    s.next = start + BigInt(count) * s.schema.increment;
+    return true;
+  }
+
+  endSequenceLease(tableId: TableId, next: bigint): void {
+    const s = this.state.table(tableId).sequences[0];
+    assert(s !== undefined && next <= s.next, `sequence lease of table ${tableId} ended past its end`);
+    s.next = next;
   }
 
   deleteByIndexPoint(indexId: IndexId, key: Uint8Array): number {

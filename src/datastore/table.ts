@@ -8,11 +8,11 @@
 import assert from 'node:assert';
 import { BsatnReader } from '../sats/bsatn.js';
 import { compileCodec, resolveType, type Codec } from '../sats/codec.js';
-import type { Typespace, Value } from '../sats/types.js';
+import type { AlgebraicType, Typespace, Value } from '../sats/types.js';
 import { compileColumnLocator, compileIndexKey, fixedWidth, staticOffsets, type IndexKey, type IndexKeyCodec } from './key.js';
 import { createIndexStore, indexAllowsNumericKeys, type IndexStore } from './indexes.js';
 import {
-  DatastoreError, errno, type InfallibleUpdate, type IndexSchema, type SequenceSchema, type TableSchema,
+  DatastoreError, errno, rowLayoutCode, type InfallibleInsert, type InfallibleUpdate, type IndexSchema, type SequenceSchema, type TableSchema,
 } from './types.js';
 
 /** One index of a table: its key functions, its store, and codecs to validate module key buffers. */
@@ -97,6 +97,8 @@ export class TableState {
   readonly byBytes: Map<string, number> | undefined;
   readonly sequences: SequenceState[];
   readonly rowCodec: Codec;
+  /** MutTx.infallibleInsert of this table (user tables only; store.ts checks the table id). */
+  readonly infallibleInsert: InfallibleInsert | undefined;
   /** Byte width of every row when all columns are plain numbers (any bytes are valid: length is the validation). */
   private readonly rowNumericWidthBytes: number | undefined;
   /** Start offset of each column; filled by `locate`. Static offsets are used when known. */
@@ -153,29 +155,54 @@ export class TableState {
       return { schema: seq, widthBytes: range.widthBytes, signed: range.signed, lo, hi, next: seq.start };
     });
     this.scratchKeys = new Array<IndexKey>(this.indexes.length).fill('');
+    const layout = rowLayout(colTypes, typespace);
     this.indexes.forEach((ix, i) => {
       ix.position = i;
       ix.otherUniquePositions = this.uniqueIndexes.flatMap((u, k) => (sameColumns(u.schema.columns, ix.schema.columns) ? [] : [k]));
-      ix.infallibleUpdate = this.infallibleUpdateShape(ix);
+      ix.infallibleUpdate = this.infallibleUpdateShape(ix, layout);
     });
+    this.infallibleInsert = this.infallibleInsertShape(layout);
   }
 
   /**
-   * MutTx.infallibleUpdate for `ix`. Why each condition: plain-number rows (validateRow is a length check), no
-   * sequences (nothing generated, no overflow), not a schedule table (the host checks schedule rows on write), not an
-   * event table, and every unique index on exactly `ix`'s one column (the new row keeps the
-   * found row's key, so no unique index can see a conflict). The key's offset must be static, and the key an integer:
-   * equal keys have equal bytes (not so for floats: -0 and +0), so callers may identify rows by key bytes.
+   * MutTx.infallibleInsert. Why each condition: a row layout (the caller validates the row), one sequence on a static,
+   * integer column of ≤ 8 bytes with a positive increment (the caller writes the leased value there; leaseSequence
+   * keeps values below 2^53 so they are exact JS numbers), every unique index on exactly that column and at least one
+   * (leaseSequence checked that no row holds a leased value, and the table has no set semantics to apply), not a
+   * schedule table (the host checks schedule rows on write), not an event table.
    */
-  private infallibleUpdateShape(ix: IndexState): InfallibleUpdate | undefined {
+  private infallibleInsertShape(layout: Uint8Array | undefined): InfallibleInsert | undefined {
+    const s = this.schema;
+    if (layout === undefined || this.sequences.length !== 1 || s.schedule !== undefined || s.isEvent) return undefined;
+    const seq = this.sequences[0], col = seq.schema.column;
+    if (seq.widthBytes > 8 || seq.schema.increment <= 0n) return undefined;
+    if (this.uniqueIndexes.length === 0 || !this.uniqueIndexes.every((u) => sameColumns(u.schema.columns, [col]))) return undefined;
+    const sequenceOffset = this.offsets[col];
+    if (sequenceOffset === undefined) return undefined;
+    return { tableId: s.tableId, rowWidthBytes: this.rowNumericWidthBytes ?? 0,
+      ...(this.rowNumericWidthBytes === undefined ? { layout } : {}), sequenceOffset, sequenceWidthBytes: seq.widthBytes };
+  }
+
+  /**
+   * MutTx.infallibleUpdate for `ix`. Why each condition: rows whose every column has a row layout (see `rowLayout`:
+   * then validateRow accepts exactly the rows the layout accepts, which the caller checks), no sequences (nothing
+   * generated, no overflow), not a schedule table (the host checks schedule rows on write), not an event table, and
+   * every unique index on exactly `ix`'s one column (the new row keeps the found row's key, so no unique index can see
+   * a conflict; non-unique indexes on other columns never refuse a row). The key's offset must be static, and the key
+   * an integer: equal keys have equal bytes (not so for floats: -0 and +0), so callers may identify rows by key bytes.
+   */
+  private infallibleUpdateShape(ix: IndexState, layout: Uint8Array | undefined): InfallibleUpdate | undefined {
     const s = this.schema;
     if (!ix.schema.unique || ix.schema.columns.length !== 1 || ix.pointWidthBytes === undefined) return undefined;
-    if (this.rowNumericWidthBytes === undefined || this.sequences.length > 0) return undefined;
+    if (layout === undefined || this.sequences.length > 0) return undefined;
     if (s.schedule !== undefined || s.isEvent) return undefined;
     if (!this.uniqueIndexes.every((u) => sameColumns(u.schema.columns, ix.schema.columns))) return undefined;
     const keyOffset = this.offsets[ix.schema.columns[0]];
     if (keyOffset === undefined || !integerKeyTags.has(this.columnTypeTags[ix.schema.columns[0]])) return undefined;
-    return { tableId: s.tableId, rowWidthBytes: this.rowNumericWidthBytes, keyOffset, keyWidthBytes: ix.pointWidthBytes };
+    if (this.rowNumericWidthBytes !== undefined) {
+      return { tableId: s.tableId, rowWidthBytes: this.rowNumericWidthBytes, keyOffset, keyWidthBytes: ix.pointWidthBytes };
+    }
+    return { tableId: s.tableId, rowWidthBytes: 0, keyOffset, keyWidthBytes: ix.pointWidthBytes, layout };
   }
 
   /** Throws errno 3 unless `row` is exactly one valid BSATN row of this table. */
@@ -349,4 +376,61 @@ export function writeInt(b: Uint8Array, at: number, widthBytes: number, value: b
 export function isZero(b: Uint8Array, at: number, widthBytes: number): boolean {
   for (let i = 0; i < widthBytes; i++) if (b[at + i] !== 0) return false;
   return true;
+}
+
+/**
+ * The row layout of InfallibleUpdate (datastore/types.ts `rowLayoutCode`) for a row of `columnTypes`, or undefined when
+ * some column has no layout code (arrays other than bytes, sums other than options, products holding anything but
+ * numbers). Each code accepts exactly the bytes the column's codec skip accepts, so a row the layout accepts is a row
+ * validateRow accepts. Adjacent fixed-width runs are merged.
+ */
+export function rowLayout(columnTypes: AlgebraicType[], ts: Typespace): Uint8Array | undefined {
+  const out: number[] = [];
+  let fixedRun = 0;
+  const flush = (): void => {
+    for (; fixedRun > 0xffff; fixedRun -= 0xffff) out.push(rowLayoutCode.fixed, 0xff, 0xff);
+    if (fixedRun > 0) out.push(rowLayoutCode.fixed, fixedRun & 0xff, fixedRun >> 8);
+    fixedRun = 0;
+  };
+  for (const c of columnTypes) {
+    const t = resolveType(c, ts);
+    const w = anyBytesWidth(t, ts);
+    if (w !== undefined) { fixedRun += w; continue; }
+    flush();
+    let inner = t;
+    if (t.tag === 'Sum') {
+      const v = t.value.variants;
+      const none = v.length === 2 && v[1].name === 'none' ? resolveType(v[1].algebraicType, ts) : undefined;
+      if (v[0]?.name !== 'some' || none?.tag !== 'Product' || none.value.elements.length !== 0) return undefined;
+      inner = resolveType(v[0].algebraicType, ts);
+      out.push(rowLayoutCode.option);
+    }
+    const code = variableCode(inner, ts);
+    if (code !== undefined) { out.push(code); continue; }
+    const iw = anyBytesWidth(inner, ts);
+    if (iw === undefined || iw > 0xffff || t === inner) return undefined;
+    out.push(rowLayoutCode.fixed, iw & 0xff, iw >> 8);
+  }
+  flush();
+  return Uint8Array.from(out);
+}
+
+/** Byte width of a type any bytes of which are a valid value (numbers and products of them), else undefined. */
+function anyBytesWidth(t: AlgebraicType, ts: Typespace): number | undefined {
+  if (numberTags.has(t.tag)) return fixedWidth(t, ts);
+  if (t.tag !== 'Product') return undefined;
+  let sum = 0;
+  for (const e of t.value.elements) {
+    const w = anyBytesWidth(resolveType(e.algebraicType, ts), ts);
+    if (w === undefined) return undefined;
+    sum += w;
+  }
+  return sum;
+}
+
+function variableCode(t: AlgebraicType, ts: Typespace): number | undefined {
+  if (t.tag === 'String') return rowLayoutCode.string;
+  if (t.tag === 'Bool') return rowLayoutCode.bool;
+  if (t.tag === 'Array' && resolveType(t.value, ts).tag === 'U8') return rowLayoutCode.bytes;
+  return undefined;
 }

@@ -154,28 +154,81 @@ export interface ReadView {
 }
 
 /**
- * The shape of an update that cannot fail (see `MutTx.infallibleUpdate`): the row is exactly `rowWidthBytes` long and
- * its key (the index's single column) is the bytes `keyOffset .. keyOffset + keyWidthBytes` of the row.
+ * The shape of an update that cannot fail (see `MutTx.infallibleUpdate`): the row's key (the index's single column)
+ * is the bytes `keyOffset .. keyOffset + keyWidthBytes` of the row, and the row is exactly `rowWidthBytes` long (rows of
+ * plain numbers) or, when `rowWidthBytes` is 0, a row `layout` accepts (a list of `rowLayoutCode` items, one per run of
+ * columns, in column order).
  */
 export interface InfallibleUpdate {
   tableId: TableId;
   rowWidthBytes: number;
   keyOffset: number;
   keyWidthBytes: number;
+  layout?: Uint8Array;
 }
+
+/**
+ * Items of InfallibleUpdate.layout. fixed, w lo, w hi: w bytes, any value (numbers and products of numbers, e.g.
+ * timestamps, identities). string: u32 length + valid UTF-8 (WHATWG fatal decoding). bytes: u32 length + any bytes.
+ * bool: one byte, 0 or 1. option, item: tag 0 then the item, or tag 1 alone.
+ */
+export const rowLayoutCode = { fixed: 0, string: 0x80, bytes: 0x81, bool: 0x82, option: 0x83 } as const;
+
+/**
+ * The shape of an insert that cannot fail (see `MutTx.infallibleInsert`) once its sequence column holds a value the
+ * transaction leased (`MutTx.leaseSequence`): the row is `rowWidthBytes` long or, when that is 0, a row `layout`
+ * accepts (as InfallibleUpdate), and its sequence column is the `sequenceWidthBytes` little-endian bytes at
+ * `sequenceOffset`.
+ */
+export interface InfallibleInsert {
+  tableId: TableId;
+  rowWidthBytes: number;
+  layout?: Uint8Array;
+  sequenceOffset: number;
+  sequenceWidthBytes: number;
+}
+
+/** Values `start`, `start + increment`, … (`count` of them) of a table's sequence, reserved for one holder. */
+export interface SequenceLease { start: bigint; increment: bigint; count: number }
 
 /** The single writer. Every method throws DatastoreError on bad input; the tx stays usable after such an error. */
 export interface MutTx extends ReadView {
   /**
    * Whether `update(tableId, indexId, row)` through this index cannot throw, given that (1) `row` has the returned
-   * shape (length, key position) and (2) a row whose key bytes equal the new row's key bytes exists in this tx. True
-   * only for user tables whose rows are plain numbers (length is the whole validation), without sequences, schedule
-   * or event semantics, whose every unique constraint covers exactly this index's single integer column: the update
-   * then finds its row and replaces it without violating anything. Integer keys also mean equal keys have equal
-   * bytes, so the caller may identify rows by their key bytes. The host uses it to defer such updates (host/syscalls.ts).
-   * Optional: views' read-only transactions do not have it.
+   * shape (length or layout, key position) and (2) a row whose key bytes equal the new row's key bytes exists in this
+   * tx. True only for user tables whose columns all have a row layout code (numbers, timestamps and other products of
+   * numbers, strings, bytes, bools, options of these: checking the layout is the whole validation), without sequences,
+   * schedule or event semantics, whose every unique constraint covers exactly this index's single integer column: the
+   * update then finds its row and replaces it without violating anything. Integer keys also mean equal keys have
+   * equal bytes, so the caller may identify rows by their key bytes. The host uses it to defer such updates
+   * (host/syscalls.ts). Optional: views' read-only transactions do not have it.
    */
   infallibleUpdate?(indexId: IndexId): InfallibleUpdate | undefined;
+  /**
+   * Whether `insert(tableId, row)` cannot throw, given that `row` has the returned shape and its sequence column holds
+   * a leased value not used before. True only for user tables whose columns all have a row layout code, with exactly
+   * one sequence, on an integer column of at most 8 bytes at a static offset, with a positive increment, whose every
+   * unique constraint covers exactly that column, without schedule or event semantics. Optional, like the above.
+   */
+  infallibleInsert?(tableId: TableId): InfallibleInsert | undefined;
+  /**
+   * Reserves up to `count` next values of the table's one sequence (infallibleInsert's) that no row of the table holds
+   * and that lie in the sequence's range and below 2^53: the sequence moves past them, so nothing else hands them out.
+   * Undefined when no value qualifies (then an insert that generates fails or succeeds as usual). The holder must
+   * end the lease with `endSequenceLease` before anything else may generate from this sequence.
+   */
+  leaseSequence?(tableId: TableId, count: number): SequenceLease | undefined;
+  /**
+   * Ends a lease: the sequence's next value becomes `next` (the first leased value not used), as if the used values
+   * had been generated one by one and no others. `next` lies within the lease, so no handed-out value is reissued.
+   */
+  endSequenceLease?(tableId: TableId, next: bigint): void;
+  /**
+   * Takes up an ended lease's unused values again (`count` from `start`) in a transaction that `follows` the one that
+   * ended it (the caller checks that): nothing wrote since, so no row holds them yet. False, and nothing changes, when
+   * the sequence is no longer at `start`.
+   */
+  resumeSequenceLease?(tableId: TableId, start: bigint, count: number): boolean;
   /** Remembers the state now, for `follows`. Optional, like the above. */
   checkpoint?(): void;
   /**

@@ -3,25 +3,31 @@
 // Owns: (1) the bootstrap script: the engine polyfills a V8 14.5 module expects on V8 11.3 (Symbol.dispose, ES2025
 // Set methods, iterator helpers, a few ES2024 statics), UTF-8 TextEncoder/TextDecoder, the throwing Math.random, and
 // (2) the syscall shims of `spacetime:sys@2.0/2.1` plus the call dispatcher the host enters through.
-// May call: nothing (this is data). The wire between shims and host is documented at `op` below and in syscalls.ts.
+// May call: datastore/types (rowLayoutCode, a constant spliced into the source). The wire between shims and host is
+// documented at `op` below and in syscalls.ts.
 //
 // Crossing design (ARCHITECTURE.md "Isolate crossings"): the shims share one SharedArrayBuffer (the exchange buffer,
 // `X`) with the host. Inputs are copied into X, the host callback `H(op, ...numbers|strings)` returns a number
 // (negative = -errno, message in X as u32 length + UTF-8), outputs are read from X. Scans come back whole in the same
 // crossing when they fit (chunk format: u32 rowCount, u32 dataBytes, u32 flags, u32 tableId, u32 updateShape,
 // rowCount × u32 rowLen, data; flags bit 0 = more rows on the host, bit 1 = the one row found by a point scan may be
-// updated without a crossing, see below), and the shim serves row_iter_bsatn_advance from its own copy.
+// updated without a crossing, see below, bits 8.. = the id of its row layout when its rows have no fixed width, the
+// layout itself (u32 length + codes) following the data), and the shim serves row_iter_bsatn_advance from its own copy.
 //
-// Row cache and deferred updates (reducer calls only; docs/performance.md "Round 3: module call path"). For indexes
-// whose updates cannot fail once their row exists (datastore MutTx.infallibleUpdate: plain-number rows, every unique
-// constraint on that one integer column, no sequences, no schedule), the shim keeps the rows that point scans found
+// Row cache and deferred updates (reducer calls only; docs/performance.md "Round 3: module call path" and "Round 5").
+// For indexes whose updates cannot fail once their row exists (datastore MutTx.infallibleUpdate: rows of numbers,
+// strings, bytes, bools, timestamps and options of these, every unique constraint on that one integer column, no
+// sequences, no schedule), the shim keeps the rows that point scans found
 // and that updates wrote (the row cache). A point scan it can answer needs no crossing. An update of a cached row is
-// queued instead of crossing: it returns the 0 the host would return and cannot throw, so the module observes no
-// difference. The queue goes to the host before any other crossing (op.applyUpdates, in order: every read sees it)
+// queued instead of crossing when its row passes the same checks the host would make (its length, or for rows
+// without a fixed width its row layout, validRow): it returns the 0 the host would return and cannot throw, so the
+// module observes no difference; a row that fails them crosses as usual, and gets the host's error. The queue goes to the host before any other crossing (op.applyUpdates, in order: every read sees it)
 // or with the call's result (callOutcome.okDeferred). The cache is exact: every crossing other than a point scan
 // empties it (inserts, deletes, clears and other updates all cross), and it survives from one reducer call to the
 // next only when the host says nothing else wrote in between (keepRowCacheFlag, MutTx.checkpoint/follows).
 // Procedures and views neither use nor fill it.
+
+import { rowLayoutCode } from '../datastore/types.js';
 
 /** Op codes shared by the shims (below) and the host (syscalls.ts). Keep the two in sync through this object. */
 export const op = {
@@ -74,6 +80,18 @@ const rowCacheMaxBytes = 8 << 20;
 const rowCacheEntryOverheadBytes = 48;
 /** Flag bit of the reducer-call header: the previous call committed and nothing else wrote since (MutTx.follows). */
 export const keepRowCacheFlag = 4;
+
+/**
+ * Sequence leases (deferred autoInc inserts, see the header): a second SharedArrayBuffer the host writes and the shim
+ * reads, apart from X so that it survives X's growth and the isolate's end. Word 0: slots in use; slot i at
+ * leaseHeaderBytes + i × leaseSlotBytes: u32 tableId, u32 active, u32 used (the shim counts), u32 granted,
+ * f64 start, f64 increment, u32 sequence offset, u32 sequence width, u32 row width (0: layout), u32 layout id,
+ * u32 layout length, layout codes.
+ */
+export const lease = { bufferBytes: 4096, headerBytes: 16, slotBytes: 256, layoutAt: 52 } as const;
+export const leaseSlotsMax = Math.floor((lease.bufferBytes - lease.headerBytes) / lease.slotBytes);
+/** indexId of a queued record that is an insert (updates carry their index). */
+export const insertRecordMarker = 0xffffffff;
 
 /** Error code the host uses for "the exchange buffer must grow to N bytes; retry" (N in X[0..4]). */
 export const growCode = -1000;
@@ -225,7 +243,9 @@ def(G, 'TextDecoder', TextDecoder);
 const H = G.__stdbH;
 const W = G.__stdbW;                            // awaits the host's HTTP reply (applySyncPromise: only this thread waits)
 let X = new Uint8Array(G.__stdbX), XV = new DataView(G.__stdbX);
-delete G.__stdbH; delete G.__stdbX; delete G.__stdbW;
+// Sequence leases (\`lease\` in isolate-src.ts); a host without them (bench/engine-v2) leaves zero slots.
+const LV = new DataView(G.__stdbL ?? new ArrayBuffer(16));
+delete G.__stdbH; delete G.__stdbX; delete G.__stdbW; delete G.__stdbL;
 const decoder = new TextDecoder('utf-8');
 let hooks;                                      // set once the module's hooks exist
 let inCall = false;                             // true while the host is inside a call into the module
@@ -282,12 +302,15 @@ function call(opc, a, b, c, d, e, f) {
 }
 
 // --- Row cache and deferred updates (see the header of isolate-src.ts). rowCache: indexId -> { tableId, shape
-// (keyOffset | rowWidth << 16), keyLen, rows: Map<key, offset in arena> } for indexes whose updates cannot fail: the
-// row with that key is in the transaction's state now, its rowWidth bytes at arena[offset]. One arena for all rows
-// (no object per row: a cache of many rows must not cost the module's GC); a hit is copied into X like a fresh scan.
+// (keyOffset | rowWidth << 16; rowWidth 0: rows of any length that \`layout\` accepts), layoutId, layout, keyLen,
+// rows: Map<key, offset in arena> } for indexes whose updates cannot fail: the row with that key is in the
+// transaction's state now, as u32 length + bytes at arena[offset]. One arena for all rows (no object per row: a cache
+// of many rows must not cost the module's GC); a hit is copied into X like a fresh scan.
 let deferring = false;                          // true inside a reducer call
 const rowCache = new Map();
+const layouts = new Map();                      // layout id (the host numbers them) -> MutTx.infallibleUpdate layout
 let arena = new Uint8Array(4096), arenaUsed = 0, rowCacheBytes = 0;
+let arenaV = new DataView(arena.buffer);
 let Q = new Uint8Array(4096), QV = new DataView(Q.buffer), qLen = 0;   // queued update records, see queueUpdate
 function clearRowCache() { if (rowCache.size > 0) { rowCache.clear(); arenaUsed = 0; rowCacheBytes = 0; } }
 // Map key of the n key bytes at b[at]: a number up to 6 bytes (exact), else a latin1 string.
@@ -301,40 +324,133 @@ function copyBytes(dst, to, src, from, n) {
   if (n <= copySmallMaxBytes) { for (let i = 0; i < n; i++) dst[to + i] = src[from + i]; }
   else dst.set(src.subarray(from, from + n), to);
 }
-// Remembers the row src[from .. from + rowWidth] under key for indexId (a point scan found it).
-function cacheRow(indexId, tableId, shape, keyLen, key, src, from) {
-  const width = shape >>> 16;
-  if (rowCacheBytes + width + ${rowCacheEntryOverheadBytes} > ${rowCacheMaxBytes}) clearRowCache();
+// Whether row[0, len) is a row the layout accepts (codes: datastore/types.ts rowLayoutCode). It must accept exactly
+// what the host's row validation accepts: a row it wrongly accepted would fail the whole call when applied.
+function validRow(b, len, L) {
+  let p = 0;
+  for (let i = 0; i < L.length;) {
+    let k = L[i++];
+    if (k === ${rowLayoutCode.option}) {
+      if (p >= len) return false;
+      const tag = b[p++];
+      if (tag === 1) { i += L[i] === ${rowLayoutCode.fixed} ? 3 : 1; continue; }
+      if (tag !== 0) return false;
+      k = L[i++];
+    }
+    if (k === ${rowLayoutCode.fixed}) { p += L[i] | (L[i + 1] << 8); i += 2; if (p > len) return false; }
+    else if (k === ${rowLayoutCode.bool}) { if (p >= len || b[p] > 1) return false; p++; }
+    else {
+      if (p + 4 > len) return false;
+      const n = (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16)) + b[p + 3] * 0x1000000;
+      p += 4;
+      if (n > len - p) return false;
+      if (k === ${rowLayoutCode.string} && !utf8Valid(b, p, p + n)) return false;
+      p += n;
+    }
+  }
+  return p === len;
+}
+// WHATWG UTF-8 decoding without replacement (TextDecoder fatal), as the host's BsatnReader.readString.
+function utf8Valid(b, p, end) {
+  while (p < end) {
+    const c = b[p];
+    if (c < 0x80) { p++; continue; }
+    let need, lo = 0x80, hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) need = 1;
+    else if (c >= 0xe0 && c <= 0xef) { need = 2; if (c === 0xe0) lo = 0xa0; else if (c === 0xed) hi = 0x9f; }
+    else if (c >= 0xf0 && c <= 0xf4) { need = 3; if (c === 0xf0) lo = 0x90; else if (c === 0xf4) hi = 0x8f; }
+    else return false;
+    if (p + need >= end) return false;
+    const d = b[p + 1];
+    if (d < lo || d > hi) return false;
+    for (let j = 2; j <= need; j++) { const e = b[p + j]; if (e < 0x80 || e > 0xbf) return false; }
+    p += need + 1;
+  }
+  return true;
+}
+// Writes len bytes of src[from..] as the cached row of key in c: in place when the old row (at, or undefined) has
+// the same length, else in a new arena slot (the old one is garbage until the cache restarts).
+function storeRow(c, key, at, src, from, len) {
+  if (at !== undefined && arenaV.getUint32(at, true) === len) { copyBytes(arena, at + 4, src, from, len); return; }
+  if (rowCacheBytes + len + ${rowCacheEntryOverheadBytes} > ${rowCacheMaxBytes}) {
+    // Restart the cache; keep only this entry.
+    const rows = c.rows;
+    clearRowCache(); rows.clear(); rowCache.set(c.indexId, c);
+  }
+  if (arenaUsed + 4 + len > arena.length) {
+    const a = new Uint8Array(Math.max(2 * arena.length, arenaUsed + 4 + len));
+    a.set(arena.subarray(0, arenaUsed)); arena = a; arenaV = new DataView(a.buffer);
+  }
+  at = arenaUsed; arenaUsed += 4 + len; rowCacheBytes += len + ${rowCacheEntryOverheadBytes};
+  arenaV.setUint32(at, len, true);
+  copyBytes(arena, at + 4, src, from, len);
+  c.rows.set(key, at);
+}
+// Remembers the row src[from .. from + len] under key for indexId (a point scan found it).
+function cacheRow(indexId, tableId, shape, layoutId, keyLen, key, src, from, len) {
   let c = rowCache.get(indexId);
-  if (c === undefined || c.tableId !== tableId || c.shape !== shape || c.keyLen !== keyLen) {
-    c = { tableId, shape, keyLen, rows: new Map() };
+  if (c === undefined || c.tableId !== tableId || c.shape !== shape || c.keyLen !== keyLen || c.layoutId !== layoutId) {
+    let layout;
+    if ((shape >>> 16) === 0) {
+      layout = layouts.get(layoutId);
+      if (layout === undefined) {
+        // The host put it after the row: u32 length + codes.
+        const at = from + len, n = XV.getUint32(at, true);
+        layout = X.slice(at + 4, at + 4 + n);
+        layouts.set(layoutId, layout);
+      }
+    }
+    c = { indexId, tableId, shape, keyLen, layoutId, layout, rows: new Map() };
     rowCache.set(indexId, c);
   }
-  let at = c.rows.get(key);
-  if (at === undefined) {
-    if (arenaUsed + width > arena.length) {
-      const a = new Uint8Array(Math.max(2 * arena.length, arenaUsed + width));
-      a.set(arena.subarray(0, arenaUsed)); arena = a;
-    }
-    at = arenaUsed; arenaUsed += width; rowCacheBytes += width + ${rowCacheEntryOverheadBytes};
-    c.rows.set(key, at);
-  }
-  copyBytes(arena, at, src, from, width);
+  storeRow(c, key, c.rows.get(key), src, from, len);
 }
 // Serves a cached row as a one-row chunk in X (as if the host had sent it) and returns its iterator id.
 function cachedIter(c, at) {
   if (xIter !== undefined) materialize();
-  const width = c.shape >>> 16, data = ${chunkHeaderBytes} + 4;
+  const width = arenaV.getUint32(at, true), data = ${chunkHeaderBytes} + 4;
   if (data + width > X.length) grow(data + width);
   XV.setUint32(0, 1, true); XV.setUint32(4, width, true); XV.setUint32(8, 0, true);
   XV.setUint32(${chunkHeaderBytes}, width, true);
-  copyBytes(X, data, arena, at, width);
+  copyBytes(X, data, arena, at + 4, width);
   const id = nextIterId++;
   const it = { data: undefined, lv: undefined, count: 0, row: 0, lenAt: 0, pos: 0, more: false };
   readChunk(it);
   iters.set(id, it);
   return id;
 }
+// An insert into a table the host leased sequence values for (MutTx.infallibleInsert / leaseSequence): when the row
+// passes the host's checks and its sequence column is zero, it gets the next leased value, is queued like an
+// update, and returns the generated bytes as the host would. Else -1: the insert crosses (the host ends the lease).
+function deferInsert(tableId, buf, len) {
+  const slots = LV.getUint32(0, true);
+  let at = ${lease.headerBytes};
+  for (let i = 0; i < slots; i++, at += ${lease.slotBytes}) if (LV.getUint32(at, true) === tableId) break;
+  if (at >= ${lease.headerBytes} + slots * ${lease.slotBytes} || LV.getUint32(at + 4, true) !== 1) return -1;
+  const used = LV.getUint32(at + 8, true);
+  if (used >= LV.getUint32(at + 12, true)) return -1;
+  const row = bytesOf(buf), width = LV.getUint32(at + 40, true);
+  if (width !== 0 ? len !== width : !validRow(row, len, leaseLayout(at))) return -1;
+  const off = LV.getUint32(at + 32, true), sw = LV.getUint32(at + 36, true);
+  for (let i = 0; i < sw; i++) if (row[off + i] !== 0) return -1;
+  LV.setUint32(at + 8, used + 1, true);
+  let v = LV.getFloat64(at + 16, true) + used * LV.getFloat64(at + 24, true);
+  const p = queueUpdate(tableId, ${insertRecordMarker}, row, len) + off;
+  for (let i = 0; i < sw; i++) { const b = v % 256; Q[p + i] = b; row[i] = b; v = (v - b) / 256; }
+  return sw;
+}
+function leaseLayout(at) {
+  const id = LV.getUint32(at + 44, true);
+  let layout = layouts.get(id);
+  if (layout === undefined) {
+    const n = LV.getUint32(at + 48, true);
+    layout = new Uint8Array(n);
+    for (let i = 0; i < n; i++) layout[i] = LV.getUint8(at + ${lease.layoutAt} + i);
+    layouts.set(id, layout);
+  }
+  return layout;
+}
+// Queues a record (an update, or an insert: indexId insertRecordMarker); returns where its row starts in Q.
 function queueUpdate(tableId, indexId, row, len) {
   const need = ${updateRecordHeaderBytes} + len;
   if (qLen + need > ${updateQueueMaxBytes}) { if (xIter !== undefined) materialize(); flushUpdates(); }
@@ -346,6 +462,7 @@ function queueUpdate(tableId, indexId, row, len) {
   const at = qLen + ${updateRecordHeaderBytes};
   for (let i = 0; i < len; i++) Q[at + i] = row[i];
   qLen += need;
+  return at;
 }
 // Hands the queue to the host (X must hold nothing still needed). A failure here means the datastore broke its
 // promise; the host fails the whole call (SyscallHost.deferredFailure), whatever the module does with this error.
@@ -424,7 +541,9 @@ const sys = {
     readChunk(it);
     iters.set(id, it);
     if (deferring && (XV.getUint32(8, true) & ${chunkFlag.updatable}) !== 0) {
-      cacheRow(indexId, XV.getUint32(12, true), XV.getUint32(16, true), len, keyAt(lastInU8, 0, len), X, ${chunkHeaderBytes} + 4);
+      const flags = XV.getUint32(8, true), rowLen = XV.getUint32(${chunkHeaderBytes}, true);
+      cacheRow(indexId, XV.getUint32(12, true), XV.getUint32(16, true), flags >>> 8, len, keyAt(lastInU8, 0, len), X,
+        ${chunkHeaderBytes} + 4, rowLen);
     }
     return id;
   },
@@ -462,21 +581,32 @@ const sys = {
     dropIter(id, it);
     if (it.more && inCall) call(${op.iterClose}, id);
   },
+  // An insert removes no row and changes none (a row with a cached key would violate its unique index and fail), so
+  // the row cache stays; queued updates travel in the same crossing, after the row (the host applies them first).
   datastore_insert_bsatn(tableId, buf, len) {
-    put(buf, len, 0); const n = call(${op.insert}, tableId, len);
+    checkLen(buf, len);
+    if (deferring && LV.getUint32(0, true) > 0) { const n = deferInsert(tableId, buf, len); if (n >= 0) return n; }
+    if (xIter !== undefined) materialize();
+    let q = qLen;
+    if (len + q > X.length) grow(len + q);
+    const src = bytesOf(buf);
+    copyBytes(X, 0, src, 0, len);
+    if (q > 0) { qLen = 0; X.set(Q.subarray(0, q), len); }
+    let n;
+    for (;;) { n = H(${op.insert}, tableId, len, q); if (n >= 0) break; q = 0; fail(n); }
     if (n > 0) new Uint8Array(buf).set(X.subarray(0, n));
     return n;
   },
   datastore_update_bsatn(tableId, indexId, buf, len) {
     const c = deferring ? rowCache.get(indexId) : undefined;
-    if (c !== undefined && c.tableId === tableId && (c.shape >>> 16) === len) {
+    if (c !== undefined && c.tableId === tableId && ((c.shape >>> 16) === len || (c.layout !== undefined && len > 0))) {
       checkLen(buf, len);
       const row = bytesOf(buf);
-      const key = keyAt(row, c.shape & 0xffff, c.keyLen);
-      const at = c.rows.get(key);
+      const key = c.layout === undefined || validRow(row, len, c.layout) ? keyAt(row, c.shape & 0xffff, c.keyLen) : undefined;
+      const at = key === undefined ? undefined : c.rows.get(key);
       if (at !== undefined) {
         queueUpdate(tableId, indexId, row, len);
-        copyBytes(arena, at, row, 0, len);
+        storeRow(c, key, at, row, 0, len);
         // Other indexes of the table are on the same column (MutTx.infallibleUpdate): their entries are stale now.
         if (rowCache.size > 1) for (const [id, o] of rowCache) if (id !== indexId && o.tableId === tableId) o.rows.delete(key);
         return 0;

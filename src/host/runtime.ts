@@ -132,6 +132,7 @@ export class ModuleRuntime {
       global.setSync('__stdbH', this.host.callback);
       global.setSync('__stdbW', this.host.httpWait);
       global.setSync('__stdbX', this.host.exchangeTransfer());
+      global.setSync('__stdbL', this.host.leaseTransfer());
       this.host.resetCallCache();
       this.host.pendingNewExchange = false;
       const dispatch = context.evalSync(bootstrapSource, { reference: true, filename: 'spacetimedb_bootstrap' }) as

@@ -16,7 +16,9 @@ import { DatastoreError, errno, type InfallibleUpdate, type MutTx, type RangeSca
 import { SatsError } from '../sats/types.js';
 import { messageOf } from './errors.js';
 import { logBytesPerCallMax } from '../limits.js';
-import { chunkFlag, chunkHeaderBytes, growCode, keepRowCacheFlag, op, updateRecordHeaderBytes } from './isolate-src.js';
+import {
+  chunkFlag, chunkHeaderBytes, growCode, insertRecordMarker, keepRowCacheFlag, lease, leaseSlotsMax, op, updateRecordHeaderBytes,
+} from './isolate-src.js';
 
 /** Initial exchange buffer size. Inputs and single rows larger than this grow it (never shrinks). */
 export const exchangeInitialBytes = 1 << 20;
@@ -66,6 +68,15 @@ export interface FeatureSyscalls {
 
 interface PendingIter { rows: Uint8Array[]; next: number }
 
+/**
+ * Values of a table's sequence leased to the module's shim at a time (deferred autoInc inserts): each grant checks
+ * this many keys, and the insert after the last one crosses for the next grant.
+ */
+const leaseValuesPerGrant = 16;
+
+/** A sequence lease held for the module (slot `at` of the lease buffer); `start` moves to the cursor at each call's end. */
+interface HostLease { tableId: number; at: number; start: bigint; increment: bigint; count: number; active: boolean }
+
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 
@@ -94,6 +105,20 @@ export class SyscallHost {
   private lastConn: bigint | undefined;
   /** The transaction of the last reducer call: when the next one follows it, the module keeps its row cache. */
   private lastReducerTx: MutTx | undefined;
+  /** The lease buffer (isolate-src.ts `lease`), shared with every isolate of this host. */
+  private readonly leaseSab = new SharedArrayBuffer(lease.bufferBytes);
+  private readonly lv = new DataView(this.leaseSab);
+  /** Leases by slot; between calls they are ended (the sequence is exact) and resumed by a call that follows. */
+  private readonly leases: HostLease[] = [];
+  /** True while a reducer call runs: only those defer inserts. */
+  private inReducerCall = false;
+  /**
+   * Off: every write crosses and nothing is cached or leased (the immediate path the deferred one must equal;
+   * test/host/deferred-equivalence). From SPACETIME_IMMEDIATE_WRITES=1 at construction.
+   */
+  private readonly deferWrites = process.env.SPACETIME_IMMEDIATE_WRITES !== '1';
+  /** Ids of the row layouts sent to the shim (MutTx.infallibleUpdate layouts live as long as their table). */
+  private readonly layoutIds = new Map<Uint8Array, number>();
   /** Syscall crossings since creation (for the benchmark). */
   crossings = 0;
   /**
@@ -139,6 +164,11 @@ export class SyscallHost {
     }
   }
 
+  /** The lease buffer as handed to an isolate (shared, not copied). */
+  leaseTransfer(): ivm.Copy<SharedArrayBuffer> {
+    return new ivm.ExternalCopy(this.leaseSab).copyInto();
+  }
+
   /** The exchange buffer as handed to an isolate (shared, not copied). */
   exchangeTransfer(): ivm.Copy<SharedArrayBuffer> {
     return new ivm.ExternalCopy(this.sab).copyInto();
@@ -154,8 +184,11 @@ export class SyscallHost {
     if (sender === this.lastSender) flags |= 1; else { writeBig(xv, 8, sender, 4); this.lastSender = sender; }
     if (connId === this.lastConn) flags |= 2; else { writeBig(xv, 40, connId, 2); this.lastConn = connId; }
     const tx = this.tx, last = this.lastReducerTx;
-    if (tx !== undefined && last !== undefined && tx.follows !== undefined && tx.follows(last)) flags |= keepRowCacheFlag;
+    const follows = tx !== undefined && last !== undefined && tx.follows !== undefined && tx.follows(last);
+    if (follows) flags |= keepRowCacheFlag;
     this.lastReducerTx = tx;
+    if (this.leases.length > 0) this.resumeLeases(follows);
+    this.inReducerCall = this.deferWrites;
     xv.setUint32(0, id, true);
     xv.setUint32(4, flags, true);
     xv.setBigInt64(56, timestamp, true);
@@ -181,9 +214,10 @@ export class SyscallHost {
       const tableId = xv.getUint32(at, true), indexId = xv.getUint32(at + 4, true), len = xv.getUint32(at + 8, true);
       at += updateRecordHeaderBytes;
       try {
-        // No checkScheduleRow: MutTx.infallibleUpdate excludes schedule tables, so it would return at once.
-        const n = this.txOrThrow().update(tableId, indexId, this.x.subarray(at, at + len)).generated.length;
-        assert(n === 0, 'a deferred update generated values');
+        // No checkScheduleRow: MutTx.infallibleUpdate / infallibleInsert exclude schedule tables.
+        const tx = this.txOrThrow(), row = this.x.subarray(at, at + len);
+        const n = (indexId === insertRecordMarker ? tx.insert(tableId, row) : tx.update(tableId, indexId, row)).generated.length;
+        assert(n === 0, 'a deferred write generated values');
       } catch (err) {
         this.deferredFailure = `a deferred update of table ${tableId} failed: ${messageOf(err)}`;
       }
@@ -193,6 +227,7 @@ export class SyscallHost {
 
   private update(tableId: number, indexId: number, row: Uint8Array): number {
     const tx = this.txOrThrow();
+    if (this.leases.length > 0) this.revokeLease(tableId);
     this.env.features?.checkScheduleRow(tableId, row, tx, false);
     return this.writeBack(tx.update(tableId, indexId, row).generated);
   }
@@ -232,6 +267,92 @@ export class SyscallHost {
     this.lastSender = undefined;
     this.lastConn = undefined;
     this.lastReducerTx = undefined;
+    this.dropLeases();
+  }
+
+  /**
+   * At the start of a reducer call: a call that follows the previous one takes up its leases' unused values again
+   * (nothing wrote since, so no row holds them); any other drops them (their sequences are already exact).
+   */
+  private resumeLeases(follows: boolean): void {
+    const tx = this.tx;
+    if (!follows || !this.deferWrites || tx?.resumeSequenceLease === undefined) { this.dropLeases(); return; }
+    const lv = this.lv;
+    for (const l of this.leases) {
+      if (l.count > 0 && tx.resumeSequenceLease(l.tableId, l.start, l.count)) {
+        l.active = true;
+        lv.setUint32(l.at + 4, 1, true); lv.setUint32(l.at + 8, 0, true); lv.setUint32(l.at + 12, l.count, true);
+        lv.setFloat64(l.at + 16, Number(l.start), true);
+      } else {
+        lv.setUint32(l.at + 4, 0, true); lv.setUint32(l.at + 12, 0, true);
+      }
+    }
+  }
+
+  /** Ends the active leases (a trapped call's isolate is replaced inside the call) and forgets them all. */
+  private dropLeases(): void {
+    if (this.leases.length === 0) return;
+    for (const l of this.leases) if (l.active) this.endLease(l);
+    this.leases.length = 0;
+    this.lv.setUint32(0, 0, true);
+  }
+
+  /**
+   * Ends the active lease `l`: the sequence goes back to its first value the shim did not use, exactly where it would
+   * be had every insert crossed. The lease keeps the unused values for resumeLeases.
+   */
+  private endLease(l: HostLease): void {
+    const lv = this.lv;
+    const used = lv.getUint32(l.at + 8, true);
+    lv.setUint32(l.at + 4, 0, true);
+    l.active = false;
+    l.start += BigInt(used) * l.increment;
+    l.count -= used;
+    this.tx?.endSequenceLease?.(l.tableId, l.start);
+  }
+
+  /** Before a crossing write into `tableId` (it may generate from the sequence itself): ends and forgets its lease. */
+  private revokeLease(tableId: number): void {
+    const i = this.leases.findIndex((l) => l.tableId === tableId);
+    if (i < 0) return;
+    const l = this.leases[i];
+    if (l.active) this.endLease(l);
+    l.count = 0;
+  }
+
+  /** After a crossing insert into `tableId` that generated a value: lease the next ones to the shim, if it may. */
+  private grantLease(tx: MutTx, tableId: number): void {
+    const shape = tx.infallibleInsert?.(tableId);
+    if (shape === undefined || tx.leaseSequence === undefined) return;
+    const layout = shape.layout;
+    if (layout !== undefined && lease.layoutAt + layout.length > lease.slotBytes) return;
+    let l = this.leases.find((x) => x.tableId === tableId);
+    if (l === undefined) {
+      if (this.leases.length >= leaseSlotsMax) return;
+      l = { tableId, at: lease.headerBytes + this.leases.length * lease.slotBytes, start: 0n, increment: 0n, count: 0, active: false };
+      this.leases.push(l);
+    }
+    if (l.active) this.endLease(l);
+    const got = tx.leaseSequence(tableId, leaseValuesPerGrant);
+    const lv = this.lv, at = l.at;
+    if (got === undefined) { l.count = 0; return; }
+    l.start = got.start; l.increment = got.increment; l.count = got.count; l.active = true;
+    lv.setUint32(at, tableId, true); lv.setUint32(at + 4, 1, true); lv.setUint32(at + 8, 0, true);
+    lv.setUint32(at + 12, got.count, true);
+    lv.setFloat64(at + 16, Number(got.start), true); lv.setFloat64(at + 24, Number(got.increment), true);
+    lv.setUint32(at + 32, shape.sequenceOffset, true); lv.setUint32(at + 36, shape.sequenceWidthBytes, true);
+    lv.setUint32(at + 40, shape.rowWidthBytes, true);
+    if (layout !== undefined) {
+      lv.setUint32(at + 44, this.layoutId(layout), true); lv.setUint32(at + 48, layout.length, true);
+      new Uint8Array(this.leaseSab, at + lease.layoutAt, layout.length).set(layout);
+    }
+    lv.setUint32(0, this.leases.length, true);
+  }
+
+  private layoutId(layout: Uint8Array): number {
+    let id = this.layoutIds.get(layout);
+    if (id === undefined) { id = this.layoutIds.size + 1; this.layoutIds.set(layout, id); }
+    return id;
   }
 
   /** The UTF-8 text the dispatcher reported (u32 length + bytes at offset 0). */
@@ -242,6 +363,10 @@ export class SyscallHost {
 
   /** Forgets everything a call left behind (iterators the module did not drain). */
   endCall(): void {
+    if (this.inReducerCall) {
+      this.inReducerCall = false;
+      for (const l of this.leases) if (l.active) this.endLease(l);
+    }
     this.callDeadlineMs = Infinity;
     this.logBytesThisCall = 0;
     if (this.iters.size > 0) this.iters.clear();
@@ -348,7 +473,8 @@ export class SyscallHost {
         const tx = this.txOrThrow();
         const rows = tx.scanIndexPoint(b as number, this.x.subarray(0, c as number));
         // One row found through an index whose updates cannot fail: the shim may defer updating it.
-        const updatable = rows.length === 1 && tx.infallibleUpdate !== undefined ? tx.infallibleUpdate(b as number) : undefined;
+        const updatable = rows.length === 1 && this.deferWrites && tx.infallibleUpdate !== undefined
+          ? tx.infallibleUpdate(b as number) : undefined;
         return this.openIter(a as number, rows, updatable);
       }
       case op.indexScanRange:
@@ -362,9 +488,17 @@ export class SyscallHost {
       case op.iterClose: this.iters.delete(a as number); return 0;
       case op.insert: {
         const tx = this.txOrThrow();
+        // Updates the shim queued before this insert follow the row (isolate-src.ts datastore_insert_bsatn).
+        if ((c as number) > 0) {
+          this.applyUpdates(b as number, (b as number) + (c as number));
+          if (this.deferredFailure !== undefined) throw new DatastoreError(errno.hostCallFailure, this.deferredFailure);
+        }
         const row = this.x.subarray(0, b as number);
         this.env.features?.checkScheduleRow(a as number, row, tx, true);
-        return this.writeBack(tx.insert(a as number, row).generated);
+        if (this.leases.length > 0) this.revokeLease(a as number);
+        const generated = tx.insert(a as number, row).generated;
+        if (generated.length > 0 && this.inReducerCall) this.grantLease(tx, a as number);
+        return this.writeBack(generated);
       }
       case op.update: return this.update(a as number, b as number, this.x.subarray(0, c as number));
       case op.applyUpdates:
@@ -456,9 +590,20 @@ export class SyscallHost {
     const next = this.writeRows(rows, 0);
     if (next < rows.length) this.iters.set(id, { rows, next });
     else if (updatable !== undefined && updatable.keyOffset <= 0xffff && updatable.rowWidthBytes <= 0xffff) {
-      // Header words 2..4 (isolate-src.ts): flags, tableId, keyOffset | rowWidth << 16.
+      // Header words 2..4 (isolate-src.ts): flags (with the layout id in bits 8..), tableId, keyOffset | rowWidth << 16.
       const xv = this.xv;
-      xv.setUint32(8, chunkFlag.updatable, true);
+      let flags: number = chunkFlag.updatable;
+      const layout = updatable.layout;
+      if (updatable.rowWidthBytes === 0) {
+        if (layout === undefined) return 0;
+        // The layout follows the row (one row: header, one length word, its bytes); the shim reads it once per id.
+        const at = chunkHeaderBytes + 4 + rows[0].length;
+        if (at + 4 + layout.length > this.x.length) return 0;
+        flags |= this.layoutId(layout) << 8;
+        xv.setUint32(at, layout.length, true);
+        this.x.set(layout, at + 4);
+      }
+      xv.setUint32(8, flags, true);
       xv.setUint32(12, updatable.tableId, true);
       xv.setUint32(16, updatable.keyOffset + updatable.rowWidthBytes * 0x10000, true);
     }

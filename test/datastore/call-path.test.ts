@@ -5,7 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Datastore } from '../../src/datastore/store.js';
 import { buildDatabaseSchema } from '../../src/datastore/schema.js';
-import type { MutTx } from '../../src/datastore/types.js';
+import { rowLayoutCode, type MutTx } from '../../src/datastore/types.js';
+import { compileCodec } from '../../src/sats/codec.js';
+import type { AlgebraicType } from '../../src/sats/types.js';
 import { btree, hash, product, schemaAndCodecs, T, table, unique } from './fixtures.js';
 
 const { schema, byName, enc } = schemaAndCodecs();
@@ -81,4 +83,62 @@ test('follows: only a checkpointed commit with nothing after it', () => {
   const h = new Datastore(schema).beginMutTx();
   assert.equal(h.follows!(g), false, 'another datastore');
   g.rollback(); h.rollback();
+});
+
+test('infallibleUpdate: rows with strings, options, bools, bytes and timestamps get a row layout', () => {
+  const ts = product([['__timestamp_micros_since_unix_epoch__', T.i64]]);
+  const opt = (t: AlgebraicType): AlgebraicType => ({ tag: 'Sum', value: { variants: [
+    { name: 'some', algebraicType: t }, { name: 'none', algebraicType: product([]) }] } });
+  const def = buildDatabaseSchema({ sections: [
+    { tag: 'Typespace', value: { types: [
+      product([['id', T.u32], ['name', T.str], ['at', ts], ['n', T.i64], ['nick', opt(T.str)], ['ok', T.bool],
+        ['data', { tag: 'Array', value: T.u8 }], ['lvl', opt({ tag: 'U16' })]]),
+      product([['id', T.u32], ['words', { tag: 'Array', value: T.str }]]),
+    ] } },
+    { tag: 'Tables', value: [
+      table('named', 0, { primaryKey: [0], indexes: [btree(0), btree(1)], constraints: [unique(0)] }),
+      table('words', 1, { primaryKey: [0], indexes: [btree(0)], constraints: [unique(0)] }),
+    ] },
+  ] });
+  const ds = new Datastore(def);
+  const tx = ds.beginMutTx();
+  const [named, words] = def.tables;
+  const shape = tx.infallibleUpdate!(named.indexes[0].indexId)!;
+  const c = rowLayoutCode;
+  assert.deepEqual({ ...shape, layout: [...shape.layout!] }, { tableId: named.tableId, rowWidthBytes: 0, keyOffset: 0, keyWidthBytes: 4,
+    layout: [c.fixed, 4, 0, c.string, c.fixed, 16, 0, c.option, c.string, c.bool, c.bytes, c.option, c.fixed, 2, 0] });
+  assert.equal(tx.infallibleUpdate!(named.indexes[1].indexId), undefined, 'not unique');
+  assert.equal(tx.infallibleUpdate!(words.indexes[0].indexId), undefined, 'an array of strings has no layout code');
+  const codec = compileCodec({ tag: 'Product', value: named.rowType }, def.typespace);
+  const row = codec.encode([7, 'seven', [5n], 1n, { tag: 0, value: 'x' }, true, new Uint8Array([1, 2]), { tag: 1, value: [] }]);
+  tx.insert(named.tableId, row);
+  tx.update(named.tableId, named.indexes[0].indexId,
+    codec.encode([7, 'a longer name ✓', [6n], 2n, { tag: 1, value: [] }, false, new Uint8Array(0), { tag: 0, value: 9 }]));
+  tx.commit();
+});
+
+test('infallibleInsert and sequence leases: values no row holds, given back exactly', () => {
+  const ds = new Datastore(schema);
+  const person = byName('person'), small = byName('small');
+  const tx = ds.beginMutTx();
+  const shape = tx.infallibleInsert!(person.tableId)!;
+  assert.equal(shape.rowWidthBytes, 0);
+  assert.equal(shape.sequenceOffset, 0);
+  assert.equal(shape.sequenceWidthBytes, 8);
+  assert.equal(tx.infallibleInsert!(small.tableId)?.sequenceWidthBytes, 1, 'a u8 sequence');
+  assert.equal(tx.infallibleInsert!(byName('accounts').tableId), undefined, 'no sequence');
+  assert.equal(tx.infallibleInsert!(byName('tags').tableId), undefined, 'no unique index');
+  tx.insert(person.tableId, enc(person, [3n, 'explicit', 30]));
+  const lease = tx.leaseSequence!(person.tableId, 16)!;
+  assert.deepEqual(lease, { start: 1n, increment: 1n, count: 2 }, 'stops before the value a row holds');
+  // The holder used one value (1); the sequence goes back to 2, as if one insert had generated.
+  tx.insert(person.tableId, enc(person, [1n, 'leased', 1]));
+  tx.endSequenceLease!(person.tableId, 2n);
+  assert.equal(tx.resumeSequenceLease!(person.tableId, 5n, 1), false, 'not where the lease ended');
+  assert.equal(tx.resumeSequenceLease!(person.tableId, 2n, 1), true);
+  tx.endSequenceLease!(person.tableId, 2n);
+  const g = tx.insert(person.tableId, enc(person, [0n, 'generated', 2])).generated;
+  assert.equal(new DataView(g.buffer, g.byteOffset).getBigUint64(0, true), 2n);
+  assert.throws(() => tx.endSequenceLease!(person.tableId, 9n), /past its end/);
+  tx.commit();
 });

@@ -14,6 +14,7 @@ const repoRoot = new URL('../../', import.meta.url).pathname;
 // acct: deferrable (plain numbers, one unique column). named: a string column. pair: two unique column sets.
 const moduleSource = `
 import { schema, table, t, SenderError } from 'spacetimedb/server';
+import { table_id_from_name, index_id_from_name, datastore_update_bsatn } from 'spacetime:sys@2.0';
 const spacetimedb = schema({
   acct: table({ name: 'acct' }, { id: t.u32().primaryKey(), balance: t.i64() }),
   named: table({ name: 'named' }, { id: t.u32().primaryKey(), name: t.string() }),
@@ -81,6 +82,15 @@ export const hammer = spacetimedb.reducer({ rows: t.u32(), times: t.u32() }, (ct
 export const pair_conflict = spacetimedb.reducer({ id: t.u32(), code: t.u32() }, (ctx, { id, code }) => {
   ctx.db.pair.id.find(id);
   try { ctx.db.pair.id.update({ id, code }); } catch (e) { throw new SenderError('caught ' + failText(e)); }
+});
+// The raw syscall with a row whose string is not UTF-8, after a find cached the row: the shim must not queue it.
+export const raw_bad_update = spacetimedb.reducer({ id: t.u32(), index: t.string() }, (ctx, { id, index }) => {
+  const tid = table_id_from_name('named'), iid = index_id_from_name(index);
+  ctx.db.named.id.find(id);
+  const b = new Uint8Array(10), v = new DataView(b.buffer);
+  v.setUint32(0, id, true); v.setUint32(4, 2, true); b[8] = 0xff; b[9] = 0xfe;
+  try { datastore_update_bsatn(tid, iid, b.buffer, 10); } catch (e) { throw new SenderError('caught ' + failText(e)); }
+  throw new SenderError('an invalid row was accepted');
 });
 export const rename = spacetimedb.reducer({ id: t.u32(), name: t.string() }, (ctx, { id, name }) => {
   const r = ctx.db.named.id.find(id);
@@ -199,7 +209,18 @@ test('updates that can fail still cross and fail where they happen', async () =>
     assert.equal(db.syscallCrossings() - before, 2, 'find + update');
     const before2 = db.syscallCrossings();
     assert.equal((await db.callReducerJson('rename', [2, 'renamed'], alice)).status, 'committed');
-    assert.equal(db.syscallCrossings() - before2, 2, 'rows with a string column are not deferred');
+    assert.equal(db.syscallCrossings() - before2, 1, 'rows with a string column are deferred too (the find crosses)');
+  });
+});
+
+test('a row the shim cannot vouch for crosses and fails where it happens (invalid UTF-8 in a string column)', async () => {
+  await withDb(async (db) => {
+    const index = db.datastore.schema().tables.find((t) => t.name === 'named')!.indexes[0].name;
+    const r = await db.callReducerJson('raw_bad_update', [3, index], alice);
+    assert.equal(r.status, 'failed', r.status === 'internal' ? r.message : '');
+    assert.match(r.status === 'failed' ? r.message : '', /^caught \w+: invalid row for table 'named'/);
+    const ok = await db.callReducerJson('rename', [3, 'still fine'], alice);
+    assert.equal(ok.status, 'committed');
   });
 });
 

@@ -1,0 +1,163 @@
+// Host: the deferred write path (isolate-src.ts row cache, deferred updates of rows with strings, options, bools,
+// bytes and timestamps, autoInc inserts served from sequence leases) against the immediate one
+// (SPACETIME_IMMEDIATE_WRITES=1: every write crosses). The same calls on two databases with the same clock must give
+// the same outcomes, the same TxData, the same state after every call, rollbacks and traps included (the datastore's
+// snapshot holds rows and sequence positions), and byte-identical commit logs; the deferred one must cross less.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { Database, type Caller, type ReducerCallResult } from '../../src/host/database.js';
+
+const alice: Caller = { identity: 0x1111n, connectionId: 0x22n, jwtPayload: undefined };
+const owner: Caller = { identity: 0xabn, connectionId: 0n, jwtPayload: undefined };
+const repoRoot = new URL('../../', import.meta.url).pathname;
+
+const moduleSource = `
+import { schema, table, t, SenderError } from 'spacetimedb/server';
+const spacetimedb = schema({
+  accounts: table({ name: 'accounts' }, {
+    id: t.u32().primaryKey(), owner: t.string(), balance: t.i64(), updated: t.timestamp(),
+    nick: t.option(t.string()), frozen: t.bool(), tag: t.byteArray(), level: t.option(t.u16()),
+  }),
+  audit: table({ name: 'audit' }, {
+    id: t.u64().primaryKey().autoInc(), from: t.u32(), to: t.u32(), amount: t.i64(), at: t.timestamp(), memo: t.string(),
+  }),
+});
+export default spacetimedb;
+
+export const seed = spacetimedb.reducer({ n: t.u32() }, (ctx, { n }) => {
+  for (let id = 0; id < n; id++) {
+    ctx.db.accounts.insert({ id, owner: 'owner-' + id, balance: 1000n, updated: ctx.timestamp,
+      nick: id % 2 ? 'n' + id : undefined, frozen: false, tag: new Uint8Array([id]), level: id % 3 ? id : undefined });
+  }
+});
+function move(ctx, from, to, amount, memo) {
+  const byId = ctx.db.accounts.id;
+  const a = byId.find(from), b = byId.find(to);
+  if (a === null || b === null) throw new SenderError('account_missing');
+  if (a.balance < amount) throw new SenderError('insufficient_funds');
+  byId.update({ ...a, balance: a.balance - amount, updated: ctx.timestamp });
+  byId.update({ ...b, balance: b.balance + amount, updated: ctx.timestamp });
+  const row = ctx.db.audit.insert({ id: 0n, from, to, amount, at: ctx.timestamp, memo });
+  return row.id;
+}
+export const transfer = spacetimedb.reducer({ from: t.u32(), to: t.u32(), amount: t.i64() }, (ctx, { from, to, amount }) => {
+  move(ctx, from, to, amount, 'transfer');
+});
+// Many audit rows in one call: past one lease, so inserts cross for new grants mid-call.
+export const burst = spacetimedb.reducer({ n: t.u32() }, (ctx, { n }) => {
+  let last = 0n;
+  for (let i = 0; i < n; i++) {
+    const id = move(ctx, i % 5, (i + 1) % 5, 1n, 'burst ' + i);
+    if (id <= last) throw new Error('ids not increasing');
+    last = id;
+  }
+});
+// Values used by a failing call are burned on both paths.
+export const fail_after = spacetimedb.reducer({ n: t.u32() }, (ctx, { n }) => {
+  for (let i = 0; i < n; i++) move(ctx, 1, 2, 1n, 'doomed');
+  throw new SenderError('failing after ' + n + ' inserts');
+});
+// An explicit id inside the leased range: the lease ends first, so the next generated id collides as it would.
+export const explicit = spacetimedb.reducer({ id: t.u64() }, (ctx, { id }) => {
+  ctx.db.audit.insert({ id, from: 0, to: 0, amount: 0n, at: ctx.timestamp, memo: 'explicit' });
+  try { move(ctx, 3, 4, 1n, 'after explicit'); } catch (e) { console.info('caught ' + (e && e.name)); }
+});
+// Rows that change length (string and option columns), unicode included.
+export const rename = spacetimedb.reducer({ id: t.u32(), owner: t.string() }, (ctx, { id, owner }) => {
+  const r = ctx.db.accounts.id.find(id);
+  ctx.db.accounts.id.update({ ...r, owner, nick: owner.length % 2 ? owner : undefined, level: undefined, tag: new Uint8Array(owner.length) });
+  move(ctx, id, (id + 1) % 5, 1n, owner);
+});
+// Inserts, then runs past its time limit (a trap): the values it used are burned on both paths.
+export const spin = spacetimedb.reducer({ n: t.u32() }, (ctx, { n }) => {
+  for (let i = 0; i < n; i++) move(ctx, 0, 1, 1n, 'spin');
+  for (;;) {}
+});
+`;
+
+async function moduleBundle(): Promise<string> {
+  const r = await build({
+    stdin: { contents: moduleSource, resolveDir: repoRoot, loader: 'ts', sourcefile: 'equivalence.ts' },
+    bundle: true, format: 'esm', platform: 'browser', write: false, external: ['spacetime:sys*'],
+    define: { 'process.env.NODE_ENV': '"production"' }, logLevel: 'silent', target: 'esnext',
+  });
+  return r.outputFiles[0].text;
+}
+
+type Call = [string, unknown[]] | ['sql', string];
+const calls: Call[] = [
+  ['seed', [5]],
+  ['transfer', [0, 1, 10]], ['transfer', [1, 0, 3]], ['transfer', [2, 3, 7]],
+  ['burst', [40]],
+  ['transfer', [3, 4, 1]],
+  ['fail_after', [3]],
+  ['transfer', [4, 0, 2]],
+  ['explicit', [49]],     // 3 + 40 + 1 ids used, 3 burned by fail_after, 1 more: 49 is the next
+  ['transfer', [0, 2, 1]],
+  ['sql', 'UPDATE accounts SET balance = 5000 WHERE id = 4'],
+  ['transfer', [4, 1, 100]],
+  ['rename', [2, 'a much longer owner name ✓']], ['rename', [2, 'x']], ['rename', [3, 'é']],
+  ['transfer', [2, 3, 1]],
+  ['spin', [2]],
+  ['transfer', [1, 2, 1]], ['transfer', [2, 1, 1]],
+  ['transfer', [0, 1, 999_999]],
+];
+
+function summary(r: ReducerCallResult | string): unknown {
+  if (typeof r === 'string') return r;
+  if (r.status !== 'committed') return { status: r.status, message: r.message.split('\n')[0] };
+  return { status: r.status, ts: r.timestampMicros, tables: r.txData.tables.map((t) => ({ t: t.tableName, ins: t.inserts, del: t.deletes })) };
+}
+
+function clogBytes(dir: string): Buffer {
+  const clog = join(dir, 'clog');
+  return Buffer.concat(readdirSync(clog).filter((f) => f.endsWith('.stdb.log')).sort().map((f) => readFileSync(join(clog, f))));
+}
+
+test('deferred and immediate writes give the same outcomes, TxData, states and commit log', async () => {
+  const program = await moduleBundle();
+  const root = mkdtempSync(join(tmpdir(), 'stdb-equiv-'));
+  let now = 1_700_000_000_000_000n;
+  const clock = { nowMicros: () => now };
+  const open = async (name: string, immediate: boolean): Promise<Database> => {
+    if (immediate) process.env.SPACETIME_IMMEDIATE_WRITES = '1';
+    try {
+      return await Database.create({ identity: 0xc200aan, ownerIdentity: owner.identity, dataDir: join(root, name), clock,
+        limits: { reducerTimeoutMs: 300 }, report: () => {} }, program);
+    } finally {
+      delete process.env.SPACETIME_IMMEDIATE_WRITES;
+    }
+  };
+  const deferred = await open('deferred', false);
+  const immediate = await open('immediate', true);
+  try {
+    for (const [i, [name, arg]] of calls.entries()) {
+      now += 1000n;
+      const run = async (db: Database): Promise<unknown> => {
+        if (name === 'sql') { await db.sql(arg as string, owner); return 'sql'; }
+        return summary(await db.callReducerJson(name, arg as unknown[], alice));
+      };
+      const before = [deferred.syscallCrossings(), immediate.syscallCrossings()];
+      const a = await run(deferred), b = await run(immediate);
+      assert.deepEqual(a, b, `call ${i} (${name}): outcome and TxData`);
+      assert.deepEqual(deferred.datastore.exportSnapshot(), immediate.datastore.exportSnapshot(), `call ${i} (${name}): state`);
+      if (name === 'transfer' && i > 2) {
+        assert.ok(deferred.syscallCrossings() - before[0] < immediate.syscallCrossings() - before[1], `call ${i}: fewer crossings`);
+      }
+    }
+    const log = (db: Database) => db.logs.tail(100).map((r) => r.message).filter((m) => m.startsWith('caught'));
+    assert.deepEqual(log(deferred), log(immediate));
+    assert.deepEqual(log(deferred), ['caught UniqueAlreadyExists'], 'the explicit id was the next one to generate');
+  } finally {
+    await deferred.close();
+    await immediate.close();
+  }
+  const a = clogBytes(join(root, 'deferred')), b = clogBytes(join(root, 'immediate'));
+  assert.ok(a.length > 0);
+  assert.ok(a.equals(b), 'byte-identical commit logs');
+  rmSync(root, { recursive: true, force: true });
+});
