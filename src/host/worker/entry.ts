@@ -6,10 +6,16 @@
 // in the order they were produced.
 // May call: host/database.ts, host/worker/protocol.ts, subscription/manager.ts, subscription/messages.ts (types).
 //
+// A worker serves one database at a time and outlives it: after `close` (or a failed open) it waits for the next
+// `open` (proxy.ts keeps idle workers). Ending a worker thread is what isolated-vm 5.0.4 does not survive: its
+// teardown runs the weak callbacks of dead ivm handles after their environment is gone and aborts the whole process
+// ("Assertion `environment != nullptr'"; reproduced by ending workers after failed publishes). Threads still running
+// when the process exits are not torn down that way.
+//
 // Replies to calls are sent after the call's commit is durable, as `Database` resolves them; the events of a commit
 // (its clients' TransactionUpdates) are sent at commit time with the durability sequence they wait for.
 
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { Database } from '../database.js';
 import { compileWithSql, subscriptionsFor, type ClientHandle, type ClientSink, type SubscriptionManager } from '../../subscription/manager.js';
 import type { EncodedTableUpdate, QuerySetUpdate, ServerMessage } from '../../subscription/messages.js';
@@ -19,7 +25,6 @@ import {
 } from './protocol.js';
 
 const port = parentPort!;
-const start = workerData as WorkerStart;
 
 let outbox: Frame[] = [];
 let flushQueued = false;
@@ -55,7 +60,8 @@ function opened(): Database {
   return db;
 }
 
-async function open(program: string): Promise<unknown> {
+async function open(start: WorkerStart, program: string): Promise<unknown> {
+  if (db !== undefined) throw new Error('this worker serves a database already');
   const options = {
     identity: start.identity, ownerIdentity: start.ownerIdentity, dir: start.dir, durability: start.durability,
     report: (line: string) => send({ ev: 'report', line }),
@@ -120,7 +126,7 @@ function client(connectionId: bigint): ClientHandle {
 /** Runs one request; a value, or a promise of one (replied to when it settles). */
 function run(req: Request): unknown {
   switch (req.op) {
-    case 'open': return open(req.program);
+    case 'open': return open(req, req.program);
     case 'callReducer': return opened().callReducer(req.name, req.args, req.caller).then(withoutTxData);
     case 'callReducerJson': return opened().callReducerJson(req.name, req.argsJson, req.caller).then(withoutTxData);
     case 'callProcedure': return opened().callProcedure(req.name, req.args, req.caller);
@@ -170,7 +176,14 @@ function run(req: Request): unknown {
     case 'close': {
       const d = db;
       if (d === undefined) return undefined;
-      return d.close().then(() => ({ failureDurableOffset: d.failure?.durableOffset }));
+      return d.close().then(() => {
+        // Free for the next database (see the header).
+        db = undefined;
+        subscriptions = undefined;
+        clients.clear();
+        commitEvents = undefined;
+        return { failureDurableOffset: d.failure?.durableOffset };
+      });
     }
   }
 }

@@ -26,7 +26,7 @@ import type { Caller } from '../database.js';
 import type { LogRecord } from '../module-log.js';
 import type { QuerySetUpdate, ServerMessage } from '../../subscription/messages.js';
 
-/** What a worker is started with (workerData). */
+/** Which database a worker opens, and how (the `open` request). */
 export interface WorkerStart {
   mode: 'create' | 'open';
   identity: bigint;
@@ -36,7 +36,7 @@ export interface WorkerStart {
 }
 
 export type Request = { id: number } & (
-  | { op: 'open'; program: string }
+  | ({ op: 'open'; program: string } & WorkerStart)
   | { op: 'callReducer'; name: string; args: Uint8Array; caller: Caller }
   | { op: 'callReducerJson'; name: string; argsJson: unknown; caller: Caller }
   | { op: 'callProcedure'; name: string; args: Uint8Array; caller: Caller }

@@ -40,16 +40,48 @@ type Procedures = ReturnType<HostedDatabase['procedureByName']>;
 
 const emptyArgs = new Uint8Array(0);
 
-function startWorker(start: WorkerStart): Worker {
+/**
+ * Workers whose database closed (or failed to open), waiting for the next one. A worker thread is never ended while
+ * the process runs: isolated-vm aborts the process when a worker that used it is torn down (host/worker/entry.ts).
+ */
+const idleWorkers: Worker[] = [];
+
+function takeWorker(): Worker {
+  const idle = idleWorkers.pop();
+  if (idle !== undefined) {
+    idle.ref();
+    return idle;
+  }
+  return startWorker();
+}
+
+/** Back to the pool; unref'd so that idle workers never keep the process alive. */
+function releaseWorker(worker: Worker): void {
+  worker.unref();
+  idleWorkers.push(worker);
+}
+
+function startWorker(): Worker {
   const here = import.meta.url;
   if (here.endsWith('.ts')) {
     // Running from source (tests under tsx): Node 20 does not pass --import loader hooks to workers.
     const entry = new URL('./entry.ts', here).href;
     const tsx = import.meta.resolve('tsx/esm/api');
     const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
-    return new Worker(boot, { eval: true, workerData: start });
+    return watched(new Worker(boot, { eval: true, execArgv: [] }));
   }
-  return new Worker(new URL('./entry.js', here), { workerData: start });
+  // execArgv: the process's own flags are not the worker's (`--input-type`/`--eval` of a `node --eval` parent fail it).
+  return watched(new Worker(new URL('./entry.js', here), { execArgv: [] }));
+}
+
+/** A worker that dies while idle leaves the pool; its errors are reported by the database it serves, if any. */
+function watched(worker: Worker): Worker {
+  worker.on('error', () => {});
+  worker.once('exit', () => {
+    const i = idleWorkers.indexOf(worker);
+    if (i >= 0) idleWorkers.splice(i, 1);
+  });
+  return worker;
 }
 
 export class WorkerDatabase implements HostedDatabase {
@@ -80,13 +112,30 @@ export class WorkerDatabase implements HostedDatabase {
   /** Subscription sinks by connection id (the port's clients). */
   readonly sinks = new Map<bigint, ClientSink>();
 
-  private constructor(private readonly start: WorkerStart, private readonly report: (line: string) => void) {
+  private readonly onFrames = (frames: Frame[]): void => { for (const f of frames) this.dispatch(f); };
+  private readonly onError = (err: Error): void => {
+    this.report(`database ${this.identity.toString(16)}: worker thread error: ${err.stack ?? err.message}`);
+  };
+  private readonly onExit = (code: number): void => this.exited(code);
+
+  private constructor(start: WorkerStart, private readonly report: (line: string) => void) {
     this.identity = start.identity;
     this.ownerIdentity = start.ownerIdentity;
-    this.worker = startWorker(start);
-    this.worker.on('message', (frames: Frame[]) => { for (const f of frames) this.dispatch(f); });
-    this.worker.on('error', (err) => this.report(`database ${this.identity.toString(16)}: worker thread error: ${err.stack ?? err.message}`));
-    this.worker.on('exit', (code) => this.exited(code));
+    this.worker = takeWorker();
+    this.worker.on('message', this.onFrames);
+    this.worker.on('error', this.onError);
+    this.worker.on('exit', this.onExit);
+  }
+
+  /** This database is done with its worker (closed, or never opened): the worker serves the next one. */
+  private release(): void {
+    this.closed = true;
+    this.worker.off('message', this.onFrames);
+    this.worker.off('error', this.onError);
+    this.worker.off('exit', this.onExit);
+    for (const p of this.pending.values()) p.fail(new DatabaseClosedError());
+    this.pending.clear();
+    releaseWorker(this.worker);
   }
 
   /** Starts a worker and creates (publish) or reopens (start) the database in it; rejects as Database.create/open. */
@@ -94,15 +143,14 @@ export class WorkerDatabase implements HostedDatabase {
     const db = new WorkerDatabase(start, report);
     try {
       const opened = await db.request<{ state: DatabaseState; logTail: LogRecord[]; metrics: DatabaseMetricsSnapshot; durableOffset: bigint | undefined }>(
-        { op: 'open', program });
+        { op: 'open', program, ...start });
       db.setState(opened.state);
       for (const r of opened.logTail) db.logs.append(r);
       db.metrics = opened.metrics;
       db.lastDurableOffset = opened.durableOffset;
       return db;
     } catch (err) {
-      db.closed = true;
-      await db.worker.terminate();
+      if (!db.closed) db.release();
       throw err;
     }
   }
@@ -281,14 +329,15 @@ export class WorkerDatabase implements HostedDatabase {
 
   close(): Promise<void> {
     return this.closing ??= (async () => {
+      if (this.closed) return; // the worker is gone already: nothing more to close
       try {
         const r = await this.request<{ failureDurableOffset: bigint | undefined } | undefined>({ op: 'close' });
         if (this.failed !== undefined && r?.failureDurableOffset !== undefined) this.failed.durableOffset = r.failureDurableOffset;
-      } catch {
-        // The worker is gone already: nothing more to close.
+      } catch (err) {
+        if (this.closed) return;
+        this.report(`database ${this.identity.toString(16)}: close: ${(err as Error).message}`);
       }
-      this.closed = true;
-      await this.worker.terminate();
+      if (!this.closed) this.release();
     })();
   }
 }
