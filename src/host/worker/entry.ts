@@ -195,16 +195,15 @@ function withoutTxData<T extends { status: string }>(result: T): Omit<T, 'txData
 }
 
 port.on('message', (req: Request) => {
+  const ok = (value: unknown) => send({ id: req.id, ok: true, value, offset: db?.durableOffset });
+  const failed = (err: unknown) => send({ id: req.id, ok: false, error: encodeError(err), offset: db?.durableOffset });
   let value: unknown;
   try {
     value = run(req);
   } catch (err) {
-    send({ id: req.id, ok: false, error: encodeError(err) });
+    failed(err);
     return;
   }
-  if (value instanceof Promise) {
-    value.then((v: unknown) => send({ id: req.id, ok: true, value: v }), (err: unknown) => send({ id: req.id, ok: false, error: encodeError(err) }));
-  } else {
-    send({ id: req.id, ok: true, value });
-  }
+  if (value instanceof Promise) value.then(ok, failed);
+  else ok(value);
 });

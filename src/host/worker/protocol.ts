@@ -56,7 +56,8 @@ export type Request = { id: number } & (
   | { op: 'close' }
 );
 
-export type Reply = { id: number } & ({ ok: true; value: unknown } | { ok: false; error: ErrorValue });
+/** `offset`: the database's durable commit-log offset when the reply was sent (the server reads it synchronously). */
+export type Reply = { id: number; offset?: bigint } & ({ ok: true; value: unknown } | { ok: false; error: ErrorValue });
 
 /** What the main thread caches of a database (its synchronous getters); sent at open and after an update. */
 export interface DatabaseState {

@@ -184,6 +184,7 @@ export class WorkerDatabase implements HostedDatabase {
 
   private dispatch(f: Frame): void {
     if ('id' in f) {
+      if (f.offset !== undefined) this.lastDurableOffset = f.offset;
       const p = this.pending.get(f.id);
       this.pending.delete(f.id);
       if (p === undefined) return;
@@ -211,7 +212,7 @@ export class WorkerDatabase implements HostedDatabase {
       case 'log': this.logs.append(f.record); return;
       case 'report': this.report(f.line); return;
       case 'durable':
-        this.lastDurableOffset = f.offset;
+        if (f.offset !== undefined) this.lastDurableOffset = f.offset;
         this.durables.reached(f.seq);
         return;
       case 'durableFailed': this.durables.fail(f.seq, decodeError(f.error)); return;
