@@ -151,3 +151,29 @@ export async function checkViteTemplate(template: string): Promise<void> {
     await project.srv.stop();
   }
 }
+
+/**
+ * A template served by its own production server (Next's, Nuxt's Nitro, Astro's, React Router's, TanStack Start's):
+ * `npm run build`, start the server on a free loopback port (`start(port)` gives the command and environment), wait
+ * for `ready` in its output, drive the page.
+ */
+export async function checkServerTemplate(template: string, start: (port: number) => { command: string; args: string[];
+  env?: NodeJS.ProcessEnv }, ready: RegExp): Promise<void> {
+  const project = await createInstalledProject(template);
+  try {
+    npmRun(project.projectDir, 'build');
+    const port = await freePort();
+    const { command, args, env } = start(port);
+    const server = startInProject(project.projectDir, command, args, env);
+    const browser = await launchChromium();
+    try {
+      await server.waitFor(ready, 60_000);
+      await drivePeoplePage(browser, `http://127.0.0.1:${port}/`, project);
+    } finally {
+      await browser.close();
+      await server.stop();
+    }
+  } finally {
+    await project.srv.stop();
+  }
+}
