@@ -1,5 +1,6 @@
 // Login state: the saved token, implicit server-issued login, `login`/`login show`/`logout` output
-// (cli-and-publish.md §1 login). May call: config, util (HTTP, prompts), login-web (the browser login).
+// (cli-and-publish.md §1 login). Owns: when a command gets a token and from where (saved, server-issued, web login).
+// May call: config, errors, util (HTTP, prompts), login-web (the browser login).
 import { CliConfig } from './config.js';
 import { CliError } from './errors.js';
 import { webLogin, webLogout } from './login-web.js';

@@ -1,7 +1,7 @@
 // `spacetime build` for TypeScript modules (cli-and-publish.md §1 build, host-abi.md §1).
 // Owns: module directory resolution, the optional `tsc --noEmit` check, bundling ./src/index.ts into ./dist/bundle.js
 // with esbuild, and the post-bundle checks on `spacetime:sys@X.Y` imports and the default export.
-// May call: esbuild, node:child_process (tsc), node:fs.
+// May call: esbuild, node:child_process (tsc), node:fs, cli/errors.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';

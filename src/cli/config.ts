@@ -21,8 +21,6 @@ export interface CliConfigData {
   server_configs: ServerConfig[];
 }
 
-export const localServerUrl = 'http://127.0.0.1:3000';
-
 function defaultConfig(): CliConfigData {
   return {
     default_server: 'local',

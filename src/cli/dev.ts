@@ -7,7 +7,7 @@
 // Without a terminal (CI, pipes) nothing waits on a question: the error names the flag that answers it.
 // Owns: the dev loop, its messages, the log streams and the client child process.
 // May call: cli/build, cli/generate, cli/publish, cli/project-config, cli/auth, cli/util, cli/init (index, templates,
-// prompt, gitignore), cli/main (formatLogRecord only), node:fs, node:child_process.
+// prompt, gitignore), cli/logformat, node:fs, node:child_process.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import path from 'node:path';
@@ -21,7 +21,7 @@ import { IgnoreMatcher } from './init/gitignore.js';
 import { init, randomDatabaseName, serverUrlOrDefault } from './init/index.js';
 import { ask, canPrompt, choose, confirm } from './init/prompt.js';
 import { builtinTemplates, clientEnvVars, findTemplate, upsertClientEnvFile } from './init/templates.js';
-import { formatLogRecord } from './main.js';
+import { formatLogRecord, type LogRecord } from './logformat.js';
 import { loadProjectConfig, projectConfigFileName, selectTargets, type GenerateEntry, type ProjectConfig,
   type ProjectTarget } from './project-config.js';
 import { publish, type DeleteDataMode, type YesScope } from './publish.js';
@@ -537,7 +537,7 @@ async function printLogLines(body: AsyncIterable<Uint8Array>, prefix: string): P
       pending = pending.slice(nl + 1);
       if (line.trim() === '') continue;
       try {
-        process.stdout.write(prefix + formatLogRecord(JSON.parse(line) as Parameters<typeof formatLogRecord>[0]));
+        process.stdout.write(prefix + formatLogRecord(JSON.parse(line) as LogRecord));
       } catch {
         process.stdout.write(`${prefix}${line}\n`);
       }

@@ -1,6 +1,9 @@
-// The `spacetime` command: argument parsing (commander, clap-like errors and exit codes) and the subcommands
-// (cli-and-publish.md §0, §1). Talks to servers over HTTP only; `start` is the one exception (it runs server/).
-// May call: every file in cli/, server/main.js (start only).
+// cli/main.ts — the `spacetime` command: argument parsing (commander, clap-like errors and exit codes) and the
+// subcommands (cli-and-publish.md §0, §1). Talks to servers over HTTP only; `start` is the one exception (it runs
+// server/).
+// Owns: the command tree, global options, exit codes, and the subcommands that have no file of their own.
+// May call: every file in cli/, server/main.js and server/config-file.js (start only), durability/inspect.js (offline
+// commit log inspection), sats/names.js (canonical names).
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -23,7 +26,8 @@ import { toSnakeCase } from '../sats/names.js';
 import { parseYesScopes, printMigrationHistory, publish, type DeleteDataMode } from './publish.js';
 import { publishWithConfig, registerDevflowCommands } from './init/commands.js';
 import { databaseFromConfig, partsFromConfig } from './project-config.js';
-import { formatSqlResult, formatTimestamp, renderTable } from './sqlformat.js';
+import { formatLogRecord, type LogRecord } from './logformat.js';
+import { formatSqlResult, renderTable } from './sqlformat.js';
 import { runSqlRepl, type SqlStatementResult } from './repl.js';
 import {
   closeStdin, ensureOk, httpError, httpRequest, identityFromToken, isIdentityHex, jsonBody, warnUnstable, yesOrNo,
@@ -138,50 +142,11 @@ async function callCommand(db: string | undefined, fnArg: string | undefined, ar
 // ---------------------------------------------------------------------------------------------------------------
 // logs
 
-interface LogRecord {
-  level: string;
-  ts?: number | bigint;
-  target?: string;
-  filename?: string;
-  line_number?: number;
-  function?: string;
-  message: string;
-  trace?: { module_name?: string; func_name?: string }[];
-}
-
-const logSentinel = '__spacetimedb__';
-
 function shouldDisplay(level: string, min: LogLevel | undefined, exact: boolean): boolean {
   if (min === undefined) return true;
   const rank = logLevels.indexOf(level.toLowerCase() as LogLevel);
   const minRank = logLevels.indexOf(min);
   return exact ? rank === minRank : rank >= minRank;
-}
-
-/** `<ts> LEVEL: <function> <file>:<line>: <message>` (chrono Debug timestamp, level right-aligned to 5). */
-export function formatLogRecord(record: LogRecord): string {
-  let line = '';
-  if (record.ts !== undefined && record.ts !== null) line += formatTimestamp(BigInt(record.ts)).replace('+00:00', 'Z') + ' ';
-  line += `${record.level.toUpperCase().padStart(5)}: `;
-  let colon = false;
-  if (record.function !== undefined && record.function !== null && record.function !== logSentinel) {
-    line += record.function;
-    colon = true;
-  }
-  if (record.filename !== undefined && record.filename !== null && record.filename !== logSentinel) {
-    if (colon) line += ' ';
-    line += record.filename;
-    if (record.line_number !== undefined && record.line_number !== null) line += `:${record.line_number}`;
-    colon = true;
-  }
-  if (colon) line += ': ';
-  line += record.message + '\n';
-  for (const frame of record.trace ?? []) {
-    line += '    in ';
-    if (frame.module_name) line += `${frame.module_name} :: `;
-    if (frame.func_name) line += `${frame.func_name}\n`;
-  }
-  return line;
 }
 
 async function logsCommand(db: string | undefined, opts: Record<string, unknown>, cmd: Command) {

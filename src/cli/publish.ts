@@ -1,5 +1,6 @@
 // `spacetime publish` client flow (cli-and-publish.md §2.1, client-protocol.md §5.3): build or read the program,
-// pre_publish, prompts, PUT/POST, and the result lines. May call: build, config, auth, util.
+// pre_publish, prompts, PUT/POST, and the result lines. Owns: the publish options and `--yes` scopes.
+// May call: build, config, auth, errors, json, util.
 import { readFileSync } from 'node:fs';
 import { URL } from 'node:url';
 import { authToken } from './auth.js';

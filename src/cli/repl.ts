@@ -3,6 +3,7 @@
 // trip time, as upstream's REPL does. `.exit` leaves, `.clear` clears the screen, Ctrl-C / Ctrl-D end with "Aborted!".
 // History is kept in ~/.stdb.history.txt (upstream's file).
 //
+// Owns: the prompt loop, its history file and the statistics line.
 // May call: node:readline, cli/sqlformat, cli/json (types). The HTTP request is the caller's (`execute`).
 
 import { readFileSync, writeFileSync } from 'node:fs';

@@ -1,7 +1,7 @@
 // psql-style rendering of `/sql` results, as `spacetime sql` prints them (cli-and-publish.md §1 sql; smoketest
 // sql::test_sql_format). Input is the server JSON: a ProductType schema in SATS-JSON and untyped rows (products as
 // arrays, sums as [tag, payload], byte arrays as hex strings). Owns value-to-cell text and table layout.
-// May call: nothing (pure).
+// May call: cli/json (types). Pure.
 import type { LosslessJson } from './json.js';
 
 type TypeJson = { [key: string]: LosslessJson };

@@ -1,5 +1,6 @@
 // Shared CLI plumbing: HTTP requests with upstream's error shape, prompts, token identity decoding, name checks.
-// Owns nothing persistent. May call: node:readline, @noble/hashes (identity derivation), global fetch.
+// Owns nothing persistent. May call: node:readline, @noble/hashes (identity derivation), global fetch, cli/errors,
+// cli/json.
 import { blake3 } from '@noble/hashes/blake3.js';
 import { CliError } from './errors.js';
 import { parseJsonLossless, type LosslessJson } from './json.js';

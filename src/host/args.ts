@@ -1,7 +1,7 @@
 // host/args.ts — the arguments of a reducer or procedure call, as a client sends them: BSATN checked against the
 // parameters without building values, or SATS-JSON (HTTP /call) turned into the positional product value. Failures
 // are BadArgumentsError naming the function and, for JSON, the argument.
-// May call: sats (bsatn, json, codec, types), host/errors.
+// Owns: the one check of call arguments (both encodings). May call: sats (bsatn, json, codec, types), host/errors.
 
 import { BsatnReader } from '../sats/bsatn.js';
 import type { Codec } from '../sats/codec.js';

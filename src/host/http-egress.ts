@@ -5,7 +5,7 @@
 //
 // Owns: the BSATN HttpRequest / HttpResponse wire, the timeout rules (default, cap, the caller's deadline), the
 // worker's lifetime, and the server option that allows private addresses. The address policy and the fetch itself
-// live in the worker. May call: node:worker_threads, sats/bsatn.
+// live in the worker. May call: node:worker_threads, sats/bsatn, sats/types.
 
 import assert from 'node:assert';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
@@ -24,8 +24,6 @@ export const httpRedirectsMax = 10;
 const callDeadlineMarginMs = 200;
 /** Extra time the blocked thread waits past the request timeout before giving up on the worker. */
 const workerSlackMs = 2_000;
-
-export const privateAddressMessage = 'refusing to connect to private or special-purpose addresses';
 
 const methodNames = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] as const;
 const methodExtensionTag = 9;

@@ -7,7 +7,7 @@
 // are) and the database schema (canonical names). Like upstream, V9 cannot describe submodules: their tables and
 // functions are left out.
 //
-// May call: datastore/types (types), sats/moduledef (JSON of V10). Pure: no I/O.
+// Owns: the V9 JSON shape. May call: datastore/types (types), sats/moduledef (JSON of V10). Pure: no I/O.
 
 import type { DatabaseSchema, IndexSchema, TableSchema } from '../datastore/types.js';
 import { rawModuleDefToJson } from '../sats/moduledef.js';

@@ -3,8 +3,8 @@
 //
 // Owns: loading a program into a fresh isolate with its own syscall host (`loadModule`), the update plan as the
 // server and CLI see it (`planModuleUpdate`: AutoMigrate with the printed plan, or ManualMigrate with reasons), the
-// migrate-token hash (client-protocol §5.2), the migration function the commit-log replay must use
-// (`migrateForReplay`, the same code as the live path) and the typed errors of an update.
+// migrate-token hash (client-protocol §5.2) and the typed errors of an update. Replay of an update in the commit log
+// calls datastore/migrate directly (host/recovery.ts), the same code as the live path.
 // May call: host/program, host/runtime, host/syscalls, host/reducers, host/errors, host/recovery (the program record
 // size check), datastore (schema, migrate), sats.
 //
@@ -15,8 +15,7 @@ import { blake3 } from '@noble/hashes/blake3.js';
 import { appendFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildDatabaseSchema } from '../datastore/schema.js';
-import { formatPlan, formatReasons, migrateDatastore, planMigration, type MigrationPlan } from '../datastore/migrate.js';
-import type { MigrateFn } from './persistence.js';
+import { formatPlan, formatReasons, planMigration, type MigrationPlan } from '../datastore/migrate.js';
 import type { DatabaseSchema } from '../datastore/types.js';
 import { decodeRawModuleDef, type RawModuleDefV10 } from '../sats/moduledef.js';
 import { messageOf, PublishError } from './errors.js';
@@ -116,9 +115,6 @@ export function migrationToken(databaseIdentityHex: string, oldProgramHash: stri
   const digest = blake3(new TextEncoder().encode(databaseIdentityHex + oldProgramHash + newProgramHash));
   return `0x${Buffer.from(digest).toString('hex')}`;
 }
-
-/** The row migration the commit-log replay runs for a Program record with a new definition (same as live). */
-export const migrateForReplay: MigrateFn = (old, newSchema) => migrateDatastore(old, newSchema);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Migration history (beyond upstream): one NDJSON line per publish in `<database dir>/migrations.ndjson`.

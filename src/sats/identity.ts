@@ -9,7 +9,6 @@ import { SatsError } from './types.js';
 export const identityHexChars = 64;
 export const connectionIdHexChars = 32;
 export const identityBytes = 32;
-export const connectionIdBytes = 16;
 
 export function identityToHex(identity: bigint): string {
   return toFixedHex(identity, identityHexChars, 'identity');
@@ -34,8 +33,6 @@ export function isIdentityHex(s: string): boolean {
 
 export function identityToBytes(identity: bigint): Uint8Array { return toLeBytes(identity, identityBytes); }
 export function identityFromBytes(bytes: Uint8Array): bigint { return fromLeBytes(bytes, identityBytes, 'identity'); }
-export function connectionIdToBytes(id: bigint): Uint8Array { return toLeBytes(id, connectionIdBytes); }
-export function connectionIdFromBytes(bytes: Uint8Array): bigint { return fromLeBytes(bytes, connectionIdBytes, 'connection id'); }
 
 function toFixedHex(v: bigint, chars: number, what: string): string {
   if (typeof v !== 'bigint' || v < 0n || v >= 1n << BigInt(chars * 4)) {

@@ -3,7 +3,7 @@
 // Owns: `<dataDir>/control/databases.json` (all database records, rewritten atomically on each change) and
 // `<dataDir>/control/programs/<blake3 hex>.js` (module programs, content-addressed). Name rules
 // (cli-and-publish.md §0). New database identities.
-// May call: auth/identity.ts, auth/keys.ts (durable file writes), @noble/hashes, node:fs.
+// May call: auth/identity.ts, auth/keys.ts (durable file writes), auth/tokens.ts, @noble/hashes, node:fs.
 //
 // Control data is tiny (a record per database) and changes only on publish/rename/delete/lock, so one JSON file
 // rewritten with write-temp/fsync/rename/fsync-dir is both simple and crash-safe: a reader sees the old file or

@@ -6,7 +6,8 @@
 // when it is scraped (prom-client `collect` callbacks), so a scrape costs O(databases × (reducers + tables)) and a
 // reducer call nothing extra.
 // May call: prom-client, server/databases.ts (the live databases), server/http.ts (Router), metrics/counters.ts,
-// subscription/manager.ts (existingSubscriptions: clients and queries, without creating a manager), node:fs.
+// auth/identity.ts (hex labels), subscription/manager.ts (existingSubscriptions: clients and queries, without
+// creating a manager), node:fs.
 //
 // Names follow upstream's where upstream has the same number (spacetime_worker_connected_clients,
 // spacetime_worker_v8_used_heap_size_bytes, label database_identity); ours are spacetime_* beside them.

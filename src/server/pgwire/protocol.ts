@@ -7,8 +7,6 @@
 //
 // Reference: https://www.postgresql.org/docs/current/protocol-message-formats.html
 
-/** Protocol 3.0 in a StartupMessage. */
-export const protocolVersion3 = 196608;
 /** Special "versions" a client sends instead of a StartupMessage. */
 export const sslRequestCode = 80877103;
 export const gssEncRequestCode = 80877104;

@@ -2,7 +2,8 @@
 //
 // Owns: publish / pre_publish / info / identity / names / delete / call / sql / schema / logs / timestamp /
 // lock routes: request parsing, permission checks that depend on the caller, and the exact response shapes.
-// May call: server/databases.ts, server/control.ts, server/http.ts, host/errors.ts, sats/ (JSON), auth/, limits.
+// May call: server/databases.ts, server/control.ts, server/http.ts, host/errors.ts, host/recovery.ts, host/update.ts,
+// host/moduledef-v9.ts, host/reducers.ts, sats/ (JSON), auth/, limits.
 //
 // Every route here goes through the anon middleware (`ctx.caller()`): a request without a token gets a freshly
 // minted identity, echoed in the spacetime-identity(-token) headers.
