@@ -506,9 +506,15 @@ export interface CommitNotice {
 
 const managers = new WeakMap<CommitSource, SubscriptionManager>();
 
-/** The database's subscription manager if a client ever used it (GET /v1/metrics reads it without creating one). */
-export function existingSubscriptions(db: CommitSource): SubscriptionManager | undefined {
-  return managers.get(db);
+/** What GET /v1/metrics reports of a database's subscriptions. */
+export interface SubscriptionCounts { readonly clientCount: number; readonly queryCount: number }
+
+/**
+ * The database's subscription counts if a client ever used them (GET /v1/metrics reads them without creating a
+ * manager). A database that evaluates its subscriptions elsewhere (host/worker/proxy.ts) reports its own.
+ */
+export function existingSubscriptions(db: CommitSource & { subscriptionCounts?(): SubscriptionCounts | undefined }): SubscriptionCounts | undefined {
+  return db.subscriptionCounts !== undefined ? db.subscriptionCounts() : managers.get(db);
 }
 
 /** The database's subscription manager, created and hooked to its commits on first use. */

@@ -14,7 +14,7 @@ import {
 } from '../../src/host/errors.js';
 import { SqlError } from '../../src/sql/errors.js';
 import type { CreateDatabaseOptions, HostedDatabase } from '../../src/server/host-api.js';
-import { compileWithSql, type ClientSink } from '../../src/subscription/manager.js';
+import { compileWithSql, existingSubscriptions, type ClientSink } from '../../src/subscription/manager.js';
 import { subscriptionPortFor } from '../../src/subscription/port.js';
 import type { QuerySetUpdate, ServerMessage } from '../../src/subscription/messages.js';
 import { fixtureBundle } from './bundle.js';
@@ -95,6 +95,7 @@ for (const impl of impls) {
       const handle = port.addClient({ identity: 0x3333n, connectionId: 0x44n, isOwner: false }, bob.sink);
       const applied = await answer((done) => port.subscribe(handle, 1, 7, ['SELECT * FROM person'], done));
       assert.equal(applied.tag, 'SubscribeApplied');
+      assert.equal(existingSubscriptions(db)?.clientCount, 1, 'GET /v1/metrics counts the client');
       assert.equal(applied.tag === 'SubscribeApplied' && applied.rows[0].rows.length, 2);
       const bad = await answer((done) => port.subscribe(handle, 2, 8, ['SELECT * FROM nowhere'], done));
       assert.equal(bad.tag, 'SubscriptionError');
@@ -103,6 +104,7 @@ for (const impl of impls) {
       const oneOff = await answer((done) => port.oneOffQuery(handle, 3, 'SELECT * FROM person', done));
       assert.equal(oneOff.tag === 'OneOffQueryResult' && oneOff.result.ok && oneOff.result.rows[0].rows.length, 3);
       port.removeClient(handle);
+      assert.equal(existingSubscriptions(db)?.clientCount, 0);
 
       await db.clientDisconnected(alice);
       const snapshot = db.metricsSnapshot();

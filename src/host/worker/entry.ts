@@ -21,7 +21,8 @@ import { compileWithSql, subscriptionsFor, type ClientHandle, type ClientSink, t
 import type { EncodedTableUpdate, QuerySetUpdate, ServerMessage } from '../../subscription/messages.js';
 import { DatabaseClosedError } from '../errors.js';
 import {
-  DurableSequencer, encodeError, tight, type AnswerValue, type DatabaseState, type Frame, type Request, type WorkerStart,
+  DurableSequencer, encodeError, tight, type AnswerValue, type DatabaseState, type Frame, type Request, type WorkerMetrics,
+  type WorkerStart,
 } from './protocol.js';
 
 const port = parentPort!;
@@ -55,6 +56,11 @@ function state(d: Database): DatabaseState {
   return { defBytes: d.moduleDefBytes(), loggedProgramText: d.loggedProgramText(), httpBodyMaxBytes: d.httpBodyMaxBytes };
 }
 
+/** GET /v1/metrics' figures of this database, live queries of its subscriptions included. */
+function metrics(d: Database): WorkerMetrics {
+  return { ...d.metricsSnapshot(), subscriptionQueries: subscriptions?.queryCount ?? 0 };
+}
+
 function opened(): Database {
   if (db === undefined) throw new DatabaseClosedError();
   return db;
@@ -71,7 +77,7 @@ async function open(start: WorkerStart, program: string): Promise<unknown> {
   d.logs.follow((record) => send({ ev: 'log', record }));
   d.onFailure((failure) => send({ ev: 'failure', error: encodeError(failure) }));
   d.onModuleChange((change) => send({ ev: 'moduleChanged', breaksClients: change.breaksClients }));
-  return { state: state(d), logTail: d.logs.tail(), metrics: d.metricsSnapshot(), durableOffset: d.durableOffset };
+  return { state: state(d), logTail: d.logs.tail(), metrics: metrics(d), durableOffset: d.durableOffset };
 }
 
 /** The manager of this database, created on the first client (as attach.ts does in-thread). */
@@ -140,9 +146,9 @@ function run(req: Request): unknown {
     case 'update': {
       const d = opened();
       return d.update(req.program, { breakClients: req.breakClients, publisher: req.publisher })
-        .then((result) => ({ result, state: state(d), metrics: d.metricsSnapshot() }));
+        .then((result) => ({ result, state: state(d), metrics: metrics(d) }));
     }
-    case 'metrics': return opened().metricsSnapshot();
+    case 'metrics': return metrics(opened());
     case 'commitEvents':
       if (req.on && commitEvents === undefined) {
         commitEvents = opened().onCommit((e) => send({

@@ -22,7 +22,7 @@ import { CommitLogCorruptError, CommitLogError } from '../../durability/segment.
 import { CommitLogFailedError } from '../../durability/commitlog.js';
 import { PersistenceError } from '../persistence.js';
 import { SubscriptionQueryError } from '../../subscription/manager.js';
-import type { Caller } from '../database.js';
+import type { Caller, DatabaseMetricsSnapshot } from '../database.js';
 import type { LogRecord } from '../module-log.js';
 import type { QuerySetUpdate, ServerMessage } from '../../subscription/messages.js';
 
@@ -65,6 +65,9 @@ export interface DatabaseState {
   loggedProgramText: string | undefined;
   httpBodyMaxBytes: number;
 }
+
+/** A database's metrics snapshot and the number of live subscription queries in its worker. */
+export type WorkerMetrics = DatabaseMetricsSnapshot & { subscriptionQueries: number };
 
 /** A subscription answer: the message and the durability sequence of the last commit it saw (0: durable). */
 export interface AnswerValue { message: ServerMessage; seq: number }

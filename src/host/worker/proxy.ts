@@ -22,15 +22,16 @@ import { ModuleLog, type LogRecord } from '../module-log.js';
 import { DatabaseClosedError } from '../errors.js';
 import { DatabaseFailedError } from '../recovery.js';
 import type {
-  Caller, CommitEvent, CommitListener, DatabaseMetricsSnapshot, ModuleChangeListener, ReducerCallResult, UpdateOptions,
+  Caller, CommitEvent, CommitListener, ModuleChangeListener, ReducerCallResult, UpdateOptions,
   UpdatePlan, UpdateResult,
 } from '../database.js';
 import type { DatabaseSchema } from '../../datastore/types.js';
-import type { ClientHandle, ClientSink, CompileQuery } from '../../subscription/manager.js';
+import type { ClientHandle, ClientSink, CompileQuery, SubscriptionCounts } from '../../subscription/manager.js';
 import type { PortAnswer, SubscriptionPort } from '../../subscription/port.js';
 import type { CreateDatabaseOptions, DatabaseHost, HostedDatabase } from '../../server/host-api.js';
 import {
-  decodeError, DurableTracker, tight, type AnswerValue, type DatabaseState, type Frame, type Request, type WorkerStart,
+  decodeError, DurableTracker, tight, type AnswerValue, type DatabaseState, type Frame, type Request, type WorkerMetrics,
+  type WorkerStart,
 } from './protocol.js';
 
 type Pending = { reply: (value: unknown) => void; fail: (error: Error) => void };
@@ -101,7 +102,7 @@ export class WorkerDatabase implements HostedDatabase {
   private reducers!: ReducerCatalog;
   private procedures!: ProcedureCatalog;
   private schemaView!: Datastore;
-  private metrics!: DatabaseMetricsSnapshot;
+  private metrics!: WorkerMetrics;
   private metricsAskedMs = 0;
   private lastDurableOffset: bigint | undefined;
   private failed: DatabaseFailedError | undefined;
@@ -142,7 +143,7 @@ export class WorkerDatabase implements HostedDatabase {
   static async start(start: WorkerStart, program: string, report: (line: string) => void): Promise<WorkerDatabase> {
     const db = new WorkerDatabase(start, report);
     try {
-      const opened = await db.request<{ state: DatabaseState; logTail: LogRecord[]; metrics: DatabaseMetricsSnapshot; durableOffset: bigint | undefined }>(
+      const opened = await db.request<{ state: DatabaseState; logTail: LogRecord[]; metrics: WorkerMetrics; durableOffset: bigint | undefined }>(
         { op: 'open', program, ...start });
       db.setState(opened.state);
       for (const r of opened.logTail) db.logs.append(r);
@@ -262,13 +263,19 @@ export class WorkerDatabase implements HostedDatabase {
   onFailure(listener: (failure: DatabaseFailedError) => void): void { this.failureListeners.push(listener); }
 
   /** The worker's figures as of the previous scrape (each call asks for fresh ones for the next). */
-  metricsSnapshot(): DatabaseMetricsSnapshot {
+  metricsSnapshot(): WorkerMetrics {
     const now = performance.now();
     if (!this.closed && now - this.metricsAskedMs > 50) {
       this.metricsAskedMs = now;
-      this.send({ op: 'metrics' }, { reply: (m) => { this.metrics = m as DatabaseMetricsSnapshot; }, fail: () => {} });
+      this.send({ op: 'metrics' }, { reply: (m) => { this.metrics = m as WorkerMetrics; }, fail: () => {} });
     }
     return this.metrics;
+  }
+
+  /** GET /v1/metrics: clients attached here, live queries as of the previous scrape. */
+  subscriptionCounts(): SubscriptionCounts | undefined {
+    if (this.port === undefined) return undefined;
+    return { clientCount: this.sinks.size, queryCount: this.metrics.subscriptionQueries };
   }
 
   // ---- calls -----------------------------------------------------------------------------------------------------
@@ -295,7 +302,7 @@ export class WorkerDatabase implements HostedDatabase {
   }
   planUpdate(program: string): Promise<UpdatePlan> { return this.request({ op: 'planUpdate', program }); }
   async update(program: string, options: UpdateOptions): Promise<UpdateResult> {
-    const r = await this.request<{ result: UpdateResult; state: DatabaseState; metrics: DatabaseMetricsSnapshot }>(
+    const r = await this.request<{ result: UpdateResult; state: DatabaseState; metrics: WorkerMetrics }>(
       { op: 'update', program, breakClients: options.breakClients, publisher: options.publisher });
     this.setState(r.state);
     this.metrics = r.metrics;
