@@ -130,9 +130,13 @@ export async function runSubscribe(options: SubscribeOptions): Promise<void> {
       } else finish();
     });
     socket.on('message', (data: Buffer) => {
+      // Once finished, print nothing more: `-n N` means exactly N update lines, even when further updates arrive in
+      // the same frame or before the close completes (a burst of scheduled transactions printed 17 lines for -n 2).
+      if (settled) return;
       try {
         if (data[0] !== compressionTagNone) throw new CliError(`unexpected compression tag ${data[0]}`);
         for (const message of decodeServerMessages(new Uint8Array(data.buffer, data.byteOffset + 1, data.length - 1))) {
+          if (settled) break;
           if (message.tag === 'SubscriptionError') {
             finish(new CliError(message.error));
           } else if (message.tag === 'SubscribeApplied') {
