@@ -33,6 +33,7 @@ export const builtinTemplates: readonly TemplateDef[] = [
   { id: 'nextjs-ts', description: 'Next.js App Router web app with a TypeScript module', client: 'web' },
   { id: 'angular-ts', description: 'Angular web app (signals, no zone.js) with a TypeScript module', client: 'web' },
   { id: 'nuxt-ts', description: 'Nuxt 3 web app (Vue, server-rendered shell) with a TypeScript module', client: 'web' },
+  { id: 'astro-ts', description: 'Astro static site with a live React island and a TypeScript module', client: 'web' },
 ];
 
 export function findTemplate(id: string): TemplateDef | undefined {
