@@ -20,7 +20,7 @@ export interface Smoke {
   /** A new server-issued identity (upstream's new_identity: logout, then login --server-issued-login). */
   newIdentity(): Promise<void>;
   subscribe(db: string, queries: string[], opts?: { n?: number; confirmed?: boolean }): Promise<CliResult>;
-  subscribeBackground(db: string, queries: string[], opts: { n: number; confirmed?: boolean }): Promise<{ collect(): Promise<unknown[]> }>;
+  subscribeBackground(db: string, queries: string[], opts: { n?: number; confirmed?: boolean }): Promise<{ collect(): Promise<unknown[]> }>;
 }
 
 /** psql-style output compared as upstream's assert_sql does: trailing whitespace trimmed per line. */
