@@ -71,6 +71,8 @@ export interface HostedDatabase {
 
   // Health and metrics.
   metricsSnapshot: Database['metricsSnapshot'];
+  /** Makes the next metricsSnapshot current (GET /v1/metrics awaits it); absent when snapshots are always current. */
+  refreshMetrics?(): Promise<void>;
   readonly failure: Database['failure'];
   onFailure: Database['onFailure'];
   readonly durableOffset: bigint | undefined;

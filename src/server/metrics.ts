@@ -42,6 +42,8 @@ export function addMetricsRoutes(router: Router, databases: DatabaseRegistry, op
   if (!options.enabled) return;
   const registry = createMetricsRegistry(databases);
   router.add('GET', '/v1/metrics', async (ctx) => {
+    // Databases in worker threads send their current figures first (host/worker/proxy.ts); in-thread ones are read live.
+    await Promise.all([...databases.liveEntries()].map(([, db]) => db.refreshMetrics?.()));
     ctx.sendText(200, await registry.metrics(), registry.contentType);
   });
 }

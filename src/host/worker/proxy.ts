@@ -40,6 +40,8 @@ type RequestBody = Request extends infer R ? R extends { id: number } ? Omit<R, 
 type Procedures = ReturnType<HostedDatabase['procedureByName']>;
 
 const emptyArgs = new Uint8Array(0);
+/** How long GET /v1/metrics waits for a worker's current figures before it serves the previous ones. */
+const metricsRefreshWaitMs = 1_000;
 
 /**
  * Workers whose database closed (or failed to open), waiting for the next one. A worker thread is never ended while
@@ -103,7 +105,6 @@ export class WorkerDatabase implements HostedDatabase {
   private procedures!: ProcedureCatalog;
   private schemaView!: Datastore;
   private metrics!: WorkerMetrics;
-  private metricsAskedMs = 0;
   private lastDurableOffset: bigint | undefined;
   private failed: DatabaseFailedError | undefined;
   private readonly failureListeners: ((failure: DatabaseFailedError) => void)[] = [];
@@ -262,17 +263,25 @@ export class WorkerDatabase implements HostedDatabase {
   get durableOffset(): bigint | undefined { return this.lastDurableOffset; }
   onFailure(listener: (failure: DatabaseFailedError) => void): void { this.failureListeners.push(listener); }
 
-  /** The worker's figures as of the previous scrape (each call asks for fresh ones for the next). */
+  /** The worker's figures as of the last refreshMetrics (or open, or update). */
   metricsSnapshot(): WorkerMetrics {
-    const now = performance.now();
-    if (!this.closed && now - this.metricsAskedMs > 50) {
-      this.metricsAskedMs = now;
-      this.send({ op: 'metrics' }, { reply: (m) => { this.metrics = m as WorkerMetrics; }, fail: () => {} });
-    }
     return this.metrics;
   }
 
-  /** GET /v1/metrics: clients attached here, live queries as of the previous scrape. */
+  /**
+   * Asks the worker for its current figures. A database busy for longer than `metricsRefreshWaitMs` (a runaway
+   * reducer) keeps its previous ones, so a scrape is never held for a reducer's whole limit.
+   */
+  refreshMetrics(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, metricsRefreshWaitMs);
+      const done = () => { clearTimeout(timer); resolve(); };
+      this.send({ op: 'metrics' }, { reply: (m) => { this.metrics = m as WorkerMetrics; done(); }, fail: done });
+    });
+  }
+
+  /** GET /v1/metrics: clients attached here, live queries as of the last refreshMetrics. */
   subscriptionCounts(): SubscriptionCounts | undefined {
     if (this.port === undefined) return undefined;
     return { clientCount: this.sinks.size, queryCount: this.metrics.subscriptionQueries };
