@@ -34,6 +34,7 @@ export const builtinTemplates: readonly TemplateDef[] = [
   { id: 'angular-ts', description: 'Angular web app (signals, no zone.js) with a TypeScript module', client: 'web' },
   { id: 'nuxt-ts', description: 'Nuxt 3 web app (Vue, server-rendered shell) with a TypeScript module', client: 'web' },
   { id: 'astro-ts', description: 'Astro static site with a live React island and a TypeScript module', client: 'web' },
+  { id: 'remix-ts', description: 'Remix as React Router 7 (framework mode, server-rendered) with a TypeScript module', client: 'web' },
 ];
 
 export function findTemplate(id: string): TemplateDef | undefined {
