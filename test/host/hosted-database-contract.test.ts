@@ -88,6 +88,9 @@ for (const impl of impls) {
       await assert.rejects(db.callReducerJson('add', [1, 2], alice), BadArgumentsError);
       await assert.rejects(db.callReducerJson('init', [], alice), ReducerNotCallableError);
       await assert.rejects(db.sql('SELEKT nonsense', alice), SqlError);
+      let deep: unknown = 'x';
+      for (let i = 0; i < 100_000; i++) deep = [deep];
+      await assert.rejects(db.callReducerJson('add', [deep], alice), BadArgumentsError, 'arguments nested past what crosses a thread');
 
       // Subscriptions through the port the sessions use.
       const port = subscriptionPortFor(db, compileWithSql);

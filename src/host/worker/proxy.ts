@@ -19,7 +19,7 @@ import { decodeRawModuleDef, type RawModuleDefV10 } from '../../sats/moduledef.j
 import { ReducerCatalog, type ReducerInfo } from '../reducers.js';
 import { ProcedureCatalog } from '../procedures.js';
 import { ModuleLog, type LogRecord } from '../module-log.js';
-import { DatabaseClosedError } from '../errors.js';
+import { BadArgumentsError, DatabaseClosedError } from '../errors.js';
 import { DatabaseFailedError } from '../recovery.js';
 import type {
   Caller, CommitEvent, CommitListener, ModuleChangeListener, ReducerCallResult, UpdateOptions,
@@ -171,8 +171,17 @@ export class WorkerDatabase implements HostedDatabase {
   private send(body: RequestBody, pending: Pending): void {
     if (this.closed && body.op !== 'close') { pending.fail(this.failed ?? new DatabaseClosedError()); return; }
     const id = this.nextId++;
+    try {
+      this.worker.postMessage({ ...body, id });
+    } catch (err) {
+      // Structured clone refused the request (JSON arguments nested too deeply for it): the caller's input, a 400.
+      const message = `they cannot be passed to the database: ${(err as Error).message}`;
+      if (body.op === 'callReducerJson') pending.fail(new BadArgumentsError(body.name, message));
+      else if (body.op === 'callProcedureJson') pending.fail(new BadArgumentsError(body.name, message, 'procedure'));
+      else pending.fail(err as Error);
+      return;
+    }
     this.pending.set(id, pending);
-    this.worker.postMessage({ ...body, id });
   }
 
   private request<T>(body: RequestBody): Promise<T> {
