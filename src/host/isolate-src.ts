@@ -157,10 +157,17 @@ if (!RegExp.escape) def(RegExp, 'escape', function (s) { return String(s).replac
 Object.defineProperty(Math, 'random', { configurable: true, enumerable: false, get() {
   throw new TypeError('Math.random is not available in SpacetimeDB modules. Use ctx.random instead.'); } });
 
-// --- UTF-8 TextEncoder / TextDecoder (the only encoding modules get, as upstream).
+// --- UTF-8 TextEncoder / TextDecoder (the only encoding modules get, as upstream). The official library constructs
+// one per string it reads or writes (BinaryReader.readString, BinaryWriter.writeString), so construction and the
+// ASCII case are kept cheap: one exact-size allocation for an ASCII string (measured 340 → 130 ns for 10 chars).
 function utf8Encode(s) {
-  const n = s.length; let out = new Uint8Array(n * 3); let j = 0;
-  for (let i = 0; i < n; i++) {
+  const n = s.length;
+  let i = 0;
+  while (i < n && s.charCodeAt(i) < 0x80) i++;
+  if (i === n) { const a = new Uint8Array(n); for (let k = 0; k < n; k++) a[k] = s.charCodeAt(k); return a; }
+  let out = new Uint8Array(n * 3); let j = 0;
+  for (let k = 0; k < i; k++) out[j++] = s.charCodeAt(k);
+  for (; i < n; i++) {
     let c = s.charCodeAt(i);
     if (c < 0x80) { out[j++] = c; continue; }
     if (c < 0x800) { out[j++] = 0xc0 | (c >> 6); out[j++] = 0x80 | (c & 63); continue; }
@@ -218,7 +225,7 @@ class TextEncoder {
 class TextDecoder {
   #fatal; #ignoreBOM;
   constructor(label = 'utf-8', options = {}) {
-    if (!isUtf8Label(label)) throw new RangeError('The "' + label + '" encoding is not supported');
+    if (label !== 'utf-8' && !isUtf8Label(label)) throw new RangeError('The "' + label + '" encoding is not supported');
     if (options.ignoreBOM) throw new TypeError('TextDecoder ignoreBOM is not supported');
     this.#fatal = !!options.fatal; this.#ignoreBOM = false;
   }
@@ -229,7 +236,8 @@ class TextDecoder {
     if (options && options.stream) throw new TypeError('TextDecoder stream option is not supported');
     if (input === undefined) return '';
     let b;
-    if (input instanceof ArrayBuffer || (typeof SharedArrayBuffer === 'function' && input instanceof SharedArrayBuffer)) b = new Uint8Array(input);
+    if (input instanceof Uint8Array) b = input;
+    else if (input instanceof ArrayBuffer || (typeof SharedArrayBuffer === 'function' && input instanceof SharedArrayBuffer)) b = new Uint8Array(input);
     else if (ArrayBuffer.isView(input)) b = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
     else throw new TypeError('The "input" argument must be an ArrayBuffer or ArrayBufferView');
     let start = 0; if (b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) start = 3;
@@ -628,7 +636,12 @@ const sys = {
     X.set(b, 0);
     call(${op.scheduleImmediate}, String(name), b.length);
   },
-  console_log(level, message) { call(${op.consoleLog}, u8(level), String(message), callerFrame()); },
+  // Not through call(): logging reads and writes no rows, so queued updates stay queued and the row cache stays.
+  console_log(level, message) {
+    const frame = callerFrame(), text = String(message);
+    if (xIter !== undefined) materialize();
+    for (;;) { const r = H(${op.consoleLog}, u8(level), text, frame); if (r >= 0) return; fail(r); }
+  },
   console_timer_start(name) { return call(${op.timerStart}, String(name)); },
   console_timer_end(id) { call(${op.timerEnd}, id); },
   identity() { call(${op.identity}); return readBig(0, 4); },
@@ -660,14 +673,30 @@ function noSuchIter(id) {
   if (hooks === undefined) throw new Error(msg);
   throw new (hooks.__get_error_constructor__(6))(msg);
 }
-// "file:line" of the module code that called console.*: frame 0 is this function, 1 the shim, 2 the library's
-// console method, 3 its caller. Only computed for log calls, never on the datastore path.
+// "file:line:column" of the module code that called console.*: above this function, frame 0 is the shim, 1 the
+// library's console method, 2 its caller. Read from V8's structured call sites of three frames, not from a formatted
+// stack text of ten (measured: a short console.log cost ~12 µs in the isolate with the text). The module's own
+// Error.prepareStackTrace and stackTraceLimit are put back at once.
+const callSites = (_e, frames) => frames;
 function callerFrame() {
-  const stack = new Error().stack || '';
-  const lines = stack.split('\n');
-  const line = lines[4] || '';
-  const m = /\(?([^()\s]+):(\d+):(\d+)\)?$/.exec(line);
-  return m ? m[1] + ':' + m[2] + ':' + m[3] : '';
+  const limit = Error.stackTraceLimit, prepare = Error.prepareStackTrace;
+  const holder = {};
+  let frames;
+  try {
+    Error.stackTraceLimit = 3;
+    Error.prepareStackTrace = callSites;
+    Error.captureStackTrace(holder, callerFrame);
+    frames = holder.stack;
+  } catch {
+    frames = undefined;                         // a module that froze Error: no location
+  } finally {
+    Error.stackTraceLimit = limit;
+    Error.prepareStackTrace = prepare;
+  }
+  const f = Array.isArray(frames) ? frames[2] : undefined;
+  if (f === undefined) return '';
+  const file = f.getFileName();
+  return file ? file + ':' + f.getLineNumber() + ':' + f.getColumnNumber() : '';
 }
 def(G, Symbol.for('SpacetimeDB.sys'), { '2.0': sys, '2.1': sys21 });
 

@@ -3,7 +3,8 @@
 //
 // Owns: isolate lifetime (memory limit and its ballast, re-creation after a trap), module loading (host-abi §2.1) and
 // the single entry into the isolate per call (the dispatcher from isolate-src.ts, entered with applySync + timeout).
-// May call: isolated-vm, host/isolate-src, host/syscalls (SyscallHost), host/program, host/errors, limits.
+// May call: isolated-vm, host/isolate-src, host/syscalls (SyscallHost), host/program, host/errors, limits,
+// host/module-log (holding log writes while a reducer or view call runs: one append per call).
 
 import assert from 'node:assert';
 import ivm from 'isolated-vm';
@@ -12,6 +13,7 @@ import type { PreparedProgram } from './program.js';
 import type { SyscallHost } from './syscalls.js';
 import { messageOf, PublishError } from './errors.js';
 import { SourceMap } from './sourcemap.js';
+import { holdLogWrites, releaseLogWrites } from './module-log.js';
 import { moduleEvaluateTimeoutMs, moduleHeapHardLimitFactor } from '../limits.js';
 
 /**
@@ -207,12 +209,14 @@ export class ModuleRuntime {
     host.writeReducerCall(id, sender, connId, timestamp, args);
     this.armDeadline(this.limits.reducerTimeoutMs);
     let code: number;
+    holdLogWrites();
     try {
       code = this.callReducerRef.applySync(undefined, this.exchangeArgs(), this.callOptions);
     } catch (err) {
       return { kind: 'trap', message: this.recover(err) };
     } finally {
       host.endCall();
+      releaseLogWrites();             // before anything replies: the records survive a crash right after the call
     }
     if (code === callOutcome.ok || code === callOutcome.okDeferred) {
       // Updates the call queued (isolate-src.ts "Row cache and deferred updates") cannot fail unless the datastore
@@ -243,12 +247,14 @@ export class ModuleRuntime {
     host.writeViewCall(anonymous, id, sender);
     if (outermost) this.armDeadline(this.limits.reducerTimeoutMs);    // nested: the outer call's deadline holds
     let code: number;
+    holdLogWrites();
     try {
       code = this.callViewRef.applySync(undefined, this.exchangeArgs(), this.callOptions);
     } catch (err) {
       return { kind: 'trap', message: this.recover(err).replace('the reducer', 'the view') };
     } finally {
       if (outermost) host.endCall();
+      releaseLogWrites();
     }
     if (code === callOutcome.ok) return { kind: 'ok', bytes: host.readResultBytes() };
     const message = host.readReport();

@@ -11,11 +11,15 @@ const base64Digits = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345
 const base64Value = new Int8Array(128).fill(-1);
 for (let i = 0; i < base64Digits.length; i++) base64Value[base64Digits.charCodeAt(i)] = i;
 
+/** Log locations remembered by mapFrame (a module has a few hundred console calls at most; past this it restarts). */
+const frameCacheEntriesMax = 4096;
+
 export interface OriginalPosition { source: string; line: number; column: number }
 
 export class SourceMap {
   private lines: Int32Array[] | undefined;   // per generated line: [genCol, source, origLine, origCol] × n
   private sources: string[] = [];
+  private readonly frames = new Map<string, OriginalPosition | undefined>();
 
   private constructor(private readonly json: string) {}
 
@@ -55,11 +59,18 @@ export class SourceMap {
     })).join('\n');
   }
 
-  /** "spacetimedb_module:L" or "spacetimedb_module:L:C" → original position (for log records). */
+  /**
+   * "spacetimedb_module:L" or "spacetimedb_module:L:C" → original position (for log records). A module logs from a
+   * few places, many times: positions are remembered per frame text (at most frameCacheEntriesMax of them).
+   */
   mapFrame(frame: string): OriginalPosition | undefined {
+    const known = this.frames.get(frame);
+    if (known !== undefined || this.frames.has(frame)) return known;
     const m = /^spacetimedb_module:(\d+)(?::(\d+))?$/.exec(frame);
-    if (m === null) return undefined;
-    return this.lookup(Number(m[1]), Number(m[2] ?? 1));
+    const p = m === null ? undefined : this.lookup(Number(m[1]), Number(m[2] ?? 1));
+    if (this.frames.size >= frameCacheEntriesMax) this.frames.clear();
+    this.frames.set(frame, p);
+    return p;
   }
 
   private decode(): Int32Array[] {

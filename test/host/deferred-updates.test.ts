@@ -92,6 +92,12 @@ export const raw_bad_update = spacetimedb.reducer({ id: t.u32(), index: t.string
   try { datastore_update_bsatn(tid, iid, b.buffer, 10); } catch (e) { throw new SenderError('caught ' + failText(e)); }
   throw new SenderError('an invalid row was accepted');
 });
+// A log between a find and its update: logging touches no rows, so the update is still deferred.
+export const log_between = spacetimedb.reducer({ id: t.u32() }, (ctx, { id }) => {
+  const r = ctx.db.acct.id.find(id);
+  console.info('found ' + r.balance);
+  ctx.db.acct.id.update({ id, balance: r.balance + 1n });
+});
 export const rename = spacetimedb.reducer({ id: t.u32(), name: t.string() }, (ctx, { id, name }) => {
   const r = ctx.db.named.id.find(id);
   ctx.db.named.id.update({ ...r, name });
@@ -254,5 +260,18 @@ test('a failed call empties the row cache (its writes were rolled back)', async 
     assert.equal((await db.callReducerJson('update_then_throw', [16], alice)).status, 'internal');
     assert.equal((await db.callReducerJson('transfer', [16, 17, 1], alice)).status, 'committed');
     assert.equal(balance(db, 16), 98n, 'not 148: the failed call\'s update is gone from the cache too');
+  });
+});
+
+test('a console.log between a find and an update keeps the row cache and the queue', async () => {
+  await withDb(async (db) => {
+    const before = db.syscallCrossings();
+    assert.equal((await db.callReducerJson('log_between', [18], alice)).status, 'committed');
+    assert.equal(db.syscallCrossings() - before, 2, 'the find and the log; the update is deferred');
+    assert.equal(balance(db, 18), 101n);
+    const rec = db.logs.tail(1)[0];
+    assert.equal(rec.message, 'found 100');
+    assert.equal(rec.filename, 'spacetimedb_module', 'the call site is still located (no source map here)');
+    assert.ok((rec.lineNumber ?? 0) > 1);
   });
 });
