@@ -93,21 +93,61 @@ function hexFixed(value: bigint, bytes: number): string {
   return '0x' + value.toString(16).padStart(bytes * 2, '0');
 }
 
+const powersOfTen = Array.from({ length: 309 }, (_, i) => Number(`1e${i}`));
+const u64Max = (1n << 64n) - 1n;
+
+/**
+ * The float upstream's CLI prints for `value`: the server writes its shortest digits, and upstream's CLI reads them with
+ * serde_json's default (not correctly rounded) parser — significand as an integer, then one multiply or divide by a
+ * power of ten — so some doubles print one unit in the last place off (sql::test_sql_format's f64 column:
+ * -3454353.3453890434 is printed -3454353.345389043). Printing the same keeps `spacetime sql` tables byte-compatible.
+ */
+export function asUpstreamCliReads(value: number, isF32: boolean): number {
+  if (!Number.isFinite(value) || value === 0) return value;
+  const text = isF32 ? shortestF32Text(value) : String(value);
+  const m = /^(-?)(\d+)(?:\.(\d+))?(?:e([+-]?\d+))?$/i.exec(text);
+  if (m === null) return value;
+  let significand = 0n;
+  let exponent = Number(m[4] ?? 0);
+  let overflowed = false;
+  for (const digit of m[2]) {
+    const next = significand * 10n + BigInt(digit);
+    if (overflowed || next > u64Max) [overflowed, exponent] = [true, exponent + 1];
+    else significand = next;
+  }
+  for (const digit of m[3] ?? '') {
+    const next = significand * 10n + BigInt(digit);
+    if (overflowed || next > u64Max) break;
+    [significand, exponent] = [next, exponent - 1];
+  }
+  let f = Number(significand);
+  while (f !== 0) {
+    const power = powersOfTen[Math.abs(exponent)];
+    if (power !== undefined) {
+      f = exponent >= 0 ? f * power : f / power;
+      break;
+    }
+    if (exponent >= 0) return value;
+    [f, exponent] = [f / 1e308, exponent + 308];
+  }
+  const read = m[1] === '-' ? -f : f;
+  return isF32 ? Math.fround(read) : read;
+}
+
+function shortestF32Text(value: number): string {
+  for (let digits = 1; digits <= 9; digits++) {
+    const candidate = Number(value.toPrecision(digits));
+    if (Math.fround(candidate) === Math.fround(value)) return String(candidate);
+  }
+  return String(value);
+}
+
 /** Rust `{}` for floats: shortest round-trip digits, never exponent notation. */
 export function formatFloat(value: number, isF32: boolean): string {
   if (Number.isNaN(value)) return 'NaN';
   if (value === Infinity) return 'inf';
   if (value === -Infinity) return '-inf';
-  let text = String(value);
-  if (isF32) {
-    for (let digits = 1; digits <= 9; digits++) {
-      const candidate = Number(value.toPrecision(digits));
-      if (Math.fround(candidate) === Math.fround(value)) {
-        text = String(candidate);
-        break;
-      }
-    }
-  }
+  let text = isF32 ? shortestF32Text(value) : String(value);
   if (/e/i.test(text)) text = expandExponent(text);
   if (Object.is(value, -0)) return '-0';
   return text;
@@ -184,7 +224,7 @@ export function formatValue(type: TypeJson, value: LosslessJson): string {
       return String(value);
     case 'F32':
     case 'F64':
-      return formatFloat(Number(value), tag === 'F32');
+      return formatFloat(asUpstreamCliReads(Number(value), tag === 'F32'), tag === 'F32');
     case 'String':
       return `"${String(value)}"`;
     case 'Array': {
