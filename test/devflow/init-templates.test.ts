@@ -39,7 +39,7 @@ test('init --template without a value (upstream) and --list print every template
   }
   const ids = builtinTemplates.map((t) => t.id);
   for (const id of ['basic-ts', 'nodejs-ts', 'browser-ts', 'react-ts', 'chat-react-ts', 'vue-ts', 'svelte-ts', 'nextjs-ts',
-    'angular-ts', 'nuxt-ts', 'astro-ts', 'remix-ts']) {
+    'angular-ts', 'nuxt-ts', 'astro-ts', 'remix-ts', 'tanstack-ts']) {
     assert.ok(ids.includes(id), `upstream's ${id} is shipped`);
   }
   const onDisk = readdirSync(path.join(repoRoot, 'templates')).sort();
