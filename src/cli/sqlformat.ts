@@ -102,7 +102,7 @@ const u64Max = (1n << 64n) - 1n;
  * power of ten — so some doubles print one unit in the last place off (sql::test_sql_format's f64 column:
  * -3454353.3453890434 is printed -3454353.345389043). Printing the same keeps `spacetime sql` tables byte-compatible.
  */
-export function asUpstreamCliReads(value: number, isF32: boolean): number {
+function asUpstreamCliReads(value: number, isF32: boolean): number {
   if (!Number.isFinite(value) || value === 0) return value;
   const text = isF32 ? shortestF32Text(value) : String(value);
   const m = /^(-?)(\d+)(?:\.(\d+))?(?:e([+-]?\d+))?$/i.exec(text);
