@@ -36,6 +36,7 @@ export const builtinTemplates: readonly TemplateDef[] = [
   { id: 'astro-ts', description: 'Astro static site with a live React island and a TypeScript module', client: 'web' },
   { id: 'remix-ts', description: 'Remix as React Router 7 (framework mode, server-rendered) with a TypeScript module', client: 'web' },
   { id: 'tanstack-ts', description: 'TanStack Start (React, Router and Query) with a TypeScript module', client: 'web' },
+  { id: 'money-exchange-react-ts', description: 'Money exchange: private accounts, names and live transfers (React, views)', client: 'web' },
 ];
 
 export function findTemplate(id: string): TemplateDef | undefined {
