@@ -393,3 +393,10 @@ export const viewResultsCachedMax = 4096;
 /** Rows held by one database's cached view results altogether; one request may materialize up to sqlRowsReturnedMax. */
 export const viewResultRowsCachedMax = 2_000_000;
 assertLimit(viewResultRowsCachedMax >= sqlRowsReturnedMax, 'the largest result one request may build can be kept');
+
+// ---- Databases in worker threads (issue 12, engine v2 step 3) -------------------------------------------------------
+// `--database-threads worker`: a WebSocket client's reducer calls go to its database's worker without waiting for the
+// previous reply (as in-thread calls pipeline), so the worker's queue, not the session's, holds them.
+
+/** Reducer calls of one WebSocket connection sent to its database's worker and not yet run; the next waits for one. */
+export const workerCallsInFlightPerConnectionMax = 256;

@@ -9,6 +9,7 @@
 
 import type { Database } from '../host/database.js';
 import type { LogCursor, LogListener, LogRecord } from '../host/module-log.js';
+import type { WorkerDatabase } from '../host/worker/proxy.js';
 import type { ReadView } from '../datastore/types.js';
 import type { ProductType } from '../sats/types.js';
 import type { CompileQuery } from '../subscription/manager.js';
@@ -45,6 +46,8 @@ export interface HostedDatabase {
   callReducer: Database['callReducer'];
   /** The synchronous hot path; absent when calls cannot run on this thread (worker). */
   callReducerNow?: Database['callReducerNow'];
+  /** The worker's pipelined path for WebSocket calls (host/worker/proxy.ts); absent in-thread. */
+  callReducerOrdered?: WorkerDatabase['callReducerOrdered'];
   callReducerJson: Database['callReducerJson'];
   callProcedure: Database['callProcedure'];
   callProcedureJson: Database['callProcedureJson'];

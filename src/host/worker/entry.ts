@@ -13,7 +13,11 @@
 // when the process exits are not torn down that way.
 //
 // Replies to calls are sent after the call's commit is durable, as `Database` resolves them; the events of a commit
-// (its clients' TransactionUpdates) are sent at commit time with the durability sequence they wait for.
+// (its clients' TransactionUpdates) are sent at commit time with the durability sequence they wait for. A WebSocket
+// client's calls (`callOrdered`) are answered the moment they ran instead, with the sequence their reply waits for, so
+// the session can send the next one at once (in-thread calls pipeline the same way: Database.callReducerNow). Such a
+// call cannot run while the database is busy (an async procedure holds its queue); then it and every request after it
+// wait in `backlog`, in arrival order.
 
 import { parentPort } from 'node:worker_threads';
 import { Database } from '../database.js';
@@ -129,10 +133,44 @@ function client(connectionId: bigint): ClientHandle {
   return handle;
 }
 
+/** Requests waiting behind a `callOrdered` that found the database busy, in arrival order. */
+const backlog: Request[] = [];
+let backlogRetry: NodeJS.Timeout | undefined;
+
+/** Runs a client's call now if the database is free: replied to at once (see the header). False: busy, try later. */
+function callOrdered(req: Extract<Request, { op: 'callOrdered' }>): boolean {
+  let now;
+  try {
+    now = opened().callReducerNow(req.name, req.args, req.caller);
+  } catch (err) {
+    send({ id: req.id, ok: false, error: encodeError(err), offset: db?.durableOffset });
+    return true;
+  }
+  if (now === undefined) return false;
+  send({ id: req.id, ok: true, value: { result: withoutTxData(now.result), seq: durables.seqOf(now.durable) }, offset: db?.durableOffset });
+  return true;
+}
+
+/** Handles requests in arrival order; stops at a call the busy database cannot take yet and retries in 1 ms. */
+function drainBacklog(): void {
+  backlogRetry = undefined;
+  while (backlog.length > 0) {
+    const req = backlog[0];
+    if (req.op === 'callOrdered' && db !== undefined && !callOrdered(req)) {
+      backlogRetry = setTimeout(drainBacklog, 1);
+      return;
+    }
+    backlog.shift();
+    if (req.op !== 'callOrdered') handle(req);
+    else if (db === undefined) send({ id: req.id, ok: false, error: encodeError(new DatabaseClosedError()) });
+  }
+}
+
 /** Runs one request; a value, or a promise of one (replied to when it settles). */
 function run(req: Request): unknown {
   switch (req.op) {
     case 'open': return open(req, req.program);
+    case 'callOrdered': throw new Error('callOrdered goes through the backlog');
     case 'callReducer': return opened().callReducer(req.name, req.args, req.caller).then(withoutTxData);
     case 'callReducerJson': return opened().callReducerJson(req.name, req.argsJson, req.caller).then(withoutTxData);
     case 'callProcedure': return opened().callProcedure(req.name, req.args, req.caller);
@@ -201,6 +239,19 @@ function withoutTxData<T extends { status: string }>(result: T): Omit<T, 'txData
 }
 
 port.on('message', (req: Request) => {
+  if (backlog.length > 0 || (req.op === 'callOrdered' && db !== undefined && !callOrdered(req))) {
+    backlog.push(req);
+    backlogRetry ??= setTimeout(drainBacklog, 1);
+    return;
+  }
+  if (req.op === 'callOrdered') {
+    if (db === undefined) send({ id: req.id, ok: false, error: encodeError(new DatabaseClosedError()) });
+    return;
+  }
+  handle(req);
+});
+
+function handle(req: Request): void {
   const ok = (value: unknown) => send({ id: req.id, ok: true, value, offset: db?.durableOffset });
   const failed = (err: unknown) => send({ id: req.id, ok: false, error: encodeError(err), offset: db?.durableOffset });
   let value: unknown;
@@ -212,4 +263,4 @@ port.on('message', (req: Request) => {
   }
   if (value instanceof Promise) value.then(ok, failed);
   else ok(value);
-});
+}

@@ -38,6 +38,7 @@ export interface WorkerStart {
 export type Request = { id: number } & (
   | ({ op: 'open'; program: string } & WorkerStart)
   | { op: 'callReducer'; name: string; args: Uint8Array; caller: Caller }
+  | { op: 'callOrdered'; name: string; args: Uint8Array; caller: Caller }
   | { op: 'callReducerJson'; name: string; argsJson: unknown; caller: Caller }
   | { op: 'callProcedure'; name: string; args: Uint8Array; caller: Caller }
   | { op: 'callProcedureJson'; name: string; argsJson: unknown; caller: Caller }
@@ -68,6 +69,12 @@ export interface DatabaseState {
 
 /** A database's metrics snapshot and the number of live subscription queries in its worker. */
 export type WorkerMetrics = DatabaseMetricsSnapshot & { subscriptionQueries: number };
+
+/**
+ * The reply to `callOrdered`, sent the moment the call ran (right after its commit's events, before anything that
+ * follows it): its result and the durability sequence its reply waits for.
+ */
+export interface OrderedCallValue { result: unknown; seq: number }
 
 /** A subscription answer: the message and the durability sequence of the last commit it saw (0: durable). */
 export interface AnswerValue { message: ServerMessage; seq: number }

@@ -30,10 +30,12 @@ import type { ClientHandle, ClientSink, CompileQuery, SubscriptionCounts } from 
 import type { PortAnswer, SubscriptionPort } from '../../subscription/port.js';
 import type { CreateDatabaseOptions, DatabaseHost, HostedDatabase } from '../../server/host-api.js';
 import {
-  decodeError, DurableTracker, tight, type AnswerValue, type DatabaseState, type Frame, type Request, type WorkerMetrics,
+  decodeError, DurableTracker, tight, type AnswerValue, type DatabaseState, type Frame, type OrderedCallValue, type Request, type WorkerMetrics,
   type WorkerStart,
 } from './protocol.js';
 
+/** See WorkerDatabase.callReducerOrdered. */
+export type OrderedCallRan = (result: ReducerCallResult, durable: Promise<unknown> | undefined) => void;
 type Pending = { reply: (value: unknown) => void; fail: (error: Error) => void };
 /** A request without its id (distributes over the union). */
 type RequestBody = Request extends infer R ? R extends { id: number } ? Omit<R, 'id'> : never : never;
@@ -300,6 +302,19 @@ export class WorkerDatabase implements HostedDatabase {
 
   callReducer(name: string, args: Uint8Array, caller: Caller): Promise<ReducerCallResult> {
     return this.request({ op: 'callReducer', name, args: tight(args), caller });
+  }
+  /**
+   * A WebSocket client's call (session.ts): `ran` is called while the worker's reply is dispatched, right after the
+   * events of the call's commit and before anything later, with what the reply must wait for (see entry.ts).
+   */
+  callReducerOrdered(name: string, args: Uint8Array, caller: Caller, ran: OrderedCallRan): void {
+    this.send({ op: 'callOrdered', name, args: tight(args), caller }, {
+      reply: (value) => {
+        const v = value as OrderedCallValue;
+        ran(v.result as ReducerCallResult, this.durables.promiseFor(v.seq));
+      },
+      fail: (error) => ran({ status: 'internal', message: error.message }, undefined),
+    });
   }
   callReducerJson(name: string, argsJson: unknown, caller: Caller): Promise<ReducerCallResult> {
     return this.request({ op: 'callReducerJson', name, argsJson, caller });

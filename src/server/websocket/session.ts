@@ -35,6 +35,7 @@ import { webSocketCounters } from '../../metrics/counters.js';
 import { onFlushPassEnd, queueFlush, releaseWhenDurable, type DurableSlot, type FlushTarget } from './fanout.js';
 import {
   outboundFragmentBytes, outboundQueueMaxBytes, outboundSocketBufferedBytesMax, outboundStallTimeoutMs, queryMessagesSliceMs,
+  workerCallsInFlightPerConnectionMax,
 } from '../../limits.js';
 
 export { outboundQueueMaxBytes };
@@ -101,6 +102,9 @@ export interface SessionDatabase extends PortSource {
    */
   callReducerNow?(name: string, args: Uint8Array, caller: Caller):
     { result: ReducerCallResult; durable: Promise<unknown> | undefined } | undefined;
+  /** A database in a worker (host/worker/proxy.ts): the call's result as soon as it ran there (callReducerOrdered). */
+  callReducerOrdered?(name: string, args: Uint8Array, caller: Caller,
+    ran: (result: ReducerCallResult, durable: Promise<unknown> | undefined) => void): void;
   callProcedure?(name: string, args: Uint8Array, caller: Caller): Promise<ProcedureCallResult>;
   clientConnected(caller: Caller): Promise<void>;
   clientDisconnected(caller: Caller): Promise<void>;
@@ -195,6 +199,10 @@ export class Session implements ClientSink, FlushTarget {
   private readonly inbound: ClientMessage[] = [];
   private processing = false;
   private inflight: InflightReducer | undefined;
+  /** Calls sent to the database's worker and not yet run there, oldest first (callReducerOrdered). */
+  private readonly ordered: InflightReducer[] = [];
+  /** Resumes the inbound loop once fewer than workerCallsInFlightPerConnectionMax calls wait in the worker. */
+  private orderedRoom: (() => void) | undefined;
   private handle: ClientHandle | undefined;
   private closed = false;
   private connected = false;
@@ -369,6 +377,7 @@ export class Session implements ClientSink, FlushTarget {
    * (another call running) takes the promise path and is awaited before the next message, as before.
    */
   private callReducer(requestId: number, name: string, args: Uint8Array): Promise<void> | undefined {
+    if (this.db.callReducerOrdered !== undefined) return this.callReducerOrdered(requestId, name, args);
     assert.equal(this.inflight, undefined, 'one reducer call at a time per connection');
     const inflight: InflightReducer = { requestId, slot: undefined, querySets: noQuerySets };
     this.inflight = inflight;
@@ -402,6 +411,30 @@ export class Session implements ClientSink, FlushTarget {
       return undefined;
     }
     return this.awaitUnpipelined(finished);
+  }
+
+  /**
+   * A call to a database in a worker (host/worker/): sent without waiting for the previous reply, so one connection's
+   * calls still share group commits. The worker runs this connection's calls in order and answers each the moment it
+   * ran, right after the events of its commit: so the head of `ordered` is the call whose commit transaction() sees,
+   * and its reply fills the slot that commit reserved, exactly as callReducerNow's does in-thread. At most
+   * workerCallsInFlightPerConnectionMax wait in the worker; the next message waits for room.
+   */
+  private callReducerOrdered(requestId: number, name: string, args: Uint8Array): Promise<void> | undefined {
+    const inflight: InflightReducer = { requestId, slot: undefined, querySets: noQuerySets };
+    this.ordered.push(inflight);
+    this.db.callReducerOrdered!(name, args, this.options.caller, (result, durable) => {
+      const at = this.ordered.indexOf(inflight);
+      if (at >= 0) this.ordered.splice(at, 1);
+      this.replyGuarded(inflight, result, durable);
+      const room = this.orderedRoom;
+      if (room !== undefined && this.ordered.length < workerCallsInFlightPerConnectionMax) {
+        this.orderedRoom = undefined;
+        room();
+      }
+    });
+    if (this.ordered.length < workerCallsInFlightPerConnectionMax) return undefined;
+    return new Promise<void>((resolve) => { this.orderedRoom = resolve; });
   }
 
   /** A call that did not commit synchronously: the next message waits for its reply (see callReducer). */
@@ -466,7 +499,7 @@ export class Session implements ClientSink, FlushTarget {
 
   transaction(querySets: QuerySetUpdate[], isCaller: boolean, durable: Promise<unknown> | undefined): void {
     if (this.closed) return;
-    const inflight = this.inflight;
+    const inflight = this.ordered.length > 0 ? this.ordered[0] : this.inflight;
     if (isCaller && inflight !== undefined && inflight.slot === undefined) {
       // Reserve the caller's ReducerResult position now; its bytes come when callReducer returns.
       inflight.querySets = querySets;
