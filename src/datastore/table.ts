@@ -6,6 +6,7 @@
 // May call: datastore/key, datastore/indexes, datastore/types, sats/codec, sats/bsatn, sats/types.
 
 import assert from 'node:assert';
+import { isUtf8 } from 'node:buffer';
 import { BsatnReader } from '../sats/bsatn.js';
 import { compileCodec, resolveType, type Codec } from '../sats/codec.js';
 import type { AlgebraicType, Typespace, Value } from '../sats/types.js';
@@ -97,6 +98,8 @@ export class TableState {
   readonly byBytes: Map<string, number> | undefined;
   readonly sequences: SequenceState[];
   readonly rowCodec: Codec;
+  /** The row layout (rowLayout) when every column has one. */
+  private readonly layout: Uint8Array | undefined;
   /** MutTx.infallibleInsert of this table (user tables only; store.ts checks the table id). */
   readonly infallibleInsert: InfallibleInsert | undefined;
   /** Byte width of every row when all columns are plain numbers (any bytes are valid: length is the validation). */
@@ -156,6 +159,7 @@ export class TableState {
     });
     this.scratchKeys = new Array<IndexKey>(this.indexes.length).fill('');
     const layout = rowLayout(colTypes, typespace);
+    this.layout = layout;
     this.indexes.forEach((ix, i) => {
       ix.position = i;
       ix.otherUniquePositions = this.uniqueIndexes.flatMap((u, k) => (sameColumns(u.schema.columns, ix.schema.columns) ? [] : [k]));
@@ -212,6 +216,9 @@ export class TableState {
       throw new DatastoreError(errno.bsatnDecodeError, `invalid row for table '${this.schema.name}': ` +
         `${row.length} bytes, expected ${this.rowNumericWidthBytes}`);
     }
+    // Rows with a layout are checked by walking it (no reader, no decoded strings); a row it refuses goes through
+    // the codec below for the error message.
+    if (this.layout !== undefined && layoutAccepts(this.layout, row)) return;
     try {
       const r = new BsatnReader(row);
       this.rowCodec.skip(r);
@@ -413,6 +420,46 @@ export function rowLayout(columnTypes: AlgebraicType[], ts: Typespace): Uint8Arr
   }
   flush();
   return Uint8Array.from(out);
+}
+
+/**
+ * Whether `row` is exactly one row the layout accepts — what the row codec's skip accepts (the layout's promise).
+ * The module's shim walks layouts the same way (host/isolate-src.ts validRow), in its own realm.
+ */
+export function layoutAccepts(layout: Uint8Array, row: Uint8Array): boolean {
+  const len = row.length;
+  let p = 0;
+  for (let i = 0; i < layout.length;) {
+    let k = layout[i++];
+    if (k === rowLayoutCode.option) {
+      if (p >= len) return false;
+      const tag = row[p++];
+      if (tag === 1) { i += layout[i] === rowLayoutCode.fixed ? 3 : 1; continue; }
+      if (tag !== 0) return false;
+      k = layout[i++];
+    }
+    if (k === rowLayoutCode.fixed) {
+      p += layout[i] | (layout[i + 1] << 8);
+      i += 2;
+      if (p > len) return false;
+    } else if (k === rowLayoutCode.bool) {
+      if (p >= len || row[p] > 1) return false;
+      p++;
+    } else {
+      if (p + 4 > len) return false;
+      const n = (row[p] | (row[p + 1] << 8) | (row[p + 2] << 16)) + row[p + 3] * 0x1000000;
+      p += 4;
+      if (n > len - p) return false;
+      if (k === rowLayoutCode.string && !isAscii(row, p, p + n) && !isUtf8(row.subarray(p, p + n))) return false;
+      p += n;
+    }
+  }
+  return p === len;
+}
+
+function isAscii(b: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (b[i] >= 0x80) return false;
+  return true;
 }
 
 /** Byte width of a type any bytes of which are a valid value (numbers and products of them), else undefined. */

@@ -96,6 +96,57 @@ export const insertRecordMarker = 0xffffffff;
 /** Error code the host uses for "the exchange buffer must grow to N bytes; retry" (N in X[0..4]). */
 export const growCode = -1000;
 
+/**
+ * The shim's row layout check (validRow, utf8Valid), spliced into the bootstrap; exported so that a test can hold it
+ * against the datastore's row validation (test/datastore/call-path).
+ */
+export const layoutCheckSource = String.raw`
+// Whether row[0, len) is a row the layout accepts (codes: datastore/types.ts rowLayoutCode). It must accept exactly
+// what the host's row validation accepts: a row it wrongly accepted would fail the whole call when applied.
+function validRow(b, len, L) {
+  let p = 0;
+  for (let i = 0; i < L.length;) {
+    let k = L[i++];
+    if (k === ${rowLayoutCode.option}) {
+      if (p >= len) return false;
+      const tag = b[p++];
+      if (tag === 1) { i += L[i] === ${rowLayoutCode.fixed} ? 3 : 1; continue; }
+      if (tag !== 0) return false;
+      k = L[i++];
+    }
+    if (k === ${rowLayoutCode.fixed}) { p += L[i] | (L[i + 1] << 8); i += 2; if (p > len) return false; }
+    else if (k === ${rowLayoutCode.bool}) { if (p >= len || b[p] > 1) return false; p++; }
+    else {
+      if (p + 4 > len) return false;
+      const n = (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16)) + b[p + 3] * 0x1000000;
+      p += 4;
+      if (n > len - p) return false;
+      if (k === ${rowLayoutCode.string} && !utf8Valid(b, p, p + n)) return false;
+      p += n;
+    }
+  }
+  return p === len;
+}
+// WHATWG UTF-8 decoding without replacement (TextDecoder fatal), as the host's BsatnReader.readString.
+function utf8Valid(b, p, end) {
+  while (p < end) {
+    const c = b[p];
+    if (c < 0x80) { p++; continue; }
+    let need, lo = 0x80, hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) need = 1;
+    else if (c >= 0xe0 && c <= 0xef) { need = 2; if (c === 0xe0) lo = 0xa0; else if (c === 0xed) hi = 0x9f; }
+    else if (c >= 0xf0 && c <= 0xf4) { need = 3; if (c === 0xf0) lo = 0x90; else if (c === 0xf4) hi = 0x8f; }
+    else return false;
+    if (p + need >= end) return false;
+    const d = b[p + 1];
+    if (d < lo || d > hi) return false;
+    for (let j = 2; j <= need; j++) { const e = b[p + j]; if (e < 0x80 || e > 0xbf) return false; }
+    p += need + 1;
+  }
+  return true;
+}
+`;
+
 export const bootstrapSource = String.raw`
 (function () {
 'use strict';
@@ -332,50 +383,7 @@ function copyBytes(dst, to, src, from, n) {
   if (n <= copySmallMaxBytes) { for (let i = 0; i < n; i++) dst[to + i] = src[from + i]; }
   else dst.set(src.subarray(from, from + n), to);
 }
-// Whether row[0, len) is a row the layout accepts (codes: datastore/types.ts rowLayoutCode). It must accept exactly
-// what the host's row validation accepts: a row it wrongly accepted would fail the whole call when applied.
-function validRow(b, len, L) {
-  let p = 0;
-  for (let i = 0; i < L.length;) {
-    let k = L[i++];
-    if (k === ${rowLayoutCode.option}) {
-      if (p >= len) return false;
-      const tag = b[p++];
-      if (tag === 1) { i += L[i] === ${rowLayoutCode.fixed} ? 3 : 1; continue; }
-      if (tag !== 0) return false;
-      k = L[i++];
-    }
-    if (k === ${rowLayoutCode.fixed}) { p += L[i] | (L[i + 1] << 8); i += 2; if (p > len) return false; }
-    else if (k === ${rowLayoutCode.bool}) { if (p >= len || b[p] > 1) return false; p++; }
-    else {
-      if (p + 4 > len) return false;
-      const n = (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16)) + b[p + 3] * 0x1000000;
-      p += 4;
-      if (n > len - p) return false;
-      if (k === ${rowLayoutCode.string} && !utf8Valid(b, p, p + n)) return false;
-      p += n;
-    }
-  }
-  return p === len;
-}
-// WHATWG UTF-8 decoding without replacement (TextDecoder fatal), as the host's BsatnReader.readString.
-function utf8Valid(b, p, end) {
-  while (p < end) {
-    const c = b[p];
-    if (c < 0x80) { p++; continue; }
-    let need, lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) need = 1;
-    else if (c >= 0xe0 && c <= 0xef) { need = 2; if (c === 0xe0) lo = 0xa0; else if (c === 0xed) hi = 0x9f; }
-    else if (c >= 0xf0 && c <= 0xf4) { need = 3; if (c === 0xf0) lo = 0x90; else if (c === 0xf4) hi = 0x8f; }
-    else return false;
-    if (p + need >= end) return false;
-    const d = b[p + 1];
-    if (d < lo || d > hi) return false;
-    for (let j = 2; j <= need; j++) { const e = b[p + j]; if (e < 0x80 || e > 0xbf) return false; }
-    p += need + 1;
-  }
-  return true;
-}
+${layoutCheckSource}
 // Writes len bytes of src[from..] as the cached row of key in c: in place when the old row (at, or undefined) has
 // the same length, else in a new arena slot (the old one is garbage until the cache restarts).
 function storeRow(c, key, at, src, from, len) {

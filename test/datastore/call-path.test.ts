@@ -8,7 +8,10 @@ import { buildDatabaseSchema } from '../../src/datastore/schema.js';
 import { rowLayoutCode, type MutTx } from '../../src/datastore/types.js';
 import { compileCodec } from '../../src/sats/codec.js';
 import type { AlgebraicType } from '../../src/sats/types.js';
-import { btree, hash, product, schemaAndCodecs, T, table, unique } from './fixtures.js';
+import { btree, hash, product, rng, schemaAndCodecs, T, table, unique } from './fixtures.js';
+import { layoutAccepts, rowLayout } from '../../src/datastore/table.js';
+import { BsatnReader } from '../../src/sats/bsatn.js';
+import { layoutCheckSource } from '../../src/host/isolate-src.js';
 
 const { schema, byName, enc } = schemaAndCodecs();
 
@@ -141,4 +144,58 @@ test('infallibleInsert and sequence leases: values no row holds, given back exac
   assert.equal(new DataView(g.buffer, g.byteOffset).getBigUint64(0, true), 2n);
   assert.throws(() => tx.endSequenceLease!(person.tableId, 9n), /past its end/);
   tx.commit();
+});
+
+test('a row layout, in the datastore and in the module shim, accepts exactly the rows the row codec accepts', () => {
+  const opt = (t: AlgebraicType): AlgebraicType => ({ tag: 'Sum', value: { variants: [
+    { name: 'some', algebraicType: t }, { name: 'none', algebraicType: product([]) }] } });
+  const rowType = product([['id', T.u32], ['name', T.str], ['nick', opt(T.str)], ['ok', T.bool],
+    ['data', { tag: 'Array', value: T.u8 }], ['lvl', opt({ tag: 'U16' })], ['n', T.i64]]);
+  const typespace = { types: [rowType] };
+  const cols = (rowType as { value: { elements: { algebraicType: AlgebraicType }[] } }).value.elements.map((e) => e.algebraicType);
+  const layout = rowLayout(cols, typespace)!;
+  const codec = compileCodec(rowType, typespace);
+  const codecAccepts = (row: Uint8Array): boolean => {
+    try { const r = new BsatnReader(row); codec.skip(r); r.expectEnd('row'); return true; } catch { return false; }
+  };
+  // The same check as the module's shim runs it inside the isolate (host/isolate-src.ts).
+  const shimValidRow = new Function(`${layoutCheckSource}; return validRow;`)() as (b: Uint8Array, len: number, l: Uint8Array) => boolean;
+  const next = rng(7);
+  const seeds = [
+    codec.encode([1, 'plain', { tag: 0, value: 'ünïcødé ✓ 😀' }, true, new Uint8Array([0xff, 0]), { tag: 0, value: 7 }, -1n]),
+    codec.encode([2, '', { tag: 1, value: [] }, false, new Uint8Array(0), { tag: 1, value: [] }, 0n]),
+  ];
+  let accepted = 0;
+  for (let i = 0; i < 20_000; i++) {
+    const base = seeds[i % 2];
+    let row = base.slice();
+    const edits = 1 + Math.floor(next() * 3);
+    for (let e = 0; e < edits; e++) {
+      const what = next();
+      if (what < 0.6) row[Math.floor(next() * row.length)] = [0, 1, 2, 0x7f, 0x80, 0xbf, 0xc0, 0xc3, 0xed, 0xf0, 0xf4, 0xff][Math.floor(next() * 12)];
+      else if (what < 0.8) row = row.subarray(0, Math.floor(next() * row.length));
+      else row = Uint8Array.from([...row, Math.floor(next() * 256)]);
+    }
+    const want = codecAccepts(row);
+    const hex = [...row].map((b) => b.toString(16).padStart(2, '0')).join('');
+    assert.equal(layoutAccepts(layout, row), want, `datastore, row ${hex}`);
+    assert.equal(shimValidRow(row, row.length, layout), want, `module shim, row ${hex}`);
+    if (want) accepted++;
+  }
+  assert.ok(accepted > 1000 && accepted < 19_000, `both outcomes exercised (${accepted} accepted)`);
+  // The UTF-8 edges, as the name column: surrogates, overlongs, out of range, truncated, stray continuations.
+  const edges = ['eda080', 'ed9fbf', 'edbfbf', 'e08080', 'e0a080', 'f08fbfbf', 'f0908080', 'f4908080', 'f48fbfbf', 'c080',
+    'c1bf', 'c280', '80', 'bf', 'e282', 'e282ac', 'f5808080', 'ff', 'efbbbf', '00', '7f', 'f09f9880', 'f09f98'];
+  for (const edge of edges) {
+    const name = Uint8Array.from(edge.match(/../g)!.map((h) => parseInt(h, 16)));
+    const row = new Uint8Array(4 + 4 + name.length + 1 + 1 + 4 + 1 + 8);
+    const v = new DataView(row.buffer);
+    v.setUint32(4, name.length, true);
+    row.set(name, 8);
+    row[8 + name.length] = 1;                  // nick: none
+    row[8 + name.length + 6] = 1;              // lvl: none (after ok and an empty data)
+    const want = codecAccepts(row);
+    assert.equal(layoutAccepts(layout, row), want, `datastore, name bytes ${edge}`);
+    assert.equal(shimValidRow(row, row.length, layout), want, `module shim, name bytes ${edge}`);
+  }
 });
