@@ -4,7 +4,8 @@
 // (the open MutTx, pending scan iterators, console timers) and the translation of datastore results/errors into the
 // numeric wire of isolate-src.ts (result ≥ 0, or -errno with the message in the exchange buffer); the host half of
 // the module's row cache and deferred updates (isolate-src.ts): which point-scan results may be cached, whether the
-// cache survives into the next reducer call, and applying queued updates in order; the host-side deadline check of
+// cache survives into the next reducer call, and applying queued updates and inserts in order; the sequence leases of
+// deferred autoInc inserts (the lease buffer, granting, ending at each call's end, resuming); the host-side deadline check of
 // every syscall (`callDeadlineMs`: time spent in syscalls counts toward a call's limit); the per-call bound of module
 // log bytes (logBytesPerCallMax).
 // May call: datastore/types (MutTx, DatastoreError, errno), sats/types (SatsError), host/isolate-src (op codes),
