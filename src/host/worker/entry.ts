@@ -31,6 +31,13 @@ import {
 
 const port = parentPort!;
 
+// A throw nobody caught (a bug in a listener, a timer) must not end this thread: ending it aborts the whole process
+// (see the header). It is reported on the server's log, and the database keeps serving.
+process.on('uncaughtException', (err) => send({ ev: 'report', line: `database worker: uncaught exception: ${err.stack ?? err.message}` }));
+process.on('unhandledRejection', (err) => {
+  send({ ev: 'report', line: `database worker: unhandled rejection: ${err instanceof Error ? err.stack ?? err.message : String(err)}` });
+});
+
 let outbox: Frame[] = [];
 let flushQueued = false;
 function send(frame: Frame): void {
