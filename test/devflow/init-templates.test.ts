@@ -39,7 +39,8 @@ test('init --template without a value (upstream) and --list print every template
   }
   const ids = builtinTemplates.map((t) => t.id);
   for (const id of ['basic-ts', 'nodejs-ts', 'browser-ts', 'react-ts', 'chat-react-ts', 'vue-ts', 'svelte-ts', 'nextjs-ts',
-    'angular-ts', 'nuxt-ts', 'astro-ts', 'remix-ts', 'tanstack-ts', 'money-exchange-react-ts']) {
+    'angular-ts', 'nuxt-ts', 'astro-ts', 'remix-ts', 'tanstack-ts', 'money-exchange-react-ts',
+    'hangman-react-ts']) {
     assert.ok(ids.includes(id), `upstream's ${id} is shipped`);
   }
   const onDisk = readdirSync(path.join(repoRoot, 'templates')).sort();
@@ -101,7 +102,7 @@ test("the shipped bindings are exactly what `spacetime generate` writes for each
         `${t.id}/src/module_bindings/${f} is stale: regenerate it with spacetime generate`);
     }
   }
-  assert.ok(checked.size >= 3, 'the person, chat and money-exchange modules');
+  assert.ok(checked.size >= 4, 'the person, chat, money-exchange and hangman modules');
 });
 
 test('init refusals say what is missing', async () => {

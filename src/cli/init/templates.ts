@@ -37,6 +37,7 @@ export const builtinTemplates: readonly TemplateDef[] = [
   { id: 'remix-ts', description: 'Remix as React Router 7 (framework mode, server-rendered) with a TypeScript module', client: 'web' },
   { id: 'tanstack-ts', description: 'TanStack Start (React, Router and Query) with a TypeScript module', client: 'web' },
   { id: 'money-exchange-react-ts', description: 'Money exchange: private accounts, names and live transfers (React, views)', client: 'web' },
+  { id: 'hangman-react-ts', description: 'Competitive hangman: timed rounds, private boards, live standings (React, scheduled reducers)', client: 'web' },
 ];
 
 export function findTemplate(id: string): TemplateDef | undefined {
