@@ -107,7 +107,8 @@ export async function launchChromium(): Promise<Browser> {
 }
 
 /**
- * The people-page contract every person template's page keeps (react, vue, svelte, solid, browser, next): status
+ * The people-page contract every person template's page keeps (browser, react, vue, svelte, solid, next, angular,
+ * nuxt, astro, remix, tanstack): status
  * "Connected", the identity, a Name field with an Add button, and the list. Checks: the page connects, Add calls the
  * reducer, a row the CLI adds shows up live, and a reload keeps the identity (the token is in localStorage).
  */
