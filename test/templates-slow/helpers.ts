@@ -28,6 +28,15 @@ export interface TemplateProject {
 /** init → npm install → publish (database and server from the project's spacetime.json). */
 export async function createInstalledProject(template: string): Promise<TemplateProject> {
   const srv = await startTestServer();
+  try {
+    return await initInstallPublish(template, srv);
+  } catch (e) {
+    await srv.stop(); // the caller's finally never sees a server it was not given
+    throw e;
+  }
+}
+
+async function initInstallPublish(template: string, srv: TestServer): Promise<TemplateProject> {
   const configPath = tempConfigPath();
   const add = await runCli(['server', 'add', '--url', srv.url, 'devsrv', '-d', '--no-fingerprint'], { configPath });
   assert.equal(add.code, 0, add.stderr);
