@@ -30,8 +30,8 @@ import type { ClientHandle, ClientSink, CompileQuery, SubscriptionCounts } from 
 import type { PortAnswer, SubscriptionPort } from '../../subscription/port.js';
 import type { CreateDatabaseOptions, DatabaseHost, HostedDatabase } from '../../server/host-api.js';
 import {
-  decodeError, DurableTracker, tight, type AnswerValue, type DatabaseState, type Frame, type OrderedCallValue, type Request, type WorkerMetrics,
-  type WorkerStart,
+  decodeError, DurableTracker, tight, type AnswerValue, type DatabaseState, type Frame, type OrderedCallValue, type Request,
+  type WorkerMetrics, type WorkerStart,
 } from './protocol.js';
 
 /** See WorkerDatabase.callReducerOrdered. */
