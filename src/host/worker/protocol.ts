@@ -165,20 +165,23 @@ function tightValue(v: unknown, depth: number): unknown {
 
 // ---- durability ----------------------------------------------------------------------------------------------------
 
-/** Worker side: one sequence number per durability promise (commits of one group commit share it). */
+/**
+ * Worker side: one sequence number per durability promise, in the order they are first seen (commits of one group
+ * commit share one). A promise seen later stands for a point of the log at or after those seen before, so they are
+ * reached in sequence order, which is what DurableTracker relies on.
+ */
 export class DurableSequencer {
-  private last: Promise<unknown> | undefined;
-  private lastSeq = 0;
+  private readonly seqs = new WeakMap<Promise<unknown>, number>();
   private next = 1;
   constructor(private readonly settled: (seq: number, error: unknown | undefined) => void) {}
 
   /** 0 for nothing to wait for. */
   seqOf(durable: Promise<unknown> | undefined): number {
     if (durable === undefined) return 0;
-    if (durable === this.last) return this.lastSeq;
+    const known = this.seqs.get(durable);
+    if (known !== undefined) return known;
     const seq = this.next++;
-    this.last = durable;
-    this.lastSeq = seq;
+    this.seqs.set(durable, seq);
     durable.then(() => this.settled(seq, undefined), (e: unknown) => this.settled(seq, e ?? new Error('durability failed')));
     return seq;
   }
