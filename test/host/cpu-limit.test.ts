@@ -68,7 +68,8 @@ test('a client_connected hook looping over syscalls is stopped at its limit too;
   const elapsedMs = performance.now() - started;
   t.diagnostic(`client_connected stopped after ${Math.round(elapsedMs)} ms (pure-JS loop: ${Math.round(spinMs)} ms)`);
   // Today the hook holds the server's thread for up to its limit (engine v2 moves databases off it); never more.
-  assert.ok(elapsedMs <= spinMs + limitMs * 0.1, `client_connected took ${Math.round(elapsedMs)} ms`);
+  // The refused connection also runs client_disconnected and tears the session down: 15 % of the limit on a loaded machine.
+  assert.ok(elapsedMs <= spinMs + limitMs * 0.15, `client_connected took ${Math.round(elapsedMs)} ms`);
   assert.equal((await db.callReducerJson('set_connect_loop', [false], alice)).status, 'committed');
   await db.clientConnected(bob);
 });
