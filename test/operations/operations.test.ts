@@ -158,14 +158,14 @@ describe('GET /v1/metrics and /v1/health', () => {
     const watcher = (async () => {
       for (let i = 0; i < 100; i++) {
         const m = await scrape(server.url);
-        if ((value(m, 'spacetime_worker_connected_clients', db) ?? 0) >= 1) return m;
+        // Connected first, subscribed a moment later: wait for both.
+        if ((value(m, 'spacetime_worker_connected_clients', db) ?? 0) >= 1 && (value(m, 'spacetime_subscription_queries', db) ?? 0) >= 1) return m;
         await new Promise((r) => setTimeout(r, 100));
       }
       return undefined;
     })();
     const during = await watcher;
-    assert.ok(during !== undefined, 'a connected client shows in spacetime_worker_connected_clients');
-    assert.ok((value(during, 'spacetime_subscription_queries', db) ?? 0) >= 1);
+    assert.ok(during !== undefined, 'a connected client shows in spacetime_worker_connected_clients, its query in spacetime_subscription_queries');
     assert.equal(await call(server.url, 'bank', 'transfer', [3, 4, 1]), 200); // the update the subscriber waits for
     const subscribed = await sub;
     assert.equal(subscribed.code, 0, subscribed.stderr);
