@@ -50,7 +50,20 @@ function flush(): void {
   flushQueued = false;
   const frames = outbox;
   outbox = [];
-  port.postMessage(frames);
+  try {
+    port.postMessage(frames);
+  } catch {
+    // Something in the batch cannot be cloned: send the rest, and for that frame its caller gets an error, not silence.
+    for (const f of frames) {
+      try {
+        port.postMessage([f]);
+      } catch (err) {
+        const why = `the database's answer cannot be passed to the server: ${(err as Error).message}`;
+        if ('id' in f) port.postMessage([{ id: f.id, ok: false, error: encodeError(new Error(why)) }]);
+        else port.postMessage([{ ev: 'report', line: `database worker: ${f.ev} event dropped: ${why}` }]);
+      }
+    }
+  }
 }
 
 const durables = new DurableSequencer((seq, error) => {
