@@ -588,8 +588,8 @@ async function startCommand(opts: Record<string, unknown>, cmd: Command) {
     : file.publishAllow !== undefined ? parsePublishPolicy(file.publishAllow, `${file.path}: [publish] allow`) : undefined;
   const listenHost = /^\[?([^\]]*?)\]?:\d+$/.exec(listenAddr)?.[1] ?? listenAddr;
   if (publishPolicy === undefined && !isLoopbackHost(listenHost)) {
-    process.stdout.write(`creating databases is closed: ${listenAddr} is not a loopback address and neither --allow-publish nor ` +
-      `[publish] allow in ${file.path} names who may (docs/operations.md)\n`);
+    process.stdout.write(`warning: anyone who can reach ${listenAddr} may create databases (as upstream); ` +
+      `--allow-publish or [publish] allow in ${file.path} limits who may (docs/operations.md)\n`);
   }
   const durability = cmd.getOptionValueSource('durability') === 'default' ? file.durability ?? 'fsync' : opts.durability as 'fsync' | 'none';
   const oidcOpts = opts.oidcConfig === undefined && file.hasOidc ? { ...opts, oidcConfig: file.path } : opts;

@@ -271,8 +271,12 @@ export function parsePublishPolicy(entries: readonly string[], where: string): P
 }
 
 /** The policy when nothing is configured: open on a loopback address, closed anywhere else (docs/operations.md). */
-export function defaultPublishPolicy(listenHost: string): PublishPolicy {
-  return { anyone: isLoopbackHost(listenHost), identities: new Set(), issuers: new Set() };
+/**
+ * With no setting, anyone may create databases, as upstream standalone allows (`spacetime start` binds loopback by
+ * default; on another address the start prints a warning naming the setting).
+ */
+export function defaultPublishPolicy(): PublishPolicy {
+  return { anyone: true, identities: new Set(), issuers: new Set() };
 }
 
 export function isLoopbackHost(host: string): boolean {

@@ -116,7 +116,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const control = await ControlStore.open(options.dataDir);
   const host = options.host ?? (await defaultHost(options.durability ?? 'fsync', options.databaseThreads ?? databaseThreadsFromEnv(), log));
   const databases = new DatabaseRegistry(control, host, options.dataDir, log);
-  databases.publishPolicy = options.publishPolicy ?? defaultPublishPolicy(hostname);
+  databases.publishPolicy = options.publishPolicy ?? defaultPublishPolicy();
   await databases.openAll();
 
   const router = new Router();
