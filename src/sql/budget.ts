@@ -3,7 +3,7 @@
 // Owns: QueryBudget (the counts of one request, checked against its QueryLimits), runWithBudget / activeBudget (the
 // budget of the request now evaluating), the limit errors' wording, resultRowSizer (BSATN size of a result row) and
 // resultValueCounter (how many values a row's JSON rendering holds).
-// May call: limits.ts, sql/errors.ts, sats/codec.ts, sats/bsatn.ts, sats/types.ts.
+// May call: limits.ts, sql/errors.ts, datastore/key.ts (fixedWidth), sats/codec.ts, sats/bsatn.ts, sats/types.ts.
 //
 // Why the budget is ambient rather than a parameter: evaluation nests. A caller's query reads views (whose RawSql
 // plans are evaluated inside it) and RLS-filtered tables (whose filters are evaluated inside it) through ReadView
@@ -20,6 +20,7 @@ import assert from 'node:assert/strict';
 import {
   sqlClockCheckRows, sqlQueryWallTimeMsMax, sqlResultBytesMax, sqlResultValuesMax, sqlRowsReturnedMax, sqlRowsScannedMax,
 } from '../limits.js';
+import { fixedWidth } from '../datastore/key.js';
 import { BsatnWriter } from '../sats/bsatn.js';
 import { compileCodec, resolveType } from '../sats/codec.js';
 import type { AlgebraicType, Typespace, Value } from '../sats/types.js';
@@ -153,19 +154,15 @@ export function runWithBudget<T>(budget: QueryBudget, fn: () => T): T {
 
 // ---- result sizes ----------------------------------------------------------------------------------------------
 
-const fixedSizeBytes: Partial<Record<AlgebraicType['tag'], number>> = {
-  Bool: 1, I8: 1, U8: 1, I16: 2, U16: 2, I32: 4, U32: 4, F32: 4, I64: 8, U64: 8, F64: 8, I128: 16, U128: 16, I256: 32, U256: 32,
-};
-
 /**
  * BSATN size of a projected result row (a list of column values) without encoding it whole: fixed-width columns
- * are constants, strings are measured, anything else is written to a reused buffer.
+ * (datastore/key.ts fixedWidth) are constants, strings are measured, anything else is written to a reused buffer.
  */
 export function resultRowSizer(types: AlgebraicType[], typespace: Typespace): (row: Value[]) => number {
   let fixedBytes = 0;
   const measured: { col: number; size: (v: Value) => number }[] = [];
   types.forEach((type, col) => {
-    const fixed = fixedSizeBytes[type.tag];
+    const fixed = fixedWidth(type, typespace);
     if (fixed !== undefined) { fixedBytes += fixed; return; }
     if (type.tag === 'String') { measured.push({ col, size: (v) => 4 + Buffer.byteLength(v as string, 'utf8') }); return; }
     const codec = compileCodec(type, typespace);
