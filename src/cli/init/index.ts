@@ -9,7 +9,9 @@ import type { CliConfig } from '../config.js';
 import { CliError } from '../errors.js';
 import { validateDatabaseName } from '../util.js';
 import { ask, canPrompt, choose } from './prompt.js';
-import { builtinTemplates, findTemplate, printTemplateList, templatesDir, upsertClientEnvFile, type TemplateDef } from './templates.js';
+import {
+  builtinTemplates, findTemplate, printTemplateList, templateListLines, templatesDir, upsertClientEnvFile, type TemplateDef,
+} from './templates.js';
 
 export { builtinTemplates, packageRoot, templatesDir } from './templates.js';
 
@@ -75,7 +77,7 @@ async function chooseTemplate(opts: InitOptions, interactive: boolean): Promise<
   }
   const def = findTemplate(opts.template);
   if (def === undefined) {
-    throw new CliError(`Unknown template: ${opts.template}\n\nAvailable templates:\n${builtinTemplates.map((t) => `  ${t.id} - ${t.description}`).join('\n')}`);
+    throw new CliError(`Unknown template: ${opts.template}\n\nAvailable templates:\n${templateListLines().join('\n')}`);
   }
   return { def, serverOnly: opts.serverOnly };
 }
