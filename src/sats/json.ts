@@ -17,9 +17,10 @@
 import { arrayCountCheck, resolveType } from './codec.js';
 import { toCamelCase, toSnakeCase } from './names.js';
 import { connectionIdFromHex, identityFromHex } from './identity.js';
-import { SatsError, specialProductFieldNames, type AlgebraicType, type SumValue, type Typespace, type Value } from './types.js';
+import {
+  SatsError, specialProductFieldNames, specialProductFieldNameSet, type AlgebraicType, type SumValue, type Typespace, type Value,
+} from './types.js';
 
-const specialFieldNames: ReadonlySet<string> = new Set(Object.values(specialProductFieldNames));
 /** The bare form of these special products is their fixed-width hex text, never a shorter number. */
 const bareHexParsers: ReadonlyMap<string, { parse: (hex: string) => bigint; what: string }> = new Map([
   [specialProductFieldNames.identity, { parse: identityFromHex, what: 'an identity as 64 hex characters' }],
@@ -249,7 +250,7 @@ function productFromJson(els: Element[], json: unknown, ts: Typespace, path: str
     return out;
   }
   // A special product (Identity, Timestamp, …) may be written as its bare inner value.
-  if (n === 1 && els[0].name !== undefined && specialFieldNames.has(els[0].name)) {
+  if (n === 1 && els[0].name !== undefined && specialProductFieldNameSet.has(els[0].name)) {
     const hex = bareHexParsers.get(els[0].name);
     if (hex === undefined) return [fromJson(els[0].algebraicType, json, ts, join(path, els[0].name))];
     if (typeof json !== 'string') fail(path, hex.what, json);

@@ -10,7 +10,7 @@
 // them in SATS-JSON and SQL results.
 // May call: sats/types.
 
-import { specialProductFieldNames, type AlgebraicType, type Typespace } from './types.js';
+import { specialProductFieldNameSet, type AlgebraicType, type Typespace } from './types.js';
 
 /** Splits `s` into words with the crate's default boundaries. */
 export function splitWords(s: string): string[] {
@@ -66,7 +66,6 @@ function isUpper(c: string): boolean { return hasCase(c) && c === c.toUpperCase(
 function isLower(c: string): boolean { return hasCase(c) && c === c.toLowerCase(); }
 function isDigit(c: string): boolean { return c >= '0' && c <= '9'; }
 
-const specialFieldNames: ReadonlySet<string> = new Set(Object.values(specialProductFieldNames));
 /** Variant names of the special sums (Option, Result, ScheduleAt), which keep their names. */
 const specialSumVariantNames = ['some,none', 'ok,err', 'Interval,Time'];
 
@@ -80,7 +79,7 @@ export function canonicalTypeNames(type: AlgebraicType): AlgebraicType {
   switch (type.tag) {
     case 'Product': {
       const els = type.value.elements;
-      if (els.length === 1 && els[0].name !== undefined && specialFieldNames.has(els[0].name)) return type;
+      if (els.length === 1 && els[0].name !== undefined && specialProductFieldNameSet.has(els[0].name)) return type;
       return { tag: 'Product', value: { elements: els.map((e) => ({
         name: e.name === undefined ? undefined : toSnakeCase(e.name), algebraicType: canonicalTypeNames(e.algebraicType),
       })) } };

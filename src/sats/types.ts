@@ -48,6 +48,8 @@ export const specialProductFieldNames = {
   timeDuration: '__time_duration_micros__',
   uuid: '__uuid__',
 } as const;
+/** The field names above as a set: a one-field product with one of them is a special type by name. */
+export const specialProductFieldNameSet: ReadonlySet<string> = new Set(Object.values(specialProductFieldNames));
 
 /** Error for malformed input (BSATN bytes, SATS-JSON, type mismatches). Says what was wrong and where. */
 export class SatsError extends Error {
