@@ -347,14 +347,26 @@ export class Database {
     return this.sqlVars.get(rowLimitVar);
   }
 
+  /** st_module's program bytes and hash, for the program text they were computed from (once per program). */
+  private programDigest: { text: string; bytes: Uint8Array; hash: bigint } | undefined;
+
+  /** The logged program's bytes and hash (upstream: u256 of the blake3 digest's LE bytes), computed once per program. */
+  private loggedProgramDigest(): { bytes: Uint8Array; hash: bigint } {
+    const text = this.loggedProgramText() ?? '';
+    if (this.programDigest?.text === text) return this.programDigest;
+    const bytes = new TextEncoder().encode(text);
+    const digest = blake3(bytes);
+    let hash = 0n;
+    for (let i = digest.length - 1; i >= 0; i--) hash = (hash << 8n) | BigInt(digest[i]!);
+    this.programDigest = { text, bytes, hash };
+    return this.programDigest;
+  }
+
   /** What the host system tables (st_module, st_client, st_var, st_view, …: datastore/system.ts) show now. */
   private systemState(): HostSystemState {
-    const program = new TextEncoder().encode(this.loggedProgramText() ?? '');
-    const digest = blake3(program);
-    let hash = 0n;
-    for (let i = digest.length - 1; i >= 0; i--) hash = (hash << 8n) | BigInt(digest[i]!);  // upstream: u256 of LE bytes
+    const program = this.loggedProgramDigest();
     return {
-      module: { databaseIdentity: this.identity, ownerIdentity: this.ownerIdentity, programHash: hash, programBytes: program },
+      module: { databaseIdentity: this.identity, ownerIdentity: this.ownerIdentity, programHash: program.hash, programBytes: program.bytes },
       clients: [...this.clients].map(([connectionId, identity]) => ({ identity, connectionId })),
       credentials: [...this.jwts].map(([connectionId, jwtPayload]) => ({ connectionId, jwtPayload })),
       vars: this.sqlVars,
