@@ -190,11 +190,6 @@ export class ModuleLog {
     return () => { this.listeners.delete(listener); };
   }
 
-  /**
-   * module.log → module.log.1 → … → module.log.<rotatedFilesMax>; renaming over the last drops the oldest. Renames
-   * go oldest first, so a crash in between leaves a gap in the numbers (readers skip missing files), never a loss
-   * of the newer files.
-   */
   /** Writes the lines gathered while writes were held (releaseLogWrites, or before the files are read or rotated). */
   flush(): void {
     if (this.heldLines.length === 0) return;
@@ -206,6 +201,11 @@ export class ModuleLog {
     this.fileBytes += bytes;
   }
 
+  /**
+   * module.log → module.log.1 → … → module.log.<rotatedFilesMax>; renaming over the last drops the oldest. Renames
+   * go oldest first, so a crash in between leaves a gap in the numbers (readers skip missing files), never a loss
+   * of the newer files.
+   */
   private rotate(): void {
     const path = this.filePath!;
     for (let k = this.bounds.rotatedFilesMax; k >= 1; k--) {
