@@ -36,8 +36,8 @@ import {
 } from '../../subscription/messages.js';
 import { queueFlush, releaseWhenDurable, type DurableSlot, type FlushTarget } from './fanout.js';
 import {
-  afterPendingIo, closeCodes, closeGraceMs, idleTimeoutMs, inboundQueueMaxMessages, outboundQueueMaxBytes, pingIntervalMs,
-  type Caller, type SessionDatabase, type SessionLimits,
+  admitClient, afterPendingIo, closeCodes, closeGraceMs, idleTimeoutMs, inboundQueueMaxMessages, outboundQueueMaxBytes, pingIntervalMs,
+  releaseClient, type Caller, type SessionDatabase, type SessionLimits,
 } from './session.js';
 
 export const subprotocolV1Json = 'v1.json.spacetimedb';
@@ -266,19 +266,9 @@ export class JsonSession implements ClientSink, FlushTarget {
   }
 
   private async connect(): Promise<void> {
-    try {
-      await this.db.clientConnected(this.options.caller);
-    } catch (e) {
-      // Upstream drops the socket when client_connected rejects the client; anything else is said in the close.
-      this.options.onError?.(e);
-      if (e instanceof Error && e.name === 'ConnectionRejectedError') {
-        this.closed = true;
-        this.ws.terminate();
-      } else {
-        this.failInternal(e);
-      }
-      return;
-    }
+    const admitted = await admitClient(this.db, this.options.caller, this.ws, this.options.onError,
+      () => { this.closed = true; }, (e) => this.failInternal(e));
+    if (!admitted) return;
     if (this.closed) {
       await this.runDisconnected();
       return;
@@ -639,12 +629,7 @@ export class JsonSession implements ClientSink, FlushTarget {
     if (this.disconnectedRun) return;
     this.disconnectedRun = true;
     this.stopListening?.();
-    if (this.handle !== undefined) this.subscriptions.removeClient(this.handle);
-    try {
-      await this.db.clientDisconnected(this.options.caller);
-    } catch (e) {
-      this.options.onError?.(e);
-    }
+    await releaseClient(this.subscriptions, this.handle, this.db, this.options.caller, this.options.onError);
   }
 }
 

@@ -247,20 +247,9 @@ export class Session implements ClientSink, FlushTarget {
   }
 
   private async connect(): Promise<void> {
-    try {
-      await this.db.clientConnected(this.options.caller);
-    } catch (e) {
-      if (e instanceof Error && e.name === connectionRejectedErrorName) {
-        // Upstream drops the socket without a message when client_connected rejects the client.
-        this.options.onError?.(e);
-        this.closed = true;
-        this.ws.terminate();
-      } else {
-        // Not the module's decision (e.g. the database's log failed): say why instead of a bare drop.
-        this.failInternal(e);
-      }
-      return;
-    }
+    const admitted = await admitClient(this.db, this.options.caller, this.ws, this.options.onError,
+      () => { this.closed = true; }, (e) => this.failInternal(e));
+    if (!admitted) return;
     if (this.closed) {
       await this.runDisconnected();
       return;
@@ -800,12 +789,44 @@ export class Session implements ClientSink, FlushTarget {
   private async runDisconnected(): Promise<void> {
     if (this.disconnectedRun) return;
     this.disconnectedRun = true;
-    if (this.handle !== undefined) this.subscriptions.removeClient(this.handle);
-    try {
-      await this.db.clientDisconnected(this.options.caller);
-    } catch (e) {
-      this.options.onError?.(e);
+    await releaseClient(this.subscriptions, this.handle, this.db, this.options.caller, this.options.onError);
+  }
+}
+
+/**
+ * client_connected for a new session (session.ts and json-session.ts). A rejection by the module drops the socket
+ * without a message, as upstream's (logged, `markClosed` first); any other failure is not the module's decision (e.g.
+ * the database's log failed) and goes to `failInternal`, which says why in the close. Resolves whether the client is in.
+ */
+export async function admitClient(
+  db: Pick<SessionDatabase, 'clientConnected'>, caller: Caller, ws: WebSocket, onError: ((e: unknown) => void) | undefined,
+  markClosed: () => void, failInternal: (e: unknown) => void,
+): Promise<boolean> {
+  try {
+    await db.clientConnected(caller);
+    return true;
+  } catch (e) {
+    if (e instanceof Error && e.name === connectionRejectedErrorName) {
+      onError?.(e);
+      markClosed();
+      ws.terminate();
+    } else {
+      failInternal(e);
     }
+    return false;
+  }
+}
+
+/** A connected client leaves (session.ts and json-session.ts): its subscriptions go, then client_disconnected runs (a failure is logged). */
+export async function releaseClient(
+  subscriptions: SubscriptionPort, handle: ClientHandle | undefined, db: Pick<SessionDatabase, 'clientDisconnected'>,
+  caller: Caller, onError: ((e: unknown) => void) | undefined,
+): Promise<void> {
+  if (handle !== undefined) subscriptions.removeClient(handle);
+  try {
+    await db.clientDisconnected(caller);
+  } catch (e) {
+    onError?.(e);
   }
 }
 
