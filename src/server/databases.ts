@@ -93,12 +93,12 @@ export class DatabaseRegistry {
     return db;
   }
 
-  /** The open Database behind a record, or undefined while it is not running. */
   /** Every open database (GET /v1/metrics reads them when scraped). */
   liveEntries(): IterableIterator<[bigint, HostedDatabase]> {
     return this.live.entries();
   }
 
+  /** The open Database behind a record, or undefined while it is not running. */
   tryGet(record: DatabaseRecord): HostedDatabase | undefined {
     return this.live.get(record.identity);
   }
@@ -179,9 +179,7 @@ export class DatabaseRegistry {
         await this.retire(identity, reopenedCloseReason).catch(() => {});
       }
       for (const line of discardUnacknowledged(dir, resume.failure)) this.log(`database ${hex}: commit log: ${line}`);
-      const program = await this.control.loadProgram(record.programHash);
-      const options = this.optionsFor(identity, record.ownerIdentity);
-      const db = this.host.open !== undefined ? await this.host.open(options, program) : await this.host.create(options, program);
+      const db = await this.openFromFiles(record);
       this.broken.delete(identity);
       resume.resumedAtMs = Date.now();
       this.serve(identity, db);
@@ -203,16 +201,22 @@ export class DatabaseRegistry {
     return record;
   }
 
+  /**
+   * Recovery of a recorded database from its own directory (snapshot + commit log); init does not run again. A host
+   * without `open` (test doubles) can only re-create.
+   */
+  private async openFromFiles(record: DatabaseRecord): Promise<HostedDatabase> {
+    const program = await this.control.loadProgram(record.programHash);
+    const options = this.optionsFor(record.identity, record.ownerIdentity);
+    return this.host.open !== undefined ? await this.host.open(options, program) : await this.host.create(options, program);
+  }
+
   /** Opens every database in control data (server start). A database that fails to open is logged and skipped. */
   async openAll(): Promise<void> {
     await this.removeOrphans();
     for (const record of this.control.all()) {
       try {
-        const program = await this.control.loadProgram(record.programHash);
-        const options = this.optionsFor(record.identity, record.ownerIdentity);
-        // Recovery from the database's own directory (snapshot + commit log); init does not run again. A host
-        // without `open` (test doubles) can only re-create.
-        const db = this.host.open !== undefined ? await this.host.open(options, program) : await this.host.create(options, program);
+        const db = await this.openFromFiles(record);
         this.serve(record.identity, db);
         await this.followLoggedProgram(record, db).catch((error: unknown) => {
           this.log(`database ${identityToHex(record.identity)}: could not update control data to its logged program: ${(error as Error).message}`);
