@@ -147,7 +147,6 @@ const timestampJson = (micros: bigint) => ({ __timestamp_micros_since_unix_epoch
 
 interface V1TableUpdate { table_id: number; table_name: string; num_rows: bigint; updates: { deletes: string[]; inserts: string[] }[] }
 
-/** One table's rows as upstream's JsonFormat list: each row is the JSON text of the row. */
 /** A budget counting the values of one answer's JSON rows against sqlResultValuesMax (sql/budget.ts wording). */
 function renderBudget(): QueryBudget {
   return new QueryBudget({ ...sqlQueryLimits, rowsReturnedMax: Infinity, resultBytesMax: Infinity });
