@@ -190,6 +190,8 @@ export class ViewHost {
   readonly schema: DatabaseSchema;
   private readonly indexTable = new Map<IndexId, TableId>();
   private readonly rawSqlPlans = new Map<string, SubscriptionPlan>();
+  /** Row codecs of the host system tables (systemRows), compiled on first scan. */
+  private readonly systemCodecs = new Map<TableId, Codec>();
   /** The materialization cache: key (see cacheKey) → result; Map order is recency (oldest first). */
   private readonly results = new Map<string, Materialization>();
   /** Cache keys by each datastore table their result read. */
@@ -246,8 +248,11 @@ export class ViewHost {
   systemRows(tableId: TableId): Uint8Array[] {
     const state = this.options.systemState?.();
     if (state === undefined) return [];
-    const table = this.options.base.table(tableId);
-    const codec = compileCodec({ tag: 'Product', value: table.rowType }, this.schema.typespace);
+    let codec = this.systemCodecs.get(tableId);
+    if (codec === undefined) {
+      codec = compileCodec({ tag: 'Product', value: this.options.base.table(tableId).rowType }, this.schema.typespace);
+      this.systemCodecs.set(tableId, codec);
+    }
     return hostSystemTableRows(tableId, state).map((r) => codec.encode(r));
   }
 
