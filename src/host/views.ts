@@ -182,6 +182,11 @@ export interface ViewHostOptions {
 /** A view's result for one sender (or anonymous), with the datastore tables it read. */
 interface Materialization { rows: Uint8Array[]; readSet: Set<TableId>; byKey?: Map<string, Uint8Array[]> }
 
+/** Key of a result in the ViewHost's cache: the view's table id, and the sender in hex for a sender view (cachedViews parses it back). */
+function cacheKey(view: ViewInfo, sender: bigint): string {
+  return view.anonymous ? `${view.schema.tableId}` : `${view.schema.tableId}:${sender.toString(16)}`;
+}
+
 /** One database's views and RLS filters. */
 export class ViewHost {
   readonly views: ViewInfo[];
@@ -267,7 +272,7 @@ export class ViewHost {
    * since it ran, else run now (and kept). Throws ViewError.
    */
   materialize(view: ViewInfo, sender: bigint): Materialization {
-    const key = view.anonymous ? `${view.schema.tableId}` : `${view.schema.tableId}:${sender.toString(16)}`;
+    const key = cacheKey(view, sender);
     const hit = this.results.get(key);
     if (hit !== undefined) {
       this.results.delete(key);
