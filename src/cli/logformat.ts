@@ -1,7 +1,7 @@
 // cli/logformat.ts — one module log record (the NDJSON lines of GET /v1/database/:db/logs) as `spacetime logs`
 // prints it; `spacetime dev` prints its log streams the same way.
-// Owns: the LogRecord shape the CLI reads and its text form. May call: cli/sqlformat (timestamps).
-import { formatTimestamp } from './sqlformat.js';
+// Owns: the LogRecord shape the CLI reads and its text form. May call: sats/text (timestamps).
+import { rfc3339Text } from '../sats/text.js';
 
 export interface LogRecord {
   level: string;
@@ -21,7 +21,7 @@ const logSentinel = '__spacetimedb__';
 /** `<ts> LEVEL: <function> <file>:<line>: <message>` (chrono Debug timestamp, level right-aligned to 5). */
 export function formatLogRecord(record: LogRecord): string {
   let line = '';
-  if (record.ts !== undefined && record.ts !== null) line += formatTimestamp(BigInt(record.ts)).replace('+00:00', 'Z') + ' ';
+  if (record.ts !== undefined && record.ts !== null) line += rfc3339Text(BigInt(record.ts)).replace('+00:00', 'Z') + ' ';
   line += `${record.level.toUpperCase().padStart(5)}: `;
   let colon = false;
   if (record.function !== undefined && record.function !== null && record.function !== logSentinel) {

@@ -1,7 +1,8 @@
 // psql-style rendering of `/sql` results, as `spacetime sql` prints them (cli-and-publish.md §1 sql; smoketest
 // sql::test_sql_format). Input is the server JSON: a ProductType schema in SATS-JSON and untyped rows (products as
 // arrays, sums as [tag, payload], byte arrays as hex strings). Owns value-to-cell text and table layout.
-// May call: cli/json (types). Pure.
+// May call: cli/json (types), sats/text. Pure.
+import { rfc3339Text, rustFloatText, shortestF32Text, uuidHexText } from '../sats/text.js';
 import type { LosslessJson } from './json.js';
 
 type TypeJson = { [key: string]: LosslessJson };
@@ -134,61 +135,10 @@ function asUpstreamCliReads(value: number, isF32: boolean): number {
   return isF32 ? Math.fround(read) : read;
 }
 
-function shortestF32Text(value: number): string {
-  for (let digits = 1; digits <= 9; digits++) {
-    const candidate = Number(value.toPrecision(digits));
-    if (Math.fround(candidate) === Math.fround(value)) return String(candidate);
-  }
-  return String(value);
-}
-
-/** Rust `{}` for floats: shortest round-trip digits, never exponent notation. */
-export function formatFloat(value: number, isF32: boolean): string {
-  if (Number.isNaN(value)) return 'NaN';
-  if (value === Infinity) return 'inf';
-  if (value === -Infinity) return '-inf';
-  let text = isF32 ? shortestF32Text(value) : String(value);
-  if (/e/i.test(text)) text = expandExponent(text);
-  if (Object.is(value, -0)) return '-0';
-  return text;
-}
-
-function expandExponent(text: string): string {
-  const [mantissa, expText] = text.toLowerCase().split('e');
-  const exp = Number(expText);
-  const negative = mantissa.startsWith('-');
-  const digitsPart = negative ? mantissa.slice(1) : mantissa;
-  const [intPart, fracPart = ''] = digitsPart.split('.');
-  const digits = intPart + fracPart;
-  const pointAt = intPart.length + exp;
-  let out: string;
-  if (pointAt <= 0) out = '0.' + '0'.repeat(-pointAt) + digits;
-  else if (pointAt >= digits.length) out = digits + '0'.repeat(pointAt - digits.length);
-  else out = digits.slice(0, pointAt) + '.' + digits.slice(pointAt);
-  return (negative ? '-' : '') + out;
-}
-
-/** chrono's `to_rfc3339` for a UTC instant: fraction omitted when zero, else 3, 6 digits as needed. */
-export function formatTimestamp(micros: bigint): string {
-  const millis = micros / 1000n - (micros % 1000n < 0n ? 1n : 0n);
-  const subMicros = Number(((micros % 1_000_000n) + 1_000_000n) % 1_000_000n);
-  const iso = new Date(Number(millis)).toISOString(); // YYYY-MM-DDTHH:MM:SS.mmmZ
-  let fraction = '';
-  if (subMicros !== 0) {
-    fraction = subMicros % 1000 === 0 ? '.' + String(subMicros / 1000).padStart(3, '0') : '.' + String(subMicros).padStart(6, '0');
-  }
-  return iso.slice(0, 19) + fraction + '+00:00';
-}
-
 export function formatDuration(micros: bigint): string {
   const sign = micros < 0n ? '-' : '+';
   const abs = micros < 0n ? -micros : micros;
   return `${sign}${abs / 1_000_000n}.${String(abs % 1_000_000n).padStart(6, '0')}`;
-}
-
-function formatUuid(value: bigint): string {
-  const hex = value.toString(16).padStart(32, '0');
-  return `"${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}"`;
 }
 
 function formatSpecial(kind: NonNullable<Special>, type: TypeJson, value: LosslessJson): string {
@@ -201,11 +151,11 @@ function formatSpecial(kind: NonNullable<Special>, type: TypeJson, value: Lossle
     case 'connectionId':
       return hexFixed(big, 16);
     case 'timestamp':
-      return formatTimestamp(big);
+      return rfc3339Text(big);
     case 'duration':
       return formatDuration(big);
     case 'uuid':
-      return formatUuid(big);
+      return `"${uuidHexText(big)}"`;
   }
 }
 
@@ -224,7 +174,7 @@ export function formatValue(type: TypeJson, value: LosslessJson): string {
       return String(value);
     case 'F32':
     case 'F64':
-      return formatFloat(asUpstreamCliReads(Number(value), tag === 'F32'), tag === 'F32');
+      return rustFloatText(asUpstreamCliReads(Number(value), tag === 'F32'), tag === 'F32');
     case 'String':
       return `"${String(value)}"`;
     case 'Array': {

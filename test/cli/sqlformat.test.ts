@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseJsonLossless } from '../../src/cli/json.js';
-import { formatDuration, formatFloat, formatSqlResult, formatTimestamp } from '../../src/cli/sqlformat.js';
+import { formatDuration, formatSqlResult } from '../../src/cli/sqlformat.js';
+import { rfc3339Text as formatTimestamp, rustFloatText as formatFloat } from '../../src/sats/text.js';
 
 const col = (name: string, type: unknown) => ({ name: { some: name }, algebraic_type: type });
 const special = (tag: string, inner: string) => ({ Product: { elements: [col(tag, { [inner]: [] })] } });

@@ -2,7 +2,8 @@
 // primitives, options/results/nested products, simple enums, special types), plus the formats' edge cases.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { describeColumns, iso8601DurationText, rfc3339Text, rowCells, rustFloatText } from '../../src/server/pgwire/types.js';
+import { describeColumns, iso8601DurationText, rowCells } from '../../src/server/pgwire/types.js';
+import { rfc3339Text, rustFloatText } from '../../src/sats/text.js';
 import type { AlgebraicType, ProductType, Value } from '../../src/sats/types.js';
 
 const unnamed = (...types: AlgebraicType[]): ProductType => ({ elements: types.map((algebraicType) => ({ name: undefined, algebraicType })) });

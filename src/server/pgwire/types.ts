@@ -7,8 +7,9 @@
 // Deliberate differences, where upstream's output is not valid for the type it declares: array columns are
 // PostgreSQL array literals (`{a,b}`; upstream writes one DataRow field per element), and strings and arrays nested
 // in JSON are escaped / bracketed as JSON (upstream writes them raw).
-// May call: sats/types.ts (pure otherwise).
+// May call: sats/types.ts, sats/text.ts (pure otherwise).
 
+import { rfc3339Text, rustFloatText, uuidHexText } from '../../sats/text.js';
 import { specialProductFieldNames, type AlgebraicType, type ProductType, type ProductTypeElement, type SumValue, type Value } from '../../sats/types.js';
 
 /** PostgreSQL type OIDs (pg_type.oid) the mapping uses, with their fixed sizes (-1: variable). */
@@ -117,50 +118,6 @@ export function describeColumns(schema: ProductType): ColumnDescription[] {
 
 // ─── Scalars ─────────────────────────────────────────────────────────────────────────────────────────────────────
 
-/** Rust's `{}` for floats: shortest round-trip digits (of an f32 for F32), never exponent notation. */
-export function rustFloatText(value: number, isF32: boolean): string {
-  if (Number.isNaN(value)) return 'NaN';
-  if (value === Infinity) return 'inf';
-  if (value === -Infinity) return '-inf';
-  if (Object.is(value, -0)) return '-0';
-  let text = String(value);
-  if (isF32) {
-    for (let digits = 1; digits <= 9; digits++) {
-      const candidate = Number(value.toPrecision(digits));
-      if (Math.fround(candidate) === value) {
-        text = String(candidate);
-        break;
-      }
-    }
-  }
-  return /e/i.test(text) ? expandExponent(text) : text;
-}
-
-function expandExponent(text: string): string {
-  const [mantissa, expText] = text.toLowerCase().split('e');
-  const negative = mantissa.startsWith('-');
-  const [intPart, fracPart = ''] = (negative ? mantissa.slice(1) : mantissa).split('.');
-  const digits = intPart + fracPart;
-  const pointAt = intPart.length + Number(expText);
-  let out: string;
-  if (pointAt <= 0) out = '0.' + '0'.repeat(-pointAt) + digits;
-  else if (pointAt >= digits.length) out = digits + '0'.repeat(pointAt - digits.length);
-  else out = digits.slice(0, pointAt) + '.' + digits.slice(pointAt);
-  return (negative ? '-' : '') + out;
-}
-
-/** chrono's `to_rfc3339` of a UTC instant: the fraction omitted when zero, else 3 or 6 digits. */
-export function rfc3339Text(micros: bigint): string {
-  const subMicros = Number(((micros % 1_000_000n) + 1_000_000n) % 1_000_000n);
-  const seconds = (micros - BigInt(subMicros)) / 1_000_000n;
-  const date = new Date(Number(seconds) * 1000);
-  // Outside JavaScript's Date range (±275k years) the instant has no calendar text here: show the raw count.
-  if (Number.isNaN(date.getTime())) return `${micros}µs`;
-  let fraction = '';
-  if (subMicros !== 0) fraction = subMicros % 1000 === 0 ? '.' + String(subMicros / 1000).padStart(3, '0') : '.' + String(subMicros).padStart(6, '0');
-  return date.toISOString().slice(0, 19) + fraction + '+00:00';
-}
-
 /** chrono's `Duration` Display (ISO 8601): `P0D`, `PT1.5S`, `-PT10S`. */
 export function iso8601DurationText(micros: bigint): string {
   if (micros === 0n) return 'P0D';
@@ -168,11 +125,6 @@ export function iso8601DurationText(micros: bigint): string {
   const abs = micros < 0n ? -micros : micros;
   const fraction = String(abs % 1_000_000n).padStart(6, '0').replace(/0+$/, '');
   return `${sign}PT${abs / 1_000_000n}${fraction === '' ? '' : '.' + fraction}S`;
-}
-
-function uuidText(value: bigint): string {
-  const hex = value.toString(16).padStart(32, '0');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 function bigHex(value: bigint, bytes: number): string {
@@ -230,7 +182,7 @@ function specialText(format: Exclude<PrintFormat, 'satn'>, inner: ProductType, v
   if (format === 'hex') text = quoted ? '0x' + bigHex(raw, width) : '\\x' + bigHex(raw, width);
   else if (format === 'timestamp') text = rfc3339Text(raw);
   else if (format === 'duration') text = iso8601DurationText(raw);
-  else text = uuidText(raw);
+  else text = uuidHexText(raw);
   return quoted ? JSON.stringify(text) : text;
 }
 
