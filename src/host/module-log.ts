@@ -174,14 +174,12 @@ export class ModuleLog {
   read(n?: number): LogCursor {
     if (this.filePath === undefined || n === 0) return new LogCursor([], this.tail(n).values());
     this.flush();
-    const files = openLogFiles(this.filePath, this.bounds.rotatedFilesMax);
-    try {
-      const start = n === undefined ? { file: 0, offset: 0, midLine: false } : locateTail(files, n, (n + 1) * logLineBytesMax);
-      return new LogCursor(files, readRecords(files, start));
-    } catch (err) {
-      closeLogFiles(files);
-      throw err;
-    }
+    return readLogFiles(this.filePath, n, this.bounds.rotatedFilesMax);
+  }
+
+  /** module.log's path (undefined: kept in memory only); another thread reads the files through readLogFiles. */
+  get path(): string | undefined {
+    return this.filePath;
   }
 
   /** Calls `listener` for every record appended from now on. Returns the unsubscribe function. */
@@ -234,6 +232,22 @@ export class ModuleLog {
     this.ringCharsTotal -= this.ringChars[at];
     this.ring[at] = undefined;
     this.count--;
+  }
+}
+
+/**
+ * ModuleLog.read over the files alone, for a reader that does not write the log (host/worker/proxy.ts reads on the
+ * main thread what the database's worker wrote): lines the writer still holds are not seen.
+ */
+export function readLogFiles(filePath: string, n: number | undefined, rotatedFilesMax = logRotatedFilesMax): LogCursor {
+  if (n === 0) return new LogCursor([], [].values());
+  const files = openLogFiles(filePath, rotatedFilesMax);
+  try {
+    const start = n === undefined ? { file: 0, offset: 0, midLine: false } : locateTail(files, n, (n + 1) * logLineBytesMax);
+    return new LogCursor(files, readRecords(files, start));
+  } catch (err) {
+    closeLogFiles(files);
+    throw err;
   }
 }
 

@@ -4,7 +4,7 @@
 // codes), logs, SQL, subscriptions through their port, reopening from files, and refusal after close.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Database, type Caller } from '../../src/host/database.js';
@@ -14,6 +14,7 @@ import {
 } from '../../src/host/errors.js';
 import { SqlError } from '../../src/sql/errors.js';
 import type { CreateDatabaseOptions, HostedDatabase } from '../../src/server/host-api.js';
+import { logRingRecordsMax } from '../../src/limits.js';
 import { compileWithSql, existingSubscriptions, type ClientSink } from '../../src/subscription/manager.js';
 import { subscriptionPortFor } from '../../src/subscription/port.js';
 import type { QuerySetUpdate, ServerMessage } from '../../src/subscription/messages.js';
@@ -132,6 +133,63 @@ for (const impl of impls) {
       const db = await impl.create({ identity: 2n, ownerIdentity: owner, dir: join(dir, 'b') }, await fixtureBundle('reject-connect'));
       try {
         await assert.rejects(db.clientConnected(alice), ConnectionRejectedError);
+      } finally {
+        await db.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test(`${impl.name}: logs.read serves the log files, rotations included, beyond the in-memory ring`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hosted-contract-'));
+    const options = { identity: 0xc0ffeen, ownerIdentity: owner, dir: join(dir, 'db') };
+    const program = await fixtureBundle('basic');
+    try {
+      await (await impl.create(options, program)).close();
+      // Older history in a rotated file: more records than the ring holds when the database opens.
+      const older = logRingRecordsMax + 500;
+      let lines = '';
+      for (let i = 0; i < older; i++) lines += `${JSON.stringify({ ts: i, level: 'Info', message: `old ${i}` })}\n`;
+      appendFileSync(join(options.dir, 'module.log.1'), lines);
+      const db = await impl.open(options, program);
+      try {
+        await db.callReducerJson('say_hello', [], alice);
+        assert.equal(db.logs.tail().length, logRingRecordsMax, 'the ring holds only the newest records');
+        const all = [...db.logs.read()].map((r) => r.message);
+        assert.equal(all[0], 'old 0');
+        assert.equal(all.at(-1), 'Hello, World!');
+        assert.ok(all.length > older, `read() gave ${all.length} records`);
+        const some = [...db.logs.read(older)].map((r) => r.message);
+        assert.equal(some.length, older);
+        assert.equal(some.at(-1), 'Hello, World!');
+      } finally {
+        await db.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test(`${impl.name}: subscriptions compile with compileWithSql; another compiler is used or refused, never ignored`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hosted-contract-'));
+    try {
+      const db = await impl.create({ identity: 3n, ownerIdentity: owner, dir: join(dir, 'c') }, await fixtureBundle('basic'));
+      try {
+        let used = 0;
+        const counting: typeof compileWithSql = (...args) => { used++; return compileWithSql(...args); };
+        let port;
+        try {
+          port = subscriptionPortFor(db, counting);
+        } catch (err) {
+          assert.match((err as Error).message, /compileWithSql only/);
+          return;
+        }
+        const handle = port.addClient({ identity: 0x3333n, connectionId: 0x45n, isOwner: false }, recordingSink().sink);
+        const applied = await answer((done) => port.subscribe(handle, 1, 1, ['SELECT * FROM person'], done));
+        assert.equal(applied.tag, 'SubscribeApplied');
+        assert.ok(used > 0, 'the injected compiler was used');
+        port.removeClient(handle);
       } finally {
         await db.close();
       }

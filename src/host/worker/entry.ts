@@ -101,7 +101,7 @@ async function open(start: WorkerStart, program: string): Promise<unknown> {
   d.logs.follow((record) => send({ ev: 'log', record }));
   d.onFailure((failure) => send({ ev: 'failure', error: encodeError(failure) }));
   d.onModuleChange((change) => send({ ev: 'moduleChanged', breaksClients: change.breaksClients }));
-  return { state: state(d), logTail: d.logs.tail(), metrics: metrics(d), durableOffset: d.durableOffset };
+  return { state: state(d), logTail: d.logs.tail(), logFilePath: d.logs.path, metrics: metrics(d), durableOffset: d.durableOffset };
 }
 
 /** The manager of this database, created on the first client (as attach.ts does in-thread). */

@@ -6,7 +6,8 @@
 // and durable offset), the subscription port that forwards sessions to the worker's manager, and `workerHost`
 // (the DatabaseHost of `spacetime start --database-threads worker`).
 // May call: host/worker/protocol.ts, host/reducers.ts, host/procedures.ts, host/module-log.ts, host/errors.ts,
-// host/recovery.ts, datastore (schema and an empty store for the schema), sats/moduledef, subscription (types).
+// host/recovery.ts, datastore (schema and an empty store for the schema), sats/moduledef, subscription/manager.ts
+// (compileWithSql, to refuse another compiler; types).
 //
 // Why a worker: a reducer runs synchronously inside its isolate, so on the main thread a runaway holds every
 // socket, every other database and /v1/ping for its whole limit. In a worker it holds only its own database.
@@ -18,7 +19,7 @@ import { buildDatabaseSchema } from '../../datastore/schema.js';
 import { decodeRawModuleDef, type RawModuleDefV10 } from '../../sats/moduledef.js';
 import { ReducerCatalog, type ReducerInfo } from '../reducers.js';
 import { ProcedureCatalog } from '../procedures.js';
-import { ModuleLog, type LogRecord } from '../module-log.js';
+import { ModuleLog, readLogFiles, type LogCursor, type LogListener, type LogRecord } from '../module-log.js';
 import { BadArgumentsError, DatabaseClosedError } from '../errors.js';
 import { DatabaseFailedError } from '../recovery.js';
 import type {
@@ -26,9 +27,9 @@ import type {
   UpdatePlan, UpdateResult,
 } from '../database.js';
 import type { DatabaseSchema } from '../../datastore/types.js';
-import type { ClientHandle, ClientSink, CompileQuery, SubscriptionCounts } from '../../subscription/manager.js';
+import { compileWithSql, type ClientHandle, type ClientSink, type CompileQuery, type SubscriptionCounts } from '../../subscription/manager.js';
 import type { PortAnswer, SubscriptionPort } from '../../subscription/port.js';
-import type { CreateDatabaseOptions, DatabaseHost, HostedDatabase } from '../../server/host-api.js';
+import type { CreateDatabaseOptions, DatabaseHost, HostedDatabase, HostedLog } from '../../server/host-api.js';
 import {
   decodeError, DurableTracker, tight, type AnswerValue, type DatabaseState, type Frame, type OrderedCallValue, type Request,
   type WorkerMetrics, type WorkerStart,
@@ -92,8 +93,7 @@ function watched(worker: Worker): Worker {
 export class WorkerDatabase implements HostedDatabase {
   readonly identity: bigint;
   readonly ownerIdentity: bigint;
-  /** A mirror of the worker's module log ring, fed by its records as they are written. */
-  readonly logs = new ModuleLog(undefined);
+  readonly logs = new WorkerModuleLog();
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
@@ -146,9 +146,11 @@ export class WorkerDatabase implements HostedDatabase {
   static async start(start: WorkerStart, program: string, report: (line: string) => void): Promise<WorkerDatabase> {
     const db = new WorkerDatabase(start, report);
     try {
-      const opened = await db.request<{ state: DatabaseState; logTail: LogRecord[]; metrics: WorkerMetrics; durableOffset: bigint | undefined }>(
-        { op: 'open', program, ...start });
+      const opened = await db.request<{
+        state: DatabaseState; logTail: LogRecord[]; logFilePath: string | undefined; metrics: WorkerMetrics; durableOffset: bigint | undefined;
+      }>({ op: 'open', program, ...start });
       db.setState(opened.state);
+      db.logs.filePath = opened.logFilePath;
       for (const r of opened.logTail) db.logs.append(r);
       db.metrics = opened.metrics;
       db.lastDurableOffset = opened.durableOffset;
@@ -356,8 +358,12 @@ export class WorkerDatabase implements HostedDatabase {
     this.moduleListeners.add(listener);
     return () => { this.moduleListeners.delete(listener); };
   }
-  /** The worker compiles with the real subscription SQL (sql/subscription-plan.ts); `compile` is not used. */
-  subscriptionPort(_compile: CompileQuery): SubscriptionPort {
+  /**
+   * The worker compiles with the real subscription SQL (sql/subscription-plan.ts): a function cannot cross to its
+   * thread, so another `compile` (a test's) is refused rather than silently not used; such a test runs in-thread.
+   */
+  subscriptionPort(compile: CompileQuery): SubscriptionPort {
+    if (compile !== compileWithSql) throw new Error('a worker-backed database compiles subscriptions with compileWithSql only');
     return this.port ??= new WorkerSubscriptionPort(this);
   }
   /** The port's way in (request with a reply callback, run while the reply is dispatched). */
@@ -381,6 +387,23 @@ export class WorkerDatabase implements HostedDatabase {
       if (!this.closed) this.release();
     })();
   }
+}
+
+/**
+ * The module log as the server reads it, main-side: `tail` and `follow` from a mirror of the worker's ring (fed by its
+ * records as they are written), `read` from the files the worker writes, as main mode reads them (rotations
+ * included). The worker writes a call's lines before it sends their records, so a record being sent while the files
+ * are read can be both in a backlog and, once it arrives, in a follower started right after it.
+ */
+class WorkerModuleLog implements HostedLog {
+  private readonly mirror = new ModuleLog(undefined);
+  /** module.log in the worker's database directory; undefined until open (and for a log kept in memory). */
+  filePath: string | undefined;
+
+  append(record: LogRecord): void { this.mirror.append(record); }
+  read(n?: number): LogCursor { return this.filePath === undefined ? this.mirror.read(n) : readLogFiles(this.filePath, n); }
+  tail(n?: number): LogRecord[] { return this.mirror.tail(n); }
+  follow(listener: LogListener): () => void { return this.mirror.follow(listener); }
 }
 
 class WorkerSubscriptionPort implements SubscriptionPort {
