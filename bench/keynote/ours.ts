@@ -1,8 +1,9 @@
-// System A: our server (`spacetime start`) with the keynote module published, driven over the SDK's WebSocket wire
-// protocol (v2.bsatn, binary frames, compression=None) with hand-encoded CallReducer messages — the same bytes the
-// official SDK sends, without its client cache, so the client stays lean.
+// System A: our server (`spacetime start`) with a workload's module published (keynote: the keynote fixture;
+// general: bench/engine-v2/modules/general), driven over the SDK's WebSocket wire protocol (v2.bsatn, binary frames,
+// compression=None) with hand-encoded CallReducer messages — the same bytes the official SDK sends, without its
+// client cache, so the client stays lean. Both modules take the same `transfer(from u32, to u32, amount i64)`.
 // Owns: the server child process, its temp data dir, the WebSocket clients. May call: ws, node built-ins,
-// src/cli/build.js (to bundle the fixture module), ./procs.
+// src/cli/build.js (to bundle a module), ./procs.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -12,10 +13,13 @@ import { fileURLToPath } from 'node:url';
 import { spawn, type ChildProcess } from 'node:child_process';
 import WebSocket from 'ws';
 import { stopChild, stopOnExit, waitForPing } from './procs.js';
-import type { BalanceCheck, TransferClient } from './workload.js';
+import type { BalanceCheck, TransferClient, WorkloadName } from './workload.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const keynoteModuleDir = path.join(repoRoot, 'test', 'fixtures', 'modules', 'keynote');
+const moduleDirs: Record<WorkloadName, string> = {
+  keynote: path.join(repoRoot, 'test', 'fixtures', 'modules', 'keynote'),
+  general: path.join(repoRoot, 'bench', 'engine-v2', 'modules', 'general'),
+};
 const serverReadyTimeoutMs = 30_000;
 const connectTimeoutMs = 15_000;
 
@@ -43,35 +47,48 @@ function cliArgv(): string[] {
   return ['--import', 'tsx', path.join(repoRoot, 'src', 'cli', 'main.ts')];
 }
 
-async function bundleKeynote(): Promise<Uint8Array> {
+async function bundleModule(workload: WorkloadName): Promise<string> {
   const build = (await import('../../src/cli/build.js')) as {
     bundleModule(dir: string, opts: object): Promise<{ bundlePath: string; code: string }>;
   };
-  const { code } = await build.bundleModule(keynoteModuleDir, {});
-  return Buffer.from(code, 'utf8');
+  const { code } = await build.bundleModule(moduleDirs[workload], {});
+  return code;
 }
 
+/** A started server; `publish` puts a workload's module under a database name (replacing its data when `clear`). */
 export interface OursServer {
   url: string;
-  dbName: string;
   pid: number;
   token: string;
+  publish(dbName: string, workload: WorkloadName, clear: boolean): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** A database on our server that runs one workload. */
+export interface OursDatabase {
+  server: OursServer;
+  dbName: string;
+  workload: WorkloadName;
 }
 
 /** How `spacetime start --durability` acknowledges: `fsync` (default, on disk) or `none` (OS has it). */
 export type OursDurability = 'fsync' | 'none';
+/** `spacetime start --database-threads`: every database on the server's thread, or each in a worker thread. */
+export type OursDatabaseThreads = 'main' | 'worker';
 
 /**
- * Starts our server pinned by `prefix` (e.g. taskset) with the given `--durability`, publishes the keynote module
- * as `keynote`. The returned `stop` also runs if the harness is interrupted.
+ * Starts our server pinned by `prefix` (e.g. taskset) with the given `--durability` and `--database-threads`. The
+ * returned `stop` also runs if the harness is interrupted.
  */
-export async function startOurs(prefix: string[], durability: OursDurability = 'fsync'): Promise<OursServer> {
+export async function startOursServer(
+  prefix: string[], durability: OursDurability = 'fsync', databaseThreads: OursDatabaseThreads = 'main',
+): Promise<OursServer> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'keynote-ours-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const argv = [...prefix, process.execPath, ...cliArgv(), '--config-path', path.join(dataDir, 'cli.toml'), 'start',
-    '--listen-addr', `127.0.0.1:${port}`, '--data-dir', path.join(dataDir, 'data'), '--durability', durability];
+    '--listen-addr', `127.0.0.1:${port}`, '--data-dir', path.join(dataDir, 'data'), '--durability', durability,
+    '--database-threads', databaseThreads];
   const child: ChildProcess = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
@@ -83,51 +100,60 @@ export async function startOurs(prefix: string[], durability: OursDurability = '
   try {
     await waitForPing(url, child, () => log, serverReadyTimeoutMs, 'our server');
     const identity = (await (await fetch(`${url}/v1/identity`, { method: 'POST' })).json()) as { token: string };
-    const res = await fetch(`${url}/v1/database/keynote?host_type=Js`, {
-      method: 'PUT', headers: { authorization: `Bearer ${identity.token}` }, body: await bundleKeynote(),
-    });
-    if (!res.ok) throw new Error(`publish answered ${res.status}: ${await res.text()}`);
-    return { url, dbName: 'keynote', pid: child.pid!, token: identity.token, stop };
+    const bundles = new Map<WorkloadName, string>();
+    const publish = async (dbName: string, workload: WorkloadName, clear: boolean): Promise<void> => {
+      let body = bundles.get(workload);
+      if (body === undefined) bundles.set(workload, (body = await bundleModule(workload)));
+      const res = await fetch(`${url}/v1/database/${dbName}?host_type=Js${clear ? '&clear=true' : ''}`, {
+        method: 'PUT', headers: { authorization: `Bearer ${identity.token}` }, body,
+      });
+      if (!res.ok) throw new Error(`publish ${dbName} answered ${res.status}: ${await res.text()}`);
+    };
+    return { url, pid: child.pid!, token: identity.token, publish, stop };
   } catch (err) {
     await stop();
     throw err;
   }
 }
 
-export async function seedOurs(server: OursServer, n: number, initialBalance: bigint): Promise<void> {
-  const res = await fetch(`${server.url}/v1/database/${server.dbName}/call/seed`, {
-    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${server.token}` },
+/**
+ * Empties the database and seeds `n` accounts. The keynote's seed reducer deletes the old accounts itself; the
+ * general module's does not (and its audit table grows with every transfer), so it is republished with `clear`
+ * first: a fresh database, its autoInc sequence and audit table empty.
+ */
+export async function seedOurs(db: OursDatabase, n: number, initialBalance: bigint): Promise<void> {
+  if (db.workload === 'general') await db.server.publish(db.dbName, db.workload, true);
+  const res = await fetch(`${db.server.url}/v1/database/${db.dbName}/call/seed`, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${db.server.token}` },
     body: `{"n":${n},"initialBalance":${initialBalance}}`,
   });
   if (!res.ok) throw new Error(`seed answered ${res.status}: ${await res.text()}`);
 }
 
-/** Balance totals via `/sql`, or via a WebSocket subscription while this build's host has no SQL. */
-export async function checkOurs(server: OursServer): Promise<BalanceCheck> {
-  try {
-    return await checkOursSql(server);
-  } catch (err) {
-    if (!/SQL is not available/.test(String(err))) throw err;
-    return checkOursSubscribe(server);
-  }
-}
-
-async function checkOursSql(server: OursServer): Promise<BalanceCheck> {
-  const res = await fetch(`${server.url}/v1/database/${server.dbName}/sql`, {
-    method: 'POST', headers: { authorization: `Bearer ${server.token}` }, body: 'SELECT * FROM accounts',
+/** Runs one query through `/sql`; rows come back with every integer as a string (i64 sums stay exact). */
+async function sqlRows(db: OursDatabase, query: string): Promise<string[][]> {
+  const res = await fetch(`${db.server.url}/v1/database/${db.dbName}/sql`, {
+    method: 'POST', headers: { authorization: `Bearer ${db.server.token}` }, body: query,
   });
   if (!res.ok) throw new Error(`sql answered ${res.status}: ${await res.text()}`);
-  // Parse i64 balances losslessly: quote every number before JSON.parse would round it.
+  // Quote every bare integer before JSON.parse could round it.
   const text = (await res.text()).replace(/([\[,])(-?\d+)(?=[,\]])/g, '$1"$2"');
-  const [result] = JSON.parse(text) as [{ rows: [string, string][] }];
+  const [result] = JSON.parse(text) as [{ rows: string[][] }];
+  return result.rows;
+}
+
+/** Balance totals and, for the general workload, the audit row count, via `/sql`. */
+export async function checkOurs(db: OursDatabase): Promise<BalanceCheck> {
+  const rows = await sqlRows(db, 'SELECT id, balance FROM accounts');
   let total = 0n;
   let min: bigint | undefined;
-  for (const [, balance] of result.rows) {
+  for (const [, balance] of rows) {
     const b = BigInt(balance);
     total += b;
     if (min === undefined || b < min) min = b;
   }
-  return { accounts: result.rows.length, total, min: min ?? 0n };
+  const auditRows = db.workload === 'general' ? Number((await sqlRows(db, 'SELECT COUNT(*) AS n FROM audit'))[0][0]) : undefined;
+  return { accounts: rows.length, total, min: min ?? 0n, auditRows };
 }
 
 /** Encodes CallReducer{request_id, flags 0, "transfer", args {from u32, to u32, amount i64}} into `buf`. */
@@ -155,8 +181,8 @@ function transferTemplate(): Buffer {
 }
 
 /** One WebSocket connection with any number of calls in flight, matched to replies by request_id. */
-export async function connectOurs(server: OursServer): Promise<TransferClient> {
-  const wsUrl = `${server.url.replace('http://', 'ws://')}/v1/database/${server.dbName}/subscribe?compression=None`;
+export async function connectOurs(db: OursDatabase): Promise<TransferClient> {
+  const wsUrl = `${db.server.url.replace('http://', 'ws://')}/v1/database/${db.dbName}/subscribe?compression=None`;
   const ws = new WebSocket(wsUrl, ['v2.bsatn.spacetimedb'], { perMessageDeflate: false });
   const pending = new Map<number, { resolve: (ok: boolean) => void; reject: (e: Error) => void }>();
   let nextRequestId = 0;
@@ -207,66 +233,4 @@ export async function connectOurs(server: OursServer): Promise<TransferClient> {
       ws.terminate();
     },
   };
-}
-
-const serverMsgSubscribeApplied = 1;
-const serverMsgSubscriptionError = 3;
-const accountRowBytes = 12; // id u32 + balance i64
-
-/** Subscribes to every account row on a fresh connection and totals the rows of SubscribeApplied. */
-async function checkOursSubscribe(server: OursServer): Promise<BalanceCheck> {
-  const wsUrl = `${server.url.replace('http://', 'ws://')}/v1/database/${server.dbName}/subscribe?compression=None`;
-  const ws = new WebSocket(wsUrl, ['v2.bsatn.spacetimedb'], { perMessageDeflate: false });
-  try {
-    const query = Buffer.from('SELECT * FROM accounts', 'utf8');
-    const msg = Buffer.alloc(1 + 4 + 4 + 4 + 4 + query.length);
-    msg.writeUInt8(0, 0); // Subscribe
-    msg.writeUInt32LE(0, 1); // request_id
-    msg.writeUInt32LE(0, 5); // query_set_id
-    msg.writeUInt32LE(1, 9); // one query
-    msg.writeUInt32LE(query.length, 13);
-    query.copy(msg, 17);
-    const applied = await new Promise<Buffer>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no SubscribeApplied within timeout')), connectTimeoutMs);
-      ws.on('error', reject);
-      ws.on('message', (data: Buffer) => {
-        if (data[1] === serverMsgInitialConnection) ws.send(msg, { binary: true });
-        else if (data[1] === serverMsgSubscribeApplied) {
-          clearTimeout(timer);
-          resolve(data);
-        } else if (data[1] === serverMsgSubscriptionError) reject(new Error('subscription error'));
-      });
-    });
-    return totalAccountRows(applied);
-  } finally {
-    ws.terminate();
-  }
-}
-
-/** Walks SubscribeApplied{request_id, query_set_id, QueryRows} and totals every `accounts` row. */
-function totalAccountRows(frame: Buffer): BalanceCheck {
-  let at = 2 + 4 + 4;
-  const tables = frame.readUInt32LE(at);
-  at += 4;
-  let accounts = 0;
-  let total = 0n;
-  let min: bigint | undefined;
-  for (let t = 0; t < tables; t++) {
-    const nameLen = frame.readUInt32LE(at);
-    at += 4 + nameLen;
-    const hint = frame[at++];
-    if (hint === 0) at += 2;
-    else at += 4 + frame.readUInt32LE(at) * 8;
-    const dataLen = frame.readUInt32LE(at);
-    at += 4;
-    assert.equal(dataLen % accountRowBytes, 0, 'accounts rows are 12 bytes each');
-    for (let row = at; row < at + dataLen; row += accountRowBytes) {
-      const balance = frame.readBigInt64LE(row + 4);
-      total += balance;
-      if (min === undefined || balance < min) min = balance;
-      accounts++;
-    }
-    at += dataLen;
-  }
-  return { accounts, total, min: min ?? 0n };
 }

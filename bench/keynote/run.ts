@@ -1,7 +1,10 @@
-// `npm run bench`: the keynote transfer workload, side by side — our server vs Node+PostgreSQL vs Node+SQLite.
+// `npm run bench`: transfer workloads, side by side — our server vs Node+PostgreSQL vs Node+SQLite. Two workloads
+// (--workload, default both, one table each): `keynote` (accounts {id, balance}) and `general`, the same transfer as
+// apps write it (accounts with a string owner and an updated timestamp, one audit row with an autoInc id per
+// transfer; every system runs the same transaction and the invariant check also counts the audit rows).
 // One command: installs what is missing (PostgreSQL, rsvg-convert, taskset; Debian packages via ../install.ts, unless
 // --no-install), starts each system (pinned to the SUT cores when taskset exists; this process is pinned to the
-// others), re-seeds before every (system, α), runs the closed loop, checks the balance invariant, stops the system
+// others), re-seeds before every (system, workload, α), runs the closed loop, checks the balance invariant, stops the system
 // (also on Ctrl-C or a crash), then writes bench/keynote/results/<stamp>.json, prints a table and renders charts
 // (SVG, PNG when a converter is installed). Relaxed-durability variants (acknowledged before fsync) are measured too
 // (unless --durable-only) and always reported apart: their own table section, chart style and ratios (relaxed vs
@@ -13,7 +16,7 @@
 // --durable-only (skip the relaxed variant of each selected system; --relaxed states the default; the variants can
 // also be named in --systems: ours-durability-none, pg-serializable-async, sqlite-normal)
 // --pg-variants serializable,function --pg-pools 8,32,64 --pairs 1000000 --initial-balance 1000000000 --no-pin
-// --no-install (never apt-get: skip what is missing, as before)
+// --no-install (never apt-get: skip what is missing, as before) --workload keynote|general|both
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -26,7 +29,7 @@ import { findPgBin, pgRequirement, startPostgres } from './postgres.js';
 import { defaultPinning, installInterruptCleanup, pinSelf, runPendingStops, tasksetRequirement, type Pinning } from './procs.js';
 import { freePort, repoRoot } from './ours.js';
 import { measure, startOursSystem, startPgApp, startSqlite, type CellOptions, type CellResult, type SystemUnderTest } from './systems.js';
-import { makePairs } from './workload.js';
+import { makePairs, workloadNames, type WorkloadName } from './workload.js';
 
 const resultsDir = path.join(repoRoot, 'bench', 'keynote', 'results');
 const startedAtMs = Date.now();
@@ -65,6 +68,7 @@ const { values: flags } = parseArgs({
     relaxed: { type: 'boolean', default: false },
     'durable-only': { type: 'boolean', default: false },
     'no-install': { type: 'boolean', default: false },
+    workload: { type: 'string', default: 'both' },
   },
 });
 
@@ -97,6 +101,10 @@ const pairCount = positiveNumber('pairs', flags.pairs);
 const knownSystems = new Set<string>(['ours', 'pg', 'sqlite', ...relaxedVariants.map((v) => v.id)]);
 for (const s of systems) if (!knownSystems.has(s)) throw new Error(`unknown --systems entry ${s} (known: ${[...knownSystems].join(', ')})`);
 
+const workloads: readonly WorkloadName[] = flags.workload === 'both' ? workloadNames
+  : workloadNames.filter((w) => w === flags.workload);
+if (workloads.length === 0) throw new Error(`--workload must be keynote, general or both, got ${flags.workload}`);
+
 if (flags.relaxed && flags['durable-only']) throw new Error('--relaxed and --durable-only contradict each other');
 
 /**
@@ -116,7 +124,7 @@ function plannedCells(): number {
   if (systems.has('pg') && pgRuns) perAlpha += pgVariants.length * pgPools.length;
   if (systems.has('sqlite')) perAlpha++;
   perAlpha += relaxedVariants.filter((v) => wants(v.id) && (v.of !== 'pg' || pgRuns)).length;
-  return perAlpha * alphas.length;
+  return perAlpha * alphas.length * workloads.length;
 }
 
 interface Failure { system: string; error: string }
@@ -156,7 +164,7 @@ async function runSystem(
   try {
     sut = await start();
     for (const alpha of cellAlphas) {
-      process.stdout.write(`  ${sut.id} α=${alpha} … `);
+      process.stdout.write(`  ${sut.workload} ${sut.id} α=${alpha} … `);
       const cell = await measure(sut, alpha, pairsFor(alpha), { ...base, inFlightPerClient });
       cells.push(cell);
       console.log(`${Math.round(cell.tps)} TPS, p50 ${cell.p50Ms.toFixed(1)} ms, p99 ${cell.p99Ms.toFixed(1)} ms` +
@@ -171,19 +179,20 @@ async function runSystem(
   }
 }
 
-async function runPostgres(serverCpus: string | undefined): Promise<void> {
+async function runPostgres(workload: WorkloadName, serverCpus: string | undefined): Promise<void> {
   const wantAsync = wants('pg-serializable-async');
   if (!systems.has('pg') && !wantAsync) return;
   const bin = findPgBin();
   if (bin === undefined || unavailable.has(pgRequirement.key)) return; // ensureRequirements already said why
   const version = execFileSync(path.join(bin, 'postgres'), ['--version']).toString().trim();
-  notes.push(`PostgreSQL: ${version}, fsync=on, synchronous_commit=on, otherwise default config`);
+  const note = `PostgreSQL: ${version}, fsync=on, synchronous_commit=on, otherwise default config`;
+  if (!notes.includes(note)) notes.push(note);
   let cluster;
   try {
     cluster = await startPostgres(bin, await freePort(), serverCpus);
   } catch (err) {
     const error = String((err as Error)?.stack ?? err).split('\n').slice(0, 6).join('\n');
-    failures.push({ system: 'pg', error });
+    failures.push({ system: `${workload} pg`, error });
     console.log(`\n  PostgreSQL cluster FAILED to start: ${error}`);
     return;
   }
@@ -191,14 +200,15 @@ async function runPostgres(serverCpus: string | undefined): Promise<void> {
     if (systems.has('pg')) {
       for (const variant of pgVariants) {
         for (const pool of pgPools) {
-          await runSystem(`pg-${variant}-pool${pool}`, () => startPgApp(cluster, variant, pool, serverCpus), baselineInFlight);
+          await runSystem(`${workload} pg-${variant}-pool${pool}`, () => startPgApp(workload, cluster, variant, pool, serverCpus),
+            baselineInFlight);
         }
       }
     }
     if (wantAsync) {
-      for (const [pool, poolAlphas] of asyncPoolPlan()) {
-        await runSystem(`pg-serializable-async-pool${pool}`, () => startPgApp(cluster, 'serializable', pool, serverCpus, 'off'),
-          baselineInFlight, poolAlphas);
+      for (const [pool, poolAlphas] of asyncPoolPlan(workload)) {
+        await runSystem(`${workload} pg-serializable-async-pool${pool}`,
+          () => startPgApp(workload, cluster, 'serializable', pool, serverCpus, 'off'), baselineInFlight, poolAlphas);
       }
     }
   } finally {
@@ -210,11 +220,11 @@ async function runPostgres(serverCpus: string | undefined): Promise<void> {
  * Pool sizes for the synchronous_commit=off variant: per α the pool that was best for durable serializable (one cell
  * per α instead of a whole sweep); every --pg-pools entry for an α without a durable serializable result.
  */
-function asyncPoolPlan(): Map<number, number[]> {
+function asyncPoolPlan(workload: WorkloadName): Map<number, number[]> {
   const plan = new Map<number, number[]>();
   const add = (pool: number, alpha: number) => plan.set(pool, [...(plan.get(pool) ?? []), alpha]);
   for (const alpha of alphas) {
-    const durable = best('pg-serializable', alpha);
+    const durable = best(workload, 'pg-serializable', alpha);
     const pool = durable === undefined ? undefined : Number(/-pool(\d+)$/.exec(durable.system)?.[1]);
     if (pool !== undefined && Number.isInteger(pool)) add(pool, alpha);
     else for (const p of pgPools) add(p, alpha);
@@ -222,9 +232,9 @@ function asyncPoolPlan(): Map<number, number[]> {
   return plan;
 }
 
-/** The best cell (highest TPS) of a family at α, e.g. the best pool size of a PG variant. */
-function best(family: string, alpha: number): CellResult | undefined {
-  return cells.filter((c) => c.family === family && c.alpha === alpha).sort((a, b) => b.tps - a.tps)[0];
+/** The best cell (highest TPS) of a family at α in a workload, e.g. the best pool size of a PG variant. */
+function best(workload: WorkloadName, family: string, alpha: number): CellResult | undefined {
+  return cells.filter((c) => c.workload === workload && c.family === family && c.alpha === alpha).sort((a, b) => b.tps - a.tps)[0];
 }
 
 function pad(s: string, n: number): string {
@@ -249,39 +259,39 @@ function printRuns(title: string, shown: CellResult[]): void {
 }
 
 /** One line per family: best cell per α, ratio `ours ÷ this` against `oursFamily` (same durability class only). */
-function printBest(title: string, families: string[], oursFamily: string): void {
+function printBest(workload: WorkloadName, title: string, families: string[], oursFamily: string): void {
   console.log(`\n${title}`);
   for (const f of families) {
     const parts = alphas.map((a) => {
-      const c = best(f, a);
+      const c = best(workload, f, a);
       if (c === undefined) return `α=${a}: -`;
-      const o = best(oursFamily, a);
+      const o = best(workload, oursFamily, a);
       const ratio = o !== undefined && f !== oursFamily && c.tps > 0 ? `  ours/this ${(o.tps / c.tps).toFixed(1)}×` : '';
       return `α=${a}: ${Math.round(c.tps)} TPS (${c.system}) p50 ${c.p50Ms.toFixed(1)} p99 ${c.p99Ms.toFixed(1)}${ratio}`;
     });
-    const first = best(f, alphas[0]);
-    const last = best(f, alphas[alphas.length - 1]);
+    const first = best(workload, f, alphas[0]);
+    const last = best(workload, f, alphas[alphas.length - 1]);
     const retention = first !== undefined && last !== undefined && first.tps > 0 ? (last.tps / first.tps).toFixed(2) : '-';
     console.log(`  ${pad(f, 22)} ${parts.join(' | ')} | retention ${retention}`);
   }
 }
 
-function familiesOf(relaxed: boolean): string[] {
-  return [...new Set(cells.filter((c) => c.relaxed === relaxed).map((c) => c.family))];
+function familiesOf(workload: WorkloadName, relaxed: boolean): string[] {
+  return [...new Set(cells.filter((c) => c.workload === workload && c.relaxed === relaxed).map((c) => c.family))];
 }
 
-function printTables(): void {
-  const durable = cells.filter((c) => !c.relaxed);
-  const relaxed = cells.filter((c) => c.relaxed);
+function printTables(workload: WorkloadName): void {
+  const durable = cells.filter((c) => c.workload === workload && !c.relaxed);
+  const relaxed = cells.filter((c) => c.workload === workload && c.relaxed);
+  console.log(`\n=== workload: ${workload} ===`);
   printRuns('All runs', durable);
   if (relaxed.length > 0) printRuns(`Relaxed durability runs (${relaxedCaveat})`, relaxed);
-  printBest('Best per system (PG: best pool size); ratio = ours / system; retention = TPS(α last) / TPS(α first)',
-    familiesOf(false), 'ours');
+  printBest(workload, 'Best per system (PG: best pool size); ratio = ours / system; retention = TPS(α last) / TPS(α first)',
+    familiesOf(workload, false), 'ours');
   if (relaxed.length > 0) {
-    printBest(`Relaxed durability, best per system; ratio = ${relaxedOurs} / system (relaxed vs relaxed only)`,
-      familiesOf(true), relaxedOurs);
+    printBest(workload, `Relaxed durability, best per system; ratio = ${relaxedOurs} / system (relaxed vs relaxed only)`,
+      familiesOf(workload, true), relaxedOurs);
   }
-  for (const f of failures) console.log(`  FAILED ${f.system}: ${f.error.split('\n')[0]}`);
 }
 
 /** The chart colour key of a family: a relaxed variant shares its durable counterpart's hue. */
@@ -290,19 +300,22 @@ function chartEntry(family: string, name = family): ChartEntry {
   return { name, relaxed: variant !== undefined, hueKey: variant?.hueKey ?? family };
 }
 
-function renderCharts(stamp: string): string[] {
-  const families = [...familiesOf(false), ...familiesOf(true)];
-  const files = writeChart(path.join(resultsDir, `${stamp}-tps`),
-    tpsBarsSvg('Keynote transfer: TPS per system (best configuration)', families.map((f) => chartEntry(f)), alphas,
-      (f, a) => best(f, a)?.tps));
+/** Charts of one workload, named `<stamp>-<workload>-…`. */
+function renderCharts(stamp: string, workload: WorkloadName): string[] {
+  const families = [...familiesOf(workload, false), ...familiesOf(workload, true)];
+  if (families.length === 0) return [];
+  const prefix = path.join(resultsDir, `${stamp}-${workload}`);
+  const files = writeChart(`${prefix}-tps`,
+    tpsBarsSvg(`${workload === 'keynote' ? 'Keynote' : 'General'} transfer: TPS per system (best configuration)`,
+      families.map((f) => chartEntry(f)), alphas, (f, a) => best(workload, f, a)?.tps));
   for (const alpha of alphas) {
-    const shown = families.map((f) => best(f, alpha)).filter((c): c is CellResult => c !== undefined);
+    const shown = families.map((f) => best(workload, f, alpha)).filter((c): c is CellResult => c !== undefined);
     const series = (y: (p: CellResult['series'][number]) => number) =>
       shown.map((c) => ({ ...chartEntry(c.family, c.system), points: c.series.map((p) => [p.tSec, y(p)] as [number, number]) }));
-    files.push(...writeChart(path.join(resultsDir, `${stamp}-p99-alpha${alpha}`),
-      linesSvg(`p99 latency over time, α = ${alpha}`, 'p99 ms', series((p) => p.p99Ms))));
-    files.push(...writeChart(path.join(resultsDir, `${stamp}-tps-alpha${alpha}`),
-      linesSvg(`TPS per second, α = ${alpha}`, 'transfers / s', series((p) => p.tps))));
+    files.push(...writeChart(`${prefix}-p99-alpha${alpha}`,
+      linesSvg(`${workload}: p99 latency over time, α = ${alpha}`, 'p99 ms', series((p) => p.p99Ms))));
+    files.push(...writeChart(`${prefix}-tps-alpha${alpha}`,
+      linesSvg(`${workload}: TPS per second, α = ${alpha}`, 'transfers / s', series((p) => p.tps))));
   }
   return files;
 }
@@ -326,38 +339,47 @@ async function ensureRequirements(): Promise<void> {
   }
 }
 
+/** Every selected system, one after another, on one workload. */
+async function runWorkload(workload: WorkloadName, serverCpus: string | undefined): Promise<void> {
+  console.log(`workload ${workload}:`);
+  if (systems.has('ours')) await runSystem(`${workload} ours`, () => startOursSystem(workload, serverCpus), oursInFlight);
+  if (wants('ours-durability-none')) {
+    await runSystem(`${workload} ours-durability-none`, () => startOursSystem(workload, serverCpus, 'none'), oursInFlight);
+  }
+  await runPostgres(workload, serverCpus);
+  if (systems.has('sqlite')) await runSystem(`${workload} sqlite`, () => startSqlite(workload, serverCpus), baselineInFlight);
+  if (wants('sqlite-normal')) {
+    await runSystem(`${workload} sqlite-normal`, () => startSqlite(workload, serverCpus, 'NORMAL'), baselineInFlight);
+  }
+}
+
 async function main(): Promise<void> {
   await ensureRequirements();
   const pinning = flags['no-pin'] || unavailable.has(tasksetRequirement.key) ? undefined : defaultPinning();
   const machine = machineFacts(pinning); // before pinning: availableParallelism follows this process's affinity
   if (pinning !== undefined) pinSelf(pinning.clientCpus);
-  console.log(`keynote bench: ${machine.nproc} cores (${machine.cpuModel}), ${base.durationSeconds}s + ${base.warmupSeconds}s ` +
+  console.log(`transfer bench (${workloads.join(', ')}): ${machine.nproc} cores (${machine.cpuModel}), ${base.durationSeconds}s + ${base.warmupSeconds}s ` +
     `warm-up per cell, ${accounts} accounts, α ∈ {${alphas.join(', ')}}, clients ${base.clients} × ${baselineInFlight} ` +
     `(ours × ${oursInFlight})` + (pinning ? `, SUT on CPU ${pinning.serverCpus}, load generator on CPU ${pinning.clientCpus}` : ', unpinned'));
   const planned = plannedCells();
   console.log(`planned: ${planned} cells × ${base.warmupSeconds + base.durationSeconds} s ≈ ` +
     `${((planned * (base.warmupSeconds + base.durationSeconds)) / 60).toFixed(1)} min of load, plus ~2 s of setup per cell`);
   const serverCpus = pinning?.serverCpus;
-  if (systems.has('ours')) await runSystem('ours', () => startOursSystem(serverCpus), oursInFlight);
-  if (wants('ours-durability-none')) {
-    await runSystem('ours-durability-none', () => startOursSystem(serverCpus, 'none'), oursInFlight);
-  }
-  await runPostgres(serverCpus);
-  if (systems.has('sqlite')) await runSystem('sqlite', () => startSqlite(serverCpus), baselineInFlight);
-  if (wants('sqlite-normal')) await runSystem('sqlite-normal', () => startSqlite(serverCpus, 'NORMAL'), baselineInFlight);
+  for (const workload of workloads) await runWorkload(workload, serverCpus);
   for (const v of relaxedVariants) if (cells.some((c) => c.family === v.id)) notes.push(`relaxed: ${v.note}`);
-  printTables();
+  for (const workload of workloads) printTables(workload);
+  for (const f of failures) console.log(`  FAILED ${f.system}: ${f.error.split('\n')[0]}`);
   mkdirSync(resultsDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
   const jsonPath = path.join(resultsDir, `${stamp}.json`);
   const wallSeconds = Math.round((Date.now() - startedAtMs) / 1000);
   writeFileSync(jsonPath, JSON.stringify({
     date: new Date().toISOString(), machine, notes,
-    options: { ...base, initialBalance: base.initialBalance.toString(), alphas, baselineInFlight, oursInFlight, pairCount,
+    options: { ...base, initialBalance: base.initialBalance.toString(), workloads, alphas, baselineInFlight, oursInFlight, pairCount,
       relaxed: relaxedVariants.filter((v) => wants(v.id)).map((v) => v.id) },
     wallSeconds, cells, failures,
   }, null, 2) + '\n');
-  const charts = renderCharts(stamp);
+  const charts = workloads.flatMap((w) => renderCharts(stamp, w));
   console.log(`\nresults: ${path.relative(process.cwd(), jsonPath)}`);
   console.log(`charts: ${charts.map((f) => path.relative(process.cwd(), f)).join(', ')}`);
   if (!charts.some((f) => f.endsWith('.png'))) console.log('(no SVG→PNG converter installed: apt-get install librsvg2-bin for PNGs)');

@@ -1,5 +1,6 @@
-// The systems the keynote harness compares, behind one interface, and `measure`, which runs one (system, α) cell:
-// re-seed, connect C clients, run the closed loop, sample server CPU over the window, check the balance invariant.
+// The systems the keynote harness compares, behind one interface, each started for one workload (keynote or
+// general), and `measure`, which runs one (system, workload, α) cell: re-seed, connect C clients, run the closed
+// loop, sample server CPU over the window, check the invariant (balances; audit rows for the general workload).
 // Owns the lifetimes of the systems it starts (call `stop`). May call: ./workload, ./rpc-http, ./procs,
 // ./postgres, ./ours.
 import os from 'node:os';
@@ -8,8 +9,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { RpcClient } from './rpc-http.js';
 import { pinPrefix, spawnServer, stopOnExit, treeCpuMicros } from './procs.js';
 import { pgUser, type PgCluster } from './postgres.js';
-import { checkOurs, connectOurs, repoRoot, seedOurs, startOurs, type OursDurability } from './ours.js';
-import { assertInvariant, runClosedLoop, type BalanceCheck, type LoadResult, type TransferClient } from './workload.js';
+import { checkOurs, connectOurs, repoRoot, seedOurs, startOursServer, type OursDatabase, type OursDurability } from './ours.js';
+import {
+  assertInvariant, runClosedLoop, type BalanceCheck, type LoadResult, type TransferClient, type WorkloadName,
+} from './workload.js';
 
 export interface SystemUnderTest {
   /** Stable id used in results, e.g. `sqlite`, `pg-function-pool8`, `ours`. */
@@ -21,6 +24,7 @@ export interface SystemUnderTest {
   family: string;
   /** True when it acknowledges a transfer before it is on disk: compared only with other relaxed systems. */
   relaxed: boolean;
+  workload: WorkloadName;
   /** Pids whose process trees are the SUT's CPU. */
   cpuRoots: number[];
   seed(n: number, initialBalance: bigint): Promise<void>;
@@ -34,18 +38,19 @@ const tsxNode = [process.execPath, '--import', import.meta.resolve('tsx')];
 const benchDir = path.join(repoRoot, 'bench', 'keynote');
 
 function parseCheck(body: unknown): BalanceCheck {
-  const b = body as { accounts: number; total: string; min: string };
-  return { accounts: b.accounts, total: BigInt(b.total), min: BigInt(b.min) };
+  const b = body as { accounts: number; total: string; min: string; auditRows?: number };
+  return { accounts: b.accounts, total: BigInt(b.total), min: BigInt(b.min), auditRows: b.auditRows };
 }
 
 /** Wraps an RPC baseline server child: seeding and checks go through a small admin pool. */
 function rpcSystem(
-  id: string, family: string, relaxed: boolean, port: number, cpuRoots: number[], stopAll: () => Promise<void>,
+  id: string, family: string, relaxed: boolean, workload: WorkloadName, port: number, cpuRoots: number[],
+  stopAll: () => Promise<void>,
 ): SystemUnderTest {
   const admin = new RpcClient(port, 1);
   let pools: RpcClient[] = [];
   return {
-    id, family, relaxed, cpuRoots,
+    id, family, relaxed, workload, cpuRoots,
     seed: async (n, initialBalance) => void (await admin.must('seed', { n, initialBalance: initialBalance.toString() })),
     check: async () => parseCheck(await admin.must('check', {})),
     connect: async (clients, inFlightPerClient) => {
@@ -63,14 +68,16 @@ function rpcSystem(
 }
 
 /** `synchronous=NORMAL` is the relaxed variant: in WAL mode a commit is acknowledged before the WAL is fsynced. */
-export async function startSqlite(serverCpus: string | undefined, synchronous: 'FULL' | 'NORMAL' = 'FULL'): Promise<SystemUnderTest> {
+export async function startSqlite(
+  workload: WorkloadName, serverCpus: string | undefined, synchronous: 'FULL' | 'NORMAL' = 'FULL',
+): Promise<SystemUnderTest> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'keynote-sqlite-'));
   const removeDir = stopOnExit(async () => rmSync(dir, { recursive: true, force: true }));
   try {
     const server = await spawnServer([...pinPrefix(serverCpus), ...tsxNode, path.join(benchDir, 'sqlite-server.ts'),
-      '--db', path.join(dir, 'bench.db'), '--synchronous', synchronous]);
+      '--db', path.join(dir, 'bench.db'), '--synchronous', synchronous, '--workload', workload]);
     const id = synchronous === 'FULL' ? 'sqlite' : 'sqlite-normal';
-    return rpcSystem(id, id, synchronous !== 'FULL', server.port, [server.child.pid!], async () => {
+    return rpcSystem(id, id, synchronous !== 'FULL', workload, server.port, [server.child.pid!], async () => {
       await server.stop();
       await removeDir();
     });
@@ -85,30 +92,42 @@ export async function startSqlite(serverCpus: string | undefined, synchronous: '
  * only, the relaxed variant) sets it for the app's sessions: commits are acknowledged before the WAL is flushed.
  */
 export async function startPgApp(
-  cluster: PgCluster, variant: 'serializable' | 'function', poolSize: number, serverCpus: string | undefined,
-  synchronousCommit: 'on' | 'off' = 'on',
+  workload: WorkloadName, cluster: PgCluster, variant: 'serializable' | 'function', poolSize: number,
+  serverCpus: string | undefined, synchronousCommit: 'on' | 'off' = 'on',
 ): Promise<SystemUnderTest> {
   const relaxed = synchronousCommit === 'off';
   const server = await spawnServer([...pinPrefix(serverCpus), ...tsxNode, path.join(benchDir, 'pg-server.ts'),
     '--pg-port', String(cluster.port), '--pg-user', pgUser, '--pool', String(poolSize), '--variant', variant,
-    '--synchronous-commit', synchronousCommit]);
+    '--synchronous-commit', synchronousCommit, '--workload', workload]);
   const family = relaxed ? `pg-${variant}-async` : `pg-${variant}`;
-  return rpcSystem(`${family}-pool${poolSize}`, family, relaxed, server.port, [server.child.pid!, cluster.postmasterPid],
+  return rpcSystem(`${family}-pool${poolSize}`, family, relaxed, workload, server.port, [server.child.pid!, cluster.postmasterPid],
     () => server.stop());
 }
 
-/** Our server; `durability: 'none'` is the relaxed variant (`spacetime start --durability none`). */
-export async function startOursSystem(serverCpus: string | undefined, durability: OursDurability = 'fsync'): Promise<SystemUnderTest> {
-  const server = await startOurs(pinPrefix(serverCpus), durability);
+/**
+ * Our server with the workload's module published under the workload's name; `durability: 'none'` is the relaxed
+ * variant (`spacetime start --durability none`).
+ */
+export async function startOursSystem(
+  workload: WorkloadName, serverCpus: string | undefined, durability: OursDurability = 'fsync',
+): Promise<SystemUnderTest> {
+  const server = await startOursServer(pinPrefix(serverCpus), durability);
+  const db: OursDatabase = { server, dbName: workload, workload };
+  try {
+    await server.publish(db.dbName, workload, false);
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
   const id = durability === 'fsync' ? 'ours' : 'ours-durability-none';
   let open: TransferClient[] = [];
   return {
-    id, family: id, relaxed: durability !== 'fsync', cpuRoots: [server.pid],
-    seed: (n, initialBalance) => seedOurs(server, n, initialBalance),
-    check: () => checkOurs(server),
+    id, family: id, relaxed: durability !== 'fsync', workload, cpuRoots: [server.pid],
+    seed: (n, initialBalance) => seedOurs(db, n, initialBalance),
+    check: () => checkOurs(db),
     connect: async (clients) => {
       await Promise.all(open.map((c) => c.close()));
-      open = await Promise.all(Array.from({ length: clients }, () => connectOurs(server)));
+      open = await Promise.all(Array.from({ length: clients }, () => connectOurs(db)));
       return open;
     },
     stop: async () => {
@@ -132,6 +151,7 @@ export interface CellResult extends LoadResult {
   family: string;
   /** Acknowledged before durable (see SystemUnderTest.relaxed): never compared with durable cells. */
   relaxed: boolean;
+  workload: WorkloadName;
   alpha: number;
   clients: number;
   inFlightPerClient: number;
@@ -147,7 +167,7 @@ export async function measure(
   sut: SystemUnderTest, alpha: number, pairs: Uint32Array, opts: CellOptions,
 ): Promise<CellResult> {
   await sut.seed(opts.accounts, opts.initialBalance);
-  assertInvariant(await sut.check(), opts.accounts, opts.initialBalance);
+  assertInvariant(await sut.check(), opts.accounts, opts.initialBalance, sut.workload, { rowsMin: 0, rowsMax: 0 });
   const clients = await sut.connect(opts.clients, opts.inFlightPerClient);
   let cpuStart: number | undefined;
   let windowStartMs = 0;
@@ -162,10 +182,11 @@ export async function measure(
   const cpuEnd = treeCpuMicros(sut.cpuRoots);
   const elapsedMicros = (Date.now() - windowStartMs) * 1000;
   const cpu = cpuStart === undefined || cpuEnd === undefined ? null : cpuEnd - cpuStart;
-  assertInvariant(await sut.check(), opts.accounts, opts.initialBalance);
+  assertInvariant(await sut.check(), opts.accounts, opts.initialBalance, sut.workload,
+    { rowsMin: load.committedTotal, rowsMax: load.committedTotal + load.outcomeUnknown });
   return {
     ...load,
-    system: sut.id, family: sut.family, relaxed: sut.relaxed, alpha, clients: opts.clients, inFlightPerClient: opts.inFlightPerClient,
+    system: sut.id, family: sut.family, relaxed: sut.relaxed, workload: sut.workload, alpha, clients: opts.clients, inFlightPerClient: opts.inFlightPerClient,
     serverCpuMicrosPerTx: cpu === null || load.committed === 0 ? null : cpu / load.committed,
     serverCores: cpu === null ? null : cpu / elapsedMicros,
     invariant: 'ok',

@@ -1,10 +1,16 @@
-// Keynote transfer workload: the parts every system shares. Deterministic Zipf account pairs, a latency
-// histogram, and the closed-loop driver that runs C clients × K in-flight calls against one system for a
-// warm-up plus a measured window and returns TPS, p50/p99 and a per-second series.
+// Transfer workloads: the parts every system shares. The two workloads (`keynote`: accounts {id, balance}, two finds
+// and two updates; `general`: the same transfer as apps write it, accounts {id, owner string, balance, updated
+// timestamp} and one audit row {id autoInc, from, to, amount, at} per transfer), deterministic Zipf account pairs, a
+// latency histogram, the closed-loop driver that runs C clients × K in-flight calls against one system for a
+// warm-up plus a measured window and returns TPS, p50/p99 and a per-second series, and the invariant check.
 // Owns no processes and no sockets: a system is reached only through the `TransferClient` it hands in.
 // May call: node built-ins only.
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
+
+/** Which transaction every system runs (see the header); both take the same (from, to, amount) arguments. */
+export type WorkloadName = 'keynote' | 'general';
+export const workloadNames: readonly WorkloadName[] = ['keynote', 'general'];
 
 /** The keynote's fixed PRNG seed, so every system sees the same pair sequence. */
 export const zipfSeed = 0x12345678;
@@ -134,6 +140,13 @@ export interface LoadResult {
   committed: number;
   /** Transfers the system refused (insufficient funds, …) inside the window. */
   rejected: number;
+  /** Transfers that committed over the whole run, warm-up and drain included: the audit rows it must have written. */
+  committedTotal: number;
+  /**
+   * Calls whose outcome the load generator does not know: failed calls (a transport error may come after the commit)
+   * and calls still outstanding when the drain gave up. Each may or may not have committed.
+   */
+  outcomeUnknown: number;
   /** Calls that failed (transport errors, PG retries exhausted), over the whole run including warm-up. */
   errors: number;
   tps: number;
@@ -165,7 +178,7 @@ export async function runClosedLoop(
   assert.ok(pairCount > 0);
   const windowSeconds = options.durationSeconds;
   const perSecond: LatencyHistogram[] = Array.from({ length: windowSeconds }, () => new LatencyHistogram());
-  const state = { rejected: 0, errors: 0, firstError: undefined as string | undefined };
+  const state = { rejected: 0, errors: 0, committedTotal: 0, outstanding: 0, firstError: undefined as string | undefined };
   const t0 = performance.now();
   const windowStartMs = t0 + options.warmupSeconds * 1000;
   const windowEndMs = windowStartMs + windowSeconds * 1000;
@@ -185,15 +198,19 @@ export async function runClosedLoop(
       next++;
       const start = performance.now();
       let ok: boolean;
+      state.outstanding++;
       try {
         ok = await client.transfer(options.pairs[2 * i], options.pairs[2 * i + 1], 1);
       } catch (err) {
+        state.outstanding--;
         state.errors++;
         state.firstError ??= String((err as Error)?.message ?? err);
         if (stopping) return;
         await new Promise((r) => setTimeout(r, 10)); // do not spin on a dead connection
         continue;
       }
+      state.outstanding--;
+      if (ok) state.committedTotal++;
       const end = performance.now();
       if (end < windowStartMs || end > windowEndMs) continue;
       if (!ok) {
@@ -221,7 +238,7 @@ export async function runClosedLoop(
 function summarize(
   perSecond: LatencyHistogram[],
   windowSeconds: number,
-  state: { rejected: number; errors: number; firstError?: string },
+  state: { rejected: number; errors: number; committedTotal: number; outstanding: number; firstError?: string },
   cpu: NodeJS.CpuUsage,
 ): LoadResult {
   const all = new LatencyHistogram();
@@ -235,6 +252,8 @@ function summarize(
   return {
     committed: all.total,
     rejected: state.rejected,
+    committedTotal: state.committedTotal,
+    outcomeUnknown: state.errors + state.outstanding,
     errors: state.errors,
     tps: mean,
     p50Ms: all.quantile(0.5) / 1000,
@@ -252,12 +271,31 @@ export interface BalanceCheck {
   accounts: number;
   total: bigint;
   min: bigint;
+  /** Rows of the general workload's audit table; undefined for the keynote (it has none). */
+  auditRows?: number;
 }
 
-/** Throws when the balance invariant does not hold: same row count, total unchanged, nobody negative. */
-export function assertInvariant(check: BalanceCheck, accounts: number, initialBalance: bigint): void {
+/** How many audit rows a run may have left: every committed transfer wrote one, a call of unknown outcome maybe. */
+export interface AuditExpectation {
+  rowsMin: number;
+  rowsMax: number;
+}
+
+/**
+ * Throws when the invariant does not hold: same row count, total unchanged, nobody negative and, for the general
+ * workload, one audit row per committed transfer.
+ */
+export function assertInvariant(
+  check: BalanceCheck, accounts: number, initialBalance: bigint, workload: WorkloadName, audit: AuditExpectation,
+): void {
   if (check.accounts !== accounts) throw new Error(`invariant: ${check.accounts} accounts, expected ${accounts}`);
   const expected = BigInt(accounts) * initialBalance;
   if (check.total !== expected) throw new Error(`invariant: total balance ${check.total}, expected ${expected}`);
   if (check.min < 0n) throw new Error(`invariant: a balance went negative (${check.min})`);
+  if (workload === 'keynote') return;
+  const rows = check.auditRows;
+  if (rows === undefined || !Number.isSafeInteger(rows) || rows < audit.rowsMin || rows > audit.rowsMax) {
+    throw new Error(`invariant: ${rows} audit rows, expected ${audit.rowsMin}` +
+      (audit.rowsMax > audit.rowsMin ? `..${audit.rowsMax}` : '') + ' (one per committed transfer)');
+  }
 }
