@@ -1,6 +1,7 @@
 // Process plumbing for the keynote harness: spawning a system's server pinned to the SUT cores and waiting for its
 // `{"listening": port}` line, pinning the load generator, reading CPU time of a process tree from /proc, and the
-// registry of things to stop when the harness is interrupted (Ctrl-C, SIGTERM) or dies of an uncaught exception.
+// registry of things to stop when the harness is interrupted (Ctrl-C, SIGTERM) or dies of an uncaught exception,
+// and the machine's busy CPU time from /proc/stat (whether other load shared the cores during a run).
 // Owns the child processes it spawns (stop them with `stopChild`) and that registry. May call: node built-ins,
 // `taskset`, `getconf`, ../install (hasCommand).
 import assert from 'node:assert/strict';
@@ -232,4 +233,18 @@ export function treeCpuMicros(roots: number[]): number | undefined {
   }
   assert.ok(ticks >= 0);
   return (ticks * 1e6) / ticksPerSecond();
+}
+
+/**
+ * CPU time in µs the whole machine has spent busy (every core, every process: /proc/stat's first line minus idle
+ * and iowait) since boot; undefined without /proc. Two readings apart by a wall interval give the busy cores.
+ */
+export function machineBusyMicros(): number | undefined {
+  if (!existsSync('/proc/stat')) return undefined;
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
+  // cpu user nice system idle iowait irq softirq steal (guest time is already inside user and nice)
+  const f = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  assert.ok(line.startsWith('cpu ') && f.length === 8 && f.every(Number.isFinite), `unexpected /proc/stat line: ${line}`);
+  const busyTicks = f[0] + f[1] + f[2] + f[5] + f[6] + f[7];
+  return (busyTicks * 1e6) / ticksPerSecond();
 }

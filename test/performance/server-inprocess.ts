@@ -30,8 +30,9 @@ interface HeapNode { callFrame: { functionName: string; url: string }; selfSize:
 /** Child mode: drive the server at `url`, print START after the warm-up and `END <transfers>` after `seconds`. */
 async function load(url: string, token: string, seconds: number): Promise<void> {
   pinSelf('0');
-  const server = { url, dbName: 'keynote', pid: 0, token, stop: async () => undefined };
-  const clients = await Promise.all(Array.from({ length: clientsCount }, () => connectOurs(server)));
+  const server = { url, pid: 0, token, publish: async () => undefined, stop: async () => undefined };
+  const keynote = { server, dbName: 'keynote', workload: 'keynote' } as const;
+  const clients = await Promise.all(Array.from({ length: clientsCount }, () => connectOurs(keynote)));
   let seed = 0x12345678;
   const rand = () => { seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0; return seed / 4294967296; };
   let running = true;
