@@ -12,7 +12,9 @@
 // options).
 //
 // Run: node --import tsx bench/core.ts [transfers per run, default 30000] [runs, default 3]
-//      BENCH_ONLY=keynote|general runs one workload; BENCH_TIMEOUT_MS=0 runs without the per-call CPU limit.
+//      BENCH_ONLY=keynote|general runs one workload; BENCH_TIMEOUT_MS=0 runs without the per-call CPU limit;
+//      BENCH_WINDOWS=1 prints each run's span in µs on the clock of V8's profile timestamps (to cut seeding and warm-up
+//      out of a --cpu-prof profile: bench/engine-v2/profile-split.ts).
 
 import { Database } from '../src/host/database.js';
 import { fixtureBundle } from '../test/host/bundle.js';
@@ -67,6 +69,7 @@ async function openWorkload(kind: Kind, reducerTimeoutMs: number | undefined): P
 }
 
 async function measure(db: Database, args: Uint8Array[], from: number, count: number): Promise<RunResult> {
+  const windowStart = process.hrtime.bigint() / 1000n;
   const crossingsBefore = db.syscallCrossings();
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
@@ -84,6 +87,7 @@ async function measure(db: Database, args: Uint8Array[], from: number, count: nu
   // busy machine wall time is inflated by other processes; CPU time per transfer is the steadier figure.
   const cpu = process.cpuUsage(cpuBefore);
   const crossings = db.syscallCrossings() - crossingsBefore + count; // + one applySync per call
+  if (process.env.BENCH_WINDOWS === '1') console.log(`  window ${windowStart} ${process.hrtime.bigint() / 1000n}`);
   return {
     cpuMicrosPerTransfer: (cpu.user + cpu.system) / count, crossingsPerTransfer: crossings / count,
     wallMicrosPerTransfer: 1000 * wallMs / count, failed,

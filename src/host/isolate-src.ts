@@ -318,9 +318,25 @@ let inCall = false;                             // true while the host is inside
 let nextIterId = 1;                             // never reused
 // id -> iterator { data, lv, count, row, lenAt, pos, more }: rows row..count-1 of the current chunk, their u32
 // lengths at lv[lenAt + 4*i], their bytes from data[pos]. A fresh chunk is left in the exchange buffer (data = X)
-// and only copied out (materialize) when another crossing is about to overwrite X: a find then costs no copy.
+// and only copied out (materialize) when another crossing is about to overwrite X: a find then costs no copy. A row
+// served from the row cache is read straight from the arena (data = arena) and copied out before the arena changes.
+// The newest iterator sits in a slot of its own, the others in \`iters\`: a find opens one iterator and drops it before
+// the next, and a Map set + delete per find under ever-new ids cost ~0.15-0.6 µs (its table keeps being rebuilt).
 const iters = new Map();
+let slotId = 0, slotIt;                         // ids start at 1: slotId 0 is no iterator
 let xIter;                                      // the iterator whose rows still sit in X, if any
+let aIter;                                      // the iterator whose row still sits in the arena, if any
+function iterOf(id) { return id === slotId && slotIt !== undefined ? slotIt : iters.get(id); }
+function addIter(id, it) {
+  if (slotIt !== undefined) iters.set(slotId, slotIt);
+  slotId = id; slotIt = it;
+}
+function dropIter(id, it) {
+  if (slotIt === it) slotIt = undefined; else iters.delete(id);
+  if (xIter === it) xIter = undefined;
+  if (aIter === it) aIter = undefined;
+}
+function forgetIters() { slotIt = undefined; if (iters.size > 0) iters.clear(); xIter = undefined; aIter = undefined; }
 
 // The host allocates the bigger buffer (it must see it too) and copies the old contents, so a retried call finds
 // its input still in place.
@@ -394,6 +410,7 @@ ${layoutCheckSource}
 // Writes len bytes of src[from..] as the cached row of key in c: in place when the old row (at, or undefined) has
 // the same length, else in a new arena slot (the old one is garbage until the cache restarts).
 function storeRow(c, key, at, src, from, len) {
+  if (aIter !== undefined) detachArena();        // the only place the arena's bytes change
   if (at !== undefined && arenaV.getUint32(at, true) === len) { copyBytes(arena, at + 4, src, from, len); return; }
   if (rowCacheBytes + len + ${rowCacheEntryOverheadBytes} > ${rowCacheMaxBytes}) {
     // Restart the cache; keep only this entry.
@@ -428,18 +445,13 @@ function cacheRow(indexId, tableId, shape, layoutId, keyLen, key, src, from, len
   }
   storeRow(c, key, c.rows.get(key), src, from, len);
 }
-// Serves a cached row as a one-row chunk in X (as if the host had sent it) and returns its iterator id.
-function cachedIter(c, at) {
-  if (xIter !== undefined) materialize();
-  const width = arenaV.getUint32(at, true), data = ${chunkHeaderBytes} + 4;
-  if (data + width > X.length) grow(data + width);
-  XV.setUint32(0, 1, true); XV.setUint32(4, width, true); XV.setUint32(8, 0, true);
-  XV.setUint32(${chunkHeaderBytes}, width, true);
-  copyBytes(X, data, arena, at + 4, width);
+// Serves the cached row at arena[at] (u32 length + bytes: a one-row chunk's layout) and returns its iterator id.
+function cachedIter(at) {
+  if (aIter !== undefined) detachArena();
   const id = nextIterId++;
-  const it = { data: undefined, lv: undefined, count: 0, row: 0, lenAt: 0, pos: 0, more: false };
-  readChunk(it);
-  iters.set(id, it);
+  const it = { data: arena, lv: arenaV, count: 1, row: 0, lenAt: at, pos: at + 4, more: false };
+  aIter = it;
+  addIter(id, it);
   return id;
 }
 // An insert into a table the host leased sequence values for (MutTx.infallibleInsert / leaseSequence): when the row
@@ -506,17 +518,18 @@ function handOverUpdates() {
   X.set(Q.subarray(0, n), 4);
   return ${callOutcome.okDeferred};
 }
-function materialize() {
-  const it = xIter; xIter = undefined;
+function materialize() { const it = xIter; xIter = undefined; detach(it); }
+function detachArena() { const it = aIter; aIter = undefined; detach(it); }
+// Copies the rows an iterator has not handed out yet into a buffer of its own.
+function detach(it) {
   const left = it.count - it.row;
   if (left === 0) { it.data = undefined; it.lv = undefined; return; }
-  const from = it.lenAt + 4 * it.row;
+  const from = it.lenAt + 4 * it.row, lv = it.lv;
   let bytes = 0;
-  for (let i = 0; i < left; i++) bytes += XV.getUint32(from + 4 * i, true);
-  const lens = X.slice(from, it.lenAt + 4 * it.count);
+  for (let i = 0; i < left; i++) bytes += lv.getUint32(from + 4 * i, true);
   const data = new Uint8Array(4 * left + bytes);
-  data.set(lens, 0);
-  data.set(X.subarray(it.pos, it.pos + bytes), 4 * left);
+  data.set(it.data.subarray(from, from + 4 * left), 0);
+  data.set(it.data.subarray(it.pos, it.pos + bytes), 4 * left);
   it.data = data; it.lv = new DataView(data.buffer);
   it.count = left; it.row = 0; it.lenAt = 0; it.pos = 4 * left;
 }
@@ -532,10 +545,9 @@ function openIter(opc, a, b, c, d, e) {
   call(opc, id, a, b, c, d, e);
   const it = { data: undefined, lv: undefined, count: 0, row: 0, lenAt: 0, pos: 0, more: false };
   readChunk(it);
-  iters.set(id, it);
+  addIter(id, it);
   return id;
 }
-function dropIter(id, it) { iters.delete(id); if (xIter === it) xIter = undefined; }
 let lastOut, lastOutU8;
 const u8 = (n) => n & 0xff;
 function readBig(at, words) { let v = 0n; for (let i = words - 1; i >= 0; i--) v = (v << 64n) | XV.getBigUint64(at + 8 * i, true); return v; }
@@ -554,7 +566,7 @@ const sys = {
       if (c !== undefined && len === c.keyLen) {
         checkLen(buf, len);
         const at = c.rows.get(keyAt(bytesOf(buf), 0, len));
-        if (at !== undefined) return cachedIter(c, at);
+        if (at !== undefined) return cachedIter(at);
       }
     }
     put(buf, len, 0);
@@ -562,7 +574,7 @@ const sys = {
     for (;;) { const r = H(${op.indexScanPoint}, id, indexId, len); if (r >= 0) break; fail(r); }
     const it = { data: undefined, lv: undefined, count: 0, row: 0, lenAt: 0, pos: 0, more: false };
     readChunk(it);
-    iters.set(id, it);
+    addIter(id, it);
     if (deferring && (XV.getUint32(8, true) & ${chunkFlag.updatable}) !== 0) {
       const flags = XV.getUint32(8, true), rowLen = XV.getUint32(${chunkHeaderBytes}, true);
       cacheRow(indexId, XV.getUint32(12, true), XV.getUint32(16, true), flags >>> 8, len, keyAt(lastInU8, 0, len), X,
@@ -575,7 +587,7 @@ const sys = {
     return openIter(${op.indexScanRange}, indexId, prefixLen, prefixElems, rstartLen, rendLen);
   },
   row_iter_bsatn_advance(id, out) {
-    const it = iters.get(id);
+    const it = iterOf(id);
     if (it === undefined) noSuchIter(id);
     if (out !== lastOut || lastOutU8.byteLength !== out.byteLength) { lastOut = out; lastOutU8 = new Uint8Array(out); }
     const dst = lastOutU8, cap = dst.length; let n = 0;
@@ -599,7 +611,7 @@ const sys = {
     return -n;
   },
   row_iter_bsatn_close(id) {
-    const it = iters.get(id);
+    const it = iterOf(id);
     if (it === undefined) { if (inCall) noSuchIter(id); return; }
     dropIter(id, it);
     if (it.more && inCall) call(${op.iterClose}, id);
@@ -720,7 +732,8 @@ def(G, Symbol.for('SpacetimeDB.sys'), { '2.0': sys, '2.1': sys21 });
 const evaluatedKey = Symbol.for('SpacetimeDB.evaluated');
 
 // --- The dispatcher the host enters through (one applySync per call). Arguments travel in X.
-let argBuf = new ArrayBuffer(4096), argU8 = new Uint8Array(argBuf);
+// The arguments' view is reused while their length repeats (the library reads it during the call and keeps nothing).
+let argBuf = new ArrayBuffer(4096), argU8 = new Uint8Array(argBuf), argView = new DataView(argBuf, 0, 0);
 let lastSender, lastConn;
 function errorText(e) {
   try {
@@ -737,7 +750,7 @@ function report(code, text) {
   XV.setUint32(0, b.length, true); X.set(b, 4);
   return code;
 }
-function endCall() { inCall = false; iters.clear(); xIter = undefined; deferring = false; qLen = 0; }
+function endCall() { inCall = false; forgetIters(); deferring = false; qLen = 0; }
 return {
   describe() { const b = hooks.__describe_module__(); return new Uint8Array(b.buffer, b.byteOffset, b.byteLength).slice(); },
   callReducer(newX) {
@@ -751,13 +764,14 @@ return {
     const sender = lastSender, connId = lastConn, ts = XV.getBigInt64(56, true);
     const len = XV.getUint32(64, true);
     if (len > argBuf.byteLength) { argBuf = new ArrayBuffer(len); argU8 = new Uint8Array(argBuf); }
+    if (argView.byteLength !== len || argView.buffer !== argBuf) argView = new DataView(argBuf, 0, len);
     if (len <= copySmallMaxBytes) { for (let i = 0; i < len; i++) argU8[i] = X[68 + i]; }
     else argU8.set(X.subarray(68, 68 + len));
     inCall = true;
     deferring = true;
     if ((flags & ${keepRowCacheFlag}) === 0) clearRowCache();
     try {
-      const r = hooks.__call_reducer__(id, sender, connId, ts, new DataView(argBuf, 0, len));
+      const r = hooks.__call_reducer__(id, sender, connId, ts, argView);
       if (r !== undefined) throw new TypeError('Reducer returned a value other than undefined');
       return qLen > 0 ? handOverUpdates() : ${callOutcome.ok};
     } catch (e) {
@@ -777,7 +791,9 @@ return {
     // still sitting in X, which this call will overwrite.
     const outer = inCall;
     if (outer && xIter !== undefined) materialize();
-    const savedIters = outer ? new Map(iters) : undefined;
+    if (outer && aIter !== undefined) detachArena();
+    let savedIters;
+    if (outer) { savedIters = new Map(iters); if (slotIt !== undefined) savedIters.set(slotId, slotIt); }
     inCall = true;
     try {
       const r = anon ? hooks.__call_view_anon__(id, new Uint8Array(0)) : hooks.__call_view__(id, sender, new Uint8Array(0));
@@ -791,7 +807,7 @@ return {
       return report(${callOutcome.otherError}, errorText(e));
     } finally {
       if (savedIters === undefined) endCall();
-      else { iters.clear(); for (const [k, v] of savedIters) iters.set(k, v); xIter = undefined; }
+      else { forgetIters(); for (const [k, v] of savedIters) iters.set(k, v); }
     }
   },
   // Procedures and HTTP handlers are not hot: arguments arrive as copies, 64-bit-and-wider values as decimal text.
