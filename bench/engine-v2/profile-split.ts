@@ -25,7 +25,7 @@ function category(n: ProfileNode): string {
   }
   if (url.endsWith('/src/host/syscalls.ts')) return 'syscalls.ts (host side of the shims)';
   if (url.includes('/src/datastore/')) return 'datastore';
-  if (/\/src\/(host|metrics|durability|subscription)\//.test(url)) return 'call wrapper and commit path (database.ts, runtime.ts, …)';
+  if (/\/src\/(host|metrics|durability|subscription|sats)\//.test(url)) return 'call wrapper and commit path (database.ts, args check, metrics, …)';
   return 'driver: bench loop, promises, other';
 }
 

@@ -1,0 +1,81 @@
+// bench/engine-v2/ab-trees.ts — before/after of the reducer call path of two source trees in ONE process, for a machine
+// too loaded for separate runs to compare (on the shared 2-core box, two runs of the same tree differed by 20 %).
+// Both trees' Database are loaded (two module graphs, one isolated-vm), each seeds its own database, and transfers
+// alternate between them in short chunks (the order flips every chunk); each side sums the thread CPU of its own
+// chunks (/proc/thread-self/schedstat), so load drift hits both alike. The same tree twice (A/A) shows the spread.
+//
+// Owns: nothing but this measurement. May call: the two trees' host/database.ts, test/host/bundle.ts and
+// bench/engine-v2/keynote-db.ts (loaded by path), bench/engine-v2/common.ts.
+//
+// Run (from a tree whose node_modules resolve both): node --import tsx bench/engine-v2/ab-trees.ts <treeA> <treeB>
+//      [chunks=40] [calls per chunk=2000] [keynote|general]. A tree is a directory holding src/, test/ and bench/, e.g.
+//      `git archive <commit> | tar -x -C dir` with node_modules linked in.
+
+import type { Database } from '../../src/host/database.js';
+import { threadCpuNs } from './common.js';
+
+const accountsCount = 100_000;
+const warmupCalls = 10_000;
+const caller = { identity: 3n, connectionId: 4n, jwtPayload: undefined };
+
+/** Transfers between uniform random accounts (a fixed LCG, the same sequence for both trees). */
+function transferArgs(n: number): Uint8Array[] {
+  let a = 0x9e3779b9;
+  const rand = (): number => { a = (a * 1103515245 + 12345) >>> 0; return a % accountsCount; };
+  return Array.from({ length: n }, () => {
+    const from = rand();
+    let to = rand();
+    if (to === from) to = (from + 1) % accountsCount;
+    const b = new Uint8Array(16);
+    const v = new DataView(b.buffer);
+    v.setUint32(0, from, true); v.setUint32(4, to, true); v.setBigInt64(8, 1n, true);
+    return b;
+  });
+}
+
+async function openTree(tree: string, kind: string): Promise<Database> {
+  const { Database: TreeDatabase } = await import(`${tree}/src/host/database.ts`) as { Database: typeof Database };
+  const bundle: string = kind === 'keynote'
+    ? await (await import(`${tree}/test/host/bundle.ts`)).fixtureBundle('keynote')
+    : await (await import(`${tree}/bench/engine-v2/keynote-db.ts`)).benchModuleBundle('general');
+  const db = await TreeDatabase.create({ identity: 7n, ownerIdentity: 2n, limits: {} }, bundle);
+  const seeded = await db.callReducerJson('seed', [accountsCount, 1_000_000_000], caller);
+  if (seeded.status !== 'committed') throw new Error(`${tree}: ${kind} seed failed`);
+  return db;
+}
+
+function runChunk(db: Database, args: Uint8Array[], from: number, count: number): void {
+  for (let i = from; i < from + count; i++) {
+    if (db.callReducerNow('transfer', args[i], caller)?.result.status !== 'committed') throw new Error('a transfer failed');
+  }
+}
+
+async function main(): Promise<void> {
+  const [treeA, treeB, chunksArg, callsArg, only] = process.argv.slice(2);
+  if (treeA === undefined || treeB === undefined) throw new Error('usage: ab-trees.ts <treeA> <treeB> [chunks] [calls] [kind]');
+  const chunks = Number(chunksArg ?? 40), calls = Number(callsArg ?? 2000);
+  const args = transferArgs(warmupCalls + chunks * calls);
+  for (const kind of only === undefined ? ['keynote', 'general'] : [only]) {
+    const dbs = [await openTree(treeA, kind), await openTree(treeB, kind)];
+    for (const db of dbs) runChunk(db, args, 0, warmupCalls);
+    const sumNs = [0, 0], diffs: number[] = [];
+    for (let c = 0; c < chunks; c++) {
+      const from = warmupCalls + c * calls, ns = [0, 0];
+      for (const side of c % 2 === 0 ? [0, 1] : [1, 0]) {
+        const t0 = threadCpuNs();
+        runChunk(dbs[side], args, from, calls);
+        ns[side] = threadCpuNs() - t0;
+        sumNs[side] += ns[side];
+      }
+      diffs.push((ns[1] - ns[0]) / calls / 1000);
+    }
+    diffs.sort((x, y) => x - y);
+    const us = sumNs.map((x) => x / chunks / calls / 1000);
+    const at = (q: number): string => diffs[Math.floor(q * (diffs.length - 1))].toFixed(2);
+    console.log(`${kind.padEnd(7)}: A ${us[0].toFixed(2)}, B ${us[1].toFixed(2)} CPU-µs per call (thread), B/A ${(us[1] / us[0]).toFixed(3)}; ` +
+      `per chunk B-A median ${at(0.5)} µs (p25 ${at(0.25)}, p75 ${at(0.75)})`);
+    for (const db of dbs) await db.close();
+  }
+}
+
+await main();
