@@ -400,3 +400,20 @@ assertLimit(viewResultRowsCachedMax >= sqlRowsReturnedMax, 'the largest result o
 
 /** Reducer calls of one WebSocket connection sent to its database's worker and not yet run; the next waits for one. */
 export const workerCallsInFlightPerConnectionMax = 256;
+
+// ---- Row store (issue 12 item 5, engine v2 step 6) -----------------------------------------------------------------
+// Rows live in ArrayBuffer pages (datastore/rowstore.ts), not as one JS object each, so GC work does not grow with the
+// row count. These size the pages and bound how many one table may hold.
+
+/**
+ * Bytes of one page of variable-width rows, and the most a page of fixed-width rows may take (2^16 rows at most). A
+ * few hundred page objects at 10M rows keep a full GC at ~20 ms (docs/engine-v2.md §5); larger pages would waste more
+ * of the last, partly filled page per table (a database has many small tables). A power of two: a location is
+ * page << log2(pageBytes / 8) | offset / 8 in a u32.
+ */
+export const rowStorePageBytes = 1024 * 1024;
+/** Pages of one table's variable-width rows: what a u32 location can address (32 GiB, beyond any Node heap here). */
+export const rowStorePagesPerTableMax = 2 ** (32 - Math.log2(rowStorePageBytes / 8));
+assertLimit(Number.isInteger(Math.log2(rowStorePageBytes)) && rowStorePageBytes >= 64 * 1024,
+  'row pages are a power of two and hold many rows');
+assertLimit(rowStorePagesPerTableMax * (rowStorePageBytes / 8) <= 2 ** 32, 'a row location (page, offset / 8) fits a u32');

@@ -1,16 +1,20 @@
 // datastore/indexes.ts — the in-memory index structures of one table.
 //
-// Owns: mapping index keys (strings from key.ts) to row ids. Four shapes:
+// Owns: mapping index keys (strings or numbers from key.ts) to row ids. Five shapes:
+//   unique on one integer column (any algorithm): an open-addressing hash of row ids over the row store (rowstore.ts
+//     RowIdHash; the key is read from the row, so an entry is 4-11 bytes, not a Map entry), plus, for btree indexes, a
+//     BTree for ranges built on the first range scan;
 //   unique hash (Map key → rowId), multi hash (Map key → rowId | Set<rowId>),
 //   unique btree (Map key → rowId, plus a BTree for ranges built on the first range scan),
 //   multi btree (BTree key+rowIdSuffix → rowId, so equal keys keep row-id order).
-// Direct indexes are btrees here. Rows themselves live in store.ts; this file only knows row ids.
-// May call: datastore/key, sorted-btree.
+// Direct indexes are btrees here. Rows themselves live in rowstore.ts; this file only knows row ids.
+// May call: datastore/key, datastore/rowstore, sorted-btree.
 
 import assert from 'node:assert';
 import btreeModule from 'sorted-btree';
 import type { IndexSchema } from './types.js';
 import { keyPrefixEnd, type IndexKey } from './key.js';
+import { RowIdHash } from './rowstore.js';
 
 /** The part of sorted-btree's BTree used here. */
 interface SortedTree<K, V> {
@@ -40,6 +44,8 @@ function rowIdSuffix(rowId: number): string {
 /** A key → row id structure. Keys of one index come from one IndexKeyCodec. */
 export interface IndexStore {
   readonly schema: IndexSchema;
+  /** True when the store reads keys from its table's rows (then it cannot serve another table: migration rebuilds it). */
+  readonly keysFromRows: boolean;
   add(key: IndexKey, rowId: number): void;
   remove(key: IndexKey, rowId: number): void;
   /** Distinct keys (unique indexes only): restore checks it against the row count. */
@@ -54,6 +60,7 @@ export interface IndexStore {
 }
 
 class UniqueHash implements IndexStore {
+  readonly keysFromRows = false;
   private readonly map = new Map<IndexKey, number>();
   constructor(readonly schema: IndexSchema) {}
   get keyCount(): number { return this.map.size; }
@@ -68,7 +75,65 @@ class UniqueHash implements IndexStore {
   clear(): void { this.map.clear(); }
 }
 
+/** Hash of an index key: the number itself, or FNV-1a over the chars of a string key. */
+function hashKey(key: IndexKey): number {
+  if (typeof key === 'number') return key | 0;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return h;
+}
+
+/** Row ids by the key read from their rows (`keyOf`). */
+class KeyHash extends RowIdHash<IndexKey> {
+  constructor(private readonly keyOf: (rowId: number) => IndexKey) { super(); }
+  protected hashOfId(id: number): number { return hashKey(this.keyOf(id)); }
+  protected matches(id: number, key: IndexKey): boolean { return this.keyOf(id) === key; }
+}
+
+/**
+ * A unique index on one integer column: the hash of row ids for points, and for btree indexes a BTree for ranges built
+ * on the first range scan (as UniqueBTree). Integer keys have one encoding per value, so equal keys are equal IndexKeys.
+ */
+class UniqueRowIdHash implements IndexStore {
+  readonly keysFromRows = true;
+  private tree: SortedTree<IndexKey, number> | undefined;
+  private readonly hash: KeyHash;
+  constructor(readonly schema: IndexSchema, private readonly keyOf: (rowId: number) => IndexKey) {
+    this.hash = new KeyHash(keyOf);
+  }
+  get keyCount(): number { return this.hash.size; }
+  /** The row must be stored already (growing the hash reads every row's key). */
+  add(key: IndexKey, rowId: number): void { this.tree?.set(key, rowId); this.hash.add(hashKey(key), rowId); }
+  remove(key: IndexKey, rowId: number): void {
+    assert(this.hash.remove(hashKey(key), rowId), 'removing a row id the index does not hold');
+    this.tree?.delete(key);
+  }
+  find(key: IndexKey): number | undefined {
+    const id = this.hash.find(hashKey(key), key);
+    return id < 0 ? undefined : id;
+  }
+  point(key: IndexKey, out: number[]): void { const id = this.find(key); if (id !== undefined) out.push(id); }
+  range(lo: IndexKey, hi: IndexKey, out: number[]): void {
+    assert(this.schema.algorithm !== 'hash', 'range scan on a hash index');
+    if (lo >= hi) return;
+    this.ordered().forRange(lo, hi, false, (_k, id) => { out.push(id); });
+  }
+  clear(): void { this.tree = undefined; this.hash.clear(); }
+
+  private ordered(): SortedTree<IndexKey, number> {
+    if (this.tree !== undefined) return this.tree;
+    const entries: [IndexKey, number][] = [];
+    this.hash.forEachId((id) => { entries.push([this.keyOf(id), id]); });
+    entries.sort((a, b) => compareKeys(a[0], b[0]));
+    const tree = new BTree<IndexKey, number>(undefined, compareKeys);
+    for (const [k, id] of entries) tree.set(k, id); // ascending: each set appends at the right edge
+    this.tree = tree;
+    return tree;
+  }
+}
+
 class MultiHash implements IndexStore {
+  readonly keysFromRows = false;
   private readonly map = new Map<IndexKey, number | Set<number>>();
   constructor(readonly schema: IndexSchema) {}
   get keyCount(): number { return assert.fail('keyCount of a non-unique index'); }
@@ -101,6 +166,7 @@ class MultiHash implements IndexStore {
  * a bulk load (snapshot restore, replay) costs one Map insertion per row instead of two structures.
  */
 class UniqueBTree implements IndexStore {
+  readonly keysFromRows = false;
   private tree: SortedTree<IndexKey, number> | undefined;
   private readonly map = new Map<IndexKey, number>();
   constructor(readonly schema: IndexSchema) {}
@@ -130,6 +196,7 @@ class UniqueBTree implements IndexStore {
 }
 
 class MultiBTree implements IndexStore {
+  readonly keysFromRows = false;
   private readonly tree = new BTree<string, number>(undefined, compareKeys);
   constructor(readonly schema: IndexSchema) {}
   get keyCount(): number { return assert.fail('keyCount of a non-unique index'); }
@@ -151,7 +218,12 @@ export function indexAllowsNumericKeys(schema: IndexSchema): boolean {
   return schema.unique || schema.algorithm === 'hash';
 }
 
-export function createIndexStore(schema: IndexSchema): IndexStore {
+/**
+ * `keyOf` (the key of a stored row by row id) is given for a unique index on one integer column: such an index keeps
+ * row ids only, reading keys from the rows.
+ */
+export function createIndexStore(schema: IndexSchema, keyOf?: (rowId: number) => IndexKey): IndexStore {
+  if (keyOf !== undefined) { assert(schema.unique && schema.columns.length === 1); return new UniqueRowIdHash(schema, keyOf); }
   const hash = schema.algorithm === 'hash';
   if (schema.unique) return hash ? new UniqueHash(schema) : new UniqueBTree(schema);
   return hash ? new MultiHash(schema) : new MultiBTree(schema);

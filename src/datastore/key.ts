@@ -222,6 +222,8 @@ export interface IndexKeyCodec {
   readonly numeric: boolean;
   /** Key of a valid BSATN row. */
   ofRow(row: Uint8Array): IndexKey;
+  /** Key of the valid BSATN row that starts at `start` of `bytes` (a row in a row-store page, without a view). */
+  ofRowAt(bytes: Uint8Array, start: number): IndexKey;
   /** Key of `count` consecutive index columns (starting with the first) encoded at `c.pos`; advances `c.pos`. */
   ofColumns(bytes: Uint8Array, c: Cursor, count: number): IndexKey;
   /** Key part of index column `i` alone, encoded at `c.pos`; advances `c.pos`. */
@@ -249,18 +251,19 @@ function compileNumericKey(type: AlgebraicType, offset: number | undefined, colu
   const read = numericReaders[tag];
   if (read === undefined) return undefined;
   const w = numericWidths[tag];
-  let ofRow: (row: Uint8Array) => number;
+  let ofRowAt: (bytes: Uint8Array, start: number) => number;
   if (offset !== undefined) {
-    ofRow = (row) => read(row, offset);
+    ofRowAt = (bytes, start) => read(bytes, start + offset);
   } else {
     const locate = compileColumnLocator(columnTypes, ts);
     const starts = new Array<number>(columnTypes.length);
-    ofRow = (row) => { locate(row, starts); return read(row, starts[column]); };
+    ofRowAt = (bytes, start) => { locate(bytes, starts, start); return read(bytes, starts[column]); };
   }
   const ofColumn = (bytes: Uint8Array, c: Cursor) => { const at = c.pos; c.pos = at + w; return read(bytes, at); };
   return {
     numeric: true,
-    ofRow,
+    ofRow: (row) => ofRowAt(row, 0),
+    ofRowAt,
     ofColumns: (bytes, c, count) => { assert(count === 1); return ofColumn(bytes, c); },
     ofColumn: (i, bytes, c) => { assert(i === 0); return ofColumn(bytes, c); },
     after: (k) => (k as number) + 1,
@@ -292,24 +295,24 @@ export function compileIndexKey(
   const encoders = columns.map((col) => compileKeyEncoder(columnTypes[col], ts));
   const cursor: Cursor = { pos: 0 };
 
-  let ofRow: (row: Uint8Array) => string;
+  let ofRowAt: (bytes: Uint8Array, start: number) => string;
   if (columns.every((col) => offsets[col] !== undefined)) {
     const at = columns.map((col) => offsets[col] as number);
     if (columns.length === 1) {
       const enc = encoders[0], off = at[0];
-      ofRow = (row) => { cursor.pos = off; return enc(row, cursor); };
+      ofRowAt = (bytes, start) => { cursor.pos = start + off; return enc(bytes, cursor); };
     } else {
-      ofRow = (row) => {
+      ofRowAt = (bytes, start) => {
         let s = '';
-        for (let i = 0; i < encoders.length; i++) { cursor.pos = at[i]; s += encoders[i](row, cursor); }
+        for (let i = 0; i < encoders.length; i++) { cursor.pos = start + at[i]; s += encoders[i](bytes, cursor); }
         return s;
       };
     }
   } else {
     const locate = compileColumnLocator(columnTypes, ts);
     const starts = new Array<number>(columnTypes.length);
-    ofRow = (row) => {
-      locate(row, starts);
+    ofRowAt = (row, start) => {
+      locate(row, starts, start);
       let s = '';
       for (let i = 0; i < encoders.length; i++) { cursor.pos = starts[columns[i]]; s += encoders[i](row, cursor); }
       return s;
@@ -317,7 +320,8 @@ export function compileIndexKey(
   }
   return {
     ...stringKeyBounds,
-    ofRow,
+    ofRow: (row) => ofRowAt(row, 0),
+    ofRowAt,
     ofColumns(bytes, c, count) {
       let s = '';
       for (let i = 0; i < count; i++) s += encoders[i](bytes, c);
@@ -339,14 +343,17 @@ export function staticOffsets(columnTypes: AlgebraicType[], ts: Typespace): (num
   return out;
 }
 
-/** Compiles a function that writes the start offset of every column of a valid row into `starts`. */
+/**
+ * Compiles a function that writes the offset in `bytes` of every column of the valid row starting at `start` (0 by
+ * default) into `starts`.
+ */
 export function compileColumnLocator(
   columnTypes: AlgebraicType[], ts: Typespace,
-): (row: Uint8Array, starts: number[]) => void {
+): (bytes: Uint8Array, starts: number[], start?: number) => void {
   const skippers = columnTypes.map((t) => compileSkipper(t, ts));
   const c: Cursor = { pos: 0 };
-  return (row, starts) => {
-    c.pos = 0;
+  return (row, starts, start = 0) => {
+    c.pos = start;
     for (let i = 0; i < skippers.length; i++) { starts[i] = c.pos; skippers[i](row, c); }
   };
 }

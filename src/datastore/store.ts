@@ -2,12 +2,15 @@
 //
 // Owns: `Datastore` (a ReadView of committed state; `beginMutTx()`; `exportSnapshot`/`fromSnapshot`; `applyTxData`;
 // recovery's `applyNetEffect`)
-// and the MutTx implementation: writes go straight into the table state, an undo log restores it on rollback, and a
-// per-table "touched" map (row id → row before the tx) yields the net TxData on commit.
-// Rules: one writer at a time; rows are copied on the way in (callers reuse their buffers) and returned as stored
-// (callers must not mutate them; they are views into shared slabs: use byteOffset/length, never `.buffer` alone);
-// scans return arrays (snapshots), so writes during iteration are safe. Reads on the Datastore while a tx is open
-// see the tx's uncommitted writes (the host serializes calls, so this does not happen).
+// and the MutTx implementation: writes go straight into the table state, and a per-table "touched" map (row id → a
+// copy of the row before the tx, null when it did not exist) yields the net TxData on commit and is the whole undo log:
+// rollback removes the touched rows and puts the copies back under their row ids.
+// Rules: one writer at a time; rows are copied on the way in (callers reuse their buffers) into the tables' row
+// stores (rowstore.ts: pages, no JS object per row), and every row that leaves — scan results, WriteResult.row, TxData
+// — is a copy the caller may keep for ever, never mutated afterwards (several may be views of one buffer: use
+// byteOffset/length, never `.buffer` alone). Scans return arrays (snapshots), so writes during iteration are safe.
+// Reads on the Datastore while a tx is open see the tx's uncommitted writes (the host serializes calls, so this does
+// not happen).
 // System tables (system.ts) are registered read-only: they resolve by name and id and scan like user tables, but
 // are not in `schema().tables`, snapshots or TxData.
 // Sequences never move backwards, not even on rollback: a value handed out once is never handed out again. A
@@ -15,7 +18,7 @@
 // yet; ending it moves the sequence back to the first value its holder did not hand out, never further.
 // A `version` counts every change of the rows (each write, commit, rollback, load outside a transaction), so the
 // host can tell that nothing but a transaction's own commit happened since its checkpoint (MutTx.follows).
-// May call: datastore/table, datastore/key, datastore/system, datastore/schema (id constants), datastore/types,
+// May call: datastore/table, datastore/key, datastore/rowstore, datastore/system, datastore/schema (id constants), datastore/types,
 // sats/bsatn, sats/codec, sats/types, limits.ts (the write charges of MutTx.writeBytes).
 
 import assert from 'node:assert';
@@ -26,9 +29,9 @@ import { txWriteRowOverheadBytes, txWriteTableOverheadBytes } from '../limits.js
 import { systemTableRows, systemTableSchemas } from './system.js';
 import type { Cursor, IndexKey } from './key.js';
 import {
-  bytesEqual, isZero, readInt, RowAllocator, rowIdentity, sameColumns, TableState, writeInt, type IndexState,
-  type SequenceState,
+  bytesEqual, isZero, readInt, rowIdentity, sameColumns, TableState, writeInt, type IndexState, type SequenceState,
 } from './table.js';
+import type { IndexStore } from './indexes.js';
 import {
   DatastoreError, errno, type DatabaseSchema, type IndexId, type IndexSchema, type InfallibleInsert, type InfallibleUpdate, type MutTx,
   type RangeScanArgs,
@@ -41,9 +44,6 @@ const snapshotVersion = 1;
 /** Below this many rows per side, net-effect cancellation compares pairs directly instead of hashing. */
 const cancelPairwiseMaxRows = 8;
 
-const enum UndoKind { Insert, Delete, Replace }
-interface UndoEntry { kind: UndoKind; table: TableState; rowId: number; row: Uint8Array }
-
 /** Everything a database holds; shared by the Datastore (committed view) and its transaction. */
 class State {
   readonly tables: TableState[] = [];
@@ -51,10 +51,8 @@ class State {
   readonly tableByName = new Map<string, TableState>();
   readonly indexById = new Map<IndexId, { table: TableState; index: IndexState }>();
   readonly indexByName = new Map<string, { table: TableState; index: IndexState }>();
-  nextRowId = 1;
   /** Bumped by every row write, commit, rollback and load outside a transaction (MutTx.checkpoint / follows). */
   version = 0;
-  readonly rows = new RowAllocator();
 
   /** User tables (snapshots, TxData); system tables are registered too but derived from the schema. */
   readonly userTables: TableState[] = [];
@@ -66,7 +64,7 @@ class State {
       const codec = compileCodec({ tag: 'Product', value: ts.rowType }, schema.typespace);
       for (const v of systemTableRows(ts.tableId, schema)) {
         const row = codec.encode(v);
-        t.addRow(this.nextRowId++, row, t.computeKeys(row));
+        t.addRow(row, t.computeKeys(row));
       }
     }
   }
@@ -215,7 +213,7 @@ abstract class Reader implements ReadView {
   rowCount(tableId: TableId): number { this.check(); return this.state.table(tableId).rows.size; }
   scan(tableId: TableId): Uint8Array[] {
     this.check();
-    return [...this.state.table(tableId).rows.values()];
+    return this.state.table(tableId).rows.copyAll();
   }
   scanIndexPoint(indexId: IndexId, key: Uint8Array): Uint8Array[] {
     this.check();
@@ -243,9 +241,8 @@ abstract class Reader implements ReadView {
     return ids;
   }
   private rowsOf(table: TableState, ids: number[]): Uint8Array[] {
-    const out = new Array<Uint8Array>(ids.length);
-    for (let i = 0; i < ids.length; i++) out[i] = table.rows.get(ids[i])!;
-    return out;
+    if (ids.length === 1) return [table.rows.copy(ids[0])];
+    return table.rows.copyMany(ids, ids.length);
   }
 }
 
@@ -283,7 +280,9 @@ export class Datastore extends Reader {
    */
   exportSnapshot(): Uint8Array {
     assert(this.tx === undefined, 'snapshot while a transaction is open');
-    const w = new BsatnWriter(1 << 16);
+    // Headers through a BsatnWriter; each table's rows straight from its pages into the output (no object per row).
+    const parts: (Uint8Array | TableState)[] = [];
+    const w = new BsatnWriter(1 << 12);
     w.writeString(snapshotMagic);
     w.writeU32(snapshotVersion);
     w.writeU32(this.state.userTables.length);
@@ -291,11 +290,23 @@ export class Datastore extends Reader {
       w.writeU32(t.schema.tableId);
       w.writeString(t.schema.name);
       w.writeU32(t.rows.size);
-      for (const row of t.rows.values()) w.writeBytes(row);
+      parts.push(w.finish(), t);
+      w.reset();
       w.writeU32(t.sequences.length);
       for (const s of t.sequences) { w.writeU16(s.schema.column); w.writeString(s.next.toString()); }
     }
-    return w.finish();
+    parts.push(w.finish());
+    let total = 0;
+    for (const p of parts) total += p instanceof TableState ? p.rows.encodedLength() : p.length;
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (const p of parts) {
+      if (p instanceof TableState) { at = p.rows.writeAll(out, at); continue; }
+      out.set(p, at);
+      at += p.length;
+    }
+    assert(at === total, 'snapshot length');
+    return out;
   }
 
   /** Rebuilds a datastore from `exportSnapshot` bytes. Tables are matched by id and must have the same name. */
@@ -313,9 +324,7 @@ export class Datastore extends Reader {
       const t = ds.state.tableById.get(tableId) ?? fail(`table ${tableId} (${name}) is not in the schema`);
       if (t.schema.name !== name) fail(`table ${tableId} is '${name}' in the snapshot, '${t.schema.name}' in the schema`);
       const rowCount = r.readU32();
-      const rows = new Array<Uint8Array>(rowCount);
-      for (let j = 0; j < rowCount; j++) rows[j] = r.readBytes();
-      ds.restoreRows(t, rows);
+      r.offset = ds.restoreRows(t, bytes, r.offset, rowCount);
       const seqCount = r.readU32();
       for (let j = 0; j < seqCount; j++) {
         const column = r.readU16();
@@ -330,8 +339,8 @@ export class Datastore extends Reader {
 
   /**
    * Migration (datastore/migrate.ts): loads rows into a table of a datastore nobody uses yet, without a transaction
-   * or undo log (a failure discards the whole datastore). Rows are kept as given (they are immutable committed rows
-   * of the old datastore); `validate` re-checks their encoding. Identical rows collapse (set semantics); a duplicate
+   * (a failure discards the whole datastore). Rows are copied into the table's pages; `validate` re-checks their
+   * encoding. Identical rows collapse (set semantics); a duplicate
    * key of a unique index throws the usual unique violation. Sequences move past every loaded value.
    */
   loadRows(tableId: TableId, rows: Iterable<Uint8Array>, validate: boolean): void {
@@ -342,16 +351,18 @@ export class Datastore extends Reader {
       if (validate) t.validateRow(row);
       const keys = t.computeKeys(row);
       if (t.identicalOrConflict(row, keys) !== undefined) continue;
-      t.addRow(this.state.nextRowId++, row, keys);
+      t.addRow(row, keys);
       for (const s of t.sequences) advancePast(s, t, row);
     }
   }
 
   /**
    * Migration: takes over the committed rows of table `fromTableId` of `from` (a datastore about to be replaced, and
-   * not written again) as table `tableId` of this fresh one, without copying: the row map is shared, and so is every
-   * index store whose index has the same algorithm, columns and uniqueness and covers none of `retypedColumns` (whose
-   * key codec may differ); other indexes are built over the rows. Added unique indexes must have been checked.
+   * not written again) as table `tableId` of this fresh one. When the rows keep their width class (rowstore.ts), the
+   * row store is shared, not copied, and so is every index store whose index has the same algorithm, columns and
+   * uniqueness, covers none of `retypedColumns` (whose key codec may differ) and does not read its keys through the
+   * old table (rowstore hashes: rebuilt, a pass over typed arrays); other indexes are built over the rows. Otherwise
+   * the rows are copied. Added unique indexes must have been checked.
    */
   adoptRows(tableId: TableId, from: Datastore, fromTableId: TableId, retypedColumns: ReadonlySet<number>): void {
     assert(this.tx === undefined && from.tx === undefined, 'adoptRows while a transaction is open');
@@ -359,19 +370,20 @@ export class Datastore extends Reader {
     const t = this.state.writableTable(tableId);
     const o = from.state.table(fromTableId);
     assert(t.rows.size === 0, 'adoptRows into a table that has rows');
-    t.rows = o.rows;
-    for (const ix of t.indexes) {
-      const same = ix.schema.columns.some((c) => retypedColumns.has(c)) ? undefined : o.indexes.find((x) =>
-        x.schema.algorithm === ix.schema.algorithm && x.schema.unique === ix.schema.unique &&
-        sameColumns(x.schema.columns, ix.schema.columns));
-      if (same !== undefined) (ix as { store: IndexState['store'] }).store = same.store;
-      else for (const [id, row] of t.rows) ix.store.add(ix.key.ofRow(row), id);
+    if (o.rows.widthBytes !== t.rows.widthBytes) {
+      for (let id = o.rows.nextLive(0); id >= 0; id = o.rows.nextLive(id + 1)) {
+        const row = o.rows.view(id);
+        t.addRow(row, t.computeKeys(row));
+      }
+      return;
     }
-    if (t.byBytes !== undefined) {
-      if (o.byBytes !== undefined) (t as { byBytes: Map<string, number> }).byBytes = o.byBytes;
-      else for (const [id, row] of t.rows) t.byBytes.set(rowIdentity(row), id);
-    }
-    if (from.state.nextRowId > this.state.nextRowId) this.state.nextRowId = from.state.nextRowId;
+    const shared = t.indexes.map((ix): IndexStore | undefined => {
+      if (ix.schema.columns.some((c) => retypedColumns.has(c))) return undefined;
+      const same = o.indexes.find((x) => x.schema.algorithm === ix.schema.algorithm &&
+        x.schema.unique === ix.schema.unique && sameColumns(x.schema.columns, ix.schema.columns));
+      return same === undefined || same.store.keysFromRows ? undefined : same.store;
+    });
+    t.adoptStore(o.rows, shared);
   }
 
   /** Migration: a sequence keeps its position across a module update (it never moves backwards). */
@@ -426,37 +438,45 @@ export class Datastore extends Reader {
         t.validateRow(row);
         const id = t.findIdentical(row);
         if (id === undefined) missing++;
-        else t.removeRow(id, t.rows.get(id)!);
+        else t.removeRow(id);
       }
       if (missing > 0) {
         throw new DatastoreError(errno.noSuchRow, `replay: ${missing} deleted rows of table '${t.schema.name}' are missing`);
       }
+      t.rows.releasePending();
       this.insertCommitted(t, ch.inserts);
     }
   }
 
   /**
-   * Snapshot restore into an empty table: rows stay views of the snapshot buffer (it becomes their slab: no copy per
-   * row) and are added without a lookup per row; set semantics and unique constraints are checked once at the end,
-   * by comparing each unique index's (and the byte-identity map's) key count with the row count — a duplicate
-   * overwrites an entry, so any duplicate shows as a shortfall. Sequences: the snapshot's state follows the rows.
+   * Snapshot restore into an empty table: `count` rows encoded as BSATN byte arrays from `at` of `bytes`, copied into
+   * the table's pages (no object kept per row); returns the offset after them. A row equal to a stored one, or with a
+   * stored unique key, makes the snapshot bad. Sequences: the snapshot's state follows the rows.
    */
-  private restoreRows(t: TableState, rows: readonly Uint8Array[]): void {
+  private restoreRows(t: TableState, bytes: Uint8Array, at: number, count: number): number {
     assert(t.rows.size === 0, 'restore into a table that has rows');
-    const state = this.state;
-    for (let i = 0; i < rows.length; i++) {
-      const row = rows[i]!;
-      t.validateRow(row);
-      t.addRow(state.nextRowId++, row, t.computeKeys(row));
-    }
     const fail = (what: string): never => {
-      throw new DatastoreError(errno.bsatnDecodeError, `bad snapshot: table '${t.schema.name}' has ${what} (${rows.length} rows)`);
+      throw new DatastoreError(errno.bsatnDecodeError, `bad snapshot: table '${t.schema.name}' has ${what} (${count} rows)`);
     };
-    if (t.rows.size !== rows.length) fail('duplicate row ids');
-    if (t.byBytes !== undefined && t.byBytes.size !== rows.length) fail(`${rows.length - t.byBytes.size} duplicate rows`);
-    for (const ix of t.uniqueIndexes) {
-      if (ix.store.keyCount !== rows.length) fail(`${rows.length - ix.store.keyCount} duplicate keys in unique index '${ix.schema.name}'`);
+    let duplicates = 0;
+    for (let i = 0; i < count; i++) {
+      if (at + 4 > bytes.length) fail(`a row length past the end at offset ${at}`);
+      const length = (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
+      if (length > bytes.length - at - 4) fail(`a row of ${length} bytes past the end at offset ${at}`);
+      const row = bytes.subarray(at + 4, at + 4 + length);
+      at += 4 + length;
+      t.validateRow(row);
+      const keys = t.computeKeys(row);
+      let clash: boolean;
+      try { clash = t.identicalOrConflict(row, keys) !== undefined; } catch (e) {
+        if (!(e instanceof DatastoreError)) throw e;
+        clash = true;
+      }
+      if (clash) duplicates++;
+      else t.addRow(row, keys);
     }
+    if (duplicates > 0) fail(`${duplicates} duplicate ${t.byBytes !== undefined ? 'rows' : 'keys'}`);
+    return at;
   }
 
   /**
@@ -464,16 +484,14 @@ export class Datastore extends Reader {
    * indexes, moves sequences past every value. No undo: a failure leaves the table half-loaded.
    */
   private insertCommitted(t: TableState, rows: readonly Uint8Array[]): void {
-    const state = this.state;
     const seqs = t.sequences;
     for (let i = 0; i < rows.length; i++) {
       const input = rows[i]!;
       t.validateRow(input);
       const keys = t.computeKeys(input);
       if (t.identicalOrConflict(input, keys) !== undefined) continue;
-      const row = state.rows.copy(input);
-      t.addRow(state.nextRowId++, row, keys);
-      for (let s = 0; s < seqs.length; s++) advancePast(seqs[s], t, row);
+      t.addRow(input, keys);
+      for (let s = 0; s < seqs.length; s++) advancePast(seqs[s], t, input);
     }
   }
 }
@@ -490,7 +508,6 @@ class Transaction extends Reader implements MutTx {
   private readonly startVersion: number;
   private checkpointVersion: number | undefined = undefined;
   private committedVersion: number | undefined = undefined;
-  private readonly undo: UndoEntry[] = [];
   /** The tables this tx wrote, in first-touch order; each keeps its row id → row-before map in `t.touched`. */
   private readonly touched: TableState[] = [];
   private readonly ids2: number[] = [];
@@ -526,27 +543,27 @@ class Transaction extends Reader implements MutTx {
     this.check();
     const t = this.state.writableTable(tableId);
     t.validateRow(input);
-    const row = this.state.rows.copy(input);
+    // Our own copy: generated values are written into it, and it is the WriteResult's row (an identical stored row
+    // has the same bytes).
+    const row = input.slice();
     const generated = this.generate(t, row);
-    const id = this.insertChecked(t, row);
-    return { row: id === undefined ? row : t.rows.get(id)!, generated };
+    this.insertChecked(t, row);
+    return { row, generated };
   }
 
   /** Inserts a valid row without sequences (replay). */
   insertRaw(t: TableState, input: Uint8Array): void {
     t.validateRow(input);
-    this.insertChecked(t, this.state.rows.copy(input));
+    this.insertChecked(t, input);
   }
 
-  /** Applies set semantics and unique constraints, then stores `row`; returns the id of an identical existing row. */
-  private insertChecked(t: TableState, row: Uint8Array): number | undefined {
+  /** Applies set semantics and unique constraints, then stores a copy of `row` unless an identical row is stored. */
+  private insertChecked(t: TableState, row: Uint8Array): void {
     const keys = t.computeKeys(row);
-    const same = t.identicalOrConflict(row, keys);
-    if (same !== undefined) return same;
-    const rowId = this.state.nextRowId++;
-    t.addRow(rowId, row, keys);
-    this.record(UndoKind.Insert, t, rowId, row, null);
-    return undefined;
+    if (t.identicalOrConflict(row, keys) !== undefined) return;
+    const rowId = t.addRow(row, keys);
+    this.touch(t, rowId, false);
+    this.writeBytesValue += row.length + txWriteRowOverheadBytes;
   }
 
   update(tableId: TableId, indexId: IndexId, input: Uint8Array): WriteResult {
@@ -562,7 +579,7 @@ class Transaction extends Reader implements MutTx {
         `'${t.schema.name}', which is not unique`);
     }
     t.validateRow(input);
-    const row = this.state.rows.copy(input);
+    const row = input.slice(); // as insert: generated values go here, and it is the WriteResult's row
     const generated = this.generate(t, row);
     // One key per index of the new row, shared by the lookup, the unique checks and replaceRow.
     const keys = t.computeKeys(row);
@@ -571,17 +588,16 @@ class Transaction extends Reader implements MutTx {
       throw new DatastoreError(errno.noSuchRow, `update of table '${t.schema.name}': no row with ` +
         `${index.schema.columns.map((c) => t.schema.columns[c].name).join(', ')} = ${t.describeKey(index, row)}`);
     }
-    const old = t.rows.get(rowId)!;
-    if (bytesEqual(old, row)) return { row: old, generated };
+    if (t.rows.equals(rowId, row, 0, row.length)) return { row, generated };
     const others = index.otherUniquePositions;
     for (let i = 0; i < others.length; i++) {
       const u = others[i], ux = t.uniqueIndexes[u];
       const other = ux.store.find(keys[t.uniquePositions[u]]);
       if (other !== undefined && other !== rowId) throw t.uniqueViolation(ux, row);
     }
-    t.replaceRow(rowId, old, row, keys);
-    this.record(UndoKind.Replace, t, rowId, old, old);
-    this.writeBytesValue += row.length + txWriteRowOverheadBytes; // the new side (record charged the old one)
+    this.touch(t, rowId, true);
+    this.writeBytesValue += t.rows.length + row.length + 2 * txWriteRowOverheadBytes; // touch located the old row
+    t.replaceRow(rowId, row, keys);
     return { row, generated };
   }
 
@@ -658,7 +674,7 @@ class Transaction extends Reader implements MutTx {
     const t = this.state.writableTable(tableId);
     const ids = this.ids2;
     ids.length = 0;
-    for (const id of t.rows.keys()) ids.push(id);
+    for (let id = t.rows.nextLive(0); id >= 0; id = t.rows.nextLive(id + 1)) ids.push(id);
     return this.deleteIds(t, ids);
   }
 
@@ -668,16 +684,18 @@ class Transaction extends Reader implements MutTx {
     // One touched table (the common case) needs no sort; forEach avoids an entry array per row (hot path).
     const touched = this.touched;
     if (touched.length > 1) touched.sort((a, b) => a.schema.tableId - b.schema.tableId);
+    const insertIds = this.ids2;
     for (let i = 0; i < touched.length; i++) {
-      const t = touched[i], before = t.touched;
-      const inserts: Uint8Array[] = [];
+      const t = touched[i], before = t.touched, rows = t.rows;
       const deletes: Uint8Array[] = [];
+      insertIds.length = 0;
       before.forEach((was, rowId) => {
-        const now = t.rows.get(rowId);
-        if (was !== null && now !== undefined && bytesEqual(was, now)) return;
+        const live = rows.has(rowId);
+        if (was !== null && live && rows.equals(rowId, was, 0, was.length)) return;
         if (was !== null) deletes.push(was);
-        if (now !== undefined) inserts.push(now);
+        if (live) insertIds.push(rowId);
       });
+      const inserts = insertIds.length === 1 ? [rows.copy(insertIds[0])] : rows.copyMany(insertIds, insertIds.length);
       cancelIdentical(inserts, deletes);
       if (t.schema.isEvent) t.clearAll(); // event rows are broadcast, never kept
       if (inserts.length + deletes.length > 0) {
@@ -691,38 +709,35 @@ class Transaction extends Reader implements MutTx {
 
   rollback(): void {
     this.check();
-    const reorder = new Set<TableState>();
-    for (let i = this.undo.length - 1; i >= 0; i--) {
-      const e = this.undo[i];
-      switch (e.kind) {
-        case UndoKind.Insert: e.table.removeRow(e.rowId, e.row); break;
-        case UndoKind.Delete:
-          e.table.addRow(e.rowId, e.row, e.table.computeKeys(e.row));
-          reorder.add(e.table);
-          break;
-        case UndoKind.Replace: e.table.replaceRow(e.rowId, e.table.rows.get(e.rowId)!, e.row); break;
-      }
+    // Every row the tx wrote goes, then every row it replaced or deleted comes back under its row id (ids freed in a
+    // tx are not reused before it ends). Untouched rows coexisted with the restored ones, so nothing can conflict.
+    for (let i = 0; i < this.touched.length; i++) {
+      const t = this.touched[i];
+      t.touched.forEach((_was, rowId) => { if (t.rows.has(rowId)) t.removeRow(rowId); });
+      t.touched.forEach((was, rowId) => { if (was !== null) t.restoreRow(rowId, was); });
     }
-    for (const t of reorder) t.reorderRows();
     this.state.version++;
     this.finish();
   }
 
   private finish(): void {
     this.done = true;
-    this.undo.length = 0;
-    for (let i = 0; i < this.touched.length; i++) this.touched[i].touched.clear();
+    for (let i = 0; i < this.touched.length; i++) {
+      const t = this.touched[i];
+      t.touched.clear();
+      t.rows.releasePending();
+    }
     this.touched.length = 0;
     this.onFinish();
   }
 
-  private record(kind: UndoKind, t: TableState, rowId: number, row: Uint8Array, before: Uint8Array | null): void {
+  /** Before the first write of row `rowId` in this tx: remembers a copy of it (null: it is new). */
+  private touch(t: TableState, rowId: number, exists: boolean): void {
     this.state.version++;
-    this.undo.push({ kind, table: t, rowId, row });
-    this.writeBytesValue += row.length + txWriteRowOverheadBytes;
     const m = t.touched;
     if (m.size === 0) { this.touched.push(t); this.writeBytesValue += txWriteTableOverheadBytes; }
-    if (!m.has(rowId)) m.set(rowId, before);
+    if (!m.has(rowId)) m.set(rowId, exists ? t.rows.copy(rowId) : null);
+    else if (exists) t.rows.locate(rowId);
   }
 
   private deleteIds(t: TableState, ids: number[]): number {
@@ -732,9 +747,9 @@ class Transaction extends Reader implements MutTx {
   }
 
   private deleteOne(t: TableState, rowId: number): void {
-    const row = t.rows.get(rowId)!;
-    t.removeRow(rowId, row);
-    this.record(UndoKind.Delete, t, rowId, row, row);
+    this.touch(t, rowId, true);
+    this.writeBytesValue += t.rows.length + txWriteRowOverheadBytes; // touch located the row
+    t.removeRow(rowId);
   }
 
   /** Fills zero-valued sequence columns of `row` in place; returns the BSATN of generated values, column order. */

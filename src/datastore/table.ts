@@ -1,9 +1,11 @@
 // datastore/table.ts — the state of one table: rows, indexes, sequences, and the helpers that keep them in step.
 //
-// Owns: TableState (rows by row id in insertion order, the index stores, the byte-identity map for tables without a
-// unique index, sequence state) and the per-table compiled codecs (row validation, index keys, column locator).
-// Transactions, undo and TxData live in store.ts; this file never records history.
-// May call: datastore/key, datastore/indexes, datastore/types, sats/codec, sats/bsatn, sats/types.
+// Owns: TableState (its row store — rows by row id, off the JS heap, see rowstore.ts — the index stores, the row set
+// for tables without a unique index, sequence state) and the per-table compiled codecs (row validation, index keys,
+// column locator). Rows given to this file are copied into the row store; stored rows are read through
+// `rows.locate`/`view` (transient) or `rows.copy`. Transactions, undo and TxData live in store.ts; this file never
+// records history.
+// May call: datastore/key, datastore/indexes, datastore/rowstore, datastore/types, sats/codec, sats/bsatn, sats/types.
 
 import assert from 'node:assert';
 import { isUtf8 } from 'node:buffer';
@@ -12,6 +14,7 @@ import { compileCodec, resolveType, type Codec } from '../sats/codec.js';
 import type { AlgebraicType, Typespace, Value } from '../sats/types.js';
 import { compileColumnLocator, compileIndexKey, fixedWidth, staticOffsets, type IndexKey, type IndexKeyCodec } from './key.js';
 import { createIndexStore, indexAllowsNumericKeys, type IndexStore } from './indexes.js';
+import { createRowStore, RowSet, type RowStore } from './rowstore.js';
 import {
   DatastoreError, errno, rowLayoutCode, type InfallibleInsert, type InfallibleUpdate, type IndexSchema, type SequenceSchema, type TableSchema,
 } from './types.js';
@@ -62,40 +65,17 @@ export function integerRange(tag: string): { lo: bigint; hi: bigint; widthBytes:
     : { lo: 0n, hi: (1n << bits) - 1n, widthBytes: Number(bits) / 8, signed };
 }
 
-/** Rows up to this size are carved out of shared slabs (one ArrayBuffer allocation per row costs ~3x more). */
-const slabRowMaxBytes = 1024;
-const slabBytes = 16 * 1024;
-
-/**
- * Copies rows into shared slabs. Trade-off: a slab stays alive while any of its rows does, so heavy random churn
- * keeps several times the live row bytes (bounded by about ln(rows per slab)); per-row object overhead dominates anyway.
- */
-export class RowAllocator {
-  private slab = new ArrayBuffer(slabBytes);
-  private used = 0;
-
-  copy(input: Uint8Array): Uint8Array {
-    const n = input.length;
-    if (n > slabRowMaxBytes) return input.slice();
-    if (this.used + n > slabBytes) { this.slab = new ArrayBuffer(slabBytes); this.used = 0; }
-    const row = new Uint8Array(this.slab, this.used, n);
-    row.set(input);
-    this.used += n;
-    return row;
-  }
-}
-
 export class TableState {
   readonly schema: TableSchema;
-  /** Row id → BSATN row. Map order is insertion order (rollback restores it, see store.ts). */
-  rows = new Map<number, Uint8Array>();
+  /** Row id → BSATN row; scans go in row-id order. Replaced only by `adoptStore` (migration). */
+  rows: RowStore;
   readonly indexes: IndexState[];
   /** The unique indexes (primary key first when there is one): constraint checks and row identity. */
   readonly uniqueIndexes: IndexState[];
   /** Position in `indexes` of each entry of `uniqueIndexes`. */
   readonly uniquePositions: number[];
-  /** Row bytes (latin1) → row id, only for tables without a unique index (set semantics, delete by value). */
-  readonly byBytes: Map<string, number> | undefined;
+  /** The stored rows by their bytes, only for tables without a unique index (set semantics, delete by value). */
+  byBytes: RowSet | undefined;
   readonly sequences: SequenceState[];
   readonly rowCodec: Codec;
   /** The row layout (rowLayout) when every column has one. */
@@ -118,6 +98,8 @@ export class TableState {
   readonly touched = new Map<number, Uint8Array | null>();
   /** Scratch keys of the row being written, one per index (avoids computing a key twice). */
   readonly scratchKeys: IndexKey[];
+  /** Scratch keys of a stored row (replaceRow reads them before the bytes change). */
+  private readonly storedKeys: IndexKey[];
 
   constructor(schema: TableSchema, typespace: Typespace) {
     this.schema = schema;
@@ -130,13 +112,17 @@ export class TableState {
       ? colTypes.reduce((n, t) => n + fixedWidth(t, typespace)!, 0) : undefined;
     this.locate = compileColumnLocator(colTypes, typespace);
     this.starts = new Array<number>(colTypes.length).fill(0);
+    const widths = colTypes.map((t) => fixedWidth(t, typespace));
+    this.rows = createRowStore(widths.every((w) => w !== undefined) ? widths.reduce((a, b) => a! + b!, 0) : undefined);
     this.indexes = schema.indexes.map((ix) => {
       const widths = ix.columns.map((c) =>
         numberTags.has(this.columnTypeTags[c]) ? fixedWidth(colTypes[c], typespace) : undefined);
+      const key = compileIndexKey(colTypes, ix.columns, typespace, indexAllowsNumericKeys(ix));
+      const intUnique = ix.unique && ix.columns.length === 1 && integerKeyTags.has(this.columnTypeTags[ix.columns[0]]);
       return {
         schema: ix,
-        key: compileIndexKey(colTypes, ix.columns, typespace, indexAllowsNumericKeys(ix)),
-        store: createIndexStore(ix),
+        key,
+        store: createIndexStore(ix, intUnique ? (id) => this.storedKey(key, id) : undefined),
         columnCodecs: ix.columns.map((c) => this.columnCodecs[c]),
         pointWidthBytes: widths.every((w) => w !== undefined) ? widths.reduce((a, b) => a! + b!, 0) : undefined,
         infallibleUpdate: undefined,
@@ -148,7 +134,7 @@ export class TableState {
     this.uniqueIndexes = this.indexes.filter((ix) => ix.schema.unique).sort((a, b) =>
       Number(isPk(b.schema, pk)) - Number(isPk(a.schema, pk)));
     this.uniquePositions = this.uniqueIndexes.map((ix) => this.indexes.indexOf(ix));
-    this.byBytes = this.uniqueIndexes.length === 0 ? new Map() : undefined;
+    this.byBytes = this.uniqueIndexes.length === 0 ? new RowSet(this.rows) : undefined;
     this.sequences = schema.sequences.map((seq) => {
       const t = resolveType(colTypes[seq.column], typespace);
       const range = integerRange(t.tag);
@@ -158,6 +144,7 @@ export class TableState {
       return { schema: seq, widthBytes: range.widthBytes, signed: range.signed, lo, hi, next: seq.start };
     });
     this.scratchKeys = new Array<IndexKey>(this.indexes.length).fill('');
+    this.storedKeys = new Array<IndexKey>(this.indexes.length).fill('');
     const layout = rowLayout(colTypes, typespace);
     this.layout = layout;
     this.indexes.forEach((ix, i) => {
@@ -244,36 +231,60 @@ export class TableState {
     return keys;
   }
 
-  /** Adds a row under `rowId` with keys already in `keys` (one per index). */
-  addRow(rowId: number, row: Uint8Array, keys: IndexKey[]): void {
-    this.rows.set(rowId, row);
-    for (let i = 0; i < this.indexes.length; i++) this.indexes[i].store.add(keys[i], rowId);
-    this.byBytes?.set(rowIdentity(row), rowId);
+  /** Key of stored row `rowId` under `key`, read from its page. */
+  private storedKey(key: IndexKeyCodec, rowId: number): IndexKey {
+    this.rows.locate(rowId);
+    return key.ofRowAt(this.rows.page, this.rows.start);
   }
 
-  removeRow(rowId: number, row: Uint8Array): void {
-    const keys = this.computeKeys(row);
+  /** Fills storedKeys with the keys of stored row `rowId`. */
+  private computeStoredKeys(rowId: number): IndexKey[] {
+    const keys = this.storedKeys, rows = this.rows;
+    rows.locate(rowId);
+    for (let i = 0; i < this.indexes.length; i++) keys[i] = this.indexes[i].key.ofRowAt(rows.page, rows.start);
+    return keys;
+  }
+
+  /** Stores a copy of `row` with keys already in `keys` (one per index); returns its row id. */
+  addRow(row: Uint8Array, keys: IndexKey[]): number {
+    const rowId = this.rows.insert(row, 0, row.length);
+    this.indexRow(rowId, keys);
+    return rowId;
+  }
+
+  /** Stores a copy of `row` under `rowId`, which the open transaction removed (rollback). */
+  restoreRow(rowId: number, row: Uint8Array): void {
+    this.rows.insertAt(rowId, row, 0, row.length);
+    this.indexRow(rowId, this.computeKeys(row));
+  }
+
+  private indexRow(rowId: number, keys: IndexKey[]): void {
+    for (let i = 0; i < this.indexes.length; i++) this.indexes[i].store.add(keys[i], rowId);
+    this.byBytes?.addId(rowId);
+  }
+
+  removeRow(rowId: number): void {
+    const keys = this.computeStoredKeys(rowId);
     for (let i = 0; i < this.indexes.length; i++) this.indexes[i].store.remove(keys[i], rowId);
-    this.byBytes?.delete(rowIdentity(row));
-    this.rows.delete(rowId);
+    this.byBytes?.removeId(rowId);
+    this.rows.remove(rowId);
   }
 
   /**
-   * Replaces the row under `rowId` keeping its position; only index entries whose key changed move. `newKeys` are
-   * the keys of `newRow` (one per index) when the caller already computed them.
+   * Replaces the row under `rowId` keeping its id; only index entries whose key changed move. `newKeys` are the keys
+   * of `newRow` (one per index) when the caller already computed them.
    */
-  replaceRow(rowId: number, oldRow: Uint8Array, newRow: Uint8Array, newKeys: IndexKey[] = this.computeKeys(newRow)): void {
+  replaceRow(rowId: number, newRow: Uint8Array, newKeys: IndexKey[] = this.computeKeys(newRow)): void {
+    const oldKeys = this.computeStoredKeys(rowId);
+    this.byBytes?.removeId(rowId);
+    this.rows.replace(rowId, newRow, 0, newRow.length);
+    // After the bytes: an index that grows while adding re-reads every row's key, this one's included.
     for (let i = 0; i < this.indexes.length; i++) {
       const ix = this.indexes[i];
-      const oldKey = ix.key.ofRow(oldRow);
-      const newKey = newKeys[i];
+      const oldKey = oldKeys[i], newKey = newKeys[i];
       if (oldKey !== newKey) { ix.store.remove(oldKey, rowId); ix.store.add(newKey, rowId); }
     }
-    if (this.byBytes !== undefined) {
-      this.byBytes.delete(rowIdentity(oldRow));
-      this.byBytes.set(rowIdentity(newRow), rowId);
-    }
-    this.rows.set(rowId, newRow);
+    this.byBytes?.addId(rowId);
   }
 
   /**
@@ -281,13 +292,13 @@ export class TableState {
    * row byte-equal to it (nothing to add), undefined when it may be added; throws the unique violation otherwise.
    */
   identicalOrConflict(row: Uint8Array, keys: IndexKey[]): number | undefined {
-    if (this.byBytes !== undefined) return this.byBytes.get(rowIdentity(row));
+    if (this.byBytes !== undefined) return this.byBytes.findRow(row);
     for (let i = 0; i < this.uniqueIndexes.length; i++) {
       const ix = this.uniqueIndexes[i];
       const existing = ix.store.find(keys[this.uniquePositions[i]]);
       if (existing === undefined) continue;
       // An identical row matches on every unique index, so checking the first one decides set semantics.
-      if (i === 0 && bytesEqual(this.rows.get(existing)!, row)) return existing;
+      if (i === 0 && this.rows.equals(existing, row, 0, row.length)) return existing;
       throw this.uniqueViolation(ix, row);
     }
     return undefined;
@@ -295,10 +306,10 @@ export class TableState {
 
   /** The id of a stored row byte-equal to `row` (valid BSATN), or undefined. */
   findIdentical(row: Uint8Array): number | undefined {
-    if (this.byBytes !== undefined) return this.byBytes.get(rowIdentity(row));
+    if (this.byBytes !== undefined) return this.byBytes.findRow(row);
     const id = this.uniqueIndexes[0].store.find(this.uniqueIndexes[0].key.ofRow(row));
     if (id === undefined) return undefined;
-    return bytesEqual(this.rows.get(id)!, row) ? id : undefined;
+    return this.rows.equals(id, row, 0, row.length) ? id : undefined;
   }
 
   clearAll(): void {
@@ -307,12 +318,21 @@ export class TableState {
     this.byBytes?.clear();
   }
 
-  /** Puts rows back in row-id (insertion) order after a rollback re-added deleted rows at the end. */
-  reorderRows(): void {
-    const ids = [...this.rows.keys()].sort((a, b) => a - b);
-    const rows = this.rows;
-    this.rows = new Map();
-    for (const id of ids) this.rows.set(id, rows.get(id)!);
+  /**
+   * Migration: takes over `rows` (another table's store, with rows valid here and of this table's width) as this
+   * table's, and builds every index over it except those in `shared` (position → an index store to take over).
+   */
+  adoptStore(rows: RowStore, shared: (IndexStore | undefined)[]): void {
+    assert(this.rows.size === 0 && rows.widthBytes === this.rows.widthBytes, 'adopting rows of another shape');
+    this.rows = rows;
+    if (this.byBytes !== undefined) this.byBytes = new RowSet(rows);
+    for (let i = 0; i < this.indexes.length; i++) {
+      const ix = this.indexes[i];
+      if (shared[i] !== undefined) { (ix as { store: IndexStore }).store = shared[i]!; continue; }
+      ix.store.clear();
+      for (let id = rows.nextLive(0); id >= 0; id = rows.nextLive(id + 1)) ix.store.add(this.storedKey(ix.key, id), id);
+    }
+    if (this.byBytes !== undefined) for (let id = rows.nextLive(0); id >= 0; id = rows.nextLive(id + 1)) this.byBytes.addId(id);
   }
 
   /** Human-readable value of index columns of `row`, for error messages. */

@@ -1,0 +1,548 @@
+// datastore/rowstore.ts — one table's rows off the JS heap: BSATN rows in large ArrayBuffer pages, addressed by row id
+// through typed arrays, with no JS object per row (issue 12 item 5; measured design in docs/engine-v2.md §5).
+//
+// Owns: row ids (dense, per table, reused), the pages and free space of one table, and the open-addressing hash tables
+// over row ids that unique integer indexes (indexes.ts) and set semantics (RowSet) use.
+//   FixedRowStore  every row has one byte width (tables without strings, arrays or sums of unequal payloads): row id k
+//                  is slot k of page k >> rowsPerPageLog2. Per row: its bytes and one state byte.
+//   VarRowStore    rows of any width, each as u32 length + BSATN, 8-byte aligned, in rowStorePageBytes pages; row id →
+//                  location (page, offset) in a Uint32Array. Freed spans go to exact-size free lists and are reused at
+//                  once; a row larger than a page gets a page of its own.
+// Lifetimes: nothing outside this file holds page bytes. `view` is transient (valid until the next write to this
+// store; the datastore uses it to compute keys and compare rows); every row that leaves the datastore is a `copy`, so
+// TxData, undo entries and scan results never see bytes change under them, and freed space can be reused at once.
+// Row ids are reused only after `releasePending` (called when the transaction that freed them ends): within a
+// transaction a row id keeps its meaning (the per-table touched map, undo), and rollback puts a deleted row back under
+// its own id. Scans visit row ids in ascending order: insertion order until ids are reused, then freed ids first.
+// May call: limits.ts.
+
+import assert from 'node:assert';
+import { rowStorePageBytes, rowStorePagesPerTableMax } from '../limits.js';
+
+const idFree = 0, idLive = 1, idPending = 2;
+const initialIds = 64;
+
+/**
+ * Copies n bytes. Rows are short: a byte loop beats `set(subarray(...))`, which allocates a view per copy (the
+ * prototype measured ~300 extra young-generation GCs per 1.5 s of keynote transfers from that garbage alone).
+ */
+export function copyBytes(dst: Uint8Array, dstStart: number, src: Uint8Array, srcStart: number, n: number): void {
+  if (n > 64) { dst.set(src.subarray(srcStart, srcStart + n), dstStart); return; }
+  for (let i = 0; i < n; i++) dst[dstStart + i] = src[srcStart + i];
+}
+
+/** A growable stack of int32s in a typed array (free ids, pending ids): no JS value per entry. */
+class IntStack {
+  items = new Int32Array(16);
+  count = 0;
+  push(v: number): void {
+    if (this.count === this.items.length) {
+      const grown = new Int32Array(this.items.length * 2);
+      grown.set(this.items);
+      this.items = grown;
+    }
+    this.items[this.count++] = v;
+  }
+  pop(): number { return this.items[--this.count]; }
+}
+
+/** What every row store shares: the row-id space (state per id, free and pending ids) and reading rows out. */
+export abstract class RowStore {
+  /** After `locate(id)`: the page holding the row, the offset of its first byte, and its length. */
+  page: Uint8Array = new Uint8Array(0);
+  start = 0;
+  length = 0;
+  /** Live rows. */
+  size = 0;
+  protected state = new Uint8Array(initialIds);
+  /** One past the highest row id ever handed out. */
+  protected highWater = 0;
+  private readonly freeIds = new IntStack();
+  private readonly pendingIds = new IntStack();
+
+  /** Byte width of every row, or undefined (rows of any width). */
+  abstract readonly widthBytes: number | undefined;
+  abstract locate(id: number): void;
+  /** Stores a copy of `length` bytes of `src` from `srcStart` under a fresh or reused row id. */
+  abstract insert(src: Uint8Array, srcStart: number, length: number): number;
+  /** Stores a row under `id`, a row id this transaction removed (rollback). */
+  abstract insertAt(id: number, src: Uint8Array, srcStart: number, length: number): void;
+  /** Replaces the bytes of live row `id`. */
+  abstract replace(id: number, src: Uint8Array, srcStart: number, length: number): void;
+  /** Frees row `id`; its id becomes reusable at the next `releasePending`. */
+  abstract remove(id: number): void;
+  /** Bytes held in ArrayBuffers (pages and per-id arrays), for benchmarks and metrics. */
+  abstract get bytesAllocated(): number;
+  /** Drops every row and all space (event tables after commit, clearAll). */
+  abstract clear(): void;
+
+  has(id: number): boolean {
+    return id >= 0 && id < this.highWater && this.state[id] === idLive;
+  }
+
+  /** The first live row id ≥ `from`, or -1. Scans: `for (let id = s.nextLive(0); id >= 0; id = s.nextLive(id + 1))`. */
+  nextLive(from: number): number {
+    const state = this.state, end = this.highWater;
+    for (let i = from; i < end; i++) if (state[i] === idLive) return i;
+    return -1;
+  }
+
+  /** A copy of row `id`: what leaves the datastore. */
+  copy(id: number): Uint8Array {
+    this.locate(id);
+    return this.page.slice(this.start, this.start + this.length);
+  }
+
+  /** A transient view of row `id` (see the header: valid until this store is next written). */
+  view(id: number): Uint8Array {
+    this.locate(id);
+    return this.page.subarray(this.start, this.start + this.length);
+  }
+
+  /** Copies of rows `ids[0..count)`, as views of one fresh buffer (one allocation for the bytes of a whole scan). */
+  copyMany(ids: ArrayLike<number>, count: number): Uint8Array[] {
+    const out = new Array<Uint8Array>(count);
+    let total = 0;
+    for (let i = 0; i < count; i++) { this.locate(ids[i]); total += this.length; }
+    let buffer = new Uint8Array(Math.min(total, copyChunkBytes));
+    let at = 0;
+    for (let i = 0; i < count; i++) {
+      this.locate(ids[i]);
+      const n = this.length;
+      if (at + n > buffer.length) { buffer = new Uint8Array(Math.max(n, Math.min(total, copyChunkBytes))); at = 0; }
+      copyBytes(buffer, at, this.page, this.start, n);
+      out[i] = buffer.subarray(at, at + n);
+      at += n;
+      total -= n;
+    }
+    return out;
+  }
+
+  /** Copies of every live row in row-id order (as copyMany). */
+  copyAll(): Uint8Array[] {
+    const ids = new Int32Array(this.size);
+    let n = 0;
+    for (let id = this.nextLive(0); id >= 0; id = this.nextLive(id + 1)) ids[n++] = id;
+    return this.copyMany(ids, n);
+  }
+
+  /** Bytes `writeAll` writes: a u32 length and the bytes of every live row. */
+  encodedLength(): number {
+    if (this.widthBytes !== undefined) return this.size * (4 + this.widthBytes);
+    let n = 0;
+    for (let id = this.nextLive(0); id >= 0; id = this.nextLive(id + 1)) { this.locate(id); n += 4 + this.length; }
+    return n;
+  }
+
+  /** Writes every live row in row-id order as a BSATN byte array (u32 length, bytes) into `dst` from `at`; returns the end. */
+  writeAll(dst: Uint8Array, at: number): number {
+    for (let id = this.nextLive(0); id >= 0; id = this.nextLive(id + 1)) {
+      this.locate(id);
+      const n = this.length;
+      dst[at] = n & 0xff; dst[at + 1] = (n >>> 8) & 0xff; dst[at + 2] = (n >>> 16) & 0xff; dst[at + 3] = n >>> 24;
+      copyBytes(dst, at + 4, this.page, this.start, n);
+      at += 4 + n;
+    }
+    return at;
+  }
+
+  /** Whether row `id` holds exactly `length` bytes of `src` from `srcStart`. */
+  equals(id: number, src: Uint8Array, srcStart: number, length: number): boolean {
+    this.locate(id);
+    if (this.length !== length) return false;
+    const page = this.page, start = this.start;
+    for (let i = 0; i < length; i++) if (page[start + i] !== src[srcStart + i]) return false;
+    return true;
+  }
+
+  /** Makes the ids freed since the last call reusable, except those a rollback brought back. */
+  releasePending(): void {
+    const pending = this.pendingIds;
+    for (let i = 0; i < pending.count; i++) {
+      const id = pending.items[i];
+      if (this.state[id] !== idPending) continue;
+      this.state[id] = idFree;
+      this.freeIds.push(id);
+    }
+    pending.count = 0;
+  }
+
+  protected takeId(): number {
+    let id: number;
+    if (this.freeIds.count > 0) {
+      id = this.freeIds.pop();
+    } else {
+      id = this.highWater++;
+      if (id >= this.state.length) this.growIds(Math.max(this.state.length * 2, id + 1));
+    }
+    assert(this.state[id] === idFree, 'row id handed out twice');
+    this.state[id] = idLive;
+    this.size++;
+    return id;
+  }
+
+  protected dropId(id: number): void {
+    assert(this.state[id] === idLive, 'removing a row that is not live');
+    this.state[id] = idPending;
+    this.pendingIds.push(id);
+    this.size--;
+  }
+
+  protected reviveId(id: number): void {
+    assert(id < this.highWater && this.state[id] === idPending, 'restoring a row id that was not removed in this transaction');
+    this.state[id] = idLive;
+    this.size++;
+  }
+
+  protected growIds(capacity: number): void {
+    const grown = new Uint8Array(capacity);
+    grown.set(this.state);
+    this.state = grown;
+  }
+
+  protected resetIds(): void {
+    this.state = new Uint8Array(initialIds);
+    this.highWater = 0;
+    this.size = 0;
+    this.freeIds.count = 0;
+    this.pendingIds.count = 0;
+  }
+
+  protected get idBytes(): number {
+    return this.state.byteLength + this.freeIds.items.byteLength + this.pendingIds.items.byteLength;
+  }
+}
+
+/** Scan copies are cut into buffers of at most this size, so one huge scan is not one huge allocation. */
+const copyChunkBytes = 64 * 1024 * 1024;
+
+/** Rows of one width: row id k is slot k & mask of page k >> rowsPerPageLog2. */
+export class FixedRowStore extends RowStore {
+  private pages: Uint8Array[] = [];
+  private readonly rowsPerPageLog2: number;
+  private readonly slotMask: number;
+
+  constructor(readonly widthBytes: number) {
+    super();
+    let log2 = 0;
+    while (log2 < fixedRowsPerPageLog2Max && Math.max(widthBytes, 1) * 2 ** (log2 + 1) <= rowStorePageBytes) log2++;
+    this.rowsPerPageLog2 = log2;
+    this.slotMask = (1 << log2) - 1;
+  }
+
+  locate(id: number): void {
+    this.page = this.pages[id >>> this.rowsPerPageLog2];
+    this.start = (id & this.slotMask) * this.widthBytes;
+    this.length = this.widthBytes;
+  }
+
+  insert(src: Uint8Array, srcStart: number, length: number): number {
+    assert(length === this.widthBytes, 'a row of the wrong width for a fixed-width table');
+    const id = this.takeId();
+    const p = id >>> this.rowsPerPageLog2;
+    while (this.pages.length <= p) this.pages.push(new Uint8Array(this.widthBytes << this.rowsPerPageLog2));
+    copyBytes(this.pages[p], (id & this.slotMask) * this.widthBytes, src, srcStart, length);
+    return id;
+  }
+
+  insertAt(id: number, src: Uint8Array, srcStart: number, length: number): void {
+    this.reviveId(id);
+    this.replace(id, src, srcStart, length);
+  }
+
+  replace(id: number, src: Uint8Array, srcStart: number, length: number): void {
+    assert(length === this.widthBytes, 'a row of the wrong width for a fixed-width table');
+    copyBytes(this.pages[id >>> this.rowsPerPageLog2], (id & this.slotMask) * this.widthBytes, src, srcStart, length);
+  }
+
+  remove(id: number): void {
+    this.dropId(id);
+  }
+
+  clear(): void {
+    this.pages = [];
+    this.resetIds();
+  }
+
+  get bytesAllocated(): number {
+    return this.pages.length * (this.widthBytes << this.rowsPerPageLog2) + this.idBytes;
+  }
+}
+
+/** 2^16 rows per page at most: narrow rows (a u8) need no bigger pages than that to keep the page count small. */
+const fixedRowsPerPageLog2Max = 16;
+
+const spanAlignBytes = 8;
+/** A location is page << locationOffsetBits | offset / 8. */
+const locationOffsetBits = Math.log2(rowStorePageBytes / spanAlignBytes);
+
+/** Rows of any width: u32 length + BSATN, 8-byte aligned, in pages; row id → location in a Uint32Array. */
+export class VarRowStore extends RowStore {
+  readonly widthBytes = undefined;
+  private pages: Uint8Array[] = [];
+  private locations = new Uint32Array(initialIds);
+  /** Where the next span goes in the last shared page (a full page forces a new one). */
+  private bump = rowStorePageBytes;
+  private bumpPage = -1;
+  /** Freed spans of shared pages by span bytes: locations to reuse (small-integer arrays: no object per entry). */
+  private freeSpans = new Map<number, number[]>();
+  /** Indexes in `pages` of large-row pages that were freed. */
+  private freePages: number[] = [];
+
+  locate(id: number): void {
+    const location = this.locations[id];
+    const page = this.pages[location >>> locationOffsetBits];
+    const at = (location & locationOffsetMask) * spanAlignBytes;
+    this.page = page;
+    this.start = at + 4;
+    this.length = (page[at] | (page[at + 1] << 8) | (page[at + 2] << 16) | (page[at + 3] << 24)) >>> 0;
+  }
+
+  insert(src: Uint8Array, srcStart: number, length: number): number {
+    const id = this.takeId();
+    this.place(id, src, srcStart, length);
+    return id;
+  }
+
+  insertAt(id: number, src: Uint8Array, srcStart: number, length: number): void {
+    this.reviveId(id);
+    this.place(id, src, srcStart, length);
+  }
+
+  replace(id: number, src: Uint8Array, srcStart: number, length: number): void {
+    this.locate(id);
+    if (spanOf(this.length) === spanOf(length) && spanOf(length) <= rowStorePageBytes) {
+      this.write(this.page, this.start - 4, src, srcStart, length);
+      return;
+    }
+    this.unplace(id);
+    this.place(id, src, srcStart, length);
+  }
+
+  remove(id: number): void {
+    this.unplace(id);
+    this.dropId(id);
+  }
+
+  clear(): void {
+    this.pages = [];
+    this.locations = new Uint32Array(initialIds);
+    this.bump = rowStorePageBytes;
+    this.bumpPage = -1;
+    this.freeSpans = new Map();
+    this.freePages = [];
+    this.resetIds();
+  }
+
+  get bytesAllocated(): number {
+    let n = this.locations.byteLength + this.idBytes;
+    for (const p of this.pages) n += p.byteLength;
+    return n;
+  }
+
+  protected override growIds(capacity: number): void {
+    super.growIds(capacity);
+    const grown = new Uint32Array(capacity);
+    grown.set(this.locations);
+    this.locations = grown;
+  }
+
+  private write(page: Uint8Array, at: number, src: Uint8Array, srcStart: number, length: number): void {
+    page[at] = length & 0xff; page[at + 1] = (length >>> 8) & 0xff;
+    page[at + 2] = (length >>> 16) & 0xff; page[at + 3] = length >>> 24;
+    copyBytes(page, at + 4, src, srcStart, length);
+  }
+
+  /** Finds space for a row (a freed span of its size, the shared page's free end, a new page) and writes it. */
+  private place(id: number, src: Uint8Array, srcStart: number, length: number): void {
+    const span = spanOf(length);
+    let location: number;
+    if (span > rowStorePageBytes) {
+      const page = new Uint8Array(span);
+      location = this.pageIndex(page) << locationOffsetBits;
+    } else {
+      const reuse = this.freeSpans.get(span);
+      if (reuse !== undefined && reuse.length > 0) {
+        location = reuse.pop()!;
+      } else {
+        if (this.bump + span > rowStorePageBytes) {
+          this.bumpPage = this.pageIndex(new Uint8Array(rowStorePageBytes));
+          this.bump = 0;
+        }
+        location = ((this.bumpPage << locationOffsetBits) | (this.bump / spanAlignBytes)) >>> 0;
+        this.bump += span;
+      }
+    }
+    this.locations[id] = location;
+    this.write(this.pages[location >>> locationOffsetBits], (location & locationOffsetMask) * spanAlignBytes, src, srcStart, length);
+  }
+
+  /** Gives the space of row `id` back: its span to the free list of its size, or its large page. */
+  private unplace(id: number): void {
+    this.locate(id);
+    const span = spanOf(this.length);
+    const location = this.locations[id];
+    if (span > rowStorePageBytes) {
+      const p = location >>> locationOffsetBits;
+      this.pages[p] = emptyPage;
+      this.freePages.push(p);
+      return;
+    }
+    let list = this.freeSpans.get(span);
+    if (list === undefined) this.freeSpans.set(span, (list = []));
+    list.push(location);
+  }
+
+  private pageIndex(page: Uint8Array): number {
+    if (this.freePages.length > 0) {
+      const p = this.freePages.pop()!;
+      this.pages[p] = page;
+      return p;
+    }
+    assert(this.pages.length < rowStorePagesPerTableMax, `a table holds more than ${rowStorePagesPerTableMax} pages`);
+    this.pages.push(page);
+    return this.pages.length - 1;
+  }
+}
+
+const locationOffsetMask = (1 << locationOffsetBits) - 1;
+const emptyPage = new Uint8Array(0);
+
+function spanOf(length: number): number {
+  return (4 + length + spanAlignBytes - 1) & ~(spanAlignBytes - 1);
+}
+
+export function createRowStore(widthBytes: number | undefined): RowStore {
+  return widthBytes === undefined ? new VarRowStore() : new FixedRowStore(widthBytes);
+}
+
+const slotEmpty = 0, slotDeleted = -1;
+/** Grow at 3/4 full (live + deleted slots): linear probing stays short. */
+const hashLoadMax = 0.75;
+
+/**
+ * An open-addressing hash table (linear probing) of row ids: each slot is an Int32 (row id + 1; 0 empty, -1 deleted),
+ * and keys are not stored but read from the rows (`matches`, `hashOfId`), so an entry costs 4-11 bytes whatever the key.
+ */
+export abstract class RowIdHash<K> {
+  private slots = new Int32Array(16);
+  private mask = 15;
+  /** Live + deleted slots (a probe stops only at an empty one). */
+  private used = 0;
+  size = 0;
+
+  /** Hash of the key of row `id` (rebuilding). */
+  protected abstract hashOfId(id: number): number;
+  protected abstract matches(id: number, key: K): boolean;
+
+  /** The row id whose key is `key` (hash `hash`), or -1. */
+  find(hash: number, key: K): number {
+    const slots = this.slots, mask = this.mask;
+    for (let i = mix(hash) & mask; ; i = (i + 1) & mask) {
+      const s = slots[i];
+      if (s === slotEmpty) return -1;
+      if (s !== slotDeleted && this.matches(s - 1, key)) return s - 1;
+    }
+  }
+
+  /** Adds row `id`, whose key hashes to `hash`. The caller has checked uniqueness; the row must be stored already. */
+  add(hash: number, id: number): void {
+    if (this.used + 1 > this.slots.length * hashLoadMax) this.rebuild(this.size + 1 > (this.slots.length * hashLoadMax) / 2);
+    const slots = this.slots, mask = this.mask;
+    let i = mix(hash) & mask;
+    while (slots[i] > 0) i = (i + 1) & mask;
+    if (slots[i] === slotEmpty) this.used++;
+    slots[i] = id + 1;
+    this.size++;
+  }
+
+  /** Removes row `id`, whose key hashes to `hash` (the row's bytes need not be there any more); false if absent. */
+  remove(hash: number, id: number): boolean {
+    const slots = this.slots, mask = this.mask;
+    for (let i = mix(hash) & mask; ; i = (i + 1) & mask) {
+      const s = slots[i];
+      if (s === slotEmpty) return false;
+      if (s === id + 1) { slots[i] = slotDeleted; this.size--; return true; }
+    }
+  }
+
+  /** Calls `f` with every row id, in slot order. */
+  forEachId(f: (id: number) => void): void {
+    const slots = this.slots;
+    for (let i = 0; i < slots.length; i++) if (slots[i] > 0) f(slots[i] - 1);
+  }
+
+  clear(): void {
+    this.slots = new Int32Array(16);
+    this.mask = 15;
+    this.used = 0;
+    this.size = 0;
+  }
+
+  get bytesAllocated(): number { return this.slots.byteLength; }
+
+  /** Rebuilds the slots, twice as many when `grow` (else the same number, dropping deleted slots). */
+  private rebuild(grow: boolean): void {
+    const old = this.slots;
+    const length = grow ? old.length * 2 : old.length;
+    const slots = new Int32Array(length);
+    const mask = length - 1;
+    for (let j = 0; j < old.length; j++) {
+      const s = old[j];
+      if (s <= 0) continue;
+      let i = mix(this.hashOfId(s - 1)) & mask;
+      while (slots[i] !== slotEmpty) i = (i + 1) & mask;
+      slots[i] = s;
+    }
+    this.slots = slots;
+    this.mask = mask;
+    this.used = this.size;
+  }
+}
+
+/** Spreads a 32-bit hash so that sequential keys land in different slots of a power-of-two table (murmur3's fmix). */
+function mix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** FNV-1a over `length` bytes of `b` from `start`. */
+export function hashBytes(b: Uint8Array, start: number, length: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < start + length; i++) h = Math.imul(h ^ b[i], 0x01000193);
+  return h >>> 0;
+}
+
+/**
+ * Set semantics for tables without a unique index: the stored rows by their bytes (a RowIdHash over the row store,
+ * replacing a Map from a latin1 string of every row).
+ */
+export class RowSet extends RowIdHash<Uint8Array> {
+  constructor(private readonly rows: RowStore) { super(); }
+
+  protected hashOfId(id: number): number {
+    this.rows.locate(id);
+    return hashBytes(this.rows.page, this.rows.start, this.rows.length);
+  }
+
+  protected matches(id: number, row: Uint8Array): boolean {
+    return this.rows.equals(id, row, 0, row.length);
+  }
+
+  /** The id of a stored row byte-equal to `row`, or undefined. */
+  findRow(row: Uint8Array): number | undefined {
+    const id = this.find(hashBytes(row, 0, row.length), row);
+    return id < 0 ? undefined : id;
+  }
+
+  /** Adds stored row `id`. */
+  addId(id: number): void { this.add(this.hashOfId(id), id); }
+
+  /** Removes stored row `id`; call before its bytes change. */
+  removeId(id: number): void {
+    assert(this.remove(this.hashOfId(id), id), 'removing a row the row set does not hold');
+  }
+}
