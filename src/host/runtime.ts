@@ -89,6 +89,11 @@ export class ModuleRuntime {
   private sourceMap: SourceMap | null | undefined;
   /** Set by dispose(): the instance is gone for good (recover must not load a new isolate). */
   private retired = false;
+  /**
+   * Set by recover(): the isolate was discarded after a trap and the next call loads a new one. Loading waits for that
+   * call rather than delaying the stopped call's reply by the program's evaluation (tens of ms, more on a loaded machine).
+   */
+  private reloadPending = false;
   /** applySync options of reducer and view calls, built once (the limits never change). */
   private readonly callOptions: { timeout: number } | undefined;
 
@@ -202,9 +207,10 @@ export class ModuleRuntime {
 
   /**
    * Calls `__call_reducer__` once. The caller sets `host.tx` and owns commit/rollback. On a trap (timeout, memory
-   * limit) the isolate is re-created before returning, so the next call finds a fresh instance.
+   * limit) the isolate is discarded, and the next call of any kind runs in a fresh instance.
    */
   callReducer(id: number, sender: bigint, connId: bigint, timestamp: bigint, args: Uint8Array): CallOutcome {
+    if (this.reloadPending) this.reload();
     const host = this.host;
     host.writeReducerCall(id, sender, connId, timestamp, args);
     this.armDeadline(this.limits.reducerTimeoutMs);
@@ -239,6 +245,7 @@ export class ModuleRuntime {
     const host = this.host;
     // Nested inside a syscall (a procedure's withTx commit refreshing views): keep the outer call's iterators.
     if (host.inSyscall) return host.aside(() => this.enterView(anonymous, id, sender, false));
+    if (this.reloadPending) this.reload();
     return this.enterView(anonymous, id, sender, true);
   }
 
@@ -299,6 +306,7 @@ export class ModuleRuntime {
    */
   private async enterFeature(ref: ivm.Reference<(...x: unknown[]) => unknown>, args: unknown[], timeoutMs: number, what: string):
     Promise<FeatureCallOutcome<unknown>> {
+    if (this.reloadPending) this.reload();
     const host = this.host;
     // The exchange buffer may have grown since the last call: hand it over as the last argument, as callReducer does.
     args.push(...this.exchangeArgs());
@@ -346,8 +354,14 @@ export class ModuleRuntime {
     // A call stopped midway may leave the library's in-isolate state (reused ctx, iterator buffers) inconsistent;
     // start over with a fresh instance. Module-global JS state is lost, as upstream after a trap.
     this.disposeIsolate();
-    this.load();
+    this.reloadPending = true;
     return why;
+  }
+
+  /** A new isolate in place of the one a trap discarded (recover). */
+  private reload(): void {
+    this.reloadPending = false;
+    this.load();
   }
 
   /** V8 heap bytes the module's isolate uses now (GET /v1/metrics); undefined once it is disposed. */

@@ -1,0 +1,5 @@
+// Issue 12 item 3, the database in its own worker thread (`--database-threads worker`): runaway scheduled
+// reducers and client_connected hooks (test/host/cpu-limit-cases.ts).
+import { cpuLimitCases } from './cpu-limit-cases.js';
+
+cpuLimitCases('worker', ['scheduled', 'clientConnected']);
