@@ -16,8 +16,11 @@
 // Run: node --experimental-vm-modules --import tsx bench/engine-v2/node-realm-call.ts [calls=100000] [runs=3]
 //      add --cpu-prof --cpu-prof-dir=DIR and summarize with bench/server-profile/summarize.ts (files:
 //      spacetimedb_bootstrap = our shims and polyfills, spacetimedb_module = the official library and module code).
-//      BENCH_ONLY=keynote|general runs one workload.
+//      BENCH_ONLY=keynote|general runs one workload. BENCH_ALLOC=1 instead samples the bytes each Node-realm call
+//      allocates (V8's sampling heap profiler, counting objects GCs already collected), by part and by site: unlike CPU
+//      time on a shared machine, this does not move with the load.
 
+import { Session } from 'node:inspector/promises';
 import vm from 'node:vm';
 import { Database } from '../../src/host/database.js';
 import { prepareProgram } from '../../src/host/program.js';
@@ -26,11 +29,46 @@ import type { SyscallHost } from '../../src/host/syscalls.js';
 import { fixtureBundle } from '../../test/host/bundle.js';
 import { median, processCpuUs } from './common.js';
 import { benchModuleBundle } from './keynote-db.js';
+import { category } from './profile-split.js';
 
 type Kind = 'keynote' | 'general';
 const accountsCount = 100_000;
 const caller = { identity: 3n, connectionId: 4n, jwtPayload: undefined };
 const warmupCalls = 20_000;
+const allocSamplingIntervalBytes = 256;
+const allocTopSites = 25;
+
+interface HeapNode { callFrame: { functionName: string; url: string; lineNumber: number }; selfSize: number; children: HeapNode[] }
+
+/** Bytes allocated per call by `run`, by part of the call path and by allocating site (with its caller). */
+async function allocationReport(kind: Kind, run: () => void, calls: number): Promise<void> {
+  const session = new Session();
+  session.connect();
+  await session.post('HeapProfiler.startSampling', {
+    samplingInterval: allocSamplingIntervalBytes, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true,
+  });
+  run();
+  const { profile } = await session.post('HeapProfiler.stopSampling') as unknown as { profile: { head: HeapNode } };
+  session.disconnect();
+  const byPart = new Map<string, number>(), bySite = new Map<string, number>();
+  let total = 0;
+  // A builtin (no url: subarray, Map.prototype.delete, …) allocates for the part that called it.
+  const walk = (n: HeapNode, parent: string, parentPart: string): void => {
+    const here = `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*\/src\//, 'src/')}:${n.callFrame.lineNumber + 1}`;
+    const part = n.callFrame.url === '' ? parentPart : category(n.callFrame);
+    if (n.selfSize > 0) {
+      total += n.selfSize;
+      byPart.set(part, (byPart.get(part) ?? 0) + n.selfSize);
+      bySite.set(`${here}  <- ${parent}`, (bySite.get(`${here}  <- ${parent}`) ?? 0) + n.selfSize);
+    }
+    for (const c of n.children) walk(c, here, part);
+  };
+  walk(profile.head, '', 'driver: bench loop, promises, other');
+  const perCall = (bytes: number): string => `${(bytes / calls).toFixed(0).padStart(6)} B`;
+  console.log(`${kind}: ${perCall(total)} allocated per call in the Node realm (sampled every ${allocSamplingIntervalBytes} B, ${calls} calls)`);
+  for (const [part, bytes] of [...byPart].sort((a, b) => b[1] - a[1])) console.log(`  ${perCall(bytes)}  ${part}`);
+  for (const [site, bytes] of [...bySite].sort((a, b) => b[1] - a[1]).slice(0, allocTopSites)) console.log(`    ${perCall(bytes)}  ${site}`);
+}
 
 interface Dispatcher { callReducer(newX?: SharedArrayBuffer): number; loadHooks(ns: unknown): void }
 /** The SyscallHost members isolated-vm reaches through its callback and transfers; private in TypeScript. */
@@ -130,6 +168,14 @@ async function main(): Promise<void> {
     const warmup = args.slice(0, warmupCalls);
     if (l.run(warmup) + l.runIsolated(warmup) > 0) throw new Error(`${kind} warm-up calls failed`);
     loaded.set(kind, l);
+  }
+  if (process.env.BENCH_ALLOC === '1') {
+    for (const kind of kinds) {
+      const slice = args.slice(warmupCalls, warmupCalls + calls);
+      await allocationReport(kind, () => loaded.get(kind)!.run(slice), calls);
+    }
+    for (const l of loaded.values()) await l.db.close();
+    return;
   }
   const results = new Map<Kind, number[]>(kinds.map((k) => [k, []]));
   const isolated = new Map<Kind, number[]>(kinds.map((k) => [k, []]));

@@ -7,16 +7,18 @@
 // spans listed in a --windows file (bench/core.ts with BENCH_WINDOWS=1 prints one line per measured run, after its
 // header line; the warm-up's spans come before it and are skipped). A GC sample counts when the sample before it did.
 //
-// Owns: nothing. May call: node built-ins.
+// Owns: nothing. May call: node built-ins. `category` is shared with node-realm-call.ts's allocation report.
 // Run: node --import tsx bench/engine-v2/profile-split.ts <file.cpuprofile> (--root runCalls | --windows out.txt) [top]
 
 import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 
-interface ProfileNode { id: number; callFrame: { functionName: string; url: string }; children?: number[] }
+interface CallFrame { functionName: string; url: string }
+interface ProfileNode { id: number; callFrame: CallFrame; children?: number[] }
 interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number }
 
-function category(n: ProfileNode): string {
-  const { url, functionName } = n.callFrame;
+/** The part of the call path a frame belongs to, by owner. */
+export function category({ url, functionName }: CallFrame): string {
   if (functionName === '(garbage collector)') return 'Node GC';
   if (url === 'spacetimedb_bootstrap') return 'shims and polyfills (isolate-src.ts)';
   if (url === 'spacetimedb_module') return 'official library + module code';
@@ -69,7 +71,7 @@ function main(): void {
     if (!isGc) previousCounted = counted;
     if (!counted) continue;
     total++;
-    const c = category(n);
+    const c = category(n.callFrame);
     counts.set(c, (counts.get(c) ?? 0) + 1);
     const f = `${n.callFrame.functionName || '(anonymous)'}  ${n.callFrame.url.replace(/^.*\/src\//, 'src/')}`;
     functions.set(f, (functions.get(f) ?? 0) + 1);
@@ -81,4 +83,4 @@ function main(): void {
   for (const [f, x] of [...functions].sort((a, b) => b[1] - a[1]).slice(0, Number(topArg ?? 30))) console.log(`  ${pct(x)}  ${f}`);
 }
 
-main();
+if (import.meta.url === pathToFileURL(process.argv[1]).href) main();

@@ -1,0 +1,82 @@
+// Host: the isolate's UTF-8 TextDecoder / TextEncoder polyfills (isolate-src.ts) give what Node's (WHATWG) give, on
+// the ASCII fast path of the decoder (all-ASCII input up to asciiDecodeMaxBytes) and off it: ASCII just under and over
+// that bound, text with 2-, 3- and 4-byte characters, a BOM, invalid sequences (replaced, or thrown with fatal), and
+// input long enough to cross the decoder's 4096-code-unit chunks. The module decodes byte strings it is given and logs
+// the results; the test computes the same with Node's decoder.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { build } from 'esbuild';
+import { Database, type Caller } from '../../src/host/database.js';
+
+const alice: Caller = { identity: 0x1111n, connectionId: 0x22n, jwtPayload: undefined };
+const repoRoot = new URL('../../', import.meta.url).pathname;
+
+const moduleSource = `
+import { schema, table, t } from 'spacetimedb/server';
+const spacetimedb = schema({ unused: table({ name: 'unused' }, { id: t.u32().primaryKey() }) });
+export default spacetimedb;
+function decodeBoth(bytes) {
+  const lenient = new TextDecoder().decode(bytes);
+  let strict;
+  try { strict = new TextDecoder('utf-8', { fatal: true }).decode(bytes); } catch (e) { strict = 'threw ' + e.name; }
+  return [lenient, strict];
+}
+export const decode = spacetimedb.reducer({ cases: t.array(t.byteArray()) }, (ctx, { cases }) => {
+  console.info(JSON.stringify(cases.map((c) => decodeBoth(c))));
+});
+export const roundTrip = spacetimedb.reducer({ texts: t.array(t.string()) }, (ctx, { texts }) => {
+  console.info(JSON.stringify(texts.map((s) => Array.from(new TextEncoder().encode(s)))));
+});
+`;
+
+async function moduleBundle(): Promise<string> {
+  const r = await build({
+    stdin: { contents: moduleSource, resolveDir: repoRoot, loader: 'ts', sourcefile: 'strings.ts' },
+    bundle: true, format: 'esm', platform: 'browser', write: false, external: ['spacetime:sys*'],
+    define: { 'process.env.NODE_ENV': '"production"' }, logLevel: 'silent', target: 'esnext',
+  });
+  return r.outputFiles[0].text;
+}
+
+const ascii = (n: number, from = 0): number[] => Array.from({ length: n }, (_, i) => 0x20 + ((from + i) % 0x5f));
+const utf8 = (s: string): number[] => Array.from(Buffer.from(s, 'utf8'));
+const cases: number[][] = [
+  [],
+  utf8('owner-12345'),
+  ascii(1023), ascii(1024), ascii(1025),                    // around the fast path's bound
+  [0x7f, 0x00, 0x41],                                       // DEL and NUL are ASCII
+  [...ascii(10), 0x80],                                      // a lone continuation byte at the end
+  [0xff, ...ascii(5)],
+  utf8('héllo wörld ✓ 😀'),
+  [0xef, 0xbb, 0xbf, ...utf8('bom')],                       // the BOM is dropped
+  [0xe2, 0x82],                                              // truncated 3-byte sequence
+  [0xed, 0xa0, 0x80],                                        // an encoded surrogate
+  [0xf0, 0x9f, 0x98],                                        // truncated 4-byte sequence
+  [...ascii(5000), ...utf8('é'), ...ascii(5000, 7)],         // past one 4096-unit chunk, off the fast path
+  [...utf8('😀'.repeat(2100))],                               // surrogate pairs across a chunk boundary
+];
+const texts = ['', 'owner-1', 'é', '😀', 'a\uD800b', 'x'.repeat(1500)];
+
+function nodeDecodeBoth(bytes: Uint8Array): [string, string] {
+  const lenient = new TextDecoder().decode(bytes);
+  let strict: string;
+  try { strict = new TextDecoder('utf-8', { fatal: true }).decode(bytes); } catch (e) { strict = `threw ${(e as Error).name}`; }
+  return [lenient, strict];
+}
+
+test('the isolate decodes and encodes UTF-8 exactly as Node does', async () => {
+  const db = await Database.create({ identity: 0xc200c1n, ownerIdentity: 0xabn, report: () => {} }, await moduleBundle());
+  try {
+    const hex = (b: number[]): string => Buffer.from(b).toString('hex');
+    const decoded = await db.callReducerJson('decode', [cases.map(hex)], alice);
+    assert.equal(decoded.status, 'committed');
+    const got = JSON.parse(db.logs.tail(1)[0].message) as [string, string][];
+    assert.equal(got.length, cases.length);
+    for (const [i, c] of cases.entries()) assert.deepEqual(got[i], nodeDecodeBoth(new Uint8Array(c)), `case ${i}`);
+    const encoded = await db.callReducerJson('roundTrip', [texts], alice);
+    assert.equal(encoded.status, 'committed');
+    assert.deepEqual(JSON.parse(db.logs.tail(1)[0].message), texts.map((s) => Array.from(new TextEncoder().encode(s))));
+  } finally {
+    await db.close();
+  }
+});
