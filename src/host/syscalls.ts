@@ -128,9 +128,9 @@ export class SyscallHost {
    */
   deferredFailure: string | undefined = undefined;
   /**
-   * performance.now() past which the call in progress must stop (Infinity: no limit, or no call). isolated-vm's own
-   * timeout counts only time inside the isolate, not time spent here on the module's behalf; the syscall entry checks
-   * this so a loop over syscalls stops at its limit too. Set and cleared by ModuleRuntime around each call.
+   * performance.now() past which the call in progress must stop (Infinity: no limit, or no call). isolated-vm's
+   * timeout (wall time with our patch) is held while a syscall runs and fires a thread hop after it returns; the
+   * syscall entry checks this so a loop over syscalls stops at its next syscall. Set and cleared by ModuleRuntime.
    */
   callDeadlineMs = Infinity;
   /** Set when a syscall found the deadline passed and stopped the call; cleared with the deadline by ModuleRuntime. */
