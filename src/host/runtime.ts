@@ -109,8 +109,9 @@ export class ModuleRuntime {
   }
 
   /**
-   * Starts the host-side deadline of a call: wall time from now, so time spent in syscalls counts (isolated-vm's
-   * `timeout` counts only time inside the isolate). SyscallHost.endCall clears it.
+   * Starts the host-side deadline of a call: wall time from now, as the call's isolated-vm `timeout` (wall time too
+   * with our patch, patches/isolated-vm+5.0.4.patch). The timer fires only once a syscall has returned, and a thread
+   * hop later; the deadline stops a syscall loop at its next syscall. SyscallHost.endCall clears it.
    */
   private armDeadline(limitMs: number): void {
     const host = this.host;
