@@ -30,8 +30,8 @@ export function limitFromEnv(name: string, fallback: number, env: NodeJS.Process
 
 /**
  * Time one reducer, view or lifecycle-hook call may take, in wall time from its start: time the host spends in the
- * call's syscalls counts (host/syscalls.ts checks it at every syscall; isolated-vm's own timeout counts only time inside
- * the isolate). Upstream has no such budget; an endless loop must not hang us. 0 disables it.
+ * call's syscalls counts (isolated-vm's timeout, wall time with patches/isolated-vm+5.0.4.patch, and host/syscalls.ts's
+ * deadline check at every syscall). Upstream has no such budget; an endless loop must not hang us. 0 disables it.
  */
 export const reducerTimeoutMsDefault = 10_000;
 /** The reducer limit this server runs with: `SPACETIME_REDUCER_TIMEOUT_MS`, else the default. */
