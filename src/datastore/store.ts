@@ -32,6 +32,7 @@ import {
   bytesEqual, isZero, readInt, rowIdentity, sameColumns, TableState, writeInt, type IndexState, type SequenceState,
 } from './table.js';
 import type { IndexStore } from './indexes.js';
+import { copyOut } from './rowstore.js';
 import {
   DatastoreError, errno, type DatabaseSchema, type IndexId, type IndexSchema, type InfallibleInsert, type InfallibleUpdate, type MutTx,
   type RangeScanArgs,
@@ -241,7 +242,6 @@ abstract class Reader implements ReadView {
     return ids;
   }
   private rowsOf(table: TableState, ids: number[]): Uint8Array[] {
-    if (ids.length === 1) return [table.rows.copy(ids[0])];
     return table.rows.copyMany(ids, ids.length);
   }
 }
@@ -545,7 +545,7 @@ class Transaction extends Reader implements MutTx {
     t.validateRow(input);
     // Our own copy: generated values are written into it, and it is the WriteResult's row (an identical stored row
     // has the same bytes).
-    const row = input.slice();
+    const row = copyOut(input, 0, input.length);
     const generated = this.generate(t, row);
     this.insertChecked(t, row);
     return { row, generated };
@@ -579,7 +579,7 @@ class Transaction extends Reader implements MutTx {
         `'${t.schema.name}', which is not unique`);
     }
     t.validateRow(input);
-    const row = input.slice(); // as insert: generated values go here, and it is the WriteResult's row
+    const row = copyOut(input, 0, input.length); // as insert: generated values go here, and it is the WriteResult's row
     const generated = this.generate(t, row);
     // One key per index of the new row, shared by the lookup, the unique checks and replaceRow.
     const keys = t.computeKeys(row);
@@ -695,7 +695,7 @@ class Transaction extends Reader implements MutTx {
         if (was !== null) deletes.push(was);
         if (live) insertIds.push(rowId);
       });
-      const inserts = insertIds.length === 1 ? [rows.copy(insertIds[0])] : rows.copyMany(insertIds, insertIds.length);
+      const inserts = rows.copyMany(insertIds, insertIds.length);
       cancelIdentical(inserts, deletes);
       if (t.schema.isEvent) t.clearAll(); // event rows are broadcast, never kept
       if (inserts.length + deletes.length > 0) {
