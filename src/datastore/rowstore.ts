@@ -14,7 +14,8 @@
 // Copies are carved from shared slabs (`copyOut`), never written after they are handed out.
 // Row ids are reused only after `releasePending` (called when the transaction that freed them ends): within a
 // transaction a row id keeps its meaning (the per-table touched map, undo), and rollback puts a deleted row back under
-// its own id. Scans visit row ids in ascending order: insertion order until ids are reused, then freed ids first.
+// its own id; the lowest free id goes first. Scans visit row ids in ascending order: insertion order until ids are
+// reused, then reused ids in their places.
 // May call: limits.ts.
 
 import assert from 'node:assert';
@@ -67,6 +68,45 @@ class IntStack {
   pop(): number { return this.items[--this.count]; }
 }
 
+/**
+ * Free row ids, lowest first (a binary min-heap in an Int32Array). Lowest first makes reuse independent of the order
+ * ids were freed in: after a rollback, the next inserts get the ids they would have got had the transaction never run
+ * (fresh ids above the old high-water mark come back in ascending order, after every older free id), so two histories
+ * that differ only by rolled-back work store the same rows under the same ids (test/host/deferred-equivalence).
+ */
+class IdHeap extends IntStack {
+  override push(v: number): void {
+    super.push(v);
+    const h = this.items;
+    let i = this.count - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (h[parent] <= v) break;
+      h[i] = h[parent];
+      i = parent;
+    }
+    h[i] = v;
+  }
+
+  override pop(): number {
+    const h = this.items;
+    const top = h[0];
+    const last = h[--this.count];
+    const n = this.count;
+    let i = 0;
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= n) break;
+      if (child + 1 < n && h[child + 1] < h[child]) child++;
+      if (h[child] >= last) break;
+      h[i] = h[child];
+      i = child;
+    }
+    if (n > 0) h[i] = last;
+    return top;
+  }
+}
+
 /** What every row store shares: the row-id space (state per id, free and pending ids) and reading rows out. */
 export abstract class RowStore {
   /** After `locate(id)`: the page holding the row, the offset of its first byte, and its length. */
@@ -78,7 +118,7 @@ export abstract class RowStore {
   protected state = new Uint8Array(initialIds);
   /** One past the highest row id ever handed out. */
   protected highWater = 0;
-  private readonly freeIds = new IntStack();
+  private readonly freeIds = new IdHeap();
   private readonly pendingIds = new IntStack();
 
   /** Byte width of every row, or undefined (rows of any width). */
