@@ -28,7 +28,7 @@ const initialIds = 64;
  * Copies n bytes. Rows are short: a byte loop beats `set(subarray(...))`, which allocates a view per copy (the
  * prototype measured ~300 extra young-generation GCs per 1.5 s of keynote transfers from that garbage alone).
  */
-export function copyBytes(dst: Uint8Array, dstStart: number, src: Uint8Array, srcStart: number, n: number): void {
+function copyBytes(dst: Uint8Array, dstStart: number, src: Uint8Array, srcStart: number, n: number): void {
   if (n > 64) { dst.set(src.subarray(srcStart, srcStart + n), dstStart); return; }
   for (let i = 0; i < n; i++) dst[dstStart + i] = src[srcStart + i];
 }
@@ -132,8 +132,6 @@ export abstract class RowStore {
   abstract replace(id: number, src: Uint8Array, srcStart: number, length: number): void;
   /** Frees row `id`; its id becomes reusable at the next `releasePending`. */
   abstract remove(id: number): void;
-  /** Bytes held in ArrayBuffers (pages and per-id arrays), for benchmarks and metrics. */
-  abstract get bytesAllocated(): number;
   /** Drops every row and all space (event tables after commit, clearAll). */
   abstract clear(): void;
 
@@ -257,13 +255,10 @@ export abstract class RowStore {
     this.pendingIds.count = 0;
   }
 
-  protected get idBytes(): number {
-    return this.state.byteLength + this.freeIds.items.byteLength + this.pendingIds.items.byteLength;
-  }
 }
 
 /** Rows of one width: row id k is slot k & mask of page k >> rowsPerPageLog2. */
-export class FixedRowStore extends RowStore {
+class FixedRowStore extends RowStore {
   private pages: Uint8Array[] = [];
   private readonly rowsPerPageLog2: number;
   private readonly slotMask: number;
@@ -310,9 +305,6 @@ export class FixedRowStore extends RowStore {
     this.resetIds();
   }
 
-  get bytesAllocated(): number {
-    return this.pages.length * (this.widthBytes << this.rowsPerPageLog2) + this.idBytes;
-  }
 }
 
 /** 2^16 rows per page at most: narrow rows (a u8) need no bigger pages than that to keep the page count small. */
@@ -323,7 +315,7 @@ const spanAlignBytes = 8;
 const locationOffsetBits = Math.log2(rowStorePageBytes / spanAlignBytes);
 
 /** Rows of any width: u32 length + BSATN, 8-byte aligned, in pages; row id → location in a Uint32Array. */
-export class VarRowStore extends RowStore {
+class VarRowStore extends RowStore {
   readonly widthBytes = undefined;
   private pages: Uint8Array[] = [];
   private locations = new Uint32Array(initialIds);
@@ -378,12 +370,6 @@ export class VarRowStore extends RowStore {
     this.freeSpans = new Map();
     this.freePages = [];
     this.resetIds();
-  }
-
-  get bytesAllocated(): number {
-    let n = this.locations.byteLength + this.idBytes;
-    for (const p of this.pages) n += p.byteLength;
-    return n;
   }
 
   protected override growIds(capacity: number): void {
@@ -525,8 +511,6 @@ export abstract class RowIdHash<K> {
     this.size = 0;
   }
 
-  get bytesAllocated(): number { return this.slots.byteLength; }
-
   /** Rebuilds the slots, twice as many when `grow` (else the same number, dropping deleted slots). */
   private rebuild(grow: boolean): void {
     const old = this.slots;
@@ -556,7 +540,7 @@ function mix(h: number): number {
 }
 
 /** FNV-1a over `length` bytes of `b` from `start`. */
-export function hashBytes(b: Uint8Array, start: number, length: number): number {
+function hashBytes(b: Uint8Array, start: number, length: number): number {
   let h = 0x811c9dc5;
   for (let i = start; i < start + length; i++) h = Math.imul(h ^ b[i], 0x01000193);
   return h >>> 0;
