@@ -277,6 +277,7 @@ export class ModuleRuntime {
    */
   async callProcedure(id: number, sender: bigint, connId: bigint, timestamp: bigint, args: Uint8Array, timeoutMs: number):
     Promise<FeatureCallOutcome<Uint8Array>> {
+    if (this.reloadPending) this.reload();           // before reading callProcedureRef: a reload replaces it
     const r = await this.enterFeature(this.callProcedureRef,
       [id, sender.toString(), connId.toString(), timestamp.toString(), new ivm.ExternalCopy(args).copyInto()], timeoutMs, 'procedure');
     if (r.kind !== 'ok') return r;
@@ -286,6 +287,7 @@ export class ModuleRuntime {
   /** Calls `__call_http_handler__`: returns the BSATN HttpResponse and the response body. Asynchronous, as procedures. */
   async callHttpHandler(id: number, timestamp: bigint, request: Uint8Array, body: Uint8Array, timeoutMs: number):
     Promise<FeatureCallOutcome<{ response: Uint8Array; body: Uint8Array }>> {
+    if (this.reloadPending) this.reload();
     const r = await this.enterFeature(this.callHttpHandlerRef,
       [id, timestamp.toString(), new ivm.ExternalCopy(request).copyInto(), new ivm.ExternalCopy(body).copyInto()], timeoutMs, 'HTTP handler');
     if (r.kind !== 'ok') return r;
@@ -307,7 +309,6 @@ export class ModuleRuntime {
    */
   private async enterFeature(ref: ivm.Reference<(...x: unknown[]) => unknown>, args: unknown[], timeoutMs: number, what: string):
     Promise<FeatureCallOutcome<unknown>> {
-    if (this.reloadPending) this.reload();
     const host = this.host;
     // The exchange buffer may have grown since the last call: hand it over as the last argument, as callReducer does.
     args.push(...this.exchangeArgs());
