@@ -1,6 +1,6 @@
 // bench/isolation.ts — issue 12 items 1 and 6: what a runaway reducer in one database costs everyone else, with the
-// databases on the server's main thread (`--database-threads main`, today's default) and each in its own worker
-// thread (`worker`), side by side.
+// databases on the server's main thread (`--database-threads main`) and each in its own worker thread (`worker`, the
+// default), side by side.
 //
 // Owns: nothing but this measurement. For each mode it starts a real server (bin/spacetime.js → dist/, so run
 // `npm run build` first; the npm script does), publishes test/fixtures/modules/cpu-hog as `busy` and `calm`, and

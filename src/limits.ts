@@ -400,6 +400,18 @@ assertLimit(viewResultRowsCachedMax >= sqlRowsReturnedMax, 'the largest result o
 
 /** Reducer calls of one WebSocket connection sent to its database's worker and not yet run; the next waits for one. */
 export const workerCallsInFlightPerConnectionMax = 256;
+/**
+ * Started worker threads kept idle for the next database (publish, or a reopen): starting one (its thread, the host
+ * code and isolated-vm) took 0.3-0.5 s of wall time on 2 shared cores, which a publish to a fresh name otherwise waits
+ * for. One: publishes come one at a time; each takes the spare and a new one starts behind it.
+ */
+export const workerSparesWarm = 1;
+/**
+ * Databases a starting server opens at once. In worker mode an open is mostly its new thread's own work (loading the
+ * host, replaying the log), so opening several at once uses the cores; four keeps the memory of logs being replayed
+ * at once bounded.
+ */
+export const databasesOpenedAtOnceMax = 4;
 
 // ---- Row store (issue 12 item 5, engine v2 step 6) -----------------------------------------------------------------
 // Rows live in ArrayBuffer pages (datastore/rowstore.ts), not as one JS object each, so GC work does not grow with the

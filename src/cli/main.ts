@@ -862,8 +862,8 @@ function buildProgram(): Command {
     .option('--pg-port <port>', 'If specified, enables the built-in PostgreSQL wire protocol server on the given port.', parsePgPort)
     .addOption(new Option('--durability <mode>', 'fsync: replies wait until the transaction is on disk; none: until the OS has it')
       .choices(['fsync', 'none']).default('fsync'))
-    .addOption(new Option('--database-threads <mode>', 'main: databases run on the server thread; worker: each in its own ' +
-      'worker thread, so a runaway reducer holds only its own database [default: $SPACETIME_DATABASE_THREADS, else main]')
+    .addOption(new Option('--database-threads <mode>', 'worker: each database in its own worker thread, so a runaway reducer ' +
+      'holds only its own database; main: databases run on the server thread [default: $SPACETIME_DATABASE_THREADS, else worker]')
       .choices(['main', 'worker']))
     .option('--allow-private-http', 'Let procedures make HTTP requests to private and loopback addresses (local development)')
     .option('--allow-loopback-http', 'Let procedures make HTTP requests to loopback addresses only (local testing)')

@@ -33,7 +33,9 @@ import { publishRefusal, type PublishPolicy } from './config-file.js';
 import { appendMigrationHistory, migrationToken } from '../host/update.js';
 import { discardUnacknowledged, type DatabaseFailedError } from '../host/recovery.js';
 import { readBackup, restoreInto, writeBackup, BackupDamagedError } from '../durability/backup.js';
-import { databaseResumeProbeBytes, databaseResumeRetryFirstMs, databaseResumeRetryMaxMs, databaseResumeStableMs } from '../limits.js';
+import {
+  databaseResumeProbeBytes, databaseResumeRetryFirstMs, databaseResumeRetryMaxMs, databaseResumeStableMs, databasesOpenedAtOnceMax,
+} from '../limits.js';
 
 export const lockedDeleteMessage = 'Database is locked and cannot be deleted. Run `spacetime unlock` first.';
 export const lockedResetMessage = 'Database is locked and cannot be reset with --delete-data. Run `spacetime unlock` first.';
@@ -212,23 +214,45 @@ export class DatabaseRegistry {
   }
 
   /** Opens every database in control data (server start). A database that fails to open is logged and skipped. */
+  /**
+   * Opens every database, `databasesOpenedAtOnceMax` at a time: in worker mode each open starts a thread and loads
+   * the host in it (~0.5 s of CPU), so opening one after another took 10-13 s for 10 databases against 4.7 s in-thread.
+   * Control data then follows each database's log one database at a time (its file is rewritten whole).
+   */
   async openAll(): Promise<void> {
     await this.removeOrphans();
-    for (const record of this.control.all()) {
-      try {
-        const db = await this.openFromFiles(record);
-        this.serve(record.identity, db);
-        await this.followLoggedProgram(record, db).catch((error: unknown) => {
-          this.log(`database ${identityToHex(record.identity)}: could not update control data to its logged program: ${(error as Error).message}`);
-        });
-      } catch (error) {
-        const message = (error as Error).message;
-        this.broken.set(record.identity, message);
-        // Damage is never repaired by the server (it could drop acknowledged transactions): say where to look.
-        const hint = (error as Error).name === 'CommitLogCorruptError'
-          ? `; inspect it with \`spacetime debug log ${this.databaseDir(record.identity)}\` (docs/durability.md: damaged logs)` : '';
-        this.log(`failed to open database ${identityToHex(record.identity)}: ${message}${hint}`);
+    const records = this.control.all();
+    const opened: (HostedDatabase | undefined)[] = [];
+    let next = 0;
+    const opener = async () => {
+      while (next < records.length) {
+        const i = next++;
+        opened[i] = await this.openAtStart(records[i]);
       }
+    };
+    await Promise.all(Array.from({ length: Math.min(databasesOpenedAtOnceMax, records.length) }, opener));
+    for (const [i, db] of opened.entries()) {
+      if (db === undefined) continue;
+      await this.followLoggedProgram(records[i], db).catch((error: unknown) => {
+        this.log(`database ${identityToHex(records[i].identity)}: could not update control data to its logged program: ${(error as Error).message}`);
+      });
+    }
+  }
+
+  /** Opens and serves one database at start; undefined when it cannot be opened (it is served as broken). */
+  private async openAtStart(record: DatabaseRecord): Promise<HostedDatabase | undefined> {
+    try {
+      const db = await this.openFromFiles(record);
+      this.serve(record.identity, db);
+      return db;
+    } catch (error) {
+      const message = (error as Error).message;
+      this.broken.set(record.identity, message);
+      // Damage is never repaired by the server (it could drop acknowledged transactions): say where to look.
+      const hint = (error as Error).name === 'CommitLogCorruptError'
+        ? `; inspect it with \`spacetime debug log ${this.databaseDir(record.identity)}\` (docs/durability.md: damaged logs)` : '';
+      this.log(`failed to open database ${identityToHex(record.identity)}: ${message}${hint}`);
+      return undefined;
     }
   }
 

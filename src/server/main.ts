@@ -50,9 +50,9 @@ export interface StartServerOptions {
    */
   durability?: 'fsync' | 'none';
   /**
-   * Where each database runs (ignored with a custom `host`): 'main' (default) on this thread; 'worker' in its own
-   * worker thread (host/worker/), so a runaway reducer holds only its own database. Default: the environment's
-   * SPACETIME_DATABASE_THREADS, else 'main'.
+   * Where each database runs (ignored with a custom `host`): 'worker' (default) in its own worker thread
+   * (host/worker/), so a runaway reducer holds only its own database; 'main' on this thread. Default: the
+   * environment's SPACETIME_DATABASE_THREADS, else 'worker'.
    */
   databaseThreads?: DatabaseThreads;
   /** Attaches the WebSocket endpoint to the HTTP server (default: `attachWebSocketEndpoint` below). */
@@ -275,7 +275,7 @@ export type DatabaseThreads = 'main' | 'worker';
 /** SPACETIME_DATABASE_THREADS (main | worker); anything else is refused with what is accepted. */
 export function databaseThreadsFromEnv(): DatabaseThreads {
   const value = process.env.SPACETIME_DATABASE_THREADS;
-  if (value === undefined || value === '') return 'main';
+  if (value === undefined || value === '') return 'worker';
   if (value === 'main' || value === 'worker') return value;
   throw new Error(`SPACETIME_DATABASE_THREADS=${value}: expected main or worker`);
 }

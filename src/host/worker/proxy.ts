@@ -5,7 +5,7 @@
 // definition and the catalogues built from it, a mirror of the module log's ring, the latest metrics, the failure
 // and durable offset), the subscription port that forwards sessions to the worker's manager, and `workerHost`
 // (the DatabaseHost of `spacetime start --database-threads worker`).
-// May call: host/worker/protocol.ts, host/reducers.ts, host/procedures.ts, host/module-log.ts, host/errors.ts,
+// May call: host/worker/protocol.ts, limits, host/reducers.ts, host/procedures.ts, host/module-log.ts, host/errors.ts,
 // host/recovery.ts, datastore (schema and an empty store for the schema), sats/moduledef, subscription/manager.ts
 // (compileWithSql, to refuse another compiler; types).
 //
@@ -14,6 +14,7 @@
 // `worker.terminate()` cannot stop a busy isolate (docs/engine-v2.md §1), so close waits for the call to end.
 
 import { Worker } from 'node:worker_threads';
+import { workerSparesWarm } from '../../limits.js';
 import { Datastore } from '../../datastore/store.js';
 import { buildDatabaseSchema } from '../../datastore/schema.js';
 import { decodeRawModuleDef, type RawModuleDefV10 } from '../../sats/moduledef.js';
@@ -54,11 +55,18 @@ const idleWorkers: Worker[] = [];
 
 function takeWorker(): Worker {
   const idle = idleWorkers.pop();
-  if (idle !== undefined) {
-    idle.ref();
-    return idle;
-  }
-  return startWorker();
+  if (idle === undefined) return startWorker();
+  idle.ref();
+  if (idleWorkers.length < workerSparesWarm) setImmediate(keepSparesWarm);
+  return idle;
+}
+
+/**
+ * Starts idle workers until `workerSparesWarm` wait in the pool. A worker's start (its thread, loading the host and
+ * isolated-vm) took ~0.3-0.5 s of a publish's wall time; a warm one takes that cost off the next publish.
+ */
+function keepSparesWarm(): void {
+  while (idleWorkers.length < workerSparesWarm) releaseWorker(startWorker());
 }
 
 /** Back to the pool; unref'd so that idle workers never keep the process alive. */
@@ -451,6 +459,7 @@ export function workerHost(durability: 'fsync' | 'none', report: (line: string) 
   const start = (mode: WorkerStart['mode'], options: CreateDatabaseOptions, program: string) =>
     WorkerDatabase.start({ mode, identity: options.identity, ownerIdentity: options.ownerIdentity, dir: options.dir, durability },
       program, report);
+  keepSparesWarm();
   return {
     create: (options, program) => start('create', options, program),
     open: (options, program) => start('open', options, program),
