@@ -1,10 +1,10 @@
 // host/worker/proxy.ts — `WorkerDatabase`: a HostedDatabase whose `Database` runs in its own worker thread.
 //
-// Owns: starting the worker (the built entry.js, or entry.ts through tsx when running from source), the main side of
-// protocol.ts (request ids, replies, events in the worker's order), what the server reads synchronously (the module
-// definition and the catalogues built from it, a mirror of the module log's ring, the latest metrics, the failure
-// and durable offset), the subscription port that forwards sessions to the worker's manager, and `workerHost`
-// (the DatabaseHost of `spacetime start --database-threads worker`).
+// Owns: starting workers and the pool of idle ones (one kept warm: `workerSparesWarm`), the main side of protocol.ts
+// (request ids, replies, events in the worker's order), what the server reads synchronously (the module definition
+// and the catalogues built from it, the module log — a mirror of the worker's ring, older records from its files —
+// the latest metrics, the failure and durable offset), the subscription port that forwards sessions to the worker's
+// manager, and `workerHost` (the DatabaseHost of `spacetime start`, `--database-threads worker` being the default).
 // May call: host/worker/protocol.ts, limits, host/reducers.ts, host/procedures.ts, host/module-log.ts, host/errors.ts,
 // host/recovery.ts, datastore (schema and an empty store for the schema), sats/moduledef, subscription/manager.ts
 // (compileWithSql, to refuse another compiler; types).
