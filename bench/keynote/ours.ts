@@ -81,7 +81,7 @@ export type OursDatabaseThreads = 'main' | 'worker';
  * returned `stop` also runs if the harness is interrupted.
  */
 export async function startOursServer(
-  prefix: string[], durability: OursDurability = 'fsync', databaseThreads: OursDatabaseThreads = 'main',
+  prefix: string[], durability: OursDurability, databaseThreads: OursDatabaseThreads,
 ): Promise<OursServer> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'keynote-ours-'));
   const port = await freePort();

@@ -17,6 +17,7 @@
 // also be named in --systems: ours-durability-none, pg-serializable-async, sqlite-normal)
 // --pg-variants serializable,function --pg-pools 8,32,64 --pairs 1000000 --initial-balance 1000000000 --no-pin
 // --no-install (never apt-get: skip what is missing, as before) --workload keynote|general|both
+// --database-threads worker|main (ours: `spacetime start --database-threads`; worker is the server's default)
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -27,7 +28,7 @@ import { exitWithUsageOnHelp } from '../usage.js';
 import { pngRequirement, tpsBarsSvg, linesSvg, writeChart, type ChartEntry } from './chart.js';
 import { findPgBin, pgRequirement, startPostgres } from './postgres.js';
 import { defaultPinning, installInterruptCleanup, pinSelf, runPendingStops, tasksetRequirement, type Pinning } from './procs.js';
-import { freePort, repoRoot } from './ours.js';
+import { freePort, repoRoot, type OursDatabaseThreads } from './ours.js';
 import { measure, startOursSystem, startPgApp, startSqlite, type CellOptions, type CellResult, type SystemUnderTest } from './systems.js';
 import { makePairs, workloadNames, type WorkloadName } from './workload.js';
 
@@ -69,6 +70,7 @@ const { values: flags } = parseArgs({
     'durable-only': { type: 'boolean', default: false },
     'no-install': { type: 'boolean', default: false },
     workload: { type: 'string', default: 'both' },
+    'database-threads': { type: 'string', default: 'worker' },
   },
 });
 
@@ -104,6 +106,11 @@ for (const s of systems) if (!knownSystems.has(s)) throw new Error(`unknown --sy
 const workloads: readonly WorkloadName[] = flags.workload === 'both' ? workloadNames
   : workloadNames.filter((w) => w === flags.workload);
 if (workloads.length === 0) throw new Error(`--workload must be keynote, general or both, got ${flags.workload}`);
+const databaseThreads: OursDatabaseThreads = (() => {
+  const mode = flags['database-threads'];
+  if (mode !== 'worker' && mode !== 'main') throw new Error(`--database-threads must be worker or main, got ${mode}`);
+  return mode;
+})();
 
 if (flags.relaxed && flags['durable-only']) throw new Error('--relaxed and --durable-only contradict each other');
 
@@ -342,9 +349,12 @@ async function ensureRequirements(): Promise<void> {
 /** Every selected system, one after another, on one workload. */
 async function runWorkload(workload: WorkloadName, serverCpus: string | undefined): Promise<void> {
   console.log(`workload ${workload}:`);
-  if (systems.has('ours')) await runSystem(`${workload} ours`, () => startOursSystem(workload, serverCpus), oursInFlight);
+  if (systems.has('ours')) {
+    await runSystem(`${workload} ours`, () => startOursSystem(workload, serverCpus, databaseThreads), oursInFlight);
+  }
   if (wants('ours-durability-none')) {
-    await runSystem(`${workload} ours-durability-none`, () => startOursSystem(workload, serverCpus, 'none'), oursInFlight);
+    await runSystem(`${workload} ours-durability-none`, () => startOursSystem(workload, serverCpus, databaseThreads, 'none'),
+      oursInFlight);
   }
   await runPostgres(workload, serverCpus);
   if (systems.has('sqlite')) await runSystem(`${workload} sqlite`, () => startSqlite(workload, serverCpus), baselineInFlight);
@@ -360,7 +370,7 @@ async function main(): Promise<void> {
   if (pinning !== undefined) pinSelf(pinning.clientCpus);
   console.log(`transfer bench (${workloads.join(', ')}): ${machine.nproc} cores (${machine.cpuModel}), ${base.durationSeconds}s + ${base.warmupSeconds}s ` +
     `warm-up per cell, ${accounts} accounts, α ∈ {${alphas.join(', ')}}, clients ${base.clients} × ${baselineInFlight} ` +
-    `(ours × ${oursInFlight})` + (pinning ? `, SUT on CPU ${pinning.serverCpus}, load generator on CPU ${pinning.clientCpus}` : ', unpinned'));
+    `(ours × ${oursInFlight}, --database-threads ${databaseThreads})` + (pinning ? `, SUT on CPU ${pinning.serverCpus}, load generator on CPU ${pinning.clientCpus}` : ', unpinned'));
   const planned = plannedCells();
   console.log(`planned: ${planned} cells × ${base.warmupSeconds + base.durationSeconds} s ≈ ` +
     `${((planned * (base.warmupSeconds + base.durationSeconds)) / 60).toFixed(1)} min of load, plus ~2 s of setup per cell`);
@@ -375,7 +385,8 @@ async function main(): Promise<void> {
   const wallSeconds = Math.round((Date.now() - startedAtMs) / 1000);
   writeFileSync(jsonPath, JSON.stringify({
     date: new Date().toISOString(), machine, notes,
-    options: { ...base, initialBalance: base.initialBalance.toString(), workloads, alphas, baselineInFlight, oursInFlight, pairCount,
+    options: { ...base, initialBalance: base.initialBalance.toString(), workloads, databaseThreads, alphas, baselineInFlight,
+      oursInFlight, pairCount,
       relaxed: relaxedVariants.filter((v) => wants(v.id)).map((v) => v.id) },
     wallSeconds, cells, failures,
   }, null, 2) + '\n');

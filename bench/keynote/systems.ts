@@ -9,7 +9,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { RpcClient } from './rpc-http.js';
 import { pinPrefix, spawnServer, stopOnExit, treeCpuMicros } from './procs.js';
 import { pgUser, type PgCluster } from './postgres.js';
-import { checkOurs, connectOurs, repoRoot, seedOurs, startOursServer, type OursDatabase, type OursDurability } from './ours.js';
+import {
+  checkOurs, connectOurs, repoRoot, seedOurs, startOursServer, type OursDatabase, type OursDatabaseThreads, type OursDurability,
+} from './ours.js';
 import {
   assertInvariant, runClosedLoop, type BalanceCheck, type LoadResult, type TransferClient, type WorkloadName,
 } from './workload.js';
@@ -109,9 +111,10 @@ export async function startPgApp(
  * variant (`spacetime start --durability none`).
  */
 export async function startOursSystem(
-  workload: WorkloadName, serverCpus: string | undefined, durability: OursDurability = 'fsync',
+  workload: WorkloadName, serverCpus: string | undefined, databaseThreads: OursDatabaseThreads,
+  durability: OursDurability = 'fsync',
 ): Promise<SystemUnderTest> {
-  const server = await startOursServer(pinPrefix(serverCpus), durability);
+  const server = await startOursServer(pinPrefix(serverCpus), durability, databaseThreads);
   const db: OursDatabase = { server, dbName: workload, workload };
   try {
     await server.publish(db.dbName, workload, false);
