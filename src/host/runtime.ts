@@ -240,7 +240,7 @@ export class ModuleRuntime {
 
   /**
    * Calls `__call_view__` (sender defined) or `__call_view_anon__` once; the caller sets `host.tx` to a read-only
-   * view. 'ok' carries the ViewResultHeader + payload bytes. Traps re-create the isolate, as for reducers.
+   * view. 'ok' carries the ViewResultHeader + payload bytes. A trap discards the isolate, as for reducers.
    */
   callView(anonymous: boolean, id: number, sender: bigint): CallOutcome & { bytes?: Uint8Array } {
     const host = this.host;
@@ -271,7 +271,7 @@ export class ModuleRuntime {
 
   /**
    * Calls `__call_procedure__` outside any transaction (the procedure opens its own with withTx). Returns the BSATN
-   * of the return value. `timeoutMs` is the wall-time limit (0 = none); a trap re-creates the isolate. Asynchronous:
+   * of the return value. `timeoutMs` is the wall-time limit (0 = none); a trap discards the isolate. Asynchronous:
    * the call runs on the isolate's own thread (see enterFeature); the caller must keep every other call out until it
    * settles (Database.enqueueAsync).
    */
@@ -360,10 +360,10 @@ export class ModuleRuntime {
     return why;
   }
 
-  /** A new isolate in place of the one a trap discarded (recover). */
+  /** A new isolate in place of the one a trap discarded (recover); if loading throws, the next call tries again. */
   private reload(): void {
-    this.reloadPending = false;
     this.load();
+    this.reloadPending = false;
   }
 
   /** V8 heap bytes the module's isolate uses now (GET /v1/metrics); undefined once it is disposed. */
