@@ -401,9 +401,9 @@ assertLimit(viewResultRowsCachedMax >= sqlRowsReturnedMax, 'the largest result o
 /** Reducer calls of one WebSocket connection sent to its database's worker and not yet run; the next waits for one. */
 export const workerCallsInFlightPerConnectionMax = 256;
 /**
- * Started worker threads kept idle for the next database (publish, or a reopen): starting one (its thread, the host
- * code and isolated-vm) took 0.3-0.5 s of wall time on 2 shared cores, which a publish to a fresh name otherwise waits
- * for. One: publishes come one at a time; each takes the spare and a new one starts behind it.
+ * Started worker threads kept idle for the next publish of a new database, once one was published: starting one (its
+ * thread, the host code and isolated-vm) took 0.3-0.5 s of wall time on 2 shared cores, which that publish would
+ * otherwise wait for. One: publishes come one at a time; each takes the spare and a new one starts behind it.
  */
 export const workerSparesWarm = 1;
 /**

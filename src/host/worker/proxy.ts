@@ -57,13 +57,14 @@ function takeWorker(): Worker {
   const idle = idleWorkers.pop();
   if (idle === undefined) return startWorker();
   idle.ref();
-  if (idleWorkers.length < workerSparesWarm) setImmediate(keepSparesWarm);
   return idle;
 }
 
 /**
- * Starts idle workers until `workerSparesWarm` wait in the pool. A worker's start (its thread, loading the host and
- * isolated-vm) took ~0.3-0.5 s of a publish's wall time; a warm one takes that cost off the next publish.
+ * Starts idle workers until `workerSparesWarm` wait in the pool; called once a publish created a database, so the
+ * next publish does not wait for a thread to boot (~0.3-0.5 s of its wall time). Not at start nor after a reopen: a
+ * booting spare competes for the cores with what follows (a restart's first requests), and a server that only
+ * serves its databases never needs one.
  */
 function keepSparesWarm(): void {
   while (idleWorkers.length < workerSparesWarm) releaseWorker(startWorker());
@@ -459,9 +460,12 @@ export function workerHost(durability: 'fsync' | 'none', report: (line: string) 
   const start = (mode: WorkerStart['mode'], options: CreateDatabaseOptions, program: string) =>
     WorkerDatabase.start({ mode, identity: options.identity, ownerIdentity: options.ownerIdentity, dir: options.dir, durability },
       program, report);
-  keepSparesWarm();
   return {
-    create: (options, program) => start('create', options, program),
+    create: async (options, program) => {
+      const db = await start('create', options, program);
+      setImmediate(keepSparesWarm);
+      return db;
+    },
     open: (options, program) => start('open', options, program),
   };
 }
