@@ -22,7 +22,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { bundleModule } from '../src/cli/build.js';
-import { checkOurs, connectOurs, freePort, repoRoot, seedOurs, type OursServer } from './keynote/ours.js';
+import { checkOurs, connectOurs, freePort, repoRoot, seedOurs, type OursDatabase } from './keynote/ours.js';
 import { makePairs, type TransferClient } from './keynote/workload.js';
 import {
   assertBuilt, cpuMs, dirBytes, killAllServers, procRss, runCli, runCliOk, sleep, startServer, type MemoryUsage, type ServerProcess,
@@ -146,8 +146,14 @@ async function dispose(sut: Sut): Promise<void> {
   rmSync(sut.dir, { recursive: true, force: true });
 }
 
-function oursView(sut: Sut, dbName: string): OursServer {
-  return { url: sut.server.url, dbName, pid: sut.server.pid, token: sut.token, stop: async () => {} };
+/** The keynote harness's view of a keynote database on this suite's server (published here with the real CLI). */
+function oursView(sut: Sut, dbName: string): OursDatabase {
+  const server = {
+    url: sut.server.url, pid: sut.server.pid, token: sut.token,
+    publish: async () => { throw new Error('footprint publishes with the CLI (publish())'); },
+    stop: async () => {},
+  };
+  return { server, dbName, workload: 'keynote' };
 }
 
 async function publish(sut: Sut, dbName: string, source: string[]): Promise<number> {
