@@ -258,7 +258,9 @@ function withoutTxData<T extends { status: string }>(result: T): Omit<T, 'txData
   return rest;
 }
 
-port.on('message', (req: Request) => {
+port.on('message', (requests: Request[]) => { for (const req of requests) onRequest(req); });
+
+function onRequest(req: Request): void {
   if (backlog.length > 0 || (req.op === 'callOrdered' && db !== undefined && !callOrdered(req))) {
     backlog.push(req);
     backlogRetry ??= setTimeout(drainBacklog, 1);
@@ -269,7 +271,7 @@ port.on('message', (req: Request) => {
     return;
   }
   handle(req);
-});
+}
 
 function handle(req: Request): void {
   const ok = (value: unknown) => send({ id: req.id, ok: true, value, offset: db?.durableOffset });

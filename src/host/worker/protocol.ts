@@ -6,8 +6,8 @@
 // May call: host/errors.ts and the other modules whose error classes cross (recovery, update, sql, sats, durability).
 //
 // Transport: postMessage for now. Every frame is a plain object: `{id, op, …}` for a request, `{id, ok, value |
-// error}` for its reply, `{ev, …}` for an event; the worker posts arrays of frames (everything one turn produced) in
-// the order it produced them, so the main thread sees replies and events in the worker's order. Nothing is shared
+// error}` for its reply, `{ev, …}` for an event. Both sides post arrays of frames (everything one event-loop turn
+// produced) in the order they produced them, so each side sees the other's frames in order. Nothing is shared
 // by reference, so a ring of binary frames (engine-v2 step 4) can replace the transport without changing a side.
 
 import {
