@@ -92,10 +92,12 @@ for (const fanout of [1, 2]) {
       `same database p90 ${percentile(same, 0.9).toFixed(1)} ms (idle: ${percentile(calmIdle, 0.9).toFixed(1)} / ` +
       `${percentile(sameIdle, 0.9).toFixed(1)} ms); schedule rows ${rows}; RSS ${rssBefore.toFixed(0)} -> ${rss.toFixed(0)} MiB`);
     assert.ok(percentile(ping, 0.9) < 100, `/v1/ping answers in < 100 ms (p90 ${percentile(ping, 0.9).toFixed(1)} ms)`);
-    // Calls also wait for fsyncs, which the schedule's own commits make slower (one disk): starving is what must not
-    // happen, so the bound is loose; before the fix these calls timed out.
-    assert.ok(percentile(calm, 0.9) < percentile(calmIdle, 0.9) + 250, 'another database answers its calls');
-    assert.ok(percentile(same, 0.9) < percentile(sameIdle, 0.9) + 250, 'client calls to the busy database interleave with its schedule');
+    // Calls also wait for fsyncs, which the schedule's own commits make slower (one disk), and in worker mode for the
+    // worker's share of a loaded machine (p90 254-488 ms at load 13-20 against 18 ms quiet): starving is what must not
+    // happen, so the bound is loose (latency is bench:isolation's); before the fix these calls timed out (10 s).
+    const starvedMs = 1_000;
+    assert.ok(percentile(calm, 0.9) < percentile(calmIdle, 0.9) + starvedMs, 'another database answers its calls');
+    assert.ok(percentile(same, 0.9) < percentile(sameIdle, 0.9) + starvedMs, 'client calls to the busy database interleave with its schedule');
     assert.ok(same.length >= 10 && calm.length >= 10 && ping.length >= 10, 'every probe was answered, many times');
     assert.ok(fired > 100, `the schedule itself keeps running (${fired} firings)`);
     assert.ok(rows <= scheduleRowsMax, `schedule rows stay within SPACETIME_SCHEDULE_ROWS_MAX (${rows})`);
