@@ -13,7 +13,7 @@
 import assert from 'node:assert';
 import btreeModule from 'sorted-btree';
 import type { IndexSchema } from './types.js';
-import { keyPrefixEnd, type IndexKey } from './key.js';
+import { hashIndexKey, keyPrefixEnd, type IndexKey } from './key.js';
 import { RowIdHash } from './rowstore.js';
 
 /** The part of sorted-btree's BTree used here. */
@@ -75,19 +75,19 @@ class UniqueHash implements IndexStore {
   clear(): void { this.map.clear(); }
 }
 
-/** Hash of an index key: the number itself, or FNV-1a over the chars of a string key. */
-function hashKey(key: IndexKey): number {
-  if (typeof key === 'number') return key | 0;
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  return h;
+/** The keys of stored rows by row id, read from the rows (table.ts). */
+export interface RowKeys {
+  keyOf(rowId: number): IndexKey;
+  /** hashIndexKey(keyOf(rowId)) and keyOf(rowId) === key, without building the key where the codec can. */
+  hashOf(rowId: number): number;
+  is(rowId: number, key: IndexKey): boolean;
 }
 
-/** Row ids by the key read from their rows (`keyOf`). */
+/** Row ids by the key read from their rows. */
 class KeyHash extends RowIdHash<IndexKey> {
-  constructor(private readonly keyOf: (rowId: number) => IndexKey) { super(); }
-  protected hashOfId(id: number): number { return hashKey(this.keyOf(id)); }
-  protected matches(id: number, key: IndexKey): boolean { return this.keyOf(id) === key; }
+  constructor(private readonly keys: RowKeys) { super(); }
+  protected hashOfId(id: number): number { return this.keys.hashOf(id); }
+  protected matches(id: number, key: IndexKey): boolean { return this.keys.is(id, key); }
 }
 
 /**
@@ -98,18 +98,18 @@ class UniqueRowIdHash implements IndexStore {
   readonly keysFromRows = true;
   private tree: SortedTree<IndexKey, number> | undefined;
   private readonly hash: KeyHash;
-  constructor(readonly schema: IndexSchema, private readonly keyOf: (rowId: number) => IndexKey) {
-    this.hash = new KeyHash(keyOf);
+  constructor(readonly schema: IndexSchema, private readonly keys: RowKeys) {
+    this.hash = new KeyHash(keys);
   }
   get keyCount(): number { return this.hash.size; }
   /** The row must be stored already (growing the hash reads every row's key). */
-  add(key: IndexKey, rowId: number): void { this.tree?.set(key, rowId); this.hash.add(hashKey(key), rowId); }
+  add(key: IndexKey, rowId: number): void { this.tree?.set(key, rowId); this.hash.add(hashIndexKey(key), rowId); }
   remove(key: IndexKey, rowId: number): void {
-    assert(this.hash.remove(hashKey(key), rowId), 'removing a row id the index does not hold');
+    assert(this.hash.remove(hashIndexKey(key), rowId), 'removing a row id the index does not hold');
     this.tree?.delete(key);
   }
   find(key: IndexKey): number | undefined {
-    const id = this.hash.find(hashKey(key), key);
+    const id = this.hash.find(hashIndexKey(key), key);
     return id < 0 ? undefined : id;
   }
   point(key: IndexKey, out: number[]): void { const id = this.find(key); if (id !== undefined) out.push(id); }
@@ -123,7 +123,7 @@ class UniqueRowIdHash implements IndexStore {
   private ordered(): SortedTree<IndexKey, number> {
     if (this.tree !== undefined) return this.tree;
     const entries: [IndexKey, number][] = [];
-    this.hash.forEachId((id) => { entries.push([this.keyOf(id), id]); });
+    this.hash.forEachId((id) => { entries.push([this.keys.keyOf(id), id]); });
     entries.sort((a, b) => compareKeys(a[0], b[0]));
     const tree = new BTree<IndexKey, number>(undefined, compareKeys);
     for (const [k, id] of entries) tree.set(k, id); // ascending: each set appends at the right edge
@@ -219,11 +219,11 @@ export function indexAllowsNumericKeys(schema: IndexSchema): boolean {
 }
 
 /**
- * `keyOf` (the key of a stored row by row id) is given for a unique index on one integer column: such an index keeps
- * row ids only, reading keys from the rows.
+ * `rowKeys` (the keys of stored rows) is given for a unique index on one integer column: such an index keeps row ids
+ * only, reading keys from the rows.
  */
-export function createIndexStore(schema: IndexSchema, keyOf?: (rowId: number) => IndexKey): IndexStore {
-  if (keyOf !== undefined) { assert(schema.unique && schema.columns.length === 1); return new UniqueRowIdHash(schema, keyOf); }
+export function createIndexStore(schema: IndexSchema, rowKeys?: RowKeys): IndexStore {
+  if (rowKeys !== undefined) { assert(schema.unique && schema.columns.length === 1); return new UniqueRowIdHash(schema, rowKeys); }
   const hash = schema.algorithm === 'hash';
   if (schema.unique) return hash ? new UniqueHash(schema) : new UniqueBTree(schema);
   return hash ? new MultiHash(schema) : new MultiBTree(schema);

@@ -115,9 +115,37 @@ function readU32(b: Uint8Array, at: number): number {
 
 /** Big-endian chars of `w` little-endian bytes, with `topXor` applied to the most significant byte. */
 function bigEndian(b: Uint8Array, at: number, w: number, topXor: number): string {
+  // 64-bit keys (u64/i64 ids, the common wide key) in one call: a char at a time makes a string per char.
+  if (w === 8) {
+    return String.fromCharCode(b[at + 7] ^ topXor, b[at + 6], b[at + 5], b[at + 4], b[at + 3], b[at + 2], b[at + 1], b[at]);
+  }
   let s = byteChar[b[at + w - 1] ^ topXor];
   for (let i = w - 2; i >= 0; i--) s += byteChar[b[at + i]];
   return s;
+}
+
+/** Whether `k` is bigEndian(b, at, w, topXor), without building it. */
+function isBigEndian(k: string, b: Uint8Array, at: number, w: number, topXor: number): boolean {
+  if (k.length !== w || k.charCodeAt(0) !== (b[at + w - 1] ^ topXor)) return false;
+  for (let i = 1; i < w; i++) if (k.charCodeAt(i) !== b[at + w - 1 - i]) return false;
+  return true;
+}
+
+const fnvBasis = 0x811c9dc5, fnvPrime = 0x01000193;
+
+/** Hash of an index key: the number itself, or FNV-1a over the chars of a string key. */
+export function hashIndexKey(key: IndexKey): number {
+  if (typeof key === 'number') return key | 0;
+  let h = fnvBasis;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), fnvPrime);
+  return h;
+}
+
+/** hashIndexKey(bigEndian(b, at, w, topXor)), without building the key. */
+function hashBigEndian(b: Uint8Array, at: number, w: number, topXor: number): number {
+  let h = Math.imul(fnvBasis ^ (b[at + w - 1] ^ topXor), fnvPrime);
+  for (let i = w - 2; i >= 0; i--) h = Math.imul(h ^ b[at + i], fnvPrime);
+  return h;
 }
 
 /** Escaped bytes plus terminator (see header). */
@@ -224,6 +252,12 @@ export interface IndexKeyCodec {
   ofRow(row: Uint8Array): IndexKey;
   /** Key of the valid BSATN row that starts at `start` of `bytes` (a row in a row-store page, without a view). */
   ofRowAt(bytes: Uint8Array, start: number): IndexKey;
+  /**
+   * ofRowAt(bytes, start) === k and hashIndexKey(ofRowAt(bytes, start)), without building the key where the codec
+   * can read it in place (integer columns): what an index that reads its keys from the rows probes with.
+   */
+  equalsAt(bytes: Uint8Array, start: number, k: IndexKey): boolean;
+  hashAt(bytes: Uint8Array, start: number): number;
   /** Key of `count` consecutive index columns (starting with the first) encoded at `c.pos`; advances `c.pos`. */
   ofColumns(bytes: Uint8Array, c: Cursor, count: number): IndexKey;
   /** Key part of index column `i` alone, encoded at `c.pos`; advances `c.pos`. */
@@ -264,6 +298,8 @@ function compileNumericKey(type: AlgebraicType, offset: number | undefined, colu
     numeric: true,
     ofRow: (row) => ofRowAt(row, 0),
     ofRowAt,
+    equalsAt: (bytes, start, k) => ofRowAt(bytes, start) === k,
+    hashAt: (bytes, start) => ofRowAt(bytes, start) | 0,
     ofColumns: (bytes, c, count) => { assert(count === 1); return ofColumn(bytes, c); },
     ofColumn: (i, bytes, c) => { assert(i === 0); return ofColumn(bytes, c); },
     after: (k) => (k as number) + 1,
@@ -318,16 +354,39 @@ export function compileIndexKey(
       return s;
     };
   }
+  const inPlace = columns.length === 1 ? integerInPlace(columnTypes, columns[0], offsets[columns[0]], ts) : undefined;
   return {
     ...stringKeyBounds,
     ofRow: (row) => ofRowAt(row, 0),
     ofRowAt,
+    equalsAt: inPlace?.equalsAt ?? ((bytes, start, k) => ofRowAt(bytes, start) === k),
+    hashAt: inPlace?.hashAt ?? ((bytes, start) => hashIndexKey(ofRowAt(bytes, start))),
     ofColumns(bytes, c, count) {
       let s = '';
       for (let i = 0; i < count; i++) s += encoders[i](bytes, c);
       return s;
     },
     ofColumn: (i, bytes, c) => encoders[i](bytes, c),
+  };
+}
+
+/** equalsAt / hashAt of a key on one integer column (string-encoded: 64 bits and wider), read in place. */
+function integerInPlace(columnTypes: AlgebraicType[], column: number, offset: number | undefined, ts: Typespace):
+  Pick<IndexKeyCodec, 'equalsAt' | 'hashAt'> | undefined {
+  const m = /^([IU])(64|128|256)$/.exec(resolveType(columnTypes[column], ts).tag);
+  if (m === null) return undefined;
+  const w = Number(m[2]) / 8, topXor = m[1] === 'I' ? 0x80 : 0;
+  let at: (bytes: Uint8Array, start: number) => number;
+  if (offset !== undefined) {
+    at = (_bytes, start) => start + offset;
+  } else {
+    const locate = compileColumnLocator(columnTypes, ts);
+    const starts = new Array<number>(columnTypes.length);
+    at = (bytes, start) => { locate(bytes, starts, start); return starts[column]; };
+  }
+  return {
+    equalsAt: (bytes, start, k) => isBigEndian(k as string, bytes, at(bytes, start), w, topXor),
+    hashAt: (bytes, start) => hashBigEndian(bytes, at(bytes, start), w, topXor),
   };
 }
 

@@ -2,9 +2,9 @@
 //
 // Owns: `Datastore` (a ReadView of committed state; `beginMutTx()`; `exportSnapshot`/`fromSnapshot`; `applyTxData`;
 // recovery's `applyNetEffect`)
-// and the MutTx implementation: writes go straight into the table state, and a per-table "touched" map (row id → a
-// copy of the row before the tx, null when it did not exist) yields the net TxData on commit and is the whole undo log:
-// rollback removes the touched rows and puts the copies back under their row ids.
+// and the MutTx implementation: writes go straight into the table state, and a per-table touched log (table.ts
+// TouchLog: row id → a copy of the row before the tx and the copy last written, null when none) yields the net TxData
+// on commit and is the whole undo log: rollback removes the touched rows and puts the copies back under their row ids.
 // Rules: one writer at a time; rows are copied on the way in (callers reuse their buffers) into the tables' row
 // stores (rowstore.ts: pages, no JS object per row), and every row that leaves — scan results, WriteResult.row, TxData
 // — is a copy the caller may keep for ever, never mutated afterwards (several may be views of one buffer: use
@@ -122,6 +122,8 @@ const scratchCursor: Cursor = { pos: 0 };
 /** Key of a module point buffer (BSATN of all index columns), validated. */
 /** Leased sequence values stay exact JS numbers (the module's shim computes them as numbers). */
 const leaseValueMax = BigInt(Number.MAX_SAFE_INTEGER);
+/** leaseSequence's key buffer (one per sequence width in a row, reused). */
+let leaseKey = new Uint8Array(0);
 
 function pointKey(table: TableState, index: IndexState, key: Uint8Array): IndexKey {
   const n = index.schema.columns.length;
@@ -508,7 +510,7 @@ class Transaction extends Reader implements MutTx {
   private readonly startVersion: number;
   private checkpointVersion: number | undefined = undefined;
   private committedVersion: number | undefined = undefined;
-  /** The tables this tx wrote, in first-touch order; each keeps its row id → row-before map in `t.touched`. */
+  /** The tables this tx wrote, in first-touch order; each keeps its rows' before and after in `t.touched`. */
   private readonly touched: TableState[] = [];
   private readonly ids2: number[] = [];
   /** MutTx.writeBytes: what this tx wrote, with the log framing charges (limits.ts). */
@@ -554,15 +556,20 @@ class Transaction extends Reader implements MutTx {
   /** Inserts a valid row without sequences (replay). */
   insertRaw(t: TableState, input: Uint8Array): void {
     t.validateRow(input);
-    this.insertChecked(t, input);
+    this.insertChecked(t, copyOut(input, 0, input.length));
   }
 
-  /** Applies set semantics and unique constraints, then stores a copy of `row` unless an identical row is stored. */
+  /**
+   * Applies set semantics and unique constraints, then stores `row` (a copy nobody writes: it becomes the TxData's
+   * insert) unless an identical row is stored.
+   */
   private insertChecked(t: TableState, row: Uint8Array): void {
     const keys = t.computeKeys(row);
     if (t.identicalOrConflict(row, keys) !== undefined) return;
     const rowId = t.addRow(row, keys);
-    this.touch(t, rowId, false);
+    // A fresh row id is never in the log: ids this tx freed are not reused before it ends.
+    this.logTable(t);
+    t.touched.add(rowId, null, row);
     this.writeBytesValue += row.length + txWriteRowOverheadBytes;
   }
 
@@ -595,7 +602,7 @@ class Transaction extends Reader implements MutTx {
       const other = ux.store.find(keys[t.uniquePositions[u]]);
       if (other !== undefined && other !== rowId) throw t.uniqueViolation(ux, row);
     }
-    this.touch(t, rowId, true);
+    this.touch(t, rowId, row);
     this.writeBytesValue += t.rows.length + row.length + 2 * txWriteRowOverheadBytes; // touch located the old row
     t.replaceRow(rowId, row, keys);
     return { row, generated };
@@ -617,17 +624,20 @@ class Transaction extends Reader implements MutTx {
     this.check();
     const t = this.state.writableTable(tableId);
     if (t.infallibleInsert === undefined) return undefined;
-    const s = t.sequences[0], ix = t.uniqueIndexes[0], inc = s.schema.increment;
-    const key = new Uint8Array(s.widthBytes);
-    let n = 0, v = s.next;
-    for (; n < count; n++, v += inc) {
-      if (v <= 0n || v < s.lo || v > s.hi || v > leaseValueMax) break;
-      writeInt(key, 0, s.widthBytes, v);
+    const s = t.sequences[0], ix = t.uniqueIndexes[0], inc = s.schema.increment, w = s.widthBytes;
+    const start = s.next;
+    // The increment is positive (infallibleInsert's shape), so values only grow: every leased value is in
+    // [start, last], and below 2^53, where number arithmetic is exact (no BigInt per value).
+    if (start <= 0n || start < s.lo) return undefined;
+    const last = Number(s.hi < leaseValueMax ? s.hi : leaseValueMax), step = Number(inc <= leaseValueMax ? inc : leaseValueMax);
+    const key = leaseKey.length === w ? leaseKey : (leaseKey = new Uint8Array(w));
+    let n = 0;
+    for (let v = Number(start); n < count && v <= last; n++, v += step) {
+      for (let i = 0, x = v; i < w; i++, x = Math.floor(x / 256)) key[i] = x % 256;
       if (ix.store.find(pointKey(t, ix, key)) !== undefined) break;
     }
     if (n === 0) return undefined;
-    const start = s.next;
-    s.next = v;
+    s.next = start + BigInt(n) * inc;
     return { start, increment: inc, count: n };
   }
 
@@ -681,21 +691,18 @@ class Transaction extends Reader implements MutTx {
   commit(): TxData {
     this.check();
     const tables: TableChanges[] = [];
-    // One touched table (the common case) needs no sort; forEach avoids an entry array per row (hot path).
+    // One touched table (the common case) needs no sort. The rows are the copies the writes made: nothing is copied here.
     const touched = this.touched;
     if (touched.length > 1) touched.sort((a, b) => a.schema.tableId - b.schema.tableId);
-    const insertIds = this.ids2;
     for (let i = 0; i < touched.length; i++) {
-      const t = touched[i], before = t.touched, rows = t.rows;
-      const deletes: Uint8Array[] = [];
-      insertIds.length = 0;
-      before.forEach((was, rowId) => {
-        const live = rows.has(rowId);
-        if (was !== null && live && rows.equals(rowId, was, 0, was.length)) return;
+      const t = touched[i], log = t.touched, befores = log.before, afters = log.after;
+      const deletes: Uint8Array[] = [], inserts: Uint8Array[] = [];
+      for (let k = 0; k < log.count; k++) {
+        const was = befores[k], now = afters[k];
+        if (was !== null && now !== null && bytesEqual(was, now)) continue;
         if (was !== null) deletes.push(was);
-        if (live) insertIds.push(rowId);
-      });
-      const inserts = rows.copyMany(insertIds, insertIds.length);
+        if (now !== null) inserts.push(now);
+      }
       cancelIdentical(inserts, deletes);
       if (t.schema.isEvent) t.clearAll(); // event rows are broadcast, never kept
       if (inserts.length + deletes.length > 0) {
@@ -712,9 +719,9 @@ class Transaction extends Reader implements MutTx {
     // Every row the tx wrote goes, then every row it replaced or deleted comes back under its row id (ids freed in a
     // tx are not reused before it ends). Untouched rows coexisted with the restored ones, so nothing can conflict.
     for (let i = 0; i < this.touched.length; i++) {
-      const t = this.touched[i];
-      t.touched.forEach((_was, rowId) => { if (t.rows.has(rowId)) t.removeRow(rowId); });
-      t.touched.forEach((was, rowId) => { if (was !== null) t.restoreRow(rowId, was); });
+      const t = this.touched[i], log = t.touched;
+      for (let k = 0; k < log.count; k++) if (log.after[k] !== null) t.removeRow(log.ids[k]);
+      for (let k = 0; k < log.count; k++) { const was = log.before[k]; if (was !== null) t.restoreRow(log.ids[k], was); }
     }
     this.state.version++;
     this.finish();
@@ -731,13 +738,21 @@ class Transaction extends Reader implements MutTx {
     this.onFinish();
   }
 
-  /** Before the first write of row `rowId` in this tx: remembers a copy of it (null: it is new). */
-  private touch(t: TableState, rowId: number, exists: boolean): void {
+  /**
+   * Before a write of stored row `rowId` that leaves `after` (null: a delete): logs it, on its first write in this tx
+   * with a copy of it as it was. Leaves the row located (rows.length is its length).
+   */
+  private touch(t: TableState, rowId: number, after: Uint8Array | null): void {
+    this.logTable(t);
+    const log = t.touched, k = log.indexOf(rowId);
+    if (k < 0) log.add(rowId, t.rows.copy(rowId), after);
+    else { log.after[k] = after; t.rows.locate(rowId); }
+  }
+
+  /** Counts a write and, on the tx's first write to `t`, adds `t` to the touched tables. */
+  private logTable(t: TableState): void {
     this.state.version++;
-    const m = t.touched;
-    if (m.size === 0) { this.touched.push(t); this.writeBytesValue += txWriteTableOverheadBytes; }
-    if (!m.has(rowId)) m.set(rowId, exists ? t.rows.copy(rowId) : null);
-    else if (exists) t.rows.locate(rowId);
+    if (t.touched.count === 0) { this.touched.push(t); this.writeBytesValue += txWriteTableOverheadBytes; }
   }
 
   private deleteIds(t: TableState, ids: number[]): number {
@@ -747,7 +762,7 @@ class Transaction extends Reader implements MutTx {
   }
 
   private deleteOne(t: TableState, rowId: number): void {
-    this.touch(t, rowId, true);
+    this.touch(t, rowId, null);
     this.writeBytesValue += t.rows.length + txWriteRowOverheadBytes; // touch located the row
     t.removeRow(rowId);
   }

@@ -3,8 +3,8 @@
 // Owns: TableState (its row store — rows by row id, off the JS heap, see rowstore.ts — the index stores, the row set
 // for tables without a unique index, sequence state) and the per-table compiled codecs (row validation, index keys,
 // column locator). Rows given to this file are copied into the row store; stored rows are read through
-// `rows.locate`/`view` (transient) or `rows.copy`. Transactions, undo and TxData live in store.ts; this file never
-// records history.
+// `rows.locate`/`view` (transient) or `rows.copy`. Transactions, undo and TxData live in store.ts; this file only
+// holds the structure store.ts records a transaction's writes in (TouchLog, one per table).
 // May call: datastore/key, datastore/indexes, datastore/rowstore, datastore/types, sats/codec, sats/bsatn, sats/types.
 
 import assert from 'node:assert';
@@ -13,7 +13,7 @@ import { BsatnReader } from '../sats/bsatn.js';
 import { compileCodec, resolveType, type Codec } from '../sats/codec.js';
 import type { AlgebraicType, Typespace, Value } from '../sats/types.js';
 import { compileColumnLocator, compileIndexKey, fixedWidth, staticOffsets, type IndexKey, type IndexKeyCodec } from './key.js';
-import { createIndexStore, indexAllowsNumericKeys, type IndexStore } from './indexes.js';
+import { createIndexStore, indexAllowsNumericKeys, type IndexStore, type RowKeys } from './indexes.js';
 import { createRowStore, RowSet, type RowStore } from './rowstore.js';
 import {
   DatastoreError, errno, rowLayoutCode, type InfallibleInsert, type InfallibleUpdate, type IndexSchema, type SequenceSchema, type TableSchema,
@@ -91,11 +91,8 @@ export class TableState {
   private readonly columnCodecs: Codec[];
   /** Resolved type tag of each column. */
   private readonly columnTypeTags: string[];
-  /**
-   * Row id → the row before the open transaction (null: the row did not exist), for the rows it wrote; empty between
-   * transactions (store.ts Transaction owns it; one map per table, reused, instead of one per transaction).
-   */
-  readonly touched = new Map<number, Uint8Array | null>();
+  /** The rows the open transaction wrote (store.ts Transaction fills it; one log per table, reused). */
+  readonly touched = new TouchLog();
   /** Scratch keys of the row being written, one per index (avoids computing a key twice). */
   readonly scratchKeys: IndexKey[];
   /** Scratch keys of a stored row (replaceRow reads them before the bytes change). */
@@ -122,7 +119,7 @@ export class TableState {
       return {
         schema: ix,
         key,
-        store: createIndexStore(ix, intUnique ? (id) => this.storedKey(key, id) : undefined),
+        store: createIndexStore(ix, intUnique ? this.rowKeys(key) : undefined),
         columnCodecs: ix.columns.map((c) => this.columnCodecs[c]),
         pointWidthBytes: widths.every((w) => w !== undefined) ? widths.reduce((a, b) => a! + b!, 0) : undefined,
         infallibleUpdate: undefined,
@@ -235,6 +232,15 @@ export class TableState {
   private storedKey(key: IndexKeyCodec, rowId: number): IndexKey {
     this.rows.locate(rowId);
     return key.ofRowAt(this.rows.page, this.rows.start);
+  }
+
+  /** The keys under `key` of stored rows, read from their pages (this.rows: adoptStore may replace it). */
+  private rowKeys(key: IndexKeyCodec): RowKeys {
+    return {
+      keyOf: (id) => this.storedKey(key, id),
+      hashOf: (id) => { const rows = this.rows; rows.locate(id); return key.hashAt(rows.page, rows.start); },
+      is: (id, k) => { const rows = this.rows; rows.locate(id); return key.equalsAt(rows.page, rows.start, k); },
+    };
   }
 
   /** Fills storedKeys with the keys of stored row `rowId`. */
@@ -351,6 +357,65 @@ export class TableState {
     return new DatastoreError(errno.uniqueAlreadyExists,
       `Unique constraint violation '${constraint?.name ?? ix.schema.name}' in table '${this.schema.name}': ` +
       `column(s): '${cols}' value: ${this.describeKey(ix, row)}`);
+  }
+}
+
+/** Below this many entries a TouchLog finds a row id by scanning; above, through a Map. */
+const touchScanMax = 16;
+/** A log that held more entries than this gets fresh arrays when cleared (a big transaction's capacity is not kept). */
+const touchKeepMax = 1024;
+
+/**
+ * Row id → the row before the open transaction and the row now (null: none), for the rows it wrote, in first-write
+ * order; empty between transactions. Both rows are copies nobody writes: `before` is the undo record and a delete of
+ * the TxData, `after` its insert (the copy the write already made for WriteResult.row, so the commit copies nothing).
+ * Typed arrays and a scan instead of a Map: most transactions write a few rows, and a Map's clear() allocates a new
+ * table every transaction.
+ */
+export class TouchLog {
+  ids = new Int32Array(touchScanMax);
+  before: (Uint8Array | null)[] = [];
+  after: (Uint8Array | null)[] = [];
+  count = 0;
+  /** Row id → position, once there are more than touchScanMax entries. */
+  private byId: Map<number, number> | undefined;
+
+  /** The position of `rowId`, or -1. */
+  indexOf(rowId: number): number {
+    if (this.byId !== undefined) return this.byId.get(rowId) ?? -1;
+    const ids = this.ids;
+    for (let i = 0; i < this.count; i++) if (ids[i] === rowId) return i;
+    return -1;
+  }
+
+  /** Adds `rowId`, which is not in the log. */
+  add(rowId: number, before: Uint8Array | null, after: Uint8Array | null): void {
+    const i = this.count++;
+    if (i === this.ids.length) {
+      const grown = new Int32Array(i * 2);
+      grown.set(this.ids);
+      this.ids = grown;
+    }
+    this.ids[i] = rowId;
+    this.before[i] = before;
+    this.after[i] = after;
+    if (this.byId !== undefined) this.byId.set(rowId, i);
+    else if (i === touchScanMax) {
+      this.byId = new Map();
+      for (let k = 0; k <= i; k++) this.byId.set(this.ids[k], k);
+    }
+  }
+
+  clear(): void {
+    if (this.count > touchKeepMax) {
+      this.ids = new Int32Array(touchScanMax);
+      this.before = [];
+      this.after = [];
+    } else {
+      for (let i = 0; i < this.count; i++) { this.before[i] = null; this.after[i] = null; }
+    }
+    this.count = 0;
+    this.byId = undefined;
   }
 }
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { compileCodec } from '../../src/sats/codec.js';
 import { compareValues } from '../../src/sats/order.js';
 import type { AlgebraicType, SumValue, Typespace, Value } from '../../src/sats/types.js';
-import { compileIndexKey, compileKeyEncoder, type Cursor } from '../../src/datastore/key.js';
+import { compileIndexKey, compileKeyEncoder, hashIndexKey, type Cursor } from '../../src/datastore/key.js';
 import { rng } from './fixtures.js';
 
 const ts: Typespace = { types: [] };
@@ -145,4 +145,31 @@ test('multi-column keys: a column prefix of a key sorts before the key; variable
   assert.ok(k2 < k1 && k1 < k3);
   const prefix = <string>ix.ofColumns(compileCodec(prim('I64'), ts).encode(-5n), { pos: 0 }, 1);
   assert.ok(k1.startsWith(prefix) && k2.startsWith(prefix) && !k3.startsWith(prefix));
+});
+
+test('equalsAt and hashAt (what row-id hashes probe with) agree with ofRowAt for integer keys, in place or located', () => {
+  // Wide integers are compared and hashed in the row's bytes without building the key; a hash that differs from
+  // hashIndexKey of the built key would make a unique index miss rows it holds.
+  const r = rng(77);
+  for (const tag of ['U8', 'I8', 'U16', 'I16', 'U32', 'I32', 'U64', 'I64', 'U128', 'I128', 'U256', 'I256']) {
+    for (const before of [prim('U32'), prim('String')]) {
+      for (const allowNumeric of [false, true]) {
+        const cols = [before, prim(tag)];
+        const row = compileCodec(prod(...cols), ts);
+        const ix = compileIndexKey(cols, [1], ts, allowNumeric);
+        const rows = Array.from({ length: 40 }, () => {
+          const encoded = row.encode([gen(before, r), gen(prim(tag), r)]);
+          const at = 1 + Math.floor(r() * 5); // rows inside a page: not at offset 0
+          const page = new Uint8Array(at + encoded.length);
+          page.set(encoded, at);
+          return { page, at, key: ix.ofRow(encoded) };
+        });
+        for (const a of rows) {
+          const what = `${tag} after ${before.tag}, numeric ${allowNumeric}`;
+          assert.equal(ix.hashAt(a.page, a.at), hashIndexKey(a.key), what);
+          for (const b of rows) assert.equal(ix.equalsAt(a.page, a.at, b.key), a.key === b.key, what);
+        }
+      }
+    }
+  }
 });

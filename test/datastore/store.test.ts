@@ -234,6 +234,33 @@ test('TxData: net effects, table order, event tables', () => {
   assert.deepEqual(rows(ds, accounts), [[2, 22n], [1, 10n], [3, 30n]]);
 });
 
+test('a transaction writing many rows: rows written again after the 16th keep one undo record and one net change', () => {
+  // The touched log scans its first 16 row ids and indexes them in a Map from then on: rows first written before
+  // that switch must still be found when written again after it.
+  const ds = new Datastore(schema);
+  let tx = ds.beginMutTx();
+  for (let id = 0; id < 40; id++) tx.insert(accounts.tableId, enc(accounts, [id, 0n]));
+  tx.commit();
+  const pk = accounts.indexes[0].indexId;
+  for (const end of ['rollback', 'commit'] as const) {
+    tx = ds.beginMutTx();
+    for (let id = 0; id < 40; id++) tx.update(accounts.tableId, pk, enc(accounts, [id, 1n]));
+    for (let id = 0; id < 40; id += 2) tx.update(accounts.tableId, pk, enc(accounts, [id, 2n]));
+    for (let id = 1; id < 40; id += 4) tx.deleteByRows(accounts.tableId, [enc(accounts, [id, 1n])]);
+    tx.insert(accounts.tableId, enc(accounts, [100, 5n]));
+    if (end === 'rollback') {
+      tx.rollback();
+      assert.deepEqual(rows(ds, accounts), Array.from({ length: 40 }, (_, id) => [id, 0n]));
+      continue;
+    }
+    const data = tx.commit().tables[0];
+    assert.deepEqual(data.deletes.map((r) => dec(accounts, r)), Array.from({ length: 40 }, (_, id) => [id, 0n]));
+    const want = Array.from({ length: 40 }, (_, id) => id).filter((id) => id % 4 !== 1).map((id) => [id, id % 2 === 0 ? 2n : 1n]);
+    assert.deepEqual(data.inserts.map((r) => dec(accounts, r)), [...want, [100, 5n]]);
+    assert.deepEqual(rows(ds, accounts), [...want, [100, 5n]]);
+  }
+});
+
 test('a finished transaction refuses work with errno 2; only one writer at a time', () => {
   const ds = new Datastore(schema);
   const tx = ds.beginMutTx();
