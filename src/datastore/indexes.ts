@@ -2,7 +2,7 @@
 //
 // Owns: mapping index keys (strings or numbers from key.ts) to row ids. Five shapes:
 //   unique on one integer column (any algorithm): an open-addressing hash of row ids over the row store (rowstore.ts
-//     RowIdHash; the key is read from the row, so an entry is 4-11 bytes, not a Map entry), plus, for btree indexes, a
+//     RowIdHash; the key is read from the row, so an entry is 5-14 bytes, not a Map entry), plus, for btree indexes, a
 //     BTree for ranges built on the first range scan;
 //   unique hash (Map key → rowId), multi hash (Map key → rowId | Set<rowId>),
 //   unique btree (Map key → rowId, plus a BTree for ranges built on the first range scan),
