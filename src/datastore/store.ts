@@ -697,13 +697,17 @@ class Transaction extends Reader implements MutTx {
     for (let i = 0; i < touched.length; i++) {
       const t = touched[i], log = t.touched, befores = log.before, afters = log.after;
       const deletes: Uint8Array[] = [], inserts: Uint8Array[] = [];
+      let unpaired = 0;
       for (let k = 0; k < log.count; k++) {
         const was = befores[k], now = afters[k];
         if (was !== null && now !== null && bytesEqual(was, now)) continue;
         if (was !== null) deletes.push(was);
         if (now !== null) inserts.push(now);
+        if (was === null || now === null) unpaired++;
       }
-      cancelIdentical(inserts, deletes);
+      // Rows only updated, through a table's one unique index, keep their distinct keys: no row's old bytes can be
+      // another's new bytes (with two unique indexes, updates through each in turn can swap them).
+      if (unpaired > 0 || t.uniqueIndexes.length > 1) cancelIdentical(inserts, deletes);
       if (t.schema.isEvent) t.clearAll(); // event rows are broadcast, never kept
       if (inserts.length + deletes.length > 0) {
         tables.push({ tableId: t.schema.tableId, tableName: t.schema.name, inserts, deletes });
