@@ -288,6 +288,18 @@ test('TxData cancels a row whose old bytes another row ends with, after updates 
   assert.deepEqual(data.inserts.map((r) => codec.decode(r)), [[3, 4]]);
 });
 
+test('TxData lists tables by table id, whatever order the transaction first wrote them in', () => {
+  const ds = new Datastore(schema);
+  const tx = ds.beginMutTx();
+  tx.insert(small.tableId, enc(small, [0, 's']));
+  tx.insert(person.tableId, enc(person, [0n, 'p', 1]));
+  tx.insert(accounts.tableId, enc(accounts, [1, 10n]));
+  tx.insert(tags.tableId, enc(tags, [1, 't']));
+  const ids = tx.commit().tables.map((c) => c.tableId);
+  assert.deepEqual(ids, [accounts.tableId, person.tableId, tags.tableId, small.tableId]);
+  assert.deepEqual(ids, [...ids].sort((a, b) => a - b));
+});
+
 test('a finished transaction refuses work with errno 2; only one writer at a time', () => {
   const ds = new Datastore(schema);
   const tx = ds.beginMutTx();
