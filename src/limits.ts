@@ -413,6 +413,19 @@ export const workerSparesWarm = 1;
  */
 export const databasesOpenedAtOnceMax = 4;
 
+// ---- Main thread <-> worker hop (host/worker/protocol.ts) -----------------------------------------------------------
+// A WebSocket client's calls name their caller and reducer by a number defined once in the stream (not the JWT payload,
+// hundreds of bytes, with every call). These bound the tables of those numbers on both sides.
+
+/**
+ * Callers (connections) with a number at once, per database. The worker keeps each one's JWT payload (~0.3-1 KiB):
+ * at most ~16 MiB. A connection's number is freed when it ends; past this many open connections, numbers are reused
+ * in turn and a caller whose number was taken is sent again with its next call (correct, just not interned).
+ */
+export const workerCallersInternedMax = 16_384;
+/** Reducer names with a number, per database: a module's own reducers (made-up names are sent as text each time). */
+export const workerReducerNamesInternedMax = 4096;
+
 // ---- Row store (issue 12 item 5, engine v2 step 6) -----------------------------------------------------------------
 // Rows live in ArrayBuffer pages (datastore/rowstore.ts), not as one JS object each, so GC work does not grow with the
 // row count. These size the pages and bound how many one table may hold.

@@ -20,13 +20,13 @@
 // wait in `backlog`, in arrival order.
 
 import { parentPort } from 'node:worker_threads';
-import { Database } from '../database.js';
+import { Database, type Caller } from '../database.js';
 import { compileWithSql, subscriptionsFor, type ClientHandle, type ClientSink, type SubscriptionManager } from '../../subscription/manager.js';
 import type { EncodedTableUpdate, QuerySetUpdate, ServerMessage } from '../../subscription/messages.js';
 import { DatabaseClosedError } from '../errors.js';
 import {
-  DurableSequencer, encodeError, tight, type AnswerValue, type DatabaseState, type Frame, type Request, type WorkerMetrics,
-  type WorkerStart,
+  DurableSequencer, encodeError, replaceUncloneable, ReplyBatcher, RequestReader, tight, type AnswerValue, type Batch,
+  type DatabaseState, type Frame, type Request, type WorkerMetrics, type WorkerStart,
 } from './protocol.js';
 
 const port = parentPort!;
@@ -38,32 +38,41 @@ process.on('unhandledRejection', (err) => {
   send({ ev: 'report', line: `database worker: unhandled rejection: ${err instanceof Error ? err.stack ?? err.message : String(err)}` });
 });
 
-let outbox: Frame[] = [];
+const requests = new RequestReader();
+const outbox = new ReplyBatcher();
 let flushQueued = false;
+/**
+ * The batch of this event-loop turn, its flush scheduled. setImmediate, not a microtask: the replies to every batch of
+ * requests the turn read, and the durability events of the same turn, go out as one message (a postMessage and the
+ * main thread's message event cost more than the records they carry).
+ */
+function queued(): ReplyBatcher {
+  if (!flushQueued) {
+    flushQueued = true;
+    setImmediate(flush);
+  }
+  return outbox;
+}
 function send(frame: Frame): void {
-  outbox.push(frame);
-  if (flushQueued) return;
-  flushQueued = true;
-  queueMicrotask(flush);
+  queued().object(frame);
 }
 function flush(): void {
   flushQueued = false;
-  const frames = outbox;
-  outbox = [];
+  sharedCopies = new WeakMap();
+  const { batch, transfer } = outbox.take();
   try {
-    port.postMessage(frames);
+    port.postMessage(batch, transfer);
+    return;
   } catch {
-    // Something in the batch cannot be cloned: send the rest, and for that frame its caller gets an error, not silence.
-    for (const f of frames) {
-      try {
-        port.postMessage([f]);
-      } catch (err) {
-        const why = `the database's answer cannot be passed to the server: ${(err as Error).message}`;
-        if ('id' in f) port.postMessage([{ id: f.id, ok: false, error: encodeError(new Error(why)) }]);
-        else port.postMessage([{ ev: 'report', line: `database worker: ${f.ev} event dropped: ${why}` }]);
-      }
-    }
+    // Something in the batch cannot be cloned (a failed clone transfers nothing): for that frame its caller gets an
+    // error, not silence; the rest go as they are.
   }
+  replaceUncloneable<Frame>(batch, (f, err) => {
+    const why = `the database's answer cannot be passed to the server: ${err.message}`;
+    if ('id' in f) return { id: f.id, ok: false, error: encodeError(new Error(why)) };
+    return { ev: 'report', line: `database worker: ${f.ev} event dropped: ${why}` };
+  });
+  port.postMessage(batch, transfer);
 }
 
 const durables = new DurableSequencer((seq, error) => {
@@ -109,18 +118,11 @@ function manager(): SubscriptionManager {
   return subscriptions ??= subscriptionsFor(opened(), compileWithSql);
 }
 
-/** Copies of the frames a commit shares between clients: one per frame per turn, so a batch carries it once. */
+/** Copies of the frames a commit shares between clients: one per frame per batch (flush starts a new set). */
 let sharedCopies = new WeakMap<Uint8Array, Uint8Array>();
-let copiesTurnQueued = false;
 function sharedCopy(frame: Uint8Array): Uint8Array {
   let copy = sharedCopies.get(frame);
-  if (copy === undefined) {
-    sharedCopies.set(frame, (copy = Uint8Array.prototype.slice.call(frame)));
-    if (!copiesTurnQueued) {
-      copiesTurnQueued = true;
-      queueMicrotask(() => { copiesTurnQueued = false; sharedCopies = new WeakMap(); });
-    }
-  }
+  if (copy === undefined) sharedCopies.set(frame, (copy = Uint8Array.prototype.slice.call(frame)));
   return copy;
 }
 
@@ -132,10 +134,13 @@ function querySetsOut(querySets: QuerySetUpdate[]): QuerySetUpdate[] {
   }));
 }
 
-function sinkFor(connectionId: bigint, shared: boolean): ClientSink {
+function sinkFor(connectionId: bigint, client: number, shared: boolean): ClientSink {
   const sink: ClientSink = {
-    transaction: (querySets, isCaller, durable) =>
-      send({ ev: 'tx', connectionId, querySets: querySetsOut(querySets), isCaller, seq: durables.seqOf(durable) }),
+    transaction: (querySets, isCaller, durable) => {
+      const seq = durables.seqOf(durable);
+      if (isCaller && querySets.length === 0) queued().callerTx(client, seq);
+      else send({ ev: 'tx', connectionId, querySets: querySetsOut(querySets), isCaller, seq });
+    },
     querySetFailed: (querySetId, error) => send({ ev: 'qsFailed', connectionId, querySetId, error }),
     fail: (code, reason) => send({ ev: 'clientFail', connectionId, code, reason }),
   };
@@ -158,16 +163,16 @@ const backlog: Request[] = [];
 let backlogRetry: NodeJS.Timeout | undefined;
 
 /** Runs a client's call now if the database is free: replied to at once (see the header). False: busy, try later. */
-function callOrdered(req: Extract<Request, { op: 'callOrdered' }>): boolean {
+function callOrdered(id: number, name: string, args: Uint8Array, caller: Caller): boolean {
   let now;
   try {
-    now = opened().callReducerNow(req.name, req.args, req.caller);
+    now = opened().callReducerNow(name, args, caller);
   } catch (err) {
-    send({ id: req.id, ok: false, error: encodeError(err), offset: db?.durableOffset });
+    send({ id, ok: false, error: encodeError(err), offset: db?.durableOffset });
     return true;
   }
   if (now === undefined) return false;
-  send({ id: req.id, ok: true, value: { result: withoutTxData(now.result), seq: durables.seqOf(now.durable) }, offset: db?.durableOffset });
+  queued().callResult(id, now.result, durables.seqOf(now.durable), db?.durableOffset);
   return true;
 }
 
@@ -176,7 +181,7 @@ function drainBacklog(): void {
   backlogRetry = undefined;
   while (backlog.length > 0) {
     const req = backlog[0];
-    if (req.op === 'callOrdered' && db !== undefined && !callOrdered(req)) {
+    if (req.op === 'callOrdered' && db !== undefined && !callOrdered(req.id, req.name, req.args, req.caller)) {
       backlogRetry = setTimeout(drainBacklog, 1);
       return;
     }
@@ -221,7 +226,7 @@ function run(req: Request): unknown {
       return undefined;
     case 'subAdd': {
       const handle = manager().addClient({ identity: req.identity, connectionId: req.connectionId, isOwner: req.isOwner },
-        sinkFor(req.connectionId, req.shared));
+        sinkFor(req.connectionId, req.client, req.shared));
       clients.set(req.connectionId, handle);
       return undefined;
     }
@@ -243,6 +248,7 @@ function run(req: Request): unknown {
       return d.close().then(() => {
         // Free for the next database (see the header).
         db = undefined;
+        requests.reset();
         subscriptions = undefined;
         clients.clear();
         commitEvents = undefined;
@@ -258,19 +264,28 @@ function withoutTxData<T extends { status: string }>(result: T): Omit<T, 'txData
   return rest;
 }
 
-port.on('message', (requests: Request[]) => { for (const req of requests) onRequest(req); });
+port.on('message', (batch: Batch<Request>) => requests.read(batch, onRequest, onCall));
 
 function onRequest(req: Request): void {
-  if (backlog.length > 0 || (req.op === 'callOrdered' && db !== undefined && !callOrdered(req))) {
-    backlog.push(req);
-    backlogRetry ??= setTimeout(drainBacklog, 1);
-    return;
-  }
-  if (req.op === 'callOrdered') {
-    if (db === undefined) send({ id: req.id, ok: false, error: encodeError(new DatabaseClosedError()) });
+  if (backlog.length > 0) {
+    queueBehind(req);
     return;
   }
   handle(req);
+}
+
+/** A client's call (a binary record): run at once when it can, else it waits in the backlog with what follows it. */
+function onCall(id: number, name: string, args: Uint8Array, caller: Caller): void {
+  if (backlog.length > 0 || (db !== undefined && !callOrdered(id, name, args, caller))) {
+    queueBehind({ id, op: 'callOrdered', name, args, caller });
+    return;
+  }
+  if (db === undefined) send({ id, ok: false, error: encodeError(new DatabaseClosedError()) });
+}
+
+function queueBehind(req: Request): void {
+  backlog.push(req);
+  backlogRetry ??= setTimeout(drainBacklog, 1);
 }
 
 function handle(req: Request): void {

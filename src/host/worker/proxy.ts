@@ -7,12 +7,13 @@
 // manager, and `workerHost` (the DatabaseHost of `spacetime start`, `--database-threads worker` being the default).
 // May call: host/worker/protocol.ts, limits, host/reducers.ts, host/procedures.ts, host/module-log.ts, host/errors.ts,
 // host/recovery.ts, datastore (schema and an empty store for the schema), sats/moduledef, subscription/manager.ts
-// (compileWithSql, to refuse another compiler; types).
+// (compileWithSql, to refuse another compiler; types), subscription/messages.ts (types).
 //
 // Why a worker: a reducer runs synchronously inside its isolate, so on the main thread a runaway holds every
 // socket, every other database and /v1/ping for its whole limit. In a worker it holds only its own database.
 // `worker.terminate()` cannot stop a busy isolate (docs/engine-v2.md §1), so close waits for the call to end.
 
+import assert from 'node:assert';
 import { Worker } from 'node:worker_threads';
 import { workerSparesWarm } from '../../limits.js';
 import { Datastore } from '../../datastore/store.js';
@@ -30,10 +31,11 @@ import type {
 import type { DatabaseSchema } from '../../datastore/types.js';
 import { compileWithSql, type ClientHandle, type ClientSink, type CompileQuery, type SubscriptionCounts } from '../../subscription/manager.js';
 import type { PortAnswer, SubscriptionPort } from '../../subscription/port.js';
+import type { QuerySetUpdate } from '../../subscription/messages.js';
 import type { CreateDatabaseOptions, DatabaseHost, HostedDatabase, HostedLog } from '../../server/host-api.js';
 import {
-  decodeError, DurableTracker, tight, type AnswerValue, type DatabaseState, type Frame, type OrderedCallValue, type Request,
-  type WorkerMetrics, type WorkerStart,
+  decodeError, DurableTracker, readReplies, replaceUncloneable, RequestBatcher, tight, type AnswerValue, type Batch,
+  type CallResult, type DatabaseState, type Frame, type ReplyHandlers, type Request, type WorkerMetrics, type WorkerStart,
 } from './protocol.js';
 
 /** See WorkerDatabase.callReducerOrdered. */
@@ -44,6 +46,7 @@ type RequestBody = Request extends infer R ? R extends { id: number } ? Omit<R, 
 type Procedures = ReturnType<HostedDatabase['procedureByName']>;
 
 const emptyArgs = new Uint8Array(0);
+const noQuerySets: QuerySetUpdate[] = [];
 /** How long GET /v1/metrics waits for a worker's current figures before it serves the previous ones. */
 const metricsRefreshWaitMs = 1_000;
 
@@ -105,9 +108,15 @@ export class WorkerDatabase implements HostedDatabase {
   readonly logs = new WorkerModuleLog();
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
+  /**
+   * `callOrdered` requests not yet answered, oldest first, as [id, ran] pairs from `orderedHead`: the worker answers
+   * them in the order it got them (it runs them in that order, or fails them in that order), so no map is needed.
+   */
+  private ordered: (number | OrderedCallRan)[] = [];
+  private orderedHead = 0;
   private nextId = 1;
   /** Requests of this event-loop turn, posted together by flushOutbox. */
-  private outbox: Request[] = [];
+  private readonly outbox = new RequestBatcher((name) => this.reducers.get(name) !== undefined);
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly durables = new DurableTracker();
@@ -126,8 +135,11 @@ export class WorkerDatabase implements HostedDatabase {
   private port: WorkerSubscriptionPort | undefined;
   /** Subscription sinks by connection id (the port's clients). */
   readonly sinks = new Map<bigint, ClientSink>();
+  /** The same sinks by the number their binary events carry (subAdd's `client`). */
+  private readonly sinksByNumber: (ClientSink | undefined)[] = [];
+  private readonly freeSinkNumbers: number[] = [];
 
-  private readonly onFrames = (frames: Frame[]): void => { for (const f of frames) this.dispatch(f); };
+  private readonly onBatch = (batch: Batch<Frame>): void => readReplies(batch, this.replyHandlers);
   private readonly onError = (err: Error): void => {
     this.report(`database ${this.identity.toString(16)}: worker thread error: ${err.stack ?? err.message}`);
   };
@@ -137,7 +149,7 @@ export class WorkerDatabase implements HostedDatabase {
     this.identity = start.identity;
     this.ownerIdentity = start.ownerIdentity;
     this.worker = takeWorker();
-    this.worker.on('message', this.onFrames);
+    this.worker.on('message', this.onBatch);
     this.worker.on('error', this.onError);
     this.worker.on('exit', this.onExit);
   }
@@ -145,11 +157,10 @@ export class WorkerDatabase implements HostedDatabase {
   /** This database is done with its worker (closed, or never opened): the worker serves the next one. */
   private release(): void {
     this.closed = true;
-    this.worker.off('message', this.onFrames);
+    this.worker.off('message', this.onBatch);
     this.worker.off('error', this.onError);
     this.worker.off('exit', this.onExit);
-    for (const p of this.pending.values()) p.fail(new DatabaseClosedError());
-    this.pending.clear();
+    this.failPending(new DatabaseClosedError());
     releaseWorker(this.worker);
   }
 
@@ -187,8 +198,15 @@ export class WorkerDatabase implements HostedDatabase {
     if (this.closed && body.op !== 'close') { pending.fail(this.failed ?? new DatabaseClosedError()); return; }
     const id = this.nextId++;
     this.pending.set(id, pending);
-    this.outbox.push({ ...body, id } as Request);
-    if (this.outbox.length === 1) setImmediate(this.flushOutbox);
+    const request = body as Request;
+    request.id = id;
+    this.queued().object(request);
+  }
+
+  /** The batch of this turn, its flush scheduled. */
+  private queued(): RequestBatcher {
+    if (this.outbox.empty) setImmediate(this.flushOutbox);
+    return this.outbox;
   }
 
   /**
@@ -197,28 +215,37 @@ export class WorkerDatabase implements HostedDatabase {
    * with one message per call). setImmediate gathers the requests of every socket read of the turn, in order.
    */
   private readonly flushOutbox = (): void => {
-    const batch = this.outbox;
-    this.outbox = [];
+    const { batch, transfer } = this.outbox.take();
     try {
-      this.worker.postMessage(batch);
+      this.worker.postMessage(batch, transfer);
       return;
     } catch {
-      // Something in the batch cannot be cloned: post the rest one by one; that request's caller gets the error.
+      // Something in the batch cannot be cloned (a failed clone transfers nothing): that request's caller gets the
+      // error, the rest go as they are.
     }
-    for (const req of batch) {
-      try {
-        this.worker.postMessage([req]);
-      } catch (err) {
-        const pending = this.pending.get(req.id);
-        this.pending.delete(req.id);
-        // Structured clone refused the request (JSON arguments nested too deeply for it): the caller's input, a 400.
-        const message = `they cannot be passed to the database: ${(err as Error).message}`;
-        if (req.op === 'callReducerJson') pending?.fail(new BadArgumentsError(req.name, message));
-        else if (req.op === 'callProcedureJson') pending?.fail(new BadArgumentsError(req.name, message, 'procedure'));
-        else pending?.fail(err as Error);
-      }
-    }
+    replaceUncloneable(batch, (req, err) => {
+      const pending = this.pending.get(req.id);
+      this.pending.delete(req.id);
+      // Structured clone refused the request (JSON arguments nested too deeply for it): the caller's input, a 400.
+      const message = `they cannot be passed to the database: ${err.message}`;
+      if (req.op === 'callReducerJson') pending?.fail(new BadArgumentsError(req.name, message));
+      else if (req.op === 'callProcedureJson') pending?.fail(new BadArgumentsError(req.name, message, 'procedure'));
+      else pending?.fail(err);
+      return null;
+    });
+    this.worker.postMessage(batch, transfer);
   };
+
+  /** Everything waiting for the worker fails with `error` (it closed or exited). */
+  private failPending(error: Error): void {
+    for (const p of this.pending.values()) p.fail(error);
+    this.pending.clear();
+    const ordered = this.ordered;
+    const head = this.orderedHead;
+    this.ordered = [];
+    this.orderedHead = 0;
+    for (let i = head; i < ordered.length; i += 2) (ordered[i + 1] as OrderedCallRan)({ status: 'internal', message: error.message }, undefined);
+  }
 
   private request<T>(body: RequestBody): Promise<T> {
     return new Promise<T>((resolve, reject) => this.send(body, { reply: resolve as (v: unknown) => void, fail: reject }));
@@ -229,14 +256,36 @@ export class WorkerDatabase implements HostedDatabase {
     this.send(body, { reply: () => {}, fail: (e) => this.report(`database ${this.identity.toString(16)}: ${body.op}: ${e.message}`) });
   }
 
-  private dispatch(f: Frame): void {
+  /** The oldest `callOrdered` ran in the worker (or failed there: an object reply with its id, see dispatch). */
+  private readonly ranOrdered = (id: number, result: CallResult, seq: number, offset: bigint | undefined): void => {
+    if (offset !== undefined) this.lastDurableOffset = offset;
+    const head = this.orderedHead;
+    assert.equal(this.ordered[head], id, 'the worker answers callOrdered requests in the order they were sent');
+    const ran = this.ordered[head + 1] as OrderedCallRan;
+    this.ordered[head] = this.ordered[head + 1] = 0;
+    this.orderedHead = head + 2;
+    if (this.orderedHead === this.ordered.length) {
+      this.ordered.length = 0;
+      this.orderedHead = 0;
+    } else if (this.orderedHead >= 1024 && this.orderedHead * 2 >= this.ordered.length) {
+      this.ordered = this.ordered.slice(this.orderedHead);
+      this.orderedHead = 0;
+    }
+    // Its TxData stayed in the worker; the session reads only the status, timing and message.
+    ran(result as ReducerCallResult, this.durables.promiseFor(seq));
+  };
+
+  private readonly dispatch = (f: Frame): void => {
     if ('id' in f) {
       if (f.offset !== undefined) this.lastDurableOffset = f.offset;
       const p = this.pending.get(f.id);
       this.pending.delete(f.id);
-      if (p === undefined) return;
-      if (f.ok) p.reply(f.value);
-      else p.fail(decodeError(f.error));
+      if (p !== undefined) {
+        if (f.ok) p.reply(f.value);
+        else p.fail(decodeError(f.error));
+      } else if (!f.ok && this.ordered[this.orderedHead] === f.id) {
+        this.ranOrdered(f.id, { status: 'internal', message: decodeError(f.error).message }, 0, undefined);
+      }
       return;
     }
     switch (f.ev) {
@@ -266,7 +315,13 @@ export class WorkerDatabase implements HostedDatabase {
       case 'failure': this.fail(decodeError(f.error) as DatabaseFailedError); return;
       case 'moduleChanged': for (const l of this.moduleListeners) l({ breaksClients: f.breaksClients }); return;
     }
-  }
+  };
+
+  private readonly replyHandlers: ReplyHandlers = {
+    frame: this.dispatch,
+    result: this.ranOrdered,
+    callerTx: (client, seq) => this.sinksByNumber[client]?.transaction(noQuerySets, true, this.durables.promiseFor(seq)),
+  };
 
   private fail(failure: DatabaseFailedError): void {
     if (this.failed !== undefined) return;
@@ -284,8 +339,7 @@ export class WorkerDatabase implements HostedDatabase {
       failure.durableOffset = this.lastDurableOffset;
       error = failure;
     }
-    for (const p of this.pending.values()) p.fail(error);
-    this.pending.clear();
+    this.failPending(error);
     this.durables.failAll(error);
     if (error instanceof DatabaseFailedError) {
       this.report(`database ${this.identity.toString(16)}: ${error.message}`);
@@ -342,13 +396,10 @@ export class WorkerDatabase implements HostedDatabase {
    * events of the call's commit and before anything later, with what the reply must wait for (see entry.ts).
    */
   callReducerOrdered(name: string, args: Uint8Array, caller: Caller, ran: OrderedCallRan): void {
-    this.send({ op: 'callOrdered', name, args: tight(args), caller }, {
-      reply: (value) => {
-        const v = value as OrderedCallValue;
-        ran(v.result as ReducerCallResult, this.durables.promiseFor(v.seq));
-      },
-      fail: (error) => ran({ status: 'internal', message: error.message }, undefined),
-    });
+    if (this.closed) { ran({ status: 'internal', message: (this.failed ?? new DatabaseClosedError()).message }, undefined); return; }
+    const id = this.nextId++;
+    this.ordered.push(id, ran);
+    this.queued().call(id, name, args, caller);
   }
   callReducerJson(name: string, argsJson: unknown, caller: Caller): Promise<ReducerCallResult> {
     return this.request({ op: 'callReducerJson', name, argsJson, caller });
@@ -360,7 +411,12 @@ export class WorkerDatabase implements HostedDatabase {
     return this.request({ op: 'callProcedureJson', name, argsJson, caller });
   }
   clientConnected(caller: Caller): Promise<void> { return this.request({ op: 'clientConnected', caller }); }
-  clientDisconnected(caller: Caller): Promise<void> { return this.request({ op: 'clientDisconnected', caller }); }
+  /** The connection's last request: its caller's number (callReducerOrdered) is free after it. */
+  clientDisconnected(caller: Caller): Promise<void> {
+    const done = this.request<void>({ op: 'clientDisconnected', caller });
+    if (!this.closed) this.queued().forgetCaller(caller.connectionId);
+    return done;
+  }
   sql(query: string, caller: Caller, options?: { isOwner: boolean }): ReturnType<HostedDatabase['sql']> {
     return this.request({ op: 'sql', query, caller, isOwner: options?.isOwner });
   }
@@ -404,6 +460,22 @@ export class WorkerDatabase implements HostedDatabase {
   }
   durableFor(seq: number): Promise<void> | undefined { return this.durables.promiseFor(seq); }
 
+  /** A number for the port's new client: its binary events carry it. */
+  numberSink(sink: ClientSink): number {
+    const client = this.freeSinkNumbers.pop() ?? this.sinksByNumber.length;
+    this.sinksByNumber[client] = sink;
+    return client;
+  }
+
+  /**
+   * The client's events stop now; its number may be given again once the worker answered its subRemove (the worker
+   * sends nothing for it after that, and everything it sent before arrived before the answer).
+   */
+  unnumberSink(client: number): () => void {
+    this.sinksByNumber[client] = undefined;
+    return () => { this.freeSinkNumbers.push(client); };
+  }
+
   // ---- lifecycle -------------------------------------------------------------------------------------------------
 
   close(): Promise<void> {
@@ -439,12 +511,17 @@ class WorkerModuleLog implements HostedLog {
 }
 
 class WorkerSubscriptionPort implements SubscriptionPort {
+  /** Each client's number (WorkerDatabase.numberSink) by connection id. */
+  private readonly numbers = new Map<bigint, number>();
+
   constructor(private readonly db: WorkerDatabase) {}
 
   addClient(handle: ClientHandle, sink: ClientSink): ClientHandle {
     this.db.sinks.set(handle.connectionId, sink);
+    const client = this.db.numberSink(sink);
+    this.numbers.set(handle.connectionId, client);
     this.db.subscriptionRequest({
-      op: 'subAdd', connectionId: handle.connectionId, identity: handle.identity, isOwner: handle.isOwner,
+      op: 'subAdd', connectionId: handle.connectionId, client, identity: handle.identity, isOwner: handle.isOwner,
       shared: sink.sharedTransaction !== undefined,
     }, () => {}, () => {});
     return handle;
@@ -452,7 +529,10 @@ class WorkerSubscriptionPort implements SubscriptionPort {
 
   removeClient(handle: ClientHandle): void {
     this.db.sinks.delete(handle.connectionId);
-    this.db.subscriptionRequest({ op: 'subRemove', connectionId: handle.connectionId }, () => {}, () => {});
+    const client = this.numbers.get(handle.connectionId);
+    this.numbers.delete(handle.connectionId);
+    const free = client === undefined ? () => {} : this.db.unnumberSink(client);
+    this.db.subscriptionRequest({ op: 'subRemove', connectionId: handle.connectionId }, free, free);
   }
 
   subscribe(handle: ClientHandle, requestId: number, querySetId: number, queries: string[], done: PortAnswer): void {
