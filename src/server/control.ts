@@ -3,7 +3,7 @@
 // Owns: `<dataDir>/control/databases.json` (all database records, rewritten atomically on each change) and
 // `<dataDir>/control/programs/<blake3 hex>.js` (module programs, content-addressed). Name rules
 // (cli-and-publish.md §0). New database identities.
-// May call: auth/identity.ts, auth/keys.ts (durable file writes), auth/tokens.ts, @noble/hashes, node:fs.
+// May call: auth/identity.ts, auth/keys.ts (durable file writes), auth/tokens.ts, server/program-hash.ts, node:fs.
 //
 // Control data is tiny (a record per database) and changes only on publish/rename/delete/lock, so one JSON file
 // rewritten with write-temp/fsync/rename/fsync-dir is both simple and crash-safe: a reader sees the old file or
@@ -17,10 +17,10 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { blake3 } from '@noble/hashes/blake3.js';
 import { identityFromClaims, identityFromHex, identityToHex, isIdentityHex } from '../auth/identity.js';
 import { writeFileDurably } from '../auth/keys.js';
 import { localIssuer } from '../auth/tokens.js';
+import { programHash } from './program-hash.js';
 
 export const controlFileName = 'databases.json';
 const controlFormatVersion = 1;
@@ -68,11 +68,6 @@ export function parseDatabaseName(name: string): string {
 /** A fresh database identity (see the header for why this derivation). */
 export function newDatabaseIdentity(): bigint {
   return identityFromClaims(localIssuer, randomUUID());
-}
-
-/** BLAKE3 hex of a program's UTF-8 bytes. */
-export function programHash(program: string): string {
-  return Buffer.from(blake3(new TextEncoder().encode(program))).toString('hex');
 }
 
 interface StoredRecord {
@@ -159,7 +154,7 @@ export class ControlStore {
 
   /** Stores a program (content-addressed, durable) and returns its hash. */
   async storeProgram(program: string): Promise<string> {
-    const hash = programHash(program);
+    const hash = await programHash(program);
     await writeFileDurably(this.programPath(hash), program);
     return hash;
   }

@@ -4,9 +4,9 @@
 // everything at start (and removing orphan directories), and reopening a database whose commit log failed. Serializes
 // all these control operations through one queue so name checks and the writes that depend on them cannot interleave
 // (publishes are rare; reducer calls do not go through it).
-// May call: server/control.ts, server/host-api.ts (the host's Database), server/config-file.ts (the publish policy),
-// auth/identity.ts, host/recovery.ts (discardUnacknowledged), durability/backup.ts (hot backup, restore), limits.ts,
-// node:fs.
+// May call: server/control.ts, server/program-hash.ts, server/host-api.ts (the host's Database), server/config-file.ts
+// (the publish policy), auth/identity.ts, host/recovery.ts (discardUnacknowledged), durability/backup.ts (hot backup,
+// restore), limits.ts, node:fs.
 //
 // Which program a database runs is decided by its own commit log (the Program/Reset record commits an update or a
 // reset); control data's program hash is written after it and, after a crash in between, made to follow the log at
@@ -26,7 +26,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open as openFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { identityFromHex, identityToHex } from '../auth/identity.js';
-import { ControlStore, newDatabaseIdentity, programHash, type DatabaseRecord } from './control.js';
+import { ControlStore, newDatabaseIdentity, type DatabaseRecord } from './control.js';
+import { programHash } from './program-hash.js';
 import type { CreateDatabaseOptions, DatabaseHost, HostedDatabase } from './host-api.js';
 import { HttpError } from './http.js';
 import { publishRefusal, type PublishPolicy } from './config-file.js';
@@ -287,7 +288,7 @@ export class DatabaseRegistry {
   private async followLoggedProgram(record: DatabaseRecord, db: HostedDatabase): Promise<void> {
     const text = db.loggedProgramText?.();
     if (text === undefined) return;
-    const hash = programHash(text);
+    const hash = await programHash(text);
     if (hash === record.programHash) return;
     await this.control.storeProgram(text);
     await this.control.update({ ...record, programHash: hash });
@@ -305,9 +306,12 @@ export class DatabaseRegistry {
     await Promise.allSettled([...this.live.keys()].map((identity) => this.retire(identity)));
   }
 
-  /** Decides what publishing `program` over an existing database means (pre_publish; host/update.ts plans). */
-  async planUpdate(record: DatabaseRecord, program: string): Promise<UpdatePlan> {
-    if (programHash(program) === record.programHash) return { kind: 'identical' };
+  /**
+   * Decides what publishing `program` over an existing database means (pre_publish; host/update.ts plans). `hash`:
+   * the program's (program-hash.ts), which the caller needs for the migration token too.
+   */
+  async planUpdate(record: DatabaseRecord, program: string, hash: string): Promise<UpdatePlan> {
+    if (hash === record.programHash) return { kind: 'identical' };
     const plan = await this.get(record).planUpdate(program).catch((error: unknown) => {
       throw new HttpError(400, `Database update rejected: ${(error as Error)?.message ?? String(error)}`);
     });
@@ -315,9 +319,9 @@ export class DatabaseRegistry {
     return { kind: 'auto', planText: plan.planText, breaksClients: plan.plan.breaksClients };
   }
 
-  /** Upstream's migrate token for updating `record` to `program` (pre_publish hands it out, PUT checks it). */
-  migrationToken(record: DatabaseRecord, program: string): string {
-    return migrationToken(identityToHex(record.identity), record.programHash, programHash(program));
+  /** Upstream's migrate token for updating `record` to the program of hash `hash` (pre_publish hands it out, PUT checks it). */
+  migrationToken(record: DatabaseRecord, hash: string): string {
+    return migrationToken(identityToHex(record.identity), record.programHash, hash);
   }
 
   /**
@@ -346,14 +350,15 @@ export class DatabaseRegistry {
         throw HttpError.json(401, { PermissionDenied: { name } });
       }
       if (clear) return { record: await this.reset(existing, program), op: 'updated' };
-      if (programHash(program) === existing.programHash) return { record: existing, op: 'updated' }; // NoUpdateNeeded
-      return { record: await this.update(existing, caller, program, args.policy ?? { breakClients: false, token: undefined }), op: 'updated' };
+      const hash = await programHash(program);
+      if (hash === existing.programHash) return { record: existing, op: 'updated' }; // NoUpdateNeeded
+      return { record: await this.update(existing, caller, program, hash, args.policy ?? { breakClients: false, token: undefined }), op: 'updated' };
     });
   }
 
   /** A module update in place (host/update.ts): the old module serves until the swap and keeps serving on failure. */
-  private async update(record: DatabaseRecord, caller: bigint, program: string, policy: UpdatePolicy): Promise<DatabaseRecord> {
-    if (policy.breakClients && policy.token !== this.migrationToken(record, program)) {
+  private async update(record: DatabaseRecord, caller: bigint, program: string, hash: string, policy: UpdatePolicy): Promise<DatabaseRecord> {
+    if (policy.breakClients && policy.token !== this.migrationToken(record, hash)) {
       throw new HttpError(400, 'Token provided is invalid: the module or the database changed since `pre_publish`. ' +
         'Run `spacetime publish` again.');
     }

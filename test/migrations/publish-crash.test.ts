@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildFixture, cleanupTempDirs, startTestServer, type TestServer } from '../harness.js';
-import { programHash } from '../../src/server/control.js';
+import { programHash } from '../../src/server/program-hash.js';
 
 const rounds = Number(process.env.PUBLISH_CRASH_ROUNDS ?? 8);
 const seed = 0x9b1d;
@@ -88,7 +88,7 @@ test('kill -9 at random moments of an updating publish: the running program, the
     const stored = storedHash();
     const runningIndex = running === version(round) ? round : running === version(survivor) ? survivor : -1;
     assert.ok(runningIndex >= 0, `round ${round}: runs ${running}, neither the new nor the previous program`);
-    assert.equal(stored, programHash(programFor(runningIndex)),
+    assert.equal(stored, await programHash(programFor(runningIndex)),
       `round ${round} (kill after ${delayMs.toFixed(0)} ms): the database runs ${running} but control data holds another program hash`);
     if (answer !== undefined) assert.equal(runningIndex, answer, `round ${round}: the publisher was told ${version(answer)}, ${running} survived`);
     outcomes[answer !== undefined ? 'told' : 'untold']++;

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ControlStore, DatabaseNameError, newDatabaseIdentity, parseDatabaseName, programHash } from '../../src/server/control.js';
+import { ControlStore, DatabaseNameError, newDatabaseIdentity, parseDatabaseName } from '../../src/server/control.js';
+import { programHash } from '../../src/server/program-hash.js';
 import { parseListenAddr, startServer } from '../../src/server/main.js';
 import { sqlResultToJson } from '../../src/server/routes/database.js';
 import { compileCodec } from '../../src/sats/codec.js';
@@ -49,7 +50,7 @@ test('ControlStore persists records and programs, and cleans up unused programs'
     const store = await ControlStore.open(dataDir);
     const identity = newDatabaseIdentity();
     const hash = await store.storeProgram('export default 1;');
-    assert.equal(hash, programHash('export default 1;'));
+    assert.equal(hash, await programHash('export default 1;'));
     await store.insert({ identity, ownerIdentity: 7n, hostType: 'Js', programHash: hash, createdMicros: 1n, names: ['a-b'], locked: false });
     const reopened = await ControlStore.open(dataDir);
     assert.equal(reopened.byName('a-b')?.identity, identity);

@@ -2,7 +2,7 @@
 //
 // Owns: publish / pre_publish / info / identity / names / delete / call / sql / schema / logs / timestamp /
 // lock routes: request parsing, permission checks that depend on the caller, and the exact response shapes.
-// May call: server/databases.ts, server/control.ts, server/http.ts, host/errors.ts, host/recovery.ts, host/update.ts,
+// May call: server/databases.ts, server/control.ts, server/program-hash.ts, server/http.ts, host/errors.ts, host/recovery.ts, host/update.ts,
 // host/moduledef-v9.ts, host/reducers.ts, sats/ (JSON), auth/, limits.
 //
 // Every route here goes through the anon middleware (`ctx.caller()`): a request without a token gets a freshly
@@ -24,6 +24,7 @@ import { readMigrationHistory } from '../../host/update.js';
 import { rawModuleDefV9Json } from '../../host/moduledef-v9.js';
 import { functionNamer } from '../../host/reducers.js';
 import { DatabaseRegistry, requireOwner } from '../databases.js';
+import { programHash } from '../program-hash.js';
 import { addModuleRoutes, callProcedureRoute } from './module-routes.js';
 import type { Caller, HostedDatabase, LogRecord, SqlStatementResult } from '../host-api.js';
 import { logFollowLagBytesMax, logReadChunkBytes } from '../../limits.js';
@@ -128,7 +129,8 @@ async function prePublish(ctx: RequestContext, registry: DatabaseRegistry): Prom
   const record = registry.resolve(ctx.params.noi!);
   requireOwner(record, credentials.identity);
   const program = await ctx.text(moduleBodyMaxBytes, 'The module program');
-  const plan = await registry.planUpdate(record, program);
+  const hash = await programHash(program);
+  const plan = await registry.planUpdate(record, program, hash);
   if (plan.kind === 'manual') {
     ctx.sendJson(200, { ManualMigrate: { reason: plan.reason, major_version_upgrade: false } });
     return;
@@ -138,7 +140,7 @@ async function prePublish(ctx: RequestContext, registry: DatabaseRegistry): Prom
       migrate_plan: plan.kind === 'auto' ? plan.planText : `${migrationPlanRule}\nDatabase Migration Plan\n${migrationPlanRule}\n\n`,
       break_clients: plan.kind === 'auto' && plan.breaksClients,
       // Upstream's guard token: hash of (db identity, old program hash, new program hash). A UX check, not a secret.
-      token: registry.migrationToken(record, program),
+      token: registry.migrationToken(record, hash),
       major_version_upgrade: false,
     },
   });
