@@ -2,7 +2,7 @@
 // WebSocket connections at once interleave reducer calls (binary records naming an interned caller) with
 // subscription requests (object frames). Each connection gets its answers in request order, and every row a call
 // wrote names the identity of the connection that made it — also after connections ended and new ones took their
-// callers' numbers.
+// callers' numbers. A call whose arguments structured clone refuses fails alone (400); the database keeps serving.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { cleanupTempDirs, runCli, startTestServer, tempConfigPath, type TestServer } from '../harness.js';
@@ -130,4 +130,25 @@ test('interleaved calls and subscription requests from many connections: order a
     assert.equal(row.sender, identities.get(name), `${row.text} was written by its own connection`);
   }
   reader.client.ws.close();
+});
+
+test('a call whose JSON arguments structured clone refuses fails alone; calls in the same turn run', async () => {
+  const conn = await connect('deep');
+  const depth = 20_000; // parses, but too deep for structured clone's recursion
+  const deep = fetch(`${server.url}/v1/database/hop/call/sendMessage`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: '['.repeat(depth) + ']'.repeat(depth),
+  });
+  const from = conn.requests + 1;
+  const texts = Array.from({ length: 20 }, (_, i) => `deep/${i}`);
+  conn.client.send(...texts.map((text): ClientMessage => ({ tag: 'CallReducer', requestId: ++conn.requests, reducer: 'sendMessage', args: stringArgs(text) })));
+  const response = await deep;
+  assert.equal(response.status, 400);
+  assert.match(await response.text(), /cannot be passed to the database/);
+  const results = await answers(conn, from);
+  assert.deepEqual(results.map((m) => m.tag === 'ReducerResult' && m.outcome.tag), texts.map(() => 'Ok'));
+  const ping = await fetch(`${server.url}/v1/database/hop/call/sendMessage`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: '["after"]',
+  });
+  assert.equal(ping.status, 200, 'the database keeps serving');
+  conn.client.ws.close();
 });
