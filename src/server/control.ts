@@ -152,9 +152,9 @@ export class ControlStore {
     await this.save();
   }
 
-  /** Stores a program (content-addressed, durable) and returns its hash. */
-  async storeProgram(program: string): Promise<string> {
-    const hash = await programHash(program);
+  /** Stores a program (content-addressed, durable) and returns its hash (`known`: computed already by the caller). */
+  async storeProgram(program: string, known?: string): Promise<string> {
+    const hash = known ?? await programHash(program);
     await writeFileDurably(this.programPath(hash), program);
     return hash;
   }

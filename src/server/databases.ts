@@ -290,7 +290,7 @@ export class DatabaseRegistry {
     if (text === undefined) return;
     const hash = await programHash(text);
     if (hash === record.programHash) return;
-    await this.control.storeProgram(text);
+    await this.control.storeProgram(text, hash);
     await this.control.update({ ...record, programHash: hash });
     await this.control.dropProgramIfUnused(record.programHash);
     this.log(`database ${identityToHex(record.identity)}: its commit log runs program ${hash}, control data named ` +
@@ -372,7 +372,7 @@ export class DatabaseRegistry {
     }
     // The update is committed (its Program record is durable); control data follows, and a crash before it is
     // completed at the next start (followLoggedProgram).
-    const updated: DatabaseRecord = { ...record, programHash: await this.control.storeProgram(program) };
+    const updated: DatabaseRecord = { ...record, programHash: await this.control.storeProgram(program, hash) };
     await this.control.update(updated);
     if (updated.programHash !== record.programHash) await this.control.dropProgramIfUnused(record.programHash);
     await appendMigrationHistory(this.databaseDir(record.identity), {
