@@ -98,17 +98,28 @@ class UniqueRowIdHash implements IndexStore {
   readonly keysFromRows = true;
   private tree: SortedTree<IndexKey, number> | undefined;
   private readonly hash: KeyHash;
+  /**
+   * At least every stored key (undefined: none was added since the last clear); removals leave it. A key above it is
+   * absent without a probe: increasing keys (autoInc ids, their unique checks and sequence leases) probe nothing, where
+   * each probe of a large table is a cache miss or two.
+   */
+  private bound: IndexKey | undefined;
   constructor(readonly schema: IndexSchema, private readonly keys: RowKeys) {
     this.hash = new KeyHash(keys);
   }
   get keyCount(): number { return this.hash.size; }
   /** The row must be stored already (growing the hash reads every row's key). */
-  add(key: IndexKey, rowId: number): void { this.tree?.set(key, rowId); this.hash.add(hashIndexKey(key), rowId); }
+  add(key: IndexKey, rowId: number): void {
+    this.tree?.set(key, rowId);
+    this.hash.add(hashIndexKey(key), rowId);
+    if (this.bound === undefined || key > this.bound) this.bound = key;
+  }
   remove(key: IndexKey, rowId: number): void {
     assert(this.hash.remove(hashIndexKey(key), rowId), 'removing a row id the index does not hold');
     this.tree?.delete(key);
   }
   find(key: IndexKey): number | undefined {
+    if (this.bound === undefined || key > this.bound) return undefined;
     const id = this.hash.find(hashIndexKey(key), key);
     return id < 0 ? undefined : id;
   }
@@ -118,7 +129,7 @@ class UniqueRowIdHash implements IndexStore {
     if (lo >= hi) return;
     this.ordered().forRange(lo, hi, false, (_k, id) => { out.push(id); });
   }
-  clear(): void { this.tree = undefined; this.hash.clear(); }
+  clear(): void { this.tree = undefined; this.hash.clear(); this.bound = undefined; }
 
   private ordered(): SortedTree<IndexKey, number> {
     if (this.tree !== undefined) return this.tree;
