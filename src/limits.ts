@@ -442,3 +442,27 @@ export const rowStorePagesPerTableMax = 2 ** (32 - Math.log2(rowStorePageBytes /
 assertLimit(Number.isInteger(Math.log2(rowStorePageBytes)) && rowStorePageBytes >= 64 * 1024,
   'row pages are a power of two and hold many rows');
 assertLimit(rowStorePagesPerTableMax * (rowStorePageBytes / 8) <= 2 ** 32, 'a row location (page, offset / 8) fits a u32');
+
+// ---- Idle collection in database workers (issue 12 item 5: memory) ------------------------------------------------
+// V8 collects a heap only when it allocates, so a database worker that ran a large transaction and then waits keeps
+// that transaction's garbage in RSS (host/worker/idle-gc.ts). An idle worker whose heap grew collects.
+
+/**
+ * A worker with no request for this long (checked every period: it collects 1–2 periods after its last request) is
+ * idle. Long enough that a database taking calls every few hundred ms is never paused by a collection it did not
+ * need; short enough that a bulk load's garbage goes within seconds. 0 disables idle collection
+ * (`SPACETIME_WORKER_IDLE_GC_AFTER_MS`, tests).
+ */
+export const workerIdleGcAfterMsDefault = 1_000;
+/** The idle time this server runs with: `SPACETIME_WORKER_IDLE_GC_AFTER_MS`, else the default. */
+export function workerIdleGcAfterMsConfigured(env: NodeJS.ProcessEnv = process.env): number {
+  return limitFromEnv('SPACETIME_WORKER_IDLE_GC_AFTER_MS', workerIdleGcAfterMsDefault, env);
+}
+/**
+ * Growth of a worker's V8 heap (committed) plus external memory since its last collection above which an idle worker
+ * collects (twice: host/worker/idle-gc.ts). Measured on a worker holding 1M keynote rows: the first collection took
+ * 19 ms of the worker thread's CPU (~60 ms of the process's with V8's helper threads, 73 ms wall) and gave back
+ * 147 MiB; the second 9 ms. Below this growth the memory to give back is not worth the pause, and a worker whose
+ * live data grows collects twice per this much growth.
+ */
+export const workerIdleGcHeapGrowthBytes = 32 * 1024 * 1024;

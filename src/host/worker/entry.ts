@@ -4,7 +4,8 @@
 // the database's subscription manager (its sinks become events naming the client's connection), and forwarding of
 // module log records, recovery reports, durability and failures as events. Frames one turn produced go out together,
 // in the order they were produced.
-// May call: host/database.ts, host/worker/protocol.ts, subscription/manager.ts, subscription/messages.ts (types).
+// May call: host/database.ts, host/worker/protocol.ts, host/worker/idle-gc.ts, subscription/manager.ts,
+// subscription/messages.ts (types).
 //
 // A worker serves one database at a time and outlives it: after `close` (or a failed open) it waits for the next
 // `open` (proxy.ts keeps idle workers). Ending a worker thread is what isolated-vm 5.0.4 does not survive: its
@@ -24,6 +25,7 @@ import { Database, type Caller } from '../database.js';
 import { compileWithSql, subscriptionsFor, type ClientHandle, type ClientSink, type SubscriptionManager } from '../../subscription/manager.js';
 import type { EncodedTableUpdate, QuerySetUpdate, ServerMessage } from '../../subscription/messages.js';
 import { DatabaseClosedError } from '../errors.js';
+import { collectWhenIdle } from './idle-gc.js';
 import {
   DurableSequencer, encodeError, replaceUncloneable, ReplyBatcher, RequestReader, tight, type AnswerValue, type Batch,
   type DatabaseState, type Frame, type Request, type WorkerMetrics, type WorkerStart,
@@ -265,6 +267,7 @@ function withoutTxData<T extends { status: string }>(result: T): Omit<T, 'txData
 }
 
 port.on('message', (batch: Batch<Request>) => requests.read(batch, onRequest, onCall));
+collectWhenIdle(port, (line) => send({ ev: 'report', line }));
 
 function onRequest(req: Request): void {
   if (backlog.length > 0) {
