@@ -1,7 +1,8 @@
 // bench/footprint.ts — what the server costs outside the transfer loop, measured on REAL server processes
 // (`node bin/spacetime.js start` from dist/, own temp data dir, free loopback port) and the real CLI:
 //   memory    server RSS and V8 heap per row with 100k / 1M keynote accounts (after a settle period and a full GC,
-//             read through the Node inspector), seed duration, commit-log bytes per row
+//             read through the Node inspector; in worker mode the database worker's own idle GC, waited for),
+//             seed duration, commit-log bytes per row
 //   startup   cold start (spawn → /v1/ping, empty data dir), and graceful restart with N rows (→ first SQL answer)
 //   publish   `spacetime publish` wall time: build included, prebuilt bundle (--js-path), republish unchanged,
 //             republish with a compatible change (an added reducer), and the last two again over N rows
@@ -13,7 +14,9 @@
 //      [--rows 100000,1000000] [--transfers 100000,990000] [--help]
 // Owns: its temp dirs and the server processes it starts (through bench/footprint/server.ts).
 // May call: bench/footprint/server.ts, bench/keynote/ours.ts (seed, WebSocket transfer client, balance check),
-// bench/keynote/workload.ts (deterministic pairs), src/cli/build.js (bundling), node built-ins.
+// bench/keynote/workload.ts (deterministic pairs), src/cli/build.js (bundling), src/limits.js (the idle-GC delay),
+// src/server/main.js (which thread mode the server starts in), node built-ins.
+// The server runs in the mode SPACETIME_DATABASE_THREADS (inherited) gives it: worker (default) or main.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,6 +25,8 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { bundleModule } from '../src/cli/build.js';
+import { workerIdleGcAfterMsConfigured } from '../src/limits.js';
+import { databaseThreadsFromEnv, type DatabaseThreads } from '../src/server/main.js';
 import { checkOurs, connectOurs, freePort, repoRoot, seedOurs, type OursDatabase } from './keynote/ours.js';
 import { makePairs, type TransferClient } from './keynote/workload.js';
 import {
@@ -51,6 +56,16 @@ const initialBalance = 1_000_000_000n;
 const settleMs = 2_000;
 /** A second reading this long after the first shows whether memory keeps moving. */
 const settleRecheckMs = 2_000;
+const databaseThreads: DatabaseThreads = databaseThreadsFromEnv();
+/**
+ * The settle wait before a "settled" reading. A database worker collects its own garbage once idle: 1-2 idle periods
+ * after its last request (host/worker/idle-gc.ts), so worker mode waits for that, plus a second for the collection.
+ * No forced GC reaches a worker, so this is also what a user's idle server holds. Main mode keeps `settleMs`.
+ */
+const idleSettleMs = (() => {
+  const idleGcAfterMs = workerIdleGcAfterMsConfigured();
+  return databaseThreads === 'worker' && idleGcAfterMs > 0 ? Math.max(settleMs, 2 * idleGcAfterMs + 1_000) : settleMs;
+})();
 /** WebSocket connections × calls in flight per connection for the recovery load. */
 const loadConnections = 8;
 const loadInFlightPerConnection = 128;
@@ -314,6 +329,13 @@ async function publishSuite(bundles: Bundles): Promise<PublishResult> {
 interface MemoryReading extends MemoryUsage {
   /** VmRSS from /proc (the figure the kernel charges), next to Node's own rss. */
   procRss: number;
+  /** RssAnon from /proc: heaps and malloc (the rest of RSS is mapped files: node, libraries). */
+  procRssAnon: number;
+  /** Worker threads (database workers and idle spares): their count and their V8 figures summed (not collected). */
+  workers: number;
+  workersHeapTotal: number;
+  workersHeapUsed: number;
+  workersExternal: number;
 }
 
 interface RowsResult {
@@ -326,6 +348,7 @@ interface RowsResult {
   seeded: MemoryReading;
   seededRecheck: MemoryReading;
   peakRssBytes: number;
+  /** heapUsed and external: main thread plus every worker thread. */
   bytesPerRow: { rss: number; heapUsed: number; external: number; clogDisk: number };
   dataDirBytes: number;
   snapshots: number;
@@ -337,12 +360,27 @@ interface RowsResult {
   hotSwap?: { republishUnchangedMs: number; republishCompatibleMs: number };
 }
 
-async function reading(server: ServerProcess, gc: boolean): Promise<MemoryReading> {
+/**
+ * `gc`: a full GC of the main thread first. `workersGc`: of every worker thread too — for the readings before any
+ * rows (their baseline is the live heap); the readings with rows leave workers to collect their own garbage, as a
+ * user's idle server does.
+ */
+async function reading(server: ServerProcess, gc: boolean, workersGc = false): Promise<MemoryReading> {
   assert.ok(server.inspector !== undefined, 'memory readings need a server started with the inspector');
   if (gc) await server.inspector.collectGarbage();
   const m = await server.inspector.memoryUsage();
-  return { ...m, procRss: procRss(server.pid).rss };
+  const workers = await server.inspector.workerMemoryUsages(workersGc);
+  const sum = (f: (w: MemoryUsage) => number): number => workers.reduce((total, w) => total + f(w), 0);
+  const proc = procRss(server.pid);
+  return {
+    ...m, procRss: proc.rss, procRssAnon: proc.anon, workers: workers.length,
+    workersHeapTotal: sum((w) => w.heapTotal), workersHeapUsed: sum((w) => w.heapUsed), workersExternal: sum((w) => w.external),
+  };
 }
+
+/** V8 heap used and external bytes of all threads of a reading. */
+const heapUsedAll = (r: MemoryReading): number => r.heapUsed + r.workersHeapUsed;
+const externalAll = (r: MemoryReading): number => r.external + r.workersExternal;
 
 /** The one database directory under `<dataDir>/databases/` (every suite publishes one database per server). */
 function databaseDir(dataDir: string): string {
@@ -372,10 +410,10 @@ async function rowsSuite(rows: number, bundles: Bundles, opts: Options): Promise
   const sut = await freshSut(`rows-${rows}`, true);
   try {
     await sleep(settleMs);
-    const empty = await reading(sut.server, true);
+    const empty = await reading(sut.server, true, true);
     await publish(sut, 'fp-mem', ['--js-path', bundles.keynote]);
-    await sleep(settleMs);
-    const moduleLoaded = await reading(sut.server, true);
+    await sleep(idleSettleMs);
+    const moduleLoaded = await reading(sut.server, true, true);
     const dbDir = databaseDir(sut.dataDir);
     const diskBefore = dirBytes(path.join(dbDir, 'clog'));
     const t0 = performance.now();
@@ -384,7 +422,7 @@ async function rowsSuite(rows: number, bundles: Bundles, opts: Options): Promise
     const seedMs = performance.now() - t0;
     const seedCpuMs = cpuMs(sut.server.pid) - cpu0;
     const seededBeforeGc = await reading(sut.server, false);
-    await sleep(settleMs);
+    await sleep(idleSettleMs);
     const seeded = await reading(sut.server, true);
     await sleep(settleRecheckMs);
     const seededRecheck = await reading(sut.server, true);
@@ -395,8 +433,8 @@ async function rowsSuite(rows: number, bundles: Bundles, opts: Options): Promise
       rows, seedMs: round(seedMs), seedCpuMs: round(seedCpuMs), empty, moduleLoaded, seededBeforeGc, seeded, seededRecheck, peakRssBytes,
       bytesPerRow: {
         rss: round((seeded.procRss - moduleLoaded.procRss) / rows, 1),
-        heapUsed: round((seeded.heapUsed - moduleLoaded.heapUsed) / rows, 1),
-        external: round((seeded.external - moduleLoaded.external) / rows, 1), // includes arrayBuffers
+        heapUsed: round((heapUsedAll(seeded) - heapUsedAll(moduleLoaded)) / rows, 1),
+        external: round((externalAll(seeded) - externalAll(moduleLoaded)) / rows, 1), // includes arrayBuffers
         clogDisk: round((diskAfter - diskBefore) / rows, 1),
       },
       dataDirBytes: dirBytes(sut.dataDir), snapshots: snapshotsOf(dbDir).count,
@@ -407,12 +445,12 @@ async function rowsSuite(rows: number, bundles: Bundles, opts: Options): Promise
       const pingMs = sut.server.readyMs;
       const first = await firstSql(sut, 'fp-mem');
       assert.equal(first.count, rows, 'restart lost rows');
-      await sleep(settleMs);
+      await sleep(idleSettleMs);
       const after = await reading(sut.server, true);
       result.restart = {
         gracefulStopMs: round(stop.ms), pingMs: round(pingMs), pingCpuMs: round(sut.server.readyCpuMs), firstSqlMs: round(first.msSinceSpawn), firstSqlCpuMs: round(first.cpuMs),
         after, rssPerRowAfter: round((after.procRss - moduleLoaded.procRss) / rows, 1),
-        heapUsedPerRowAfter: round((after.heapUsed - moduleLoaded.heapUsed) / rows, 1),
+        heapUsedPerRowAfter: round((heapUsedAll(after) - heapUsedAll(moduleLoaded)) / rows, 1),
       };
     }
     if (opts.suites.has('publish')) {
@@ -585,14 +623,18 @@ function printTables(r: Report): void {
     }
   }
   if (r.suites.includes('memory')) {
-    out.push('', '| memory (after seeding, settled, full GC) | ' + r.rows.map((m) => `${m.rows.toLocaleString('en-US')} rows`).join(' | ') + ' |',
+    const settled = r.databaseThreads === 'worker'
+      ? `settled ${idleSettleMs / 1000} s: the worker's own idle GC, the main thread's forced` : 'settled, full GC';
+    out.push('', `| memory (${r.databaseThreads} mode; after seeding, ${settled}) | ` + r.rows.map((m) => `${m.rows.toLocaleString('en-US')} rows`).join(' | ') + ' |',
       '| --- |' + r.rows.map(() => ' ---: |').join(''));
     const row = (label: string, f: (m: RowsResult) => string) => out.push(`| ${label} | ${r.rows.map(f).join(' | ')} |`);
     row('seed: one `seed` reducer call over HTTP, wall / server CPU', (m) => `${m.seedMs} / ${m.seedCpuMs} ms`);
     row('RSS: empty server / module published / seeded', (m) => `${mb(m.empty.procRss)} / ${mb(m.moduleLoaded.procRss)} / ${mb(m.seeded.procRss)}`);
     row('**RSS bytes per row**', (m) => `**${m.bytesPerRow.rss}**`);
-    row('V8 heapUsed bytes per row', (m) => `${m.bytesPerRow.heapUsed}`);
-    row('V8 external (incl. ArrayBuffers) bytes per row', (m) => `${m.bytesPerRow.external}`);
+    row('V8 heapUsed bytes per row (all threads)', (m) => `${m.bytesPerRow.heapUsed}`);
+    row('V8 external (incl. ArrayBuffers) bytes per row (all threads)', (m) => `${m.bytesPerRow.external}`);
+    row('seeded RSS: anonymous / of it V8 heaps committed (all threads) / V8 external', (m) =>
+      `${mb(m.seeded.procRssAnon)} / ${mb(m.seeded.heapTotal + m.seeded.workersHeapTotal)} / ${mb(externalAll(m.seeded))}`);
     row('RSS right after seed (no GC) / peak RSS', (m) => `${mb(m.seededBeforeGc.procRss)} / ${mb(m.peakRssBytes)}`);
     row(`RSS ${settleRecheckMs / 1000} s later (second GC)`, (m) => mb(m.seededRecheck.procRss));
     row('commit-log bytes per row (disk)', (m) => `${m.bytesPerRow.clogDisk}`);
@@ -622,6 +664,7 @@ function printTables(r: Report): void {
 
 interface Report {
   date: string;
+  databaseThreads: DatabaseThreads;
   commit: string;
   dirty: boolean;
   machine: { cpu: string; cores: number; node: string; totalMemBytes: number; loadavgStart: string; loadavgEnd: string };
@@ -655,7 +698,7 @@ async function main(): Promise<void> {
   assertBuilt();
   const started = performance.now();
   const report: Report = {
-    date: new Date().toISOString(), commit: git(['rev-parse', '--short', 'HEAD']), dirty: git(['status', '--porcelain', '--untracked-files=no']) !== '',
+    date: new Date().toISOString(), databaseThreads, commit: git(['rev-parse', '--short', 'HEAD']), dirty: git(['status', '--porcelain', '--untracked-files=no']) !== '',
     machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.availableParallelism(), node: process.version, totalMemBytes: os.totalmem(), loadavgStart: loadavg(), loadavgEnd: '' },
     suites: suiteNames.filter((s) => opts.suites.has(s)), runSeconds: 0, rows: [], recovery: [],
   };
@@ -696,7 +739,7 @@ async function main(): Promise<void> {
   report.runSeconds = round((performance.now() - started) / 1000, 1);
   report.machine.loadavgEnd = loadavg();
   printTables(report);
-  process.stdout.write(`\n${report.machine.cores} × ${report.machine.cpu}, Node ${report.machine.node}, commit ${report.commit}${report.dirty ? ' (dirty)' : ''}, ` +
+  process.stdout.write(`\n--database-threads ${report.databaseThreads}, ${report.machine.cores} × ${report.machine.cpu}, Node ${report.machine.node}, commit ${report.commit}${report.dirty ? ' (dirty)' : ''}, ` +
     `load average ${report.machine.loadavgStart} → ${report.machine.loadavgEnd}, ${report.runSeconds} s\n`);
   mkdirSync(path.dirname(opts.out), { recursive: true });
   writeFileSync(opts.out, JSON.stringify(report, null, 2) + '\n');

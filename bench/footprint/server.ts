@@ -1,7 +1,8 @@
 // Real-process plumbing for bench/footprint.ts: spawning `node bin/spacetime.js start` (the built dist/) on its own
 // loopback port and data dir, timing it until `/v1/ping` answers, stopping it gracefully or with SIGKILL, reading its
 // RSS from /proc, and asking its V8 (through the Node inspector, when started with `inspect`) for
-// `process.memoryUsage()` after a full GC — so the server itself needs no metrics endpoint and no source change.
+// `process.memoryUsage()` after a full GC of its main thread, and each worker thread's without one — so the server
+// itself needs no metrics endpoint and no source change.
 // Also the real CLI (`spacetime …` with a per-run cli.toml), timed.
 // Owns: the child processes it spawns and the inspector sockets it opens. May call: node built-ins, ws,
 // bench/keynote/ours.ts (repoRoot), bench/keynote/procs.ts (CPU time of a process tree).
@@ -148,15 +149,15 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Resident set size of `pid` in bytes (VmRSS), and its peak so far (VmHWM). */
-export function procRss(pid: number): { rss: number; peak: number } {
+/** Resident set size of `pid` in bytes (VmRSS), its anonymous part (RssAnon: heaps, malloc), and its peak (VmHWM). */
+export function procRss(pid: number): { rss: number; anon: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const field = (name: string): number => {
     const m = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status);
     if (m === null) throw new Error(`/proc/${pid}/status has no ${name}`);
     return Number(m[1]) * 1024;
   };
-  return { rss: field('VmRSS'), peak: field('VmHWM') };
+  return { rss: field('VmRSS'), anon: field('RssAnon'), peak: field('VmHWM') };
 }
 
 /** CPU ms (user + system) used so far by `pid` and its children; NaN without /proc. */
@@ -181,10 +182,18 @@ export class Inspector {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
 
+  /** Listeners of protocol events (messages without an id), while a call that needs them runs. */
+  private readonly eventListeners = new Set<(method: string, params: Record<string, unknown>) => void>();
+
   private constructor(private readonly ws: WebSocket) {
     ws.on('message', (data: Buffer) => {
-      const msg = JSON.parse(data.toString()) as { id?: number; result?: unknown; error?: { message: string } };
-      if (msg.id === undefined) return; // an event
+      const msg = JSON.parse(data.toString()) as {
+        id?: number; result?: unknown; error?: { message: string }; method?: string; params?: Record<string, unknown>;
+      };
+      if (msg.id === undefined) {
+        for (const listener of this.eventListeners) listener(msg.method ?? '', msg.params ?? {});
+        return;
+      }
       const p = this.pending.get(msg.id);
       if (p === undefined) return;
       this.pending.delete(msg.id);
@@ -228,6 +237,43 @@ export class Inspector {
       expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true,
     })) as { result: { value: string } };
     return JSON.parse(r.result.value) as MemoryUsage;
+  }
+
+  /**
+   * `process.memoryUsage()` of every worker thread (database workers, idle spares), through the NodeWorker domain,
+   * after a full GC of each when `gc` (the session is no request to a database worker: it does not delay the
+   * worker's idle GC). Heap and external figures are each thread's own isolate's; rss is the process's.
+   */
+  async workerMemoryUsages(gc: boolean): Promise<MemoryUsage[]> {
+    const sessions: string[] = [];
+    const replies = new Map<string, (message: string) => void>();
+    const listener = (method: string, params: Record<string, unknown>): void => {
+      if (method === 'NodeWorker.attachedToWorker') sessions.push(params.sessionId as string);
+      else if (method === 'NodeWorker.receivedMessageFromWorker') {
+        const message = params.message as string;
+        replies.get(`${params.sessionId as string}:${(JSON.parse(message) as { id: number }).id}`)?.(message);
+      }
+    };
+    this.eventListeners.add(listener);
+    try {
+      // The workers that exist are attached (one event each) before this call answers.
+      await this.call('NodeWorker.enable', { waitForDebuggerOnStart: false });
+      const callWorker = async (sessionId: string, id: number, method: string, params: object = {}): Promise<unknown> => {
+        const reply = new Promise<string>((resolve) => replies.set(`${sessionId}:${id}`, resolve));
+        await this.call('NodeWorker.sendMessageToWorker', { sessionId, message: JSON.stringify({ id, method, params }) });
+        return (JSON.parse(await reply) as { result: unknown }).result;
+      };
+      return await Promise.all(sessions.map(async (sessionId) => {
+        if (gc) await callWorker(sessionId, 1, 'HeapProfiler.collectGarbage');
+        const answer = await callWorker(sessionId, 2, 'Runtime.evaluate', {
+          expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true,
+        }) as { result: { value: string } };
+        return JSON.parse(answer.result.value) as MemoryUsage;
+      }));
+    } finally {
+      this.eventListeners.delete(listener);
+      await this.call('NodeWorker.disable');
+    }
   }
 
   close(): void {
