@@ -62,10 +62,8 @@ const databaseThreads: DatabaseThreads = databaseThreadsFromEnv();
  * after its last request (host/worker/idle-gc.ts), so worker mode waits for that, plus a second for the collection.
  * No forced GC reaches a worker, so this is also what a user's idle server holds. Main mode keeps `settleMs`.
  */
-const idleSettleMs = (() => {
-  const idleGcAfterMs = workerIdleGcAfterMsConfigured();
-  return databaseThreads === 'worker' && idleGcAfterMs > 0 ? Math.max(settleMs, 2 * idleGcAfterMs + 1_000) : settleMs;
-})();
+const workerIdleGcAfterMs = databaseThreads === 'worker' ? workerIdleGcAfterMsConfigured() : 0;
+const idleSettleMs = workerIdleGcAfterMs > 0 ? Math.max(settleMs, 2 * workerIdleGcAfterMs + 1_000) : settleMs;
 /** WebSocket connections × calls in flight per connection for the recovery load. */
 const loadConnections = 8;
 const loadInFlightPerConnection = 128;
@@ -623,8 +621,8 @@ function printTables(r: Report): void {
     }
   }
   if (r.suites.includes('memory')) {
-    const settled = r.databaseThreads === 'worker'
-      ? `settled ${idleSettleMs / 1000} s: the worker's own idle GC, the main thread's forced` : 'settled, full GC';
+    const settled = r.databaseThreads === 'main' ? 'settled, full GC'
+      : `settled ${idleSettleMs / 1000} s: ${workerIdleGcAfterMs > 0 ? 'the worker\'s own idle GC' : 'no worker GC (idle GC off)'}, the main thread's forced`;
     out.push('', `| memory (${r.databaseThreads} mode; after seeding, ${settled}) | ` + r.rows.map((m) => `${m.rows.toLocaleString('en-US')} rows`).join(' | ') + ' |',
       '| --- |' + r.rows.map(() => ' ---: |').join(''));
     const row = (label: string, f: (m: RowsResult) => string) => out.push(`| ${label} | ${r.rows.map(f).join(' | ')} |`);
