@@ -375,6 +375,7 @@ export class ModuleRuntime {
   dispose(): void {
     this.retired = true;
     this.disposeIsolate();
+    this.host.detach();
   }
 
   private disposeIsolate(): void {
