@@ -242,9 +242,13 @@ function utf8Encode(s) {
   }
   return j === out.length ? out : out.slice(0, j);
 }
+// Not a closure: one was allocated per decoded string.
+function badSequence(fatal, chunk) {
+  if (fatal) throw new TypeError('The encoded data was not valid for encoding utf-8');
+  chunk.push(0xfffd);
+}
 function utf8Decode(b, fatal) {
   const n = b.length; let s = ''; let chunk = [];
-  const bad = () => { if (fatal) throw new TypeError('The encoded data was not valid for encoding utf-8'); chunk.push(0xfffd); };
   for (let i = 0; i < n;) {
     const c = b[i];
     if (c < 0x80) { chunk.push(c); i++; }
@@ -253,14 +257,14 @@ function utf8Decode(b, fatal) {
       if (c >= 0xc2 && c <= 0xdf) { need = 1; cp = c & 0x1f; }
       else if (c >= 0xe0 && c <= 0xef) { need = 2; cp = c & 0xf; if (c === 0xe0) lo = 0xa0; if (c === 0xed) hi = 0x9f; }
       else if (c >= 0xf0 && c <= 0xf4) { need = 3; cp = c & 7; if (c === 0xf0) lo = 0x90; if (c === 0xf4) hi = 0x8f; }
-      else { bad(); i++; continue; }
+      else { badSequence(fatal, chunk); i++; continue; }
       let k = 1;
       for (; k <= need; k++) {
         const d = b[i + k];
         if (i + k >= n || d < lo || d > hi) break;
         lo = 0x80; hi = 0xbf; cp = (cp << 6) | (d & 63);
       }
-      if (k <= need) { bad(); i += k; continue; }
+      if (k <= need) { badSequence(fatal, chunk); i += k; continue; }
       i += need + 1;
       if (cp >= 0x10000) { cp -= 0x10000; chunk.push(0xd800 + (cp >> 10), 0xdc00 + (cp & 0x3ff)); } else chunk.push(cp);
     }
@@ -282,10 +286,11 @@ class TextEncoder {
 }
 class TextDecoder {
   #fatal; #ignoreBOM;
-  constructor(label = 'utf-8', options = {}) {
+  // No default object for options: the library constructs a decoder per string it reads.
+  constructor(label = 'utf-8', options) {
     if (label !== 'utf-8' && !isUtf8Label(label)) throw new RangeError('The "' + label + '" encoding is not supported');
-    if (options.ignoreBOM) throw new TypeError('TextDecoder ignoreBOM is not supported');
-    this.#fatal = !!options.fatal; this.#ignoreBOM = false;
+    if (options !== undefined && options !== null && options.ignoreBOM) throw new TypeError('TextDecoder ignoreBOM is not supported');
+    this.#fatal = options !== undefined && options !== null && !!options.fatal; this.#ignoreBOM = false;
   }
   get encoding() { return 'utf-8'; }
   get fatal() { return this.#fatal; }
@@ -331,10 +336,20 @@ function addIter(id, it) {
   if (slotIt !== undefined) iters.set(slotId, slotIt);
   slotId = id; slotIt = it;
 }
+// Iterator objects a reducer call dropped, reused by the next scans (two finds per transfer made two new objects).
+// Only a reducer call's own iterators come back here: a view nested in a procedure's commit keeps the outer call's.
+const iterPool = [];
+const iterPoolMax = 8;
+function newIter(data, lv, count, lenAt, pos) {
+  const it = iterPool.length > 0 ? iterPool.pop() : { data: undefined, lv: undefined, count: 0, row: 0, lenAt: 0, pos: 0, more: false };
+  it.data = data; it.lv = lv; it.count = count; it.row = 0; it.lenAt = lenAt; it.pos = pos; it.more = false;
+  return it;
+}
 function dropIter(id, it) {
   if (slotIt === it) slotIt = undefined; else iters.delete(id);
   if (xIter === it) xIter = undefined;
   if (aIter === it) aIter = undefined;
+  if (deferring && iterPool.length < iterPoolMax) { it.data = undefined; it.lv = undefined; iterPool.push(it); }
 }
 function forgetIters() { slotIt = undefined; if (iters.size > 0) iters.clear(); xIter = undefined; aIter = undefined; }
 
@@ -394,7 +409,12 @@ const layouts = new Map();                      // layout id (the host numbers t
 let arena = new Uint8Array(4096), arenaUsed = 0, rowCacheBytes = 0;
 let arenaV = new DataView(arena.buffer);
 let Q = new Uint8Array(4096), QV = new DataView(Q.buffer), qLen = 0;   // queued update records, see queueUpdate
-function clearRowCache() { if (rowCache.size > 0) { rowCache.clear(); arenaUsed = 0; rowCacheBytes = 0; } }
+// The entry a point scan found or stored last (lastC is always rowCache's current entry of its index): the library's
+// update of a found row looks it up again, and a lookup in a cache of ~100,000 rows is a cache miss or two.
+let lastC, lastKey, lastAt = 0;
+function clearRowCache() { lastC = undefined; if (rowCache.size > 0) { rowCache.clear(); arenaUsed = 0; rowCacheBytes = 0; } }
+function cacheOf(indexId) { return lastC !== undefined && lastC.indexId === indexId ? lastC : rowCache.get(indexId); }
+function cachedAt(c, key) { return c === lastC && key === lastKey ? lastAt : c.rows.get(key); }
 // Map key of the n key bytes at b[at]: a number up to 6 bytes (exact), else a latin1 string.
 function keyAt(b, at, n) {
   if (n <= 6) { let k = 0, m = 1; for (let i = 0; i < n; i++) { k += b[at + i] * m; m *= 256; } return k; }
@@ -411,7 +431,11 @@ ${layoutCheckSource}
 // the same length, else in a new arena slot (the old one is garbage until the cache restarts).
 function storeRow(c, key, at, src, from, len) {
   if (aIter !== undefined) detachArena();        // the only place the arena's bytes change
-  if (at !== undefined && arenaV.getUint32(at, true) === len) { copyBytes(arena, at + 4, src, from, len); return; }
+  if (at !== undefined && arenaV.getUint32(at, true) === len) {
+    copyBytes(arena, at + 4, src, from, len);
+    lastC = c; lastKey = key; lastAt = at;
+    return;
+  }
   if (rowCacheBytes + len + ${rowCacheEntryOverheadBytes} > ${rowCacheMaxBytes}) {
     // Restart the cache; keep only this entry.
     const rows = c.rows;
@@ -425,6 +449,7 @@ function storeRow(c, key, at, src, from, len) {
   arenaV.setUint32(at, len, true);
   copyBytes(arena, at + 4, src, from, len);
   c.rows.set(key, at);
+  lastC = c; lastKey = key; lastAt = at;
 }
 // Remembers the row src[from .. from + len] under key for indexId (a point scan found it).
 function cacheRow(indexId, tableId, shape, layoutId, keyLen, key, src, from, len) {
@@ -449,7 +474,7 @@ function cacheRow(indexId, tableId, shape, layoutId, keyLen, key, src, from, len
 function cachedIter(at) {
   if (aIter !== undefined) detachArena();
   const id = nextIterId++;
-  const it = { data: arena, lv: arenaV, count: 1, row: 0, lenAt: at, pos: at + 4, more: false };
+  const it = newIter(arena, arenaV, 1, at, at + 4);
   aIter = it;
   addIter(id, it);
   return id;
@@ -505,7 +530,7 @@ function flushUpdates() {
   const n = qLen;
   qLen = 0;
   if (n > X.length) grow(n);
-  X.set(Q.subarray(0, n), 0);
+  queueInto(0, n);
   const r = H(${op.applyUpdates}, n);
   if (r < 0) fail(r);
 }
@@ -515,8 +540,16 @@ function handOverUpdates() {
   qLen = 0;
   if (n + 4 > X.length) grow(n + 4);
   XV.setUint32(0, n, true);
-  X.set(Q.subarray(0, n), 4);
+  queueInto(4, n);
   return ${callOutcome.okDeferred};
+}
+// Q[0, n) into X at offset to: a small queue word by word (a subarray per copy allocated ~100 B per call).
+const queueCopyWordsMaxBytes = 1024;
+function queueInto(to, n) {
+  if (n > queueCopyWordsMaxBytes) { X.set(Q.subarray(0, n), to); return; }
+  const w = n & ~3;
+  for (let i = 0; i < w; i += 4) XV.setUint32(to + i, QV.getUint32(i, true), true);
+  for (let i = w; i < n; i++) X[to + i] = Q[i];
 }
 function materialize() { const it = xIter; xIter = undefined; detach(it); }
 function detachArena() { const it = aIter; aIter = undefined; detach(it); }
@@ -543,7 +576,7 @@ function readChunk(it) {
 function openIter(opc, a, b, c, d, e) {
   const id = nextIterId++;
   call(opc, id, a, b, c, d, e);
-  const it = { data: undefined, lv: undefined, count: 0, row: 0, lenAt: 0, pos: 0, more: false };
+  const it = newIter(undefined, undefined, 0, 0, 0);
   readChunk(it);
   addIter(id, it);
   return id;
@@ -562,17 +595,17 @@ const sys = {
   // A cached row is served without a crossing (and without flushing queued updates: the entry already has them).
   datastore_index_scan_point_bsatn(indexId, buf, len) {
     if (deferring) {
-      const c = rowCache.get(indexId);
+      const c = cacheOf(indexId);
       if (c !== undefined && len === c.keyLen) {
         checkLen(buf, len);
-        const at = c.rows.get(keyAt(bytesOf(buf), 0, len));
-        if (at !== undefined) return cachedIter(at);
+        const key = keyAt(bytesOf(buf), 0, len), at = cachedAt(c, key);
+        if (at !== undefined) { lastC = c; lastKey = key; lastAt = at; return cachedIter(at); }
       }
     }
     put(buf, len, 0);
     const id = nextIterId++;
     for (;;) { const r = H(${op.indexScanPoint}, id, indexId, len); if (r >= 0) break; fail(r); }
-    const it = { data: undefined, lv: undefined, count: 0, row: 0, lenAt: 0, pos: 0, more: false };
+    const it = newIter(undefined, undefined, 0, 0, 0);
     readChunk(it);
     addIter(id, it);
     if (deferring && (XV.getUint32(8, true) & ${chunkFlag.updatable}) !== 0) {
@@ -626,19 +659,19 @@ const sys = {
     if (len + q > X.length) grow(len + q);
     const src = bytesOf(buf);
     copyBytes(X, 0, src, 0, len);
-    if (q > 0) { qLen = 0; X.set(Q.subarray(0, q), len); }
+    if (q > 0) { qLen = 0; queueInto(len, q); }
     let n;
     for (;;) { n = H(${op.insert}, tableId, len, q); if (n >= 0) break; q = 0; fail(n); }
     if (n > 0) new Uint8Array(buf).set(X.subarray(0, n));
     return n;
   },
   datastore_update_bsatn(tableId, indexId, buf, len) {
-    const c = deferring ? rowCache.get(indexId) : undefined;
+    const c = deferring ? cacheOf(indexId) : undefined;
     if (c !== undefined && c.tableId === tableId && ((c.shape >>> 16) === len || (c.layout !== undefined && len > 0))) {
       checkLen(buf, len);
       const row = bytesOf(buf);
       const key = c.layout === undefined || validRow(row, len, c.layout) ? keyAt(row, c.shape & 0xffff, c.keyLen) : undefined;
-      const at = key === undefined ? undefined : c.rows.get(key);
+      const at = key === undefined ? undefined : cachedAt(c, key);
       if (at !== undefined) {
         queueUpdate(tableId, indexId, row, len);
         storeRow(c, key, at, row, 0, len);
