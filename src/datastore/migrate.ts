@@ -398,18 +398,30 @@ export interface MigrationBuild {
 
 /**
  * The tables whose rows must be copied (rows rewritten, or an index the old table does not have), with a snapshot
- * of their rows. Take it inside the call queue, together with starting to record commits for `finishMigration`.
+ * of their rows, packed (Datastore.scanPacked). Take it inside the call queue, together with starting to record
+ * commits for `finishMigration`.
  */
-export function snapshotForMigration(old: Datastore, newSchema: DatabaseSchema): Map<TableId, Uint8Array[]> {
+export function snapshotForMigration(old: Datastore, newSchema: DatabaseSchema): Map<TableId, Uint8Array> {
   const oldSchema = old.schema();
   const oldByName = new Map(oldSchema.tables.map((t) => [t.name, t]));
-  const out = new Map<TableId, Uint8Array[]>();
+  const out = new Map<TableId, Uint8Array>();
   for (const nt of newSchema.tables) {
     const ot = oldByName.get(nt.name);
     if (ot === undefined || ot.isEvent || nt.isEvent) continue;
-    if (needsCopy(ot, nt, oldSchema.typespace, newSchema.typespace)) out.set(ot.tableId, old.scan(ot.tableId));
+    if (needsCopy(ot, nt, oldSchema.typespace, newSchema.typespace)) out.set(ot.tableId, old.scanPacked(ot.tableId));
   }
   return out;
+}
+
+/** The next `migrationChunkRows` rows of a packed snapshot from byte `at` (views into it), and where they end. */
+function nextChunk(packed: Uint8Array, at: number): { rows: Uint8Array[]; end: number } {
+  const rows: Uint8Array[] = [];
+  while (at < packed.length && rows.length < migrationChunkRows) {
+    const n = (packed[at] | (packed[at + 1] << 8) | (packed[at + 2] << 16)) + packed[at + 3] * 0x1000000;
+    rows.push(packed.subarray(at + 4, at + 4 + n));
+    at += 4 + n;
+  }
+  return { rows, end: at };
 }
 
 /**
@@ -418,17 +430,18 @@ export function snapshotForMigration(old: Datastore, newSchema: DatabaseSchema):
  * meanwhile (their commits are replayed by `finishMigration`). Throws MigrationError (e.g. duplicates for a new
  * unique constraint). Reads `old` only through the snapshot and for error messages.
  */
-export function* buildMigration(old: Datastore, newSchema: DatabaseSchema, snapshot: Map<TableId, Uint8Array[]>): Generator<void, MigrationBuild> {
+export function* buildMigration(old: Datastore, newSchema: DatabaseSchema, snapshot: Map<TableId, Uint8Array>): Generator<void, MigrationBuild> {
   const oldSchema = old.schema();
   const newByName = new Map(newSchema.tables.map((t) => [t.name, t]));
   const next = new Datastore(newSchema);
   const copied = new Map<TableId, { tableId: TableId; suffix: Uint8Array | undefined }>();
-  for (const [oldId, rows] of snapshot) {
+  for (const [oldId, packed] of snapshot) {
     const ot = oldSchema.tables.find((t) => t.tableId === oldId)!;
     const nt = newByName.get(ot.name)!;
     const suffix = addedColumnsSuffix(ot, nt);
-    for (let i = 0; i < rows.length; i += migrationChunkRows) {
-      const chunk = rows.slice(i, i + migrationChunkRows);
+    for (let at = 0; at < packed.length;) {
+      const { rows: chunk, end } = nextChunk(packed, at);
+      at = end;
       loadOrFail(old, ot, nt, next, suffix === undefined ? chunk : chunk.map((r) => concat(r, suffix)), suffix !== undefined, oldSchema.typespace);
       yield;
     }

@@ -218,6 +218,17 @@ abstract class Reader implements ReadView {
     this.check();
     return this.state.table(tableId).rows.copyAll();
   }
+  /**
+   * Every row of a table as one buffer of (u32 length, bytes) in row-id order: a copy without an object per row, for
+   * a migration's snapshot (1M rows as `scan` copies were ~120 MB of JS heap, collected in long parallel pauses).
+   */
+  scanPacked(tableId: TableId): Uint8Array {
+    this.check();
+    const rows = this.state.table(tableId).rows;
+    const out = new Uint8Array(rows.encodedLength());
+    rows.writeAll(out, 0);
+    return out;
+  }
   scanIndexPoint(indexId: IndexId, key: Uint8Array): Uint8Array[] {
     this.check();
     const { table, index } = this.state.index(indexId);
