@@ -342,8 +342,9 @@ class TextDecoder {
   // No default object for options: the library constructs a decoder per string it reads.
   constructor(label = 'utf-8', options) {
     if (label !== 'utf-8' && !isUtf8Label(label)) throw new RangeError('The "' + label + '" encoding is not supported');
-    if (options !== undefined && options !== null && options.ignoreBOM) throw new TypeError('TextDecoder ignoreBOM is not supported');
-    this.#fatal = options !== undefined && options !== null && !!options.fatal; this.#ignoreBOM = false;
+    const given = options !== undefined && options !== null;
+    if (given && options.ignoreBOM) throw new TypeError('TextDecoder ignoreBOM is not supported');
+    this.#fatal = given && !!options.fatal; this.#ignoreBOM = false;
   }
   get encoding() { return 'utf-8'; }
   get fatal() { return this.#fatal; }
@@ -394,7 +395,8 @@ function addIter(id, it) {
 const iterPool = [];
 const iterPoolMax = 8;
 function newIter(data, lv, count, lenAt, pos) {
-  const it = iterPool.length > 0 ? iterPool.pop() : { data: undefined, lv: undefined, count: 0, row: 0, lenAt: 0, pos: 0, more: false };
+  const it = iterPool.length > 0 ? iterPool.pop()
+    : { data: undefined, lv: undefined, count: 0, row: 0, lenAt: 0, pos: 0, more: false };
   it.data = data; it.lv = lv; it.count = count; it.row = 0; it.lenAt = lenAt; it.pos = pos; it.more = false;
   return it;
 }
@@ -465,7 +467,10 @@ let Q = new Uint8Array(4096), QV = new DataView(Q.buffer), qLen = 0;   // queued
 // The entry a point scan found or stored last (lastC is always rowCache's current entry of its index): the library's
 // update of a found row looks it up again, and a lookup in a cache of ~100,000 rows is a cache miss or two.
 let lastC, lastKey, lastAt = 0;
-function clearRowCache() { lastC = undefined; if (rowCache.size > 0) { rowCache.clear(); arenaUsed = 0; rowCacheBytes = 0; } }
+function clearRowCache() {
+  lastC = undefined;
+  if (rowCache.size > 0) { rowCache.clear(); arenaUsed = 0; rowCacheBytes = 0; }
+}
 function cacheOf(indexId) { return lastC !== undefined && lastC.indexId === indexId ? lastC : rowCache.get(indexId); }
 function cachedAt(c, key) { return c === lastC && key === lastKey ? lastAt : c.rows.get(key); }
 // Map key of the n key bytes at b[at]: a number up to 6 bytes (exact), else a latin1 string.

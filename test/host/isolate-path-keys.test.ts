@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import vm from 'node:vm';
 import { numberKeysSource } from '../../src/host/isolate-src.js';
 
-interface Keys { get(key: number): number | undefined; set(key: number, at: number): void; delete(key: number): void; clear(): void }
+interface Keys {
+  get(key: number): number | undefined; set(key: number, at: number): void; delete(key: number): void; clear(): void;
+}
 const NumberKeys = vm.runInNewContext(`${numberKeysSource}; NumberKeys`) as new () => Keys;
 
 test('NumberKeys gives what a Map gives', () => {
