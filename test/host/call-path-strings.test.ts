@@ -1,8 +1,8 @@
-// Host: the isolate's UTF-8 TextDecoder / TextEncoder polyfills (isolate-src.ts) give what Node's (WHATWG) give, on
-// the ASCII fast path of the decoder (all-ASCII input up to asciiDecodeMaxBytes) and off it: ASCII just under and over
-// that bound, text with 2-, 3- and 4-byte characters, a BOM, invalid sequences (replaced, or thrown with fatal), and
-// input long enough to cross the decoder's 4096-code-unit chunks. The module decodes byte strings it is given and logs
-// the results; the test computes the same with Node's decoder.
+// Host: the isolate's UTF-8 TextDecoder / TextEncoder polyfills (isolate-src.ts) give what Node's (WHATWG) give: ASCII
+// around 1 KiB, text with 2-, 3- and 4-byte characters, a BOM, invalid sequences (replaced, or thrown with fatal), and
+// input long enough to cross the decoder's 4096-code-unit chunks; and the decoder's options given as undefined, null,
+// {} or { fatal } (the constructor takes no default object). The module decodes byte strings it is given and logs the
+// results; the test computes the same with Node's decoder.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { build } from 'esbuild';
@@ -23,6 +23,11 @@ function decodeBoth(bytes) {
 }
 export const decode = spacetimedb.reducer({ cases: t.array(t.byteArray()) }, (ctx, { cases }) => {
   console.info(JSON.stringify(cases.map((c) => decodeBoth(c))));
+});
+export const options = spacetimedb.reducer((ctx) => {
+  const fatal = (...a) => { try { return new TextDecoder(...a).fatal; } catch (e) { return 'threw ' + e.name; } };
+  console.info(JSON.stringify([fatal(), fatal('utf-8'), fatal('utf-8', undefined), fatal('utf-8', null), fatal('utf-8', {}),
+    fatal('utf-8', { fatal: 1 }), fatal(undefined, { fatal: true })]));
 });
 export const roundTrip = spacetimedb.reducer({ texts: t.array(t.string()) }, (ctx, { texts }) => {
   console.info(JSON.stringify(texts.map((s) => Array.from(new TextEncoder().encode(s)))));
@@ -73,6 +78,8 @@ test('the isolate decodes and encodes UTF-8 exactly as Node does', async () => {
     const got = JSON.parse(db.logs.tail(1)[0].message) as [string, string][];
     assert.equal(got.length, cases.length);
     for (const [i, c] of cases.entries()) assert.deepEqual(got[i], nodeDecodeBoth(new Uint8Array(c)), `case ${i}`);
+    assert.equal((await db.callReducerJson('options', [], alice)).status, 'committed');
+    assert.deepEqual(JSON.parse(db.logs.tail(1)[0].message), [false, false, false, false, false, true, true]);
     const encoded = await db.callReducerJson('roundTrip', [texts], alice);
     assert.equal(encoded.status, 'committed');
     assert.deepEqual(JSON.parse(db.logs.tail(1)[0].message), texts.map((s) => Array.from(new TextEncoder().encode(s))));
