@@ -1,7 +1,13 @@
 // test/host/bundle.ts — bundles a fixture module with esbuild the way `spacetime build` does (entry src/index.ts,
-// ESM, platform browser, `spacetime:sys*` external, inline source map), cached per process. Test helper for test/host/*.
+// ESM, platform browser, `spacetime:sys*` external, inline source map), cached per process; bundles a module given as
+// source text the same way; and opens a database on the deferred (cached) or the immediate call path
+// (SPACETIME_IMMEDIATE_WRITES=1: every scan and write crosses), for tests that hold one against the other.
+// Test helper for test/host/*.
 import { build } from 'esbuild';
 import { join } from 'node:path';
+import { Database, type DatabaseOptions } from '../../src/host/database.js';
+
+const repoRoot = new URL('../../', import.meta.url).pathname;
 
 const fixturesDir = new URL('../fixtures/modules/', import.meta.url).pathname;
 const cache = new Map<string, Promise<string>>();
@@ -17,4 +23,24 @@ export function fixtureBundle(name: string): Promise<string> {
     cache.set(name, p);
   }
   return p;
+}
+
+/** A module written in the test as TypeScript source (imports resolved from the repository root). */
+export async function sourceBundle(source: string, sourcefile: string): Promise<string> {
+  const r = await build({
+    stdin: { contents: source, resolveDir: repoRoot, loader: 'ts', sourcefile },
+    bundle: true, format: 'esm', platform: 'browser', write: false, external: ['spacetime:sys*'],
+    define: { 'process.env.NODE_ENV': '"production"' }, logLevel: 'silent', target: 'esnext',
+  });
+  return r.outputFiles[0].text;
+}
+
+/** Database.create on the immediate path when `immediate` (the env var is read at creation only). */
+export async function createOnPath(options: DatabaseOptions, program: string, immediate: boolean): Promise<Database> {
+  if (immediate) process.env.SPACETIME_IMMEDIATE_WRITES = '1';
+  try {
+    return await Database.create(options, program);
+  } finally {
+    delete process.env.SPACETIME_IMMEDIATE_WRITES;
+  }
 }

@@ -5,11 +5,10 @@
 // results; the test computes the same with Node's decoder.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { build } from 'esbuild';
 import { Database, type Caller } from '../../src/host/database.js';
+import { sourceBundle } from './bundle.js';
 
 const alice: Caller = { identity: 0x1111n, connectionId: 0x22n, jwtPayload: undefined };
-const repoRoot = new URL('../../', import.meta.url).pathname;
 
 const moduleSource = `
 import { schema, table, t } from 'spacetimedb/server';
@@ -34,14 +33,7 @@ export const roundTrip = spacetimedb.reducer({ texts: t.array(t.string()) }, (ct
 });
 `;
 
-async function moduleBundle(): Promise<string> {
-  const r = await build({
-    stdin: { contents: moduleSource, resolveDir: repoRoot, loader: 'ts', sourcefile: 'strings.ts' },
-    bundle: true, format: 'esm', platform: 'browser', write: false, external: ['spacetime:sys*'],
-    define: { 'process.env.NODE_ENV': '"production"' }, logLevel: 'silent', target: 'esnext',
-  });
-  return r.outputFiles[0].text;
-}
+const moduleBundle = (): Promise<string> => sourceBundle(moduleSource, 'strings.ts');
 
 const ascii = (n: number, from = 0): number[] => Array.from({ length: n }, (_, i) => 0x20 + ((from + i) % 0x5f));
 const utf8 = (s: string): number[] => Array.from(Buffer.from(s, 'utf8'));

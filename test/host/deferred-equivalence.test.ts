@@ -8,12 +8,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import { Database, type Caller, type ReducerCallResult } from '../../src/host/database.js';
+import { createOnPath, sourceBundle } from './bundle.js';
 
 const alice: Caller = { identity: 0x1111n, connectionId: 0x22n, jwtPayload: undefined };
 const owner: Caller = { identity: 0xabn, connectionId: 0n, jwtPayload: undefined };
-const repoRoot = new URL('../../', import.meta.url).pathname;
 
 const moduleSource = `
 import { schema, table, t, SenderError } from 'spacetimedb/server';
@@ -79,14 +78,7 @@ export const spin = spacetimedb.reducer({ n: t.u32() }, (ctx, { n }) => {
 });
 `;
 
-async function moduleBundle(): Promise<string> {
-  const r = await build({
-    stdin: { contents: moduleSource, resolveDir: repoRoot, loader: 'ts', sourcefile: 'equivalence.ts' },
-    bundle: true, format: 'esm', platform: 'browser', write: false, external: ['spacetime:sys*'],
-    define: { 'process.env.NODE_ENV': '"production"' }, logLevel: 'silent', target: 'esnext',
-  });
-  return r.outputFiles[0].text;
-}
+const moduleBundle = (): Promise<string> => sourceBundle(moduleSource, 'equivalence.ts');
 
 type Call = [string, unknown[]] | ['sql', string];
 const calls: Call[] = [
@@ -123,15 +115,9 @@ test('deferred and immediate writes give the same outcomes, TxData, states and c
   const root = mkdtempSync(join(tmpdir(), 'stdb-equiv-'));
   let now = 1_700_000_000_000_000n;
   const clock = { nowMicros: () => now };
-  const open = async (name: string, immediate: boolean): Promise<Database> => {
-    if (immediate) process.env.SPACETIME_IMMEDIATE_WRITES = '1';
-    try {
-      return await Database.create({ identity: 0xc200aan, ownerIdentity: owner.identity, dataDir: join(root, name), clock,
-        limits: { reducerTimeoutMs: 300 }, report: () => {} }, program);
-    } finally {
-      delete process.env.SPACETIME_IMMEDIATE_WRITES;
-    }
-  };
+  const open = (name: string, immediate: boolean): Promise<Database> => createOnPath({ identity: 0xc200aan,
+    ownerIdentity: owner.identity, dataDir: join(root, name), clock, limits: { reducerTimeoutMs: 300 }, report: () => {} },
+  program, immediate);
   const deferred = await open('deferred', false);
   const immediate = await open('immediate', true);
   try {

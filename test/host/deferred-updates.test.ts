@@ -4,12 +4,11 @@
 // roll back, and rows known to exist are forgotten by anything that could remove them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { build } from 'esbuild';
 import { Database, type Caller } from '../../src/host/database.js';
+import { sourceBundle } from './bundle.js';
 
 const alice: Caller = { identity: 0x1111n, connectionId: 0x22n, jwtPayload: undefined };
 const opts = { identity: 0xc200aan, ownerIdentity: 0xabn };
-const repoRoot = new URL('../../', import.meta.url).pathname;
 
 // acct: deferrable (plain numbers, one unique column). named: a string column. pair: two unique column sets.
 const moduleSource = `
@@ -106,12 +105,7 @@ export const rename = spacetimedb.reducer({ id: t.u32(), name: t.string() }, (ct
 
 let bundle: Promise<string> | undefined;
 function moduleBundle(): Promise<string> {
-  bundle ??= build({
-    stdin: { contents: moduleSource, resolveDir: repoRoot, loader: 'ts', sourcefile: 'deferred.ts' },
-    bundle: true, format: 'esm', platform: 'browser', write: false, external: ['spacetime:sys*'],
-    define: { 'process.env.NODE_ENV': '"production"' }, logLevel: 'silent', target: 'esnext',
-  }).then((r) => r.outputFiles[0].text);
-  return bundle;
+  return bundle ??= sourceBundle(moduleSource, 'deferred.ts');
 }
 
 async function withDb(fn: (db: Database) => Promise<void>): Promise<void> {

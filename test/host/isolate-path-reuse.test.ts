@@ -6,12 +6,11 @@
 // not answer for another row, nor after a crossing emptied the cache.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { build } from 'esbuild';
 import { Database, type Caller } from '../../src/host/database.js';
+import { createOnPath, sourceBundle } from './bundle.js';
 
 const alice: Caller = { identity: 0x1111n, connectionId: 0x22n, jwtPayload: undefined };
 const owner: Caller = { identity: 0xabn, connectionId: 0n, jwtPayload: undefined };
-const repoRoot = new URL('../../', import.meta.url).pathname;
 
 const moduleSource = `
 import { schema, table, t } from 'spacetimedb/server';
@@ -89,23 +88,11 @@ export const moves = spacetimedb.reducer({ a: t.u32(), b: t.u32() }, (ctx, { a, 
 });
 `;
 
-async function moduleBundle(): Promise<string> {
-  const r = await build({
-    stdin: { contents: moduleSource, resolveDir: repoRoot, loader: 'ts', sourcefile: 'reuse.ts' },
-    bundle: true, format: 'esm', platform: 'browser', write: false, external: ['spacetime:sys*'],
-    define: { 'process.env.NODE_ENV': '"production"' }, logLevel: 'silent', target: 'esnext',
-  });
-  return r.outputFiles[0].text;
-}
+const moduleBundle = (): Promise<string> => sourceBundle(moduleSource, 'reuse.ts');
 
-async function open(program: string, immediate: boolean): Promise<Database> {
-  if (immediate) process.env.SPACETIME_IMMEDIATE_WRITES = '1';
-  try {
-    return await Database.create({ identity: immediate ? 0xc300b2n : 0xc300b1n, ownerIdentity: owner.identity,
-      report: () => {} }, program);
-  } finally {
-    delete process.env.SPACETIME_IMMEDIATE_WRITES;
-  }
+function open(program: string, immediate: boolean): Promise<Database> {
+  return createOnPath({ identity: immediate ? 0xc300b2n : 0xc300b1n, ownerIdentity: owner.identity,
+      report: () => {} }, program, immediate);
 }
 
 const calls: [string, unknown[]][] = [
