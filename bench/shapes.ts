@@ -35,7 +35,7 @@ const itemOwners = 10_000;
 const cellsWidth = 317;
 const eventsStep = 10n;
 const whoOf = (k: number): bigint => (0xc200n << 240n) | (BigInt(k) * 0x10001n);
-const nameOf = (k: number): string => `user-${k}`;
+const nameOf = (k: number): string => `user-${k}@example.com`;
 
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;

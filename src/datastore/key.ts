@@ -113,16 +113,30 @@ function readU32(b: Uint8Array, at: number): number {
   return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
 }
 
+/**
+ * Char codes of one key being built, handed to String.fromCharCode at once: a key built a char at a time with `+=` is
+ * a chain of cons strings past 12 chars, which a Map lookup first flattens (bench:shapes: an Identity key, 32 chars,
+ * cost ~3 µs per lookup that way, ~0.9 µs flat). One array per length, so `apply` sees exactly the key's chars.
+ */
+const keyCharsByLength: number[][] = [];
+function keyChars(n: number): number[] {
+  return keyCharsByLength[n] ??= new Array<number>(n).fill(0);
+}
+
 /** Big-endian chars of `w` little-endian bytes, with `topXor` applied to the most significant byte. */
 function bigEndian(b: Uint8Array, at: number, w: number, topXor: number): string {
-  // 64-bit keys (u64/i64 ids, the common wide key) in one call: a char at a time makes a string per char.
+  // 64-bit keys (u64/i64 ids, the common wide key) in one call, without the array.
   if (w === 8) {
     return String.fromCharCode(b[at + 7] ^ topXor, b[at + 6], b[at + 5], b[at + 4], b[at + 3], b[at + 2], b[at + 1], b[at]);
   }
-  let s = byteChar[b[at + w - 1] ^ topXor];
-  for (let i = w - 2; i >= 0; i--) s += byteChar[b[at + i]];
-  return s;
+  const chars = keyChars(w);
+  chars[0] = b[at + w - 1] ^ topXor;
+  for (let i = 1; i < w; i++) chars[i] = b[at + w - 1 - i];
+  return String.fromCharCode.apply(null, chars);
 }
+
+/** Strings and byte arrays up to this long are built flat through keyChars; longer ones a chunk at a time. */
+const bytesKeyFlatMaxChars = 256;
 
 /** Whether `k` is bigEndian(b, at, w, topXor), without building it. */
 function isBigEndian(k: string, b: Uint8Array, at: number, w: number, topXor: number): boolean {
@@ -154,13 +168,35 @@ const encodeBytes: KeyEncoder = (b, c) => {
   const start = c.pos + 4;
   const end = start + n;
   c.pos = end;
-  let s = '';
+  let zeros = 0;
+  for (let i = start; i < end; i++) if (b[i] === 0) zeros++;
+  const length = n + zeros + 2;
+  if (length > bytesKeyFlatMaxChars) return encodeLongBytes(b, start, end);
+  const chars = keyChars(length);
+  let j = 0;
   for (let i = start; i < end; i++) {
     const x = b[i];
-    s += x === 0 ? '\x00\xff' : byteChar[x];
+    chars[j++] = x;
+    if (x === 0) chars[j++] = 0xff;
   }
-  return s + '\x00\x01';
+  chars[j] = 0; chars[j + 1] = 1;
+  return String.fromCharCode.apply(null, chars);
 };
+
+/** encodeBytes of a long value: flat chunks of bytesKeyFlatMaxChars chars, joined. */
+function encodeLongBytes(b: Uint8Array, start: number, end: number): string {
+  const parts: string[] = [];
+  const chars: number[] = [];
+  for (let i = start; i < end; i++) {
+    const x = b[i];
+    chars.push(x);
+    if (x === 0) chars.push(0xff);
+    if (chars.length >= bytesKeyFlatMaxChars) { parts.push(String.fromCharCode.apply(null, chars)); chars.length = 0; }
+  }
+  chars.push(0, 1);
+  parts.push(String.fromCharCode.apply(null, chars));
+  return parts.join('');
+}
 
 function floatEncoder(w: 4 | 8): KeyEncoder {
   return (b, c) => {
@@ -370,10 +406,24 @@ export function compileIndexKey(
   };
 }
 
+const integerTags = new Set(['I8', 'U8', 'I16', 'U16', 'I32', 'U32', 'I64', 'U64', 'I128', 'U128', 'I256', 'U256']);
+
+/**
+ * The integer type tag of a column that holds an integer, or a product of one such field (Identity, ConnectionId):
+ * equal values have equal bytes, and its key is that integer's (a one-field product encodes as its field). Else
+ * undefined.
+ */
+export function integerColumnTag(type: AlgebraicType, ts: Typespace): string | undefined {
+  const t = resolveType(type, ts);
+  if (integerTags.has(t.tag)) return t.tag;
+  if (t.tag === 'Product' && t.value.elements.length === 1) return integerColumnTag(t.value.elements[0].algebraicType, ts);
+  return undefined;
+}
+
 /** equalsAt / hashAt of a key on one integer column (string-encoded: 64 bits and wider), read in place. */
 function integerInPlace(columnTypes: AlgebraicType[], column: number, offset: number | undefined, ts: Typespace):
   Pick<IndexKeyCodec, 'equalsAt' | 'hashAt'> | undefined {
-  const m = /^([IU])(64|128|256)$/.exec(resolveType(columnTypes[column], ts).tag);
+  const m = /^([IU])(64|128|256)$/.exec(integerColumnTag(columnTypes[column], ts) ?? '');
   if (m === null) return undefined;
   const w = Number(m[2]) / 8, topXor = m[1] === 'I' ? 0x80 : 0;
   let at: (bytes: Uint8Array, start: number) => number;

@@ -12,7 +12,9 @@ import { isUtf8 } from 'node:buffer';
 import { BsatnReader } from '../sats/bsatn.js';
 import { compileCodec, resolveType, type Codec } from '../sats/codec.js';
 import type { AlgebraicType, Typespace, Value } from '../sats/types.js';
-import { compileColumnLocator, compileIndexKey, fixedWidth, staticOffsets, type IndexKey, type IndexKeyCodec } from './key.js';
+import {
+  compileColumnLocator, compileIndexKey, fixedWidth, integerColumnTag, staticOffsets, type IndexKey, type IndexKeyCodec,
+} from './key.js';
 import { createIndexStore, indexAllowsNumericKeys, type IndexStore, type RowKeys } from './indexes.js';
 import { createRowStore, RowSet, type RowStore } from './rowstore.js';
 import {
@@ -50,8 +52,6 @@ export interface SequenceState {
   next: bigint;
 }
 
-/** Integer column types: one encoding per value. */
-const integerKeyTags = new Set(['I8', 'U8', 'I16', 'U16', 'I32', 'U32', 'I64', 'U64', 'I128', 'U128', 'I256', 'U256']);
 const numberTags = new Set(['I8', 'U8', 'I16', 'U16', 'I32', 'U32', 'I64', 'U64', 'I128', 'U128', 'I256', 'U256',
   'F32', 'F64']);
 
@@ -91,6 +91,11 @@ export class TableState {
   private readonly columnCodecs: Codec[];
   /** Resolved type tag of each column. */
   private readonly columnTypeTags: string[];
+  /**
+   * key.ts integerColumnTag of each column: integers and products of one integer (Identity, ConnectionId). One
+   * encoding per value, so an index on one of them may read its keys from the rows and identify rows by key bytes.
+   */
+  private readonly integerTags: (string | undefined)[];
   /** The rows the open transaction wrote (store.ts Transaction fills it; one log per table, reused). */
   readonly touched = new TouchLog();
   /** Scratch keys of the row being written, one per index (avoids computing a key twice). */
@@ -104,6 +109,7 @@ export class TableState {
     this.rowCodec = compileCodec({ tag: 'Product', value: schema.rowType }, typespace);
     this.columnCodecs = colTypes.map((t) => compileCodec(t, typespace));
     this.columnTypeTags = colTypes.map((t) => resolveType(t, typespace).tag);
+    this.integerTags = colTypes.map((t) => integerColumnTag(t, typespace));
     this.offsets = staticOffsets(colTypes, typespace);
     this.rowNumericWidthBytes = this.columnTypeTags.every((tag) => numberTags.has(tag))
       ? colTypes.reduce((n, t) => n + fixedWidth(t, typespace)!, 0) : undefined;
@@ -113,9 +119,9 @@ export class TableState {
     this.rows = createRowStore(widths.every((w) => w !== undefined) ? widths.reduce((a, b) => a! + b!, 0) : undefined);
     this.indexes = schema.indexes.map((ix) => {
       const widths = ix.columns.map((c) =>
-        numberTags.has(this.columnTypeTags[c]) ? fixedWidth(colTypes[c], typespace) : undefined);
+        numberTags.has(this.columnTypeTags[c]) || this.integerTags[c] !== undefined ? fixedWidth(colTypes[c], typespace) : undefined);
       const key = compileIndexKey(colTypes, ix.columns, typespace, indexAllowsNumericKeys(ix));
-      const intUnique = ix.unique && ix.columns.length === 1 && integerKeyTags.has(this.columnTypeTags[ix.columns[0]]);
+      const intUnique = ix.unique && ix.columns.length === 1 && this.integerTags[ix.columns[0]] !== undefined;
       return {
         schema: ix,
         key,
@@ -177,7 +183,8 @@ export class TableState {
    * generated, no overflow), not a schedule table (the host checks schedule rows on write), not an event table, and
    * every unique index on exactly `ix`'s one column (the new row keeps the found row's key, so no unique index can see
    * a conflict; non-unique indexes on other columns never refuse a row). The key's offset must be static, and the key
-   * an integer: equal keys have equal bytes (not so for floats: -0 and +0), so callers may identify rows by key bytes.
+   * an integer or a product of one (Identity, ConnectionId): equal keys have equal bytes (not so for floats: -0 and
+   * +0), so callers may identify rows by key bytes.
    */
   private infallibleUpdateShape(ix: IndexState, layout: Uint8Array | undefined): InfallibleUpdate | undefined {
     const s = this.schema;
@@ -186,7 +193,7 @@ export class TableState {
     if (s.schedule !== undefined || s.isEvent) return undefined;
     if (!this.uniqueIndexes.every((u) => sameColumns(u.schema.columns, ix.schema.columns))) return undefined;
     const keyOffset = this.offsets[ix.schema.columns[0]];
-    if (keyOffset === undefined || !integerKeyTags.has(this.columnTypeTags[ix.schema.columns[0]])) return undefined;
+    if (keyOffset === undefined || this.integerTags[ix.schema.columns[0]] === undefined) return undefined;
     if (this.rowNumericWidthBytes !== undefined) {
       return { tableId: s.tableId, rowWidthBytes: this.rowNumericWidthBytes, keyOffset, keyWidthBytes: ix.pointWidthBytes };
     }

@@ -13,7 +13,7 @@ const eventsStep = 10n;
 const yearMicros = 365n * 24n * 3600n * 1_000_000n;
 
 const whoOf = (k: number): Identity => new Identity((0xc200n << 240n) | (BigInt(k) * 0x10001n));
-const nameOf = (k: number): string => `user-${k}`;
+const nameOf = (k: number): string => `user-${k}@example.com`;
 
 const reminders = table({ name: 'reminders' }, {
   scheduledId: t.u64().primaryKey().autoInc(),
