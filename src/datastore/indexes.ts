@@ -13,7 +13,7 @@
 import assert from 'node:assert';
 import btreeModule from 'sorted-btree';
 import type { IndexSchema } from './types.js';
-import { hashIndexKey, keyPrefixEnd, type IndexKey } from './key.js';
+import { hashIndexKey, type IndexKey } from './key.js';
 import { RowIdHash } from './rowstore.js';
 
 /** The part of sorted-btree's BTree used here. */
@@ -32,6 +32,13 @@ const compareKeys = (a: IndexKey, b: IndexKey): number => (a < b ? -1 : a > b ? 
 
 /** Row ids are below 2^48 (one row id per insert; far beyond any in-memory table's lifetime). */
 const rowIdSuffixChars = 6;
+
+/**
+ * Appended to a key, above every entry of that key (key + rowIdSuffix) and below every entry of a greater key (keys are
+ * self-delimiting, key.ts), in one-byte chars: a bound ending in keyPrefixEnd ('\u0100') is a two-byte string, which
+ * V8 compares with the one-byte keys on a slower path (a 10-row point scan of 100k entries 2.4 -> 1.4 µs).
+ */
+const pointEndSuffix = '\xff'.repeat(rowIdSuffixChars + 1);
 
 function rowIdSuffix(rowId: number): string {
   let s = '';
@@ -216,7 +223,7 @@ class MultiBTree implements IndexStore {
     assert(this.tree.delete((key as string) + rowIdSuffix(rowId)), 'removing a row id the index does not hold');
   }
   find(): number | undefined { assert.fail('find on a non-unique index'); }
-  point(key: IndexKey, out: number[]): void { this.range(key, (key as string) + keyPrefixEnd, out); }
+  point(key: IndexKey, out: number[]): void { this.range(key, (key as string) + pointEndSuffix, out); }
   range(lo: IndexKey, hi: IndexKey, out: number[]): void {
     if (lo >= hi) return;
     this.tree.forRange(lo as string, hi as string, false, (_k, id) => { out.push(id); });

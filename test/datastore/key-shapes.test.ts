@@ -91,3 +91,33 @@ test('128- and 256-bit keys: big-endian, sign bit flipped for signed ones', () =
     assert.equal(keyOf(product([['x', { tag }]]), le), latin1(be), `${tag} in a one-field product`);
   }
 });
+
+test('non-unique btree point scans find exactly the rows of their key, keys full of 0xff bytes included', () => {
+  const def = buildDatabaseSchema({ sections: [
+    { tag: 'Typespace', value: { types: [product([['id', T.u32], ['n', T.u32], ['s', T.str]])] } },
+    { tag: 'Tables', value: [table('items', 0, { primaryKey: [0], indexes: [btree(0), btree(1), btree(2), btree(1, 2)],
+      constraints: [unique(0)] })] },
+  ] });
+  const [items] = def.tables;
+  const codec = compileCodec({ tag: 'Product', value: items.rowType }, def.typespace);
+  const ns = [0, 1, 0xff, 0xffff, 0xfffffe, 0xfffffffe, 0xffffffff];
+  const ss = ['', 'a', '\xff', '\xff\xff', 'z', 'a\x00']; // distinct: UTF-8 bytes never hold 0xff, the u32s do
+  const tx = new Datastore(def).beginMutTx();
+  let id = 0;
+  for (const n of ns) for (const s of ss) for (let copy = 0; copy < 3; copy++) tx.insert(items.tableId, codec.encode([id++, n, s]));
+  const u32 = (n: number): Uint8Array => Uint8Array.from(Buffer.from(Uint32Array.of(n).buffer));
+  const str = (s: string): Uint8Array => { const b = Buffer.from(s); return Uint8Array.from([...u32(b.length), ...b]); };
+  const rowsOf = (ix: number, key: Uint8Array) => tx.scanIndexPoint(items.indexes[ix].indexId, key).map((r) => codec.decode(r));
+  for (const n of ns) {
+    const rows = rowsOf(1, u32(n));
+    assert.equal(rows.length, 3 * ss.length, `n = ${n}`);
+    assert.ok(rows.every((r) => r[1] === n));
+    assert.deepEqual(rows.map((r) => r[0]), [...rows.map((r) => r[0] as number)].sort((a, b) => a - b), 'row-id order');
+  }
+  for (const s of ss) assert.ok(rowsOf(2, str(s)).every((r) => r[2] === s) && rowsOf(2, str(s)).length === 3 * ns.length, `s = ${JSON.stringify(s)}`);
+  for (const n of ns) for (const s of ss) {
+    const rows = rowsOf(3, Uint8Array.from([...u32(n), ...str(s)]));
+    assert.deepEqual(rows.map((r) => [r[1], r[2]]), [[n, s], [n, s], [n, s]]);
+  }
+  tx.rollback();
+});
