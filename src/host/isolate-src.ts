@@ -16,7 +16,7 @@
 //
 // Row cache and deferred updates (reducer calls only; docs/performance.md "Round 3: module call path" and "Round 5").
 // For indexes whose updates cannot fail once their row exists (datastore MutTx.infallibleUpdate: rows of numbers,
-// strings, bytes, bools, timestamps and options of these, every unique constraint on that one integer column, no
+// strings, bytes, bools, timestamps and options of these, every unique constraint on that one integer column (an Identity or ConnectionId counts as one), no
 // sequences, no schedule), the shim keeps the rows that point scans found
 // and that updates wrote (the row cache). A point scan it can answer needs no crossing. An update of a cached row is
 // queued instead of crossing when its row passes the same checks the host would make (its length, or for rows
