@@ -8,8 +8,8 @@
 //   keynote: test/fixtures/modules/keynote (u32 id + i64 balance; two finds, two updates).
 //   general: bench/engine-v2/modules/general (accounts with a string owner and a timestamp; the same finds and updates
 //            plus one audit row with an autoInc id).
-// May call: host/database.ts, test/host/bundle.ts and bench/engine-v2/keynote-db.ts (esbuild, `spacetime build`'s
-// options).
+// May call: host/database.ts, test/host/bundle.ts, bench/engine-v2/keynote-db.ts (esbuild, `spacetime build`'s
+// options) and bench/keynote/workload.ts (mulberry32).
 //
 // Run: node --import tsx bench/core.ts [transfers per run, default 30000] [runs, default 3]
 //      BENCH_ONLY=keynote|general runs one workload; BENCH_TIMEOUT_MS=0 runs without the per-call CPU limit;
@@ -19,6 +19,7 @@
 import { Database } from '../src/host/database.js';
 import { fixtureBundle } from '../test/host/bundle.js';
 import { benchModuleBundle } from './engine-v2/keynote-db.js';
+import { mulberry32 } from './keynote/workload.js';
 
 type Kind = 'keynote' | 'general';
 const accountsCount = 100_000;
@@ -30,17 +31,6 @@ const inFlightMax = 64;
 const rngSeed = 0x12345678;
 const warmupTransfers = 5000;
 const caller = { identity: 3n, connectionId: 4n, jwtPayload: undefined };
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** BSATN args of `n` transfers: from u32, to u32, amount i64 = 1. */
 function transferArgs(n: number): Uint8Array[] {

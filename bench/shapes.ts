@@ -9,7 +9,7 @@
 // transfer is two finds and two updates; the one-row shapes are one find and one update, so `u32Pk` (the same on a u32
 // primary key) is the like-for-like baseline of those.
 // May call: host/database.ts, sats/bsatn.ts (argument encoding), limits.ts, test/host/bundle.ts and
-// bench/engine-v2/keynote-db.ts (esbuild with `spacetime build`'s options).
+// bench/engine-v2/keynote-db.ts (esbuild with `spacetime build`'s options), bench/keynote/workload.ts (mulberry32).
 //
 // Run: npm run bench:shapes [-- calls per run, default 10000] [runs, default 3]
 //      BENCH_ONLY=stringPk,churn runs those shapes (and the keynote); BENCH_TIMEOUT_MS=0 drops the per-call CPU limit.
@@ -20,6 +20,7 @@ import { BsatnWriter } from '../src/sats/bsatn.js';
 import { scheduleRowsPerDatabaseMax } from '../src/limits.js';
 import { fixtureBundle } from '../test/host/bundle.js';
 import { benchModuleBundle } from './engine-v2/keynote-db.js';
+import { mulberry32 } from './keynote/workload.js';
 
 const rowsPerTable = 100_000;
 const callsDefault = 10_000;
@@ -36,17 +37,6 @@ const cellsWidth = 317;
 const eventsStep = 10n;
 const whoOf = (k: number): bigint => (0xc200n << 240n) | (BigInt(k) * 0x10001n);
 const nameOf = (k: number): string => `user-${k}@example.com`;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const w = new BsatnWriter(256);
 function encode(write: (w: BsatnWriter) => void): Uint8Array { w.reset(); write(w); return w.finish(); }
