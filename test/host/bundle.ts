@@ -1,7 +1,8 @@
 // test/host/bundle.ts — bundles a fixture module with esbuild the way `spacetime build` does (entry src/index.ts,
 // ESM, platform browser, `spacetime:sys*` external, inline source map), cached per process; bundles a module given as
 // source text the same way; and opens a database on the deferred (cached) or the immediate call path
-// (SPACETIME_IMMEDIATE_WRITES=1: every scan and write crosses), for tests that hold one against the other.
+// (SPACETIME_IMMEDIATE_WRITES=1: every scan and write crosses), for tests that hold one against the other; and the
+// raw-iterator helpers those tests' module sources share.
 // Test helper for test/host/*.
 import { build } from 'esbuild';
 import { join } from 'node:path';
@@ -44,3 +45,33 @@ export async function createOnPath(options: DatabaseOptions, program: string, im
     delete process.env.SPACETIME_IMMEDIATE_WRITES;
   }
 }
+
+/**
+ * Module source (JavaScript, spliced into a test module's text) for raw `spacetime:sys` point scans of an
+ * `accounts { id u32, balance i64, owner string }` table: `open(indexId, id)` starts a scan, `drain(iter)` gives every
+ * row it still holds as "id:balance:owner", one advance at a time. The module imports
+ * datastore_index_scan_point_bsatn and row_iter_bsatn_advance.
+ */
+export const accountScanSource = `
+const out = new ArrayBuffer(4096);
+function open(ix, id) {
+  const key = new ArrayBuffer(4);
+  new DataView(key).setUint32(0, id, true);
+  return datastore_index_scan_point_bsatn(ix, key, 4);
+}
+function drain(iter) {
+  const rows = [];
+  for (;;) {
+    const n = row_iter_bsatn_advance(iter, out);
+    const len = Math.abs(n);
+    const v = new DataView(out, 0, len);
+    for (let p = 0; p < len;) {
+      const ownerLen = v.getUint32(p + 12, true);
+      rows.push(v.getUint32(p, true) + ':' + v.getBigInt64(p + 4, true) + ':' +
+        new TextDecoder().decode(new Uint8Array(out, p + 16, ownerLen)));
+      p += 16 + ownerLen;
+    }
+    if (n <= 0) return rows;
+  }
+}
+`;

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Database, type Caller } from '../../src/host/database.js';
-import { createOnPath, sourceBundle } from './bundle.js';
+import { accountScanSource, createOnPath, sourceBundle } from './bundle.js';
 
 const alice: Caller = { identity: 0x1111n, connectionId: 0x22n, jwtPayload: undefined };
 const owner: Caller = { identity: 0xabn, connectionId: 0n, jwtPayload: undefined };
@@ -27,27 +27,7 @@ export default spacetimedb;
 export const seed = spacetimedb.reducer({ n: t.u32() }, (ctx, { n }) => {
   for (let id = 0; id < n; id++) ctx.db.accounts.insert({ id, balance: 100n * BigInt(id), owner: 'owner-' + id });
 });
-const out = new ArrayBuffer(4096);
-function open(ix, id) {
-  const key = new ArrayBuffer(4);
-  new DataView(key).setUint32(0, id, true);
-  return datastore_index_scan_point_bsatn(ix, key, 4);
-}
-function drain(iter) {
-  const rows = [];
-  for (;;) {
-    const n = row_iter_bsatn_advance(iter, out);
-    const len = Math.abs(n);
-    const v = new DataView(out, 0, len);
-    for (let p = 0; p < len;) {
-      const ownerLen = v.getUint32(p + 12, true);
-      rows.push(v.getUint32(p, true) + ':' + v.getBigInt64(p + 4, true) + ':' +
-        new TextDecoder().decode(new Uint8Array(out, p + 16, ownerLen)));
-      p += 16 + ownerLen;
-    }
-    if (n <= 0) return rows;
-  }
-}
+${accountScanSource}
 const show = (r) => r === undefined ? '-' : r.id + ':' + r.balance + ':' + r.owner;
 // Drained iterators' objects are reused by the next scans; their ids must not reach them.
 export const reuse = spacetimedb.reducer({ a: t.u32(), b: t.u32() }, (ctx, { a, b }) => {
