@@ -549,19 +549,8 @@ export class RequestReader {
 
   read(batch: Batch<Request>, onRequest: (request: Request) => void,
     onCall: (id: number, name: string, args: Uint8Array, caller: Caller) => void): void {
-    const bytes = batch[0];
-    let next = 1;
-    if (bytes === null) {
-      for (; next < batch.length; next++) if (batch[next] !== null) onRequest(batch[next] as Request);
-      return;
-    }
-    const r = new RecordReader(bytes);
-    while (r.pos < r.end) {
-      const kind = r.u8();
-      if (kind === recordObject) {
-        const request = batch[next++] as Request | null;
-        if (request !== null) onRequest(request);
-      } else if (kind === recordCall) {
+    readBatch(batch, onRequest, (kind, r) => {
+      if (kind === recordCall) {
         const id = r.f64();
         const caller = this.callers[r.u32()];
         const nameNumber = r.u32();
@@ -580,8 +569,7 @@ export class RequestReader {
       } else {
         assert.fail(`unknown request record ${kind}`);
       }
-    }
-    assert.equal(next, batch.length, 'every object frame of a batch has its place in the stream');
+    });
   }
 }
 
@@ -626,19 +614,8 @@ export interface ReplyHandlers {
 
 /** Main side: the worker's frames of one batch, in order. */
 export function readReplies(batch: Batch<Frame>, handlers: ReplyHandlers): void {
-  const bytes = batch[0];
-  let next = 1;
-  if (bytes === null) {
-    for (; next < batch.length; next++) if (batch[next] !== null) handlers.frame(batch[next] as Frame);
-    return;
-  }
-  const r = new RecordReader(bytes);
-  while (r.pos < r.end) {
-    const kind = r.u8();
-    if (kind === recordObject) {
-      const frame = batch[next++] as Frame | null;
-      if (frame !== null) handlers.frame(frame);
-    } else if (kind === recordCallerTx) {
+  readBatch(batch, (frame) => handlers.frame(frame), (kind, r) => {
+    if (kind === recordCallerTx) {
       const client = r.u32();
       handlers.callerTx(client, r.f64());
     } else if (kind === recordResult) {
@@ -652,6 +629,29 @@ export function readReplies(batch: Batch<Frame>, handlers: ReplyHandlers): void 
       handlers.result(id, result, seq, offset);
     } else {
       assert.fail(`unknown reply record ${kind}`);
+    }
+  });
+}
+
+/**
+ * Walks one batch in stream order: each object frame (an OBJECT record's place; null: replaced, skipped) to
+ * `onObject`, every other record to `onRecord`, which reads its fields from `r`. Both sides read batches with it.
+ */
+function readBatch<F>(batch: Batch<F>, onObject: (frame: F) => void, onRecord: (kind: number, r: RecordReader) => void): void {
+  const bytes = batch[0];
+  let next = 1;
+  if (bytes === null) {
+    for (; next < batch.length; next++) if (batch[next] !== null) onObject(batch[next] as F);
+    return;
+  }
+  const r = new RecordReader(bytes);
+  while (r.pos < r.end) {
+    const kind = r.u8();
+    if (kind === recordObject) {
+      const frame = batch[next++] as F | null;
+      if (frame !== null) onObject(frame);
+    } else {
+      onRecord(kind, r);
     }
   }
   assert.equal(next, batch.length, 'every object frame of a batch has its place in the stream');
