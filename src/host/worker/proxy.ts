@@ -7,7 +7,8 @@
 // manager, and `workerHost` (the DatabaseHost of `spacetime start`, `--database-threads worker` being the default).
 // May call: host/worker/protocol.ts, limits, host/reducers.ts, host/procedures.ts, host/module-log.ts, host/errors.ts,
 // host/recovery.ts, datastore (schema and an empty store for the schema), sats/moduledef, subscription/manager.ts
-// (compileWithSql, to refuse another compiler; types), subscription/messages.ts (types).
+// (compileWithSql, to refuse another compiler; types), subscription/messages.ts (types), host/runtime.ts (the exit
+// guard).
 //
 // Why a worker: a reducer runs synchronously inside its isolate, so on the main thread a runaway holds every
 // socket, every other database and /v1/ping for its whole limit. In a worker it holds only its own database.
@@ -15,6 +16,7 @@
 
 import assert from 'node:assert';
 import { Worker } from 'node:worker_threads';
+import { installExitGuard } from '../runtime.js';
 import { workerSparesWarm } from '../../limits.js';
 import { Datastore } from '../../datastore/store.js';
 import { buildDatabaseSchema } from '../../datastore/schema.js';
@@ -80,6 +82,7 @@ function releaseWorker(worker: Worker): void {
 }
 
 function startWorker(): Worker {
+  installExitGuard();
   const here = import.meta.url;
   if (here.endsWith('.ts')) {
     // Running from source (tests under tsx): Node 20 does not pass --import loader hooks to workers.
