@@ -53,10 +53,9 @@ export type CallOutcome =
  * finishes a pending incremental GC while Node frees the main isolate (~IsolateData) and runs the weak callbacks of
  * ivm handles, which need that environment. Ending the process from the 'exit' event takes exit(3) instead of that
  * teardown. Nothing is lost: the event loop is already empty there, and the 'exit' listeners registered after this one
- * still run first, in order. Worker mode installs it on the main thread too (host/worker/proxy.ts): that thread loads
- * isolated-vm, and a test process in worker mode once aborted this way at its natural exit.
+ * still run first, in order.
  */
-export function installExitGuard(): void {
+function installExitGuard(): void {
   if (exitGuardInstalled) return;
   exitGuardInstalled = true;
   const guard = (code: number): void => {

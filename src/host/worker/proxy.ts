@@ -7,8 +7,7 @@
 // manager, and `workerHost` (the DatabaseHost of `spacetime start`, `--database-threads worker` being the default).
 // May call: host/worker/protocol.ts, limits, host/reducers.ts, host/procedures.ts, host/module-log.ts, host/errors.ts,
 // host/recovery.ts, datastore (schema and an empty store for the schema), sats/moduledef, subscription/manager.ts
-// (compileWithSql, to refuse another compiler; types), subscription/messages.ts (types), host/runtime.ts (the exit
-// guard).
+// (compileWithSql, to refuse another compiler; types), subscription/messages.ts (types).
 //
 // Why a worker: a reducer runs synchronously inside its isolate, so on the main thread a runaway holds every
 // socket, every other database and /v1/ping for its whole limit. In a worker it holds only its own database.
@@ -16,7 +15,6 @@
 
 import assert from 'node:assert';
 import { Worker } from 'node:worker_threads';
-import { installExitGuard } from '../runtime.js';
 import { workerSparesWarm } from '../../limits.js';
 import { Datastore } from '../../datastore/store.js';
 import { buildDatabaseSchema } from '../../datastore/schema.js';
@@ -82,7 +80,6 @@ function releaseWorker(worker: Worker): void {
 }
 
 function startWorker(): Worker {
-  installExitGuard();
   const here = import.meta.url;
   if (here.endsWith('.ts')) {
     // Running from source (tests under tsx): Node 20 does not pass --import loader hooks to workers.
