@@ -466,3 +466,9 @@ export function workerIdleGcAfterMsConfigured(env: NodeJS.ProcessEnv = process.e
  * live data grows collects twice per this much growth.
  */
 export const workerIdleGcHeapGrowthBytes = 32 * 1024 * 1024;
+/**
+ * How long the main thread waits, as the process exits, for its database workers to collect their garbage
+ * (host/worker/exit-collection.ts says why). A collection of a worker holding 1M rows takes ~70 ms wall; a worker
+ * busy in a call answers only after it, so the exit goes on without it at this bound.
+ */
+export const workerExitCollectionWaitMs = 2_000;

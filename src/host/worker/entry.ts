@@ -4,14 +4,15 @@
 // the database's subscription manager (its sinks become events naming the client's connection), and forwarding of
 // module log records, recovery reports, durability and failures as events. Frames one turn produced go out together,
 // in the order they were produced.
-// May call: host/database.ts, host/worker/protocol.ts, host/worker/idle-gc.ts, subscription/manager.ts,
-// subscription/messages.ts (types).
+// May call: host/database.ts, host/worker/protocol.ts, host/worker/idle-gc.ts, host/worker/exit-collection.ts,
+// subscription/manager.ts, subscription/messages.ts (types).
 //
 // A worker serves one database at a time and outlives it: after `close` (or a failed open) it waits for the next
 // `open` (proxy.ts keeps idle workers). Ending a worker thread is what isolated-vm 5.0.4 does not survive: its
 // teardown runs the weak callbacks of dead ivm handles after their environment is gone and aborts the whole process
-// ("Assertion `environment != nullptr'"; reproduced by ending workers after failed publishes). Threads still running
-// when the process exits are not torn down that way.
+// ("Assertion `environment != nullptr'"; reproduced by ending workers after failed publishes). When the process
+// exits, Node ends the threads still running the same way; so each first collects its garbage when the main thread
+// asks (exit-collection.ts), leaving that teardown no dead ivm handle to call back.
 //
 // Replies to calls are sent after the call's commit is durable, as `Database` resolves them; the events of a commit
 // (its clients' TransactionUpdates) are sent at commit time with the durability sequence they wait for. A WebSocket
@@ -26,6 +27,7 @@ import { compileWithSql, subscriptionsFor, type ClientHandle, type ClientSink, t
 import type { EncodedTableUpdate, QuerySetUpdate, ServerMessage } from '../../subscription/messages.js';
 import { DatabaseClosedError } from '../errors.js';
 import { collectWhenIdle } from './idle-gc.js';
+import { answerExitCollection } from './exit-collection.js';
 import {
   DurableSequencer, encodeError, replaceUncloneable, ReplyBatcher, RequestReader, tight, type AnswerValue, type Batch,
   type DatabaseState, type Frame, type Request, type WorkerMetrics, type WorkerStart,
@@ -268,6 +270,7 @@ function withoutTxData<T extends { status: string }>(result: T): Omit<T, 'txData
 
 port.on('message', (batch: Batch<Request>) => requests.read(batch, onRequest, onCall));
 collectWhenIdle(port, (line) => send({ ev: 'report', line }));
+answerExitCollection();
 
 function onRequest(req: Request): void {
   if (backlog.length > 0) {

@@ -29,7 +29,7 @@ function heapBytes(): number {
 }
 
 /** One full collection of this thread's heap; resolves when it is done. */
-async function collectGarbage(): Promise<void> {
+export async function collectGarbage(): Promise<void> {
   const session = new inspector.Session();
   session.connect();
   try {

@@ -5,9 +5,10 @@
 // and the catalogues built from it, the module log — a mirror of the worker's ring, older records from its files —
 // the latest metrics, the failure and durable offset), the subscription port that forwards sessions to the worker's
 // manager, and `workerHost` (the DatabaseHost of `spacetime start`, `--database-threads worker` being the default).
-// May call: host/worker/protocol.ts, limits, host/reducers.ts, host/procedures.ts, host/module-log.ts, host/errors.ts,
-// host/recovery.ts, datastore (schema and an empty store for the schema), sats/moduledef, subscription/manager.ts
-// (compileWithSql, to refuse another compiler; types), subscription/messages.ts (types).
+// May call: host/worker/protocol.ts, host/worker/exit-collection.ts, limits, host/reducers.ts, host/procedures.ts,
+// host/module-log.ts, host/errors.ts, host/recovery.ts, datastore (schema and an empty store for the schema),
+// sats/moduledef, subscription/manager.ts (compileWithSql, to refuse another compiler; types), subscription/messages.ts
+// (types).
 //
 // Why a worker: a reducer runs synchronously inside its isolate, so on the main thread a runaway holds every
 // socket, every other database and /v1/ping for its whole limit. In a worker it holds only its own database.
@@ -16,6 +17,7 @@
 import assert from 'node:assert';
 import { Worker } from 'node:worker_threads';
 import { workerSparesWarm } from '../../limits.js';
+import { collectBeforeProcessExit } from './exit-collection.js';
 import { Datastore } from '../../datastore/store.js';
 import { buildDatabaseSchema } from '../../datastore/schema.js';
 import { decodeRawModuleDef, type RawModuleDefV10 } from '../../sats/moduledef.js';
@@ -95,6 +97,7 @@ function startWorker(): Worker {
 /** A worker that dies while idle leaves the pool; its errors are reported by the database it serves, if any. */
 function watched(worker: Worker): Worker {
   worker.on('error', () => {});
+  collectBeforeProcessExit(worker);
   worker.once('exit', () => {
     const i = idleWorkers.indexOf(worker);
     if (i >= 0) idleWorkers.splice(i, 1);
