@@ -472,3 +472,19 @@ export const workerIdleGcHeapGrowthBytes = 32 * 1024 * 1024;
  * busy in a call answers only after it, so the exit goes on without it at this bound.
  */
 export const workerExitCollectionWaitMs = 2_000;
+
+// ---- Databases per server ------------------------------------------------------------------------------------------
+// Anyone who can mint an identity can publish, and each database holds a module isolate (~15 MiB for a small module),
+// its files and, in worker mode, a share of a thread: without a bound a client could publish until the server runs out
+// of memory, taking every other database with it.
+
+/**
+ * Databases one server holds (created and restored ones, broken ones included); a publish or restore that would add
+ * one more is refused with 403 and a message naming this limit. 1,024 small databases take ~15 GiB here: under this
+ * machine's 24 GiB, and far above what a test suite or a hosted game needs (`SPACETIME_DATABASES_MAX`).
+ */
+export const databasesMaxDefault = 1_024;
+/** The bound this server runs with: `SPACETIME_DATABASES_MAX`, else the default. */
+export function databasesMaxConfigured(env: NodeJS.ProcessEnv = process.env): number {
+  return limitFromEnv('SPACETIME_DATABASES_MAX', databasesMaxDefault, env);
+}

@@ -101,6 +101,11 @@ export class ControlStore {
     return store;
   }
 
+  /** How many databases are recorded. */
+  get size(): number {
+    return this.byIdentityHex.size;
+  }
+
   all(): DatabaseRecord[] {
     return [...this.byIdentityHex.values()];
   }

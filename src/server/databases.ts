@@ -35,7 +35,8 @@ import { appendMigrationHistory, migrationToken } from '../host/update.js';
 import { discardUnacknowledged, type DatabaseFailedError } from '../host/recovery.js';
 import { readBackup, restoreInto, writeBackup, BackupDamagedError } from '../durability/backup.js';
 import {
-  databaseResumeProbeBytes, databaseResumeRetryFirstMs, databaseResumeRetryMaxMs, databaseResumeStableMs, databasesOpenedAtOnceMax,
+  databaseResumeProbeBytes, databaseResumeRetryFirstMs, databaseResumeRetryMaxMs, databaseResumeStableMs, databasesMaxConfigured,
+  databasesOpenedAtOnceMax,
 } from '../limits.js';
 
 export const lockedDeleteMessage = 'Database is locked and cannot be deleted. Run `spacetime unlock` first.';
@@ -78,6 +79,8 @@ export class DatabaseRegistry {
   private queue: Promise<unknown> = Promise.resolve();
   /** Who may create databases (config.toml [publish], `--allow-publish`); set by startServer. Default: anyone. */
   publishPolicy: PublishPolicy = { anyone: true, identities: new Set(), issuers: new Set() };
+  /** Databases this server holds at most (limits.ts `databasesMaxDefault`); a publish or restore past it is refused. */
+  databasesMax = databasesMaxConfigured();
 
   constructor(
     readonly control: ControlStore,
@@ -342,6 +345,7 @@ export class DatabaseRegistry {
         }
         const refusal = publishRefusal(this.publishPolicy, identityToHex(caller), args.issuer);
         if (refusal !== undefined) throw new HttpError(403, refusal);
+        this.refuseWhenFull();
         const names = target === undefined ? [] : [target.name];
         return { record: await this.create(newDatabaseIdentity(), caller, names, program), op: 'created' };
       }
@@ -469,6 +473,7 @@ export class DatabaseRegistry {
     return this.serialized(async () => {
       const refusal = publishRefusal(this.publishPolicy, identityToHex(args.caller), args.issuer);
       if (refusal !== undefined) throw new HttpError(403, refusal);
+      this.refuseWhenFull();
       if (args.name !== undefined && this.control.byName(args.name) !== undefined) {
         throw new HttpError(409, `The name ${args.name} is taken: delete that database first or restore under another name`);
       }
@@ -503,6 +508,14 @@ export class DatabaseRegistry {
         throw new HttpError(400, `The backup is refused: ${error instanceof BackupDamagedError ? message : `it does not open as a database: ${message}`}`);
       }
     });
+  }
+
+  /** A new database past `databasesMax` is refused (callers hold `serialized`, so creates cannot race past it). */
+  private refuseWhenFull(): void {
+    const held = this.control.size;
+    if (held < this.databasesMax) return;
+    throw new HttpError(403, `This server holds ${held} databases, its limit (${this.databasesMax}, set by ` +
+      'SPACETIME_DATABASES_MAX): delete a database first, or ask the operator to raise the limit');
   }
 
   private async create(identity: bigint, owner: bigint, names: string[], program: string): Promise<DatabaseRecord> {
