@@ -413,6 +413,28 @@ export const workerSparesWarm = 1;
  */
 export const databasesOpenedAtOnceMax = 4;
 
+// ---- Database worker threads (issue 12, engine v2 step 8) -----------------------------------------------------------
+// Each database worker thread costs ~16-18 MiB of RSS of its own (Node's per-thread heap and the host code loaded in
+// it; 40 small databases: 36 MiB each with a thread each, 20 MiB each on 4 threads, 15 MiB each in main mode), and
+// anyone who can mint an identity can publish: so the threads a server starts are bounded, and past the bound databases
+// share them (host/worker/proxy.ts places each on the thread serving the fewest).
+
+/**
+ * Database worker threads one server process runs at most (`SPACETIME_WORKER_THREADS_MAX`; at least 1). Below it every
+ * database has a thread of its own, so a runaway call holds only its own database; past it a runaway also holds the
+ * other databases of its thread, for up to its limit. 16: eight per core of this 2-core machine, so the busy databases
+ * of a small server (a game, a test suite) each keep a thread, while the threads' own memory stops at ~280 MiB
+ * whatever the number of databases (databasesMaxDefault bounds those).
+ */
+export const workerThreadsMaxDefault = 16;
+/** The bound this server runs with: `SPACETIME_WORKER_THREADS_MAX`, else the default. */
+export function workerThreadsMaxConfigured(env: NodeJS.ProcessEnv = process.env): number {
+  const n = limitFromEnv('SPACETIME_WORKER_THREADS_MAX', workerThreadsMaxDefault, env);
+  if (n === 0) throw new Error('SPACETIME_WORKER_THREADS_MAX must be at least 1, got `0`');
+  return n;
+}
+assertLimit(workerThreadsMaxDefault > workerSparesWarm, 'a spare worker leaves room for the databases themselves');
+
 // ---- Main thread <-> worker hop (host/worker/protocol.ts) -----------------------------------------------------------
 // A WebSocket client's calls name their caller and reducer by a number defined once in the stream (not the JWT payload,
 // hundreds of bytes, with every call). These bound the tables of those numbers on both sides.

@@ -1,7 +1,7 @@
 // metrics/counters.ts — the numbers hot paths bump for GET /v1/metrics: plain counters and fixed-bucket histograms.
 //
-// Owns: the counter objects (per database, per reducer, per commit log, and the server-wide WebSocket message counts)
-// and the bucket bounds. Nothing here knows Prometheus: server/metrics.ts reads these objects when it is scraped and
+// Owns: the counter objects (per database, per reducer, per commit log, the server-wide WebSocket message counts, and
+// the databases of each database worker thread) and the bucket bounds. Nothing here knows Prometheus: server/metrics.ts reads these objects when it is scraped and
 // turns them into its text format (prom-client), so a reducer call, a commit or a message costs a few plain number
 // increments and no label lookup (bench:core before/after in docs/operations.md).
 // May call: nothing (the bottom layer beside sats/: host/, durability/ and server/ import it).
@@ -75,3 +75,6 @@ export const webSocketCounters = {
   messagesOut: 0,
   bytesOut: 0,
 };
+
+/** Databases each live database worker thread serves (0: an idle one), by thread id; host/worker/proxy.ts keeps it. */
+export const databaseWorkerThreads = new Map<number, number>();

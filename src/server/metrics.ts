@@ -16,7 +16,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { identityToHex } from '../auth/identity.js';
-import { type HistogramCounts, webSocketCounters } from '../metrics/counters.js';
+import { databaseWorkerThreads, type HistogramCounts, webSocketCounters } from '../metrics/counters.js';
 import { existingSubscriptions } from '../subscription/manager.js';
 import type { DatabaseRegistry } from './databases.js';
 import type { HostedDatabase } from './host-api.js';
@@ -123,6 +123,15 @@ export function createMetricsRegistry(databases: DatabaseRegistry): Registry {
         if (age !== undefined) this.set(s.labels, age);
       }
     },
+  });
+
+  new Gauge({
+    name: 'spacetime_database_worker_threads', help: 'Database worker threads running (worker mode)', registers,
+    collect() { this.set(databaseWorkerThreads.size); },
+  });
+  new Gauge({
+    name: 'spacetime_database_worker_thread_databases', help: 'Databases each database worker thread serves', labelNames: ['thread'], registers,
+    collect() { this.reset(); for (const [thread, n] of databaseWorkerThreads) this.set({ thread: String(thread) }, n); },
   });
 
   const ws: [string, string, () => number][] = [

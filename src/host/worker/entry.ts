@@ -1,18 +1,23 @@
-// host/worker/entry.ts — the body of one database's worker thread: today's `Database`, unchanged, behind frames.
+// host/worker/entry.ts — the body of a database worker thread: today's `Database`, unchanged, behind frames, for each
+// database the pool placed on this thread.
 //
-// Owns: the worker side of protocol.ts — opening the database (create or reopen), running each request against it,
-// the database's subscription manager (its sinks become events naming the client's connection), and forwarding of
-// module log records, recovery reports, durability and failures as events. Frames one turn produced go out together,
-// in the order they were produced.
+// Owns: the thread's part (the `attach` messages on its parentPort, reports of what belongs to no one database, the
+// idle collection, the answer to the exit collection) and, per attached database (`DatabaseSession`, one per
+// MessagePort), the worker side of protocol.ts — opening the database (create or reopen), running each request against
+// it, the database's subscription manager (its sinks become events naming the client's connection), and forwarding of
+// module log records, recovery reports, durability and failures as events. Frames one turn produced for a database go
+// out together, in the order they were produced.
 // May call: host/database.ts, host/worker/protocol.ts, host/worker/idle-gc.ts, host/worker/exit-collection.ts,
 // subscription/manager.ts, subscription/messages.ts (types).
 //
-// A worker serves one database at a time and outlives it: after `close` (or a failed open) it waits for the next
-// `open` (proxy.ts keeps idle workers). Ending a worker thread is what isolated-vm 5.0.4 does not survive: its
-// teardown runs the weak callbacks of dead ivm handles after their environment is gone and aborts the whole process
-// ("Assertion `environment != nullptr'"; reproduced by ending workers after failed publishes). When the process
-// exits, Node ends the threads still running the same way; so each first collects its garbage when the main thread
-// asks (exit-collection.ts), leaving that teardown no dead ivm handle to call back.
+// A thread serves the databases proxy.ts places on it (one each until `workerThreadsMax` threads run, then several)
+// and outlives them: each arrives as a MessagePort in an `attach` message and leaves when the main side closes that
+// port, after its `close`. Sessions share nothing but the thread: a runaway call in one holds the others for its limit.
+// Ending a worker thread is what isolated-vm 5.0.4 does not survive: its teardown runs the weak callbacks of dead ivm
+// handles after their environment is gone and aborts the whole process ("Assertion `environment != nullptr'";
+// reproduced by ending workers after failed publishes). When the process exits, Node ends the threads still running
+// the same way; so each first collects its garbage when the main thread asks (exit-collection.ts), leaving that
+// teardown no dead ivm handle to call back.
 //
 // Replies to calls are sent after the call's commit is durable, as `Database` resolves them; the events of a commit
 // (its clients' TransactionUpdates) are sent at commit time with the durability sequence they wait for. A WebSocket
@@ -21,7 +26,7 @@
 // call cannot run while the database is busy (an async procedure holds its queue); then it and every request after it
 // wait in `backlog`, in arrival order.
 
-import { parentPort } from 'node:worker_threads';
+import { parentPort, type MessagePort } from 'node:worker_threads';
 import { Database, type Caller } from '../database.js';
 import { compileWithSql, subscriptionsFor, type ClientHandle, type ClientSink, type SubscriptionManager } from '../../subscription/manager.js';
 import type { EncodedTableUpdate, QuerySetUpdate, ServerMessage } from '../../subscription/messages.js';
@@ -30,236 +35,29 @@ import { collectWhenIdle } from './idle-gc.js';
 import { answerExitCollection } from './exit-collection.js';
 import {
   DurableSequencer, encodeError, replaceUncloneable, ReplyBatcher, RequestReader, tight, type AnswerValue, type Batch,
-  type DatabaseState, type Frame, type Request, type WorkerMetrics, type WorkerStart,
+  type DatabaseState, type Frame, type Request, type WorkerAttach, type WorkerMetrics, type WorkerStart, type WorkerThreadReport,
 } from './protocol.js';
 
-const port = parentPort!;
+const parent = parentPort!;
+
+/** A line for the server's log that belongs to the thread, not to one of its databases (proxy.ts forwards it). */
+function reportThread(line: string): void {
+  parent.postMessage({ report: line } satisfies WorkerThreadReport);
+}
 
 // A throw nobody caught (a bug in a listener, a timer) must not end this thread: ending it aborts the whole process
-// (see the header). It is reported on the server's log, and the database keeps serving.
-process.on('uncaughtException', (err) => send({ ev: 'report', line: `database worker: uncaught exception: ${err.stack ?? err.message}` }));
+// (see the header). It is reported on the server's log, and the databases keep serving.
+process.on('uncaughtException', (err) => reportThread(`database worker: uncaught exception: ${err.stack ?? err.message}`));
 process.on('unhandledRejection', (err) => {
-  send({ ev: 'report', line: `database worker: unhandled rejection: ${err instanceof Error ? err.stack ?? err.message : String(err)}` });
+  reportThread(`database worker: unhandled rejection: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
 });
 
-const requests = new RequestReader();
-const outbox = new ReplyBatcher();
-let flushQueued = false;
-/**
- * The batch of this event-loop turn, its flush scheduled. setImmediate, not a microtask: the replies to every batch of
- * requests the turn read, and the durability events of the same turn, go out as one message (a postMessage and the
- * main thread's message event cost more than the records they carry).
- */
-function queued(): ReplyBatcher {
-  if (!flushQueued) {
-    flushQueued = true;
-    setImmediate(flush);
-  }
-  return outbox;
-}
-function send(frame: Frame): void {
-  queued().object(frame);
-}
-function flush(): void {
-  flushQueued = false;
-  sharedCopies = new WeakMap();
-  const { batch, transfer } = outbox.take();
-  try {
-    port.postMessage(batch, transfer);
-    return;
-  } catch {
-    // Something in the batch cannot be cloned (a failed clone transfers nothing): for that frame its caller gets an
-    // error, not silence; the rest go as they are.
-  }
-  replaceUncloneable<Frame>(batch, (f, err) => {
-    const why = `the database's answer cannot be passed to the server: ${err.message}`;
-    if ('id' in f) return { id: f.id, ok: false, error: encodeError(new Error(why)) };
-    return { ev: 'report', line: `database worker: ${f.ev} event dropped: ${why}` };
-  });
-  port.postMessage(batch, transfer);
-}
-
-const durables = new DurableSequencer((seq, error) => {
-  if (error === undefined) send({ ev: 'durable', seq, offset: db?.durableOffset });
-  else send({ ev: 'durableFailed', seq, error: encodeError(error) });
-});
-
-let db: Database | undefined;
-let subscriptions: SubscriptionManager | undefined;
-const clients = new Map<bigint, ClientHandle>();
-let commitEvents: (() => void) | undefined;
+const requestArrived = collectWhenIdle(reportThread);
+answerExitCollection();
+parent.on('message', (message: WorkerAttach) => new DatabaseSession(message.port));
 
 function state(d: Database): DatabaseState {
   return { defBytes: d.moduleDefBytes(), loggedProgramText: d.loggedProgramText(), httpBodyMaxBytes: d.httpBodyMaxBytes };
-}
-
-/** GET /v1/metrics' figures of this database, live queries of its subscriptions included. */
-function metrics(d: Database): WorkerMetrics {
-  return { ...d.metricsSnapshot(), subscriptionQueries: subscriptions?.queryCount ?? 0 };
-}
-
-function opened(): Database {
-  if (db === undefined) throw new DatabaseClosedError();
-  return db;
-}
-
-async function open(start: WorkerStart, program: string): Promise<unknown> {
-  if (db !== undefined) throw new Error('this worker serves a database already');
-  const options = {
-    identity: start.identity, ownerIdentity: start.ownerIdentity, dir: start.dir, durability: start.durability,
-    report: (line: string) => send({ ev: 'report', line }),
-  };
-  const d = start.mode === 'open' ? await Database.open(options, program) : await Database.create(options, program);
-  db = d;
-  d.logs.follow((record) => send({ ev: 'log', record }));
-  d.onFailure((failure) => send({ ev: 'failure', error: encodeError(failure) }));
-  d.onModuleChange((change) => send({ ev: 'moduleChanged', breaksClients: change.breaksClients }));
-  return { state: state(d), logTail: d.logs.tail(), logFilePath: d.logs.path, metrics: metrics(d), durableOffset: d.durableOffset };
-}
-
-/** The manager of this database, created on the first client (as attach.ts does in-thread). */
-function manager(): SubscriptionManager {
-  return subscriptions ??= subscriptionsFor(opened(), compileWithSql);
-}
-
-/** Copies of the frames a commit shares between clients: one per frame per batch (flush starts a new set). */
-let sharedCopies = new WeakMap<Uint8Array, Uint8Array>();
-function sharedCopy(frame: Uint8Array): Uint8Array {
-  let copy = sharedCopies.get(frame);
-  if (copy === undefined) sharedCopies.set(frame, (copy = Uint8Array.prototype.slice.call(frame)));
-  return copy;
-}
-
-function querySetsOut(querySets: QuerySetUpdate[]): QuerySetUpdate[] {
-  if (querySets.length === 0) return querySets;
-  return querySets.map((s) => ({
-    querySetId: s.querySetId,
-    tables: s.tables.map((t) => ('encoded' in t ? { encoded: sharedCopy((t as EncodedTableUpdate).encoded) } : tight(t))),
-  }));
-}
-
-function sinkFor(connectionId: bigint, client: number, shared: boolean): ClientSink {
-  const sink: ClientSink = {
-    transaction: (querySets, isCaller, durable) => {
-      const seq = durables.seqOf(durable);
-      if (isCaller && querySets.length === 0) queued().callerTx(client, seq);
-      else send({ ev: 'tx', connectionId, querySets: querySetsOut(querySets), isCaller, seq });
-    },
-    querySetFailed: (querySetId, error) => send({ ev: 'qsFailed', connectionId, querySetId, error }),
-    fail: (code, reason) => send({ ev: 'clientFail', connectionId, code, reason }),
-  };
-  if (shared) sink.sharedTransaction = (frame, durable) => send({ ev: 'shared', connectionId, frame: sharedCopy(frame), seq: durables.seqOf(durable) });
-  return sink;
-}
-
-function answer(message: ServerMessage): AnswerValue {
-  return { message: tight(message), seq: durables.seqOf(manager().lastDurable) };
-}
-
-function client(connectionId: bigint): ClientHandle {
-  const handle = clients.get(connectionId);
-  if (handle === undefined) throw new Error(`connection ${connectionId.toString(16)} has no subscriptions here`);
-  return handle;
-}
-
-/** Requests waiting behind a `callOrdered` that found the database busy, in arrival order. */
-const backlog: Request[] = [];
-let backlogRetry: NodeJS.Timeout | undefined;
-
-/** Runs a client's call now if the database is free: replied to at once (see the header). False: busy, try later. */
-function callOrdered(id: number, name: string, args: Uint8Array, caller: Caller): boolean {
-  let now;
-  try {
-    now = opened().callReducerNow(name, args, caller);
-  } catch (err) {
-    send({ id, ok: false, error: encodeError(err), offset: db?.durableOffset });
-    return true;
-  }
-  if (now === undefined) return false;
-  queued().callResult(id, now.result, durables.seqOf(now.durable), db?.durableOffset);
-  return true;
-}
-
-/** Handles requests in arrival order; stops at a call the busy database cannot take yet and retries in 1 ms. */
-function drainBacklog(): void {
-  backlogRetry = undefined;
-  while (backlog.length > 0) {
-    const req = backlog[0];
-    if (req.op === 'callOrdered' && db !== undefined && !callOrdered(req.id, req.name, req.args, req.caller)) {
-      backlogRetry = setTimeout(drainBacklog, 1);
-      return;
-    }
-    backlog.shift();
-    if (req.op !== 'callOrdered') handle(req);
-    else if (db === undefined) send({ id: req.id, ok: false, error: encodeError(new DatabaseClosedError()) });
-  }
-}
-
-/** Runs one request; a value, or a promise of one (replied to when it settles). */
-function run(req: Request): unknown {
-  switch (req.op) {
-    case 'open': return open(req, req.program);
-    case 'callOrdered': throw new Error('callOrdered goes through the backlog');
-    case 'callReducer': return opened().callReducer(req.name, req.args, req.caller).then(withoutTxData);
-    case 'callReducerJson': return opened().callReducerJson(req.name, req.argsJson, req.caller).then(withoutTxData);
-    case 'callProcedure': return opened().callProcedure(req.name, req.args, req.caller);
-    case 'callProcedureJson': return opened().callProcedureJson(req.name, req.argsJson, req.caller);
-    case 'clientConnected': return opened().clientConnected(req.caller);
-    case 'clientDisconnected': return opened().clientDisconnected(req.caller);
-    case 'sql': return opened().sql(req.query, req.caller, req.isOwner === undefined ? undefined : { isOwner: req.isOwner })
-      .then((results) => tight([...results]));
-    case 'serveHttp': return opened().serveHttp(req.method, req.path, req.uri, req.headers, req.body);
-    case 'planUpdate': return opened().planUpdate(req.program);
-    case 'update': {
-      const d = opened();
-      return d.update(req.program, { breakClients: req.breakClients, publisher: req.publisher })
-        .then((result) => ({ result, state: state(d), metrics: metrics(d) }));
-    }
-    case 'metrics': return metrics(opened());
-    case 'commitEvents':
-      if (req.on && commitEvents === undefined) {
-        commitEvents = opened().onCommit((e) => send({
-          ev: 'commit', caller: { identity: e.caller.identity, connectionId: e.caller.connectionId },
-          reducer: e.reducer === undefined ? undefined : { id: e.reducer.id, name: e.reducer.name },
-          timestampMicros: e.timestampMicros, durationMicros: e.durationMicros,
-        }));
-      } else if (!req.on) {
-        commitEvents?.();
-        commitEvents = undefined;
-      }
-      return undefined;
-    case 'subAdd': {
-      const handle = manager().addClient({ identity: req.identity, connectionId: req.connectionId, isOwner: req.isOwner },
-        sinkFor(req.connectionId, req.client, req.shared));
-      clients.set(req.connectionId, handle);
-      return undefined;
-    }
-    case 'subRemove': {
-      const handle = clients.get(req.connectionId);
-      clients.delete(req.connectionId);
-      if (handle !== undefined) subscriptions?.removeClient(handle);
-      return undefined;
-    }
-    case 'subscribe':
-      return answer(manager().subscribe(client(req.connectionId), req.requestId, req.querySetId, req.queries));
-    case 'unsubscribe':
-      return answer(manager().unsubscribe(client(req.connectionId), req.requestId, req.querySetId, req.sendDroppedRows));
-    case 'oneOff':
-      return answer(manager().oneOffQuery(client(req.connectionId), req.requestId, req.query));
-    case 'close': {
-      const d = db;
-      if (d === undefined) return undefined;
-      return d.close().then(() => {
-        // Free for the next database (see the header).
-        db = undefined;
-        requests.reset();
-        subscriptions = undefined;
-        clients.clear();
-        commitEvents = undefined;
-        return { failureDurableOffset: d.failure?.durableOffset };
-      });
-    }
-  }
 }
 
 function withoutTxData<T extends { status: string }>(result: T): Omit<T, 'txData'> {
@@ -268,42 +66,312 @@ function withoutTxData<T extends { status: string }>(result: T): Omit<T, 'txData
   return rest;
 }
 
-port.on('message', (batch: Batch<Request>) => requests.read(batch, onRequest, onCall));
-collectWhenIdle(port, (line) => send({ ev: 'report', line }));
-answerExitCollection();
+/** One database of this thread and everything of it: its port, its request tables, its clients, its queues. */
+class DatabaseSession {
+  private db: Database | undefined;
+  /** The port closed: the database left this thread. */
+  private detached = false;
+  private subscriptions: SubscriptionManager | undefined;
+  private readonly clients = new Map<bigint, ClientHandle>();
+  private commitEvents: (() => void) | undefined;
+  private readonly requests = new RequestReader();
+  private readonly outbox = new ReplyBatcher();
+  private flushQueued = false;
+  /** Copies of the frames a commit shares between clients: one per frame per batch (flush starts a new set). */
+  private sharedCopies = new WeakMap<Uint8Array, Uint8Array>();
+  private readonly durables = new DurableSequencer((seq, error) => {
+    if (error === undefined) this.send({ ev: 'durable', seq, offset: this.db?.durableOffset });
+    else this.send({ ev: 'durableFailed', seq, error: encodeError(error) });
+  });
+  /** Requests waiting behind a `callOrdered` that found the database busy, in arrival order. */
+  private readonly backlog: Request[] = [];
+  private backlogRetry: NodeJS.Timeout | undefined;
 
-function onRequest(req: Request): void {
-  if (backlog.length > 0) {
-    queueBehind(req);
-    return;
+  constructor(private readonly port: MessagePort) {
+    port.on('message', (batch: Batch<Request>) => {
+      requestArrived();
+      this.requests.read(batch, this.onRequest, this.onCall);
+    });
+    port.once('close', () => this.detach());
   }
-  handle(req);
-}
 
-/** A client's call (a binary record): run at once when it can, else it waits in the backlog with what follows it. */
-function onCall(id: number, name: string, args: Uint8Array, caller: Caller): void {
-  if (backlog.length > 0 || (db !== undefined && !callOrdered(id, name, args, caller))) {
-    queueBehind({ id, op: 'callOrdered', name, args, caller });
-    return;
+  /**
+   * The main side closed the port: after this database's `close`, or without one (its open failed, or the server let
+   * go of it). A database still open here is closed, so its files and isolate are not held by nobody.
+   */
+  private detach(): void {
+    this.detached = true;
+    clearTimeout(this.backlogRetry);
+    this.backlog.length = 0;
+    const d = this.db;
+    if (d === undefined) return;
+    this.forget();
+    d.close().catch((err: Error) => reportThread(`database ${d.identity.toString(16)}: close after its port closed: ${err.message}`));
   }
-  if (db === undefined) send({ id, ok: false, error: encodeError(new DatabaseClosedError()) });
-}
 
-function queueBehind(req: Request): void {
-  backlog.push(req);
-  backlogRetry ??= setTimeout(drainBacklog, 1);
-}
-
-function handle(req: Request): void {
-  const ok = (value: unknown) => send({ id: req.id, ok: true, value, offset: db?.durableOffset });
-  const failed = (err: unknown) => send({ id: req.id, ok: false, error: encodeError(err), offset: db?.durableOffset });
-  let value: unknown;
-  try {
-    value = run(req);
-  } catch (err) {
-    failed(err);
-    return;
+  private forget(): void {
+    this.db = undefined;
+    this.subscriptions = undefined;
+    this.clients.clear();
+    this.commitEvents = undefined;
   }
-  if (value instanceof Promise) value.then(ok, failed);
-  else ok(value);
+
+  // ---- frames out ------------------------------------------------------------------------------------------------
+
+  /**
+   * The batch of this event-loop turn, its flush scheduled. setImmediate, not a microtask: the replies to every batch
+   * of requests the turn read, and the durability events of the same turn, go out as one message (a postMessage and
+   * the main thread's message event cost more than the records they carry).
+   */
+  private queued(): ReplyBatcher {
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      setImmediate(this.flush);
+    }
+    return this.outbox;
+  }
+
+  private send(frame: Frame): void {
+    this.queued().object(frame);
+  }
+
+  private readonly flush = (): void => {
+    this.flushQueued = false;
+    this.sharedCopies = new WeakMap();
+    const { batch, transfer } = this.outbox.take();
+    if (this.detached) return; // nobody is listening any more
+    try {
+      this.port.postMessage(batch, transfer);
+      return;
+    } catch {
+      // Something in the batch cannot be cloned (a failed clone transfers nothing): for that frame its caller gets an
+      // error, not silence; the rest go as they are.
+    }
+    replaceUncloneable<Frame>(batch, (f, err) => {
+      const why = `the database's answer cannot be passed to the server: ${err.message}`;
+      if ('id' in f) return { id: f.id, ok: false, error: encodeError(new Error(why)) };
+      return { ev: 'report', line: `database worker: ${f.ev} event dropped: ${why}` };
+    });
+    this.port.postMessage(batch, transfer);
+  };
+
+  // ---- the database ----------------------------------------------------------------------------------------------
+
+  /** GET /v1/metrics' figures of this database, live queries of its subscriptions included. */
+  private metrics(d: Database): WorkerMetrics {
+    return { ...d.metricsSnapshot(), subscriptionQueries: this.subscriptions?.queryCount ?? 0 };
+  }
+
+  private opened(): Database {
+    if (this.db === undefined) throw new DatabaseClosedError();
+    return this.db;
+  }
+
+  private async open(start: WorkerStart, program: string): Promise<unknown> {
+    if (this.db !== undefined) throw new Error('this session serves a database already');
+    const options = {
+      identity: start.identity, ownerIdentity: start.ownerIdentity, dir: start.dir, durability: start.durability,
+      report: (line: string) => this.send({ ev: 'report', line }),
+    };
+    const d = start.mode === 'open' ? await Database.open(options, program) : await Database.create(options, program);
+    if (this.detached) { // the server let go of it while it opened
+      await d.close();
+      throw new DatabaseClosedError();
+    }
+    this.db = d;
+    d.logs.follow((record) => this.send({ ev: 'log', record }));
+    d.onFailure((failure) => this.send({ ev: 'failure', error: encodeError(failure) }));
+    d.onModuleChange((change) => this.send({ ev: 'moduleChanged', breaksClients: change.breaksClients }));
+    return { state: state(d), logTail: d.logs.tail(), logFilePath: d.logs.path, metrics: this.metrics(d), durableOffset: d.durableOffset };
+  }
+
+  private close(): unknown {
+    const d = this.db;
+    if (d === undefined) return undefined;
+    return d.close().then(() => {
+      this.forget();
+      return { failureDurableOffset: d.failure?.durableOffset };
+    });
+  }
+
+  /** The manager of this database, created on the first client (as attach.ts does in-thread). */
+  private manager(): SubscriptionManager {
+    return this.subscriptions ??= subscriptionsFor(this.opened(), compileWithSql);
+  }
+
+  private setCommitEvents(on: boolean): void {
+    if (on && this.commitEvents === undefined) {
+      this.commitEvents = this.opened().onCommit((e) => this.send({
+        ev: 'commit', caller: { identity: e.caller.identity, connectionId: e.caller.connectionId },
+        reducer: e.reducer === undefined ? undefined : { id: e.reducer.id, name: e.reducer.name },
+        timestampMicros: e.timestampMicros, durationMicros: e.durationMicros,
+      }));
+    } else if (!on) {
+      this.commitEvents?.();
+      this.commitEvents = undefined;
+    }
+  }
+
+  // ---- subscriptions ---------------------------------------------------------------------------------------------
+
+  private sharedCopy(frame: Uint8Array): Uint8Array {
+    let copy = this.sharedCopies.get(frame);
+    if (copy === undefined) this.sharedCopies.set(frame, (copy = Uint8Array.prototype.slice.call(frame)));
+    return copy;
+  }
+
+  private querySetsOut(querySets: QuerySetUpdate[]): QuerySetUpdate[] {
+    if (querySets.length === 0) return querySets;
+    return querySets.map((s) => ({
+      querySetId: s.querySetId,
+      tables: s.tables.map((t) => ('encoded' in t ? { encoded: this.sharedCopy((t as EncodedTableUpdate).encoded) } : tight(t))),
+    }));
+  }
+
+  private sinkFor(connectionId: bigint, client: number, shared: boolean): ClientSink {
+    const durables = this.durables;
+    const sink: ClientSink = {
+      transaction: (querySets, isCaller, durable) => {
+        const seq = durables.seqOf(durable);
+        if (isCaller && querySets.length === 0) this.queued().callerTx(client, seq);
+        else this.send({ ev: 'tx', connectionId, querySets: this.querySetsOut(querySets), isCaller, seq });
+      },
+      querySetFailed: (querySetId, error) => this.send({ ev: 'qsFailed', connectionId, querySetId, error }),
+      fail: (code, reason) => this.send({ ev: 'clientFail', connectionId, code, reason }),
+    };
+    if (shared) {
+      sink.sharedTransaction = (frame, durable) =>
+        this.send({ ev: 'shared', connectionId, frame: this.sharedCopy(frame), seq: durables.seqOf(durable) });
+    }
+    return sink;
+  }
+
+  private answer(message: ServerMessage): AnswerValue {
+    return { message: tight(message), seq: this.durables.seqOf(this.manager().lastDurable) };
+  }
+
+  private client(connectionId: bigint): ClientHandle {
+    const handle = this.clients.get(connectionId);
+    if (handle === undefined) throw new Error(`connection ${connectionId.toString(16)} has no subscriptions here`);
+    return handle;
+  }
+
+  /** A subscription request (the port's: subAdd … oneOff). */
+  private runSubscription(req: Extract<Request, { op: 'subAdd' | 'subRemove' | 'subscribe' | 'unsubscribe' | 'oneOff' }>): unknown {
+    switch (req.op) {
+      case 'subAdd': {
+        const handle = this.manager().addClient({ identity: req.identity, connectionId: req.connectionId, isOwner: req.isOwner },
+          this.sinkFor(req.connectionId, req.client, req.shared));
+        this.clients.set(req.connectionId, handle);
+        return undefined;
+      }
+      case 'subRemove': {
+        const handle = this.clients.get(req.connectionId);
+        this.clients.delete(req.connectionId);
+        if (handle !== undefined) this.subscriptions?.removeClient(handle);
+        return undefined;
+      }
+      case 'subscribe':
+        return this.answer(this.manager().subscribe(this.client(req.connectionId), req.requestId, req.querySetId, req.queries));
+      case 'unsubscribe':
+        return this.answer(this.manager().unsubscribe(this.client(req.connectionId), req.requestId, req.querySetId, req.sendDroppedRows));
+      case 'oneOff':
+        return this.answer(this.manager().oneOffQuery(this.client(req.connectionId), req.requestId, req.query));
+    }
+  }
+
+  // ---- requests --------------------------------------------------------------------------------------------------
+
+  /** Runs one request; a value, or a promise of one (replied to when it settles). */
+  private run(req: Request): unknown {
+    switch (req.op) {
+      case 'open': return this.open(req, req.program);
+      case 'callOrdered': throw new Error('callOrdered goes through the backlog');
+      case 'callReducer': return this.opened().callReducer(req.name, req.args, req.caller).then(withoutTxData);
+      case 'callReducerJson': return this.opened().callReducerJson(req.name, req.argsJson, req.caller).then(withoutTxData);
+      case 'callProcedure': return this.opened().callProcedure(req.name, req.args, req.caller);
+      case 'callProcedureJson': return this.opened().callProcedureJson(req.name, req.argsJson, req.caller);
+      case 'clientConnected': return this.opened().clientConnected(req.caller);
+      case 'clientDisconnected': return this.opened().clientDisconnected(req.caller);
+      case 'sql': return this.opened().sql(req.query, req.caller, req.isOwner === undefined ? undefined : { isOwner: req.isOwner })
+        .then((results) => tight([...results]));
+      case 'serveHttp': return this.opened().serveHttp(req.method, req.path, req.uri, req.headers, req.body);
+      case 'planUpdate': return this.opened().planUpdate(req.program);
+      case 'update': {
+        const d = this.opened();
+        return d.update(req.program, { breakClients: req.breakClients, publisher: req.publisher })
+          .then((result) => ({ result, state: state(d), metrics: this.metrics(d) }));
+      }
+      case 'metrics': return this.metrics(this.opened());
+      case 'commitEvents': this.setCommitEvents(req.on); return undefined;
+      case 'subAdd': case 'subRemove': case 'subscribe': case 'unsubscribe': case 'oneOff': return this.runSubscription(req);
+      case 'close': return this.close();
+    }
+  }
+
+  private handle(req: Request): void {
+    const ok = (value: unknown) => this.send({ id: req.id, ok: true, value, offset: this.db?.durableOffset });
+    const failed = (err: unknown) => this.send({ id: req.id, ok: false, error: encodeError(err), offset: this.db?.durableOffset });
+    let value: unknown;
+    try {
+      value = this.run(req);
+    } catch (err) {
+      failed(err);
+      return;
+    }
+    if (value instanceof Promise) value.then(ok, failed);
+    else ok(value);
+  }
+
+  private readonly onRequest = (req: Request): void => {
+    if (this.backlog.length > 0) {
+      this.queueBehind(req);
+      return;
+    }
+    this.handle(req);
+  };
+
+  /** A client's call (a binary record): run at once when it can, else it waits in the backlog with what follows it. */
+  private readonly onCall = (id: number, name: string, args: Uint8Array, caller: Caller): void => {
+    if (this.backlog.length > 0 || (this.db !== undefined && !this.callOrdered(id, name, args, caller))) {
+      this.queueBehind({ id, op: 'callOrdered', name, args, caller });
+      return;
+    }
+    if (this.db === undefined) this.send({ id, ok: false, error: encodeError(new DatabaseClosedError()) });
+  };
+
+  /** Runs a client's call now if the database is free: replied to at once (see the header). False: busy, try later. */
+  private callOrdered(id: number, name: string, args: Uint8Array, caller: Caller): boolean {
+    let now;
+    try {
+      now = this.opened().callReducerNow(name, args, caller);
+    } catch (err) {
+      this.send({ id, ok: false, error: encodeError(err), offset: this.db?.durableOffset });
+      return true;
+    }
+    if (now === undefined) return false;
+    this.queued().callResult(id, now.result, this.durables.seqOf(now.durable), this.db?.durableOffset);
+    return true;
+  }
+
+  private queueBehind(req: Request): void {
+    this.backlog.push(req);
+    this.backlogRetry ??= setTimeout(this.drainBacklog, 1);
+  }
+
+  /** Handles requests in arrival order; stops at a call the busy database cannot take yet and retries in 1 ms. */
+  private readonly drainBacklog = (): void => {
+    this.backlogRetry = undefined;
+    const backlog = this.backlog;
+    while (backlog.length > 0) {
+      const req = backlog[0];
+      if (req.op === 'callOrdered' && this.db !== undefined && !this.callOrdered(req.id, req.name, req.args, req.caller)) {
+        this.backlogRetry = setTimeout(this.drainBacklog, 1);
+        return;
+      }
+      backlog.shift();
+      if (req.op !== 'callOrdered') this.handle(req);
+      else if (this.db === undefined) this.send({ id: req.id, ok: false, error: encodeError(new DatabaseClosedError()) });
+    }
+  };
 }

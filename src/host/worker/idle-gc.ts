@@ -1,6 +1,7 @@
 // host/worker/idle-gc.ts — a database worker that goes idle after allocating a lot gives its garbage back.
 //
-// Owns: the idle check of one worker thread (a timer re-armed while requests arrive) and its full collections.
+// Owns: the idle check of one worker thread (a timer re-armed while requests of any of its databases arrive) and its
+// full collections.
 // May call: node:v8 (heap figures), node:inspector (the collection), limits.ts.
 //
 // V8 collects when allocation asks it to, so a heap that stops allocating keeps its garbage: a worker that ran a
@@ -19,7 +20,6 @@
 
 import inspector from 'node:inspector';
 import v8 from 'node:v8';
-import type { MessagePort } from 'node:worker_threads';
 import { workerIdleGcAfterMsConfigured, workerIdleGcHeapGrowthBytes } from '../../limits.js';
 
 /** V8 heap committed plus external memory (ArrayBuffers) of this thread: what garbage keeps resident. */
@@ -43,12 +43,13 @@ export async function collectGarbage(): Promise<void> {
 }
 
 /**
- * Watches `port` for requests and collects this thread's garbage once it has been idle (see the header).
- * A collection that fails (a Node built without the inspector) is reported once on `report`, and none is tried again.
+ * Collects this thread's garbage once it has been idle (see the header); the function returned is to be called when
+ * a batch of requests arrives, for any database of the thread. A collection that fails (a Node built without the
+ * inspector) is reported once on `report`, and none is tried again.
  */
-export function collectWhenIdle(port: MessagePort, report: (line: string) => void): void {
+export function collectWhenIdle(report: (line: string) => void): () => void {
   const idleAfterMs = workerIdleGcAfterMsConfigured();
-  if (idleAfterMs === 0) return;
+  if (idleAfterMs === 0) return () => {};
   let heapBytesAfterCollection = heapBytes();
   let requested = false;
   let lookAgain = false;
@@ -81,8 +82,8 @@ export function collectWhenIdle(port: MessagePort, report: (line: string) => voi
   }
 
   // Per batch of requests only a flag (and a timer when the worker was idle): nothing measurable per call.
-  port.on('message', () => {
+  return () => {
     requested = true;
     arm();
-  });
+  };
 }

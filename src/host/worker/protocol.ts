@@ -6,16 +6,17 @@
 // May call: host/errors.ts and the other modules whose error classes cross (recovery, update, sql, sats, durability),
 // limits.
 //
-// Transport: postMessage for now. Each side posts one `Batch` per event-loop turn: everything the turn produced, in
-// the order it produced it, so each side sees the other's frames in order. The hot frames are binary records in one
-// ArrayBuffer (transferred, not cloned): a WebSocket client's reducer call (`callOrdered`) and its result. Every other
-// frame is a plain object — `{id, op, …}` a request, `{id, ok, value | error}` its reply, `{ev, …}` an event — placed
-// in the record stream by an OBJECT record. A call names its caller (identity, connection id, JWT payload: hundreds
-// of bytes) and its reducer by a number the stream defined earlier (`CallerTable`, `NameTable`), so they cross once
-// per connection, not once per call. Nothing is shared by reference, so a ring of binary frames (engine-v2 step 4)
-// can replace the transport without changing a side.
+// Transport: postMessage on one MessagePort per database (a thread serves several: `WorkerAttach`). Each side posts
+// one `Batch` per event-loop turn: everything the turn produced, in the order it produced it, so each side sees the
+// other's frames in order. The hot frames are binary records in one ArrayBuffer (transferred, not cloned): a WebSocket
+// client's reducer call (`callOrdered`) and its result. Every other frame is a plain object — `{id, op, …}` a request,
+// `{id, ok, value | error}` its reply, `{ev, …}` an event — placed in the record stream by an OBJECT record. A call
+// names its caller (identity, connection id, JWT payload: hundreds of bytes) and its reducer by a number the stream
+// defined earlier (`CallerTable`, `NameTable`), so they cross once per connection, not once per call. Nothing is
+// shared by reference, so a ring of binary frames (engine-v2 step 4) can replace the transport without changing a side.
 
 import assert from 'node:assert';
+import type { MessagePort } from 'node:worker_threads';
 import {
   BadArgumentsError, ConnectionRejectedError, DatabaseClosedError, NoSuchReducerError, PublishError, ReducerNotCallableError,
 } from '../errors.js';
@@ -32,6 +33,14 @@ import { workerCallersInternedMax, workerReducerNamesInternedMax } from '../../l
 import type { Caller, DatabaseMetricsSnapshot, ReducerCallResult } from '../database.js';
 import type { LogRecord } from '../module-log.js';
 import type { QuerySetUpdate, ServerMessage } from '../../subscription/messages.js';
+
+/**
+ * Main → a worker thread's parentPort: serve one more database; its requests, replies and events go over `port` (the
+ * other end of a MessageChannel the main side keeps), in the frames below.
+ */
+export interface WorkerAttach { port: MessagePort }
+/** A worker thread's parentPort → main: a line for the server's log that belongs to no one database of the thread. */
+export interface WorkerThreadReport { report: string }
 
 /** Which database a worker opens, and how (the `open` request). */
 export interface WorkerStart {
@@ -536,16 +545,10 @@ export class RequestBatcher extends Batcher<Request> {
   }
 }
 
-/** Worker side: reads the main thread's batches; its tables of callers and names live as long as one database. */
+/** Worker side: reads one database's batches (one reader per database: its callers and names are numbered apart). */
 export class RequestReader {
-  private callers: (Caller | undefined)[] = [];
-  private names: string[] = [];
-
-  /** A new database: the next main side numbers from scratch. */
-  reset(): void {
-    this.callers = [];
-    this.names = [];
-  }
+  private readonly callers: (Caller | undefined)[] = [];
+  private readonly names: string[] = [];
 
   read(batch: Batch<Request>, onRequest: (request: Request) => void,
     onCall: (id: number, name: string, args: Uint8Array, caller: Caller) => void): void {

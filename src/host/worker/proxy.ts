@@ -1,6 +1,7 @@
-// host/worker/proxy.ts — `WorkerDatabase`: a HostedDatabase whose `Database` runs in its own worker thread.
+// host/worker/proxy.ts — `WorkerDatabase`: a HostedDatabase whose `Database` runs in a worker thread.
 //
-// Owns: starting workers and the pool of idle ones (one kept warm: `workerSparesWarm`), the main side of protocol.ts
+// Owns: the pool of database worker threads (at most `workerThreadsMax`; which thread serves a new database; one idle
+// thread kept warm: `workerSparesWarm`; each thread's reports and exit), the main side of protocol.ts
 // (request ids, replies, events in the worker's order), what the server reads synchronously (the module definition
 // and the catalogues built from it, the module log — a mirror of the worker's ring, older records from its files —
 // the latest metrics, the failure and durable offset), the subscription port that forwards sessions to the worker's
@@ -8,16 +9,24 @@
 // May call: host/worker/protocol.ts, host/worker/exit-collection.ts, limits, host/reducers.ts, host/procedures.ts,
 // host/module-log.ts, host/errors.ts, host/recovery.ts, datastore (schema and an empty store for the schema),
 // sats/moduledef, subscription/manager.ts (compileWithSql, to refuse another compiler; types), subscription/messages.ts
-// (types).
+// (types), metrics/counters.ts (databaseWorkerThreads: what GET /v1/metrics shows of the pool).
 //
 // Why a worker: a reducer runs synchronously inside its isolate, so on the main thread a runaway holds every
-// socket, every other database and /v1/ping for its whole limit. In a worker it holds only its own database.
-// `worker.terminate()` cannot stop a busy isolate (docs/engine-v2.md §1), so close waits for the call to end.
+// socket, every other database and /v1/ping for its whole limit. In a worker it holds only the databases of its
+// thread: while fewer than `workerThreadsMax` threads run, that is its own database alone (each new database gets an
+// idle thread, else a new one); at the bound, a new database goes to the thread serving the fewest (the oldest of
+// those), so a client publishing database after database grows the server by a database's memory, not a thread's.
+// Each database has a MessageChannel of its own to its thread (one port sent in an attach message), so the frames,
+// their ordering and their numbering are per database, as they were with a thread each. A thread with a database is
+// ref'd, one without unref'd, and threads are never ended while the process runs: isolated-vm aborts the process
+// when a thread that used it is torn down (host/worker/entry.ts). `worker.terminate()` cannot stop a busy isolate
+// either (docs/engine-v2.md §1), so close waits for the call to end.
 
 import assert from 'node:assert';
-import { Worker } from 'node:worker_threads';
-import { workerSparesWarm } from '../../limits.js';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { workerSparesWarm, workerThreadsMaxConfigured } from '../../limits.js';
 import { collectBeforeProcessExit } from './exit-collection.js';
+import { databaseWorkerThreads } from '../../metrics/counters.js';
 import { Datastore } from '../../datastore/store.js';
 import { buildDatabaseSchema } from '../../datastore/schema.js';
 import { decodeRawModuleDef, type RawModuleDefV10 } from '../../sats/moduledef.js';
@@ -37,7 +46,8 @@ import type { QuerySetUpdate } from '../../subscription/messages.js';
 import type { CreateDatabaseOptions, DatabaseHost, HostedDatabase, HostedLog } from '../../server/host-api.js';
 import {
   decodeError, DurableTracker, readReplies, replaceUncloneable, RequestBatcher, tight, type AnswerValue, type Batch,
-  type CallResult, type DatabaseState, type Frame, type ReplyHandlers, type Request, type WorkerMetrics, type WorkerStart,
+  type CallResult, type DatabaseState, type Frame, type ReplyHandlers, type Request, type WorkerAttach, type WorkerMetrics,
+  type WorkerStart, type WorkerThreadReport,
 } from './protocol.js';
 
 /** See WorkerDatabase.callReducerOrdered. */
@@ -52,64 +62,95 @@ const noQuerySets: QuerySetUpdate[] = [];
 /** How long GET /v1/metrics waits for a worker's current figures before it serves the previous ones. */
 const metricsRefreshWaitMs = 1_000;
 
-/**
- * Workers whose database closed (or failed to open), waiting for the next one. A worker thread is never ended while
- * the process runs: isolated-vm aborts the process when a worker that used it is torn down (host/worker/entry.ts).
- */
-const idleWorkers: Worker[] = [];
+/** One database worker thread and the databases it serves. */
+interface PooledWorker {
+  readonly worker: Worker;
+  readonly databases: Set<WorkerDatabase>;
+  /** Where the thread's own reports go (uncaught exceptions): the server log of the last database placed on it. */
+  report: ((line: string) => void) | undefined;
+}
 
-function takeWorker(): Worker {
-  const idle = idleWorkers.pop();
-  if (idle === undefined) return startWorker();
-  idle.ref();
-  return idle;
+/** Every live database worker thread, oldest first. */
+const pool: PooledWorker[] = [];
+
+/**
+ * The thread for a new database (see the header): an idle one, else a new one below `workerThreadsMax`, else the one
+ * serving the fewest databases (the oldest of those).
+ */
+function place(db: WorkerDatabase, report: (line: string) => void): PooledWorker {
+  let pooled = pool.find((p) => p.databases.size === 0);
+  if (pooled === undefined && pool.length < workerThreadsMaxConfigured()) pooled = startWorker();
+  if (pooled === undefined) {
+    pooled = pool[0]!;
+    for (const p of pool) if (p.databases.size < pooled.databases.size) pooled = p;
+  }
+  if (pooled.databases.size === 0) pooled.worker.ref();
+  pooled.databases.add(db);
+  databaseWorkerThreads.set(pooled.worker.threadId, pooled.databases.size);
+  pooled.report = report;
+  return pooled;
+}
+
+/** `db` left its thread; a thread left with no database is unref'd, so that idle threads never keep the process alive. */
+function unplace(pooled: PooledWorker, db: WorkerDatabase): void {
+  if (!pooled.databases.delete(db)) return;
+  if (pooled.databases.size === 0) pooled.worker.unref();
+  databaseWorkerThreads.set(pooled.worker.threadId, pooled.databases.size);
 }
 
 /**
- * Starts idle workers until `workerSparesWarm` wait in the pool; called once a publish created a database, so the
- * next publish does not wait for a thread to boot (~0.3-0.5 s of its wall time). Not at start nor after a reopen: a
- * booting spare competes for the cores with what follows (a restart's first requests), and a server that only
- * serves its databases never needs one.
+ * Starts idle threads until `workerSparesWarm` wait (within `workerThreadsMax`); called once a publish created a
+ * database, so the next publish does not wait for a thread to boot (~0.3-0.5 s of its wall time). Not at start nor
+ * after a reopen: a booting spare competes for the cores with what follows (a restart's first requests), and a server
+ * that only serves its databases never needs one.
  */
 function keepSparesWarm(): void {
-  while (idleWorkers.length < workerSparesWarm) releaseWorker(startWorker());
+  const threadsMax = workerThreadsMaxConfigured();
+  let idle = pool.filter((p) => p.databases.size === 0).length;
+  for (; idle < workerSparesWarm && pool.length < threadsMax; idle++) startWorker();
 }
 
-/** Back to the pool; unref'd so that idle workers never keep the process alive. */
-function releaseWorker(worker: Worker): void {
+/** A new thread in the pool, idle (unref'd). */
+function startWorker(): PooledWorker {
+  const pooled: PooledWorker = { worker: newWorker(), databases: new Set(), report: undefined };
+  const { worker } = pooled;
+  const thread = worker.threadId;
+  collectBeforeProcessExit(worker);
+  worker.on('message', (message: WorkerThreadReport) => pooled.report?.(message.report));
+  // After the 'message' listener: adding one refs the worker's port again (Node 20).
   worker.unref();
-  idleWorkers.push(worker);
+  worker.on('error', (err) => { for (const db of pooled.databases) db.threadError(err); });
+  worker.once('exit', (code) => {
+    pool.splice(pool.indexOf(pooled), 1);
+    databaseWorkerThreads.delete(thread);
+    for (const db of [...pooled.databases]) db.threadExited(code);
+    pooled.databases.clear();
+  });
+  pool.push(pooled);
+  databaseWorkerThreads.set(thread, 0);
+  return pooled;
 }
 
-function startWorker(): Worker {
+function newWorker(): Worker {
   const here = import.meta.url;
   if (here.endsWith('.ts')) {
     // Running from source (tests under tsx): Node 20 does not pass --import loader hooks to workers.
     const entry = new URL('./entry.ts', here).href;
     const tsx = import.meta.resolve('tsx/esm/api');
     const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
-    return watched(new Worker(boot, { eval: true, execArgv: [] }));
+    return new Worker(boot, { eval: true, execArgv: [] });
   }
   // execArgv: the process's own flags are not the worker's (`--input-type`/`--eval` of a `node --eval` parent fail it).
-  return watched(new Worker(new URL('./entry.js', here), { execArgv: [] }));
-}
-
-/** A worker that dies while idle leaves the pool; its errors are reported by the database it serves, if any. */
-function watched(worker: Worker): Worker {
-  worker.on('error', () => {});
-  collectBeforeProcessExit(worker);
-  worker.once('exit', () => {
-    const i = idleWorkers.indexOf(worker);
-    if (i >= 0) idleWorkers.splice(i, 1);
-  });
-  return worker;
+  return new Worker(new URL('./entry.js', here), { execArgv: [] });
 }
 
 export class WorkerDatabase implements HostedDatabase {
   readonly identity: bigint;
   readonly ownerIdentity: bigint;
   readonly logs = new WorkerModuleLog();
-  private readonly worker: Worker;
+  /** The thread serving this database, and this database's channel to it. */
+  private readonly thread: PooledWorker;
+  private readonly channel: MessagePort;
   private readonly pending = new Map<number, Pending>();
   /**
    * `callOrdered` requests not yet answered, oldest first, as [id, ran] pairs from `orderedHead`: the worker answers
@@ -143,32 +184,33 @@ export class WorkerDatabase implements HostedDatabase {
   private readonly sinksByNumber: (ClientSink | undefined)[] = [];
   private readonly freeSinkNumbers: number[] = [];
 
-  private readonly onBatch = (batch: Batch<Frame>): void => readReplies(batch, this.replyHandlers);
-  private readonly onError = (err: Error): void => {
-    this.report(`database ${this.identity.toString(16)}: worker thread error: ${err.stack ?? err.message}`);
-  };
-  private readonly onExit = (code: number): void => this.exited(code);
-
   private constructor(start: WorkerStart, private readonly report: (line: string) => void) {
     this.identity = start.identity;
     this.ownerIdentity = start.ownerIdentity;
-    this.worker = takeWorker();
-    this.worker.on('message', this.onBatch);
-    this.worker.on('error', this.onError);
-    this.worker.on('exit', this.onExit);
+    this.thread = place(this, report);
+    const { port1, port2 } = new MessageChannel();
+    this.channel = port1;
+    port1.on('message', (batch: Batch<Frame>) => readReplies(batch, this.replyHandlers));
+    this.thread.worker.postMessage({ port: port2 } satisfies WorkerAttach, [port2]);
   }
 
-  /** This database is done with its worker (closed, or never opened): the worker serves the next one. */
+  /**
+   * This database is done with its thread (closed, or never opened): its channel closes (an open port would keep the
+   * process alive; the thread's session ends with it) and the thread may serve the next one.
+   */
   private release(): void {
     this.closed = true;
-    this.worker.off('message', this.onBatch);
-    this.worker.off('error', this.onError);
-    this.worker.off('exit', this.onExit);
+    this.channel.close();
     this.failPending(new DatabaseClosedError());
-    releaseWorker(this.worker);
+    unplace(this.thread, this);
   }
 
-  /** Starts a worker and creates (publish) or reopens (start) the database in it; rejects as Database.create/open. */
+  /** The pool's: the thread reported an error (it exits next). */
+  threadError(err: Error): void {
+    this.report(`database ${this.identity.toString(16)}: worker thread error: ${err.stack ?? err.message}`);
+  }
+
+  /** Places the database on a thread and creates (publish) or reopens (start) it there; rejects as Database.create/open. */
   static async start(start: WorkerStart, program: string, report: (line: string) => void): Promise<WorkerDatabase> {
     const db = new WorkerDatabase(start, report);
     try {
@@ -221,7 +263,7 @@ export class WorkerDatabase implements HostedDatabase {
   private readonly flushOutbox = (): void => {
     const { batch, transfer } = this.outbox.take();
     try {
-      this.worker.postMessage(batch, transfer);
+      this.channel.postMessage(batch, transfer);
       return;
     } catch {
       // Something in the batch cannot be cloned (a failed clone transfers nothing): that request's caller gets the
@@ -237,7 +279,7 @@ export class WorkerDatabase implements HostedDatabase {
       else pending?.fail(err);
       return null;
     });
-    this.worker.postMessage(batch, transfer);
+    this.channel.postMessage(batch, transfer);
   };
 
   /** Everything waiting for the worker fails with `error` (it closed or exited). */
@@ -333,10 +375,11 @@ export class WorkerDatabase implements HostedDatabase {
     for (const l of this.failureListeners) l(failure);
   }
 
-  /** The worker ended: anything still waiting fails, and an exit nobody asked for is a database failure. */
-  private exited(code: number): void {
+  /** The pool's: the thread ended. Anything still waiting fails, and an exit nobody asked for is a database failure. */
+  threadExited(code: number): void {
     const unexpected = !this.closed;
     this.closed = true;
+    this.channel.close();
     let error: Error = new DatabaseClosedError();
     if (unexpected) {
       const failure = new DatabaseFailedError(new Error(`the database's worker thread exited (code ${code})`));
@@ -562,8 +605,9 @@ class WorkerSubscriptionPort implements SubscriptionPort {
   }
 }
 
-/** `spacetime start --database-threads worker`: every database in its own worker thread. */
+/** `spacetime start --database-threads worker`: every database in a worker thread (see the header for which). */
 export function workerHost(durability: 'fsync' | 'none', report: (line: string) => void): DatabaseHost {
+  workerThreadsMaxConfigured(); // a malformed SPACETIME_WORKER_THREADS_MAX fails the start, not a later publish
   const start = (mode: WorkerStart['mode'], options: CreateDatabaseOptions, program: string) =>
     WorkerDatabase.start({ mode, identity: options.identity, ownerIdentity: options.ownerIdentity, dir: options.dir, durability },
       program, report);
