@@ -1,8 +1,9 @@
 // Engine v2 step 8 (issue 12): database worker threads are a bounded pool (limits.ts workerThreadsMax,
 // SPACETIME_WORKER_THREADS_MAX). A real server in worker mode with the bound set to 2: five databases run on two threads
 // (not five, plus a spare), a new database goes to the thread serving the fewest, two databases on one thread share no
-// rows, clients, callers or subscriptions, and a runaway reducer holds the databases of its own thread only, for its
-// limit. What the server says of its threads is GET /v1/metrics' spacetime_database_worker_thread_databases.
+// rows, clients, callers or subscriptions, a runaway reducer holds the databases of its own thread only, for its limit,
+// a restart reopens them on two threads, and a failed publish gives its place back. What the server says of its
+// threads is GET /v1/metrics' spacetime_database_worker_thread_databases; /proc counts the process's threads.
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { after, before, test } from 'node:test';
@@ -20,7 +21,7 @@ before(async () => {
   server = await startTestServer({
     env: { SPACETIME_DATABASE_THREADS: 'worker', SPACETIME_WORKER_THREADS_MAX: String(threadsMax), SPACETIME_REDUCER_TIMEOUT_MS: String(limitMs) },
   });
-  for (const fixture of ['chat', 'cpu-hog']) bundles.set(fixture, (await buildFixture(fixture)).code);
+  for (const fixture of ['chat', 'cpu-hog', 'bad-init']) bundles.set(fixture, (await buildFixture(fixture)).code);
   ({ token } = await (await fetch(`${server.url}/v1/identity`, { method: 'POST' })).json() as { token: string });
 });
 
@@ -154,4 +155,11 @@ test('a restarted server reopens its databases on two threads, each with its own
   assert.equal((await sql('a0', 'SELECT * FROM message')).length, 3);
   assert.deepEqual(await sql('a2', "SELECT text FROM message WHERE text = 'from b 2'"), [['from b 2']]);
   for (const db of ['b1', 'b4', 'b5']) assert.equal((await call(db, 'hit')).status, 200, db);
+});
+
+test('a publish that fails on a shared thread leaves the thread to its databases', async () => {
+  const res = await request('PUT', '/v1/database/bad', bundles.get('bad-init'));
+  assert.notEqual(res.status, 200, await res.text());
+  assert.deepEqual(await threadLoads(), [3, 2]);
+  for (const db of ['b1', 'b4']) assert.equal((await call(db, 'hit')).status, 200, db);
 });
