@@ -5,18 +5,19 @@
 // behind HostedDatabase: host/database.ts `Database` (in this thread) and host/worker/proxy.ts `WorkerDatabase`
 // (the same Database in its own worker thread, behind messages); test/host/hosted-database-contract.test.ts runs
 // the same cases against both.
-// May call: host/database.ts, host/worker/ (types only).
+// May call: host/database.ts, host/worker/, sql/json.ts (types only).
 
 import type { Database } from '../host/database.js';
 import type { LogCursor, LogListener, LogRecord } from '../host/module-log.js';
 import type { WorkerDatabase } from '../host/worker/proxy.js';
 import type { ReadView } from '../datastore/types.js';
-import type { ProductType } from '../sats/types.js';
 import type { CompileQuery } from '../subscription/manager.js';
 import type { SubscriptionPort } from '../subscription/port.js';
 
 export type { Caller, ReducerCallResult } from '../host/database.js';
 export type { LogRecord } from '../host/module-log.js';
+/** One /sql statement result; rows are BSATN of the schema's product or decoded positional values. */
+export type { SqlStatementResult } from '../sql/json.js';
 
 /** The module log as the server reads it: `spacetime logs` (backlog, then follow). */
 export interface HostedLog {
@@ -54,6 +55,8 @@ export interface HostedDatabase {
   clientConnected: Database['clientConnected'];
   clientDisconnected: Database['clientDisconnected'];
   sql: Database['sql'];
+  /** `sql` rendered as POST /sql's JSON body where the query ran (sql/json.ts says why). */
+  sqlJson: Database['sqlJson'];
   serveHttp: Database['serveHttp'];
 
   // Module updates.
@@ -82,13 +85,6 @@ export interface HostedDatabase {
   close(): Promise<void>;
 }
 
-/** One statement's result; rows are BSATN of the schema's product or decoded positional values. */
-export interface SqlStatementResult {
-  schema: ProductType;
-  rows: readonly unknown[];
-  totalDurationMicros?: number | bigint;
-  stats?: { rowsInserted?: number; rowsDeleted?: number; rowsUpdated?: number };
-}
 
 /** What the server passes when it creates or reopens a database. */
 export interface CreateDatabaseOptions {

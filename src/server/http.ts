@@ -130,6 +130,11 @@ export class RequestContext {
     this.res.end(text);
   }
 
+  sendBytes(status: number, body: Uint8Array, contentType: string): void {
+    this.res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': body.byteLength });
+    this.res.end(body);
+  }
+
   sendEmpty(status: number, headers: Record<string, string> = {}): void {
     this.res.writeHead(status, { ...headers, 'Content-Length': 0 });
     this.res.end();

@@ -4,7 +4,7 @@
 // over today's SubscriptionManager (answers synchronously, exactly today's behaviour) and the choice between it and a
 // database's own port (host/worker/proxy.ts: the manager runs in the database's worker; answers and client messages
 // come back as messages, in the order the worker produced them).
-// May call: subscription/manager.ts, subscription/messages.ts (types).
+// May call: subscription/manager.ts, subscription/messages.ts, subscription/wire-frame.ts (types).
 //
 // Why a callback and not a promise: an answer (SubscribeApplied…) must take its place in the client's outbound queue
 // at the moment it is decided, between the TransactionUpdates of the commits before and after its snapshot. The
@@ -15,12 +15,20 @@ import {
   subscriptionsFor, type ClientHandle, type ClientSink, type CommitSource, type CompileQuery, type SubscriptionManager,
 } from './manager.js';
 import type { ServerMessage } from './messages.js';
+import type { Compression, FramedAnswer } from './wire-frame.js';
 
-/** A (un)subscription or one-off answer, with what it waits for under confirmed reads (the last commit it saw). */
-export type PortAnswer = (message: ServerMessage, durable: Promise<unknown> | undefined) => void;
+/**
+ * A (un)subscription or one-off answer, with what it waits for under confirmed reads (the last commit it saw): the
+ * message, or (a database in a worker, for a binary-protocol client) its encoding (wire-frame.ts).
+ */
+export type PortAnswer = (message: ServerMessage | FramedAnswer, durable: Promise<unknown> | undefined) => void;
 
 export interface SubscriptionPort {
-  addClient(handle: ClientHandle, sink: ClientSink): ClientHandle;
+  /**
+   * `answersFor`: the client speaks the binary protocol with this compression, so answers may come encoded
+   * (FramedAnswer); absent (the JSON protocol), they come as messages.
+   */
+  addClient(handle: ClientHandle, sink: ClientSink, answersFor?: Compression): ClientHandle;
   removeClient(handle: ClientHandle): void;
   subscribe(handle: ClientHandle, requestId: number, querySetId: number, queryStrings: string[], done: PortAnswer): void;
   unsubscribe(handle: ClientHandle, requestId: number, querySetId: number, sendDroppedRows: boolean, done: PortAnswer): void;

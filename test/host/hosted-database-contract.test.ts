@@ -84,6 +84,10 @@ for (const impl of impls) {
       const rows = await db.sql('SELECT * FROM person', alice, { isOwner: false });
       assert.equal(rows.length, 1);
       assert.equal(rows[0].rows.length, 2);
+      const body = JSON.parse(new TextDecoder().decode(await db.sqlJson('SELECT * FROM person', alice, { isOwner: false })));
+      assert.deepEqual(body.map((r: { rows: unknown[] }) => r.rows), [[['Alice'], ['Bob']]]);
+      assert.deepEqual(body[0].schema, { elements: [{ name: { some: 'name' }, algebraic_type: { String: [] } }] });
+      await assert.rejects(db.sqlJson('SELEKT nonsense', alice), SqlError);
 
       await assert.rejects(db.callReducerJson('nope', [], alice), NoSuchReducerError);
       await assert.rejects(db.callReducerJson('add', [1, 2], alice), BadArgumentsError);

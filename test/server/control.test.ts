@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ControlStore, DatabaseNameError, newDatabaseIdentity, parseDatabaseName } from '../../src/server/control.js';
 import { programHash } from '../../src/server/program-hash.js';
 import { parseListenAddr, startServer } from '../../src/server/main.js';
-import { sqlResultToJson } from '../../src/server/routes/database.js';
+import { sqlResultToJson } from '../../src/sql/json.js';
 import { compileCodec } from '../../src/sats/codec.js';
 import { stringifyJson } from '../../src/sats/json.js';
 import type { AlgebraicType, ProductType } from '../../src/sats/types.js';

@@ -145,7 +145,6 @@ const headerImportExceptions: Record<string, string> = {
   'host/database.ts -> subscription/manager.ts': 'header to be updated by the work editing host/database.ts now',
   'host/worker/protocol.ts -> datastore/migrate.ts': 'header to be updated with the worker work (helper P)',
   'host/worker/protocol.ts -> subscription/manager.ts': 'header to be updated with the worker work (helper P)',
-  'host/worker/protocol.ts -> subscription/messages.ts': 'header to be updated with the worker work (helper P)',
   'host/worker/proxy.ts -> server/host-api.ts': 'header to be updated with the worker work (helper P)',
   'server/host-api.ts -> subscription/manager.ts': 'header to be updated with the worker work (helper P)',
   'server/host-api.ts -> subscription/port.ts': 'header to be updated with the worker work (helper P)',

@@ -8,7 +8,7 @@
 // module log records, recovery reports, durability and failures as events. Frames one turn produced for a database go
 // out together, in the order they were produced.
 // May call: host/database.ts, host/worker/protocol.ts, host/worker/idle-gc.ts, host/worker/exit-collection.ts,
-// subscription/manager.ts, subscription/messages.ts (types).
+// subscription/manager.ts, subscription/messages.ts (types), subscription/wire-frame.ts (answers encoded here).
 //
 // A thread serves the databases proxy.ts places on it (one each until `workerThreadsMax` threads run, then several)
 // and outlives them: each arrives as a MessagePort in an `attach` message and leaves when the main side closes that
@@ -30,6 +30,7 @@ import { parentPort, type MessagePort } from 'node:worker_threads';
 import { Database, type Caller } from '../database.js';
 import { compileWithSql, subscriptionsFor, type ClientHandle, type ClientSink, type SubscriptionManager } from '../../subscription/manager.js';
 import type { EncodedTableUpdate, QuerySetUpdate, ServerMessage } from '../../subscription/messages.js';
+import { framedAnswer, type Compression } from '../../subscription/wire-frame.js';
 import { DatabaseClosedError } from '../errors.js';
 import { collectWhenIdle } from './idle-gc.js';
 import { answerExitCollection } from './exit-collection.js';
@@ -60,6 +61,13 @@ function state(d: Database): DatabaseState {
   return { defBytes: d.moduleDefBytes(), loggedProgramText: d.loggedProgramText(), httpBodyMaxBytes: d.httpBodyMaxBytes };
 }
 
+/** The byte array a reply carries (a /sql body, an encoded answer), to transfer when large. */
+function bytesOf(value: unknown): Uint8Array | undefined {
+  if (value instanceof Uint8Array) return value;
+  const answer = (value as Partial<AnswerValue> | undefined)?.message;     // a call's failure has a string `message`
+  return typeof answer === 'object' && answer !== null && 'bytes' in answer ? answer.bytes : undefined;
+}
+
 function withoutTxData<T extends { status: string }>(result: T): Omit<T, 'txData'> {
   if (result.status !== 'committed') return result;
   const { txData: _unused, ...rest } = result as T & { txData: unknown };
@@ -73,6 +81,8 @@ class DatabaseSession {
   private detached = false;
   private subscriptions: SubscriptionManager | undefined;
   private readonly clients = new Map<bigint, ClientHandle>();
+  /** Clients whose answers go encoded (subAdd's `answersFor`): their compression, by connection id. */
+  private readonly answersFor = new Map<bigint, Compression>();
   private commitEvents: (() => void) | undefined;
   private readonly requests = new RequestReader();
   private readonly outbox = new ReplyBatcher();
@@ -131,8 +141,9 @@ class DatabaseSession {
     return this.outbox;
   }
 
-  private send(frame: Frame): void {
-    this.queued().object(frame);
+  /** `bytes`: a large byte array in the frame, transferred rather than copied (ReplyBatcher.object). */
+  private send(frame: Frame, bytes?: Uint8Array): void {
+    this.queued().object(frame, bytes);
   }
 
   private readonly flush = (): void => {
@@ -246,8 +257,11 @@ class DatabaseSession {
     return sink;
   }
 
-  private answer(message: ServerMessage): AnswerValue {
-    return { message: tight(message), seq: this.durables.seqOf(this.manager().lastDurable) };
+  /** Encoded here for a binary-protocol client (subscription/wire-frame.ts says why), else the message itself. */
+  private answer(connectionId: bigint, message: ServerMessage): AnswerValue {
+    const compression = this.answersFor.get(connectionId);
+    const answer = compression === undefined ? tight(message) : framedAnswer(message, compression);
+    return { message: answer, seq: this.durables.seqOf(this.manager().lastDurable) };
   }
 
   private client(connectionId: bigint): ClientHandle {
@@ -263,20 +277,26 @@ class DatabaseSession {
         const handle = this.manager().addClient({ identity: req.identity, connectionId: req.connectionId, isOwner: req.isOwner },
           this.sinkFor(req.connectionId, req.client, req.shared));
         this.clients.set(req.connectionId, handle);
+        if (req.answersFor !== undefined) this.answersFor.set(req.connectionId, req.answersFor);
         return undefined;
       }
       case 'subRemove': {
         const handle = this.clients.get(req.connectionId);
         this.clients.delete(req.connectionId);
+        this.answersFor.delete(req.connectionId);
         if (handle !== undefined) this.subscriptions?.removeClient(handle);
         return undefined;
       }
-      case 'subscribe':
-        return this.answer(this.manager().subscribe(this.client(req.connectionId), req.requestId, req.querySetId, req.queries));
-      case 'unsubscribe':
-        return this.answer(this.manager().unsubscribe(this.client(req.connectionId), req.requestId, req.querySetId, req.sendDroppedRows));
+      case 'subscribe': {
+        const m = this.manager().subscribe(this.client(req.connectionId), req.requestId, req.querySetId, req.queries);
+        return this.answer(req.connectionId, m);
+      }
+      case 'unsubscribe': {
+        const m = this.manager().unsubscribe(this.client(req.connectionId), req.requestId, req.querySetId, req.sendDroppedRows);
+        return this.answer(req.connectionId, m);
+      }
       case 'oneOff':
-        return this.answer(this.manager().oneOffQuery(this.client(req.connectionId), req.requestId, req.query));
+        return this.answer(req.connectionId, this.manager().oneOffQuery(this.client(req.connectionId), req.requestId, req.query));
     }
   }
 
@@ -295,6 +315,7 @@ class DatabaseSession {
       case 'clientDisconnected': return this.opened().clientDisconnected(req.caller);
       case 'sql': return this.opened().sql(req.query, req.caller, req.isOwner === undefined ? undefined : { isOwner: req.isOwner })
         .then((results) => tight([...results]));
+      case 'sqlJson': return this.opened().sqlJson(req.query, req.caller, req.isOwner === undefined ? undefined : { isOwner: req.isOwner });
       case 'serveHttp': return this.opened().serveHttp(req.method, req.path, req.uri, req.headers, req.body);
       case 'planUpdate': return this.opened().planUpdate(req.program);
       case 'update': {
@@ -310,7 +331,7 @@ class DatabaseSession {
   }
 
   private handle(req: Request): void {
-    const ok = (value: unknown) => this.send({ id: req.id, ok: true, value, offset: this.db?.durableOffset });
+    const ok = (value: unknown) => this.send({ id: req.id, ok: true, value, offset: this.db?.durableOffset }, bytesOf(value));
     const failed = (err: unknown) => this.send({ id: req.id, ok: false, error: encodeError(err), offset: this.db?.durableOffset });
     let value: unknown;
     try {

@@ -4,7 +4,7 @@
 // same classes; byte arrays copied tight so that nothing shared by reference crosses), and the durability tracker
 // (commit promises become sequence numbers in the worker and promises again on the main thread).
 // May call: host/errors.ts and the other modules whose error classes cross (recovery, update, sql, sats, durability),
-// limits.
+// limits, subscription/messages.ts and subscription/wire-frame.ts (types).
 //
 // Transport: postMessage on one MessagePort per database (a thread serves several: `WorkerAttach`). Each side posts
 // one `Batch` per event-loop turn: everything the turn produced, in the order it produced it, so each side sees the
@@ -33,6 +33,7 @@ import { workerCallersInternedMax, workerReducerNamesInternedMax } from '../../l
 import type { Caller, DatabaseMetricsSnapshot, ReducerCallResult } from '../database.js';
 import type { LogRecord } from '../module-log.js';
 import type { QuerySetUpdate, ServerMessage } from '../../subscription/messages.js';
+import type { Compression, FramedAnswer } from '../../subscription/wire-frame.js';
 
 /**
  * Main → a worker thread's parentPort: serve one more database; its requests, replies and events go over `port` (the
@@ -60,13 +61,17 @@ export type Request = { id: number } & (
   | { op: 'callProcedureJson'; name: string; argsJson: unknown; caller: Caller }
   | { op: 'clientConnected' | 'clientDisconnected'; caller: Caller }
   | { op: 'sql'; query: string; caller: Caller; isOwner: boolean | undefined }
+  /** `sql` answered as POST /sql's JSON body, rendered in the worker (sql/json.ts). */
+  | { op: 'sqlJson'; query: string; caller: Caller; isOwner: boolean | undefined }
   | { op: 'serveHttp'; method: string; path: string; uri: string; headers: [string, string][]; body: Uint8Array }
   | { op: 'planUpdate'; program: string }
   | { op: 'update'; program: string; breakClients: boolean; publisher: bigint | undefined }
   | { op: 'metrics' }
   | { op: 'commitEvents'; on: boolean }
   /** `client`: the number this client's binary events carry (main side: free again once subRemove is answered). */
-  | { op: 'subAdd'; connectionId: bigint; client: number; identity: bigint; isOwner: boolean; shared: boolean }
+  /** `answersFor`: the client's compression when its answers may come encoded (subscription/port.ts). */
+  | { op: 'subAdd'; connectionId: bigint; client: number; identity: bigint; isOwner: boolean; shared: boolean;
+      answersFor: Compression | undefined }
   | { op: 'subRemove'; connectionId: bigint }
   | { op: 'subscribe'; connectionId: bigint; requestId: number; querySetId: number; queries: string[] }
   | { op: 'unsubscribe'; connectionId: bigint; requestId: number; querySetId: number; sendDroppedRows: boolean }
@@ -88,8 +93,11 @@ export interface DatabaseState {
 export type WorkerMetrics = DatabaseMetricsSnapshot & { subscriptionQueries: number };
 
 
-/** A subscription answer: the message and the durability sequence of the last commit it saw (0: durable). */
-export interface AnswerValue { message: ServerMessage; seq: number }
+/**
+ * A subscription answer: the message (or its encoding, for a binary-protocol client) and the durability sequence of
+ * the last commit it saw (0: durable).
+ */
+export interface AnswerValue { message: ServerMessage | FramedAnswer; seq: number }
 
 export type Event =
   | { ev: 'log'; record: LogRecord }
@@ -274,6 +282,11 @@ const recordResult = 6;
 const recordCallerTx = 7;
 const nameInline = 0xffff_ffff;
 /**
+ * Byte arrays at least this large in object frames go by transfer, not copy. Smaller ones may sit in Node's shared
+ * Buffer pool (4 KiB slices of one 8 KiB ArrayBuffer), which must not be transferred; and copying them costs less.
+ */
+const transferableBytesMin = 64 * 1024;
+/**
  * Bounds of a new stream's first buffer (it grows by doubling): a turn with one huge call must not make every later
  * turn allocate (and zero) that much.
  */
@@ -373,15 +386,23 @@ class RecordReader {
 /** One side's frames of one turn: the object frames, and the record stream once a binary record was written. */
 class Batcher<F> {
   private frames: Batch<F> = [null];
+  /** Buffers of large byte arrays in object frames (object's `bytes`), transferred with the batch. */
+  private transfers: ArrayBuffer[] = [];
   protected writer: RecordWriter | undefined;
   /** The last stream's size: the next one starts that large, so a steady load does not grow a buffer each turn. */
   private capacityBytes = streamCapacityBytesMin;
 
   get empty(): boolean { return this.frames.length === 1 && this.writer === undefined; }
 
-  object(frame: F): void {
+  /**
+   * `bytes`: a large byte array the frame holds, whose buffer is transferred instead of copied (a /sql body or an
+   * encoded answer of megabytes; see transferableBytesMin). The sender must not touch it afterwards.
+   */
+  object(frame: F, bytes?: Uint8Array): void {
     this.frames.push(frame);
     this.writer?.u8(recordObject);
+    if (bytes !== undefined && bytes.byteLength >= transferableBytesMin && bytes.buffer.byteLength < 2 * bytes.byteLength &&
+      !this.transfers.includes(bytes.buffer as ArrayBuffer)) this.transfers.push(bytes.buffer as ArrayBuffer);
   }
 
   /** The stream, started on the first binary record: the object frames before it get their OBJECT records. */
@@ -396,11 +417,14 @@ class Batcher<F> {
   take(): { batch: Batch<F>; transfer: ArrayBuffer[] } {
     const batch = this.frames;
     this.frames = [null];
-    if (this.writer === undefined) return { batch, transfer: [] };
+    const transfer = this.transfers;
+    if (transfer.length > 0) this.transfers = [];
+    if (this.writer === undefined) return { batch, transfer };
     this.capacityBytes = Math.min(Math.max(streamCapacityBytesMin, this.writer.lengthBytes), streamCapacityBytesMax);
     const bytes = batch[0] = this.writer.finish();
     this.writer = undefined;
-    return { batch, transfer: [bytes] };
+    transfer.push(bytes);
+    return { batch, transfer };
   }
 }
 

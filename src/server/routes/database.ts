@@ -13,10 +13,9 @@ import { identityFromHex, identityToHex, randomConnectionId } from '../../auth/i
 import {
   BadArgumentsError, ConnectionRejectedError, DatabaseClosedError, NoSuchReducerError, ReducerNotCallableError,
 } from '../../host/errors.js';
-import { compileCodec } from '../../sats/codec.js';
-import { parseJson, stringifyJson, typeToJson, valueToUntypedJson } from '../../sats/json.js';
+import { parseJson, stringifyJson } from '../../sats/json.js';
 import { moduleDefSections, rawModuleDefToJson } from '../../sats/moduledef.js';
-import { SatsError, type AlgebraicType, type ProductType, type Value } from '../../sats/types.js';
+import { SatsError } from '../../sats/types.js';
 import { SqlError } from '../../sql/errors.js';
 import { DatabaseNameError, parseDatabaseName, type DatabaseRecord } from '../control.js';
 import { DatabaseFailedError } from '../../host/recovery.js';
@@ -267,8 +266,12 @@ async function sql(ctx: RequestContext, registry: DatabaseRegistry): Promise<voi
   const credentials = await ctx.caller();
   const record = registry.resolve(ctx.params.noi!);
   const query = await ctx.text(jsonBodyMaxBytes, 'The SQL query');
-  const results = await sqlAsClient(registry, record, credentials, query);
-  ctx.sendText(200, stringifyJson(results.map(sqlResultToJson)), jsonContentType);
+  const db = registry.get(record);
+  const isOwner = record.ownerIdentity === credentials.identity;
+  const body = await asHttpClient(db, credentials, (caller) => db.sqlJson(query, caller, { isOwner })).catch((error: unknown) => {
+    throw hostError(error);
+  });
+  ctx.sendBytes(200, body, jsonContentType);
 }
 
 /**
@@ -291,28 +294,6 @@ export async function sqlAsClient(
     throw hostError(error);
   });
   return results.map((r) => ({ ...r, totalDurationMicros: r.totalDurationMicros ?? durationMicros }));
-}
-
-/** One statement's result in the /sql JSON shape: schema as a SATS-JSON ProductType, rows untyped. */
-export function sqlResultToJson(result: SqlStatementResult): unknown {
-  const rowType: AlgebraicType = { tag: 'Product', value: result.schema };
-  const typespace = { types: [] };
-  const codec = result.rows.some((row) => row instanceof Uint8Array) ? compileCodec(rowType, typespace) : undefined;
-  const rows = result.rows.map((row) => valueToUntypedJson(rowType, row instanceof Uint8Array ? codec!.decode(row) : (row as Value), typespace));
-  return {
-    schema: productTypeJson(result.schema),
-    rows,
-    total_duration_micros: BigInt(Math.round(Number(result.totalDurationMicros ?? 0))),
-    stats: {
-      rows_inserted: result.stats?.rowsInserted ?? 0,
-      rows_deleted: result.stats?.rowsDeleted ?? 0,
-      rows_updated: result.stats?.rowsUpdated ?? 0,
-    },
-  };
-}
-
-function productTypeJson(type: ProductType): unknown {
-  return (typeToJson({ tag: 'Product', value: type }) as { Product: unknown }).Product;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -8,8 +8,8 @@
 // JSON text of the row (upstream's untyped SATS-JSON: products as arrays), and this connection's lifecycle.
 // Does not own: the handshake (attach.ts), query sets and deltas (subscription/manager.ts — v1 is a translation of
 // its v2 results), durability batching (fanout.ts).
-// May call: subscription/manager.ts, subscription/port.ts, subscription/messages.ts, server/websocket/fanout.ts, server/websocket/session.ts
-// (shared limits and types), sats/ (codec, json), ws.
+// May call: subscription/manager.ts, subscription/port.ts, subscription/messages.ts, subscription/wire-frame.ts (types),
+// server/websocket/fanout.ts, server/websocket/session.ts (shared limits and types), sats/ (codec, json), ws.
 //
 // v1 is served at low volume (legacy clients): messages are translated per client, with no shared frames. Ordering
 // is the v2 session's: every message takes a slot when its content is decided (a TransactionUpdate at commit time),
@@ -21,6 +21,7 @@
 // other clients get a turn, and the rows of one query answer (OneOffQuery, subscribe) are rendered as JSON only up to
 // sqlResultValuesMax values — past that the answer is the limit error (a refused subscription is dropped).
 
+import assert from 'node:assert/strict';
 import type { WebSocket, RawData } from 'ws';
 import type { ReadView, TableSchema } from '../../datastore/types.js';
 import { compileCodec, type Codec } from '../../sats/codec.js';
@@ -31,6 +32,7 @@ import { bytesToHex, parseJson, stringifyJson, valueFromJson, valueToUntypedJson
 import type { AlgebraicType, ProductTypeElement, Typespace, Value } from '../../sats/types.js';
 import type { ClientHandle, ClientSink } from '../../subscription/manager.js';
 import type { SubscriptionPort } from '../../subscription/port.js';
+import type { FramedAnswer } from '../../subscription/wire-frame.js';
 import {
   decodeServerMessages, encodeServerMessage, type QuerySetUpdate, type ServerMessage, type SingleTableRows, type TableUpdate,
 } from '../../subscription/messages.js';
@@ -376,9 +378,9 @@ export class JsonSession implements ClientSink, FlushTarget {
     }
   }
 
-  private oneOffAnswer(messageId: Uint8Array, msg: ServerMessage, durable: Promise<unknown> | undefined): void {
+  private oneOffAnswer(messageId: Uint8Array, answer: ServerMessage | FramedAnswer, durable: Promise<unknown> | undefined): void {
     if (this.closed) return;
-    const r = msg as Extract<ServerMessage, { tag: 'OneOffQueryResult' }>;
+    const r = messageOf(answer) as Extract<ServerMessage, { tag: 'OneOffQueryResult' }>;
     let error = r.result.ok ? undefined : r.result.error;
     let tables: { table_name: string; rows: string[] }[] = [];
     if (r.result.ok) {
@@ -400,8 +402,9 @@ export class JsonSession implements ClientSink, FlushTarget {
   }
 
   /** A v2 (un)subscription answer as its v1 message built by `ok` from its rows, or the v1 SubscriptionError. */
-  private answer(msg: ServerMessage, durable: Promise<unknown> | undefined, ok: (rows: SingleTableRows[]) => unknown): void {
+  private answer(answer: ServerMessage | FramedAnswer, durable: Promise<unknown> | undefined, ok: (rows: SingleTableRows[]) => unknown): void {
     if (this.closed) return;
+    const msg = messageOf(answer);
     if (msg.tag === 'SubscriptionError') {
       const legacy = msg.querySetId === legacyQuerySetId;
       this.refuse(msg.requestId, legacy ? undefined : msg.querySetId, msg.error);
@@ -643,4 +646,10 @@ function parseArgs(text: string): unknown {
   } catch (e) {
     throw new Error(`v1.json: reducer arguments are not JSON: ${(e as Error).message}`);
   }
+}
+
+/** This session's answers are messages: it adds its client without `answersFor` (subscription/port.ts). */
+function messageOf(answer: ServerMessage | FramedAnswer): ServerMessage {
+  assert(!('bytes' in answer), 'an encoded answer for a JSON-protocol client');
+  return answer;
 }

@@ -7,8 +7,9 @@
 // socket by us — see writeMessages), backpressure (bounded writes that wait for the socket to drain; large messages
 // as WebSocket fragments), keepalive (ping every 15 s, idle close after 30 s) and the per-connection limits.
 // Does not own: the upgrade/route/auth handshake (attach.ts), message codecs and subscriptions (subscription/).
-// May call: subscription/messages.ts, subscription/manager.ts, subscription/port.ts, server/websocket/fanout.ts (durability waits and
-// flush passes shared by all sessions), sats/bsatn.ts, limits.ts, metrics/counters.ts (message counts), ws, node:zlib.
+// May call: subscription/messages.ts, subscription/manager.ts, subscription/port.ts, subscription/wire-frame.ts (the
+// compression envelope), server/websocket/fanout.ts (durability waits and flush passes shared by all sessions),
+// sats/bsatn.ts, limits.ts, metrics/counters.ts (message counts), ws.
 //
 // Ordering: every outbound message takes a slot in one FIFO at the moment its content is decided (a
 // TransactionUpdate or the caller's ReducerResult at commit time, a SubscribeApplied when its snapshot is taken),
@@ -23,11 +24,13 @@
 // updates arrive). Either closes it with 1008; the server's memory for one client is bounded by the two.
 
 import assert from 'node:assert/strict';
-import { brotliCompressSync, constants as zlibConstants, gzipSync } from 'node:zlib';
 import type { WebSocket, RawData } from 'ws';
 import { BsatnWriter } from '../../sats/bsatn.js';
 import type { ClientHandle, ClientSink } from '../../subscription/manager.js';
 import type { PortAnswer, PortSource, SubscriptionPort } from '../../subscription/port.js';
+import {
+  compressionTag, compressionThresholdBytes, frame, type Compression, type FramedAnswer,
+} from '../../subscription/wire-frame.js';
 import {
   decodeClientFrameInto, writeServerMessage, type ClientMessage, type QuerySetUpdate, type ServerMessage,
 } from '../../subscription/messages.js';
@@ -40,8 +43,6 @@ import {
 
 export { outboundQueueMaxBytes };
 
-/** Bodies up to this size are sent uncompressed (tag 0), as upstream does. */
-export const compressionThresholdBytes = 1024;
 /** v3: queued messages are coalesced into one frame until the body would exceed this. */
 export const frameCoalesceMaxBytes = 512 * 1024;
 /** Largest inbound WebSocket message (ws closes with 1009 above it). */
@@ -73,8 +74,7 @@ export interface SessionLimits {
 }
 const defaultLimits: SessionLimits = { outboundQueueMaxBytes, outboundStallTimeoutMs, pingIntervalMs, idleTimeoutMs };
 
-export type Compression = 'None' | 'Gzip' | 'Brotli';
-const compressionTag = { None: 0, Brotli: 1, Gzip: 2 } as const;
+export type { Compression } from '../../subscription/wire-frame.js';
 
 export interface Caller { identity: bigint; connectionId: bigint; jwtPayload: string | undefined }
 
@@ -142,6 +142,12 @@ let sharedWriter = new BsatnWriter(writerInitialBytes);
 /** Shared, never mutated: a reducer's reply with no return value and no subscribed changes allocates neither. */
 const noQuerySets: QuerySetUpdate[] = [];
 const noBytes = new Uint8Array(0);
+
+/**
+ * Answers that arrived as final wire messages (FramedAnswer.wire: compressed where they were decided): sent alone
+ * and as they are. Keyed by the bytes, which a Slot holds.
+ */
+const wireFrames = new WeakSet<Uint8Array>();
 
 /** The message with a placeholder compression tag byte in front (see Slot). */
 function encode(msg: ServerMessage): Uint8Array {
@@ -259,7 +265,7 @@ export class Session implements ClientSink, FlushTarget {
     this.push(encode({ tag: 'InitialConnection', identity: caller.identity, connectionId: caller.connectionId, token }));
     this.handle = this.subscriptions.addClient(
       { identity: caller.identity, connectionId: caller.connectionId, isOwner: caller.identity === this.db.ownerIdentity },
-      this,
+      this, this.options.compression,
     );
     this.pingTimer = setInterval(() => this.keepalive(), this.limits.pingIntervalMs);
     this.pingTimer.unref();
@@ -521,8 +527,13 @@ export class Session implements ClientSink, FlushTarget {
   }
 
   /** Queues a message derived from committed state; with confirmed reads it waits for `durable`. */
-  private pushConfirmed(msg: ServerMessage, durable: Promise<unknown> | undefined): void {
-    this.queueFramed(encode(msg), durable);
+  private pushConfirmed(msg: ServerMessage | FramedAnswer, durable: Promise<unknown> | undefined): void {
+    if (!('bytes' in msg)) {
+      this.queueFramed(encode(msg), durable);
+      return;
+    }
+    if (msg.wire) wireFrames.add(msg.bytes);
+    this.queueFramed(msg.bytes, durable);
   }
 
   private queueFramed(framed: Uint8Array, durable: Promise<unknown> | undefined): void {
@@ -613,8 +624,8 @@ export class Session implements ClientSink, FlushTarget {
     while (i < ready.length) {
       let end = i + 1;
       let bodyBytes = ready[i].length - 1;
-      if (this.options.version === 3) {
-        while (end < ready.length && bodyBytes + ready[end].length - 1 <= frameCoalesceMaxBytes) {
+      if (this.options.version === 3 && !wireFrames.has(ready[i])) {
+        while (end < ready.length && bodyBytes + ready[end].length - 1 <= frameCoalesceMaxBytes && !wireFrames.has(ready[end])) {
           bodyBytes += ready[end++].length - 1;
         }
       }
@@ -901,8 +912,8 @@ onFlushPassEnd(() => { passCache = undefined; });
 /** One wire frame for `ready[start, end)` (each element framed, see Slot). */
 function frameOf(ready: Uint8Array[], start: number, end: number, compression: Compression): Uint8Array {
   const first = ready[start];
-  if (end - start === 1 && (compression === 'None' || first.length - 1 <= compressionThresholdBytes)) {
-    return first; // byte 0 is the placeholder tag None (Slot)
+  if (end - start === 1 && (compression === 'None' || first.length - 1 <= compressionThresholdBytes || wireFrames.has(first))) {
+    return first; // byte 0 is the placeholder tag None (Slot), or the real one of a wire frame
   }
   const cached = passCache;
   if (cached !== undefined && cached.compression === compression && cached.parts.length === end - start) {
@@ -925,22 +936,6 @@ function frameOf(ready: Uint8Array[], start: number, end: number, compression: C
   }
   passCache = { parts, compression, frame: out };
   return out;
-}
-
-/** `[compression tag][body]`, compressing bodies above the threshold when the client asked for it. */
-export function frame(body: Uint8Array, compression: Compression): Buffer {
-  let tag: number = compressionTag.None;
-  let out: Uint8Array = body;
-  if (compression !== 'None' && body.length > compressionThresholdBytes) {
-    tag = compressionTag[compression];
-    out = compression === 'Gzip'
-      ? gzipSync(body, { level: 1 })
-      : brotliCompressSync(body, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 1 } });
-  }
-  const f = Buffer.allocUnsafe(out.length + 1);
-  f[0] = tag;
-  f.set(out, 1);
-  return f;
 }
 
 /**
