@@ -49,7 +49,8 @@ export function levelName(level: number): LogLevel {
   }
 }
 
-export type LogListener = (record: LogRecord) => void;
+/** A follower: each record as appended, and its NDJSON line (newline included) as written to module.log. */
+export type LogListener = (record: LogRecord, line: string) => void;
 
 /** Nesting depth of holdLogWrites, and the logs with lines waiting for releaseLogWrites. */
 let writesHeld = 0;
@@ -147,9 +148,40 @@ export class ModuleLog {
       }
     }
     for (const l of this.listeners) {
-      try { l(record); } catch { /* a broken follower must not break logging */ }
+      try { l(record, line); } catch { /* a broken follower must not break logging */ }
     }
     return bytes;
+  }
+
+  /**
+   * Mirrors records another thread's ModuleLog appended, given as their NDJSON lines in order (host/worker/proxy.ts:
+   * a module's log flood crosses as one string per turn, not one object per record). Followers get every record;
+   * the ring keeps only what it would have kept, so only that tail is parsed when nobody follows. Nothing is written.
+   */
+  mirrorLines(text: string): void {
+    if (text.length === 0) return;
+    let start = 0;
+    if (this.listeners.size === 0) {
+      // The newest lines the ring can hold: at most logRingRecordsMax of them, within logRingBytesMax characters.
+      let kept = 0;
+      start = text.length - 1;                       // the final newline
+      while (start > 0 && kept < logRingRecordsMax && text.length - start <= logRingBytesMax) {
+        start = text.lastIndexOf('\n', start - 1);
+        kept++;
+        if (start < 0) break;
+      }
+      start = start < 0 ? 0 : start + 1;
+    }
+    for (let at = start; at < text.length;) {
+      const end = text.indexOf('\n', at) + 1;
+      const line = text.slice(at, end);
+      at = end;
+      const record = JSON.parse(line) as LogRecord;
+      this.remember(record, line.length);
+      for (const l of this.listeners) {
+        try { l(record, line); } catch { /* a broken follower must not break logging */ }
+      }
+    }
   }
 
   /** Convenience: a record stamped now. Returns the bytes it took (see append). */

@@ -165,3 +165,35 @@ test('removeModuleLog deletes module.log and every rotation', () => {
     assert.deepEqual(readdirSync(dir), []);
   });
 });
+
+test('mirrorLines: a mirror fed a writer\'s lines keeps the same ring; followers get every record in order', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'stdb-modlog-mirror-'));
+  try {
+    const writer = new ModuleLog(join(dir, 'module.log'));
+    let lines = '';
+    const unfollow = writer.follow((_record, line) => { lines += line; });
+    const n = logRingRecordsMax + 123;
+    for (let i = 0; i < n; i++) writer.write(i % 3 === 0 ? 'Warn' : 'Info', `line ${i} "quoted"\tand tabbed`, { target: 'flood' });
+    unfollow();
+
+    const quietMirror = new ModuleLog(undefined);          // nobody follows: only the ring's tail is parsed
+    quietMirror.mirrorLines(lines);
+    assert.deepEqual(quietMirror.tail(), writer.tail());
+    assert.equal(quietMirror.tail().length, logRingRecordsMax);
+
+    const followed = new ModuleLog(undefined);
+    const seen: string[] = [];
+    followed.follow((record) => seen.push(record.message));
+    for (const chunk of [lines.slice(0, lines.indexOf('\n', 1000) + 1), lines.slice(lines.indexOf('\n', 1000) + 1)]) followed.mirrorLines(chunk);
+    assert.equal(seen.length, n);
+    assert.equal(seen[0], 'line 0 "quoted"\tand tabbed');
+    assert.equal(seen[n - 1], `line ${n - 1} "quoted"\tand tabbed`);
+    assert.deepEqual(followed.tail(), writer.tail());
+
+    const small = new ModuleLog(undefined);
+    small.mirrorLines(lines.slice(0, lines.indexOf('\n') + 1));
+    assert.deepEqual(small.tail().map((r) => r.message), ['line 0 "quoted"\tand tabbed']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -32,6 +32,7 @@ import { compileWithSql, subscriptionsFor, type ClientHandle, type ClientSink, t
 import type { EncodedTableUpdate, QuerySetUpdate, ServerMessage } from '../../subscription/messages.js';
 import { framedAnswer, type Compression } from '../../subscription/wire-frame.js';
 import { DatabaseClosedError } from '../errors.js';
+import type { LogRecord } from '../module-log.js';
 import { collectWhenIdle } from './idle-gc.js';
 import { answerExitCollection } from './exit-collection.js';
 import {
@@ -62,6 +63,8 @@ function state(d: Database): DatabaseState {
 }
 
 /** The byte array a reply carries (a /sql body, an encoded answer), to transfer when large. */
+type LogsEvent = Extract<Frame, { ev: 'logs' }>;
+
 function bytesOf(value: unknown): Uint8Array | undefined {
   if (value instanceof Uint8Array) return value;
   const answer = (value as Partial<AnswerValue> | undefined)?.message;     // a call's failure has a string `message`
@@ -87,6 +90,8 @@ class DatabaseSession {
   private readonly requests = new RequestReader();
   private readonly outbox = new ReplyBatcher();
   private flushQueued = false;
+  /** The `logs` frame of this turn that records are added to (onLog); ended by any other frame and by the flush. */
+  private logRun: LogsEvent | undefined;
   /** Copies of the frames a commit shares between clients: one per frame per batch (flush starts a new set). */
   private sharedCopies = new WeakMap<Uint8Array, Uint8Array>();
   private readonly durables = new DurableSequencer((seq, error) => {
@@ -134,12 +139,29 @@ class DatabaseSession {
    * the main thread's message event cost more than the records they carry).
    */
   private queued(): ReplyBatcher {
+    this.logRun = undefined;                           // a frame after a log run ends it: order is kept
     if (!this.flushQueued) {
       this.flushQueued = true;
       setImmediate(this.flush);
     }
     return this.outbox;
   }
+
+  /**
+   * The module's log records cross as their NDJSON lines, one `logs` frame per run of records with no other frame
+   * between them: a call that logs 400k lines before its limit stops it sends one string, not 400k objects the main
+   * thread must rebuild before it can send the call's reply (ModuleLog.mirrorLines).
+   */
+  private readonly onLog = (_record: LogRecord, line: string): void => {
+    const run = this.logRun;
+    if (run !== undefined) {
+      run.lines += line;
+      return;
+    }
+    const fresh: LogsEvent = { ev: 'logs', lines: line };
+    this.send(fresh);
+    this.logRun = fresh;
+  };
 
   /** `bytes`: a large byte array in the frame, transferred rather than copied (ReplyBatcher.object). */
   private send(frame: Frame, bytes?: Uint8Array): void {
@@ -148,6 +170,7 @@ class DatabaseSession {
 
   private readonly flush = (): void => {
     this.flushQueued = false;
+    this.logRun = undefined;
     this.sharedCopies = new WeakMap();
     const { batch, transfer } = this.outbox.take();
     if (this.detached) return; // nobody is listening any more
@@ -190,7 +213,7 @@ class DatabaseSession {
       throw new DatabaseClosedError();
     }
     this.db = d;
-    d.logs.follow((record) => this.send({ ev: 'log', record }));
+    d.logs.follow(this.onLog);
     d.onFailure((failure) => this.send({ ev: 'failure', error: encodeError(failure) }));
     d.onModuleChange((change) => this.send({ ev: 'moduleChanged', breaksClients: change.breaksClients }));
     return { state: state(d), logTail: d.logs.tail(), logFilePath: d.logs.path, metrics: this.metrics(d), durableOffset: d.durableOffset };

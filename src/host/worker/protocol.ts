@@ -100,7 +100,8 @@ export type WorkerMetrics = DatabaseMetricsSnapshot & { subscriptionQueries: num
 export interface AnswerValue { message: ServerMessage | FramedAnswer; seq: number }
 
 export type Event =
-  | { ev: 'log'; record: LogRecord }
+  /** Module log records, as the NDJSON lines the worker wrote to module.log (newline-terminated, in order). */
+  | { ev: 'logs'; lines: string }
   | { ev: 'report'; line: string }
   | { ev: 'durable'; seq: number; offset: bigint | undefined }
   | { ev: 'durableFailed'; seq: number; error: ErrorValue }

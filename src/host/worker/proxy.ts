@@ -352,7 +352,7 @@ export class WorkerDatabase implements HostedDatabase {
         for (const l of this.commitListeners) l(event);
         return;
       }
-      case 'log': this.logs.append(f.record); return;
+      case 'logs': this.logs.mirrorLines(f.lines); return;
       case 'report': this.report(f.line); return;
       case 'durable':
         if (f.offset !== undefined) this.lastDurableOffset = f.offset;
@@ -556,6 +556,7 @@ class WorkerModuleLog implements HostedLog {
   filePath: string | undefined;
 
   append(record: LogRecord): void { this.mirror.append(record); }
+  mirrorLines(lines: string): void { this.mirror.mirrorLines(lines); }
   read(n?: number): LogCursor { return this.filePath === undefined ? this.mirror.read(n) : readLogFiles(this.filePath, n); }
   tail(n?: number): LogRecord[] { return this.mirror.tail(n); }
   follow(listener: LogListener): () => void { return this.mirror.follow(listener); }
