@@ -10,20 +10,14 @@
 // Run: npm run bench:answers   (or: node --import tsx bench/big-answers.ts [rows, default 400000])
 
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { buildFixture, cleanupTempDirs, startTestServer, type TestServer } from '../test/harness.js';
+import { buildFixture, cleanupTempDirs, serverMainThreadCpuMs, startTestServer, type TestServer } from '../test/harness.js';
 
 const rows = Number(process.argv[2] ?? 400_000);
 const loadBatchRows = 100_000;
 const probeGapMs = 2;
 const settleMs = 300;
 const run = promisify(execFile);
-
-function mainThreadCpuMs(server: TestServer): number {
-  const pid = server.pid()!;
-  return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
-}
 
 async function situation(server: TestServer, what: string, work: () => Promise<string>): Promise<string> {
   const latencies: number[] = [];
@@ -37,11 +31,11 @@ async function situation(server: TestServer, what: string, work: () => Promise<s
     }
   })();
   await new Promise((r) => setTimeout(r, settleMs));
-  const cpuBefore = mainThreadCpuMs(server);
+  const cpuBefore = serverMainThreadCpuMs(server);
   const started = performance.now();
   const answer = await work();
   const tookMs = performance.now() - started;
-  const cpuMs = mainThreadCpuMs(server) - cpuBefore;
+  const cpuMs = serverMainThreadCpuMs(server) - cpuBefore;
   await new Promise((r) => setTimeout(r, settleMs));
   stop = true;
   await pinger;

@@ -4,7 +4,7 @@
 // Runs bin/spacetime.js (the built dist/, which `npm test` builds first). Set SPACETIME_CLI_FROM_SOURCE=1 to run
 // src/cli/main.ts through tsx instead while dist/ is not built.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -119,6 +119,23 @@ export interface CliResult {
   code: number;
   stdout: string;
   stderr: string;
+}
+
+/**
+ * CPU ms the server process's main thread has used (/proc/<pid>/task/<pid>/schedstat): what a request costs the front
+ * door, which a loaded machine does not inflate the way it inflates latencies.
+ */
+export function serverMainThreadCpuMs(server: TestServer): number {
+  const pid = server.pid();
+  if (pid === undefined) throw new Error('the server is not running');
+  return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+}
+
+/** `fn`'s result and the server main thread's CPU ms while it ran. */
+export async function onServerMainThread<T>(server: TestServer, fn: () => Promise<T>): Promise<{ value: T; cpuMs: number }> {
+  const before = serverMainThreadCpuMs(server);
+  const value = await fn();
+  return { value, cpuMs: serverMainThreadCpuMs(server) - before };
 }
 
 /** Runs the real CLI with `--config-path <configPath>`; `input` is fed to stdin (stdin is closed either way). */

@@ -4,8 +4,7 @@
 // (/proc/<pid>/task/<pid>/schedstat), which a loaded machine does not inflate the way it inflates latencies.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { buildFixture, cleanupTempDirs, startTestServer, type TestServer } from '../harness.js';
+import { buildFixture, cleanupTempDirs, onServerMainThread, startTestServer, type TestServer } from '../harness.js';
 import { RawClient } from '../ws/helpers.js';
 
 const rows = 200_000;
@@ -19,17 +18,7 @@ const mainThreadCpuPerAnswerMsMax = 120;
 let server: TestServer;
 let auth: Record<string, string>;
 
-function mainThreadCpuMs(): number {
-  const pid = server.pid();
-  assert.ok(pid !== undefined, 'the server runs');
-  return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
-}
-
-async function onMainThread<T>(fn: () => Promise<T>): Promise<{ value: T; cpuMs: number }> {
-  const before = mainThreadCpuMs();
-  const value = await fn();
-  return { value, cpuMs: mainThreadCpuMs() - before };
-}
+const onMainThread = <T>(fn: () => Promise<T>) => onServerMainThread(server, fn);
 
 before(async () => {
   server = await startTestServer({ env: { SPACETIME_DATABASE_THREADS: 'worker' } });

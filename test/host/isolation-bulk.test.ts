@@ -4,8 +4,7 @@
 // publish must not grow with the program's size or the database's rows. Latencies under load are bench:isolation's.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { buildFixture, cleanupTempDirs, startTestServer, type TestServer } from '../harness.js';
+import { buildFixture, cleanupTempDirs, onServerMainThread, startTestServer, type TestServer } from '../harness.js';
 
 /** Padding that makes a program this much larger (a comment: nothing to run). */
 const paddingBytes = 16 * 1024 * 1024;
@@ -23,18 +22,7 @@ let auth: Record<string, string>;
 let bulk: string;
 let tagged: string;
 
-function mainThreadCpuMs(): number {
-  const pid = server.pid();
-  assert.ok(pid !== undefined, 'the server runs');
-  return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
-}
-
-/** `fn`'s result and the server main thread's CPU ms while it ran. */
-async function onMainThread<T>(fn: () => Promise<T>): Promise<{ value: T; cpuMs: number }> {
-  const before = mainThreadCpuMs();
-  const value = await fn();
-  return { value, cpuMs: mainThreadCpuMs() - before };
-}
+const onMainThread = <T>(fn: () => Promise<T>) => onServerMainThread(server, fn);
 
 async function ok(res: Response, what: string): Promise<string> {
   const text = await res.text();
