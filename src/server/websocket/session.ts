@@ -125,7 +125,8 @@ export interface SessionOptions {
 
 /**
  * One outbound message position. `framed` is set when the content is known: byte 0 is reserved for the frame's
- * compression tag (always 0 here) and the message follows, so a lone uncompressed message is sent without copying.
+ * compression tag (0 here) and the message follows, so a lone uncompressed message is sent without copying; an answer
+ * that arrived as a wire frame (`wireFrames`) holds its real tag and is sent as it is.
  * `ready` once it may be sent. Framed bytes may be shared between sessions (manager's sharedTransaction): never
  * mutate them.
  */
