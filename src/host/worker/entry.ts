@@ -62,9 +62,9 @@ function state(d: Database): DatabaseState {
   return { defBytes: d.moduleDefBytes(), loggedProgramText: d.loggedProgramText(), httpBodyMaxBytes: d.httpBodyMaxBytes };
 }
 
-/** The byte array a reply carries (a /sql body, an encoded answer), to transfer when large. */
 type LogsEvent = Extract<Frame, { ev: 'logs' }>;
 
+/** The byte array a reply carries (a /sql body, an encoded answer), to transfer when large. */
 function bytesOf(value: unknown): Uint8Array | undefined {
   if (value instanceof Uint8Array) return value;
   const answer = (value as Partial<AnswerValue> | undefined)?.message;     // a call's failure has a string `message`
