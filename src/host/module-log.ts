@@ -147,9 +147,7 @@ export class ModuleLog {
         this.fileBytes += bytes;
       }
     }
-    for (const l of this.listeners) {
-      try { l(record, line); } catch { /* a broken follower must not break logging */ }
-    }
+    this.notify(record, line);
     return bytes;
   }
 
@@ -178,9 +176,13 @@ export class ModuleLog {
       at = end;
       const record = JSON.parse(line) as LogRecord;
       this.remember(record, line.length);
-      for (const l of this.listeners) {
-        try { l(record, line); } catch { /* a broken follower must not break logging */ }
-      }
+      this.notify(record, line);
+    }
+  }
+
+  private notify(record: LogRecord, line: string): void {
+    for (const l of this.listeners) {
+      try { l(record, line); } catch { /* a broken follower must not break logging */ }
     }
   }
 

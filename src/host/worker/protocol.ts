@@ -31,7 +31,6 @@ import { PersistenceError } from '../persistence.js';
 import { SubscriptionQueryError } from '../../subscription/manager.js';
 import { workerCallersInternedMax, workerReducerNamesInternedMax } from '../../limits.js';
 import type { Caller, DatabaseMetricsSnapshot, ReducerCallResult } from '../database.js';
-import type { LogRecord } from '../module-log.js';
 import type { QuerySetUpdate, ServerMessage } from '../../subscription/messages.js';
 import type { Compression, FramedAnswer } from '../../subscription/wire-frame.js';
 

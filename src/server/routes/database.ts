@@ -266,32 +266,38 @@ async function sql(ctx: RequestContext, registry: DatabaseRegistry): Promise<voi
   const credentials = await ctx.caller();
   const record = registry.resolve(ctx.params.noi!);
   const query = await ctx.text(jsonBodyMaxBytes, 'The SQL query');
-  const db = registry.get(record);
-  const isOwner = record.ownerIdentity === credentials.identity;
-  const body = await asHttpClient(db, credentials, (caller) => db.sqlJson(query, caller, { isOwner })).catch((error: unknown) => {
-    throw hostError(error);
-  });
+  const body = await asSqlClient(registry, record, credentials, (db, caller, options) => db.sqlJson(query, caller, options));
   ctx.sendBytes(200, body, jsonContentType);
 }
 
 /**
- * Runs `query` for `credentials` as POST /sql does (also server/pgwire/): as a connected client, DML only for the
- * owner, host errors mapped to HttpError. Every result carries total_duration_micros (the CLI requires it): when the
- * host does not time statements, the request's time.
+ * Runs `fn` against `record`'s database as POST /sql does: as a connected client, DML only for the owner, host errors
+ * mapped to HttpError.
+ */
+function asSqlClient<T>(
+  registry: DatabaseRegistry, record: DatabaseRecord, credentials: Credentials,
+  fn: (db: HostedDatabase, caller: Caller, options: { isOwner: boolean }) => Promise<T>,
+): Promise<T> {
+  const db = registry.get(record);
+  const options = { isOwner: record.ownerIdentity === credentials.identity };
+  return asHttpClient(db, credentials, (caller) => fn(db, caller, options)).catch((error: unknown) => {
+    throw hostError(error);
+  });
+}
+
+/**
+ * `query`'s results as values, run as POST /sql runs it (asSqlClient), for server/pgwire/. Every result carries a
+ * duration: when the host does not time statements, the request's time.
  */
 export async function sqlAsClient(
   registry: DatabaseRegistry, record: DatabaseRecord, credentials: Credentials, query: string,
 ): Promise<SqlStatementResult[]> {
-  const db = registry.get(record);
-  const isOwner = record.ownerIdentity === credentials.identity;
   let durationMicros = 0;
-  const results: readonly SqlStatementResult[] = await asHttpClient(db, credentials, async (caller) => {
+  const results: readonly SqlStatementResult[] = await asSqlClient(registry, record, credentials, async (db, caller, options) => {
     const startNs = process.hrtime.bigint();
-    const out = await db.sql(query, caller, { isOwner });
+    const out = await db.sql(query, caller, options);
     durationMicros = Number((process.hrtime.bigint() - startNs) / 1000n);
     return out;
-  }).catch((error: unknown) => {
-    throw hostError(error);
   });
   return results.map((r) => ({ ...r, totalDurationMicros: r.totalDurationMicros ?? durationMicros }));
 }
