@@ -510,3 +510,28 @@ export const databasesMaxDefault = 1_024;
 export function databasesMaxConfigured(env: NodeJS.ProcessEnv = process.env): number {
   return limitFromEnv('SPACETIME_DATABASES_MAX', databasesMaxDefault, env);
 }
+
+// ---- Server memory (issue 12 item 5) -------------------------------------------------------------------------------
+// Rows live off the JS heap (row store pages), so a server's capacity ends at the machine's memory, not at Node's heap
+// limit: without a bound, one client that inserts rows (or publishes databases) long enough gets the whole process
+// killed by the kernel's OOM killer, every database with it, and a restart that loads the same rows dies again. Past
+// the bound, work that adds memory is refused with an error naming it, and everything else goes on (host/memory-guard.ts).
+
+/**
+ * The share of the memory this process may use (its cgroup's limit when it has one, else the machine's) that the
+ * server's resident set may reach before it refuses transactions that add rows, new databases and module updates.
+ * The rest is headroom for what is in flight when the bound is crossed: up to one `txWriteBytesMax` transaction per
+ * database thread, sampled every `serverMemorySampleMs`, and garbage not yet collected.
+ */
+export const serverMemoryShareMax = 0.75;
+/** How often the main thread samples the process's resident set (one /proc read, ~10 µs). */
+export const serverMemorySampleMs = 100;
+/**
+ * The bound this server runs with, in MiB: `SPACETIME_SERVER_MEMORY_MAX_MIB` (0: no bound), else `serverMemoryShareMax`
+ * of `availableMemoryBytes`.
+ */
+export function serverMemoryMaxMibConfigured(availableMemoryBytes: number, env: NodeJS.ProcessEnv = process.env): number {
+  return limitFromEnv('SPACETIME_SERVER_MEMORY_MAX_MIB', Math.floor((availableMemoryBytes * serverMemoryShareMax) / 1048576), env);
+}
+assertLimit(serverMemoryShareMax > 0 && serverMemoryShareMax < 1, 'the server keeps headroom below the memory it may use');
+assertLimit(serverMemorySampleMs <= 1000, 'a crossing of the bound is seen within a second');

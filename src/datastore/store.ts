@@ -526,6 +526,8 @@ class Transaction extends Reader implements MutTx {
   private readonly ids2: number[] = [];
   /** MutTx.writeBytes: what this tx wrote, with the log framing charges (limits.ts). */
   private writeBytesValue = 0;
+  /** MutTx.grownBytes: row bytes this tx added, less those it removed. */
+  private grownBytesValue = 0;
 
   constructor(state: State, private readonly onFinish: () => void) {
     super(state);
@@ -534,6 +536,10 @@ class Transaction extends Reader implements MutTx {
 
   get writeBytes(): number {
     return this.writeBytesValue;
+  }
+
+  get grownBytes(): number {
+    return this.grownBytesValue;
   }
 
   checkpoint(): void {
@@ -582,6 +588,7 @@ class Transaction extends Reader implements MutTx {
     this.logTable(t);
     t.touched.add(rowId, null, row);
     this.writeBytesValue += row.length + txWriteRowOverheadBytes;
+    this.grownBytesValue += row.length + txWriteRowOverheadBytes;
   }
 
   update(tableId: TableId, indexId: IndexId, input: Uint8Array): WriteResult {
@@ -615,6 +622,7 @@ class Transaction extends Reader implements MutTx {
     }
     this.touch(t, rowId, row);
     this.writeBytesValue += t.rows.length + row.length + 2 * txWriteRowOverheadBytes; // touch located the old row
+    this.grownBytesValue += row.length - t.rows.length;
     t.replaceRow(rowId, row, keys);
     return { row, generated };
   }
@@ -786,6 +794,7 @@ class Transaction extends Reader implements MutTx {
   private deleteOne(t: TableState, rowId: number): void {
     this.touch(t, rowId, null);
     this.writeBytesValue += t.rows.length + txWriteRowOverheadBytes; // touch located the row
+    this.grownBytesValue -= t.rows.length + txWriteRowOverheadBytes;
     t.removeRow(rowId);
   }
 

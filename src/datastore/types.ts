@@ -245,6 +245,12 @@ export interface MutTx extends ReadView {
    * over `txWriteBytesMax`). Optional, like the above.
    */
   readonly writeBytes?: number;
+  /**
+   * Row bytes this transaction added, less those it removed (inserted rows with `txWriteRowOverheadBytes` each,
+   * updates' growth, deleted rows with the same overhead): positive when it adds to memory (the host refuses those
+   * while the server is over its memory bound, host/memory-guard.ts). Optional, like the above.
+   */
+  readonly grownBytes?: number;
   insert(tableId: TableId, row: Uint8Array): WriteResult;
   /** Replace the row whose unique index `indexId` key equals the new row's key. */
   update(tableId: TableId, indexId: IndexId, row: Uint8Array): WriteResult;

@@ -46,6 +46,7 @@ import {
   type UpdateResult,
 } from './update.js';
 import { DatabaseDurability, txTooLargeMessage, txWriteBytesMaxOf, type DatabaseFailedError, type DurabilityMode } from './recovery.js';
+import { memoryRefusal } from './memory-guard.js';
 import type { ClientChange, RecoveredState } from './persistence.js';
 import type { CommitLogStats } from '../durability/commitlog.js';
 import { DatabaseCounters } from '../metrics/counters.js';
@@ -478,7 +479,8 @@ export class Database {
       const timestampMicros = this.clock.nowMicros();
       const started = performance.now();
       const isOwner = options?.isOwner ?? caller.identity === this.ownerIdentity;
-      const results = executeSql(query, { view: this.views.callerView(caller.identity, isOwner), beginMutTx: () => this.datastore.beginMutTx() }, {
+      const results = executeSql(query, { view: this.views.callerView(caller.identity, isOwner), beginMutTx: () => this.datastore.beginMutTx(),
+        commitRefusal: (tx) => this.commitRefusal(tx) }, {
         sender: caller.identity,
         isOwner,
         vars: this.sqlVars,
@@ -647,6 +649,16 @@ export class Database {
 
   // ---- Scheduler, procedures, module HTTP routes (host/module-features.ts) ----------------------------------------
 
+  /**
+   * Why `tx` may not commit, checked before the in-memory commit: too large for one log record, or it adds rows while
+   * the server is at its memory bound (host/memory-guard.ts; transactions that delete or keep the size still commit).
+   */
+  private commitRefusal(tx: MutTx): string | undefined {
+    const tooLarge = txTooLargeMessage(tx, this.txWriteBytesMax);
+    if (tooLarge !== undefined || (tx.grownBytes ?? 0) <= 0) return tooLarge;
+    return memoryRefusal(`a transaction that adds rows (this one: ${tx.grownBytes} bytes) is rolled back`);
+  }
+
   /** The glue object; its constructor sees this Database only through these closures. */
   private createFeatures(limits: Partial<RuntimeLimits> | undefined): ModuleFeatures {
     const f = new ModuleFeatures({
@@ -656,7 +668,7 @@ export class Database {
       enqueue: (fn) => this.durably(fn), enqueueAsync: (fn) => this.durablyAsync(fn),
       runReducer: (info, args, caller) => this.runReducer(info, args, caller),
       announce: (event) => this.announce(event), onCommit: (l) => this.onCommit(l), nowMicros: () => this.clock.nowMicros(),
-      txTooLarge: (tx) => txTooLargeMessage(tx, this.txWriteBytesMax),
+      commitRefusal: (tx) => this.commitRefusal(tx),
       manualTime: this.clock.manual === true,
     });
     this.onModuleChange(() => f.reload());
@@ -812,9 +824,10 @@ export class Database {
       this.currentCaller = undefined;
     }
     if (outcome.kind === 'ok') {
-      // Refused before the in-memory commit: a transaction too large for one log record fails like a reducer error.
-      const tooLarge = txTooLargeMessage(tx, this.txWriteBytesMax);
-      if (tooLarge !== undefined) outcome = { kind: 'senderError' as const, message: tooLarge };
+      // Refused before the in-memory commit: a transaction too large for one log record, or one that adds rows while
+      // the server is over its memory bound, fails like a reducer error.
+      const refused = this.commitRefusal(tx);
+      if (refused !== undefined) outcome = { kind: 'senderError' as const, message: refused };
     }
     this.counters.reducerCalled(info.name, (performance.now() - started) / 1000, outcome.kind !== 'ok');
     if (outcome.kind === 'ok') {

@@ -49,8 +49,8 @@ export interface FeatureInternals {
   runReducer(info: ReducerInfo, args: Uint8Array, caller: Caller): ReducerCallResult;
   /** The Database's commit path (durability, subscribers, scheduler). */
   announce(event: CommitEvent): void;
-  /** Why `tx` may not commit (over the transaction write limit, host/recovery.ts), or undefined. */
-  txTooLarge(tx: MutTx): string | undefined;
+  /** Why `tx` may not commit (over the transaction write limit, or rows added over the memory bound), or undefined. */
+  commitRefusal(tx: MutTx): string | undefined;
   onCommit(listener: (event: CommitEvent) => void): () => void;
   nowMicros(): bigint;
   /** The Database's clock is manual (tests): no timers; due rows run through runDueSchedules(). */
@@ -206,8 +206,8 @@ export class ModuleFeatures {
   /** `withTx` commit: the same commit path as reducers, the procedure's caller (zero for handlers) as sender. */
   private commitAnon(tx: MutTx, sender: bigint, timestampMicros: bigint): void {
     const started = performance.now();
-    const tooLarge = this.db.txTooLarge(tx); // refused before the commit, as for reducers (host/database.ts)
-    if (tooLarge !== undefined) { tx.rollback(); throw new Error(tooLarge); }
+    const refused = this.db.commitRefusal(tx); // refused before the commit, as for reducers (host/database.ts)
+    if (refused !== undefined) { tx.rollback(); throw new Error(refused); }
     const txData: TxData = tx.commit();
     const caller: Caller = { identity: sender, connectionId: 0n, jwtPayload: undefined };
     this.db.announce({ txData, caller, reducer: undefined, args: emptyArgs, timestampMicros,

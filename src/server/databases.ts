@@ -5,8 +5,8 @@
 // all these control operations through one queue so name checks and the writes that depend on them cannot interleave
 // (publishes are rare; reducer calls do not go through it).
 // May call: server/control.ts, server/program-hash.ts, server/host-api.ts (the host's Database), server/config-file.ts
-// (the publish policy), auth/identity.ts, host/recovery.ts (discardUnacknowledged), durability/backup.ts (hot backup,
-// restore), limits.ts, node:fs.
+// (the publish policy), auth/identity.ts, host/recovery.ts (discardUnacknowledged), host/memory-guard.ts (new databases
+// and updates refused at the memory bound), durability/backup.ts (hot backup, restore), limits.ts, node:fs.
 //
 // Which program a database runs is decided by its own commit log (the Program/Reset record commits an update or a
 // reset); control data's program hash is written after it and, after a crash in between, made to follow the log at
@@ -33,6 +33,7 @@ import { HttpError } from './http.js';
 import { publishRefusal, type PublishPolicy } from './config-file.js';
 import { appendMigrationHistory, migrationToken } from '../host/update.js';
 import { discardUnacknowledged, type DatabaseFailedError } from '../host/recovery.js';
+import { memoryRefusal } from '../host/memory-guard.js';
 import { readBackup, restoreInto, writeBackup, BackupDamagedError } from '../durability/backup.js';
 import {
   databaseResumeProbeBytes, databaseResumeRetryFirstMs, databaseResumeRetryMaxMs, databaseResumeStableMs, databasesMaxConfigured,
@@ -366,6 +367,7 @@ export class DatabaseRegistry {
       throw new HttpError(400, 'Token provided is invalid: the module or the database changed since `pre_publish`. ' +
         'Run `spacetime publish` again.');
     }
+    refuseOverMemory('a module update (it holds the old and the new module, and may rewrite every row) is refused');
     const db = this.get(record);
     let result;
     try {
@@ -510,12 +512,17 @@ export class DatabaseRegistry {
     });
   }
 
-  /** A new database past `databasesMax` is refused (callers hold `serialized`, so creates cannot race past it). */
+  /**
+   * A new database past `databasesMax`, or while the server is at its memory bound, is refused (callers hold
+   * `serialized`, so creates cannot race past it).
+   */
   private refuseWhenFull(): void {
     const held = this.control.size;
-    if (held < this.databasesMax) return;
-    throw new HttpError(403, `This server holds ${held} databases, its limit (${this.databasesMax}, set by ` +
-      'SPACETIME_DATABASES_MAX): delete a database first, or ask the operator to raise the limit');
+    if (held >= this.databasesMax) {
+      throw new HttpError(403, `This server holds ${held} databases, its limit (${this.databasesMax}, set by ` +
+        'SPACETIME_DATABASES_MAX): delete a database first, or ask the operator to raise the limit');
+    }
+    refuseOverMemory('a new database is refused');
   }
 
   private async create(identity: bigint, owner: bigint, names: string[], program: string): Promise<DatabaseRecord> {
@@ -630,4 +637,10 @@ async function probeDisk(dir: string): Promise<void> {
   } finally {
     await rm(probe, { force: true });
   }
+}
+
+/** 503 naming the memory bound while the server is at it (host/memory-guard.ts); `what` says what is refused. */
+function refuseOverMemory(what: string): void {
+  const refusal = memoryRefusal(what);
+  if (refusal !== undefined) throw new HttpError(503, `${refusal[0].toUpperCase()}${refusal.slice(1)}`);
 }

@@ -4,7 +4,7 @@
 // server is the process, `spacetime start`) what happens to an error nobody caught: its stack goes to the log first.
 // May call: auth/ (keys, tokens), server/control.ts, server/databases.ts, server/http.ts, server/routes/*,
 // server/websocket/attach.ts, server/pgwire/server.ts (`pg`), server/metrics.ts (/v1/metrics, /v1/health),
-// server/config-file.ts (the publish policy's default), host/ (the default DatabaseHost).
+// server/config-file.ts (the publish policy's default), host/ (the default DatabaseHost, the memory bound's sampler).
 //
 // Start order: keys → control data → reopen every database → listen. Shutdown: stop accepting, close WebSocket
 // sessions and PostgreSQL connections, close databases (their commit logs flush), close the listener.
@@ -29,6 +29,7 @@ import { addMetricsRoutes } from './metrics.js';
 import { defaultPublishPolicy, type PublishPolicy } from './config-file.js';
 import { startPgServer, type RunningPgServer } from './pgwire/server.js';
 import { sqlAsClient } from './routes/database.js';
+import { configuredMemoryBoundMib, startMemorySampler } from '../host/memory-guard.js';
 
 export const listenAddrDefault = '127.0.0.1:3000';
 
@@ -114,6 +115,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const keys = await loadOrCreateKeys(options.keyDir ?? join(options.dataDir, 'keys'));
   const tokens = new TokenAuthority({ keys, oidc: createOidcVerifier(options.oidc) });
   const control = await ControlStore.open(options.dataDir);
+  // Before any database thread starts: each gets the sample at its start (host/memory-guard.ts).
+  const stopMemorySampler = startMemorySampler(configuredMemoryBoundMib());
   const host = options.host ?? (await defaultHost(options.durability ?? 'fsync', options.databaseThreads ?? databaseThreadsFromEnv(), log));
   const databases = new DatabaseRegistry(control, host, options.dataDir, log);
   databases.publishPolicy = options.publishPolicy ?? defaultPublishPolicy();
@@ -184,6 +187,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         await databases.closeAll(); // ends log follows too
         httpServer.closeAllConnections();
         await listenerClosed;
+        stopMemorySampler();
       })();
       return closing;
     },

@@ -2,7 +2,9 @@
 // migration token's input), computed on a thread of its own.
 //
 // Owns: the program-hash thread: started on first use, unref'd so it never keeps the process alive, never ended (a
-// thread that dies is replaced at the next hash; what it was hashing is rejected).
+// thread that dies is replaced at the next hash; what it was hashing is rejected); the last program's hash, because an
+// update hashes the same text twice (pre_publish, then the PUT that carries its token) and during a migration that
+// second hash takes the core the main thread would wait for (BENCHMARKS "Why /v1/ping slows").
 // May call: @noble/hashes, node:worker_threads.
 //
 // Why a thread: BLAKE3 in JS takes 40–90 ms of CPU for a 1.1 MB bundle (a module with the official library), and a
@@ -52,8 +54,27 @@ function startHasher(): NonNullable<typeof hasher> {
   return started;
 }
 
+/**
+ * The last program hashed and its hash (a comparison of equal texts is a memcmp: ~0.1 ms per MB), kept this long so
+ * an idle server does not hold a program text it no longer needs; `spacetime publish -y` sends the PUT right after.
+ */
+const lastHashKeptMs = 60_000;
+let lastHashed: { program: string; hash: Promise<string>; forget: NodeJS.Timeout } | undefined;
+
 /** BLAKE3 hex of a program's UTF-8 bytes, computed off the main thread. */
 export function programHash(program: string): Promise<string> {
+  if (lastHashed !== undefined && lastHashed.program === program) return lastHashed.hash;
+  if (lastHashed !== undefined) clearTimeout(lastHashed.forget);
+  const hash = hashOnThread(program);
+  const forget = () => {
+    if (lastHashed?.hash === hash) lastHashed = undefined;
+  };
+  lastHashed = { program, hash, forget: setTimeout(forget, lastHashKeptMs).unref() };
+  hash.catch(forget);
+  return hash;
+}
+
+function hashOnThread(program: string): Promise<string> {
   const h = (hasher ??= startHasher());
   const id = nextId++;
   return new Promise<string>((resolve, reject) => {

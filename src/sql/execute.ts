@@ -51,6 +51,8 @@ export interface SqlTarget {
   view: ReadView;
   /** Opens the request's mutable transaction; absent = DML is refused. */
   beginMutTx?: () => MutTx;
+  /** Why the request's transaction may not commit (the host's write and memory bounds), or undefined: checked first. */
+  commitRefusal?: (tx: MutTx) => string | undefined;
 }
 
 export interface SqlOptions {
@@ -103,7 +105,14 @@ function executeStatements(text: string, target: SqlTarget, options: SqlOptions)
     tx?.rollback();
     throw e;
   }
-  if (tx !== undefined) results.txData = tx.commit();
+  if (tx !== undefined) {
+    const refused = target.commitRefusal?.(tx);
+    if (refused !== undefined) {
+      tx.rollback();
+      throw new SqlError('limit', refused);
+    }
+    results.txData = tx.commit();
+  }
   if (state.varsSet) results.vars = state.vars;
   return results;
 }

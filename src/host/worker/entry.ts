@@ -26,13 +26,14 @@
 // call cannot run while the database is busy (an async procedure holds its queue); then it and every request after it
 // wait in `backlog`, in arrival order.
 
-import { parentPort, type MessagePort } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { Database, type Caller } from '../database.js';
 import { compileWithSql, subscriptionsFor, type ClientHandle, type ClientSink, type SubscriptionManager } from '../../subscription/manager.js';
 import type { EncodedTableUpdate, QuerySetUpdate, ServerMessage } from '../../subscription/messages.js';
 import { framedAnswer, type Compression } from '../../subscription/wire-frame.js';
 import { DatabaseClosedError } from '../errors.js';
 import type { LogRecord } from '../module-log.js';
+import { attachMemorySample } from '../memory-guard.js';
 import { collectWhenIdle } from './idle-gc.js';
 import { answerExitCollection } from './exit-collection.js';
 import {
@@ -54,6 +55,7 @@ process.on('unhandledRejection', (err) => {
   reportThread(`database worker: unhandled rejection: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
 });
 
+attachMemorySample(workerData as SharedArrayBuffer | undefined);
 const requestArrived = collectWhenIdle(reportThread);
 answerExitCollection();
 parent.on('message', (message: WorkerAttach) => new DatabaseSession(message.port));

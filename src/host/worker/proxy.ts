@@ -26,6 +26,7 @@ import assert from 'node:assert';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { workerSparesWarm, workerThreadsMaxConfigured } from '../../limits.js';
 import { collectBeforeProcessExit } from './exit-collection.js';
+import { sharedMemorySample } from '../memory-guard.js';
 import { databaseWorkerThreads } from '../../metrics/counters.js';
 import { Datastore } from '../../datastore/store.js';
 import { buildDatabaseSchema } from '../../datastore/schema.js';
@@ -134,15 +135,16 @@ function startWorker(): PooledWorker {
 
 function newWorker(): Worker {
   const here = import.meta.url;
+  const workerData = sharedMemorySample(); // entry.ts attaches it: the memory bound's sample (host/memory-guard.ts)
   if (here.endsWith('.ts')) {
     // Running from source (tests under tsx): Node 20 does not pass --import loader hooks to workers.
     const entry = new URL('./entry.ts', here).href;
     const tsx = import.meta.resolve('tsx/esm/api');
     const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
-    return new Worker(boot, { eval: true, execArgv: [] });
+    return new Worker(boot, { eval: true, execArgv: [], workerData });
   }
   // execArgv: the process's own flags are not the worker's (`--input-type`/`--eval` of a `node --eval` parent fail it).
-  return new Worker(new URL('./entry.js', here), { execArgv: [] });
+  return new Worker(new URL('./entry.js', here), { execArgv: [], workerData });
 }
 
 export class WorkerDatabase implements HostedDatabase {

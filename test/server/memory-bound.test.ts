@@ -1,0 +1,138 @@
+// The server's memory bound (limits.ts "Server memory", host/memory-guard.ts) on a real server: at the bound,
+// transactions that add rows, new databases and module updates are refused with the bound named, while deletes,
+// same-size updates, reads and /v1/ping go on, in worker and in main mode; a real load crosses the bound live and is
+// then refused. And SQL DML keeps the transaction write limit (it bypassed txWriteBytesMax before).
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, test } from 'node:test';
+import { buildFixture, cleanupTempDirs, startTestServer, type TestServer } from '../harness.js';
+
+after(() => cleanupTempDirs());
+
+const overMemory = /out of memory: it uses \d+ MiB, at or over its bound of (\d+) MiB \(limit serverMemoryMax, SPACETIME_SERVER_MEMORY_MAX_MIB\)/;
+
+async function identity(server: TestServer): Promise<Record<string, string>> {
+  const { token } = await (await fetch(`${server.url}/v1/identity`, { method: 'POST' })).json() as { token: string };
+  return { authorization: `Bearer ${token}` };
+}
+
+async function put(server: TestServer, auth: Record<string, string>, name: string, program: string): Promise<Response> {
+  return fetch(`${server.url}/v1/database/${name}`, { method: 'PUT', headers: auth, body: program });
+}
+
+async function load(server: TestServer, auth: Record<string, string>, name: string, first: number, count: number): Promise<Response> {
+  return fetch(`${server.url}/v1/database/${name}/call/load`, {
+    method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify([first, count]),
+  });
+}
+
+async function sql(server: TestServer, auth: Record<string, string>, name: string, query: string): Promise<{ status: number; body: string }> {
+  const r = await fetch(`${server.url}/v1/database/${name}/sql`, { method: 'POST', headers: auth, body: query });
+  return { status: r.status, body: await r.text() };
+}
+
+async function rowCount(server: TestServer, auth: Record<string, string>, name: string): Promise<number> {
+  const r = await sql(server, auth, name, 'SELECT COUNT(*) AS c FROM row');
+  assert.equal(r.status, 200, r.body);
+  return Number((JSON.parse(r.body) as [{ rows: [[number]] }])[0].rows[0][0]);
+}
+
+function residentMib(server: TestServer): number {
+  const status = readFileSync(`/proc/${server.pid()}/status`, 'utf8');
+  return Math.ceil(Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024);
+}
+
+for (const threads of ['worker', 'main'] as const) {
+  test(`at the memory bound (${threads} mode): rows, databases and updates are refused, the rest goes on`, async () => {
+    const program = (await buildFixture('bulk-rows')).code;
+    const tagged = (await buildFixture('bulk-rows-tagged')).code;
+    const env = { SPACETIME_DATABASE_THREADS: threads };
+    const first = await startTestServer({ env });
+    const auth = await identity(first);
+    let r = await put(first, auth, 'mem', program);
+    assert.equal(r.status, 200, await r.text());
+    r = await load(first, auth, 'mem', 0, 1000);
+    assert.equal(r.status, 200, await r.text());
+    await first.stop();
+
+    // The same data with a bound the server is over from its start: its databases open and serve.
+    const server = await startTestServer({ dataDir: first.dataDir, env: { ...env, SPACETIME_SERVER_MEMORY_MAX_MIB: '1' } });
+    try {
+      assert.equal((await fetch(`${server.url}/v1/ping`)).status, 200);
+      r = await load(server, auth, 'mem', 1000, 10);
+      assert.equal(r.status, 530);
+      const refusal = await r.text();
+      assert.match(refusal, overMemory);
+      assert.match(refusal, /a transaction that adds rows \(this one: \d+ bytes\) is rolled back/);
+      assert.equal(await rowCount(server, auth, 'mem'), 1000);
+
+      const insert = await sql(server, auth, 'mem', "INSERT INTO row (id, label, n) VALUES (5000, 'x', 1)");
+      assert.notEqual(insert.status, 200);
+      assert.match(insert.body, overMemory);
+      const sameSize = await sql(server, auth, 'mem', 'UPDATE row SET n = 9 WHERE id < 10');
+      assert.equal(sameSize.status, 200, sameSize.body);
+      const deleted = await sql(server, auth, 'mem', 'DELETE FROM row WHERE id < 500');
+      assert.equal(deleted.status, 200, deleted.body);
+      assert.equal(await rowCount(server, auth, 'mem'), 500);
+
+      r = await put(server, auth, 'mem-new', program);
+      assert.equal(r.status, 503);
+      assert.match(await r.text(), /a new database is refused until memory is freed/);
+      r = await put(server, auth, 'mem', tagged);
+      assert.equal(r.status, 503);
+      assert.match(await r.text(), /a module update .* is refused until memory is freed/);
+      assert.equal((await fetch(`${server.url}/v1/ping`)).status, 200);
+    } finally {
+      await server.stop();
+    }
+  });
+}
+
+test('a load that crosses the memory bound is refused from then on; the server keeps serving', async () => {
+  const program = (await buildFixture('bulk-rows')).code;
+  // The bound is set at start; the server learns its resident set only after it starts, so it runs twice.
+  const probe = await startTestServer();
+  const auth = await identity(probe);
+  assert.equal((await put(probe, auth, 'grow', program)).status, 200);
+  assert.equal((await load(probe, auth, 'grow', 0, 10)).status, 200);
+  const startedMib = residentMib(probe);
+  await probe.stop();
+  const boundMib = startedMib + 64;
+  const server = await startTestServer({ dataDir: probe.dataDir, env: { SPACETIME_SERVER_MEMORY_MAX_MIB: String(boundMib) } });
+  try {
+    const batch = 50_000;
+    let refusedAt: number | undefined;
+    for (let call = 0; call < 80 && refusedAt === undefined; call++) {
+      const r = await load(server, auth, 'grow', 10 + call * batch, batch);
+      const body = await r.text();
+      if (r.status === 200) continue;
+      assert.equal(r.status, 530, body);
+      assert.equal(overMemory.exec(body)?.[1], String(boundMib), body);
+      refusedAt = call;
+    }
+    assert.notEqual(refusedAt, undefined, `80 loads of ${batch} rows stayed under ${boundMib} MiB`);
+    assert.ok(residentMib(server) >= boundMib - 16, 'refused near the bound, not long before it');
+    assert.equal(await rowCount(server, auth, 'grow'), 10 + refusedAt! * batch);
+    assert.equal((await fetch(`${server.url}/v1/ping`)).status, 200);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('SQL DML over txWriteBytesMax is refused and rolled back', async () => {
+  const program = (await buildFixture('bulk-rows')).code;
+  const server = await startTestServer({ env: { SPACETIME_TX_WRITE_BYTES_MAX: '200000' } });
+  try {
+    const auth = await identity(server);
+    assert.equal((await put(server, auth, 'dml', program)).status, 200);
+    for (let i = 0; i < 4; i++) assert.equal((await load(server, auth, 'dml', i * 1000, 1000)).status, 200);
+    const update = await sql(server, auth, 'dml', 'UPDATE row SET n = 7');
+    assert.notEqual(update.status, 200);
+    assert.match(update.body, /too large to commit: it writes \d+ bytes of rows .*over the limit txWriteBytesMax = 200000 bytes; it was rolled back/);
+    const changed = await sql(server, auth, 'dml', 'SELECT COUNT(*) AS c FROM row WHERE n = 7');
+    assert.equal(changed.status, 200, changed.body);
+    assert.equal(Number((JSON.parse(changed.body) as [{ rows: [[number]] }])[0].rows[0][0]), 0);
+  } finally {
+    await server.stop();
+  }
+});
