@@ -192,6 +192,30 @@ assertLimit(logBytesPerCallMax * 16 <= logFileBytesMax, 'one call fills at most 
 assertLimit(logLineBytesMax * 2 <= logRingBytesMax, 'the ring and the tail read at open hold the largest records');
 assertLimit(logLineBytesMax <= logFollowLagBytesMax, 'a follower can receive the largest record');
 
+// ---- Connections (issue 12 item 2: nothing one client does stops the others) ----------------------------------------
+// Every HTTP or WebSocket connection holds a file descriptor (and ~10 KiB: 12,000 idle WebSockets took 126 MiB). At
+// the process's descriptor limit the server can open no file: no commit-log segment, snapshot or module log, and no
+// /proc read. So connections stop short of it, with room kept for the files of every database.
+
+/** HTTP and WebSocket connections one server holds at once; one more gets a 503 naming this limit and is closed. */
+export const connectionsMaxDefault = 10_000;
+/** The fewest connections a server takes, whatever its descriptor limit. */
+export const connectionsMin = 64;
+/**
+ * Descriptors kept for files and everything else that is not an HTTP or WebSocket connection: each open database
+ * holds ~3 (commit-log segment, module log, its directory during snapshots), PostgreSQL connections `pgConnectionsMax`.
+ */
+export const fileDescriptorsReserved = 4_096;
+/**
+ * The bound this server runs with: `SPACETIME_CONNECTIONS_MAX`, else `connectionsMaxDefault` lowered to leave
+ * `fileDescriptorsReserved` of the process's descriptor limit `fileDescriptorsMax` (Infinity when unknown).
+ */
+export function connectionsMaxConfigured(fileDescriptorsMax: number, env: NodeJS.ProcessEnv = process.env): number {
+  const fitting = Math.max(connectionsMin, Math.min(connectionsMaxDefault, fileDescriptorsMax - fileDescriptorsReserved));
+  return limitFromEnv('SPACETIME_CONNECTIONS_MAX', fitting, env);
+}
+assertLimit(connectionsMin < connectionsMaxDefault, 'the floor is below the default');
+
 // ---- WebSocket sessions and tokens (issue 11 items 1, 11, 12) -------------------------------------------------------
 // server/websocket/session.ts writes each client's messages in bounded pieces as its socket drains, and judges a client
 // slow by what it fails to read over time, not by the size of one message; auth/tokens.ts checks every token's `exp`.
@@ -535,3 +559,5 @@ export function serverMemoryMaxMibConfigured(availableMemoryBytes: number, env: 
 }
 assertLimit(serverMemoryShareMax > 0 && serverMemoryShareMax < 1, 'the server keeps headroom below the memory it may use');
 assertLimit(serverMemorySampleMs <= 1000, 'a crossing of the bound is seen within a second');
+assertLimit(fileDescriptorsReserved >= pgConnectionsMax + 3 * databasesMaxDefault,
+  'the descriptors kept from connections hold every database\'s files and every PostgreSQL connection');

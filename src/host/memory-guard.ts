@@ -33,8 +33,18 @@ export function configuredMemoryBoundMib(): number {
   return serverMemoryMaxMibConfigured(availableMemoryBytes());
 }
 
+/**
+ * The last sample stays when the read fails: it opens /proc/self/stat, and a process out of file descriptors got
+ * EMFILE here, thrown from a timer, which ended the server (found by opening 20k WebSockets).
+ */
 function takeSample(cells: Int32Array): void {
-  Atomics.store(cells, residentCell, Math.ceil(process.memoryUsage.rss() / 1048576));
+  let residentBytes: number;
+  try {
+    residentBytes = process.memoryUsage.rss();
+  } catch {
+    return;
+  }
+  Atomics.store(cells, residentCell, Math.ceil(residentBytes / 1048576));
 }
 
 /**

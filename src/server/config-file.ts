@@ -106,6 +106,7 @@ const schema: Record<string, Record<string, KeySpec>> = {
     'schedule-rows-max': { type: count, env: 'SPACETIME_SCHEDULE_ROWS_MAX', help: 'rows in one database\'s schedule tables (default 100000)' },
     'tx-write-bytes-max': { type: count, env: 'SPACETIME_TX_WRITE_BYTES_MAX', help: 'bytes one transaction may write (default 134217728)' },
     'module-memory-limit-mib': { type: count, env: 'SPACETIME_MODULE_MEMORY_LIMIT_MIB', help: 'heap of one module isolate (default 256, at least 8)' },
+    'connections-max': { type: count, env: 'SPACETIME_CONNECTIONS_MAX', help: 'HTTP and WebSocket connections held at once (default 10000, less when the open-file limit is low)' },
     'server-memory-max-mib': { type: count, env: 'SPACETIME_SERVER_MEMORY_MAX_MIB', help: 'resident memory at which rows, databases and updates are refused (default 3/4 of the memory available; 0: none)' },
     'pg-startup-timeout-ms': { type: count, env: 'SPACETIME_PG_STARTUP_TIMEOUT_MS', help: 'time a PostgreSQL client has to authenticate (default 10000)' },
   },

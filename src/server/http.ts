@@ -2,13 +2,16 @@
 //
 // Owns: the request context every route handler receives, HttpError (status + plain-text or JSON body), the
 // body size limits, the CORS policy, the anon middleware (mint an identity when a /v1/database request has
-// no token) and the server's connection timeouts (configureHttpTimeouts). Routes live in server/routes/*.ts.
-// May call: auth/ (token verification and minting), node:http, limits.
+// no token), the server's connection timeouts (configureHttpTimeouts) and its bound on open connections
+// (limitConnections). Routes live in server/routes/*.ts.
+// May call: auth/ (token verification and minting), node:http, limits, node:fs (/proc/self/limits).
 //
 // Responses follow upstream exactly where the CLI depends on it: JSON bodies carry `Content-Type:
 // application/json` (the CLI rejects anything else), errors are plain text.
 
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { readFileSync } from 'node:fs';
 import { identityToHex } from '../auth/identity.js';
 import { AuthError, authRequiredMessage, bearerToken, type TokenAuthority, type VerifiedToken } from '../auth/tokens.js';
 import { httpHeadersTimeoutMs, httpKeepAliveTimeoutMs, reducerTimeoutMsConfigured } from '../limits.js';
@@ -212,6 +215,38 @@ const corsHeaders = {
 export function configureHttpTimeouts(server: Server, reducerTimeoutMs = reducerTimeoutMsConfigured()): void {
   server.keepAliveTimeout = httpKeepAliveTimeoutMs(reducerTimeoutMs);
   server.headersTimeout = httpHeadersTimeoutMs(reducerTimeoutMs);
+}
+
+/** The process's open-file limit (its soft RLIMIT_NOFILE, which Node raises to the hard one), Infinity when unknown. */
+export function fileDescriptorsMax(): number {
+  try {
+    const line = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return line === null ? Infinity : Number(line[1]);
+  } catch {
+    return Infinity;
+  }
+}
+
+/**
+ * Holds the server to `connectionsMax` open connections (HTTP and WebSocket alike: an upgrade keeps its socket): one
+ * more is answered 503 naming the limit and closed before any request is read, so the process keeps descriptors for
+ * its files (limits.ts "Connections").
+ */
+export function limitConnections(server: Server, connectionsMax: number): void {
+  const body = `This server holds ${connectionsMax} connections, its limit (connectionsMax, set by ` +
+    'SPACETIME_CONNECTIONS_MAX): try again later\n';
+  const refusal = `HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+  let open = 0;
+  server.on('connection', (socket: Socket) => {
+    if (open >= connectionsMax) {
+      socket.on('error', () => {}); // the peer may be gone already; nothing to tell it
+      socket.end(refusal, () => socket.destroy()); // not held half-open by a peer that never closes
+      return;
+    }
+    open++;
+    socket.once('close', () => open--);
+  });
 }
 
 /**

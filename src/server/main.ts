@@ -4,7 +4,8 @@
 // server is the process, `spacetime start`) what happens to an error nobody caught: its stack goes to the log first.
 // May call: auth/ (keys, tokens), server/control.ts, server/databases.ts, server/http.ts, server/routes/*,
 // server/websocket/attach.ts, server/pgwire/server.ts (`pg`), server/metrics.ts (/v1/metrics, /v1/health),
-// server/config-file.ts (the publish policy's default), host/ (the default DatabaseHost, the memory bound's sampler).
+// server/config-file.ts (the publish policy's default), host/ (the default DatabaseHost, the memory bound's sampler),
+// limits.ts (the connection bound).
 //
 // Start order: keys → control data → reopen every database → listen. Shutdown: stop accepting, close WebSocket
 // sessions and PostgreSQL connections, close databases (their commit logs flush), close the listener.
@@ -17,7 +18,7 @@ import { TokenAuthority } from '../auth/tokens.js';
 import { ControlStore } from './control.js';
 import { DatabaseRegistry } from './databases.js';
 import type { DatabaseHost, HostedDatabase } from './host-api.js';
-import { Router, configureHttpTimeouts, requestListener } from './http.js';
+import { Router, configureHttpTimeouts, fileDescriptorsMax, limitConnections, requestListener } from './http.js';
 import { addDatabaseRoutes } from './routes/database.js';
 import { addBackupRoutes } from './routes/backup.js';
 import { addIdentityRoutes } from './routes/identity.js';
@@ -30,6 +31,7 @@ import { defaultPublishPolicy, type PublishPolicy } from './config-file.js';
 import { startPgServer, type RunningPgServer } from './pgwire/server.js';
 import { sqlAsClient } from './routes/database.js';
 import { configuredMemoryBoundMib, startMemorySampler } from '../host/memory-guard.js';
+import { connectionsMaxConfigured } from '../limits.js';
 
 export const listenAddrDefault = '127.0.0.1:3000';
 
@@ -136,6 +138,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   };
   const httpServer = createServer(requestListener(router, tokens, onError));
   configureHttpTimeouts(httpServer);
+  limitConnections(httpServer, connectionsMaxConfigured(fileDescriptorsMax()));
 
   const webSockets = (options.attachUpgrades ?? attachWebSocketEndpoint)(httpServer, {
     databases,
