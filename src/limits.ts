@@ -220,6 +220,17 @@ assertLimit(connectionsMin < connectionsMaxDefault, 'the floor is below the defa
 // server/websocket/session.ts writes each client's messages in bounded pieces as its socket drains, and judges a client
 // slow by what it fails to read over time, not by the size of one message; auth/tokens.ts checks every token's `exp`.
 
+/** Most queries in one Subscribe message. */
+export const querySetQueriesMax = 4096;
+/**
+ * Queries one connection may hold subscribed, over all its query sets; a Subscribe past it gets a SubscriptionError
+ * naming the limit. A distinct query costs its database's thread ~1.7 KiB (150 sets of 4,096 distinct queries from one
+ * anonymous client took 1.1 GiB, with nothing to stop more); identical queries are shared, but literals make them
+ * distinct. Far above what an app subscribes (a few per table), and `serverMemoryShareMax` bounds all clients together.
+ */
+export const clientQueriesMax = 16_384;
+assertLimit(clientQueriesMax >= querySetQueriesMax, 'one full query set always fits a new connection');
+
 /**
  * Bytes of messages queued for one client and not yet handed to its socket, beyond the largest single message among
  * them (that one is bounded by what produced it, e.g. `sqlResultBytesMax`). A client that falls this far behind is

@@ -349,6 +349,11 @@ export class Database {
     return this.sqlVars.get(rowLimitVar);
   }
 
+  /** Why a new subscription is refused now: the server is at its memory bound (host/memory-guard.ts). */
+  subscribeRefusal(): string | undefined {
+    return memoryRefusal('a new subscription is refused');
+  }
+
   /** st_module's program bytes and hash, for the program text they were computed from (once per program). */
   private programDigest: { text: string; bytes: Uint8Array; hash: bigint } | undefined;
 

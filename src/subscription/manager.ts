@@ -7,7 +7,7 @@
 // subscriber (one query set of one query) the whole frame built once per query set id and shared (sharedTransaction).
 // Does not own: sockets, framing, compression, ordering of outbound messages (server/websocket/session.ts), SQL
 // compilation (sql/subscription-plan.ts; `compile` is injectable), the datastore.
-// May call: subscription/messages.ts, sql/subscription-plan.ts, sql/budget.ts, datastore/types.ts, sats/.
+// May call: subscription/messages.ts, sql/subscription-plan.ts, sql/budget.ts, datastore/types.ts, sats/, limits.ts.
 //
 // Budget: a Subscribe message's initial evaluation (all its queries together), an Unsubscribe's dropped rows and a
 // OneOffQuery each run under one SQL request budget (sql/budget.ts: rows scanned, rows returned, result bytes, wall
@@ -29,13 +29,12 @@ import {
 } from './messages.js';
 import { QueryBudget, runWithBudget, sqlQueryLimits, type QueryLimits } from '../sql/budget.js';
 import { compileSubscriptionQuery } from '../sql/subscription-plan.js';
+import { clientQueriesMax, querySetQueriesMax } from '../limits.js';
 
 /** WebSocket close code when a breaking module update disconnects clients (going away). */
 export const moduleUpdateCloseCode = 1001;
 /** Longest query text accepted (upstream's subscription SQL limit). */
 export const queryTextMaxBytes = 50_000;
-/** Most queries in one Subscribe message. */
-export const querySetQueriesMax = 4096;
 /** What the caller of a commit touching no subscribed table gets: shared, so sinks must not mutate it. */
 const noQuerySets: QuerySetUpdate[] = [];
 
@@ -93,6 +92,8 @@ export interface ClientHandle {
 interface Client extends ClientHandle {
   readonly sink: ClientSink;
   readonly sets: Map<number, QuerySet>;
+  /** Queries of all its sets (each counted per set it is in): bounded by `clientQueriesMax`. */
+  queryCount: number;
 }
 
 interface QuerySet {
@@ -131,6 +132,8 @@ export interface SubscriptionManagerOptions {
   queryLimits?: QueryLimits;
   /** The database's row limit for non-owners (st_var row_limit), read at each Subscribe and OneOffQuery. */
   rowLimit?: () => bigint | undefined;
+  /** Why new subscriptions are refused now (the host's memory bound), or undefined; read at each Subscribe. */
+  subscribeRefusal?: () => string | undefined;
 }
 
 export class SubscriptionManager {
@@ -154,7 +157,7 @@ export class SubscriptionManager {
 
   addClient(handle: ClientHandle, sink: ClientSink): ClientHandle {
     assert.ok(!this.clients.has(handle.connectionId), 'connection id already registered');
-    const client: Client = { ...handle, sink, sets: new Map() };
+    const client: Client = { ...handle, sink, sets: new Map(), queryCount: 0 };
     this.clients.set(handle.connectionId, client);
     return client;
   }
@@ -175,6 +178,12 @@ export class SubscriptionManager {
     if (queryStrings.length > querySetQueriesMax) {
       return fail(`Too many queries in one subscription: ${queryStrings.length} (max ${querySetQueriesMax})`);
     }
+    if (client.queryCount + queryStrings.length > clientQueriesMax) {
+      return fail(`Too many queries subscribed on this connection: ${client.queryCount} and ${queryStrings.length} more ` +
+        `(limit clientQueriesMax = ${clientQueriesMax}); unsubscribe some first`);
+    }
+    const refused = this.options.subscribeRefusal?.();
+    if (refused !== undefined) return fail(refused);
     const view = this.options.view();
     let planned: { key: string; plan: SubscriptionPlan }[];
     try {
@@ -197,6 +206,7 @@ export class SubscriptionManager {
       set.queries.push(query);
     }
     client.sets.set(querySetId, set);
+    client.queryCount += set.queries.length;
     return { tag: 'SubscribeApplied', requestId, querySetId, rows };
   }
 
@@ -468,6 +478,7 @@ export class SubscriptionManager {
 
   /** Detaches a set from its queries and forgets queries nobody uses any more (the caller removes it from its client). */
   private dropSet(set: QuerySet): void {
+    set.client.queryCount -= set.queries.length;
     for (const query of set.queries) {
       query.sets.delete(set);
       if (query.sets.size > 0) continue;
@@ -492,6 +503,9 @@ export interface CommitSource {
 
   /** The row limit for non-owners' new queries (host/database.ts `rowLimit`: `SET row_limit`). */
   rowLimit?(): bigint | undefined;
+
+  /** Why a new subscription is refused now (host/database.ts: the server's memory bound), or undefined. */
+  subscribeRefusal?(): string | undefined;
 
   /** Module updates (host/database.ts `onModuleChange`), called between transactions. */
   onModuleChange?(listener: (change: { breaksClients: boolean }) => void): () => void;
@@ -523,6 +537,7 @@ export function subscriptionsFor(db: CommitSource, compile: CompileQuery): Subsc
   if (mgr !== undefined) return mgr;
   const created = new SubscriptionManager({
     view: () => db.datastore, compile: db.wrapCompile?.(compile) ?? compile, rowLimit: () => db.rowLimit?.(),
+    subscribeRefusal: () => db.subscribeRefusal?.(),
   });
   db.onCommit((e) => created.handleCommit(e.txData, e.caller.connectionId, e.durable));
   db.onModuleChange?.((change) => created.moduleChanged(change.breaksClients));

@@ -1,10 +1,12 @@
-// The server's memory bound (limits.ts "Server memory", host/memory-guard.ts) on a real server: at the bound,
-// transactions that add rows, new databases and module updates are refused with the bound named, while deletes,
-// same-size updates, reads and /v1/ping go on, in worker and in main mode; a real load crosses the bound live and is
-// then refused. And SQL DML keeps the transaction write limit (it bypassed txWriteBytesMax before).
+// The server's memory bounds on a real server. At the server's bound (limits.ts "Server memory", host/memory-guard.ts),
+// transactions that add rows, new subscriptions, new databases and module updates are refused with the bound named,
+// while deletes, same-size updates, reads and /v1/ping go on, in worker and in main mode; a real load crosses the bound
+// live and is then refused. One connection holds at most `clientQueriesMax` subscribed queries. And SQL DML keeps the
+// transaction write limit (it bypassed txWriteBytesMax before).
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, test } from 'node:test';
+import WebSocket from 'ws';
 import { buildFixture, cleanupTempDirs, startTestServer, type TestServer } from '../harness.js';
 
 after(() => cleanupTempDirs());
@@ -35,6 +37,29 @@ async function rowCount(server: TestServer, auth: Record<string, string>, name: 
   const r = await sql(server, auth, name, 'SELECT COUNT(*) AS c FROM row');
   assert.equal(r.status, 200, r.body);
   return Number((JSON.parse(r.body) as [{ rows: [[number]] }])[0].rows[0][0]);
+}
+
+/** The answer to one v1.json SubscribeMulti of `queries` on a new connection (SubscribeMultiApplied or SubscriptionError). */
+async function subscribeJson(server: TestServer, name: string, querySets: string[][]): Promise<string[]> {
+  const ws = new WebSocket(`${server.url.replace('http', 'ws')}/v1/database/${name}/subscribe`, ['v1.json.spacetimedb']);
+  const answers: string[] = [];
+  const done = new Promise<void>((resolve, reject) => {
+    ws.on('message', (data: Buffer) => {
+      const text = data.toString();
+      if (text.startsWith('{"IdentityToken"')) return;
+      answers.push(text);
+      if (answers.length === querySets.length) resolve();
+    });
+    ws.once('close', (code: number) => reject(new Error(`closed with ${code} after ${answers.length} answers`)));
+  });
+  await new Promise((resolve) => ws.once('open', resolve));
+  querySets.forEach((queries, i) => ws.send(JSON.stringify({ SubscribeMulti: { query_strings: queries, request_id: i + 1, query_id: { id: i + 1 } } })));
+  try {
+    await done;
+  } finally {
+    ws.terminate();
+  }
+  return answers;
 }
 
 function residentMib(server: TestServer): number {
@@ -74,6 +99,10 @@ for (const threads of ['worker', 'main'] as const) {
       const deleted = await sql(server, auth, 'mem', 'DELETE FROM row WHERE id < 500');
       assert.equal(deleted.status, 200, deleted.body);
       assert.equal(await rowCount(server, auth, 'mem'), 500);
+
+      const [subscribed] = await subscribeJson(server, 'mem', [['SELECT * FROM row']]);
+      assert.match(subscribed, /^\{"SubscriptionError"/);
+      assert.match(subscribed, /a new subscription is refused until memory is freed/);
 
       r = await put(server, auth, 'mem-new', program);
       assert.equal(r.status, 503);
@@ -132,6 +161,23 @@ test('SQL DML over txWriteBytesMax is refused and rolled back', async () => {
     const changed = await sql(server, auth, 'dml', 'SELECT COUNT(*) AS c FROM row WHERE n = 7');
     assert.equal(changed.status, 200, changed.body);
     assert.equal(Number((JSON.parse(changed.body) as [{ rows: [[number]] }])[0].rows[0][0]), 0);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('one connection holds at most clientQueriesMax subscribed queries; past it a Subscribe gets an error naming it', async () => {
+  const program = (await buildFixture('bulk-rows')).code;
+  const server = await startTestServer();
+  try {
+    const auth = await identity(server);
+    assert.equal((await put(server, auth, 'subs', program)).status, 200);
+    // Distinct literals: identical queries would be shared. 4 sets of 4,096 fill the limit (16,384).
+    const full = Array.from({ length: 4 }, (_, set) => Array.from({ length: 4096 }, (_, i) => `SELECT * FROM row WHERE id = ${set * 4096 + i}`));
+    const answers = await subscribeJson(server, 'subs', [...full, ['SELECT * FROM row WHERE id = 99999']]);
+    for (const answer of answers.slice(0, 4)) assert.match(answer, /^\{"SubscribeMultiApplied"/);
+    assert.match(answers[4], /^\{"SubscriptionError"/);
+    assert.match(answers[4], /Too many queries subscribed on this connection: 16384 and 1 more \(limit clientQueriesMax = 16384\)/);
   } finally {
     await server.stop();
   }
