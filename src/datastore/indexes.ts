@@ -64,6 +64,11 @@ export interface IndexStore {
   /** Row ids with lo <= key < hi, in key order, appended to `out` (btree only). */
   range(lo: IndexKey, hi: IndexKey, out: number[]): void;
   clear(): void;
+  /**
+   * Rollback: removes the entries of every row id from `idsStart` on (`count` of them) at once, when this store can
+   * and that costs less than removing each; false, and nothing done, when not (the caller removes them one by one).
+   */
+  removeIdsFrom(idsStart: number, count: number): boolean;
 }
 
 class UniqueHash implements IndexStore {
@@ -80,6 +85,7 @@ class UniqueHash implements IndexStore {
   point(key: IndexKey, out: number[]): void { const id = this.map.get(key); if (id !== undefined) out.push(id); }
   range(): void { assert.fail('range scan on a hash index'); }
   clear(): void { this.map.clear(); }
+  removeIdsFrom(): boolean { return false; }
 }
 
 /** The keys of stored rows by row id, read from the rows (table.ts). */
@@ -137,6 +143,10 @@ class UniqueRowIdHash implements IndexStore {
     this.ordered().forRange(lo, hi, false, (_k, id) => { out.push(id); });
   }
   clear(): void { this.tree = undefined; this.hash.clear(); this.bound = undefined; }
+  /** A range tree has no cheap way to find the ids: then one by one. `bound` stays an upper bound. */
+  removeIdsFrom(idsStart: number, count: number): boolean {
+    return this.tree === undefined && this.hash.removeIdsFrom(idsStart, count);
+  }
 
   private ordered(): SortedTree<IndexKey, number> {
     if (this.tree !== undefined) return this.tree;
@@ -176,6 +186,7 @@ class MultiHash implements IndexStore {
   }
   range(): void { assert.fail('range scan on a hash index'); }
   clear(): void { this.map.clear(); }
+  removeIdsFrom(): boolean { return false; }
 }
 
 /**
@@ -202,6 +213,7 @@ class UniqueBTree implements IndexStore {
     this.ordered().forRange(lo, hi, false, (_k, id) => { out.push(id); });
   }
   clear(): void { this.tree = undefined; this.map.clear(); }
+  removeIdsFrom(): boolean { return false; }
 
   private ordered(): SortedTree<IndexKey, number> {
     if (this.tree !== undefined) return this.tree;
@@ -229,6 +241,7 @@ class MultiBTree implements IndexStore {
     this.tree.forRange(lo as string, hi as string, false, (_k, id) => { out.push(id); });
   }
   clear(): void { this.tree.clear(); }
+  removeIdsFrom(): boolean { return false; }
 }
 
 /** Multi-column-ordered btrees append a row-id suffix to string keys, so they cannot use numeric keys. */

@@ -14,8 +14,9 @@
 // Copies are carved from shared slabs (`copyOut`), never written after they are handed out.
 // Row ids are reused only after `releasePending` (called when the transaction that freed them ends): within a
 // transaction a row id keeps its meaning (the per-table touched map, undo), and rollback puts a deleted row back under
-// its own id; the lowest free id goes first. Scans visit row ids in ascending order: insertion order until ids are
-// reused, then reused ids in their places.
+// its own id; the lowest free id goes first. A rollback drops the ids the transaction handed out fresh at once
+// (`truncate`), so the next fresh id is the one it would have been. Scans visit row ids in ascending order: insertion
+// order until ids are reused, then reused ids in their places.
 // May call: limits.ts.
 
 import assert from 'node:assert';
@@ -134,6 +135,35 @@ export abstract class RowStore {
   abstract remove(id: number): void;
   /** Drops every row and all space (event tables after commit, clearAll). */
   abstract clear(): void;
+  /**
+   * Gives back the space of the rows under ids [idsStart, idsEnd), `dropped` of them live, which `truncate` is about to
+   * drop (their ids are still live: the rows can be found).
+   */
+  protected abstract dropSpace(idsStart: number, idsEnd: number, dropped: number): void;
+
+  /**
+   * One past the highest row id handed out so far. Every id from here on that a transaction takes is fresh: it held
+   * no row before the transaction (store.ts marks a table's first write in a transaction with it, see `truncate`).
+   */
+  get idsEnd(): number { return this.highWater; }
+
+  /**
+   * Rollback in bulk: drops every row id from `idsStart` on — all handed out by the transaction rolling back, which
+   * took `idsStart` from `idsEnd` at its first write — with their rows, in one pass over a state byte each. The next
+   * fresh id is `idsStart` again, after every older free id, as had the transaction never run. Ids below `idsStart` are
+   * untouched (a free id it reused is the caller's to remove), and so are the indexes (the caller's too).
+   */
+  truncate(idsStart: number): void {
+    const state = this.state, end = this.highWater;
+    assert(idsStart <= end, 'truncating row ids that were never handed out');
+    let dropped = 0;
+    for (let id = idsStart; id < end; id++) dropped += state[id] === idLive ? 1 : 0;
+    this.dropSpace(idsStart, end, dropped);
+    // Ids freed in the transaction stay in pendingIds; releasePending skips them once they are free.
+    state.fill(idFree, idsStart, end);
+    this.size -= dropped;
+    this.highWater = idsStart;
+  }
 
   has(id: number): boolean {
     return id >= 0 && id < this.highWater && this.state[id] === idLive;
@@ -305,6 +335,11 @@ class FixedRowStore extends RowStore {
     this.resetIds();
   }
 
+  /** Slots hold no state: pages past the one holding id `idsStart - 1` go. */
+  protected dropSpace(idsStart: number): void {
+    const pagesKept = (idsStart + this.slotMask) >>> this.rowsPerPageLog2;
+    if (this.pages.length > pagesKept) this.pages.length = pagesKept;
+  }
 }
 
 /** 2^16 rows per page at most: narrow rows (a u8) need no bigger pages than that to keep the page count small. */
@@ -333,7 +368,7 @@ class VarRowStore extends RowStore {
     const at = (location & locationOffsetMask) * spanAlignBytes;
     this.page = page;
     this.start = at + 4;
-    this.length = (page[at] | (page[at + 1] << 8) | (page[at + 2] << 16) | (page[at + 3] << 24)) >>> 0;
+    this.length = lengthAt(page, at);
   }
 
   insert(src: Uint8Array, srcStart: number, length: number): number {
@@ -370,6 +405,30 @@ class VarRowStore extends RowStore {
     this.freeSpans = new Map();
     this.freePages = [];
     this.resetIds();
+  }
+
+  /**
+   * A dropped row may sit anywhere (in a span freed by an earlier transaction), so either each dropped row's span goes
+   * to the free lists, or, when fewer rows stay than go, the rows that stay move to new pages (ids unchanged) and the
+   * old pages go back to the heap: the cheaper of the two.
+   */
+  protected dropSpace(idsStart: number, idsEnd: number, dropped: number): void {
+    if (this.size - dropped >= dropped) {
+      for (let id = this.nextLive(idsStart); id >= 0; id = this.nextLive(id + 1)) this.unplace(id);
+      return;
+    }
+    const pages = this.pages, locations = this.locations;
+    this.pages = [];
+    this.locations = new Uint32Array(this.state.length);
+    this.bump = rowStorePageBytes;
+    this.bumpPage = -1;
+    this.freeSpans = new Map();
+    this.freePages = [];
+    for (let id = this.nextLive(0); id >= 0 && id < idsStart; id = this.nextLive(id + 1)) {
+      const location = locations[id];
+      const page = pages[location >>> locationOffsetBits], at = (location & locationOffsetMask) * spanAlignBytes;
+      this.place(id, page, at + 4, lengthAt(page, at));
+    }
   }
 
   protected override growIds(capacity: number): void {
@@ -440,6 +499,11 @@ class VarRowStore extends RowStore {
 const locationOffsetMask = (1 << locationOffsetBits) - 1;
 const emptyPage = new Uint8Array(0);
 
+/** The u32 length in front of the row whose span starts at `at`. */
+function lengthAt(page: Uint8Array, at: number): number {
+  return (page[at] | (page[at + 1] << 8) | (page[at + 2] << 16) | (page[at + 3] << 24)) >>> 0;
+}
+
 function spanOf(length: number): number {
   return (4 + length + spanAlignBytes - 1) & ~(spanAlignBytes - 1);
 }
@@ -449,6 +513,12 @@ export function createRowStore(widthBytes: number | undefined): RowStore {
 }
 
 const slotEmpty = 0, slotDeleted = -1;
+/**
+ * Slots a pass reads in the time of one probe that removes a row id. In a table that outgrows the caches a probe is a
+ * cache miss or two (~100 ns) where a pass reads slots in order (~1 ns each); measured in docs/performance.md
+ * "Insert-loop rollback".
+ */
+const probeSlotReads = 16;
 /** Grow at 3/4 full (live + deleted slots): linear probing stays short. */
 const hashLoadMax = 0.75;
 
@@ -501,6 +571,20 @@ export abstract class RowIdHash<K> {
       if (s === slotEmpty) return false;
       if (s === id + 1) { slots[i] = slotDeleted; this.size--; return true; }
     }
+  }
+
+  /**
+   * Removes the entries of every row id from `idsStart` on, `count` of them, in one pass over the slots, when that
+   * costs less than a probe each (rollback of a transaction's own rows, store.ts); false, and nothing done, when not.
+   */
+  removeIdsFrom(idsStart: number, count: number): boolean {
+    const slots = this.slots;
+    if (count * probeSlotReads < slots.length) return false;
+    let removed = 0;
+    for (let i = 0, min = idsStart + 1; i < slots.length; i++) if (slots[i] >= min) { slots[i] = slotDeleted; removed++; }
+    assert(removed === count, 'the hash held another number of rows from the id given');
+    this.size -= removed;
+    return true;
   }
 
   /** Calls `f` with every row id, in slot order. */

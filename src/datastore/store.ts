@@ -4,7 +4,8 @@
 // recovery's `applyNetEffect`)
 // and the MutTx implementation: writes go straight into the table state, and a per-table touched log (table.ts
 // TouchLog: row id → a copy of the row before the tx and the copy last written, null when none) yields the net TxData
-// on commit and is the whole undo log: rollback removes the touched rows and puts the copies back under their row ids.
+// on commit and is the whole undo log: rollback removes the touched rows and puts the copies back under their row ids
+// (the rows under ids the tx handed out itself go at once: rollbackTable).
 // Rules: one writer at a time; rows are copied on the way in (callers reuse their buffers) into the tables' row
 // stores (rowstore.ts: pages, no JS object per row), and every row that leaves — scan results, WriteResult.row, TxData
 // — is a copy the caller may keep for ever, never mutated afterwards (several may be views of one buffer: use
@@ -583,9 +584,10 @@ class Transaction extends Reader implements MutTx {
   private insertChecked(t: TableState, row: Uint8Array): void {
     const keys = t.computeKeys(row);
     if (t.identicalOrConflict(row, keys) !== undefined) return;
+    const idsEnd = t.rows.idsEnd;
     const rowId = t.addRow(row, keys);
     // A fresh row id is never in the log: ids this tx freed are not reused before it ends.
-    this.logTable(t);
+    this.logTable(t, idsEnd);
     t.touched.add(rowId, null, row);
     this.writeBytesValue += row.length + txWriteRowOverheadBytes;
     this.grownBytesValue += row.length + txWriteRowOverheadBytes;
@@ -738,13 +740,7 @@ class Transaction extends Reader implements MutTx {
 
   rollback(): void {
     this.check();
-    // Every row the tx wrote goes, then every row it replaced or deleted comes back under its row id (ids freed in a
-    // tx are not reused before it ends). Untouched rows coexisted with the restored ones, so nothing can conflict.
-    for (let i = 0; i < this.touched.length; i++) {
-      const t = this.touched[i], log = t.touched;
-      for (let k = 0; k < log.count; k++) if (log.after[k] !== null) t.removeRow(log.ids[k]);
-      for (let k = 0; k < log.count; k++) { const was = log.before[k]; if (was !== null) t.restoreRow(log.ids[k], was); }
-    }
+    for (let i = 0; i < this.touched.length; i++) rollbackTable(this.touched[i]);
     this.state.version++;
     this.finish();
   }
@@ -765,16 +761,20 @@ class Transaction extends Reader implements MutTx {
    * with a copy of it as it was. Leaves the row located (rows.length is its length).
    */
   private touch(t: TableState, rowId: number, after: Uint8Array | null): void {
-    this.logTable(t);
+    this.logTable(t, t.rows.idsEnd);
     const log = t.touched, k = log.indexOf(rowId);
     if (k < 0) log.add(rowId, t.rows.copy(rowId), after);
     else { log.after[k] = after; t.rows.locate(rowId); }
   }
 
-  /** Counts a write and, on the tx's first write to `t`, adds `t` to the touched tables in table-id order. */
-  private logTable(t: TableState): void {
+  /**
+   * Counts a write and, on the tx's first write to `t`, adds `t` to the touched tables in table-id order and marks
+   * where the tx's own row ids start (`idsEnd`: the table's RowStore.idsEnd before that write).
+   */
+  private logTable(t: TableState, idsEnd: number): void {
     this.state.version++;
     if (t.touched.count > 0) return;
+    t.touched.idsStart = idsEnd;
     this.writeBytesValue += txWriteTableOverheadBytes;
     // Insertion in place: a transaction touches a few tables, and Array.prototype.sort at commit allocated ~860 B
     // per general transfer (two tables).
@@ -821,6 +821,39 @@ class Transaction extends Reader implements MutTx {
     for (const p of parts) { out.set(p, at); at += p.length; }
     return out;
   }
+}
+
+/**
+ * Undoes the open transaction's writes to `t` (its TouchLog): every row it wrote goes, then every row it replaced or
+ * deleted comes back under its row id (ids freed in a tx are not reused before it ends; untouched rows coexisted with
+ * the restored ones, so nothing can conflict). The rows under the tx's own ids (from log.idsStart on: an insert loop's)
+ * leave the row store at once (RowStore.truncate); when fewer rows stay than go, the indexes are built anew over the
+ * rows that stay, else each index drops them (in one pass where it can: IndexStore.removeIdsFrom). One by one, a
+ * removal from the row store and every index each, an insert loop stopped at its time limit (~400k rows in 1 s) waited
+ * 80-170 ms more for its rollback (docs/engine-v2.md §4; docs/performance.md "Insert-loop rollback").
+ */
+function rollbackTable(t: TableState): void {
+  const log = t.touched, ids = log.ids, before = log.before, after = log.after, idsStart = log.idsStart, rows = t.rows;
+  let own = 0, removed = 0, restored = 0;
+  for (let k = 0; k < log.count; k++) {
+    if (after[k] !== null) { removed++; if (ids[k] >= idsStart) own++; }
+    if (before[k] !== null) restored++;
+  }
+  const reindex = own > rows.size - removed + restored;
+  // Own rows leave the indexes first: a restored row may have the key an own row took after the tx deleted it.
+  if (!reindex) t.unindexFrom(idsStart, own);
+  // A row under an own id never had a `before`.
+  for (let k = 0; k < log.count; k++) {
+    if (after[k] === null || ids[k] >= idsStart) continue;
+    if (reindex) rows.remove(ids[k]); else t.removeRow(ids[k]);
+  }
+  for (let k = 0; k < log.count; k++) {
+    const was = before[k];
+    if (was === null) continue;
+    if (reindex) rows.insertAt(ids[k], was, 0, was.length); else t.restoreRow(ids[k], was);
+  }
+  rows.truncate(idsStart);
+  if (reindex) t.reindex();
 }
 
 /** Removes pairs of byte-identical rows present in both lists (a delete and re-insert of the same row is no change). */

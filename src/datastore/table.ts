@@ -284,6 +284,26 @@ export class TableState {
   }
 
   /**
+   * Takes the rows under ids from `idsStart` on (`count` of them, all in the touched log: the open transaction's own,
+   * store.ts rollbackTable) out of every index and the row set; their bytes stay (RowStore.truncate drops them). Each
+   * store drops them at once where it can and that pays (IndexStore.removeIdsFrom), else one key and removal each.
+   */
+  unindexFrom(idsStart: number, count: number): void {
+    const log = this.touched, ids = log.ids, after = log.after;
+    for (let i = 0; i < this.indexes.length; i++) {
+      const ix = this.indexes[i];
+      if (ix.store.removeIdsFrom(idsStart, count)) continue;
+      for (let k = 0; k < log.count; k++) {
+        const id = ids[k];
+        if (id >= idsStart && after[k] !== null) ix.store.remove(this.storedKey(ix.key, id), id);
+      }
+    }
+    const set = this.byBytes;
+    if (set === undefined || set.removeIdsFrom(idsStart, count)) return;
+    for (let k = 0; k < log.count; k++) if (ids[k] >= idsStart && after[k] !== null) set.removeId(ids[k]);
+  }
+
+  /**
    * Replaces the row under `rowId` keeping its id; only index entries whose key changed move. `newKeys` are the keys
    * of `newRow` (one per index) when the caller already computed them.
    */
@@ -340,12 +360,27 @@ export class TableState {
     this.rows = rows;
     if (this.byBytes !== undefined) this.byBytes = new RowSet(rows);
     for (let i = 0; i < this.indexes.length; i++) {
+      if (shared[i] !== undefined) (this.indexes[i] as { store: IndexStore }).store = shared[i]!;
+    }
+    this.reindex(shared.map((s) => s !== undefined));
+  }
+
+  /**
+   * Builds the indexes (but those whose position `kept` marks) and the row set anew over the stored rows, after the
+   * rows changed in bulk (adoptStore; store.ts's rollback in bulk). Costs one add per stored row and index.
+   */
+  reindex(kept: readonly boolean[] = []): void {
+    const rows = this.rows;
+    for (let i = 0; i < this.indexes.length; i++) {
+      if (kept[i] === true) continue;
       const ix = this.indexes[i];
-      if (shared[i] !== undefined) { (ix as { store: IndexStore }).store = shared[i]!; continue; }
       ix.store.clear();
       for (let id = rows.nextLive(0); id >= 0; id = rows.nextLive(id + 1)) ix.store.add(this.storedKey(ix.key, id), id);
     }
-    if (this.byBytes !== undefined) for (let id = rows.nextLive(0); id >= 0; id = rows.nextLive(id + 1)) this.byBytes.addId(id);
+    const set = this.byBytes;
+    if (set === undefined) return;
+    set.clear();
+    for (let id = rows.nextLive(0); id >= 0; id = rows.nextLive(id + 1)) set.addId(id);
   }
 
   /** Human-readable value of index columns of `row`, for error messages. */
@@ -384,6 +419,8 @@ export class TouchLog {
   before: (Uint8Array | null)[] = [];
   after: (Uint8Array | null)[] = [];
   count = 0;
+  /** The table's RowStore.idsEnd at the transaction's first write to it: every row id from here on is the tx's own. */
+  idsStart = 0;
   /** Row id → position, once there are more than touchScanMax entries. */
   private byId: Map<number, number> | undefined;
 
