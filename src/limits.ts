@@ -559,6 +559,13 @@ export function databasesMaxConfigured(env: NodeJS.ProcessEnv = process.env): nu
  * database thread, sampled every `serverMemorySampleMs`, and garbage not yet collected.
  */
 export const serverMemoryShareMax = 0.75;
+/**
+ * A module heap larger than this is given back (its isolate replaced before the next call, module globals reset)
+ * while the server is at its memory bound: each admitted database's module may grow to its own memory limit, so the
+ * bound on new work alone does not stop 90 databases of 250 MiB heaps. A module's heap after loading the official
+ * library is ~10-20 MiB, so only modules that keep large JS state lose it.
+ */
+export const moduleHeapShedMinBytes = 64 * 1024 * 1024;
 /** How often the main thread samples the process's resident set (one /proc read, ~10 µs). */
 export const serverMemorySampleMs = 100;
 /**
@@ -572,3 +579,4 @@ assertLimit(serverMemoryShareMax > 0 && serverMemoryShareMax < 1, 'the server ke
 assertLimit(serverMemorySampleMs <= 1000, 'a crossing of the bound is seen within a second');
 assertLimit(fileDescriptorsReserved >= pgConnectionsMax + 3 * databasesMaxDefault,
   'the descriptors kept from connections hold every database\'s files and every PostgreSQL connection');
+assertLimit(moduleHeapShedMinBytes < moduleMemoryLimitMibDefault * 1048576, 'a module at its default memory limit is shed');

@@ -4,8 +4,9 @@
 //
 // Owns: the sample (a SharedArrayBuffer of two Int32 cells: resident MiB, bound MiB; 0 bound: none), its sampler (an
 // unref'd timer on the main thread), the memory available to the process (its cgroup's limit, else the machine's) and
-// the refusal message. Callers decide what adds memory: a transaction whose rows grew (host/database.ts), a new
-// database or a module update (server/databases.ts).
+// the refusal message. Callers decide what adds memory: a transaction whose rows grew and a new subscription
+// (host/database.ts), a new database or a module update (server/databases.ts); host/runtime.ts replaces large module
+// heaps while the bound is reached.
 // May call: limits.ts, node:os.
 //
 // Why a shared sample and not a read per commit: reading the resident set is a /proc read (~10 µs), as much as a
@@ -78,15 +79,21 @@ export function attachMemorySample(shared: SharedArrayBuffer | undefined): void 
   if (shared !== undefined) sample = new Int32Array(shared);
 }
 
+/** True while the process is at or over its memory bound (false with no bound or no sample): one Atomics.load each. */
+export function memoryBoundReached(): boolean {
+  if (sample === undefined) return false;
+  const boundMib = Atomics.load(sample, boundCell);
+  return boundMib !== 0 && Atomics.load(sample, residentCell) >= boundMib;
+}
+
 /**
  * Undefined while the process is under its memory bound (or has none, or no sample: a Database used in process); else
  * why `what` is refused, naming the bound.
  */
 export function memoryRefusal(what: string): string | undefined {
-  if (sample === undefined) return undefined;
+  if (sample === undefined || !memoryBoundReached()) return undefined;
   const boundMib = Atomics.load(sample, boundCell);
   const residentMib = Atomics.load(sample, residentCell);
-  if (boundMib === 0 || residentMib < boundMib) return undefined;
   return `the server is out of memory: it uses ${residentMib} MiB, at or over its bound of ${boundMib} MiB ` +
     `(limit serverMemoryMax, SPACETIME_SERVER_MEMORY_MAX_MIB); ${what} until memory is freed`;
 }

@@ -14,7 +14,8 @@ import type { SyscallHost } from './syscalls.js';
 import { messageOf, PublishError } from './errors.js';
 import { SourceMap } from './sourcemap.js';
 import { holdLogWrites, releaseLogWrites } from './module-log.js';
-import { moduleEvaluateTimeoutMs, moduleHeapHardLimitFactor } from '../limits.js';
+import { moduleEvaluateTimeoutMs, moduleHeapHardLimitFactor, moduleHeapShedMinBytes } from '../limits.js';
+import { memoryBoundReached } from './memory-guard.js';
 
 /**
  * The reducer limit (src/limits.ts `reducerTimeoutMsDefault`) has a price: isolated-vm runs a call with a timeout so
@@ -215,7 +216,7 @@ export class ModuleRuntime {
    * limit) the isolate is discarded, and the next call of any kind runs in a fresh instance.
    */
   callReducer(id: number, sender: bigint, connId: bigint, timestamp: bigint, args: Uint8Array): CallOutcome {
-    if (this.reloadPending) this.reload();
+    this.ready();
     const host = this.host;
     host.writeReducerCall(id, sender, connId, timestamp, args);
     this.armDeadline(this.limits.reducerTimeoutMs);
@@ -250,7 +251,7 @@ export class ModuleRuntime {
     const host = this.host;
     // Nested inside a syscall (a procedure's withTx commit refreshing views): keep the outer call's iterators.
     if (host.inSyscall) return host.aside(() => this.enterView(anonymous, id, sender, false));
-    if (this.reloadPending) this.reload();
+    this.ready();
     return this.enterView(anonymous, id, sender, true);
   }
 
@@ -281,7 +282,7 @@ export class ModuleRuntime {
    */
   async callProcedure(id: number, sender: bigint, connId: bigint, timestamp: bigint, args: Uint8Array, timeoutMs: number):
     Promise<FeatureCallOutcome<Uint8Array>> {
-    if (this.reloadPending) this.reload();           // before reading callProcedureRef: a reload replaces it
+    this.ready();                                    // before reading callProcedureRef: a reload replaces it
     const r = await this.enterFeature(this.callProcedureRef,
       [id, sender.toString(), connId.toString(), timestamp.toString(), new ivm.ExternalCopy(args).copyInto()], timeoutMs, 'procedure');
     if (r.kind !== 'ok') return r;
@@ -291,7 +292,7 @@ export class ModuleRuntime {
   /** Calls `__call_http_handler__`: returns the BSATN HttpResponse and the response body. Asynchronous, as procedures. */
   async callHttpHandler(id: number, timestamp: bigint, request: Uint8Array, body: Uint8Array, timeoutMs: number):
     Promise<FeatureCallOutcome<{ response: Uint8Array; body: Uint8Array }>> {
-    if (this.reloadPending) this.reload();
+    this.ready();
     const r = await this.enterFeature(this.callHttpHandlerRef,
       [id, timestamp.toString(), new ivm.ExternalCopy(request).copyInto(), new ivm.ExternalCopy(body).copyInto()], timeoutMs, 'HTTP handler');
     if (r.kind !== 'ok') return r;
@@ -362,6 +363,25 @@ export class ModuleRuntime {
     this.disposeIsolate();
     this.reloadPending = true;
     return why;
+  }
+
+  /**
+   * Before a call of any kind: a new isolate after a trap, or in place of one that holds more than
+   * `moduleHeapShedMinBytes` while the server is at its memory bound (host/memory-guard.ts). The bound stops new rows,
+   * subscriptions and databases; this gives back the heaps that modules of databases admitted earlier grew since
+   * (each may grow to its memory limit). Module-global JS state is lost, as after a trap, and the module log says so.
+   */
+  private ready(): void {
+    if (!this.reloadPending && memoryBoundReached()) {
+      const usedBytes = this.heapUsedBytes() ?? 0;
+      if (usedBytes > moduleHeapShedMinBytes) {
+        this.host.warn(`the module's instance was replaced to free its ${Math.round(usedBytes / 1048576)} MiB heap: ` +
+          'the server is at its memory bound (serverMemoryMax); module-global state is reset');
+        this.disposeIsolate();
+        this.reloadPending = true;
+      }
+    }
+    if (this.reloadPending) this.reload();
   }
 
   /** A new isolate in place of the one a trap discarded (recover); if loading throws, the next call tries again. */

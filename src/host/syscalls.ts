@@ -405,6 +405,11 @@ export class SyscallHost {
       'the rest of its log is dropped', '');
   }
 
+  /** A warning of the host's own on the module log (not counted toward a call's log bytes): runtime.ts's heap shed. */
+  warn(message: string): void {
+    this.env.log(logLevel.warn, message, '');
+  }
+
   private grow(minBytes: number): void {
     if (minBytes > exchangeMaxBytes) throw new DatastoreError(errno.hostCallFailure, `buffer of ${minBytes} bytes exceeds the ${exchangeMaxBytes}-byte limit`);
     let size = this.x.length * 2;

@@ -1,8 +1,9 @@
 // The server's memory bounds on a real server. At the server's bound (limits.ts "Server memory", host/memory-guard.ts),
 // transactions that add rows, new subscriptions, new databases and module updates are refused with the bound named,
 // while deletes, same-size updates, reads and /v1/ping go on, in worker and in main mode; a real load crosses the bound
-// live and is then refused. One connection holds at most `clientQueriesMax` subscribed queries. And SQL DML keeps the
-// transaction write limit (it bypassed txWriteBytesMax before).
+// live and is then refused; a module heap grown past `moduleHeapShedMinBytes` is given back. One connection holds at
+// most `clientQueriesMax` subscribed queries. And SQL DML keeps the transaction write limit (it bypassed
+// txWriteBytesMax before).
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, test } from 'node:test';
@@ -143,6 +144,49 @@ test('a load that crosses the memory bound is refused from then on; the server k
     assert.ok(residentMib(server) >= boundMib - 16, 'refused near the bound, not long before it');
     assert.equal(await rowCount(server, auth, 'grow'), 10 + refusedAt! * batch);
     assert.equal((await fetch(`${server.url}/v1/ping`)).status, 200);
+  } finally {
+    await server.stop();
+  }
+});
+
+async function call(server: TestServer, auth: Record<string, string>, name: string, reducer: string, args: unknown[]): Promise<Response> {
+  return fetch(`${server.url}/v1/database/${name}/call/${reducer}`, {
+    method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(args),
+  });
+}
+
+async function until(what: string, ok: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await ok())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('at the memory bound a module heap over moduleHeapShedMinBytes is given back before its next call', async () => {
+  const program = (await buildFixture('hostile-input')).code;
+  const probe = await startTestServer();
+  const auth = await identity(probe);
+  assert.equal((await put(probe, auth, 'heap', program)).status, 200);
+  assert.equal((await call(probe, auth, 'heap', 'add', ['warm'])).status, 200);
+  const startedMib = residentMib(probe);
+  await probe.stop();
+  const boundMib = startedMib + 120;
+  const server = await startTestServer({ dataDir: probe.dataDir, env: { SPACETIME_SERVER_MEMORY_MAX_MIB: String(boundMib) } });
+  try {
+    let r = await call(server, auth, 'heap', 'hoard', [200]); // module-global arrays: the call commits, the heap stays
+    assert.equal(r.status, 200, await r.text());
+    await until('the resident set to reach the bound', () => residentMib(server) >= boundMib);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the main thread's sample follows every 100 ms
+    r = await call(server, auth, 'heap', 'hoarded', []);
+    assert.equal(r.status, 200, await r.text());
+    const logText = await (await fetch(`${server.url}/v1/database/heap/logs?num_lines=20`, { headers: auth })).text();
+    assert.match(logText, /the module's instance was replaced to free its \d+ MiB heap: the server is at its memory bound/);
+    assert.match(logText, /kept: 0/);
+    await until('the resident set to drop below the bound', () => residentMib(server) < boundMib - 32);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    r = await call(server, auth, 'heap', 'add', ['after']);
+    assert.equal(r.status, 200, await r.text());
   } finally {
     await server.stop();
   }
