@@ -1,7 +1,8 @@
 // bench/big-answers.ts — issue 12 item 2: what one big query answer costs everyone else. A real server (bin/spacetime.js
 // → dist/, worker mode unless SPACETIME_DATABASE_THREADS says otherwise) holds `rows` rows of
 // test/fixtures/modules/bulk-rows; while one client asks for all of them (POST /sql; a WebSocket Subscribe and
-// OneOffQuery, uncompressed and brotli, from a client process of its own), /v1/ping is probed every 2 ms.
+// OneOffQuery, uncompressed and brotli, from a client process of its own; the same over the legacy v1.json protocol;
+// Debian's `psql` over the PostgreSQL wire protocol), /v1/ping is probed every 2 ms.
 //
 // Owns: nothing but this measurement. Prints per situation: how long the answer took, ping p50 / p99 / max, and the
 // CPU the server's main thread spent meanwhile (/proc/<pid>/task/<pid>/schedstat).
@@ -11,7 +12,7 @@
 
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { buildFixture, cleanupTempDirs, serverMainThreadCpuMs, startTestServer, type TestServer } from '../test/harness.js';
+import { buildFixture, cleanupTempDirs, freePort, serverMainThreadCpuMs, startTestServer, type TestServer } from '../test/harness.js';
 
 const rows = Number(process.argv[2] ?? 400_000);
 const loadBatchRows = 100_000;
@@ -45,7 +46,8 @@ async function situation(server: TestServer, what: string, work: () => Promise<s
 }
 
 async function main(): Promise<void> {
-  const server = await startTestServer();
+  const pgPort = await freePort();
+  const server = await startTestServer({ args: ['--pg-port', String(pgPort)] });
   try {
     const { token } = (await (await fetch(`${server.url}/v1/identity`, { method: 'POST' })).json()) as { token: string };
     const auth = { authorization: `Bearer ${token}` };
@@ -73,6 +75,13 @@ async function main(): Promise<void> {
       await situation(server, 'WebSocket Subscribe, uncompressed', () => client('subscribe', 'None')),
       await situation(server, 'WebSocket Subscribe, brotli', () => client('subscribe', 'Brotli')),
       await situation(server, 'WebSocket OneOffQuery, uncompressed', () => client('oneOff', 'None')),
+      await situation(server, 'v1.json SubscribeSingle', () => client('subscribe', 'v1.json')),
+      await situation(server, 'v1.json OneOffQuery', () => client('oneOff', 'v1.json')),
+      await situation(server, 'psql SELECT *', async () => {
+        const out = await run('psql', [`host=127.0.0.1 port=${pgPort} user=postgres dbname=big`, '-X', '-A', '-t', '-c', 'SELECT * FROM row'],
+          { env: { ...process.env, PGPASSWORD: token }, maxBuffer: 1 << 30 });
+        return `${(out.stdout.length / 1e6).toFixed(1)} MB of text`;
+      }),
     ];
     console.log(lines.join('\n'));
   } finally {

@@ -80,8 +80,11 @@ async function waitForPing(url: string, child: ChildProcess, output: () => strin
   throw new Error(`server at ${url} not ready after ${serverReadyTimeoutMs} ms:\n${output()}`);
 }
 
-/** Starts `spacetime start` on a free port with a temp data dir (`env` added to the server's) and waits until /v1/ping answers. */
-export async function startTestServer(opts: { dataDir?: string; env?: NodeJS.ProcessEnv } = {}): Promise<TestServer> {
+/**
+ * Starts `spacetime start` on a free port with a temp data dir (`env` added to the server's, `args` to its options) and
+ * waits until /v1/ping answers.
+ */
+export async function startTestServer(opts: { dataDir?: string; env?: NodeJS.ProcessEnv; args?: string[] } = {}): Promise<TestServer> {
   const dataDir = opts.dataDir ?? makeTempDir('stdb-data-');
   const configPath = path.join(makeTempDir('stdb-srvcfg-'), 'cli.toml');
   const port = await freePort();
@@ -90,7 +93,7 @@ export async function startTestServer(opts: { dataDir?: string; env?: NodeJS.Pro
   let log = '';
   const launch = async (): Promise<void> => {
     child = spawn(process.execPath, [...cliCommand(), '--config-path', configPath, 'start', '--listen-addr',
-      `127.0.0.1:${port}`, '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+      `127.0.0.1:${port}`, '--data-dir', dataDir, ...(opts.args ?? [])], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
     child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
     await waitForPing(url, child, () => log);

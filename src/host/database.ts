@@ -3,7 +3,7 @@
 // Owns: the module instance (runtime.ts), the datastore, the module log, the reducer catalogue, per-database FIFO
 // serialization of calls, one transaction per call (commit on success, rollback on any failure), the classification of
 // failures (host-abi §5.2), lifecycle reducers (§5.3) and commit notifications for subscriptions.
-// May call: host/*, datastore (Datastore, buildDatabaseSchema), sql (executeSql, renderSqlJson), sats (moduledef, json, codec), limits,
+// May call: host/*, datastore (Datastore, buildDatabaseSchema), sql (executeSql, renderSqlJson, renderPgAnswer), sats (moduledef, json, codec), limits,
 // metrics/counters (what it counts for GET /v1/metrics), durability/commitlog (types).
 //
 // Durability (host/recovery.ts): every commit is logged synchronously in `announce`, and replies wait until it is on
@@ -21,6 +21,7 @@ import type { DatabaseSchema, MutTx, TxData } from '../datastore/types.js';
 import { decodeRawModuleDef, type RawModuleDefV10 } from '../sats/moduledef.js';
 import { executeSql, rowLimitVar, type SqlResults } from '../sql/execute.js';
 import { renderSqlJson } from '../sql/json.js';
+import { renderPgAnswer } from '../sql/pg-messages.js';
 import type { HostSystemState } from '../datastore/system.js';
 import { blake3 } from '@noble/hashes/blake3.js';
 import { argsFromJson, checkArgs } from './args.js';
@@ -507,10 +508,21 @@ export class Database {
   }
 
   /** `sql` rendered as POST /sql's JSON body here, on the database's thread (sql/json.ts says why). */
-  async sqlJson(query: string, caller: Caller, options?: { isOwner: boolean }): Promise<Uint8Array> {
+  sqlJson(query: string, caller: Caller, options?: { isOwner: boolean }): Promise<Uint8Array> {
+    return this.sqlRendered(query, caller, options, renderSqlJson);
+  }
+
+  /** `sql` rendered as PostgreSQL backend messages (pgwire), here, on the database's thread. */
+  sqlPg(query: string, caller: Caller, options?: { isOwner: boolean }): Promise<Uint8Array> {
+    return this.sqlRendered(query, caller, options, renderPgAnswer);
+  }
+
+  /** `render` gets the results and the request's µs, for the statements the host does not time on their own. */
+  private async sqlRendered(query: string, caller: Caller, options: { isOwner: boolean } | undefined,
+    render: (results: SqlResults, durationMicros: number) => Uint8Array): Promise<Uint8Array> {
     const started = performance.now();
     const results = await this.sql(query, caller, options);
-    return renderSqlJson(results, Math.round((performance.now() - started) * 1000));
+    return render(results, Math.round((performance.now() - started) * 1000));
   }
 
   /** Runs `fn` with a read-only view of committed state, serialized with calls (for SQL and subscriptions). */

@@ -1,5 +1,5 @@
 // sats/text.ts — the text upstream prints for a few SATS scalars, shared by `spacetime sql` tables (cli/sqlformat)
-// and PostgreSQL text cells (server/pgwire/types).
+// and PostgreSQL text cells (sql/pg-text).
 //
 // Owns: Rust's `{}` for floats (shortest round-trip digits, never exponent notation), chrono's RFC 3339 of a
 // Timestamp, and a Uuid's hyphenated hex. Where the two callers differ from each other (the CLI quotes a Uuid and

@@ -1,11 +1,10 @@
 // server/host-api.ts — what the server needs from the host layer, in one place.
 //
-// Owns: the HostedDatabase seam (everything server/ calls on one database), the DatabaseHost seam (create at publish,
-// reopen at start) and the shape of one /sql statement result as the server renders it. Two implementations stand
-// behind HostedDatabase: host/database.ts `Database` (in this thread) and host/worker/proxy.ts `WorkerDatabase`
-// (the same Database in its own worker thread, behind messages); test/host/hosted-database-contract.test.ts runs
-// the same cases against both.
-// May call: host/database.ts, host/worker/, sql/json.ts (types only).
+// Owns: the HostedDatabase seam (everything server/ calls on one database) and the DatabaseHost seam (create at
+// publish, reopen at start). Two implementations stand behind HostedDatabase: host/database.ts `Database` (in this
+// thread) and host/worker/proxy.ts `WorkerDatabase` (the same Database in its own worker thread, behind messages);
+// test/host/hosted-database-contract.test.ts runs the same cases against both.
+// May call: host/database.ts, host/worker/, datastore/types.ts (types).
 
 import type { Database } from '../host/database.js';
 import type { LogCursor, LogListener, LogRecord } from '../host/module-log.js';
@@ -16,8 +15,6 @@ import type { SubscriptionPort } from '../subscription/port.js';
 
 export type { Caller, ReducerCallResult } from '../host/database.js';
 export type { LogRecord } from '../host/module-log.js';
-/** One /sql statement result; rows are BSATN of the schema's product or decoded positional values. */
-export type { SqlStatementResult } from '../sql/json.js';
 
 /** The module log as the server reads it: `spacetime logs` (backlog, then follow). */
 export interface HostedLog {
@@ -57,6 +54,8 @@ export interface HostedDatabase {
   sql: Database['sql'];
   /** `sql` rendered as POST /sql's JSON body where the query ran (sql/json.ts says why). */
   sqlJson: Database['sqlJson'];
+  /** `sql` rendered as PostgreSQL backend messages where the query ran (sql/pg-messages.ts), for server/pgwire/. */
+  sqlPg: Database['sqlPg'];
   serveHttp: Database['serveHttp'];
 
   // Module updates.

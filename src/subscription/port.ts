@@ -4,7 +4,8 @@
 // over today's SubscriptionManager (answers synchronously, exactly today's behaviour) and the choice between it and a
 // database's own port (host/worker/proxy.ts: the manager runs in the database's worker; answers and client messages
 // come back as messages, in the order the worker produced them).
-// May call: subscription/manager.ts, subscription/messages.ts, subscription/wire-frame.ts (types).
+// May call: subscription/manager.ts, subscription/messages.ts, subscription/wire-frame.ts and subscription/v1-json.ts
+// (types).
 //
 // Why a callback and not a promise: an answer (SubscribeApplied…) must take its place in the client's outbound queue
 // at the moment it is decided, between the TransactionUpdates of the commits before and after its snapshot. The
@@ -15,20 +16,33 @@ import {
   subscriptionsFor, type ClientHandle, type ClientSink, type CommitSource, type CompileQuery, type SubscriptionManager,
 } from './manager.js';
 import type { ServerMessage } from './messages.js';
+import type { JsonAnswer } from './v1-json.js';
 import type { Compression, FramedAnswer } from './wire-frame.js';
 
 /**
  * A (un)subscription or one-off answer, with what it waits for under confirmed reads (the last commit it saw): the
- * message, or (a database in a worker, for a binary-protocol client) its encoding (wire-frame.ts).
+ * message, or (a database in a worker) its encoding for a binary-protocol client (wire-frame.ts) or its rows rendered
+ * for a v1 JSON one (v1-json.ts).
  */
-export type PortAnswer = (message: ServerMessage | FramedAnswer, durable: Promise<unknown> | undefined) => void;
+export type PortAnswer = (message: ServerMessage | FramedAnswer | JsonAnswer, durable: Promise<unknown> | undefined) => void;
+
+/** How a client's answers may come: encoded with its compression (binary protocol), or rendered for v1 JSON. */
+export type AnswersFor = Compression | 'JsonV1';
+
+/** A binary-protocol client's answer: it added itself with its compression, so none comes rendered for v1 JSON. */
+export function binaryAnswer(answer: Parameters<PortAnswer>[0]): ServerMessage | FramedAnswer {
+  if ('tag' in answer && (answer.tag === 'JsonRows' || answer.tag === 'JsonRowsRefused')) {
+    throw new Error(`a v1 JSON answer (${answer.tag}) for a binary-protocol client`);
+  }
+  return answer;
+}
 
 export interface SubscriptionPort {
   /**
-   * `answersFor`: the client speaks the binary protocol with this compression, so answers may come encoded
-   * (FramedAnswer); absent (the JSON protocol), they come as messages.
+   * `answersFor`: the client's protocol, so answers may come encoded (FramedAnswer) or rendered (JsonAnswer); absent,
+   * or from the in-thread port, they come as messages.
    */
-  addClient(handle: ClientHandle, sink: ClientSink, answersFor?: Compression): ClientHandle;
+  addClient(handle: ClientHandle, sink: ClientSink, answersFor?: AnswersFor): ClientHandle;
   removeClient(handle: ClientHandle): void;
   subscribe(handle: ClientHandle, requestId: number, querySetId: number, queryStrings: string[], done: PortAnswer): void;
   unsubscribe(handle: ClientHandle, requestId: number, querySetId: number, sendDroppedRows: boolean, done: PortAnswer): void;

@@ -16,7 +16,8 @@ import { SqlError } from '../../src/sql/errors.js';
 import type { CreateDatabaseOptions, HostedDatabase } from '../../src/server/host-api.js';
 import { logRingRecordsMax } from '../../src/limits.js';
 import { compileWithSql, existingSubscriptions, type ClientSink } from '../../src/subscription/manager.js';
-import { subscriptionPortFor } from '../../src/subscription/port.js';
+import { subscriptionPortFor, type PortAnswer } from '../../src/subscription/port.js';
+import { jsonAnswer, type JsonAnswer } from '../../src/subscription/v1-json.js';
 import type { QuerySetUpdate, ServerMessage } from '../../src/subscription/messages.js';
 import { fixtureBundle } from './bundle.js';
 
@@ -53,8 +54,21 @@ function recordingSink() {
   return { got, sink };
 }
 
-function answer(ask: (done: (m: ServerMessage, d: Promise<unknown> | undefined) => void) => void): Promise<ServerMessage> {
-  return new Promise((resolve) => ask((m, d) => { void Promise.resolve(d).then(() => resolve(m)); }));
+/** The answer a port gives once it is durable (binary-protocol encodings are not asked for here). */
+function answer(ask: (done: PortAnswer) => void): Promise<ServerMessage | JsonAnswer> {
+  return new Promise((resolve) => ask((m, d) => { void Promise.resolve(d).then(() => resolve(m as ServerMessage | JsonAnswer)); }));
+}
+
+/** PostgreSQL backend messages: type letter and body. */
+function pgMessages(bytes: Uint8Array): { type: string; body: Buffer }[] {
+  const b = Buffer.from(bytes);
+  const out: { type: string; body: Buffer }[] = [];
+  for (let at = 0; at < b.length;) {
+    const length = b.readInt32BE(at + 1);
+    out.push({ type: String.fromCharCode(b[at]), body: b.subarray(at + 5, at + 1 + length) });
+    at += 1 + length;
+  }
+  return out;
 }
 
 for (const impl of impls) {
@@ -88,6 +102,11 @@ for (const impl of impls) {
       assert.deepEqual(body.map((r: { rows: unknown[] }) => r.rows), [[['Alice'], ['Bob']]]);
       assert.deepEqual(body[0].schema, { elements: [{ name: { some: 'name' }, algebraic_type: { String: [] } }] });
       await assert.rejects(db.sqlJson('SELEKT nonsense', alice), SqlError);
+      const pg = pgMessages(await db.sqlPg('SELECT * FROM person', alice, { isOwner: false }));
+      assert.deepEqual(pg.map((m) => m.type).join(''), 'TDDC');
+      assert.deepEqual(pg.slice(1, 3).map((m) => m.body.subarray(6).toString()), ['Alice', 'Bob']);
+      assert.equal(pg[3].body.toString(), 'SELECT 2\0');
+      await assert.rejects(db.sqlPg('SELEKT nonsense', alice), SqlError);
 
       await assert.rejects(db.callReducerJson('nope', [], alice), NoSuchReducerError);
       await assert.rejects(db.callReducerJson('add', [1, 2], alice), BadArgumentsError);
@@ -111,6 +130,20 @@ for (const impl of impls) {
       assert.deepEqual(bob.got, ['tx:other:1']);
       const oneOff = await answer((done) => port.oneOffQuery(handle, 3, 'SELECT * FROM person', done));
       assert.equal(oneOff.tag === 'OneOffQueryResult' && oneOff.result.ok && oneOff.result.rows[0].rows.length, 3);
+      // A v1 JSON client's answers: rendered where they were decided (the worker), or by the session (in-thread).
+      const carol = port.addClient({ identity: 0x5555n, connectionId: 0x46n, isOwner: false }, recordingSink().sink, 'JsonV1');
+      for (const ask of [(done: PortAnswer) => port.oneOffQuery(carol, 4, 'SELECT * FROM person', done),
+        (done: PortAnswer) => port.subscribe(carol, 5, 9, ['SELECT * FROM person'], done)]) {
+        const raw = await answer(ask);
+        if (impl.name === 'WorkerDatabase') assert.equal(raw.tag, 'JsonRows', 'rendered in the worker');
+        const rendered = jsonAnswer(raw, db.datastore);
+        assert.ok(rendered.tag === 'JsonRows');
+        const [t] = rendered.tables;
+        assert.deepEqual([t.table, t.count], ['person', 3]);
+        const texts = JSON.parse(Buffer.from(rendered.bytes.subarray(t.start, t.end)).toString()) as string[];
+        assert.deepEqual(texts, ['["Alice"]', '["Bob"]', '["Carol"]']);
+      }
+      port.removeClient(carol);
       port.removeClient(handle);
       assert.equal(existingSubscriptions(db)?.clientCount, 0);
 

@@ -1,8 +1,8 @@
-// server/pgwire/types.ts against the cell texts upstream's own encoder tests expect (crates/pg/src/encoder.rs tests:
+// sql/pg-text.ts against the cell texts upstream's own encoder tests expect (crates/pg/src/encoder.rs tests:
 // primitives, options/results/nested products, simple enums, special types), plus the formats' edge cases.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { describeColumns, iso8601DurationText, rowCells } from '../../src/server/pgwire/types.js';
+import { describeColumns, iso8601DurationText, rowCells } from '../../src/sql/pg-text.js';
 import { rfc3339Text, rustFloatText } from '../../src/sats/text.js';
 import type { AlgebraicType, ProductType, Value } from '../../src/sats/types.js';
 

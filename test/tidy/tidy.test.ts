@@ -151,8 +151,6 @@ const headerImportExceptions: Record<string, string> = {
   'server/main.ts -> subscription/manager.ts': 'header to be updated by the work editing server/main.ts now',
   'server/host-api.ts -> host/module-log.ts': 'header to be updated with the worker work (helper P)',
   'server/websocket/attach.ts -> subscription/manager.ts': 'header to be updated with the WebSocket work (helper P)',
-  'server/websocket/json-session.ts -> sql/budget.ts': 'header to be updated with the WebSocket work (helper P)',
-  'server/websocket/json-session.ts -> sql/errors.ts': 'header to be updated with the WebSocket work (helper P)',
 };
 
 /** A header names an import by its path (`sats/names`), its file name (`names`) or a folder holding it (`sats/`). */

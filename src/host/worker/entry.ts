@@ -8,7 +8,8 @@
 // module log records, recovery reports, durability and failures as events. Frames one turn produced for a database go
 // out together, in the order they were produced.
 // May call: host/database.ts, host/worker/protocol.ts, host/worker/idle-gc.ts, host/worker/exit-collection.ts,
-// subscription/manager.ts, subscription/messages.ts (types), subscription/wire-frame.ts (answers encoded here).
+// subscription/manager.ts, subscription/messages.ts (types), subscription/wire-frame.ts (answers encoded here),
+// subscription/v1-json.ts (answers rendered here), subscription/port.ts (types).
 //
 // A thread serves the databases proxy.ts places on it (one each until `workerThreadsMax` threads run, then several)
 // and outlives them: each arrives as a MessagePort in an `attach` message and leaves when the main side closes that
@@ -30,7 +31,9 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { Database, type Caller } from '../database.js';
 import { compileWithSql, subscriptionsFor, type ClientHandle, type ClientSink, type SubscriptionManager } from '../../subscription/manager.js';
 import type { EncodedTableUpdate, QuerySetUpdate, ServerMessage } from '../../subscription/messages.js';
-import { framedAnswer, type Compression } from '../../subscription/wire-frame.js';
+import type { AnswersFor } from '../../subscription/port.js';
+import { jsonAnswer } from '../../subscription/v1-json.js';
+import { framedAnswer } from '../../subscription/wire-frame.js';
 import { DatabaseClosedError } from '../errors.js';
 import type { LogRecord } from '../module-log.js';
 import { attachMemorySample } from '../memory-guard.js';
@@ -86,8 +89,8 @@ class DatabaseSession {
   private detached = false;
   private subscriptions: SubscriptionManager | undefined;
   private readonly clients = new Map<bigint, ClientHandle>();
-  /** Clients whose answers go encoded (subAdd's `answersFor`): their compression, by connection id. */
-  private readonly answersFor = new Map<bigint, Compression>();
+  /** Clients whose answers go encoded or rendered (subAdd's `answersFor`): how, by connection id. */
+  private readonly answersFor = new Map<bigint, AnswersFor>();
   private commitEvents: (() => void) | undefined;
   private readonly requests = new RequestReader();
   private readonly outbox = new ReplyBatcher();
@@ -282,10 +285,14 @@ class DatabaseSession {
     return sink;
   }
 
-  /** Encoded here for a binary-protocol client (subscription/wire-frame.ts says why), else the message itself. */
+  /**
+   * Encoded here for a binary-protocol client (subscription/wire-frame.ts says why), its rows rendered here for a v1
+   * JSON one (subscription/v1-json.ts), else the message itself.
+   */
   private answer(connectionId: bigint, message: ServerMessage): AnswerValue {
-    const compression = this.answersFor.get(connectionId);
-    const answer = compression === undefined ? tight(message) : framedAnswer(message, compression);
+    const form = this.answersFor.get(connectionId);
+    const answer = form === undefined ? tight(message)
+      : form === 'JsonV1' ? tight(jsonAnswer(message, this.opened().datastore)) : framedAnswer(message, form);
     return { message: answer, seq: this.durables.seqOf(this.manager().lastDurable) };
   }
 
@@ -341,6 +348,7 @@ class DatabaseSession {
       case 'sql': return this.opened().sql(req.query, req.caller, req.isOwner === undefined ? undefined : { isOwner: req.isOwner })
         .then((results) => tight([...results]));
       case 'sqlJson': return this.opened().sqlJson(req.query, req.caller, req.isOwner === undefined ? undefined : { isOwner: req.isOwner });
+      case 'sqlPg': return this.opened().sqlPg(req.query, req.caller, req.isOwner === undefined ? undefined : { isOwner: req.isOwner });
       case 'serveHttp': return this.opened().serveHttp(req.method, req.path, req.uri, req.headers, req.body);
       case 'planUpdate': return this.opened().planUpdate(req.program);
       case 'update': {

@@ -4,7 +4,7 @@
 // same classes; byte arrays copied tight so that nothing shared by reference crosses), and the durability tracker
 // (commit promises become sequence numbers in the worker and promises again on the main thread).
 // May call: host/errors.ts and the other modules whose error classes cross (recovery, update, sql, sats, durability),
-// limits, subscription/messages.ts and subscription/wire-frame.ts (types).
+// limits, subscription/messages.ts, subscription/port.ts, subscription/v1-json.ts and subscription/wire-frame.ts (types).
 //
 // Transport: postMessage on one MessagePort per database (a thread serves several: `WorkerAttach`). Each side posts
 // one `Batch` per event-loop turn: everything the turn produced, in the order it produced it, so each side sees the
@@ -32,7 +32,9 @@ import { SubscriptionQueryError } from '../../subscription/manager.js';
 import { workerCallersInternedMax, workerReducerNamesInternedMax } from '../../limits.js';
 import type { Caller, DatabaseMetricsSnapshot, ReducerCallResult } from '../database.js';
 import type { QuerySetUpdate, ServerMessage } from '../../subscription/messages.js';
-import type { Compression, FramedAnswer } from '../../subscription/wire-frame.js';
+import type { AnswersFor } from '../../subscription/port.js';
+import type { JsonAnswer } from '../../subscription/v1-json.js';
+import type { FramedAnswer } from '../../subscription/wire-frame.js';
 
 /**
  * Main → a worker thread's parentPort: serve one more database; its requests, replies and events go over `port` (the
@@ -62,15 +64,17 @@ export type Request = { id: number } & (
   | { op: 'sql'; query: string; caller: Caller; isOwner: boolean | undefined }
   /** `sql` answered as POST /sql's JSON body, rendered in the worker (sql/json.ts). */
   | { op: 'sqlJson'; query: string; caller: Caller; isOwner: boolean | undefined }
+  /** `sql` answered as PostgreSQL backend messages, rendered in the worker (sql/pg-messages.ts). */
+  | { op: 'sqlPg'; query: string; caller: Caller; isOwner: boolean | undefined }
   | { op: 'serveHttp'; method: string; path: string; uri: string; headers: [string, string][]; body: Uint8Array }
   | { op: 'planUpdate'; program: string }
   | { op: 'update'; program: string; breakClients: boolean; publisher: bigint | undefined }
   | { op: 'metrics' }
   | { op: 'commitEvents'; on: boolean }
   /** `client`: the number this client's binary events carry (main side: free again once subRemove is answered). */
-  /** `answersFor`: the client's compression when its answers may come encoded (subscription/port.ts). */
+  /** `answersFor`: how the client's answers may come, encoded or rendered (subscription/port.ts). */
   | { op: 'subAdd'; connectionId: bigint; client: number; identity: bigint; isOwner: boolean; shared: boolean;
-      answersFor: Compression | undefined }
+      answersFor: AnswersFor | undefined }
   | { op: 'subRemove'; connectionId: bigint }
   | { op: 'subscribe'; connectionId: bigint; requestId: number; querySetId: number; queries: string[] }
   | { op: 'unsubscribe'; connectionId: bigint; requestId: number; querySetId: number; sendDroppedRows: boolean }
@@ -93,10 +97,10 @@ export type WorkerMetrics = DatabaseMetricsSnapshot & { subscriptionQueries: num
 
 
 /**
- * A subscription answer: the message (or its encoding, for a binary-protocol client) and the durability sequence of
- * the last commit it saw (0: durable).
+ * A subscription answer: the message (or its encoding for a binary-protocol client, or its rows rendered for a v1 JSON
+ * one) and the durability sequence of the last commit it saw (0: durable).
  */
-export interface AnswerValue { message: ServerMessage | FramedAnswer; seq: number }
+export interface AnswerValue { message: ServerMessage | FramedAnswer | JsonAnswer; seq: number }
 
 export type Event =
   /** Module log records, as the NDJSON lines the worker wrote to module.log (newline-terminated, in order). */

@@ -9,7 +9,7 @@
 // May call: host/worker/protocol.ts, host/worker/exit-collection.ts, limits, host/reducers.ts, host/procedures.ts,
 // host/module-log.ts, host/errors.ts, host/recovery.ts, datastore (schema and an empty store for the schema),
 // sats/moduledef, subscription/manager.ts (compileWithSql, to refuse another compiler; types), subscription/messages.ts
-// and subscription/wire-frame.ts (types), metrics/counters.ts (databaseWorkerThreads: what GET /v1/metrics shows of the pool).
+// and subscription/port.ts (types), metrics/counters.ts (databaseWorkerThreads: what GET /v1/metrics shows of the pool).
 //
 // Why a worker: a reducer runs synchronously inside its isolate, so on the main thread a runaway holds every
 // socket, every other database and /v1/ping for its whole limit. In a worker it holds only the databases of its
@@ -42,8 +42,7 @@ import type {
 } from '../database.js';
 import type { DatabaseSchema } from '../../datastore/types.js';
 import { compileWithSql, type ClientHandle, type ClientSink, type CompileQuery, type SubscriptionCounts } from '../../subscription/manager.js';
-import type { PortAnswer, SubscriptionPort } from '../../subscription/port.js';
-import type { Compression } from '../../subscription/wire-frame.js';
+import type { AnswersFor, PortAnswer, SubscriptionPort } from '../../subscription/port.js';
 import type { QuerySetUpdate } from '../../subscription/messages.js';
 import type { CreateDatabaseOptions, DatabaseHost, HostedDatabase, HostedLog } from '../../server/host-api.js';
 import {
@@ -473,6 +472,9 @@ export class WorkerDatabase implements HostedDatabase {
   sqlJson(query: string, caller: Caller, options?: { isOwner: boolean }): ReturnType<HostedDatabase['sqlJson']> {
     return this.request({ op: 'sqlJson', query, caller, isOwner: options?.isOwner });
   }
+  sqlPg(query: string, caller: Caller, options?: { isOwner: boolean }): ReturnType<HostedDatabase['sqlPg']> {
+    return this.request({ op: 'sqlPg', query, caller, isOwner: options?.isOwner });
+  }
   serveHttp(method: string, path: string, uri: string, headers: [string, string][], body: Uint8Array): ReturnType<HostedDatabase['serveHttp']> {
     return this.request({ op: 'serveHttp', method, path, uri, headers, body: tight(body) });
   }
@@ -570,7 +572,7 @@ class WorkerSubscriptionPort implements SubscriptionPort {
 
   constructor(private readonly db: WorkerDatabase) {}
 
-  addClient(handle: ClientHandle, sink: ClientSink, answersFor?: Compression): ClientHandle {
+  addClient(handle: ClientHandle, sink: ClientSink, answersFor?: AnswersFor): ClientHandle {
     this.db.sinks.set(handle.connectionId, sink);
     const client = this.db.numberSink(sink);
     this.numbers.set(handle.connectionId, client);

@@ -2,10 +2,13 @@
 //
 // Owns: splitting a client's byte stream into messages (the length-prefixed startup packet, then type byte + length
 // messages), the size check on every length, decoding the few frontend messages we read (startup parameters,
-// password, query text) and encoding every backend message we send. Pure: no sockets, no session state.
-// May call: nothing (node:buffer only).
+// password, query text) and encoding the backend messages of the session (a query's rows: sql/pg-messages.ts). Pure:
+// no sockets, no session state.
+// May call: sql/pg-messages.ts (the backend framing).
 //
 // Reference: https://www.postgresql.org/docs/current/protocol-message-formats.html
+
+import { PgMessageWriter } from '../../sql/pg-messages.js';
 
 /** Special "versions" a client sends instead of a StartupMessage. */
 export const sslRequestCode = 80877103;
@@ -134,81 +137,29 @@ export function decodeSingleString(body: Buffer, what: string): string {
   return text;
 }
 
-// ─── Backend messages ────────────────────────────────────────────────────────────────────────────────────────────
+// ─── Backend messages (framed by sql/pg-messages.ts, which also writes a query's answer) ─────────────────────────
 
-function message(type: string, body: Buffer): Buffer {
-  const header = Buffer.alloc(5);
-  header.write(type, 0, 'latin1');
-  header.writeInt32BE(body.length + 4, 1);
-  return Buffer.concat([header, body]);
-}
+const backendMessage = (type: string, body: (w: PgMessageWriter) => void): Buffer => {
+  const w = new PgMessageWriter().begin(type);
+  body(w);
+  return w.end().finish();
+};
 
-function int32(value: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeInt32BE(value);
-  return b;
-}
-
-function cString(text: string): Buffer {
-  return Buffer.from(`${text.replaceAll('\0', '')}\0`, 'utf8');
-}
-
-export const authenticationOk = (): Buffer => message('R', int32(0));
-export const authenticationCleartextPassword = (): Buffer => message('R', int32(3));
+export const authenticationOk = (): Buffer => backendMessage('R', (w) => w.int32(0));
+export const authenticationCleartextPassword = (): Buffer => backendMessage('R', (w) => w.int32(3));
 
 export function parameterStatus(name: string, value: string): Buffer {
-  return message('S', Buffer.concat([cString(name), cString(value)]));
+  return backendMessage('S', (w) => w.cString(name).cString(value));
 }
 
 export function backendKeyData(processId: number, secretKey: number): Buffer {
-  return message('K', Buffer.concat([int32(processId), int32(secretKey)]));
+  return backendMessage('K', (w) => w.int32(processId).int32(secretKey));
 }
 
 /** ReadyForQuery: 'I' idle (we never hold a transaction open across queries). */
-export const readyForQuery = (): Buffer => message('Z', Buffer.from('I', 'latin1'));
+export const readyForQuery = (): Buffer => backendMessage('Z', (w) => w.uint8('I'.charCodeAt(0)));
 
-export interface FieldDescription {
-  name: string;
-  typeOid: number;
-  typeSizeBytes: number;
-}
-
-export function rowDescription(fields: readonly FieldDescription[]): Buffer {
-  const parts: Buffer[] = [Buffer.alloc(2)];
-  parts[0].writeInt16BE(fields.length);
-  for (const field of fields) {
-    const fixed = Buffer.alloc(18);
-    fixed.writeInt32BE(0, 0); // table OID: none
-    fixed.writeInt16BE(0, 4); // column attribute number: none
-    fixed.writeInt32BE(field.typeOid, 6);
-    fixed.writeInt16BE(field.typeSizeBytes, 10);
-    fixed.writeInt32BE(-1, 12); // type modifier: none
-    fixed.writeInt16BE(0, 16); // format: text
-    parts.push(cString(field.name), fixed);
-  }
-  return message('T', Buffer.concat(parts));
-}
-
-/** DataRow of text cells; `null` is SQL NULL (length -1). */
-export function dataRow(cells: readonly (string | null)[]): Buffer {
-  const parts: Buffer[] = [Buffer.alloc(2)];
-  parts[0].writeInt16BE(cells.length);
-  for (const cell of cells) {
-    if (cell === null) {
-      parts.push(int32(-1));
-      continue;
-    }
-    const bytes = Buffer.from(cell, 'utf8');
-    parts.push(int32(bytes.length), bytes);
-  }
-  return message('D', Buffer.concat(parts));
-}
-
-export function commandComplete(tag: string): Buffer {
-  return message('C', cString(tag));
-}
-
-export const emptyQueryResponse = (): Buffer => message('I', Buffer.alloc(0));
+export const emptyQueryResponse = (): Buffer => backendMessage('I', () => {});
 
 export interface ErrorFields {
   /** ERROR or FATAL. */
@@ -219,13 +170,14 @@ export interface ErrorFields {
 }
 
 export function errorResponse(error: ErrorFields): Buffer {
-  return message('E', Buffer.concat([
-    Buffer.from('S', 'latin1'), cString(error.severity),
-    Buffer.from('V', 'latin1'), cString(error.severity),
-    Buffer.from('C', 'latin1'), cString(error.code),
-    Buffer.from('M', 'latin1'), cString(error.message),
-    Buffer.alloc(1),
-  ]));
+  return backendMessage('E', (w) => {
+    const field = (code: string, text: string) => w.uint8(code.charCodeAt(0)).cString(text);
+    field('S', error.severity);
+    field('V', error.severity);
+    field('C', error.code);
+    field('M', error.message);
+    w.uint8(0);
+  });
 }
 
 /** The one-byte answer to SSLRequest / GSSENCRequest: not supported, continue in plain text. */

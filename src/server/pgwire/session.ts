@@ -3,9 +3,9 @@
 //
 // Owns: the connection's state machine (startup → password → ready → closed), the startup deadline, reading one
 // message at a time (the socket is paused while a query runs, so a client cannot queue unbounded input), waiting for
-// the socket to drain between queries, and turning SQL results and errors into backend messages.
-// May call: server/pgwire/protocol.ts, server/pgwire/types.ts, server/http.ts (HttpError, Credentials),
-// sats/codec.ts (decoding BSATN rows), auth/tokens.ts (AuthError).
+// the socket to drain between queries, and turning SQL errors into backend messages. A query's rows come as backend
+// messages rendered where the query ran (sql/pg-messages.ts); the session writes them as they are.
+// May call: server/pgwire/protocol.ts, server/http.ts (HttpError, Credentials), auth/tokens.ts (AuthError).
 //
 // Upstream (crates/pg/src/pg_server.rs on the pgwire crate) answers the same way: SSLRequest 'N'; no database name →
 // "Database name is required"; the database is looked up before the token is checked; a bad token is FATAL 28P01;
@@ -15,16 +15,12 @@
 import type { Socket } from 'node:net';
 import { randomInt } from 'node:crypto';
 import { AuthError } from '../../auth/tokens.js';
-import { compileCodec } from '../../sats/codec.js';
-import type { AlgebraicType, Value } from '../../sats/types.js';
-import type { SqlStatementResult } from '../host-api.js';
 import { HttpError, type Credentials } from '../http.js';
 import {
-  FrameReader, ProtocolError, authenticationCleartextPassword, authenticationOk, backendKeyData, commandComplete,
-  dataRow, decodeSingleString, decodeStartup, emptyQueryResponse, encryptionRefused, errorResponse, parameterStatus,
-  readyForQuery, rowDescription, type ErrorFields, type FrontendMessage,
+  FrameReader, ProtocolError, authenticationCleartextPassword, authenticationOk, backendKeyData, decodeSingleString,
+  decodeStartup, emptyQueryResponse, encryptionRefused, errorResponse, parameterStatus, readyForQuery, type ErrorFields,
+  type FrontendMessage,
 } from './protocol.js';
-import { describeColumns, rowCells } from './types.js';
 
 /** What a session needs from the server. */
 export interface PgBackend {
@@ -36,8 +32,11 @@ export interface PgBackend {
   databaseExists(database: string): boolean;
   /** Verifies a token as the HTTP API does; throws AuthError. */
   authenticate(token: string): Promise<Credentials>;
-  /** POST /v1/database/:database/sql's path: same resolution, permissions and errors (HttpError). */
-  sql(database: string, credentials: Credentials, query: string): Promise<readonly SqlStatementResult[]>;
+  /**
+   * POST /v1/database/:database/sql's path (same resolution, permissions and errors: HttpError), answered as the
+   * backend messages of each statement (sql/pg-messages.ts renderPgAnswer), without ReadyForQuery.
+   */
+  sql(database: string, credentials: Credentials, query: string): Promise<Uint8Array>;
   /** An error that is our bug, not the client's. */
   onError(error: unknown): void;
 }
@@ -84,7 +83,7 @@ export class PgSession {
     this.socket.destroySoon();
   }
 
-  private send(bytes: Buffer): void {
+  private send(bytes: Uint8Array): void {
     if (this.state !== 'closed') this.socket.write(bytes);
   }
 
@@ -236,9 +235,9 @@ export class PgSession {
       this.send(Buffer.concat([emptyQueryResponse(), readyForQuery()]));
       return;
     }
-    let results: readonly SqlStatementResult[];
+    let answer: Uint8Array;
     try {
-      results = await this.backend.sql(this.database, this.credentials!, query);
+      answer = await this.backend.sql(this.database, this.credentials!, query);
     } catch (error) {
       if (error instanceof HttpError && error.status === 404) {
         this.fail(databaseMissing(this.database));
@@ -254,7 +253,7 @@ export class PgSession {
       this.send(readyForQuery());
       return;
     }
-    for (const result of results) this.send(statementResponse(result));
+    this.send(answer);
     this.send(readyForQuery());
   }
 
@@ -266,38 +265,4 @@ export class PgSession {
 
 function databaseMissing(database: string): ErrorFields {
   return { severity: 'FATAL', code: '3D000', message: `database "${database}" does not exist` };
-}
-
-/** One statement's messages: rows (RowDescription, DataRow…, `SELECT n`) or DML's stats tag. */
-function statementResponse(result: SqlStatementResult): Buffer {
-  if (result.schema.elements.length === 0) return commandComplete(statsTag(result));
-  const columns = describeColumns(result.schema);
-  const rowType: AlgebraicType = { tag: 'Product', value: result.schema };
-  const codec = result.rows.some((row) => row instanceof Uint8Array) ? compileCodec(rowType, { types: [] }) : undefined;
-  const parts: Buffer[] = [rowDescription(columns.map((c) => ({ name: c.name, typeOid: c.type.oid, typeSizeBytes: c.type.sizeBytes })))];
-  for (const row of result.rows) {
-    const value = (row instanceof Uint8Array ? codec!.decode(row) : row) as Value[];
-    parts.push(dataRow(rowCells(result.schema, value)));
-  }
-  parts.push(commandComplete(`SELECT ${result.rows.length}`));
-  return Buffer.concat(parts);
-}
-
-/** Upstream's DML tag: `inserted: 1, deleted: 2, updated: 3, server: 1.23ms` (zero counts left out). */
-export function statsTag(result: SqlStatementResult): string {
-  const parts: string[] = [];
-  const stats = result.stats ?? {};
-  if ((stats.rowsInserted ?? 0) !== 0) parts.push(`inserted: ${stats.rowsInserted}`);
-  if ((stats.rowsDeleted ?? 0) !== 0) parts.push(`deleted: ${stats.rowsDeleted}`);
-  if ((stats.rowsUpdated ?? 0) !== 0) parts.push(`updated: ${stats.rowsUpdated}`);
-  parts.push(`server: ${rustDurationText(Number(result.totalDurationMicros ?? 0))}`);
-  return parts.join(', ');
-}
-
-/** Rust's `{:.2?}` of a `Duration`: the largest unit that keeps the value ≥ 1 (s, ms, µs, ns), two decimals. */
-export function rustDurationText(micros: number): string {
-  if (micros >= 1_000_000) return `${(micros / 1_000_000).toFixed(2)}s`;
-  if (micros >= 1_000) return `${(micros / 1_000).toFixed(2)}ms`;
-  if (micros >= 1) return `${micros.toFixed(2)}µs`;
-  return `${(micros * 1000).toFixed(2)}ns`;
 }

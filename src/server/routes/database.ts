@@ -25,7 +25,7 @@ import { functionNamer } from '../../host/reducers.js';
 import { DatabaseRegistry, requireOwner } from '../databases.js';
 import { programHash } from '../program-hash.js';
 import { addModuleRoutes, callProcedureRoute } from './module-routes.js';
-import type { Caller, HostedDatabase, LogRecord, SqlStatementResult } from '../host-api.js';
+import type { Caller, HostedDatabase, LogRecord } from '../host-api.js';
 import { logFollowLagBytesMax, logReadChunkBytes } from '../../limits.js';
 import { HttpError, jsonBodyMaxBytes, jsonContentType, moduleBodyMaxBytes, type Credentials, type RequestContext, type Router } from '../http.js';
 
@@ -285,21 +285,9 @@ function asSqlClient<T>(
   });
 }
 
-/**
- * `query`'s results as values, run as POST /sql runs it (asSqlClient), for server/pgwire/. Every result carries a
- * duration: when the host does not time statements, the request's time.
- */
-export async function sqlAsClient(
-  registry: DatabaseRegistry, record: DatabaseRecord, credentials: Credentials, query: string,
-): Promise<SqlStatementResult[]> {
-  let durationMicros = 0;
-  const results: readonly SqlStatementResult[] = await asSqlClient(registry, record, credentials, async (db, caller, options) => {
-    const startNs = process.hrtime.bigint();
-    const out = await db.sql(query, caller, options);
-    durationMicros = Number((process.hrtime.bigint() - startNs) / 1000n);
-    return out;
-  });
-  return results.map((r) => ({ ...r, totalDurationMicros: r.totalDurationMicros ?? durationMicros }));
+/** `query` run as POST /sql runs it (asSqlClient), answered as PostgreSQL backend messages for server/pgwire/. */
+export function sqlAsClient(registry: DatabaseRegistry, record: DatabaseRecord, credentials: Credentials, query: string): Promise<Uint8Array> {
+  return asSqlClient(registry, record, credentials, (db, caller, options) => db.sqlPg(query, caller, options));
 }
 
 // ---------------------------------------------------------------------------------------------------------------

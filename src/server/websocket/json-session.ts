@@ -4,12 +4,13 @@
 // Owns: v1 JSON client message parsing (SATS-JSON of upstream's v1 ClientMessage: Subscribe, SubscribeSingle,
 // SubscribeMulti, Unsubscribe, UnsubscribeMulti, OneOffQuery, CallReducer, CallProcedure), the v1 JSON server
 // messages (IdentityToken, InitialSubscription, SubscribeApplied, SubscribeMultiApplied, UnsubscribeApplied,
-// UnsubscribeMultiApplied, SubscriptionError, TransactionUpdate, OneOffQueryResponse, ProcedureResult) with rows as
-// JSON text of the row (upstream's untyped SATS-JSON: products as arrays), and this connection's lifecycle.
+// UnsubscribeMultiApplied, SubscriptionError, TransactionUpdate, OneOffQueryResponse, ProcedureResult) around rows
+// rendered by subscription/v1-json.ts (a query answer's where it was decided: in its database's worker), and this
+// connection's lifecycle.
 // Does not own: the handshake (attach.ts), query sets and deltas (subscription/manager.ts — v1 is a translation of
 // its v2 results), durability batching (fanout.ts).
-// May call: subscription/manager.ts, subscription/port.ts, subscription/messages.ts, subscription/wire-frame.ts (types),
-// server/websocket/fanout.ts, server/websocket/session.ts (shared limits and types), sats/ (codec, json), ws.
+// May call: subscription/manager.ts, subscription/port.ts, subscription/messages.ts, subscription/v1-json.ts,
+// server/websocket/fanout.ts, server/websocket/session.ts (shared limits and types), sats/json.ts, ws.
 //
 // v1 is served at low volume (legacy clients): messages are translated per client, with no shared frames. Ordering
 // is the v2 session's: every message takes a slot when its content is decided (a TransactionUpdate at commit time),
@@ -19,23 +20,20 @@
 // commits and completes the TransactionUpdate slots the manager opened in the same synchronous commit turn.
 // Bounds, as the v2 session and /sql: a connection's queued query messages run for at most queryMessagesSliceMs before
 // other clients get a turn, and the rows of one query answer (OneOffQuery, subscribe) are rendered as JSON only up to
-// sqlResultValuesMax values — past that the answer is the limit error (a refused subscription is dropped).
+// sqlResultValuesMax values — past that the answer is the limit error (a refused subscription is dropped again).
 
 import assert from 'node:assert/strict';
 import type { WebSocket, RawData } from 'ws';
-import type { ReadView, TableSchema } from '../../datastore/types.js';
-import { compileCodec, type Codec } from '../../sats/codec.js';
+import type { ReadView } from '../../datastore/types.js';
 import { queryMessagesSliceMs } from '../../limits.js';
-import { QueryBudget, resultValueCounter, sqlQueryLimits } from '../../sql/budget.js';
-import { SqlError } from '../../sql/errors.js';
-import { bytesToHex, parseJson, stringifyJson, valueFromJson, valueToUntypedJson } from '../../sats/json.js';
+import { bytesToHex, parseJson, stringifyJson, valueFromJson } from '../../sats/json.js';
 import type { AlgebraicType, ProductTypeElement, Typespace, Value } from '../../sats/types.js';
 import type { ClientHandle, ClientSink } from '../../subscription/manager.js';
-import type { SubscriptionPort } from '../../subscription/port.js';
-import type { FramedAnswer } from '../../subscription/wire-frame.js';
+import type { PortAnswer, SubscriptionPort } from '../../subscription/port.js';
+import type { QuerySetUpdate, ServerMessage } from '../../subscription/messages.js';
 import {
-  decodeServerMessages, encodeServerMessage, type QuerySetUpdate, type ServerMessage, type SingleTableRows, type TableUpdate,
-} from '../../subscription/messages.js';
+  JsonRows, RowText, jsonAnswer, renderedTableUpdate, stringifyJsonWithRows, type JsonAnswer, type RenderedTable, type V1TableUpdate,
+} from '../../subscription/v1-json.js';
 import { queueFlush, releaseWhenDurable, type DurableSlot, type FlushTarget } from './fanout.js';
 import {
   admitClient, afterPendingIo, closeCodes, closeGraceMs, idleTimeoutMs, inboundQueueMaxMessages, outboundQueueMaxBytes, pingIntervalMs,
@@ -147,71 +145,8 @@ const connectionIdJson = (id: bigint) => ({ __connection_id__: id });
 const durationJson = (micros: bigint | number) => ({ __time_duration_micros__: BigInt(Math.round(Number(micros))) });
 const timestampJson = (micros: bigint) => ({ __timestamp_micros_since_unix_epoch__: micros });
 
-interface V1TableUpdate { table_id: number; table_name: string; num_rows: bigint; updates: { deletes: string[]; inserts: string[] }[] }
-
-/** A budget counting the values of one answer's JSON rows against sqlResultValuesMax (sql/budget.ts wording). */
-function renderBudget(): QueryBudget {
-  return new QueryBudget({ ...sqlQueryLimits, rowsReturnedMax: Infinity, resultBytesMax: Infinity });
-}
-
-class RowText {
-  private readonly codecs = new WeakMap<TableSchema, Codec>();
-  private readonly counters = new WeakMap<TableSchema, (row: Value[]) => number>();
-  /** The budget rows() charges when given none (set around one answer's rendering). */
-  values: QueryBudget | undefined;
-  constructor(private readonly db: JsonSessionDatabase) {}
-
-  table(name: string): { schema: TableSchema | undefined; typespace: Typespace } {
-    const view = this.db.datastore;
-    return { schema: view.tableByName(name), typespace: view.schema().typespace };
-  }
-
-  /** Rows as JSON texts; `values` (or the answer's budget) is charged each row's values before it is rendered. */
-  rows(name: string, rows: Uint8Array[], values: QueryBudget | undefined = this.values): string[] {
-    const { schema, typespace } = this.table(name);
-    if (schema === undefined) throw new Error(`v1.json: no row type for table \`${name}\``);
-    const type: AlgebraicType = { tag: 'Product', value: schema.rowType };
-    let codec = this.codecs.get(schema);
-    if (codec === undefined) this.codecs.set(schema, codec = compileCodec(type, typespace));
-    let count = this.counters.get(schema);
-    if (count === undefined) this.counters.set(schema, count = resultValueCounter(schema.columns.map((c) => c.type), typespace));
-    const valuesOf = count;
-    return rows.map((row) => {
-      const value = codec.decode(row) as Value[];
-      values?.returned(0, valuesOf(value));
-      return stringifyJson(valueToUntypedJson(type, value, typespace));
-    });
-  }
-
-  tableId(name: string): number {
-    return this.table(name).schema?.tableId ?? 0;
-  }
-
-  fromRows(t: SingleTableRows): V1TableUpdate {
-    const inserts = this.rows(t.table, t.rows);
-    return { table_id: this.tableId(t.table), table_name: t.table, num_rows: BigInt(inserts.length), updates: [{ deletes: [], inserts }] };
-  }
-
-  /** A v2 TableUpdate (possibly several fragments) as one v1 TableUpdate; event rows count as inserts. */
-  fromUpdate(t: TableUpdate): V1TableUpdate {
-    const updates = t.rows.map((r) => r.tag === 'PersistentTable'
-      ? { deletes: this.rows(t.tableName, r.deletes), inserts: this.rows(t.tableName, r.inserts) }
-      : { deletes: [], inserts: this.rows(t.tableName, r.events) });
-    let n = 0;
-    for (const u of updates) n += u.deletes.length + u.inserts.length;
-    return { table_id: this.tableId(t.tableName), table_name: t.tableName, num_rows: BigInt(n), updates };
-  }
-
-  /** The query sets of one commit as one DatabaseUpdate (v1 has no query sets on the wire). */
-  fromQuerySets(querySets: QuerySetUpdate[]): { tables: V1TableUpdate[] } {
-    if (querySets.length === 0) return { tables: [] };
-    const [decoded] = decodeServerMessages(encodeServerMessage({ tag: 'TransactionUpdate', querySets }));
-    const sets = (decoded as Extract<ServerMessage, { tag: 'TransactionUpdate' }>).querySets;
-    return { tables: sets.flatMap((s) => (s.tables as TableUpdate[]).map((t) => this.fromUpdate(t))) };
-  }
-}
-
-interface Slot extends DurableSlot { text: string | undefined }
+/** `text`: the message, a string or (built around rendered rows) its UTF-8 bytes; undefined until completeCommit. */
+interface Slot extends DurableSlot { text: string | Buffer | undefined }
 
 /** A reducer call waiting for its result; its commit (if any) fills `slot`. */
 interface InflightCall { name: string; argsText: string; requestId: number; flags: number; slot: Slot | undefined; committed: boolean }
@@ -247,7 +182,7 @@ export class JsonSession implements ClientSink, FlushTarget {
     private readonly options: JsonSessionOptions,
   ) {
     this.limits = { outboundQueueMaxBytes, outboundStallTimeoutMs: 0, pingIntervalMs, idleTimeoutMs, ...options.limits };
-    this.rowText = new RowText(db);
+    this.rowText = new RowText(db.datastore);
   }
 
   get connectionId(): bigint { return this.options.caller.connectionId; }
@@ -280,7 +215,7 @@ export class JsonSession implements ClientSink, FlushTarget {
       IdentityToken: { identity: identityJson(caller.identity), token, connection_id: connectionIdJson(caller.connectionId) },
     }));
     this.handle = this.subscriptions.addClient(
-      { identity: caller.identity, connectionId: caller.connectionId, isOwner: caller.identity === this.db.ownerIdentity }, this);
+      { identity: caller.identity, connectionId: caller.connectionId, isOwner: caller.identity === this.db.ownerIdentity }, this, 'JsonV1');
     // After the manager's own listener (attach.ts created it first): transaction() has opened this commit's slots.
     this.stopListening = this.db.onCommit((event) => this.completeCommit(event as unknown as CommitEventInfo));
     this.pingTimer = setInterval(() => this.keepalive(), this.limits.pingIntervalMs);
@@ -341,9 +276,9 @@ export class JsonSession implements ClientSink, FlushTarget {
       case 'Subscribe': {
         // Legacy replace-all: the previous legacy subscription goes, the new one replaces it.
         subs.unsubscribe(handle, m.requestId, legacyQuerySetId, false, ignoreAnswer);
-        subs.subscribe(handle, m.requestId, legacyQuerySetId, m.queries, (msg, durable) => this.answer(msg, durable, (rows) => ({
+        subs.subscribe(handle, m.requestId, legacyQuerySetId, m.queries, (msg, durable) => this.answer(msg, durable, (tables) => ({
           InitialSubscription: {
-            database_update: { tables: rows.map((t) => this.rowText.fromRows(t)) }, request_id: m.requestId,
+            database_update: { tables: tables.map((t) => renderedTableUpdate(t)) }, request_id: m.requestId,
             total_host_execution_duration: durationJson(0),
           },
         })));
@@ -352,18 +287,18 @@ export class JsonSession implements ClientSink, FlushTarget {
       case 'SubscribeSingle': case 'SubscribeMulti': {
         if (m.queryId === legacyQuerySetId) return this.refuse(m.requestId, m.queryId, `query_id ${m.queryId} is reserved`);
         const queryId = { id: m.queryId };
-        subs.subscribe(handle, m.requestId, m.queryId, m.queries, (msg, durable) => this.answer(msg, durable, (rows) => (m.tag === 'SubscribeSingle'
-          ? { SubscribeApplied: { request_id: m.requestId, total_host_execution_duration_micros: 0n, query_id: queryId, rows: this.subscribeRows(rows) } }
-          : { SubscribeMultiApplied: { request_id: m.requestId, total_host_execution_duration_micros: 0n, query_id: queryId, update: { tables: rows.map((t) => this.rowText.fromRows(t)) } } })));
+        subs.subscribe(handle, m.requestId, m.queryId, m.queries, (msg, durable) => this.answer(msg, durable, (tables) => (m.tag === 'SubscribeSingle'
+          ? { SubscribeApplied: { request_id: m.requestId, total_host_execution_duration_micros: 0n, query_id: queryId, rows: subscribeRows(tables) } }
+          : { SubscribeMultiApplied: { request_id: m.requestId, total_host_execution_duration_micros: 0n, query_id: queryId, update: { tables: tables.map((t) => renderedTableUpdate(t)) } } })));
         return;
       }
       case 'Unsubscribe': case 'UnsubscribeMulti': {
         if (m.queryId === legacyQuerySetId) return this.refuse(m.requestId, m.queryId, `query_id ${m.queryId} is reserved`);
         const queryId = { id: m.queryId };
-        subs.unsubscribe(handle, m.requestId, m.queryId, true, (msg, durable) => this.answer(msg, durable, (rows) => {
+        subs.unsubscribe(handle, m.requestId, m.queryId, true, (msg, durable) => this.answer(msg, durable, (tables) => {
           return m.tag === 'Unsubscribe'
-            ? { UnsubscribeApplied: { request_id: m.requestId, total_host_execution_duration_micros: 0n, query_id: queryId, rows: this.subscribeRows(rows, true) } }
-            : { UnsubscribeMultiApplied: { request_id: m.requestId, total_host_execution_duration_micros: 0n, query_id: queryId, update: { tables: rows.map((t) => this.dropped(t)) } } };
+            ? { UnsubscribeApplied: { request_id: m.requestId, total_host_execution_duration_micros: 0n, query_id: queryId, rows: subscribeRows(tables, true) } }
+            : { UnsubscribeMultiApplied: { request_id: m.requestId, total_host_execution_duration_micros: 0n, query_id: queryId, update: { tables: tables.map((t) => renderedTableUpdate(t, true)) } } };
         }));
         return;
       }
@@ -378,54 +313,47 @@ export class JsonSession implements ClientSink, FlushTarget {
     }
   }
 
-  private oneOffAnswer(messageId: Uint8Array, answer: ServerMessage | FramedAnswer, durable: Promise<unknown> | undefined): void {
+  private oneOffAnswer(messageId: Uint8Array, answer: Parameters<PortAnswer>[0], durable: Promise<unknown> | undefined): void {
     if (this.closed) return;
-    const r = messageOf(answer) as Extract<ServerMessage, { tag: 'OneOffQueryResult' }>;
-    let error = r.result.ok ? undefined : r.result.error;
-    let tables: { table_name: string; rows: string[] }[] = [];
-    if (r.result.ok) {
-      const values = renderBudget();
-      try {
-        tables = r.result.rows.map((t) => ({ table_name: t.table, rows: this.rowText.rows(t.table, t.rows, values) }));
-      } catch (e) {
-        if (!(e instanceof SqlError)) throw e;
-        error = e.message;
-        tables = [];
-      }
-    }
-    this.queue(stringifyJson({
+    const a = this.rendered(answer);
+    const response = (error: string | undefined, tables: unknown[]) => ({
       OneOffQueryResponse: {
         message_id: bytesToHex(messageId), error: error === undefined ? { none: [] } : { some: error }, tables,
         total_host_execution_duration: durationJson(0),
       },
-    }), durable);
+    });
+    if (a.tag === 'JsonRows') {
+      this.queue(stringifyJsonWithRows(response(undefined, a.tables.map((t) => ({ table_name: t.table, rows: new JsonRows(t) }))), a), durable);
+      return;
+    }
+    const r = a as Extract<ServerMessage, { tag: 'OneOffQueryResult' }> | Extract<JsonAnswer, { tag: 'JsonRowsRefused' }>;
+    const error = r.tag === 'JsonRowsRefused' ? r.error : r.result.ok ? undefined : r.result.error;
+    this.queue(stringifyJson(response(error, [])), durable);
   }
 
-  /** A v2 (un)subscription answer as its v1 message built by `ok` from its rows, or the v1 SubscriptionError. */
-  private answer(answer: ServerMessage | FramedAnswer, durable: Promise<unknown> | undefined, ok: (rows: SingleTableRows[]) => unknown): void {
+  /** A v2 (un)subscription answer as its v1 message built by `ok` around its rendered rows, or the v1 SubscriptionError. */
+  private answer(answer: Parameters<PortAnswer>[0], durable: Promise<unknown> | undefined, ok: (tables: RenderedTable[]) => unknown): void {
     if (this.closed) return;
-    const msg = messageOf(answer);
-    if (msg.tag === 'SubscriptionError') {
-      const legacy = msg.querySetId === legacyQuerySetId;
-      this.refuse(msg.requestId, legacy ? undefined : msg.querySetId, msg.error);
+    const a = this.rendered(answer);
+    if (a.tag === 'SubscriptionError') {
+      const legacy = a.querySetId === legacyQuerySetId;
+      this.refuse(a.requestId, legacy ? undefined : a.querySetId, a.error);
       return;
     }
-    const rows = msg.tag === 'SubscribeApplied' || msg.tag === 'UnsubscribeApplied' ? msg.rows ?? [] : [];
-    let text: string;
-    try {
-      this.rowText.values = renderBudget();
-      text = stringifyJson(ok(rows));
-    } catch (e) {
-      if (!(e instanceof SqlError)) throw e;
+    if (a.tag === 'JsonRowsRefused') {
       // Too large to render: refused like a query over the limit, and a new subscription is dropped again.
-      const m = msg as Extract<ServerMessage, { tag: 'SubscribeApplied' | 'UnsubscribeApplied' }>;
-      if (m.tag === 'SubscribeApplied') this.subscriptions.unsubscribe(this.handle!, m.requestId, m.querySetId, false, ignoreAnswer);
-      this.refuse(m.requestId, m.querySetId === legacyQuerySetId ? undefined : m.querySetId, e.message);
+      if (a.answers === 'SubscribeApplied') this.subscriptions.unsubscribe(this.handle!, a.requestId, a.querySetId, false, ignoreAnswer);
+      this.refuse(a.requestId, a.querySetId === legacyQuerySetId ? undefined : a.querySetId, a.error);
       return;
-    } finally {
-      this.rowText.values = undefined;
     }
-    this.queue(text, durable);
+    assert(a.tag === 'JsonRows', `v1.json: ${a.tag} answers a subscription`);
+    this.queue(stringifyJsonWithRows(ok(a.tables), a), durable);
+  }
+
+  /** Answers come rendered from a database in a worker (subAdd's 'JsonV1'); from the in-thread port, rendered here. */
+  private rendered(answer: Parameters<PortAnswer>[0]): ServerMessage | JsonAnswer {
+    assert('tag' in answer, 'an encoded binary-protocol answer for a JSON-protocol client');
+    return jsonAnswer(answer, this.db.datastore);
   }
 
   private refuse(requestId: number | undefined, queryId: number | undefined, error: string): void {
@@ -435,18 +363,6 @@ export class JsonSession implements ClientSink, FlushTarget {
         query_id: queryId === undefined ? { none: [] } : { some: queryId }, table_id: { none: [] }, error,
       },
     }));
-  }
-
-  /** SubscribeRows of a single-query set (upstream's SubscribeSingle answer holds exactly one table). */
-  private subscribeRows(rows: SingleTableRows[], asDeletes = false): unknown {
-    const t = rows[0] ?? { table: '', rows: [] };
-    const update = asDeletes ? this.dropped(t) : this.rowText.fromRows(t);
-    return { table_id: update.table_id, table_name: update.table_name, table_rows: update };
-  }
-
-  private dropped(t: SingleTableRows): V1TableUpdate {
-    const u = this.rowText.fromRows(t);
-    return { ...u, updates: [{ deletes: u.updates[0].inserts, inserts: [] }] };
   }
 
   private async callReducer(m: V1Call): Promise<void> {
@@ -555,7 +471,7 @@ export class JsonSession implements ClientSink, FlushTarget {
     this.queue(text, undefined);
   }
 
-  private queue(text: string, durable: Promise<unknown> | undefined): void {
+  private queue(text: string | Buffer, durable: Promise<unknown> | undefined): void {
     if (this.closed) return;
     const slot: Slot = { text, ready: false, owner: this };
     this.outbound.push(slot);
@@ -648,8 +564,10 @@ function parseArgs(text: string): unknown {
   }
 }
 
-/** This session's answers are messages: it adds its client without `answersFor` (subscription/port.ts). */
-function messageOf(answer: ServerMessage | FramedAnswer): ServerMessage {
-  assert(!('bytes' in answer), 'an encoded answer for a JSON-protocol client');
-  return answer;
+/** SubscribeRows of a single-query set (upstream's SubscribeSingle answer holds exactly one table). */
+function subscribeRows(tables: RenderedTable[], asDeletes = false): unknown {
+  const t = tables[0];
+  if (t === undefined) throw new Error('v1.json: a single-query answer without its table');
+  const update: V1TableUpdate = renderedTableUpdate(t, asDeletes);
+  return { table_id: update.table_id, table_name: update.table_name, table_rows: update };
 }

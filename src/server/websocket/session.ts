@@ -27,7 +27,7 @@ import assert from 'node:assert/strict';
 import type { WebSocket, RawData } from 'ws';
 import { BsatnWriter } from '../../sats/bsatn.js';
 import type { ClientHandle, ClientSink } from '../../subscription/manager.js';
-import type { PortAnswer, PortSource, SubscriptionPort } from '../../subscription/port.js';
+import { binaryAnswer, type PortAnswer, type PortSource, type SubscriptionPort } from '../../subscription/port.js';
 import {
   compressionTag, compressionThresholdBytes, frame, type Compression, type FramedAnswer,
 } from '../../subscription/wire-frame.js';
@@ -229,7 +229,7 @@ export class Session implements ClientSink, FlushTarget {
 
   /** A subscription answer takes its slot when it is decided (synchronously in-thread; on the worker's reply). */
   private readonly answered: PortAnswer = (msg, durable) => {
-    if (!this.closed) this.pushConfirmed(msg, durable);
+    if (!this.closed) this.pushConfirmed(binaryAnswer(msg), durable);
   };
 
   get connectionId(): bigint { return this.options.caller.connectionId; }

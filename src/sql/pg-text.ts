@@ -1,4 +1,4 @@
-// server/pgwire/types.ts — SATS column types as PostgreSQL type OIDs, and values as PostgreSQL text-format cells.
+// sql/pg-text.ts — SATS column types as PostgreSQL type OIDs, and values as PostgreSQL text-format cells.
 //
 // Owns: the type mapping (upstream crates/pg/src/encoder.rs `type_of`) and the text of each value as upstream's
 // `PsqlClient::Postgres` formatter writes it (crates/sats/src/satn.rs): integers in decimal, floats as Rust's `{}`,
@@ -7,10 +7,11 @@
 // Deliberate differences, where upstream's output is not valid for the type it declares: array columns are
 // PostgreSQL array literals (`{a,b}`; upstream writes one DataRow field per element), and strings and arrays nested
 // in JSON are escaped / bracketed as JSON (upstream writes them raw).
+// In sql/, not server/pgwire/: a query's PostgreSQL answer is rendered where the query ran (sql/pg-messages.ts).
 // May call: sats/types.ts, sats/text.ts (pure otherwise).
 
-import { rfc3339Text, rustFloatText, uuidHexText } from '../../sats/text.js';
-import { specialProductFieldNames, type AlgebraicType, type ProductType, type ProductTypeElement, type SumValue, type Value } from '../../sats/types.js';
+import { rfc3339Text, rustFloatText, uuidHexText } from '../sats/text.js';
+import { specialProductFieldNames, type AlgebraicType, type ProductType, type ProductTypeElement, type SumValue, type Value } from '../sats/types.js';
 
 /** PostgreSQL type OIDs (pg_type.oid) the mapping uses, with their fixed sizes (-1: variable). */
 export const pgTypes = {
