@@ -172,7 +172,11 @@ function runSelect(stmt: SelectStmt, view: ReadView, options: SqlOptions): SqlSt
   const sizeOf = p.kind === 'columns' ? resultRowSizer(columnTypes, schema.typespace) : undefined;
   const valuesOf = resultValueCounter(columnTypes, schema.typespace);
   let count = 0;
-  if (limit > 0) {
+  if (limit > 0 && p.kind === 'count' && bound.relations.length === 1 && bound.predicate === undefined) {
+    // A whole table's COUNT(*) is its row count (the view's: row-level security and views count what the caller
+    // sees), not a scan: 10M rows took 6.5 s, past sqlQueryWallTimeMsMax, and held a copy of every row meanwhile.
+    count = view.rowCount(bound.relations[0]!.table.tableId);
+  } else if (limit > 0) {
     evaluateQuery(q, view, (t) => {
       count++;
       if (p.kind === 'rows') {

@@ -54,6 +54,12 @@ test('RLS: a non-owner sees only its own rows in subscriptions, one-off queries 
   assert.deepEqual(joined[0]!.rows.map((r) => r[2]).sort(), ['b-secret', 'b-secret-2']);
   const sqlOwner = await srv.db.sql('SELECT text FROM secret', callerOf(ownerIdentity));
   assert.equal(sqlOwner[0]!.rows.length, 4);
+  // A whole table's COUNT(*) is answered from the row count the caller's view gives, not a scan: filtered too.
+  const countOf = async (sql: string, caller: bigint) => (await srv.db.sql(sql, callerOf(caller)))[0]!.rows[0]![0];
+  assert.equal(await countOf('SELECT COUNT(*) AS n FROM secret', idOf(b)), 2n);
+  assert.equal(await countOf('SELECT COUNT(*) AS n FROM secret', ownerIdentity), 4n);
+  assert.equal(await countOf('SELECT COUNT(*) AS n FROM my_items', idOf(b)), 0n);
+  assert.equal((await srv.db.sql('SELECT COUNT(*) AS n FROM secret LIMIT 0', callerOf(idOf(b))))[0]!.rows.length, 0);
 
   // One-off queries (the WebSocket OneOffQuery path: the database's subscription manager).
   const mgr = subscriptionsFor(srv.db, compileWithSql);

@@ -266,3 +266,14 @@ test('a join subscription whose delta after a big commit is over the budget fail
   assert.equal(updates, 1, 'set 2 got its update');
   assert.equal(mgr.queryCount, 1);
 });
+
+test('a whole table\'s COUNT(*) is its row count, not a scan: it answers past the rows-scanned limit', () => {
+  const ds = seeded(300);
+  const { view, counts } = countingView(ds);
+  const [n] = executeSql('SELECT COUNT(*) AS n FROM plain', { view }, asOwner({ rowsScannedMax: 100 }));
+  assert.deepEqual(n!.rows, [[300n]]);
+  assert.equal(counts.scan, 0, 'no row was fetched');
+  // With a predicate it still scans, under the budget.
+  assert.throws(() => executeSql('SELECT COUNT(*) AS n FROM plain WHERE b = 3', { view }, asOwner({ rowsScannedMax: 100 })),
+    limitError(/over the limit of 100 rows scanned/));
+});
