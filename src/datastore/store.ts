@@ -830,7 +830,7 @@ class Transaction extends Reader implements MutTx {
  * leave the row store at once (RowStore.truncate); when fewer rows stay than go, the indexes are built anew over the
  * rows that stay, else each index drops them (in one pass where it can: IndexStore.removeIdsFrom). One by one, a
  * removal from the row store and every index each, an insert loop stopped at its time limit (~400k rows in 1 s) waited
- * 80-170 ms more for its rollback (docs/engine-v2.md §4; docs/performance.md "Insert-loop rollback").
+ * 80-170 ms more for its rollback, an update loop over 1M rows 70-250 ms (docs/performance.md "Insert-loop rollback").
  */
 function rollbackTable(t: TableState): void {
   const log = t.touched, ids = log.ids, before = log.before, after = log.after, idsStart = log.idsStart, rows = t.rows;
@@ -842,10 +842,14 @@ function rollbackTable(t: TableState): void {
   const reindex = own > rows.size - removed + restored;
   // Own rows leave the indexes first: a restored row may have the key an own row took after the tx deleted it.
   if (!reindex) t.unindexFrom(idsStart, own);
-  // A row under an own id never had a `before`.
+  // A row under an own id never had a `before`. An updated row whose keys the update kept goes back in place (no index
+  // entry moves, so it cannot meet another row's key) and leaves the log; the others go, then come back.
   for (let k = 0; k < log.count; k++) {
     if (after[k] === null || ids[k] >= idsStart) continue;
-    if (reindex) rows.remove(ids[k]); else t.removeRow(ids[k]);
+    const was = before[k];
+    if (reindex) rows.remove(ids[k]);
+    else if (was !== null && t.restoreInPlace(ids[k], was)) before[k] = null;
+    else t.removeRow(ids[k]);
   }
   for (let k = 0; k < log.count; k++) {
     const was = before[k];

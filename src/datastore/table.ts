@@ -304,6 +304,19 @@ export class TableState {
   }
 
   /**
+   * Puts `row` back under live row `rowId` (rollback of an update) when it has the stored row's key in every index, so
+   * that no index entry moves; false, and nothing done, when a key differs.
+   */
+  restoreInPlace(rowId: number, row: Uint8Array): boolean {
+    const storedKeys = this.computeStoredKeys(rowId), keys = this.computeKeys(row);
+    for (let i = 0; i < this.indexes.length; i++) if (storedKeys[i] !== keys[i]) return false;
+    this.byBytes?.removeId(rowId);
+    this.rows.replace(rowId, row, 0, row.length);
+    this.byBytes?.addId(rowId);
+    return true;
+  }
+
+  /**
    * Replaces the row under `rowId` keeping its id; only index entries whose key changed move. `newKeys` are the keys
    * of `newRow` (one per index) when the caller already computed them.
    */
