@@ -69,6 +69,8 @@ export interface IndexStore {
    * and that costs less than removing each; false, and nothing done, when not (the caller removes them one by one).
    */
   removeIdsFrom(idsStart: number, count: number): boolean;
+  /** Room for `count` entries at once, where the store grows by rehashing (a restore knows its row count). */
+  reserve?(count: number): void;
 }
 
 class UniqueHash implements IndexStore {
@@ -143,6 +145,7 @@ class UniqueRowIdHash implements IndexStore {
     this.ordered().forRange(lo, hi, false, (_k, id) => { out.push(id); });
   }
   clear(): void { this.tree = undefined; this.hash.clear(); this.bound = undefined; }
+  reserve(count: number): void { this.hash.reserve(count); }
   /** A range tree has no cheap way to find the ids: then one by one. `bound` stays an upper bound. */
   removeIdsFrom(idsStart: number, count: number): boolean {
     return this.tree === undefined && this.hash.removeIdsFrom(idsStart, count);

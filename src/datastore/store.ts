@@ -469,6 +469,7 @@ export class Datastore extends Reader {
    */
   private restoreRows(t: TableState, bytes: Uint8Array, at: number, count: number): number {
     assert(t.rows.size === 0, 'restore into a table that has rows');
+    t.reserve(Math.min(count, (bytes.length - at) / 4)); // a row takes at least its length prefix: a damaged count reserves no more
     const fail = (what: string): never => {
       throw new DatastoreError(errno.bsatnDecodeError, `bad snapshot: table '${t.schema.name}' has ${what} (${count} rows)`);
     };

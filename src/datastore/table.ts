@@ -258,6 +258,12 @@ export class TableState {
     return keys;
   }
 
+  /** Room for `count` rows in the indexes that grow by rehashing (a snapshot restore into this empty table). */
+  reserve(count: number): void {
+    for (let i = 0; i < this.indexes.length; i++) this.indexes[i].store.reserve?.(count);
+    this.byBytes?.reserve(count);
+  }
+
   /** Stores a copy of `row` with keys already in `keys` (one per index); returns its row id. */
   addRow(row: Uint8Array, keys: IndexKey[]): number {
     const rowId = this.rows.insert(row, 0, row.length);
