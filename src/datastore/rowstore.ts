@@ -516,7 +516,8 @@ const slotEmpty = 0, slotDeleted = -1;
 /**
  * Slots a pass reads in the time of one probe that removes a row id: in a table past the caches a probe is a cache
  * miss or two (~100 ns; the rollback of 380k rows inserted into a 1M-row table took 70 ms with a probe per row, 26 ms
- * with a pass), a pass reads slots in order (~5 ns each: 10.8 ms for 2M slots). Below 1/16 of the slots a pass would cost more (docs/performance.md "Insert-loop rollback").
+ * with a pass), a pass reads slots in order (~5 ns each: 10.8 ms for 2M slots). Below 1/16 of the slots a pass would
+ * cost more (docs/performance.md "Insert-loop rollback").
  */
 const probeSlotReads = 16;
 /** Grow at 3/4 full (live + deleted slots): linear probing stays short. */
