@@ -195,6 +195,13 @@ export abstract class RowStore {
     return out;
   }
 
+  /** Copies of up to `maxRows` live rows from row id `from` on, appended to `out`; the row id to go on from, or -1. */
+  copyFrom(from: number, maxRows: number, out: Uint8Array[]): number {
+    let id = this.nextLive(from);
+    for (let n = 0; id >= 0 && n < maxRows; n++, id = this.nextLive(id + 1)) out.push(this.copy(id));
+    return id;
+  }
+
   /** Copies of every live row in row-id order (as copyMany). */
   copyAll(): Uint8Array[] {
     const ids = new Int32Array(this.size);

@@ -280,6 +280,12 @@ export class Datastore extends Reader {
 
   get inTransaction(): boolean { return this.tx !== undefined; }
 
+  /** ReadView.scanChunk, by row id: committed state only (a transaction's own writes would move rows between pieces). */
+  scanChunk(tableId: TableId, from: number, maxRows: number): { rows: Uint8Array[]; next: number } {
+    const rows: Uint8Array[] = [];
+    return { rows, next: this.state.table(tableId).rows.copyFrom(from, maxRows, rows) };
+  }
+
   /** Sequence state: the next value of each sequence, by sequence name. */
   sequenceState(): Map<string, bigint> {
     const out = new Map<string, bigint>();

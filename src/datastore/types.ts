@@ -148,6 +148,12 @@ export interface ReadView {
   rowCount(tableId: TableId): number;
   /** All rows in insertion order. */
   scan(tableId: TableId): Uint8Array[];
+  /**
+   * Up to `maxRows` rows of the table from position `from` on, in `scan`'s order, and the position to go on from (-1
+   * after the last): a scan in pieces, for a reader that may stop early (LIMIT, a budget) and must not hold a copy of
+   * every row at once (sql/planner.ts). Positions hold only while nothing writes. Optional: without it, `scan`.
+   */
+  scanChunk?(tableId: TableId, from: number, maxRows: number): { rows: Uint8Array[]; next: number };
   /** `key` = BSATN of all index columns, concatenated. */
   scanIndexPoint(indexId: IndexId, key: Uint8Array): Uint8Array[];
   scanIndexRange(indexId: IndexId, range: RangeScanArgs): Uint8Array[];

@@ -438,6 +438,16 @@ export class CallerView implements ReadView {
     return this.visible(tableId, this.host.base.scan(tableId));
   }
 
+  /** A real table's rows in pieces, each filtered as `scan` filters; a view or host system table is one piece. */
+  scanChunk(tableId: TableId, from: number, maxRows: number): { rows: Uint8Array[]; next: number } {
+    const base = this.host.base;
+    if (this.host.viewOf(tableId) !== undefined || isHostSystemTable(tableId) || base.scanChunk === undefined) {
+      return { rows: from === 0 ? this.scan(tableId) : [], next: -1 };
+    }
+    const chunk = base.scanChunk(tableId, from, maxRows);
+    return { rows: this.visible(tableId, chunk.rows), next: chunk.next };
+  }
+
   scanIndexPoint(indexId: IndexId, key: Uint8Array): Uint8Array[] {
     if (indexId >= viewIndexIdBase) return this.viewRowsByKey(indexId, key);
     return this.visibleByIndex(indexId, this.host.base.scanIndexPoint(indexId, key));

@@ -65,8 +65,11 @@ export class QueryBudget {
     this.deadlineMs = clockMs() + limits.wallTimeMsMax;
   }
 
-  /** Refuses a plan whose estimated rows scanned already exceed the limit, before any row is visited. */
-  checkEstimate(rowsScannedEstimate: number, how: string): void {
+  /**
+   * Refuses a plan whose estimated rows exceed the caller's row limit, or (`upFront`: joins) whose estimated rows
+   * scanned exceed the scan limit, before any row is visited.
+   */
+  checkEstimate(rowsScannedEstimate: number, how: string, upFront = true): void {
     if (this.rowLimit !== undefined && this.depth === 1) {
       this.estimatedRows += rowsScannedEstimate;
       if (this.estimatedRows > Number(this.rowLimit)) {
@@ -74,7 +77,7 @@ export class QueryBudget {
       }
     }
     const max = this.limits.rowsScannedMax;
-    if (this.rowsScanned + rowsScannedEstimate <= max) return;
+    if (!upFront || this.rowsScanned + rowsScannedEstimate <= max) return;
     const estimate = formatCount(rowsScannedEstimate);
     throw new SqlError('limit',
       `SQL query refused: its plan would scan an estimated ${estimate} rows (${how}), over the limit of ${max} rows scanned (sqlRowsScannedMax)`);

@@ -277,3 +277,16 @@ test('a whole table\'s COUNT(*) is its row count, not a scan: it answers past th
   assert.throws(() => executeSql('SELECT COUNT(*) AS n FROM plain WHERE b = 3', { view }, asOwner({ rowsScannedMax: 100 })),
     limitError(/over the limit of 100 rows scanned/));
 });
+
+test('a full scan goes in pieces: a LIMIT stops it early, past the budget\'s size; a predicate over the budget stops while running', () => {
+  const ds = seeded(10_000);
+  // The Datastore scans in pieces of 4,096 rows; countingView has no scanChunk, so it scans whole: the same answers.
+  const { view: whole } = countingView(ds);
+  const matching = (view: typeof whole) => executeSql('SELECT * FROM plain WHERE b = 3', { view }, asOwner())[0]!.rows;
+  assert.equal(matching(ds).length, Math.floor((10_000 - 3) / 7) + 1);
+  assert.deepEqual(matching(ds), matching(whole));
+  const [three] = executeSql('SELECT * FROM plain LIMIT 3', { view: ds }, asOwner({ rowsScannedMax: 5_000 }));
+  assert.equal(three!.rows.length, 3);
+  assert.throws(() => executeSql('SELECT * FROM plain WHERE b = 99', { view: ds }, asOwner({ rowsScannedMax: 5_000 })),
+    limitError(/exceeded the limit of 5000 rows scanned/));
+});
