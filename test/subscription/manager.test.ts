@@ -219,3 +219,67 @@ test('joins are maintained incrementally through the plan delta', () => {
   commit((tx) => { tx.insert(4096, row('person', [3, 'cy', 1])); });
   assert.equal(a.sink.deliveries.length, 2, 'a person without an owned row does not change the join');
 });
+
+test('equality-filtered queries are looked up by the changed rows\' values: every client gets exactly its rows', () => {
+  // person(id u32, name string, age u32). Filters of every kind the lookup files (u32 and string columns, constant on
+  // either side, with another conjunct) beside ones asked about every change (OR, <, two columns, no WHERE).
+  const { mgr, connect, commit } = setup();
+  type Person = [number, string, number];
+  const queries: [string, (r: Person) => boolean][] = [];
+  for (let age = 0; age < 6; age++) queries.push([`SELECT * FROM person WHERE age = ${age}`, (r) => r[2] === age]);
+  for (const name of ['a', 'b', 'c']) queries.push([`SELECT * FROM person WHERE '${name}' = name`, (r) => r[1] === name]);
+  queries.push(['SELECT * FROM person WHERE age = 2 AND id > 3', (r) => r[2] === 2 && r[0] > 3]);
+  queries.push(["SELECT * FROM person WHERE name = 'b' AND age = 1", (r) => r[1] === 'b' && r[2] === 1]);
+  queries.push(['SELECT * FROM person WHERE age = 1 OR age = 4', (r) => r[2] === 1 || r[2] === 4]);
+  queries.push(['SELECT * FROM person WHERE age < 2', (r) => r[2] < 2]);
+  queries.push(['SELECT * FROM person WHERE id = age', (r) => r[0] === r[2]]);
+  queries.push(['SELECT * FROM person', () => true]);
+  const clients = queries.map(([q], i) => {
+    const c = connect(BigInt(100 + i));
+    assert.equal(mgr.subscribe(c.handle, 1, 1, [q]).tag, 'SubscribeApplied', q);
+    return c;
+  });
+
+  let seed = 7;
+  const rand = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  const live = new Map<number, Person>();
+  const enc = (r: Person) => row('person', r);
+  for (let round = 0; round < 80; round++) {
+    const inserted: Person[] = [];
+    const deleted: Person[] = [];
+    commit((tx) => {
+      const touched = new Set<number>(); // a row inserted and deleted in one commit is no change
+      for (let k = 0; k < 1 + rand(3); k++) {
+        const id = rand(12);
+        if (touched.has(id)) continue;
+        touched.add(id);
+        const old = live.get(id);
+        if (old !== undefined) {
+          tx.deleteByRows(4096, [enc(old)]);
+          live.delete(id);
+          deleted.push(old);
+        } else {
+          const r: Person = [id, 'abc'[rand(3)]!, rand(6)];
+          tx.insert(4096, enc(r));
+          live.set(id, r);
+          inserted.push(r);
+        }
+      }
+    });
+    clients.forEach((c, i) => {
+      const [q, want] = queries[i]!;
+      const expected = {
+        inserts: inserted.filter(want).map((r) => hex(enc(r))).sort(),
+        deletes: deleted.filter(want).map((r) => hex(enc(r))).sort(),
+      };
+      const deliveries = c.sink.deliveries.splice(0);
+      if (expected.inserts.length === 0 && expected.deletes.length === 0) {
+        assert.ok(deliveries.every((d) => d.querySets.length === 0), `round ${round}: ${q} got an update it should not`);
+        return;
+      }
+      assert.equal(deliveries.length, 1, `round ${round}: ${q}`);
+      const [got] = decoded(deliveries[0]!.querySets);
+      assert.deepEqual({ inserts: [...got!.inserts!].sort(), deletes: [...got!.deletes!].sort() }, expected, `round ${round}: ${q}`);
+    });
+  }
+});
