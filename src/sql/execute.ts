@@ -161,7 +161,7 @@ function checkVar(name: string, pos: Statement['pos']): void {
 function runSelect(stmt: SelectStmt, view: ReadView, options: SqlOptions): SqlStatementResult {
   const schema = view.schema();
   const bound = bindSelect(schema, stmt, options.sender, options.isOwner);
-  const q = compileQuery(schema, bound.relations, bound.predicate);
+  const q = compileQuery(schema, bound.relations, bound.predicate, { valuesUnused: bound.projection.kind === 'count' });
   const limit = bound.limit === undefined ? Infinity : Number(bound.limit);
   const rows: Value[][] = [];
   const p = bound.projection;

@@ -21,10 +21,11 @@
 
 import assert from 'node:assert/strict';
 import type { IndexSchema, ReadView, TableId, TxData } from '../datastore/types.js';
+import { BsatnReader } from '../sats/bsatn.js';
 import { compileCodec, type Codec } from '../sats/codec.js';
 import { activeBudget, type QueryBudget } from './budget.js';
 import type { DatabaseSchema } from '../datastore/types.js';
-import type { Value } from '../sats/types.js';
+import type { AlgebraicType, Typespace, Value } from '../sats/types.js';
 import {
   compilePredicate, conjuncts, relationsOf, type BoundExpr, type BoundRelation, type Predicate,
 } from './typecheck.js';
@@ -45,7 +46,7 @@ export type RootAccess =
   | { kind: 'point'; indexId: number; key: Uint8Array }
   | { kind: 'prefix'; indexId: number; prefix: Uint8Array; prefixElems: number };
 
-interface Conjunct { pred: Predicate; rels: number[] }
+interface Conjunct { pred: Predicate; rels: number[]; term: BoundExpr }
 
 interface Step {
   rel: number;
@@ -53,6 +54,11 @@ interface Step {
   via: { from: ColumnAt; col: number } | undefined;
   /** Conjuncts that become checkable once `rel` is bound. */
   checks: Predicate[];
+  /**
+   * Decodes only the columns of `rel` the checks read (undefined: they read all, or there are none): a row that fails
+   * its checks is never decoded whole (a full scan's WHERE on a 10M-row table decoded every string it skipped).
+   */
+  checked?: SparseDecoder;
 }
 
 export interface CompiledQuery {
@@ -69,6 +75,11 @@ export interface CompiledQuery {
   conjunctList: Conjunct[];
   /** Evaluation orders for delta terms, by starting relation (built on first use). */
   deltaSteps: Map<number, Step[]>;
+  /**
+   * The consumer reads no decoded values of a result (subscriptions read its bytes, COUNT(*) nothing): the last step's
+   * row is decoded only as far as its checks need.
+   */
+  valuesUnused: boolean;
 }
 
 /** One result tuple: BSATN row and decoded row per relation. */
@@ -76,11 +87,13 @@ export interface Tuple { bytes: Uint8Array[]; vals: Value[][] }
 
 const unboundedBound = Uint8Array.of(2);
 
-export function compileQuery(schema: DatabaseSchema, relations: BoundRelation[], predicate: BoundExpr | undefined): CompiledQuery {
+export function compileQuery(
+  schema: DatabaseSchema, relations: BoundRelation[], predicate: BoundExpr | undefined, options: { valuesUnused?: boolean } = {},
+): CompiledQuery {
   const ts = schema.typespace;
   const rowCodecs = relations.map((r) => compileCodec({ tag: 'Product', value: r.table.rowType }, ts));
   const terms = conjuncts(predicate);
-  const conjunctList: Conjunct[] = terms.map((t) => ({ pred: compilePredicate(t, ts), rels: [...relationsOf(t)] }));
+  const conjunctList: Conjunct[] = terms.map((t) => ({ pred: compilePredicate(t, ts), rels: [...relationsOf(t)], term: t }));
   const edges: JoinEdge[] = [];
   for (const t of terms) {
     if (t.kind === 'cmp' && t.op === '=' && t.left.kind === 'col' && t.right.kind === 'col' && t.left.rel !== t.right.rel) {
@@ -92,7 +105,10 @@ export function compileQuery(schema: DatabaseSchema, relations: BoundRelation[],
     for (const side of [e.a, e.b]) lookupPaths.set(`${side.rel}:${side.col}`, lookupPathFor(relations[side.rel]!, side.col));
   }
   const root = chooseRoot(schema, relations, terms);
-  const q: CompiledQuery = { schema, relations, rowCodecs, edges, root, steps: [], lookupPaths, conjunctList, deltaSteps: new Map() };
+  const q: CompiledQuery = {
+    schema, relations, rowCodecs, edges, root, steps: [], lookupPaths, conjunctList, deltaSteps: new Map(),
+    valuesUnused: options.valuesUnused === true,
+  };
   q.steps = orderFrom(q, root.rel);
   return q;
 }
@@ -165,11 +181,60 @@ function orderFrom(q: CompiledQuery, start: number): Step[] {
   }
   // Place each conjunct at the first step where all its relations are bound.
   const position = new Map(steps.map((s, i) => [s.rel, i]));
+  const checkedColumns = steps.map(() => new Set<number>());
   for (const c of q.conjunctList) {
     const at = c.rels.reduce((m, rel) => Math.max(m, position.get(rel)!), 0);
     steps[at]!.checks.push(c.pred);
+    columnsOf(c.term, steps[at]!.rel, checkedColumns[at]!);
   }
+  steps.forEach((step, i) => {
+    const columns = checkedColumns[i]!;
+    const table = q.relations[step.rel]!.table;
+    if (step.checks.length > 0 && columns.size < table.columns.length) {
+      step.checked = new SparseDecoder(table.columns.map((c) => c.type), columns, q.schema.typespace);
+    }
+  });
   return steps;
+}
+
+/** Adds to `out` the columns of relation `rel` that `e` reads. */
+function columnsOf(e: BoundExpr, rel: number, out: Set<number>): void {
+  switch (e.kind) {
+    case 'col': if (e.rel === rel) out.add(e.col); break;
+    case 'const': break;
+    case 'cmp': case 'and': case 'or': columnsOf(e.left, rel, out); columnsOf(e.right, rel, out); break;
+    case 'not': case 'isNull': columnsOf(e.expr, rel, out); break;
+  }
+}
+
+/**
+ * A row's values with only `needed` columns decoded (the others left undefined), up to the last needed one: columns
+ * before it are skipped, strings and byte arrays by their length alone (stored rows were validated when written).
+ */
+class SparseDecoder {
+  private readonly columns: ((r: BsatnReader, out: Value[]) => void)[] = [];
+  private readonly width: number;
+
+  constructor(types: AlgebraicType[], needed: Set<number>, typespace: Typespace) {
+    this.width = types.length;
+    const last = Math.max(...needed);
+    for (let i = 0; i <= last; i++) {
+      const codec = compileCodec(types[i]!, typespace);
+      const type = types[i]!;
+      const lengthPrefixed = type.tag === 'String' || (type.tag === 'Array' && type.value.tag === 'U8');
+      if (needed.has(i)) this.columns.push((r, out) => { out[i] = codec.read(r); });
+      else if (lengthPrefixed) this.columns.push((r) => { r.skipBytes(r.readU32(), 'a column'); });
+      else this.columns.push((r) => { codec.skip(r); });
+    }
+  }
+
+  decode(row: Uint8Array): Value[] {
+    const r = new BsatnReader(row);
+    const out = new Array<Value>(this.width);
+    const columns = this.columns;
+    for (let i = 0; i < columns.length; i++) columns[i]!(r, out);
+    return out;
+  }
 }
 
 // ---- row sources (pre/post transaction states) ----------------------------------------------------------------
@@ -358,8 +423,14 @@ function extendFrom(
   budget?.visit();
   const step = steps[i]!;
   tuple.bytes[step.rel] = row;
-  tuple.vals[step.rel] = q.rowCodecs[step.rel]!.decode(row) as Value[];
-  for (const check of step.checks) if (!check(tuple.vals)) return true;
+  if (step.checked !== undefined) {
+    tuple.vals[step.rel] = step.checked.decode(row);
+    for (const check of step.checks) if (!check(tuple.vals)) return true;
+    if (i + 1 < steps.length || !q.valuesUnused) tuple.vals[step.rel] = q.rowCodecs[step.rel]!.decode(row) as Value[];
+  } else if (step.checks.length > 0 || i + 1 < steps.length || !q.valuesUnused) {
+    tuple.vals[step.rel] = q.rowCodecs[step.rel]!.decode(row) as Value[];
+    for (const check of step.checks) if (!check(tuple.vals)) return true;
+  }
   if (i + 1 === steps.length) return emit(tuple) !== false;
   const next = steps[i + 1]!;
   let candidates: Uint8Array[];

@@ -136,7 +136,7 @@ class Plan implements SubscriptionPlan {
     this.returnTable = bound.relations[this.returnRel]!.table;
     this.readTables = [...new Set(bound.relations.map((r) => r.table.tableId))];
     this.isJoin = bound.relations.length > 1;
-    this.q = compileQuery(schema, bound.relations, bound.predicate);
+    this.q = compileQuery(schema, bound.relations, bound.predicate, { valuesUnused: true }); // results are stored bytes
     this.equalityFilter = this.isJoin ? undefined : equalityFilterOf(bound);
   }
 
