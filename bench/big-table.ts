@@ -4,17 +4,18 @@
 //
 // Owns: nothing but this measurement. Starts `spacetime start` (bin/spacetime.js → dist/: `npm run build` first, the
 // npm script does), publishes test/fixtures/modules/bulk-rows (u32 primary key, string, u64) and loads `rows` rows
-// through its `load` reducer, `batchRows` per call; then kill -9, restart, and the queries. Prints one table: each
+// through its `load` reducer (test/harness.ts publishBulkRows, 100,000 per call, the publish included in the load's
+// time); then kill -9, restart, and the queries. Prints one table: each
 // step's wall time, the server's RSS after it and its peak so far (VmHWM).
 // May call: test/harness.ts (server, fixture build).
 //
 // Run: npm run bench:big-table   (or: node --import tsx bench/big-table.ts [rows, default 10000000])
 
 import { readFileSync } from 'node:fs';
-import { buildFixture, cleanupTempDirs, startTestServer, type TestServer } from '../test/harness.js';
+import { buildFixture, cleanupTempDirs, publishBulkRows, startTestServer, type TestServer } from '../test/harness.js';
 
 const rows = Number(process.argv[2] ?? 10_000_000);
-const batchRows = 100_000;
+const batchRows = 100_000; // publishBulkRows' batch
 
 function memoryMiB(server: TestServer): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${server.pid()}/status`, 'utf8');
@@ -29,19 +30,9 @@ function row(step: string, ms: number, answer = ''): void {
   table.push(`| ${step} | ${ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toFixed(0)} ms`} | ${m.rss} | ${m.peak} | ${answer} |`);
 }
 try {
-  const program = (await buildFixture('bulk-rows')).code;
-  const { token } = await (await fetch(`${server.url}/v1/identity`, { method: 'POST' })).json() as { token: string };
-  const auth = { authorization: `Bearer ${token}` };
-  const put = await fetch(`${server.url}/v1/database/big`, { method: 'PUT', headers: auth, body: program });
-  if (put.status !== 200) throw new Error(await put.text());
-
+  await buildFixture('bulk-rows'); // built before the clock starts
   let started = performance.now();
-  for (let first = 0; first < rows; first += batchRows) {
-    const r = await fetch(`${server.url}/v1/database/big/call/load`, {
-      method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify([first, Math.min(batchRows, rows - first)]),
-    });
-    if (r.status !== 200) throw new Error(`load at ${first}: ${r.status} ${await r.text()}`);
-  }
+  const auth = { authorization: `Bearer ${await publishBulkRows(server, 'big', rows)}` };
   const loadMs = performance.now() - started;
   row(`load ${rows.toLocaleString('en-US')} rows, ${batchRows.toLocaleString('en-US')} per call`, loadMs,
     `${Math.round(rows / (loadMs / 1000)).toLocaleString('en-US')} rows/s`);

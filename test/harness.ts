@@ -172,6 +172,25 @@ export async function buildFixture(name: string): Promise<{ bundlePath: string; 
   return bundleModule(path.join(fixturesDir, name), {});
 }
 
+/**
+ * Mints an identity, publishes test/fixtures/modules/bulk-rows as `name` and loads `rows` rows into it through its
+ * `load` reducer, 100,000 per call (a big table for isolation tests and benches); returns the owner's token.
+ */
+export async function publishBulkRows(server: { url: string }, name: string, rows: number): Promise<string> {
+  const { token } = (await (await fetch(`${server.url}/v1/identity`, { method: 'POST' })).json()) as { token: string };
+  const auth = { authorization: `Bearer ${token}` };
+  const published = await fetch(`${server.url}/v1/database/${name}`, { method: 'PUT', headers: auth, body: (await buildFixture('bulk-rows')).code });
+  if (published.status !== 200) throw new Error(`publish ${name}: ${published.status} ${await published.text()}`);
+  const batchRows = 100_000;
+  for (let first = 0; first < rows; first += batchRows) {
+    const r = await fetch(`${server.url}/v1/database/${name}/call/load`, {
+      method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify([first, Math.min(batchRows, rows - first)]),
+    });
+    if (r.status !== 200) throw new Error(`load ${name} at ${first}: ${r.status} ${await r.text()}`);
+  }
+  return token;
+}
+
 export interface GeneratedBindings {
   /** The directory holding the generated `index.ts`. */
   dir: string;

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import WebSocket from 'ws';
-import { buildFixture, cleanupTempDirs, freePort, onServerMainThread, startTestServer, type TestServer } from '../harness.js';
+import { cleanupTempDirs, freePort, onServerMainThread, publishBulkRows, startTestServer, type TestServer } from '../harness.js';
 
 const rows = 200_000;
 /**
@@ -25,16 +25,7 @@ const onMainThread = <T>(fn: () => Promise<T>) => onServerMainThread(server, fn)
 before(async () => {
   pgPort = await freePort();
   server = await startTestServer({ env: { SPACETIME_DATABASE_THREADS: 'worker' }, args: ['--pg-port', String(pgPort)] });
-  token = ((await (await fetch(`${server.url}/v1/identity`, { method: 'POST' })).json()) as { token: string }).token;
-  const auth = { authorization: `Bearer ${token}` };
-  const published = await fetch(`${server.url}/v1/database/big`, { method: 'PUT', headers: auth, body: (await buildFixture('bulk-rows')).code });
-  assert.equal(published.status, 200, await published.text());
-  for (let first = 0; first < rows; first += 100_000) {
-    const r = await fetch(`${server.url}/v1/database/big/call/load`, {
-      method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify([first, 100_000]),
-    });
-    assert.equal(r.status, 200, await r.text());
-  }
+  token = await publishBulkRows(server, 'big', rows);
 });
 after(async () => {
   await server?.stop();

@@ -4,7 +4,7 @@
 // (/proc/<pid>/task/<pid>/schedstat), which a loaded machine does not inflate the way it inflates latencies.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildFixture, cleanupTempDirs, onServerMainThread, startTestServer, type TestServer } from '../harness.js';
+import { cleanupTempDirs, onServerMainThread, publishBulkRows, startTestServer, type TestServer } from '../harness.js';
 import { RawClient } from '../ws/helpers.js';
 
 const rows = 200_000;
@@ -22,16 +22,7 @@ const onMainThread = <T>(fn: () => Promise<T>) => onServerMainThread(server, fn)
 
 before(async () => {
   server = await startTestServer({ env: { SPACETIME_DATABASE_THREADS: 'worker' } });
-  const { token } = (await (await fetch(`${server.url}/v1/identity`, { method: 'POST' })).json()) as { token: string };
-  auth = { authorization: `Bearer ${token}` };
-  const published = await fetch(`${server.url}/v1/database/big`, { method: 'PUT', headers: auth, body: (await buildFixture('bulk-rows')).code });
-  assert.equal(published.status, 200, await published.text());
-  for (let first = 0; first < rows; first += 100_000) {
-    const r = await fetch(`${server.url}/v1/database/big/call/load`, {
-      method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify([first, 100_000]),
-    });
-    assert.equal(r.status, 200, await r.text());
-  }
+  auth = { authorization: `Bearer ${await publishBulkRows(server, 'big', rows)}` };
 });
 after(async () => {
   await server?.stop();
