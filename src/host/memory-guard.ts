@@ -95,5 +95,5 @@ export function memoryRefusal(what: string): string | undefined {
   const boundMib = Atomics.load(sample, boundCell);
   const residentMib = Atomics.load(sample, residentCell);
   return `the server is out of memory: it uses ${residentMib} MiB, at or over its bound of ${boundMib} MiB ` +
-    `(limit serverMemoryMax, SPACETIME_SERVER_MEMORY_MAX_MIB); ${what} until memory is freed`;
+    `(limit serverMemoryShareMax, SPACETIME_SERVER_MEMORY_MAX_MIB); ${what} until memory is freed`;
 }

@@ -376,7 +376,7 @@ export class ModuleRuntime {
       const usedBytes = this.heapUsedBytes() ?? 0;
       if (usedBytes > moduleHeapShedMinBytes) {
         this.host.warn(`the module's instance was replaced to free its ${Math.round(usedBytes / 1048576)} MiB heap: ` +
-          'the server is at its memory bound (serverMemoryMax); module-global state is reset');
+          'the server is at its memory bound (serverMemoryShareMax); module-global state is reset');
         this.disposeIsolate();
         this.reloadPending = true;
       }

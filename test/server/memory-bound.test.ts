@@ -12,7 +12,7 @@ import { buildFixture, cleanupTempDirs, startTestServer, type TestServer } from 
 
 after(() => cleanupTempDirs());
 
-const overMemory = /out of memory: it uses \d+ MiB, at or over its bound of (\d+) MiB \(limit serverMemoryMax, SPACETIME_SERVER_MEMORY_MAX_MIB\)/;
+const overMemory = /out of memory: it uses \d+ MiB, at or over its bound of (\d+) MiB \(limit serverMemoryShareMax, SPACETIME_SERVER_MEMORY_MAX_MIB\)/;
 
 async function identity(server: TestServer): Promise<Record<string, string>> {
   const { token } = await (await fetch(`${server.url}/v1/identity`, { method: 'POST' })).json() as { token: string };
