@@ -1,9 +1,10 @@
 // subscription/manager.ts — the per-database subscription manager: query sets, shared queries, incremental updates.
 //
 // Owns: every client's query sets (Subscribe / Unsubscribe by query_set_id), the registry of live queries (shared
-// between subscribers when the compiled plan does not depend on the caller), the initial evaluation of a query set
-// against the committed state, and, on every commit, each affected query's delta computed once and encoded once
-// (an EncodedTableUpdate reused for every query set of every client subscribed to it), and for the common
+// between subscribers when the compiled plan does not depend on the caller; filed by table, and by value when a query
+// requires `column = constant`, so a commit asks only the queries it can change: TableQueries), the initial evaluation
+// of a query set against the committed state, and, on every commit, each affected query's delta computed once and
+// encoded once (an EncodedTableUpdate reused for every query set of every client subscribed to it), and for the common
 // subscriber (one query set of one query) the whole frame built once per query set id and shared (sharedTransaction).
 // Does not own: sockets, framing, compression, ordering of outbound messages (server/websocket/session.ts), SQL
 // compilation (sql/subscription-plan.ts; `compile` is injectable), the datastore.
