@@ -527,6 +527,16 @@ export class CallerView implements ReadView {
     return plans;
   }
 
+  /**
+   * The RLS filters of `tableId` for this caller when a row's visibility depends on that row alone (every filter is a
+   * query of that table only), else undefined (another table's change can then change what the caller sees).
+   */
+  rowOnlyFilters(tableId: TableId): SubscriptionPlan[] | undefined {
+    const plans = this.filters(tableId);
+    if (plans === undefined || plans.some((p) => p.isJoin || p.readTables.length !== 1 || p.readTables[0] !== tableId)) return undefined;
+    return plans;
+  }
+
   /** Rows of `tableId` the RLS filters let this caller see (a row is visible when any filter returns it). */
   private visible(tableId: TableId, rows: Uint8Array[]): Uint8Array[] {
     const plans = this.filters(tableId);
@@ -552,23 +562,32 @@ export class CallerView implements ReadView {
  * A subscription over views and/or RLS tables for one caller: the inner plan evaluated against the caller's view,
  * recomputed after a commit that touches what it read, and diffed (multiset) against the previous result.
  * Reported as a join so the manager always asks `delta`; a view failure throws (→ SubscriptionError).
+ * Except the common RLS case: a query of one table whose filters read only that table (`rowFilters`), whose delta is
+ * the changed rows the query and a filter both accept, as for a plain single-table query. Recomputing it cost every
+ * subscriber a whole evaluation per commit, and keeping its previous result a copy of every row it saw.
  */
 class CallerPlan implements ManagerPlan {
   readonly returnTable: TableSchema;
   readonly isJoin = true;
   private last = new Map<string, { row: Uint8Array; count: number }>();
+  /** Set when a row's membership depends on that row alone: the inner query's and its RLS filters'. */
+  private readonly rowFilters: SubscriptionPlan[] | undefined;
 
   constructor(
     private readonly inner: ManagerPlan, private readonly cv: CallerView, readonly usesSender: boolean,
     readonly readTables: readonly TableId[],
   ) {
     this.returnTable = inner.returnTable;
+    const t = inner.returnTable.tableId;
+    const plainTable = t < viewTableIdBase && !isHostSystemTable(t);
+    this.rowFilters = plainTable && !inner.isJoin && inner.readTables.length === 1 && inner.readTables[0] === t
+      ? cv.rowOnlyFilters(t) : undefined;
   }
 
   evaluate(): Uint8Array[] {
     this.cv.forgetState();
     const rows = this.inner.evaluate(this.cv);
-    this.last = bagOf(rows);
+    if (this.rowFilters === undefined) this.last = bagOf(rows);
     return rows;
   }
 
@@ -577,6 +596,7 @@ class CallerPlan implements ManagerPlan {
   }
 
   delta(_view: ReadView, tx: TxData): { inserts: Uint8Array[]; deletes: Uint8Array[] } {
+    if (this.rowFilters !== undefined) return this.rowDelta(tx, this.rowFilters);
     const changed = new Set<TableId>();
     for (const t of tx.tables) if (t.inserts.length > 0 || t.deletes.length > 0) changed.add(t.tableId);
     let touched = false;
@@ -599,6 +619,13 @@ class CallerPlan implements ManagerPlan {
     }
     this.last = next;
     return { inserts, deletes };
+  }
+
+  private rowDelta(tx: TxData, filters: SubscriptionPlan[]): { inserts: Uint8Array[]; deletes: Uint8Array[] } {
+    const changes = tx.tables.find((t) => t.tableId === this.returnTable.tableId);
+    if (changes === undefined) return { inserts: [], deletes: [] };
+    const keep = (row: Uint8Array) => this.inner.matches(row) && filters.some((f) => f.matches(row));
+    return { inserts: changes.inserts.filter(keep), deletes: changes.deletes.filter(keep) };
   }
 }
 
