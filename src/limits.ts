@@ -206,12 +206,16 @@ export const connectionsMin = 64;
  * holds ~3 (commit-log segment, module log, its directory during snapshots), PostgreSQL connections `pgConnectionsMax`.
  */
 export const fileDescriptorsReserved = 4_096;
+/** At most this share of a small descriptor limit is kept from connections (a hard limit of 4,096 keeps 1,024). */
+export const fileDescriptorsReservedShareMax = 0.25;
 /**
  * The bound this server runs with: `SPACETIME_CONNECTIONS_MAX`, else `connectionsMaxDefault` lowered to leave
- * `fileDescriptorsReserved` of the process's descriptor limit `fileDescriptorsMax` (Infinity when unknown).
+ * `fileDescriptorsReserved` (at most `fileDescriptorsReservedShareMax` of it) of the process's descriptor limit
+ * `fileDescriptorsMax` (Infinity when unknown): 10,000 at this machine's 20,000, 3,072 at 4,096, 768 at 1,024.
  */
 export function connectionsMaxConfigured(fileDescriptorsMax: number, env: NodeJS.ProcessEnv = process.env): number {
-  const fitting = Math.max(connectionsMin, Math.min(connectionsMaxDefault, fileDescriptorsMax - fileDescriptorsReserved));
+  const reserved = Math.min(fileDescriptorsReserved, Math.floor(fileDescriptorsMax * fileDescriptorsReservedShareMax));
+  const fitting = Math.max(connectionsMin, Math.min(connectionsMaxDefault, fileDescriptorsMax - reserved));
   return limitFromEnv('SPACETIME_CONNECTIONS_MAX', fitting, env);
 }
 assertLimit(connectionsMin < connectionsMaxDefault, 'the floor is below the default');
