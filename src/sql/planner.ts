@@ -182,19 +182,35 @@ function orderFrom(q: CompiledQuery, start: number): Step[] {
   // Place each conjunct at the first step where all its relations are bound.
   const position = new Map(steps.map((s, i) => [s.rel, i]));
   const checkedColumns = steps.map(() => new Set<number>());
+  const equalBytes = steps.map(() => new Map<number, Uint8Array>());
   for (const c of q.conjunctList) {
     const at = c.rels.reduce((m, rel) => Math.max(m, position.get(rel)!), 0);
+    const rel = steps[at]!.rel;
     steps[at]!.checks.push(c.pred);
-    columnsOf(c.term, steps[at]!.rel, checkedColumns[at]!);
+    columnsOf(c.term, rel, checkedColumns[at]!);
+    const equal = constantEquality(c.term, rel, q.schema.typespace);
+    if (equal !== undefined) equalBytes[at]!.set(equal.col, equal.bytes);
   }
   steps.forEach((step, i) => {
     const columns = checkedColumns[i]!;
     const table = q.relations[step.rel]!.table;
-    if (step.checks.length > 0 && columns.size < table.columns.length) {
-      step.checked = new SparseDecoder(table.columns.map((c) => c.type), columns, q.schema.typespace);
+    if (step.checks.length > 0 && (columns.size < table.columns.length || equalBytes[i]!.size > 0)) {
+      step.checked = new SparseDecoder(table.columns.map((c) => c.type), columns, equalBytes[i]!, q.schema.typespace);
     }
   });
   return steps;
+}
+
+/** Column types whose values are equal exactly when their BSATN bytes are (one encoding per value). */
+const bytewiseEqualTypes = new Set(['Bool', 'U8', 'U16', 'U32', 'U64', 'U128', 'U256', 'I8', 'I16', 'I32', 'I64', 'I128', 'I256', 'String']);
+
+/** `column = constant` on a column of `rel` whose type compares bytewise: the column and the constant's BSATN. */
+function constantEquality(e: BoundExpr, rel: number, typespace: Typespace): { col: number; bytes: Uint8Array } | undefined {
+  if (e.kind !== 'cmp' || e.op !== '=') return undefined;
+  const [col, constant] = e.left.kind === 'col' ? [e.left, e.right] : [e.right, e.left];
+  if (col.kind !== 'col' || col.rel !== rel || constant.kind !== 'const') return undefined;
+  if (!bytewiseEqualTypes.has(col.type.tag) || e.operandType.tag !== col.type.tag) return undefined;
+  return { col: col.col, bytes: compileCodec(col.type, typespace).encode(constant.value) };
 }
 
 /** Adds to `out` the columns of relation `rel` that `e` reads. */
@@ -209,32 +225,55 @@ function columnsOf(e: BoundExpr, rel: number, out: Set<number>): void {
 
 /**
  * A row's values with only `needed` columns decoded (the others left undefined), up to the last needed one: columns
- * before it are skipped, strings and byte arrays by their length alone (stored rows were validated when written).
+ * before it are skipped, strings and byte arrays by their length alone (stored rows were validated when written). A
+ * column the checks require to equal a constant (`equalBytes`) is compared as bytes first, and a row that differs
+ * stops there, undecoded (a string column's WHERE decoded every string of a 10M-row scan).
  */
 class SparseDecoder {
-  private readonly columns: ((r: BsatnReader, out: Value[]) => void)[] = [];
+  /** Per column up to the last needed one: false when the row cannot pass the checks. */
+  private readonly columns: ((r: BsatnReader, out: Value[]) => boolean)[] = [];
   private readonly width: number;
 
-  constructor(types: AlgebraicType[], needed: Set<number>, typespace: Typespace) {
+  constructor(types: AlgebraicType[], needed: Set<number>, equalBytes: Map<number, Uint8Array>, typespace: Typespace) {
     this.width = types.length;
     const last = Math.max(...needed);
     for (let i = 0; i <= last; i++) {
       const codec = compileCodec(types[i]!, typespace);
       const type = types[i]!;
       const lengthPrefixed = type.tag === 'String' || (type.tag === 'Array' && type.value.tag === 'U8');
-      if (needed.has(i)) this.columns.push((r, out) => { out[i] = codec.read(r); });
-      else if (lengthPrefixed) this.columns.push((r) => { r.skipBytes(r.readU32(), 'a column'); });
-      else this.columns.push((r) => { codec.skip(r); });
+      const skip = lengthPrefixed ? (r: BsatnReader) => { r.skipBytes(r.readU32(), 'a column'); } : (r: BsatnReader) => { codec.skip(r); };
+      const expected = equalBytes.get(i);
+      if (expected !== undefined) {
+        this.columns.push((r, out) => {
+          const start = r.offset;
+          skip(r);
+          if (!bytesEqualAt(r.bytes, start, r.offset, expected)) return false;
+          r.offset = start;
+          out[i] = codec.read(r);
+          return true;
+        });
+      } else if (needed.has(i)) {
+        this.columns.push((r, out) => { out[i] = codec.read(r); return true; });
+      } else {
+        this.columns.push((r) => { skip(r); return true; });
+      }
     }
   }
 
-  decode(row: Uint8Array): Value[] {
+  /** The row's needed values, or undefined when a column differs from the constant the checks require of it. */
+  decode(row: Uint8Array): Value[] | undefined {
     const r = new BsatnReader(row);
     const out = new Array<Value>(this.width);
     const columns = this.columns;
-    for (let i = 0; i < columns.length; i++) columns[i]!(r, out);
+    for (let i = 0; i < columns.length; i++) if (!columns[i]!(r, out)) return undefined;
     return out;
   }
+}
+
+function bytesEqualAt(bytes: Uint8Array, start: number, end: number, expected: Uint8Array): boolean {
+  if (end - start !== expected.length) return false;
+  for (let i = 0; i < expected.length; i++) if (bytes[start + i] !== expected[i]) return false;
+  return true;
 }
 
 // ---- row sources (pre/post transaction states) ----------------------------------------------------------------
@@ -424,7 +463,9 @@ function extendFrom(
   const step = steps[i]!;
   tuple.bytes[step.rel] = row;
   if (step.checked !== undefined) {
-    tuple.vals[step.rel] = step.checked.decode(row);
+    const values = step.checked.decode(row);
+    if (values === undefined) return true;
+    tuple.vals[step.rel] = values;
     for (const check of step.checks) if (!check(tuple.vals)) return true;
     if (i + 1 < steps.length || !q.valuesUnused) tuple.vals[step.rel] = q.rowCodecs[step.rel]!.decode(row) as Value[];
   } else if (step.checks.length > 0 || i + 1 < steps.length || !q.valuesUnused) {

@@ -218,24 +218,51 @@ test('an Unsubscribe whose dropped rows are over the budget gets a SubscriptionE
 });
 
 test('a view/RLS subscription whose re-evaluation after a commit is over the budget fails that set with the limit', () => {
-  const ds = seeded(100);
-  const schema = ds.schema();
-  const rls = new Map([[plain, [compileRlsFilter('SELECT * FROM plain WHERE b < 5', schema)]]]);
-  const queryLimits = limits({ rowsReturnedMax: 300 });
-  const host = new ViewHost({ views: [], rls, base: ds, call: () => assert.fail('no views'), log: () => {} });
-  const mgr = new SubscriptionManager({ view: () => ds, compile: host.wrapCompile(compileWithSql), queryLimits });
-  const failures: { set: number; error: string }[] = [];
-  const handle = mgr.addClient({ identity: 5n, connectionId: 1n, isOwner: false },
-    { transaction: () => {}, querySetFailed: (set, error) => failures.push({ set, error }) });
-  // 72 visible rows: the filter's rows and the query's rows both count (144 of 300).
-  const applied = mgr.subscribe(handle, 1, 1, ['SELECT * FROM plain']);
-  assert.ok(applied.tag === 'SubscribeApplied' && applied.rows[0]!.rows.length === 72);
-  mgr.handleCommit(insertPlain(ds, 100, 300), undefined);
-  assert.equal(failures.length, 1);
-  assert.equal(failures[0]!.set, 1);
-  assert.match(failures[0]!.error, /SQL query exceeded the limit of 300 rows returned \(sqlRowsReturnedMax\)/);
-  assert.equal(mgr.queryCount, 0);
+  // A filter that reads another table (pet) is re-evaluated after each commit; one that reads only its table is not
+  // (its delta is the changed rows it accepts, unbudgeted like any single-table delta).
+  for (const [filter, reevaluated] of [['SELECT plain.* FROM plain JOIN pet ON plain.a = pet.id WHERE plain.b < 5', true],
+    ['SELECT * FROM plain WHERE b < 5', false]] as const) {
+    const ds = seeded(100);
+    const schema = ds.schema();
+    const rls = new Map([[plain, [compileRlsFilter(filter, schema)]]]);
+    const queryLimits = limits({ rowsReturnedMax: 300 });
+    const host = new ViewHost({ views: [], rls, base: ds, call: () => assert.fail('no views'), log: () => {} });
+    const mgr = new SubscriptionManager({ view: () => ds, compile: host.wrapCompile(compileWithSql), queryLimits });
+    const failures: { set: number; error: string }[] = [];
+    const delivered: number[] = [];
+    const handle = mgr.addClient({ identity: 5n, connectionId: 1n, isOwner: false }, {
+      transaction: (sets) => { delivered.push(sets.length); },
+      querySetFailed: (set, error) => failures.push({ set, error }),
+    });
+    // 72 visible rows: the filter's rows and the query's rows both count (144 of 300).
+    const applied = mgr.subscribe(handle, 1, 1, ['SELECT * FROM plain']);
+    assert.ok(applied.tag === 'SubscribeApplied' && applied.rows[0]!.rows.length === 72, filter);
+    mgr.handleCommit(insertPlainAndPets(ds, 100, 300), undefined);
+    if (reevaluated) {
+      assert.equal(failures.length, 1, filter);
+      assert.equal(failures[0]!.set, 1);
+      assert.match(failures[0]!.error, /SQL query exceeded the limit of 300 rows returned \(sqlRowsReturnedMax\)/);
+      assert.equal(mgr.queryCount, 0);
+    } else {
+      assert.deepEqual(failures, [], filter);
+      assert.deepEqual(delivered, [1], filter);
+      assert.equal(mgr.queryCount, 1);
+    }
+  }
 });
+
+/** Commits plain rows a = from .. to - 1, b = a % 7, and a pet of the same id for each. */
+function insertPlainAndPets(ds: Datastore, from: number, to: number) {
+  const schema = ds.schema();
+  const codecOf = (id: number) => compileCodec({ tag: 'Product', value: schema.tables.find((t) => t.tableId === id)!.rowType }, schema.typespace);
+  const plainCodec = codecOf(plain), petCodec = codecOf(pet);
+  const tx = ds.beginMutTx();
+  for (let i = from; i < to; i++) {
+    tx.insert(plain, plainCodec.encode([i, i % 7]));
+    tx.insert(pet, petCodec.encode([i, 1n, 'cat']));
+  }
+  return tx.commit();
+}
 
 /** Commits plain rows a = from .. to - 1, b = a % 7, and returns the TxData. */
 function insertPlain(ds: Datastore, from: number, to: number) {
@@ -304,4 +331,12 @@ test('a WHERE over some columns decodes only those for the rows it drops: the sa
     assert.deepEqual(rows, model, where);
     assert.deepEqual(count!.rows, [[BigInt(model.length)]], where);
   }
+  // pet(id u32, person_id u64, species string), every species 'cat': a string equality is compared as bytes first.
+  const count = (where: string) => executeSql(`SELECT COUNT(*) AS n FROM pet WHERE ${where}`, { view: ds }, asOwner())[0]!.rows;
+  assert.deepEqual(count("species = 'cat'"), [[3000n]]);
+  assert.deepEqual(count("'cat' = species AND id < 10"), [[10n]]);
+  assert.deepEqual(count("species = 'ca'"), [[0n]]);
+  assert.deepEqual(count("species = 'cats'"), [[0n]]);
+  assert.deepEqual(count('person_id = 1 AND id = 7'), [[1n]]);
+  assert.deepEqual(count('person_id = 2'), [[0n]]);
 });
