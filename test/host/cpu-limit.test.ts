@@ -47,11 +47,12 @@ for (const [reducer, swallow] of [
 ] as const) {
   test(`${reducer}${swallow ? ' inside try/catch' : ''} stops within its limit + 10 % (as a pure-JS loop does)`, async (t) => {
     // spinMs = the limit and the reply; a syscall loop may take 10 % of the limit more than that, an insert loop too:
-    // its rollback drops the rows it wrote at once (datastore/store.ts rollbackTable). A run over that is tried once
-    // more: on a loaded machine a descheduled thread has made one run late by 0.1–0.4 s.
+    // its rollback drops the rows it wrote at once (datastore/store.ts rollbackTable). A run over that is tried up to
+    // twice more: on a loaded machine a descheduled thread has made a run late by 0.1–0.4 s, twice in a row once (an
+    // insert loop at 2,244 ms in a full `npm test`; alone it stops at 2,003–2,033 ms).
     const boundMs = spinMs + limitMs * 0.1;
     let elapsedMs = await stoppedAfterMs(reducer, [swallow]);
-    if (elapsedMs > boundMs) elapsedMs = Math.min(elapsedMs, await stoppedAfterMs(reducer, [swallow]));
+    for (let retry = 0; retry < 2 && elapsedMs > boundMs; retry++) elapsedMs = Math.min(elapsedMs, await stoppedAfterMs(reducer, [swallow]));
     t.diagnostic(`stopped after ${Math.round(elapsedMs)} ms (pure-JS loop: ${Math.round(spinMs)} ms, limit ${limitMs} ms)`);
     assert.ok(elapsedMs <= boundMs,
       `${reducer} took ${Math.round(elapsedMs)} ms; a pure-JS loop took ${Math.round(spinMs)} ms; limit ${limitMs} ms`);
