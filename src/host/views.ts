@@ -624,7 +624,11 @@ class CallerPlan implements ManagerPlan {
   private rowDelta(tx: TxData, filters: SubscriptionPlan[]): { inserts: Uint8Array[]; deletes: Uint8Array[] } {
     const changes = tx.tables.find((t) => t.tableId === this.returnTable.tableId);
     if (changes === undefined) return { inserts: [], deletes: [] };
-    const keep = (row: Uint8Array) => this.inner.matches(row) && filters.some((f) => f.matches(row));
+    // The query and each filter read the same decoded row: decoded once, not once per plan.
+    const decoded = new Map<Uint8Array, Value[]>();
+    const inner = this.inner;
+    const keep = (row: Uint8Array) => (inner.matchesWith !== undefined ? inner.matchesWith(row, decoded) : inner.matches(row)) &&
+      filters.some((f) => f.matchesWith(row, decoded));
     return { inserts: changes.inserts.filter(keep), deletes: changes.deletes.filter(keep) };
   }
 }

@@ -201,16 +201,30 @@ function orderFrom(q: CompiledQuery, start: number): Step[] {
   return steps;
 }
 
-/** Column types whose values are equal exactly when their BSATN bytes are (one encoding per value). */
-const bytewiseEqualTypes = new Set(['Bool', 'U8', 'U16', 'U32', 'U64', 'U128', 'U256', 'I8', 'I16', 'I32', 'I64', 'I128', 'I256', 'String']);
+/**
+ * Column types with one encoding and one JS value per value (bool, integers, strings): two values are equal exactly
+ * when their BSATN bytes are, and when their JS values' text is.
+ */
+const exactEqualityTypes = new Set(['Bool', 'U8', 'U16', 'U32', 'U64', 'U128', 'U256', 'I8', 'I16', 'I32', 'I64', 'I128', 'I256', 'String']);
 
-/** `column = constant` on a column of `rel` whose type compares bytewise: the column and the constant's BSATN. */
-function constantEquality(e: BoundExpr, rel: number, typespace: Typespace): { col: number; bytes: Uint8Array } | undefined {
+/**
+ * `e` as `column = constant` (either side) on a column of an `exactEqualityTypes` type, compared as that type; else
+ * undefined. The byte comparison of scans (SparseDecoder) and the subscription lookup by value (subscription-plan.ts
+ * equalityFilter) both start here.
+ */
+export function columnEqualsConstant(e: BoundExpr): { col: Extract<BoundExpr, { kind: 'col' }>; value: Value } | undefined {
   if (e.kind !== 'cmp' || e.op !== '=') return undefined;
   const [col, constant] = e.left.kind === 'col' ? [e.left, e.right] : [e.right, e.left];
-  if (col.kind !== 'col' || col.rel !== rel || constant.kind !== 'const') return undefined;
-  if (!bytewiseEqualTypes.has(col.type.tag) || e.operandType.tag !== col.type.tag) return undefined;
-  return { col: col.col, bytes: compileCodec(col.type, typespace).encode(constant.value) };
+  if (col.kind !== 'col' || constant.kind !== 'const') return undefined;
+  if (!exactEqualityTypes.has(col.type.tag) || e.operandType.tag !== col.type.tag) return undefined;
+  return { col, value: constant.value };
+}
+
+/** `column = constant` on a column of `rel` (columnEqualsConstant): the column and the constant's BSATN. */
+function constantEquality(e: BoundExpr, rel: number, typespace: Typespace): { col: number; bytes: Uint8Array } | undefined {
+  const equality = columnEqualsConstant(e);
+  if (equality === undefined || equality.col.rel !== rel) return undefined;
+  return { col: equality.col.col, bytes: compileCodec(equality.col.type, typespace).encode(equality.value) };
 }
 
 /** Adds to `out` the columns of relation `rel` that `e` reads. */

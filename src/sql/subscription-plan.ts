@@ -25,7 +25,7 @@ import type { Value } from '../sats/types.js';
 import { activeBudget } from './budget.js';
 import { SqlError } from './errors.js';
 import { parseSelectOnly } from './parser.js';
-import { compileQuery, evaluateDelta, evaluateQuery, explainQuery, hasIndexOn, type CompiledQuery } from './planner.js';
+import { columnEqualsConstant, compileQuery, evaluateDelta, evaluateQuery, explainQuery, hasIndexOn, type CompiledQuery } from './planner.js';
 import { bindSelect, conjuncts, type BoundSelect } from './typecheck.js';
 
 export interface SubscriptionPlan {
@@ -100,23 +100,16 @@ function checkJoins(bound: BoundSelect, positions: { offset: number; line: numbe
   });
 }
 
-/** Column types whose values are equal exactly when their `equalityKey`s are (one JS type per column type). */
-const keyedTypes = new Set(['Bool', 'U8', 'U16', 'U32', 'U64', 'U128', 'U256', 'I8', 'I16', 'I32', 'I64', 'I128', 'I256', 'String']);
-
-/** The key of a value of a `keyedTypes` column: booleans, numbers, bigints and strings as their text. */
+/** The key of a value of a column planner.ts `columnEqualsConstant` accepts: its text (booleans, numbers, bigints, strings). */
 export function equalityKey(value: Value): string {
   return String(value);
 }
 
-/** The first top-level `column = constant` conjunct of a single-table query on a keyed column, if any. */
+/** The first top-level `column = constant` conjunct of a single-table query (planner.ts columnEqualsConstant), if any. */
 function equalityFilterOf(bound: BoundSelect): { column: number; key: string } | undefined {
   for (const c of conjuncts(bound.predicate)) {
-    if (c.kind !== 'cmp' || c.op !== '=') continue;
-    const [col, constant] = c.left.kind === 'col' ? [c.left, c.right] : [c.right, c.left];
-    if (col.kind !== 'col' || constant.kind !== 'const' || !keyedTypes.has(col.type.tag) || c.operandType.tag !== col.type.tag) continue;
-    const v = constant.value;
-    if (typeof v !== 'boolean' && typeof v !== 'number' && typeof v !== 'bigint' && typeof v !== 'string') continue;
-    return { column: col.col, key: equalityKey(v) };
+    const equality = columnEqualsConstant(c);
+    if (equality !== undefined) return { column: equality.col.col, key: equalityKey(equality.value) };
   }
   return undefined;
 }
@@ -141,6 +134,8 @@ class Plan implements SubscriptionPlan {
   }
 
   readonly equalityFilter: { column: number; key: string } | undefined;
+  /** matchesWith's argument to the predicates (one relation), reused: a call allocated it per row. */
+  private readonly oneRelation: Value[][] = [[]];
 
   decodeRow(row: Uint8Array): Value[] {
     return this.q.rowCodecs[0]!.decode(row) as Value[];
@@ -174,7 +169,7 @@ class Plan implements SubscriptionPlan {
     if (conjuncts.length === 0) return true;
     let values = decoded?.get(row);
     if (values === undefined) {
-      values = this.q.rowCodecs[0]!.decode(row) as Value[];
+      values = this.decodeRow(row);
       decoded?.set(row, values);
     }
     const vals = this.oneRelation;
@@ -182,7 +177,6 @@ class Plan implements SubscriptionPlan {
     for (let i = 0; i < conjuncts.length; i++) if (!conjuncts[i]!.pred(vals)) return false;
     return true;
   }
-  private readonly oneRelation: Value[][] = [[]];
 
   delta(view: ReadView, changes: TxData): { inserts: Uint8Array[]; deletes: Uint8Array[] } {
     if (!this.isJoin) return this.singleTableDelta(changes);

@@ -623,15 +623,10 @@ export function subscriptionsFor(db: CommitSource, compile: CompileQuery): Subsc
   return created;
 }
 
-/** What filterRows returns when no row matches (most queries, for most commits): shared, never written. */
-const noRows: readonly Uint8Array[] = Object.freeze([]);
-
 function filterRows(rows: Uint8Array[], plan: SubscriptionPlan, decoded: Map<Uint8Array, Value[]>): Uint8Array[] {
-  let out: Uint8Array[] | undefined;
-  for (const row of rows) {
-    if (plan.matchesWith !== undefined ? plan.matchesWith(row, decoded) : plan.matches(row)) (out ??= []).push(row);
-  }
-  return out ?? (noRows as Uint8Array[]);
+  const out: Uint8Array[] = [];
+  for (const row of rows) if (plan.matchesWith !== undefined ? plan.matchesWith(row, decoded) : plan.matches(row)) out.push(row);
+  return out;
 }
 
 function toQuerySetUpdates(sets: Map<number, EncodedTableUpdate[]>): QuerySetUpdate[] {
