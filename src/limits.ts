@@ -216,7 +216,9 @@ export const fileDescriptorsReservedShareMax = 0.25;
 export function connectionsMaxConfigured(fileDescriptorsMax: number, env: NodeJS.ProcessEnv = process.env): number {
   const reserved = Math.min(fileDescriptorsReserved, Math.floor(fileDescriptorsMax * fileDescriptorsReservedShareMax));
   const fitting = Math.max(connectionsMin, Math.min(connectionsMaxDefault, fileDescriptorsMax - reserved));
-  return limitFromEnv('SPACETIME_CONNECTIONS_MAX', fitting, env);
+  const n = limitFromEnv('SPACETIME_CONNECTIONS_MAX', fitting, env);
+  if (n < 1) throw new Error(`SPACETIME_CONNECTIONS_MAX must be at least 1 (the server refuses every connection at 0), got ${n}`);
+  return n;
 }
 assertLimit(connectionsMin < connectionsMaxDefault, 'the floor is below the default');
 

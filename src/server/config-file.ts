@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import {
-  limitFromEnv, moduleMemoryLimitMibConfigured, reducerTimeoutMsConfigured, txWriteBytesMaxConfigured,
+  connectionsMaxConfigured, limitFromEnv, moduleMemoryLimitMibConfigured, reducerTimeoutMsConfigured, txWriteBytesMaxConfigured,
 } from '../limits.js';
 
 export const configFileName = 'config.toml';
@@ -254,6 +254,7 @@ function limitsEnvOf(path: string, values: Values, env: NodeJS.ProcessEnv): Reco
   check('reducer-timeout-ms', () => reducerTimeoutMsConfigured(merged));
   check('tx-write-bytes-max', () => txWriteBytesMaxConfigured(merged));
   check('module-memory-limit-mib', () => moduleMemoryLimitMibConfigured(merged));
+  check('connections-max', () => connectionsMaxConfigured(Infinity, merged));
   for (const [key, spec] of Object.entries(schema.limits!)) check(key, () => limitFromEnv(spec.env!, 0, merged));
   return out;
 }

@@ -156,6 +156,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   } catch (error) {
     await webSockets.close();
     await databases.closeAll();
+    stopMemorySampler();
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       throw new Error(`Port ${port} is already in use. Please free up the port or specify a different port with --listen-addr.`);
     }
@@ -170,6 +171,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       await webSockets.close();
       await databases.closeAll();
       await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      stopMemorySampler();
       throw error;
     });
   }

@@ -222,6 +222,7 @@ describe('config.toml', () => {
     ['relation', '[websocket]\nping-interval = "40s"\n', /\[websocket\] idle-timeout: must be greater than ping-interval/],
     ['negative limit', '[limits]\nreducer-timeout-ms = -1\n', /\[limits\] reducer-timeout-ms: must be a non-negative integer/],
     ['limit relation', '[limits]\nmodule-memory-limit-mib = 4\n', /\[limits\] module-memory-limit-mib: .*at least 8/],
+    ['no connections', '[limits]\nconnections-max = 0\n', /\[limits\] connections-max: .*at least 1/],
     ['unsupported security setting', '[module-http]\nenabled = false\n', /\[module-http\] enabled: false is not supported/],
     ['bad publish entry', '[publish]\nallow = ["bob"]\n', /\[publish\] allow: `bob` is not/],
     ['not TOML', 'this is = = not toml', /\(file\): not valid TOML/],
