@@ -552,6 +552,27 @@ export function databasesMaxConfigured(env: NodeJS.ProcessEnv = process.env): nu
   return limitFromEnv('SPACETIME_DATABASES_MAX', databasesMaxDefault, env);
 }
 
+// ---- Databases opening at start (issue 12: "restart waits") ---------------------------------------------------------
+// A restarted server listens at once and opens its databases in the background (server/databases.ts); what is
+// addressed to a database still opening waits for it, bounded so a client never hangs without an answer.
+
+/**
+ * How long a request or WebSocket connect addressed to a database still opening at start waits for it before it gets
+ * 503 naming the database, that it is still opening, and this limit. Opening replays its snapshot and log: 10M rows took
+ * 6.5 s alone (BENCHMARKS.md, bench:big-table), and a database someone waits for opens next but may share the cores with
+ * `databasesOpenedAtOnceMax` opens under way; 60 s covers a database several times that size on this 2-core machine,
+ * while a client that polls still hears something well before its own response timeout.
+ */
+export const databaseOpenWaitMsDefault = 60_000;
+/** The wait this server runs with: `SPACETIME_DATABASE_OPEN_WAIT_MS`, else the default. */
+export function databaseOpenWaitMsConfigured(env: NodeJS.ProcessEnv = process.env): number {
+  return limitFromEnv('SPACETIME_DATABASE_OPEN_WAIT_MS', databaseOpenWaitMsDefault, env);
+}
+/** undici's (Node's fetch) default wait for a response's headers. */
+const httpClientResponseTimeoutMsTypical = 300_000;
+assertLimit(databaseOpenWaitMsDefault < httpClientResponseTimeoutMsTypical,
+  'a request waiting for an opening database is answered before a typical HTTP client gives up on it');
+
 // ---- Server memory (issue 12 item 5) -------------------------------------------------------------------------------
 // Rows live off the JS heap (row store pages), so a server's capacity ends at the machine's memory, not at Node's heap
 // limit: without a bound, one client that inserts rows (or publishes databases) long enough gets the whole process

@@ -4,6 +4,13 @@
 // everything at start (and removing orphan directories), and reopening a database whose commit log failed. Serializes
 // all these control operations through one queue so name checks and the writes that depend on them cannot interleave
 // (publishes are rare; reducer calls do not go through it).
+//
+// Opening at start (issue 12, "restart waits"): the server listens once control data is loaded and orphans are removed
+// (`prepareOpening`); databases then open in the background (`openInBackground`), `databasesOpenedAtOnceMax` at a
+// time, smallest on disk first (a replay takes time in proportion to its snapshot and log: 10M rows, 6.5 s), and one
+// a request waits for goes next. Whatever is addressed to a database still opening waits for its open (`get`, and
+// every control operation on it before it enters the queue, so none races the open), at most `openWaitMs`,
+// then gets 503 saying so. Other databases, and everything that needs none, are served meanwhile.
 // May call: server/control.ts, server/program-hash.ts, server/host-api.ts (the host's Database), server/config-file.ts
 // (the publish policy), auth/identity.ts, host/recovery.ts (discardUnacknowledged), host/memory-guard.ts (new databases
 // and updates refused at the memory bound), durability/backup.ts (hot backup, restore), limits.ts, node:fs.
@@ -23,7 +30,7 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open as openFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, open as openFile, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { identityFromHex, identityToHex } from '../auth/identity.js';
 import { ControlStore, newDatabaseIdentity, type DatabaseRecord } from './control.js';
@@ -36,8 +43,9 @@ import { discardUnacknowledged, type DatabaseFailedError } from '../host/recover
 import { memoryRefusal } from '../host/memory-guard.js';
 import { readBackup, restoreInto, writeBackup, BackupDamagedError } from '../durability/backup.js';
 import {
-  databaseResumeProbeBytes, databaseResumeRetryFirstMs, databaseResumeRetryMaxMs, databaseResumeStableMs, databasesMaxConfigured,
-  databasesOpenedAtOnceMax,
+  databaseOpenWaitMsConfigured, databaseResumeProbeBytes, databaseResumeRetryFirstMs, databaseResumeRetryMaxMs,
+  databaseResumeStableMs,
+  databasesMaxConfigured, databasesOpenedAtOnceMax,
 } from '../limits.js';
 
 export const lockedDeleteMessage = 'Database is locked and cannot be deleted. Run `spacetime unlock` first.';
@@ -68,6 +76,18 @@ interface Resume {
   resumedAtMs: number | undefined;
 }
 
+/** A database of control data whose open at start has not ended (see "Opening at start" in the header). */
+interface Opening {
+  record: DatabaseRecord;
+  /** Bytes of its commit log and snapshots, known once measured: the smaller opens first. */
+  bytes: number;
+  /** A request waits for it: it opens before every database nobody waits for. */
+  wanted: boolean;
+  /** Resolves (never rejects) once it is served or broken. */
+  done: Promise<void>;
+  finish(): void;
+}
+
 /** The close reason WebSocket clients of a database being reopened get (fits the 123 bytes of a close reason). */
 export const reopenedCloseReason = 'the database is being reopened after a commit log failure; reconnect';
 
@@ -78,10 +98,17 @@ export class DatabaseRegistry {
   private readonly broken = new Map<bigint, string>();
   private readonly closeListeners = new Map<bigint, Set<(reason?: string) => void>>();
   private queue: Promise<unknown> = Promise.resolve();
+  /** Databases whose open at start has not ended, and of those the ones not started yet, in the order they open. */
+  private readonly opening = new Map<bigint, Opening>();
+  private notStarted: Opening[] = [];
+  /** The background opening at start; settles when every open has ended. */
+  private opens: Promise<void> = Promise.resolve();
   /** Who may create databases (config.toml [publish], `--allow-publish`); set by startServer. Default: anyone. */
   publishPolicy: PublishPolicy = { anyone: true, identities: new Set(), issuers: new Set() };
   /** Databases this server holds at most (limits.ts `databasesMaxDefault`); a publish or restore past it is refused. */
   databasesMax = databasesMaxConfigured();
+  /** How long what is addressed to a database still opening at start waits for it (limits.ts `databaseOpenWaitMsDefault`). */
+  openWaitMs = databaseOpenWaitMsConfigured();
 
   constructor(
     readonly control: ControlStore,
@@ -90,8 +117,16 @@ export class DatabaseRegistry {
     private readonly log: (line: string) => void,
   ) {}
 
-  /** The open Database behind a record (every record in control data has one after `openAll`). */
-  get(record: DatabaseRecord): HostedDatabase {
+  /**
+   * The open Database behind a record, once its open at start has ended: 503 with why when it is not running (it
+   * failed to open, or is being reopened), or when it is still opening after `openWaitMs`.
+   */
+  async get(record: DatabaseRecord): Promise<HostedDatabase> {
+    await this.whenOpened(record);
+    return this.running(record);
+  }
+
+  private running(record: DatabaseRecord): HostedDatabase {
     const db = this.live.get(record.identity);
     if (db === undefined) {
       const why = this.broken.get(record.identity);
@@ -103,11 +138,6 @@ export class DatabaseRegistry {
   /** Every open database (GET /v1/metrics reads them when scraped). */
   liveEntries(): IterableIterator<[bigint, HostedDatabase]> {
     return this.live.entries();
-  }
-
-  /** The open Database behind a record, or undefined while it is not running. */
-  tryGet(record: DatabaseRecord): HostedDatabase | undefined {
-    return this.live.get(record.identity);
   }
 
   /**
@@ -219,37 +249,51 @@ export class DatabaseRegistry {
   }
 
   /**
-   * Opens every database in control data (server start); one that fails to open is logged and served as broken.
-   * `databasesOpenedAtOnceMax` open at a time: in worker mode each open starts a thread and loads
-   * the host in it (~0.5 s of CPU), so opening one after another took 10-13 s for 10 databases against 4.7 s in-thread.
-   * Control data then follows each database's log one database at a time (its file is rewritten whole).
+   * Server start, before it listens: removes orphan directories and marks every database of control data as opening,
+   * so whatever is addressed to one waits for `openInBackground`.
    */
-  async openAll(): Promise<void> {
+  async prepareOpening(): Promise<void> {
     await this.removeOrphans();
-    const records = this.control.all();
-    const opened: (HostedDatabase | undefined)[] = [];
-    let next = 0;
-    const opener = async () => {
-      while (next < records.length) {
-        const i = next++;
-        opened[i] = await this.openAtStart(records[i]);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(databasesOpenedAtOnceMax, records.length) }, opener));
-    for (const [i, db] of opened.entries()) {
-      if (db === undefined) continue;
-      await this.followLoggedProgram(records[i], db).catch((error: unknown) => {
-        this.log(`database ${identityToHex(records[i].identity)}: could not update control data to its logged program: ${(error as Error).message}`);
-      });
+    for (const record of this.control.all()) {
+      let finish!: () => void;
+      const done = new Promise<void>((resolve) => (finish = resolve));
+      const opening: Opening = { record, bytes: 0, wanted: false, done, finish };
+      this.opening.set(record.identity, opening);
+      this.notStarted.push(opening);
     }
   }
 
-  /** Opens and serves one database at start; undefined when it cannot be opened (it is served as broken). */
-  private async openAtStart(record: DatabaseRecord): Promise<HostedDatabase | undefined> {
+  /**
+   * Server start, once it listens (a server that cannot listen opens nothing): opens the databases `prepareOpening`
+   * marked, in the background (see "Opening at start" in the header). One that fails to open is logged and served as
+   * broken. `databasesOpenedAtOnceMax` open at a time: in worker mode each open starts a thread and loads the host in it
+   * (~0.5 s of CPU), so opening one after another took 10-13 s for 10 databases against 4.7 s in-thread.
+   */
+  openInBackground(): void {
+    this.opens = this.openAllMarked();
+  }
+
+  private async openAllMarked(): Promise<void> {
+    await Promise.all(this.notStarted.map(async (o) => { o.bytes = await bytesOnDisk(this.databaseDir(o.record.identity)); }));
+    this.notStarted.sort((a, b) => Number(b.wanted) - Number(a.wanted) || a.bytes - b.bytes);
+    const opener = async () => {
+      for (let o = this.notStarted.shift(); o !== undefined; o = this.notStarted.shift()) await this.openAtStart(o);
+    };
+    await Promise.all(Array.from({ length: Math.min(databasesOpenedAtOnceMax, this.notStarted.length) }, opener));
+  }
+
+  /**
+   * Opens and serves one database at start, or serves it as broken when it cannot be opened. Control data then follows
+   * its log, through the queue (the control file is rewritten whole), before any control operation waiting for it.
+   */
+  private async openAtStart(opening: Opening): Promise<void> {
+    const { record } = opening;
     try {
       const db = await this.openFromFiles(record);
       this.serve(record.identity, db);
-      return db;
+      void this.serialized(() => this.followLoggedProgram(record.identity, db)).catch((error: unknown) => {
+        this.log(`database ${identityToHex(record.identity)}: could not update control data to its logged program: ${(error as Error).message}`);
+      });
     } catch (error) {
       const message = (error as Error).message;
       this.broken.set(record.identity, message);
@@ -257,8 +301,40 @@ export class DatabaseRegistry {
       const hint = (error as Error).name === 'CommitLogCorruptError'
         ? `; inspect it with \`spacetime debug log ${this.databaseDir(record.identity)}\` (docs/durability.md: damaged logs)` : '';
       this.log(`failed to open database ${identityToHex(record.identity)}: ${message}${hint}`);
-      return undefined;
+    } finally {
+      this.opening.delete(record.identity);
+      opening.finish();
     }
+  }
+
+  /**
+   * Returns once `record`'s open at start has ended (at once when it has), moving it ahead of the databases nobody waits
+   * for; 503 naming the database and the limit when that takes over `openWaitMs`.
+   */
+  private async whenOpened(record: DatabaseRecord): Promise<void> {
+    const opening = this.opening.get(record.identity);
+    if (opening === undefined) return;
+    const at = this.notStarted.indexOf(opening);
+    if (!opening.wanted && at >= 0) {
+      this.notStarted.splice(at, 1);
+      const firstUnwanted = this.notStarted.findIndex((o) => !o.wanted);
+      this.notStarted.splice(firstUnwanted < 0 ? this.notStarted.length : firstUnwanted, 0, opening);
+    }
+    opening.wanted = true;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), this.openWaitMs); });
+    const outcome = await Promise.race([opening.done, late]);
+    clearTimeout(timer);
+    if (outcome === 'late') {
+      throw new HttpError(503, `Database ${identityToHex(record.identity)} is still opening (replaying its snapshot and commit ` +
+        `log since the server started); this request waited ${this.openWaitMs} ms, the server's limit ` +
+        '(SPACETIME_DATABASE_OPEN_WAIT_MS): try again later');
+    }
+  }
+
+  /** A control operation on `record`'s database: after its open at start (so it never races it), in the queue. */
+  private serializedOn<T>(record: DatabaseRecord, operation: () => Promise<T>): Promise<T> {
+    return this.whenOpened(record).then(() => this.serialized(operation));
   }
 
   /**
@@ -289,9 +365,10 @@ export class DatabaseRegistry {
    * Program/Reset record, and control data is written after it. A crash between the two leaves control data naming
    * the previous program; the publisher got no answer then, so the logged program stands and control data follows it.
    */
-  private async followLoggedProgram(record: DatabaseRecord, db: HostedDatabase): Promise<void> {
+  private async followLoggedProgram(identity: bigint, db: HostedDatabase): Promise<void> {
+    const record = this.control.byIdentity(identity);
     const text = db.loggedProgramText?.();
-    if (text === undefined) return;
+    if (record === undefined || this.live.get(identity) !== db || text === undefined) return;
     const hash = await programHash(text);
     if (hash === record.programHash) return;
     await this.control.storeProgram(text, hash);
@@ -305,7 +382,14 @@ export class DatabaseRegistry {
     }).catch((error: unknown) => this.log(`migration history: ${(error as Error).message}`));
   }
 
+  /** Server shutdown: databases not yet opening stay closed (broken, for waiters), opens under way end, all close. */
   async closeAll(): Promise<void> {
+    for (const opening of this.notStarted.splice(0)) {
+      this.broken.set(opening.record.identity, 'the server is shutting down');
+      this.opening.delete(opening.record.identity);
+      opening.finish();
+    }
+    await this.opens;
     for (const identity of [...this.resumes.keys()]) this.cancelResume(identity);
     await Promise.allSettled([...this.live.keys()].map((identity) => this.retire(identity)));
   }
@@ -316,7 +400,7 @@ export class DatabaseRegistry {
    */
   async planUpdate(record: DatabaseRecord, program: string, hash: string): Promise<UpdatePlan> {
     if (hash === record.programHash) return { kind: 'identical' };
-    const plan = await this.get(record).planUpdate(program).catch((error: unknown) => {
+    const plan = await (await this.get(record)).planUpdate(program).catch((error: unknown) => {
       throw new HttpError(400, `Database update rejected: ${(error as Error)?.message ?? String(error)}`);
     });
     if (plan.kind === 'manual') return plan;
@@ -336,10 +420,14 @@ export class DatabaseRegistry {
     target: { name: string } | { identity: bigint } | undefined; caller: bigint; program: string; clear: boolean;
     policy?: UpdatePolicy; /** The caller's token issuer (`iss`), for the publish policy. */ issuer?: string;
   }): Promise<PublishOutcome> {
-    return this.serialized(async () => {
-      const { target, caller, program, clear } = args;
-      const existing = target === undefined ? undefined
-        : 'name' in target ? this.control.byName(target.name) : this.control.byIdentity(target.identity);
+    const { target, caller, program, clear } = args;
+    const find = () => target === undefined ? undefined
+      : 'name' in target ? this.control.byName(target.name) : this.control.byIdentity(target.identity);
+    const operation = async (): Promise<PublishOutcome> => {
+      const existing = find();
+      // Found before the wait or not, it is not opening: a name moves only to a database that has opened (addName,
+      // replaceNames, create and restore wait for it or open it first).
+      assert.ok(existing === undefined || !this.opening.has(existing.identity), 'a publish never races its database\'s open');
       if (existing === undefined) {
         if (target !== undefined && 'identity' in target) {
           throw new HttpError(404, `Database ${identityToHex(target.identity)} not found`);
@@ -358,7 +446,9 @@ export class DatabaseRegistry {
       const hash = await programHash(program);
       if (hash === existing.programHash) return { record: existing, op: 'updated' }; // NoUpdateNeeded
       return { record: await this.update(existing, caller, program, hash, args.policy ?? { breakClients: false, token: undefined }), op: 'updated' };
-    });
+    };
+    const before = find();
+    return before === undefined ? this.serialized(operation) : this.serializedOn(before, operation);
   }
 
   /** A module update in place (host/update.ts): the old module serves until the swap and keeps serving on failure. */
@@ -368,7 +458,7 @@ export class DatabaseRegistry {
         'Run `spacetime publish` again.');
     }
     refuseOverMemory('a module update (it holds the old and the new module, and may rewrite every row) is refused');
-    const db = this.get(record);
+    const db = this.running(record);
     let result;
     try {
       result = await db.update(program, { breakClients: policy.breakClients, publisher: caller });
@@ -389,7 +479,7 @@ export class DatabaseRegistry {
 
   /** PUT …/reset: drop all data and restart from `program` (default: the current one). Owner only, not when locked. */
   resetDatabase(record: DatabaseRecord, caller: bigint, program: string | undefined): Promise<DatabaseRecord> {
-    return this.serialized(async () => {
+    return this.serializedOn(record, async () => {
       const current = this.resolveCurrent(record);
       requireOwner(current, caller);
       return this.reset(current, program ?? (await this.control.loadProgram(current.programHash)));
@@ -398,7 +488,7 @@ export class DatabaseRegistry {
 
   /** Deletes a database: closes it, forgets it, removes its files. Owner only; refused while locked. */
   delete(record: DatabaseRecord, caller: bigint): Promise<void> {
-    return this.serialized(async () => {
+    return this.serializedOn(record, async () => {
       const current = this.control.byIdentity(record.identity);
       if (current === undefined) return; // already gone: deleting is idempotent
       requireOwner(current, caller);
@@ -413,7 +503,7 @@ export class DatabaseRegistry {
   }
 
   setLocked(record: DatabaseRecord, caller: bigint, locked: boolean): Promise<void> {
-    return this.serialized(async () => {
+    return this.serializedOn(record, async () => {
       const current = this.resolveCurrent(record);
       requireOwner(current, caller);
       if (current.locked !== locked) await this.control.update({ ...current, locked });
@@ -422,7 +512,7 @@ export class DatabaseRegistry {
 
   /** Adds one name (POST …/names). The name must be free or already ours. */
   addName(record: DatabaseRecord, caller: bigint, name: string): Promise<void> {
-    return this.serialized(async () => {
+    return this.serializedOn(record, async () => {
       const current = this.resolveCurrent(record);
       requireOwner(current, caller, { PermissionDenied: { domain: name } });
       const holder = this.control.byName(name);
@@ -433,7 +523,7 @@ export class DatabaseRegistry {
 
   /** Replaces the name set (PUT …/names, `spacetime rename`). */
   replaceNames(record: DatabaseRecord, caller: bigint, names: string[]): Promise<void> {
-    return this.serialized(async () => {
+    return this.serializedOn(record, async () => {
       const current = this.resolveCurrent(record);
       requireOwner(current, caller, { NotYourDatabase: { database: identityToHex(current.identity) } });
       for (const name of names) {
@@ -448,10 +538,11 @@ export class DatabaseRegistry {
    * A hot backup (durability/backup.ts) of a database the caller owns: the files up to its durable offset, read while
    * it keeps serving. The offset is taken now, between calls; the chunks are produced as the consumer reads them.
    */
-  backup(record: DatabaseRecord, caller: bigint): { offset: bigint; chunks: AsyncGenerator<Buffer> } {
+  async backup(record: DatabaseRecord, caller: bigint): Promise<{ offset: bigint; chunks: AsyncGenerator<Buffer> }> {
+    requireOwner(this.resolveCurrent(record), caller);
+    const db = await this.get(record);
     const current = this.resolveCurrent(record);
-    requireOwner(current, caller);
-    const offset = this.get(current).durableOffset;
+    const offset = db.durableOffset;
     if (offset === undefined || offset < 0n) throw new HttpError(400, 'This database keeps no commit log: there is nothing to back up');
     const chunks = writeBackup(this.databaseDir(current.identity), offset, {
       databaseIdentity: identityToHex(current.identity), ownerIdentity: identityToHex(current.ownerIdentity), programHash: current.programHash,
@@ -643,4 +734,14 @@ async function probeDisk(dir: string): Promise<void> {
 function refuseOverMemory(what: string): void {
   const refusal = memoryRefusal(what);
   if (refusal !== undefined) throw new HttpError(503, `${refusal[0].toUpperCase()}${refusal.slice(1)}`);
+}
+
+/** Bytes of a database's commit log and snapshots (what its open replays); 0 for what cannot be read. */
+async function bytesOnDisk(dir: string): Promise<number> {
+  let bytes = 0;
+  for (const sub of ['clog', 'snapshots']) {
+    const names = await readdir(join(dir, sub)).catch(() => [] as string[]);
+    for (const name of names) bytes += await stat(join(dir, sub, name)).then((s) => s.size, () => 0);
+  }
+  return bytes;
 }

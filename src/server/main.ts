@@ -7,8 +7,11 @@
 // server/config-file.ts (the publish policy's default), host/ (the default DatabaseHost, the memory bound's sampler),
 // limits.ts (the connection bound).
 //
-// Start order: keys → control data → reopen every database → listen. Shutdown: stop accepting, close WebSocket
-// sessions and PostgreSQL connections, close databases (their commit logs flush), close the listener.
+// Start order: keys → control data → orphan directories removed, every database marked as opening → listen → the
+// databases open in the background (server/databases.ts "Opening at start": whatever is addressed to one waits for its
+// open, everything else is served at once). Shutdown: stop accepting, close WebSocket sessions and PostgreSQL
+// connections, let opens under way end (none more start), close databases (their commit logs flush), close the
+// listener.
 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -89,8 +92,11 @@ export interface StartServerOptions {
 export interface UpgradeContext {
   databases: DatabaseRegistry;
   tokens: TokenAuthority;
-  /** The running Database a name or 64-hex identity names, if any. */
-  resolveLive(nameOrIdentity: string): HostedDatabase | undefined;
+  /**
+   * The running Database a name or 64-hex identity names, once its open at start has ended; undefined when there is
+   * no such database; an HttpError 503 saying why when it is not running or still opening after its wait limit.
+   */
+  resolveLive(nameOrIdentity: string): Promise<HostedDatabase | undefined>;
   onError(error: unknown): void;
   /** Keep-alive settings from config.toml (absent fields: session.ts defaults). */
   webSocketLimits?: { pingIntervalMs?: number; idleTimeoutMs?: number };
@@ -122,7 +128,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const host = options.host ?? (await defaultHost(options.durability ?? 'fsync', options.databaseThreads ?? databaseThreadsFromEnv(), log));
   const databases = new DatabaseRegistry(control, host, options.dataDir, log);
   databases.publishPolicy = options.publishPolicy ?? defaultPublishPolicy();
-  await databases.openAll();
+  await databases.prepareOpening();
 
   const router = new Router();
   addIdentityRoutes(router, tokens, databases);
@@ -144,9 +150,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     databases,
     webSocketLimits: options.webSocket,
     tokens,
-    resolveLive: (nameOrIdentity) => {
+    resolveLive: async (nameOrIdentity) => {
       const record = control.resolve(nameOrIdentity);
-      return record === undefined ? undefined : databases.tryGet(record);
+      return record === undefined ? undefined : await databases.get(record);
     },
     onError,
   });
@@ -162,6 +168,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     }
     throw error;
   }
+  databases.openInBackground();
   const address = httpServer.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   if (options.announce !== false) process.stdout.write(`Starting SpacetimeDB listening on ${shownHost}:${address.port}\n`);

@@ -20,7 +20,7 @@ export function addBackupRoutes(router: Router, registry: DatabaseRegistry): voi
 
 async function backup(ctx: RequestContext, registry: DatabaseRegistry): Promise<void> {
   const credentials = await ctx.caller();
-  const { offset, chunks } = registry.backup(registry.resolve(ctx.params.noi!), credentials.identity);
+  const { offset, chunks } = await registry.backup(registry.resolve(ctx.params.noi!), credentials.identity);
   const res = ctx.res;
   res.writeHead(200, { 'content-type': 'application/octet-stream', 'spacetime-backup-offset': offset.toString() });
   try {

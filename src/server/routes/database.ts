@@ -244,7 +244,7 @@ async function call(ctx: RequestContext, registry: DatabaseRegistry): Promise<vo
   } catch (error) {
     throw new HttpError(400, `Failed to parse the request body as JSON: ${(error as Error).message}`);
   }
-  const db = registry.get(record);
+  const db = await registry.get(record);
   if (db.reducerByName(reducer) === undefined) {
     // Not a reducer: maybe a procedure (routes/module-routes.ts answers with its return value).
     const served = await asHttpClient(db, credentials, (caller) => callProcedureRoute(ctx, db, reducer, args, caller))
@@ -274,11 +274,11 @@ async function sql(ctx: RequestContext, registry: DatabaseRegistry): Promise<voi
  * Runs `fn` against `record`'s database as POST /sql does: as a connected client, DML only for the owner, host errors
  * mapped to HttpError.
  */
-function asSqlClient<T>(
+async function asSqlClient<T>(
   registry: DatabaseRegistry, record: DatabaseRecord, credentials: Credentials,
   fn: (db: HostedDatabase, caller: Caller, options: { isOwner: boolean }) => Promise<T>,
 ): Promise<T> {
-  const db = registry.get(record);
+  const db = await registry.get(record);
   const options = { isOwner: record.ownerIdentity === credentials.identity };
   return asHttpClient(db, credentials, (caller) => fn(db, caller, options)).catch((error: unknown) => {
     throw hostError(error);
@@ -300,7 +300,7 @@ async function schema(ctx: RequestContext, registry: DatabaseRegistry): Promise<
   if (versionText === undefined) throw new HttpError(400, 'Missing query parameter `version` (9 or 10)');
   if (versionText !== '9' && versionText !== '10') throw new HttpError(400, `Unsupported schema version \`${versionText}\``);
   let json: unknown;
-  const db = registry.get(record);
+  const db = await registry.get(record);
   try {
     json = versionText === '9'
       ? rawModuleDefV9Json(db.moduleDefBytes(), db.schema, functionNamer(moduleDefSections(db.moduleDef)))
@@ -319,7 +319,7 @@ async function logs(ctx: RequestContext, registry: DatabaseRegistry): Promise<vo
   requireOwner(record, credentials.identity);
   const numLines = parseNumLines(ctx.query('num_lines'));
   const follow = ctx.queryFlag('follow');
-  const db = registry.get(record);
+  const db = await registry.get(record);
   const res = ctx.res;
   // The backlog is the log files as they are now and the follower starts in the same turn (appends are synchronous),
   // so a followed record is sent exactly once: after the backlog if it came later.

@@ -24,7 +24,7 @@ export function addModuleRoutes(router: Router, registry: DatabaseRegistry): voi
 
 async function serveModuleRoute(ctx: RequestContext, registry: DatabaseRegistry): Promise<void> {
   const record = registry.resolve(ctx.params.noi!);
-  const db = registry.get(record);
+  const db = await registry.get(record);
   // The path the module sees: everything after `/route`, raw (not URL-decoded) and strict, as upstream: `…/route` is
   // "", `…/route/` is "/", `…/route//` is "//".
   const rawPath = (ctx.req.url ?? '/').split('?')[0];

@@ -9,14 +9,15 @@
 // live connection_id when it inserts the `st_client` row (unique (identity, connection_id); `st_connection_credentials`
 // unique on connection_id) and drops the socket after the upgrade; we refuse before the upgrade with 409 and a
 // message, whatever the identity (upstream would admit a same-identity, same-token duplicate as a second actor).
-// May call: server/websocket/session.ts, server/websocket/json-session.ts, subscription/port.ts, auth/ (tokens,
-// identities), ws.
+// May call: server/websocket/session.ts, server/websocket/json-session.ts, server/http.ts (HttpError: a database that
+// is not running is refused with its status and why), subscription/port.ts, auth/ (tokens, identities), ws.
 
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { connectionIdToHex, randomConnectionId } from '../../auth/identity.js';
 import { AuthError, bearerToken, type TokenAuthority } from '../../auth/tokens.js';
+import { HttpError } from '../http.js';
 import { compileWithSql, type CompileQuery } from '../../subscription/manager.js';
 import { subscriptionPortFor } from '../../subscription/port.js';
 import { inboundMessageMaxBytes, Session, type Compression, type SessionDatabase, type SessionLimits } from './session.js';
@@ -29,7 +30,10 @@ const subscribeRoutePattern = /^\/v1\/database\/([^/]+)\/subscribe\/?$/;
 const connectionIdPattern = /^[0-9a-fA-F]{32}$/;
 
 export interface AttachDeps {
-  /** The database a path segment (name or 64-hex identity) names; undefined when there is none. */
+  /**
+   * The database a path segment (name or 64-hex identity) names, once it is open (a connect waits while it opens);
+   * undefined when there is none. An HttpError (503: not running, or still opening) is the refusal.
+   */
   resolveDatabase(nameOrIdentity: string): SessionDatabase | undefined | Promise<SessionDatabase | undefined>;
   auth: Pick<TokenAuthority, 'verify' | 'mintIdentity'>;
   /** Subscription SQL compiler; default: sql/subscription-plan.ts (compileWithSql). */
@@ -68,7 +72,7 @@ export function attachWebSocket(server: Server, deps: AttachDeps): AttachedWebSo
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', (e) => deps.onError?.(e));
     accept(req, socket, head).catch((e: unknown) => {
-      if (e instanceof UpgradeRefusal || e instanceof AuthError) {
+      if (e instanceof UpgradeRefusal || e instanceof AuthError || e instanceof HttpError) {
         refuse(socket, e.status, e.message);
         return;
       }
@@ -200,7 +204,8 @@ function parseBool(v: string | null, name: string): boolean | undefined {
   throw new UpgradeRefusal(400, `Invalid query string: \`${name}\` must be true or false, got \`${v}\``);
 }
 
-const refusalReasons: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 409: 'Conflict', 500: 'Internal Server Error' };
+const refusalReasons: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 409: 'Conflict', 500: 'Internal Server Error',
+  503: 'Service Unavailable' };
 
 /** The live-connection key of one client connection to one database. */
 function liveKey(db: SessionDatabase, connectionId: bigint): string {
