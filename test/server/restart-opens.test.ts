@@ -131,4 +131,15 @@ test('after kill -9 the server answers at once; the big database opens in the ba
   while (answer.status === 503 && /still opening/.test(answer.text)) answer = await sql(impatient, 'big', bigToken, 'SELECT COUNT(*) AS n FROM row');
   assert.equal(answer.status, 200, answer.text);
   assert.match(answer.text, new RegExp(`\\[\\[${bigRows + 1}\\]\\]`));
+
+  // Shutdown while the big database opens: no new open starts, the one under way ends, the process exits cleanly.
+  await impatient.kill('SIGKILL');
+  const stopped = await startTestServer({ dataDir: server.dataDir });
+  servers.push(stopped);
+  const waiting = sql(stopped, 'big', bigToken, 'SELECT COUNT(*) AS n FROM row').catch((error: unknown) => error);
+  await new Promise((resolve) => setTimeout(resolve, 50)); // the request reaches the server and waits
+  await stopped.stop();
+  assert.equal(stopped.pid(), undefined, 'the server exited');
+  await waiting;
+  assert.doesNotMatch(stopped.output(), /fatal|internal error|unhandled/i);
 });
