@@ -314,14 +314,7 @@ class PostState implements RowSource {
   }
 
   lookup(rel: number, col: number, key: Uint8Array): Uint8Array[] {
-    const path = this.q.lookupPaths.get(`${rel}:${col}`);
-    assert.ok(path !== undefined, 'lookup on a column without a planned path');
-    switch (path.kind) {
-      case 'point': return this.view.scanIndexPoint(path.indexId, key);
-      case 'prefix':
-        return this.view.scanIndexRange(path.indexId, { prefix: key, prefixElems: 1, rangeStart: unboundedBound, rangeEnd: unboundedBound });
-      case 'hash': return this.hashFor(rel, col).get(keyString(key)) ?? [];
-    }
+    return indexLookup(this.q, this.view, rel, col, key) ?? this.hashFor(rel, col).get(keyString(key)) ?? [];
   }
 
   /** Fallback when no index serves the column: one scan per evaluation, hashed by the column's bytes. */
@@ -374,6 +367,22 @@ class PreState implements RowSource {
       }
     }
     return out;
+  }
+}
+
+/**
+ * Rows of `rel` in `view` whose column `col` (one side of a join edge) encodes to `key`, through the column's index;
+ * undefined when no index serves it. Also the subscription manager's way from a changed row to the constants a join
+ * reaches (sql/subscription-plan.ts `joinEdge`).
+ */
+export function indexLookup(q: CompiledQuery, view: ReadView, rel: number, col: number, key: Uint8Array): Uint8Array[] | undefined {
+  const path = q.lookupPaths.get(`${rel}:${col}`);
+  assert.ok(path !== undefined, 'lookup on a column without a planned path');
+  switch (path.kind) {
+    case 'point': return view.scanIndexPoint(path.indexId, key);
+    case 'prefix':
+      return view.scanIndexRange(path.indexId, { prefix: key, prefixElems: 1, rangeStart: unboundedBound, rangeEnd: unboundedBound });
+    case 'hash': return undefined;
   }
 }
 

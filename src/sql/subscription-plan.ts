@@ -2,7 +2,8 @@
 //
 // Owns: compileSubscriptionQuery, SubscriptionPlan, compileRlsFilter. Used by subscription/ (query sets, updates),
 // by one-off queries over WebSocket, and by the host for views' RawSql.
-// May call: datastore/types.ts, sql/parser.ts, sql/typecheck.ts, sql/planner.ts, sql/errors.ts, sql/budget.ts.
+// May call: datastore/types.ts, sats/codec.ts, sql/parser.ts, sql/typecheck.ts, sql/planner.ts, sql/errors.ts,
+// sql/budget.ts.
 //
 // Accepted language (upstream's subscription subset plus NOT / IS NULL): `SELECT * | alias.* FROM t [[AS] a]
 // { [INNER] JOIN u [[AS] b] ON a.x = b.y } [WHERE predicate]`. The result is always whole rows of one table (the
@@ -15,7 +16,10 @@
 // transaction: a row whose multiplicity grew by k appears k times in `inserts`; shrank by k, k times in `deletes`.
 // evaluate(after) = evaluate(before) − deletes + inserts, as multisets, always.
 // Cost: `delta` starts from the transaction's changed rows of the tables the query reads and reaches the other
-// tables through index lookups (a join column without an index costs one scan of that table per delta call).
+// tables through index lookups (a join column without an index costs one scan of that table per delta call). So
+// that a commit asks only the plans it can change, a plan tells the manager the `column = constant` its WHERE requires
+// (`equalityFilter`) and, for a join of two tables, how a changed row of the other table reaches that constant
+// (`joinEdge`).
 // Budget: `evaluate` and a join's `delta` inside sql/budget.ts `runWithBudget` (a Subscribe's initial evaluation, a
 // one-off query; the manager runs each join delta under its own budget) count their rows against its limits.
 
@@ -25,7 +29,10 @@ import type { Value } from '../sats/types.js';
 import { activeBudget } from './budget.js';
 import { SqlError } from './errors.js';
 import { parseSelectOnly } from './parser.js';
-import { columnEqualsConstant, compileQuery, evaluateDelta, evaluateQuery, explainQuery, hasIndexOn, type CompiledQuery } from './planner.js';
+import {
+  columnEqualsConstant, compileQuery, evaluateDelta, evaluateQuery, explainQuery, hasIndexOn, indexLookup, type CompiledQuery,
+} from './planner.js';
+import { compileCodec, type Codec } from '../sats/codec.js';
 import { bindSelect, conjuncts, type BoundSelect } from './typecheck.js';
 
 export interface SubscriptionPlan {
@@ -45,13 +52,16 @@ export interface SubscriptionPlan {
   /** matches(), with the decoded rows of a commit shared between plans (see Plan.matchesWith). */
   matchesWith(row: Uint8Array, decoded: Map<Uint8Array, Value[]> | undefined): boolean;
   /**
-   * Single-table plans whose WHERE requires `column = constant` (a top-level conjunct on a bool, integer or string
-   * column): only rows whose `equalityKey` of that column is `key` can match, so the manager looks such plans up by
-   * the changed rows' values instead of asking each one (manager.ts TableQueries).
+   * A `column = constant` (a top-level conjunct on a bool, integer or string column) the WHERE requires of the rows of
+   * table `tableId`: of the return table for a single-table plan, of either table for a join of two tables. Only a
+   * changed row of that table whose `equalityKey` of that column is `key` can change the result through that table, so
+   * the manager looks such plans up by the changed rows' values instead of asking each one (manager.ts TableQueries).
    */
-  readonly equalityFilter: { column: number; key: string } | undefined;
-  /** The row's values (the return table's row type), for `equalityFilter`'s lookups. */
+  readonly equalityFilter: EqualityFilter | undefined;
+  /** A row's values: rows of `equalityFilter`'s table (of the return table when there is none). */
   decodeRow(row: Uint8Array): Value[];
+  /** Joins with an `equalityFilter`: how a changed row of the other table finds the constants it can reach. */
+  readonly joinEdge: ConstantEdge | undefined;
   /** Net change of `evaluate` caused by `changes`; `view` is the state AFTER the transaction. */
   delta(view: ReadView, changes: TxData): { inserts: Uint8Array[]; deletes: Uint8Array[] };
   /** Access paths, for tests and diagnostics (e.g. `index point person (index 4097)`). */
@@ -59,6 +69,28 @@ export interface SubscriptionPlan {
 }
 
 export interface SubscriptionOptions { sender: bigint; isOwner: boolean }
+
+export interface EqualityFilter { tableId: TableId; column: number; key: string }
+
+/**
+ * A join of two tables, `ON other.x = filtered.y`, whose WHERE requires `filtered.c = constant` (`equalityFilter`).
+ * Through the other table, the result changes only where a changed row's `x` meets rows of the filtered table with
+ * `c` equal to the constant, in the state before or after the commit. The manager files such plans under their
+ * constant and, from a changed row of the other table, asks only those whose constant `keysReached` returns (upstream's
+ * "join edges", which need a unique index; any index on `y` serves here). The rows the commit deleted from the filtered
+ * table are not looked up: the plan is found through them by value (`equalityFilter`), as the commit touched that table.
+ */
+export interface ConstantEdge {
+  /** The other table: the one whose changed rows are followed. */
+  readonly tableId: TableId;
+  /** Same for every plan whose lookups are the same (tables, join columns, filtered column): the manager shares them. */
+  readonly id: string;
+  /**
+   * `equalityKey`s of the filtered column over the rows of the filtered table that `row` (of the other table) joins in
+   * `view` (the committed state after the commit); `decoded` caches rows' values for the commit, as in matchesWith.
+   */
+  keysReached(view: ReadView, row: Uint8Array, decoded: Map<Uint8Array, Value[]>): string[];
+}
 
 export function compileSubscriptionQuery(text: string, schema: DatabaseSchema, options: SubscriptionOptions): SubscriptionPlan {
   const stmt = parseSelectOnly(text);
@@ -105,13 +137,76 @@ export function equalityKey(value: Value): string {
   return String(value);
 }
 
-/** The first top-level `column = constant` conjunct of a single-table query (planner.ts columnEqualsConstant), if any. */
-function equalityFilterOf(bound: BoundSelect): { column: number; key: string } | undefined {
+/** A top-level `column = constant` conjunct (planner.ts columnEqualsConstant) of relation `rel`. */
+interface RelationFilter { rel: number; column: number; key: string }
+
+/**
+ * The `column = constant` conjunct the manager files the query under: the first of a single-table query; for a join of
+ * two different tables, the first whose join edge can be followed (joinEdgeOf), else the first. Self joins and joins of
+ * more tables get none (a change of the table through another relation would not be found by its value).
+ */
+function equalityFilterOf(bound: BoundSelect, q: CompiledQuery): RelationFilter | undefined {
+  const { relations } = bound;
+  if (relations.length > 2 || (relations.length === 2 && relations[0]!.table.tableId === relations[1]!.table.tableId)) return undefined;
+  let first: RelationFilter | undefined;
   for (const c of conjuncts(bound.predicate)) {
     const equality = columnEqualsConstant(c);
-    if (equality !== undefined) return { column: equality.col.col, key: equalityKey(equality.value) };
+    if (equality === undefined) continue;
+    const filter = { rel: equality.col.rel, column: equality.col.col, key: equalityKey(equality.value) };
+    if (relations.length === 1 || edgeFrom(q, filter) !== undefined) return filter;
+    first ??= filter;
+  }
+  return first;
+}
+
+/**
+ * How a join of two relations reaches `filter`'s relation from the other: its `ON` edge, when the filtered side's join
+ * column is the filtered column itself (no lookup needed) or has an index, and the filtered table keeps its rows (an
+ * event table's are gone after the commit).
+ */
+function edgeFrom(q: CompiledQuery, filter: RelationFilter): { other: number; otherColumn: number; joinColumn: number } | undefined {
+  if (q.relations[filter.rel]!.table.isEvent) return undefined;
+  for (const e of q.edges) {
+    const [near, far] = e.a.rel === filter.rel ? [e.a, e.b] : e.b.rel === filter.rel ? [e.b, e.a] : [undefined, undefined];
+    if (near === undefined || far === undefined) continue;
+    if (near.col === filter.column || hasIndexOn(q.relations[near.rel]!, near.col)) {
+      return { other: far.rel, otherColumn: far.col, joinColumn: near.col };
+    }
   }
   return undefined;
+}
+
+/** The ConstantEdge of a join filtered on `filter`'s relation, when edgeFrom finds a way. */
+function joinEdgeOf(q: CompiledQuery, filter: RelationFilter): ConstantEdge | undefined {
+  const edge = edgeFrom(q, filter);
+  if (edge === undefined) return undefined;
+  const { other, otherColumn, joinColumn } = edge;
+  const otherCodec = q.rowCodecs[other]!;
+  const filteredCodec = q.rowCodecs[filter.rel]!;
+  const valuesOf = (codec: Codec, row: Uint8Array, decoded: Map<Uint8Array, Value[]>): Value[] => {
+    let values = decoded.get(row);
+    if (values === undefined) decoded.set(row, (values = codec.decode(row) as Value[]));
+    return values;
+  };
+  const tableId = q.relations[other]!.table.tableId;
+  const id = `${otherColumn}>${q.relations[filter.rel]!.table.tableId}.${joinColumn}.${filter.column}`;
+  if (joinColumn === filter.column) {
+    // `ON other.x = filtered.c WHERE filtered.c = k`: the row reaches k exactly when its x is k.
+    return { tableId, id, keysReached: (_view, row, decoded) => [equalityKey(valuesOf(otherCodec, row, decoded)[otherColumn]!)] };
+  }
+  // Join columns have identical types (typecheck.ts), so the other row's value encodes as the filtered index's key.
+  const keyCodec = compileCodec(q.relations[other]!.table.columns[otherColumn]!.type, q.schema.typespace);
+  return {
+    tableId, id,
+    keysReached(view, row, decoded) {
+      const key = keyCodec.encode(valuesOf(otherCodec, row, decoded)[otherColumn]!);
+      const joined = indexLookup(q, view, filter.rel, joinColumn, key);
+      assert.ok(joined !== undefined, 'edgeFrom chose a join column without an index');
+      const keys: string[] = [];
+      for (const r of joined) keys.push(equalityKey(valuesOf(filteredCodec, r, decoded)[filter.column]!));
+      return keys;
+    },
+  };
 }
 
 const keyOf = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
@@ -122,6 +217,10 @@ class Plan implements SubscriptionPlan {
   readonly isJoin: boolean;
   private readonly q: CompiledQuery;
   private readonly returnRel: number;
+  /** The relation whose rows `decodeRow` decodes: `equalityFilter`'s, else the return table's. */
+  private readonly filteredRel: number;
+  readonly equalityFilter: EqualityFilter | undefined;
+  readonly joinEdge: ConstantEdge | undefined;
 
   constructor(readonly sql: string, schema: DatabaseSchema, bound: BoundSelect, readonly usesSender: boolean) {
     assert.ok(bound.projection.kind === 'rows');
@@ -130,15 +229,18 @@ class Plan implements SubscriptionPlan {
     this.readTables = [...new Set(bound.relations.map((r) => r.table.tableId))];
     this.isJoin = bound.relations.length > 1;
     this.q = compileQuery(schema, bound.relations, bound.predicate, { valuesUnused: true }); // results are stored bytes
-    this.equalityFilter = this.isJoin ? undefined : equalityFilterOf(bound);
+    const filter = equalityFilterOf(bound, this.q);
+    this.filteredRel = filter?.rel ?? this.returnRel;
+    this.equalityFilter = filter === undefined ? undefined
+      : { tableId: bound.relations[filter.rel]!.table.tableId, column: filter.column, key: filter.key };
+    this.joinEdge = filter === undefined || !this.isJoin ? undefined : joinEdgeOf(this.q, filter);
   }
 
-  readonly equalityFilter: { column: number; key: string } | undefined;
   /** matchesWith's argument to the predicates (one relation), reused: a call allocated it per row. */
   private readonly oneRelation: Value[][] = [[]];
 
   decodeRow(row: Uint8Array): Value[] {
-    return this.q.rowCodecs[0]!.decode(row) as Value[];
+    return this.q.rowCodecs[this.filteredRel]!.decode(row) as Value[];
   }
 
   evaluate(view: ReadView): Uint8Array[] {

@@ -2,10 +2,12 @@
 //
 // Owns: every client's query sets (Subscribe / Unsubscribe by query_set_id), the registry of live queries (shared
 // between subscribers when the compiled plan does not depend on the caller; filed by table, and by value when a query
-// requires `column = constant`, so a commit asks only the queries it can change: TableQueries), the initial evaluation
-// of a query set against the committed state, and, on every commit, each affected query's delta computed once and
-// encoded once (an EncodedTableUpdate reused for every query set of every client subscribed to it), and for the common
-// subscriber (one query set of one query) the whole frame built once per query set id and shared (sharedTransaction).
+// requires `column = constant` — a join of two tables under its constant on that table and, on the other table, under
+// the constants a changed row reaches through the join — so a commit asks only the queries it can change:
+// TableQueries), the initial evaluation of a query set against the committed state, and, on every commit, each affected
+// query's delta computed once and encoded once (an EncodedTableUpdate reused for every query set of every client
+// subscribed to it), and for the common subscriber (one query set of one query) the whole frame built once per query
+// set id and shared (sharedTransaction).
 // Does not own: sockets, framing, compression, ordering of outbound messages (server/websocket/session.ts), SQL
 // compilation (sql/subscription-plan.ts; `compile` is injectable), the datastore.
 // May call: subscription/messages.ts, sql/subscription-plan.ts, sql/budget.ts, datastore/types.ts, sats/, limits.ts.
@@ -61,9 +63,21 @@ export interface SubscriptionPlan {
    * Optional: plans without it are asked `matches`.
    */
   matchesWith?(row: Uint8Array, decoded: Map<Uint8Array, Value[]>): boolean;
-  /** Single-table plans: a `column = constant` the WHERE requires (sql/subscription-plan.ts), with `decodeRow`. */
-  readonly equalityFilter?: { column: number; key: string };
+  /**
+   * A `column = constant` the WHERE requires of the rows of table `tableId` (sql/subscription-plan.ts), with
+   * `decodeRow` for that table's rows: the plan is asked about a change of that table only for rows of that value.
+   */
+  readonly equalityFilter?: { tableId: TableId; column: number; key: string };
   decodeRow?(row: Uint8Array): Value[];
+  /**
+   * Joins of two tables with an `equalityFilter`: the constants a changed row of the other table (`tableId`) reaches
+   * through the join in the committed state (sql/subscription-plan.ts ConstantEdge); plans with one `id` reach alike.
+   */
+  readonly joinEdge?: {
+    readonly tableId: TableId;
+    readonly id: string;
+    keysReached(view: ReadView, row: Uint8Array, decoded: Map<Uint8Array, Value[]>): string[];
+  };
   /** Net change of the result caused by `tx`; `view` is the committed state after `tx`. Used for joins. */
   delta(view: ReadView, tx: TxData): { inserts: Uint8Array[]; deletes: Uint8Array[] };
 }
@@ -269,14 +283,16 @@ export class SubscriptionManager {
     // O(1) per touched table: most commits of a busy database touch no subscribed table at all.
     let affected: Set<Query> | undefined;
     let changesByTable: Map<TableId, TableChanges> | undefined;
-    /** Changed rows decoded once for every query that looks at their values (a row's table fixes its type). */
+    /** Rows decoded once for every query that looks at their values (a row's table fixes its type). */
     const decoded = new Map<Uint8Array, Value[]>();
+    let view: ReadView | undefined;
+    const readView = () => (view ??= this.options.view());
     for (const t of tx.tables) {
       if (t.inserts.length === 0 && t.deletes.length === 0) continue;
       const qs = this.queriesByTable.get(t.tableId);
       if (qs === undefined) continue;
       (changesByTable ??= new Map()).set(t.tableId, t);
-      qs.collect(t, decoded, (affected ??= new Set()));
+      qs.collect(t, decoded, readView, (affected ??= new Set()));
     }
     if (affected === undefined || changesByTable === undefined) {
       caller?.sink.transaction(noQuerySets, true, durable);
@@ -288,12 +304,11 @@ export class SubscriptionManager {
     const gathered: QuerySet[] = [];
     /** Per-commit numbering of updates, the key of a gathered set's update list. */
     const updateIndex = new Map<EncodedTableUpdate, number>();
-    let view: ReadView | undefined;
     const failed: { query: Query; error: string }[] = [];
     for (const query of affected) {
       let update: EncodedTableUpdate | undefined;
       try {
-        update = this.queryDelta(query, tx, changesByTable, () => (view ??= this.options.view()), decoded);
+        update = this.queryDelta(query, tx, changesByTable, readView, decoded);
       } catch (e) {
         failed.push({ query, error: errorText(e) });
         continue;
@@ -506,18 +521,23 @@ export class SubscriptionManager {
 }
 
 /**
- * The live queries that read one table. A query whose WHERE requires `column = constant` on it
+ * The live queries that read one table. A query whose WHERE requires `column = constant` on this table
  * (SubscriptionPlan.equalityFilter) is filed under that value and asked only about commits with a changed row of that
- * value; the others are asked about every change. 1,000 clients each subscribed to `… WHERE room = <its own>` cost
- * ~500 CPU-µs per one-row commit when every query looked at every changed row.
+ * value; a join of this table with the constant's table (SubscriptionPlan.joinEdge) is filed under the constant too,
+ * and asked only when a changed row of this table reaches it through the join; the others are asked about every change.
+ * 1,000 clients each subscribed to `… WHERE room = <its own>` cost ~500 CPU-µs per one-row commit when every query
+ * looked at every changed row; 1,000 clients each joining messages to their own memberships (ten to a room), 11–13
+ * CPU-ms per message when every join computed its delta, 0.2 after (BENCHMARKS.md "Many clients, a join each").
  */
 class TableQueries {
-  /** Queries asked about every change of the table: joins, other filters, queries of another table that read it. */
+  /** Queries asked about every change of the table: other filters, joins without an edge from this table. */
   private readonly everyChange = new Set<Query>();
   /** column → equalityKey of the value → the queries that need it. */
   private readonly byValue = new Map<number, Map<string, Set<Query>>>();
+  /** ConstantEdge id → the edge (any plan's: all with one id reach alike) and equalityKey of the constant → queries. */
+  private readonly byEdge = new Map<string, { edge: ConstantEdge; byKey: Map<string, Set<Query>> }>();
   private keyed = 0;
-  /** Decodes a changed row for the lookups: any keyed plan's (all have this table's row type). */
+  /** Decodes a changed row for the lookups by value: any such plan's (all have this table's row type). */
   private decodeRow: ((row: Uint8Array) => Value[]) | undefined;
 
   constructor(private readonly tableId: TableId) {}
@@ -525,49 +545,81 @@ class TableQueries {
   get size(): number { return this.everyChange.size + this.keyed; }
 
   add(query: Query): void {
-    const filter = this.filterOf(query);
-    if (filter === undefined) { this.everyChange.add(query); return; }
-    let byKey = this.byValue.get(filter.column);
-    if (byKey === undefined) this.byValue.set(filter.column, (byKey = new Map()));
-    let qs = byKey.get(filter.key);
-    if (qs === undefined) byKey.set(filter.key, (qs = new Set()));
-    if (!qs.has(query)) { qs.add(query); this.keyed++; }
     const plan = query.plan;
-    this.decodeRow = (row) => plan.decodeRow!(row);
+    const filed = this.filing(plan);
+    if (filed === undefined) { this.everyChange.add(query); return; }
+    if (addTo(filed.byKey, plan.equalityFilter!.key, query)) this.keyed++;
+    if (filed.byEdge === undefined) this.decodeRow = (row) => plan.decodeRow!(row);
   }
 
   delete(query: Query): void {
-    const filter = this.filterOf(query);
-    if (filter === undefined) { this.everyChange.delete(query); return; }
-    const byKey = this.byValue.get(filter.column);
-    const qs = byKey?.get(filter.key);
+    const plan = query.plan;
+    const filed = this.filing(plan, false);
+    if (filed === undefined) { this.everyChange.delete(query); return; }
+    const key = plan.equalityFilter!.key;
+    const qs = filed.byKey.get(key);
     if (qs === undefined || !qs.delete(query)) return;
     this.keyed--;
-    if (qs.size === 0) byKey!.delete(filter.key);
-    if (byKey!.size === 0) this.byValue.delete(filter.column);
+    if (qs.size > 0) return;
+    filed.byKey.delete(key);
+    if (filed.byKey.size > 0) return;
+    if (filed.byEdge !== undefined) this.byEdge.delete(filed.byEdge); else this.byValue.delete(plan.equalityFilter!.column);
   }
 
-  /** Adds to `out` every query that `changes` (of this table) may affect; `decoded` caches the rows' values. */
-  collect(changes: TableChanges, decoded: Map<Uint8Array, Value[]>, out: Set<Query>): void {
+  /**
+   * Adds to `out` every query that `changes` (of this table) may affect; `decoded` caches rows' values, `view` is the
+   * committed state after the commit (for the join edges' lookups).
+   */
+  collect(changes: TableChanges, decoded: Map<Uint8Array, Value[]>, view: () => ReadView, out: Set<Query>): void {
     for (const q of this.everyChange) out.add(q);
     if (this.keyed === 0) return;
     for (const rows of [changes.inserts, changes.deletes]) {
       for (const row of rows) {
-        let values = decoded.get(row);
-        if (values === undefined) decoded.set(row, (values = this.decodeRow!(row)));
-        for (const [column, byKey] of this.byValue) {
-          const qs = byKey.get(equalityKey(values[column]!));
-          if (qs !== undefined) for (const q of qs) out.add(q);
+        if (this.byValue.size > 0) {
+          let values = decoded.get(row);
+          if (values === undefined) decoded.set(row, (values = this.decodeRow!(row)));
+          for (const [column, byKey] of this.byValue) addAll(byKey.get(equalityKey(values[column]!)), out);
+        }
+        for (const { edge, byKey } of this.byEdge.values()) {
+          for (const key of edge.keysReached(view(), row, decoded)) addAll(byKey.get(key), out);
         }
       }
     }
   }
 
-  private filterOf(query: Query): { column: number; key: string } | undefined {
-    const plan = query.plan;
-    if (plan.isJoin || plan.returnTable.tableId !== this.tableId || plan.decodeRow === undefined) return undefined;
-    return plan.equalityFilter;
+  /**
+   * Where `plan` is filed here: the value map of its filtered column (this is its constant's table) or of its join
+   * edge (this is the other table of its join); undefined for every change. `create` makes missing maps.
+   */
+  private filing(plan: SubscriptionPlan, create = true): { byKey: Map<string, Set<Query>>; byEdge?: string } | undefined {
+    const filter = plan.equalityFilter;
+    if (filter === undefined || plan.decodeRow === undefined) return undefined;
+    if (filter.tableId === this.tableId) {
+      let byKey = this.byValue.get(filter.column);
+      if (byKey === undefined && create) this.byValue.set(filter.column, (byKey = new Map()));
+      return byKey === undefined ? undefined : { byKey };
+    }
+    const edge = plan.joinEdge;
+    if (edge === undefined || edge.tableId !== this.tableId) return undefined;
+    let filed = this.byEdge.get(edge.id);
+    if (filed === undefined && create) this.byEdge.set(edge.id, (filed = { edge, byKey: new Map() }));
+    return filed === undefined ? undefined : { byKey: filed.byKey, byEdge: edge.id };
   }
+}
+
+type ConstantEdge = NonNullable<SubscriptionPlan['joinEdge']>;
+
+/** Adds `query` under `key`; false when it was there already. */
+function addTo(byKey: Map<string, Set<Query>>, key: string, query: Query): boolean {
+  let qs = byKey.get(key);
+  if (qs === undefined) byKey.set(key, (qs = new Set()));
+  if (qs.has(query)) return false;
+  qs.add(query);
+  return true;
+}
+
+function addAll(queries: Set<Query> | undefined, out: Set<Query>): void {
+  if (queries !== undefined) for (const q of queries) out.add(q);
 }
 
 /** What a database offers the subscription layer (host/database.ts `Database` satisfies it). */

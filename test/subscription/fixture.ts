@@ -8,14 +8,17 @@ import type { QuerySetUpdate } from '../../src/subscription/messages.js';
 
 function table(
   tableId: number, name: string, cols: [string, AlgebraicType][],
-  opts: { access?: 'public' | 'private'; isEvent?: boolean } = {},
+  opts: { access?: 'public' | 'private'; isEvent?: boolean; indexedColumns?: number[] } = {},
 ): TableSchema {
+  const extra = (opts.indexedColumns ?? []).map((c, i) => ({
+    indexId: tableId * 10 + 1 + i, name: `${name}_${cols[c]![0]}_idx_btree`, aliases: [], algorithm: 'btree' as const, columns: [c], unique: false,
+  }));
   return {
     tableId, name, aliases: [],
     rowType: { elements: cols.map(([n, t]) => ({ name: n, algebraicType: t })) },
     columns: cols.map(([n, t]) => ({ name: n, sourceName: n, type: t })),
     primaryKey: 0,
-    indexes: [{ indexId: tableId * 10, name: `${name}_${cols[0][0]}_idx_btree`, aliases: [], algorithm: 'btree', columns: [0], unique: true }],
+    indexes: [{ indexId: tableId * 10, name: `${name}_${cols[0][0]}_idx_btree`, aliases: [], algorithm: 'btree', columns: [0], unique: true }, ...extra],
     uniqueConstraints: [{ name: `${name}_${cols[0][0]}_key`, columns: [0] }],
     sequences: [], access: opts.access ?? 'public', isEvent: opts.isEvent ?? false, schedule: undefined,
     defaultValues: new Map(),
@@ -33,6 +36,10 @@ export const schema: DatabaseSchema = {
     table(4097, 'secret', [['id', { tag: 'U32' }]], { access: 'private' }),
     table(4098, 'ping', [['id', { tag: 'U32' }]], { isEvent: true }),
     table(4099, 'owned', [['id', { tag: 'U32' }], ['owner', identityType]]),
+    // Join shapes: a chat's rooms. `room` is indexed (not unique) in membership and message, not in note.
+    table(4100, 'membership', [['id', { tag: 'U32' }], ['room', { tag: 'U32' }], ['member', { tag: 'String' }]], { indexedColumns: [1] }),
+    table(4101, 'message', [['id', { tag: 'U32' }], ['room', { tag: 'U32' }], ['text', { tag: 'String' }]], { indexedColumns: [1] }),
+    table(4102, 'note', [['id', { tag: 'U32' }], ['room', { tag: 'U32' }]]),
   ],
 };
 

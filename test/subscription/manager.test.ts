@@ -129,7 +129,7 @@ test('private tables: errors for non-owners (nothing registered), visible to the
   assert.equal(mgr.queryCount, 0);
   assert.equal(mgr.subscribe(owner.handle, 0, 0, ['SELECT * FROM secret']).tag, 'SubscribeApplied');
   const all = mgr.subscribe(a.handle, 5, 1, ['SELECT * FROM *']);
-  assert.deepEqual(all.tag === 'SubscribeApplied' && all.rows.map((t) => t.table), ['person', 'ping', 'owned']);
+  assert.deepEqual(all.tag === 'SubscribeApplied' && all.rows.map((t) => t.table), ['person', 'ping', 'owned', 'membership', 'message', 'note']);
 });
 
 test(':sender plans are per caller, never shared', () => {
@@ -282,4 +282,149 @@ test('equality-filtered queries are looked up by the changed rows\' values: ever
       assert.deepEqual({ inserts: [...got!.inserts!].sort(), deletes: [...got!.deletes!].sort() }, expected, `round ${round}: ${q}`);
     });
   }
+});
+
+test('join queries filed by a constant get exactly their changes under random commits to both tables (against a model)', () => {
+  // membership(id, room, member) and message(id, room, text) with `room` indexed, note(id, room) without. Joins with
+  // a constant on either table, reached by index (room, id), by the join column itself, or not at all (note.room has
+  // no index), beside joins asked about every change (no constant, OR). The model re-evaluates every query.
+  const { mgr, connect, commit } = setup();
+  type Row = number | string;
+  const state = { membership: new Map<number, Row[]>(), message: new Map<number, Row[]>(), note: new Map<number, Row[]>() };
+  type TableName = keyof typeof state;
+  const tableIds: Record<TableName, number> = { membership: 4100, message: 4101, note: 4102 };
+  const rowsOf = (t: TableName) => [...state[t].values()];
+  /** `SELECT <ret>.* FROM <a> JOIN <b> ON a.<x> = b.<y> WHERE pred(a row, b row)`, evaluated by nested loops. */
+  const join = (a: TableName, b: TableName, x: number, y: number, returnA: boolean, pred: (ra: Row[], rb: Row[]) => boolean) =>
+    () => rowsOf(a).flatMap((ra) => rowsOf(b).filter((rb) => ra[x] === rb[y] && pred(ra, rb)).map((rb) => hex(row(returnA ? a : b, returnA ? ra : rb))));
+  const queries: [string, () => string[]][] = [];
+  for (const who of ['a', 'b', 'c']) {
+    queries.push([`SELECT m.* FROM message m JOIN membership u ON m.room = u.room WHERE u.member = '${who}'`,
+      join('message', 'membership', 1, 1, true, (_m, u) => u[2] === who)]);
+    queries.push([`SELECT u.* FROM membership u JOIN message m ON u.room = m.room WHERE u.member = '${who}'`,
+      join('membership', 'message', 1, 1, true, (u) => u[2] === who)]);
+    queries.push([`SELECT n.* FROM note n JOIN membership u ON n.room = u.room WHERE '${who}' = u.member`,
+      join('note', 'membership', 1, 1, true, (_n, u) => u[2] === who)]);
+    queries.push([`SELECT m.* FROM message m JOIN membership u ON m.id = u.id WHERE u.member = '${who}'`,
+      join('message', 'membership', 0, 0, true, (_m, u) => u[2] === who)]);
+  }
+  for (const room of [0, 1, 2]) {
+    queries.push([`SELECT m.* FROM message m JOIN membership u ON m.room = u.room WHERE m.room = ${room}`,
+      join('message', 'membership', 1, 1, true, (m) => m[1] === room)]);
+    queries.push([`SELECT m.* FROM message m JOIN membership u ON m.room = u.room WHERE u.room = ${room}`,
+      join('message', 'membership', 1, 1, true, (_m, u) => u[1] === room)]);
+    queries.push([`SELECT u.* FROM membership u JOIN note n ON u.room = n.room WHERE n.id = ${room}`,
+      join('membership', 'note', 1, 1, true, (_u, n) => n[0] === room)]);
+  }
+  queries.push(["SELECT m.* FROM message m JOIN membership u ON m.room = u.room WHERE u.member = 'a' AND m.id > 3",
+    join('message', 'membership', 1, 1, true, (m, u) => u[2] === 'a' && (m[0] as number) > 3)]);
+  queries.push(["SELECT m.* FROM message m JOIN membership u ON m.room = u.room WHERE m.room = 1 AND u.member = 'b'",
+    join('message', 'membership', 1, 1, true, (m, u) => m[1] === 1 && u[2] === 'b')]);
+  queries.push(["SELECT m.* FROM message m JOIN membership u ON m.room = u.room WHERE u.member = 'a' OR u.member = 'c'",
+    join('message', 'membership', 1, 1, true, (_m, u) => u[2] === 'a' || u[2] === 'c')]);
+  queries.push(['SELECT u.* FROM membership u JOIN message m ON u.room = m.room',
+    join('membership', 'message', 1, 1, true, () => true)]);
+  // A self join: a change of membership reaches it through either relation, so it is not filed by the constant.
+  queries.push(["SELECT u.* FROM membership u JOIN membership v ON u.room = v.room WHERE v.member = 'a'",
+    join('membership', 'membership', 1, 1, true, (_u, v) => v[2] === 'a')]);
+  const clients = queries.map(([q], i) => {
+    const c = connect(BigInt(100 + i));
+    assert.equal(mgr.subscribe(c.handle, 1, 1, [q]).tag, 'SubscribeApplied', q);
+    return c;
+  });
+
+  let seed = 11;
+  // The high bits: an LCG's low bits repeat with short periods, which left each room with one member.
+  const rand = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return (seed >>> 12) % n; };
+  const fresh: Record<TableName, () => Row[]> = {
+    membership: () => [0, rand(3), 'abc'[rand(3)]!],
+    message: () => [0, rand(3), 'xy'[rand(2)]!],
+    note: () => [0, rand(3)],
+  };
+  const sortedBag = (rows: string[]) => [...rows].sort();
+  for (let round = 0; round < 150; round++) {
+    const before = queries.map(([, evaluate]) => evaluate());
+    commit((tx) => {
+      // 1–4 writes over the three tables: inserts, deletes and updates that move a row to another room or member; an
+      // id may be written twice in one commit (the transaction's net change is what counts).
+      for (let k = 0; k < 1 + rand(4); k++) {
+        const t = (['membership', 'message', 'note'] as const)[rand(3)]!;
+        const id = rand(8);
+        const old = state[t].get(id);
+        const next = fresh[t]();
+        next[0] = id;
+        if (old === undefined) {
+          tx.insert(tableIds[t], row(t, next));
+          state[t].set(id, next);
+        } else if (rand(2) === 0) {
+          tx.deleteByRows(tableIds[t], [row(t, old)]);
+          state[t].delete(id);
+        } else {
+          tx.update(tableIds[t], tableIds[t] * 10, row(t, next));
+          state[t].set(id, next);
+        }
+      }
+    });
+    clients.forEach((c, i) => {
+      const [q, evaluate] = queries[i]!;
+      const after = evaluate();
+      // Bag difference: a row whose multiplicity grew by k is inserted k times, shrank by k deleted k times.
+      const count = new Map<string, number>();
+      for (const r of after) count.set(r, (count.get(r) ?? 0) + 1);
+      for (const r of before[i]!) count.set(r, (count.get(r) ?? 0) - 1);
+      const expected = { inserts: [] as string[], deletes: [] as string[] };
+      for (const [r, n] of count) for (let j = 0; j < Math.abs(n); j++) (n > 0 ? expected.inserts : expected.deletes).push(r);
+      const deliveries = c.sink.deliveries.splice(0);
+      if (expected.inserts.length === 0 && expected.deletes.length === 0) {
+        assert.ok(deliveries.every((d) => d.querySets.length === 0), `round ${round}: ${q} got an update it should not`);
+        return;
+      }
+      assert.equal(deliveries.length, 1, `round ${round}: ${q}`);
+      const [got] = decoded(deliveries[0]!.querySets);
+      assert.deepEqual({ inserts: sortedBag(got!.inserts!), deletes: sortedBag(got!.deletes!) },
+        { inserts: sortedBag(expected.inserts), deletes: sortedBag(expected.deletes) }, `round ${round}: ${q}`);
+    });
+  }
+});
+
+test('a changed row asks only the join queries whose constant it reaches; without an index on the way, every one', () => {
+  const ds = newDatastore();
+  let deltaCalls = 0;
+  const mgr = new SubscriptionManager({
+    view: () => ds,
+    compile: (text, view, options) => {
+      const plan = compileWithSql(text, view, options);
+      const delta = plan.delta.bind(plan);
+      return Object.assign(plan, { delta: (v: typeof view, tx: Parameters<typeof delta>[1]) => { deltaCalls++; return delta(v, tx); } });
+    },
+  });
+  const sinks: RecordingSink[] = [];
+  const subscribe = (text: string) => {
+    const sink = new RecordingSink();
+    const handle = mgr.addClient({ identity: BigInt(sinks.length + 1), connectionId: BigInt(sinks.length + 1), isOwner: false }, sink);
+    assert.equal(mgr.subscribe(handle, 1, 1, [text]).tag, 'SubscribeApplied', text);
+    sinks.push(sink);
+  };
+  // 30 members, three to a room, each subscribed to the messages of its rooms; two queries whose constant's table
+  // (note) has no index on its join column are asked about every message.
+  write(ds, (tx) => { for (let i = 0; i < 30; i++) tx.insert(4100, row('membership', [i, i % 10, `m${i}`])); });
+  for (let i = 0; i < 30; i++) subscribe(`SELECT m.* FROM message m JOIN membership u ON m.room = u.room WHERE u.member = 'm${i}'`);
+  subscribe('SELECT m.* FROM message m JOIN note n ON m.room = n.room WHERE n.id = 1');
+  subscribe('SELECT m.* FROM message m JOIN note n ON m.room = n.room WHERE n.id = 2');
+  const commit = (fn: Parameters<typeof write>[1]) => {
+    deltaCalls = 0;
+    for (const s of sinks) s.deliveries.length = 0;
+    mgr.handleCommit(write(ds, fn), undefined);
+    return sinks.flatMap((s, i) => (s.deliveries.length > 0 ? [i] : []));
+  };
+  const hello = row('message', [1, 3, 'hello']);
+  assert.deepEqual(commit((tx) => { tx.insert(4101, hello); }), [3, 13, 23]);
+  assert.equal(deltaCalls, 3 + 2);
+  // m13 moves to room 4: found by its own value; the message it saw leaves its result.
+  assert.deepEqual(commit((tx) => { tx.update(4100, 41000, row('membership', [13, 4, 'm13'])); }), [13]);
+  assert.equal(deltaCalls, 1);
+  assert.deepEqual(commit((tx) => { tx.deleteByRows(4101, [hello]); }), [3, 23]);
+  assert.equal(deltaCalls, 2 + 2);
+  assert.deepEqual(commit((tx) => { tx.insert(4101, row('message', [2, 99, 'nobody'])); }), []);
+  assert.equal(deltaCalls, 2);
 });
