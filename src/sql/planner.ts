@@ -3,7 +3,8 @@
 // Owns: compileQuery (access paths: index point/prefix scans for `col = literal`, index lookups for equi-joins,
 // hash joins as the fallback), evaluateQuery (full evaluation against a ReadView) and evaluateDelta (the change of a
 // join's result caused by a transaction, from the changed rows and index lookups only).
-// May call: datastore/types.ts, sats/codec.ts, sats/bsatn.ts, sql/typecheck.ts, sql/values.ts, sql/budget.ts.
+// May call: datastore/types.ts, sats/codec.ts, sats/bsatn.ts, sats/special.ts, sql/typecheck.ts, sql/values.ts,
+// sql/budget.ts.
 //
 // A result is a bag of tuples: one row per relation. Evaluation starts from one relation and adds the others one at
 // a time, each through a join edge (`a.x = b.y`) when there is one; every WHERE/ON term is checked as soon as all the
@@ -29,6 +30,8 @@ import type { AlgebraicType, Typespace, Value } from '../sats/types.js';
 import {
   compilePredicate, conjuncts, relationsOf, type BoundExpr, type BoundRelation, type Predicate,
 } from './typecheck.js';
+import { specialKind } from '../sats/special.js';
+import { sameType } from './values.js';
 
 /** `rels[a].col = rels[b].col`, usable to reach one relation from the other. */
 export interface JoinEdge { a: ColumnAt; b: ColumnAt }
@@ -202,27 +205,32 @@ function orderFrom(q: CompiledQuery, start: number): Step[] {
 }
 
 /**
- * Column types with one encoding and one JS value per value (bool, integers, strings): two values are equal exactly
- * when their BSATN bytes are, and when their JS values' text is.
+ * Column types with one encoding and one JS value per value (bool, integers, strings, and the special products of one
+ * integer: Identity, ConnectionId, Timestamp, TimeDuration, Uuid, decoded as `[n]`): two values are equal exactly when
+ * their BSATN bytes are, and when their JS values' text is.
  */
 const exactEqualityTypes = new Set(['Bool', 'U8', 'U16', 'U32', 'U64', 'U128', 'U256', 'I8', 'I16', 'I32', 'I64', 'I128', 'I256', 'String']);
+
+function hasExactEquality(type: AlgebraicType, typespace: Typespace): boolean {
+  return exactEqualityTypes.has(type.tag) || specialKind(type, typespace) !== undefined;
+}
 
 /**
  * `e` as `column = constant` (either side) on a column of an `exactEqualityTypes` type, compared as that type; else
  * undefined. The byte comparison of scans (SparseDecoder) and the subscription lookup by value (subscription-plan.ts
  * equalityFilter) both start here.
  */
-export function columnEqualsConstant(e: BoundExpr): { col: Extract<BoundExpr, { kind: 'col' }>; value: Value } | undefined {
+export function columnEqualsConstant(e: BoundExpr, typespace: Typespace): { col: Extract<BoundExpr, { kind: 'col' }>; value: Value } | undefined {
   if (e.kind !== 'cmp' || e.op !== '=') return undefined;
   const [col, constant] = e.left.kind === 'col' ? [e.left, e.right] : [e.right, e.left];
   if (col.kind !== 'col' || constant.kind !== 'const') return undefined;
-  if (!exactEqualityTypes.has(col.type.tag) || e.operandType.tag !== col.type.tag) return undefined;
+  if (!hasExactEquality(col.type, typespace) || !sameType(e.operandType, col.type, typespace)) return undefined;
   return { col, value: constant.value };
 }
 
 /** `column = constant` on a column of `rel` (columnEqualsConstant): the column and the constant's BSATN. */
 function constantEquality(e: BoundExpr, rel: number, typespace: Typespace): { col: number; bytes: Uint8Array } | undefined {
-  const equality = columnEqualsConstant(e);
+  const equality = columnEqualsConstant(e, typespace);
   if (equality === undefined || equality.col.rel !== rel) return undefined;
   return { col: equality.col.col, bytes: compileCodec(equality.col.type, typespace).encode(equality.value) };
 }

@@ -52,10 +52,11 @@ export interface SubscriptionPlan {
   /** matches(), with the decoded rows of a commit shared between plans (see Plan.matchesWith). */
   matchesWith(row: Uint8Array, decoded: Map<Uint8Array, Value[]> | undefined): boolean;
   /**
-   * A `column = constant` (a top-level conjunct on a bool, integer or string column) the WHERE requires of the rows of
-   * table `tableId`: of the return table for a single-table plan, of either table for a join of two tables. Only a
-   * changed row of that table whose `equalityKey` of that column is `key` can change the result through that table, so
-   * the manager looks such plans up by the changed rows' values instead of asking each one (manager.ts TableQueries).
+   * A `column = constant` (a top-level conjunct on a bool, integer, string or Identity-like column) the WHERE requires
+   * of the rows of table `tableId`: of the return table for a single-table plan, of either table for a join of two
+   * tables. Only a changed row of that table whose `equalityKey` of that column is `key` can change the result through
+   * that table, so the manager looks such plans up by the changed rows' values instead of asking each one (manager.ts
+   * TableQueries).
    */
   readonly equalityFilter: EqualityFilter | undefined;
   /** A row's values: rows of `equalityFilter`'s table (of the return table when there is none). */
@@ -132,7 +133,10 @@ function checkJoins(bound: BoundSelect, positions: { offset: number; line: numbe
   });
 }
 
-/** The key of a value of a column planner.ts `columnEqualsConstant` accepts: its text (booleans, numbers, bigints, strings). */
+/**
+ * The key of a value of a column planner.ts `columnEqualsConstant` accepts: its text (booleans, numbers, bigints, strings;
+ * an Identity or another special product of one integer, `[n]`, by its number's).
+ */
 export function equalityKey(value: Value): string {
   return String(value);
 }
@@ -150,7 +154,7 @@ function equalityFilterOf(bound: BoundSelect, q: CompiledQuery): RelationFilter 
   if (relations.length > 2 || (relations.length === 2 && relations[0]!.table.tableId === relations[1]!.table.tableId)) return undefined;
   let first: RelationFilter | undefined;
   for (const c of conjuncts(bound.predicate)) {
-    const equality = columnEqualsConstant(c);
+    const equality = columnEqualsConstant(c, q.schema.typespace);
     if (equality === undefined) continue;
     const filter = { rel: equality.col.rel, column: equality.col.col, key: equalityKey(equality.value) };
     if (relations.length === 1 || edgeFrom(q, filter) !== undefined) return filter;

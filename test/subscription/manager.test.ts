@@ -285,14 +285,17 @@ test('equality-filtered queries are looked up by the changed rows\' values: ever
 });
 
 test('join queries filed by a constant get exactly their changes under random commits to both tables (against a model)', () => {
-  // membership(id, room, member) and message(id, room, text) with `room` indexed, note(id, room) without. Joins with
-  // a constant on either table, reached by index (room, id), by the join column itself, or not at all (note.room has
-  // no index), beside joins asked about every change (no constant, OR). The model re-evaluates every query.
+  // membership(id, room, member) and message(id, room, text) with `room` indexed, note(id, room) without, owned(id,
+  // owner identity). Joins with a constant on either table, reached by index (room, id), by the join column itself, or
+  // not at all (note.room has no index), beside joins asked about every change (no constant, OR, a self join). The
+  // model re-evaluates every query.
   const { mgr, connect, commit } = setup();
-  type Row = number | string;
-  const state = { membership: new Map<number, Row[]>(), message: new Map<number, Row[]>(), note: new Map<number, Row[]>() };
+  type Row = number | string | [bigint];
+  const state = {
+    membership: new Map<number, Row[]>(), message: new Map<number, Row[]>(), note: new Map<number, Row[]>(), owned: new Map<number, Row[]>(),
+  };
   type TableName = keyof typeof state;
-  const tableIds: Record<TableName, number> = { membership: 4100, message: 4101, note: 4102 };
+  const tableIds: Record<TableName, number> = { membership: 4100, message: 4101, note: 4102, owned: 4099 };
   const rowsOf = (t: TableName) => [...state[t].values()];
   /** `SELECT <ret>.* FROM <a> JOIN <b> ON a.<x> = b.<y> WHERE pred(a row, b row)`, evaluated by nested loops. */
   const join = (a: TableName, b: TableName, x: number, y: number, returnA: boolean, pred: (ra: Row[], rb: Row[]) => boolean) =>
@@ -324,6 +327,13 @@ test('join queries filed by a constant get exactly their changes under random co
     join('message', 'membership', 1, 1, true, (_m, u) => u[2] === 'a' || u[2] === 'c')]);
   queries.push(['SELECT u.* FROM membership u JOIN message m ON u.room = m.room',
     join('membership', 'message', 1, 1, true, () => true)]);
+  // Identity constants (owned.owner), a literal and each client's own `:sender` (its identity is 100 + its index).
+  const owners = [1n, 2n, BigInt(100 + queries.length)];
+  queries.push(['SELECT m.* FROM message m JOIN owned o ON m.id = o.id WHERE o.owner = :sender',
+    join('message', 'owned', 0, 0, true, (_m, o) => (o[1] as [bigint])[0] === owners[2])]);
+  queries.push(['SELECT o.* FROM owned o JOIN membership u ON o.id = u.id WHERE o.owner = 0x01',
+    join('owned', 'membership', 0, 0, true, (o) => (o[1] as [bigint])[0] === 1n)]);
+  queries.push(['SELECT * FROM owned WHERE owner = 0x02', () => rowsOf('owned').filter((o) => (o[1] as [bigint])[0] === 2n).map((o) => hex(row('owned', o)))]);
   // A self join: a change of membership reaches it through either relation, so it is not filed by the constant.
   queries.push(["SELECT u.* FROM membership u JOIN membership v ON u.room = v.room WHERE v.member = 'a'",
     join('membership', 'membership', 1, 1, true, (_u, v) => v[2] === 'a')]);
@@ -340,6 +350,7 @@ test('join queries filed by a constant get exactly their changes under random co
     membership: () => [0, rand(3), 'abc'[rand(3)]!],
     message: () => [0, rand(3), 'xy'[rand(2)]!],
     note: () => [0, rand(3)],
+    owned: () => [0, [owners[rand(3)]!]],
   };
   const sortedBag = (rows: string[]) => [...rows].sort();
   for (let round = 0; round < 150; round++) {
@@ -348,7 +359,7 @@ test('join queries filed by a constant get exactly their changes under random co
       // 1–4 writes over the three tables: inserts, deletes and updates that move a row to another room or member; an
       // id may be written twice in one commit (the transaction's net change is what counts).
       for (let k = 0; k < 1 + rand(4); k++) {
-        const t = (['membership', 'message', 'note'] as const)[rand(3)]!;
+        const t = (['membership', 'message', 'note', 'owned'] as const)[rand(4)]!;
         const id = rand(8);
         const old = state[t].get(id);
         const next = fresh[t]();
