@@ -202,6 +202,22 @@ export abstract class RowStore {
     return id;
   }
 
+  /**
+   * copyFrom, copying only the rows `keep` accepts, each tested on its bytes in place first. Visits up to `maxRows`
+   * live rows, counted in `visits.count`.
+   */
+  copyFromWhere(from: number, maxRows: number, keep: (bytes: Uint8Array, start: number, length: number) => boolean,
+    out: Uint8Array[], visits: { count: number }): number {
+    let id = this.nextLive(from), n = 0;
+    for (; id >= 0 && n < maxRows; n++, id = this.nextLive(id + 1)) {
+      this.locate(id);
+      const page = this.page, start = this.start, length = this.length;
+      if (keep(page, start, length)) out.push(copyOut(page, start, length));
+    }
+    visits.count = n;
+    return id;
+  }
+
   /** Copies of every live row in row-id order (as copyMany). */
   copyAll(): Uint8Array[] {
     const ids = new Int32Array(this.size);

@@ -37,7 +37,7 @@ import { copyOut } from './rowstore.js';
 import {
   DatastoreError, errno, type DatabaseSchema, type IndexId, type IndexSchema, type InfallibleInsert, type InfallibleUpdate, type MutTx,
   type RangeScanArgs,
-  type ReadView, type SequenceLease, type TableChanges, type TableId, type TableSchema, type TxData, type WriteResult,
+  type ReadView, type SequenceLease, type StoredRowTest, type TableChanges, type TableId, type TableSchema, type TxData, type WriteResult,
 } from './types.js';
 
 const emptyBytes = new Uint8Array(0);
@@ -284,6 +284,13 @@ export class Datastore extends Reader {
   scanChunk(tableId: TableId, from: number, maxRows: number): { rows: Uint8Array[]; next: number } {
     const rows: Uint8Array[] = [];
     return { rows, next: this.state.table(tableId).rows.copyFrom(from, maxRows, rows) };
+  }
+
+  /** ReadView.scanChunkWhere: scanChunk, copying only the rows `keep` accepts. */
+  scanChunkWhere(tableId: TableId, from: number, maxRows: number, keep: StoredRowTest): { rows: Uint8Array[]; next: number; visited: number } {
+    const rows: Uint8Array[] = [], visits = { count: 0 };
+    const next = this.state.table(tableId).rows.copyFromWhere(from, maxRows, keep, rows, visits);
+    return { rows, next, visited: visits.count };
   }
 
   /** Sequence state: the next value of each sequence, by sequence name. */

@@ -138,6 +138,12 @@ export class DatastoreError extends Error {
   }
 }
 
+/**
+ * A test of one stored row, on its bytes `bytes[start, start + length)` in place (scanChunkWhere). It must not write
+ * to the datastore, and must not keep `bytes`: they are the table's own page.
+ */
+export type StoredRowTest = (bytes: Uint8Array, start: number, length: number) => boolean;
+
 /** Read access to committed state, or to a transaction's view of it. Results are snapshots (arrays), never live. */
 export interface ReadView {
   schema(): DatabaseSchema;
@@ -154,6 +160,11 @@ export interface ReadView {
    * every row at once (sql/planner.ts). Positions hold only while nothing writes. Optional: without it, `scan`.
    */
   scanChunk?(tableId: TableId, from: number, maxRows: number): { rows: Uint8Array[]; next: number };
+  /**
+   * scanChunk that copies only the rows `keep` accepts, testing each on its stored bytes first (a full scan's WHERE:
+   * a row it rejects costs no copy and no object). Visits up to `maxRows` rows; `visited` says how many. Optional.
+   */
+  scanChunkWhere?(tableId: TableId, from: number, maxRows: number, keep: StoredRowTest): { rows: Uint8Array[]; next: number; visited: number };
   /** `key` = BSATN of all index columns, concatenated. */
   scanIndexPoint(indexId: IndexId, key: Uint8Array): Uint8Array[];
   scanIndexRange(indexId: IndexId, range: RangeScanArgs): Uint8Array[];

@@ -27,7 +27,7 @@ import { DatastoreError, errno } from '../datastore/types.js';
 import { hostSystemTableRows, isHostSystemTable, systemTableSchemas, type HostSystemState } from '../datastore/system.js';
 import { viewResultRowsCachedMax, viewResultsCachedMax } from '../limits.js';
 import type {
-  ColumnSchema, DatabaseSchema, IndexId, MutTx, RangeScanArgs, ReadView, TableId, TableSchema, TxData, WriteResult,
+  ColumnSchema, DatabaseSchema, IndexId, MutTx, RangeScanArgs, ReadView, StoredRowTest, TableId, TableSchema, TxData, WriteResult,
 } from '../datastore/types.js';
 import { BsatnReader } from '../sats/bsatn.js';
 import { compileCodec, resolveType, type Codec } from '../sats/codec.js';
@@ -446,6 +446,17 @@ export class CallerView implements ReadView {
     }
     const chunk = base.scanChunk(tableId, from, maxRows);
     return { rows: this.visible(tableId, chunk.rows), next: chunk.next };
+  }
+
+  /** scanChunk, the scan's own WHERE (`keep`) tested on stored rows before any copy; `visited` counts the rows tested. */
+  scanChunkWhere(tableId: TableId, from: number, maxRows: number, keep: StoredRowTest): { rows: Uint8Array[]; next: number; visited: number } {
+    const base = this.host.base;
+    if (this.host.viewOf(tableId) !== undefined || isHostSystemTable(tableId) || base.scanChunkWhere === undefined) {
+      const all = from === 0 ? this.scan(tableId) : [];
+      return { rows: all.filter((row) => keep(row, 0, row.length)), next: -1, visited: all.length };
+    }
+    const chunk = base.scanChunkWhere(tableId, from, maxRows, keep);
+    return { rows: this.visible(tableId, chunk.rows), next: chunk.next, visited: chunk.visited };
   }
 
   scanIndexPoint(indexId: IndexId, key: Uint8Array): Uint8Array[] {

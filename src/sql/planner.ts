@@ -21,7 +21,7 @@
 // cost is proportional to the changed rows times the index lookups they cause.
 
 import assert from 'node:assert/strict';
-import type { IndexSchema, ReadView, TableId, TxData } from '../datastore/types.js';
+import type { IndexSchema, ReadView, StoredRowTest, TableId, TxData } from '../datastore/types.js';
 import { BsatnReader } from '../sats/bsatn.js';
 import { compileCodec, type Codec } from '../sats/codec.js';
 import { activeBudget, type QueryBudget } from './budget.js';
@@ -284,11 +284,15 @@ class SparseDecoder {
 
   /** The row's needed values, or undefined when a column differs from the constant the checks require of it. */
   decode(row: Uint8Array): Value[] | undefined {
-    const r = new BsatnReader(row);
     const out = new Array<Value>(this.width);
+    return this.decodeInto(new BsatnReader(row), out) ? out : undefined;
+  }
+
+  /** decode from `r`'s position (a stored row in place: storedRowTest) into `out`; false when a constant differs. */
+  decodeInto(r: BsatnReader, out: Value[]): boolean {
     const columns = this.columns;
-    for (let i = 0; i < columns.length; i++) if (!columns[i]!(r, out)) return undefined;
-    return out;
+    for (let i = 0; i < columns.length; i++) if (!columns[i]!(r, out)) return false;
+    return true;
   }
 }
 
@@ -447,14 +451,44 @@ function evaluateFullScanInChunks(
   const source = new PostState(q, view, budget);
   const sources = q.relations.map(() => source as RowSource);
   const tuple = newTuple(q.relations.length);
+  const keep = view.scanChunkWhere === undefined ? undefined : storedRowTest(q);
   for (let from = 0; from >= 0;) {
-    const chunk = view.scanChunk(tableId, from, scanChunkRows);
-    budget?.scanned(chunk.rows.length);
+    // Rows the root's WHERE rejects are tested where they are stored, and never copied (docs/performance.md "Scans").
+    const chunk: { rows: Uint8Array[]; next: number; visited?: number } = keep === undefined
+      ? view.scanChunk(tableId, from, scanChunkRows) : view.scanChunkWhere!(tableId, from, scanChunkRows, keep);
+    if (budget !== undefined) {
+      budget.scanned(chunk.visited ?? chunk.rows.length);
+      budget.checkClock();
+    }
     for (const row of chunk.rows) {
-      if (extendFrom(q, q.steps, 0, row, tuple, sources, emit, budget) === false) return;
+      if (extendFrom(q, q.steps, 0, row, tuple, sources, emit, budget, keep !== undefined) === false) return;
     }
     from = chunk.next;
   }
+}
+
+/**
+ * The root step's WHERE as a test of a stored row in place, or undefined when it has none. It decodes what the checks
+ * read (the sparse decoder, else the whole row) into scratch arrays; extendFrom does not check a row it accepted again.
+ */
+function storedRowTest(q: CompiledQuery): StoredRowTest | undefined {
+  const step = q.steps[0]!;
+  if (step.checks.length === 0) return undefined;
+  const checked = step.checked, codec = q.rowCodecs[step.rel]!;
+  const vals = new Array<Value[]>(q.relations.length), out: Value[] = [];
+  let reader: BsatnReader | undefined;
+  return (bytes, start) => {
+    if (reader === undefined || reader.bytes !== bytes) reader = new BsatnReader(bytes);
+    reader.offset = start;
+    if (checked !== undefined) {
+      if (!checked.decodeInto(reader, out)) return false;
+      vals[step.rel] = out;
+    } else {
+      vals[step.rel] = codec.read(reader) as Value[];
+    }
+    for (const check of step.checks) if (!check(vals)) return false;
+    return true;
+  };
 }
 
 /**
@@ -485,15 +519,20 @@ function newTuple(n: number): Tuple {
   return { bytes: new Array<Uint8Array>(n), vals: new Array<Value[]>(n) };
 }
 
-/** Binds `row` at steps[i], checks, then recurses into the next steps. Returns false when `emit` asked to stop. */
+/**
+ * Binds `row` at steps[i], checks, then recurses into the next steps. Returns false when `emit` asked to stop.
+ * `passed`: the row already passed steps[i]'s checks (storedRowTest), so only the values later steps read are decoded.
+ */
 function extendFrom(
   q: CompiledQuery, steps: Step[], i: number, row: Uint8Array, tuple: Tuple, sources: RowSource[],
-  emit: (t: Tuple) => boolean | void, budget: QueryBudget | undefined,
+  emit: (t: Tuple) => boolean | void, budget: QueryBudget | undefined, passed = false,
 ): boolean {
   budget?.visit();
   const step = steps[i]!;
   tuple.bytes[step.rel] = row;
-  if (step.checked !== undefined) {
+  if (passed) {
+    if (i + 1 < steps.length || !q.valuesUnused) tuple.vals[step.rel] = q.rowCodecs[step.rel]!.decode(row) as Value[];
+  } else if (step.checked !== undefined) {
     const values = step.checked.decode(row);
     if (values === undefined) return true;
     tuple.vals[step.rel] = values;
