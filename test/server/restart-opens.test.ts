@@ -1,9 +1,10 @@
 // Restart (issue 12, "restart waits"): a restarted server answers at once and opens each database in the background
 // (server/databases.ts "Opening at start"). A real server holds a big database (1M rows: its open replays for over a
 // second), a small one and one whose commit log is damaged; it is killed with SIGKILL and restarted. While the big one
-// still opens, /v1/ping and the small database answer; a call, an SQL query and a WebSocket connect to the big one wait
-// and then succeed with every row; the damaged one gets today's 503 with its why. A server whose wait limit is shorter
-// than the big open answers 503 naming the database, that it is still opening, and the limit.
+// still opens, /v1/ping and the small database answer; a call, an SQL query, a WebSocket connect and a rename of the big
+// one wait and then succeed, with every row; the damaged one gets today's 503 with its why. A server whose wait limit
+// is shorter than the big open answers 503 naming the database, that it is still opening, and the limit. A shutdown
+// while it opens ends cleanly.
 import assert from 'node:assert/strict';
 import { closeSync, openSync, readdirSync, readSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
@@ -99,6 +100,14 @@ test('after kill -9 the server answers at once; the big database opens in the ba
     return res;
   });
   const bigConnect = connect(server, 'big', bigToken);
+  // A control operation on the opening database waits for its open, then runs in the registry's queue.
+  let renamed = false;
+  const bigRename = fetch(`${server.url}/v1/database/big/names`, {
+    method: 'PUT', headers: { authorization: `Bearer ${bigToken}` }, body: JSON.stringify(['big', 'big-renamed']),
+  }).then((res) => {
+    renamed = true;
+    return res;
+  });
 
   assert.equal((await fetch(`${server.url}/v1/ping`)).status, 200);
   assert.equal(await rowCount(server, 'small', smallToken), smallRows);
@@ -106,6 +115,7 @@ test('after kill -9 the server answers at once; the big database opens in the ba
   assert.equal(await rowCount(server, 'small', smallToken), smallRows + 1);
   assert.equal(await databasesOpen(server), 1, 'only the small database is open: the big one is still opening');
   assert.equal(bigAnswered, false, 'the small database answered while the call to the big one waited');
+  assert.equal(renamed, false, 'the rename of the big database waits for its open');
 
   const damaged = await sql(server, 'damaged', damagedToken, 'SELECT COUNT(*) AS n FROM row');
   assert.equal(damaged.status, 503, damaged.text);
@@ -117,7 +127,8 @@ test('after kill -9 the server answers at once; the big database opens in the ba
   const called = await bigCall;
   assert.equal(called.status, 200, await called.text());
   assert.deepEqual(await bigConnect, { opened: true });
-  assert.equal(await rowCount(server, 'big', bigToken), bigRows + 1, 'every row is there');
+  assert.equal((await bigRename).status, 200);
+  assert.equal(await rowCount(server, 'big-renamed', bigToken), bigRows + 1, 'every row is there');
   assert.equal(await databasesOpen(server), 2);
 
   // A wait limit shorter than the big open: the request is answered 503 in time, and the open goes on.
