@@ -16,7 +16,9 @@
 // OneOffQuery each run under one SQL request budget (sql/budget.ts: rows scanned, rows returned, result bytes, wall
 // time); over it, the client gets a SubscriptionError / failed OneOffQueryResult naming the limit and nothing is
 // registered (an Unsubscribe still drops the set). Each join (and view/RLS) query's delta gets its own budget; over
-// it, that query's sets fail with the limit. Single-table deltas are filters of the transaction's rows: unbudgeted.
+// it, that query's sets fail with the limit. Single-table deltas are filters of the transaction's rows: unbudgeted. So
+// are the lookups that find which join queries a changed row reaches (TableQueries): each is the index lookup one of
+// those queries' deltas makes first, made once for all of them.
 // A non-owner's Subscribe and OneOffQuery also run under the database's row limit (`SET row_limit`, as upstream:
 // the estimates of the new queries, summed, must not exceed it); deltas do not.
 //
