@@ -564,6 +564,8 @@ export abstract class RowIdHash<K> {
   /** Hash of the key of row `id` (rebuilding). */
   protected abstract hashOfId(id: number): number;
   protected abstract matches(id: number, key: K): boolean;
+  /** Whether stored rows `a` and `b` have the same key (addRange). */
+  protected abstract sameKey(a: number, b: number): boolean;
 
   /** The row id whose key is `key` (hash `hash`), or -1. */
   find(hash: number, key: K): number {
@@ -587,6 +589,34 @@ export abstract class RowIdHash<K> {
     slots[i] = id + 1;
     this.tags[i] = m >>> 24;
     this.size++;
+  }
+
+  /**
+   * Adds the stored rows `idsStart` .. `idsStart + count - 1` to this empty hash at once (a snapshot restore), in the
+   * order of their home slots: added one at a time, each is a cache miss at a random slot once the table is past the
+   * caches (~100-150 ns at 10M rows), and in slot order the writes sweep the table. Linear probing finds an entry
+   * whatever order the entries went in. A row whose key a row added before it has is left out; returns how many were.
+   */
+  addRange(idsStart: number, count: number): number {
+    assert(this.used === 0, 'addRange fills an empty hash');
+    this.reserve(count);
+    const mask = this.mask, slots = this.slots, tags = this.tags;
+    const homes = new Uint32Array(count);
+    for (let k = 0; k < count; k++) homes[k] = mix(this.hashOfId(idsStart + k));
+    const order = orderByHomeSlot(homes, mask);
+    let clashes = 0;
+    for (let j = 0; j < count; j++) {
+      const k = order[j], m = homes[k], tag = m >>> 24, id = idsStart + k;
+      let i = m & mask, clash = false;
+      for (let s = slots[i]; s !== slotEmpty; i = (i + 1) & mask, s = slots[i]) {
+        if (tags[i] === tag && this.sameKey(s - 1, id)) { clash = true; break; }
+      }
+      if (clash) { clashes++; continue; }
+      slots[i] = id + 1;
+      tags[i] = tag;
+    }
+    this.used = this.size = count - clashes;
+    return clashes;
   }
 
   /** Removes row `id`, whose key hashes to `hash` (the row's bytes need not be there any more); false if absent. */
@@ -659,6 +689,21 @@ export abstract class RowIdHash<K> {
   }
 }
 
+/**
+ * Indices of `homes` (mixed hashes) in the order of their home slots (`& mask`), by the top 16 bits of the slot
+ * number (one counting sort): within one bucket the slots lie at most 2^(bits - 16) apart, so a pass in this order
+ * writes the slot table as a sweep.
+ */
+function orderByHomeSlot(homes: Uint32Array, mask: number): Int32Array {
+  const shift = Math.max(0, 32 - Math.clz32(mask) - 16);
+  const starts = new Int32Array((mask >>> shift) + 2);
+  for (let k = 0; k < homes.length; k++) starts[((homes[k] & mask) >>> shift) + 1]++;
+  for (let b = 1; b < starts.length; b++) starts[b] += starts[b - 1];
+  const order = new Int32Array(homes.length);
+  for (let k = 0; k < homes.length; k++) order[starts[(homes[k] & mask) >>> shift]++] = k;
+  return order;
+}
+
 /** Spreads a 32-bit hash so that sequential keys land in different slots of a power-of-two table (murmur3's fmix). */
 function mix(h: number): number {
   h ^= h >>> 16;
@@ -689,6 +734,12 @@ export class RowSet extends RowIdHash<Uint8Array> {
 
   protected matches(id: number, row: Uint8Array): boolean {
     return this.rows.equals(id, row, 0, row.length);
+  }
+
+  protected sameKey(a: number, b: number): boolean {
+    const rows = this.rows;
+    rows.locate(b);
+    return rows.equals(a, rows.page, rows.start, rows.length);
   }
 
   /** The id of a stored row byte-equal to `row`, or undefined. */

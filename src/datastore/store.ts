@@ -486,23 +486,18 @@ export class Datastore extends Reader {
     const fail = (what: string): never => {
       throw new DatastoreError(errno.bsatnDecodeError, `bad snapshot: table '${t.schema.name}' has ${what} (${count} rows)`);
     };
-    let duplicates = 0;
+    // Rows first, each into the next fresh row id; then every index over all of them at once (table.ts indexRange).
+    const idsStart = t.rows.idsEnd;
     for (let i = 0; i < count; i++) {
       if (at + 4 > bytes.length) fail(`a row length past the end at offset ${at}`);
       const length = (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
       if (length > bytes.length - at - 4) fail(`a row of ${length} bytes past the end at offset ${at}`);
-      const row = bytes.subarray(at + 4, at + 4 + length);
+      t.validateRow(bytes.subarray(at + 4, at + 4 + length));
+      const id = t.rows.insert(bytes, at + 4, length);
+      assert(id === idsStart + i, 'a restore into an empty table takes fresh row ids in order');
       at += 4 + length;
-      t.validateRow(row);
-      const keys = t.computeKeys(row);
-      let clash: boolean;
-      try { clash = t.identicalOrConflict(row, keys) !== undefined; } catch (e) {
-        if (!(e instanceof DatastoreError)) throw e;
-        clash = true;
-      }
-      if (clash) duplicates++;
-      else t.addRow(row, keys);
     }
+    const duplicates = t.indexRange(idsStart, count);
     if (duplicates > 0) fail(`${duplicates} duplicate ${t.byBytes !== undefined ? 'rows' : 'keys'}`);
     return at;
   }
