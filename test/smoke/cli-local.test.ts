@@ -1,0 +1,105 @@
+// Upstream smoketests that exercise the CLI on its own: standalone servers.rs (test_servers, test_edit_server),
+// create_project.rs, cli/dev.rs and cli/generate.rs. Upstream's Rust-project steps (`--lang rust`, template
+// `basic-rs`, `generate --lang rust`) run here as the same steps for a TypeScript project: this CLI creates and
+// builds TypeScript modules only (test/smoke/README.md). One server, for `server fingerprint`.
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { cleanupTempDirs, makeTempDir, repoRoot, runCli, startTestServer, tempConfigPath, type TestServer } from '../harness.js';
+
+let server: TestServer;
+before(async () => {
+  server = await startTestServer();
+});
+after(async () => {
+  await server?.stop();
+  cleanupTempDirs();
+});
+
+test('servers: add prints host and protocol, list shows it, fingerprint of a running server', async () => {
+  const configPath = tempConfigPath();
+  const cli = (args: string[]) => runCli(args, { configPath });
+  const add = await cli(['server', 'add', '--url', 'https://testnet.spacetimedb.com', 'testnet', '--no-fingerprint']);
+  assert.equal(add.code, 0, add.stderr);
+  assert.match(add.stdout, /Host: testnet\.spacetimedb\.com\n/);
+  assert.match(add.stdout, /Protocol: https\n/);
+  const list = await cli(['server', 'list']);
+  assert.match(list.stdout, /^\s*testnet\.spacetimedb\.com\s+https\s+testnet\s*$/m);
+  assert.equal((await cli(['server', 'add', '--url', server.url, 'test-local', '--no-fingerprint'])).code, 0);
+  const fingerprint = await cli(['server', 'fingerprint', 'test-local', '-y']);
+  assert.equal(fingerprint.code, 0, fingerprint.stderr);
+  assert.match(fingerprint.stdout, /fingerprint/i);
+});
+
+test('servers: edit renames a server and changes its URL', async () => {
+  const configPath = tempConfigPath();
+  const cli = (args: string[]) => runCli(args, { configPath });
+  assert.equal((await cli(['server', 'add', '--url', 'https://foo.com', 'foo', '--no-fingerprint'])).code, 0);
+  const edit = await cli(['server', 'edit', 'foo', '--url', 'https://edited-testnet.spacetimedb.com', '--new-name', 'edited-testnet',
+    '--no-fingerprint', '--yes']);
+  assert.equal(edit.code, 0, edit.stderr);
+  const list = await cli(['server', 'list']);
+  assert.match(list.stdout, /^\s*edited-testnet\.spacetimedb\.com\s+https\s+edited-testnet\s*$/m);
+});
+
+test('create_project: init needs --lang (or a template), then refuses an existing project', async () => {
+  const configPath = tempConfigPath();
+  const dir = makeTempDir('stdb-create-');
+  const init = (args: string[], cwd?: string) => runCli(['init', '--non-interactive', ...args], { configPath, cwd });
+  assert.notEqual((await init(['test-project'], dir)).code, 0, 'without --lang');
+  assert.notEqual((await init(['--project-path', dir, 'test-project'])).code, 0, 'without --lang, with --project-path');
+  const rust = await init(['--lang=rust', '--project-path', dir, 'test-project']);
+  assert.match(rust.stderr, /Language `rust` is not supported by this CLI: only `typescript` modules can be created\./);
+  const created = await init(['--lang=typescript', '--project-path', dir, 'test-project']);
+  assert.equal(created.code, 0, created.stdout + created.stderr);
+  assert.ok(existsSync(path.join(dir, 'spacetimedb', 'src', 'index.ts')));
+  assert.notEqual((await init(['--lang=typescript', '--project-path', dir, 'test-project'])).code, 0, 'the project exists');
+});
+
+test('dev: --template / -t are accepted flags; init from a template; an unknown spacetime.json field', async () => {
+  const configPath = tempConfigPath();
+  const help = await runCli(['dev', '--help'], { configPath });
+  assert.equal(help.code, 0);
+  assert.ok(help.stdout.includes('--template') && help.stdout.includes('-t'), help.stdout);
+  for (const flag of ['--template', '-t']) {
+    const dev = await runCli(['dev', flag, 'react', '--server', 'nonexistent-server-12345'], { configPath, cwd: makeTempDir('stdb-dev-') });
+    assert.notEqual(dev.code, 0);
+    assert.ok(!(dev.stderr.includes('unrecognized') || dev.stderr.includes('unknown option')), dev.stderr);
+  }
+  const dir = makeTempDir('stdb-dev-');
+  const init = await runCli(['init', '--template', 'basic-ts', '--local', '--non-interactive', 'test-project'], { configPath, cwd: dir });
+  assert.equal(init.code, 0, init.stderr);
+  assert.ok(existsSync(path.join(dir, 'test-project', 'spacetimedb')));
+  assert.ok(existsSync(path.join(dir, 'test-project', 'src')));
+
+  const bad = makeTempDir('stdb-dev-');
+  writeFileSync(path.join(bad, 'spacetime.json'), '{\n  "dev": {\n    "run_command": "npm run dev"\n  },\n  "publish": {\n    "database": "test-db"\n  }\n}');
+  mkdirSync(path.join(bad, 'spacetimedb', 'src'), { recursive: true });
+  writeFileSync(path.join(bad, 'spacetimedb', 'src', 'index.ts'), '');
+  const dev = await runCli(['dev', 'test-db'], { configPath, cwd: bad });
+  assert.notEqual(dev.code, 0);
+  assert.ok(dev.stderr.includes('Failed to load spacetime.json'), dev.stderr);
+  assert.ok(dev.stderr.includes('unknown field `run_command`'), dev.stderr);
+});
+
+test('generate: a spacetime.json entry for another module path gives way to the command line', async () => {
+  const configPath = tempConfigPath();
+  const dir = makeTempDir('stdb-generate-');
+  const init = await runCli(['init', '--non-interactive', '--lang', 'typescript', '--project-path', dir, 'test-project'], { configPath, cwd: dir });
+  assert.equal(init.code, 0, init.stderr);
+  const moduleDir = path.join(dir, 'spacetimedb');
+  // Upstream points the module at its local bindings crate; here node_modules links the installed library.
+  mkdirSync(path.join(moduleDir, 'node_modules'));
+  symlinkSync(path.join(repoRoot, 'node_modules', 'spacetimedb'), path.join(moduleDir, 'node_modules', 'spacetimedb'), 'dir');
+  writeFileSync(path.join(moduleDir, 'spacetime.json'),
+    '{\n  "generate": [\n    {\n      "language": "typescript",\n      "out-dir": "./config-output",\n      "module-path": "config-module-path"\n    }\n  ]\n}');
+  const build = await runCli(['build', '--module-path', moduleDir], { configPath });
+  assert.equal(build.code, 0, build.stderr);
+  const outDir = path.join(moduleDir, 'cli-output');
+  mkdirSync(outDir);
+  const generate = await runCli(['generate', '--lang', 'typescript', '--out-dir', outDir, '--module-path', moduleDir], { configPath, cwd: moduleDir });
+  assert.equal(generate.code, 0, generate.stderr);
+  assert.ok(existsSync(path.join(outDir, 'index.ts')), generate.stdout);
+  assert.ok(!existsSync(path.join(moduleDir, 'config-output')));
+});
