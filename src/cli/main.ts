@@ -430,12 +430,15 @@ function registerServerCommands(program: Command): void {
   server.command('list').description('List stored server configurations').action(async (_opts, cmd: Command) => {
     warnUnstable();
     const config = loadConfig(cmd);
+    const defaultServer = config.data.default_server;
     const rows = config.data.server_configs.map((s) => [
-      s.nickname !== undefined && s.nickname === config.data.default_server ? '***' : '',
+      defaultServer !== undefined && [s.nickname, s.host, `${s.protocol}://${s.host}`].includes(defaultServer) ? '***' : '',
       s.host, s.protocol, s.nickname ?? '',
     ]);
     const widths = [0, 1, 2, 3].map((i) => Math.max(['DEFAULT', 'HOSTNAME', 'PROTOCOL', 'NICKNAME'][i].length, ...rows.map((r) => r[i].length)));
-    const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+    // Upstream's table (tabled, empty style): every cell padded by one space each side, trailing spaces kept, the
+    // DEFAULT column aligned right.
+    const line = (cells: string[]) => cells.map((c, i) => ` ${i === 0 ? c.padStart(widths[i]) : c.padEnd(widths[i])} `).join('');
     process.stdout.write([line(['DEFAULT', 'HOSTNAME', 'PROTOCOL', 'NICKNAME']), ...rows.map(line)].join('\n') + '\n');
   });
   server.command('add').description('Add a new server configuration')

@@ -44,7 +44,7 @@ test('server list, set-default and remove', async () => {
   const configPath = tempConfigPath();
   const list = await runCli(['server', 'list'], { configPath });
   assert.match(list.stderr, /WARNING: This command is UNSTABLE and subject to breaking changes\.\n\n/);
-  assert.match(list.stdout, /^DEFAULT\s+HOSTNAME\s+PROTOCOL\s+NICKNAME\n/);
+  assert.match(list.stdout, /^ DEFAULT  HOSTNAME\s+PROTOCOL  NICKNAME +\n/);
   assert.match(list.stdout, /\*\*\*\s+127\.0\.0\.1:3000\s+http\s+local/);
   const unknown = await runCli(['server', 'set-default', 'nope'], { configPath });
   assert.equal(unknown.code, 1);

@@ -32,6 +32,15 @@ test('servers: add prints host and protocol, list shows it, fingerprint of a run
   assert.match(fingerprint.stdout, /fingerprint/i);
 });
 
+test('servers: list prints upstream\'s table (one space each side of every cell, DEFAULT aligned right)', async () => {
+  const list = await runCli(['server', 'list'], { configPath: tempConfigPath() });
+  assert.equal(list.stdout, [
+    ' DEFAULT  HOSTNAME                   PROTOCOL  NICKNAME  ',
+    '          maincloud.spacetimedb.com  https     maincloud ',
+    '     ***  127.0.0.1:3000             http      local     ',
+  ].join('\n') + '\n');
+});
+
 test('servers: edit renames a server and changes its URL', async () => {
   const configPath = tempConfigPath();
   const cli = (args: string[]) => runCli(args, { configPath });
