@@ -603,10 +603,10 @@ export abstract class RowIdHash<K> {
     const mask = this.mask, slots = this.slots, tags = this.tags;
     const homes = new Uint32Array(count);
     for (let k = 0; k < count; k++) homes[k] = mix(this.hashOfId(idsStart + k));
-    const order = orderByHomeSlot(homes, mask);
+    const { order, sortedHomes } = orderByHomeSlot(homes, mask);
     let clashes = 0;
     for (let j = 0; j < count; j++) {
-      const k = order[j], m = homes[k], tag = m >>> 24, id = idsStart + k;
+      const m = sortedHomes[j], tag = m >>> 24, id = idsStart + order[j];
       let i = m & mask, clash = false;
       for (let s = slots[i]; s !== slotEmpty; i = (i + 1) & mask, s = slots[i]) {
         if (tags[i] === tag && this.sameKey(s - 1, id)) { clash = true; break; }
@@ -690,18 +690,22 @@ export abstract class RowIdHash<K> {
 }
 
 /**
- * Indices of `homes` (mixed hashes) in the order of their home slots (`& mask`), by the top 16 bits of the slot
- * number (one counting sort): within one bucket the slots lie at most 2^(bits - 16) apart, so a pass in this order
- * writes the slot table as a sweep.
+ * The indices of `homes` (mixed hashes) in the order of their home slots (`& mask`), by the top 16 bits of the slot
+ * number (one counting sort), with the hashes in that order beside them: within one bucket the slots lie at most
+ * 2^(bits - 16) apart, so a pass reading both in order writes the slot table as a sweep.
  */
-function orderByHomeSlot(homes: Uint32Array, mask: number): Int32Array {
+function orderByHomeSlot(homes: Uint32Array, mask: number): { order: Int32Array; sortedHomes: Uint32Array } {
   const shift = Math.max(0, 32 - Math.clz32(mask) - 16);
   const starts = new Int32Array((mask >>> shift) + 2);
   for (let k = 0; k < homes.length; k++) starts[((homes[k] & mask) >>> shift) + 1]++;
   for (let b = 1; b < starts.length; b++) starts[b] += starts[b - 1];
-  const order = new Int32Array(homes.length);
-  for (let k = 0; k < homes.length; k++) order[starts[(homes[k] & mask) >>> shift]++] = k;
-  return order;
+  const order = new Int32Array(homes.length), sortedHomes = new Uint32Array(homes.length);
+  for (let k = 0; k < homes.length; k++) {
+    const m = homes[k], at = starts[(m & mask) >>> shift]++;
+    order[at] = k;
+    sortedHomes[at] = m;
+  }
+  return { order, sortedHomes };
 }
 
 /** Spreads a 32-bit hash so that sequential keys land in different slots of a power-of-two table (murmur3's fmix). */

@@ -492,7 +492,7 @@ export class Datastore extends Reader {
       if (at + 4 > bytes.length) fail(`a row length past the end at offset ${at}`);
       const length = (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
       if (length > bytes.length - at - 4) fail(`a row of ${length} bytes past the end at offset ${at}`);
-      t.validateRow(bytes.subarray(at + 4, at + 4 + length));
+      t.validateRowAt(bytes, at + 4, length);
       const id = t.rows.insert(bytes, at + 4, length);
       assert(id === idsStart + i, 'a restore into an empty table takes fresh row ids in order');
       at += 4 + length;

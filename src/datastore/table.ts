@@ -220,6 +220,13 @@ export class TableState {
     }
   }
 
+  /** validateRow of the row at `bytes[start, start + length)`, with no view made of a valid one (snapshot restore). */
+  validateRowAt(bytes: Uint8Array, start: number, length: number): void {
+    const width = this.rowNumericWidthBytes;
+    if (width !== undefined ? length === width : this.layout !== undefined && layoutAccepts(this.layout, bytes, start, start + length)) return;
+    this.validateRow(bytes.subarray(start, start + length));
+  }
+
   /** Start offset of column `col` in a valid row. */
   columnOffset(row: Uint8Array, col: number): number {
     const at = this.offsets[col];
@@ -619,9 +626,9 @@ export function rowLayout(columnTypes: AlgebraicType[], ts: Typespace): Uint8Arr
  * Whether `row` is exactly one row the layout accepts — what the row codec's skip accepts (the layout's promise).
  * The module's shim walks layouts the same way (host/isolate-src.ts validRow), in its own realm.
  */
-export function layoutAccepts(layout: Uint8Array, row: Uint8Array): boolean {
-  const len = row.length;
-  let p = 0;
+export function layoutAccepts(layout: Uint8Array, row: Uint8Array, start = 0, end = row.length): boolean {
+  const len = end;
+  let p = start;
   for (let i = 0; i < layout.length;) {
     let k = layout[i++];
     if (k === rowLayoutCode.option) {
