@@ -19,7 +19,7 @@ import {
 } from './call.js';
 import { registerGenerateCommand } from './generate/register.js';
 import { runSubscribe } from './subscribe.js';
-import { CliConfig, configDir, dataDir, type PathOptions } from './config.js';
+import { CliConfig, configDir, dataDir, type PathOptions, type ServerConfig } from './config.js';
 import { CliError, ExitWithCode, UsageError, formatError } from './errors.js';
 import { parseJsonLossless, type LosslessJson } from './json.js';
 import { toSnakeCase } from '../sats/names.js';
@@ -500,19 +500,13 @@ function registerServerCommands(program: Command): void {
     .action(async (name: string | undefined, opts: Record<string, unknown>, cmd: Command) => {
       warnUnstable();
       const config = loadConfig(cmd);
-      const serverUrl = config.serverUrl(name);
-      const entry = name === undefined ? config.defaultServer() : config.findServer(name);
-      const key = await fetchFingerprint(serverUrl);
-      if (entry?.ecdsa_public_key === key) {
-        process.stdout.write(`Fingerprint is unchanged for server ${name ?? serverUrl}:\n${key}\n`);
-        return;
+      const entry = name === undefined ? config.defaultServer() : savedServer(config, name);
+      // Upstream names the server as given (a URL by its host), or the default server by nickname or host.
+      const label = name === undefined ? entry.nickname ?? entry.host : hostOf(name);
+      if (await updateServerFingerprint(entry, label)) {
+        if (!(await confirmOrYes(opts, 'Continue?'))) throw new CliError('Aborted');
+        config.save();
       }
-      if (entry?.ecdsa_public_key !== undefined) process.stdout.write(`Fingerprint has changed for server ${name ?? serverUrl}.\nWas:\n${entry.ecdsa_public_key}\nNew:\n${key}\n`);
-      else process.stdout.write(`No saved fingerprint for server ${name ?? serverUrl}. New fingerprint:\n${key}\n`);
-      if (entry === undefined) return;
-      if (opts.yes === undefined && !(await yesOrNo('Continue?'))) throw new CliError('Aborted');
-      entry.ecdsa_public_key = key;
-      config.save();
     });
   server.command('clear').description('Deletes all data from all local databases')
     .option('--data-dir <dir>', 'The path to the server data directory to clear [default: that of the selected spacetime instance]')
@@ -540,35 +534,74 @@ function registerServerCommands(program: Command): void {
     .action(async (name: string, opts: Record<string, unknown>, cmd: Command) => {
       warnUnstable();
       const config = loadConfig(cmd);
-      const entry = config.findServer(name);
-      if (entry === undefined) throw new CliError(`No such saved server configuration: ${name}`);
       const newName = opts.newName as string | undefined;
+      const next = opts.url === undefined ? undefined : parseServerUrl(String(opts.url));
+      refuseServerConflict(config, 'Nickname', newName);
+      refuseServerConflict(config, 'Host', next?.host);
+      const entry = savedServer(config, hostOf(name));
+      const oldUrl = `${entry.protocol}://${entry.host}`;
+      const oldNickname = entry.nickname;
       if (newName !== undefined) {
-        if (config.data.server_configs.some((s) => s !== entry && s.nickname === newName)) throw new CliError(`Server nickname ${newName} already in use`);
-        process.stdout.write(`Changing nickname from ${entry.nickname ?? ''} to ${newName}\n`);
-      }
-      let next: { host: string; protocol: 'http' | 'https' } | undefined;
-      if (opts.url !== undefined) {
-        next = parseServerUrl(String(opts.url));
-        if (next.host !== entry.host) process.stdout.write(`Changing host from ${entry.host} to ${next.host}\n`);
-        if (next.protocol !== entry.protocol) process.stdout.write(`Changing protocol from ${entry.protocol} to ${next.protocol}\n`);
-      }
-      if (opts.yes === undefined && !(await yesOrNo('Continue?'))) throw new CliError('Aborted');
-      if (newName !== undefined) {
-        if (config.data.default_server === entry.nickname) config.data.default_server = newName;
+        if (config.data.default_server !== undefined && config.data.default_server === entry.nickname) config.data.default_server = newName;
         entry.nickname = newName;
+        if (oldNickname !== undefined) process.stdout.write(`Changing nickname from ${oldNickname} to ${newName}\n`);
       }
       if (next !== undefined) {
+        if (config.data.default_server === entry.host) config.data.default_server = next.host;
+        process.stdout.write(`Changing host from ${entry.host} to ${next.host}\nChanging protocol from ${entry.protocol} to ${next.protocol}\n`);
         entry.host = next.host;
         entry.protocol = next.protocol;
-        if (opts.fingerprint !== false) {
-          const key = await fetchFingerprint(`${next.protocol}://${next.host}`);
-          process.stdout.write(`New fingerprint:\n${key}\n`);
-          entry.ecdsa_public_key = key;
-        } else delete entry.ecdsa_public_key;
       }
+      if (`${entry.protocol}://${entry.host}` !== oldUrl) {
+        if (opts.fingerprint === false) delete entry.ecdsa_public_key;
+        else await updateServerFingerprint(entry, entry.host);
+      }
+      if (!(await confirmOrYes(opts, 'Continue?'))) throw new CliError('Aborted');
       config.save();
     });
+}
+
+/** A saved server by nickname or host (a URL by its host), or upstream's error. */
+function savedServer(config: CliConfig, nameOrUrl: string): ServerConfig {
+  const entry = config.findServer(hostOf(nameOrUrl));
+  if (entry === undefined) {
+    throw new CliError(`No such saved server configuration: ${nameOrUrl}\nAdd a new server configuration with:\n\tspacetime server add ${nameOrUrl} --url <url>`);
+  }
+  return entry;
+}
+
+/** The host of a URL; a nickname or host as it is (upstream's host_or_url_to_host_and_protocol). */
+function hostOf(nameOrUrl: string): string {
+  return nameOrUrl.includes('://') ? parseServerUrl(nameOrUrl).host : nameOrUrl;
+}
+
+/** `server edit` refuses a new nickname or host that names a saved server, the edited one included (as upstream). */
+function refuseServerConflict(config: CliConfig, what: 'Nickname' | 'Host', value: string | undefined): void {
+  const other = value === undefined ? undefined : config.findServer(value);
+  if (other !== undefined) {
+    throw new CliError(`${what} ${value} conflicts with saved configuration for server ${other.nickname ?? other.host}: ${other.protocol}://${other.host}`);
+  }
+}
+
+/** Fetches the server's key and saves it on `entry`; prints what changed. True when the entry changed. */
+async function updateServerFingerprint(entry: ServerConfig, label: string): Promise<boolean> {
+  const key = await fetchFingerprint(`${entry.protocol}://${entry.host}`);
+  const saved = entry.ecdsa_public_key;
+  if (saved === key) {
+    process.stdout.write(`Fingerprint is unchanged for server ${label}:\n${key}\n`);
+    return false;
+  }
+  if (saved !== undefined) process.stdout.write(`Fingerprint has changed for server ${label}.\nWas:\n${saved}\nNew:\n${key}\n`);
+  else process.stdout.write(`No saved fingerprint for server ${label}. New fingerprint:\n${key}\n`);
+  entry.ecdsa_public_key = key;
+  return true;
+}
+
+/** Upstream's y_or_n: `--yes` prints that it skipped the question. */
+async function confirmOrYes(opts: Record<string, unknown>, prompt: string): Promise<boolean> {
+  if (opts.yes === undefined) return yesOrNo(prompt);
+  process.stdout.write('Skipping confirmation due to --yes\n');
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

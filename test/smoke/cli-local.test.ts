@@ -30,6 +30,11 @@ test('servers: add prints host and protocol, list shows it, fingerprint of a run
   const fingerprint = await cli(['server', 'fingerprint', 'test-local', '-y']);
   assert.equal(fingerprint.code, 0, fingerprint.stderr);
   assert.match(fingerprint.stdout, /fingerprint/i);
+  // Upstream's exact text: the new key, then its y_or_n skipped by --yes; a second run finds it unchanged.
+  const key = await (await fetch(`${server.url}/v1/identity/public-key`)).text();
+  assert.equal(fingerprint.stdout, `No saved fingerprint for server test-local. New fingerprint:\n${key}\nSkipping confirmation due to --yes\n`);
+  const again = await cli(['server', 'fingerprint', server.url, '-y']);
+  assert.equal(again.stdout, `Fingerprint is unchanged for server ${new URL(server.url).host}:\n${key}\n`);
 });
 
 test('servers: list prints upstream\'s table (one space each side of every cell, DEFAULT aligned right)', async () => {
@@ -48,6 +53,11 @@ test('servers: edit renames a server and changes its URL', async () => {
   const edit = await cli(['server', 'edit', 'foo', '--url', 'https://edited-testnet.spacetimedb.com', '--new-name', 'edited-testnet',
     '--no-fingerprint', '--yes']);
   assert.equal(edit.code, 0, edit.stderr);
+  assert.equal(edit.stdout, 'Changing nickname from foo to edited-testnet\nChanging host from foo.com to edited-testnet.spacetimedb.com\n' +
+    'Changing protocol from https to https\nSkipping confirmation due to --yes\n');
+  const conflict = await cli(['server', 'edit', 'edited-testnet', '--new-name', 'local', '--yes']);
+  assert.equal(conflict.code, 1);
+  assert.match(conflict.stderr, /Error: Nickname local conflicts with saved configuration for server local: http:\/\/127\.0\.0\.1:3000\n/);
   const list = await cli(['server', 'list']);
   assert.match(list.stdout, /^\s*edited-testnet\.spacetimedb\.com\s+https\s+edited-testnet\s*$/m);
 });
