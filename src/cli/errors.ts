@@ -33,8 +33,9 @@ export class ExitWithCode extends Error {
 export function formatCliError(error: CliError): string {
   let text = `Error: ${error.message}`;
   if (error.causes.length > 0) {
+    // anyhow numbers the causes when there is more than one.
     text += '\n\nCaused by:';
-    for (const cause of error.causes) text += `\n    ${cause}`;
+    error.causes.forEach((cause, i) => (text += error.causes.length > 1 ? `\n    ${i}: ${cause}` : `\n    ${cause}`));
   }
   return text;
 }

@@ -389,12 +389,14 @@ async function deleteCommand(db: string | undefined, opts: Record<string, unknow
 // ---------------------------------------------------------------------------------------------------------------
 // server subcommands
 
+/** A server URL with its protocol (upstream refuses a bare host here: `Invalid url: …`). */
 function parseServerUrl(raw: string): { host: string; protocol: 'http' | 'https' } {
   let url: URL;
   try {
-    url = new URL(raw.includes('://') ? raw : `https://${raw}`);
+    if (!raw.includes('://')) throw new Error('no protocol');
+    url = new URL(raw);
   } catch {
-    throw new CliError(`Invalid URL: ${raw}`);
+    throw new CliError(`Invalid url: ${raw}`);
   }
   const protocol = url.protocol.replace(/:$/, '');
   if (protocol !== 'http' && protocol !== 'https') throw new CliError(`Invalid protocol: ${protocol}`);
@@ -432,7 +434,7 @@ function registerServerCommands(program: Command): void {
     const config = loadConfig(cmd);
     const defaultServer = config.data.default_server;
     const rows = config.data.server_configs.map((s) => [
-      defaultServer !== undefined && [s.nickname, s.host, `${s.protocol}://${s.host}`].includes(defaultServer) ? '***' : '',
+      defaultServer !== undefined && serverIs(s, defaultServer) ? '***' : '',
       s.host, s.protocol, s.nickname ?? '',
     ]);
     const widths = [0, 1, 2, 3].map((i) => Math.max(['DEFAULT', 'HOSTNAME', 'PROTOCOL', 'NICKNAME'][i].length, ...rows.map((r) => r[i].length)));
@@ -449,15 +451,22 @@ function registerServerCommands(program: Command): void {
     .action(async (name: string, opts: Record<string, unknown>, cmd: Command) => {
       warnUnstable();
       const config = loadConfig(cmd);
-      const { host, protocol } = parseServerUrl(String(opts.url));
-      if (config.data.server_configs.some((s) => s.nickname === name)) {
-        throw new CliError(`Server nickname ${name} already in use: ${config.serverUrl(name)}`);
+      const url = String(opts.url).replace(/\/+$/, '');
+      const { host, protocol } = parseServerUrl(url);
+      const sameName = config.findServer(name);
+      if (sameName !== undefined) throw new CliError(`Server nickname ${name} already in use: ${sameName.protocol}://${sameName.host}`);
+      const sameHost = config.findServer(host);
+      if (sameHost !== undefined) {
+        if (sameHost.nickname === host) throw new CliError(`Server host name is ambiguous with existing server nickname: ${host}`);
+        throw new CliError(`Server already configured for host: ${host}`);
       }
-      if (config.data.server_configs.some((s) => s.host === host)) throw new CliError(`Server already configured for host: ${host}`);
-      const url = `${protocol}://${host}`;
       let key: string | undefined;
       if (opts.fingerprint !== false) {
-        key = await fetchFingerprint(url);
+        key = await fetchFingerprint(url).catch((error: unknown) => {
+          throw new CliError(`Unable to retrieve fingerprint for server: ${url}\nIs the server running?\n` +
+            `Add a server without retrieving its fingerprint with:\n\tspacetime server add --url ${url} --no-fingerprint`,
+            error instanceof CliError ? [error.message, ...error.causes] : [String(error)]);
+        });
         process.stdout.write(`For server ${url}, got fingerprint:\n${key}\n`);
       }
       config.data.server_configs.push({ nickname: name, host, protocol, ...(key !== undefined ? { ecdsa_public_key: key } : {}) });
@@ -469,9 +478,8 @@ function registerServerCommands(program: Command): void {
     .action(async (name: string, _opts, cmd: Command) => {
       warnUnstable();
       const config = loadConfig(cmd);
-      const entry = config.findServer(name);
-      if (entry === undefined || entry.nickname === undefined) throw new CliError(`Cannot set default server to unknown server ${name}`);
-      config.data.default_server = entry.nickname;
+      if (config.findServer(name) === undefined) throw new CliError(`Cannot set default server to unknown server ${name}`);
+      config.data.default_server = name;
       config.save();
     });
   server.command('remove').description('Deletes a saved server configuration').argument('<server>')
@@ -479,10 +487,10 @@ function registerServerCommands(program: Command): void {
     .action(async (name: string, _opts, cmd: Command) => {
       warnUnstable();
       const config = loadConfig(cmd);
-      const entry = config.findServer(name);
-      if (entry === undefined) throw new CliError(`No such saved server configuration: ${name}`);
+      const entry = config.data.server_configs.find((s) => serverIs(s, name));
+      if (entry === undefined) throw new CliError(`No such saved server configuration: ${name}\nAdd a new server configuration with:\n\tspacetime server add ${name} --url <url>`);
       config.data.server_configs = config.data.server_configs.filter((s) => s !== entry);
-      if (entry.nickname !== undefined && config.data.default_server === entry.nickname) delete config.data.default_server;
+      if (config.data.default_server !== undefined && serverIs(entry, config.data.default_server)) delete config.data.default_server;
       config.save();
     });
   server.command('ping').description('Checks to see if a SpacetimeDB host is online').argument('[server]')
@@ -568,6 +576,11 @@ function savedServer(config: CliConfig, nameOrUrl: string): ServerConfig {
     throw new CliError(`No such saved server configuration: ${nameOrUrl}\nAdd a new server configuration with:\n\tspacetime server add ${nameOrUrl} --url <url>`);
   }
   return entry;
+}
+
+/** Whether `nameOrUrl` names this server by nickname, host or URL (upstream's nick_or_host_or_url_is). */
+function serverIs(entry: ServerConfig, nameOrUrl: string): boolean {
+  return entry.nickname === nameOrUrl || entry.host === nameOrUrl || entry.host === hostOf(nameOrUrl);
 }
 
 /** The host of a URL; a nickname or host as it is (upstream's host_or_url_to_host_and_protocol). */

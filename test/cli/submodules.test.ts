@@ -81,7 +81,7 @@ describe('spacetime call and generate against a published module with a submodul
       `Error: Invalid arguments provided for reducer \`lib\\.lib_put\` for database \`${database}\` resolving to identity \`${identity}\`\\.\n\n` +
       '2 parameters were expected, but 1 were provided\\.\n\n' +
       'The reducer has the following signature:\n\tlib\\.lib_put\\(entry: \\{ label: String, weight: u32 \\}, owner: Identity\\)\n\n' +
-      'Caused by:\n {4}Response text: invalid arguments'));
+      'Caused by:\n {4}0: Response text: invalid arguments'));
     // An argument that is not JSON is refused before sending, with the same explanation.
     const notJson = await call('lib.lib_put', '{label', ownerHex);
     assert.equal(notJson.code, 1);
@@ -95,7 +95,7 @@ describe('spacetime call and generate against a published module with a submodul
   test('arguments the server rejects give the signature and the server text as the cause', async () => {
     const r = await call('lib.lib_put', '{"label":1,"weight":7}', ownerHex);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /Error: Invalid arguments provided for reducer `lib\.lib_put` .*\n\nThe reducer has the following signature:\n\tlib\.lib_put\(entry: \{ label: String, weight: u32 \}, owner: Identity\)\n\nCaused by:\n {4}Response text: invalid arguments/);
+    assert.match(r.stderr, /Error: Invalid arguments provided for reducer `lib\.lib_put` .*\n\nThe reducer has the following signature:\n\tlib\.lib_put\(entry: \{ label: String, weight: u32 \}, owner: Identity\)\n\nCaused by:\n {4}0: Response text: invalid arguments/);
     assert.doesNotMatch(r.stderr, /parameters were expected/);
   });
 

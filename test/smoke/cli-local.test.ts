@@ -3,10 +3,10 @@
 // `basic-rs`, `generate --lang rust`) run here as the same steps for a TypeScript project: this CLI creates and
 // builds TypeScript modules only (test/smoke/README.md). One server, for `server fingerprint`.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { cleanupTempDirs, makeTempDir, repoRoot, runCli, startTestServer, tempConfigPath, type TestServer } from '../harness.js';
+import { cleanupTempDirs, freePort, makeTempDir, repoRoot, runCli, startTestServer, tempConfigPath, type TestServer } from '../harness.js';
 
 let server: TestServer;
 before(async () => {
@@ -60,6 +60,29 @@ test('servers: edit renames a server and changes its URL', async () => {
   assert.match(conflict.stderr, /Error: Nickname local conflicts with saved configuration for server local: http:\/\/127\.0\.0\.1:3000\n/);
   const list = await cli(['server', 'list']);
   assert.match(list.stdout, /^\s*edited-testnet\.spacetimedb\.com\s+https\s+edited-testnet\s*$/m);
+});
+
+test('servers: add, set-default and remove name servers as upstream does (nickname, host or URL) with its error texts', async () => {
+  const configPath = tempConfigPath();
+  const cli = (args: string[]) => runCli(args, { configPath });
+  const add = (url: string, name: string, ...extra: string[]) => cli(['server', 'add', '--url', url, name, ...extra]);
+  const error = async (result: Promise<{ code: number; stderr: string }>, text: string) => {
+    const r = await result;
+    assert.equal(r.code, 1);
+    assert.ok(r.stderr.includes(`Error: ${text}`), r.stderr);
+  };
+  await error(add('example.org', 'bare', '--no-fingerprint'), 'Invalid url: example.org\n');
+  await error(add('http://example.org', 'local', '--no-fingerprint'), 'Server nickname local already in use: http://127.0.0.1:3000\n');
+  await error(add('http://local', 'x', '--no-fingerprint'), 'Server host name is ambiguous with existing server nickname: local\n');
+  await error(add('http://127.0.0.1:3000/', 'y', '--no-fingerprint'), 'Server already configured for host: 127.0.0.1:3000\n');
+  const closed = `http://127.0.0.1:${await freePort()}`;
+  await error(add(closed, 'down'), `Unable to retrieve fingerprint for server: ${closed}\nIs the server running?\n` +
+    `Add a server without retrieving its fingerprint with:\n\tspacetime server add --url ${closed} --no-fingerprint\n\nCaused by:\n    0: error sending request`);
+  assert.equal((await add('http://example.com/', 'ex', '--no-fingerprint')).code, 0);
+  assert.equal((await cli(['server', 'set-default', 'example.com'])).code, 0);
+  assert.match((await cli(['server', 'list'])).stdout, /^ +\*\*\* {2}example\.com /m);
+  assert.equal((await cli(['server', 'remove', 'http://example.com'])).code, 0, 'a server removed by its URL');
+  assert.doesNotMatch(readFileSync(configPath, 'utf8'), /example\.com/);
 });
 
 test('create_project: init needs --lang (or a template), then refuses an existing project', async () => {
