@@ -33,9 +33,14 @@ export class ExitWithCode extends Error {
 export function formatCliError(error: CliError): string {
   let text = `Error: ${error.message}`;
   if (error.causes.length > 0) {
-    // anyhow numbers the causes when there is more than one.
+    // anyhow numbers the causes when there is more than one, and indents a cause's further lines under its first.
+    const numbered = error.causes.length > 1;
     text += '\n\nCaused by:';
-    error.causes.forEach((cause, i) => (text += error.causes.length > 1 ? `\n    ${i}: ${cause}` : `\n    ${cause}`));
+    error.causes.forEach((cause, i) => {
+      const lines = cause.split('\n');
+      text += numbered ? `\n${String(i).padStart(5)}: ` : '\n    ';
+      text += lines.join(numbered ? '\n       ' : '\n    ');
+    });
   }
   return text;
 }

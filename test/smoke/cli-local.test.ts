@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { CliError, formatCliError } from '../../src/cli/errors.js';
 import { cleanupTempDirs, freePort, makeTempDir, repoRoot, runCli, startTestServer, tempConfigPath, type TestServer } from '../harness.js';
 
 let server: TestServer;
@@ -83,6 +84,11 @@ test('servers: add, set-default and remove name servers as upstream does (nickna
   assert.match((await cli(['server', 'list'])).stdout, /^ +\*\*\* {2}example\.com /m);
   assert.equal((await cli(['server', 'remove', 'http://example.com'])).code, 0, 'a server removed by its URL');
   assert.doesNotMatch(readFileSync(configPath, 'utf8'), /example\.com/);
+});
+
+test('errors print their causes as anyhow does: numbered when several, further lines indented under the first', () => {
+  assert.equal(formatCliError(new CliError('a', ['b\nc'])), 'Error: a\n\nCaused by:\n    b\n    c');
+  assert.equal(formatCliError(new CliError('a', ['b\n\nc', 'd'])), 'Error: a\n\nCaused by:\n    0: b\n       \n       c\n    1: d');
 });
 
 test('create_project: init needs --lang (or a template), then refuses an existing project', async () => {
