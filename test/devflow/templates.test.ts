@@ -52,7 +52,7 @@ test('init writes the template, spacetime.json and .env.local for the default se
 test('init refuses a non-empty directory and an unknown template', async () => {
   const again = await runCli(['init', 'x', '--project-path', projectDir, '--template', 'basic-ts'], { configPath });
   assert.equal(again.code, 1);
-  assert.match(again.stderr, /is not empty/);
+  assert.match(again.stderr, /Error: Cannot create new SpacetimeDB project in non-empty directory: /);
   const unknown = await runCli(['init', 'x', '--template', 'nope-ts'], { configPath, cwd: makeWorkDir() });
   assert.equal(unknown.code, 1);
   assert.match(unknown.stderr, /Unknown template: nope-ts[\s\S]*basic-ts/);

@@ -102,7 +102,20 @@ test('create_project: init needs --lang (or a template), then refuses an existin
   const created = await init(['--lang=typescript', '--project-path', dir, 'test-project']);
   assert.equal(created.code, 0, created.stdout + created.stderr);
   assert.ok(existsSync(path.join(dir, 'spacetimedb', 'src', 'index.ts')));
-  assert.notEqual((await init(['--lang=typescript', '--project-path', dir, 'test-project'])).code, 0, 'the project exists');
+  const again = await init(['--lang=typescript', '--project-path', dir, 'test-project']);
+  assert.equal(again.code, 1, 'the project exists');
+  assert.ok(again.stderr.includes(`Error: Cannot create new SpacetimeDB project in non-empty directory: ${dir}\n`), again.stderr);
+  // Upstream's other texts: a file in the way; --server-only may use a non-empty directory unless it has a module.
+  writeFileSync(path.join(dir, 'a-file'), '');
+  const file = await init(['--lang=typescript', '--project-path', 'a-file', 'x'], dir);
+  assert.ok(file.stderr.includes('Error: Path a-file exists but is not a directory. A new SpacetimeDB project must be initialized in an ' +
+    'empty directory.\n'), file.stderr);
+  const client = makeTempDir('stdb-create-');
+  writeFileSync(path.join(client, 'package.json'), '{}');
+  assert.equal((await init(['--lang=typescript', '--server-only', '--project-path', client, 'mod'])).code, 0);
+  assert.ok(existsSync(path.join(client, 'spacetimedb', 'src', 'index.ts')));
+  const module = await init(['--lang=typescript', '--server-only', '--project-path', client, 'mod']);
+  assert.ok(module.stderr.includes(`Error: A SpacetimeDB module already exists in the target directory: ${client}\n`), module.stderr);
 });
 
 test('dev: --template / -t are accepted flags; init from a template; an unknown spacetime.json field', async () => {

@@ -101,7 +101,9 @@ function renamePackage(file: string, name: string): void {
   writeFileSync(file, JSON.stringify(pkg, null, 2) + '\n');
 }
 
-function writeJson(file: string, value: unknown): void {
+/** Writes a project config file unless one is there (a --server-only project may go into an existing one). */
+function writeJsonIfMissing(file: string, value: unknown): void {
+  if (existsSync(file)) return;
   writeFileSync(file, JSON.stringify(value, null, 2) + '\n');
   print(`✓ Created ${file}`);
 }
@@ -115,8 +117,21 @@ export function serverUrlOrDefault(config: CliConfig, server: string | undefined
   }
 }
 
-function isEmptyDir(dir: string): boolean {
-  return !existsSync(dir) || (statSync(dir).isDirectory() && readdirSync(dir).length === 0);
+/**
+ * Upstream's rule for where a project may go: a missing or empty directory; with --server-only a non-empty one too,
+ * unless it already holds a module in spacetimedb/. `shown` is the path as the user gave it (upstream's texts).
+ */
+function ensureEmptyDirectory(dir: string, shown: string, serverOnly: boolean): void {
+  if (!existsSync(dir)) return;
+  if (!statSync(dir).isDirectory()) {
+    throw new CliError(`Path ${shown} exists but is not a directory. A new SpacetimeDB project must be initialized in an empty directory.`);
+  }
+  if (readdirSync(dir).length === 0) return;
+  if (!serverOnly) throw new CliError(`Cannot create new SpacetimeDB project in non-empty directory: ${shown}`);
+  const serverDir = path.join(dir, 'spacetimedb');
+  if (existsSync(serverDir) && readdirSync(serverDir).length > 0) {
+    throw new CliError(`A SpacetimeDB module already exists in the target directory: ${shown}`);
+  }
 }
 
 export async function init(config: CliConfig, opts: InitOptions): Promise<InitResult | undefined> {
@@ -132,10 +147,9 @@ export async function init(config: CliConfig, opts: InitOptions): Promise<InitRe
     name = await ask('Project name', defaultProjectName);
   }
   const { def, serverOnly } = await chooseTemplate(opts, interactive);
-  const projectPath = path.resolve(cwd, opts.projectPath ?? (slugify(name) || name));
-  if (!isEmptyDir(projectPath)) {
-    throw new CliError(`Project path ${projectPath} is not empty. Please choose an empty directory.`);
-  }
+  const shownPath = opts.projectPath ?? (slugify(name) || name);
+  const projectPath = path.resolve(cwd, shownPath);
+  ensureEmptyDirectory(projectPath, shownPath, opts.serverOnly);
   const serverName = opts.local ? 'local' : (config.data.default_server ?? 'local');
   const serverUrl = serverUrlOrDefault(config, serverName);
   const database = opts.database ?? randomDatabaseName(name);
@@ -164,8 +178,8 @@ export async function init(config: CliConfig, opts: InitOptions): Promise<InitRe
     projectConfig.generate = [{ language: 'typescript', 'out-dir': './src/module_bindings' }];
     projectConfig.dev = { run: 'npm run dev' };
   }
-  writeJson(path.join(projectPath, 'spacetime.json'), projectConfig);
-  writeJson(path.join(projectPath, 'spacetime.local.json'), { database });
+  writeJsonIfMissing(path.join(projectPath, 'spacetime.json'), projectConfig);
+  writeJsonIfMissing(path.join(projectPath, 'spacetime.local.json'), { database });
   if (opts.skipNextSteps !== true) printNextSteps(cwd, projectPath, serverOnly, opts.local, database);
   return { projectPath, database };
 }
