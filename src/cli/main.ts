@@ -135,7 +135,8 @@ async function callCommand(db: string | undefined, fnArg: string | undefined, ar
     const status = httpError(res, url).causes;
     throw new CliError(invalidArgumentsMessage(def, fn, database, identity, args.length), [`Response text: ${res.text}`, ...status]);
   }
-  ensureOk(res, url);
+  // Upstream's call puts the server's text under `Response text:`, the status line as its cause.
+  if (res.status < 200 || res.status >= 300) throw new CliError(`Response text: ${res.text}`, httpError(res, url).causes);
   if (def.kind === 'procedure' || res.text.length > 0) process.stdout.write(res.text.endsWith('\n') || res.text === '' ? res.text : `${res.text}\n`);
 }
 
