@@ -737,8 +737,12 @@ export class Database {
   private clientCallable(name: string): ReducerInfo {
     const info = this.reducers.get(name);
     if (info === undefined) throw new NoSuchReducerError(name);
-    if (info.lifecycle !== undefined) throw new ReducerNotCallableError(info.name, 'it is a lifecycle reducer');
-    if (info.scheduled) throw new ReducerNotCallableError(info.name, 'it is a scheduled reducer');
+    if (info.lifecycle !== undefined) {
+      // Upstream's text names the lifecycle as its Rust enum prints (`Init`, `OnConnect`, `OnDisconnect`).
+      const lifecycle = info.lifecycle[0]!.toUpperCase() + info.lifecycle.slice(1);
+      throw new ReducerNotCallableError(info.name, `can't directly call special ${lifecycle} lifecycle reducer`);
+    }
+    if (info.scheduled) throw new ReducerNotCallableError(info.name, `reducer ${info.name} cannot be called by clients: it is a scheduled reducer`);
     return info;
   }
 

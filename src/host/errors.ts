@@ -12,10 +12,10 @@ export class NoSuchReducerError extends Error {
   constructor(readonly reducer: string) { super(`no such reducer: ${reducer}`); this.name = 'NoSuchReducerError'; }
 }
 
-/** A client tried to call a lifecycle or scheduled reducer, which only the host may call. */
+/** A client tried to call a lifecycle or scheduled reducer, which only the host may call; `message` is the whole text. */
 export class ReducerNotCallableError extends Error {
-  constructor(readonly reducer: string, readonly why: string) {
-    super(`reducer ${reducer} cannot be called by clients: ${why}`);
+  constructor(readonly reducer: string, message: string) {
+    super(message);
     this.name = 'ReducerNotCallableError';
   }
 }

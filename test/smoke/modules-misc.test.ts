@@ -46,11 +46,11 @@ test('panic: a reducer that throws fails the call, the next call runs; an error 
   assert.ok((await st.logMessages(db, 2)).some((m) => m.includes('oopsie :(')));
 });
 
-test('call: a refused call prints the server text under `Response text:` with the HTTP status as its cause', async () => {
+test('call: a lifecycle reducer is refused with upstream\'s text under `Response text:`, the HTTP status as its cause', async () => {
   const db = await st.publish('smoke-hooks');
   const r = await st.call(db, 'on_connect');
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /\nError: Response text: .*lifecycle.*\n\nCaused by:\n {4}HTTP status client error \(400 Bad Request\) for url \(/);
+  assert.match(r.stderr, /\nError: Response text: can't directly call special OnConnect lifecycle reducer\n\nCaused by:\n {4}HTTP status client error \(400 Bad Request\) for url \(/);
 });
 
 test('timestamp_route: 404 for an unknown database, then a SATS-JSON Timestamp once it is published', async () => {
