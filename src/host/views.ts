@@ -548,6 +548,10 @@ export class CallerView implements ReadView {
     return plans;
   }
 
+  /** The RLS filters of `tableId` for this caller (undefined: none apply), and the committed state they read. */
+  rlsFilters(tableId: TableId): SubscriptionPlan[] | undefined { return this.filters(tableId); }
+  get base(): ReadView { return this.host.base; }
+
   /** Rows of `tableId` the RLS filters let this caller see (a row is visible when any filter returns it). */
   private visible(tableId: TableId, rows: Uint8Array[]): Uint8Array[] {
     const plans = this.filters(tableId);
@@ -573,9 +577,13 @@ export class CallerView implements ReadView {
  * A subscription over views and/or RLS tables for one caller: the inner plan evaluated against the caller's view,
  * recomputed after a commit that touches what it read, and diffed (multiset) against the previous result.
  * Reported as a join so the manager always asks `delta`; a view failure throws (→ SubscriptionError).
- * Except the common RLS case: a query of one table whose filters read only that table (`rowFilters`), whose delta is
- * the changed rows the query and a filter both accept, as for a plain single-table query. Recomputing it cost every
- * subscriber a whole evaluation per commit, and keeping its previous result a copy of every row it saw.
+ * Except the RLS cases of a query of one table, which recomputing cost every subscriber a whole evaluation per commit:
+ * - its filters read only that table (`rowFilters`): the delta is the changed rows the query and a filter both
+ *   accept, as for a plain single-table query;
+ * - a filter joins other tables (`joinFilters`, e.g. messages visible to the members of their room): each filter's
+ *   own delta (the planner's join delta, from the changed rows through index lookups) moves a count per row of how
+ *   many filter results hold it; a row whose count leaves or reaches 0 became visible or hidden, and is in the delta
+ *   when the query accepts it. The counts cost a key per visible row, as the previous result did.
  */
 class CallerPlan implements ManagerPlan {
   readonly returnTable: TableSchema;
@@ -583,6 +591,10 @@ class CallerPlan implements ManagerPlan {
   private last = new Map<string, { row: Uint8Array; count: number }>();
   /** Set when a row's membership depends on that row alone: the inner query's and its RLS filters'. */
   private readonly rowFilters: SubscriptionPlan[] | undefined;
+  /** Set when the query reads one table and a filter of it joins others: visibility is counted (see the header). */
+  private readonly joinFilters: SubscriptionPlan[] | undefined;
+  /** joinFilters: row key → in how many filter results (derivations) the row is. */
+  private visibleCounts = new Map<string, number>();
 
   constructor(
     private readonly inner: ManagerPlan, private readonly cv: CallerView, readonly usesSender: boolean,
@@ -591,14 +603,21 @@ class CallerPlan implements ManagerPlan {
     this.returnTable = inner.returnTable;
     const t = inner.returnTable.tableId;
     const plainTable = t < viewTableIdBase && !isHostSystemTable(t);
-    this.rowFilters = plainTable && !inner.isJoin && inner.readTables.length === 1 && inner.readTables[0] === t
-      ? cv.rowOnlyFilters(t) : undefined;
+    const oneTable = plainTable && !inner.isJoin && inner.readTables.length === 1 && inner.readTables[0] === t;
+    this.rowFilters = oneTable ? cv.rowOnlyFilters(t) : undefined;
+    this.joinFilters = oneTable && this.rowFilters === undefined ? cv.rlsFilters(t) : undefined;
   }
 
   evaluate(): Uint8Array[] {
     this.cv.forgetState();
     const rows = this.inner.evaluate(this.cv);
-    if (this.rowFilters === undefined) this.last = bagOf(rows);
+    if (this.joinFilters !== undefined) {
+      const counts = new Map<string, number>();
+      for (const f of this.joinFilters) for (const r of f.evaluate(this.cv.base)) { const k = keyOf(r); counts.set(k, (counts.get(k) ?? 0) + 1); }
+      this.visibleCounts = counts;
+    } else if (this.rowFilters === undefined) {
+      this.last = bagOf(rows);
+    }
     return rows;
   }
 
@@ -608,6 +627,7 @@ class CallerPlan implements ManagerPlan {
 
   delta(_view: ReadView, tx: TxData): { inserts: Uint8Array[]; deletes: Uint8Array[] } {
     if (this.rowFilters !== undefined) return this.rowDelta(tx, this.rowFilters);
+    if (this.joinFilters !== undefined) return this.joinFilterDelta(tx, this.joinFilters);
     const changed = new Set<TableId>();
     for (const t of tx.tables) if (t.inserts.length > 0 || t.deletes.length > 0) changed.add(t.tableId);
     let touched = false;
@@ -641,6 +661,31 @@ class CallerPlan implements ManagerPlan {
     const keep = (row: Uint8Array) => (inner.matchesWith !== undefined ? inner.matchesWith(row, decoded) : inner.matches(row)) &&
       filters.some((f) => f.matchesWith(row, decoded));
     return { inserts: changes.inserts.filter(keep), deletes: changes.deletes.filter(keep) };
+  }
+
+  private joinFilterDelta(tx: TxData, filters: SubscriptionPlan[]): { inserts: Uint8Array[]; deletes: Uint8Array[] } {
+    const counts = this.visibleCounts, base = this.cv.base;
+    // Rows whose visibility this commit changed, by key; a row shown and hidden again within it is in neither.
+    const shown = new Map<string, Uint8Array>(), hidden = new Map<string, Uint8Array>();
+    for (const f of filters) {
+      const { inserts, deletes } = f.delta(base, tx);
+      for (const row of inserts) {
+        const k = keyOf(row), count = counts.get(k) ?? 0;
+        counts.set(k, count + 1);
+        if (count === 0 && !hidden.delete(k)) shown.set(k, row);
+      }
+      for (const row of deletes) {
+        const k = keyOf(row), count = counts.get(k) ?? 0;
+        assert(count > 0, 'an RLS filter dropped a row it did not hold');
+        if (count > 1) { counts.set(k, count - 1); continue; }
+        counts.delete(k);
+        if (!shown.delete(k)) hidden.set(k, row);
+      }
+    }
+    if (shown.size === 0 && hidden.size === 0) return { inserts: [], deletes: [] };
+    const decoded = new Map<Uint8Array, Value[]>(), inner = this.inner;
+    const keep = (row: Uint8Array) => (inner.matchesWith !== undefined ? inner.matchesWith(row, decoded) : inner.matches(row));
+    return { inserts: [...shown.values()].filter(keep), deletes: [...hidden.values()].filter(keep) };
   }
 }
 

@@ -78,6 +78,8 @@ export interface CompiledQuery {
   conjunctList: Conjunct[];
   /** Evaluation orders for delta terms, by starting relation (built on first use). */
   deltaSteps: Map<number, Step[]>;
+  /** Codecs of join columns by `rel:col` (built on first use: compiling one per lookup cost more than the lookup). */
+  joinKeyCodecs: Map<string, Codec>;
   /**
    * The consumer reads no decoded values of a result (subscriptions read its bytes, COUNT(*) nothing): the last step's
    * row is decoded only as far as its checks need.
@@ -109,7 +111,7 @@ export function compileQuery(
   }
   const root = chooseRoot(schema, relations, terms);
   const q: CompiledQuery = {
-    schema, relations, rowCodecs, edges, root, steps: [], lookupPaths, conjunctList, deltaSteps: new Map(),
+    schema, relations, rowCodecs, edges, root, steps: [], lookupPaths, conjunctList, deltaSteps: new Map(), joinKeyCodecs: new Map(),
     valuesUnused: options.valuesUnused === true,
   };
   q.steps = orderFrom(q, root.rel);
@@ -314,7 +316,10 @@ const keyString = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset,
 
 /** Encodes one column of a decoded row (the join key). */
 function columnCodec(q: CompiledQuery, rel: number, col: number): Codec {
-  return compileCodec(q.relations[rel]!.table.columns[col]!.type, q.schema.typespace);
+  const key = `${rel}:${col}`;
+  let codec = q.joinKeyCodecs.get(key);
+  if (codec === undefined) q.joinKeyCodecs.set(key, (codec = compileCodec(q.relations[rel]!.table.columns[col]!.type, q.schema.typespace)));
+  return codec;
 }
 
 class PostState implements RowSource {
