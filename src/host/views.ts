@@ -9,9 +9,11 @@
 // host/runtime (CallOutcome), limits.
 //
 // Materialization (as upstream): one cache of view results per database (`ViewHost`), keyed by (view, sender) — the
-// sender is left out for anonymous views — each entry with the read set recorded when it ran. A view runs again only
-// when a commit touched a table in its read set (`commitApplied`, called by the host for every commit before the
-// subscription manager sees it); two identical queries with no write between them call it once, whatever reads it
+// sender is left out for anonymous views — each entry with the read set recorded when it ran: the tables it scanned
+// (or counted, or range-scanned) whole, and the keys it looked up by index point (`find`, `filter` of a value). A view
+// runs again only when a commit changed a table it read whole, or a row under a key it looked up (`commitApplied`,
+// called by the host for every commit before the subscription manager sees it): a sender view over the sender's own
+// rows re-runs only for commits that touch them. Two identical queries with no write between them call it once, whatever reads it
 // (SQL, subscriptions, other CallerViews). A sender view's results are kept per sender and never shared. The cache
 // is bounded (limits.ts viewResultsCachedMax entries, viewResultRowsCachedMax rows; least recently used first out).
 // A CallerView pins the results it read until `refresh`, so one evaluation sees one state of each view.
@@ -19,15 +21,17 @@
 // TxData. Host system tables (datastore/system.ts: st_client, st_var, st_view, …) are served here too: their rows come
 // from `ViewHostOptions.systemState`, and a subscription reading one is a CallerPlan (evaluated per caller; its rows
 // are not kept up to date by commits, which do not carry them).
-// Cost of a commit for a live view/RLS plan: a set intersection of the commit's tables with the plan's read set;
-// only when they meet is the view re-run and the result diffed (multiset) against the previous one.
+// Cost of a commit for a live view/RLS plan: a set intersection of the commit's tables with the plan's read set, and for
+// point reads the changed rows' keys (computed once per commit and index); only when a view's result was dropped is
+// it re-run and the plan's result diffed (multiset) against the previous one.
 
 import assert from 'node:assert/strict';
 import { DatastoreError, errno } from '../datastore/types.js';
 import { hostSystemTableRows, isHostSystemTable, systemTableSchemas, type HostSystemState } from '../datastore/system.js';
 import { viewResultRowsCachedMax, viewResultsCachedMax } from '../limits.js';
 import type {
-  ColumnSchema, DatabaseSchema, IndexId, MutTx, RangeScanArgs, ReadView, StoredRowTest, TableId, TableSchema, TxData, WriteResult,
+  ColumnSchema, DatabaseSchema, IndexId, MutTx, RangeScanArgs, ReadView, StoredRowTest, TableChanges, TableId, TableSchema, TxData,
+  WriteResult,
 } from '../datastore/types.js';
 import { BsatnReader } from '../sats/bsatn.js';
 import { compileCodec, resolveType, type Codec } from '../sats/codec.js';
@@ -179,8 +183,14 @@ export interface ViewHostOptions {
   cacheLimits?: { entriesMax: number; rowsMax: number };
 }
 
-/** A view's result for one sender (or anonymous), with the datastore tables it read. */
-interface Materialization { rows: Uint8Array[]; readSet: Set<TableId>; byKey?: Map<string, Uint8Array[]> }
+/**
+ * A view's result for one sender (or anonymous), with the datastore tables it read (`readSet`), of which those it read
+ * whole (`whole`; the others only through `points`: index id → the keys it looked up, latin1 of their BSATN).
+ */
+interface Materialization {
+  rows: Uint8Array[]; readSet: Set<TableId>; whole: Set<TableId>; points: Map<IndexId, Set<string>>;
+  byKey?: Map<string, Uint8Array[]>;
+}
 
 /** Key of a result in the ViewHost's cache: the view's table id, and the sender in hex for a sender view (cachedViews parses it back). */
 function cacheKey(view: ViewInfo, sender: bigint): string {
@@ -201,6 +211,8 @@ export class ViewHost {
   private readonly results = new Map<string, Materialization>();
   /** Cache keys by each datastore table their result read. */
   private readonly keysByTable = new Map<TableId, Set<string>>();
+  /** Per index: the codecs that take a changed row to its key (commitApplied). */
+  private readonly indexKeyCodecs = new Map<IndexId, { row: Codec; columns: { at: number; codec: Codec }[] }>();
   private cachedRows = 0;
   private readonly cacheLimits: { entriesMax: number; rowsMax: number };
   /** Views run so far (tests and metrics: a cache hit runs none). */
@@ -295,14 +307,56 @@ export class ViewHost {
     return m;
   }
 
-  /** Drops the cached results that read a table this commit changed (call after every commit). */
+  /**
+   * Drops the cached results this commit may have changed (call after every commit): those that read a changed table
+   * whole, or looked up a key that a changed row (inserted or deleted) has.
+   */
   commitApplied(tx: TxData): void {
     if (this.results.size === 0) return;
     for (const t of tx.tables) {
       if (t.inserts.length === 0 && t.deletes.length === 0) continue;
       const keys = this.keysByTable.get(t.tableId);
-      if (keys !== undefined) for (const k of [...keys]) this.forget(k);
+      if (keys === undefined) continue;
+      const changedKeys = new Map<IndexId, Set<string>>();
+      for (const k of [...keys]) {
+        const m = this.results.get(k)!;
+        if (m.whole.has(t.tableId) || this.pointsChanged(m, t, changedKeys)) this.forget(k);
+      }
     }
+  }
+
+  /** Whether a row `changes` inserted or deleted has a key `m` looked up in one of the table's indexes. */
+  private pointsChanged(m: Materialization, changes: TableChanges, changedKeys: Map<IndexId, Set<string>>): boolean {
+    for (const [indexId, keys] of m.points) {
+      if (this.indexTable.get(indexId) !== changes.tableId) continue;
+      let changed = changedKeys.get(indexId);
+      if (changed === undefined) changedKeys.set(indexId, (changed = this.indexKeysOf(indexId, changes)));
+      for (const k of keys) if (changed.has(k)) return true;
+    }
+    return false;
+  }
+
+  /** The index keys (latin1 of their BSATN, as point scans take them) of the rows a commit inserted or deleted. */
+  private indexKeysOf(indexId: IndexId, changes: TableChanges): Set<string> {
+    let codecs = this.indexKeyCodecs.get(indexId);
+    if (codecs === undefined) {
+      const table = this.options.base.table(changes.tableId), ix = table.indexes.find((i) => i.indexId === indexId)!;
+      const ts = this.options.base.schema().typespace;
+      codecs = {
+        row: compileCodec({ tag: 'Product', value: table.rowType }, ts),
+        columns: ix.columns.map((c) => ({ at: c, codec: compileCodec(table.columns[c]!.type, ts) })),
+      };
+      this.indexKeyCodecs.set(indexId, codecs);
+    }
+    const out = new Set<string>();
+    for (const rows of [changes.inserts, changes.deletes]) {
+      for (const row of rows) {
+        const values = codecs.row.decode(row) as Value[];
+        const parts = codecs.columns.map(({ at, codec }) => codec.encode(values[at]!));
+        out.add(parts.map(keyOf).join(''));
+      }
+    }
+    return out;
   }
 
   /** Cached results now (tests). */
@@ -340,7 +394,7 @@ export class ViewHost {
   }
 
   /** Runs a view for `sender` against committed state: its rows and the tables it read. Throws ViewError. */
-  private evaluate(view: ViewInfo, sender: bigint): { rows: Uint8Array[]; readSet: Set<TableId> } {
+  private evaluate(view: ViewInfo, sender: bigint): Materialization {
     this.evaluations++;
     const reader = new RecordingReader(this.options.base, this.indexTable);
     const outcome = this.options.call(view.anonymous, view.fnId, view.anonymous ? 0n : sender, reader);
@@ -350,7 +404,8 @@ export class ViewHost {
       throw new ViewError(view.name, firstLine(message));
     }
     try {
-      return { rows: this.decodeResult(view, outcome.bytes, sender, reader), readSet: reader.readSet };
+      const rows = this.decodeResult(view, outcome.bytes, sender, reader);
+      return { rows, readSet: reader.readSet, whole: reader.whole, points: reader.points };
     } catch (err) {
       // A RawSql result over the reading request's SQL budget is that request's error, not the module's fault.
       if (err instanceof SqlError && err.kind === 'limit') throw err;
@@ -500,23 +555,33 @@ export class CallerView implements ReadView {
   /** Every datastore table this caller's results depend on: views' read sets and RLS filters' tables. */
   dependsOn(tableId: TableId): boolean {
     for (const m of this.mats.values()) if (m.readSet.has(tableId)) return true;
+    return this.rlsDependsOn(tableId);
+  }
+
+  /** Whether an RLS filter this caller's results went through reads `tableId`. */
+  rlsDependsOn(tableId: TableId): boolean {
     if (this.rlsPlans !== undefined) {
       for (const plans of this.rlsPlans.values()) for (const p of plans) if (p.readTables.includes(tableId)) return true;
     }
     return false;
   }
 
-  /** Re-runs the materialized views whose read set the commit touched. Throws ViewError when one fails. */
-  refresh(changed: Set<TableId>): void {
-    const stale: TableId[] = [];
+  /**
+   * Takes the current result of each materialized view whose read set the commit touched (the ViewHost re-runs those
+   * whose result the commit may have changed). Returns whether any result is new. Throws ViewError when one fails.
+   */
+  refresh(changed: Set<TableId>): boolean {
+    const stale: [TableId, Materialization][] = [];
     for (const [tableId, m] of this.mats) {
-      for (const t of m.readSet) if (changed.has(t)) { stale.push(tableId); break; }
+      for (const t of m.readSet) if (changed.has(t)) { stale.push([tableId, m]); break; }
     }
     // Collected first: re-materializing re-inserts into `mats`, which a live iteration would visit again.
-    for (const tableId of stale) {
+    let renewed = false;
+    for (const [tableId, before] of stale) {
       this.mats.delete(tableId);
-      this.materialize(this.host.viewOf(tableId)!);
+      if (this.materialize(this.host.viewOf(tableId)!) !== before) renewed = true;
     }
+    return renewed;
   }
 
   private materialize(view: ViewInfo): Materialization {
@@ -636,7 +701,12 @@ class CallerPlan implements ManagerPlan {
     }
     if (!touched) return { inserts: [], deletes: [] };
     this.cv.forgetState();
-    this.cv.refresh(changed);
+    const viewsRenewed = this.cv.refresh(changed);
+    // Nothing it reads changed: every view result it read is the one it had (their keys were not touched), and no
+    // table it or an RLS filter reads directly changed.
+    let direct = false;
+    for (const t of changed) if (this.inner.readTables.includes(t) || this.cv.rlsDependsOn(t)) { direct = true; break; }
+    if (!viewsRenewed && !direct) return { inserts: [], deletes: [] };
     const next = bagOf(this.inner.evaluate(this.cv));
     const inserts: Uint8Array[] = [];
     const deletes: Uint8Array[] = [];
@@ -706,9 +776,14 @@ function firstLine(s: string): string {
   return i < 0 ? s : s.slice(0, i);
 }
 
-/** A read-only transaction over committed state that records which tables a view read (its read set). */
+/**
+ * A read-only transaction over committed state that records what a view read: every table (`readSet`), those read
+ * whole (scans, counts, range scans), and the keys looked up by index point.
+ */
 class RecordingReader implements MutTx {
   readonly readSet = new Set<TableId>();
+  readonly whole = new Set<TableId>();
+  readonly points = new Map<IndexId, Set<string>>();
 
   constructor(private readonly base: ReadView, private readonly indexTable: Map<IndexId, TableId>) {}
 
@@ -716,19 +791,26 @@ class RecordingReader implements MutTx {
   table(tableId: TableId): TableSchema { return this.base.table(tableId); }
   tableByName(name: string): TableSchema | undefined { return this.base.tableByName(name); }
   indexByName(name: string) { return this.base.indexByName(name); }
-  rowCount(tableId: TableId): number { this.readSet.add(tableId); return this.base.rowCount(tableId); }
-  scan(tableId: TableId): Uint8Array[] { this.readSet.add(tableId); return this.base.scan(tableId); }
+  rowCount(tableId: TableId): number { this.noteWhole(tableId); return this.base.rowCount(tableId); }
+  scan(tableId: TableId): Uint8Array[] { this.noteWhole(tableId); return this.base.scan(tableId); }
   scanIndexPoint(indexId: IndexId, key: Uint8Array): Uint8Array[] {
-    this.noteIndex(indexId);
+    const t = this.indexTable.get(indexId);
+    if (t !== undefined) {
+      this.readSet.add(t);
+      let keys = this.points.get(indexId);
+      if (keys === undefined) this.points.set(indexId, (keys = new Set()));
+      keys.add(keyOf(key));
+    }
     return this.base.scanIndexPoint(indexId, key);
   }
   scanIndexRange(indexId: IndexId, range: RangeScanArgs): Uint8Array[] {
-    this.noteIndex(indexId);
+    const t = this.indexTable.get(indexId);
+    if (t !== undefined) this.noteWhole(t);
     return this.base.scanIndexRange(indexId, range);
   }
-  private noteIndex(indexId: IndexId): void {
-    const t = this.indexTable.get(indexId);
-    if (t !== undefined) this.readSet.add(t);
+  private noteWhole(tableId: TableId): void {
+    this.readSet.add(tableId);
+    this.whole.add(tableId);
   }
   insert(): WriteResult { throw readOnly(); }
   update(): WriteResult { throw readOnly(); }

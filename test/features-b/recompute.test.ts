@@ -49,6 +49,44 @@ test('a sender view re-runs only when a commit touches what it read; deltas are 
   assert.deepEqual(d3.deletes[0], d1.inserts[0]);
 });
 
+test('a sender view that reads its rows by index key re-runs only for commits that change a row under its keys', async () => {
+  const carol = 0xc200ccccn, dave = 0xc200ddddn;
+  const compile = db.wrapCompile(compileWithSql);
+  const forCarol = compile('SELECT * FROM my_items', db.datastore, { sender: carol, isOwner: false });
+  const forDave = compile('SELECT * FROM my_items', db.datastore, { sender: dave, isOwner: false });
+  const total = compile('SELECT * FROM item_total', db.datastore, { sender: carol, isOwner: false });
+  forCarol.evaluate(db.datastore);
+  forDave.evaluate(db.datastore);
+  total.evaluate(db.datastore);
+  await commit('addItem', ['carol-1'], carol);
+  const tx = await commit('addItem', ['dave-1'], dave);
+  forCarol.delta(db.datastore, await commit('addItem', ['carol-2'], carol)); // Carol's view is current again
+
+  // my_items filters item by owner (an index point read): Dave's item does not touch Carol's key.
+  const daveItem = await commit('addItem', ['dave-2'], dave);
+  let crossings = db.syscallCrossings();
+  assert.deepEqual(forCarol.delta(db.datastore, daveItem), { inserts: [], deletes: [] });
+  assert.equal(db.syscallCrossings(), crossings, 'Carol\'s view was not re-run for Dave\'s item');
+  assert.equal(forDave.delta(db.datastore, tx).inserts.length + forDave.delta(db.datastore, daveItem).inserts.length, 2);
+  assert.ok(db.syscallCrossings() > crossings, 'Dave\'s view re-ran');
+  // item_total counts every item (a whole-table read): it re-runs for anyone's item.
+  crossings = db.syscallCrossings();
+  assert.equal(total.delta(db.datastore, daveItem).inserts.length, 1);
+  assert.ok(db.syscallCrossings() > crossings, 'the count re-ran');
+  // Carol's own item, renamed and removed, reaches her view.
+  const renamed = await commit('renameItem', [await idOf('carol-1'), 'carol-uno'], carol);
+  const d = forCarol.delta(db.datastore, renamed);
+  assert.equal(d.inserts.length, 1);
+  assert.equal(d.deletes.length, 1);
+  assert.equal(forCarol.delta(db.datastore, await commit('removeItem', [await idOf('carol-2')], carol)).deletes.length, 1);
+});
+
+/** The id of the item labelled `label` (owner's SQL). */
+async function idOf(label: string): Promise<number> {
+  const [r] = await db.sql(`SELECT id FROM item WHERE label = '${label}'`, callerOf(ownerIdentity), { isOwner: true });
+  return Number((r as { rows: unknown[][] }).rows[0]![0]);
+}
+
 test('an anonymous view is shared (not per sender); plain tables keep the shared fast path', async () => {
   const compile = db.wrapCompile(compileWithSql);
   const anon = compile('SELECT * FROM item_total', db.datastore, { sender: alice, isOwner: false });
