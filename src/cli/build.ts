@@ -1,6 +1,7 @@
 // `spacetime build` for TypeScript modules (cli-and-publish.md §1 build, host-abi.md §1).
 // Owns: module directory resolution, the optional `tsc --noEmit` check, bundling ./src/index.ts into ./dist/bundle.js
-// with esbuild, and the post-bundle checks on `spacetime:sys@X.Y` imports and the default export.
+// with esbuild, the post-bundle checks on `spacetime:sys@X.Y` imports and the default export, and the refusal of
+// Rust / C# / C++ modules (this server hosts no wasm; `spacetime init` creates such projects for upstream's tools).
 // May call: esbuild, node:child_process (tsc), node:fs, cli/errors.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
@@ -24,8 +25,42 @@ export function detectModuleLanguage(dir: string): ModuleLanguage | undefined {
   return undefined;
 }
 
+const languageNames: Record<Exclude<ModuleLanguage, 'javascript'>, string> = { rust: 'Rust', csharp: 'C#', cpp: 'C++' };
+
+/**
+ * Refuses a module this server cannot run, naming its language and the file that says so; every command that builds
+ * (build, publish, generate, dev) comes through here before it does anything else with the module.
+ */
+export function ensureTypeScriptModule(dir: string): void {
+  if (!isDirectory(dir)) return;
+  const language = detectModuleLanguage(dir);
+  if (language === undefined || language === 'javascript') return;
+  const marker = language === 'rust' ? 'Cargo.toml'
+    : language === 'cpp' ? 'CMakeLists.txt' : readdirSync(dir).find((name) => name.endsWith('.csproj'))!;
+  const name = languageNames[language];
+  throw new CliError(
+    `${path.join(dir, marker)} makes ${dir} a ${name} module: this server runs TypeScript modules only (it hosts no ` +
+      `wasm), so it cannot build, publish or run ${name} modules. Use upstream SpacetimeDB's CLI and server for this ` +
+      'module, or create a TypeScript one with `spacetime init --lang typescript`.',
+  );
+}
+
 function isDirectory(p: string): boolean {
   return existsSync(p) && statSync(p).isDirectory();
+}
+
+/** ./spacetimedb when it holds a module, else the current directory when it does. */
+function findDefaultModuleDir(cwd: string): string | undefined {
+  return [path.join(cwd, 'spacetimedb'), cwd].find((dir) => isDirectory(dir) && detectModuleLanguage(dir) !== undefined);
+}
+
+/**
+ * `publish` refuses a Rust / C# / C++ module before it logs in or asks anything: the directory resolveModuleDir would
+ * pick, when there is one (a missing module is reported where it is today, at the build).
+ */
+export function refuseNonTypeScriptModule(modulePath: string | undefined, cwd: string = process.cwd()): void {
+  const dir = modulePath !== undefined ? path.resolve(cwd, modulePath) : findDefaultModuleDir(cwd);
+  if (dir !== undefined) ensureTypeScriptModule(dir);
 }
 
 /** `--module-path`, else ./spacetimedb when it holds a module, else the current directory when it does. */
@@ -36,9 +71,8 @@ export function resolveModuleDir(modulePath: string | undefined, cwd: string = p
     if (!statSync(dir).isDirectory()) throw new CliError(`Fatal Error: path ${modulePath} exists but is not a directory.`);
     return dir;
   }
-  for (const candidate of [path.join(cwd, 'spacetimedb'), cwd]) {
-    if (isDirectory(candidate) && detectModuleLanguage(candidate) !== undefined) return candidate;
-  }
+  const found = findDefaultModuleDir(cwd);
+  if (found !== undefined) return found;
   throw new CliError(
     'Could not find a SpacetimeDB module in spacetimedb/ or the current directory. ' +
       'Use --module-path to specify the module location.',
@@ -117,6 +151,7 @@ export async function bundleModule(
   options: { debug?: boolean } = {},
 ): Promise<{ bundlePath: string; code: string }> {
   const dir = path.resolve(moduleDir);
+  ensureTypeScriptModule(dir);
   typeCheck(dir);
   const bundlePath = path.join(dir, bundleOutputRelative);
   const tsconfigPath = path.join(dir, 'tsconfig.json');

@@ -3,7 +3,8 @@
 // random name) and remembers it in spacetime.local.json; then build → generate → publish every configured database,
 // keeps .env.local on the first database, streams each database's module log, starts the client's dev command with
 // the same database in its environment, and repeats on every change to the module or the config (300 ms debounce;
-// .gitignore honoured). Build and publish errors are printed and the watch goes on; Ctrl-C stops everything.
+// .gitignore honoured). Build and publish errors are printed and the watch goes on; Ctrl-C stops everything. A Rust
+// or C# module or template is refused before anything is created or asked (this server runs TypeScript modules only).
 // Without a terminal (CI, pipes) nothing waits on a question: the error names the flag that answers it.
 // Owns: the dev loop, its messages, the log streams and the client child process.
 // May call: cli/build, cli/generate, cli/publish, cli/project-config, cli/auth, cli/util, cli/init (index, templates,
@@ -12,7 +13,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { authToken } from './auth.js';
-import { bundleModule } from './build.js';
+import { bundleModule, ensureTypeScriptModule } from './build.js';
 import type { CliConfig } from './config.js';
 import { CliError, ExitWithCode, formatError } from './errors.js';
 import { describeProgram } from './generate/extract.js';
@@ -20,7 +21,7 @@ import { defaultOutDirTypeScript, runGenerate } from './generate/command.js';
 import { IgnoreMatcher } from './init/gitignore.js';
 import { init, randomDatabaseName, serverUrlOrDefault } from './init/index.js';
 import { ask, canPrompt, choose, confirm } from './init/prompt.js';
-import { builtinTemplates, clientEnvVars, findTemplate, upsertClientEnvFile } from './init/templates.js';
+import { builtinTemplates, clientEnvVars, findTemplate, languageNames, upsertClientEnvFile } from './init/templates.js';
 import { formatLogRecord, type LogRecord } from './logformat.js';
 import { loadProjectConfig, projectConfigFileName, selectTargets, type GenerateEntry, type ProjectConfig,
   type ProjectTarget } from './project-config.js';
@@ -110,9 +111,15 @@ async function createProject(config: CliConfig, opts: DevOptions, cwd: string, i
         '--template <id> (`spacetime init --template` lists them), or run `spacetime dev` inside a project.');
     }
     if (!(await confirm('Would you like to initialize a new project?'))) throw new CliError('Not in a SpacetimeDB project directory');
-    template = builtinTemplates[await choose('Template:', builtinTemplates.map((t) => `${t.id} - ${t.description}`))].id;
+    const runnable = builtinTemplates.filter((t) => t.language === 'typescript');
+    template = runnable[await choose('Template:', runnable.map((t) => `${t.id} - ${t.description}`))].id;
   } else if (findTemplate(template) === undefined) {
     throw new CliError(`Unknown template: ${template}. Run \`spacetime init --template\` to list them.`);
+  }
+  const language = findTemplate(template)!.language;
+  if (language !== 'typescript') {
+    throw new CliError(`Template ${template} is a ${languageNames[language]} project: this server runs TypeScript modules only, so ` +
+      `\`spacetime dev\` cannot run it. \`spacetime init --template ${template}\` creates it for upstream SpacetimeDB's tools.`);
   }
   const database = opts.database ?? opts.databaseFlag;
   const name = database ?? (interactive ? await ask('Project name', 'my-spacetime-app') : 'my-spacetime-app');
@@ -243,6 +250,7 @@ export async function dev(config: CliConfig, opts: DevOptions): Promise<void> {
   } else if (opts.template !== undefined) {
     say('Warning: --template option is ignored because a SpacetimeDB project already exists.');
   }
+  ensureTypeScriptModule(defaultModuleDirFor(project, projectDir, opts));
 
   let targets = devTargets(project, cliDatabase, opts, defaultModuleDirFor(project, projectDir, opts));
   if (targets.length === 0 && !opts.skipPublish) {
@@ -256,6 +264,7 @@ export async function dev(config: CliConfig, opts: DevOptions): Promise<void> {
     }
     targets = devTargets(project, database, opts, defaultModuleDirFor(project, projectDir, opts));
   }
+  for (const target of targets) ensureTypeScriptModule(target.moduleDir);
   await confirmMainConfigTargets(project, targets, opts.yes, interactive);
 
   const clientCommand = chooseClientCommand(project, projectDir, opts);

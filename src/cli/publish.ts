@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { URL } from 'node:url';
 import { authToken } from './auth.js';
-import { bundleModule, resolveModuleDir } from './build.js';
+import { bundleModule, refuseNonTypeScriptModule, resolveModuleDir } from './build.js';
 import { CliConfig } from './config.js';
 import { CliError } from './errors.js';
 import { parseJsonLossless } from './json.js';
@@ -54,6 +54,7 @@ async function confirmDestroy(name: string, yes: Set<YesScope>): Promise<void> {
 }
 
 export async function publish(config: CliConfig, opts: PublishOptions): Promise<void> {
+  if (opts.jsPath === undefined && opts.binPath === undefined) refuseNonTypeScriptModule(opts.modulePath);
   const serverUrl = config.serverUrl(opts.server);
   const token = await authToken(config, serverUrl, { anonymous: opts.anonymous, yes: yesFor(opts.yes, 'skip-login') });
 

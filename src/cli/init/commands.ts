@@ -87,7 +87,8 @@ export function registerDevflowCommands(program: Command, h: CommandHelpers): vo
     .argument('[project-name]', 'Project name')
     .option('--project-path <path>', 'Directory where the project will be created (defaults to `./<PROJECT_NAME>`)')
     .option('--server-only', 'Initialize server only from the template (no client)')
-    .option('--lang <lang>', 'Server language: typescript (it can only be used when --template is not specified)')
+    .option('--lang <lang>', 'Server language: rust, csharp, typescript (it can only be used when --template is not ' +
+      'specified; this server runs typescript modules, rust and csharp projects are for upstream SpacetimeDB)')
     .option('-t, --template [template]', 'Template ID; without a value, lists the templates')
     .addOption(new Option('--list', 'List the templates (same as --template without a value)').hideHelp())
     .option('--local', 'Use local deployment instead of Maincloud')

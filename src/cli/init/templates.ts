@@ -11,33 +11,43 @@ export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.u
 /** Template files ship with the package and are read at run time. */
 export const templatesDir = path.join(packageRoot, 'templates');
 
-export type ClientKind = 'node' | 'web';
+export type ClientKind = 'node' | 'web' | 'native';
+/** The module's language; this server builds and runs `typescript` only (the others are scaffolds for upstream). */
+export type TemplateLanguage = 'typescript' | 'rust' | 'csharp';
+/** How each language is named in output. */
+export const languageNames: Record<TemplateLanguage, string> = { typescript: 'TypeScript', rust: 'Rust', csharp: 'C#' };
 
 export interface TemplateDef {
   id: string;
   description: string;
-  /** How the client runs: a Node program (`npm run dev`) or a page served by a dev server / built for the browser. */
+  language: TemplateLanguage;
+  /**
+   * How the client runs: a Node program (`npm run dev`), a page served by a dev server / built for the browser, or a
+   * native program of the template's language (`cargo run`, `dotnet run`).
+   */
   client: ClientKind;
 }
 
 /** Every template is `templates/<id>/`: a client at the top and the module in `spacetimedb/`. */
 export const builtinTemplates: readonly TemplateDef[] = [
-  { id: 'basic-ts', description: 'Minimal TypeScript module with a Node client that adds a person and prints the table', client: 'node' },
-  { id: 'nodejs-ts', description: 'Interactive Node.js client (runs on Node 20 via undici) with a TypeScript module', client: 'node' },
-  { id: 'browser-ts', description: 'Plain TypeScript web page (Vite, no framework) with a TypeScript module', client: 'web' },
-  { id: 'react-ts', description: 'React web app (Vite) listing a table live, with a TypeScript module', client: 'web' },
-  { id: 'chat-react-ts', description: 'Quickstart chat: React web app (Vite) with users, names and messages', client: 'web' },
-  { id: 'vue-ts', description: 'Vue.js web app (Vite) with a TypeScript module', client: 'web' },
-  { id: 'svelte-ts', description: 'Svelte 5 web app (Vite) with a TypeScript module', client: 'web' },
-  { id: 'solid-ts', description: 'SolidJS web app (Vite) with a TypeScript module', client: 'web' },
-  { id: 'nextjs-ts', description: 'Next.js App Router web app with a TypeScript module', client: 'web' },
-  { id: 'angular-ts', description: 'Angular web app (signals, no zone.js) with a TypeScript module', client: 'web' },
-  { id: 'nuxt-ts', description: 'Nuxt 3 web app (Vue, server-rendered shell) with a TypeScript module', client: 'web' },
-  { id: 'astro-ts', description: 'Astro static site with a live React island and a TypeScript module', client: 'web' },
-  { id: 'remix-ts', description: 'Remix as React Router 7 (framework mode, server-rendered) with a TypeScript module', client: 'web' },
-  { id: 'tanstack-ts', description: 'TanStack Start (React, Router and Query) with a TypeScript module', client: 'web' },
-  { id: 'money-exchange-react-ts', description: 'Money exchange: private accounts, names and live transfers (React, views)', client: 'web' },
-  { id: 'hangman-react-ts', description: 'Competitive hangman: timed rounds, private boards, live standings (React, scheduled reducers)', client: 'web' },
+  { id: 'basic-ts', description: 'Minimal TypeScript module with a Node client that adds a person and prints the table', language: 'typescript', client: 'node' },
+  { id: 'nodejs-ts', description: 'Interactive Node.js client (runs on Node 20 via undici) with a TypeScript module', language: 'typescript', client: 'node' },
+  { id: 'browser-ts', description: 'Plain TypeScript web page (Vite, no framework) with a TypeScript module', language: 'typescript', client: 'web' },
+  { id: 'react-ts', description: 'React web app (Vite) listing a table live, with a TypeScript module', language: 'typescript', client: 'web' },
+  { id: 'chat-react-ts', description: 'Quickstart chat: React web app (Vite) with users, names and messages', language: 'typescript', client: 'web' },
+  { id: 'vue-ts', description: 'Vue.js web app (Vite) with a TypeScript module', language: 'typescript', client: 'web' },
+  { id: 'svelte-ts', description: 'Svelte 5 web app (Vite) with a TypeScript module', language: 'typescript', client: 'web' },
+  { id: 'solid-ts', description: 'SolidJS web app (Vite) with a TypeScript module', language: 'typescript', client: 'web' },
+  { id: 'nextjs-ts', description: 'Next.js App Router web app with a TypeScript module', language: 'typescript', client: 'web' },
+  { id: 'angular-ts', description: 'Angular web app (signals, no zone.js) with a TypeScript module', language: 'typescript', client: 'web' },
+  { id: 'nuxt-ts', description: 'Nuxt 3 web app (Vue, server-rendered shell) with a TypeScript module', language: 'typescript', client: 'web' },
+  { id: 'astro-ts', description: 'Astro static site with a live React island and a TypeScript module', language: 'typescript', client: 'web' },
+  { id: 'remix-ts', description: 'Remix as React Router 7 (framework mode, server-rendered) with a TypeScript module', language: 'typescript', client: 'web' },
+  { id: 'tanstack-ts', description: 'TanStack Start (React, Router and Query) with a TypeScript module', language: 'typescript', client: 'web' },
+  { id: 'money-exchange-react-ts', description: 'Money exchange: private accounts, names and live transfers (React, views)', language: 'typescript', client: 'web' },
+  { id: 'hangman-react-ts', description: 'Competitive hangman: timed rounds, private boards, live standings (React, scheduled reducers)', language: 'typescript', client: 'web' },
+  { id: 'basic-rs', description: 'Rust module and native client skeleton, for upstream SpacetimeDB (this server runs TypeScript only)', language: 'rust', client: 'native' },
+  { id: 'basic-cs', description: 'C# module and console client skeleton, for upstream SpacetimeDB (this server runs TypeScript only)', language: 'csharp', client: 'native' },
 ];
 
 export function findTemplate(id: string): TemplateDef | undefined {
