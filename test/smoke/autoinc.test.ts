@@ -3,21 +3,11 @@
 // `add_u8` gets the same) through the real CLI. Unsigned and signed types run as two lanes, each on a database of its
 // own, so the file stays fast; within a lane the calls and log reads are upstream's, in upstream's order.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { cleanupTempDirs, startTestServer, tempConfigPath, type TestServer } from '../harness.js';
-import { smoke, type Smoke } from './helpers.js';
+import { test } from 'node:test';
+import { smokeFile, type Smoke } from './helpers.js';
 
-let server: TestServer;
 let st: Smoke;
-before(async () => {
-  server = await startTestServer();
-  st = smoke(server, tempConfigPath());
-  await st.newIdentity();
-});
-after(async () => {
-  await server?.stop();
-  cleanupTempDirs();
-});
+smokeFile((s) => ({ st } = s));
 
 const lanes = [['u_8', 'u_16', 'u_32', 'u_64', 'u_128'], ['i_8', 'i_16', 'i_32', 'i_64', 'i_128']];
 

@@ -1,21 +1,13 @@
 // Upstream smoketests call.rs, logs_level_filter.rs, sql.rs (accessor and canonical names), and new_user_flow.rs, each flow rewritten over our own fixture modules (test/fixtures/modules/smoke-*) and driven
 // through the real CLI and one real server, with upstream's exact expected texts and exit codes.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { cleanupTempDirs, startTestServer, tempConfigPath, type TestServer } from '../harness.js';
-import { smoke, trimTable, type Smoke } from './helpers.js';
+import { test } from 'node:test';
+import type { TestServer } from '../harness.js';
+import { smokeFile, trimTable, type Smoke } from './helpers.js';
 
 let server: TestServer;
 let st: Smoke;
-before(async () => {
-  server = await startTestServer();
-  st = smoke(server, tempConfigPath());
-  await st.newIdentity();
-});
-after(async () => {
-  await server?.stop();
-  cleanupTempDirs();
-});
+smokeFile((s) => ({ server, st } = s));
 
 const unstable = 'WARNING: This command is UNSTABLE and subject to breaking changes.\n\n';
 

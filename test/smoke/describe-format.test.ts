@@ -4,21 +4,13 @@
 // every column type, exact.
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
-import { cleanupTempDirs, fixturesDir, startTestServer, tempConfigPath, type TestServer } from '../harness.js';
-import { smoke, trimTable, type Smoke } from './helpers.js';
+import { test } from 'node:test';
+import { fixturesDir, type TestServer } from '../harness.js';
+import { smokeFile, trimTable, type Smoke } from './helpers.js';
 
 let server: TestServer;
 let st: Smoke;
-before(async () => {
-  server = await startTestServer();
-  st = smoke(server, tempConfigPath());
-  await st.newIdentity();
-});
-after(async () => {
-  await server?.stop();
-  cleanupTempDirs();
-});
+smokeFile((s) => ({ server, st } = s));
 
 const publishTo = (fixture: string, db: string) =>
   st.cli(['publish', '--server', server.url, '-p', path.join(fixturesDir, fixture), '--yes=all', db]);

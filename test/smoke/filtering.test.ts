@@ -3,21 +3,11 @@
 // reads them. Upstream runs it as one sequence on one database; the tables never meet, so the three table groups run
 // as lanes on a database each (each lane keeps upstream's order and log windows), which keeps the file fast.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { cleanupTempDirs, startTestServer, tempConfigPath, type TestServer } from '../harness.js';
-import { smoke, type Smoke } from './helpers.js';
+import { test } from 'node:test';
+import { smokeFile, type Smoke } from './helpers.js';
 
-let server: TestServer;
 let st: Smoke;
-before(async () => {
-  server = await startTestServer();
-  st = smoke(server, tempConfigPath());
-  await st.newIdentity();
-});
-after(async () => {
-  await server?.stop();
-  cleanupTempDirs();
-});
+smokeFile((s) => ({ st } = s));
 
 /** One database and upstream's `call(...).unwrap()` then `logs(n)` checks. */
 function lane(db: string) {

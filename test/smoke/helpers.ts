@@ -5,7 +5,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { fixturesDir, repoRoot, runCli, scrapeIdentity, type CliResult, type TestServer } from '../harness.js';
+import { after, before } from 'node:test';
+import {
+  cleanupTempDirs, fixturesDir, repoRoot, runCli, scrapeIdentity, startTestServer, tempConfigPath, type CliResult, type TestServer,
+} from '../harness.js';
 
 export interface Smoke {
   server: TestServer;
@@ -26,6 +29,24 @@ export interface Smoke {
 /** psql-style output compared as upstream's assert_sql does: trailing whitespace trimmed per line. */
 export function trimTable(text: string): string {
   return text.split('\n').map((l) => l.trimEnd()).join('\n').trim();
+}
+
+/**
+ * A smoke file's server: before its tests, a real server and a fresh server-issued identity (handed to `take`); after
+ * them, the server stopped and the temporary directories removed.
+ */
+export function smokeFile(take: (s: { server: TestServer; st: Smoke }) => void): void {
+  let server: TestServer | undefined;
+  before(async () => {
+    server = await startTestServer();
+    const st = smoke(server, tempConfigPath());
+    await st.newIdentity();
+    take({ server, st });
+  });
+  after(async () => {
+    await server?.stop();
+    cleanupTempDirs();
+  });
 }
 
 export function smoke(server: TestServer, configPath: string): Smoke {

@@ -3,21 +3,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { after, before, test } from 'node:test';
-import { cleanupTempDirs, startTestServer, tempConfigPath, type TestServer } from '../harness.js';
-import { smoke, type Smoke } from './helpers.js';
+import { test } from 'node:test';
+import type { TestServer } from '../harness.js';
+import { smokeFile, type Smoke } from './helpers.js';
 
 let server: TestServer;
 let st: Smoke;
-before(async () => {
-  server = await startTestServer();
-  st = smoke(server, tempConfigPath());
-  await st.newIdentity();
-});
-after(async () => {
-  await server?.stop();
-  cleanupTempDirs();
-});
+smokeFile((s) => ({ server, st } = s));
 
 async function ok(db: string, fn: string, ...args: string[]): Promise<void> {
   const r = await st.call(db, fn, ...args);

@@ -3,21 +3,13 @@
 // (test/fixtures/modules/smoke-*) and driven through the real CLI and one real server.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, before, test } from 'node:test';
-import { cleanupTempDirs, startTestServer, tempConfigPath, type TestServer } from '../harness.js';
-import { smoke, trimTable, type Smoke } from './helpers.js';
+import { test } from 'node:test';
+import type { TestServer } from '../harness.js';
+import { smokeFile, trimTable, type Smoke } from './helpers.js';
 
 let server: TestServer;
 let st: Smoke;
-before(async () => {
-  server = await startTestServer();
-  st = smoke(server, tempConfigPath());
-  await st.newIdentity();
-});
-after(async () => {
-  await server?.stop();
-  cleanupTempDirs();
-});
+smokeFile((s) => ({ server, st } = s));
 
 test('permissions: private tables, lifecycle reducers, calls, describe, logs, publish, delete and names of others', async () => {
   const id = await st.publish('smoke-permissions', 'smoke-perm');

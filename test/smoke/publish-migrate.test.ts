@@ -3,21 +3,13 @@
 // test/fixtures/modules/smoke-basic*, smoke-hotswap* and smoke-am-* and driven through the real CLI and one server.
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
-import { cleanupTempDirs, fixturesDir, startTestServer, tempConfigPath, type TestServer } from '../harness.js';
-import { smoke, type Smoke } from './helpers.js';
+import { test } from 'node:test';
+import { fixturesDir, type TestServer } from '../harness.js';
+import { smokeFile, type Smoke } from './helpers.js';
 
 let server: TestServer;
 let st: Smoke;
-before(async () => {
-  server = await startTestServer();
-  st = smoke(server, tempConfigPath());
-  await st.newIdentity();
-});
-after(async () => {
-  await server?.stop();
-  cleanupTempDirs();
-});
+smokeFile((s) => ({ server, st } = s));
 
 /** upstream's publish().name(db).run(): `--yes=all`, success not asserted. */
 const publishTo = (fixture: string, db: string, extra: string[] = []) =>

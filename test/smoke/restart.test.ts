@@ -1,21 +1,13 @@
 // Upstream smoketests standalone/restart.rs (data and SQL after a restart, clients gone after a restart), rewritten
 // over test/fixtures/modules/smoke-restart and driven through the real CLI and one real server restarted by SIGTERM.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { cleanupTempDirs, startTestServer, tempConfigPath, type TestServer } from '../harness.js';
-import { smoke, trimTable, type Smoke } from './helpers.js';
+import { test } from 'node:test';
+import type { TestServer } from '../harness.js';
+import { smokeFile, trimTable, type Smoke } from './helpers.js';
 
 let server: TestServer;
 let st: Smoke;
-before(async () => {
-  server = await startTestServer();
-  st = smoke(server, tempConfigPath());
-  await st.newIdentity();
-});
-after(async () => {
-  await server?.stop();
-  cleanupTempDirs();
-});
+smokeFile((s) => ({ server, st } = s));
 
 test('restart_module and restart_sql: rows written before a restart are read and greeted after it', async () => {
   const id = await st.publish('smoke-restart');

@@ -2,21 +2,13 @@
 // sender views refreshed by scheduled reducers that succeed or fail, cancellation, the same for scheduled procedures),
 // rewritten over test/fixtures/modules/smoke-schedule* and driven through the real CLI and one real server.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { cleanupTempDirs, startTestServer, tempConfigPath, type TestServer } from '../harness.js';
-import { smoke, type Smoke } from './helpers.js';
+import { test } from 'node:test';
+import type { TestServer } from '../harness.js';
+import { smokeFile, type Smoke } from './helpers.js';
 
 let server: TestServer;
 let st: Smoke;
-before(async () => {
-  server = await startTestServer();
-  st = smoke(server, tempConfigPath());
-  await st.newIdentity();
-});
-after(async () => {
-  await server?.stop();
-  cleanupTempDirs();
-});
+smokeFile((s) => ({ server, st } = s));
 
 const epoch = { __timestamp_micros_since_unix_epoch__: 0 };
 const timeRow = (id: number) => ({ prev: epoch, scheduled_id: id, sched_at: { Time: epoch } });

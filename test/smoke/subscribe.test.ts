@@ -1,21 +1,13 @@
 // Upstream smoketests dml.rs, confirmed_reads.rs and add_remove_index.rs, rewritten over our own fixture modules
 // (test/fixtures/modules/smoke-*) and driven through the real CLI and one real server.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { cleanupTempDirs, startTestServer, tempConfigPath, type TestServer } from '../harness.js';
-import { smoke, type Smoke } from './helpers.js';
+import { test } from 'node:test';
+import type { TestServer } from '../harness.js';
+import { smokeFile, type Smoke } from './helpers.js';
 
 let server: TestServer;
 let st: Smoke;
-before(async () => {
-  server = await startTestServer();
-  st = smoke(server, tempConfigPath());
-  await st.newIdentity();
-});
-after(async () => {
-  await server?.stop();
-  cleanupTempDirs();
-});
+smokeFile((s) => ({ server, st } = s));
 
 test('dml: SQL INSERTs reach a subscriber as updates', async () => {
   const id = await st.publish('smoke-hooks');
