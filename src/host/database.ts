@@ -393,7 +393,7 @@ export class Database {
   callReducer(name: string, args: Uint8Array, caller: Caller): Promise<ReducerCallResult> {
     let info: ReducerInfo;
     try {
-      info = this.clientCallable(name);
+      info = this.clientCallable(name, caller);
       checkArgs(info, args, 'reducer');
     } catch (err) {
       return Promise.reject(err);
@@ -411,7 +411,7 @@ export class Database {
    */
   callReducerNow(name: string, args: Uint8Array, caller: Caller): ImmediateCall | undefined {
     if (this.busy) return undefined;
-    const info = this.clientCallable(name);
+    const info = this.clientCallable(name, caller);
     checkArgs(info, args, 'reducer');
     if (this.closed) throw new DatabaseClosedError();
     const durability = this.durability;
@@ -430,7 +430,7 @@ export class Database {
     let info: ReducerInfo;
     let args: Uint8Array;
     try {
-      info = this.clientCallable(name);
+      info = this.clientCallable(name, caller);
       args = info.argsCodec.encode(argsFromJson(info, argsJson, 'reducer'));
     } catch (err) {
       if (err instanceof BadArgumentsError || err instanceof NoSuchReducerError || err instanceof ReducerNotCallableError) {
@@ -679,7 +679,7 @@ export class Database {
   /** The glue object; its constructor sees this Database only through these closures. */
   private createFeatures(limits: Partial<RuntimeLimits> | undefined): ModuleFeatures {
     const f = new ModuleFeatures({
-      identity: this.identity, limits,
+      identity: this.identity, ownerIdentity: this.ownerIdentity, limits,
       def: () => this.moduleDef, schema: () => this.schema, datastore: () => this.datastore,
       reducers: () => this.reducers, runtime: () => this.runtime, logs: () => this.logs,
       enqueue: (fn) => this.durably(fn), enqueueAsync: (fn) => this.durablyAsync(fn),
@@ -734,7 +734,7 @@ export class Database {
 
   // ------------------------------------------------------------------------------------------------------------
 
-  private clientCallable(name: string): ReducerInfo {
+  private clientCallable(name: string, caller: Caller): ReducerInfo {
     const info = this.reducers.get(name);
     if (info === undefined) throw new NoSuchReducerError(name);
     if (info.lifecycle !== undefined) {
@@ -742,7 +742,8 @@ export class Database {
       const lifecycle = info.lifecycle[0]!.toUpperCase() + info.lifecycle.slice(1);
       throw new ReducerNotCallableError(info.name, `can't directly call special ${lifecycle} lifecycle reducer`);
     }
-    if (info.scheduled) throw new ReducerNotCallableError(info.name, `reducer ${info.name} cannot be called by clients: it is a scheduled reducer`);
+    // A private or scheduled reducer is there for its owner only; anyone else is told it does not exist (as upstream).
+    if (info.ownerOnly && caller.identity !== this.ownerIdentity) throw new NoSuchReducerError(name);
     return info;
   }
 

@@ -35,6 +35,8 @@ export type { ProcedureCallResult, ProcedureInfo } from './procedures.js';
 /** What the glue needs from its Database (closures over its private state; read each time, modules can be swapped). */
 export interface FeatureInternals {
   identity: bigint;
+  /** The database owner: the only caller of private and scheduled procedures. */
+  ownerIdentity: bigint;
   def(): RawModuleDefV10;
   schema(): DatabaseSchema;
   datastore(): Datastore;
@@ -140,7 +142,7 @@ export class ModuleFeatures {
   /** A client call (WebSocket CallProcedure): BSATN args; failures of any kind become `internal`. */
   callProcedure(name: string, args: Uint8Array, caller: Caller): Promise<ProcedureCallResult> {
     const info = this.procedures.get(name);
-    if (info === undefined || !info.clientCallable) {
+    if (info === undefined || (!info.clientCallable && caller.identity !== this.db.ownerIdentity)) {
       return Promise.resolve({ status: 'internal', message: `no such procedure: ${name}` });
     }
     try {

@@ -39,7 +39,7 @@ export interface ProcedureInfo {
   returnType: AlgebraicType;
   returnCodec: Codec;
   typespace: Typespace;
-  /** False for private procedures (only the schedule may call them). */
+  /** False for private and scheduled procedures: only the owner may call them (others: "no such procedure", as upstream). */
   clientCallable: boolean;
   /** True when a schedule table fires this procedure. */
   scheduled: boolean;
@@ -76,7 +76,7 @@ export class ProcedureCatalog {
         returnType: p.returnType,
         returnCodec: compileCodec(p.returnType, typespace),
         typespace,
-        clientCallable: p.visibility.tag === 'ClientCallable',
+        clientCallable: p.visibility.tag === 'ClientCallable' && !scheduled.has(p.sourceName),
         scheduled: scheduled.has(p.sourceName),
       };
       this.all.push(info);

@@ -26,6 +26,11 @@ export interface ReducerInfo {
   lifecycle: LifecycleRole | undefined;
   /** True when a schedule table fires this reducer. */
   scheduled: boolean;
+  /**
+   * Only the database owner may call it (as upstream: declared private, or fired by a schedule table; another caller
+   * gets "no such reducer").
+   */
+  ownerOnly: boolean;
 }
 
 /**
@@ -76,6 +81,7 @@ export class ReducerCatalog {
         paramsType,
         lifecycle: role,
         scheduled: scheduled.has(r.sourceName),
+        ownerOnly: scheduled.has(r.sourceName) || r.visibility.tag === 'Private',
       };
       this.all.push(info);
       if (role !== undefined) this.lifecycle[role] = info;
