@@ -183,6 +183,9 @@ export interface ViewHostOptions {
   cacheLimits?: { entriesMax: number; rowsMax: number };
 }
 
+/** Changed rows of one table up to which a commit's index keys are computed, to spare the views it did not touch. */
+const pointCheckRowsMax = 4096;
+
 /**
  * A view's result for one sender (or anonymous), with the datastore tables it read (`readSet`), of which those it read
  * whole (`whole`; the others only through `points`: index id → the keys it looked up, latin1 of their BSATN).
@@ -325,8 +328,12 @@ export class ViewHost {
     }
   }
 
-  /** Whether a row `changes` inserted or deleted has a key `m` looked up in one of the table's indexes. */
+  /**
+   * Whether a row `changes` inserted or deleted has a key `m` looked up in one of the table's indexes. A commit of more
+   * than `pointCheckRowsMax` rows of the table counts as changing every key: re-running the views costs less.
+   */
   private pointsChanged(m: Materialization, changes: TableChanges, changedKeys: Map<IndexId, Set<string>>): boolean {
+    if (changes.inserts.length + changes.deletes.length > pointCheckRowsMax) return true;
     for (const [indexId, keys] of m.points) {
       if (this.indexTable.get(indexId) !== changes.tableId) continue;
       let changed = changedKeys.get(indexId);
