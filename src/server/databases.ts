@@ -284,14 +284,15 @@ export class DatabaseRegistry {
 
   /**
    * Opens and serves one database at start, or serves it as broken when it cannot be opened. Control data then follows
-   * its log, through the queue (the control file is rewritten whole), before any control operation waiting for it.
+   * its log, through the queue (the control file is rewritten whole), before anyone waiting for the database is let
+   * in: a request answered by the database never sees control data name another program than the one that runs.
    */
   private async openAtStart(opening: Opening): Promise<void> {
     const { record } = opening;
     try {
       const db = await this.openFromFiles(record);
       this.serve(record.identity, db);
-      void this.serialized(() => this.followLoggedProgram(record.identity, db)).catch((error: unknown) => {
+      await this.serialized(() => this.followLoggedProgram(record.identity, db)).catch((error: unknown) => {
         this.log(`database ${identityToHex(record.identity)}: could not update control data to its logged program: ${(error as Error).message}`);
       });
     } catch (error) {
