@@ -1,28 +1,17 @@
 // Row-level security, event tables, table.clear() and the caller's JWT payload, end to end (issue 6 part B): the
 // official SDK as client of a real Database + WebSocket server; `spacetime sql`'s path is Database.sql.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Database } from '../../src/host/database.js';
 import { PublishError } from '../../src/host/errors.js';
 import { compileWithSql, subscriptionsFor } from '../../src/subscription/manager.js';
-import { bundleFixture, callerOf, ownerIdentity, startFeatureServer, type FeatureServer, within } from './helpers.js';
-import { cleanupTempDirs } from '../harness.js';
-import { connect, eventually, subscribe, type Client } from './sdk.js';
+import { bundleFixture, callerOf, ownerIdentity, type FeatureServer, within } from './helpers.js';
+import { eventually, serverWithTwoClients, subscribe, type Client } from './sdk.js';
 
 let srv: FeatureServer;
 let a: Client;
 let b: Client;
-before(async () => {
-  srv = await startFeatureServer();
-  a = await connect(srv.url);
-  b = await connect(srv.url);
-});
-after(async () => {
-  a.conn.disconnect();
-  b.conn.disconnect();
-  await srv.close();
-  cleanupTempDirs();
-});
+serverWithTwoClients((s) => ({ srv, a, b } = s));
 
 const idOf = (c: Client) => BigInt('0x' + c.identityHex);
 const texts = (rows: Iterable<{ text: string }>) => [...rows].map((r) => r.text).sort();

@@ -1,8 +1,9 @@
 // Official-SDK client helpers for the features-b tests: connect with the generated view-b bindings, subscribe and
 // wait for applied / error, wait for a condition on the client cache. The bindings are generated at first use by our
 // `spacetime generate` (test/harness.ts generateBindings); call cleanupTempDirs() from `after` to remove them.
-import { generateBindings } from '../harness.js';
-import { databaseName, fixtureName, within } from './helpers.js';
+import { after, before } from 'node:test';
+import { cleanupTempDirs, generateBindings } from '../harness.js';
+import { databaseName, fixtureName, startFeatureServer, within, type FeatureServer } from './helpers.js';
 
 /** `conn` is a generated DbConnection, typed loosely because the bindings exist only at test time. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -47,4 +48,24 @@ export async function eventually(cond: () => boolean, what: string, ms = 3000): 
     if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/**
+ * A test file's feature server and two SDK clients of it: started before the file's tests (handed to `take`),
+ * disconnected and closed after them.
+ */
+export function serverWithTwoClients(take: (s: { srv: FeatureServer; a: Client; b: Client }) => void,
+  options: { reducerTimeoutMs?: number } = {}): void {
+  let s: { srv: FeatureServer; a: Client; b: Client } | undefined;
+  before(async () => {
+    const srv = await startFeatureServer(options);
+    s = { srv, a: await connect(srv.url), b: await connect(srv.url) };
+    take(s);
+  });
+  after(async () => {
+    s?.a.conn.disconnect();
+    s?.b.conn.disconnect();
+    await s?.srv.close();
+    cleanupTempDirs();
+  });
 }

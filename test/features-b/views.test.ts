@@ -1,26 +1,15 @@
 // Views end to end (issue 6 part B): the official SDK subscribes to sender views from two identities (each sees only
 // its own rows, live), to an anonymous view, to a query-builder (RawSql) view with a join; a view that throws or
 // loops forever is reported to its subscriber and the database keeps serving. Real Database + WebSocket server.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startFeatureServer, callerOf, type FeatureServer, within } from './helpers.js';
-import { cleanupTempDirs } from '../harness.js';
-import { connect, eventually, subscribe, type Client } from './sdk.js';
+import { callerOf, type FeatureServer, within } from './helpers.js';
+import { connect, eventually, serverWithTwoClients, subscribe, type Client } from './sdk.js';
 
 let srv: FeatureServer;
 let a: Client;
 let b: Client;
-before(async () => {
-  srv = await startFeatureServer({ reducerTimeoutMs: 300 });
-  a = await connect(srv.url);
-  b = await connect(srv.url);
-});
-after(async () => {
-  a.conn.disconnect();
-  b.conn.disconnect();
-  await srv.close();
-  cleanupTempDirs();
-});
+serverWithTwoClients((s) => ({ srv, a, b } = s), { reducerTimeoutMs: 300 });
 
 const labels = (rows: Iterable<{ label: string }>) => [...rows].map((r) => r.label).sort();
 

@@ -1,26 +1,15 @@
 // Join subscriptions filed by a constant (manager.ts TableQueries, sql/subscription-plan.ts JoinEdge), end to end: the
 // official SDK against a real Database + WebSocket server running the view-b fixture (item, and tag with an index on
 // item_id). Each client sees exactly its own constant's rows as reducers insert, update and delete on both tables.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { callerOf, ownerIdentity, startFeatureServer, type FeatureServer, within } from '../features-b/helpers.js';
-import { connect, eventually, subscribe, type Client } from '../features-b/sdk.js';
-import { cleanupTempDirs } from '../harness.js';
+import { callerOf, ownerIdentity, type FeatureServer, within } from '../features-b/helpers.js';
+import { eventually, serverWithTwoClients, subscribe, type Client } from '../features-b/sdk.js';
 
 let srv: FeatureServer;
 let a: Client;
 let b: Client;
-before(async () => {
-  srv = await startFeatureServer();
-  a = await connect(srv.url);
-  b = await connect(srv.url);
-});
-after(async () => {
-  a.conn.disconnect();
-  b.conn.disconnect();
-  await srv.close();
-  cleanupTempDirs();
-});
+serverWithTwoClients((s) => ({ srv, a, b } = s));
 
 const labels = (c: Client) => [...c.conn.db.item.iter()].map((r: { label: string }) => r.label).sort();
 const tagNames = (c: Client) => [...c.conn.db.tag.iter()].map((r: { name: string }) => r.name).sort();

@@ -40,6 +40,23 @@ function decoded(querySets: QuerySetUpdate[]) {
     }))));
 }
 
+/**
+ * Asserts that the client got exactly `expected` (hex rows, in any order) in one delivery since the last check, or
+ * nothing to deliver when it is empty.
+ */
+function assertDelivered(sink: RecordingSink, expected: { inserts: string[]; deletes: string[] }, label: string): void {
+  const deliveries = sink.deliveries.splice(0);
+  if (expected.inserts.length === 0 && expected.deletes.length === 0) {
+    assert.ok(deliveries.every((d) => d.querySets.length === 0), `${label} got an update it should not`);
+    return;
+  }
+  assert.equal(deliveries.length, 1, label);
+  const [got] = decoded(deliveries[0]!.querySets);
+  const sorted = (rows: string[]) => [...rows].sort();
+  assert.deepEqual({ inserts: sorted(got!.inserts!), deletes: sorted(got!.deletes!) },
+    { inserts: sorted(expected.inserts), deletes: sorted(expected.deletes) }, label);
+}
+
 const alice = row('person', [1, 'alice', 30]);
 const bob = row('person', [2, 'bob', 40]);
 
@@ -272,14 +289,7 @@ test('equality-filtered queries are looked up by the changed rows\' values: ever
         inserts: inserted.filter(want).map((r) => hex(enc(r))).sort(),
         deletes: deleted.filter(want).map((r) => hex(enc(r))).sort(),
       };
-      const deliveries = c.sink.deliveries.splice(0);
-      if (expected.inserts.length === 0 && expected.deletes.length === 0) {
-        assert.ok(deliveries.every((d) => d.querySets.length === 0), `round ${round}: ${q} got an update it should not`);
-        return;
-      }
-      assert.equal(deliveries.length, 1, `round ${round}: ${q}`);
-      const [got] = decoded(deliveries[0]!.querySets);
-      assert.deepEqual({ inserts: [...got!.inserts!].sort(), deletes: [...got!.deletes!].sort() }, expected, `round ${round}: ${q}`);
+      assertDelivered(c.sink, expected, `round ${round}: ${q}`);
     });
   }
 });
@@ -352,7 +362,6 @@ test('join queries filed by a constant get exactly their changes under random co
     note: () => [0, rand(3)],
     owned: () => [0, [owners[rand(3)]!]],
   };
-  const sortedBag = (rows: string[]) => [...rows].sort();
   for (let round = 0; round < 150; round++) {
     const before = queries.map(([, evaluate]) => evaluate());
     commit((tx) => {
@@ -385,15 +394,7 @@ test('join queries filed by a constant get exactly their changes under random co
       for (const r of before[i]!) count.set(r, (count.get(r) ?? 0) - 1);
       const expected = { inserts: [] as string[], deletes: [] as string[] };
       for (const [r, n] of count) for (let j = 0; j < Math.abs(n); j++) (n > 0 ? expected.inserts : expected.deletes).push(r);
-      const deliveries = c.sink.deliveries.splice(0);
-      if (expected.inserts.length === 0 && expected.deletes.length === 0) {
-        assert.ok(deliveries.every((d) => d.querySets.length === 0), `round ${round}: ${q} got an update it should not`);
-        return;
-      }
-      assert.equal(deliveries.length, 1, `round ${round}: ${q}`);
-      const [got] = decoded(deliveries[0]!.querySets);
-      assert.deepEqual({ inserts: sortedBag(got!.inserts!), deletes: sortedBag(got!.deletes!) },
-        { inserts: sortedBag(expected.inserts), deletes: sortedBag(expected.deletes) }, `round ${round}: ${q}`);
+      assertDelivered(c.sink, expected, `round ${round}: ${q}`);
     });
   }
 });
