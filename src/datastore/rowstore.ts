@@ -195,16 +195,9 @@ export abstract class RowStore {
     return out;
   }
 
-  /** Copies of up to `maxRows` live rows from row id `from` on, appended to `out`; the row id to go on from, or -1. */
-  copyFrom(from: number, maxRows: number, out: Uint8Array[]): number {
-    let id = this.nextLive(from);
-    for (let n = 0; id >= 0 && n < maxRows; n++, id = this.nextLive(id + 1)) out.push(this.copy(id));
-    return id;
-  }
-
   /**
-   * copyFrom, copying only the rows `keep` accepts, each tested on its bytes in place first. Visits up to `maxRows`
-   * live rows, counted in `visits.count`.
+   * Copies of the rows `keep` accepts (each tested on its bytes in place first) among up to `maxRows` live rows from row
+   * id `from` on, appended to `out`; the live rows visited in `visits.count`. Returns the row id to go on from, or -1.
    */
   copyFromWhere(from: number, maxRows: number, keep: (bytes: Uint8Array, start: number, length: number) => boolean,
     out: Uint8Array[], visits: { count: number }): number {

@@ -261,6 +261,9 @@ abstract class Reader implements ReadView {
 }
 
 /** An in-memory database. Between transactions it is a ReadView of committed state. */
+/** A StoredRowTest that keeps every row (scanChunk: scanChunkWhere without a WHERE). */
+const keepEveryRow: StoredRowTest = () => true;
+
 export class Datastore extends Reader {
   private tx: Transaction | undefined;
 
@@ -282,8 +285,7 @@ export class Datastore extends Reader {
 
   /** ReadView.scanChunk, by row id: committed state only (a transaction's own writes would move rows between pieces). */
   scanChunk(tableId: TableId, from: number, maxRows: number): { rows: Uint8Array[]; next: number } {
-    const rows: Uint8Array[] = [];
-    return { rows, next: this.state.table(tableId).rows.copyFrom(from, maxRows, rows) };
+    return this.scanChunkWhere(tableId, from, maxRows, keepEveryRow);
   }
 
   /** ReadView.scanChunkWhere: scanChunk, copying only the rows `keep` accepts. */
