@@ -559,12 +559,6 @@ export class CallerView implements ReadView {
     this.allowed.clear();
   }
 
-  /** Every datastore table this caller's results depend on: views' read sets and RLS filters' tables. */
-  dependsOn(tableId: TableId): boolean {
-    for (const m of this.mats.values()) if (m.readSet.has(tableId)) return true;
-    return this.rlsDependsOn(tableId);
-  }
-
   /** Whether an RLS filter this caller's results went through reads `tableId`. */
   rlsDependsOn(tableId: TableId): boolean {
     if (this.rlsPlans !== undefined) {
@@ -702,18 +696,12 @@ class CallerPlan implements ManagerPlan {
     if (this.joinFilters !== undefined) return this.joinFilterDelta(tx, this.joinFilters);
     const changed = new Set<TableId>();
     for (const t of tx.tables) if (t.inserts.length > 0 || t.deletes.length > 0) changed.add(t.tableId);
-    let touched = false;
-    for (const t of changed) {
-      if (this.inner.readTables.includes(t) || this.cv.dependsOn(t)) { touched = true; break; }
-    }
-    if (!touched) return { inserts: [], deletes: [] };
-    this.cv.forgetState();
-    const viewsRenewed = this.cv.refresh(changed);
-    // Nothing it reads changed: every view result it read is the one it had (their keys were not touched), and no
-    // table it or an RLS filter reads directly changed.
     let direct = false;
     for (const t of changed) if (this.inner.readTables.includes(t) || this.cv.rlsDependsOn(t)) { direct = true; break; }
-    if (!viewsRenewed && !direct) return { inserts: [], deletes: [] };
+    this.cv.forgetState();
+    // Nothing it reads changed: no table it or an RLS filter reads directly, and every view result it read is the one
+    // it had (the commit touched none of their tables, or none of the keys they looked up).
+    if (!this.cv.refresh(changed) && !direct) return { inserts: [], deletes: [] };
     const next = bagOf(this.inner.evaluate(this.cv));
     const inserts: Uint8Array[] = [];
     const deletes: Uint8Array[] = [];
