@@ -3,8 +3,8 @@
 // rewritten over test/fixtures/modules/smoke-schedule* and driven through the real CLI and one real server.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { TestServer } from '../harness.js';
-import { smokeFile, type Smoke } from './helpers.js';
+import { tempConfigPath, type TestServer } from '../harness.js';
+import { smoke, smokeFile, type Smoke } from './helpers.js';
 
 let server: TestServer;
 let st: Smoke;
@@ -84,4 +84,16 @@ test('scheduled procedures: one-shot row in table and view, then repeating', asy
     { scheduled_table: { deletes: [], inserts: [intervalRow(1, 100_000)] } },
     { scheduled_table: { deletes: [], inserts: [timeRow(2)] } },
   ]);
+});
+
+test('a scheduled reducer is private: the owner may call it, another identity is told it does not exist', async () => {
+  const id = await st.publish('smoke-schedule');
+  const row = '{"scheduled_id":0,"sched_at":{"Time":{"__timestamp_micros_since_unix_epoch__":0}},"prev":{"__timestamp_micros_since_unix_epoch__":0}}';
+  assert.equal((await st.call(id, 'my_reducer', row)).code, 0, 'the owner calls it');
+  const other = smoke(st.server, tempConfigPath());
+  await other.newIdentity();
+  const refused = await other.call(id, 'my_reducer', row);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /no such reducer/i, refused.stderr);
+  assert.equal((await other.call(id, 'schedule_reducer')).code, 0, 'a public reducer stays callable');
 });
