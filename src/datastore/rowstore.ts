@@ -538,6 +538,16 @@ const slotEmpty = 0, slotDeleted = -1;
 const probeSlotReads = 16;
 /** Grow at 3/4 full (live + deleted slots): linear probing stays short. */
 const hashLoadMax = 0.75;
+/**
+ * Slots of the table being replaced that each add moves into its successor. Growing all at once read every entry's
+ * row in one syscall: 120 ms at 780k rows, 1-2 s at 10M, a stall no call limit could stop (an insert loop stopped at
+ * 1.09-1.2x its limit). Spread over the adds that follow the grow, each add moves ~6 entries (~1 us in a large table).
+ */
+export const rehashSlotsPerAdd = 8;
+// The successor must not fill before the old table is drained. It starts empty; a same-size rebuild (only deleted
+// slots to drop) begins with at most hashLoadMax / 2 of the slots live, leaving hashLoadMax / 2 of them for adds,
+// and draining takes slots / rehashSlotsPerAdd adds.
+assert(1 / rehashSlotsPerAdd < hashLoadMax / 2, 'a hash could fill up while it still drains its old table');
 
 /**
  * An open-addressing hash table (linear probing) of row ids: each slot is an Int32 (row id + 1; 0 empty, -1 deleted)
@@ -545,16 +555,23 @@ const hashLoadMax = 0.75;
  * `hashOfId`), so an entry costs 5-14 bytes whatever the key. The tag spares reading the row of a slot whose key
  * cannot match: each such read is a cache miss in a large table, and a probe for an absent key (every insert's unique
  * check) passes ~8 occupied slots at the highest load.
+ * Growing is incremental: the full table becomes `old`, a new one takes the adds, and each add moves the next
+ * `rehashSlotsPerAdd` old slots over (`drainSome`); an entry is in exactly one of the two, so a lookup that misses the
+ * new table probes the old one, and a moved slot is marked deleted there.
  */
 export abstract class RowIdHash<K> {
   private slots = new Int32Array(16);
   private tags = new Uint8Array(16);
   private mask = 15;
-  /** Live + deleted slots (a probe stops only at an empty one). */
+  /** Live + deleted slots of `slots` (a probe stops only at an empty one). */
   private used = 0;
+  /** Live entries, in both tables. */
   size = 0;
+  /** The table a grow replaced, until every entry has moved (undefined: none); slots before `drainAt` have moved. */
+  private old: { slots: Int32Array; tags: Uint8Array; mask: number } | undefined;
+  private drainAt = 0;
 
-  /** Hash of the key of row `id` (rebuilding). */
+  /** Hash of the key of row `id` (growing). */
   protected abstract hashOfId(id: number): number;
   protected abstract matches(id: number, key: K): boolean;
   /** Whether stored rows `a` and `b` have the same key (addRange). */
@@ -565,6 +582,15 @@ export abstract class RowIdHash<K> {
     const slots = this.slots, tags = this.tags, mask = this.mask, m = mix(hash), tag = m >>> 24;
     for (let i = m & mask; ; i = (i + 1) & mask) {
       const s = slots[i];
+      if (s === slotEmpty) return this.old === undefined ? -1 : this.findOld(m, key);
+      if (s !== slotDeleted && tags[i] === tag && this.matches(s - 1, key)) return s - 1;
+    }
+  }
+
+  private findOld(m: number, key: K): number {
+    const { slots, tags, mask } = this.old!, tag = m >>> 24;
+    for (let i = m & mask; ; i = (i + 1) & mask) {
+      const s = slots[i];
       if (s === slotEmpty) return -1;
       if (s !== slotDeleted && tags[i] === tag && this.matches(s - 1, key)) return s - 1;
     }
@@ -572,16 +598,49 @@ export abstract class RowIdHash<K> {
 
   /** Adds row `id`, whose key hashes to `hash`. The caller has checked uniqueness; the row must be stored already. */
   add(hash: number, id: number): void {
-    if (this.used + 1 > this.slots.length * hashLoadMax) {
-      this.rebuild(this.size + 1 > (this.slots.length * hashLoadMax) / 2 ? this.slots.length * 2 : this.slots.length);
-    }
-    const slots = this.slots, mask = this.mask, m = mix(hash);
+    if (this.old !== undefined) this.drainSome(rehashSlotsPerAdd);
+    if (this.used + 1 > this.slots.length * hashLoadMax) this.grow();
+    this.place(mix(hash), id + 1);
+    this.size++;
+  }
+
+  /** Puts slot value `s` (row id + 1) of mixed hash `m` into `slots`, reusing a deleted slot on its way. */
+  private place(m: number, s: number): void {
+    const slots = this.slots, mask = this.mask;
     let i = m & mask;
     while (slots[i] > 0) i = (i + 1) & mask;
     if (slots[i] === slotEmpty) this.used++;
-    slots[i] = id + 1;
+    slots[i] = s;
     this.tags[i] = m >>> 24;
-    this.size++;
+  }
+
+  /** Starts replacing the full table: twice as large, or as large when dropping its deleted slots leaves room enough. */
+  private grow(): void {
+    if (this.old !== undefined) this.drainSome(Infinity);    // not while draining (see rehashSlotsPerAdd), but stay right
+    this.replaceTable(this.size + 1 > (this.slots.length * hashLoadMax) / 2 ? this.slots.length * 2 : this.slots.length);
+  }
+
+  /** An empty table of `length` slots (a power of two) takes over; the current one becomes `old`, to be drained. */
+  private replaceTable(length: number): void {
+    this.old = { slots: this.slots, tags: this.tags, mask: this.mask };
+    this.drainAt = 0;
+    this.slots = new Int32Array(length);
+    this.tags = new Uint8Array(length);
+    this.mask = length - 1;
+    this.used = 0;
+  }
+
+  /** Moves the entries of the next `count` old slots into the new table; drops the old table once it is empty. */
+  private drainSome(count: number): void {
+    const old = this.old!.slots, end = Math.min(old.length, this.drainAt + count);
+    for (let j = this.drainAt; j < end; j++) {
+      const s = old[j];
+      if (s <= 0) continue;
+      this.place(mix(this.hashOfId(s - 1)), s);
+      old[j] = slotDeleted;                          // a removal that finds it in the new table must not leave it here
+    }
+    this.drainAt = end;
+    if (end === old.length) this.old = undefined;
   }
 
   /**
@@ -591,7 +650,7 @@ export abstract class RowIdHash<K> {
    * whatever order the entries went in. A row whose key a row added before it has is left out; returns how many were.
    */
   addRange(idsStart: number, count: number): number {
-    assert(this.used === 0, 'addRange fills an empty hash');
+    assert(this.used === 0 && this.old === undefined, 'addRange fills an empty hash');
     this.reserve(count);
     const mask = this.mask, slots = this.slots, tags = this.tags;
     const homes = new Uint32Array(count);
@@ -614,12 +673,10 @@ export abstract class RowIdHash<K> {
 
   /** Removes row `id`, whose key hashes to `hash` (the row's bytes need not be there any more); false if absent. */
   remove(hash: number, id: number): boolean {
-    const slots = this.slots, mask = this.mask;
-    for (let i = mix(hash) & mask; ; i = (i + 1) & mask) {
-      const s = slots[i];
-      if (s === slotEmpty) return false;
-      if (s === id + 1) { slots[i] = slotDeleted; this.size--; return true; }
-    }
+    const m = mix(hash);
+    const removed = removeSlot(this.slots, this.mask, m, id + 1) || (this.old !== undefined && removeSlot(this.old.slots, this.old.mask, m, id + 1));
+    if (removed) this.size--;
+    return removed;
   }
 
   /**
@@ -627,19 +684,19 @@ export abstract class RowIdHash<K> {
    * costs less than a probe each (rollback of a transaction's own rows, store.ts); false, and nothing done, when not.
    */
   removeIdsFrom(idsStart: number, count: number): boolean {
-    const slots = this.slots;
-    if (count * probeSlotReads < slots.length) return false;
-    let removed = 0;
-    for (let i = 0, min = idsStart + 1; i < slots.length; i++) if (slots[i] >= min) { slots[i] = slotDeleted; removed++; }
+    const slotCount = this.slots.length + (this.old?.slots.length ?? 0);
+    if (count * probeSlotReads < slotCount) return false;
+    const removed = removeSlotsFrom(this.slots, idsStart + 1) + (this.old === undefined ? 0 : removeSlotsFrom(this.old.slots, idsStart + 1));
     assert(removed === count, 'the hash held another number of rows from the id given');
     this.size -= removed;
     return true;
   }
 
-  /** Calls `f` with every row id, in slot order. */
+  /** Calls `f` with every row id: in slot order, the old table's after the new one's while a grow drains. */
   forEachId(f: (id: number) => void): void {
-    const slots = this.slots;
-    for (let i = 0; i < slots.length; i++) if (slots[i] > 0) f(slots[i] - 1);
+    for (const slots of this.old === undefined ? [this.slots] : [this.slots, this.old.slots]) {
+      for (let i = 0; i < slots.length; i++) if (slots[i] > 0) f(slots[i] - 1);
+    }
   }
 
   clear(): void {
@@ -648,38 +705,38 @@ export abstract class RowIdHash<K> {
     this.mask = 15;
     this.used = 0;
     this.size = 0;
+    this.old = undefined;
   }
 
   /**
    * Room for `count` entries without growing: one table of the final size where growing by doubling would rehash
    * every entry again at each step, reading its row (a snapshot restore knows its row count: the rehashes were 30 %
-   * of opening 10M rows).
+   * of opening 10M rows). At once, not spread over later adds: its caller is loading the table.
    */
   reserve(count: number): void {
+    if (this.old !== undefined) this.drainSome(Infinity);
     let length = this.slots.length;
     while (count > length * hashLoadMax) length *= 2;
-    if (length > this.slots.length) this.rebuild(length);
+    if (length === this.slots.length) return;
+    this.replaceTable(length);
+    this.drainSome(Infinity);
   }
+}
 
-  /** Rebuilds the slots into `length` of them (a power of two, at least as many), dropping deleted slots. */
-  private rebuild(length: number): void {
-    const old = this.slots;
-    const slots = new Int32Array(length), tags = new Uint8Array(length);
-    const mask = length - 1;
-    for (let j = 0; j < old.length; j++) {
-      const s = old[j];
-      if (s <= 0) continue;
-      const m = mix(this.hashOfId(s - 1));
-      let i = m & mask;
-      while (slots[i] !== slotEmpty) i = (i + 1) & mask;
-      slots[i] = s;
-      tags[i] = m >>> 24;
-    }
-    this.slots = slots;
-    this.tags = tags;
-    this.mask = mask;
-    this.used = this.size;
+/** Marks the slot holding `s` (row id + 1, home at mixed hash `m`) deleted; false if the table does not hold it. */
+function removeSlot(slots: Int32Array, mask: number, m: number, s: number): boolean {
+  for (let i = m & mask; ; i = (i + 1) & mask) {
+    const at = slots[i];
+    if (at === slotEmpty) return false;
+    if (at === s) { slots[i] = slotDeleted; return true; }
   }
+}
+
+/** Marks deleted every slot holding a row id + 1 of `min` or more (one pass); returns how many it marked. */
+function removeSlotsFrom(slots: Int32Array, min: number): number {
+  let removed = 0;
+  for (let i = 0; i < slots.length; i++) if (slots[i] >= min) { slots[i] = slotDeleted; removed++; }
+  return removed;
 }
 
 /**
