@@ -121,3 +121,29 @@ test('non-unique btree point scans find exactly the rows of their key, keys full
   }
   tx.rollback();
 });
+
+test('the range tree of a unique integer index, built on the first range scan, orders i32 and u32 keys across their whole span', () => {
+  const def = buildDatabaseSchema({ sections: [
+    { tag: 'Typespace', value: { types: [product([['k', T.i32], ['n', T.u8]]), product([['k', T.u32], ['n', T.u8]])] } },
+    { tag: 'Tables', value: [
+      table('signed', 0, { primaryKey: [0], indexes: [btree(0)], constraints: [unique(0)] }),
+      table('unsigned', 1, { primaryKey: [0], indexes: [btree(0)], constraints: [unique(0)] }),
+    ] },
+  ] });
+  const spans: [number, number][] = [[-(2 ** 31), 2 ** 31 - 1], [0, 2 ** 32 - 1]];
+  const ds = new Datastore(def);
+  const tx = ds.beginMutTx();
+  def.tables.forEach((t, which) => {
+    const codec = compileCodec({ tag: 'Product', value: t.rowType }, def.typespace);
+    const [lo, hi] = spans[which];
+    // Keys that differ in every byte and both extremes, inserted in a scrambled order (the hash's order is not theirs).
+    const keys = [lo, hi, lo + 1, hi - 1, 0x12345678 + lo, 0x00ff00ff + lo, 0x7f000001 + lo, 0xff + lo, 0x10000 + lo];
+    for (let i = 0; i < 3000; i++) keys.push(lo + ((Math.imul(i + 1, 2654435761) >>> 0) % (hi - lo)));
+    const distinct = [...new Set(keys)];
+    for (const k of distinct) tx.insert(t.tableId, codec.encode([k, 1]));
+    const all = tx.scanIndexRange(t.indexes[0].indexId, { prefix: new Uint8Array(0), prefixElems: 0,
+      rangeStart: Uint8Array.of(2), rangeEnd: Uint8Array.of(2) }).map((r) => codec.decode(r)[0] as number);
+    assert.deepEqual(all, distinct.sort((a, b) => a - b), t.name);
+  });
+  tx.commit();
+});
