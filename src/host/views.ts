@@ -654,6 +654,7 @@ export class CallerView implements ReadView {
 class CallerPlan implements ManagerPlan {
   readonly returnTable: TableSchema;
   readonly isJoin = true;
+  readonly diffsLastResult = true;
   private last = new Map<string, { row: Uint8Array; count: number }>();
   /** Set when a row's membership depends on that row alone: the inner query's and its RLS filters'. */
   private readonly rowFilters: SubscriptionPlan[] | undefined;

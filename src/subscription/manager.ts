@@ -72,6 +72,11 @@ export interface SubscriptionPlan {
   readonly equalityFilter?: { tableId: TableId; column: number; key: string };
   decodeRow?(row: Uint8Array): Value[];
   /**
+   * Set when the plan diffs each commit against the result it last evaluated (host/views.ts CallerPlan): a recompiled
+   * one is evaluated once, between transactions, so that the first commit after a module update is diffed against it.
+   */
+  readonly diffsLastResult?: boolean;
+  /**
    * Joins of two tables with an `equalityFilter`: the constants a changed row of the other table (`tableId`) reaches
    * through the join in the committed state (sql/subscription-plan.ts ConstantEdge); plans with one `id` reach alike.
    */
@@ -404,6 +409,7 @@ export class SubscriptionManager {
       try {
         query.plan = this.options.compile(query.key.slice(query.key.indexOf(':') + 1), view,
           { sender: client.identity, isOwner: client.isOwner });
+        if (query.plan.diffsLastResult === true) runWithBudget(this.newBudget(), () => query.plan.evaluate(view));
       } catch (e) {
         this.queries.delete(query.key);
         for (const set of [...query.sets]) {
