@@ -5,8 +5,8 @@
 // RawSql executed with sql/subscription-plan.ts against committed state), the per-caller read view (`CallerView`:
 // the datastore plus view tables plus RLS filtering for non-owners) and the per-caller subscription plans over views
 // and RLS tables (`CallerPlan`: recomputed and diffed only when a commit touches what they read).
-// May call: datastore/types, datastore/system, sql/subscription-plan, sql/errors, sats (codec, bsatn, names, moduledef),
-// host/runtime (CallOutcome), limits.
+// May call: datastore/types, datastore/system, datastore/schema (firstUserTableId), sql/subscription-plan, sql/errors,
+// sats (codec, bsatn, names, moduledef), host/runtime (CallOutcome), limits.
 //
 // Materialization (as upstream): one cache of view results per database (`ViewHost`), keyed by (view, sender) — the
 // sender is left out for anonymous views — each entry with the read set recorded when it ran: the tables it scanned
@@ -27,6 +27,7 @@
 
 import assert from 'node:assert/strict';
 import { DatastoreError, errno } from '../datastore/types.js';
+import { firstUserTableId } from '../datastore/schema.js';
 import { hostSystemTableRows, isHostSystemTable, systemTableSchemas, type HostSystemState } from '../datastore/system.js';
 import { viewResultRowsCachedMax, viewResultsCachedMax } from '../limits.js';
 import type {
@@ -276,10 +277,14 @@ export class ViewHost {
     return hostSystemTableRows(tableId, state).map((r) => codec.encode(r));
   }
 
-  /** What st_view and st_view_column show. */
+  /**
+   * What st_view and st_view_column show: upstream's ids — views numbered from the first user id, each with a backing
+   * table numbered after the module's tables (scripts read them) — not the pseudo ids views have here.
+   */
   viewRows(): HostSystemState['views'] {
-    return this.views.map((v, i) => ({ viewId: i + 1, name: v.name, tableId: v.schema.tableId, isPublic: v.isPublic,
-      isAnonymous: v.anonymous, columns: v.schema.columns.map((c) => ({ name: c.name, type: c.type })) }));
+    const firstBackingTable = this.options.base.schema().tables.reduce((max, t) => Math.max(max, t.tableId + 1), firstUserTableId);
+    return this.views.map((v, i) => ({ viewId: firstUserTableId + i, name: v.name, tableId: firstBackingTable + i,
+      isPublic: v.isPublic, isAnonymous: v.anonymous, columns: v.schema.columns.map((c) => ({ name: c.name, type: c.type })) }));
   }
 
   /**
