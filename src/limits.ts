@@ -607,3 +607,30 @@ assertLimit(serverMemorySampleMs <= 1000, 'a crossing of the bound is seen withi
 assertLimit(fileDescriptorsReserved >= pgConnectionsMax + 3 * databasesMaxDefault,
   'the descriptors kept from connections hold every database\'s files and every PostgreSQL connection');
 assertLimit(moduleHeapShedMinBytes < moduleMemoryLimitMibDefault * 1048576, 'a module at its default memory limit is shed');
+
+// ---- Bytes received and not yet handled (session 9 attack probes) --------------------------------------------------
+// Each connection's input is bounded on its own (an HTTP body by its route's limit, up to 64 MiB for a program; a
+// WebSocket message by ws's maxPayload, 32 MiB), but 20 connections each sending most of a 60 MiB publish body or a
+// 30 MiB WebSocket frame and never finishing grew the server by 600 MiB, and the connections bound admits 10,000.
+// server/inbound-budget.ts holds the sum.
+
+/**
+ * Bytes of request bodies being read or handled, WebSocket messages received in part, and WebSocket messages queued
+ * or in a database's queue, over every connection. Past it the connections holding the most are closed (HTTP 503,
+ * WebSocket 1013) until the rest fits. 512 MiB: four 64 MiB publishes and eight 32 MiB messages at once, and far
+ * below the headroom `serverMemoryShareMax` leaves on a machine of a few GiB.
+ */
+export const inboundBytesHeldMaxDefault = 512 * 1024 * 1024;
+/** The bound this server runs with: `SPACETIME_INBOUND_BYTES_HELD_MAX` (tests), else the default. */
+export function inboundBytesHeldMaxConfigured(env: NodeJS.ProcessEnv = process.env): number {
+  return limitFromEnv('SPACETIME_INBOUND_BYTES_HELD_MAX', inboundBytesHeldMaxDefault, env);
+}
+/**
+ * Bytes of one WebSocket connection's messages decoded and not yet handled (queued, or calls sent to its database's
+ * worker and not yet run) above which its socket is not read until they are handled: backpressure, not an error, so a
+ * client pipelining calls is slowed to the pace of its database. A larger single message is still handled; the socket
+ * is read again once it was.
+ */
+export const inboundQueueBytesPerConnectionMax = 4 * 1024 * 1024;
+assertLimit(inboundBytesHeldMaxDefault >= 4 * 64 * 1024 * 1024, 'four programs as large as the HTTP body limit (64 MiB) upload at once');
+assertLimit(inboundQueueBytesPerConnectionMax * 64 <= inboundBytesHeldMaxDefault, 'dozens of busy connections fit the budget');

@@ -4,7 +4,8 @@
 // body size limits, the CORS policy, the anon middleware (mint an identity when a /v1/database request has
 // no token), the server's connection timeouts (configureHttpTimeouts) and its bound on open connections
 // (limitConnections). Routes live in server/routes/*.ts.
-// May call: auth/ (token verification and minting), node:http, limits, node:fs (/proc/self/limits).
+// May call: auth/ (token verification and minting), server/inbound-budget.ts (bodies held count against the server's
+// inbound bound), node:http, limits, node:fs (/proc/self/limits).
 //
 // Responses follow upstream exactly where the CLI depends on it: JSON bodies carry `Content-Type:
 // application/json` (the CLI rejects anything else), errors are plain text.
@@ -15,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import { identityToHex } from '../auth/identity.js';
 import { AuthError, authRequiredMessage, bearerToken, type TokenAuthority, type VerifiedToken } from '../auth/tokens.js';
 import { httpHeadersTimeoutMs, httpKeepAliveTimeoutMs, reducerTimeoutMsConfigured } from '../limits.js';
+import { InboundBudget, type InboundHolder } from './inbound-budget.js';
 
 /** Module bundles (publish, pre_publish). */
 export const moduleBodyMaxBytes = 64 * 1024 * 1024;
@@ -52,6 +54,7 @@ export class RequestContext {
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
     private readonly tokens: TokenAuthority,
+    private readonly inboundBudget: InboundBudget,
   ) {
     this.url = requestUrl(req.url ?? '/');
   }
@@ -98,18 +101,50 @@ export class RequestContext {
     return credentials;
   }
 
-  /** Reads the whole body; 413 past `maxBytes`. */
+  /**
+   * Reads the whole body; 413 past `maxBytes`. Its bytes count against the server's inbound budget until the response
+   * is done (the handler holds the body, or what it decoded, until then); a request evicted from the budget is
+   * answered 503 and closed.
+   */
   async body(maxBytes: number): Promise<Buffer> {
     const declared = Number(this.req.headers['content-length'] ?? 0);
     if (declared > maxBytes) throw tooLarge(maxBytes);
     const chunks: Buffer[] = [];
     let total = 0;
-    for await (const chunk of this.req as AsyncIterable<Buffer>) {
-      total += chunk.length;
-      if (total > maxBytes) throw tooLarge(maxBytes);
-      chunks.push(chunk);
+    const holder = this.inboundHolder();
+    try {
+      for await (const chunk of this.req as AsyncIterable<Buffer>) {
+        total += chunk.length;
+        if (total > maxBytes) throw tooLarge(maxBytes);
+        chunks.push(chunk);
+        this.inboundBudget.charge(holder, holder.heldBytes + chunk.length);
+        if (holder.evicted !== undefined) throw new HttpError(503, holder.evicted);
+      }
+    } catch (error) {
+      throw holder.evicted === undefined ? error : new HttpError(503, holder.evicted);
     }
     return Buffer.concat(chunks, total);
+  }
+
+  private inboundHolder(): InboundHolder & { evicted: string | undefined } {
+    const { req, res, inboundBudget } = this;
+    const holder = {
+      heldBytes: 0,
+      evicted: undefined as string | undefined,
+      evict(reason: string): void {
+        holder.evicted = reason;
+        // The body loop may be waiting for a chunk that never comes (a slow upload): answer and close from here.
+        if (!res.headersSent) {
+          const body = `${reason}\n`;
+          res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
+          res.end(body, () => req.destroy());
+        } else {
+          req.destroy();
+        }
+      },
+    };
+    res.once('close', () => inboundBudget.charge(holder, 0));
+    return holder;
   }
 
   /** The body as strict UTF-8 text. */
@@ -262,7 +297,9 @@ function requestUrl(target: string): URL {
 }
 
 /** Returns the node:http request listener for a router. */
-export function requestListener(router: Router, tokens: TokenAuthority, onError: (error: unknown) => void) {
+export function requestListener(
+  router: Router, tokens: TokenAuthority, onError: (error: unknown) => void, inboundBudget = new InboundBudget(),
+) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     for (const [name, value] of Object.entries(corsHeaders)) res.setHeader(name, value);
     if (req.method === 'OPTIONS') {
@@ -272,7 +309,7 @@ export function requestListener(router: Router, tokens: TokenAuthority, onError:
     }
     let ctx: RequestContext;
     try {
-      ctx = new RequestContext(req, res, tokens);
+      ctx = new RequestContext(req, res, tokens, inboundBudget);
     } catch (error) {
       // Nothing a request carries may throw out of the listener: an exception here would end the process.
       const body = error instanceof HttpError ? error.body : 'Bad request';

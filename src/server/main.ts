@@ -3,7 +3,8 @@
 // Owns: server start-up and shutdown order, the listen address, the one "listening" line on stdout, and (when the
 // server is the process, `spacetime start`) what happens to an error nobody caught: its stack goes to the log first.
 // May call: auth/ (keys, tokens), server/control.ts, server/databases.ts, server/http.ts, server/routes/*,
-// server/websocket/attach.ts, server/pgwire/server.ts (`pg`), server/metrics.ts (/v1/metrics, /v1/health),
+// server/websocket/attach.ts, server/inbound-budget.ts (one bound for HTTP bodies and WebSocket messages),
+// server/pgwire/server.ts (`pg`), server/metrics.ts (/v1/metrics, /v1/health),
 // server/config-file.ts (the publish policy's default), host/ (the default DatabaseHost, the memory bound's sampler),
 // limits.ts (the connection bound).
 //
@@ -29,6 +30,7 @@ import { addLoginRoutes, createOidcVerifier, type OidcServerOptions } from './ro
 import { addDashboardRoutes } from './routes/dashboard.js';
 import { compileWithSql } from '../subscription/manager.js';
 import { attachWebSocket } from './websocket/attach.js';
+import { InboundBudget } from './inbound-budget.js';
 import { addMetricsRoutes } from './metrics.js';
 import { defaultPublishPolicy, type PublishPolicy } from './config-file.js';
 import { startPgServer, type RunningPgServer } from './pgwire/server.js';
@@ -100,6 +102,8 @@ export interface UpgradeContext {
   onError(error: unknown): void;
   /** Keep-alive settings from config.toml (absent fields: session.ts defaults). */
   webSocketLimits?: { pingIntervalMs?: number; idleTimeoutMs?: number };
+  /** The bound on bytes received and not yet handled, shared by HTTP bodies and WebSocket messages. */
+  inboundBudget: InboundBudget;
 }
 
 /** Installs an 'upgrade' handler on `httpServer`; `close` ends every session (server shutdown). */
@@ -142,13 +146,15 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     if (isPeerGone(error)) return;
     log(`internal error: ${(error as Error)?.stack ?? String(error)}`);
   };
-  const httpServer = createServer(requestListener(router, tokens, onError));
+  const inboundBudget = new InboundBudget();
+  const httpServer = createServer(requestListener(router, tokens, onError, inboundBudget));
   configureHttpTimeouts(httpServer);
   limitConnections(httpServer, connectionsMaxConfigured(fileDescriptorsMax()));
 
   const webSockets = (options.attachUpgrades ?? attachWebSocketEndpoint)(httpServer, {
     databases,
     webSocketLimits: options.webSocket,
+    inboundBudget,
     tokens,
     resolveLive: async (nameOrIdentity) => {
       const record = control.resolve(nameOrIdentity);
@@ -245,6 +251,7 @@ function attachWebSocketEndpoint(httpServer: Server, ctx: UpgradeContext): { clo
     onError: ctx.onError,
     limits: withoutUndefined(ctx.webSocketLimits),
     onDatabaseClosed: (db, listener) => ctx.databases.onClose(db.identity, listener),
+    inboundBudget: ctx.inboundBudget,
   });
 }
 
@@ -314,9 +321,13 @@ function withoutUndefined<T extends object>(value: T | undefined): Partial<T> | 
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-/** Socket errors that only mean the peer closed or reset its connection. */
+/**
+ * Socket errors that only mean the peer closed or reset its connection, or broke the WebSocket framing (ws's
+ * `WS_ERR_*`: bad RSV bits, opcodes, masks, UTF-8, a message over maxPayload; ws closes that connection with 1002 or
+ * 1009 itself). Logging these as internal errors let any client write a stack trace into the server log per frame.
+ */
 const peerGoneCodes = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
 function isPeerGone(error: unknown): boolean {
   const code = (error as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' && peerGoneCodes.has(code);
+  return typeof code === 'string' && (peerGoneCodes.has(code) || code.startsWith('WS_ERR_'));
 }

@@ -9,8 +9,9 @@
 // live connection_id when it inserts the `st_client` row (unique (identity, connection_id); `st_connection_credentials`
 // unique on connection_id) and drops the socket after the upgrade; we refuse before the upgrade with 409 and a
 // message, whatever the identity (upstream would admit a same-identity, same-token duplicate as a second actor).
-// May call: server/websocket/session.ts, server/websocket/json-session.ts, server/http.ts (HttpError: a database that
-// is not running is refused with its status and why), subscription/port.ts, auth/ (tokens, identities), ws.
+// May call: server/websocket/session.ts, server/websocket/json-session.ts, server/websocket/inbound-meter.ts (each
+// connection's share of server/inbound-budget.ts), server/http.ts (HttpError: a database that is not running is refused
+// with its status and why), subscription/port.ts, auth/ (tokens, identities), ws.
 
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -20,8 +21,10 @@ import { AuthError, bearerToken, type TokenAuthority } from '../../auth/tokens.j
 import { HttpError } from '../http.js';
 import { compileWithSql, type CompileQuery } from '../../subscription/manager.js';
 import { subscriptionPortFor } from '../../subscription/port.js';
-import { inboundMessageMaxBytes, Session, type Compression, type SessionDatabase, type SessionLimits } from './session.js';
+import { closeCodes, inboundMessageMaxBytes, Session, type Compression, type SessionDatabase, type SessionLimits } from './session.js';
 import { JsonSession, subprotocolV1Json, type JsonSessionDatabase } from './json-session.js';
+import { InboundMeter } from './inbound-meter.js';
+import { InboundBudget } from '../inbound-budget.js';
 
 export const subprotocolV3 = 'v3.bsatn.spacetimedb';
 export const subprotocolV2 = 'v2.bsatn.spacetimedb';
@@ -43,6 +46,8 @@ export interface AttachDeps {
   onError?: (error: unknown) => void;
   /** Calls `listener` when the database is deleted, reset or shut down; returns an unsubscribe function. */
   onDatabaseClosed?: (db: SessionDatabase, listener: (reason?: string) => void) => () => void;
+  /** The server's bound on bytes received and not yet handled, shared with HTTP bodies (default: one of its own). */
+  inboundBudget?: InboundBudget;
 }
 
 export interface AttachedWebSockets {
@@ -66,6 +71,7 @@ export function attachWebSocket(server: Server, deps: AttachDeps): AttachedWebSo
     handleProtocols: (offered) => chooseSubprotocol(offered) ?? false,
   });
   const sessions = new Set<Session | JsonSession>();
+  const inboundBudget = deps.inboundBudget ?? new InboundBudget();
   /** `liveKey(db, connectionId)` of every socket from its upgrade until it has closed. */
   const liveConnections = new Set<string>();
 
@@ -129,9 +135,11 @@ export function attachWebSocket(server: Server, deps: AttachDeps): AttachedWebSo
       // The database's subscriptions: an in-thread manager, or its worker's (subscription/port.ts).
       const subscriptions = subscriptionPortFor(db, deps.compile ?? compileWithSql);
       const caller = { identity, connectionId, jwtPayload };
+      // Over the server's inbound budget, the connections holding the most are closed: 1013, try again later.
+      const inbound = new InboundMeter(ws, socket, inboundBudget, (reason) => session.fail(closeCodes.tryAgainLater, reason));
       const session = protocol === subprotocolV1Json
         ? new JsonSession(ws, db as JsonSessionDatabase, subscriptions, {
-          caller, token, confirmedReads: params.confirmed ?? false, limits: deps.limits, onError: deps.onError,
+          caller, token, confirmedReads: params.confirmed ?? false, limits: deps.limits, onError: deps.onError, inbound,
         })
         : new Session(ws, db, subscriptions, {
           caller,
@@ -141,11 +149,13 @@ export function attachWebSocket(server: Server, deps: AttachDeps): AttachedWebSo
           confirmedReads: params.confirmed ?? true,
           limits: deps.limits,
           onError: deps.onError,
+          inbound,
         });
       sessions.add(session);
       // Upstream closes every client with 1001 "module exited" when the database goes away.
       const stopWatching = deps.onDatabaseClosed?.(db, (reason) => session.fail(1001, reason ?? 'module exited'));
       ws.on('close', () => {
+        inbound.closed();
         sessions.delete(session);
         liveConnections.delete(live);
         stopWatching?.();

@@ -10,7 +10,8 @@
 // Does not own: the handshake (attach.ts), query sets and deltas (subscription/manager.ts — v1 is a translation of
 // its v2 results), durability batching (fanout.ts).
 // May call: subscription/manager.ts, subscription/port.ts, subscription/messages.ts, subscription/v1-json.ts,
-// server/websocket/fanout.ts, server/websocket/session.ts (shared limits and types), sats/json.ts, ws.
+// server/websocket/fanout.ts, server/websocket/session.ts (shared limits and types), server/websocket/inbound-meter.ts
+// (what its queue holds of the inbound budget), sats/json.ts, ws.
 //
 // v1 is served at low volume (legacy clients): messages are translated per client, with no shared frames. Ordering
 // is the v2 session's: every message takes a slot when its content is decided (a TransactionUpdate at commit time),
@@ -35,6 +36,7 @@ import {
   JsonRows, RowText, jsonAnswer, renderedTableUpdate, stringifyJsonWithRows, type JsonAnswer, type RenderedTable, type V1TableUpdate,
 } from '../../subscription/v1-json.js';
 import { queueFlush, releaseWhenDurable, type DurableSlot, type FlushTarget } from './fanout.js';
+import type { InboundMeter } from './inbound-meter.js';
 import {
   admitClient, afterPendingIo, closeCodes, closeGraceMs, idleTimeoutMs, inboundQueueMaxMessages, outboundQueueMaxBytes, pingIntervalMs,
   releaseClient, type Caller, type SessionDatabase, type SessionLimits,
@@ -70,6 +72,8 @@ export interface JsonSessionOptions {
   confirmedReads: boolean;
   limits?: Partial<SessionLimits>;
   onError?: (error: unknown) => void;
+  /** This connection's share of the server's inbound budget (attach.ts). */
+  inbound?: InboundMeter;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -161,6 +165,8 @@ export class JsonSession implements ClientSink, FlushTarget {
   private readonly outbound: Slot[] = [];
   private outboundBytes = 0;
   private readonly inbound: V1ClientMessage[] = [];
+  /** The text length of each message in `inbound`: what it holds of the inbound budget until it is handled. */
+  private readonly inboundBytes: number[] = [];
   private processing = false;
   private handle: ClientHandle | undefined;
   private closed = false;
@@ -241,6 +247,8 @@ export class JsonSession implements ClientSink, FlushTarget {
       return;
     }
     this.inbound.push(message);
+    this.inboundBytes.push(text.length);
+    this.options.inbound?.queued(text.length);
     if (this.inbound.length > inboundQueueMaxMessages) {
       this.fail(closeCodes.tryAgainLater, `too many requests: more than ${inboundQueueMaxMessages} queued messages`);
       return;
@@ -255,8 +263,10 @@ export class JsonSession implements ClientSink, FlushTarget {
     try {
       while (!this.closed && this.inbound.length > 0) {
         const m = this.inbound.shift()!;
+        const bytes = this.inboundBytes.shift()!;
         if (sliceStartMs < 0 && m.tag !== 'CallReducer' && m.tag !== 'CallProcedure') sliceStartMs = performance.now();
         await this.handleMessage(m);
+        this.options.inbound?.handled(bytes);
         // Queries run synchronously, each within the SQL budget; a run of them must not hold the thread for all.
         if (sliceStartMs >= 0 && this.inbound.length > 0 && performance.now() - sliceStartMs > queryMessagesSliceMs) {
           await afterPendingIo();
@@ -525,6 +535,7 @@ export class JsonSession implements ClientSink, FlushTarget {
     this.closed = true;
     this.outbound.length = 0;
     this.inbound.length = 0;
+    this.inboundBytes.length = 0;
     this.outboundBytes = 0;
     this.ws.close(code, Buffer.byteLength(reason) > 123 ? `${Buffer.from(reason).subarray(0, 100).toString()}…` : reason);
     setTimeout(() => this.ws.terminate(), closeGraceMs).unref();

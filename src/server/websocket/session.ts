@@ -9,6 +9,7 @@
 // Does not own: the upgrade/route/auth handshake (attach.ts), message codecs and subscriptions (subscription/).
 // May call: subscription/messages.ts, subscription/manager.ts, subscription/port.ts, subscription/wire-frame.ts (the
 // compression envelope), server/websocket/fanout.ts (durability waits and flush passes shared by all sessions),
+// server/websocket/inbound-meter.ts (what its queue and its calls in a worker hold of the inbound budget),
 // sats/bsatn.ts, limits.ts, metrics/counters.ts (message counts), ws.
 //
 // Ordering: every outbound message takes a slot in one FIFO at the moment its content is decided (a
@@ -36,6 +37,7 @@ import {
 } from '../../subscription/messages.js';
 import { webSocketCounters } from '../../metrics/counters.js';
 import { onFlushPassEnd, queueFlush, releaseWhenDurable, type DurableSlot, type FlushTarget } from './fanout.js';
+import type { InboundMeter } from './inbound-meter.js';
 import {
   outboundFragmentBytes, outboundQueueMaxBytes, outboundSocketBufferedBytesMax, outboundStallTimeoutMs, queryMessagesSliceMs,
   workerCallsInFlightPerConnectionMax,
@@ -121,6 +123,8 @@ export interface SessionOptions {
   limits?: Partial<SessionLimits>;
   /** For logs and tests. */
   onError?: (error: unknown) => void;
+  /** This connection's share of the server's inbound budget (attach.ts); none in tests that build sessions alone. */
+  inbound?: InboundMeter;
 }
 
 /**
@@ -287,6 +291,11 @@ export class Session implements ClientSink, FlushTarget {
       const queuedBefore = this.inbound.length;
       decodeClientFrameInto(frame, this.options.version, this.inbound); // all of the frame's messages, or none
       webSocketCounters.messagesIn += this.inbound.length - queuedBefore; webSocketCounters.bytesIn += frame.length;
+      if (this.options.inbound !== undefined) {
+        let bytes = 0;
+        for (let i = queuedBefore; i < this.inbound.length; i++) bytes += clientMessageBytes(this.inbound[i]!);
+        this.options.inbound.queued(bytes);
+      }
     } catch (e) {
       this.fail(closeCodes.internalError, errorText(e));
       return;
@@ -312,6 +321,8 @@ export class Session implements ClientSink, FlushTarget {
         const m = this.inbound.shift()!;
         if (sliceStartMs < 0 && m.tag !== 'CallReducer') sliceStartMs = performance.now();
         const wait = this.handleMessage(m);
+        // A call sent to its database's worker is held there until it ran (callReducerOrdered releases it).
+        if (m.tag !== 'CallReducer' || this.db.callReducerOrdered === undefined) this.options.inbound?.handled(clientMessageBytes(m));
         if (wait !== undefined) {
           void this.resumeAfter(wait);
           return;
@@ -420,6 +431,7 @@ export class Session implements ClientSink, FlushTarget {
     const inflight: InflightReducer = { requestId, slot: undefined, querySets: noQuerySets };
     this.ordered.push(inflight);
     this.db.callReducerOrdered!(name, args, this.options.caller, (result, durable) => {
+      this.options.inbound?.handled(callBytes(name, args));
       const at = this.ordered.indexOf(inflight);
       if (at >= 0) this.ordered.splice(at, 1);
       this.replyGuarded(inflight, result, durable);
@@ -947,6 +959,25 @@ function frameOf(ready: Uint8Array[], start: number, end: number, compression: C
  */
 export function afterPendingIo(): Promise<void> {
   return new Promise((resolve) => setImmediate(() => setImmediate(() => setImmediate(resolve))));
+}
+
+/** What a decoded client message holds of the client's bytes, as the inbound budget counts it. */
+function clientMessageBytes(m: ClientMessage): number {
+  switch (m.tag) {
+    case 'CallReducer': return callBytes(m.reducer, m.args);
+    case 'CallProcedure': return callBytes(m.procedure, m.args);
+    case 'OneOffQuery': return m.queryString.length;
+    case 'Subscribe': {
+      let bytes = 0;
+      for (const q of m.queryStrings) bytes += q.length + 4;
+      return bytes;
+    }
+    case 'Unsubscribe': return 0;
+  }
+}
+
+function callBytes(name: string, args: Uint8Array): number {
+  return name.length + args.length;
 }
 
 function toBytes(data: RawData): Uint8Array {
