@@ -3,18 +3,20 @@
 // Owns: mapping index keys (strings or numbers from key.ts) to row ids. Five shapes:
 //   unique on one integer column (any algorithm): an open-addressing hash of row ids over the row store (rowstore.ts
 //     RowIdHash; the key is read from the row, so an entry is 5-14 bytes, not a Map entry), plus, for btree indexes, a
-//     BTree for ranges built on the first range scan;
+//     tree of row ids for ranges (rowtree.ts) built on the first range scan;
+//   multi btree: a tree of row ids (rowtree.ts RowIdTree, keys read from the rows, off the JS heap), in (key, row id)
+//     order, so equal keys keep row-id order;
 //   unique hash (Map key → rowId), multi hash (Map key → rowId | Set<rowId>),
-//   unique btree (Map key → rowId, plus a BTree for ranges built on the first range scan),
-//   multi btree (BTree key+rowIdSuffix → rowId, so equal keys keep row-id order).
+//   unique btree (Map key → rowId, plus a BTree for ranges built on the first range scan).
 // Direct indexes are btrees here. Rows themselves live in rowstore.ts; this file only knows row ids.
-// May call: datastore/key, datastore/rowstore, sorted-btree.
+// May call: datastore/key, datastore/rowstore, datastore/rowtree, sorted-btree.
 
 import assert from 'node:assert';
 import btreeModule from 'sorted-btree';
 import type { IndexSchema } from './types.js';
 import { hashIndexKey, type IndexKey } from './key.js';
 import { RowIdHash } from './rowstore.js';
+import { RowIdTree } from './rowtree.js';
 
 /** The part of sorted-btree's BTree used here. */
 interface SortedTree<K, V> {
@@ -29,24 +31,6 @@ const BTree = ((btreeModule as unknown as { default?: unknown }).default ?? btre
   new <K, V>(entries: undefined, compare: (a: K, b: K) => number) => SortedTree<K, V>;
 
 const compareKeys = (a: IndexKey, b: IndexKey): number => (a < b ? -1 : a > b ? 1 : 0);
-
-/** Row ids are below 2^48 (one row id per insert; far beyond any in-memory table's lifetime). */
-const rowIdSuffixChars = 6;
-
-/**
- * Appended to a key, above every entry of that key (key + rowIdSuffix) and below every entry of a greater key (keys are
- * self-delimiting, key.ts), in one-byte chars: a bound ending in keyPrefixEnd ('\u0100') is a two-byte string, which
- * V8 compares with the one-byte keys on a slower path (a 10-row point scan of 100k entries 2.4 -> 1.4 µs).
- */
-const pointEndSuffix = '\xff'.repeat(rowIdSuffixChars + 1);
-
-function rowIdSuffix(rowId: number): string {
-  let s = '';
-  for (let shift = (rowIdSuffixChars - 1) * 8; shift >= 0; shift -= 8) {
-    s += String.fromCharCode(Math.floor(rowId / 2 ** shift) % 256);
-  }
-  return s;
-}
 
 /** A key → row id structure. Keys of one index come from one IndexKeyCodec. */
 export interface IndexStore {
@@ -77,6 +61,8 @@ export interface IndexStore {
    * earlier one has, and return how many they left out.
    */
   addRange?(idsStart: number, count: number): number;
+  /** Adds the stored rows `ids` (ascending) to this empty non-unique index at once, where a bulk load beats an add each. */
+  addIds?(ids: Int32Array): void;
 }
 
 class UniqueHash implements IndexStore {
@@ -113,12 +99,13 @@ class KeyHash extends RowIdHash<IndexKey> {
 }
 
 /**
- * A unique index on one integer column: the hash of row ids for points, and for btree indexes a BTree for ranges built
- * on the first range scan (as UniqueBTree). Integer keys have one encoding per value, so equal keys are equal IndexKeys.
+ * A unique index on one integer column: the hash of row ids for points, and for btree indexes a tree of row ids for
+ * ranges built on the first range scan (as UniqueBTree). Integer keys have one encoding per value, so equal keys are
+ * equal IndexKeys.
  */
 class UniqueRowIdHash implements IndexStore {
   readonly keysFromRows = true;
-  private tree: SortedTree<IndexKey, number> | undefined;
+  private tree: RowIdTree | undefined;
   private readonly hash: KeyHash;
   /**
    * At least every stored key (undefined: none was added since the last clear); removals leave it. A key above it is
@@ -132,13 +119,13 @@ class UniqueRowIdHash implements IndexStore {
   get keyCount(): number { return this.hash.size; }
   /** The row must be stored already (growing the hash reads every row's key). */
   add(key: IndexKey, rowId: number): void {
-    this.tree?.set(key, rowId);
+    this.tree?.add(key, rowId);
     this.hash.add(hashIndexKey(key), rowId);
     if (this.bound === undefined || key > this.bound) this.bound = key;
   }
   remove(key: IndexKey, rowId: number): void {
     assert(this.hash.remove(hashIndexKey(key), rowId), 'removing a row id the index does not hold');
-    this.tree?.delete(key);
+    if (this.tree !== undefined) assert(this.tree.remove(key, rowId), 'the range tree did not hold the row id');
   }
   find(key: IndexKey): number | undefined {
     if (this.bound === undefined || key > this.bound) return undefined;
@@ -148,8 +135,7 @@ class UniqueRowIdHash implements IndexStore {
   point(key: IndexKey, out: number[]): void { const id = this.find(key); if (id !== undefined) out.push(id); }
   range(lo: IndexKey, hi: IndexKey, out: number[]): void {
     assert(this.schema.algorithm !== 'hash', 'range scan on a hash index');
-    if (lo >= hi) return;
-    this.ordered().forRange(lo, hi, false, (_k, id) => { out.push(id); });
+    this.ordered().range(lo, hi, out);
   }
   clear(): void { this.tree = undefined; this.hash.clear(); this.bound = undefined; }
   reserve(count: number): void { this.hash.reserve(count); }
@@ -170,29 +156,39 @@ class UniqueRowIdHash implements IndexStore {
   }
 
   /**
-   * The range tree, built from the hash on the first range scan: a stall of the call that asks, so the keys are put
-   * in order as typed arrays (numeric keys by radix sort); sorting [key, id] tuples took 1.3 s at 1M rows, this
-   * ~0.4 s, most of it the tree's own inserts (docs/performance.md "Stalls").
+   * The range tree, built from the hash on the first range scan: a stall of the call that asks, so the keys are put in
+   * order as typed arrays (numeric keys by radix sort) and the tree is loaded in bulk (a JS btree of [key, id] tuples
+   * took 1.3 s at 1M rows, docs/performance.md "Secondary indexes off the heap").
    */
-  private ordered(): SortedTree<IndexKey, number> {
+  private ordered(): RowIdTree {
     if (this.tree !== undefined) return this.tree;
-    const count = this.hash.size;
-    const ids = new Int32Array(count), keys: IndexKey[] = new Array<IndexKey>(count);
+    const ids = new Int32Array(this.hash.size), keys: IndexKey[] = new Array<IndexKey>(ids.length);
     let at = 0;
     this.hash.forEachId((id) => { ids[at] = id; keys[at++] = this.keys.keyOf(id); });
-    let order: Int32Array;
-    if (typeof keys[0] === 'number') {                           // one index: all numbers or all strings
-      order = orderByIntegerKeys(keys as number[]);
-    } else {
-      order = new Int32Array(count);
-      for (let i = 0; i < count; i++) order[i] = i;
-      order.sort((a, b) => (keys[a] < keys[b] ? -1 : 1));          // unique keys: never equal
-    }
-    const tree = new BTree<IndexKey, number>(undefined, compareKeys);
-    for (let i = 0; i < count; i++) tree.set(keys[order[i]], ids[order[i]]); // ascending: each set appends at the right edge
+    const tree = new RowIdTree(this.keys);
+    tree.load(sortedRowIds(ids, keys));
     this.tree = tree;
     return tree;
   }
+}
+
+/**
+ * `ids` in (key, id) order, `keys[i]` the key of `ids[i]` (one index's keys: all numbers or all strings). Numeric keys
+ * sort stably: ids that share a key must come in ascending order.
+ */
+function sortedRowIds(ids: Int32Array, keys: IndexKey[]): Int32Array {
+  const count = ids.length;
+  let order: Int32Array;
+  if (typeof keys[0] === 'number') {
+    order = orderByIntegerKeys(keys as number[]);
+  } else {
+    order = new Int32Array(count);
+    for (let i = 0; i < count; i++) order[i] = i;
+    order.sort((a, b) => (keys[a] < keys[b] ? -1 : keys[a] > keys[b] ? 1 : ids[a] - ids[b]));
+  }
+  const sorted = new Int32Array(count);
+  for (let i = 0; i < count; i++) sorted[i] = ids[order[i]];
+  return sorted;
 }
 
 /**
@@ -287,37 +283,40 @@ class UniqueBTree implements IndexStore {
   }
 }
 
-class MultiBTree implements IndexStore {
-  readonly keysFromRows = false;
-  private readonly tree = new BTree<string, number>(undefined, compareKeys);
-  constructor(readonly schema: IndexSchema) {}
+/** A non-unique btree index: a tree of row ids in (key, row id) order, keys read from the rows (rowtree.ts). */
+class MultiRowTree implements IndexStore {
+  readonly keysFromRows = true;
+  private readonly tree: RowIdTree;
+  constructor(readonly schema: IndexSchema, private readonly keys: RowKeys) { this.tree = new RowIdTree(keys); }
   get keyCount(): number { return assert.fail('keyCount of a non-unique index'); }
-  add(key: IndexKey, rowId: number): void { this.tree.set((key as string) + rowIdSuffix(rowId), rowId); }
-  remove(key: IndexKey, rowId: number): void {
-    assert(this.tree.delete((key as string) + rowIdSuffix(rowId)), 'removing a row id the index does not hold');
-  }
+  /** The row must be stored already (the tree compares keys read from the rows). */
+  add(key: IndexKey, rowId: number): void { this.tree.add(key, rowId); }
+  remove(key: IndexKey, rowId: number): void { assert(this.tree.remove(key, rowId), 'removing a row id the index does not hold'); }
   find(): number | undefined { assert.fail('find on a non-unique index'); }
-  point(key: IndexKey, out: number[]): void { this.range(key, (key as string) + pointEndSuffix, out); }
-  range(lo: IndexKey, hi: IndexKey, out: number[]): void {
-    if (lo >= hi) return;
-    this.tree.forRange(lo as string, hi as string, false, (_k, id) => { out.push(id); });
-  }
+  point(key: IndexKey, out: number[]): void { this.tree.point(key, out); }
+  range(lo: IndexKey, hi: IndexKey, out: number[]): void { this.tree.range(lo, hi, out); }
   clear(): void { this.tree.clear(); }
-  removeIdsFrom(): boolean { return false; }
-}
-
-/** Multi-column-ordered btrees append a row-id suffix to string keys, so they cannot use numeric keys. */
-export function indexAllowsNumericKeys(schema: IndexSchema): boolean {
-  return schema.unique || schema.algorithm === 'hash';
+  removeIdsFrom(idsStart: number, count: number): boolean { return this.tree.removeIdsFrom(idsStart, count); }
+  addRange(idsStart: number, count: number): number {
+    const ids = new Int32Array(count);
+    for (let i = 0; i < count; i++) ids[i] = idsStart + i;
+    this.addIds(ids);
+    return 0;
+  }
+  addIds(ids: Int32Array): void {
+    const keys: IndexKey[] = new Array<IndexKey>(ids.length);
+    for (let i = 0; i < ids.length; i++) keys[i] = this.keys.keyOf(ids[i]);
+    this.tree.load(sortedRowIds(ids, keys));
+  }
 }
 
 /**
- * `rowKeys` (the keys of stored rows) is given for a unique index on one integer column: such an index keeps row ids
- * only, reading keys from the rows.
+ * The store of an index. `rowKeys` reads the keys of stored rows; the stores that keep row ids only use it: a unique
+ * index on one integer column (`integerKey`) and every non-unique btree index.
  */
-export function createIndexStore(schema: IndexSchema, rowKeys?: RowKeys): IndexStore {
-  if (rowKeys !== undefined) { assert(schema.unique && schema.columns.length === 1); return new UniqueRowIdHash(schema, rowKeys); }
+export function createIndexStore(schema: IndexSchema, rowKeys: RowKeys, integerKey: boolean): IndexStore {
   const hash = schema.algorithm === 'hash';
+  if (schema.unique && integerKey) { assert(schema.columns.length === 1); return new UniqueRowIdHash(schema, rowKeys); }
   if (schema.unique) return hash ? new UniqueHash(schema) : new UniqueBTree(schema);
-  return hash ? new MultiHash(schema) : new MultiBTree(schema);
+  return hash ? new MultiHash(schema) : new MultiRowTree(schema, rowKeys);
 }

@@ -15,7 +15,7 @@ import type { AlgebraicType, Typespace, Value } from '../sats/types.js';
 import {
   compileColumnLocator, compileIndexKey, fixedWidth, integerColumnTag, staticOffsets, type IndexKey, type IndexKeyCodec,
 } from './key.js';
-import { createIndexStore, indexAllowsNumericKeys, type IndexStore, type RowKeys } from './indexes.js';
+import { createIndexStore, type IndexStore, type RowKeys } from './indexes.js';
 import { createRowStore, RowSet, type RowStore } from './rowstore.js';
 import {
   DatastoreError, errno, rowLayoutCode, type InfallibleInsert, type InfallibleUpdate, type IndexSchema, type SequenceSchema, type TableSchema,
@@ -120,12 +120,12 @@ export class TableState {
     this.indexes = schema.indexes.map((ix) => {
       const widths = ix.columns.map((c) =>
         numberTags.has(this.columnTypeTags[c]) || this.integerTags[c] !== undefined ? fixedWidth(colTypes[c], typespace) : undefined);
-      const key = compileIndexKey(colTypes, ix.columns, typespace, indexAllowsNumericKeys(ix));
-      const intUnique = ix.unique && ix.columns.length === 1 && this.integerTags[ix.columns[0]] !== undefined;
+      const key = compileIndexKey(colTypes, ix.columns, typespace, true);
+      const integerKey = ix.columns.length === 1 && this.integerTags[ix.columns[0]] !== undefined;
       return {
         schema: ix,
         key,
-        store: createIndexStore(ix, intUnique ? this.rowKeys(key) : undefined),
+        store: createIndexStore(ix, this.rowKeys(key), integerKey),
         columnCodecs: ix.columns.map((c) => this.columnCodecs[c]),
         pointWidthBytes: widths.every((w) => w !== undefined) ? widths.reduce((a, b) => a! + b!, 0) : undefined,
         infallibleUpdate: undefined,
@@ -413,14 +413,25 @@ export class TableState {
 
   /**
    * Builds the indexes (but those whose position `kept` marks) and the row set anew over the stored rows, after the
-   * rows changed in bulk (adoptStore; store.ts's rollback in bulk). Costs one add per stored row and index.
+   * rows changed in bulk (adoptStore; store.ts's rollback in bulk). Costs one add per stored row and index, or one
+   * sort where the store loads in bulk (IndexStore.addIds).
    */
   reindex(kept: readonly boolean[] = []): void {
     const rows = this.rows;
+    let liveIds: Int32Array | undefined;
     for (let i = 0; i < this.indexes.length; i++) {
       if (kept[i] === true) continue;
       const ix = this.indexes[i];
       ix.store.clear();
+      if (ix.store.addIds !== undefined) {
+        if (liveIds === undefined) {
+          liveIds = new Int32Array(rows.size);
+          let at = 0;
+          for (let id = rows.nextLive(0); id >= 0; id = rows.nextLive(id + 1)) liveIds[at++] = id;
+        }
+        ix.store.addIds(liveIds);
+        continue;
+      }
       for (let id = rows.nextLive(0); id >= 0; id = rows.nextLive(id + 1)) ix.store.add(this.storedKey(ix.key, id), id);
     }
     const set = this.byBytes;

@@ -1,0 +1,122 @@
+// The ordered index of row ids (datastore/rowtree.ts RowIdTree) against a sorted model: random adds, removals (some
+// after the entry's row took another key, as table.ts replaceRow does), moves, point and range scans, suffix drops
+// (rollback), bulk loads and clears, over key spaces small enough for long runs of equal keys and tables large enough
+// for chunks to split and merge. Keys live in an array indexed by row id, as rows in a row store.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { RowIdTree } from '../../src/datastore/rowtree.js';
+import type { IndexKey } from '../../src/datastore/key.js';
+
+class Rows {
+  readonly keys: (IndexKey | undefined)[] = [];
+  keyOf = (id: number): IndexKey => { const k = this.keys[id]; assert.ok(k !== undefined, `row ${id} read after it was dropped`); return k; };
+  is = (id: number, key: IndexKey): boolean => this.keyOf(id) === key;
+}
+
+const compare = (a: [IndexKey, number], b: [IndexKey, number]): number =>
+  a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1];
+
+type Op =
+  | { k: 'add'; key: number; n: number } | { k: 'remove'; pick: number } | { k: 'move'; pick: number; key: number }
+  | { k: 'point'; key: number } | { k: 'range'; lo: number; hi: number } | { k: 'dropFrom'; back: number }
+  | { k: 'load' } | { k: 'clear' };
+
+for (const [name, keyOf] of [['numeric', (k: number): IndexKey => k], ['string', (k: number): IndexKey => `k${String(k).padStart(4, '0')}`]] as const) {
+  test(`property (${name} keys): adds, removals, moves, scans, rollbacks and loads agree with a sorted model`, () => {
+    const key = fc.integer({ min: 0, max: 60 });
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      { weight: 10, arbitrary: fc.record({ k: fc.constant('add' as const), key, n: fc.integer({ min: 1, max: 400 }) }) },
+      { weight: 8, arbitrary: fc.record({ k: fc.constant('remove' as const), pick: fc.nat() }) },
+      { weight: 4, arbitrary: fc.record({ k: fc.constant('move' as const), pick: fc.nat(), key }) },
+      { weight: 3, arbitrary: fc.record({ k: fc.constant('point' as const), key }) },
+      { weight: 3, arbitrary: fc.record({ k: fc.constant('range' as const), lo: key, hi: key }) },
+      { weight: 1, arbitrary: fc.record({ k: fc.constant('dropFrom' as const), back: fc.integer({ min: 1, max: 900 }) }) },
+      { weight: 1, arbitrary: fc.constant({ k: 'load' as const }) },
+      { weight: 1, arbitrary: fc.constant({ k: 'clear' as const }) },
+    );
+    fc.assert(fc.property(fc.array(op, { maxLength: 120 }), (ops) => {
+      const rows = new Rows();
+      let tree = new RowIdTree(rows);
+      let live: [IndexKey, number][] = [];                    // the model: (key, id), kept sorted
+      let nextId = 0;
+      const sorted = (): void => { live.sort(compare); };
+      for (const o of ops) {
+        switch (o.k) {
+          case 'add':
+            for (let i = 0; i < o.n; i++) {
+              const k = keyOf((o.key * 7 + i) % 61);
+              rows.keys[nextId] = k;
+              tree.add(k, nextId);
+              live.push([k, nextId++]);
+            }
+            sorted();
+            break;
+          case 'remove': {
+            if (live.length === 0) { assert.equal(tree.remove(keyOf(0), 0), false); break; }
+            const [k, id] = live.splice(o.pick % live.length, 1)[0];
+            assert.ok(tree.remove(k, id));
+            assert.equal(tree.remove(k, id), false, 'removed twice');
+            rows.keys[id] = undefined;
+            break;
+          }
+          case 'move': {
+            // replaceRow: the row's bytes take the new key first, then the entry moves.
+            if (live.length === 0) break;
+            const at = o.pick % live.length, [k, id] = live[at], next = keyOf(o.key);
+            rows.keys[id] = next;
+            assert.ok(tree.remove(k, id));
+            tree.add(next, id);
+            live[at] = [next, id];
+            sorted();
+            break;
+          }
+          case 'point': {
+            const out: number[] = [];
+            tree.point(keyOf(o.key), out);
+            assert.deepEqual(out, live.filter(([k]) => k === keyOf(o.key)).map(([, id]) => id));
+            break;
+          }
+          case 'range': {
+            const lo = keyOf(Math.min(o.lo, o.hi)), hi = keyOf(Math.max(o.lo, o.hi)), out: number[] = [];
+            tree.range(lo, hi, out);
+            assert.deepEqual(out, live.filter(([k]) => k >= lo && k < hi).map(([, id]) => id));
+            break;
+          }
+          case 'dropFrom': {
+            // A rollback drops the newest ids, every one of them live.
+            const from = Math.max(0, nextId - o.back), dropped = live.filter(([, id]) => id >= from);
+            if (dropped.length !== nextId - from) break;
+            if (!tree.removeIdsFrom(from, dropped.length)) for (const [k, id] of dropped) assert.ok(tree.remove(k, id));
+            live = live.filter(([, id]) => id < from);
+            nextId = from;
+            break;
+          }
+          case 'load':
+            tree = new RowIdTree(rows);
+            tree.load(Int32Array.from(live.map(([, id]) => id)));
+            break;
+          case 'clear':
+            tree.clear();
+            live = [];
+            break;
+        }
+        assert.equal(tree.size, live.length);
+      }
+      const all: number[] = [];
+      tree.forEach((id) => all.push(id));
+      assert.deepEqual(all, live.map(([, id]) => id));
+    }), { numRuns: 150 });
+  });
+}
+
+test('chunks stay at least a quarter full on average after deleting most entries', () => {
+  const rows = new Rows();
+  const tree = new RowIdTree(rows);
+  for (let id = 0; id < 100_000; id++) { rows.keys[id] = id % 977; tree.add(id % 977, id); }
+  for (let id = 0; id < 100_000; id++) if (id % 10 !== 0) assert.ok(tree.remove(id % 977, id));
+  const chunks = (tree as unknown as { chunks: Int32Array[] }).chunks.length;
+  assert.equal(tree.size, 10_000);
+  assert.ok(chunks <= Math.ceil(10_000 / 128), `${chunks} chunks hold 10,000 entries`);
+});
