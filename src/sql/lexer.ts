@@ -95,6 +95,12 @@ export function tokenize(text: string): Token[] {
       i = j;
       continue;
     }
+    if (c === '$' && isDigit(text[i + 1] ?? '')) {
+      // A positional parameter (what a prepared statement would bind): upstream's parser reads it and refuses it.
+      let j = i + 1;
+      while (j < text.length && isDigit(text[j]!)) j++;
+      throw new SqlError('unsupported', `Unsupported literal expression: ${text.slice(i, j)}`, pos);
+    }
     if (c === ':') {
       let j = i + 1;
       while (j < text.length && isIdentPart(text[j]!)) j++;

@@ -165,6 +165,8 @@ class Parser {
     const items: { column: ColumnRef; alias: string | undefined }[] = [];
     for (;;) {
       const itemPos = this.peek().pos;
+      const itemStart = this.i;
+      if (this.peek().kind !== 'ident' && this.peek().kind !== 'qident') this.rejectProjectionExpr(itemStart);
       const path = [this.name('a column name, `*` or `table.*`')];
       let star = false;
       while (this.eatOp('.')) {
@@ -179,6 +181,7 @@ class Parser {
       }
       const column = columnFromPath(path, itemPos);
       const alias = this.eatKeyword('as') ? this.name('an alias') : undefined;
+      if (!this.atProjectionItemEnd()) this.rejectProjectionExpr(itemStart);
       items.push({ column, alias });
       if (!this.eatOp(',')) break;
       if (this.peek().kind === 'op' && this.peek().text === '*') {
@@ -186,6 +189,37 @@ class Parser {
       }
     }
     return { kind: 'columns', items, pos: t.pos };
+  }
+
+  private atProjectionItemEnd(): boolean {
+    const t = this.peek();
+    return t.kind === 'eof' || this.isKeyword(t, 'from') || (t.kind === 'op' && (t.text === ',' || t.text === ';'));
+  }
+
+  /**
+   * A select item that is an expression, not a column (`CASE …`, `a + 1`, a literal): upstream's "Unsupported
+   * projection expression: <the expression>", the expression being the item's tokens up to the next top-level `,`
+   * or FROM, printed as sqlparser prints them (single spaces, none inside parentheses or before a comma).
+   */
+  private rejectProjectionExpr(start: number): never {
+    const pos = this.tokens[start]!.pos;
+    let depth = 0;
+    let end = start;
+    for (; end < this.tokens.length; end++) {
+      const t = this.tokens[end]!;
+      if (t.kind === 'eof' || (depth === 0 && (this.isKeyword(t, 'from') || (t.kind === 'op' && (t.text === ',' || t.text === ';'))))) break;
+      if (t.kind === 'op' && t.text === '(') depth++;
+      if (t.kind === 'op' && t.text === ')') depth--;
+    }
+    let text = '';
+    for (let k = start; k < end; k++) {
+      const t = this.tokens[k]!;
+      const prev = this.tokens[k - 1];
+      const glued = k === start || (t.kind === 'op' && (t.text === ')' || t.text === ',')) || (prev?.kind === 'op' && prev.text === '(') ||
+        (t.kind === 'op' && t.text === '(' && prev?.kind === 'ident');
+      text += (glued ? '' : ' ') + tokenSource(t);
+    }
+    throw new SqlError('unsupported', `Unsupported projection expression: ${text}`, pos);
   }
 
   private tableRef(): TableRef {
@@ -402,5 +436,16 @@ function describeToken(t: Token): string {
     case 'hex': return `hex literal 0x${t.text}`;
     case 'param': return `:${t.text}`;
     default: return `\`${t.text}\``;
+  }
+}
+
+/** A token as written in SQL (sqlparser's Display of it). */
+function tokenSource(t: Token): string {
+  switch (t.kind) {
+    case 'string': return `'${t.text.replaceAll("'", "''")}'`;
+    case 'qident': return `"${t.text.replaceAll('"', '""')}"`;
+    case 'hex': return `X'${t.text}'`;
+    case 'param': return `:${t.text}`;
+    default: return t.text;
   }
 }
