@@ -632,5 +632,17 @@ export function inboundBytesHeldMaxConfigured(env: NodeJS.ProcessEnv = process.e
  * is read again once it was.
  */
 export const inboundQueueBytesPerConnectionMax = 4 * 1024 * 1024;
+/**
+ * The same, counted in messages: a client sending small queries in a burst is slowed, not closed at
+ * `inboundQueueMaxMessages` (16,384, server/websocket/session.ts), which then only one v3 frame of that many can reach.
+ */
+export const inboundQueueMessagesPerConnectionMax = 1024;
+/**
+ * Subscribe, Unsubscribe and OneOffQuery messages of one connection handed to its database (in a worker: posted to
+ * its thread) and not yet answered; the next waits for an answer, and messages behind it meet the queue bounds above.
+ * Without it a client sending one-off queries in a loop piled them up in the worker's queue (160,000 in 4 s: +700 MiB,
+ * none answered meanwhile). 64 keeps a client's pipelined queries overlapping the hop to the worker (~50 µs each).
+ */
+export const queriesInFlightPerConnectionMax = 64;
 assertLimit(inboundBytesHeldMaxDefault >= 4 * 64 * 1024 * 1024, 'four programs as large as the HTTP body limit (64 MiB) upload at once');
 assertLimit(inboundQueueBytesPerConnectionMax * 64 <= inboundBytesHeldMaxDefault, 'dozens of busy connections fit the budget');

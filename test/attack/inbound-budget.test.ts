@@ -77,7 +77,7 @@ test('WebSocket frames never finished: past the budget the largest holder is clo
     const ws = await openSocket();
     const closed = new Promise<[number, string]>((resolve) => ws.once('close', (code, reason) => resolve([code, reason.toString()])));
     ws.on('error', () => {});
-    const socket = (ws as unknown as { _socket: Socket })._socket;
+    const socket = Reflect.get(ws, '_socket') as Socket;
     await write(socket, frameHeader(frameBytes));
     await write(socket, Buffer.alloc(frameBytes - 1));
     holders.push({ ws, closed });
@@ -122,7 +122,7 @@ test('calls pipelined behind a busy reducer are read at its pace: memory stays b
   const ws = await openSocket();
   let answers = 0;
   ws.on('message', () => answers++);
-  const socket = (ws as unknown as { _socket: Socket })._socket;
+  const socket = Reflect.get(ws, '_socket') as Socket;
   const rssBefore = rssMiB();
   let rssPeak = rssBefore;
   const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, rssMiB()); }, 50);
@@ -137,5 +137,34 @@ test('calls pipelined behind a busy reducer are read at its pace: memory stays b
   assert.equal(answers, calls + 2, 'InitialConnection, the spin and every pipelined call answered');
   // 320 MiB of calls: before, all of them were read and held at once (measured +330 MiB here).
   assert.ok(rssPeak - rssBefore < 160, `the server grew by ${Math.round(rssPeak - rssBefore)} MiB`);
+  ws.close();
+});
+
+test('one-off queries sent in a loop wait for answers: memory stays bounded, every query is answered', async () => {
+  const ws = await openSocket();
+  let answers = 0;
+  ws.on('message', () => answers++);
+  const queryString = Buffer.from('SELECT * FROM item');
+  const query = Buffer.alloc(9 + queryString.length);
+  query[0] = 2; // OneOffQuery
+  query.writeUInt32LE(1, 1);
+  query.writeUInt32LE(queryString.length, 5);
+  queryString.copy(query, 9);
+  const rssBefore = rssMiB();
+  let rssPeak = rssBefore;
+  const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, rssMiB()); }, 50);
+  let sent = 0;
+  const sendingUntil = Date.now() + 3_000;
+  while (Date.now() < sendingUntil) {
+    for (let i = 0; i < 500; i++) ws.send(query);
+    sent += 500;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const deadline = Date.now() + 20_000;
+  while (answers < sent + 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  clearInterval(sampler);
+  assert.equal(answers, sent + 1, 'InitialConnection and every query answered');
+  // Before queriesInFlightPerConnectionMax: 160,000 queries in 4 s grew the server by 700 MiB, none answered meanwhile.
+  assert.ok(rssPeak - rssBefore < 200, `the server grew by ${Math.round(rssPeak - rssBefore)} MiB for ${sent} queries`);
   ws.close();
 });

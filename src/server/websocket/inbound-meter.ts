@@ -12,7 +12,7 @@
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { InboundBudget, InboundHolder } from '../inbound-budget.js';
-import { inboundQueueBytesPerConnectionMax } from '../../limits.js';
+import { inboundQueueBytesPerConnectionMax, inboundQueueMessagesPerConnectionMax } from '../../limits.js';
 
 /** Bytes ws's receiver holds of messages not yet complete. */
 export function receiverHeldBytes(ws: WebSocket): number {
@@ -25,6 +25,7 @@ export function receiverHeldBytes(ws: WebSocket): number {
 export class InboundMeter implements InboundHolder {
   heldBytes = 0;
   private queuedBytes = 0;
+  private queuedMessages = 0;
   private paused = false;
   private gone = false;
   private readonly recharge = (): void => this.budget.charge(this, receiverHeldBytes(this.ws) + this.queuedBytes);
@@ -39,24 +40,30 @@ export class InboundMeter implements InboundHolder {
     socket.on('data', this.recharge);
   }
 
-  /** Messages of `bytes` were decoded from the socket and wait to be handled. */
-  queued(bytes: number): void {
+  /** `messages` messages of `bytes` were decoded from the socket and wait to be handled. */
+  queued(bytes: number, messages: number): void {
     this.queuedBytes += bytes;
-    if (!this.paused && this.queuedBytes > inboundQueueBytesPerConnectionMax) {
+    this.queuedMessages += messages;
+    if (!this.paused && this.overQueueBounds()) {
       this.paused = true;
       this.ws.pause();
     }
   }
 
-  /** Messages of `bytes` were handled (their database has run them, or refused them). */
+  /** A message of `bytes` was handled (its database has run it, or refused it). */
   handled(bytes: number): void {
     if (this.gone) return;
     this.queuedBytes -= bytes;
-    if (this.paused && this.queuedBytes <= inboundQueueBytesPerConnectionMax) {
+    this.queuedMessages--;
+    if (this.paused && !this.overQueueBounds()) {
       this.paused = false;
       this.ws.resume();
     }
     this.recharge();
+  }
+
+  private overQueueBounds(): boolean {
+    return this.queuedBytes > inboundQueueBytesPerConnectionMax || this.queuedMessages > inboundQueueMessagesPerConnectionMax;
   }
 
   /** The connection is gone: nothing of it is held any more. */

@@ -248,7 +248,7 @@ export class JsonSession implements ClientSink, FlushTarget {
     }
     this.inbound.push(message);
     this.inboundBytes.push(text.length);
-    this.options.inbound?.queued(text.length);
+    this.options.inbound?.queued(text.length, 1);
     if (this.inbound.length > inboundQueueMaxMessages) {
       this.fail(closeCodes.tryAgainLater, `too many requests: more than ${inboundQueueMaxMessages} queued messages`);
       return;
