@@ -11,8 +11,8 @@
 // Materialization (as upstream): one cache of view results per database (`ViewHost`), keyed by (view, sender) — the
 // sender is left out for anonymous views — each entry with the read set recorded when it ran: the tables it scanned
 // (or counted, or range-scanned) whole, and the keys it looked up by index point (`find`, `filter` of a value). A view
-// runs again only when a commit changed a table it read whole, or a row under a key it looked up (`commitApplied`,
-// called by the host for every commit before the subscription manager sees it): a sender view over the sender's own
+// runs again only when a commit changed a table it read whole, or a row under a key it looked up, and then at once
+// (`commitApplied`, called by the host for every commit before the subscription manager sees it): a sender view over the sender's own
 // rows re-runs only for commits that touch them. Two identical queries with no write between them call it once, whatever reads it
 // (SQL, subscriptions, other CallerViews). A sender view's results are kept per sender and never shared. The cache
 // is bounded (limits.ts viewResultsCachedMax entries, viewResultRowsCachedMax rows; least recently used first out).
@@ -316,11 +316,14 @@ export class ViewHost {
   }
 
   /**
-   * Drops the cached results this commit may have changed (call after every commit): those that read a changed table
-   * whole, or looked up a key that a changed row (inserted or deleted) has.
+   * Re-runs the cached results this commit may have changed (call after every commit): those that read a changed table
+   * whole, or looked up a key that a changed row (inserted or deleted) has. As upstream (views_for_refresh), a
+   * materialized view is brought up to date by the commit that changed what it read, not at its next read: module
+   * logs show one call per such commit. One that fails now is dropped; its next reader runs it and sees the error.
    */
   commitApplied(tx: TxData): void {
     if (this.results.size === 0) return;
+    const stale: string[] = [];
     for (const t of tx.tables) {
       if (t.inserts.length === 0 && t.deletes.length === 0) continue;
       const keys = this.keysByTable.get(t.tableId);
@@ -328,7 +331,15 @@ export class ViewHost {
       const changedKeys = new Map<IndexId, Set<string>>();
       for (const k of [...keys]) {
         const m = this.results.get(k)!;
-        if (m.whole.has(t.tableId) || this.pointsChanged(m, t, changedKeys)) this.forget(k);
+        if (m.whole.has(t.tableId) || this.pointsChanged(m, t, changedKeys)) { this.forget(k); stale.push(k); }
+      }
+    }
+    for (const key of stale) {
+      const { view, sender } = this.entryOf(key);
+      try {
+        this.materialize(view, sender);
+      } catch (err) {
+        if (!(err instanceof ViewError)) throw err;
       }
     }
   }
@@ -377,9 +388,15 @@ export class ViewHost {
   /** The (view name, sender) of every cached result: what subscribers and recent queries are reading. */
   cachedViews(): { name: string; sender: bigint }[] {
     return [...this.results.keys()].map((key) => {
-      const [tableId, senderHex] = key.split(':');
-      return { name: this.viewOf(Number(tableId))!.name, sender: senderHex === undefined ? 0n : BigInt(`0x${senderHex}`) };
+      const { view, sender } = this.entryOf(key);
+      return { name: view.name, sender };
     });
+  }
+
+  /** The view and sender of a cache key (cacheKey). */
+  private entryOf(key: string): { view: ViewInfo; sender: bigint } {
+    const [tableId, senderHex] = key.split(':');
+    return { view: this.viewOf(Number(tableId))!, sender: senderHex === undefined ? 0n : BigInt(`0x${senderHex}`) };
   }
 
   /**
