@@ -26,7 +26,7 @@
 import assert from 'node:assert/strict';
 import type { WebSocket, RawData } from 'ws';
 import type { ReadView } from '../../datastore/types.js';
-import { queryMessagesSliceMs } from '../../limits.js';
+import { queriesInFlightPerConnectionMax, queryMessagesSliceMs } from '../../limits.js';
 import { bytesToHex, parseJson, stringifyJson, valueFromJson } from '../../sats/json.js';
 import type { AlgebraicType, ProductTypeElement, Typespace, Value } from '../../sats/types.js';
 import type { ClientHandle, ClientSink } from '../../subscription/manager.js';
@@ -167,6 +167,8 @@ export class JsonSession implements ClientSink, FlushTarget {
   private readonly inbound: V1ClientMessage[] = [];
   /** The text length of each message in `inbound`: what it holds of the inbound budget until it is handled. */
   private readonly inboundBytes: number[] = [];
+  private queriesInFlight = 0;
+  private queryRoom: (() => void) | undefined;
   private processing = false;
   private handle: ClientHandle | undefined;
   private closed = false;
@@ -285,42 +287,62 @@ export class JsonSession implements ClientSink, FlushTarget {
     switch (m.tag) {
       case 'Subscribe': {
         // Legacy replace-all: the previous legacy subscription goes, the new one replaces it.
-        subs.unsubscribe(handle, m.requestId, legacyQuerySetId, false, ignoreAnswer);
-        subs.subscribe(handle, m.requestId, legacyQuerySetId, m.queries, (msg, durable) => this.answer(msg, durable, (tables) => ({
+        subs.unsubscribe(handle, m.requestId, legacyQuerySetId, false, this.tracked(ignoreAnswer));
+        subs.subscribe(handle, m.requestId, legacyQuerySetId, m.queries, this.tracked((msg, durable) => this.answer(msg, durable, (tables) => ({
           InitialSubscription: {
             database_update: { tables: tables.map((t) => renderedTableUpdate(t)) }, request_id: m.requestId,
             total_host_execution_duration: durationJson(0),
           },
-        })));
-        return;
+        }))));
+        return this.roomForQueries();
       }
       case 'SubscribeSingle': case 'SubscribeMulti': {
         if (m.queryId === legacyQuerySetId) return this.refuse(m.requestId, m.queryId, `query_id ${m.queryId} is reserved`);
         const queryId = { id: m.queryId };
-        subs.subscribe(handle, m.requestId, m.queryId, m.queries, (msg, durable) => this.answer(msg, durable, (tables) => (m.tag === 'SubscribeSingle'
+        subs.subscribe(handle, m.requestId, m.queryId, m.queries, this.tracked((msg, durable) => this.answer(msg, durable, (tables) => (m.tag === 'SubscribeSingle'
           ? { SubscribeApplied: { request_id: m.requestId, total_host_execution_duration_micros: 0n, query_id: queryId, rows: subscribeRows(tables) } }
-          : { SubscribeMultiApplied: { request_id: m.requestId, total_host_execution_duration_micros: 0n, query_id: queryId, update: { tables: tables.map((t) => renderedTableUpdate(t)) } } })));
-        return;
+          : { SubscribeMultiApplied: { request_id: m.requestId, total_host_execution_duration_micros: 0n, query_id: queryId, update: { tables: tables.map((t) => renderedTableUpdate(t)) } } }))));
+        return this.roomForQueries();
       }
       case 'Unsubscribe': case 'UnsubscribeMulti': {
         if (m.queryId === legacyQuerySetId) return this.refuse(m.requestId, m.queryId, `query_id ${m.queryId} is reserved`);
         const queryId = { id: m.queryId };
-        subs.unsubscribe(handle, m.requestId, m.queryId, true, (msg, durable) => this.answer(msg, durable, (tables) => {
+        subs.unsubscribe(handle, m.requestId, m.queryId, true, this.tracked((msg, durable) => this.answer(msg, durable, (tables) => {
           return m.tag === 'Unsubscribe'
             ? { UnsubscribeApplied: { request_id: m.requestId, total_host_execution_duration_micros: 0n, query_id: queryId, rows: subscribeRows(tables, true) } }
             : { UnsubscribeMultiApplied: { request_id: m.requestId, total_host_execution_duration_micros: 0n, query_id: queryId, update: { tables: tables.map((t) => renderedTableUpdate(t, true)) } } };
-        }));
-        return;
+        })));
+        return this.roomForQueries();
       }
       case 'OneOffQuery': {
-        subs.oneOffQuery(handle, 0, m.query, (msg, durable) => this.oneOffAnswer(m.messageId, msg, durable));
-        return;
+        subs.oneOffQuery(handle, 0, m.query, this.tracked((msg, durable) => this.oneOffAnswer(m.messageId, msg, durable)));
+        return this.roomForQueries();
       }
       case 'CallReducer':
         return this.callReducer(m);
       case 'CallProcedure':
         return this.callProcedure(m);
     }
+  }
+
+  /** `done`, counted among this connection's queries in flight until it is called (session.ts roomForQueries says why). */
+  private tracked(done: PortAnswer): PortAnswer {
+    this.queriesInFlight++;
+    return (msg, durable) => {
+      this.queriesInFlight--;
+      const room = this.queryRoom;
+      if (room !== undefined) {
+        this.queryRoom = undefined;
+        room();
+      }
+      done(msg, durable);
+    };
+  }
+
+  /** Waits for an answer when `queriesInFlightPerConnectionMax` queries are in flight. */
+  private roomForQueries(): Promise<void> | undefined {
+    if (this.queriesInFlight < queriesInFlightPerConnectionMax) return undefined;
+    return new Promise<void>((resolve) => { this.queryRoom = resolve; });
   }
 
   private oneOffAnswer(messageId: Uint8Array, answer: Parameters<PortAnswer>[0], durable: Promise<unknown> | undefined): void {

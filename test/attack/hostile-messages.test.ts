@@ -1,0 +1,73 @@
+// Hostile WebSocket messages on a real server process (session 9 attack probes, docs/reliability.md): a Subscribe
+// declaring millions of query strings, and one-off queries sent in a loop over the legacy v1.json protocol. Each held
+// the server's thread or memory before its fix; the other probes of the table found nothing and are not repeated here.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import WebSocket from 'ws';
+import { buildFixture, cleanupTempDirs, startTestServer, within, type TestServer } from '../harness.js';
+
+let server: TestServer;
+
+before(async () => {
+  server = await startTestServer();
+  const { token } = (await (await fetch(`${server.url}/v1/identity`, { method: 'POST' })).json()) as { token: string };
+  const put = await fetch(`${server.url}/v1/database/target`, {
+    method: 'PUT', headers: { authorization: `Bearer ${token}` }, body: (await buildFixture('basic')).code,
+  });
+  assert.equal(put.status, 200, await put.text());
+});
+after(async () => { await server.stop(); cleanupTempDirs(); });
+
+function openSocket(protocol: string): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${server.url.replace('http', 'ws')}/v1/database/target/subscribe`, [protocol]);
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+function rssMiB(): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.pid()!}/status`, 'utf8'))![1]) / 1024;
+}
+
+test('a Subscribe declaring millions of query strings is refused while decoding, naming querySetQueriesMax', async () => {
+  const ws = await openSocket('v2.bsatn.spacetimedb');
+  const count = 7_000_000; // empty strings: 4 bytes each, 28 MB in all
+  const message = Buffer.alloc(13 + count * 4);
+  message[0] = 0; // Subscribe
+  message.writeUInt32LE(1, 1);
+  message.writeUInt32LE(1, 5);
+  message.writeUInt32LE(count, 9);
+  const closed = new Promise<[number, string]>((resolve) => ws.once('close', (code, reason) => resolve([code, reason.toString()])));
+  ws.send(message);
+  // Before: decoded into a 7M-element array, copied to the database's worker (1.2 s of the server's thread), then
+  // answered with a SubscriptionError.
+  const [code, reason] = await within(closed, 'the connection closed', 10_000);
+  assert.equal(code, 1011);
+  assert.match(reason, /7000000 query strings, over querySetQueriesMax = 4096/);
+  assert.equal((await fetch(`${server.url}/v1/ping`)).status, 200);
+});
+
+test('v1.json one-off queries sent in a loop wait for answers: memory stays bounded, every query is answered', async () => {
+  const ws = await openSocket('v1.json.spacetimedb');
+  let answers = 0;
+  ws.on('message', () => answers++);
+  const query = JSON.stringify({ OneOffQuery: { message_id: '01', query_string: 'SELECT * FROM person' } });
+  const rssBefore = rssMiB();
+  let rssPeak = rssBefore;
+  const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, rssMiB()); }, 50);
+  let sent = 0;
+  const sendingUntil = Date.now() + 3_000;
+  while (Date.now() < sendingUntil) {
+    for (let i = 0; i < 500; i++) ws.send(query);
+    sent += 500;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const deadline = Date.now() + 20_000;
+  while (answers < sent + 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  clearInterval(sampler);
+  assert.equal(answers, sent + 1, 'IdentityToken and every query answered');
+  assert.ok(rssPeak - rssBefore < 200, `the server grew by ${Math.round(rssPeak - rssBefore)} MiB for ${sent} queries`);
+  ws.close();
+});
