@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
-import { buildFixture, cleanupTempDirs, startTestServer, within, type TestServer } from '../harness.js';
+import { buildFixture, cleanupTempDirs, onServerMainThread, startTestServer, within, type TestServer } from '../harness.js';
 
 let server: TestServer;
 
@@ -47,6 +47,23 @@ test('a Subscribe declaring millions of query strings is refused while decoding,
   assert.equal(code, 1011);
   assert.match(reason, /7000000 query strings, over querySetQueriesMax = 4096/);
   assert.equal((await fetch(`${server.url}/v1/ping`)).status, 200);
+});
+
+test('a v3 frame of millions of messages is refused once the queue bound is passed, not decoded whole', async () => {
+  const ws = await openSocket('v3.bsatn.spacetimedb');
+  const unsubscribe = Buffer.from([1, 1, 0, 0, 0, 99, 0, 0, 0, 0]); // Unsubscribe request 1 of query set 99
+  const count = 3_000_000;
+  const frame = Buffer.alloc(count * unsubscribe.length);
+  for (let i = 0; i < count; i++) unsubscribe.copy(frame, i * unsubscribe.length);
+  const closed = new Promise<[number, string]>((resolve) => ws.once('close', (code, reason) => resolve([code, reason.toString()])));
+  // Before: all 3M decoded (1.8 s of the server's thread, +290 MiB), then the queue bound closed the connection.
+  const { value: [code, reason], cpuMs } = await onServerMainThread(server, async () => {
+    ws.send(frame);
+    return within(closed, 'the connection closed', 10_000);
+  });
+  assert.equal(code, 1011);
+  assert.equal(reason, 'too many requests: more than 16384 queued messages');
+  assert.ok(cpuMs < 800, `the server's thread spent ${Math.round(cpuMs)} ms on the frame`);
 });
 
 test('v1.json one-off queries sent in a loop wait for answers: memory stays bounded, every query is answered', async () => {

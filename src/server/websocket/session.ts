@@ -300,7 +300,7 @@ export class Session implements ClientSink, FlushTarget {
     const frame = toBytes(data);
     try {
       const queuedBefore = this.inbound.length;
-      decodeClientFrameInto(frame, this.options.version, this.inbound); // all of the frame's messages, or none
+      decodeClientFrameInto(frame, this.options.version, this.inbound, inboundQueueMaxMessages); // all, or none
       webSocketCounters.messagesIn += this.inbound.length - queuedBefore; webSocketCounters.bytesIn += frame.length;
       if (this.options.inbound !== undefined) {
         let bytes = 0;
