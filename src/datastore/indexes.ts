@@ -1,42 +1,23 @@
 // datastore/indexes.ts — the in-memory index structures of one table.
 //
-// Owns: mapping index keys (strings or numbers from key.ts) to row ids. Five shapes:
-//   unique on one integer column (any algorithm): an open-addressing hash of row ids over the row store (rowstore.ts
-//     RowIdHash; the key is read from the row, so an entry is 5-14 bytes, not a Map entry), plus, for btree indexes, a
-//     tree of row ids for ranges (rowtree.ts) built on the first range scan;
-//   multi btree: a tree of row ids (rowtree.ts RowIdTree, keys read from the rows, off the JS heap), in (key, row id)
-//     order, so equal keys keep row-id order;
-//   unique hash (Map key → rowId), multi hash (Map key → rowId | Set<rowId>),
-//   unique btree (Map key → rowId, plus a BTree for ranges built on the first range scan).
+// Owns: mapping index keys (strings or numbers from key.ts) to row ids. Every index keeps row ids only and reads keys
+// from the rows (RowKeys, table.ts), so an entry costs bytes in typed arrays, not a key string on the JS heap:
+//   unique (any columns, any algorithm): an open-addressing hash of row ids over the row store (rowstore.ts RowIdHash,
+//     5-14 bytes an entry), plus, for btree indexes, a tree of row ids for ranges built on the first range scan;
+//   non-unique (any columns, any algorithm): a tree of row ids (rowtree.ts RowIdTree) in (key, row id) order, so equal
+//     keys keep row-id order; a hash index uses it for points only (store.ts refuses its range scans).
 // Direct indexes are btrees here. Rows themselves live in rowstore.ts; this file only knows row ids.
-// May call: datastore/key, datastore/rowstore, datastore/rowtree, sorted-btree.
+// May call: datastore/key, datastore/rowstore, datastore/rowtree.
 
 import assert from 'node:assert';
-import btreeModule from 'sorted-btree';
 import type { IndexSchema } from './types.js';
 import { hashIndexKey, type IndexKey } from './key.js';
 import { RowIdHash } from './rowstore.js';
 import { RowIdTree } from './rowtree.js';
 
-/** The part of sorted-btree's BTree used here. */
-interface SortedTree<K, V> {
-  get(key: K): V | undefined;
-  set(key: K, value: V): boolean;
-  delete(key: K): boolean;
-  clear(): void;
-  forRange(low: K, high: K, includeHigh: boolean, onFound: (k: K, v: V) => void): number;
-}
-// sorted-btree is CommonJS with `exports.default`; under Node ESM the default import is the exports object.
-const BTree = ((btreeModule as unknown as { default?: unknown }).default ?? btreeModule) as
-  new <K, V>(entries: undefined, compare: (a: K, b: K) => number) => SortedTree<K, V>;
-
-const compareKeys = (a: IndexKey, b: IndexKey): number => (a < b ? -1 : a > b ? 1 : 0);
-
 /** A key → row id structure. Keys of one index come from one IndexKeyCodec. */
 export interface IndexStore {
   readonly schema: IndexSchema;
-  /** True when the store reads keys from its table's rows (then it cannot serve another table: migration rebuilds it). */
-  readonly keysFromRows: boolean;
   add(key: IndexKey, rowId: number): void;
   remove(key: IndexKey, rowId: number): void;
   /** Distinct keys (unique indexes only): restore checks it against the row count. */
@@ -53,33 +34,17 @@ export interface IndexStore {
    * and that costs less than removing each; false, and nothing done, when not (the caller removes them one by one).
    */
   removeIdsFrom(idsStart: number, count: number): boolean;
-  /** Room for `count` entries at once, where the store grows by rehashing (a restore knows its row count). */
-  reserve?(count: number): void;
   /**
-   * Adds the stored rows `idsStart` .. `idsStart + count - 1` to this empty index at once, where the store can do
-   * better than one `add` each (a snapshot restore, table.ts indexRange). Unique indexes leave out a row whose key an
-   * earlier one has, and return how many they left out.
+   * Adds the stored rows `ids` (ascending) to this empty index at once, cheaper than an add each (a snapshot restore;
+   * a reindex after rows changed in bulk). A unique index leaves out a row whose key an earlier one has, and returns
+   * how many it left out.
    */
-  addRange?(idsStart: number, count: number): number;
-  /** Adds the stored rows `ids` (ascending) to this empty non-unique index at once, where a bulk load beats an add each. */
-  addIds?(ids: Int32Array): void;
-}
-
-class UniqueHash implements IndexStore {
-  readonly keysFromRows = false;
-  private readonly map = new Map<IndexKey, number>();
-  constructor(readonly schema: IndexSchema) {}
-  get keyCount(): number { return this.map.size; }
-  add(key: IndexKey, rowId: number): void { this.map.set(key, rowId); }
-  remove(key: IndexKey, rowId: number): void {
-    assert(this.map.get(key) === rowId, 'removing a row id the index does not hold');
-    this.map.delete(key);
-  }
-  find(key: IndexKey): number | undefined { return this.map.get(key); }
-  point(key: IndexKey, out: number[]): void { const id = this.map.get(key); if (id !== undefined) out.push(id); }
-  range(): void { assert.fail('range scan on a hash index'); }
-  clear(): void { this.map.clear(); }
-  removeIdsFrom(): boolean { return false; }
+  addIds(ids: Int32Array): number;
+  /**
+   * Migration: this store now serves another table that took over the same row store (store.ts adoptRows) and reads
+   * its keys through `rowKeys`, the same keys for the same rows.
+   */
+  readKeysFrom(rowKeys: RowKeys): void;
 }
 
 /** The keys of stored rows by row id, read from the rows (table.ts). */
@@ -92,19 +57,18 @@ export interface RowKeys {
 
 /** Row ids by the key read from their rows. */
 class KeyHash extends RowIdHash<IndexKey> {
-  constructor(private readonly keys: RowKeys) { super(); }
+  constructor(public keys: RowKeys) { super(); }
   protected hashOfId(id: number): number { return this.keys.hashOf(id); }
   protected matches(id: number, key: IndexKey): boolean { return this.keys.is(id, key); }
   protected sameKey(a: number, b: number): boolean { return this.keys.is(a, this.keys.keyOf(b)); }
 }
 
 /**
- * A unique index on one integer column: the hash of row ids for points, and for btree indexes a tree of row ids for
- * ranges built on the first range scan (as UniqueBTree). Integer keys have one encoding per value, so equal keys are
- * equal IndexKeys.
+ * A unique index: the hash of row ids for points, and for btree indexes a tree of row ids for ranges built on the first
+ * range scan. Many unique btree indexes (primary keys) never see a range scan, and a bulk load (snapshot restore,
+ * replay) then fills one structure. Keys have one encoding per value (key.ts), so equal keys are equal IndexKeys.
  */
 class UniqueRowIdHash implements IndexStore {
-  readonly keysFromRows = true;
   private tree: RowIdTree | undefined;
   private readonly hash: KeyHash;
   /**
@@ -113,8 +77,12 @@ class UniqueRowIdHash implements IndexStore {
    * each probe of a large table is a cache miss or two.
    */
   private bound: IndexKey | undefined;
-  constructor(readonly schema: IndexSchema, private readonly keys: RowKeys) {
+  constructor(readonly schema: IndexSchema, private keys: RowKeys) {
     this.hash = new KeyHash(keys);
+  }
+  readKeysFrom(rowKeys: RowKeys): void {
+    this.keys = this.hash.keys = rowKeys;
+    if (this.tree !== undefined) this.tree.keys = rowKeys;
   }
   get keyCount(): number { return this.hash.size; }
   /** The row must be stored already (growing the hash reads every row's key). */
@@ -138,13 +106,12 @@ class UniqueRowIdHash implements IndexStore {
     this.ordered().range(lo, hi, out);
   }
   clear(): void { this.tree = undefined; this.hash.clear(); this.bound = undefined; }
-  reserve(count: number): void { this.hash.reserve(count); }
-  addRange(idsStart: number, count: number): number {
-    assert(this.tree === undefined && this.bound === undefined, 'addRange fills an empty index');
-    const clashes = this.hash.addRange(idsStart, count);
+  addIds(ids: Int32Array): number {
+    assert(this.tree === undefined && this.bound === undefined, 'addIds fills an empty index');
+    const clashes = this.hash.addIds(ids);
     let bound: IndexKey | undefined;
-    for (let id = idsStart; id < idsStart + count; id++) {
-      const key = this.keys.keyOf(id);
+    for (let i = 0; i < ids.length; i++) {
+      const key = this.keys.keyOf(ids[i]);
       if (bound === undefined || key > bound) bound = key;
     }
     this.bound = bound;
@@ -218,76 +185,11 @@ function orderByIntegerKeys(keys: readonly number[]): Int32Array {
   return order;
 }
 
-class MultiHash implements IndexStore {
-  readonly keysFromRows = false;
-  private readonly map = new Map<IndexKey, number | Set<number>>();
-  constructor(readonly schema: IndexSchema) {}
-  get keyCount(): number { return assert.fail('keyCount of a non-unique index'); }
-  add(key: IndexKey, rowId: number): void {
-    const cur = this.map.get(key);
-    if (cur === undefined) this.map.set(key, rowId);
-    else if (typeof cur === 'number') this.map.set(key, new Set([cur, rowId]));
-    else cur.add(rowId);
-  }
-  remove(key: IndexKey, rowId: number): void {
-    const cur = this.map.get(key);
-    if (cur === rowId) { this.map.delete(key); return; }
-    assert(typeof cur === 'object' && cur.delete(rowId), 'removing a row id the index does not hold');
-    if (cur.size === 0) this.map.delete(key);
-  }
-  find(): number | undefined { assert.fail('find on a non-unique index'); }
-  point(key: IndexKey, out: number[]): void {
-    const cur = this.map.get(key);
-    if (cur === undefined) return;
-    if (typeof cur === 'number') out.push(cur);
-    else for (const id of cur) out.push(id);
-  }
-  range(): void { assert.fail('range scan on a hash index'); }
-  clear(): void { this.map.clear(); }
-  removeIdsFrom(): boolean { return false; }
-}
-
-/**
- * A Map for point lookups (the hot path: find and update by primary key) plus a btree for ranges, built on the first
- * range scan and maintained from then on. Many unique btree indexes (primary keys) never see a range scan; for them
- * a bulk load (snapshot restore, replay) costs one Map insertion per row instead of two structures.
- */
-class UniqueBTree implements IndexStore {
-  readonly keysFromRows = false;
-  private tree: SortedTree<IndexKey, number> | undefined;
-  private readonly map = new Map<IndexKey, number>();
-  constructor(readonly schema: IndexSchema) {}
-  get keyCount(): number { return this.map.size; }
-  add(key: IndexKey, rowId: number): void { this.tree?.set(key, rowId); this.map.set(key, rowId); }
-  remove(key: IndexKey, rowId: number): void {
-    assert(this.map.get(key) === rowId, 'removing a row id the index does not hold');
-    this.tree?.delete(key);
-    this.map.delete(key);
-  }
-  find(key: IndexKey): number | undefined { return this.map.get(key); }
-  point(key: IndexKey, out: number[]): void { const id = this.map.get(key); if (id !== undefined) out.push(id); }
-  range(lo: IndexKey, hi: IndexKey, out: number[]): void {
-    if (lo >= hi) return;
-    this.ordered().forRange(lo, hi, false, (_k, id) => { out.push(id); });
-  }
-  clear(): void { this.tree = undefined; this.map.clear(); }
-  removeIdsFrom(): boolean { return false; }
-
-  private ordered(): SortedTree<IndexKey, number> {
-    if (this.tree !== undefined) return this.tree;
-    const keys = [...this.map.keys()].sort(compareKeys);
-    const tree = new BTree<IndexKey, number>(undefined, compareKeys);
-    for (const k of keys) tree.set(k, this.map.get(k)!); // ascending: each set appends at the right edge
-    this.tree = tree;
-    return tree;
-  }
-}
-
-/** A non-unique btree index: a tree of row ids in (key, row id) order, keys read from the rows (rowtree.ts). */
+/** A non-unique index: a tree of row ids in (key, row id) order, keys read from the rows (rowtree.ts). */
 class MultiRowTree implements IndexStore {
-  readonly keysFromRows = true;
   private readonly tree: RowIdTree;
-  constructor(readonly schema: IndexSchema, private readonly keys: RowKeys) { this.tree = new RowIdTree(keys); }
+  constructor(readonly schema: IndexSchema, private keys: RowKeys) { this.tree = new RowIdTree(keys); }
+  readKeysFrom(rowKeys: RowKeys): void { this.keys = this.tree.keys = rowKeys; }
   get keyCount(): number { return assert.fail('keyCount of a non-unique index'); }
   /** The row must be stored already (the tree compares keys read from the rows). */
   add(key: IndexKey, rowId: number): void { this.tree.add(key, rowId); }
@@ -297,26 +199,15 @@ class MultiRowTree implements IndexStore {
   range(lo: IndexKey, hi: IndexKey, out: number[]): void { this.tree.range(lo, hi, out); }
   clear(): void { this.tree.clear(); }
   removeIdsFrom(idsStart: number, count: number): boolean { return this.tree.removeIdsFrom(idsStart, count); }
-  addRange(idsStart: number, count: number): number {
-    const ids = new Int32Array(count);
-    for (let i = 0; i < count; i++) ids[i] = idsStart + i;
-    this.addIds(ids);
-    return 0;
-  }
-  addIds(ids: Int32Array): void {
+  addIds(ids: Int32Array): number {
     const keys: IndexKey[] = new Array<IndexKey>(ids.length);
     for (let i = 0; i < ids.length; i++) keys[i] = this.keys.keyOf(ids[i]);
     this.tree.load(sortedRowIds(ids, keys));
+    return 0;
   }
 }
 
-/**
- * The store of an index. `rowKeys` reads the keys of stored rows; the stores that keep row ids only use it: a unique
- * index on one integer column (`integerKey`) and every non-unique btree index.
- */
-export function createIndexStore(schema: IndexSchema, rowKeys: RowKeys, integerKey: boolean): IndexStore {
-  const hash = schema.algorithm === 'hash';
-  if (schema.unique && integerKey) { assert(schema.columns.length === 1); return new UniqueRowIdHash(schema, rowKeys); }
-  if (schema.unique) return hash ? new UniqueHash(schema) : new UniqueBTree(schema);
-  return hash ? new MultiHash(schema) : new MultiRowTree(schema, rowKeys);
+/** The store of an index over the rows whose keys `rowKeys` reads. */
+export function createIndexStore(schema: IndexSchema, rowKeys: RowKeys): IndexStore {
+  return schema.unique ? new UniqueRowIdHash(schema, rowKeys) : new MultiRowTree(schema, rowKeys);
 }

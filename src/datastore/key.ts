@@ -390,7 +390,9 @@ export function compileIndexKey(
       return s;
     };
   }
-  const inPlace = columns.length === 1 ? integerInPlace(columnTypes, columns[0], offsets[columns[0]], ts) : undefined;
+  const inPlace = columns.length === 1
+    ? integerInPlace(columnTypes, columns[0], offsets[columns[0]], ts) ?? bytesInPlace(columnTypes, columns[0], offsets[columns[0]], ts)
+    : undefined;
   return {
     ...stringKeyBounds,
     ofRow: (row) => ofRowAt(row, 0),
@@ -437,6 +439,48 @@ function integerInPlace(columnTypes: AlgebraicType[], column: number, offset: nu
   return {
     equalsAt: (bytes, start, k) => isBigEndian(k as string, bytes, at(bytes, start), w, topXor),
     hashAt: (bytes, start) => hashBigEndian(bytes, at(bytes, start), w, topXor),
+  };
+}
+
+/**
+ * equalsAt / hashAt of a key on one string or byte-array column, read in place: the escaped bytes and terminator of
+ * encodeBytes walked over the row without building the key (a unique string key reads its rows this way on every
+ * probe, indexes.ts).
+ */
+function bytesInPlace(columnTypes: AlgebraicType[], column: number, offset: number | undefined, ts: Typespace):
+  Pick<IndexKeyCodec, 'equalsAt' | 'hashAt'> | undefined {
+  const t = resolveType(columnTypes[column], ts);
+  if (t.tag !== 'String' && !(t.tag === 'Array' && resolveType(t.value, ts).tag === 'U8')) return undefined;
+  let at: (bytes: Uint8Array, start: number) => number;
+  if (offset !== undefined) {
+    at = (_bytes, start) => start + offset;
+  } else {
+    const locate = compileColumnLocator(columnTypes, ts);
+    const starts = new Array<number>(columnTypes.length);
+    at = (bytes, start) => { locate(bytes, starts, start); return starts[column]; };
+  }
+  return {
+    equalsAt: (bytes, start, k) => {
+      const key = k as string, from = at(bytes, start), end = from + 4 + readU32(bytes, from);
+      let j = 0;
+      for (let i = from + 4; i < end; i++) {
+        const x = bytes[i];
+        if (key.charCodeAt(j++) !== x) return false;
+        if (x === 0 && key.charCodeAt(j++) !== 0xff) return false;
+      }
+      return key.length === j + 2 && key.charCodeAt(j) === 0 && key.charCodeAt(j + 1) === 1;
+    },
+    hashAt: (bytes, start) => {
+      const from = at(bytes, start), end = from + 4 + readU32(bytes, from);
+      let h = fnvBasis;
+      for (let i = from + 4; i < end; i++) {
+        const x = bytes[i];
+        h = Math.imul(h ^ x, fnvPrime);
+        if (x === 0) h = Math.imul(h ^ 0xff, fnvPrime);
+      }
+      h = Math.imul(h ^ 0, fnvPrime);
+      return Math.imul(h ^ 1, fnvPrime);
+    },
   };
 }
 

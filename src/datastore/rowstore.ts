@@ -644,21 +644,22 @@ export abstract class RowIdHash<K> {
   }
 
   /**
-   * Adds the stored rows `idsStart` .. `idsStart + count - 1` to this empty hash at once (a snapshot restore), in the
-   * order of their home slots: added one at a time, each is a cache miss at a random slot once the table is past the
-   * caches (~100-150 ns at 10M rows), and in slot order the writes sweep the table. Linear probing finds an entry
-   * whatever order the entries went in. A row whose key a row added before it has is left out; returns how many were.
+   * Adds the stored rows `ids` to this empty hash at once (a snapshot restore, a reindex), in the order of their home
+   * slots: added one at a time, each is a cache miss at a random slot once the table is past the caches (~100-150 ns
+   * at 10M rows), and in slot order the writes sweep the table. Linear probing finds an entry whatever order the
+   * entries went in. A row whose key a row added before it has is left out; returns how many were.
    */
-  addRange(idsStart: number, count: number): number {
-    assert(this.used === 0 && this.old === undefined, 'addRange fills an empty hash');
+  addIds(ids: Int32Array): number {
+    assert(this.used === 0 && this.old === undefined, 'addIds fills an empty hash');
+    const count = ids.length;
     this.reserve(count);
     const mask = this.mask, slots = this.slots, tags = this.tags;
     const homes = new Uint32Array(count);
-    for (let k = 0; k < count; k++) homes[k] = mix(this.hashOfId(idsStart + k));
+    for (let k = 0; k < count; k++) homes[k] = mix(this.hashOfId(ids[k]));
     const { order, sortedHomes } = orderByHomeSlot(homes, mask);
     let clashes = 0;
     for (let j = 0; j < count; j++) {
-      const m = sortedHomes[j], tag = m >>> 24, id = idsStart + order[j];
+      const m = sortedHomes[j], tag = m >>> 24, id = ids[order[j]];
       let i = m & mask, clash = false;
       for (let s = slots[i]; s !== slotEmpty; i = (i + 1) & mask, s = slots[i]) {
         if (tags[i] === tag && this.sameKey(s - 1, id)) { clash = true; break; }

@@ -41,7 +41,8 @@ export class RowIdTree {
   private fenceIds: number[] = [];
   size = 0;
 
-  constructor(private readonly keys: TreeKeys) {}
+  /** Replaced when the index moves to another table over the same rows (a migration, indexes.ts readKeysFrom). */
+  constructor(public keys: TreeKeys) {}
 
   /** Files row `rowId` under `key`, which its stored row holds. */
   add(key: IndexKey, rowId: number): void {

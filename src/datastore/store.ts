@@ -389,9 +389,9 @@ export class Datastore extends Reader {
    * Migration: takes over the committed rows of table `fromTableId` of `from` (a datastore about to be replaced, and
    * not written again) as table `tableId` of this fresh one. When the rows keep their width class (rowstore.ts), the
    * row store is shared, not copied, and so is every index store whose index has the same algorithm, columns and
-   * uniqueness, covers none of `retypedColumns` (whose key codec may differ) and does not read its keys through the
-   * old table (rowstore hashes: rebuilt, a pass over typed arrays); other indexes are built over the rows. Otherwise
-   * the rows are copied. Added unique indexes must have been checked.
+   * uniqueness and covers none of `retypedColumns` (whose key codec may differ): it reads its keys through the new
+   * table from then on (IndexStore.readKeysFrom); other indexes are built over the rows in bulk. Otherwise the rows are
+   * copied. Added unique indexes must have been checked.
    */
   adoptRows(tableId: TableId, from: Datastore, fromTableId: TableId, retypedColumns: ReadonlySet<number>): void {
     assert(this.tx === undefined && from.tx === undefined, 'adoptRows while a transaction is open');
@@ -408,9 +408,8 @@ export class Datastore extends Reader {
     }
     const shared = t.indexes.map((ix): IndexStore | undefined => {
       if (ix.schema.columns.some((c) => retypedColumns.has(c))) return undefined;
-      const same = o.indexes.find((x) => x.schema.algorithm === ix.schema.algorithm &&
-        x.schema.unique === ix.schema.unique && sameColumns(x.schema.columns, ix.schema.columns));
-      return same === undefined || same.store.keysFromRows ? undefined : same.store;
+      return o.indexes.find((x) => x.schema.algorithm === ix.schema.algorithm &&
+        x.schema.unique === ix.schema.unique && sameColumns(x.schema.columns, ix.schema.columns))?.store;
     });
     t.adoptStore(o.rows, shared);
   }
@@ -484,7 +483,6 @@ export class Datastore extends Reader {
    */
   private restoreRows(t: TableState, bytes: Uint8Array, at: number, count: number): number {
     assert(t.rows.size === 0, 'restore into a table that has rows');
-    t.reserve(Math.min(count, (bytes.length - at) / 4)); // a row takes at least its length prefix: a damaged count reserves no more
     const fail = (what: string): never => {
       throw new DatastoreError(errno.bsatnDecodeError, `bad snapshot: table '${t.schema.name}' has ${what} (${count} rows)`);
     };

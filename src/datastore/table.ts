@@ -121,11 +121,10 @@ export class TableState {
       const widths = ix.columns.map((c) =>
         numberTags.has(this.columnTypeTags[c]) || this.integerTags[c] !== undefined ? fixedWidth(colTypes[c], typespace) : undefined);
       const key = compileIndexKey(colTypes, ix.columns, typespace, true);
-      const integerKey = ix.columns.length === 1 && this.integerTags[ix.columns[0]] !== undefined;
       return {
         schema: ix,
         key,
-        store: createIndexStore(ix, this.rowKeys(key), integerKey),
+        store: createIndexStore(ix, this.rowKeys(key)),
         columnCodecs: ix.columns.map((c) => this.columnCodecs[c]),
         pointWidthBytes: widths.every((w) => w !== undefined) ? widths.reduce((a, b) => a! + b!, 0) : undefined,
         infallibleUpdate: undefined,
@@ -265,29 +264,17 @@ export class TableState {
     return keys;
   }
 
-  /** Room for `count` rows in the indexes that grow by rehashing (a snapshot restore into this empty table). */
-  reserve(count: number): void {
-    for (let i = 0; i < this.indexes.length; i++) this.indexes[i].store.reserve?.(count);
-    this.byBytes?.reserve(count);
-  }
-
   /**
-   * Snapshot restore into this empty table: indexes the stored rows `idsStart` .. `idsStart + count - 1` at once (a
-   * row-id hash in slot order, IndexStore.addRange; other stores one row at a time). Returns how many rows repeat a
-   * unique key, or, in a table without one, another row: each such row makes the snapshot bad.
+   * Snapshot restore into this empty table: indexes the stored rows `idsStart` .. `idsStart + count - 1` at once
+   * (IndexStore.addIds). Returns how many rows repeat a unique key, or, in a table without one, another row: each such
+   * row makes the snapshot bad.
    */
   indexRange(idsStart: number, count: number): number {
+    const ids = new Int32Array(count);
+    for (let i = 0; i < count; i++) ids[i] = idsStart + i;
     let clashes = 0;
-    for (let i = 0; i < this.indexes.length; i++) {
-      const ix = this.indexes[i], store = ix.store;
-      if (store.addRange !== undefined) { clashes += store.addRange(idsStart, count); continue; }
-      for (let id = idsStart; id < idsStart + count; id++) {
-        const key = this.storedKey(ix.key, id);
-        if (ix.schema.unique && store.find(key) !== undefined) clashes++;
-        else store.add(key, id);
-      }
-    }
-    if (this.byBytes !== undefined) clashes += this.byBytes.addRange(idsStart, count);
+    for (let i = 0; i < this.indexes.length; i++) clashes += this.indexes[i].store.addIds(ids);
+    if (this.byBytes !== undefined) clashes += this.byBytes.addIds(ids);
     return clashes;
   }
 
@@ -399,45 +386,40 @@ export class TableState {
 
   /**
    * Migration: takes over `rows` (another table's store, with rows valid here and of this table's width) as this
-   * table's, and builds every index over it except those in `shared` (position → an index store to take over).
+   * table's, and builds every index over it except those in `shared` (position → the old table's store of the same
+   * index, which from now on reads its keys through this table).
    */
   adoptStore(rows: RowStore, shared: (IndexStore | undefined)[]): void {
     assert(this.rows.size === 0 && rows.widthBytes === this.rows.widthBytes, 'adopting rows of another shape');
     this.rows = rows;
     if (this.byBytes !== undefined) this.byBytes = new RowSet(rows);
     for (let i = 0; i < this.indexes.length; i++) {
-      if (shared[i] !== undefined) (this.indexes[i] as { store: IndexStore }).store = shared[i]!;
+      const store = shared[i];
+      if (store === undefined) continue;
+      store.readKeysFrom(this.rowKeys(this.indexes[i].key));
+      (this.indexes[i] as { store: IndexStore }).store = store;
     }
     this.reindex(shared.map((s) => s !== undefined));
   }
 
   /**
    * Builds the indexes (but those whose position `kept` marks) and the row set anew over the stored rows, after the
-   * rows changed in bulk (adoptStore; store.ts's rollback in bulk). Costs one add per stored row and index, or one
-   * sort where the store loads in bulk (IndexStore.addIds).
+   * rows changed in bulk (adoptStore; store.ts's rollback in bulk), each in one bulk load (IndexStore.addIds).
    */
   reindex(kept: readonly boolean[] = []): void {
-    const rows = this.rows;
-    let liveIds: Int32Array | undefined;
+    const rows = this.rows, liveIds = new Int32Array(rows.size);
+    let at = 0;
+    for (let id = rows.nextLive(0); id >= 0; id = rows.nextLive(id + 1)) liveIds[at++] = id;
     for (let i = 0; i < this.indexes.length; i++) {
       if (kept[i] === true) continue;
-      const ix = this.indexes[i];
-      ix.store.clear();
-      if (ix.store.addIds !== undefined) {
-        if (liveIds === undefined) {
-          liveIds = new Int32Array(rows.size);
-          let at = 0;
-          for (let id = rows.nextLive(0); id >= 0; id = rows.nextLive(id + 1)) liveIds[at++] = id;
-        }
-        ix.store.addIds(liveIds);
-        continue;
-      }
-      for (let id = rows.nextLive(0); id >= 0; id = rows.nextLive(id + 1)) ix.store.add(this.storedKey(ix.key, id), id);
+      const store = this.indexes[i].store;
+      store.clear();
+      assert(store.addIds(liveIds) === 0, 'stored rows repeat a unique key');
     }
     const set = this.byBytes;
     if (set === undefined) return;
     set.clear();
-    for (let id = rows.nextLive(0); id >= 0; id = rows.nextLive(id + 1)) set.addId(id);
+    assert(set.addIds(liveIds) === 0, 'stored rows repeat a row');
   }
 
   /** Human-readable value of index columns of `row`, for error messages. */

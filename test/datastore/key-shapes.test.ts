@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Datastore } from '../../src/datastore/store.js';
 import { buildDatabaseSchema } from '../../src/datastore/schema.js';
-import { compileKeyEncoder, type Cursor } from '../../src/datastore/key.js';
+import { compileIndexKey, compileKeyEncoder, hashIndexKey, type Cursor } from '../../src/datastore/key.js';
 import { compileCodec } from '../../src/sats/codec.js';
 import type { AlgebraicType, Typespace } from '../../src/sats/types.js';
 import { btree, product, T, table, unique } from './fixtures.js';
@@ -146,4 +146,21 @@ test('the range tree of a unique integer index, built on the first range scan, o
     assert.deepEqual(all, distinct.sort((a, b) => a - b), t.name);
   });
   tx.commit();
+});
+
+test('string and byte-array keys read in place: hashAt and equalsAt agree with the built key, zeros and prefixes included', () => {
+  const cols: AlgebraicType[] = [T.u32, T.str, { tag: 'Array', value: T.u8 }];
+  for (const column of [1, 2]) {
+    const codec = compileIndexKey(cols, [column], ts);
+    const rowCodec = compileCodec({ tag: 'Product', value: { elements: cols.map((t, i) => ({ name: `c${i}`, algebraicType: t })) } }, ts);
+    const values = ['', 'a', 'ab', 'a\0', 'a\0b', '\0', '\0\0', 'é€😀', 'x'.repeat(300), 'x'.repeat(299) + '\0'];
+    const rows = values.map((v) => rowCodec.encode([7, v, Uint8Array.from(Buffer.from(v))]));
+    const keys = rows.map((r) => codec.ofRow(r));
+    rows.forEach((row, i) => {
+      const prefixed = new Uint8Array(row.length + 3);
+      prefixed.set(row, 3);                                            // a row that does not start at 0, as in a page
+      assert.equal(codec.hashAt(prefixed, 3), hashIndexKey(keys[i]), `hash of ${JSON.stringify(values[i])}`);
+      keys.forEach((k, j) => assert.equal(codec.equalsAt(prefixed, 3, k), i === j, `${JSON.stringify(values[i])} vs ${JSON.stringify(values[j])}`));
+    });
+  }
 });
