@@ -23,6 +23,9 @@ const reservedWords = new Set([
   'order', 'group', 'having', 'union', 'except', 'intersect', 'offset', 'distinct', 'in', 'like', 'between',
 ]);
 
+/** Reserved words that continue an expression rather than end it. */
+const expressionWords = new Set(['and', 'or', 'not', 'is', 'null', 'true', 'false', 'in', 'like', 'between']);
+
 export function parseStatements(text: string): Statement[] {
   const p = new Parser(tokenize(text));
   const out: Statement[] = [];
@@ -180,7 +183,10 @@ class Parser {
         return { kind: 'star', qualifier: path.join('.'), pos: itemPos };
       }
       const column = columnFromPath(path, itemPos);
-      const alias = this.eatKeyword('as') ? this.name('an alias') : undefined;
+      // `AS` is optional before an alias, as in sqlparser.
+      const next = this.peek();
+      const implicitAlias = next.kind === 'qident' || (next.kind === 'ident' && !this.isReserved(next));
+      const alias = this.eatKeyword('as') || implicitAlias ? this.name('an alias') : undefined;
       if (!this.atProjectionItemEnd()) this.rejectProjectionExpr(itemStart);
       items.push({ column, alias });
       if (!this.eatOp(',')) break;
@@ -191,15 +197,17 @@ class Parser {
     return { kind: 'columns', items, pos: t.pos };
   }
 
+  /** After a select item's column and alias: the next item, a clause or the end (else the item is an expression). */
   private atProjectionItemEnd(): boolean {
     const t = this.peek();
-    return t.kind === 'eof' || this.isKeyword(t, 'from') || (t.kind === 'op' && (t.text === ',' || t.text === ';'));
+    if (t.kind === 'op') return t.text === ',' || t.text === ';';
+    return t.kind === 'eof' || (this.isReserved(t) && !expressionWords.has(t.text.toLowerCase()));
   }
 
   /**
    * A select item that is an expression, not a column (`CASE …`, `a + 1`, a literal): upstream's "Unsupported
-   * projection expression: <the expression>", the expression being the item's tokens up to the next top-level `,`
-   * or FROM, printed as sqlparser prints them (single spaces, none inside parentheses or before a comma).
+   * projection expression: <the expression>", the expression being the item's tokens up to the next top-level `,`,
+   * AS or FROM, printed as sqlparser prints them (single spaces, none inside parentheses or before a comma).
    */
   private rejectProjectionExpr(start: number): never {
     const pos = this.tokens[start]!.pos;
@@ -207,7 +215,8 @@ class Parser {
     let end = start;
     for (; end < this.tokens.length; end++) {
       const t = this.tokens[end]!;
-      if (t.kind === 'eof' || (depth === 0 && (this.isKeyword(t, 'from') || (t.kind === 'op' && (t.text === ',' || t.text === ';'))))) break;
+      const atTop = depth === 0 && (this.isKeyword(t, 'from') || this.isKeyword(t, 'as') || (t.kind === 'op' && (t.text === ',' || t.text === ';')));
+      if (t.kind === 'eof' || atTop) break;
       if (t.kind === 'op' && t.text === '(') depth++;
       if (t.kind === 'op' && t.text === ')') depth--;
     }

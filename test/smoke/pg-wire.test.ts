@@ -109,3 +109,13 @@ test('failures: empty query, invalid token, unsupported SQL and parameters', asy
     assert.ok(r.out.includes(text), r.out);
   }
 });
+
+test('select items: an alias with or without AS; an expression refused with upstream\'s text', async () => {
+  const db = 'pgwire-sql-format';
+  assertPsql(db, 'SELECT u8 AS a, u16 b FROM t_uints', ` a  |  b
+-----+------
+ 105 | 1050
+(1 row)`);
+  const r = psql(db, 'SELECT u8 + 1 AS c, u16 FROM t_uints');
+  assert.ok(!r.ok && r.out.includes('Unsupported projection expression: u8 + 1'), r.out);
+});
