@@ -644,5 +644,25 @@ export const inboundQueueMessagesPerConnectionMax = 1024;
  * none answered meanwhile). 64 keeps a client's pipelined queries overlapping the hop to the worker (~50 µs each).
  */
 export const queriesInFlightPerConnectionMax = 64;
+/**
+ * Time a new HTTP connection may stay open without sending a byte; then it is closed. Node's headers timeout starts
+ * only at a connection's first byte, so 50 raw sockets that never sent were still open after 100 s, and 10,000 of them
+ * (the connections bound) would have refused every other client for as long as the attacker liked. 10 s, as
+ * `pgStartupTimeoutMsDefault`: a client connects to send at once (a browser's preconnected socket is reopened).
+ */
+export const connectionSilentTimeoutMsDefault = 10_000;
+/** The limit this server runs with: `SPACETIME_CONNECTION_SILENT_TIMEOUT_MS` (tests), else the default. */
+export function connectionSilentTimeoutMsConfigured(env: NodeJS.ProcessEnv = process.env): number {
+  return limitFromEnv('SPACETIME_CONNECTION_SILENT_TIMEOUT_MS', connectionSilentTimeoutMsDefault, env);
+}
+
+/**
+ * Characters of one name in a module's definition (tables, columns, indexes, constraints, sequences, reducers,
+ * procedures, views, their parameters, types), checked when a new module is loaded; RLS SQL and HTTP route paths are
+ * not names. The server converts names' case (upstream's convert_case) on its main thread at ~0.2 µs a character: a
+ * module with 4 MB names held that thread 8 s at publish (pings timed out) and grew the server by 800 MiB. PostgreSQL
+ * allows 63 bytes; 1,024 is far above any identifier a person writes.
+ */
+export const moduleNameCharsMax = 1024;
 assertLimit(inboundBytesHeldMaxDefault >= 4 * 64 * 1024 * 1024, 'four programs as large as the HTTP body limit (64 MiB) upload at once');
 assertLimit(inboundQueueBytesPerConnectionMax * 64 <= inboundBytesHeldMaxDefault, 'dozens of busy connections fit the budget');

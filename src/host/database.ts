@@ -43,7 +43,7 @@ import {
   buildMigration, finishMigration, MigrationError, snapshotForMigration, type MigrationBuild,
 } from '../datastore/migrate.js';
 import {
-  loadModule, planModuleUpdate, UpdateRejectedError, type RunningModule, type UpdateOptions, type UpdatePlan,
+  checkModuleNames, loadModule, planModuleUpdate, UpdateRejectedError, type RunningModule, type UpdateOptions, type UpdatePlan,
   type UpdateResult,
 } from './update.js';
 import { DatabaseDurability, txTooLargeMessage, txWriteBytesMaxOf, type DatabaseFailedError, type DurabilityMode } from './recovery.js';
@@ -213,6 +213,7 @@ export class Database {
       let viewCatalog, rls;
       try {
         def = decodeRawModuleDef(defBytes);
+        if (reopen?.recovered === undefined) checkModuleNames(def);
         schema = buildDatabaseSchema(def);
         reducers = new ReducerCatalog(def);
         viewCatalog = buildViewCatalog(def, schema);

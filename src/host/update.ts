@@ -6,7 +6,7 @@
 // migrate-token hash (client-protocol §5.2) and the typed errors of an update. Replay of an update in the commit log
 // calls datastore/migrate directly (host/recovery.ts), the same code as the live path.
 // May call: host/program, host/runtime, host/syscalls, host/reducers, host/errors, host/recovery (the program record
-// size check), datastore (schema, migrate), sats.
+// size check), datastore (schema, migrate), sats, limits (moduleNameCharsMax).
 //
 // The Database (host/database.ts `update`) runs the swap inside its FIFO call queue, so no call observes a half
 // update; everything built here is discarded when any step fails, and the old module keeps serving.
@@ -24,6 +24,7 @@ import { ReducerCatalog } from './reducers.js';
 import { checkProgramRecordSize } from './recovery.js';
 import { ModuleRuntime, type RuntimeLimits } from './runtime.js';
 import { SyscallHost, type SyscallEnv } from './syscalls.js';
+import { moduleNameCharsMax } from '../limits.js';
 
 export { formatPlan, type MigrationPlan } from '../datastore/migrate.js';
 
@@ -88,6 +89,7 @@ export async function loadModule(
     checkProgramRecordSize(program, defBytes); // refused now: after the swap its Program record must fit the log
     try {
       const def = decodeRawModuleDef(defBytes);
+      checkModuleNames(def);
       const schema = buildDatabaseSchema(def);
       const reducers = new ReducerCatalog(def);
       return { programHash: prepared.hash, programText: program, host, runtime, defBytes, def, schema, reducers };
@@ -101,6 +103,28 @@ export async function loadModule(
 }
 
 /** Plans the update from the running module to `next` (pre_publish and PUT share this). */
+/**
+ * Throws when a name in `def` is longer than `moduleNameCharsMax` (limits.ts says why). Every string of the definition
+ * is a name except RLS filters' SQL and HTTP route paths. Checked for new programs only: a database accepted before
+ * the limit still opens.
+ */
+export function checkModuleNames(def: RawModuleDefV10): void {
+  const pending: unknown[] = [def];
+  while (pending.length > 0) {
+    const value = pending.pop();
+    if (typeof value === 'string') {
+      if (value.length > moduleNameCharsMax) {
+        throw new Error(`the name \`${value.slice(0, 40)}…\` is ${value.length} characters long, over the limit ` +
+          `moduleNameCharsMax = ${moduleNameCharsMax}`);
+      }
+    } else if (Array.isArray(value)) {
+      for (const v of value) pending.push(v);
+    } else if (typeof value === 'object' && value !== null && !ArrayBuffer.isView(value)) {
+      for (const [key, v] of Object.entries(value)) if (key !== 'sql' && key !== 'path') pending.push(v);
+    }
+  }
+}
+
 export function planModuleUpdate(running: RunningModule, next: { def: RawModuleDefV10; schema: DatabaseSchema }): UpdatePlan {
   const result = planMigration(running, next);
   if (result.kind === 'manual') return { kind: 'manual', reason: formatReasons(result.reasons) };
