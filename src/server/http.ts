@@ -15,7 +15,9 @@ import type { Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { identityToHex } from '../auth/identity.js';
 import { AuthError, authRequiredMessage, bearerToken, type TokenAuthority, type VerifiedToken } from '../auth/tokens.js';
-import { httpHeadersTimeoutMs, httpKeepAliveTimeoutMs, reducerTimeoutMsConfigured } from '../limits.js';
+import {
+  connectionSilentTimeoutMsConfigured, httpHeadersTimeoutMs, httpKeepAliveTimeoutMs, reducerTimeoutMsConfigured,
+} from '../limits.js';
 import { InboundBudget, type InboundHolder } from './inbound-budget.js';
 
 /** Module bundles (publish, pre_publish). */
@@ -265,9 +267,10 @@ export function fileDescriptorsMax(): number {
 /**
  * Holds the server to `connectionsMax` open connections (HTTP and WebSocket alike: an upgrade keeps its socket): one
  * more is answered 503 naming the limit and closed before any request is read, so the process keeps descriptors for
- * its files (limits.ts "Connections").
+ * its files (limits.ts "Connections"). A connection that has sent nothing after `silentTimeoutMs` is closed, so
+ * sockets that never send cannot hold those places.
  */
-export function limitConnections(server: Server, connectionsMax: number): void {
+export function limitConnections(server: Server, connectionsMax: number, silentTimeoutMs = connectionSilentTimeoutMsConfigured()): void {
   const body = `This server holds ${connectionsMax} connections, its limit (connectionsMax, set by ` +
     'SPACETIME_CONNECTIONS_MAX): try again later\n';
   const refusal = `HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n` +
@@ -280,7 +283,12 @@ export function limitConnections(server: Server, connectionsMax: number): void {
       return;
     }
     open++;
-    socket.once('close', () => open--);
+    // Node's headers timeout starts at a connection's first byte: one that never sends would hold its place forever.
+    const silent = setTimeout(() => { if (socket.bytesRead === 0) socket.destroy(); }, silentTimeoutMs).unref();
+    socket.once('close', () => {
+      open--;
+      clearTimeout(silent);
+    });
   });
 }
 

@@ -4,13 +4,19 @@
 // server unable to open any file, and its memory sampler's /proc read threw EMFILE from a timer, which ended it.
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
-import { buildFixture, cleanupTempDirs, startTestServer, type TestServer } from '../harness.js';
+import { buildFixture, cleanupTempDirs, startTestServer, within, type TestServer } from '../harness.js';
 
 const connectionsMax = 12;
 let server: TestServer;
-before(async () => { server = await startTestServer({ env: { SPACETIME_CONNECTIONS_MAX: String(connectionsMax) } }); });
+const silentTimeoutMs = 1_500;
+before(async () => {
+  server = await startTestServer({
+    env: { SPACETIME_CONNECTIONS_MAX: String(connectionsMax), SPACETIME_CONNECTION_SILENT_TIMEOUT_MS: String(silentTimeoutMs) },
+  });
+});
 after(async () => { await server.stop(); cleanupTempDirs(); });
 
 /** One request on a connection of its own (fetch would pool it), closed after the answer. */
@@ -72,4 +78,30 @@ test('past SPACETIME_CONNECTIONS_MAX a connection gets 503 naming the limit; ope
   }
   assert.equal(ping.status, 200);
   for (const ws of sockets) ws.terminate();
+});
+
+test('connections that never send are closed after SPACETIME_CONNECTION_SILENT_TIMEOUT_MS, so they cannot hold the bound', async () => {
+  // Node's headers timeout starts at the first byte: before, these sockets stayed open (50 for 100 s, measured) and the
+  // server answered every other client 503 for as long as they did.
+  const silent: Socket[] = [];
+  for (let i = 0; i < connectionsMax; i++) {
+    const socket = connect(server.port, '127.0.0.1');
+    socket.on('error', () => {});
+    socket.resume(); // a socket refused at the bound reads its 503 and closes
+    silent.push(socket);
+  }
+  await Promise.all(silent.map((s) => new Promise<void>((resolve) => s.once('connect', () => resolve()))));
+  const refused = await get('/v1/ping');
+  assert.equal(refused.status, 503);
+  const closed = await within(Promise.all(silent.map((s) => new Promise<number>((resolve) => {
+    const started = Date.now();
+    s.once('close', () => resolve(Date.now() - started));
+  }))), 'the silent connections closed', silentTimeoutMs + 5_000);
+  assert.ok(Math.max(...closed) < silentTimeoutMs + 2_000, `closed after ${Math.max(...closed)} ms`);
+  let ping = await get('/v1/ping');
+  for (let tries = 0; ping.status !== 200 && tries < 50; tries++) {
+    await new Promise((r) => setTimeout(r, 20));
+    ping = await get('/v1/ping');
+  }
+  assert.equal(ping.status, 200);
 });
