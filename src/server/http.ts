@@ -145,7 +145,7 @@ export class RequestContext {
         }
       },
     };
-    res.once('close', () => inboundBudget.charge(holder, 0));
+    res.once('close', () => inboundBudget.release(holder));
     return holder;
   }
 

@@ -30,14 +30,23 @@ export class InboundBudget {
 
   get heldBytes(): number { return this.totalBytes; }
 
-  /** Sets `holder`'s share to `bytes` (0 releases it). Over the bound, evicts the largest holders until the total fits. */
+  /**
+   * Sets `holder`'s share to `bytes`. Over the bound, evicts the largest holders until the total fits. A holder stays
+   * known until `release` (a connection's charge goes up and down with every message: no set churn per message).
+   */
   charge(holder: InboundHolder, bytes: number): void {
     assert.ok(bytes >= 0, 'a holder holds a non-negative number of bytes');
+    if (bytes === holder.heldBytes) return;
     this.totalBytes += bytes - holder.heldBytes;
     holder.heldBytes = bytes;
-    if (bytes === 0) this.holders.delete(holder);
-    else this.holders.add(holder);
+    if (bytes > 0) this.holders.add(holder);
     while (this.totalBytes > this.maxBytes) this.evictLargest();
+  }
+
+  /** The holder's request or connection is gone: its share is 0 and it is forgotten. */
+  release(holder: InboundHolder): void {
+    this.charge(holder, 0);
+    this.holders.delete(holder);
   }
 
   private evictLargest(): void {
@@ -47,7 +56,7 @@ export class InboundBudget {
     // A WebSocket close reason keeps 123 bytes: the limit's name comes first.
     const reason = `inboundBytesHeldMax: the server holds ${this.totalBytes} bytes received and not yet handled, over its ` +
       `limit of ${this.maxBytes}; this connection held the most (${largest.heldBytes}): try again later`;
-    this.charge(largest, 0);
+    this.release(largest);
     largest.evict(reason);
   }
 }

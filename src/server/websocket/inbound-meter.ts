@@ -71,6 +71,6 @@ export class InboundMeter implements InboundHolder {
     this.gone = true;
     this.socket.off('data', this.recharge);
     this.queuedBytes = 0;
-    this.budget.charge(this, 0);
+    this.budget.release(this);
   }
 }
