@@ -44,7 +44,7 @@ export class InboundMeter implements InboundHolder {
   queued(bytes: number, messages: number): void {
     this.queuedBytes += bytes;
     this.queuedMessages += messages;
-    if (!this.paused && this.overQueueBounds()) {
+    if (!this.paused && this.overQueueBounds(1)) {
       this.paused = true;
       this.ws.pause();
     }
@@ -55,15 +55,16 @@ export class InboundMeter implements InboundHolder {
     if (this.gone) return;
     this.queuedBytes -= bytes;
     this.queuedMessages--;
-    if (this.paused && !this.overQueueBounds()) {
+    if (this.paused && !this.overQueueBounds(0.5)) { // read again at half the bounds: no pause and resume per message
       this.paused = false;
       this.ws.resume();
     }
     this.recharge();
   }
 
-  private overQueueBounds(): boolean {
-    return this.queuedBytes > inboundQueueBytesPerConnectionMax || this.queuedMessages > inboundQueueMessagesPerConnectionMax;
+  private overQueueBounds(share: number): boolean {
+    return this.queuedBytes > inboundQueueBytesPerConnectionMax * share ||
+      this.queuedMessages > inboundQueueMessagesPerConnectionMax * share;
   }
 
   /** The connection is gone: nothing of it is held any more. */
