@@ -628,8 +628,8 @@ export function inboundBytesHeldMaxConfigured(env: NodeJS.ProcessEnv = process.e
 /**
  * Bytes of one WebSocket connection's messages decoded and not yet handled (queued, or calls sent to its database's
  * worker and not yet run) above which its socket is not read until they are handled: backpressure, not an error, so a
- * client pipelining calls is slowed to the pace of its database. A larger single message is still handled; the socket
- * is read again once it was.
+ * client pipelining calls is slowed to the pace of its database (it is read again at half this). A larger single
+ * message is still handled; the socket is read again once it was.
  */
 export const inboundQueueBytesPerConnectionMax = 4 * 1024 * 1024;
 /**
@@ -660,9 +660,10 @@ export function connectionSilentTimeoutMsConfigured(env: NodeJS.ProcessEnv = pro
  * Characters of one name in a module's definition (tables, columns, indexes, constraints, sequences, reducers,
  * procedures, views, their parameters, types), checked when a new module is loaded; RLS SQL and HTTP route paths are
  * not names. The server converts names' case (upstream's convert_case) on its main thread at ~0.2 µs a character: a
- * module with 4 MB names held that thread 8 s at publish (pings timed out) and grew the server by 800 MiB. PostgreSQL
+ * module with 4 MB names held that thread 8 s at publish (a ping timed out) and grew the server by 800 MiB. PostgreSQL
  * allows 63 bytes; 1,024 is far above any identifier a person writes.
  */
 export const moduleNameCharsMax = 1024;
 assertLimit(inboundBytesHeldMaxDefault >= 4 * 64 * 1024 * 1024, 'four programs as large as the HTTP body limit (64 MiB) upload at once');
 assertLimit(inboundQueueBytesPerConnectionMax * 64 <= inboundBytesHeldMaxDefault, 'dozens of busy connections fit the budget');
+assertLimit(connectionSilentTimeoutMsDefault <= httpHeadersTimeoutMsMin, 'a connection that sends nothing goes no later than one that sends headers too slowly');
