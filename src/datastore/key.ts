@@ -422,20 +422,22 @@ export function integerColumnTag(type: AlgebraicType, ts: Typespace): string | u
   return undefined;
 }
 
+/** Where column `column` starts in the valid row at `start` of `bytes`: its static offset, or found by a locator. */
+function columnStart(columnTypes: AlgebraicType[], column: number, offset: number | undefined, ts: Typespace):
+  (bytes: Uint8Array, start: number) => number {
+  if (offset !== undefined) return (_bytes, start) => start + offset;
+  const locate = compileColumnLocator(columnTypes, ts);
+  const starts = new Array<number>(columnTypes.length);
+  return (bytes, start) => { locate(bytes, starts, start); return starts[column]; };
+}
+
 /** equalsAt / hashAt of a key on one integer column (string-encoded: 64 bits and wider), read in place. */
 function integerInPlace(columnTypes: AlgebraicType[], column: number, offset: number | undefined, ts: Typespace):
   Pick<IndexKeyCodec, 'equalsAt' | 'hashAt'> | undefined {
   const m = /^([IU])(64|128|256)$/.exec(integerColumnTag(columnTypes[column], ts) ?? '');
   if (m === null) return undefined;
   const w = Number(m[2]) / 8, topXor = m[1] === 'I' ? 0x80 : 0;
-  let at: (bytes: Uint8Array, start: number) => number;
-  if (offset !== undefined) {
-    at = (_bytes, start) => start + offset;
-  } else {
-    const locate = compileColumnLocator(columnTypes, ts);
-    const starts = new Array<number>(columnTypes.length);
-    at = (bytes, start) => { locate(bytes, starts, start); return starts[column]; };
-  }
+  const at = columnStart(columnTypes, column, offset, ts);
   return {
     equalsAt: (bytes, start, k) => isBigEndian(k as string, bytes, at(bytes, start), w, topXor),
     hashAt: (bytes, start) => hashBigEndian(bytes, at(bytes, start), w, topXor),
@@ -451,14 +453,7 @@ function bytesInPlace(columnTypes: AlgebraicType[], column: number, offset: numb
   Pick<IndexKeyCodec, 'equalsAt' | 'hashAt'> | undefined {
   const t = resolveType(columnTypes[column], ts);
   if (t.tag !== 'String' && !(t.tag === 'Array' && resolveType(t.value, ts).tag === 'U8')) return undefined;
-  let at: (bytes: Uint8Array, start: number) => number;
-  if (offset !== undefined) {
-    at = (_bytes, start) => start + offset;
-  } else {
-    const locate = compileColumnLocator(columnTypes, ts);
-    const starts = new Array<number>(columnTypes.length);
-    at = (bytes, start) => { locate(bytes, starts, start); return starts[column]; };
-  }
+  const at = columnStart(columnTypes, column, offset, ts);
   return {
     equalsAt: (bytes, start, k) => {
       const key = k as string, from = at(bytes, start), end = from + 4 + readU32(bytes, from);
