@@ -117,15 +117,17 @@ class UniqueRowIdHash implements IndexStore {
     this.bound = bound;
     return clashes;
   }
-  /** A range tree has no cheap way to find the ids: then one by one. `bound` stays an upper bound. */
+  /** When the hash takes a pass, so does the range tree (both or neither). `bound` stays an upper bound. */
   removeIdsFrom(idsStart: number, count: number): boolean {
-    return this.tree === undefined && this.hash.removeIdsFrom(idsStart, count);
+    if (!this.hash.removeIdsFrom(idsStart, count)) return false;
+    this.tree?.dropIdsFrom(idsStart, count);
+    return true;
   }
 
   /**
    * The range tree, built from the hash on the first range scan: a stall of the call that asks, so the keys are put in
    * order as typed arrays (numeric keys by radix sort) and the tree is loaded in bulk (a JS btree of [key, id] tuples
-   * took 1.3 s at 1M rows, docs/performance.md "Secondary indexes off the heap").
+   * took 1.3 s at 1M rows, docs/performance.md "Stalls and secondary indexes off the heap").
    */
   private ordered(): RowIdTree {
     if (this.tree !== undefined) return this.tree;

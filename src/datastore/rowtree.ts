@@ -3,7 +3,7 @@
 //
 // Owns: RowIdTree. No key is stored per entry: a comparison reads the entry's row (`TreeKeys.keyOf`), so an entry costs
 // its 4-byte row id over the chunk fill (~6 B, at most 16), whatever the key; a JS btree of key strings held ~60 B of
-// V8 heap per entry and made every full GC walk them (docs/performance.md "Secondary indexes off the heap").
+// V8 heap per entry and made every full GC walk them (docs/performance.md "Stalls and secondary indexes off the heap").
 // Layout: chunks of up to `chunkEntriesMax` row ids (Int32Array) in (key, id) order, and a fence per chunk but the
 // first: a copy of the key and id of its first entry when the chunk was made. Chunk i holds the entries e with
 // fence(i) <= e < fence(i + 1); fence(0) is below everything. A search finds its chunk by binary search over the
@@ -138,6 +138,12 @@ export class RowIdTree {
    */
   removeIdsFrom(idsStart: number, count: number): boolean {
     if (count * chunkEntriesMax < this.size) return false;
+    this.dropIdsFrom(idsStart, count);
+    return true;
+  }
+
+  /** removeIdsFrom's pass, whatever it costs (a unique index's hash decided to take one). */
+  dropIdsFrom(idsStart: number, count: number): void {
     let removed = 0;
     for (let c = 0; c < this.chunks.length; c++) {
       const ids = this.chunks[c], n = this.counts[c];
@@ -149,7 +155,6 @@ export class RowIdTree {
     assert(removed === count, 'the tree held another number of rows from the id given');
     this.size -= removed;
     for (let c = this.chunks.length - 1; c > 0; c--) if (this.counts[c] === 0) this.drop(c);
-    return true;
   }
 
   /** The chunk that holds (or would hold) entry (key, rowId): the last whose fence is not above it. */
