@@ -161,7 +161,11 @@ test('fuzzed reducer calls, SQL and odd requests: every one is answered 2xx/4xx 
       const res = await send(r);
       checkResponse(r, res);
       statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
-      if (res.status >= 500 && res.status !== 530) {
+      // A publish (POST /v1/database; the router drops the empty segment of '/v1//database') of a garbage body is a
+      // module that fails to load: 500 with the load error, as upstream, and the garbage-publish test below checks it.
+      const refusedPublish = res.status === 500 && r.method === 'POST' && /^\/v1\/+database\/*$/.test(r.path) &&
+        res.body.startsWith('Failed to create or update the database');
+      if (res.status >= 500 && res.status !== 530 && !refusedPublish) {
         const key = `${res.status} ${res.body.replace(/\d+/g, 'N').slice(0, 80)}`;
         fiveHundreds.set(key, (fiveHundreds.get(key) ?? 0) + 1);
       }
