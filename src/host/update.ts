@@ -102,7 +102,6 @@ export async function loadModule(
   }
 }
 
-/** Plans the update from the running module to `next` (pre_publish and PUT share this). */
 /**
  * Throws when a name in `def` is longer than `moduleNameCharsMax` (limits.ts says why). Every string of the definition
  * is a name except RLS filters' SQL and HTTP route paths. Checked for new programs only: a database accepted before
@@ -125,6 +124,7 @@ export function checkModuleNames(def: RawModuleDefV10): void {
   }
 }
 
+/** Plans the update from the running module to `next` (pre_publish and PUT share this). */
 export function planModuleUpdate(running: RunningModule, next: { def: RawModuleDefV10; schema: DatabaseSchema }): UpdatePlan {
   const result = planMigration(running, next);
   if (result.kind === 'manual') return { kind: 'manual', reason: formatReasons(result.reasons) };
