@@ -5,38 +5,42 @@
 // Owns: nothing but this measurement. Each cell runs in its own child process (`--expose-gc`): it opens the real
 // `Database` in process with a real module (keynote: test/fixtures/modules/keynote, `accounts { id u32 primary key +
 // hash index, balance i64 }`; app: bench/engine-v2/modules/general, `accounts { id u32 pk, owner string, balance i64,
-// updated timestamp }`), loads N rows with `Datastore.loadRows` (fast; the same rows a seeding reducer would write),
-// and reports after a full GC: RSS, V8 heap and ArrayBuffer bytes per row (against the empty database), forced full
-// GC ms (median of 3), load CPU ms, then p50/p99 wall µs of `transfers` keynote transfers (callReducerNow, one at a
-// time, after a warm-up) and the GC pauses seen during them.
+// updated timestamp }`; indexed: bench/engine-v2/modules/indexed, `message { id u64 pk autoInc, sender Identity btree
+// (10 rows per sender), topic string btree (1,000 topics), handle string unique, text string, sent timestamp }`),
+// loads N rows with `Datastore.loadRows` (fast; the same rows a seeding reducer would write), and reports after a full
+// GC: RSS, V8 heap and ArrayBuffer bytes per row (against the empty database), forced full GC ms (median of 3), load
+// CPU ms, then p50/p99 wall µs of `calls` reducer calls (callReducerNow, one at a time, after a warm-up: keynote and
+// app `transfer` between random accounts, indexed `edit` of a random message) and the GC pauses seen during them.
 // May call: src/host/database.ts (of this tree or of the archived one), test/host/bundle.ts,
 // bench/engine-v2/keynote-db.ts (module bundling), node:child_process, git (archive of the "before" tree).
 //
-// Run: npm run bench:memory -- [--rows 100000,1000000,10000000] [--big 50000000] [--shapes keynote,app]
-//      [--transfers 20000] [--stores before,after]
-//      (--big: extra row counts for the new store only)
+// Run: npm run bench:memory -- [--rows 100000,1000000,10000000] [--big 50000000] [--shapes keynote,app,indexed]
+//      [--calls 20000] [--stores before,after]
+//      (--big: extra keynote row counts for the new store only; default shapes: keynote,app)
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, unlinkSync } from 'node:fs';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { fixtureBundle } from '../test/host/bundle.js';
 import { benchModuleBundle } from './engine-v2/keynote-db.js';
 
-type Shape = 'keynote' | 'app';
+type Shape = 'keynote' | 'app' | 'indexed';
 type Store = 'before' | 'after';
 interface Cell { store: Store; shape: Shape; rows: number }
 interface CellResult extends Cell {
   rssBytesPerRow: number; heapBytesPerRow: number; arrayBufferBytesPerRow: number; fullGcMs: number; loadCpuMs: number;
-  transferP50Micros: number; transferP99Micros: number; transferCpuMicros: number;
+  callP50Micros: number; callP99Micros: number; callCpuMicros: number;
   gcPauses: { count: number; maxMs: number; totalMs: number }; failed: number;
 }
 
 const repoRoot = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 const beforeRoot = '/tmp/stdb-bench-memory-before';
 const caller = { identity: 3n, connectionId: 4n, jwtPayload: undefined };
-const warmupTransfers = 5000;
+const warmupCalls = 5000;
 const loadChunkBytes = 64 * 1024;
+const indexedTopics = 1000;
+const indexedMessagesPerSender = 10;
 
 /** The commit before the paged row store: its parent. */
 function beforeCommit(): string {
@@ -48,26 +52,112 @@ function beforeCommit(): string {
 
 function prepareBefore(commit: string): string {
   const dir = `${beforeRoot}-${commit.slice(0, 12)}`;
-  if (existsSync(`${dir}/src/host/database.ts`)) return dir;
-  mkdirSync(dir, { recursive: true });
-  execFileSync('sh', ['-c', `git archive ${commit} src package.json | tar -x -C ${dir}`], { cwd: repoRoot });
-  symlinkSync(`${repoRoot}/node_modules`, `${dir}/node_modules`);
+  if (!existsSync(`${dir}/package-lock.json`)) { // the last file extracted (older runs extracted no lockfile)
+    mkdirSync(dir, { recursive: true });
+    execFileSync('sh', ['-c', `git archive ${commit} src package.json package-lock.json | tar -x -C ${dir}`],
+      { cwd: repoRoot });
+  }
+  linkDependencies(dir);
   return dir;
+}
+
+/**
+ * The before tree's node_modules: links to this tree's packages, plus the ones this tree has dropped since
+ * (sorted-btree, dropped by fff3965), installed once with npm at the before tree's locked version.
+ */
+function linkDependencies(dir: string): void {
+  const modules = `${dir}/node_modules`;
+  const exists = (path: string): boolean => lstatSync(path, { throwIfNoEntry: false }) !== undefined;
+  if (lstatSync(modules, { throwIfNoEntry: false })?.isSymbolicLink()) unlinkSync(modules); // older runs linked it whole
+  mkdirSync(modules, { recursive: true });
+  for (const name of readdirSync(`${repoRoot}/node_modules`)) {
+    if (!exists(`${modules}/${name}`)) symlinkSync(`${repoRoot}/node_modules/${name}`, `${modules}/${name}`);
+  }
+  const json = (file: string): unknown => JSON.parse(readFileSync(`${dir}/${file}`, 'utf8'));
+  const wanted = Object.keys((json('package.json') as { dependencies: Record<string, string> }).dependencies);
+  const missing = wanted.filter((name) => !existsSync(`${modules}/${name}`));
+  if (missing.length === 0) return;
+  if (missing.some((name) => name.includes('/'))) throw new Error(`scoped packages missing: ${missing.join(', ')}`);
+  const lock = json('package-lock.json') as { packages: Record<string, { version: string }> };
+  execFileSync('npm', ['install', '--no-save', '--ignore-scripts', '--no-audit', '--no-fund', '--prefix', `${dir}/dropped`,
+    ...missing.map((name) => `${name}@${lock.packages[`node_modules/${name}`].version}`)], { stdio: 'inherit' });
+  for (const name of missing) symlinkSync(`${dir}/dropped/node_modules/${name}`, `${modules}/${name}`);
+}
+
+/** BSATN writer over one buffer: rows and reducer arguments of every shape. */
+class Writer {
+  readonly bytes = new Uint8Array(512);
+  private readonly view = new DataView(this.bytes.buffer);
+  at = 0;
+  u32(x: number): void { this.view.setUint32(this.at, x, true); this.at += 4; }
+  u64(x: bigint): void { this.view.setBigUint64(this.at, x, true); this.at += 8; }
+  /** ASCII only: the bench's strings are. */
+  string(s: string): void {
+    this.u32(s.length);
+    for (let i = 0; i < s.length; i++) this.bytes[this.at++] = s.charCodeAt(i);
+  }
+  /** A random-looking 32-byte Identity, the same for the same `seed`. */
+  identity(seed: number): void {
+    let x = (seed + 0x9e3779b9) >>> 0 || 1;
+    for (let i = 0; i < 8; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; this.u32(x >>> 0); }
+  }
+  take(): Uint8Array { const out = this.bytes.slice(0, this.at); this.at = 0; return out; }
+}
+
+/**
+ * Per shape: the module, the loaded table, row `id` of `rows`, and the reducer timed with its arguments (`rand` gives
+ * uniform row numbers). keynote and app transfer between two accounts; indexed edits a message found by its handle.
+ */
+const shapes: Record<Shape, {
+  program(): Promise<string>; table: string; reducer: string;
+  row(w: Writer, id: number, rows: number, nowMicros: bigint): void;
+  args(w: Writer, rand: () => number, rows: number): void;
+}> = {
+  keynote: {
+    program: () => fixtureBundle('keynote'), table: 'accounts', reducer: 'transfer',
+    row: (w, id) => { w.u32(id); w.u64(1_000_000_000n); },
+    args: transferArgs,
+  },
+  app: {
+    program: () => benchModuleBundle('general'), table: 'accounts', reducer: 'transfer',
+    row: (w, id, _rows, now) => { w.u32(id); w.string(`owner-${id}`); w.u64(1_000_000_000n); w.u64(now); },
+    args: transferArgs,
+  },
+  indexed: {
+    program: () => benchModuleBundle('indexed'), table: 'message', reducer: 'edit',
+    row: (w, id, rows, now) => {
+      w.u64(BigInt(id + 1));
+      w.identity(id % Math.max(1, Math.floor(rows / indexedMessagesPerSender)));
+      w.string(`topic-${id % indexedTopics}`);
+      w.string(`user-${id}`);
+      w.string(`message ${id} as first posted`);
+      w.u64(now);
+    },
+    args: (w, rand) => {
+      const id = rand();
+      w.string(`user-${id}`); w.string(`topic-${rand() % indexedTopics}`); w.string(`message ${id} edited`);
+    },
+  },
+};
+
+function transferArgs(w: Writer, rand: () => number, rows: number): void {
+  const from = rand();
+  let to = rand();
+  if (to === from) to = (from + 1) % rows;
+  w.u32(from); w.u32(to); w.u64(1n);
 }
 
 /** Rows of `shape` with ids 0..n-1, as views of 64 KiB chunks (as the old store's slabs held them). */
 function* rowsOf(shape: Shape, n: number): Generator<Uint8Array> {
-  let chunk = new Uint8Array(loadChunkBytes), view = new DataView(chunk.buffer), at = 0;
+  const w = new Writer();
+  let chunk = new Uint8Array(loadChunkBytes), at = 0;
   const nowMicros = BigInt(Date.now()) * 1000n;
   for (let id = 0; id < n; id++) {
-    const owner = shape === 'app' ? Buffer.from(`owner-${id}`) : undefined;
-    const length = shape === 'keynote' ? 12 : 4 + 4 + owner!.length + 8 + 8;
-    if (at + length > chunk.length) { chunk = new Uint8Array(loadChunkBytes); view = new DataView(chunk.buffer); at = 0; }
+    shapes[shape].row(w, id, n, nowMicros);
+    if (at + w.at > chunk.length) { chunk = new Uint8Array(loadChunkBytes); at = 0; }
+    chunk.set(w.bytes.subarray(0, w.at), at);
     const start = at;
-    view.setUint32(at, id, true); at += 4;
-    if (owner !== undefined) { view.setUint32(at, owner.length, true); chunk.set(owner, at + 4); at += 4 + owner.length; }
-    view.setBigInt64(at, 1_000_000_000n, true); at += 8;
-    if (shape === 'app') { view.setBigInt64(at, nowMicros, true); at += 8; }
+    at += w.at; w.at = 0;
     yield chunk.subarray(start, at);
   }
 }
@@ -81,11 +171,11 @@ function settle(): void { for (let i = 0; i < 3; i++) globalThis.gc!(); }
 
 const quantile = (sorted: Float64Array, q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 
-async function runCell(cell: Cell, transfers: number, root: string): Promise<CellResult> {
+async function runCell(cell: Cell, calls: number, root: string): Promise<CellResult> {
   const { Database } = await import(pathToFileURL(`${root}/src/host/database.ts`).href) as typeof import('../src/host/database.js');
-  const program = cell.shape === 'keynote' ? await fixtureBundle('keynote') : await benchModuleBundle('general');
-  const db = await Database.create({ identity: 1n, ownerIdentity: 2n }, program);
-  const tableId = db.schema.tables.find((t) => t.name === 'accounts')!.tableId;
+  const shape = shapes[cell.shape];
+  const db = await Database.create({ identity: 1n, ownerIdentity: 2n }, await shape.program());
+  const tableId = db.schema.tables.find((t) => t.name === shape.table)!.tableId;
   settle();
   const empty = memory();
   const loadStart = process.cpuUsage();
@@ -98,29 +188,24 @@ async function runCell(cell: Cell, transfers: number, root: string): Promise<Cel
   gcMs.sort((a, b) => a - b);
 
   let a = 0x9e3779b9;
-  const args = Array.from({ length: 1 << 14 }, () => {
-    const rand = (): number => { a = (Math.imul(a, 1103515245) + 12345) >>> 0; return a % cell.rows; };
-    const from = rand();
-    let to = rand();
-    if (to === from) to = (from + 1) % cell.rows;
-    const b = new Uint8Array(16), v = new DataView(b.buffer);
-    v.setUint32(0, from, true); v.setUint32(4, to, true); v.setBigInt64(8, 1n, true);
-    return b;
-  });
+  const rand = (): number => { a = (Math.imul(a, 1103515245) + 12345) >>> 0; return a % cell.rows; };
+  const w = new Writer();
+  const args = Array.from({ length: 1 << 14 }, () => { shape.args(w, rand, cell.rows); return w.take(); });
   let failed = 0;
+  let firstError = '';
   const call = (i: number): void => {
-    const r = db.callReducerNow('transfer', args[i & (args.length - 1)], caller);
-    if (r === undefined || r.result.status !== 'committed') failed++;
+    const r = db.callReducerNow(shape.reducer, args[i & (args.length - 1)], caller);
+    if (r === undefined || r.result.status !== 'committed') { failed++; firstError ||= JSON.stringify(r?.result); }
   };
-  for (let i = 0; i < warmupTransfers; i++) call(i);
+  for (let i = 0; i < warmupCalls; i++) call(i);
   const pauses: number[] = [];
   const observer = new PerformanceObserver((list) => { for (const e of list.getEntries()) pauses.push(e.duration); });
   observer.observe({ entryTypes: ['gc'] });
-  const latencies = new Float64Array(transfers);
+  const latencies = new Float64Array(calls);
   const cpuStart = process.cpuUsage();
-  for (let i = 0; i < transfers; i++) {
+  for (let i = 0; i < calls; i++) {
     const t = performance.now();
-    call(warmupTransfers + i);
+    call(warmupCalls + i);
     latencies[i] = (performance.now() - t) * 1000;
   }
   const cpu = process.cpuUsage(cpuStart);
@@ -128,14 +213,15 @@ async function runCell(cell: Cell, transfers: number, root: string): Promise<Cel
   observer.disconnect();
   latencies.sort();
   await db.close();
+  if (failed > 0) console.error(`${failed} calls failed, the first: ${firstError}`);
   return {
     ...cell,
     rssBytesPerRow: (loaded.rss - empty.rss) / cell.rows,
     heapBytesPerRow: (loaded.heap - empty.heap) / cell.rows,
     arrayBufferBytesPerRow: (loaded.arrayBuffers - empty.arrayBuffers) / cell.rows,
     fullGcMs: gcMs[1], loadCpuMs: (load.user + load.system) / 1000,
-    transferP50Micros: quantile(latencies, 0.5), transferP99Micros: quantile(latencies, 0.99),
-    transferCpuMicros: (cpu.user + cpu.system) / transfers,
+    callP50Micros: quantile(latencies, 0.5), callP99Micros: quantile(latencies, 0.99),
+    callCpuMicros: (cpu.user + cpu.system) / calls,
     gcPauses: { count: pauses.length, maxMs: Math.max(0, ...pauses), totalMs: pauses.reduce((s, x) => s + x, 0) },
     failed,
   };
@@ -150,8 +236,8 @@ const f1 = (x: number): string => x.toFixed(1);
 
 async function main(): Promise<void> {
   if (process.argv[2] === '--cell') {
-    const [store, shape, rows, transfers, root] = process.argv.slice(3);
-    const result = await runCell({ store: store as Store, shape: shape as Shape, rows: Number(rows) }, Number(transfers), root);
+    const [store, shape, rows, calls, root] = process.argv.slice(3);
+    const result = await runCell({ store: store as Store, shape: shape as Shape, rows: Number(rows) }, Number(calls), root);
     console.log(JSON.stringify(result));
     return;
   }
@@ -159,24 +245,25 @@ async function main(): Promise<void> {
   const big = option('big', '50000000').split(',').filter((s) => s !== '').map(Number);
   const shapes = option('shapes', 'keynote,app').split(',') as Shape[];
   const stores = option('stores', 'before,after').split(',') as Store[];
-  const transfers = Number(option('transfers', '20000'));
+  const calls = Number(option('calls', '20000'));
   const before = beforeCommit();
   const beforeDir = stores.includes('before') ? prepareBefore(before) : '';
   const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim();
-  console.log(`bench:memory — after: HEAD ${head} (working tree), before: ${before.slice(0, 12)}; ${transfers} transfers per cell`);
+  console.log(`bench:memory — after: HEAD ${head} (working tree), before: ${before.slice(0, 12)}; ${calls} calls per cell`);
   const cells: Cell[] = [];
   for (const shape of shapes) {
     for (const rows of rowCounts) for (const store of stores) cells.push({ store, shape, rows });
     if (shape === 'keynote') for (const rows of big) cells.push({ store: 'after', shape, rows });
   }
   console.log('| store | shape | rows | RSS B/row | V8 heap B/row | ArrayBuffer B/row | full GC ms | load CPU ms | ' +
-    'transfer p50 µs | p99 µs | CPU-µs/transfer | GC pauses during transfers (count / max ms / total ms) |');
+    'call p50 µs | p99 µs | CPU-µs/call | GC pauses during calls (count / max ms / total ms) |');
   console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const cell of cells) {
     const root = cell.store === 'before' ? beforeDir : repoRoot;
     const child = spawnSync(process.execPath, ['--expose-gc', '--max-old-space-size=20000', '--import', 'tsx',
-      new URL(import.meta.url).pathname, '--cell', cell.store, cell.shape, String(cell.rows), String(transfers), root],
+      new URL(import.meta.url).pathname, '--cell', cell.store, cell.shape, String(cell.rows), String(calls), root],
     { cwd: repoRoot, encoding: 'utf8', maxBuffer: 1 << 24 });
+    process.stderr.write(child.stderr);
     const line = child.stdout.trim().split('\n').pop() ?? '';
     if (child.status !== 0 || !line.startsWith('{')) {
       console.log(`| ${cell.store} | ${cell.shape} | ${cell.rows.toLocaleString('en-US')} | failed: ${(child.stderr || child.stdout).trim().split('\n').slice(-3).join(' / ')} |`);
@@ -185,7 +272,7 @@ async function main(): Promise<void> {
     const r = JSON.parse(line) as CellResult;
     console.log(`| ${r.store} | ${r.shape} | ${r.rows.toLocaleString('en-US')} | ${f1(r.rssBytesPerRow)} | ${f1(r.heapBytesPerRow)} | ` +
       `${f1(r.arrayBufferBytesPerRow)} | ${f1(r.fullGcMs)} | ${Math.round(r.loadCpuMs).toLocaleString('en-US')} | ` +
-      `${f1(r.transferP50Micros)} | ${f1(r.transferP99Micros)} | ${f1(r.transferCpuMicros)} | ` +
+      `${f1(r.callP50Micros)} | ${f1(r.callP99Micros)} | ${f1(r.callCpuMicros)} | ` +
       `${r.gcPauses.count} / ${f1(r.gcPauses.maxMs)} / ${f1(r.gcPauses.totalMs)} |${r.failed > 0 ? ` ${r.failed} failed` : ''}`);
   }
 }
