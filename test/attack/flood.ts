@@ -1,0 +1,35 @@
+// test/attack/flood.ts — one client sending a query in a loop, shared by the attack tests of both protocols: what the
+// server's RSS peaked at while it did, and whether every query was answered.
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import type WebSocket from 'ws';
+
+/** The resident memory of process `pid`, in MiB. */
+export function rssMiB(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+}
+
+/**
+ * Sends `query` on `ws` 500 at a time for 3 s, waits up to 20 s for every answer (plus the connection's first message),
+ * and asserts the server (`pid`) grew by less than `growthMiBMax` meanwhile.
+ */
+export async function floodQueries(ws: WebSocket, query: string | Buffer, pid: number, growthMiBMax: number): Promise<void> {
+  let answers = 0;
+  ws.on('message', () => answers++);
+  const rssBefore = rssMiB(pid);
+  let rssPeak = rssBefore;
+  const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, rssMiB(pid)); }, 50);
+  let sent = 0;
+  const sendingUntil = Date.now() + 3_000;
+  while (Date.now() < sendingUntil) {
+    for (let i = 0; i < 500; i++) ws.send(query);
+    sent += 500;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const deadline = Date.now() + 20_000;
+  while (answers < sent + 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  clearInterval(sampler);
+  assert.equal(answers, sent + 1, 'the first message and every query answered');
+  assert.ok(rssPeak - rssBefore < growthMiBMax, `the server grew by ${Math.round(rssPeak - rssBefore)} MiB for ${sent} queries`);
+}
