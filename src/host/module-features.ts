@@ -142,7 +142,7 @@ export class ModuleFeatures {
   /** A client call (WebSocket CallProcedure): BSATN args; failures of any kind become `internal`. */
   callProcedure(name: string, args: Uint8Array, caller: Caller): Promise<ProcedureCallResult> {
     const info = this.procedures.get(name);
-    if (info === undefined || (!info.clientCallable && caller.identity !== this.db.ownerIdentity)) {
+    if (info === undefined || (info.ownerOnly && caller.identity !== this.db.ownerIdentity)) {
       return Promise.resolve({ status: 'internal', message: `no such procedure: ${name}` });
     }
     try {

@@ -39,10 +39,8 @@ export interface ProcedureInfo {
   returnType: AlgebraicType;
   returnCodec: Codec;
   typespace: Typespace;
-  /** False for private and scheduled procedures: only the owner may call them (others: "no such procedure", as upstream). */
-  clientCallable: boolean;
-  /** True when a schedule table fires this procedure. */
-  scheduled: boolean;
+  /** Private and scheduled procedures: only the owner may call them (others: "no such procedure", as upstream). */
+  ownerOnly: boolean;
 }
 
 export class ProcedureCatalog {
@@ -76,8 +74,7 @@ export class ProcedureCatalog {
         returnType: p.returnType,
         returnCodec: compileCodec(p.returnType, typespace),
         typespace,
-        clientCallable: p.visibility.tag === 'ClientCallable' && !scheduled.has(p.sourceName),
-        scheduled: scheduled.has(p.sourceName),
+        ownerOnly: p.visibility.tag !== 'ClientCallable' || scheduled.has(p.sourceName),
       };
       this.all.push(info);
       this.byName.set(info.name, info);

@@ -24,8 +24,6 @@ export interface ReducerInfo {
   argsCodec: Codec;
   paramsType: AlgebraicType;
   lifecycle: LifecycleRole | undefined;
-  /** True when a schedule table fires this reducer. */
-  scheduled: boolean;
   /**
    * Only the database owner may call it (as upstream: declared private, or fired by a schedule table; another caller
    * gets "no such reducer").
@@ -80,7 +78,6 @@ export class ReducerCatalog {
         argsCodec: compileCodec(paramsType, typespace),
         paramsType,
         lifecycle: role,
-        scheduled: scheduled.has(r.sourceName),
         ownerOnly: scheduled.has(r.sourceName) || r.visibility.tag === 'Private',
       };
       this.all.push(info);
