@@ -8,9 +8,9 @@
 //   - strings and Array<U8>: bytes with 0x00 escaped as 0x00 0xFF, terminated by 0x00 0x01 (so prefixes sort first);
 //   - sums: tag byte then payload (so some < none); products: fields concatenated;
 //   - other arrays: 0x01 before each element, 0x00 at the end.
-// Numeric keys: an index on one column of type u8/i8/u16/i16/u32/i32 may use the JS number itself as its key
-// (`compileIndexKey(..., allowNumeric)`): numbers compare with `<` too, and Map lookups by number avoid hashing a
-// fresh string (the keynote hot path: find and update by a u32 primary key).
+// Numeric keys: an index on one column of type u8/i8/u16/i16/u32/i32 uses the JS number itself as its key (unless
+// `compileIndexKey`'s `allowNumeric` is false): numbers compare with `<` too, and an index reads them from a row
+// without building a string (the keynote hot path: find and update by a u32 primary key).
 // Every encoding is self-delimiting, so a key is never a proper prefix of another key of the same index, and all keys
 // starting with a string P are < P + '\u0100' (`keyPrefixEnd`). Range scans rely on this.
 // Bytes handed to the encoders must already be valid BSATN (callers validate with the sats codecs first).
@@ -356,7 +356,7 @@ const stringKeyBounds = {
  * When every column before an index column has a fixed width, that column is read at a constant offset.
  */
 export function compileIndexKey(
-  columnTypes: AlgebraicType[], columns: number[], ts: Typespace, allowNumeric = false,
+  columnTypes: AlgebraicType[], columns: number[], ts: Typespace, allowNumeric = true,
 ): IndexKeyCodec {
   assert(columns.length > 0, 'an index needs at least one column');
   const offsets = staticOffsets(columnTypes, ts);

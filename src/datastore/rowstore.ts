@@ -574,21 +574,18 @@ export abstract class RowIdHash<K> {
   /** Hash of the key of row `id` (growing). */
   protected abstract hashOfId(id: number): number;
   protected abstract matches(id: number, key: K): boolean;
-  /** Whether stored rows `a` and `b` have the same key (addRange). */
+  /** Whether stored rows `a` and `b` have the same key (addIds). */
   protected abstract sameKey(a: number, b: number): boolean;
 
   /** The row id whose key is `key` (hash `hash`), or -1. */
   find(hash: number, key: K): number {
-    const slots = this.slots, tags = this.tags, mask = this.mask, m = mix(hash), tag = m >>> 24;
-    for (let i = m & mask; ; i = (i + 1) & mask) {
-      const s = slots[i];
-      if (s === slotEmpty) return this.old === undefined ? -1 : this.findOld(m, key);
-      if (s !== slotDeleted && tags[i] === tag && this.matches(s - 1, key)) return s - 1;
-    }
+    const m = mix(hash), id = this.findIn(this.slots, this.tags, this.mask, m, key);
+    return id >= 0 || this.old === undefined ? id : this.findIn(this.old.slots, this.old.tags, this.old.mask, m, key);
   }
 
-  private findOld(m: number, key: K): number {
-    const { slots, tags, mask } = this.old!, tag = m >>> 24;
+  /** `find` in one table (the current one, or the one a grow is draining), of mixed hash `m`. */
+  private findIn(slots: Int32Array, tags: Uint8Array, mask: number, m: number, key: K): number {
+    const tag = m >>> 24;
     for (let i = m & mask; ; i = (i + 1) & mask) {
       const s = slots[i];
       if (s === slotEmpty) return -1;

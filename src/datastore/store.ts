@@ -260,10 +260,10 @@ abstract class Reader implements ReadView {
   }
 }
 
-/** An in-memory database. Between transactions it is a ReadView of committed state. */
 /** A StoredRowTest that keeps every row (scanChunk: scanChunkWhere without a WHERE). */
 const keepEveryRow: StoredRowTest = () => true;
 
+/** An in-memory database. Between transactions it is a ReadView of committed state. */
 export class Datastore extends Reader {
   private tx: Transaction | undefined;
 

@@ -120,7 +120,7 @@ export class TableState {
     this.indexes = schema.indexes.map((ix) => {
       const widths = ix.columns.map((c) =>
         numberTags.has(this.columnTypeTags[c]) || this.integerTags[c] !== undefined ? fixedWidth(colTypes[c], typespace) : undefined);
-      const key = compileIndexKey(colTypes, ix.columns, typespace, true);
+      const key = compileIndexKey(colTypes, ix.columns, typespace);
       return {
         schema: ix,
         key,
