@@ -11,7 +11,8 @@
 // GC: RSS, V8 heap and ArrayBuffer bytes per row (against the empty database), forced full GC ms (median of 3), load
 // CPU ms, then p50/p99 wall µs of `calls` reducer calls (callReducerNow, one at a time, after a warm-up: keynote and
 // app `transfer` between random accounts, indexed `edit` of a random message) and the GC pauses seen during them.
-// May call: src/host/database.ts (of this tree or of the archived one), test/host/bundle.ts,
+// May call: src/host/database.ts (of this tree or of the archived one), src/sats/bsatn.ts (BsatnWriter: rows and
+// arguments), test/host/bundle.ts,
 // bench/engine-v2/keynote-db.ts (module bundling), node:child_process, git (archive of the "before" tree).
 //
 // Run: npm run bench:memory -- [--rows 100000,1000000,10000000] [--big 50000000] [--shapes keynote,app,indexed]
@@ -22,6 +23,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, unlinkSync } from 'node:fs';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
+import { BsatnWriter } from '../src/sats/bsatn.js';
 import { fixtureBundle } from '../test/host/bundle.js';
 import { benchModuleBundle } from './engine-v2/keynote-db.js';
 
@@ -84,24 +86,10 @@ function linkDependencies(dir: string): void {
   for (const name of missing) symlinkSync(`${dir}/dropped/node_modules/${name}`, `${modules}/${name}`);
 }
 
-/** BSATN writer over one buffer: rows and reducer arguments of every shape. */
-class Writer {
-  readonly bytes = new Uint8Array(512);
-  private readonly view = new DataView(this.bytes.buffer);
-  at = 0;
-  u32(x: number): void { this.view.setUint32(this.at, x, true); this.at += 4; }
-  u64(x: bigint): void { this.view.setBigUint64(this.at, x, true); this.at += 8; }
-  /** ASCII only: the bench's strings are. */
-  string(s: string): void {
-    this.u32(s.length);
-    for (let i = 0; i < s.length; i++) this.bytes[this.at++] = s.charCodeAt(i);
-  }
-  /** A random-looking 32-byte Identity, the same for the same `seed`. */
-  identity(seed: number): void {
-    let x = (seed + 0x9e3779b9) >>> 0 || 1;
-    for (let i = 0; i < 8; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; this.u32(x >>> 0); }
-  }
-  take(): Uint8Array { const out = this.bytes.slice(0, this.at); this.at = 0; return out; }
+/** A random-looking 32-byte Identity, the same for the same `seed`. */
+function writeIdentity(w: BsatnWriter, seed: number): void {
+  let x = (seed + 0x9e3779b9) >>> 0 || 1;
+  for (let i = 0; i < 8; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; w.writeU32(x >>> 0); }
 }
 
 /**
@@ -110,54 +98,56 @@ class Writer {
  */
 const shapes: Record<Shape, {
   program(): Promise<string>; table: string; reducer: string;
-  row(w: Writer, id: number, rows: number, nowMicros: bigint): void;
-  args(w: Writer, rand: () => number, rows: number): void;
+  row(w: BsatnWriter, id: number, rows: number, nowMicros: bigint): void;
+  args(w: BsatnWriter, rand: () => number, rows: number): void;
 }> = {
   keynote: {
     program: () => fixtureBundle('keynote'), table: 'accounts', reducer: 'transfer',
-    row: (w, id) => { w.u32(id); w.u64(1_000_000_000n); },
+    row: (w, id) => { w.writeU32(id); w.writeU64(1_000_000_000n); },
     args: transferArgs,
   },
   app: {
     program: () => benchModuleBundle('general'), table: 'accounts', reducer: 'transfer',
-    row: (w, id, _rows, now) => { w.u32(id); w.string(`owner-${id}`); w.u64(1_000_000_000n); w.u64(now); },
+    row: (w, id, _rows, now) => { w.writeU32(id); w.writeString(`owner-${id}`); w.writeU64(1_000_000_000n); w.writeU64(now); },
     args: transferArgs,
   },
   indexed: {
     program: () => benchModuleBundle('indexed'), table: 'message', reducer: 'edit',
     row: (w, id, rows, now) => {
-      w.u64(BigInt(id + 1));
-      w.identity(id % Math.max(1, Math.floor(rows / indexedMessagesPerSender)));
-      w.string(`topic-${id % indexedTopics}`);
-      w.string(`user-${id}`);
-      w.string(`message ${id} as first posted`);
-      w.u64(now);
+      w.writeU64(BigInt(id + 1));
+      writeIdentity(w, id % Math.max(1, Math.floor(rows / indexedMessagesPerSender)));
+      w.writeString(`topic-${id % indexedTopics}`);
+      w.writeString(`user-${id}`);
+      w.writeString(`message ${id} as first posted`);
+      w.writeU64(now);
     },
     args: (w, rand) => {
       const id = rand();
-      w.string(`user-${id}`); w.string(`topic-${rand() % indexedTopics}`); w.string(`message ${id} edited`);
+      w.writeString(`user-${id}`); w.writeString(`topic-${rand() % indexedTopics}`); w.writeString(`message ${id} edited`);
     },
   },
 };
 
-function transferArgs(w: Writer, rand: () => number, rows: number): void {
+function transferArgs(w: BsatnWriter, rand: () => number, rows: number): void {
   const from = rand();
   let to = rand();
   if (to === from) to = (from + 1) % rows;
-  w.u32(from); w.u32(to); w.u64(1n);
+  w.writeU32(from); w.writeU32(to); w.writeU64(1n);
 }
 
 /** Rows of `shape` with ids 0..n-1, as views of 64 KiB chunks (as the old store's slabs held them). */
 function* rowsOf(shape: Shape, n: number): Generator<Uint8Array> {
-  const w = new Writer();
+  const w = new BsatnWriter();
   let chunk = new Uint8Array(loadChunkBytes), at = 0;
   const nowMicros = BigInt(Date.now()) * 1000n;
   for (let id = 0; id < n; id++) {
+    w.reset();
     shapes[shape].row(w, id, n, nowMicros);
-    if (at + w.at > chunk.length) { chunk = new Uint8Array(loadChunkBytes); at = 0; }
-    chunk.set(w.bytes.subarray(0, w.at), at);
+    const row = w.written();
+    if (at + row.length > chunk.length) { chunk = new Uint8Array(loadChunkBytes); at = 0; }
+    chunk.set(row, at);
     const start = at;
-    at += w.at; w.at = 0;
+    at += row.length;
     yield chunk.subarray(start, at);
   }
 }
@@ -189,8 +179,8 @@ async function runCell(cell: Cell, calls: number, root: string): Promise<CellRes
 
   let a = 0x9e3779b9;
   const rand = (): number => { a = (Math.imul(a, 1103515245) + 12345) >>> 0; return a % cell.rows; };
-  const w = new Writer();
-  const args = Array.from({ length: 1 << 14 }, () => { shape.args(w, rand, cell.rows); return w.take(); });
+  const w = new BsatnWriter();
+  const args = Array.from({ length: 1 << 14 }, () => { w.reset(); shape.args(w, rand, cell.rows); return w.finish(); });
   let failed = 0;
   let firstError = '';
   const call = (i: number): void => {
