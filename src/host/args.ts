@@ -25,6 +25,7 @@ const argumentsLabel: Record<CallableKind, string> = { reducer: 'reducer argumen
 
 /** BSATN arguments are well-formed (lengths, tags, UTF-8) and nothing trails them. */
 export function checkArgs(fn: CallableParams, args: Uint8Array, kind: CallableKind): void {
+  if (args.length === fn.argsCodec.anyBytesWidth) return;      // numbers only: any bytes of this length are valid
   try {
     const reader = new BsatnReader(args);
     fn.argsCodec.skip(reader);

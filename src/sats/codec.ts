@@ -19,6 +19,11 @@ export interface Codec {
   encode(value: Value): Uint8Array;
   write(writer: BsatnWriter, value: Value): void;
   skip(reader: BsatnReader): void;
+  /**
+   * The width of every value when any bytes of that width are a valid value (integers and floats, and products of
+   * them): a check of such input is a length comparison. Undefined for every other type.
+   */
+  readonly anyBytesWidth: number | undefined;
 }
 
 /** Longest chain of Ref → Ref we follow before calling the typespace cyclic. */
@@ -41,6 +46,7 @@ export function compileCodec(type: AlgebraicType, typespace: Typespace): Codec {
     read: (r) => c.read(r),
     write: (w, v) => c.write(w, v),
     skip: (r) => c.skip(r),
+    anyBytesWidth: anyBytesWidth(type, typespace, 0),
     decode(bytes) {
       const r = new BsatnReader(bytes);
       const v = c.read(r);
@@ -82,6 +88,30 @@ export function resolveTypeDeep(type: AlgebraicType, typespace: Typespace, depth
       return { tag: 'Array', value: resolveTypeDeep(t.value, typespace, depth + 1) };
     default:
       return t;
+  }
+}
+
+/** Codec.anyBytesWidth of `type`; `depth` bounds the walk of Refs (a cycle has no fixed width). */
+function anyBytesWidth(type: AlgebraicType, typespace: Typespace, depth: number): number | undefined {
+  if (depth > refChainMax) return undefined;
+  switch (type.tag) {
+    case 'Ref': return anyBytesWidth(refTarget(type.value, typespace), typespace, depth + 1);
+    case 'Product': {
+      let n = 0;
+      for (const e of type.value.elements) {
+        const w = anyBytesWidth(e.algebraicType, typespace, depth + 1);
+        if (w === undefined) return undefined;
+        n += w;
+      }
+      return n;
+    }
+    case 'I8': case 'U8': return 1;
+    case 'I16': case 'U16': return 2;
+    case 'I32': case 'U32': case 'F32': return 4;
+    case 'I64': case 'U64': case 'F64': return 8;
+    case 'I128': case 'U128': return 16;
+    case 'I256': case 'U256': return 32;
+    default: return undefined;   // bools (0 or 1), sums (tags), strings and arrays (lengths, UTF-8)
   }
 }
 

@@ -186,3 +186,27 @@ test('array counts are bounded before any element is read (issue 11 item 3)', as
   assert.equal(minSizeBytes(product(['a', prim('U8')], ['b', prim('String')], ['c', unit]), empty), 5);
   assert.equal(minSizeBytes(product(['nested', product()]), empty), 0);
 });
+
+test('anyBytesWidth: set only where every byte string of that width decodes, and then it does', () => {
+  const numbers = product(['a', prim('U32')], ['b', prim('I64')], ['c', product(['d', prim('F32')], ['e', prim('U256')])]);
+  const refTs: Typespace = { types: [numbers] };
+  assert.equal(compileCodec(numbers, empty).anyBytesWidth, 4 + 8 + 4 + 32);
+  assert.equal(compileCodec(product(['r', { tag: 'Ref', value: 0 } as AlgebraicType]), refTs).anyBytesWidth, 48);
+  assert.equal(compileCodec(product(), empty).anyBytesWidth, 0);
+  // A bool takes one byte but only 0 or 1; sums have tags; strings and arrays lengths: none has a fixed valid width.
+  for (const t of [prim('Bool'), product(['a', prim('U32')], ['b', prim('Bool')]), option(prim('U8')), prim('String'),
+    { tag: 'Array', value: prim('U8') } as AlgebraicType]) {
+    assert.equal(compileCodec(t, empty).anyBytesWidth, undefined, JSON.stringify(t));
+  }
+  // A recursive type has no width and does not loop.
+  const rec: Typespace = { types: [product(['next', { tag: 'Ref', value: 0 } as AlgebraicType])] };
+  assert.equal(compileCodec({ tag: 'Ref', value: 0 } as AlgebraicType, rec).anyBytesWidth, undefined);
+  // What the width promises: random bytes of that width decode to the end.
+  const c = compileCodec(numbers, empty);
+  for (let i = 0; i < 200; i++) {
+    const bytes = new Uint8Array(c.anyBytesWidth!).map(() => Math.floor(Math.random() * 256));
+    const r = new BsatnReader(bytes);
+    c.skip(r);
+    assert.equal(r.offset, bytes.length);
+  }
+});
