@@ -667,3 +667,34 @@ export const moduleNameCharsMax = 1024;
 assertLimit(inboundBytesHeldMaxDefault >= 4 * 64 * 1024 * 1024, 'four programs as large as the HTTP body limit (64 MiB) upload at once');
 assertLimit(inboundQueueBytesPerConnectionMax * 64 <= inboundBytesHeldMaxDefault, 'dozens of busy connections fit the budget');
 assertLimit(connectionSilentTimeoutMsDefault <= httpHeadersTimeoutMsMin, 'a connection that sends nothing goes no later than one that sends headers too slowly');
+
+// ---- Half-open connections (session 10 attack probes) ---------------------------------------------------------------
+// A connection that has not finished its handshake (HTTP: no complete request yet, or idle between requests; pgwire:
+// not authenticated) costs its sender one socket and the server one place of its connection bound. 10,000 slowloris
+// connections (headers one byte a second) from one address held all `connectionsMaxDefault` places and refused everyone
+// until Node's headers timeout (60 s); 256 idle pgwire sockets refused every PostgreSQL client for
+// `pgStartupTimeoutMsDefault`, again and again. server/half-open.ts counts them per remote address: when a bound is
+// full, a newcomer takes the place of the oldest half-open connection of the address holding the most, if it holds
+// more than its share below. Nothing is refused for being half-open, so a burst from one address is never hurt.
+
+/**
+ * HTTP connections of one remote address that have not sent a complete request (or wait idle for their next one) beyond
+ * which, when `connectionsMax` is full, its oldest is closed to make room (503 naming this limit). A browser keeps ~6
+ * per origin and a proxy a pool of tens; 256 leaves ~97 % of the default bound to everyone else.
+ */
+export const connectionsHalfOpenPerAddressMaxDefault = 256;
+/** The share this server runs with: `SPACETIME_CONNECTIONS_HALF_OPEN_PER_ADDRESS_MAX` (tests), else the default. */
+export function connectionsHalfOpenPerAddressMaxConfigured(env: NodeJS.ProcessEnv = process.env): number {
+  return limitFromEnv('SPACETIME_CONNECTIONS_HALF_OPEN_PER_ADDRESS_MAX', connectionsHalfOpenPerAddressMaxDefault, env);
+}
+/** PostgreSQL connections of one remote address not yet authenticated, beyond which the same happens at `pgConnectionsMax`. */
+export const pgConnectionsUnauthenticatedPerAddressMax = 64;
+/**
+ * A half-open connection younger than this is never closed to make room: a client's handshake takes milliseconds (a
+ * burst of hundreds of WebSockets from one address handshakes within ~0.1 s here), a slow sender's lasts seconds.
+ */
+export const connectionHalfOpenEvictableAfterMs = 2_000;
+assertLimit(connectionsHalfOpenPerAddressMaxDefault * 4 <= connectionsMaxDefault, 'one address\'s half-open connections leave most of the bound to others');
+assertLimit(pgConnectionsUnauthenticatedPerAddressMax * 4 <= pgConnectionsMax, 'one address\'s unauthenticated connections leave most of the bound to others');
+assertLimit(connectionHalfOpenEvictableAfterMs < connectionSilentTimeoutMsDefault && connectionHalfOpenEvictableAfterMs < pgStartupTimeoutMsDefault,
+  'a half-open connection may be displaced before its own timeout would have ended it');

@@ -5,7 +5,7 @@
 // no token), the server's connection timeouts (configureHttpTimeouts) and its bound on open connections
 // (limitConnections). Routes live in server/routes/*.ts.
 // May call: auth/ (token verification and minting), server/inbound-budget.ts (bodies held count against the server's
-// inbound bound), node:http, limits, node:fs (/proc/self/limits).
+// inbound bound), server/half-open.ts (half-open connections per address), node:http, limits, node:fs (/proc/self/limits).
 //
 // Responses follow upstream exactly where the CLI depends on it: JSON bodies carry `Content-Type:
 // application/json` (the CLI rejects anything else), errors are plain text.
@@ -16,8 +16,9 @@ import { readFileSync } from 'node:fs';
 import { identityToHex } from '../auth/identity.js';
 import { AuthError, authRequiredMessage, bearerToken, type TokenAuthority, type VerifiedToken } from '../auth/tokens.js';
 import {
-  connectionSilentTimeoutMsConfigured, httpHeadersTimeoutMs, httpKeepAliveTimeoutMs, reducerTimeoutMsConfigured,
+  connectionHalfOpenEvictableAfterMs, connectionSilentTimeoutMsConfigured, connectionsHalfOpenPerAddressMaxConfigured, httpHeadersTimeoutMs, httpKeepAliveTimeoutMs, reducerTimeoutMsConfigured,
 } from '../limits.js';
+import { HalfOpenConnections } from './half-open.js';
 import { InboundBudget, type InboundHolder } from './inbound-budget.js';
 
 /** Module bundles (publish, pre_publish). */
@@ -264,20 +265,52 @@ export function fileDescriptorsMax(): number {
   }
 }
 
+/** One connection counted against the bound. */
+interface CountedConnection {
+  readonly socket: Socket;
+  readonly address: string;
+  readonly silent: NodeJS.Timeout;
+  /** Requests on it not yet answered (pipelined ones come one after another). */
+  requests: number;
+  counted: boolean;
+}
+
 /**
  * Holds the server to `connectionsMax` open connections (HTTP and WebSocket alike: an upgrade keeps its socket): one
  * more is answered 503 naming the limit and closed before any request is read, so the process keeps descriptors for
  * its files (limits.ts "Connections"). A connection that has sent nothing after `silentTimeoutMs` is closed, so
- * sockets that never send cannot hold those places.
+ * sockets that never send cannot hold those places. When the bound is full, a newcomer takes the place of the oldest
+ * half-open connection (no complete request yet, or idle between requests) of an address holding more than
+ * `halfOpenPerAddressMax` of them (server/half-open.ts), so slow senders from one address cannot hold every place.
  */
-export function limitConnections(server: Server, connectionsMax: number, silentTimeoutMs = connectionSilentTimeoutMsConfigured()): void {
-  const body = `This server holds ${connectionsMax} connections, its limit (connectionsMax, set by ` +
-    'SPACETIME_CONNECTIONS_MAX): try again later\n';
-  const refusal = `HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n` +
-    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+export function limitConnections(
+  server: Server, connectionsMax: number, silentTimeoutMs = connectionSilentTimeoutMsConfigured(),
+  halfOpenPerAddressMax = connectionsHalfOpenPerAddressMaxConfigured(),
+): void {
+  const refusal = textResponse('503 Service Unavailable', `This server holds ${connectionsMax} connections, its limit ` +
+    '(connectionsMax, set by SPACETIME_CONNECTIONS_MAX): try again later\n');
+  const halfOpen = new HalfOpenConnections<CountedConnection>(halfOpenPerAddressMax, connectionHalfOpenEvictableAfterMs);
+  const connections = new WeakMap<Socket, CountedConnection>();
   let open = 0;
+  const release = (connection: CountedConnection): void => {
+    if (!connection.counted) return;
+    connection.counted = false;
+    open--;
+    clearTimeout(connection.silent);
+    halfOpen.delete(connection);
+  };
+  const makeRoom = (): boolean => {
+    const victim = halfOpen.victim();
+    if (victim === undefined) return false;
+    release(victim.connection);
+    victim.connection.socket.end(textResponse('503 Service Unavailable', `This address (${victim.address}) holds ` +
+      `${victim.count} connections without a complete request, over its share of a full server ` +
+      `(connectionsHalfOpenPerAddressMax = ${halfOpenPerAddressMax}, set by SPACETIME_CONNECTIONS_HALF_OPEN_PER_ADDRESS_MAX; ` +
+      `connectionsMax = ${connectionsMax}): this one, the oldest, is closed\n`), () => victim.connection.socket.destroy());
+    return true;
+  };
   server.on('connection', (socket: Socket) => {
-    if (open >= connectionsMax) {
+    if (open >= connectionsMax && !makeRoom()) {
       socket.on('error', () => {}); // the peer may be gone already; nothing to tell it
       socket.end(refusal, () => socket.destroy()); // not held half-open by a peer that never closes
       return;
@@ -285,11 +318,30 @@ export function limitConnections(server: Server, connectionsMax: number, silentT
     open++;
     // Node's headers timeout starts at a connection's first byte: one that never sends would hold its place forever.
     const silent = setTimeout(() => { if (socket.bytesRead === 0) socket.destroy(); }, silentTimeoutMs).unref();
-    socket.once('close', () => {
-      open--;
-      clearTimeout(silent);
+    const connection: CountedConnection = { socket, address: socket.remoteAddress ?? '', silent, requests: 0, counted: true };
+    connections.set(socket, connection);
+    halfOpen.add(connection, connection.address);
+    socket.once('close', () => release(connection));
+  });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const connection = connections.get(req.socket);
+    if (connection === undefined) return;
+    connection.requests++;
+    halfOpen.delete(connection);
+    res.once('close', () => {
+      if (--connection.requests === 0 && connection.counted && !connection.socket.destroyed) halfOpen.add(connection, connection.address);
     });
   });
+  server.on('upgrade', (req: IncomingMessage) => {
+    const connection = connections.get(req.socket);
+    if (connection !== undefined) halfOpen.delete(connection); // a WebSocket is established from here on
+  });
+}
+
+/** A whole HTTP/1.1 response with a plain-text body, written to a socket the server then closes. */
+function textResponse(status: string, body: string): string {
+  return `HTTP/1.1 ${status}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 }
 
 /**

@@ -1,12 +1,17 @@
 // server/pgwire/server.ts — the PostgreSQL wire protocol listener (`spacetime start --pg-port N`).
 //
-// Owns: the TCP listener, the open-connection limit, and closing every session on shutdown. Each connection is a
-// PgSession (session.ts); this file only accepts, counts and ends them.
-// May call: server/pgwire/session.ts, server/pgwire/protocol.ts, limits.ts, node:net.
+// Owns: the TCP listener, the open-connection limit (with room made by closing unauthenticated connections of an address
+// holding too many, server/half-open.ts), and closing every session on shutdown. Each connection is a PgSession
+// (session.ts); this file only accepts, counts and ends them.
+// May call: server/pgwire/session.ts, server/pgwire/protocol.ts, server/half-open.ts, limits.ts, node:net.
 
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { pgConnectionsMax, pgMessageBytesMax, pgStartupTimeoutMsConfigured } from '../../limits.js';
+import {
+  connectionHalfOpenEvictableAfterMs, pgConnectionsMax, pgConnectionsUnauthenticatedPerAddressMax, pgMessageBytesMax,
+  pgStartupTimeoutMsConfigured,
+} from '../../limits.js';
+import { HalfOpenConnections } from '../half-open.js';
 import { errorResponse } from './protocol.js';
 import { PgSession, type PgBackend } from './session.js';
 
@@ -27,16 +32,31 @@ export async function startPgServer(options: PgServerOptions): Promise<RunningPg
   const backend: PgBackend = { ...options.backend, messageBytesMax: pgMessageBytesMax, startupTimeoutMs: pgStartupTimeoutMsConfigured() };
   const connectionsMax = options.connectionsMax ?? pgConnectionsMax;
   const sessions = new Set<PgSession>();
+  const unauthenticated = new HalfOpenConnections<PgSession>(pgConnectionsUnauthenticatedPerAddressMax, connectionHalfOpenEvictableAfterMs);
+  const makeRoom = (): boolean => {
+    const victim = unauthenticated.victim();
+    if (victim === undefined) return false;
+    sessions.delete(victim.connection);
+    unauthenticated.delete(victim.connection);
+    victim.connection.displace(`this address (${victim.address}) holds ${victim.count} connections that have not ` +
+      `authenticated, over its share of a full server (pgConnectionsUnauthenticatedPerAddressMax = ` +
+      `${pgConnectionsUnauthenticatedPerAddressMax}; the limit is ${connectionsMax} connections): this one, the oldest, is closed`);
+    return true;
+  };
   const server: Server = createServer((socket: Socket) => {
     socket.on('error', () => undefined); // a peer that resets is not our error; the session sees 'close'
-    if (sessions.size >= connectionsMax) {
+    if (sessions.size >= connectionsMax && !makeRoom()) {
       // PostgreSQL's own answer when max_connections is reached.
       socket.end(errorResponse({ severity: 'FATAL', code: '53300', message: `sorry, too many clients already (the limit is ${connectionsMax} connections)` }));
       return;
     }
-    const session = new PgSession(socket, backend);
+    const session: PgSession = new PgSession(socket, backend, () => unauthenticated.delete(session));
     sessions.add(session);
-    socket.on('close', () => sessions.delete(session));
+    unauthenticated.add(session, socket.remoteAddress ?? '');
+    socket.on('close', () => {
+      sessions.delete(session);
+      unauthenticated.delete(session);
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -59,7 +59,8 @@ export class PgSession {
   private pumping = false;
   private readonly startupTimer: NodeJS.Timeout;
 
-  constructor(private readonly socket: Socket, private readonly backend: PgBackend) {
+  /** `onAuthenticated` runs once the password exchange succeeded (the server counts unauthenticated connections). */
+  constructor(private readonly socket: Socket, private readonly backend: PgBackend, private readonly onAuthenticated = (): void => {}) {
     this.reader = new FrameReader(backend.messageBytesMax);
     socket.setNoDelay(true);
     this.startupTimer = setTimeout(() => {
@@ -85,6 +86,11 @@ export class PgSession {
 
   private send(bytes: Uint8Array): void {
     if (this.state !== 'closed') this.socket.write(bytes);
+  }
+
+  /** Closes a connection that has not authenticated to make room for another (server.ts): FATAL 53300 `message`. */
+  displace(message: string): void {
+    this.fail({ severity: 'FATAL', code: '53300', message });
   }
 
   /** Sends a FATAL/ERROR response and closes this connection only. */
@@ -179,6 +185,7 @@ export class PgSession {
     if (this.state === 'closed') return;
     clearTimeout(this.startupTimer);
     this.state = 'ready';
+    this.onAuthenticated();
     const parameters: [string, string][] = [
       ['server_version', this.backend.serverVersion],
       ['server_encoding', 'UTF8'],
