@@ -1,10 +1,14 @@
 // The ordered index of row ids (datastore/rowtree.ts RowIdTree) against a sorted model: random adds, removals (some
 // after the entry's row took another key, as table.ts replaceRow does), moves, point and range scans, suffix drops
 // (rollback), bulk loads and clears, over key spaces small enough for long runs of equal keys and tables large enough
-// for chunks to split and merge. Keys live in an array indexed by row id, as rows in a row store.
+// for chunks to split and merge. Keys live in an array indexed by row id, as rows in a row store. Last, a tree of a
+// million string-keyed entries (several pages of chunk slots, fence arena compactions): its V8 heap does not grow with
+// its entries, and the slots that merges free are reused.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { RowIdTree } from '../../src/datastore/rowtree.js';
 import type { IndexKey } from '../../src/datastore/key.js';
@@ -23,7 +27,13 @@ type Op =
   | { k: 'point'; key: number } | { k: 'range'; lo: number; hi: number } | { k: 'dropFrom'; back: number }
   | { k: 'load' } | { k: 'clear' };
 
-for (const [name, keyOf] of [['numeric', (k: number): IndexKey => k], ['string', (k: number): IndexKey => `k${String(k).padStart(4, '0')}`]] as const) {
+const keyKinds = [
+  ['numeric', (k: number): IndexKey => k],
+  ['string', (k: number): IndexKey => `k${String(k).padStart(4, '0')}`],
+  // Keys that are prefixes of others, share long prefixes and hold bytes 0 and 255: the fence comparisons' edge cases.
+  ['varied string', (k: number): IndexKey => '\u00ff\u0000'.repeat(k % 3) + k.toString(3)],
+] as const;
+for (const [name, keyOf] of keyKinds) {
   test(`property (${name} keys): adds, removals, moves, scans, rollbacks and loads agree with a sorted model`, () => {
     const key = fc.integer({ min: 0, max: 60 });
     const op: fc.Arbitrary<Op> = fc.oneof(
@@ -116,7 +126,44 @@ test('chunks stay at least a quarter full on average after deleting most entries
   const tree = new RowIdTree(rows);
   for (let id = 0; id < 100_000; id++) { rows.keys[id] = id % 977; tree.add(id % 977, id); }
   for (let id = 0; id < 100_000; id++) if (id % 10 !== 0) assert.ok(tree.remove(id % 977, id));
-  const chunks = (tree as unknown as { chunks: Int32Array[] }).chunks.length;
+  const chunks = (tree as unknown as { chunkCount: number }).chunkCount;
   assert.equal(tree.size, 10_000);
   assert.ok(chunks <= Math.ceil(10_000 / 128), `${chunks} chunks hold 10,000 entries`);
+});
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+function heapUsed(): number {
+  for (let i = 0; i < 3; i++) gc();
+  return process.memoryUsage().heapUsed;
+}
+
+test('a million entries add no V8 heap per chunk; slots freed by merges are reused; order holds over pages', (t) => {
+  const rows = new Rows(), count = 1_000_000, spread = 7919;       // ids added in a scattered order: splits everywhere
+  for (let id = 0; id < count; id++) rows.keys[id] = `key-${String(id % 100_003).padStart(6, '0')}`;
+  const tree = new RowIdTree(rows);
+  const before = heapUsed();
+  for (let i = 0; i < count; i++) { const id = (i * spread) % count; tree.add(rows.keyOf(id), id); }
+  const perEntry = (heapUsed() - before) / count;
+  t.diagnostic(`V8 heap: ${perEntry.toFixed(3)} B per entry`);
+  // Before session 10 each chunk was an Int32Array and a fence in JS arrays: ~0.4 B per entry here.
+  assert.ok(perEntry < 0.25, `the V8 heap grew ${perEntry.toFixed(3)} B per entry`);
+
+  const slots = (): number => (tree as unknown as { slotsUsed: number }).slotsUsed;
+  const slotsAtFull = slots();
+  assert.ok(slotsAtFull > 1024, `${slotsAtFull} chunk slots: more than one page`);
+  for (let id = 0; id < count; id++) if (id % 10 !== 0) assert.ok(tree.remove(rows.keyOf(id), id));
+  assert.equal(tree.size, count / 10);
+  for (let id = 0; id < count; id++) if (id % 10 !== 0) tree.add(rows.keyOf(id), id);
+  assert.ok(slots() <= slotsAtFull * 1.1, `${slots()} slots after refilling, ${slotsAtFull} before: freed slots reused`);
+
+  const expected = Int32Array.from({ length: count }, (_, id) => id)
+    .sort((a, b) => { const ka = rows.keyOf(a), kb = rows.keyOf(b); return ka < kb ? -1 : ka > kb ? 1 : a - b; });
+  const all = new Int32Array(count);
+  let at = 0;
+  tree.forEach((id) => { all[at++] = id; });
+  assert.deepEqual(all, expected);
+  const out: number[] = [];
+  tree.point(rows.keyOf(123), out);
+  assert.deepEqual(out, Array.from(expected.filter((id) => rows.keyOf(id) === rows.keyOf(123))));
 });
