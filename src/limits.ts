@@ -83,6 +83,19 @@ assertLimit(httpHeadersTimeoutMs(reducerTimeoutMsDefault) > httpKeepAliveTimeout
  */
 export const callQueueTurnBudgetMs = 5;
 /**
+ * Queued reducer calls of one database that enter its isolate together (docs/engine-v2.md §6c): the timed entry (~1.4
+ * µs) is paid once per batch. The gain flattens past ~10 calls (§6); 32 keeps the replies of a batch's first calls
+ * from waiting long behind the last ones (~0.3 ms of keynote calls).
+ */
+export const callBatchCallsMax = 32;
+/**
+ * No call of a batch starts once this much wall time has passed since the batch entered the isolate; the rest run in
+ * the next batch. The entry's timeout is the reducer limit plus this (plus 1 ms of Date.now()'s resolution), so every
+ * call keeps its whole limit and a runaway is stopped at most this much later than alone.
+ */
+export const callBatchSliceMs = 2;
+assertLimit(callBatchSliceMs < callQueueTurnBudgetMs, 'a batch starts its calls within one turn of the call queue');
+/**
  * Scheduled calls one database hands to its call queue at once; further due rows wait in the scheduler (they are
  * rows in their tables, nothing is lost) until one of those finished. Client calls so queue behind at most this many
  * scheduled ones, and a schedule that reschedules itself at once cannot fill the queue.
@@ -300,8 +313,8 @@ export function txWriteBytesMaxConfigured(env: NodeJS.ProcessEnv = process.env):
   return n;
 }
 /**
- * Program text plus module definition of one module (its Program record in the log; the HTTP body limit for a
- * program, `moduleBodyMaxBytes` in server/http.ts, is 64 MiB of text). A larger module is refused when it is loaded.
+ * Program text plus module definition of one module (its Program record in the log; a program's text is at most
+ * `programBytesMax`, 16 MiB, at publish). A larger module is refused when it is loaded.
  */
 export const programRecordMaxBytes = 192 * 1024 * 1024;
 /** Room in a Program record for its other fields (identities, timestamp, length prefixes). */
@@ -698,3 +711,16 @@ assertLimit(connectionsHalfOpenPerAddressMaxDefault * 4 <= connectionsMaxDefault
 assertLimit(pgConnectionsUnauthenticatedPerAddressMax * 4 <= pgConnectionsMax, 'one address\'s unauthenticated connections leave most of the bound to others');
 assertLimit(connectionHalfOpenEvictableAfterMs < connectionSilentTimeoutMsDefault && connectionHalfOpenEvictableAfterMs < pgStartupTimeoutMsDefault,
   'a half-open connection may be displaced before its own timeout would have ended it');
+
+// ---- Program size (session 10 attack probes) ------------------------------------------------------------------------
+/**
+ * Bytes of a module's program (its bundled JavaScript) at publish, update, pre-publish and reset: a larger body is
+ * refused with 413 naming its size and this limit, before anything is stored. A program costs the server 9-17 times
+ * its size while it runs (copies on the main thread, in its worker, its isolate's source and compiled code, the log
+ * record): measured with a comment appended to a 1.1 MB bundle, 8 MB +142 MiB RSS, 16 MB +216 MiB, 32 MB +277 MiB,
+ * 60 MB +605 MiB (and 9.9 s to publish). Real bundles, inline source map included, are 1.1-2.1 MB (our fixtures and
+ * templates, 2026-12); 16 MiB leaves them ~8 times the room.
+ */
+export const programBytesMax = 16 * 1024 * 1024;
+assertLimit(programBytesMax * 4 <= programRecordMaxBytes, 'a program at the limit leaves its Program record room for a large definition');
+assertLimit(programBytesMax * 4 <= inboundBytesHeldMaxDefault, 'several publishes at the limit upload at once within the inbound bound');

@@ -21,8 +21,6 @@ import {
 import { HalfOpenConnections } from './half-open.js';
 import { InboundBudget, type InboundHolder } from './inbound-budget.js';
 
-/** Module bundles (publish, pre_publish). */
-export const moduleBodyMaxBytes = 64 * 1024 * 1024;
 /** Reducer arguments, SQL text, names and every other small body. */
 export const jsonBodyMaxBytes = 1024 * 1024;
 
@@ -109,16 +107,16 @@ export class RequestContext {
    * is done (the handler holds the body, or what it decoded, until then); a request evicted from the budget is
    * answered 503 and closed.
    */
-  async body(maxBytes: number): Promise<Buffer> {
+  async body(maxBytes: number, limitName?: string): Promise<Buffer> {
     const declared = Number(this.req.headers['content-length'] ?? 0);
-    if (declared > maxBytes) throw tooLarge(maxBytes);
+    if (declared > maxBytes) throw tooLarge(maxBytes, declared, limitName);
     const chunks: Buffer[] = [];
     let total = 0;
     const holder = this.inboundHolder();
     try {
       for await (const chunk of this.req as AsyncIterable<Buffer>) {
         total += chunk.length;
-        if (total > maxBytes) throw tooLarge(maxBytes);
+        if (total > maxBytes) throw tooLarge(maxBytes, undefined, limitName);
         chunks.push(chunk);
         this.inboundBudget.charge(holder, holder.heldBytes + chunk.length);
         if (holder.evicted !== undefined) throw new HttpError(503, holder.evicted);
@@ -151,8 +149,9 @@ export class RequestContext {
   }
 
   /** The body as strict UTF-8 text. */
-  async text(maxBytes: number, what: string): Promise<string> {
-    const bytes = await this.body(maxBytes);
+  /** The body as UTF-8 text; `limitName`: the limits.ts name of `maxBytes`, for a 413's message. */
+  async text(maxBytes: number, what: string, limitName?: string): Promise<string> {
+    const bytes = await this.body(maxBytes, limitName);
     try {
       return strictUtf8.decode(bytes);
     } catch {
@@ -184,8 +183,11 @@ export class RequestContext {
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
-function tooLarge(maxBytes: number): HttpError {
-  return new HttpError(413, `Request body too large: the limit is ${maxBytes} bytes`);
+/** 413 naming the body's size (when it was declared) and the limit (by its limits.ts name when given). */
+function tooLarge(maxBytes: number, sizeBytes: number | undefined, limitName: string | undefined): HttpError {
+  const size = sizeBytes === undefined ? `more than ${maxBytes}` : String(sizeBytes);
+  const limit = limitName === undefined ? `${maxBytes} bytes` : `${limitName} = ${maxBytes} bytes`;
+  return new HttpError(413, `Request body too large: ${size} bytes; the limit is ${limit}`);
 }
 
 export type Handler = (ctx: RequestContext) => Promise<void>;

@@ -26,8 +26,8 @@ import { DatabaseRegistry, requireOwner } from '../databases.js';
 import { programHash } from '../program-hash.js';
 import { addModuleRoutes, callProcedureRoute } from './module-routes.js';
 import type { Caller, HostedDatabase, LogRecord } from '../host-api.js';
-import { logFollowLagBytesMax, logReadChunkBytes } from '../../limits.js';
-import { HttpError, jsonBodyMaxBytes, jsonContentType, moduleBodyMaxBytes, type Credentials, type RequestContext, type Router } from '../http.js';
+import { logFollowLagBytesMax, logReadChunkBytes, programBytesMax } from '../../limits.js';
+import { HttpError, jsonBodyMaxBytes, jsonContentType, type Credentials, type RequestContext, type Router } from '../http.js';
 
 /** Upper bound on `num_lines` (the log's files hold fewer records than this anyway). */
 export const logTailMaxLines = 1_000_000;
@@ -64,7 +64,7 @@ async function publish(ctx: RequestContext, registry: DatabaseRegistry, noi: str
   checkPublishQuery(ctx);
   const target = noi === undefined ? undefined : publishTarget(noi);
   checkParent(registry, ctx.query('parent'), target, ctx.queryFlag('clear'));
-  const program = await ctx.text(moduleBodyMaxBytes, 'The module program');
+  const program = await ctx.text(programBytesMax, 'The module program', 'programBytesMax');
   const policy = { breakClients: ctx.query('policy') === 'BreakClients', token: ctx.query('token') };
   const issuer = (JSON.parse(credentials.payloadJson) as { iss?: unknown }).iss; // who vouched: the publish policy
   const { record, op } = await registry.publish({
@@ -118,7 +118,7 @@ async function reset(ctx: RequestContext, registry: DatabaseRegistry): Promise<v
   const credentials = await ctx.caller();
   checkPublishQuery(ctx);
   const record = registry.resolve(ctx.params.noi!);
-  const program = await ctx.text(moduleBodyMaxBytes, 'The module program');
+  const program = await ctx.text(programBytesMax, 'The module program', 'programBytesMax');
   const updated = await registry.resetDatabase(record, credentials.identity, program === '' ? undefined : program);
   ctx.sendJson(200, { Success: { domain: updated.names[0] ?? null, database_identity: identityToHex(updated.identity), op: 'updated' } });
 }
@@ -127,7 +127,7 @@ async function prePublish(ctx: RequestContext, registry: DatabaseRegistry): Prom
   const credentials = await ctx.caller();
   const record = registry.resolve(ctx.params.noi!);
   requireOwner(record, credentials.identity);
-  const program = await ctx.text(moduleBodyMaxBytes, 'The module program');
+  const program = await ctx.text(programBytesMax, 'The module program', 'programBytesMax');
   const hash = await programHash(program);
   const plan = await registry.planUpdate(record, program, hash);
   if (plan.kind === 'manual') {
