@@ -16,8 +16,9 @@
 // "Index-tree chunks off the heap"). A chunk lives in a slot: `chunkEntriesMax` ids of a page (page 0 doubles from one
 // slot up to `pageSlots`, later pages are that size), with its count and fence in per-slot arrays; `slotAt` lists the
 // slots in key order, so a split or merge moves one Int32Array of slot numbers. A dropped chunk's slot goes to a free
-// list and is reused; pages are given back only by `clear` and `load`. Number fences are a Float64Array; string fences
-// (key.ts: one char per byte) are bytes in one arena, compared char by char, which is compacted when it fills.
+// list and is reused; once 3/4 of the slots are free, the chunks move to new pages that fit them. Number fences are a
+// Float64Array; string fences (key.ts: one char per byte) are bytes in one arena, compared char by char, which is
+// compacted when it fills.
 // May call: datastore/key (types), node:assert.
 
 import assert from 'node:assert';
@@ -217,6 +218,7 @@ export class RowIdTree {
     assert(removed === count, 'the tree held another number of rows from the id given');
     this.size -= removed;
     this.chunkCount = chunksKept;
+    this.shrinkWhenSparse();
   }
 
   /** The chunk that holds (or would hold) entry (key, rowId): the last whose fence is not above it. */
@@ -304,6 +306,7 @@ export class RowIdTree {
     this.slotAt.copyWithin(c + 1, c + 2, this.chunkCount);
     this.chunkCount--;
     this.freeSlot(from);
+    this.shrinkWhenSparse();
   }
 
   /** A slot for a new chunk: a free one, else the next, growing the pages when they are full. */
@@ -346,6 +349,48 @@ export class RowIdTree {
       this.fenceNumberOf = fenceNumberOf;
     }
     this.slotCapacity = next;
+  }
+
+  /**
+   * Gives pages back once most slots are free (deletes emptied a large tree): the chunks move to slots 0 .. chunkCount-1
+   * of new pages, in key order, with their counts and fences; no key is read. A tree of one page or less keeps its
+   * slots, and it takes 3/4 of the slots freed again for another move, so moves cost O(1) per removal.
+   */
+  private shrinkWhenSparse(): void {
+    const chunks = this.chunkCount;
+    if (this.slotsUsed <= pageSlots || chunks * 4 > this.slotsUsed) return;
+    let capacity = 1;
+    while (capacity < chunks) capacity *= 2;
+    if (capacity > pageSlots) capacity = Math.ceil(chunks / pageSlots) * pageSlots;
+    const pages: Int32Array[] = [];
+    for (let left = capacity; left > 0; left -= pageSlots) {
+      pages.push(new Int32Array(Math.min(left, pageSlots) << chunkEntriesLog2));
+    }
+    const countOf = new Int32Array(capacity), fenceIdOf = new Int32Array(capacity);
+    const fenceNumberOf = new Float64Array(capacity), fenceStartOf = new Int32Array(capacity);
+    const fenceLengthOf = new Int32Array(capacity), slotAt = new Int32Array(capacity);
+    for (let c = 0; c < chunks; c++) {
+      const slot = this.slotAt[c], n = this.countOf[slot], base = (slot & pageSlotMask) << chunkEntriesLog2;
+      const to = (c & pageSlotMask) << chunkEntriesLog2;
+      pages[c >> pageSlotsLog2].set(this.pages[slot >> pageSlotsLog2].subarray(base, base + n), to);
+      countOf[c] = n;
+      fenceIdOf[c] = this.fenceIdOf[slot];
+      fenceNumberOf[c] = this.fenceNumberOf[slot];
+      fenceStartOf[c] = this.fenceStartOf[slot];
+      fenceLengthOf[c] = this.fenceLengthOf[slot];
+      slotAt[c] = c;
+    }
+    this.pages = pages;
+    this.slotCapacity = capacity;
+    this.slotsUsed = chunks;
+    this.freeSlots = new Int32Array(capacity);
+    this.freeSlotCount = 0;
+    this.countOf = countOf;
+    this.fenceIdOf = fenceIdOf;
+    this.fenceNumberOf = fenceNumberOf;
+    this.fenceStartOf = fenceStartOf;
+    this.fenceLengthOf = fenceLengthOf;
+    this.slotAt = slotAt;
   }
 
   /** Makes `rowId`'s entry, whose row holds its key, the fence of the chunk in `slot` (before it joins slotAt). */

@@ -3,7 +3,7 @@
 // (rollback), bulk loads and clears, over key spaces small enough for long runs of equal keys and tables large enough
 // for chunks to split and merge. Keys live in an array indexed by row id, as rows in a row store. Last, a tree of a
 // million string-keyed entries (several pages of chunk slots, fence arena compactions): its V8 heap does not grow with
-// its entries, and the slots that merges free are reused.
+// its entries, the slots that merges free are reused, and pages are given back when most entries go.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -138,7 +138,7 @@ function heapUsed(): number {
   return process.memoryUsage().heapUsed;
 }
 
-test('a million entries add no V8 heap per chunk; slots freed by merges are reused; order holds over pages', (t) => {
+test('a million entries: no V8 heap per chunk, freed slots reused, pages given back, order kept over pages', (t) => {
   const rows = new Rows(), count = 1_000_000, spread = 7919;       // ids added in a scattered order: splits everywhere
   for (let id = 0; id < count; id++) rows.keys[id] = `key-${String(id % 100_003).padStart(6, '0')}`;
   const tree = new RowIdTree(rows);
@@ -166,4 +166,16 @@ test('a million entries add no V8 heap per chunk; slots freed by merges are reus
   const out: number[] = [];
   tree.point(rows.keyOf(123), out);
   assert.deepEqual(out, Array.from(expected.filter((id) => rows.keyOf(id) === rows.keyOf(123))));
+
+  // Deleting 99 % frees most slots: the chunks move to pages that fit them, and the tree answers as before.
+  for (let id = 0; id < count; id++) if (id % 100 !== 0) assert.ok(tree.remove(rows.keyOf(id), id));
+  const capacity = (tree as unknown as { slotCapacity: number }).slotCapacity;
+  assert.ok(capacity <= 1024, `${capacity} chunk slots kept for ${tree.size} entries`);
+  const left: number[] = [];
+  tree.forEach((id) => left.push(id));
+  assert.deepEqual(left, Array.from(expected.filter((id) => id % 100 === 0)));
+  for (let id = 0; id < count; id += 2) if (id % 100 !== 0) tree.add(rows.keyOf(id), id);
+  const refilled: number[] = [];
+  tree.forEach((id) => refilled.push(id));
+  assert.deepEqual(refilled, Array.from(expected.filter((id) => id % 2 === 0)));
 });
