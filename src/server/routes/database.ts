@@ -371,7 +371,10 @@ async function sendBacklog(res: ServerResponse, records: Iterable<LogRecord>): P
     if (batch.length < logReadChunkBytes) continue;
     const room = res.write(batch);
     batch = '';
-    await (room ? new Promise((resolve) => setImmediate(resolve)) : drainedOrClosed(res));
+    if (!room) await drainedOrClosed(res);
+    // Always through the event loop: with a fast reader 'drain' comes from the socket's uncork on the next tick, so
+    // awaiting it alone looped in ticks and microtasks, and a 218 MB backlog held the thread 1.6 s (ping max 2.2 s).
+    await new Promise((resolve) => setImmediate(resolve));
   }
   if (batch !== '' && !res.writableEnded && !res.destroyed) res.write(batch);
 }
