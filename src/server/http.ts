@@ -340,6 +340,27 @@ export function limitConnections(
   });
 }
 
+/**
+ * Writes one piece of a streamed response (a log backlog, a backup) and returns once the event loop has turned, after
+ * 'drain' when the socket's buffer is full, or once the response closed. Awaiting 'drain' alone is not enough: with a
+ * fast reader it comes from the socket's uncork on the next tick, so a loop of writes ran in ticks and microtasks and
+ * held the thread for the whole stream (a 218 MB log backlog: 1.6 s; an 84 MB backup: ping max 265 ms).
+ */
+export async function writeStreamed(res: ServerResponse, data: string | Uint8Array): Promise<void> {
+  if (!res.write(data)) {
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        res.off('drain', done);
+        res.off('close', done);
+        resolve();
+      };
+      res.on('drain', done);
+      res.on('close', done);
+    });
+  }
+  await new Promise((resolve) => setImmediate(resolve));
+}
+
 /** A whole HTTP/1.1 response with a plain-text body, written to a socket the server then closes. */
 function textResponse(status: string, body: string): string {
   return `HTTP/1.1 ${status}\r\nContent-Type: text/plain; charset=utf-8\r\n` +

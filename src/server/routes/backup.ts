@@ -11,7 +11,7 @@ import { identityToHex } from '../../auth/identity.js';
 import { restoreBackupBytesMax } from '../../limits.js';
 import { DatabaseNameError, parseDatabaseName } from '../control.js';
 import type { DatabaseRegistry } from '../databases.js';
-import { HttpError, type RequestContext, type Router } from '../http.js';
+import { HttpError, writeStreamed, type RequestContext, type Router } from '../http.js';
 
 export function addBackupRoutes(router: Router, registry: DatabaseRegistry): void {
   router.add('GET', '/v1/database/:noi/backup', (ctx) => backup(ctx, registry));
@@ -25,7 +25,7 @@ async function backup(ctx: RequestContext, registry: DatabaseRegistry): Promise<
   res.writeHead(200, { 'content-type': 'application/octet-stream', 'spacetime-backup-offset': offset.toString() });
   try {
     for await (const chunk of chunks) {
-      if (!res.write(chunk)) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
+      await writeStreamed(res, chunk);
       if (res.destroyed) return;
     }
     res.end();

@@ -27,7 +27,7 @@ import { programHash } from '../program-hash.js';
 import { addModuleRoutes, callProcedureRoute } from './module-routes.js';
 import type { Caller, HostedDatabase, LogRecord } from '../host-api.js';
 import { logFollowLagBytesMax, logReadChunkBytes, programBytesMax } from '../../limits.js';
-import { HttpError, jsonBodyMaxBytes, jsonContentType, type Credentials, type RequestContext, type Router } from '../http.js';
+import { HttpError, jsonBodyMaxBytes, jsonContentType, writeStreamed, type Credentials, type RequestContext, type Router } from '../http.js';
 
 /** Upper bound on `num_lines` (the log's files hold fewer records than this anyway). */
 export const logTailMaxLines = 1_000_000;
@@ -369,26 +369,10 @@ async function sendBacklog(res: ServerResponse, records: Iterable<LogRecord>): P
     if (res.writableEnded || res.destroyed) return;
     batch += logLine(entry);
     if (batch.length < logReadChunkBytes) continue;
-    const room = res.write(batch);
+    await writeStreamed(res, batch);
     batch = '';
-    if (!room) await drainedOrClosed(res);
-    // Always through the event loop: with a fast reader 'drain' comes from the socket's uncork on the next tick, so
-    // awaiting it alone looped in ticks and microtasks, and a 218 MB backlog held the thread 1.6 s (ping max 2.2 s).
-    await new Promise((resolve) => setImmediate(resolve));
   }
   if (batch !== '' && !res.writableEnded && !res.destroyed) res.write(batch);
-}
-
-function drainedOrClosed(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
 }
 
 /**
