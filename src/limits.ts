@@ -711,3 +711,11 @@ assertLimit(connectionHalfOpenEvictableAfterMs < connectionSilentTimeoutMsDefaul
 export const programBytesMax = 16 * 1024 * 1024;
 assertLimit(programBytesMax * 4 <= programRecordMaxBytes, 'a program at the limit leaves its Program record room for a large definition');
 assertLimit(programBytesMax * 4 <= inboundBytesHeldMaxDefault, 'several publishes at the limit upload at once within the inbound bound');
+/**
+ * A request body declared larger than its route's limit (a program over `programBytesMax`, SQL over 1 MiB) but not
+ * larger than this is read and dropped before the 413 is sent: the client is still sending, and a connection cut under
+ * it made `fetch` (and so `spacetime publish`) fail with no message. Dropped bytes are not held; a larger declared
+ * body is answered and cut at once. 64 MiB: what the server took as a program before `programBytesMax`.
+ */
+export const requestBodyDrainBytesMax = 64 * 1024 * 1024;
+assertLimit(programBytesMax < requestBodyDrainBytesMax, 'a program somewhat over its limit gets the 413, not a reset');

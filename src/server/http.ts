@@ -16,7 +16,8 @@ import { readFileSync } from 'node:fs';
 import { identityToHex } from '../auth/identity.js';
 import { AuthError, authRequiredMessage, bearerToken, type TokenAuthority, type VerifiedToken } from '../auth/tokens.js';
 import {
-  connectionHalfOpenEvictableAfterMs, connectionSilentTimeoutMsConfigured, connectionsHalfOpenPerAddressMaxConfigured, httpHeadersTimeoutMs, httpKeepAliveTimeoutMs, reducerTimeoutMsConfigured,
+  connectionHalfOpenEvictableAfterMs, connectionSilentTimeoutMsConfigured, connectionsHalfOpenPerAddressMaxConfigured, httpHeadersTimeoutMs,
+  httpKeepAliveTimeoutMs, reducerTimeoutMsConfigured, requestBodyDrainBytesMax,
 } from '../limits.js';
 import { HalfOpenConnections } from './half-open.js';
 import { InboundBudget, type InboundHolder } from './inbound-budget.js';
@@ -109,7 +110,12 @@ export class RequestContext {
    */
   async body(maxBytes: number, limitName?: string): Promise<Buffer> {
     const declared = Number(this.req.headers['content-length'] ?? 0);
-    if (declared > maxBytes) throw tooLarge(maxBytes, declared, limitName);
+    if (declared > maxBytes) {
+      // The client is still sending: what it declared is read and dropped (up to requestBodyDrainBytesMax) so that it
+      // reads this answer, not a reset connection (fetch then failed with no message); a larger body is cut at once.
+      if (declared <= requestBodyDrainBytesMax) await bodyDropped(this.req);
+      throw tooLarge(maxBytes, declared, limitName);
+    }
     const chunks: Buffer[] = [];
     let total = 0;
     const holder = this.inboundHolder();
@@ -182,6 +188,16 @@ export class RequestContext {
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Resolves once `req`'s body was read to its end (and dropped), or the request ended otherwise. */
+function bodyDropped(req: IncomingMessage): Promise<void> {
+  return new Promise((resolve) => {
+    req.once('end', resolve);
+    req.once('close', resolve);
+    req.once('error', () => resolve());
+    req.resume();
+  });
+}
 
 /** 413 naming the body's size (when it was declared) and the limit (by its limits.ts name when given). */
 function tooLarge(maxBytes: number, sizeBytes: number | undefined, limitName: string | undefined): HttpError {
