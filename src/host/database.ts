@@ -6,6 +6,9 @@
 // May call: host/*, datastore (Datastore, buildDatabaseSchema), sql (executeSql, renderSqlJson, renderPgAnswer), sats (moduledef, json, codec), limits,
 // metrics/counters (what it counts for GET /v1/metrics), durability/commitlog (types).
 //
+// Client calls that queue together (a burst of `callReducer`s gathered for a microtask, or a worker's turn of calls,
+// `callReducersNow`) enter the module together (`runReducerBatch`, ModuleRuntime.callReducers), each still its own
+// transaction, committed or rolled back in order, exactly as one at a time (test/host/batched-calls).
 // Durability (host/recovery.ts): every commit is logged synchronously in `announce`, and replies wait until it is on
 // disk (`durably`). `open` rebuilds a database from its directory without running init.
 // Views and row-level security (host/views.ts): `views` serves SQL (`sql`) and, through `wrapCompile`, subscriptions.
@@ -34,8 +37,11 @@ import { systemClock, type Clock } from './scheduler.js';
 import { prepareProgram } from './program.js';
 import { ReducerCatalog, type ReducerInfo } from './reducers.js';
 import { ModuleRuntime, type RuntimeLimits } from './runtime.js';
-import { callQueueTurnBudgetMs, immediateCallsQueuedMax, moduleMemoryLimitMibConfigured, reducerTimeoutMsConfigured } from '../limits.js';
-import { SyscallHost } from './syscalls.js';
+import {
+  callBatchCallsMax, callQueueTurnBudgetMs, immediateCallsQueuedMax, moduleMemoryLimitMibConfigured, reducerTimeoutMsConfigured,
+} from '../limits.js';
+import { SyscallHost, type CallBatch, type CallEnd } from './syscalls.js';
+import { updateQueueMaxBytes } from './isolate-src.js';
 import { lazyFeatureSyscalls, ModuleFeatures, type HttpRouteResponse, type ProcedureCallResult, type ProcedureInfo } from './module-features.js';
 import { buildViewCatalog, compileRlsFilters, ViewHost } from './views.js';
 import type { CompileQuery } from '../subscription/manager.js';
@@ -47,7 +53,7 @@ import {
   type UpdateResult,
 } from './update.js';
 import { DatabaseDurability, txTooLargeMessage, txWriteBytesMaxOf, type DatabaseFailedError, type DurabilityMode } from './recovery.js';
-import { memoryRefusal } from './memory-guard.js';
+import { memoryBoundReached, memoryRefusal } from './memory-guard.js';
 import type { ClientChange, RecoveredState } from './persistence.js';
 import type { CommitLogStats } from '../durability/commitlog.js';
 import { DatabaseCounters } from '../metrics/counters.js';
@@ -108,6 +114,15 @@ export interface ImmediateCall {
   durable: Promise<void> | undefined;
 }
 
+/** A client's call as `callReducersNow` takes it. */
+export interface NowCall { name: string; args: Uint8Array; caller: Caller }
+
+/**
+ * `callReducersNow`'s report of call `index`: its result, or what `callReducer` would have rejected it with; and what
+ * its reply waits for (undefined: nothing).
+ */
+export type NowCallRan = (index: number, result: ReducerCallResult | Error, durable: Promise<void> | undefined) => void;
+
 /** What subscribers learn about each committed transaction. */
 export interface CommitEvent {
   txData: TxData;
@@ -136,8 +151,13 @@ export class Database {
   private busy = false;
   /** performance.now() when the queue's current turn began (drainQueued yields past callQueueTurnBudgetMs). */
   private turnStartedMs = 0;
-  /** Calls waiting for the queue; one that returns a promise (enqueueAsync) holds the queue until it settles. */
-  private readonly pending: (() => void | Promise<void>)[] = [];
+  /**
+   * What waits for the queue, in order: a function (one that returns a promise, enqueueAsync, holds the queue until it
+   * settles), or a client's reducer call (enqueueCall), which runs in a batch with the calls queued right behind it.
+   */
+  private readonly pending: (PendingRun | QueuedCall)[] = [];
+  /** A drain of the queue is due in a microtask: client calls arriving before it join its batch (enqueueCall). */
+  private gathering = false;
   private readonly commitListeners = new Set<CommitListener>();
   /** JWT payloads of connected clients, by connection id (read by `get_jwt_payload`). */
   private readonly jwts = new Map<bigint, string>();
@@ -399,7 +419,7 @@ export class Database {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.durably(() => this.runReducer(info, args, caller));
+    return this.enqueueCall(info, args, caller);
   }
 
   /**
@@ -426,6 +446,57 @@ export class Database {
     }
   }
 
+  /**
+   * `callReducerNow` for a client's calls that arrived together (a database worker's turn): runs them in order, in
+   * batches where it may (one entry into the isolate for many calls, runReducerBatch), and calls `ran` for each right
+   * after its commit's events (or, for a call `callReducer` would reject, with that error in its turn), with what its
+   * reply waits for. Immediate calls one queues run right after it. False while another call runs: nothing ran.
+   */
+  callReducersNow(calls: readonly NowCall[], ran: NowCallRan): boolean {
+    if (this.busy) return false;
+    if (this.closed) throw new DatabaseClosedError();
+    const durability = this.durability;
+    if (durability?.failure !== undefined) throw durability.failure;
+    this.beginTurn();
+    try {
+      let next = 0;
+      const run: BatchedCall[] = [];
+      const ended = (result: ReducerCallResult): void => { ran(next++, result, durability?.flushed()); };
+      while (next < calls.length) {
+        run.length = 0;
+        let error: Error | undefined;
+        for (let i = next; i < calls.length && run.length < callBatchCallsMax; i++) {
+          const { name, args, caller } = calls[i];
+          try {
+            const info = this.clientCallable(name, caller);
+            checkArgs(info, args, 'reducer');
+            run.push({ info, args, caller, id: info.id, sender: caller.identity, connId: caller.connectionId });
+          } catch (err) {
+            error = err instanceof Error ? err : new Error(messageOf(err));
+            break;
+          }
+        }
+        this.runCalls(run, ended);
+        if (error !== undefined) ran(next++, error, undefined);
+      }
+      return true;
+    } finally {
+      this.drainQueued();
+    }
+  }
+
+  /**
+   * Runs `calls` in order, in batches where it may, each followed by the immediate calls it queued; `ended` is called
+   * with each call's result right after its commit.
+   */
+  private runCalls(calls: readonly BatchedCall[], ended: (result: ReducerCallResult) => void): void {
+    for (let done = 0; done < calls.length;) {
+      if (calls.length - done > 1 && this.batchable()) done += this.runReducerBatch(calls, done, calls.length - done, ended);
+      else { const c = calls[done++]; ended(this.runReducer(c.info, c.args, c.caller)); }
+      while (this.immediate.length > 0) this.runImmediate();
+    }
+  }
+
   /** A client call with SATS-JSON arguments: an array (positional) or an object (by parameter name). */
   callReducerJson(name: string, argsJson: unknown, caller: Caller): Promise<ReducerCallResult> {
     let info: ReducerInfo;
@@ -439,7 +510,7 @@ export class Database {
       }
       return Promise.reject(new BadArgumentsError(this.reducers.get(name)?.name ?? name, messageOf(err)));
     }
-    return this.durably(() => this.runReducer(info, args, caller));
+    return this.enqueueCall(info, args, caller);
   }
 
   /** Runs `client_connected`; a failure rejects the connection (ConnectionRejectedError) and is rolled back. */
@@ -726,6 +797,7 @@ export class Database {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.drainGathered();                        // calls made before close() run, as they did when calls ran at once
     this.closed = true;
     this.features?.close();
     this.runtime?.dispose();
@@ -816,7 +888,8 @@ export class Database {
         }
         // Immediate reducers run right after the call that queued them, before anything else that waits.
         if (this.immediate.length > 0 && !this.closed) { this.runImmediate(); continue; }
-        const running = this.pending.shift()!();
+        if (typeof this.pending[0] !== 'function') { this.runQueuedCalls(); continue; }
+        const running = (this.pending.shift() as PendingRun)();
         if (running !== undefined) {             // an asynchronous call: it keeps the queue, and drains after
           held = true;
           void running.then(() => this.drainQueued());
@@ -846,6 +919,68 @@ export class Database {
       this.host.tx = undefined;
       this.currentCaller = undefined;
     }
+    return this.finishCall(info, args, caller, tx, outcome, timestampMicros, started);
+  }
+
+  /**
+   * Calls `calls[from, from + count)` in one entry into the isolate (ModuleRuntime.callReducers), each its own
+   * transaction committed or rolled back as it ends, in order, its result handed to `ended` right after. Returns how
+   * many ended (at least one): the others must run again (they did not start, or the batch was cut short).
+   */
+  private runReducerBatch(calls: readonly BatchedCall[], from: number, count: number, ended: (result: ReducerCallResult) => void): number {
+    const runtime = this.runtime;
+    assert(runtime !== undefined, 'runReducerBatch after close');
+    const host = this.host;
+    const timestampMicros = this.clock.nowMicros();
+    let index = from, tx: MutTx | undefined;
+    // Calls that end lazily are seen together (SyscallHost.settleBatch): they share the time since the last end.
+    let lastEndMs = performance.now(), groupLeft = 0, shareMs = 0;
+    const batch: CallBatch = {
+      begin: () => {
+        tx = this.datastore.beginMutTx();
+        host.tx = tx;
+        this.currentCaller = calls[index].caller;
+      },
+      end: (outcome: CallEnd, group: number) => {
+        const now = performance.now();
+        if (groupLeft === 0) { groupLeft = group; shareMs = (now - lastEndMs) / group; lastEndMs = now; }
+        groupLeft--;
+        const call = calls[index++], finished = tx!;
+        tx = undefined;
+        host.tx = undefined;
+        this.currentCaller = undefined;
+        ended(this.finishCall(call.info, call.args, call.caller, finished, outcome, timestampMicros, now - shareMs));
+      },
+      refusal: () => this.commitRefusal(tx!),
+      mustStop: () => this.immediate.length > 0 || this.closed,
+    };
+    batch.begin();
+    try {
+      runtime.callReducers(calls, from, count, timestampMicros, batch);
+    } catch (err) {
+      // An internal fault (runReducer's catch, for a batch): the call it hit fails and rolls back.
+      if (tx !== undefined) batch.end({ kind: 'error', message: messageOf(err) }, 1);
+      else if (index === from) throw err;
+    } finally {
+      this.counters.callBatches++;
+      this.counters.batchedCalls += index - from;
+    }
+    return index - from;
+  }
+
+  /** Whether queued calls may enter the isolate together now (docs/engine-v2.md §6c says why each condition). */
+  private batchable(): boolean {
+    // A commit that refreshes a view enters the isolate, and a lazily ended call commits inside the batch.
+    if (this.views !== undefined && this.views.views.length > 0) return false;
+    // A lazily ended call wrote less than one queue; a refusal of its commit (for size or memory) is handled, by
+    // running the calls after it again (SyscallHost.cutBatch), but should stay rare.
+    return this.txWriteBytesMax >= 2 * updateQueueMaxBytes && !memoryBoundReached();
+  }
+
+  /** The end of a reducer call: its commit (announced to the log and listeners) or rollback, and its result. */
+  private finishCall(info: ReducerInfo, args: Uint8Array, caller: Caller, tx: MutTx, ended: CallEnd, timestampMicros: bigint,
+    started: number): ReducerCallResult {
+    let outcome = ended;
     if (outcome.kind === 'ok') {
       // Refused before the in-memory commit: a transaction too large for one log record, or one that adds rows while
       // the server is over its memory bound, fails like a reducer error.
@@ -871,6 +1006,68 @@ export class Database {
         this.logs.write('Panic', `reducer ${info.name} was stopped: ${outcome.message}`, { target: info.name });
         return { status: 'internal', message: `${internalErrorMessage} (${outcome.message})` };
     }
+  }
+
+  /**
+   * A client's reducer call through the queue. It does not run at once even when nothing runs: it waits for a
+   * microtask, so that the calls made meanwhile (a burst from one turn of the event loop) run with it in one entry
+   * into the isolate (runQueuedCalls). Released once everything logged up to its end is durable.
+   */
+  private enqueueCall(info: ReducerInfo, args: Uint8Array, caller: Caller): Promise<ReducerCallResult> {
+    if (this.closed) return Promise.reject(new DatabaseClosedError());
+    const failure = this.durability?.failure;
+    if (failure !== undefined) return Promise.reject(failure);
+    return new Promise<ReducerCallResult>((resolve, reject) => {
+      this.pending.push({ info, args, caller, id: info.id, sender: caller.identity, connId: caller.connectionId, resolve, reject });
+      if (this.busy) return;
+      this.beginTurn();
+      this.gathering = true;
+      queueMicrotask(this.drainGatheredSoon);
+    });
+  }
+
+  private readonly drainGatheredSoon = (): void => { this.drainGathered(); };
+
+  /** Runs the calls enqueueCall gathered, if their drain is still due. */
+  private drainGathered(): void {
+    if (!this.gathering) return;
+    this.gathering = false;
+    this.drainQueued();
+  }
+
+  /**
+   * Runs the client calls at the head of `pending` (up to callBatchCallsMax), in batches where it may, and releases
+   * each result once what it logged is durable. Calls a batch did not end go back to the head of the queue; so do
+   * those behind a call that queued immediate calls, which run first.
+   */
+  private runQueuedCalls(): void {
+    const pending = this.pending;
+    let n = 0;
+    while (n < pending.length && n < callBatchCallsMax && typeof pending[n] !== 'function') n++;
+    const calls = pending.splice(0, n) as QueuedCall[];
+    const results: ReducerCallResult[] = [];
+    const ended = (result: ReducerCallResult): void => { results.push(result); };
+    let failure: unknown;
+    try {
+      while (results.length < n && !this.closed) {
+        const done = results.length;
+        if (n - done > 1 && this.batchable()) this.runReducerBatch(calls, done, n - done, ended);
+        else ended(this.runReducer(calls[done].info, calls[done].args, calls[done].caller));
+        if (this.immediate.length > 0) break;
+      }
+    } catch (err) {
+      failure = err;                             // an internal fault: the call that hit it fails, as a queued function would
+    }
+    const durable = this.durability?.flushed();
+    for (let i = 0; i < results.length; i++) {
+      const call = calls[i], result = results[i];
+      if (durable === undefined) call.resolve(result);
+      else durable.then(() => call.resolve(result), call.reject);
+    }
+    let next = results.length;
+    if (failure !== undefined && next < n) calls[next++].reject(failure);
+    if (this.closed) { for (let i = next; i < n; i++) calls[i].reject(new DatabaseClosedError()); return; }
+    if (next < n) pending.unshift(...calls.slice(next));
   }
 
   /**
@@ -951,6 +1148,21 @@ export class Database {
     }
     this.runReducer(info, args, caller);
   }
+}
+
+/** A function waiting for the call queue (Database.pending). */
+type PendingRun = () => void | Promise<void>;
+
+/** A client's reducer call, checked, as a batch runs it (runReducerBatch); the fields of BatchCallArgs included. */
+interface BatchedCall {
+  info: ReducerInfo; args: Uint8Array; caller: Caller;
+  id: number; sender: bigint; connId: bigint;
+}
+
+/** A client's reducer call waiting for the queue (Database.enqueueCall). */
+interface QueuedCall extends BatchedCall {
+  resolve(result: ReducerCallResult): void;
+  reject(err: unknown): void;
 }
 
 /** What `open` hands to `create`: the opened log and what it recovered (undefined: the directory held no program). */

@@ -2,7 +2,8 @@
 //
 // Owns: (1) the bootstrap script: the engine polyfills a V8 14.5 module expects on V8 11.3 (Symbol.dispose, ES2025
 // Set methods, iterator helpers, a few ES2024 statics), UTF-8 TextEncoder/TextDecoder, the throwing Math.random, and
-// (2) the syscall shims of `spacetime:sys@2.0/2.1` plus the call dispatcher the host enters through.
+// (2) the syscall shims of `spacetime:sys@2.0/2.1` plus the call dispatcher the host enters through (one call, or a
+// batch of queued reducer calls: `callEnds` below).
 // May call: datastore/types (rowLayoutCode, a constant spliced into the source). The wire between shims and host is
 // documented at `op` below and in syscalls.ts.
 //
@@ -65,6 +66,7 @@ export const op = {
   httpRequest: 25,
   httpResult: 26,
   applyUpdates: 27,
+  callEnd: 28,
 } as const;
 
 /** Bytes of the scan chunk header in the exchange buffer (five u32 words, see above). */
@@ -77,6 +79,27 @@ export const chunkFlag = { more: 1, updatable: 2 } as const;
  * the exchange buffer (u32 byte length, then records of u32 tableId, u32 indexId, u32 rowLength, row bytes).
  */
 export const callOutcome = { ok: 0, senderError: 1, otherError: 2, okDeferred: 3 } as const;
+
+/**
+ * Batched entry (ARCHITECTURE.md "Isolate crossings"; docs/engine-v2.md §6c): queued reducer calls enter the isolate
+ * together. In X: u32 count @0, u32 slice ms @4, u32 byte length @8, then each call's header and arguments (the layout
+ * of SyscallHost.writeReducerCall) back to back from @12. A call that succeeded with no crossing but point scans and
+ * logs ends without one: its queued records go to the call-end buffer (\`callEnds\`: a SharedArrayBuffer of the host,
+ * u32 end offset @0, then per ended call u32 length + its queue), which the host reads before it serves any crossing and
+ * after the entry (a trap included). Any other call ends with op.callEnd (code in the argument, report or queue in X
+ * as the single call returns them; 1 in the second when the next call starts); the host answers callEndFlag bits.
+ * Why a call that wrote through a crossing ends with one: what it did may stop the batch (an immediate call queued:
+ * it runs before the next call), and a large write may be refused at commit, which the host can then tell the module
+ * (clearRowCache) instead of running the calls after it again (SyscallHost.cutBatch).
+ */
+export const callEnds = { bufferBytes: 256 * 1024, headerBytes: 8 } as const;
+export const callEndFlag = { clearRowCache: 1, stop: 2 } as const;
+/** What every crossing answers once the host cut the batch short (a call it ended lazily failed to commit). */
+export const batchAbortCode = -1001;
+/** Bytes of a reducer call's header before its arguments (layout: SyscallHost.writeReducerCall). */
+export const reducerCallHeaderBytes = 68;
+/** Bytes before the calls in a batch (count, slice, byte length). */
+export const batchHeaderBytes = 12;
 
 /** Bytes of a queued update's record header (tableId, indexId, row length). */
 export const updateRecordHeaderBytes = 12;
@@ -370,10 +393,15 @@ const W = G.__stdbW;                            // awaits the host's HTTP reply 
 let X = new Uint8Array(G.__stdbX), XV = new DataView(G.__stdbX);
 // Sequence leases (\`lease\` in isolate-src.ts); a host without them (bench/engine-v2) leaves zero slots.
 const LV = new DataView(G.__stdbL ?? new ArrayBuffer(16));
-delete G.__stdbH; delete G.__stdbX; delete G.__stdbW; delete G.__stdbL;
+// Call ends of a batch (\`callEnds\` in isolate-src.ts); a host without batches leaves a buffer nothing reads.
+const EB = G.__stdbE ?? new ArrayBuffer(${callEnds.headerBytes});
+const E = new Uint8Array(EB), EV = new DataView(EB);
+delete G.__stdbH; delete G.__stdbX; delete G.__stdbW; delete G.__stdbL; delete G.__stdbE;
 const decoder = new TextDecoder('utf-8');
 let hooks;                                      // set once the module's hooks exist
 let inCall = false;                             // true while the host is inside a call into the module
+let crossedOut = false;                         // the reducer call in progress crossed for more than point scans and logs
+let batchAborted = false;                       // the host cut the batch short: every crossing fails, no call ends lazily
 let nextIterId = 1;                             // never reused
 // id -> iterator { data, lv, count, row, lenAt, pos, more }: rows row..count-1 of the current chunk, their u32
 // lengths at lv[lenAt + 4*i], their bytes from data[pos]. A fresh chunk is left in the exchange buffer (data = X)
@@ -417,6 +445,7 @@ function setX(sab) {
 }
 function fail(code) {
   if (code === ${growCode}) { grow(XV.getUint32(0, true)); return true; }
+  if (code === ${batchAbortCode}) { batchAborted = true; throw new Error('the call was cut short: an earlier call of its batch failed to commit'); }
   const len = XV.getUint32(0, true);
   const msg = decoder.decode(X.slice(4, 4 + len));
   if (hooks === undefined) throw new Error(msg);
@@ -450,6 +479,7 @@ function prepareX() {
 function call(opc, a, b, c, d, e, f) {
   prepareX();
   clearRowCache();
+  crossedOut = true;
   for (;;) { const r = H(opc, a, b, c, d, e, f); if (r >= 0) return r; fail(r); }
 }
 
@@ -588,6 +618,7 @@ function queueUpdate(tableId, indexId, row, len) {
 function flushUpdates() {
   const n = qLen;
   qLen = 0;
+  crossedOut = true;
   if (n > X.length) grow(n);
   queueInto(0, n);
   const r = H(${op.applyUpdates}, n);
@@ -642,7 +673,8 @@ function openIter(opc, a, b, c, d, e) {
 }
 let lastOut, lastOutU8;
 const u8 = (n) => n & 0xff;
-function readBig(at, words) { let v = 0n; for (let i = words - 1; i >= 0; i--) v = (v << 64n) | XV.getBigUint64(at + 8 * i, true); return v; }
+function readBig(at, words) { return readBigIn(XV, at, words); }
+function readBigIn(V, at, words) { let v = 0n; for (let i = words - 1; i >= 0; i--) v = (v << 64n) | V.getBigUint64(at + 8 * i, true); return v; }
 function writeBig(at, v, words) { for (let i = 0; i < words; i++) { XV.setBigUint64(at + 8 * i, BigInt.asUintN(64, v), true); v >>= 64n; } }
 
 const sys = {
@@ -719,6 +751,7 @@ const sys = {
     const src = bytesOf(buf);
     copyBytes(X, 0, src, 0, len);
     if (q > 0) { qLen = 0; queueInto(len, q); }
+    crossedOut = true;
     let n;
     for (;;) { n = H(${op.insert}, tableId, len, q); if (n >= 0) break; q = 0; fail(n); }
     if (n > 0) new Uint8Array(buf).set(X.subarray(0, n));
@@ -843,35 +876,90 @@ function report(code, text) {
   return code;
 }
 function endCall() { inCall = false; forgetIters(); deferring = false; qLen = 0; }
+// Runs the reducer call whose header is at V/U[at]. Returns its outcome code: ok with its queued records still in Q,
+// or an error with its report in X. The caller ends the call. Header layout (SyscallHost.writeCallAt): id u32, flags
+// u32 (bit 0: same sender as the previous call, bit 1: same connection id, keepRowCacheFlag), sender u256 @8,
+// connection id u128 @40, timestamp i64 @56, args length u32 @64, args @68. Re-using the previous BigInts saves their
+// construction on the hot path.
+function runCall(V, U, at, keepRowCache) {
+  const id = V.getUint32(at, true), flags = V.getUint32(at + 4, true);
+  if ((flags & 1) === 0 || lastSender === undefined) lastSender = readBigIn(V, at + 8, 4);
+  if ((flags & 2) === 0 || lastConn === undefined) lastConn = readBigIn(V, at + 40, 2);
+  const sender = lastSender, connId = lastConn, ts = V.getBigInt64(at + 56, true);
+  const len = V.getUint32(at + 64, true), from = at + ${reducerCallHeaderBytes};
+  if (len > argBuf.byteLength) { argBuf = new ArrayBuffer(len); argU8 = new Uint8Array(argBuf); }
+  if (argView.byteLength !== len || argView.buffer !== argBuf) argView = new DataView(argBuf, 0, len);
+  if (len <= copySmallMaxBytes) { for (let i = 0; i < len; i++) argU8[i] = U[from + i]; }
+  else argU8.set(U.subarray(from, from + len));
+  inCall = true;
+  deferring = true;
+  crossedOut = false;
+  if (!keepRowCache) clearRowCache();
+  try {
+    const r = hooks.__call_reducer__(id, sender, connId, ts, argView);
+    if (r !== undefined) throw new TypeError('Reducer returned a value other than undefined');
+    return ${callOutcome.ok};
+  } catch (e) {
+    let senderError = false;
+    try { senderError = e instanceof hooks.__sender_error_class__; } catch {}
+    if (senderError) return report(${callOutcome.senderError}, String(e.message));
+    return report(${callOutcome.otherError}, errorText(e));
+  }
+}
+// Ends a batch's successful call without a crossing: its queued records go to the call-end buffer. False when they
+// do not fit (the call then ends with op.callEnd).
+function endLazily() {
+  const w = EV.getUint32(0, true), n = qLen;
+  if (w + 4 + n > E.length) return false;
+  if (n <= queueCopyWordsMaxBytes) {
+    const words = n & ~3;
+    for (let i = 0; i < words; i += 4) EV.setUint32(w + 4 + i, QV.getUint32(i, true), true);
+    for (let i = words; i < n; i++) E[w + 4 + i] = Q[i];
+  } else E.set(Q.subarray(0, n), w + 4);
+  EV.setUint32(w, n, true);
+  EV.setUint32(0, w + 4 + n, true);              // last: a trap before this leaves the call not ended
+  qLen = 0;
+  return true;
+}
 return {
   describe() { const b = hooks.__describe_module__(); return new Uint8Array(b.buffer, b.byteOffset, b.byteLength).slice(); },
   callReducer(newX) {
     if (newX !== undefined) setX(newX);
-    // Layout written by SyscallHost.writeReducerCall: id u32, flags u32 (bit 0: same sender as the previous call,
-    // bit 1: same connection id), sender u256 @8, connection id u128 @40, timestamp i64 @56, args length u32 @64,
-    // args @68. Re-using the previous BigInts saves their construction on the hot path.
-    const id = XV.getUint32(0, true), flags = XV.getUint32(4, true);
-    if ((flags & 1) === 0 || lastSender === undefined) lastSender = readBig(8, 4);
-    if ((flags & 2) === 0 || lastConn === undefined) lastConn = readBig(40, 2);
-    const sender = lastSender, connId = lastConn, ts = XV.getBigInt64(56, true);
-    const len = XV.getUint32(64, true);
-    if (len > argBuf.byteLength) { argBuf = new ArrayBuffer(len); argU8 = new Uint8Array(argBuf); }
-    if (argView.byteLength !== len || argView.buffer !== argBuf) argView = new DataView(argBuf, 0, len);
-    if (len <= copySmallMaxBytes) { for (let i = 0; i < len; i++) argU8[i] = X[68 + i]; }
-    else argU8.set(X.subarray(68, 68 + len));
-    inCall = true;
-    deferring = true;
-    if ((flags & ${keepRowCacheFlag}) === 0) clearRowCache();
     try {
-      const r = hooks.__call_reducer__(id, sender, connId, ts, argView);
-      if (r !== undefined) throw new TypeError('Reducer returned a value other than undefined');
-      return qLen > 0 ? handOverUpdates() : ${callOutcome.ok};
-    } catch (e) {
-      let senderError = false;
-      try { senderError = e instanceof hooks.__sender_error_class__; } catch {}
-      if (senderError) return report(${callOutcome.senderError}, String(e.message));
-      return report(${callOutcome.otherError}, errorText(e));
+      const code = runCall(XV, X, 0, (XV.getUint32(4, true) & ${keepRowCacheFlag}) !== 0);
+      return code === ${callOutcome.ok} && qLen > 0 ? handOverUpdates() : code;
     } finally { endCall(); }
+  },
+  // Queued calls entered together (batchHeaderBytes; callEnds). Returns how many calls ran; the host runs the others
+  // later. No call starts once the slice has passed, so each keeps its whole time limit (the entry's timeout is the
+  // limit plus the slice).
+  callReducers(newX) {
+    if (newX !== undefined) setX(newX);
+    const count = XV.getUint32(0, true), sliceMs = XV.getUint32(4, true), bytes = XV.getUint32(8, true);
+    const calls = X.slice(${batchHeaderBytes}, ${batchHeaderBytes} + bytes), CV = new DataView(calls.buffer);
+    const started = Date.now();
+    batchAborted = false;
+    let at = 0, keep = (CV.getUint32(4, true) & ${keepRowCacheFlag}) !== 0, decided = true;
+    for (let i = 0; i < count; i++) {
+      if (!decided && Date.now() - started >= sliceMs) return i;
+      decided = false;
+      let code;
+      try { code = runCall(CV, calls, at, keep); } finally { inCall = false; forgetIters(); deferring = false; }
+      if (batchAborted) { qLen = 0; return i + 1; }
+      at += ${reducerCallHeaderBytes} + CV.getUint32(at + 64, true);
+      if (code === ${callOutcome.ok} && !crossedOut && endLazily()) { keep = true; continue; }
+      if (code === ${callOutcome.ok} && qLen > 0) code = handOverUpdates();
+      qLen = 0;
+      // Whether the next call starts is decided here, so that the host can begin its transaction in this crossing.
+      const more = i + 1 < count && Date.now() - started < sliceMs;
+      let r;
+      for (;;) { r = H(${op.callEnd}, code, more ? 1 : 0); if (r >= 0 || r === ${batchAbortCode}) break; fail(r); }
+      if (r < 0) { batchAborted = true; return i + 1; }
+      keep = (r & ${callEndFlag.clearRowCache}) === 0;
+      if (!more || (r & ${callEndFlag.stop}) !== 0) return i + 1;
+      decided = true;
+    }
+    return count;
   },
   // Views (host-abi §6.1). Layout written by SyscallHost.writeViewCall: anonymous u32 @0, id u32 @4, sender u256 @8.
   // The result (ViewResultHeader + payload) goes back in X as u32 length @0 + bytes @4.

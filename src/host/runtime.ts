@@ -2,7 +2,8 @@
 // `spacetime:sys@2.x` modules, the evaluated bundle and its hooks.
 //
 // Owns: isolate lifetime (memory limit and its ballast, re-creation after a trap), module loading (host-abi §2.1) and
-// the single entry into the isolate per call (the dispatcher from isolate-src.ts, entered with applySync + timeout).
+// the single entry into the isolate per call, or per batch of queued reducer calls (the dispatcher from
+// isolate-src.ts, entered with applySync + timeout).
 // May call: isolated-vm, host/isolate-src, host/syscalls (SyscallHost), host/program, host/errors, limits,
 // host/module-log (holding log writes while a reducer or view call runs: one append per call).
 
@@ -10,11 +11,11 @@ import assert from 'node:assert';
 import ivm from 'isolated-vm';
 import { bootstrapSource, callOutcome, evaluatedMarkerSource, sysModuleSource } from './isolate-src.js';
 import type { PreparedProgram } from './program.js';
-import type { SyscallHost } from './syscalls.js';
+import type { BatchCallArgs, CallBatch, CallEnd, SyscallHost } from './syscalls.js';
 import { messageOf, PublishError } from './errors.js';
 import { SourceMap } from './sourcemap.js';
 import { holdLogWrites, releaseLogWrites } from './module-log.js';
-import { moduleEvaluateTimeoutMs, moduleHeapHardLimitFactor, moduleHeapShedMinBytes } from '../limits.js';
+import { callBatchSliceMs, moduleEvaluateTimeoutMs, moduleHeapHardLimitFactor, moduleHeapShedMinBytes } from '../limits.js';
 import { memoryBoundReached } from './memory-guard.js';
 
 /**
@@ -75,6 +76,7 @@ export class ModuleRuntime {
   private isolate!: ivm.Isolate;
   private context!: ivm.Context;
   private callReducerRef!: ivm.Reference<(...x: ivm.Copy<SharedArrayBuffer>[]) => number>;
+  private callReducersRef!: ivm.Reference<(...x: ivm.Copy<SharedArrayBuffer>[]) => number>;
   private describeRef!: ivm.Reference<() => Uint8Array>;
   private callProcedureRef!: ivm.Reference<(...x: unknown[]) => unknown>;
   private callHttpHandlerRef!: ivm.Reference<(...x: unknown[]) => unknown>;
@@ -101,6 +103,8 @@ export class ModuleRuntime {
    * object itself instead of walking Object.prototype (measured: 1,345 -> 1,320 ns per empty call).
    */
   private readonly callOptions: { timeout: number } | undefined;
+  /** applySync options of a batch: the limit plus the slice after which no call of it starts (callBatchSliceMs). */
+  private readonly batchOptions: { timeout: number } | undefined;
 
   private constructor(
     private readonly program: PreparedProgram,
@@ -109,6 +113,7 @@ export class ModuleRuntime {
   ) {
     const ms = limits.reducerTimeoutMs;
     this.callOptions = ms > 0 ? Object.assign(Object.create(null) as object, { timeout: ms }) : undefined;
+    this.batchOptions = ms > 0 ? Object.assign(Object.create(null) as object, { timeout: ms + callBatchSliceMs + 1 }) : undefined;
     // A syscall past the call's deadline ends the call here (SyscallHost.callDeadlineMs); recover() explains it.
     host.stopCall = () => { if (!this.isolate.isDisposed) this.isolate.dispose(); };
   }
@@ -146,11 +151,13 @@ export class ModuleRuntime {
       global.setSync('__stdbW', this.host.httpWait);
       global.setSync('__stdbX', this.host.exchangeTransfer());
       global.setSync('__stdbL', this.host.leaseTransfer());
+      global.setSync('__stdbE', this.host.callEndsTransfer());
       this.host.resetCallCache();
       this.host.pendingNewExchange = false;
       const dispatch = context.evalSync(bootstrapSource, { reference: true, filename: 'spacetimedb_bootstrap' }) as
         ivm.Reference<Record<string, unknown>>;
       this.callReducerRef = dispatch.getSync('callReducer', { reference: true }) as ivm.Reference<(...x: ivm.Copy<SharedArrayBuffer>[]) => number>;
+      this.callReducersRef = dispatch.getSync('callReducers', { reference: true }) as ivm.Reference<(...x: ivm.Copy<SharedArrayBuffer>[]) => number>;
       this.describeRef = dispatch.getSync('describe', { reference: true }) as ivm.Reference<() => Uint8Array>;
       this.callProcedureRef = dispatch.getSync('callProcedure', { reference: true }) as ivm.Reference<(...x: unknown[]) => unknown>;
       this.callHttpHandlerRef = dispatch.getSync('callHttpHandler', { reference: true }) as ivm.Reference<(...x: unknown[]) => unknown>;
@@ -241,6 +248,58 @@ export class ModuleRuntime {
     const message = host.readReport();
     if (code === callOutcome.senderError) return { kind: 'senderError', message };
     return { kind: 'error', message: this.map()?.rewriteStack(message) ?? message };
+  }
+
+  /**
+   * Runs `count` calls from `calls[from]`, in order, in one entry into the isolate (isolate-src.ts `callReducers`);
+   * `batch` commits or rolls back each as it ends, and begins the first one's transaction before this is called (its
+   * leases and row cache depend on it). Returns how many calls ended (at least one): the rest did not run, or ran on
+   * a state that did not hold (SyscallHost.batchAborted), and must run again. A trap ends the call in progress.
+   */
+  callReducers(calls: readonly BatchCallArgs[], from: number, count: number, timestamp: bigint, batch: CallBatch): number {
+    this.ready();
+    const host = this.host;
+    let ended = 0;
+    const counting: CallBatch = {
+      begin: () => batch.begin(),
+      refusal: () => batch.refusal(),
+      end: (outcome, group) => { ended++; batch.end(this.mapped(outcome), group); },
+      mustStop: () => batch.mustStop(),
+    };
+    host.writeReducerBatch(calls, from, count, timestamp, callBatchSliceMs);
+    this.armDeadline(this.limits.reducerTimeoutMs > 0 ? this.limits.reducerTimeoutMs + callBatchSliceMs + 1 : 0);
+    host.batch = counting;
+    let trap: string | undefined;
+    let ran = 0;
+    holdLogWrites();
+    try {
+      ran = this.callReducersRef.applySync(undefined, this.exchangeArgs(), this.batchOptions);
+    } catch (err) {
+      trap = this.recover(err);
+    } finally {
+      try {
+        if (!host.batchAborted) host.settleBatch();     // the calls that ended lazily, a trapped batch's too
+      } finally {
+        host.batch = undefined;
+        host.endCall();
+        releaseLogWrites();
+      }
+    }
+    // A trap ends the call in progress, unless the batch was cut before it: then it runs again like the calls after it.
+    if (trap !== undefined && !host.batchAborted) {
+      if (host.tx === undefined) batch.begin();
+      ended++;
+      batch.end({ kind: 'trap', message: trap }, 1);
+    }
+    if (ended < count) host.forgetLastCaller();
+    assert(ended >= 1 && ended <= count && (trap !== undefined || host.batchAborted || ended === ran), 'a batch ended no call');
+    assert(host.tx === undefined, 'a call of the batch was left open');
+    return ended;
+  }
+
+  private mapped(outcome: CallEnd): CallOutcome {
+    if (outcome.kind !== 'error') return outcome;
+    return { kind: 'error', message: this.map()?.rewriteStack(outcome.message) ?? outcome.message };
   }
 
   /**

@@ -5,9 +5,11 @@
 // numeric wire of isolate-src.ts (result ≥ 0, or -errno with the message in the exchange buffer); the host half of
 // the module's row cache and deferred updates (isolate-src.ts): which point-scan results may be cached, whether the
 // cache survives into the next reducer call, and applying queued updates and inserts in order; the sequence leases of
-// deferred autoInc inserts (the lease buffer, granting, ending at each call's end, resuming); the host-side deadline check of
-// every syscall (`callDeadlineMs`: time spent in syscalls counts toward a call's limit); the per-call bound of module
-// log bytes (logBytesPerCallMax).
+// deferred autoInc inserts (the lease buffer, granting, ending at each call's end, resuming); the host side of batched
+// entry (the call-end buffer: committing, through `CallBatch`, the calls of a batch that ended without a crossing
+// before serving any crossing, op.callEnd, cutting a batch whose lazily ended call failed to commit); the host-side
+// deadline check of every syscall (`callDeadlineMs`: time spent in syscalls counts toward a call's limit); the per-call
+// bound of module log bytes (logBytesPerCallMax).
 // May call: datastore/types (MutTx, DatastoreError, errno), sats/types (SatsError), host/isolate-src (op codes),
 // host/errors (messageOf), limits.
 
@@ -18,7 +20,8 @@ import { SatsError } from '../sats/types.js';
 import { messageOf } from './errors.js';
 import { logBytesPerCallMax } from '../limits.js';
 import {
-  chunkFlag, chunkHeaderBytes, growCode, insertRecordMarker, keepRowCacheFlag, lease, leaseSlotsMax, op, updateRecordHeaderBytes,
+  batchAbortCode, batchHeaderBytes, callEndFlag, callEnds, callOutcome, chunkFlag, chunkHeaderBytes, growCode, insertRecordMarker,
+  keepRowCacheFlag, lease, leaseSlotsMax, op, reducerCallHeaderBytes, updateRecordHeaderBytes,
 } from './isolate-src.js';
 
 /** Initial exchange buffer size. Inputs and single rows larger than this grow it (never shrinks). */
@@ -26,8 +29,6 @@ export const exchangeInitialBytes = 1 << 20;
 /** Upper bound on the exchange buffer: a row or argument list larger than this is refused. */
 export const exchangeMaxBytes = 256 << 20;
 
-/** Bytes before the arguments in a reducer call (see writeReducerCall). */
-const reducerCallHeaderBytes = 68;
 
 export const logLevel = { error: 0, warn: 1, info: 2, debug: 3, trace: 4, panic: 101 } as const;
 
@@ -76,7 +77,32 @@ interface PendingIter { rows: Uint8Array[]; next: number }
 const leaseValuesPerGrant = 16;
 
 /** A sequence lease held for the module (slot `at` of the lease buffer); `start` moves to the cursor at each call's end. */
-interface HostLease { tableId: number; at: number; start: bigint; increment: bigint; count: number; active: boolean }
+/** `applied`: inserts under this lease the host applied since it was granted or resumed (a cut batch ends it there). */
+interface HostLease { tableId: number; at: number; start: bigint; increment: bigint; count: number; active: boolean; applied: number }
+
+/** What a batch of reducer calls (ModuleRuntime.callReducers) ends through: its owner commits and rolls back. */
+export interface CallBatch {
+  /** Begins the transaction of the batch's next call and sets `tx` (the host asks when that call first needs it). */
+  begin(): void;
+  /** Why the transaction in progress may not commit now (Database.commitRefusal), if it may not. */
+  refusal(): string | undefined;
+  /**
+   * The call in progress ended with `outcome`: commit (ok) or roll back, and clear `tx`. `group` calls end together
+   * (the lazily ended ones read at once), for the duration each is given.
+   */
+  end(outcome: CallEnd, group: number): void;
+  /** True when no further call of the batch may start now (e.g. immediate calls were queued: they run first). */
+  mustStop(): boolean;
+}
+/** How a call of a batch ended, as SyscallHost saw it (error messages as the module reported them). */
+export type CallEnd =
+  | { kind: 'ok' }
+  | { kind: 'senderError'; message: string }
+  | { kind: 'error'; message: string }
+  | { kind: 'trap'; message: string };
+const callEndOk: CallEnd = { kind: 'ok' };
+/** One call of a batch as writeReducerBatch reads it. */
+export interface BatchCallArgs { id: number; sender: bigint; connId: bigint; args: Uint8Array }
 
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
@@ -111,6 +137,17 @@ export class SyscallHost {
   private readonly lv = new DataView(this.leaseSab);
   /** Leases by slot; between calls they are ended (the sequence is exact) and resumed by a call that follows. */
   private readonly leases: HostLease[] = [];
+  /** The call-end buffer (isolate-src.ts `callEnds`), shared with every isolate of this host. */
+  private readonly endsSab = new SharedArrayBuffer(callEnds.bufferBytes);
+  private readonly ev = new DataView(this.endsSab);
+  private readonly e8 = new Uint8Array(this.endsSab);
+  /** The batch being run (ModuleRuntime.callReducers), if any. */
+  batch: CallBatch | undefined = undefined;
+  /**
+   * Set when a call the batch ended lazily failed to commit: the calls that ran after it saw a state that did not
+   * hold. Every crossing then answers batchAbortCode, and the batch's owner runs those calls again.
+   */
+  batchAborted = false;
   /** True while a reducer call runs: only those defer inserts. */
   private inReducerCall = false;
   /**
@@ -184,6 +221,11 @@ export class SyscallHost {
     }
   }
 
+  /** The call-end buffer as handed to an isolate (shared, not copied). */
+  callEndsTransfer(): ivm.Copy<SharedArrayBuffer> {
+    return new ivm.ExternalCopy(this.endsSab).copyInto();
+  }
+
   /** The lease buffer as handed to an isolate (shared, not copied). */
   leaseTransfer(): ivm.Copy<SharedArrayBuffer> {
     return new ivm.ExternalCopy(this.leaseSab).copyInto();
@@ -198,23 +240,62 @@ export class SyscallHost {
   writeReducerCall(id: number, sender: bigint, connId: bigint, timestamp: bigint, args: Uint8Array): void {
     const need = reducerCallHeaderBytes + args.length;
     if (need > this.x.length) { this.grow(need); this.pendingNewExchange = true; }
-    const xv = this.xv;
-    // Layout read by the dispatcher in isolate-src.ts (callReducer).
-    let flags = 0;
-    if (sender === this.lastSender) flags |= 1; else { writeBig(xv, 8, sender, 4); this.lastSender = sender; }
-    if (connId === this.lastConn) flags |= 2; else { writeBig(xv, 40, connId, 2); this.lastConn = connId; }
+    this.writeCallAt(0, id, sender, connId, timestamp, args, this.startCalls());
+  }
+
+  /**
+   * Writes `count` calls from `calls[from]` as one batch (isolate-src.ts `batchHeaderBytes`), all with `timestamp`;
+   * `tx` is the first call's transaction. No call starts once `sliceMs` has passed since the entry.
+   */
+  writeReducerBatch(calls: readonly BatchCallArgs[], from: number, count: number, timestamp: bigint, sliceMs: number): void {
+    let bytes = 0;
+    for (let i = from; i < from + count; i++) bytes += reducerCallHeaderBytes + calls[i].args.length;
+    if (batchHeaderBytes + bytes > this.x.length) { this.grow(batchHeaderBytes + bytes); this.pendingNewExchange = true; }
+    let flags = this.startCalls();
+    let at = batchHeaderBytes;
+    for (let i = from; i < from + count; i++) {
+      const c = calls[i];
+      this.writeCallAt(at, c.id, c.sender, c.connId, timestamp, c.args, flags);
+      at += reducerCallHeaderBytes + c.args.length;
+      flags = 0;                                     // the shim keeps its cache across a batch unless told otherwise
+    }
+    this.xv.setUint32(0, count, true);
+    this.xv.setUint32(4, sliceMs, true);
+    this.xv.setUint32(8, bytes, true);
+    this.ev.setUint32(0, callEnds.headerBytes, true);
+    this.batchAborted = false;
+  }
+
+  /**
+   * After a batch that ran fewer calls than were written: the next header carries its sender and connection id again
+   * (the shim's "same as the previous call" is the last call it ran, not the last one written).
+   */
+  forgetLastCaller(): void {
+    this.lastSender = undefined;
+    this.lastConn = undefined;
+  }
+
+  /** What starts a reducer entry: its leases resumed if it follows the last call; the header's keepRowCacheFlag. */
+  private startCalls(): number {
     const tx = this.tx, last = this.lastReducerTx;
     const follows = tx !== undefined && last !== undefined && tx.follows !== undefined && tx.follows(last);
-    if (follows) flags |= keepRowCacheFlag;
     this.lastReducerTx = tx;
     if (this.leases.length > 0) this.resumeLeases(follows);
     this.inReducerCall = this.deferWrites;
-    xv.setUint32(0, id, true);
-    xv.setUint32(4, flags, true);
-    xv.setBigInt64(56, timestamp, true);
-    xv.setUint32(64, args.length, true);
-    this.x.set(args, reducerCallHeaderBytes);
     this.deferredFailure = undefined;
+    return follows ? keepRowCacheFlag : 0;
+  }
+
+  /** One call's header and arguments at x[at] (layout read by the dispatcher's runCall). */
+  private writeCallAt(at: number, id: number, sender: bigint, connId: bigint, timestamp: bigint, args: Uint8Array, flags: number): void {
+    const xv = this.xv;
+    if (sender === this.lastSender) flags |= 1; else { writeBig(xv, at + 8, sender, 4); this.lastSender = sender; }
+    if (connId === this.lastConn) flags |= 2; else { writeBig(xv, at + 40, connId, 2); this.lastConn = connId; }
+    xv.setUint32(at, id, true);
+    xv.setUint32(at + 4, flags, true);
+    xv.setBigInt64(at + 56, timestamp, true);
+    xv.setUint32(at + 64, args.length, true);
+    this.x.set(args, at + reducerCallHeaderBytes);
   }
 
   /**
@@ -227,22 +308,130 @@ export class SyscallHost {
     return this.deferredFailure;
   }
 
-  /** Applies queued update records in x[at, end), in order; the first failure is kept in deferredFailure. */
-  private applyUpdates(at: number, end: number): void {
-    const xv = this.xv;
+  /** Applies queued update records in x[at, end) (or in `bytes`), in order; the first failure is kept in deferredFailure. */
+  private applyUpdates(at: number, end: number, bytes = this.x, view = this.xv): void {
     while (at < end && this.deferredFailure === undefined) {
-      const tableId = xv.getUint32(at, true), indexId = xv.getUint32(at + 4, true), len = xv.getUint32(at + 8, true);
+      const tableId = view.getUint32(at, true), indexId = view.getUint32(at + 4, true), len = view.getUint32(at + 8, true);
       at += updateRecordHeaderBytes;
       try {
         // No checkScheduleRow: MutTx.infallibleUpdate / infallibleInsert exclude schedule tables.
-        const tx = this.txOrThrow(), row = this.x.subarray(at, at + len);
-        const n = (indexId === insertRecordMarker ? tx.insert(tableId, row) : tx.update(tableId, indexId, row)).generated.length;
+        const tx = this.txOrThrow(), row = bytes.subarray(at, at + len);
+        const insert = indexId === insertRecordMarker;
+        const n = (insert ? tx.insert(tableId, row) : tx.update(tableId, indexId, row)).generated.length;
         assert(n === 0, 'a deferred write generated values');
+        if (insert) this.countLeased(tableId);
       } catch (err) {
         this.deferredFailure = `a deferred update of table ${tableId} failed: ${messageOf(err)}`;
       }
       at += len;
     }
+  }
+
+  /** A leased insert into `tableId` was applied (HostLease.applied). */
+  private countLeased(tableId: number): void {
+    for (const l of this.leases) if (l.tableId === tableId) { l.applied++; return; }
+  }
+
+  /**
+   * Commits the calls of the batch that ended lazily since the last look (their records in the call-end buffer), in
+   * order. False when one failed to commit: the batch is cut short (cutBatch).
+   */
+  settleBatch(): boolean {
+    const ev = this.ev, end = ev.getUint32(0, true);
+    if (end === callEnds.headerBytes) return true;
+    ev.setUint32(0, callEnds.headerBytes, true);   // first: a fault below must not commit these calls twice
+    const batch = this.batch!;
+    let group = 0;
+    for (let at: number = callEnds.headerBytes; at < end; at += 4 + ev.getUint32(at, true)) group++;
+    for (let at: number = callEnds.headerBytes; at < end;) {
+      const n = ev.getUint32(at, true);
+      at += 4;
+      if (this.tx === undefined) this.beginBatchCall(batch);
+      const tx = this.tx!;
+      this.applyUpdates(at, at + n, this.e8, ev);
+      at += n;
+      const failure = this.deferredFailure;
+      this.endCallState();
+      const refused = failure === undefined ? batch.refusal() : undefined;
+      if (failure !== undefined || refused !== undefined) {
+        // The calls after this one ran on its writes: put the leases back to the first value no applied insert took
+        // (this call's own are used up, as when a single call fails), and drop their ends.
+        for (const l of this.leases) if (l.active) this.endLease(l, l.applied);
+        batch.end(failure !== undefined ? { kind: 'error', message: failure } : { kind: 'senderError', message: refused! }, group);
+        return this.cutBatch();
+      }
+      tx.checkpoint?.();                           // what the module's row cache holds is the tx's state now
+      this.lastReducerTx = tx;
+      // The leases carry over from call to call of the group (nothing else writes between them) and end with its last.
+      if (at >= end) this.endLeases();
+      batch.end(callEndOk, group);
+    }
+    return true;
+  }
+
+  /**
+   * op.callEnd: the call in progress ended with `code` (its report or queue in X as a single call leaves them);
+   * `more`: the shim starts the batch's next call unless told to stop, so its transaction begins now and takes up the
+   * leases this call ended (its first insert may need one before anything crosses).
+   */
+  private endCallInBatch(code: number, more: boolean): number {
+    const batch = this.batch;
+    if (batch === undefined) throw new DatastoreError(errno.hostCallFailure, 'a call end outside a batch');
+    const tx = this.tx!;                           // dispatch began it
+    let outcome: CallEnd;
+    if (code === callOutcome.ok || code === callOutcome.okDeferred) {
+      const failure = code === callOutcome.okDeferred ? this.applyHandedUpdates() : this.deferredFailure;
+      const refused = failure === undefined ? batch.refusal() : undefined;
+      outcome = failure !== undefined ? { kind: 'error', message: failure }
+        : refused !== undefined ? { kind: 'senderError', message: refused } : callEndOk;
+    } else {
+      const message = this.readReport();
+      outcome = code === callOutcome.senderError ? { kind: 'senderError', message } : { kind: 'error', message };
+    }
+    this.endCallState();
+    if (outcome.kind === 'ok') { tx.checkpoint?.(); this.lastReducerTx = tx; }
+    this.endLeases();
+    batch.end(outcome, 1);
+    // A call rolled back leaves its writes in the module's row cache.
+    let flags = outcome.kind === 'ok' ? 0 : callEndFlag.clearRowCache;
+    if (batch.mustStop()) flags |= callEndFlag.stop;
+    else if (more) this.beginBatchCall(batch);
+    return flags;
+  }
+
+  /**
+   * Begins the transaction of the batch's next call. Leases ended with the call before are resumed when this call
+   * follows it, as at the start of a single call (startCalls).
+   */
+  private beginBatchCall(batch: CallBatch): void {
+    batch.begin();
+    const tx = this.tx!, last = this.lastReducerTx;
+    if (this.leases.length === 0) return;
+    for (const l of this.leases) if (l.active) return;
+    this.resumeLeases(last !== undefined && tx.follows !== undefined && tx.follows(last));
+  }
+
+  /** Ends the active leases in the transaction of the call ending now (the sequence is exact between calls). */
+  private endLeases(): void {
+    for (const l of this.leases) if (l.active) this.endLease(l);
+  }
+
+  /** What ends with each call of a batch (its iterators, its log allowance, a failed deferred write). */
+  private endCallState(): void {
+    this.deferredFailure = undefined;
+    this.logBytesThisCall = 0;
+    if (this.iters.size > 0) this.iters.clear();
+  }
+
+  /**
+   * A call ended lazily failed to commit, so the calls after it ran on a state that does not hold: their ends are
+   * dropped, every later crossing fails, and the next call starts with an empty row cache (its owner runs them again).
+   */
+  private cutBatch(): false {
+    this.batchAborted = true;
+    this.ev.setUint32(0, callEnds.headerBytes, true);
+    this.lastReducerTx = undefined;
+    return false;
   }
 
   private update(tableId: number, indexId: number, row: Uint8Array): number {
@@ -301,6 +490,7 @@ export class SyscallHost {
     for (const l of this.leases) {
       if (l.count > 0 && tx.resumeSequenceLease(l.tableId, l.start, l.count)) {
         l.active = true;
+        l.applied = 0;
         lv.setUint32(l.at + 4, 1, true); lv.setUint32(l.at + 8, 0, true); lv.setUint32(l.at + 12, l.count, true);
         lv.setFloat64(l.at + 16, Number(l.start), true);
       } else {
@@ -321,9 +511,8 @@ export class SyscallHost {
    * Ends the active lease `l`: the sequence goes back to its first value the shim did not use, exactly where it would
    * be had every insert crossed. The lease keeps the unused values for resumeLeases.
    */
-  private endLease(l: HostLease): void {
+  private endLease(l: HostLease, used = this.lv.getUint32(l.at + 8, true)): void {
     const lv = this.lv;
-    const used = lv.getUint32(l.at + 8, true);
     lv.setUint32(l.at + 4, 0, true);
     l.active = false;
     l.start += BigInt(used) * l.increment;
@@ -349,14 +538,14 @@ export class SyscallHost {
     let l = this.leases.find((x) => x.tableId === tableId);
     if (l === undefined) {
       if (this.leases.length >= leaseSlotsMax) return;
-      l = { tableId, at: lease.headerBytes + this.leases.length * lease.slotBytes, start: 0n, increment: 0n, count: 0, active: false };
+      l = { tableId, at: lease.headerBytes + this.leases.length * lease.slotBytes, start: 0n, increment: 0n, count: 0, active: false, applied: 0 };
       this.leases.push(l);
     }
     if (l.active) this.endLease(l);
     const got = tx.leaseSequence(tableId, leaseValuesPerGrant);
     const lv = this.lv, at = l.at;
     if (got === undefined) { l.count = 0; return; }
-    l.start = got.start; l.increment = got.increment; l.count = got.count; l.active = true;
+    l.start = got.start; l.increment = got.increment; l.count = got.count; l.active = true; l.applied = 0;
     lv.setUint32(at, tableId, true); lv.setUint32(at + 4, 1, true); lv.setUint32(at + 8, 0, true);
     lv.setUint32(at + 12, got.count, true);
     lv.setFloat64(at + 16, Number(got.start), true); lv.setFloat64(at + 24, Number(got.increment), true);
@@ -425,6 +614,12 @@ export class SyscallHost {
     // Checked before any work, so a stopped call never leaves a half-done syscall behind (~30 ns per syscall).
     if (performance.now() > this.callDeadlineMs) return this.stopOverDeadline();
     if (opc === 0) { this.grow(a as number); return this.exchangeTransfer(); }
+    const batch = this.batch;
+    if (batch !== undefined) {
+      // The calls that ended lazily commit before anything of the call in progress is served.
+      if (this.batchAborted || !this.settleBatch()) return batchAbortCode;
+      if (this.tx === undefined) this.beginBatchCall(batch);
+    }
     this.syscallDepth++;
     try {
       return this.run(opc, a, b, c, d, e, f);
@@ -526,6 +721,7 @@ export class SyscallHost {
         return this.writeBack(generated);
       }
       case op.update: return this.update(a as number, b as number, this.x.subarray(0, c as number));
+      case op.callEnd: return this.endCallInBatch(a as number, b === 1);
       case op.applyUpdates:
         this.applyUpdates(0, a as number);
         if (this.deferredFailure !== undefined) throw new DatastoreError(errno.hostCallFailure, this.deferredFailure);

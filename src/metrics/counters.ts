@@ -52,6 +52,10 @@ export class DatabaseCounters {
   readonly reducers = new Map<string, ReducerCounters>();
   /** Committed transactions (reducer calls, lifecycle hooks, SQL DML). */
   transactions = 0;
+  /** Entries into the module that ran queued client calls together (host/database.ts runReducerBatch). */
+  callBatches = 0;
+  /** Client calls those entries ended (their mean is the batch size). */
+  batchedCalls = 0;
 
   /** Counts one reducer call that took `seconds` (the module's run, before the commit). */
   reducerCalled(name: string, seconds: number, failed: boolean): void {

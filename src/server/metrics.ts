@@ -62,6 +62,9 @@ export function createMetricsRegistry(databases: DatabaseRegistry): Registry {
     collect() { this.set([...databases.liveEntries()].length); },
   });
   perDatabaseCounter(registers, live, 'spacetime_transactions_total', 'Committed transactions', (s) => s.counters.transactions);
+  perDatabaseCounter(registers, live, 'spacetime_reducer_call_batches_total', 'Entries into the module that ran queued reducer calls together',
+    (s) => s.counters.callBatches);
+  perDatabaseCounter(registers, live, 'spacetime_reducer_calls_batched_total', 'Reducer calls run in those entries', (s) => s.counters.batchedCalls);
   perDatabaseCounter(registers, live, 'spacetime_commitlog_bytes_written_total', 'Commit-log record bytes written (framing included)',
     (s) => s.commitLog?.bytesAppended ?? 0);
   perDatabaseCounter(registers, live, 'spacetime_commitlog_fsyncs_total', 'fdatasync calls on commit-log segments', (s) => s.commitLog?.syncs ?? 0);

@@ -2,6 +2,7 @@
 // in-thread. A burst of calls in one frame goes to the database's worker without waiting for each reply, so they share
 // group commits (fewer fsyncs than calls), and every reply still comes in request order carrying the caller's own
 // subscribed changes — also right after a call that failed — while another subscriber sees every commit in order.
+// The calls that reach the worker together run in batches (one entry into the module for many calls).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { cleanupTempDirs, runCli, startTestServer, tempConfigPath, type TestServer } from '../harness.js';
@@ -26,12 +27,13 @@ after(async () => {
   cleanupTempDirs();
 });
 
-async function fsyncs(): Promise<number> {
+async function metric(name: string): Promise<number> {
   const text = await (await fetch(`${server.url}/v1/metrics`)).text();
   let n = 0;
-  for (const m of text.matchAll(/^spacetime_commitlog_fsyncs_total\{[^}]*\} (\d+)/gm)) n += Number(m[1]);
+  for (const m of text.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\d+)`, 'gm'))) n += Number(m[1]);
   return n;
 }
+const fsyncs = (): Promise<number> => metric('spacetime_commitlog_fsyncs_total');
 
 async function nextOf<T extends ServerMessage['tag']>(c: RawClient, tag: T): Promise<Extract<ServerMessage, { tag: T }>> {
   const m = await c.next(20_000);
@@ -51,7 +53,7 @@ test('a burst of calls on one connection shares group commits; replies and updat
   await nextOf(b, 'SubscribeApplied');
 
   const failing = 60; // bad arguments: InternalError, no commit; the next call must still get its own update
-  const before = await fsyncs();
+  const before = await fsyncs(), batchedBefore = await metric('spacetime_reducer_calls_batched_total');
   a.send(...Array.from({ length: calls }, (_, i) => ({
     tag: 'CallReducer' as const, requestId: i + 1, reducer: 'add', args: i + 1 === failing ? new Uint8Array([1]) : stringArgs(`p${i + 1}`),
   })));
@@ -75,6 +77,9 @@ test('a burst of calls on one connection shares group commits; replies and updat
   }
   const synced = (await fsyncs()) - before;
   assert.ok(synced < calls / 2, `${calls} pipelined calls took ${synced} fsyncs: they should share group commits`);
+  // Calls that reach the worker together enter the module together (Database.callReducersNow).
+  const batched = (await metric('spacetime_reducer_calls_batched_total')) - batchedBefore;
+  assert.ok(batched >= calls / 2, `${batched} of ${calls} pipelined calls ran in batches`);
   a.ws.close();
   b.ws.close();
 });

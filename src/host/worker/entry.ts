@@ -28,7 +28,7 @@
 // wait in `backlog`, in arrival order.
 
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { Database, type Caller } from '../database.js';
+import { Database, type Caller, type NowCall } from '../database.js';
 import { compileWithSql, subscriptionsFor, type ClientHandle, type ClientSink, type SubscriptionManager } from '../../subscription/manager.js';
 import type { EncodedTableUpdate, QuerySetUpdate, ServerMessage } from '../../subscription/messages.js';
 import type { AnswersFor } from '../../subscription/port.js';
@@ -105,12 +105,15 @@ class DatabaseSession {
   });
   /** Requests waiting behind a `callOrdered` that found the database busy, in arrival order. */
   private readonly backlog: Request[] = [];
+  /** A client's calls that arrived one after another in this message: they run together (runCalls). */
+  private readonly callRun: (NowCall & { id: number })[] = [];
   private backlogRetry: NodeJS.Timeout | undefined;
 
   constructor(private readonly port: MessagePort) {
     port.on('message', (batch: Batch<Request>) => {
       requestArrived();
       this.requests.read(batch, this.onRequest, this.onCall);
+      this.runCalls();
     });
     port.once('close', () => this.detach());
   }
@@ -378,6 +381,7 @@ class DatabaseSession {
   }
 
   private readonly onRequest = (req: Request): void => {
+    this.runCalls();                             // the calls before it run first
     if (this.backlog.length > 0) {
       this.queueBehind(req);
       return;
@@ -385,14 +389,49 @@ class DatabaseSession {
     this.handle(req);
   };
 
-  /** A client's call (a binary record): run at once when it can, else it waits in the backlog with what follows it. */
+  /**
+   * A client's call (a binary record): it joins the calls that arrived right before it, which run together once the
+   * message is read or another request comes (runCalls).
+   */
   private readonly onCall = (id: number, name: string, args: Uint8Array, caller: Caller): void => {
-    if (this.backlog.length > 0 || (this.db !== undefined && !this.callOrdered(id, name, args, caller))) {
-      this.queueBehind({ id, op: 'callOrdered', name, args, caller });
+    this.callRun.push({ id, name, args, caller });
+  };
+
+  /**
+   * Runs the calls gathered by onCall: at once when the database is free (in batches, Database.callReducersNow), each
+   * answered as it would be alone; else they wait in the backlog, in order, with what follows them.
+   */
+  private runCalls(): void {
+    const run = this.callRun;
+    if (run.length === 0) return;
+    const calls = run.splice(0, run.length);
+    if (this.backlog.length > 0 || this.db === undefined) {
+      for (const c of calls) {
+        if (this.db === undefined) this.send({ id: c.id, ok: false, error: encodeError(new DatabaseClosedError()) });
+        else this.queueBehind({ id: c.id, op: 'callOrdered', name: c.name, args: c.args, caller: c.caller });
+      }
       return;
     }
-    if (this.db === undefined) this.send({ id, ok: false, error: encodeError(new DatabaseClosedError()) });
-  };
+    if (calls.length === 1) {
+      const c = calls[0];
+      if (!this.callOrdered(c.id, c.name, c.args, c.caller)) this.queueBehind({ id: c.id, op: 'callOrdered', name: c.name, args: c.args, caller: c.caller });
+      return;
+    }
+    let ran = 0, took: boolean;
+    try {
+      took = this.opened().callReducersNow(calls, (i, result, durable) => {
+        ran = i + 1;
+        const offset = this.db?.durableOffset;
+        if (result instanceof Error) this.send({ id: calls[i].id, ok: false, error: encodeError(result), offset });
+        else this.queued().callResult(calls[i].id, result, this.durables.seqOf(durable), offset);
+      });
+    } catch (err) {
+      // An internal fault: the calls not answered yet fail with it, as a single call would.
+      for (let i = ran; i < calls.length; i++) this.send({ id: calls[i].id, ok: false, error: encodeError(err), offset: this.db?.durableOffset });
+      return;
+    }
+    if (!took) for (const c of calls) this.queueBehind({ id: c.id, op: 'callOrdered', name: c.name, args: c.args, caller: c.caller });
+  }
 
   /** Runs a client's call now if the database is free: replied to at once (see the header). False: busy, try later. */
   private callOrdered(id: number, name: string, args: Uint8Array, caller: Caller): boolean {
