@@ -35,8 +35,8 @@ const chunkMergeEntriesMax = chunkEntriesMax / 2;
 /** A bulk load fills chunks this far, leaving room for adds before the first splits. */
 const chunkLoadEntries = (chunkEntriesMax * 3) / 4;
 /**
- * Chunk slots per page: 2 MiB of row ids, ~350k entries at the fill adds leave. Pages, not one growing array, so that no
- * add copies more than one page (a doubling array copied ~100 MB at 50M rows); page 0 grows by doubling up to this,
+ * Chunk slots per page: 2 MiB of row ids, ~350k entries at the fill adds leave. Pages, not one growing array, so that
+ * no add copies more than one page (one doubling array would copy ~300 MB at 50M rows); page 0 doubles up to this,
  * so that the many small indexes of a database cost ~2 KiB each, not a page.
  */
 const pageSlotsLog2 = 10;
@@ -352,9 +352,9 @@ export class RowIdTree {
   }
 
   /**
-   * Gives pages back once most slots are free (deletes emptied a large tree): the chunks move to slots 0 .. chunkCount-1
-   * of new pages, in key order, with their counts and fences; no key is read. A tree of one page or less keeps its
-   * slots, and it takes 3/4 of the slots freed again for another move, so moves cost O(1) per removal.
+   * Gives pages back once most slots are free (deletes emptied a large tree): the chunks move to slots
+   * 0 .. chunkCount - 1 of new pages, in key order, with their counts and fences; no key is read. A tree of one page or
+   * less keeps its slots, and it takes 3/4 of the slots freed again for another move, so moves cost O(1) per removal.
    */
   private shrinkWhenSparse(): void {
     const chunks = this.chunkCount;
