@@ -6,13 +6,13 @@
 // middle of a batch and bursts longer than callBatchCallsMax are all in it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Database, type Caller, type ReducerCallResult } from '../../src/host/database.js';
 import { callBatchCallsMax } from '../../src/limits.js';
 import { attachMemorySample } from '../../src/host/memory-guard.js';
-import { createOnPath, sourceBundle } from './bundle.js';
+import { callSummary, commitLogBytes, createOnPath, sourceBundle } from './bundle.js';
 
 const alice: Caller = { identity: 0x1111n, connectionId: 0x22n, jwtPayload: undefined };
 const bob: Caller = { identity: 0x3333n, connectionId: 0x44n, jwtPayload: undefined };
@@ -104,15 +104,6 @@ const bursts: Call[][] = [
   transfers(3 * callBatchCallsMax + 5, 1),
 ];
 
-function summary(r: ReducerCallResult): unknown {
-  if (r.status !== 'committed') return { status: r.status, message: r.message.split('\n')[0] };
-  return { status: r.status, ts: r.timestampMicros, tables: r.txData.tables.map((t) => ({ t: t.tableName, ins: t.inserts, del: t.deletes })) };
-}
-
-function clogBytes(dir: string): Buffer {
-  const clog = join(dir, 'clog');
-  return Buffer.concat(readdirSync(clog).filter((f) => f.endsWith('.stdb.log')).sort().map((f) => readFileSync(join(clog, f))));
-}
 
 const logText = (db: Database): string[] => db.logs.tail(1000).map((r) => `${r.level} ${r.message.split('\n')[0]}`);
 
@@ -132,12 +123,12 @@ test('calls made at once run in batches and give what the same calls give one at
       now += 1_000_000n;                          // the clock stands still within a burst: a batch has one timestamp
       const reference: unknown[] = [];
       const referenceCrossings = oneByOne.syscallCrossings();
-      for (const [name, args, caller] of burst) reference.push(summary(await oneByOne.callReducerJson(name, args, caller ?? alice)));
+      for (const [name, args, caller] of burst) reference.push(callSummary(await oneByOne.callReducerJson(name, args, caller ?? alice)));
       const crossedOneByOne = oneByOne.syscallCrossings() - referenceCrossings;
       for (const db of [batched, batchedImmediate]) {
         const batchesBefore = db.counters.callBatches, crossingsBefore = db.syscallCrossings();
         const results = await Promise.all(burst.map(([name, args, caller]) => db.callReducerJson(name, args, caller ?? alice)));
-        assert.deepEqual(results.map(summary), reference, `burst ${b}: outcomes and TxData`);
+        assert.deepEqual(results.map(callSummary), reference, `burst ${b}: outcomes and TxData`);
         assert.deepEqual(db.datastore.exportSnapshot(), oneByOne.datastore.exportSnapshot(), `burst ${b}: state`);
         if (burst.length > 1) assert.ok(db.counters.callBatches > batchesBefore, `burst ${b} ran in batches`);
         if (db === batched && b === bursts.length - 1) {
@@ -157,10 +148,10 @@ test('calls made at once run in batches and give what the same calls give one at
     await batched.close();
     await batchedImmediate.close();
   }
-  const reference = clogBytes(join(root, 'one-by-one'));
+  const reference = commitLogBytes(join(root, 'one-by-one'));
   assert.ok(reference.length > 0);
-  assert.ok(clogBytes(join(root, 'batched')).equals(reference), 'byte-identical commit log (batched)');
-  assert.ok(clogBytes(join(root, 'batched-immediate')).equals(reference), 'byte-identical commit log (batched, immediate writes)');
+  assert.ok(commitLogBytes(join(root, 'batched')).equals(reference), 'byte-identical commit log (batched)');
+  assert.ok(commitLogBytes(join(root, 'batched-immediate')).equals(reference), 'byte-identical commit log (batched, immediate writes)');
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -195,14 +186,14 @@ test('a call that ended lazily and is refused at commit cuts its batch: the call
     now += 1_000_000n;
     reference.arm();
     const expected: unknown[] = [];
-    for (const [name, args, caller] of burst) expected.push(summary(await reference.db.callReducerJson(name, args, caller ?? alice)));
+    for (const [name, args, caller] of burst) expected.push(callSummary(await reference.db.callReducerJson(name, args, caller ?? alice)));
     sample[0] = 0; sample[1] = 0;
     batched.arm();
     const batchesBefore = batched.db.counters.callBatches;
     const results = await Promise.all(burst.map(([name, args, caller]) => batched.db.callReducerJson(name, args, caller ?? alice)));
     sample[0] = 0; sample[1] = 0;
     assert.ok(batched.db.counters.callBatches > batchesBefore, 'the burst ran in a batch');
-    assert.deepEqual(results.map(summary), expected, 'outcomes and TxData');
+    assert.deepEqual(results.map(callSummary), expected, 'outcomes and TxData');
     assert.equal(expected.filter((r) => (r as ReducerCallResult).status === 'committed').length, commitsBeforeBound);
     assert.match(JSON.stringify(expected[commitsBeforeBound]), /out of memory/);
     assert.deepEqual(batched.db.datastore.exportSnapshot(), reference.db.datastore.exportSnapshot(), 'state and sequences');

@@ -1,12 +1,14 @@
 // test/host/bundle.ts — bundles a fixture module with esbuild the way `spacetime build` does (entry src/index.ts,
 // ESM, platform browser, `spacetime:sys*` external, inline source map), cached per process; bundles a module given as
 // source text the same way; and opens a database on the deferred (cached) or the immediate call path
-// (SPACETIME_IMMEDIATE_WRITES=1: every scan and write crosses), for tests that hold one against the other; and the
-// raw-iterator helpers those tests' module sources share.
+// (SPACETIME_IMMEDIATE_WRITES=1: every scan and write crosses), for tests that hold one against the other, with what
+// they compare (a call's outcome and TxData, a commit log's bytes); and the raw-iterator helpers those tests' module
+// sources share.
 // Test helper for test/host/*.
 import { build } from 'esbuild';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Database, type DatabaseOptions } from '../../src/host/database.js';
+import { Database, type DatabaseOptions, type ReducerCallResult } from '../../src/host/database.js';
 
 const repoRoot = new URL('../../', import.meta.url).pathname;
 
@@ -34,6 +36,18 @@ export async function sourceBundle(source: string, sourcefile: string): Promise<
     define: { 'process.env.NODE_ENV': '"production"' }, logLevel: 'silent', target: 'esnext',
   });
   return r.outputFiles[0].text;
+}
+
+/** What two call paths must agree on for a call: its status and message's first line, or its timestamp and TxData. */
+export function callSummary(r: ReducerCallResult): unknown {
+  if (r.status !== 'committed') return { status: r.status, message: r.message.split('\n')[0] };
+  return { status: r.status, ts: r.timestampMicros, tables: r.txData.tables.map((t) => ({ t: t.tableName, ins: t.inserts, del: t.deletes })) };
+}
+
+/** The commit log of the database in `dir`, its segments in order. */
+export function commitLogBytes(dir: string): Buffer {
+  const clog = join(dir, 'clog');
+  return Buffer.concat(readdirSync(clog).filter((f) => f.endsWith('.stdb.log')).sort().map((f) => readFileSync(join(clog, f))));
 }
 
 /** Database.create on the immediate path when `immediate` (the env var is read at creation only). */

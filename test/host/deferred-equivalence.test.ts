@@ -5,11 +5,11 @@
 // snapshot holds rows and sequence positions), and byte-identical commit logs; the deferred one must cross less.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Database, type Caller, type ReducerCallResult } from '../../src/host/database.js';
-import { createOnPath, sourceBundle } from './bundle.js';
+import { Database, type Caller } from '../../src/host/database.js';
+import { callSummary, commitLogBytes, createOnPath, sourceBundle } from './bundle.js';
 
 const alice: Caller = { identity: 0x1111n, connectionId: 0x22n, jwtPayload: undefined };
 const owner: Caller = { identity: 0xabn, connectionId: 0n, jwtPayload: undefined };
@@ -99,16 +99,6 @@ const calls: Call[] = [
   ['transfer', [0, 1, 999_999]],
 ];
 
-function summary(r: ReducerCallResult | string): unknown {
-  if (typeof r === 'string') return r;
-  if (r.status !== 'committed') return { status: r.status, message: r.message.split('\n')[0] };
-  return { status: r.status, ts: r.timestampMicros, tables: r.txData.tables.map((t) => ({ t: t.tableName, ins: t.inserts, del: t.deletes })) };
-}
-
-function clogBytes(dir: string): Buffer {
-  const clog = join(dir, 'clog');
-  return Buffer.concat(readdirSync(clog).filter((f) => f.endsWith('.stdb.log')).sort().map((f) => readFileSync(join(clog, f))));
-}
 
 test('deferred and immediate writes give the same outcomes, TxData, states and commit log', async () => {
   const program = await moduleBundle();
@@ -125,7 +115,7 @@ test('deferred and immediate writes give the same outcomes, TxData, states and c
       now += 1000n;
       const run = async (db: Database): Promise<unknown> => {
         if (name === 'sql') { await db.sql(arg as string, owner); return 'sql'; }
-        return summary(await db.callReducerJson(name, arg as unknown[], alice));
+        return callSummary(await db.callReducerJson(name, arg as unknown[], alice));
       };
       const before = [deferred.syscallCrossings(), immediate.syscallCrossings()];
       const a = await run(deferred), b = await run(immediate);
@@ -142,7 +132,7 @@ test('deferred and immediate writes give the same outcomes, TxData, states and c
     await deferred.close();
     await immediate.close();
   }
-  const a = clogBytes(join(root, 'deferred')), b = clogBytes(join(root, 'immediate'));
+  const a = commitLogBytes(join(root, 'deferred')), b = commitLogBytes(join(root, 'immediate'));
   assert.ok(a.length > 0);
   assert.ok(a.equals(b), 'byte-identical commit logs');
   rmSync(root, { recursive: true, force: true });
