@@ -83,14 +83,14 @@ export const callOutcome = { ok: 0, senderError: 1, otherError: 2, okDeferred: 3
 /**
  * Batched entry (ARCHITECTURE.md "Isolate crossings"; docs/engine-v2.md §6c): queued reducer calls enter the isolate
  * together. In X: u32 count @0, u32 slice ms @4, u32 byte length @8, then each call's header and arguments (the layout
- * of SyscallHost.writeReducerCall) back to back from @12. A call that succeeded with no crossing but point scans and
- * logs ends without one: its queued records go to the call-end buffer (\`callEnds\`: a SharedArrayBuffer of the host,
- * u32 end offset @0, then per ended call u32 length + its queue), which the host reads before it serves any crossing and
- * after the entry (a trap included). Any other call ends with op.callEnd (code in the argument, report or queue in X
- * as the single call returns them; 1 in the second when the next call starts); the host answers callEndFlag bits.
- * Why a call that wrote through a crossing ends with one: what it did may stop the batch (an immediate call queued:
- * it runs before the next call), and a large write may be refused at commit, which the host can then tell the module
- * (clearRowCache) instead of running the calls after it again (SyscallHost.cutBatch).
+ * of SyscallHost.writeReducerCall) back to back from @12. A call that succeeded ends without a crossing: its queued
+ * records go to the call-end buffer (\`callEnds\`: a SharedArrayBuffer of the host, u32 end offset @0, then per ended
+ * call u32 length + its queue), which the host reads, committing those calls, before it serves any crossing and after
+ * the entry (a trap included); what the call wrote through crossings is in its open transaction by then. A call that
+ * failed, or queued an immediate call (which runs before the next call), or whose queue does not fit, ends with
+ * op.callEnd (code in the argument, report or queue in X as the single call returns them; 1 in the second when the
+ * next call starts); the host answers callEndFlag bits. A lazily ended call refused at commit (a large write, the
+ * memory bound) cuts the batch: the calls after it run again (SyscallHost.cutBatch).
  */
 export const callEnds = { bufferBytes: 256 * 1024, headerBytes: 8 } as const;
 export const callEndFlag = { clearRowCache: 1, stop: 2 } as const;
@@ -400,7 +400,7 @@ delete G.__stdbH; delete G.__stdbX; delete G.__stdbW; delete G.__stdbL; delete G
 const decoder = new TextDecoder('utf-8');
 let hooks;                                      // set once the module's hooks exist
 let inCall = false;                             // true while the host is inside a call into the module
-let crossedOut = false;                         // the reducer call in progress crossed for more than point scans and logs
+let queuedImmediate = false;                    // the reducer call in progress queued an immediate call (it ends with a crossing)
 let batchAborted = false;                       // the host cut the batch short: every crossing fails, no call ends lazily
 let nextIterId = 1;                             // never reused
 // id -> iterator { data, lv, count, row, lenAt, pos, more }: rows row..count-1 of the current chunk, their u32
@@ -479,7 +479,6 @@ function prepareX() {
 function call(opc, a, b, c, d, e, f) {
   prepareX();
   clearRowCache();
-  crossedOut = true;
   for (;;) { const r = H(opc, a, b, c, d, e, f); if (r >= 0) return r; fail(r); }
 }
 
@@ -618,7 +617,6 @@ function queueUpdate(tableId, indexId, row, len) {
 function flushUpdates() {
   const n = qLen;
   qLen = 0;
-  crossedOut = true;
   if (n > X.length) grow(n);
   queueInto(0, n);
   const r = H(${op.applyUpdates}, n);
@@ -751,7 +749,6 @@ const sys = {
     const src = bytesOf(buf);
     copyBytes(X, 0, src, 0, len);
     if (q > 0) { qLen = 0; queueInto(len, q); }
-    crossedOut = true;
     let n;
     for (;;) { n = H(${op.insert}, tableId, len, q); if (n >= 0) break; q = 0; fail(n); }
     if (n > 0) new Uint8Array(buf).set(X.subarray(0, n));
@@ -787,6 +784,7 @@ const sys = {
     if (b.length > X.length) grow(b.length);
     X.set(b, 0);
     call(${op.scheduleImmediate}, String(name), b.length);
+    queuedImmediate = true;
   },
   // Not through call(): logging reads and writes no rows, so queued updates stay queued and the row cache stays.
   console_log(level, message) {
@@ -893,7 +891,7 @@ function runCall(V, U, at, keepRowCache) {
   else argU8.set(U.subarray(from, from + len));
   inCall = true;
   deferring = true;
-  crossedOut = false;
+  queuedImmediate = false;
   if (!keepRowCache) clearRowCache();
   try {
     const r = hooks.__call_reducer__(id, sender, connId, ts, argView);
@@ -947,7 +945,7 @@ return {
       try { code = runCall(CV, calls, at, keep); } finally { inCall = false; forgetIters(); deferring = false; }
       if (batchAborted) { qLen = 0; return i + 1; }
       at += ${reducerCallHeaderBytes} + CV.getUint32(at + 64, true);
-      if (code === ${callOutcome.ok} && !crossedOut && endLazily()) { keep = true; continue; }
+      if (code === ${callOutcome.ok} && !queuedImmediate && endLazily()) { keep = true; continue; }
       if (code === ${callOutcome.ok} && qLen > 0) code = handOverUpdates();
       qLen = 0;
       // Whether the next call starts is decided here, so that the host can begin its transaction in this crossing.
