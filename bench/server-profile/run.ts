@@ -14,7 +14,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { connectOurs, freePort, repoRoot, seedOurs, type OursServer } from '../keynote/ours.js';
+import { connectOurs, freePort, repoRoot, seedOurs, type OursDatabase } from '../keynote/ours.js';
 import { pinSelf, stopChild, treeCpuMicros } from '../keynote/procs.js';
 import { summarizeProfile } from './summarize.js';
 
@@ -41,7 +41,7 @@ const accountsCount = Number(flags.accounts);
 const outDir = path.join(repoRoot, 'bench', 'server-profile', 'out');
 const serverReadyTimeoutMs = 60_000;
 
-async function startServer(): Promise<{ server: OursServer; pid: number; stop: () => Promise<void> }> {
+async function startServer(): Promise<{ server: OursDatabase; pid: number; stop: () => Promise<void> }> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'server-profile-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -69,7 +69,9 @@ async function startServer(): Promise<{ server: OursServer; pid: number; stop: (
     method: 'PUT', headers: { authorization: `Bearer ${identity.token}` }, body: bundle,
   });
   if (!res.ok) throw new Error(`publish answered ${res.status}: ${await res.text()}`);
-  return { server: { url, dbName: 'keynote', pid: child.pid!, token: identity.token, stop }, pid: child.pid!, stop };
+  const publish = (): Promise<void> => Promise.reject(new Error('server-profile publishes the keynote fixture only'));
+  const server = { url, pid: child.pid!, token: identity.token, publish, stop };
+  return { server: { server, dbName: 'keynote', workload: 'keynote' }, pid: child.pid!, stop };
 }
 
 /** Read/write syscalls the process has made so far (/proc/<pid>/io; zeros when unavailable). */
