@@ -154,8 +154,7 @@ export class RequestContext {
     return holder;
   }
 
-  /** The body as strict UTF-8 text. */
-  /** The body as UTF-8 text; `limitName`: the limits.ts name of `maxBytes`, for a 413's message. */
+  /** The body as strict UTF-8 text; `limitName`: the limits.ts name of `maxBytes`, for a 413's message. */
   async text(maxBytes: number, what: string, limitName?: string): Promise<string> {
     const bytes = await this.body(maxBytes, limitName);
     try {
