@@ -5,9 +5,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildFixture, cleanupTempDirs, onServerMainThread, startTestServer, type TestServer } from '../harness.js';
+import { programBytesMax } from '../../src/limits.js';
 
-/** Padding that makes a program this much larger (a comment: nothing to run). */
-const paddingBytes = 16 * 1024 * 1024;
+/**
+ * Padding that makes a program this much larger (a comment: nothing to run): as large as programBytesMax lets a program
+ * be, less room for the fixture itself (~1 MB).
+ */
+const paddingBytes = programBytesMax - 2 * 1024 * 1024;
 /**
  * The main thread's CPU allowed for one publish request of a program `paddingBytes` larger than the fixture. While it
  * hashed programs itself (BLAKE3 in JS, ~40 ms per MB, 1–2 hashes per request) these requests took 740–820 (create),
