@@ -858,6 +858,8 @@ const evaluatedKey = Symbol.for('SpacetimeDB.evaluated');
 // The arguments' view is reused while their length repeats (the library reads it during the call and keeps nothing).
 let argBuf = new ArrayBuffer(4096), argU8 = new Uint8Array(argBuf), argView = new DataView(argBuf, 0, 0);
 let lastSender, lastConn;
+// The batch's clock, taken before the module runs: a module that replaces Date.now must not stretch or cut its slice.
+const dateNow = Date.now;
 function errorText(e) {
   try {
     if (e instanceof Error) return (e.stack && e.stack.indexOf(e.message) >= 0 ? e.stack : e.name + ': ' + e.message + '\n' + (e.stack || ''));
@@ -935,11 +937,11 @@ return {
     if (newX !== undefined) setX(newX);
     const count = XV.getUint32(0, true), sliceMs = XV.getUint32(4, true), bytes = XV.getUint32(8, true);
     const calls = X.slice(${batchHeaderBytes}, ${batchHeaderBytes} + bytes), CV = new DataView(calls.buffer);
-    const started = Date.now();
+    const started = dateNow();
     batchAborted = false;
     let at = 0, keep = (CV.getUint32(4, true) & ${keepRowCacheFlag}) !== 0, decided = true;
     for (let i = 0; i < count; i++) {
-      if (!decided && Date.now() - started >= sliceMs) return i;
+      if (!decided && dateNow() - started >= sliceMs) return i;
       decided = false;
       let code;
       try { code = runCall(CV, calls, at, keep); } finally { inCall = false; forgetIters(); deferring = false; }
@@ -949,7 +951,7 @@ return {
       if (code === ${callOutcome.ok} && qLen > 0) code = handOverUpdates();
       qLen = 0;
       // Whether the next call starts is decided here, so that the host can begin its transaction in this crossing.
-      const more = i + 1 < count && Date.now() - started < sliceMs;
+      const more = i + 1 < count && dateNow() - started < sliceMs;
       let r;
       for (;;) { r = H(${op.callEnd}, code, more ? 1 : 0); if (r >= 0 || r === ${batchAbortCode}) break; fail(r); }
       if (r < 0) { batchAborted = true; return i + 1; }
