@@ -190,11 +190,20 @@ function chooseSubprotocol(offered: Set<string>): string | undefined {
 /** `confirmed` undefined: not given (v2/v3 default to true, v1 to false, as upstream's). */
 interface SubscribeParams { compression: Compression; confirmed: boolean | undefined; connectionId: bigint | undefined }
 
+/**
+ * `SPACETIME_WEBSOCKET_COMPRESSION=none`: every binary frame goes uncompressed (tag 0) whatever the client asked for.
+ * The official TypeScript SDK decompresses each frame on its own asynchronously and can hand a later, smaller frame to
+ * its cache before an earlier compressed one (upstream issue #5730), leaving the cache stale; uncompressed frames
+ * keep their order. Read at start; the default compresses as the client asks, as upstream.
+ */
+const compressionOff = process.env.SPACETIME_WEBSOCKET_COMPRESSION === 'none';
+
 function parseParams(q: URLSearchParams): SubscribeParams {
-  const compression = q.get('compression') ?? 'Brotli';
-  if (compression !== 'None' && compression !== 'Gzip' && compression !== 'Brotli') {
-    throw new UpgradeRefusal(400, `Invalid query string: unknown compression \`${compression}\`, expected one of \`None\`, \`Brotli\`, \`Gzip\``);
+  const asked = q.get('compression') ?? 'Brotli';
+  if (asked !== 'None' && asked !== 'Gzip' && asked !== 'Brotli') {
+    throw new UpgradeRefusal(400, `Invalid query string: unknown compression \`${asked}\`, expected one of \`None\`, \`Brotli\`, \`Gzip\``);
   }
+  const compression: Compression = compressionOff ? 'None' : asked;
   const confirmed = parseBool(q.get('confirmed'), 'confirmed');
   parseBool(q.get('light'), 'light'); // accepted and ignored on v2/v3
   const rawId = q.get('connection_id');
