@@ -1036,9 +1036,8 @@ export class Database {
   }
 
   /**
-   * Runs the client calls at the head of `pending` (up to callBatchCallsMax), in batches where it may, and releases
-   * each result once what it logged is durable. Calls a batch did not end go back to the head of the queue; so do
-   * those behind a call that queued immediate calls, which run first.
+   * Runs the client calls at the head of `pending` (up to callBatchCallsMax) as runCalls does, and releases each result
+   * once what it logged is durable.
    */
   private runQueuedCalls(): void {
     const pending = this.pending;
@@ -1049,12 +1048,7 @@ export class Database {
     const ended = (result: ReducerCallResult): void => { results.push(result); };
     let failure: unknown;
     try {
-      while (results.length < n && !this.closed) {
-        const done = results.length;
-        if (n - done > 1 && this.batchable()) this.runReducerBatch(calls, done, n - done, ended);
-        else ended(this.runReducer(calls[done].info, calls[done].args, calls[done].caller));
-        if (this.immediate.length > 0) break;
-      }
+      this.runCalls(calls, ended);
     } catch (err) {
       failure = err;                             // an internal fault: the call that hit it fails, as a queued function would
     }
