@@ -7,12 +7,17 @@ import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { cleanupTempDirs, runCli, startTestServer, tempConfigPath, type TestServer } from '../harness.js';
 
-/** Short, so the test waits little; the server's default is limits.ts workerIdleGcAfterMsDefault. */
-const idleGcAfterMs = 400;
+/**
+ * Short, so the test waits little; the server's default is limits.ts workerIdleGcAfterMsDefault. Long against the
+ * busy phase's gaps between requests: at 400 ms a loaded machine (a full `npm test` beside other work) stretched a
+ * request and its 100 ms pause past it once, and the worker collected while 'busy' (RSS 230 -> 167 MiB).
+ */
+const idleGcAfterMs = 1_000;
 const seedRows = 400_000;
 /** A request this often keeps the worker busy: well under the idle time. */
 const busyEveryMs = 100;
-const busyForMs = 5 * idleGcAfterMs;
+/** Twice the idle time, no longer: the longer the phase, the likelier V8's own collections as it allocates. */
+const busyForMs = 2 * idleGcAfterMs;
 const collectedWithinMs = 5_000;
 
 let server: TestServer;
