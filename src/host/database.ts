@@ -414,8 +414,7 @@ export class Database {
   callReducer(name: string, args: Uint8Array, caller: Caller): Promise<ReducerCallResult> {
     let info: ReducerInfo;
     try {
-      info = this.clientCallable(name, caller);
-      checkArgs(info, args, 'reducer');
+      info = this.checkedCall(name, args, caller);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -432,8 +431,7 @@ export class Database {
    */
   callReducerNow(name: string, args: Uint8Array, caller: Caller): ImmediateCall | undefined {
     if (this.busy) return undefined;
-    const info = this.clientCallable(name, caller);
-    checkArgs(info, args, 'reducer');
+    const info = this.checkedCall(name, args, caller);
     if (this.closed) throw new DatabaseClosedError();
     const durability = this.durability;
     if (durability?.failure !== undefined) throw durability.failure;
@@ -468,8 +466,7 @@ export class Database {
         for (let i = next; i < calls.length && run.length < callBatchCallsMax; i++) {
           const { name, args, caller } = calls[i];
           try {
-            const info = this.clientCallable(name, caller);
-            checkArgs(info, args, 'reducer');
+            const info = this.checkedCall(name, args, caller);
             run.push({ info, args, caller, id: info.id, sender: caller.identity, connId: caller.connectionId });
           } catch (err) {
             error = err instanceof Error ? err : new Error(messageOf(err));
@@ -806,6 +803,13 @@ export class Database {
   }
 
   // ------------------------------------------------------------------------------------------------------------
+
+  /** A client's call by name with BSATN arguments, checked as `callReducer` checks it: its reducer, or the error. */
+  private checkedCall(name: string, args: Uint8Array, caller: Caller): ReducerInfo {
+    const info = this.clientCallable(name, caller);
+    checkArgs(info, args, 'reducer');
+    return info;
+  }
 
   private clientCallable(name: string, caller: Caller): ReducerInfo {
     const info = this.reducers.get(name);

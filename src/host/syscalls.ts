@@ -502,7 +502,7 @@ export class SyscallHost {
   /** Ends the active leases (a trapped call's isolate is replaced inside the call) and forgets them all. */
   private dropLeases(): void {
     if (this.leases.length === 0) return;
-    for (const l of this.leases) if (l.active) this.endLease(l);
+    this.endLeases();
     this.leases.length = 0;
     this.lv.setUint32(0, 0, true);
   }
@@ -574,7 +574,7 @@ export class SyscallHost {
   endCall(): void {
     if (this.inReducerCall) {
       this.inReducerCall = false;
-      for (const l of this.leases) if (l.active) this.endLease(l);
+      this.endLeases();
     }
     this.callDeadlineMs = Infinity;
     this.logBytesThisCall = 0;
