@@ -4,7 +4,7 @@
 // client asking for Gzip gets its large answers gzipped (test/ws/protocol.test.ts).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { cleanupTempDirs, runCli, startTestServer, tempConfigPath, type TestServer } from '../harness.js';
+import { cleanupTempDirs, makeTempDir, runCli, startTestServer, tempConfigPath, type TestServer } from '../harness.js';
 import { RawClient, stringArgs } from './helpers.js';
 import type { ServerMessage } from '../../src/subscription/messages.js';
 
@@ -42,4 +42,13 @@ test('with SPACETIME_WEBSOCKET_COMPRESSION=none a client that asks for gzip or b
     assert.ok(c.frames.length > 1 && c.frames.every((f) => f.tag === 0), `${compression}: frame tags ${c.frames.map((f) => f.tag).join(',')}`);
     c.ws.close();
   }
+});
+
+test('any other SPACETIME_WEBSOCKET_COMPRESSION stops the server at start, naming the variable and its values', async () => {
+  const dataDir = makeTempDir('stdb-data-');
+  const r = await runCli(['start', '--data-dir', dataDir, '--listen-addr', '127.0.0.1:0'], {
+    configPath: tempConfigPath(), env: { SPACETIME_WEBSOCKET_COMPRESSION: 'off' },
+  });
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr + r.stdout, /SPACETIME_WEBSOCKET_COMPRESSION is `off`: expected `none` \(never compress\) or `requested`/);
 });

@@ -194,9 +194,14 @@ interface SubscribeParams { compression: Compression; confirmed: boolean | undef
  * `SPACETIME_WEBSOCKET_COMPRESSION=none`: every binary frame goes uncompressed (tag 0) whatever the client asked for.
  * The official TypeScript SDK decompresses each frame on its own asynchronously and can hand a later, smaller frame to
  * its cache before an earlier compressed one (upstream issue #5730), leaving the cache stale; uncompressed frames
- * keep their order. Read at start; the default compresses as the client asks, as upstream.
+ * keep their order. Read at start (another value stops it, naming the variable); the default, `requested`, compresses
+ * as the client asks, as upstream.
  */
-const compressionOff = process.env.SPACETIME_WEBSOCKET_COMPRESSION === 'none';
+const compressionOff = ((value = process.env.SPACETIME_WEBSOCKET_COMPRESSION): boolean => {
+  if (value === undefined || value === '' || value === 'requested') return false;
+  if (value === 'none') return true;
+  throw new Error(`SPACETIME_WEBSOCKET_COMPRESSION is \`${value}\`: expected \`none\` (never compress) or \`requested\` (the default)`);
+})();
 
 function parseParams(q: URLSearchParams): SubscribeParams {
   const asked = q.get('compression') ?? 'Brotli';
