@@ -14,7 +14,8 @@
 import type { Database } from '../../src/host/database.js';
 import { threadCpuNs } from './common.js';
 
-const accountsCount = 100_000;
+/** Accounts per database (BENCH_ACCOUNTS; default 100,000, which fit the module's row cache). */
+const accountsCount = Number(process.env.BENCH_ACCOUNTS ?? 100_000);
 const warmupCalls = 10_000;
 const caller = { identity: 3n, connectionId: 4n, jwtPayload: undefined };
 

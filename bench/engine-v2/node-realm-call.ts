@@ -32,7 +32,8 @@ import { benchModuleBundle } from './keynote-db.js';
 import { category } from './profile-split.js';
 
 type Kind = 'keynote' | 'general';
-const accountsCount = 100_000;
+/** Accounts (BENCH_ACCOUNTS; default 100,000, which fit the module's row cache). */
+const accountsCount = Number(process.env.BENCH_ACCOUNTS ?? 100_000);
 const caller = { identity: 3n, connectionId: 4n, jwtPayload: undefined };
 const warmupCalls = 20_000;
 const allocSamplingIntervalBytes = 256;

@@ -991,13 +991,15 @@ export class Database {
       const refused = this.commitRefusal(tx);
       if (refused !== undefined) outcome = { kind: 'senderError' as const, message: refused };
     }
-    this.counters.reducerCalled(info.name, (performance.now() - started) / 1000, outcome.kind !== 'ok');
     if (outcome.kind === 'ok') {
       const txData = tx.commit();
-      const durationMicros = Math.round((performance.now() - started) * 1000);
+      const elapsedMs = performance.now() - started;   // one clock read per call (~60 ns here)
+      this.counters.reducerCalled(info.name, elapsedMs / 1000, false);
+      const durationMicros = Math.round(elapsedMs * 1000);
       this.announce({ txData, caller, reducer: info, args, timestampMicros, durationMicros });
       return { status: 'committed', timestampMicros, durationMicros, txData };
     }
+    this.counters.reducerCalled(info.name, (performance.now() - started) / 1000, true);
     tx.rollback();
     switch (outcome.kind) {
       case 'senderError':

@@ -93,6 +93,12 @@ export const callOutcome = { ok: 0, senderError: 1, otherError: 2, okDeferred: 3
  * memory bound) cuts the batch: the calls after it run again (SyscallHost.cutBatch).
  */
 export const callEnds = { bufferBytes: 256 * 1024, headerBytes: 8 } as const;
+/**
+ * A crossing with numbers only passes its op and arguments in a shared Float64Array of these slots (op, then up to six
+ * numbers) and calls the host callback with none: isolated-vm serializes each argument of an ivm.Callback, which cost
+ * ~0.35 of the ~1.1 µs of a crossing with four (docs/performance.md "Round 9"). Crossings with strings pass arguments.
+ */
+export const crossingArgs = { slots: 8 } as const;
 export const callEndFlag = { clearRowCache: 1, stop: 2 } as const;
 /** What every crossing answers once the host cut the batch short (a call it ended lazily failed to commit). */
 export const batchAbortCode = -1001;
@@ -388,7 +394,14 @@ def(G, 'TextEncoder', TextEncoder);
 def(G, 'TextDecoder', TextDecoder);
 
 // --- Syscall shims. The host callback and the exchange SharedArrayBuffer are handed over once, as globals.
-const H = G.__stdbH;
+const HC = G.__stdbH;
+// The arguments of a numbers-only crossing (\`crossingArgs\`); a host without it (bench/engine-v2) gets them as arguments.
+const HA = G.__stdbA === undefined ? undefined : new Float64Array(G.__stdbA);
+function H(opc, a, b, c, d, e, f) {
+  if (HA === undefined) return HC(opc, a, b, c, d, e, f);
+  HA[0] = opc; HA[1] = a; HA[2] = b; HA[3] = c; HA[4] = d; HA[5] = e; HA[6] = f;
+  return HC();
+}
 const W = G.__stdbW;                            // awaits the host's HTTP reply (applySyncPromise: only this thread waits)
 let X = new Uint8Array(G.__stdbX), XV = new DataView(G.__stdbX);
 // Sequence leases (\`lease\` in isolate-src.ts); a host without them (bench/engine-v2) leaves zero slots.
@@ -396,7 +409,7 @@ const LV = new DataView(G.__stdbL ?? new ArrayBuffer(16));
 // Call ends of a batch (\`callEnds\` in isolate-src.ts); a host without batches leaves a buffer nothing reads.
 const EB = G.__stdbE ?? new ArrayBuffer(${callEnds.headerBytes});
 const E = new Uint8Array(EB), EV = new DataView(EB);
-delete G.__stdbH; delete G.__stdbX; delete G.__stdbW; delete G.__stdbL; delete G.__stdbE;
+delete G.__stdbH; delete G.__stdbA; delete G.__stdbX; delete G.__stdbW; delete G.__stdbL; delete G.__stdbE;
 const decoder = new TextDecoder('utf-8');
 let hooks;                                      // set once the module's hooks exist
 let inCall = false;                             // true while the host is inside a call into the module
@@ -479,7 +492,8 @@ function prepareX() {
 function call(opc, a, b, c, d, e, f) {
   prepareX();
   clearRowCache();
-  for (;;) { const r = H(opc, a, b, c, d, e, f); if (r >= 0) return r; fail(r); }
+  const named = typeof a === 'string';
+  for (;;) { const r = named ? HC(opc, a, b, c, d, e, f) : H(opc, a, b, c, d, e, f); if (r >= 0) return r; fail(r); }
 }
 
 // --- Row cache and deferred updates (see the header of isolate-src.ts). rowCache: indexId -> { tableId, shape
@@ -790,7 +804,7 @@ const sys = {
   console_log(level, message) {
     const frame = callerFrame(), text = String(message);
     if (xIter !== undefined) materialize();
-    for (;;) { const r = H(${op.consoleLog}, u8(level), text, frame); if (r >= 0) return; fail(r); }
+    for (;;) { const r = HC(${op.consoleLog}, u8(level), text, frame); if (r >= 0) return; fail(r); }
   },
   console_timer_start(name) { return call(${op.timerStart}, String(name)); },
   console_timer_end(id) { call(${op.timerEnd}, id); },

@@ -152,6 +152,7 @@ export class ModuleRuntime {
       global.setSync('__stdbX', this.host.exchangeTransfer());
       global.setSync('__stdbL', this.host.leaseTransfer());
       global.setSync('__stdbE', this.host.callEndsTransfer());
+      global.setSync('__stdbA', this.host.crossingArgsTransfer());
       this.host.resetCallCache();
       this.host.pendingNewExchange = false;
       const dispatch = context.evalSync(bootstrapSource, { reference: true, filename: 'spacetimedb_bootstrap' }) as

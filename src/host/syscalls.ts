@@ -20,7 +20,7 @@ import { SatsError } from '../sats/types.js';
 import { messageOf } from './errors.js';
 import { logBytesPerCallMax } from '../limits.js';
 import {
-  batchAbortCode, batchHeaderBytes, callEndFlag, callEnds, callOutcome, chunkFlag, chunkHeaderBytes, growCode, insertRecordMarker,
+  batchAbortCode, batchHeaderBytes, callEndFlag, callEnds, callOutcome, crossingArgs, chunkFlag, chunkHeaderBytes, growCode, insertRecordMarker,
   keepRowCacheFlag, lease, leaseSlotsMax, op, reducerCallHeaderBytes, updateRecordHeaderBytes,
 } from './isolate-src.js';
 
@@ -137,6 +137,9 @@ export class SyscallHost {
   private readonly lv = new DataView(this.leaseSab);
   /** Leases by slot; between calls they are ended (the sequence is exact) and resumed by a call that follows. */
   private readonly leases: HostLease[] = [];
+  /** The op and arguments of a numbers-only crossing (isolate-src.ts `crossingArgs`), shared with every isolate of this host. */
+  private readonly argsSab = new SharedArrayBuffer(crossingArgs.slots * Float64Array.BYTES_PER_ELEMENT);
+  private readonly args = new Float64Array(this.argsSab);
   /** The call-end buffer (isolate-src.ts `callEnds`), shared with every isolate of this host. */
   private readonly endsSab = new SharedArrayBuffer(callEnds.bufferBytes);
   private readonly ev = new DataView(this.endsSab);
@@ -204,8 +207,9 @@ export class SyscallHost {
     callback: ivm.Callback; httpWait: ivm.Reference<() => Promise<void>>;
   } {
     return {
-      callback: new ivm.Callback((opc: number, a: unknown, b: unknown, c: unknown, d: unknown, e: unknown, f: unknown) =>
-        holder.host!.dispatch(opc, a, b, c, d, e, f)),
+      // No arguments: a numbers-only crossing, its op and arguments in the shared buffer (crossingArgs).
+      callback: new ivm.Callback((opc?: number, a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown) =>
+        opc === undefined ? holder.host!.dispatchShared() : holder.host!.dispatch(opc, a, b, c, d, e, f)),
       httpWait: new ivm.Reference(async () => { await holder.host?.awaitHttp(); }),
     };
   }
@@ -219,6 +223,11 @@ export class SyscallHost {
     } catch (err) {
       this.httpError = err;
     }
+  }
+
+  /** The crossing-arguments buffer as handed to an isolate (shared, not copied). */
+  crossingArgsTransfer(): ivm.Copy<SharedArrayBuffer> {
+    return new ivm.ExternalCopy(this.argsSab).copyInto();
   }
 
   /** The call-end buffer as handed to an isolate (shared, not copied). */
@@ -607,6 +616,12 @@ export class SyscallHost {
     const x = new Uint8Array(sab);
     x.set(this.x);
     this.sab = sab; this.x = x; this.xv = new DataView(sab);
+  }
+
+  /** A numbers-only crossing: op and arguments read from the shared buffer before anything else runs. */
+  private dispatchShared(): unknown {
+    const x = this.args;
+    return this.dispatch(x[0], x[1], x[2], x[3], x[4], x[5], x[6]);
   }
 
   private dispatch(opc: number, a: unknown, b: unknown, c: unknown, d: unknown, e: unknown, f: unknown): unknown {
