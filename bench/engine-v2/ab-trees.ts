@@ -5,24 +5,29 @@
 // chunks (/proc/thread-self/schedstat), so load drift hits both alike. The same tree twice (A/A) shows the spread.
 //
 // Owns: nothing but this measurement. May call: the two trees' host/database.ts, test/host/bundle.ts and
-// bench/engine-v2/keynote-db.ts (loaded by path), bench/engine-v2/common.ts.
+// bench/engine-v2/keynote-db.ts (loaded by path), bench/engine-v2/common.ts, bench/keynote/workload.ts (mulberry32).
 //
 // Run (from a tree whose node_modules resolve both): node --import tsx bench/engine-v2/ab-trees.ts <treeA> <treeB>
-//      [chunks=40] [calls per chunk=2000] [keynote|general]. A tree is a directory holding src/, test/ and bench/, e.g.
+//      [chunks=40] [calls per chunk=2000] [keynote|general]. BENCH_BATCHED=1: 64 calls in flight through callReducer
+//      (batched entry) instead of callReducerNow one by one; BENCH_ACCOUNTS=N accounts (default 100,000). A tree is a directory holding src/, test/ and bench/, e.g.
 //      `git archive <commit> | tar -x -C dir` with node_modules linked in.
 
 import type { Database } from '../../src/host/database.js';
 import { threadCpuNs } from './common.js';
+import { mulberry32 } from '../keynote/workload.js';
 
 /** Accounts per database (BENCH_ACCOUNTS; default 100,000, which fit the module's row cache). */
 const accountsCount = Number(process.env.BENCH_ACCOUNTS ?? 100_000);
 const warmupCalls = 10_000;
 const caller = { identity: 3n, connectionId: 4n, jwtPayload: undefined };
 
-/** Transfers between uniform random accounts (a fixed LCG, the same sequence for both trees). */
+/**
+ * Transfers between uniform random accounts (mulberry32, fixed seed: the same sequence for both trees). An LCG taken
+ * modulo the account count, used before, left most of 1M accounts untouched.
+ */
 function transferArgs(n: number): Uint8Array[] {
-  let a = 0x9e3779b9;
-  const rand = (): number => { a = (a * 1103515245 + 12345) >>> 0; return a % accountsCount; };
+  const next = mulberry32(0x9e3779b9);
+  const rand = (): number => Math.floor(next() * accountsCount);
   return Array.from({ length: n }, () => {
     const from = rand();
     let to = rand();
@@ -45,10 +50,23 @@ async function openTree(tree: string, kind: string): Promise<Database> {
   return db;
 }
 
-function runChunk(db: Database, args: Uint8Array[], from: number, count: number): void {
-  for (let i = from; i < from + count; i++) {
-    if (db.callReducerNow('transfer', args[i], caller)?.result.status !== 'committed') throw new Error('a transfer failed');
+/** Calls in flight with BENCH_BATCHED=1 (as bench/core.ts: queued calls enter the isolate together). */
+const batchedInFlight = 64;
+
+async function runChunk(db: Database, args: Uint8Array[], from: number, count: number): Promise<void> {
+  if (process.env.BENCH_BATCHED !== '1') {
+    for (let i = from; i < from + count; i++) {
+      if (db.callReducerNow('transfer', args[i], caller)?.result.status !== 'committed') throw new Error('a transfer failed');
+    }
+    return;
   }
+  let next = from;
+  const worker = async (): Promise<void> => {
+    while (next < from + count) {
+      if ((await db.callReducer('transfer', args[next++], caller)).status !== 'committed') throw new Error('a transfer failed');
+    }
+  };
+  await Promise.all(Array.from({ length: batchedInFlight }, worker));
 }
 
 async function main(): Promise<void> {
@@ -58,13 +76,13 @@ async function main(): Promise<void> {
   const args = transferArgs(warmupCalls + chunks * calls);
   for (const kind of only === undefined ? ['keynote', 'general'] : [only]) {
     const dbs = [await openTree(treeA, kind), await openTree(treeB, kind)];
-    for (const db of dbs) runChunk(db, args, 0, warmupCalls);
+    for (const db of dbs) await runChunk(db, args, 0, warmupCalls);
     const sumNs = [0, 0], diffs: number[] = [];
     for (let c = 0; c < chunks; c++) {
       const from = warmupCalls + c * calls, ns = [0, 0];
       for (const side of c % 2 === 0 ? [0, 1] : [1, 0]) {
         const t0 = threadCpuNs();
-        runChunk(dbs[side], args, from, calls);
+        await runChunk(dbs[side], args, from, calls);
         ns[side] = threadCpuNs() - t0;
         sumNs[side] += ns[side];
       }

@@ -67,6 +67,7 @@ export const op = {
   httpResult: 26,
   applyUpdates: 27,
   callEnd: 28,
+  readAhead: 29,
 } as const;
 
 /** Bytes of the scan chunk header in the exchange buffer (five u32 words, see above). */
@@ -114,6 +115,21 @@ export const updateQueueMaxBytes = 64 * 1024;
 /** Estimated bytes the row cache may hold in the module's heap (rows plus per-entry Map overhead); past it, it restarts. */
 const rowCacheMaxBytes = 8 << 20;
 const rowCacheEntryOverheadBytes = 48;
+/**
+ * Read-ahead (docs/engine-v2.md §6d): a reducer's point scans whose key is a slice of its arguments (\`find(args.id)\`)
+ * are learned, and at a batch's start the rows its calls will look up that way and the row cache lacks are fetched in
+ * one crossing. Learned per reducer: at most \`readAheadPatternsMax\` (index, argument offset, key length) patterns, each
+ * used once seen \`readAheadSeenMin\` times (a key's bytes may match another argument's by chance), dropped after
+ * \`readAheadAbsentMax\` answers in a row that found no cacheable row; arguments longer than \`readAheadArgBytesMax\` are
+ * not searched; at most \`readAheadKeysMax\` keys per batch.
+ */
+const readAheadPatternsMax = 4;
+const readAheadSeenMin = 2;
+const readAheadAbsentMax = 64;
+const readAheadArgBytesMax = 256;
+export const readAheadKeysMax = 128;
+/** A read-ahead answer's length word for a key with no cacheable row. */
+export const readAheadAbsent = 0xffffffff;
 /** Flag bit of the reducer-call header: the previous call committed and nothing else wrote since (MutTx.follows). */
 export const keepRowCacheFlag = 4;
 
@@ -715,6 +731,7 @@ const sys = {
       const flags = XV.getUint32(8, true), rowLen = XV.getUint32(${chunkHeaderBytes}, true);
       cacheRow(indexId, XV.getUint32(12, true), XV.getUint32(16, true), flags >>> 8, len, keyAt(lastInU8, 0, len), X,
         ${chunkHeaderBytes} + 4, rowLen);
+      learnReadAhead(indexId, lastInU8, len);
     }
     return id;
   },
@@ -871,6 +888,81 @@ const evaluatedKey = Symbol.for('SpacetimeDB.evaluated');
 // --- The dispatcher the host enters through (one applySync per call). Arguments travel in X.
 // The arguments' view is reused while their length repeats (the library reads it during the call and keeps nothing).
 let argBuf = new ArrayBuffer(4096), argU8 = new Uint8Array(argBuf), argView = new DataView(argBuf, 0, 0);
+let callReducerId = 0;                          // the reducer of the call in progress (read-ahead learns per reducer)
+
+// --- Read-ahead (\`readAheadPatternsMax\` above). reducer id -> [{ reducer, indexId, off, len, seen, absent }].
+const readAhead = new Map();
+function sameBytes(a, at, b, len) { for (let i = 0; i < len; i++) if (a[at + i] !== b[i]) return false; return true; }
+// A point scan of the call in progress missed the cache and found a cacheable row under key[0, len): if the key is a
+// slice of the call's arguments, remember where.
+function learnReadAhead(indexId, key, len) {
+  const n = argView.byteLength;
+  if (n > ${readAheadArgBytesMax} || len > n || len === 0) return;
+  let ps = readAhead.get(callReducerId);
+  if (ps !== undefined) {
+    for (let k = 0; k < ps.length; k++) {
+      const p = ps[k];
+      if (p.indexId === indexId && p.len === len && sameBytes(argU8, p.off, key, len)) { p.seen++; return; }
+    }
+    if (ps.length >= ${readAheadPatternsMax}) return;
+  }
+  for (let o = 0; o + len <= n; o++) {
+    if (!sameBytes(argU8, o, key, len)) continue;
+    if (ps === undefined) readAhead.set(callReducerId, ps = []);
+    ps.push({ reducer: callReducerId, indexId, off: o, len, seen: 1, absent: 0 });
+    return;
+  }
+}
+// At a batch's start (nothing queued, no iterator open): asks the host, in one crossing, for the rows the batch's
+// calls will look up by their learned patterns and the row cache lacks, and caches those it finds. Only a cache of
+// rows the point scans would have found then: the calls see the same rows as without it, with fewer crossings.
+function readAheadRows(U, V, count) {
+  const asked = [], keys = [];
+  let w = 4;
+  for (let i = 0, at = 0; i < count && asked.length < ${readAheadKeysMax}; i++) {
+    const ps = readAhead.get(V.getUint32(at, true)), argLen = V.getUint32(at + 64, true), from = at + ${reducerCallHeaderBytes};
+    at = from + argLen;
+    if (ps === undefined) continue;
+    for (let k = 0; k < ps.length && asked.length < ${readAheadKeysMax}; k++) {
+      const p = ps[k];
+      if (p.seen < ${readAheadSeenMin} || p.off + p.len > argLen) continue;
+      const key = keyAt(U, from + p.off, p.len), c = rowCache.get(p.indexId);
+      if (c !== undefined && c.keyLen === p.len && c.rows.get(key) !== undefined) continue;
+      let twice = false;
+      for (let j = 0; j < asked.length && !twice; j++) twice = asked[j].indexId === p.indexId && keys[j] === key;
+      if (twice) continue;
+      if (w + 8 + p.len > X.length) break;
+      XV.setUint32(w, p.indexId, true); XV.setUint32(w + 4, p.len, true);
+      copyBytes(X, w + 8, U, from + p.off, p.len);
+      w += 8 + p.len;
+      asked.push(p); keys.push(key);
+    }
+  }
+  if (asked.length === 0) return;
+  XV.setUint32(0, asked.length, true);
+  if (H(${op.readAhead}, asked.length, w) < 0) return;   // a host that cannot answer: the calls scan as usual
+  const answered = XV.getUint32(0, true);
+  for (let j = 0, at = 4; j < answered; j++) {
+    const p = asked[j], len = XV.getUint32(at, true);
+    at += 4;
+    if (len === ${readAheadAbsent}) {
+      if (++p.absent >= ${readAheadAbsentMax}) dropPattern(p);
+      continue;
+    }
+    p.absent = 0;
+    const flags = XV.getUint32(at, true), tableId = XV.getUint32(at + 4, true), shape = XV.getUint32(at + 8, true);
+    at += 12;
+    cacheRow(p.indexId, tableId, shape, flags >>> 8, p.len, keys[j], X, at, len);
+    at += len;
+    if ((shape >>> 16) === 0) at += 4 + XV.getUint32(at, true);   // the layout follows a row of any length
+  }
+}
+function dropPattern(p) {
+  const ps = readAhead.get(p.reducer), k = ps === undefined ? -1 : ps.indexOf(p);
+  if (k < 0) return;
+  ps.splice(k, 1);
+  if (ps.length === 0) readAhead.delete(p.reducer);
+}
 let lastSender, lastConn;
 // The batch's clock, taken before the module runs: a module that replaces Date.now must not stretch or cut its slice.
 const dateNow = Date.now;
@@ -901,6 +993,7 @@ function runCall(V, U, at, keepRowCache) {
   if ((flags & 2) === 0 || lastConn === undefined) lastConn = readBigIn(V, at + 40, 2);
   const sender = lastSender, connId = lastConn, ts = V.getBigInt64(at + 56, true);
   const len = V.getUint32(at + 64, true), from = at + ${reducerCallHeaderBytes};
+  callReducerId = id;
   if (len > argBuf.byteLength) { argBuf = new ArrayBuffer(len); argU8 = new Uint8Array(argBuf); }
   if (argView.byteLength !== len || argView.buffer !== argBuf) argView = new DataView(argBuf, 0, len);
   if (len <= copySmallMaxBytes) { for (let i = 0; i < len; i++) argU8[i] = U[from + i]; }
@@ -954,6 +1047,10 @@ return {
     const started = dateNow();
     batchAborted = false;
     let at = 0, keep = (CV.getUint32(4, true) & ${keepRowCacheFlag}) !== 0, decided = true;
+    if (readAhead.size > 0) {
+      if (!keep) { clearRowCache(); keep = true; }   // what the first call would do first
+      readAheadRows(calls, CV, count);
+    }
     for (let i = 0; i < count; i++) {
       if (!decided && dateNow() - started >= sliceMs) return i;
       decided = false;

@@ -20,7 +20,7 @@ import { SatsError } from '../sats/types.js';
 import { messageOf } from './errors.js';
 import { logBytesPerCallMax } from '../limits.js';
 import {
-  batchAbortCode, batchHeaderBytes, callEndFlag, callEnds, callOutcome, crossingArgs, chunkFlag, chunkHeaderBytes, growCode, insertRecordMarker,
+  batchAbortCode, batchHeaderBytes, callEndFlag, callEnds, callOutcome, crossingArgs, readAheadAbsent, readAheadKeysMax, chunkFlag, chunkHeaderBytes, growCode, insertRecordMarker,
   keepRowCacheFlag, lease, leaseSlotsMax, op, reducerCallHeaderBytes, updateRecordHeaderBytes,
 } from './isolate-src.js';
 
@@ -737,6 +737,7 @@ export class SyscallHost {
       }
       case op.update: return this.update(a as number, b as number, this.x.subarray(0, c as number));
       case op.callEnd: return this.endCallInBatch(a as number, b === 1);
+      case op.readAhead: return this.readAhead(a as number, b as number);
       case op.applyUpdates:
         this.applyUpdates(0, a as number);
         if (this.deferredFailure !== undefined) throw new DatastoreError(errno.hostCallFailure, this.deferredFailure);
@@ -843,6 +844,50 @@ export class SyscallHost {
       xv.setUint32(12, updatable.tableId, true);
       xv.setUint32(16, updatable.keyOffset + updatable.rowWidthBytes * 0x10000, true);
     }
+    return 0;
+  }
+
+  /**
+   * op.readAhead (isolate-src.ts "Read-ahead"): `count` point scans asked at a batch's start, x[4, end) holding for each
+   * u32 indexId, u32 key length and the key. Answers in X from 4 on, one per key in order, as many as fit (their number
+   * at 0): u32 row length, or readAheadAbsent when the scan finds no row the shim may cache (the same test as a point
+   * scan's `updatable`; a key that is no key of the index counts as none: the shim's patterns are guesses); then u32
+   * chunk flags (layout id in bits 8..), u32 tableId, u32 keyOffset | rowWidth << 16, the row, and for rows of any
+   * length the layout (u32 length + codes). Reads only: the transaction is the batch's first call's, which has not run.
+   */
+  private readAhead(count: number, end: number): number {
+    const tx = this.txOrThrow(), x = this.x, xv = this.xv;
+    if (count > readAheadKeysMax || end > x.length) throw new DatastoreError(errno.hostCallFailure, 'a read-ahead over its bounds');
+    const asked = x.slice(4, end), av = new DataView(asked.buffer);
+    let r = 0, at = 4, answered = 0;
+    for (; answered < count; answered++) {
+      const indexId = av.getUint32(r, true), keyLen = av.getUint32(r + 4, true);
+      const key = asked.subarray(r + 8, r + 8 + keyLen);
+      r += 8 + keyLen;
+      let row: Uint8Array | undefined, u: InfallibleUpdate | undefined;
+      if (this.deferWrites && tx.infallibleUpdate !== undefined) {
+        try {
+          const rows = tx.scanIndexPoint(indexId, key);
+          if (rows.length === 1) { row = rows[0]; u = tx.infallibleUpdate(indexId); }
+        } catch (err) {
+          if (!(err instanceof DatastoreError || err instanceof SatsError)) throw err;
+        }
+      }
+      const layout = u?.rowWidthBytes === 0 ? u.layout : undefined;
+      const cacheable = row !== undefined && u !== undefined && (u.rowWidthBytes !== 0 || layout !== undefined) &&
+        u.keyOffset <= 0xffff && u.rowWidthBytes <= 0xffff;
+      const need = 4 + (cacheable ? 12 + row!.length + (layout === undefined ? 0 : 4 + layout.length) : 0);
+      if (at + need > x.length) break;
+      if (!cacheable) { xv.setUint32(at, readAheadAbsent, true); at += 4; continue; }
+      xv.setUint32(at, row!.length, true);
+      xv.setUint32(at + 4, chunkFlag.updatable | (layout === undefined ? 0 : this.layoutId(layout) << 8), true);
+      xv.setUint32(at + 8, u!.tableId, true);
+      xv.setUint32(at + 12, u!.keyOffset + u!.rowWidthBytes * 0x10000, true);
+      x.set(row!, at + 16);
+      at += 16 + row!.length;
+      if (layout !== undefined) { xv.setUint32(at, layout.length, true); x.set(layout, at + 4); at += 4 + layout.length; }
+    }
+    xv.setUint32(0, answered, true);
     return 0;
   }
 

@@ -1,0 +1,106 @@
+// Host: read-ahead (isolate-src.ts "Read-ahead", docs/engine-v2.md §6d). A reducer's point scans keyed by a slice of its
+// arguments are learned; at a batch's start the rows its calls will look up that way, and the module's row cache lacks,
+// come in one crossing. It must change nothing but the crossings: bursts that read rows nobody read before, delete
+// rows a later call of the same batch looks up, look up rows that do not exist, and pass keys at other offsets give
+// what the same calls give one at a time (outcomes, TxData, state, the commit log byte for byte), and a burst over
+// cold rows crosses a few times per batch instead of once per row.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Caller, Database } from '../../src/host/database.js';
+import { callSummary, commitLogBytes, createOnPath, sourceBundle } from './bundle.js';
+
+const alice: Caller = { identity: 0x1111n, connectionId: 0x22n, jwtPayload: undefined };
+const owner: Caller = { identity: 0xabn, connectionId: 0n, jwtPayload: undefined };
+const accountsCount = 2_000;
+
+const moduleSource = `
+import { schema, table, t, SenderError } from 'spacetimedb/server';
+const spacetimedb = schema({
+  accounts: table({ name: 'accounts' }, { id: t.u32().primaryKey(), owner: t.string(), balance: t.i64() }),
+  audit: table({ name: 'audit' }, { id: t.u64().primaryKey().autoInc(), from: t.u32(), to: t.u32(), memo: t.string() }),
+});
+export default spacetimedb;
+export const seed = spacetimedb.reducer({ n: t.u32() }, (ctx, { n }) => {
+  for (let id = 0; id < n; id++) ctx.db.accounts.insert({ id, owner: 'owner-' + id, balance: 1000n });
+});
+function move(ctx, from, to, amount, memo) {
+  const byId = ctx.db.accounts.id;
+  const a = byId.find(from), b = byId.find(to);
+  if (a === null || b === null) throw new SenderError('account_missing');
+  if (a.balance < amount) throw new SenderError('insufficient_funds');
+  byId.update({ ...a, balance: a.balance - amount });
+  byId.update({ ...b, balance: b.balance + amount });
+  ctx.db.audit.insert({ id: 0n, from, to, memo });
+}
+export const transfer = spacetimedb.reducer({ from: t.u32(), to: t.u32(), amount: t.i64() }, (ctx, { from, to, amount }) => {
+  move(ctx, from, to, amount, 'transfer');
+});
+// The keys at other offsets, after a string of any length: its patterns are learned at the offsets of the first calls
+// and miss (answers of no row, or of the wrong row) when the memo's length changes.
+export const pay = spacetimedb.reducer({ memo: t.string(), to: t.u32(), from: t.u32() }, (ctx, { memo, to, from }) => {
+  move(ctx, from, to, 1n, memo);
+});
+// A delete crosses: a later call of the same batch that looks the row up must find it gone.
+export const close = spacetimedb.reducer({ id: t.u32() }, (ctx, { id }) => {
+  if (!ctx.db.accounts.id.delete(id)) throw new SenderError('no account ' + id);
+});
+`;
+
+type Call = [string, unknown[]];
+/** `n` transfers among accounts [from, from + span), each account of it once as a sender. */
+const coldTransfers = (n: number, from: number, span: number): Call[] =>
+  Array.from({ length: n }, (_, i): Call => ['transfer', [from + i, from + ((i * 7 + 3) % span), 1 + (i % 3)]]);
+
+test('read-ahead gives what the same calls give one at a time, in fewer crossings', { timeout: 60_000 }, async () => {
+  const program = await sourceBundle(moduleSource, 'read-ahead.ts');
+  const root = mkdtempSync(join(tmpdir(), 'stdb-read-ahead-'));
+  let now = 1_700_000_000_000_000n;
+  const clock = { nowMicros: () => now };
+  const open = (name: string): Promise<Database> => createOnPath({ identity: 0xc400aan, ownerIdentity: owner.identity,
+    dataDir: join(root, name), clock, limits: { reducerTimeoutMs: 1000 }, report: () => {} }, program, false);
+  const oneByOne = await open('one-by-one');
+  const batched = await open('batched');
+  const bursts: Call[][] = [
+    [['seed', [accountsCount]]],
+    // Learning: every pattern is used once it was seen twice.
+    coldTransfers(40, 0, 40),
+    [...coldTransfers(20, 40, 20), ['pay', ['m', 61, 62]], ['pay', ['m', 63, 64]], ['pay', ['m', 65, 66]]],
+    // Read-ahead at work: a delete before a later call's read of the same row, a missing account, a string of
+    // another length moving the keys, a failure that empties the row cache in the middle.
+    [
+      ...coldTransfers(10, 100, 10), ['close', [115]], ['transfer', [116, 115, 1]], ['transfer', [117, 9_999, 1]],
+      ['pay', ['a longer memo', 118, 119]], ['pay', ['m', 120, 121]], ['transfer', [122, 123, 1_000_000]],
+      ...coldTransfers(10, 124, 10), ['close', [130]], ['close', [130]], ['transfer', [130, 131, 1]],
+    ],
+    coldTransfers(64, 200, 64),
+    coldTransfers(64, 300, 64),
+  ];
+  try {
+    for (const [b, burst] of bursts.entries()) {
+      now += 1_000_000n;
+      const reference: unknown[] = [];
+      for (const [name, args] of burst) reference.push(callSummary(await oneByOne.callReducerJson(name, args, alice)));
+      const crossingsBefore = batched.syscallCrossings(), batchesBefore = batched.counters.callBatches;
+      const results = await Promise.all(burst.map(([name, args]) => batched.callReducerJson(name, args, alice)));
+      assert.deepEqual(results.map(callSummary), reference, `burst ${b}: outcomes and TxData`);
+      assert.deepEqual(batched.datastore.exportSnapshot(), oneByOne.datastore.exportSnapshot(), `burst ${b}: state`);
+      if (b >= bursts.length - 2) {
+        // 64 transfers over accounts nobody read: 128 rows. Without read-ahead each crosses (128 crossings and more);
+        // with it, one crossing per batch brings them, and new sequence leases for the audit rows cross.
+        const crossed = batched.syscallCrossings() - crossingsBefore, batches = batched.counters.callBatches - batchesBefore;
+        assert.ok(batches >= 1, `burst ${b} ran in batches`);
+        assert.ok(crossed <= 2 * batches + burst.length / 8, `burst ${b}: ${crossed} crossings in ${batches} batches`);
+      }
+    }
+  } finally {
+    await oneByOne.close();
+    await batched.close();
+  }
+  const reference = commitLogBytes(join(root, 'one-by-one'));
+  assert.ok(reference.length > 0);
+  assert.ok(commitLogBytes(join(root, 'batched')).equals(reference), 'byte-identical commit log');
+  rmSync(root, { recursive: true, force: true });
+});
