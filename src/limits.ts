@@ -732,3 +732,34 @@ assertLimit(programBytesMax * 4 <= inboundBytesHeldMaxDefault, 'several publishe
  */
 export const requestBodyDrainBytesMax = 64 * 1024 * 1024;
 assertLimit(programBytesMax < requestBodyDrainBytesMax, 'a program somewhat over its limit gets the 413, not a reset');
+
+// ---- Bytes answered and not yet read (session 11 attack probes) ----------------------------------------------------
+// Each answer is bounded on its own (a query's rows by `sqlResultBytesMax`, a WebSocket client's queue by
+// `outboundQueueMaxBytes`), but not the sum over connections: 40 HTTP clients asking `SELECT *` of a 40 MB table and
+// never reading held +1.7 GiB for as long as they stayed connected (Node keeps what the kernel has not taken), 20
+// pgwire clients +740 MiB, 20 v1.json clients +2.2 GiB; a few hundred such sockets hold the server at its memory bound,
+// where every database refuses new rows. server/outbound-budget.ts holds the sum.
+
+/**
+ * Bytes of HTTP responses, PostgreSQL answers and WebSocket messages written or queued for clients and not yet taken by
+ * their sockets, over every connection. Past it the connections holding the most are closed (HTTP and pgwire: the
+ * connection is cut, as nothing more can be said on it; WebSocket: 1013 naming this limit) until the rest fits. 512 MiB:
+ * ten answers at `sqlResultBytesMax` rendered as JSON, or eight WebSocket clients at `outboundQueueMaxBytes`.
+ */
+export const outboundBytesHeldMaxDefault = 512 * 1024 * 1024;
+/** The bound this server runs with: `SPACETIME_OUTBOUND_BYTES_HELD_MAX` (tests), else the default. */
+export function outboundBytesHeldMaxConfigured(env: NodeJS.ProcessEnv = process.env): number {
+  return limitFromEnv('SPACETIME_OUTBOUND_BYTES_HELD_MAX', outboundBytesHeldMaxDefault, env);
+}
+/**
+ * The stall rule of `outboundStallTimeoutMs`, applied by the outbound bound to every connection holding unsent bytes
+ * (HTTP, pgwire, both WebSocket protocols): `SPACETIME_OUTBOUND_STALL_TIMEOUT_MS` (tests), else that limit.
+ */
+export function outboundStallTimeoutMsConfigured(env: NodeJS.ProcessEnv = process.env): number {
+  return limitFromEnv('SPACETIME_OUTBOUND_STALL_TIMEOUT_MS', outboundStallTimeoutMs, env);
+}
+/** How often the bound looks again at the connections holding unsent bytes (the kernel takes bytes silently). */
+export const outboundBudgetSweepMs = 1_000;
+assertLimit(outboundBytesHeldMaxDefault >= 8 * outboundQueueMaxBytes, 'several slow WebSocket clients at their own limit fit the bound');
+assertLimit(outboundBytesHeldMaxDefault >= 8 * sqlResultBytesMax, 'several large query answers are read at once within the bound');
+assertLimit(outboundBudgetSweepMs * 5 <= outboundStallTimeoutMs, 'a stall is seen within a fraction of its timeout');

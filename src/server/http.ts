@@ -5,7 +5,7 @@
 // no token), the server's connection timeouts (configureHttpTimeouts) and its bound on open connections
 // (limitConnections). Routes live in server/routes/*.ts.
 // May call: auth/ (token verification and minting), server/inbound-budget.ts (bodies held count against the server's
-// inbound bound), server/half-open.ts (half-open connections per address), node:http, limits, node:fs (/proc/self/limits).
+// inbound bound), server/outbound-budget.ts (responses not yet read count against its outbound bound), server/half-open.ts (half-open connections per address), node:http, limits, node:fs (/proc/self/limits).
 //
 // Responses follow upstream exactly where the CLI depends on it: JSON bodies carry `Content-Type:
 // application/json` (the CLI rejects anything else), errors are plain text.
@@ -21,6 +21,7 @@ import {
 } from '../limits.js';
 import { HalfOpenConnections } from './half-open.js';
 import { InboundBudget, type InboundHolder } from './inbound-budget.js';
+import { OutboundBudget, socketProgressMark, type OutboundHolder } from './outbound-budget.js';
 
 /** Reducer arguments, SQL text, names and every other small body. */
 export const jsonBodyMaxBytes = 1024 * 1024;
@@ -168,16 +169,19 @@ export class RequestContext {
     const body = JSON.stringify(value);
     this.res.writeHead(status, { 'Content-Type': jsonContentType, 'Content-Length': Buffer.byteLength(body) });
     this.res.end(body);
+    noteWritten(this.res);
   }
 
   sendText(status: number, text: string, contentType = 'text/plain; charset=utf-8'): void {
     this.res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(text) });
     this.res.end(text);
+    noteWritten(this.res);
   }
 
   sendBytes(status: number, body: Uint8Array, contentType: string): void {
     this.res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': body.byteLength });
     this.res.end(body);
+    noteWritten(this.res);
   }
 
   sendEmpty(status: number, headers: Record<string, string> = {}): void {
@@ -187,6 +191,46 @@ export class RequestContext {
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The outbound bound each response of the server counts against (set by requestListener). */
+const responseBudgets = new WeakMap<ServerResponse, OutboundBudget>();
+const responseHolders = new WeakMap<ServerResponse, OutboundHolder>();
+
+/**
+ * Call after writing to `res`: what its socket has not taken yet counts against the server's outbound bound
+ * (server/outbound-budget.ts) until the response finishes. Past the bound, or when its client reads none of it for
+ * `outboundStallTimeoutMs`, the connection is cut: the status line is out, so nothing more can be said on it. A
+ * response the kernel took at once (most of them) costs one look at its length. `stallAllowed`: a reader that may
+ * rightly pause for long (a log follower), cut only by the bound.
+ */
+export function noteWritten(res: ServerResponse, stallAllowed = false): void {
+  const budget = responseBudgets.get(res);
+  if (budget === undefined) return;
+  let holder = responseHolders.get(res);
+  if (holder === undefined) {
+    if (res.writableLength === 0 || res.destroyed) return;
+    let gone = false;
+    const created: OutboundHolder = {
+      heldBytes: 0,
+      stallAllowed,
+      pendingBytes: () => (gone || res.destroyed ? 0 : res.writableLength),
+      progressMark: () => socketProgressMark(res.socket),
+      evict: () => {
+        gone = true;
+        res.destroy();
+      },
+    };
+    holder = created;
+    responseHolders.set(res, created);
+    const done = (): void => {
+      gone = true;
+      budget.forget(created);
+    };
+    res.once('finish', done);
+    res.once('close', done);
+  }
+  budget.update(holder);
+}
 
 /** Resolves once `req`'s body was read to its end (and dropped), or the request ended otherwise. */
 function bodyDropped(req: IncomingMessage): Promise<void> {
@@ -361,8 +405,10 @@ export function limitConnections(
  * fast reader it comes from the socket's uncork on the next tick, so a loop of writes ran in ticks and microtasks and
  * held the thread for the whole stream (a 218 MB log backlog: 1.6 s; an 84 MB backup: ping max 265 ms).
  */
-export async function writeStreamed(res: ServerResponse, data: string | Uint8Array): Promise<void> {
-  if (!res.write(data)) {
+export async function writeStreamed(res: ServerResponse, data: string | Uint8Array, stallAllowed = false): Promise<void> {
+  const taken = res.write(data);
+  noteWritten(res, stallAllowed);
+  if (!taken) {
     await new Promise<void>((resolve) => {
       const done = () => {
         res.off('drain', done);
@@ -397,8 +443,10 @@ function requestUrl(target: string): URL {
 /** Returns the node:http request listener for a router. */
 export function requestListener(
   router: Router, tokens: TokenAuthority, onError: (error: unknown) => void, inboundBudget = new InboundBudget(),
+  outboundBudget = new OutboundBudget(),
 ) {
   return (req: IncomingMessage, res: ServerResponse): void => {
+    responseBudgets.set(res, outboundBudget);
     for (const [name, value] of Object.entries(corsHeaders)) res.setHeader(name, value);
     if (req.method === 'OPTIONS') {
       res.writeHead(204, { 'Content-Length': 0 });

@@ -6,57 +6,22 @@
 // 10,000 of them (hundreds of GiB). The memory guard (host/memory-guard.ts) refuses new rows and databases, not bytes
 // arriving on sockets, so nothing stopped the kernel's OOM killer.
 //
-// Past the bound the largest holders are evicted until the rest fits: one slow upload of many megabytes goes first,
-// and the small requests and messages of everyone else go on. An evicted holder is told why (a 503, a close code).
+// Past the bound the largest holders are evicted until the rest fits (server/byte-budget.ts): one slow upload of many
+// megabytes goes first, and the small requests and messages of everyone else go on. An evicted holder is told why (a
+// 503, a close code).
 //
-// Owns: the running total and the holders' shares. May call: limits.
+// Owns: the inbound limit's reason text. May call: server/byte-budget.ts, limits.
 
-import assert from 'node:assert/strict';
 import { inboundBytesHeldMaxConfigured } from '../limits.js';
+import { ByteBudget, type BudgetHolder } from './byte-budget.js';
 
 /** One connection's (or request's) share of the budget. */
-export interface InboundHolder {
-  /** Bytes charged to this holder now; only InboundBudget.charge changes it. */
-  heldBytes: number;
-  /** Drops the held bytes (closes the request or connection, telling the client why) and charges 0 afterwards. */
-  evict(reason: string): void;
-}
+export type InboundHolder = BudgetHolder;
 
-export class InboundBudget {
-  private totalBytes = 0;
-  private readonly holders = new Set<InboundHolder>();
-
-  constructor(readonly maxBytes = inboundBytesHeldMaxConfigured()) {}
-
-  get heldBytes(): number { return this.totalBytes; }
-
-  /**
-   * Sets `holder`'s share to `bytes`. Over the bound, evicts the largest holders until the total fits. A holder stays
-   * known until `release` (a connection's charge goes up and down with every message: no set churn per message).
-   */
-  charge(holder: InboundHolder, bytes: number): void {
-    assert.ok(bytes >= 0, 'a holder holds a non-negative number of bytes');
-    if (bytes === holder.heldBytes) return;
-    this.totalBytes += bytes - holder.heldBytes;
-    holder.heldBytes = bytes;
-    if (bytes > 0) this.holders.add(holder);
-    while (this.totalBytes > this.maxBytes) this.evictLargest();
-  }
-
-  /** The holder's request or connection is gone: its share is 0 and it is forgotten. */
-  release(holder: InboundHolder): void {
-    this.charge(holder, 0);
-    this.holders.delete(holder);
-  }
-
-  private evictLargest(): void {
-    let largest: InboundHolder | undefined;
-    for (const h of this.holders) if (largest === undefined || h.heldBytes > largest.heldBytes) largest = h;
-    assert.ok(largest !== undefined, 'bytes over the budget belong to some holder');
+export class InboundBudget extends ByteBudget {
+  constructor(maxBytes = inboundBytesHeldMaxConfigured()) {
     // A WebSocket close reason keeps 123 bytes: the limit's name comes first.
-    const reason = `inboundBytesHeldMax: the server holds ${this.totalBytes} bytes received and not yet handled, over its ` +
-      `limit of ${this.maxBytes}; this connection held the most (${largest.heldBytes}): try again later`;
-    this.release(largest);
-    largest.evict(reason);
+    super(maxBytes, (total, max, largest) => `inboundBytesHeldMax: the server holds ${total} bytes received and not ` +
+      `yet handled, over its limit of ${max}; this connection held the most (${largest}): try again later`);
   }
 }

@@ -31,6 +31,7 @@ import { addDashboardRoutes } from './routes/dashboard.js';
 import { compileWithSql } from '../subscription/manager.js';
 import { attachWebSocket } from './websocket/attach.js';
 import { InboundBudget } from './inbound-budget.js';
+import { OutboundBudget } from './outbound-budget.js';
 import { addMetricsRoutes } from './metrics.js';
 import { defaultPublishPolicy, type PublishPolicy } from './config-file.js';
 import { startPgServer, type RunningPgServer } from './pgwire/server.js';
@@ -104,6 +105,8 @@ export interface UpgradeContext {
   webSocketLimits?: { pingIntervalMs?: number; idleTimeoutMs?: number };
   /** The bound on bytes received and not yet handled, shared by HTTP bodies and WebSocket messages. */
   inboundBudget: InboundBudget;
+  /** The bound on bytes answered and not yet read, shared by HTTP, WebSocket and pgwire. */
+  outboundBudget: OutboundBudget;
 }
 
 /** Installs an 'upgrade' handler on `httpServer`; `close` ends every session (server shutdown). */
@@ -147,7 +150,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     log(`internal error: ${(error as Error)?.stack ?? String(error)}`);
   };
   const inboundBudget = new InboundBudget();
-  const httpServer = createServer(requestListener(router, tokens, onError, inboundBudget));
+  const outboundBudget = new OutboundBudget();
+  const httpServer = createServer(requestListener(router, tokens, onError, inboundBudget, outboundBudget));
   configureHttpTimeouts(httpServer);
   limitConnections(httpServer, connectionsMaxConfigured(fileDescriptorsMax()));
 
@@ -155,6 +159,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     databases,
     webSocketLimits: options.webSocket,
     inboundBudget,
+    outboundBudget,
     tokens,
     resolveLive: async (nameOrIdentity) => {
       const record = control.resolve(nameOrIdentity);
@@ -180,7 +185,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   if (options.announce !== false) process.stdout.write(`Starting SpacetimeDB listening on ${shownHost}:${address.port}\n`);
   let pg: RunningPgServer | undefined;
   if (options.pg !== undefined) {
-    pg = await startPg(hostname, options.pg, databases, tokens, onError).catch(async (error: unknown) => {
+    pg = await startPg(hostname, options.pg, databases, tokens, onError, outboundBudget).catch(async (error: unknown) => {
       await webSockets.close();
       await databases.closeAll();
       await new Promise<void>((resolve) => httpServer.close(() => resolve()));
@@ -216,11 +221,12 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
 // Queries go through POST /sql's own function (routes/database.ts sqlAsClient): same resolution, permissions, errors.
 async function startPg(
   hostname: string, pg: { port: number; version: string }, databases: DatabaseRegistry, tokens: TokenAuthority,
-  onError: (error: unknown) => void,
+  onError: (error: unknown) => void, outboundBudget: OutboundBudget,
 ): Promise<RunningPgServer> {
   return startPgServer({
     hostname,
     port: pg.port,
+    outboundBudget,
     backend: {
       serverVersion: `spacetime ${pg.version}`,
       databaseExists: (database) => {
@@ -252,6 +258,7 @@ function attachWebSocketEndpoint(httpServer: Server, ctx: UpgradeContext): { clo
     limits: withoutUndefined(ctx.webSocketLimits),
     onDatabaseClosed: (db, listener) => ctx.databases.onClose(db.identity, listener),
     inboundBudget: ctx.inboundBudget,
+    outboundBudget: ctx.outboundBudget,
   });
 }
 

@@ -12,6 +12,7 @@ import {
   pgStartupTimeoutMsConfigured,
 } from '../../limits.js';
 import { HalfOpenConnections } from '../half-open.js';
+import { OutboundBudget } from '../outbound-budget.js';
 import { errorResponse } from './protocol.js';
 import { PgSession, type PgBackend } from './session.js';
 
@@ -21,6 +22,8 @@ export interface PgServerOptions {
   backend: Omit<PgBackend, 'messageBytesMax' | 'startupTimeoutMs'>;
   /** Overrides for tests; default the limits.ts values. */
   connectionsMax?: number;
+  /** The server's bound on answers not yet read, shared with HTTP and WebSocket; else one of its own. */
+  outboundBudget?: OutboundBudget;
 }
 
 export interface RunningPgServer {
@@ -29,7 +32,10 @@ export interface RunningPgServer {
 }
 
 export async function startPgServer(options: PgServerOptions): Promise<RunningPgServer> {
-  const backend: PgBackend = { ...options.backend, messageBytesMax: pgMessageBytesMax, startupTimeoutMs: pgStartupTimeoutMsConfigured() };
+  const backend: PgBackend = {
+    ...options.backend, messageBytesMax: pgMessageBytesMax, startupTimeoutMs: pgStartupTimeoutMsConfigured(),
+    outboundBudget: options.outboundBudget ?? new OutboundBudget(),
+  };
   const connectionsMax = options.connectionsMax ?? pgConnectionsMax;
   const sessions = new Set<PgSession>();
   const unauthenticated = new HalfOpenConnections<PgSession>(pgConnectionsUnauthenticatedPerAddressMax, connectionHalfOpenEvictableAfterMs);

@@ -5,7 +5,8 @@
 // message at a time (the socket is paused while a query runs, so a client cannot queue unbounded input), waiting for
 // the socket to drain between queries, and turning SQL errors into backend messages. A query's rows come as backend
 // messages rendered where the query ran (sql/pg-messages.ts); the session writes them as they are.
-// May call: server/pgwire/protocol.ts, server/http.ts (HttpError, Credentials), auth/tokens.ts (AuthError).
+// May call: server/pgwire/protocol.ts, server/http.ts (HttpError, Credentials), auth/tokens.ts (AuthError),
+// server/outbound-budget.ts (answers not yet read count against the server's bound).
 //
 // Upstream (crates/pg/src/pg_server.rs on the pgwire crate) answers the same way: SSLRequest 'N'; no database name →
 // "Database name is required"; the database is looked up before the token is checked; a bad token is FATAL 28P01;
@@ -16,6 +17,7 @@ import type { Socket } from 'node:net';
 import { randomInt } from 'node:crypto';
 import { AuthError } from '../../auth/tokens.js';
 import { HttpError, type Credentials } from '../http.js';
+import { socketProgressMark, type OutboundBudget, type OutboundHolder } from '../outbound-budget.js';
 import {
   FrameReader, ProtocolError, authenticationCleartextPassword, authenticationOk, backendKeyData, decodeSingleString,
   decodeStartup, emptyQueryResponse, encryptionRefused, errorResponse, parameterStatus, readyForQuery, type ErrorFields,
@@ -39,6 +41,8 @@ export interface PgBackend {
   sql(database: string, credentials: Credentials, query: string): Promise<Uint8Array>;
   /** An error that is our bug, not the client's. */
   onError(error: unknown): void;
+  /** The server's bound on answers not yet read (server/outbound-budget.ts); none in unit tests. */
+  outboundBudget?: OutboundBudget;
 }
 
 type State = 'startup' | 'password' | 'ready' | 'closed';
@@ -58,6 +62,17 @@ export class PgSession {
   private skippingToSync = false;
   private pumping = false;
   private readonly startupTimer: NodeJS.Timeout;
+  /** This connection's share of the outbound bound: what its socket has not taken of our answers. */
+  private readonly outbound: OutboundHolder = {
+    heldBytes: 0,
+    pendingBytes: () => (this.state === 'closed' || this.socket.destroyed ? 0 : this.socket.writableLength),
+    progressMark: () => socketProgressMark(this.socket),
+    evict: () => {
+      // An answer is half sent: nothing more can be said on this connection.
+      this.close();
+      this.socket.destroy();
+    },
+  };
 
   /** `onAuthenticated` runs once the password exchange succeeded (the server counts unauthenticated connections). */
   constructor(private readonly socket: Socket, private readonly backend: PgBackend, private readonly onAuthenticated = (): void => {}) {
@@ -73,6 +88,7 @@ export class PgSession {
     });
     socket.on('error', () => this.close());
     socket.on('close', () => this.close());
+    socket.on('drain', () => this.backend.outboundBudget?.update(this.outbound));
   }
 
   /** Ends the connection (server shutdown or a fatal error already sent). */
@@ -80,12 +96,15 @@ export class PgSession {
     if (this.state === 'closed') return;
     this.state = 'closed';
     clearTimeout(this.startupTimer);
+    this.backend.outboundBudget?.forget(this.outbound);
     this.socket.end();
     this.socket.destroySoon();
   }
 
   private send(bytes: Uint8Array): void {
-    if (this.state !== 'closed') this.socket.write(bytes);
+    if (this.state === 'closed') return;
+    this.socket.write(bytes);
+    if (this.socket.writableLength > 0) this.backend.outboundBudget?.update(this.outbound);
   }
 
   /** Closes a connection that has not authenticated to make room for another (server.ts): FATAL 53300 `message`. */

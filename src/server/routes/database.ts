@@ -27,7 +27,7 @@ import { programHash } from '../program-hash.js';
 import { addModuleRoutes, callProcedureRoute } from './module-routes.js';
 import type { Caller, HostedDatabase, LogRecord } from '../host-api.js';
 import { logFollowLagBytesMax, logReadChunkBytes, programBytesMax } from '../../limits.js';
-import { HttpError, jsonBodyMaxBytes, jsonContentType, writeStreamed, type Credentials, type RequestContext, type Router } from '../http.js';
+import { HttpError, jsonBodyMaxBytes, jsonContentType, noteWritten, writeStreamed, type Credentials, type RequestContext, type Router } from '../http.js';
 
 /** Upper bound on `num_lines` (the log's files hold fewer records than this anyway). */
 export const logTailMaxLines = 1_000_000;
@@ -369,10 +369,13 @@ async function sendBacklog(res: ServerResponse, records: Iterable<LogRecord>): P
     if (res.writableEnded || res.destroyed) return;
     batch += logLine(entry);
     if (batch.length < logReadChunkBytes) continue;
-    await writeStreamed(res, batch);
+    await writeStreamed(res, batch, true); // a log reader may pause (a pager): only the outbound bound cuts it
     batch = '';
   }
-  if (batch !== '' && !res.writableEnded && !res.destroyed) res.write(batch);
+  if (batch !== '' && !res.writableEnded && !res.destroyed) {
+    res.write(batch);
+    noteWritten(res, true);
+  }
 }
 
 /**
@@ -388,6 +391,7 @@ class LogFollower {
   constructor(private readonly res: ServerResponse) {
     res.on('drain', () => {
       if (this.queued === undefined && this.skipped > 0) res.write(this.skipNote());
+      noteWritten(res, true);
     });
   }
 
@@ -403,6 +407,7 @@ class LogFollower {
     const text = this.skipNote() + line;
     if (this.queued === undefined) {
       res.write(text);
+      noteWritten(res, true);
     } else {
       this.queued.push(text);
       this.queuedChars += text.length;
@@ -413,7 +418,10 @@ class LogFollower {
   goLive(): void {
     const queued = this.queued!;
     this.queued = undefined;
-    if (!this.res.writableEnded && !this.res.destroyed && queued.length > 0) this.res.write(queued.join(''));
+    if (!this.res.writableEnded && !this.res.destroyed && queued.length > 0) {
+      this.res.write(queued.join(''));
+      noteWritten(this.res, true);
+    }
   }
 
   private skipNote(): string {

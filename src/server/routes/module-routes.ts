@@ -10,7 +10,7 @@ import { BadArgumentsError } from '../../host/errors.js';
 import { stringifyJson } from '../../sats/json.js';
 import type { DatabaseRegistry } from '../databases.js';
 import type { Caller, HostedDatabase } from '../host-api.js';
-import { HttpError, jsonContentType, type RequestContext, type Router } from '../http.js';
+import { HttpError, jsonContentType, noteWritten, type RequestContext, type Router } from '../http.js';
 
 const routePrefixSegments = 4;                       // '', 'v1', 'database', ':noi', then 'route'
 /** Upstream's body for a path or method no module route serves (404 in both cases, as upstream). */
@@ -45,6 +45,7 @@ async function serveModuleRoute(ctx: RequestContext, registry: DatabaseRegistry)
   }
   ctx.res.writeHead(result.status, { 'Content-Length': result.body.length });
   ctx.res.end(method === 'HEAD' ? undefined : result.body);
+  noteWritten(ctx.res);
 }
 
 /**

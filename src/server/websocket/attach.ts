@@ -10,7 +10,7 @@
 // unique on connection_id) and drops the socket after the upgrade; we refuse before the upgrade with 409 and a
 // message, whatever the identity (upstream would admit a same-identity, same-token duplicate as a second actor).
 // May call: server/websocket/session.ts, server/websocket/json-session.ts, server/websocket/inbound-meter.ts (each
-// connection's share of server/inbound-budget.ts), server/http.ts (HttpError: a database that is not running is refused
+// connection's share of server/inbound-budget.ts), server/outbound-budget.ts (what waits for each client), server/http.ts (HttpError: a database that is not running is refused
 // with its status and why), subscription/port.ts, auth/ (tokens, identities), ws.
 
 import type { IncomingMessage, Server } from 'node:http';
@@ -25,6 +25,7 @@ import { closeCodes, inboundMessageMaxBytes, Session, type Compression, type Ses
 import { JsonSession, subprotocolV1Json, type JsonSessionDatabase } from './json-session.js';
 import { InboundMeter } from './inbound-meter.js';
 import { InboundBudget } from '../inbound-budget.js';
+import { OutboundBudget, socketProgressMark, type OutboundHolder } from '../outbound-budget.js';
 
 export const subprotocolV3 = 'v3.bsatn.spacetimedb';
 export const subprotocolV2 = 'v2.bsatn.spacetimedb';
@@ -47,7 +48,8 @@ export interface AttachDeps {
   /** Calls `listener` when the database is deleted, reset or shut down; returns an unsubscribe function. */
   onDatabaseClosed?: (db: SessionDatabase, listener: (reason?: string) => void) => () => void;
   /** The server's bound on bytes received and not yet handled, shared with HTTP bodies (default: one of its own). */
-  inboundBudget?: InboundBudget;
+  inboundBudget?: InboundBudget;  /** The server's bound on bytes answered and not yet read, shared with HTTP and pgwire (default: one of its own). */
+  outboundBudget?: OutboundBudget;
 }
 
 export interface AttachedWebSockets {
@@ -72,6 +74,7 @@ export function attachWebSocket(server: Server, deps: AttachDeps): AttachedWebSo
   });
   const sessions = new Set<Session | JsonSession>();
   const inboundBudget = deps.inboundBudget ?? new InboundBudget();
+  const outboundBudget = deps.outboundBudget ?? new OutboundBudget();
   /** `liveKey(db, connectionId)` of every socket from its upgrade until it has closed. */
   const liveConnections = new Set<string>();
 
@@ -137,9 +140,18 @@ export function attachWebSocket(server: Server, deps: AttachDeps): AttachedWebSo
       const caller = { identity, connectionId, jwtPayload };
       // Over the server's inbound budget, the connections holding the most are closed: 1013, try again later.
       const inbound = new InboundMeter(ws, socket, inboundBudget, (reason) => session.fail(closeCodes.tryAgainLater, reason));
+      // Over the outbound bound, the same with what waits for them; a client that reads none of it for
+      // outboundStallTimeoutMs is closed with 1008 (server/outbound-budget.ts).
+      const outboundHolder: OutboundHolder = {
+        heldBytes: 0,
+        pendingBytes: () => session.outboundPendingBytes(),
+        progressMark: () => socketProgressMark(socket),
+        evict: (reason, stalled) => session.fail(stalled === true ? closeCodes.policyViolation : closeCodes.tryAgainLater, reason),
+      };
+      const outbound = (): void => outboundBudget.update(outboundHolder);
       const session = protocol === subprotocolV1Json
         ? new JsonSession(ws, db as JsonSessionDatabase, subscriptions, {
-          caller, token, confirmedReads: params.confirmed ?? false, limits: deps.limits, onError: deps.onError, inbound,
+          caller, token, confirmedReads: params.confirmed ?? false, limits: deps.limits, onError: deps.onError, inbound, outbound,
         })
         : new Session(ws, db, subscriptions, {
           caller,
@@ -150,12 +162,14 @@ export function attachWebSocket(server: Server, deps: AttachDeps): AttachedWebSo
           limits: deps.limits,
           onError: deps.onError,
           inbound,
+          outbound,
         });
       sessions.add(session);
       // Upstream closes every client with 1001 "module exited" when the database goes away.
       const stopWatching = deps.onDatabaseClosed?.(db, (reason) => session.fail(1001, reason ?? 'module exited'));
       ws.on('close', () => {
         inbound.closed();
+        outboundBudget.forget(outboundHolder);
         sessions.delete(session);
         liveConnections.delete(live);
         stopWatching?.();

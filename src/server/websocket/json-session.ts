@@ -74,6 +74,8 @@ export interface JsonSessionOptions {
   onError?: (error: unknown) => void;
   /** This connection's share of the server's inbound budget (attach.ts). */
   inbound?: InboundMeter;
+  /** Called whenever what waits for this client changed: charges the server's outbound bound (attach.ts). */
+  outbound?: () => void;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -538,7 +540,16 @@ export class JsonSession implements ClientSink, FlushTarget {
   /** What waits for this client (queued and in the socket) is bounded like a v2 client's (session.ts). */
   private checkOutboundLimit(): void {
     const max = this.limits.outboundQueueMaxBytes;
-    if (this.outboundBytes + this.ws.bufferedAmount > max) this.fail(closeCodes.policyViolation, `client too slow: more than ${max} bytes of unread messages`);
+    if (this.outboundBytes + this.ws.bufferedAmount > max) {
+      this.fail(closeCodes.policyViolation, `client too slow: more than ${max} bytes of unread messages`);
+      return;
+    }
+    this.options.outbound?.();
+  }
+
+  /** Bytes queued for this client or in its socket's buffer: its share of the server's outbound bound. */
+  outboundPendingBytes(): number {
+    return this.closed ? 0 : this.outboundBytes + this.ws.bufferedAmount;
   }
 
   private keepalive(): void {

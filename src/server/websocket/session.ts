@@ -125,6 +125,8 @@ export interface SessionOptions {
   onError?: (error: unknown) => void;
   /** This connection's share of the server's inbound budget (attach.ts); none in tests that build sessions alone. */
   inbound?: InboundMeter;
+  /** Called whenever what waits for this client changed: charges the server's outbound bound (attach.ts). */
+  outbound?: () => void;
 }
 
 /**
@@ -786,7 +788,14 @@ export class Session implements ClientSink, FlushTarget {
     const max = this.limits.outboundQueueMaxBytes;
     if (this.outboundBytes - this.outboundLargestBytes > max) {
       this.fail(closeCodes.policyViolation, `client too slow: more than ${max} bytes of unread messages`);
+      return;
     }
+    this.options.outbound?.();
+  }
+
+  /** Bytes queued for this client or in its socket's buffer: its share of the server's outbound bound. */
+  outboundPendingBytes(): number {
+    return this.closed ? 0 : this.outboundBytes + this.ws.bufferedAmount;
   }
 
   // ---- keepalive and closing
