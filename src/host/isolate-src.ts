@@ -117,7 +117,7 @@ const rowCacheMaxBytes = 8 << 20;
 const rowCacheEntryOverheadBytes = 48;
 /**
  * Read-ahead (docs/engine-v2.md §6d): a reducer's point scans whose key is a slice of its arguments (\`find(args.id)\`)
- * are learned, and at a batch's start the rows its calls will look up that way and the row cache lacks are fetched in
+ * or its caller's identity or connection id (\`find(ctx.sender)\`) are learned, and at a batch's start the rows its calls will look up that way and the row cache lacks are fetched in
  * one crossing. Learned per reducer: at most \`readAheadPatternsMax\` (index, argument offset, key length) patterns, each
  * used once seen \`readAheadSeenMin\` times (a key's bytes may match another argument's by chance), dropped after
  * \`readAheadAbsentMax\` answers in a row that found no cacheable row; arguments longer than \`readAheadArgBytesMax\` are
@@ -893,25 +893,34 @@ let callReducerId = 0;                          // the reducer of the call in pr
 // --- Read-ahead (\`readAheadPatternsMax\` above). reducer id -> [{ reducer, indexId, off, len, seen, absent }].
 const readAhead = new Map();
 function sameBytes(a, at, b, len) { for (let i = 0; i < len; i++) if (a[at + i] !== b[i]) return false; return true; }
+// Where a pattern's key is when it is not in the arguments: the caller's identity (u256) or connection id (u128), as
+// the call header holds them (little-endian words: their BSATN).
+const keyOfSender = -1, keyOfConnection = -2;
+const callerKey = new Uint8Array(32);
+// callerKey[0, 8 * words) = v's BSATN.
+function callerBytes(v, words) { for (let i = 0; i < 8 * words; i++) { callerKey[i] = Number(v & 255n); v >>= 8n; } return callerKey; }
+function seenPattern(ps, indexId, off, len) {
+  for (let k = 0; k < ps.length; k++) { const p = ps[k]; if (p.indexId === indexId && p.off === off && p.len === len) { p.seen++; return true; } }
+  return false;
+}
 // A point scan of the call in progress missed the cache and found a cacheable row under key[0, len): if the key is a
-// slice of the call's arguments, remember where.
+// slice of the call's arguments, or its caller's identity or connection id, remember where.
 function learnReadAhead(indexId, key, len) {
-  const n = argView.byteLength;
-  if (n > ${readAheadArgBytesMax} || len > n || len === 0) return;
+  if (len === 0) return;
+  let off;
+  if (len === 32 && sameBytes(callerBytes(lastSender, 4), 0, key, len)) off = keyOfSender;
+  else if (len === 16 && sameBytes(callerBytes(lastConn, 2), 0, key, len)) off = keyOfConnection;
+  else {
+    const n = argView.byteLength;
+    if (n > ${readAheadArgBytesMax} || len > n) return;
+    for (let o = 0; o + len <= n && off === undefined; o++) if (sameBytes(argU8, o, key, len)) off = o;
+    if (off === undefined) return;
+  }
   let ps = readAhead.get(callReducerId);
-  if (ps !== undefined) {
-    for (let k = 0; k < ps.length; k++) {
-      const p = ps[k];
-      if (p.indexId === indexId && p.len === len && sameBytes(argU8, p.off, key, len)) { p.seen++; return; }
-    }
-    if (ps.length >= ${readAheadPatternsMax}) return;
-  }
-  for (let o = 0; o + len <= n; o++) {
-    if (!sameBytes(argU8, o, key, len)) continue;
-    if (ps === undefined) readAhead.set(callReducerId, ps = []);
-    ps.push({ reducer: callReducerId, indexId, off: o, len, seen: 1, absent: 0 });
-    return;
-  }
+  if (ps !== undefined && seenPattern(ps, indexId, off, len)) return;
+  if (ps === undefined) readAhead.set(callReducerId, ps = []);
+  else if (ps.length >= ${readAheadPatternsMax}) return;
+  ps.push({ reducer: callReducerId, indexId, off, len, seen: 1, absent: 0 });
 }
 // At a batch's start (nothing queued, no iterator open): asks the host, in one crossing, for the rows the batch's
 // calls will look up by their learned patterns and the row cache lacks, and caches those it finds. Only a cache of
@@ -919,21 +928,35 @@ function learnReadAhead(indexId, key, len) {
 function readAheadRows(U, V, count) {
   const asked = [], keys = [];
   let w = 4;
+  // A header without its caller (flags bits 0, 1) has the previous call's; the first call's may not (runCall's lastSender).
+  let senderAt = -1, connAt = -1;
   for (let i = 0, at = 0; i < count && asked.length < ${readAheadKeysMax}; i++) {
     const ps = readAhead.get(V.getUint32(at, true)), argLen = V.getUint32(at + 64, true), from = at + ${reducerCallHeaderBytes};
+    const flags = V.getUint32(at + 4, true);
+    if ((flags & 1) === 0) senderAt = at + 8;
+    if ((flags & 2) === 0) connAt = at + 40;
     at = from + argLen;
     if (ps === undefined) continue;
     for (let k = 0; k < ps.length && asked.length < ${readAheadKeysMax}; k++) {
       const p = ps[k];
-      if (p.seen < ${readAheadSeenMin} || p.off + p.len > argLen) continue;
-      const key = keyAt(U, from + p.off, p.len), c = rowCache.get(p.indexId);
+      if (p.seen < ${readAheadSeenMin} || (p.off >= 0 && p.off + p.len > argLen)) continue;
+      // The key's bytes: src[keyFrom, keyFrom + p.len).
+      let src = U, keyFrom = from + p.off;
+      if (p.off === keyOfSender) {
+        keyFrom = senderAt;
+        if (keyFrom < 0) { if (lastSender === undefined) continue; src = callerBytes(lastSender, 4); keyFrom = 0; }
+      } else if (p.off === keyOfConnection) {
+        keyFrom = connAt;
+        if (keyFrom < 0) { if (lastConn === undefined) continue; src = callerBytes(lastConn, 2); keyFrom = 0; }
+      }
+      const key = keyAt(src, keyFrom, p.len), c = rowCache.get(p.indexId);
       if (c !== undefined && c.keyLen === p.len && c.rows.get(key) !== undefined) continue;
       let twice = false;
       for (let j = 0; j < asked.length && !twice; j++) twice = asked[j].indexId === p.indexId && keys[j] === key;
       if (twice) continue;
       if (w + 8 + p.len > X.length) break;
       XV.setUint32(w, p.indexId, true); XV.setUint32(w + 4, p.len, true);
-      copyBytes(X, w + 8, U, from + p.off, p.len);
+      copyBytes(X, w + 8, src, keyFrom, p.len);
       w += 8 + p.len;
       asked.push(p); keys.push(key);
     }

@@ -3,7 +3,7 @@
 // come in one crossing. It must change nothing but the crossings: bursts that read rows nobody read before, delete
 // rows a later call of the same batch looks up, look up rows that do not exist, and pass keys at other offsets give
 // what the same calls give one at a time (outcomes, TxData, state, the commit log byte for byte), and a burst over
-// cold rows crosses a few times per batch instead of once per row.
+// cold rows crosses a few times per batch instead of once per row, for keys taken from the arguments and from the caller.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,10 +21,18 @@ import { schema, table, t, SenderError } from 'spacetimedb/server';
 const spacetimedb = schema({
   accounts: table({ name: 'accounts' }, { id: t.u32().primaryKey(), owner: t.string(), balance: t.i64() }),
   audit: table({ name: 'audit' }, { id: t.u64().primaryKey().autoInc(), from: t.u32(), to: t.u32(), memo: t.string() }),
+  players: table({ name: 'players' }, { who: t.identity().primaryKey(), points: t.u64() }),
 });
 export default spacetimedb;
 export const seed = spacetimedb.reducer({ n: t.u32() }, (ctx, { n }) => {
   for (let id = 0; id < n; id++) ctx.db.accounts.insert({ id, owner: 'owner-' + id, balance: 1000n });
+});
+// The caller's row, keyed by ctx.sender (not an argument).
+export const join = spacetimedb.reducer((ctx) => { ctx.db.players.insert({ who: ctx.sender, points: 0n }); });
+export const score = spacetimedb.reducer({ points: t.u64() }, (ctx, { points }) => {
+  const p = ctx.db.players.who.find(ctx.sender);
+  if (p === null) throw new SenderError('not a player');
+  ctx.db.players.who.update({ ...p, points: p.points + points });
 });
 function move(ctx, from, to, amount, memo) {
   const byId = ctx.db.accounts.id;
@@ -49,7 +57,11 @@ export const close = spacetimedb.reducer({ id: t.u32() }, (ctx, { id }) => {
 });
 `;
 
-type Call = [string, unknown[]];
+type Call = [string, unknown[], Caller?];
+const players = Array.from({ length: 400 }, (_, i): Caller => ({ identity: 0xc2000000n + BigInt(i) * 0x1000001n, connectionId: BigInt(i + 1), jwtPayload: undefined }));
+/** `score` calls by players [from, from + n), each twice in a row (the second header says "same caller"). */
+const scores = (n: number, from: number): Call[] =>
+  Array.from({ length: 2 * n }, (_, i): Call => ['score', [1 + (i % 5)], players[from + (i >> 1)]]);
 /** `n` transfers among accounts [from, from + span), each account of it once as a sender. */
 const coldTransfers = (n: number, from: number, span: number): Call[] =>
   Array.from({ length: n }, (_, i): Call => ['transfer', [from + i, from + ((i * 7 + 3) % span), 1 + (i % 3)]]);
@@ -75,21 +87,24 @@ test('read-ahead gives what the same calls give one at a time, in fewer crossing
       ['pay', ['a longer memo', 118, 119]], ['pay', ['m', 120, 121]], ['transfer', [122, 123, 1_000_000]],
       ...coldTransfers(10, 124, 10), ['close', [130]], ['close', [130]], ['transfer', [130, 131, 1]],
     ],
+    players.map((p): Call => ['join', [], p]),
+    [...scores(20, 0), ['score', [1], alice], ...scores(10, 20)],
     coldTransfers(64, 200, 64),
-    coldTransfers(64, 300, 64),
+    scores(32, 100),
   ];
   try {
     for (const [b, burst] of bursts.entries()) {
       now += 1_000_000n;
       const reference: unknown[] = [];
-      for (const [name, args] of burst) reference.push(callSummary(await oneByOne.callReducerJson(name, args, alice)));
+      for (const [name, args, caller] of burst) reference.push(callSummary(await oneByOne.callReducerJson(name, args, caller ?? alice)));
       const crossingsBefore = batched.syscallCrossings(), batchesBefore = batched.counters.callBatches;
-      const results = await Promise.all(burst.map(([name, args]) => batched.callReducerJson(name, args, alice)));
+      const results = await Promise.all(burst.map(([name, args, caller]) => batched.callReducerJson(name, args, caller ?? alice)));
       assert.deepEqual(results.map(callSummary), reference, `burst ${b}: outcomes and TxData`);
       assert.deepEqual(batched.datastore.exportSnapshot(), oneByOne.datastore.exportSnapshot(), `burst ${b}: state`);
       if (b >= bursts.length - 2) {
-        // 64 transfers over accounts nobody read: 128 rows. Without read-ahead each crosses (128 crossings and more);
-        // with it, one crossing per batch brings them, and new sequence leases for the audit rows cross.
+        // 64 transfers over accounts nobody read, or 64 scores of 32 players nobody read: without read-ahead each row
+        // read first crosses (64 or 32 crossings and more); with it, one crossing per batch brings them, and new
+        // sequence leases for the audit rows cross.
         const crossed = batched.syscallCrossings() - crossingsBefore, batches = batched.counters.callBatches - batchesBefore;
         assert.ok(batches >= 1, `burst ${b} ran in batches`);
         assert.ok(crossed <= 2 * batches + burst.length / 8, `burst ${b}: ${crossed} crossings in ${batches} batches`);
