@@ -21,7 +21,7 @@ let auth: Record<string, string>;
 const onMainThread = <T>(fn: () => Promise<T>) => onServerMainThread(server, fn);
 
 before(async () => {
-  server = await startTestServer({ env: { SPACETIME_DATABASE_THREADS: 'worker' } });
+  server = await startTestServer({ env: { SPACETIME_DATABASE_THREADS: 'worker', SPACETIME_WEBSOCKET_COMPRESSION: 'requested' } });
   auth = { authorization: `Bearer ${await publishBulkRows(server, 'big', rows)}` };
 });
 after(async () => {

@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import { loadOrCreateKeys } from '../../src/auth/keys.js';
 import { TokenAuthority } from '../../src/auth/tokens.js';
 import { Database } from '../../src/host/database.js';
-import { attachWebSocket, type AttachedWebSockets } from '../../src/server/websocket/attach.js';
+import { attachWebSocket, type AttachedWebSockets, type FrameCompression } from '../../src/server/websocket/attach.js';
 import type { SessionLimits } from '../../src/server/websocket/session.js';
 import { BsatnWriter } from '../../src/sats/bsatn.js';
 import type { CompileQuery } from '../../src/subscription/manager.js';
@@ -66,7 +66,10 @@ export function websocketTokenServer(tokens: TokenAuthority): Server {
 }
 
 export async function startTestServer(
-  options: { module?: string; compile?: CompileQuery; db?: (db: Database) => Database; limits?: Partial<SessionLimits> } = {},
+  options: {
+    module?: string; compile?: CompileQuery; db?: (db: Database) => Database; limits?: Partial<SessionLimits>;
+    frameCompression?: FrameCompression;
+  } = {},
 ): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'stdb-ws-'));
   const tokens = new TokenAuthority({ keys: await loadOrCreateKeys(join(dir, 'keys')) });
@@ -78,6 +81,7 @@ export async function startTestServer(
     resolveDatabase: (n) => (n === 'chat' ? served : undefined),
     auth: tokens,
     compile: options.compile,
+    frameCompression: options.frameCompression,
     limits: options.limits,
     onError: (e) => errors.push(e),
   });

@@ -8,7 +8,8 @@ import type { ServerMessage } from '../../src/subscription/messages.js';
 import { RawClient, startTestServer, stringArgs, type TestServer } from './helpers.js';
 
 let srv: TestServer;
-before(async () => { srv = await startTestServer(); });
+// Compression as clients ask (the server's default sends every frame uncompressed: attach.ts FrameCompression).
+before(async () => { srv = await startTestServer({ frameCompression: 'requested' }); });
 after(async () => { await srv.close(); });
 
 const subscribeUrl = () => `${srv.wsUrl}/v1/database/chat/subscribe`;

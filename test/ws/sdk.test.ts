@@ -8,7 +8,8 @@ import { startTestServer, stringArgs, type TestServer } from './helpers.js';
 import { within } from '../harness.js';
 
 let srv: TestServer;
-before(async () => { srv = await startTestServer(); });
+// Compression as clients ask (the server's default sends every frame uncompressed: attach.ts FrameCompression).
+before(async () => { srv = await startTestServer({ frameCompression: 'requested' }); });
 after(async () => { await srv.close(); });
 
 interface Connected { conn: DbConnection; identityHex: string; token: string }

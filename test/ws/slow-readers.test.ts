@@ -17,7 +17,7 @@ let srv: TestServer;
 const caller = { identity: 1n, connectionId: 1n, jwtPayload: undefined };
 
 before(async () => {
-  srv = await startTestServer({ limits: { outboundQueueMaxBytes: queueCapBytes, outboundStallTimeoutMs: stallTimeoutMs } });
+  srv = await startTestServer({ frameCompression: 'requested', limits: { outboundQueueMaxBytes: queueCapBytes, outboundStallTimeoutMs: stallTimeoutMs } });
   // Incompressible names, so gzip (the SDK's default) cannot shrink the result below the limits.
   for (let i = 0; i < rowCount; i++) {
     const r = await srv.db.callReducer('add', stringArgs(randomBytes(rowTextBytes * 3 / 4).toString('base64')), caller);
