@@ -27,6 +27,8 @@
 // crossing that may remove or change rows empties it (deletes, clears, updates that cross, lookups of ids; not point
 // scans, inserts or logs), and it survives from one reducer call to the next only when the host says nothing else
 // wrote in between (keepRowCacheFlag, MutTx.checkpoint/follows). Procedures and views neither use nor fill it.
+// A delete through the index of a cached row is queued the same way (tableId deleteRecordMarker, the key as its
+// bytes): the row exists, so it returns the 1 the host would, and leaves the cache with its entries.
 //
 // Deferred autoInc inserts (reducer calls only). After an insert generated a sequence value, the host may lease the
 // next values of that table's one sequence to the shim (MutTx.infallibleInsert / leaseSequence) in the lease buffer
@@ -144,6 +146,8 @@ export const lease = { bufferBytes: 4096, headerBytes: 16, slotBytes: 256, layou
 export const leaseSlotsMax = Math.floor((lease.bufferBytes - lease.headerBytes) / lease.slotBytes);
 /** indexId of a queued record that is an insert (updates carry their index). */
 export const insertRecordMarker = 0xffffffff;
+/** tableId of a queued record that is a delete by `indexId` of the row whose key is its bytes. */
+export const deleteRecordMarker = 0xffffffff;
 
 /** Error code the host uses for "the exchange buffer must grow to N bytes; retry" (N in X[0..4]). */
 export const growCode = -1000;
@@ -803,7 +807,22 @@ const sys = {
     put(buf, len, 0); const n = call(${op.update}, tableId, indexId, len);
     if (n > 0) new Uint8Array(buf).set(X.subarray(0, n)); return n;
   },
-  datastore_delete_by_index_scan_point_bsatn(indexId, buf, len) { put(buf, len, 0); return call(${op.deletePoint}, indexId, len); },
+  datastore_delete_by_index_scan_point_bsatn(indexId, buf, len) {
+    const c = deferring ? cacheOf(indexId) : undefined;
+    if (c !== undefined && len === c.keyLen) {
+      checkLen(buf, len);
+      const b = bytesOf(buf), key = keyAt(b, 0, len);
+      if (cachedAt(c, key) !== undefined) {
+        queueUpdate(${deleteRecordMarker}, indexId, b, len);
+        c.rows.delete(key);
+        if (lastC === c && lastKey === key) lastC = undefined;
+        // Other indexes of the table are on the same column (MutTx.infallibleUpdate): the row is gone from them too.
+        if (rowCache.size > 1) for (const [id, o] of rowCache) if (id !== indexId && o.tableId === c.tableId) o.rows.delete(key);
+        return 1;
+      }
+    }
+    put(buf, len, 0); return call(${op.deletePoint}, indexId, len);
+  },
   datastore_delete_by_index_scan_range_bsatn(indexId, buf, prefixLen, prefixElems, rstartLen, rendLen) {
     put(buf, prefixLen + rstartLen + rendLen, 0);
     return call(${op.deleteRange}, indexId, prefixLen, prefixElems, rstartLen, rendLen);

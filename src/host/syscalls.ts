@@ -20,7 +20,7 @@ import { SatsError } from '../sats/types.js';
 import { messageOf } from './errors.js';
 import { logBytesPerCallMax } from '../limits.js';
 import {
-  batchAbortCode, batchHeaderBytes, callEndFlag, callEnds, callOutcome, crossingArgs, readAheadAbsent, readAheadKeysMax, chunkFlag, chunkHeaderBytes, growCode, insertRecordMarker,
+  batchAbortCode, batchHeaderBytes, callEndFlag, callEnds, callOutcome, crossingArgs, readAheadAbsent, readAheadKeysMax, chunkFlag, chunkHeaderBytes, deleteRecordMarker, growCode, insertRecordMarker,
   keepRowCacheFlag, lease, leaseSlotsMax, op, reducerCallHeaderBytes, updateRecordHeaderBytes,
 } from './isolate-src.js';
 
@@ -325,12 +325,20 @@ export class SyscallHost {
       try {
         // No checkScheduleRow: MutTx.infallibleUpdate / infallibleInsert exclude schedule tables.
         const tx = this.txOrThrow(), row = bytes.subarray(at, at + len);
+        if (tableId === deleteRecordMarker) {
+          // The shim held the row in its cache: the delete finds it.
+          const deleted = tx.deleteByIndexPoint(indexId, row);
+          assert(deleted === 1, `a deferred delete through index ${indexId} deleted ${deleted} rows`);
+          at += len;
+          continue;
+        }
         const insert = indexId === insertRecordMarker;
         const n = (insert ? tx.insert(tableId, row) : tx.update(tableId, indexId, row)).generated.length;
         assert(n === 0, 'a deferred write generated values');
         if (insert) this.countLeased(tableId);
       } catch (err) {
-        this.deferredFailure = `a deferred update of table ${tableId} failed: ${messageOf(err)}`;
+        const what = tableId === deleteRecordMarker ? `delete through index ${indexId}` : `write of table ${tableId}`;
+        this.deferredFailure = `a deferred ${what} failed: ${messageOf(err)}`;
       }
       at += len;
     }
