@@ -123,6 +123,8 @@ const scratchCursor: Cursor = { pos: 0 };
 /** Key of a module point buffer (BSATN of all index columns), validated. */
 /** Leased sequence values stay exact JS numbers (the module's shim computes them as numbers). */
 const leaseValueMax = BigInt(Number.MAX_SAFE_INTEGER);
+/** Inserts a "lease" of a table with no sequence allows (leaseSequence): as many as a u32 count holds, about. */
+const plainInsertLeaseCount = 0x40000000;
 /** leaseSequence's key buffer (one per sequence width in a row, reused). */
 let leaseKey = new Uint8Array(0);
 
@@ -654,6 +656,8 @@ class Transaction extends Reader implements MutTx {
     this.check();
     const t = this.state.writableTable(tableId);
     if (t.infallibleInsert === undefined) return undefined;
+    // No sequence (infallibleInsert's other shape): nothing to reserve; the holder counts inserts only.
+    if (t.sequences.length === 0) return { start: 0n, increment: 0n, count: plainInsertLeaseCount };
     const s = t.sequences[0], ix = t.uniqueIndexes[0], inc = s.schema.increment, w = s.widthBytes;
     const start = s.next;
     // The increment is positive (infallibleInsert's shape), so values only grow: every leased value is in
@@ -673,14 +677,16 @@ class Transaction extends Reader implements MutTx {
 
   resumeSequenceLease(tableId: TableId, start: bigint, count: number): boolean {
     this.check();
-    const s = this.state.table(tableId).sequences[0];
-    if (s === undefined || s.next !== start) return false;
+    const t = this.state.table(tableId), s = t.sequences[0];
+    if (s === undefined) return t.infallibleInsert !== undefined;   // a table with no sequence: nothing to take up
+    if (s.next !== start) return false;
     s.next = start + BigInt(count) * s.schema.increment;
     return true;
   }
 
   endSequenceLease(tableId: TableId, next: bigint): void {
-    const s = this.state.table(tableId).sequences[0];
+    const t = this.state.table(tableId), s = t.sequences[0];
+    if (s === undefined && t.infallibleInsert !== undefined) return;   // a table with no sequence reserved nothing
     assert(s !== undefined && next <= s.next, `sequence lease of table ${tableId} ended past its end`);
     s.next = next;
   }

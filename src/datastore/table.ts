@@ -158,7 +158,8 @@ export class TableState {
   }
 
   /**
-   * MutTx.infallibleInsert. Why each condition: a row layout (the caller validates the row), one sequence on a static,
+   * MutTx.infallibleInsert. A table with no sequence and no unique index qualifies with a row layout, not a schedule or
+   * event table (see the first branch). Otherwise, why each condition: a row layout (the caller validates the row), one sequence on a static,
    * integer column of ≤ 8 bytes with a positive increment (the caller writes the leased value there; leaseSequence
    * keeps values below 2^53 so they are exact JS numbers), every unique index on exactly that column and at least one
    * (leaseSequence checked that no row holds a leased value, and the table has no set semantics to apply), not a
@@ -166,7 +167,13 @@ export class TableState {
    */
   private infallibleInsertShape(layout: Uint8Array | undefined): InfallibleInsert | undefined {
     const s = this.schema;
-    if (layout === undefined || this.sequences.length !== 1 || s.schedule !== undefined || s.isEvent) return undefined;
+    if (layout === undefined || s.schedule !== undefined || s.isEvent) return undefined;
+    if (this.sequences.length === 0 && this.uniqueIndexes.length === 0) {
+      // Nothing to generate and no constraint to break: only set semantics, which the insert applies when it is made.
+      return { tableId: s.tableId, rowWidthBytes: this.rowNumericWidthBytes ?? 0,
+        ...(this.rowNumericWidthBytes === undefined ? { layout } : {}), sequenceOffset: 0, sequenceWidthBytes: 0 };
+    }
+    if (this.sequences.length !== 1) return undefined;
     const seq = this.sequences[0], col = seq.schema.column;
     if (seq.widthBytes > 8 || seq.schema.increment <= 0n) return undefined;
     if (this.uniqueIndexes.length === 0 || !this.uniqueIndexes.every((u) => sameColumns(u.schema.columns, [col]))) return undefined;

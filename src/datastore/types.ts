@@ -225,7 +225,9 @@ export interface MutTx extends ReadView {
    * Whether `insert(tableId, row)` cannot throw, given that `row` has the returned shape and its sequence column holds
    * a leased value not used before. True only for user tables whose columns all have a row layout code, with exactly
    * one sequence, on an integer column of at most 8 bytes at a static offset, with a positive increment, whose every
-   * unique constraint covers exactly that column, without schedule or event semantics. Optional, like the above.
+   * unique constraint covers exactly that column, without schedule or event semantics. Also for such tables with no
+   * sequence and no unique constraint (sequenceWidthBytes 0): their insert fails for nothing but a malformed row (an
+   * identical row already there is no change, as ever); their "leases" reserve nothing. Optional, like the above.
    */
   infallibleInsert?(tableId: TableId): InfallibleInsert | undefined;
   /**

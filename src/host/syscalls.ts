@@ -740,7 +740,10 @@ export class SyscallHost {
         this.env.features?.checkScheduleRow(a as number, row, tx, true);
         if (this.leases.length > 0) this.revokeLease(a as number);
         const generated = tx.insert(a as number, row).generated;
-        if (generated.length > 0 && this.inReducerCall) this.grantLease(tx, a as number);
+        // Leases follow an insert that generated a value, or one into a table with nothing to generate (no sequence).
+        if (this.inReducerCall && (generated.length > 0 || tx.infallibleInsert?.(a as number)?.sequenceWidthBytes === 0)) {
+          this.grantLease(tx, a as number);
+        }
         return this.writeBack(generated);
       }
       case op.update: return this.update(a as number, b as number, this.x.subarray(0, c as number));

@@ -130,7 +130,13 @@ test('infallibleInsert and sequence leases: values no row holds, given back exac
   assert.equal(shape.sequenceWidthBytes, 8);
   assert.equal(tx.infallibleInsert!(small.tableId)?.sequenceWidthBytes, 1, 'a u8 sequence');
   assert.equal(tx.infallibleInsert!(byName('accounts').tableId), undefined, 'no sequence');
-  assert.equal(tx.infallibleInsert!(byName('tags').tableId), undefined, 'no unique index');
+  // tags: no sequence and no unique index: inserts cannot fail (set semantics apply when made); leases reserve nothing.
+  const tags = byName('tags').tableId;
+  assert.equal(tx.infallibleInsert!(tags)?.sequenceWidthBytes, 0, 'no unique index, no sequence');
+  const plain = tx.leaseSequence!(tags, 16)!;
+  assert.ok(plain.count >= 16 && plain.increment === 0n);
+  tx.endSequenceLease!(tags, plain.start);
+  assert.equal(tx.resumeSequenceLease!(tags, plain.start, plain.count), true);
   tx.insert(person.tableId, enc(person, [3n, 'explicit', 30]));
   const lease = tx.leaseSequence!(person.tableId, 16)!;
   assert.deepEqual(lease, { start: 1n, increment: 1n, count: 2 }, 'stops before the value a row holds');

@@ -24,6 +24,10 @@ const spacetimedb = schema({
   audit: table({ name: 'audit' }, {
     id: t.u64().primaryKey().autoInc(), from: t.u32(), to: t.u32(), amount: t.i64(), at: t.timestamp(), memo: t.string(),
   }),
+  // No primary key, no sequence: inserts are queued (set semantics: an identical row is no change).
+  notes: table({ name: 'notes', indexes: [{ accessor: 'notes_who', algorithm: 'btree', columns: ['who'] }] }, {
+    who: t.u32(), text: t.string(), at: t.timestamp(),
+  }),
 });
 export default spacetimedb;
 
@@ -90,6 +94,18 @@ export const drop_all_but = spacetimedb.reducer({ keep: t.u32() }, (ctx, { keep 
   for (let id = 0; id < 5; id++) if (id !== keep && ctx.db.accounts.id.find(id) !== null) ctx.db.accounts.id.delete(id);
   console.info('left ' + ctx.db.accounts.count());
 });
+// Inserts into a table with nothing to generate and no unique constraint: queued, an identical row twice, then read
+// back through its index (the read sees them) and counted.
+export const note = spacetimedb.reducer({ who: t.u32(), text: t.string() }, (ctx, { who, text }) => {
+  for (let i = 0; i < 20; i++) ctx.db.notes.insert({ who, text: text + (i % 7), at: ctx.timestamp });
+  const mine = [...ctx.db.notes.notes_who.filter(who)].length;
+  ctx.db.notes.insert({ who: who + 1, text, at: ctx.timestamp });
+  console.info('notes ' + mine + ' of ' + ctx.db.notes.count());
+});
+export const note_then_fail = spacetimedb.reducer({ who: t.u32() }, (ctx, { who }) => {
+  ctx.db.notes.insert({ who, text: 'doomed', at: ctx.timestamp });
+  throw new SenderError('no notes today');
+});
 // Inserts, then runs past its time limit (a trap): the values it used are burned on both paths.
 export const spin = spacetimedb.reducer({ n: t.u32() }, (ctx, { n }) => {
   for (let i = 0; i < n; i++) move(ctx, 0, 1, 1n, 'spin');
@@ -119,6 +135,7 @@ const calls: Call[] = [
   ['transfer', [1, 2, 1]], ['reopen', [2]], ['transfer', [2, 3, 1]], ['reopen', [3]],
   ['transfer', [3, 4, 1]], ['drop_then_move', [4]], ['transfer', [4, 0, 1]],
   ['drop_all_but', [1]],
+  ['note', [1, 'a']], ['note', [1, 'a']], ['note_then_fail', [1]], ['note', [2, 'é']],
 ];
 
 
@@ -143,16 +160,16 @@ test('deferred and immediate writes give the same outcomes, TxData, states and c
       const a = await run(deferred), b = await run(immediate);
       assert.deepEqual(a, b, `call ${i} (${name}): outcome and TxData`);
       assert.deepEqual(deferred.datastore.exportSnapshot(), immediate.datastore.exportSnapshot(), `call ${i} (${name}): state`);
-      if ((name === 'transfer' || name === 'reopen') && i > 2) {
+      if ((name === 'transfer' || name === 'reopen' || name === 'note') && i > 2) {
         assert.ok(deferred.syscallCrossings() - before[0] < immediate.syscallCrossings() - before[1], `call ${i}: fewer crossings`);
       }
     }
     const log = (db: Database) => db.logs.tail(100).map((r) => r.message).filter((m) => m.startsWith('caught'));
     assert.deepEqual(log(deferred), log(immediate));
     assert.deepEqual(log(deferred), ['caught UniqueAlreadyExists'], 'the explicit id was the next one to generate');
-    const left = (db: Database) => db.logs.tail(100).map((r) => r.message).filter((m) => m.startsWith('left'));
+    const left = (db: Database) => db.logs.tail(100).map((r) => r.message).filter((m) => m.startsWith('left') || m.startsWith('notes'));
     assert.deepEqual(left(deferred), left(immediate));
-    assert.deepEqual(left(deferred), ['left 1']);
+    assert.deepEqual(left(deferred), ['left 1', 'notes 7 of 8', 'notes 14 of 16', 'notes 9 of 24']);
   } finally {
     await deferred.close();
     await immediate.close();
