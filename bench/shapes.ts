@@ -99,6 +99,7 @@ interface RunResult { cpuMicrosPerCall: number; crossingsPerCall: number; failed
 
 async function measure(db: Database, reducer: string, args: Uint8Array[], from: number, count: number): Promise<RunResult> {
   const crossingsBefore = db.syscallCrossings();
+  const batchesBefore = db.counters.callBatches, batchedBefore = db.counters.batchedCalls;
   const cpuBefore = process.cpuUsage();
   let next = from, failed = 0, firstError: string | undefined;
   const end = from + count;
@@ -111,7 +112,9 @@ async function measure(db: Database, reducer: string, args: Uint8Array[], from: 
   await Promise.all(Array.from({ length: inFlightMax }, worker));
   // Process CPU: both realms run on this thread (see bench/core.ts).
   const cpu = process.cpuUsage(cpuBefore);
-  const crossings = db.syscallCrossings() - crossingsBefore + count; // + one applySync per call
+  // Entries into the isolate: one per batch, one per call that ran alone (docs/engine-v2.md §6c).
+  const batched = db.counters.batchedCalls - batchedBefore;
+  const crossings = db.syscallCrossings() - crossingsBefore + db.counters.callBatches - batchesBefore + (count - batched);
   return { cpuMicrosPerCall: (cpu.user + cpu.system) / count, crossingsPerCall: crossings / count, failed, firstError };
 }
 
