@@ -758,6 +758,13 @@ export function outboundBytesHeldMaxConfigured(env: NodeJS.ProcessEnv = process.
 export function outboundStallTimeoutMsConfigured(env: NodeJS.ProcessEnv = process.env): number {
   return limitFromEnv('SPACETIME_OUTBOUND_STALL_TIMEOUT_MS', outboundStallTimeoutMs, env);
 }
+/**
+ * What waits for a WebSocket client below this is not charged to the bound until it grows past it: a message handed to
+ * its socket at once (the fanout's common case, per message and subscriber) then costs one comparison. At most
+ * `connectionsMaxDefault` × this (640 MiB) goes uncounted, and each client's own rules (`outboundQueueMaxBytes`, its
+ * stall check) still hold it.
+ */
+export const outboundBudgetChargeMinBytes = 64 * 1024;
 /** How often the bound looks again at the connections holding unsent bytes (the kernel takes bytes silently). */
 export const outboundBudgetSweepMs = 1_000;
 assertLimit(outboundBytesHeldMaxDefault >= 8 * outboundQueueMaxBytes, 'several slow WebSocket clients at their own limit fit the bound');

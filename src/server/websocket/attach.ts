@@ -26,6 +26,7 @@ import { JsonSession, subprotocolV1Json, type JsonSessionDatabase } from './json
 import { InboundMeter } from './inbound-meter.js';
 import { InboundBudget } from '../inbound-budget.js';
 import { OutboundBudget, socketProgressMark, type OutboundHolder } from '../outbound-budget.js';
+import { outboundBudgetChargeMinBytes } from '../../limits.js';
 
 export const subprotocolV3 = 'v3.bsatn.spacetimedb';
 export const subprotocolV2 = 'v2.bsatn.spacetimedb';
@@ -151,7 +152,11 @@ export function attachWebSocket(server: Server, deps: AttachDeps): AttachedWebSo
         progressMark: () => socketProgressMark(socket),
         evict: (reason, stalled) => session.fail(stalled === true ? closeCodes.policyViolation : closeCodes.tryAgainLater, reason),
       };
-      const outbound = (): void => outboundBudget.update(outboundHolder);
+      const outbound = (): void => {
+        // A message handed to the socket at once (most) costs one comparison here.
+        if (outboundHolder.progress === undefined && session.outboundPendingBytes() < outboundBudgetChargeMinBytes) return;
+        outboundBudget.update(outboundHolder);
+      };
       const session = protocol === subprotocolV1Json
         ? new JsonSession(ws, db as JsonSessionDatabase, subscriptions, {
           caller, token, confirmedReads: params.confirmed ?? false, limits: deps.limits, onError: deps.onError, inbound, outbound,
