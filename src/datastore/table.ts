@@ -189,21 +189,24 @@ export class TableState {
    * generated, no overflow), not a schedule table (the host checks schedule rows on write), not an event table, and
    * every unique index on exactly `ix`'s one column (the new row keeps the found row's key, so no unique index can see
    * a conflict; non-unique indexes on other columns never refuse a row). The key's offset must be static, and the key
-   * an integer or a product of one (Identity, ConnectionId): equal keys have equal bytes (not so for floats: -0 and
-   * +0), so callers may identify rows by key bytes.
+   * an integer, a product of one (Identity, ConnectionId) or a string: equal keys have equal bytes (not so for floats:
+   * -0 and +0), so callers may identify rows by key bytes.
    */
   private infallibleUpdateShape(ix: IndexState, layout: Uint8Array | undefined): InfallibleUpdate | undefined {
     const s = this.schema;
-    if (!ix.schema.unique || ix.schema.columns.length !== 1 || ix.pointWidthBytes === undefined) return undefined;
+    if (!ix.schema.unique || ix.schema.columns.length !== 1) return undefined;
+    const col = ix.schema.columns[0], stringKey = this.columnTypeTags[col] === 'String';
+    if (ix.pointWidthBytes === undefined && !stringKey) return undefined;
     if (layout === undefined || this.sequences.length > 0) return undefined;
     if (s.schedule !== undefined || s.isEvent) return undefined;
     if (!this.uniqueIndexes.every((u) => sameColumns(u.schema.columns, ix.schema.columns))) return undefined;
-    const keyOffset = this.offsets[ix.schema.columns[0]];
-    if (keyOffset === undefined || this.integerTags[ix.schema.columns[0]] === undefined) return undefined;
+    const keyOffset = this.offsets[col];
+    if (keyOffset === undefined || (this.integerTags[col] === undefined && !stringKey)) return undefined;
+    const keyWidthBytes = stringKey ? 0 : ix.pointWidthBytes!;
     if (this.rowNumericWidthBytes !== undefined) {
-      return { tableId: s.tableId, rowWidthBytes: this.rowNumericWidthBytes, keyOffset, keyWidthBytes: ix.pointWidthBytes };
+      return { tableId: s.tableId, rowWidthBytes: this.rowNumericWidthBytes, keyOffset, keyWidthBytes };
     }
-    return { tableId: s.tableId, rowWidthBytes: 0, keyOffset, keyWidthBytes: ix.pointWidthBytes, layout };
+    return { tableId: s.tableId, rowWidthBytes: 0, keyOffset, keyWidthBytes, layout };
   }
 
   /** Throws errno 3 unless `row` is exactly one valid BSATN row of this table. */

@@ -172,7 +172,8 @@ export interface ReadView {
 
 /**
  * The shape of an update that cannot fail (see `MutTx.infallibleUpdate`): the row's key (the index's single column)
- * is the bytes `keyOffset .. keyOffset + keyWidthBytes` of the row, and the row is exactly `rowWidthBytes` long (rows of
+ * is the bytes `keyOffset .. keyOffset + keyWidthBytes` of the row (`keyWidthBytes` 0: a string, its u32 length and
+ * UTF-8 bytes from `keyOffset`; equal strings have equal bytes), and the row is exactly `rowWidthBytes` long (rows of
  * plain numbers) or, when `rowWidthBytes` is 0, a row `layout` accepts (a list of `rowLayoutCode` items, one per run of
  * columns, in column order).
  */

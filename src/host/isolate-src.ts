@@ -75,7 +75,7 @@ export const op = {
 /** Bytes of the scan chunk header in the exchange buffer (five u32 words, see above). */
 export const chunkHeaderBytes = 20;
 /** Chunk flags (header word 2). */
-export const chunkFlag = { more: 1, updatable: 2 } as const;
+export const chunkFlag = { more: 1, updatable: 2, stringKey: 4 } as const;
 
 /**
  * Outcome codes the dispatcher returns for a reducer call. okDeferred: the call succeeded and left queued updates in
@@ -587,10 +587,21 @@ function cacheRow(indexId, tableId, shape, layoutId, keyLen, key, src, from, len
         layouts.set(layoutId, layout);
       }
     }
-    c = { indexId, tableId, shape, keyLen, layoutId, layout, rows: keyLen <= 6 ? new NumberKeys() : new Map() };
+    c = { indexId, tableId, shape, keyLen, layoutId, layout, rows: keyLen > 0 && keyLen <= 6 ? new NumberKeys() : new Map() };
     rowCache.set(indexId, c);
   }
   storeRow(c, key, c.rows.get(key), src, from, len);
+}
+// Whether a point key b[0, len) may be one of c's: its length (c.keyLen), or for string keys (c.keyLen 0) a u32 length
+// and that many bytes.
+function keyFits(c, b, len) {
+  return c.keyLen !== 0 ? len === c.keyLen : len >= 4 && u32At(b, 0) === len - 4;
+}
+function u32At(b, at) { return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0; }
+// The key of c's index in a row its layout accepts (a string key's length word lies inside it).
+function rowKey(c, row) {
+  const off = c.shape & 0xffff;
+  return keyAt(row, off, c.keyLen !== 0 ? c.keyLen : 4 + u32At(row, off));
 }
 // Serves the cached row at arena[at] (u32 length + bytes: a one-row chunk's layout) and returns its iterator id.
 function cachedIter(at) {
@@ -719,10 +730,13 @@ const sys = {
   datastore_index_scan_point_bsatn(indexId, buf, len) {
     if (deferring) {
       const c = cacheOf(indexId);
-      if (c !== undefined && len === c.keyLen) {
+      if (c !== undefined) {
         checkLen(buf, len);
-        const key = keyAt(bytesOf(buf), 0, len), at = cachedAt(c, key);
-        if (at !== undefined) { lastC = c; lastKey = key; lastAt = at; return cachedIter(at); }
+        const b = bytesOf(buf);
+        if (keyFits(c, b, len)) {
+          const key = keyAt(b, 0, len), at = cachedAt(c, key);
+          if (at !== undefined) { lastC = c; lastKey = key; lastAt = at; return cachedIter(at); }
+        }
       }
     }
     put(buf, len, 0);
@@ -733,9 +747,10 @@ const sys = {
     addIter(id, it);
     if (deferring && (XV.getUint32(8, true) & ${chunkFlag.updatable}) !== 0) {
       const flags = XV.getUint32(8, true), rowLen = XV.getUint32(${chunkHeaderBytes}, true);
-      cacheRow(indexId, XV.getUint32(12, true), XV.getUint32(16, true), flags >>> 8, len, keyAt(lastInU8, 0, len), X,
-        ${chunkHeaderBytes} + 4, rowLen);
-      learnReadAhead(indexId, lastInU8, len);
+      const stringKey = (flags & ${chunkFlag.stringKey}) !== 0;
+      cacheRow(indexId, XV.getUint32(12, true), XV.getUint32(16, true), flags >>> 8, stringKey ? 0 : len,
+        keyAt(lastInU8, 0, len), X, ${chunkHeaderBytes} + 4, rowLen);
+      learnReadAhead(indexId, lastInU8, len, stringKey);
     }
     return id;
   },
@@ -794,7 +809,7 @@ const sys = {
     if (c !== undefined && c.tableId === tableId && ((c.shape >>> 16) === len || (c.layout !== undefined && len > 0))) {
       checkLen(buf, len);
       const row = bytesOf(buf);
-      const key = c.layout === undefined || validRow(row, len, c.layout) ? keyAt(row, c.shape & 0xffff, c.keyLen) : undefined;
+      const key = c.layout === undefined || validRow(row, len, c.layout) ? rowKey(c, row) : undefined;
       const at = key === undefined ? undefined : cachedAt(c, key);
       if (at !== undefined) {
         queueUpdate(tableId, indexId, row, len);
@@ -809,8 +824,8 @@ const sys = {
   },
   datastore_delete_by_index_scan_point_bsatn(indexId, buf, len) {
     const c = deferring ? cacheOf(indexId) : undefined;
-    if (c !== undefined && len === c.keyLen) {
-      checkLen(buf, len);
+    if (c !== undefined) checkLen(buf, len);
+    if (c !== undefined && keyFits(c, bytesOf(buf), len)) {
       const b = bytesOf(buf), key = keyAt(b, 0, len);
       if (cachedAt(c, key) !== undefined) {
         queueUpdate(${deleteRecordMarker}, indexId, b, len);
@@ -924,32 +939,35 @@ function seenPattern(ps, indexId, off, len) {
 }
 // A point scan of the call in progress missed the cache and found a cacheable row under key[0, len): if the key is a
 // slice of the call's arguments, or its caller's identity or connection id, remember where.
-function learnReadAhead(indexId, key, len) {
+function learnReadAhead(indexId, key, len, stringKey) {
   if (len === 0) return;
   let off;
-  if (len === 32 && sameBytes(callerBytes(lastSender, 4), 0, key, len)) off = keyOfSender;
-  else if (len === 16 && sameBytes(callerBytes(lastConn, 2), 0, key, len)) off = keyOfConnection;
+  if (!stringKey && len === 32 && sameBytes(callerBytes(lastSender, 4), 0, key, len)) off = keyOfSender;
+  else if (!stringKey && len === 16 && sameBytes(callerBytes(lastConn, 2), 0, key, len)) off = keyOfConnection;
   else {
     const n = argView.byteLength;
     if (n > ${readAheadArgBytesMax} || len > n) return;
     for (let o = 0; o + len <= n && off === undefined; o++) if (sameBytes(argU8, o, key, len)) off = o;
     if (off === undefined) return;
   }
+  // A string key's pattern has length 0: each call's key is the string at that offset, whatever its length.
+  const patternLen = stringKey ? 0 : len;
   let ps = readAhead.get(callReducerId);
-  if (ps !== undefined && seenPattern(ps, indexId, off, len)) return;
+  if (ps !== undefined && seenPattern(ps, indexId, off, patternLen)) return;
   if (ps === undefined) readAhead.set(callReducerId, ps = []);
   else if (ps.length >= ${readAheadPatternsMax}) return;
-  ps.push({ reducer: callReducerId, indexId, off, len, seen: 1, absent: 0 });
+  ps.push({ reducer: callReducerId, indexId, off, len: patternLen, seen: 1, absent: 0 });
 }
 // At a batch's start (nothing queued, no iterator open): asks the host, in one crossing, for the rows the batch's
 // calls will look up by their learned patterns and the row cache lacks, and caches those it finds. Only a cache of
 // rows the point scans would have found then: the calls see the same rows as without it, with fewer crossings.
-function readAheadRows(U, V, count) {
+// The calls are \`count\` call records from U[first] on.
+function readAheadRows(U, V, first, count) {
   const asked = [], keys = [];
   let w = 4;
   // A header without its caller (flags bits 0, 1) has the previous call's; the first call's may not (runCall's lastSender).
   let senderAt = -1, connAt = -1;
-  for (let i = 0, at = 0; i < count && asked.length < ${readAheadKeysMax}; i++) {
+  for (let i = 0, at = first; i < count && asked.length < ${readAheadKeysMax}; i++) {
     const ps = readAhead.get(V.getUint32(at, true)), argLen = V.getUint32(at + 64, true), from = at + ${reducerCallHeaderBytes};
     const flags = V.getUint32(at + 4, true);
     if ((flags & 1) === 0) senderAt = at + 8;
@@ -958,9 +976,13 @@ function readAheadRows(U, V, count) {
     if (ps === undefined) continue;
     for (let k = 0; k < ps.length && asked.length < ${readAheadKeysMax}; k++) {
       const p = ps[k];
-      if (p.seen < ${readAheadSeenMin} || (p.off >= 0 && p.off + p.len > argLen)) continue;
-      // The key's bytes: src[keyFrom, keyFrom + p.len).
-      let src = U, keyFrom = from + p.off;
+      if (p.seen < ${readAheadSeenMin} || (p.off >= 0 && p.off + Math.max(p.len, 4) > argLen)) continue;
+      // The key's bytes: src[keyFrom, keyFrom + keyLen).
+      let src = U, keyFrom = from + p.off, keyLen = p.len;
+      if (keyLen === 0) {
+        keyLen = 4 + u32At(U, keyFrom);
+        if (p.off + keyLen > argLen) continue;
+      }
       if (p.off === keyOfSender) {
         keyFrom = senderAt;
         if (keyFrom < 0) { if (lastSender === undefined) continue; src = callerBytes(lastSender, 4); keyFrom = 0; }
@@ -968,15 +990,15 @@ function readAheadRows(U, V, count) {
         keyFrom = connAt;
         if (keyFrom < 0) { if (lastConn === undefined) continue; src = callerBytes(lastConn, 2); keyFrom = 0; }
       }
-      const key = keyAt(src, keyFrom, p.len), c = rowCache.get(p.indexId);
+      const key = keyAt(src, keyFrom, keyLen), c = rowCache.get(p.indexId);
       if (c !== undefined && c.keyLen === p.len && c.rows.get(key) !== undefined) continue;
       let twice = false;
       for (let j = 0; j < asked.length && !twice; j++) twice = asked[j].indexId === p.indexId && keys[j] === key;
       if (twice) continue;
-      if (w + 8 + p.len > X.length) break;
-      XV.setUint32(w, p.indexId, true); XV.setUint32(w + 4, p.len, true);
-      copyBytes(X, w + 8, src, keyFrom, p.len);
-      w += 8 + p.len;
+      if (w + 8 + keyLen > X.length) break;
+      XV.setUint32(w, p.indexId, true); XV.setUint32(w + 4, keyLen, true);
+      copyBytes(X, w + 8, src, keyFrom, keyLen);
+      w += 8 + keyLen;
       asked.push(p); keys.push(key);
     }
   }
@@ -994,7 +1016,8 @@ function readAheadRows(U, V, count) {
     p.absent = 0;
     const flags = XV.getUint32(at, true), tableId = XV.getUint32(at + 4, true), shape = XV.getUint32(at + 8, true);
     at += 12;
-    cacheRow(p.indexId, tableId, shape, flags >>> 8, p.len, keys[j], X, at, len);
+    // A pattern's key length is 0 exactly for string keys (learnReadAhead).
+    if (((flags & ${chunkFlag.stringKey}) !== 0) === (p.len === 0)) cacheRow(p.indexId, tableId, shape, flags >>> 8, p.len, keys[j], X, at, len);
     at += len;
     if ((shape >>> 16) === 0) at += 4 + XV.getUint32(at, true);   // the layout follows a row of any length
   }
@@ -1091,7 +1114,7 @@ return {
     let at = 0, keep = (CV.getUint32(4, true) & ${keepRowCacheFlag}) !== 0, decided = true;
     if (readAhead.size > 0) {
       if (!keep) { clearRowCache(); keep = true; }   // what the first call would do first
-      readAheadRows(calls, CV, count);
+      readAheadRows(calls, CV, 0, count);
     }
     for (let i = 0; i < count; i++) {
       if (!decided && dateNow() - started >= sliceMs) return i;
@@ -1111,6 +1134,9 @@ return {
       keep = (r & ${callEndFlag.clearRowCache}) === 0;
       if (!more || (r & ${callEndFlag.stop}) !== 0) return i + 1;
       decided = true;
+      // A failed call emptied the cache, read-ahead rows of the calls after it included: read them again (the host
+      // began the next call's transaction in the crossing above).
+      if (!keep && readAhead.size > 0) { clearRowCache(); keep = true; readAheadRows(calls, CV, at, count - i - 1); }
     }
     return count;
   },

@@ -840,7 +840,7 @@ export class SyscallHost {
     else if (updatable !== undefined && updatable.keyOffset <= 0xffff && updatable.rowWidthBytes <= 0xffff) {
       // Header words 2..4 (isolate-src.ts): flags (with the layout id in bits 8..), tableId, keyOffset | rowWidth << 16.
       const xv = this.xv;
-      let flags: number = chunkFlag.updatable;
+      let flags: number = chunkFlag.updatable | (updatable.keyWidthBytes === 0 ? chunkFlag.stringKey : 0);
       const layout = updatable.layout;
       if (updatable.rowWidthBytes === 0) {
         if (layout === undefined) return 0;
@@ -891,7 +891,8 @@ export class SyscallHost {
       if (at + need > x.length) break;
       if (!cacheable) { xv.setUint32(at, readAheadAbsent, true); at += 4; continue; }
       xv.setUint32(at, row!.length, true);
-      xv.setUint32(at + 4, chunkFlag.updatable | (layout === undefined ? 0 : this.layoutId(layout) << 8), true);
+      xv.setUint32(at + 4, chunkFlag.updatable | (u!.keyWidthBytes === 0 ? chunkFlag.stringKey : 0) |
+        (layout === undefined ? 0 : this.layoutId(layout) << 8), true);
       xv.setUint32(at + 8, u!.tableId, true);
       xv.setUint32(at + 12, u!.keyOffset + u!.rowWidthBytes * 0x10000, true);
       x.set(row!, at + 16);
