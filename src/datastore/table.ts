@@ -158,8 +158,9 @@ export class TableState {
   }
 
   /**
-   * MutTx.infallibleInsert. A table with no sequence and no unique index qualifies with a row layout, not a schedule or
-   * event table (see the first branch). Otherwise, why each condition: a row layout (the caller validates the row), one sequence on a static,
+   * MutTx.infallibleInsert. A table with no sequence and no unique index qualifies with a row layout, not a schedule
+   * or event table (the first branch). Otherwise, why each condition: a row layout (the caller validates the row),
+   * one sequence on a static,
    * integer column of ≤ 8 bytes with a positive increment (the caller writes the leased value there; leaseSequence
    * keeps values below 2^53 so they are exact JS numbers), every unique index on exactly that column and at least one
    * (leaseSequence checked that no row holds a leased value, and the table has no set semantics to apply), not a

@@ -118,12 +118,13 @@ export const updateQueueMaxBytes = 64 * 1024;
 const rowCacheMaxBytes = 8 << 20;
 const rowCacheEntryOverheadBytes = 48;
 /**
- * Read-ahead (docs/engine-v2.md §6d): a reducer's point scans whose key is a slice of its arguments (\`find(args.id)\`)
- * or its caller's identity or connection id (\`find(ctx.sender)\`) are learned, and at a batch's start the rows its calls will look up that way and the row cache lacks are fetched in
- * one crossing. Learned per reducer: at most \`readAheadPatternsMax\` (index, argument offset, key length) patterns, each
- * used once seen \`readAheadSeenMin\` times (a key's bytes may match another argument's by chance), dropped after
- * \`readAheadAbsentMax\` answers in a row that found no cacheable row; arguments longer than \`readAheadArgBytesMax\` are
- * not searched; at most \`readAheadKeysMax\` keys per batch.
+ * Read-ahead (docs/engine-v2.md §6d): a reducer's point scans whose key is a slice of its arguments
+ * (\`find(args.id)\`) or its caller's identity or connection id (\`find(ctx.sender)\`) are learned, and at a batch's
+ * start the rows its calls will look up that way and the row cache lacks are fetched in one crossing. Learned per
+ * reducer: at most \`readAheadPatternsMax\` (index, argument offset, key length) patterns, each used once seen
+ * \`readAheadSeenMin\` times (a key's bytes may match another argument's by chance), dropped after
+ * \`readAheadAbsentMax\` answers in a row that found no cacheable row; arguments longer than
+ * \`readAheadArgBytesMax\` are not searched; at most \`readAheadKeysMax\` keys per batch.
  */
 const readAheadPatternsMax = 4;
 const readAheadSeenMin = 2;
@@ -932,9 +933,15 @@ function sameBytes(a, at, b, len) { for (let i = 0; i < len; i++) if (a[at + i] 
 const keyOfSender = -1, keyOfConnection = -2;
 const callerKey = new Uint8Array(32);
 // callerKey[0, 8 * words) = v's BSATN.
-function callerBytes(v, words) { for (let i = 0; i < 8 * words; i++) { callerKey[i] = Number(v & 255n); v >>= 8n; } return callerKey; }
+function callerBytes(v, words) {
+  for (let i = 0; i < 8 * words; i++) { callerKey[i] = Number(v & 255n); v >>= 8n; }
+  return callerKey;
+}
 function seenPattern(ps, indexId, off, len) {
-  for (let k = 0; k < ps.length; k++) { const p = ps[k]; if (p.indexId === indexId && p.off === off && p.len === len) { p.seen++; return true; } }
+  for (let k = 0; k < ps.length; k++) {
+    const p = ps[k];
+    if (p.indexId === indexId && p.off === off && p.len === len) { p.seen++; return true; }
+  }
   return false;
 }
 // A point scan of the call in progress missed the cache and found a cacheable row under key[0, len): if the key is a
@@ -1017,7 +1024,8 @@ function readAheadRows(U, V, first, count) {
     const flags = XV.getUint32(at, true), tableId = XV.getUint32(at + 4, true), shape = XV.getUint32(at + 8, true);
     at += 12;
     // A pattern's key length is 0 exactly for string keys (learnReadAhead).
-    if (((flags & ${chunkFlag.stringKey}) !== 0) === (p.len === 0)) cacheRow(p.indexId, tableId, shape, flags >>> 8, p.len, keys[j], X, at, len);
+    const stringKey = (flags & ${chunkFlag.stringKey}) !== 0;
+    if (stringKey === (p.len === 0)) cacheRow(p.indexId, tableId, shape, flags >>> 8, p.len, keys[j], X, at, len);
     at += len;
     if ((shape >>> 16) === 0) at += 4 + XV.getUint32(at, true);   // the layout follows a row of any length
   }

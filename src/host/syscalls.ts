@@ -20,8 +20,9 @@ import { SatsError } from '../sats/types.js';
 import { messageOf } from './errors.js';
 import { logBytesPerCallMax } from '../limits.js';
 import {
-  batchAbortCode, batchHeaderBytes, callEndFlag, callEnds, callOutcome, crossingArgs, readAheadAbsent, readAheadKeysMax, chunkFlag, chunkHeaderBytes, deleteRecordMarker, growCode, insertRecordMarker,
-  keepRowCacheFlag, lease, leaseSlotsMax, op, reducerCallHeaderBytes, updateRecordHeaderBytes,
+  batchAbortCode, batchHeaderBytes, callEndFlag, callEnds, callOutcome, chunkFlag, chunkHeaderBytes, crossingArgs,
+  deleteRecordMarker, growCode, insertRecordMarker, keepRowCacheFlag, lease, leaseSlotsMax, op, readAheadAbsent,
+  readAheadKeysMax, reducerCallHeaderBytes, updateRecordHeaderBytes,
 } from './isolate-src.js';
 
 /** Initial exchange buffer size. Inputs and single rows larger than this grow it (never shrinks). */
@@ -864,7 +865,8 @@ export class SyscallHost {
    * at 0): u32 row length, or readAheadAbsent when the scan finds no row the shim may cache (the same test as a point
    * scan's `updatable`; a key that is no key of the index counts as none: the shim's patterns are guesses); then u32
    * chunk flags (layout id in bits 8..), u32 tableId, u32 keyOffset | rowWidth << 16, the row, and for rows of any
-   * length the layout (u32 length + codes). Reads only: the transaction is the batch's first call's, which has not run.
+   * length the layout (u32 length + codes). Reads only, in the transaction of the call about to run (the batch's first,
+   * or the one after a call that failed).
    */
   private readAhead(count: number, end: number): number {
     const tx = this.txOrThrow(), x = this.x, xv = this.xv;
