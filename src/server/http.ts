@@ -214,7 +214,8 @@ export function noteWritten(res: ServerResponse, stallAllowed = false): void {
       heldBytes: 0,
       stallAllowed,
       pendingBytes: () => (gone || res.destroyed ? 0 : res.writableLength),
-      progressMark: () => socketProgressMark(res.socket),
+      // A pipelined response not yet on its socket waits behind one that is, which is judged instead.
+      progressMark: () => (res.socket === null ? Date.now() : socketProgressMark(res.socket)),
       evict: () => {
         gone = true;
         res.destroy();
