@@ -10,8 +10,9 @@
 // unique on connection_id) and drops the socket after the upgrade; we refuse before the upgrade with 409 and a
 // message, whatever the identity (upstream would admit a same-identity, same-token duplicate as a second actor).
 // May call: server/websocket/session.ts, server/websocket/json-session.ts, server/websocket/inbound-meter.ts (each
-// connection's share of server/inbound-budget.ts), server/outbound-budget.ts (what waits for each client), server/http.ts (HttpError: a database that is not running is refused
-// with its status and why), subscription/port.ts, auth/ (tokens, identities), ws.
+// connection's share of server/inbound-budget.ts), server/outbound-budget.ts (what waits for each client),
+// server/http.ts (HttpError: a database that is not running is refused with its status and why), subscription/port.ts,
+// auth/ (tokens, identities), limits.ts, ws.
 
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
