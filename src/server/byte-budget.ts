@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 export interface BudgetHolder {
   /** Bytes charged to this holder now; only ByteBudget.charge changes it. */
   heldBytes: number;
-  /** Drops the held bytes (closes the request or connection, telling the client why if it can) and charges 0 afterwards. */
+  /** Drops the held bytes (closes the request or connection, telling the client why if it can); charges 0 after. */
   evict(reason: string): void;
 }
 
@@ -21,7 +21,10 @@ export class ByteBudget<H extends BudgetHolder = BudgetHolder> {
   protected readonly holders = new Set<H>();
 
   /** `reason`: what an evicted holder is told, given the total held, the limit and its own share. */
-  constructor(readonly maxBytes: number, private readonly reason: (totalBytes: number, maxBytes: number, largestBytes: number) => string) {}
+  constructor(
+    readonly maxBytes: number,
+    private readonly reason: (totalBytes: number, maxBytes: number, largestBytes: number) => string,
+  ) {}
 
   get heldBytes(): number { return this.totalBytes; }
 

@@ -12,7 +12,8 @@
 // does not keep its share below the bound for ever. Holders are looked at again every `outboundBudgetSweepMs` while
 // they hold bytes (the kernel takes bytes without telling us); a holder whose bytes are all taken is forgotten.
 //
-// Owns: the holders' progress (whether their kernels took bytes) and the sweep timer. May call: server/byte-budget.ts, limits.
+// Owns: the holders' progress (whether their kernels took bytes) and the sweep timer.
+// May call: server/byte-budget.ts, limits.
 
 import { outboundBudgetSweepMs, outboundBytesHeldMaxConfigured, outboundStallTimeoutMsConfigured } from '../limits.js';
 import { ByteBudget, type BudgetHolder } from './byte-budget.js';
@@ -25,7 +26,7 @@ export interface OutboundHolder extends BudgetHolder {
   progressMark(): number;
   /** Closes the response or connection; `stalled`: for the stall rule, not the bound. */
   evict(reason: string, stalled?: boolean): void;
-  /** True for a reader that may rightly pause for long (a `logs --follow` piped into a pager): the bound alone applies. */
+  /** True for a reader that may rightly pause for long (`logs --follow` into a pager): the bound alone applies. */
   stallAllowed?: boolean;
   /** Set by the budget: progressMark at the last look, and when it last changed. */
   progress?: { mark: number; atMs: number };
@@ -51,7 +52,9 @@ function numberOr0(value: unknown): number {
 export class OutboundBudget extends ByteBudget<OutboundHolder> {
   private sweeper: NodeJS.Timeout | undefined;
 
-  constructor(maxBytes = outboundBytesHeldMaxConfigured(), readonly stallTimeoutMs = outboundStallTimeoutMsConfigured()) {
+  constructor(
+    maxBytes = outboundBytesHeldMaxConfigured(), readonly stallTimeoutMs = outboundStallTimeoutMsConfigured(),
+  ) {
     // A WebSocket close reason keeps 123 bytes: the limit's name comes first.
     super(maxBytes, (total, max, largest) => `outboundBytesHeldMax: the server holds ${total} bytes of answers not ` +
       `yet read, over its limit of ${max}; this connection held the most (${largest}): closed`);
@@ -119,7 +122,8 @@ export class OutboundBudget extends ByteBudget<OutboundHolder> {
         progress.atMs = now;
       } else if (this.stallTimeoutMs > 0 && holder.stallAllowed !== true && now - progress.atMs >= this.stallTimeoutMs) {
         this.forget(holder);
-        holder.evict(`client too slow: none of ${pending} unsent bytes read for ${this.stallTimeoutMs} ms (outboundStallTimeoutMs)`, true);
+        const reason = `client too slow: none of ${pending} unsent bytes read for ${this.stallTimeoutMs} ms (outboundStallTimeoutMs)`;
+        holder.evict(reason, true);
         continue;
       }
       this.charge(holder, pending);
