@@ -15,11 +15,13 @@
 
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { blake3 } from '@noble/hashes/blake3.js';
+import { lowerOtherThreads, lowerThisThread } from '../host/worker/priority.js';
 
 /** workerData of the hash thread: this module, loaded there, serves hashes instead of asking for them. */
 const hasherMark = 'spacetime program-hash thread';
 
 if (!isMainThread && workerData === hasherMark) {
+  lowerThisThread(); // behind the main thread for the CPU when SPACETIME_BACKGROUND_NICE asks (host/worker/priority.ts)
   parentPort!.on('message', ({ id, program }: { id: number; program: string }) => {
     parentPort!.postMessage({ id, hash: Buffer.from(blake3(new TextEncoder().encode(program))).toString('hex') });
   });
@@ -37,6 +39,7 @@ function startHasher(): NonNullable<typeof hasher> {
     : `import(${JSON.stringify(here)})`;
   const worker = new Worker(load, { eval: true, execArgv: [], workerData: hasherMark });
   worker.unref();
+  worker.once('online', () => lowerOtherThreads());
   const started = { worker, pending: new Map<number, Pending>() };
   worker.on('message', ({ id, hash }: { id: number; hash: string }) => {
     const p = started.pending.get(id);

@@ -39,12 +39,17 @@ import type { LogRecord } from '../module-log.js';
 import { attachMemorySample } from '../memory-guard.js';
 import { collectWhenIdle } from './idle-gc.js';
 import { answerExitCollection } from './exit-collection.js';
+import { lowerThisThread } from './priority.js';
 import {
   DurableSequencer, encodeError, replaceUncloneable, ReplyBatcher, RequestReader, tight, type AnswerValue, type Batch,
   type DatabaseState, type Frame, type Request, type WorkerAttach, type WorkerMetrics, type WorkerStart, type WorkerThreadReport,
 } from './protocol.js';
 
 const parent = parentPort!;
+
+// Behind the main thread for the CPU when SPACETIME_BACKGROUND_NICE asks (priority.ts): before anything runs here, so
+// the esbuild service this thread starts inherits it.
+lowerThisThread();
 
 /** A line for the server's log that belongs to the thread, not to one of its databases (proxy.ts forwards it). */
 function reportThread(line: string): void {

@@ -26,6 +26,7 @@ import assert from 'node:assert';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { workerSparesWarm, workerThreadsMaxConfigured } from '../../limits.js';
 import { collectBeforeProcessExit } from './exit-collection.js';
+import { backgroundNiceConfigured, lowerOtherThreads } from './priority.js';
 import { sharedMemorySample } from '../memory-guard.js';
 import { databaseWorkerThreads } from '../../metrics/counters.js';
 import { Datastore } from '../../datastore/store.js';
@@ -121,6 +122,9 @@ function startWorker(): PooledWorker {
   // After the 'message' listener: adding one refs the worker's port again (Node 20).
   worker.unref();
   worker.on('error', (err) => { for (const db of pooled.databases) db.threadError(err); });
+  // With SPACETIME_BACKGROUND_NICE (priority.ts) the thread lowers itself; V8's platform threads, libuv's pool and any
+  // thread started since are lowered from here.
+  worker.once('online', () => lowerOtherThreads());
   worker.once('exit', (code) => {
     pool.splice(pool.indexOf(pooled), 1);
     databaseWorkerThreads.delete(thread);
@@ -626,6 +630,7 @@ class WorkerSubscriptionPort implements SubscriptionPort {
 /** `spacetime start --database-threads worker`: every database in a worker thread (see the header for which). */
 export function workerHost(durability: 'fsync' | 'none', report: (line: string) => void): DatabaseHost {
   workerThreadsMaxConfigured(); // a malformed SPACETIME_WORKER_THREADS_MAX fails the start, not a later publish
+  backgroundNiceConfigured(); // so does a malformed SPACETIME_BACKGROUND_NICE (priority.ts)
   const start = (mode: WorkerStart['mode'], options: CreateDatabaseOptions, program: string) =>
     WorkerDatabase.start({ mode, identity: options.identity, ownerIdentity: options.ownerIdentity, dir: options.dir, durability },
       program, report);
