@@ -371,6 +371,17 @@ export function moduleMemoryLimitMibConfigured(env: NodeJS.ProcessEnv = process.
  * stopped with the memory-limit error at 4x; without the room, Map, Set and object properties abort the process.
  */
 export const moduleHeapHardLimitFactor = 4;
+/**
+ * Array elements in one call's arguments whose decoded values are heap objects in the module (inner arrays, products,
+ * sums other than options of plain values, 64-bit and wider integers): more is refused as bad arguments before the
+ * module sees them. The official library decodes a reducer's arguments inside the module's isolate; an anonymous client
+ * sending another identity's reducer a 28 MB `Array<Array<u8>>` of 7M empty arrays made that module exceed its 256 MiB
+ * memory limit, so its isolate was replaced (its globals reset) at every such call (session 11 attack probes). An
+ * empty JS array costs ~40 bytes besides its slot: 2M of them ~100 MiB, within the default module memory limit.
+ * Numbers, booleans, strings and bytes are not counted (their size is bounded by the message's).
+ */
+export const argsDecodedObjectsMax = 2 * 1024 * 1024;
+assertLimit(argsDecodedObjectsMax * 64 <= moduleMemoryLimitMibDefault * 1024 * 1024 / 2, 'decoded arguments at the limit take at most half a module\'s default memory');
 
 // ---- PostgreSQL wire (issue 15 item 6) ----------------------------------------------------------------------------
 // `spacetime start --pg-port N` (server/pgwire/). A PG client holds a TCP connection and sends length-prefixed

@@ -1,13 +1,15 @@
 // host/args.ts — the arguments of a reducer or procedure call, as a client sends them: BSATN checked against the
 // parameters without building values, or SATS-JSON (HTTP /call) turned into the positional product value. Failures
 // are BadArgumentsError naming the function and, for JSON, the argument.
-// Owns: the one check of call arguments (both encodings). May call: sats (bsatn, json, codec, types), host/errors.
+// Owns: the one check of call arguments (both encodings). May call: sats (bsatn, json, codec, types), host/errors,
+// limits.
 
 import { BsatnReader } from '../sats/bsatn.js';
 import type { Codec } from '../sats/codec.js';
 import { valueFromJson } from '../sats/json.js';
 import type { AlgebraicType, ProductType, Typespace, Value } from '../sats/types.js';
 import { BadArgumentsError, messageOf } from './errors.js';
+import { argsDecodedObjectsMax } from '../limits.js';
 
 /** What argument handling needs of a reducer or procedure (ReducerInfo and ProcedureInfo both are one). */
 export interface CallableParams {
@@ -30,6 +32,10 @@ export function checkArgs(fn: CallableParams, args: Uint8Array, kind: CallableKi
     const reader = new BsatnReader(args);
     fn.argsCodec.skip(reader);
     reader.expectEnd(argumentsLabel[kind]);
+    if (reader.decodedObjects > argsDecodedObjectsMax) {
+      throw new Error(`the arguments hold ${reader.decodedObjects} array elements that decode to objects, over ` +
+        `argsDecodedObjectsMax = ${argsDecodedObjectsMax} (what the module decodes must fit its memory)`);
+    }
   } catch (err) {
     throw new BadArgumentsError(fn.name, messageOf(err), kind);
   }

@@ -29,6 +29,11 @@ const utf8Encoder = new TextEncoder();
 export class BsatnReader {
   readonly bytes: Uint8Array;
   offset: number;
+  /**
+   * Array elements read so far whose decoded values are heap objects (arrays, products, sums, 64-bit and wider
+   * integers): codec.ts counts them, host/args.ts bounds a call's (`argsDecodedObjectsMax`).
+   */
+  decodedObjects = 0;
   private readonly view: DataView;
 
   constructor(bytes: Uint8Array, offsetBytes = 0) {

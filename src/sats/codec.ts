@@ -170,6 +170,27 @@ export function arrayCountCheck(elem: AlgebraicType, typespace: Typespace): (cou
   };
 }
 
+/**
+ * True when a value of `type` decodes to a heap object in a module (an array other than bytes, a product, a sum other
+ * than an option of a value that does not, a 64-bit or wider integer: a BigInt), not a number, boolean or string. Four
+ * bytes of BSATN (an empty inner array) become a JS array of ~40 bytes: BsatnReader.decodedObjects counts them.
+ */
+function decodesToObject(type: AlgebraicType, ts: Typespace, depth = 0): boolean {
+  if (depth > 64) return true;
+  switch (type.tag) {
+    case 'Ref': return decodesToObject(refTarget(type.value, ts), ts, depth + 1);
+    case 'Array': return true;
+    case 'Product': return true;
+    case 'Sum': {
+      const v = type.value.variants;
+      const option = v.length === 2 && v[0]!.name === 'some' && v[1]!.name === 'none';
+      return !option || decodesToObject(v[0]!.algebraicType, ts, depth + 1);
+    }
+    case 'I64': case 'U64': case 'I128': case 'U128': case 'I256': case 'U256': return true;
+    default: return false;
+  }
+}
+
 function refTarget(index: number, typespace: Typespace): AlgebraicType {
   const t = typespace.types[index];
   if (t === undefined) {
@@ -359,11 +380,13 @@ function compileArray(elem: AlgebraicType, ts: Typespace): Compiled {
   if (elem.tag === 'U8') return bytesCodec;
   const c = compile(elem, ts);
   const countCheck = arrayCountCheck(elem, ts);
+  const objects = decodesToObject(elem, ts);
   const readCount = (r: BsatnReader): number => {
     const at = r.offset;
     const count = r.readU32();
     const error = countCheck(count, r.remainingBytes);
     if (error !== undefined) throw new SatsError(error, at);
+    if (objects) r.decodedObjects += count;
     return count;
   };
   return {
