@@ -15,8 +15,9 @@
 //   * is republished with `--delete-data` (PUT ?clear=true: all its rows dropped, init run again).
 // The bulk situations run on a second server with the default reducer limit. It prints one table: per mode and
 // situation, p50 / p99 / max latency and the number of answers in the window, how long the situation took, the
-// server's peak RSS during it (VmRSS sampled every 50 ms) and the CPU time of the server's main thread in it (the
-// probes' own share included: compare with the quiet row).
+// server's peak RSS during it (VmRSS sampled every 50 ms), the CPU time of the server's main thread in it (the
+// probes' own share included: compare with the quiet row) and how long that thread waited for a core in it (run-queue
+// wait, /proc schedstat: what a ping waits for when the main thread's own work is short; host/worker/priority.ts).
 // May call: test/harness.ts (server and CLI helpers, fixture builds).
 //
 // Run: npm run bench:isolation   (or: node --import tsx bench/isolation.ts [limitMs, default 2000] [runaways, default 2]
@@ -38,6 +39,7 @@ const modes = (process.env.ISOLATION_MODES ?? 'main,worker').split(',') as ('mai
 
 interface Row {
   mode: string; situation: string; ping: number[]; other: number[]; tookMs: number; rssPeakMiB: number; mainCpuMs: number;
+  mainWaitMs: number;
 }
 
 function percentile(xs: number[], p: number): number {
@@ -77,18 +79,20 @@ function rssMiB(pid: number | undefined): number {
 }
 
 /**
- * CPU time (ms) of the server's main thread so far (/proc/<pid>/task/<pid>/schedstat: ns on CPU). Unlike latencies it
- * does not grow with the machine's load, so it shows what a situation makes the main thread do.
+ * CPU time and run-queue wait (ms) of the server's main thread so far (/proc/<pid>/task/<pid>/schedstat: ns on CPU,
+ * ns runnable but waiting for a core). Unlike latencies the CPU time does not grow with the machine's load, so it
+ * shows what a situation makes the main thread do; the wait is what it spent queued behind other threads.
  */
-function mainThreadCpuMs(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
-  return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+function mainThreadSched(pid: number | undefined): { cpuMs: number; waitMs: number } {
+  if (pid === undefined) return { cpuMs: NaN, waitMs: NaN };
+  const [cpu, wait] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ').map(Number);
+  return { cpuMs: cpu / 1e6, waitMs: wait / 1e6 };
 }
 
 /** Probes while `work` runs (started 50 ms into the window); its time and the server's peak sampled RSS. */
 async function measure(server: TestServer, mode: string, situation: string, work: () => Promise<unknown>): Promise<Row> {
   let peak = rssMiB(server.pid());
-  const cpuBefore = mainThreadCpuMs(server.pid());
+  const before = mainThreadSched(server.pid());
   const sampler = setInterval(() => { peak = Math.max(peak, rssMiB(server.pid())); }, rssSampleMs);
   let tookMs = 0;
   const running = (async () => {
@@ -103,7 +107,8 @@ async function measure(server: TestServer, mode: string, situation: string, work
   ]);
   clearInterval(sampler);
   await running;
-  return { mode, situation, ping, other, tookMs, rssPeakMiB: peak, mainCpuMs: mainThreadCpuMs(server.pid()) - cpuBefore };
+  const end = mainThreadSched(server.pid());
+  return { mode, situation, ping, other, tookMs, rssPeakMiB: peak, mainCpuMs: end.cpuMs - before.cpuMs, mainWaitMs: end.waitMs - before.waitMs };
 }
 
 async function publishCli(server: TestServer, configPath: string, fixture: string, name: string): Promise<void> {
@@ -190,13 +195,13 @@ async function main(): Promise<void> {
   }
   cleanupTempDirs();
   const lines = [
-    '| mode | situation | took s | server RSS peak MiB | server main thread CPU ms | /v1/ping p50 / p99 / max ms (answers) | ' +
+    '| mode | situation | took s | server RSS peak MiB | server main thread CPU / run-queue wait ms | /v1/ping p50 / p99 / max ms (answers) | ' +
       'other database call p50 / p99 / max ms (answers) |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const r of rows) {
     const cell = (xs: number[]) => `${ms(percentile(xs, 50))} / ${ms(percentile(xs, 99))} / ${ms(Math.max(...xs))} (${xs.length})`;
-    lines.push(`| ${r.mode} | ${r.situation} | ${(r.tookMs / 1000).toFixed(1)} | ${Math.round(r.rssPeakMiB)} | ${Math.round(r.mainCpuMs)} | ` +
+    lines.push(`| ${r.mode} | ${r.situation} | ${(r.tookMs / 1000).toFixed(1)} | ${Math.round(r.rssPeakMiB)} | ${Math.round(r.mainCpuMs)} / ${Math.round(r.mainWaitMs)} | ` +
       `${cell(r.ping)} | ${cell(r.other)} |`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -13,12 +13,14 @@
 // program, the other databases' workers and the clients; at equal nice the main thread queues behind them after each
 // wake-up (perf sched: during its waits > 2 ms the cores ran V8's platform threads and the busy worker). At nice 10
 // the kernel gives the main thread ~9x their weight and it runs soon after it wakes: its waits > 5 ms fell 2-3x and
-// /v1/ping answers over 10 ms halved. It is off by default because it costs throughput: the main thread then also
-// preempts the database worker at each incoming frame, so frames are read and handled in smaller batches (keynote over
-// WebSocket with the server on one core: 0.11-0.16 -> 0.32-0.40 reads and 17-19 -> 20.5-23 server CPU-us per
-// transfer), and a process group's CPU share on a core shrinks with its threads' nice, so bulk work slows when other
-// processes want the cores. A thread can only raise its own nice without privileges (lowering it again needs
-// CAP_SYS_NICE), so the background threads are lowered for good, not per phase, and the main thread is not raised.
+// /v1/ping answers over 10 ms halved on a loaded machine (load 3-10; at 2.5-5 pings gained nothing and the other
+// database's calls, whose worker and fsyncs are behind too, got slower). It is off by default because it costs
+// throughput: the main thread then also preempts the database worker at each incoming frame, so frames are read and
+// handled in smaller batches (keynote over WebSocket with the server on one core: 0.11-0.16 -> 0.32-0.40 reads and
+// 15.9-19.1 -> 20.5-23.3 server CPU-us per transfer), and a process group's CPU share on a core shrinks with its
+// threads' nice, so bulk work slows when other processes want the cores. A thread can only raise its own nice without
+// privileges (lowering it again needs CAP_SYS_NICE), so the background threads are lowered for good, not per phase,
+// and the main thread is not raised.
 // Linux only: elsewhere setpriority(pid) names a process, not a thread, and nothing is changed.
 
 import { readdirSync } from 'node:fs';
