@@ -46,7 +46,7 @@ after(async () => {
   cleanupTempDirs();
 });
 
-/** A socket that sends `request` and reads nothing until `drain()`, which reads until the server ends it (or 5 s). */
+/** A socket that sends `request` and reads nothing until `drain()`, which reads until the server ends it (or 2.5 s). */
 async function nonReader(port: number, request: Buffer | string): Promise<{ drain(): Promise<{ bytes: number; ended: boolean }> }> {
   const socket = connect(port, '127.0.0.1');
   sockets.push(socket);
@@ -57,7 +57,7 @@ async function nonReader(port: number, request: Buffer | string): Promise<{ drai
   return {
     drain: () => new Promise((resolve) => {
       let bytes = 0;
-      const timer = setTimeout(() => resolve({ bytes, ended: false }), 5_000);
+      const timer = setTimeout(() => resolve({ bytes, ended: false }), 2_500);
       socket.on('data', (d: Buffer) => (bytes += d.length));
       socket.once('close', () => {
         clearTimeout(timer);
