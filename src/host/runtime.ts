@@ -146,13 +146,7 @@ export class ModuleRuntime {
       this.context = context;
       this.memoryBallast = context.evalSync(
         `new ArrayBuffer(${memoryLimitMib * (moduleHeapHardLimitFactor - 1) * 1024 * 1024})`, { reference: true });
-      const global = context.global;
-      global.setSync('__stdbH', this.host.callback);
-      global.setSync('__stdbW', this.host.httpWait);
-      global.setSync('__stdbX', this.host.exchangeTransfer());
-      global.setSync('__stdbL', this.host.leaseTransfer());
-      global.setSync('__stdbE', this.host.callEndsTransfer());
-      global.setSync('__stdbA', this.host.crossingArgsTransfer());
+      this.host.handOver(context.global);
       this.host.resetCallCache();
       this.host.pendingNewExchange = false;
       const dispatch = context.evalSync(bootstrapSource, { reference: true, filename: 'spacetimedb_bootstrap' }) as

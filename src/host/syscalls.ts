@@ -226,19 +226,17 @@ export class SyscallHost {
     }
   }
 
-  /** The crossing-arguments buffer as handed to an isolate (shared, not copied). */
-  crossingArgsTransfer(): ivm.Copy<SharedArrayBuffer> {
-    return new ivm.ExternalCopy(this.argsSab).copyInto();
-  }
-
-  /** The call-end buffer as handed to an isolate (shared, not copied). */
-  callEndsTransfer(): ivm.Copy<SharedArrayBuffer> {
-    return new ivm.ExternalCopy(this.endsSab).copyInto();
-  }
-
-  /** The lease buffer as handed to an isolate (shared, not copied). */
-  leaseTransfer(): ivm.Copy<SharedArrayBuffer> {
-    return new ivm.ExternalCopy(this.leaseSab).copyInto();
+  /**
+   * Puts on a new isolate's global what the bootstrap takes over and deletes (isolate-src.ts "Syscall shims"): the
+   * callback, the HTTP wait, and the shared buffers (exchange, leases, call ends, crossing arguments), shared, not copied.
+   */
+  handOver(global: ivm.Reference<Record<string | number | symbol, unknown>>): void {
+    global.setSync('__stdbH', this.callback);
+    global.setSync('__stdbW', this.httpWait);
+    global.setSync('__stdbX', this.exchangeTransfer());
+    global.setSync('__stdbL', new ivm.ExternalCopy(this.leaseSab).copyInto());
+    global.setSync('__stdbE', new ivm.ExternalCopy(this.endsSab).copyInto());
+    global.setSync('__stdbA', new ivm.ExternalCopy(this.argsSab).copyInto());
   }
 
   /** The exchange buffer as handed to an isolate (shared, not copied). */
