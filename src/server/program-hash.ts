@@ -5,7 +5,8 @@
 // thread that dies is replaced at the next hash; what it was hashing is rejected); the last program's hash, because an
 // update hashes the same text twice (pre_publish, then the PUT that carries its token) and during a migration that
 // second hash takes the core the main thread would wait for (BENCHMARKS "Why /v1/ping slows").
-// May call: @noble/hashes, node:worker_threads.
+// May call: @noble/hashes, node:worker_threads, host/worker/priority.ts (the hash thread lowers itself; the main
+// thread lowers V8's and libuv's threads: SPACETIME_BACKGROUND_NICE).
 //
 // Why a thread: BLAKE3 in JS takes 40–90 ms of CPU for a 1.1 MB bundle (a module with the official library), and a
 // publish hashed its program on the main thread 1–4 times (pre_publish, the NoUpdateNeeded check, the token check,
