@@ -826,8 +826,9 @@ const sys = {
   datastore_delete_by_index_scan_point_bsatn(indexId, buf, len) {
     const c = deferring ? cacheOf(indexId) : undefined;
     if (c !== undefined) checkLen(buf, len);
-    if (c !== undefined && keyFits(c, bytesOf(buf), len)) {
-      const b = bytesOf(buf), key = keyAt(b, 0, len);
+    const b = c === undefined ? undefined : bytesOf(buf);
+    if (c !== undefined && keyFits(c, b, len)) {
+      const key = keyAt(b, 0, len);
       if (cachedAt(c, key) !== undefined) {
         queueUpdate(${deleteRecordMarker}, indexId, b, len);
         c.rows.delete(key);

@@ -328,13 +328,12 @@ export class SyscallHost {
           // The shim held the row in its cache: the delete finds it.
           const deleted = tx.deleteByIndexPoint(indexId, row);
           assert(deleted === 1, `a deferred delete through index ${indexId} deleted ${deleted} rows`);
-          at += len;
-          continue;
+        } else {
+          const insert = indexId === insertRecordMarker;
+          const n = (insert ? tx.insert(tableId, row) : tx.update(tableId, indexId, row)).generated.length;
+          assert(n === 0, 'a deferred write generated values');
+          if (insert) this.countLeased(tableId);
         }
-        const insert = indexId === insertRecordMarker;
-        const n = (insert ? tx.insert(tableId, row) : tx.update(tableId, indexId, row)).generated.length;
-        assert(n === 0, 'a deferred write generated values');
-        if (insert) this.countLeased(tableId);
       } catch (err) {
         const what = tableId === deleteRecordMarker ? `delete through index ${indexId}` : `write of table ${tableId}`;
         this.deferredFailure = `a deferred ${what} failed: ${messageOf(err)}`;

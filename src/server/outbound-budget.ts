@@ -70,9 +70,8 @@ export class OutboundBudget extends ByteBudget<OutboundHolder> {
       if (holder.progress !== undefined) this.forget(holder);
       return;
     }
-    const mark = holder.progressMark();
-    if (holder.progress === undefined) holder.progress = { mark, atMs: Date.now() };
-    else if (mark !== holder.progress.mark) holder.progress = { mark, atMs: Date.now() };
+    if (holder.progress === undefined) holder.progress = { mark: holder.progressMark(), atMs: Date.now() };
+    else noteProgress(holder.progress, holder.progressMark(), Date.now());
     this.charge(holder, pending);
     this.sweeper ??= setInterval(() => this.sweep(), outboundBudgetSweepMs).unref();
   }
@@ -81,10 +80,13 @@ export class OutboundBudget extends ByteBudget<OutboundHolder> {
   forget(holder: OutboundHolder): void {
     holder.progress = undefined;
     this.release(holder);
-    if (this.holders.size === 0 && this.sweeper !== undefined) {
-      clearInterval(this.sweeper);
-      this.sweeper = undefined;
-    }
+    this.stopSweeperIfIdle();
+  }
+
+  private stopSweeperIfIdle(): void {
+    if (this.holders.size > 0 || this.sweeper === undefined) return;
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
   }
 
   /**
@@ -95,8 +97,7 @@ export class OutboundBudget extends ByteBudget<OutboundHolder> {
     let chosen: OutboundHolder | undefined;
     const now = Date.now();
     for (const h of this.holders) {
-      const mark = h.progressMark(); // a client reading now is not judged by the last sweep
-      if (h.progress !== undefined && mark !== h.progress.mark) h.progress = { mark, atMs: now };
+      if (h.progress !== undefined) noteProgress(h.progress, h.progressMark(), now); // reading now: not judged by the last sweep
       if (chosen === undefined) { chosen = h; continue; }
       const at = h.progress?.atMs ?? Infinity;
       const chosenAt = chosen.progress?.atMs ?? Infinity;
@@ -116,11 +117,8 @@ export class OutboundBudget extends ByteBudget<OutboundHolder> {
         this.forget(holder);
         continue;
       }
-      const mark = holder.progressMark();
-      if (mark !== progress.mark) {
-        progress.mark = mark;
-        progress.atMs = now;
-      } else if (this.stallTimeoutMs > 0 && holder.stallAllowed !== true && now - progress.atMs >= this.stallTimeoutMs) {
+      if (!noteProgress(progress, holder.progressMark(), now) && this.stallTimeoutMs > 0 && holder.stallAllowed !== true &&
+        now - progress.atMs >= this.stallTimeoutMs) {
         this.forget(holder);
         const reason = `client too slow: none of ${pending} unsent bytes read for ${this.stallTimeoutMs} ms (outboundStallTimeoutMs)`;
         holder.evict(reason, true);
@@ -128,9 +126,14 @@ export class OutboundBudget extends ByteBudget<OutboundHolder> {
       }
       this.charge(holder, pending);
     }
-    if (this.holders.size === 0 && this.sweeper !== undefined) {
-      clearInterval(this.sweeper);
-      this.sweeper = undefined;
-    }
+    this.stopSweeperIfIdle();
   }
+}
+
+/** Records that the kernel took bytes when `mark` moved (in place: no object per message); true if it did. */
+function noteProgress(progress: { mark: number; atMs: number }, mark: number, nowMs: number): boolean {
+  if (mark === progress.mark) return false;
+  progress.mark = mark;
+  progress.atMs = nowMs;
+  return true;
 }
