@@ -100,6 +100,12 @@ export interface DatabaseMetricsSnapshot {
   /** Undefined for an in-memory database. */
   commitLog: Readonly<CommitLogStats> | undefined;
   moduleHeapBytes: number | undefined;
+  /**
+   * Syscalls the module made into the host after its entries since the database opened (module updates included):
+   * what the row cache, read-ahead and queued writes leave (docs/engine-v2.md §6d). Per transaction, the figure a
+   * workload's shape shows in.
+   */
+  moduleSyscallCrossings: number;
   tables: { name: string; rows: number }[];
 }
 
@@ -779,6 +785,7 @@ export class Database {
       counters: this.counters,
       commitLog: this.durability?.persistence.stats,
       moduleHeapBytes: this.runtime?.heapUsedBytes(),
+      moduleSyscallCrossings: this.host.crossings,
       tables: this.schema.tables.map((t) => ({ name: t.name, rows: this.datastore.rowCount(t.tableId) })),
     };
   }

@@ -65,6 +65,9 @@ export function createMetricsRegistry(databases: DatabaseRegistry): Registry {
   perDatabaseCounter(registers, live, 'spacetime_reducer_call_batches_total', 'Entries into the module that ran queued reducer calls together',
     (s) => s.counters.callBatches);
   perDatabaseCounter(registers, live, 'spacetime_reducer_calls_batched_total', 'Reducer calls run in those entries', (s) => s.counters.batchedCalls);
+  perDatabaseCounter(registers, live, 'spacetime_module_syscall_crossings_total',
+    'Calls from the module into the host after entry (what the row cache, read-ahead and queued writes leave)',
+    (s) => s.moduleSyscallCrossings);
   perDatabaseCounter(registers, live, 'spacetime_commitlog_bytes_written_total', 'Commit-log record bytes written (framing included)',
     (s) => s.commitLog?.bytesAppended ?? 0);
   perDatabaseCounter(registers, live, 'spacetime_commitlog_fsyncs_total', 'fdatasync calls on commit-log segments', (s) => s.commitLog?.syncs ?? 0);
