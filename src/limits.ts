@@ -669,6 +669,17 @@ export const inboundQueueMessagesPerConnectionMax = 1024;
  */
 export const queriesInFlightPerConnectionMax = 64;
 /**
+ * Bytes of subscription answers (Subscribe, Unsubscribe, OneOffQuery) a database's worker makes in one turn before it
+ * sends them and lets the main thread's messages in; it stops sooner once those requests ran `queryMessagesSliceMs`.
+ * The requests behind wait in arrival order, and a connection's that closed meanwhile are dropped unrun (its
+ * subRemove comes in between). Without it one turn ran every query the worker had read: a connection that pipelined
+ * 60 one-off queries of a 40 MB answer and never read had all 60 run and ~2.4 GiB sent to the main thread after
+ * `outboundQueueMaxBytes` had closed it.
+ */
+export const workerQueryAnswerBytesPerTurnMax = 8 * 1024 * 1024;
+assertLimit(workerQueryAnswerBytesPerTurnMax < outboundQueueMaxBytes,
+  'a worker sends a turn of answers well before they alone could pass a connection\'s queue bound, so its close is seen');
+/**
  * Time a new HTTP connection may stay open without sending a byte; then it is closed. Node's headers timeout starts
  * only at a connection's first byte, so 50 raw sockets that never sent were still open after 100 s, and 10,000 of them
  * (the connections bound) would have refused every other client for as long as the attacker liked. 10 s, as

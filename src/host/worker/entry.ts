@@ -9,7 +9,7 @@
 // out together, in the order they were produced.
 // May call: host/database.ts, host/worker/protocol.ts, host/worker/idle-gc.ts, host/worker/exit-collection.ts,
 // subscription/manager.ts, subscription/messages.ts (types), subscription/wire-frame.ts (answers encoded here),
-// subscription/v1-json.ts (answers rendered here), subscription/port.ts (types).
+// subscription/v1-json.ts (answers rendered here), subscription/port.ts (types), limits.ts.
 //
 // A thread serves the databases proxy.ts places on it (one each until `workerThreadsMax` threads run, then several)
 // and outlives them: each arrives as a MessagePort in an `attach` message and leaves when the main side closes that
@@ -26,6 +26,12 @@
 // the session can send the next one at once (in-thread calls pipeline the same way: Database.callReducerNow). Such a
 // call cannot run while the database is busy (an async procedure holds its queue); then it and every request after it
 // wait in `backlog`, in arrival order.
+//
+// Subscription requests (subscribe, unsubscribe, oneOff) run until those of this turn took `queryMessagesSliceMs` or
+// answered `workerQueryAnswerBytesPerTurnMax`; then the answers go out and every request after them waits in `backlog`
+// while the main thread's messages come in. A connection that closed meanwhile (its `subRemove`) has its requests still
+// waiting there answered unrun: nobody would read them (session 11 probe: 60 pipelined one-off queries of 40 MB each,
+// all run and ~2.4 GiB sent after the connection was closed for not reading).
 
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { Database, type Caller, type NowCall } from '../database.js';
@@ -40,6 +46,7 @@ import { attachMemorySample } from '../memory-guard.js';
 import { collectWhenIdle } from './idle-gc.js';
 import { answerExitCollection } from './exit-collection.js';
 import { lowerThisThread } from './priority.js';
+import { queryMessagesSliceMs, workerQueryAnswerBytesPerTurnMax } from '../../limits.js';
 import {
   DurableSequencer, encodeError, replaceUncloneable, ReplyBatcher, RequestReader, tight, type AnswerValue, type Batch,
   type DatabaseState, type Frame, type Request, type WorkerAttach, type WorkerMetrics, type WorkerStart, type WorkerThreadReport,
@@ -81,6 +88,12 @@ function bytesOf(value: unknown): Uint8Array | undefined {
   return typeof answer === 'object' && answer !== null && 'bytes' in answer ? answer.bytes : undefined;
 }
 
+type QueryOp = 'subscribe' | 'unsubscribe' | 'oneOff';
+const queryOps: ReadonlySet<Request['op']> = new Set<Request['op']>(['subscribe', 'unsubscribe', 'oneOff']);
+function isQuery(req: Request): req is Extract<Request, { op: QueryOp }> {
+  return queryOps.has(req.op);
+}
+
 function withoutTxData<T extends { status: string }>(result: T): Omit<T, 'txData'> {
   if (result.status !== 'committed') return result;
   const { txData: _unused, ...rest } = result as T & { txData: unknown };
@@ -113,6 +126,9 @@ class DatabaseSession {
   /** A client's calls that arrived one after another in this message: they run together (runCalls). */
   private readonly callRun: (NowCall & { id: number })[] = [];
   private backlogRetry: NodeJS.Timeout | undefined;
+  /** What the subscription requests of this turn took (ms) and answered (bytes); the flush starts a new turn. */
+  private queryMs = 0;
+  private queryBytes = 0;
 
   constructor(private readonly port: MessagePort) {
     port.on('message', (batch: Batch<Request>) => {
@@ -184,6 +200,7 @@ class DatabaseSession {
   private readonly flush = (): void => {
     this.flushQueued = false;
     this.logRun = undefined;
+    this.queryMs = this.queryBytes = 0;
     this.sharedCopies = new WeakMap();
     const { batch, transfer } = this.outbox.take();
     if (this.detached) return; // nobody is listening any more
@@ -374,20 +391,52 @@ class DatabaseSession {
   private handle(req: Request): void {
     const ok = (value: unknown) => this.send({ id: req.id, ok: true, value, offset: this.db?.durableOffset }, bytesOf(value));
     const failed = (err: unknown) => this.send({ id: req.id, ok: false, error: encodeError(err), offset: this.db?.durableOffset });
+    const startMs = isQuery(req) ? performance.now() : -1;
     let value: unknown;
     try {
       value = this.run(req);
     } catch (err) {
       failed(err);
       return;
+    } finally {
+      if (startMs >= 0) {
+        this.queryMs += performance.now() - startMs;
+        this.queryBytes += bytesOf(value)?.length ?? 0;
+      }
     }
     if (value instanceof Promise) value.then(ok, failed);
     else ok(value);
   }
 
+  /** This turn's subscription requests took their share (see the header): what follows waits for the next turn. */
+  private turnSpent(): boolean {
+    return this.queryMs >= queryMessagesSliceMs || this.queryBytes >= workerQueryAnswerBytesPerTurnMax;
+  }
+
+  /**
+   * The connection closed (its subRemove arrived): its subscription requests still waiting are answered unrun, with an
+   * error nobody reads. Its calls still run, as they would have: a client may call and leave.
+   */
+  private dropQueries(connectionId: bigint): void {
+    const before = this.backlog.length;
+    if (before === 0) return;
+    const closed = encodeError(new Error('the connection closed before this request ran'));
+    let kept = 0;
+    for (const req of this.backlog) {
+      if (isQuery(req) && req.connectionId === connectionId) this.send({ id: req.id, ok: false, error: closed });
+      else this.backlog[kept++] = req;
+    }
+    this.backlog.length = kept;
+    if (kept < before) {
+      const who = this.db === undefined ? '' : `database ${this.db.identity.toString(16)}: `;
+      this.send({ ev: 'report', line: `${who}${before - kept} queued subscription requests of connection ${connectionId.toString(16)} dropped unrun: it closed` });
+    }
+  }
+
   private readonly onRequest = (req: Request): void => {
     this.runCalls();                             // the calls before it run first
-    if (this.backlog.length > 0) {
+    if (req.op === 'subRemove') this.dropQueries(req.connectionId);
+    if (this.backlog.length > 0 || this.turnSpent()) {
       this.queueBehind(req);
       return;
     }
@@ -470,6 +519,10 @@ class DatabaseSession {
       backlog.shift();
       if (req.op !== 'callOrdered') this.handle(req);
       else if (this.db === undefined) this.send({ id: req.id, ok: false, error: encodeError(new DatabaseClosedError()) });
+      if (backlog.length > 0 && this.turnSpent()) { // the answers go out, the main thread's messages come in first
+        this.backlogRetry = setTimeout(this.drainBacklog, 1);
+        return;
+      }
     }
   };
 }

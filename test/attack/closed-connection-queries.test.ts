@@ -1,0 +1,97 @@
+// A closed connection's queued queries (session 11 attack probe, left; fixed in session 12, host/worker/entry.ts). One v2
+// WebSocket connection pipelines 60 one-off queries each answered with ~40 MB and never reads: all 60 were in its
+// database worker's queue before the first answer, and when `outboundQueueMaxBytes` closed the connection the worker
+// still ran the rest and sent ~2.4 GiB of answers to the main thread, garbage there until a collection.
+import assert from 'node:assert/strict';
+import type { Socket } from 'node:net';
+import { after, before, test } from 'node:test';
+import WebSocket from 'ws';
+import { buildFixture, cleanupTempDirs, startTestServer, within, type TestServer } from '../harness.js';
+import { rssMiB } from './flood.js';
+
+const rowBytes = 1_000_000;
+const rows = 40; // an answer of ~40 MB
+const queries = 60;
+let worker: TestServer;
+let main: TestServer;
+const owner = new Map<TestServer, string>();
+
+async function publishBig(server: TestServer): Promise<void> {
+  const { token } = (await (await fetch(`${server.url}/v1/identity`, { method: 'POST' })).json()) as { token: string };
+  owner.set(server, token);
+  const auth = { authorization: `Bearer ${token}` };
+  const put = await fetch(`${server.url}/v1/database/big`, { method: 'PUT', headers: auth, body: (await buildFixture('hostile-outbound')).code });
+  assert.equal(put.status, 200, await put.text());
+  for (let first = 0; first < rows; first += 10) {
+    const fill = await fetch(`${server.url}/v1/database/big/call/fill`, {
+      method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify([first, 10, rowBytes]),
+    });
+    assert.equal(fill.status, 200, await fill.text());
+  }
+}
+
+before(async () => {
+  [worker, main] = await Promise.all([startTestServer(), startTestServer({ args: ['--database-threads', 'main'] })]);
+  await Promise.all([publishBig(worker), publishBig(main)]);
+});
+after(async () => {
+  await Promise.all([worker?.stop(), main?.stop()]);
+  cleanupTempDirs();
+});
+
+/** A v2 OneOffQuery message. */
+function oneOff(requestId: number, query: string): Buffer {
+  const text = Buffer.from(query);
+  const m = Buffer.alloc(9 + text.length);
+  m[0] = 2; // OneOffQuery
+  m.writeUInt32LE(requestId, 1);
+  m.writeUInt32LE(text.length, 5);
+  text.copy(m, 9);
+  return m;
+}
+
+/**
+ * Opens a v2 connection that never reads, pipelines `queries` one-off queries of the whole table, and samples the
+ * server's RSS until the owner's /sql (queued in the same database behind them) is answered and 1.5 s more: the peak
+ * growth, in MiB.
+ */
+async function pipelineAndLeave(server: TestServer): Promise<number> {
+  const pid = server.pid()!;
+  const ws = new WebSocket(`${server.url.replace('http', 'ws')}/v1/database/big/subscribe?compression=None`, ['v2.bsatn.spacetimedb']);
+  ws.on('error', () => {});
+  await within(new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); }), 'connected', 10_000);
+  (ws as unknown as { _socket: Socket })._socket.pause();
+  const rssBefore = rssMiB(pid);
+  let rssPeak = rssBefore;
+  const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, rssMiB(pid)); }, 25);
+  for (let i = 0; i < queries; i++) ws.send(oneOff(i + 1, 'SELECT * FROM blob'));
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const answer = await fetch(`${server.url}/v1/database/big/sql`, {
+    method: 'POST', headers: { authorization: `Bearer ${owner.get(server)}` }, body: 'SELECT id FROM blob WHERE id = 0',
+  });
+  assert.equal(answer.status, 200, await answer.text());
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  clearInterval(sampler);
+  ws.terminate();
+  return rssPeak - rssBefore;
+}
+
+test('worker mode: a connection closed for its unread answers has its queued queries dropped, not run', async (t) => {
+  const growthMiB = await pipelineAndLeave(worker);
+  t.diagnostic(`growth ${Math.round(growthMiB)} MiB`);
+  // Before: +2.4 GiB (every answer was made and sent to the main thread). After: the few answers made before the
+  // connection's close reached the worker.
+  assert.ok(growthMiB < 1024, `the server grew by ${Math.round(growthMiB)} MiB`);
+  const dropped = /(\d+) queued subscription requests of connection [0-9a-f]+ dropped unrun: it closed/.exec(worker.output());
+  assert.ok(dropped !== null, `no dropped queries reported:\n${worker.output().slice(-2000)}`);
+  t.diagnostic(dropped[0]);
+  assert.ok(Number(dropped[1]) >= queries / 2, dropped[0]);
+  assert.equal((await fetch(`${worker.url}/v1/ping`)).status, 200);
+});
+
+test('main mode: the same connection stops being served when it is closed', async (t) => {
+  const growthMiB = await pipelineAndLeave(main);
+  t.diagnostic(`growth ${Math.round(growthMiB)} MiB`);
+  assert.ok(growthMiB < 1024, `the server grew by ${Math.round(growthMiB)} MiB`);
+  assert.equal((await fetch(`${main.url}/v1/ping`)).status, 200);
+});
