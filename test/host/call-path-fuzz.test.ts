@@ -1,0 +1,216 @@
+// Host: the fast call path against the plain one, on random work. Database A takes every burst of calls at once (batched
+// entry, the module's row cache, read-ahead, queued updates, deletes and inserts, sequence leases: isolate-src.ts and
+// syscalls.ts); database B takes the same calls one at a time with every write crossing (SPACETIME_IMMEDIATE_WRITES).
+// Random bursts mix finds by integer, string and caller keys, updates that change a row's length, deletes and inserts
+// of rows the cache holds, autoInc and plain inserts, non-unique index reads with writes through them, calls that fail
+// (SenderError, a thrown Error, a unique violation) and SQL writes between bursts. After every burst both must agree on
+// every call's outcome and TxData and on the whole state; at the end on the module's log and, byte for byte, on the
+// commit log. The scripted tests (deferred-equivalence, read-ahead) pin known cases; this one looks for the unknown.
+// A failure names the seed and the burst: SPACETIME_FUZZ_SEED=<seed> re-runs that one (SPACETIME_FUZZ_BURSTS=<n>: more
+// bursts per seed, for a longer hunt).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Caller, Database } from '../../src/host/database.js';
+import { callSummary, commitLogBytes, createOnPath, sourceBundle } from './bundle.js';
+
+const owner: Caller = { identity: 0xabn, connectionId: 0n, jwtPayload: undefined };
+const callers: Caller[] = Array.from({ length: 6 }, (_, i) => ({
+  identity: 0xc2000000n + BigInt(i) * 0x10000001n, connectionId: BigInt(i + 1), jwtPayload: undefined,
+}));
+const seeds = process.env.SPACETIME_FUZZ_SEED !== undefined ? [Number(process.env.SPACETIME_FUZZ_SEED)] : [1, 2, 3];
+const burstsPerSeed = Number(process.env.SPACETIME_FUZZ_BURSTS ?? 40);
+const burstCallsMax = 40;
+const accountIds = 48;
+const names = ['', 'ann', 'bob', 'zoë', 'a much longer name than the others ✓', 'x'.repeat(40), 'b', 'c\u0000d'];
+
+const moduleSource = `
+import { schema, table, t, SenderError } from 'spacetimedb/server';
+const spacetimedb = schema({
+  accounts: table({ name: 'accounts', indexes: [{ accessor: 'by_tier', algorithm: 'btree', columns: ['tier'] }] }, {
+    id: t.u32().primaryKey(), owner: t.string(), balance: t.i64(), tier: t.u8(), tag: t.option(t.string()),
+  }),
+  users: table({ name: 'users' }, { name: t.string().primaryKey(), score: t.u32() }),
+  players: table({ name: 'players' }, { who: t.identity().primaryKey(), points: t.u64() }),
+  audit: table({ name: 'audit' }, { id: t.u64().primaryKey().autoInc(), from: t.u32(), to: t.u32(), memo: t.string() }),
+  notes: table({ name: 'notes', indexes: [{ accessor: 'by_who', algorithm: 'btree', columns: ['who'] }] }, {
+    who: t.u32(), text: t.string(),
+  }),
+});
+export default spacetimedb;
+
+export const seed = spacetimedb.reducer({ n: t.u32() }, (ctx, { n }) => {
+  for (let id = 0; id < n; id++) ctx.db.accounts.insert({ id, owner: 'o' + id, balance: 100n, tier: id % 4, tag: undefined });
+});
+export const transfer = spacetimedb.reducer({ from: t.u32(), to: t.u32(), amount: t.i64() }, (ctx, { from, to, amount }) => {
+  const byId = ctx.db.accounts.id;
+  const a = byId.find(from), b = byId.find(to);
+  if (a === null || b === null) throw new SenderError('account_missing');
+  if (a.balance < amount) throw new SenderError('insufficient_funds');
+  byId.update({ ...a, balance: a.balance - amount });
+  const b2 = byId.find(to);
+  byId.update({ ...b2, balance: b2.balance + amount });
+  ctx.db.audit.insert({ id: 0n, from, to, memo: 'transfer ' + amount });
+});
+export const rename = spacetimedb.reducer({ id: t.u32(), owner: t.string() }, (ctx, { id, owner }) => {
+  const r = ctx.db.accounts.id.find(id);
+  if (r === null) throw new SenderError('no account ' + id);
+  ctx.db.accounts.id.update({ ...r, owner, tag: owner.length % 2 ? owner + owner : undefined });
+});
+export const close = spacetimedb.reducer({ id: t.u32() }, (ctx, { id }) => {
+  if (!ctx.db.accounts.id.delete(id)) throw new SenderError('no account ' + id);
+  if (ctx.db.accounts.id.find(id) !== null) throw new Error('a deleted account was found');
+});
+// A unique violation when the account exists: the call fails and its writes go back.
+export const open = spacetimedb.reducer({ id: t.u32(), owner: t.string(), tier: t.u8() }, (ctx, { id, owner, tier }) => {
+  ctx.db.audit.insert({ id: 0n, from: id, to: id, memo: 'open' });
+  ctx.db.accounts.insert({ id, owner, balance: 10n, tier, tag: undefined });
+});
+// Delete a row, put it back changed under another key, read both keys.
+export const move = spacetimedb.reducer({ id: t.u32(), to: t.u32() }, (ctx, { id, to }) => {
+  const byId = ctx.db.accounts.id, r = byId.find(id);
+  if (r === null) throw new SenderError('no account ' + id);
+  byId.delete(id);
+  if (byId.find(to) !== null) throw new SenderError('taken ' + to);
+  byId.insert({ ...r, id: to, owner: r.owner + '>' });
+  if (byId.find(id) !== null || byId.find(to) === null) throw new Error('move not seen');
+});
+export const bump = spacetimedb.reducer({ name: t.string(), by: t.u32() }, (ctx, { name, by }) => {
+  const u = ctx.db.users.name.find(name);
+  if (u === null) ctx.db.users.insert({ name, score: by });
+  else ctx.db.users.name.update({ ...u, score: u.score + by });
+});
+export const drop_user = spacetimedb.reducer({ name: t.string() }, (ctx, { name }) => {
+  const u = ctx.db.users.name.find(name);
+  if (u === null) throw new SenderError('no user');
+  ctx.db.users.name.delete(name);
+  ctx.db.users.name.delete(name);
+});
+export const score = spacetimedb.reducer({ points: t.u64() }, (ctx, { points }) => {
+  const p = ctx.db.players.who.find(ctx.sender);
+  if (p === null) ctx.db.players.insert({ who: ctx.sender, points });
+  else if (points === 0n) ctx.db.players.who.delete(ctx.sender);
+  else ctx.db.players.who.update({ ...p, points: p.points + points });
+});
+export const note = spacetimedb.reducer({ who: t.u32(), text: t.string(), n: t.u8() }, (ctx, { who, text, n }) => {
+  for (let i = 0; i < n; i++) ctx.db.notes.insert({ who, text: text + (i % 3) });
+  console.info('notes of ' + who + ': ' + [...ctx.db.notes.by_who.filter(who)].length + ' of ' + ctx.db.notes.count());
+});
+// Reads through a non-unique index, writes each row it found through the primary key.
+export const tier_pay = spacetimedb.reducer({ tier: t.u8(), amount: t.i64() }, (ctx, { tier, amount }) => {
+  let n = 0;
+  for (const r of [...ctx.db.accounts.by_tier.filter(tier)]) {
+    ctx.db.accounts.id.update({ ...r, balance: r.balance + amount });
+    n++;
+  }
+  console.info('paid ' + n + ' in tier ' + tier);
+});
+// Writes, then fails: nothing of it stays, and the calls after it in the batch see the state before it.
+export const boom = spacetimedb.reducer({ id: t.u32() }, (ctx, { id }) => {
+  const r = ctx.db.accounts.id.find(id);
+  if (r !== null) ctx.db.accounts.id.update({ ...r, balance: r.balance + 1000n, owner: 'boom' });
+  ctx.db.notes.insert({ who: id, text: 'boom' });
+  ctx.db.audit.insert({ id: 0n, from: id, to: id, memo: 'boom' });
+  throw new Error('boom ' + id);
+});
+`;
+
+type Call = [string, unknown[], Caller];
+
+/** mulberry32: a seeded PRNG, so a failing seed replays. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomCall(r: () => number): Call {
+  const int = (n: number) => Math.floor(r() * n);
+  const id = () => (r() < 0.05 ? 1000 + int(5) : int(accountIds));
+  const name = () => names[int(names.length)];
+  const caller = callers[int(callers.length)];
+  const kinds: [number, () => [string, unknown[]]][] = [
+    [30, () => ['transfer', [id(), id(), int(4) === 0 ? 500 : 1 + int(20)]]],
+    [8, () => ['rename', [id(), name()]]],
+    [5, () => ['close', [id()]]],
+    [5, () => ['open', [id(), name(), int(4)]]],
+    [5, () => ['move', [id(), r() < 0.3 ? id() : accountIds + int(16)]]],
+    [12, () => ['bump', [name(), 1 + int(5)]]],
+    [4, () => ['drop_user', [name()]]],
+    [12, () => ['score', [int(4)]]],
+    [6, () => ['note', [int(8), name(), int(4)]]],
+    [4, () => ['tier_pay', [int(5), int(7) - 3]]],
+    [4, () => ['boom', [id()]]],
+  ];
+  let pick = r() * kinds.reduce((s, [w]) => s + w, 0);
+  for (const [w, make] of kinds) {
+    pick -= w;
+    if (pick < 0) return [...make(), caller];
+  }
+  return [...kinds[0][1](), caller];
+}
+
+/** SQL between bursts: writes the module's row cache must not survive. */
+function randomSql(r: () => number): string | undefined {
+  const k = Math.floor(r() * 8), id = Math.floor(r() * accountIds);
+  if (k === 0) return `UPDATE accounts SET balance = ${Math.floor(r() * 500)} WHERE id = ${id}`;
+  if (k === 1) return `DELETE FROM accounts WHERE id = ${id}`;
+  if (k === 2) return `INSERT INTO accounts (id, owner, balance, tier, tag) VALUES (${id}, 'sql', 7, 1, NULL)`;
+  if (k === 3) return `DELETE FROM notes WHERE who = ${Math.floor(r() * 8)}`;
+  if (k === 4) return `UPDATE users SET score = 0 WHERE name = 'ann'`;
+  return undefined;
+}
+
+for (const seed of seeds) {
+  test(`random bursts give the same outcomes, states and commit log batched and one at a time (seed ${seed})`,
+    { timeout: 120_000 }, async () => {
+      const program = await sourceBundle(moduleSource, 'call-path-fuzz.ts');
+      const root = mkdtempSync(join(tmpdir(), 'stdb-call-fuzz-'));
+      let now = 1_700_000_000_000_000n;
+      const clock = { nowMicros: () => now };
+      const open = (name: string, immediate: boolean): Promise<Database> => createOnPath({ identity: 0xc500aan,
+        ownerIdentity: owner.identity, dataDir: join(root, name), clock, limits: { reducerTimeoutMs: 2000 }, report: () => {} },
+      program, immediate);
+      const fast = await open('fast', false);
+      const plain = await open('plain', true);
+      const r = prng(seed);
+      try {
+        for (const db of [fast, plain]) assert.equal((await db.callReducerJson('seed', [accountIds], owner)).status, 'committed');
+        for (let b = 0; b < burstsPerSeed; b++) {
+          now += 1_000n;
+          const where = `seed ${seed}, burst ${b}`;
+          const sql = randomSql(r);
+          if (sql !== undefined) {
+            const outcomes = [];
+            for (const db of [fast, plain]) outcomes.push(await db.sql(sql, owner).then(() => 'ok', (e: Error) => e.message));
+            assert.equal(outcomes[0], outcomes[1], `${where}: ${sql}`);
+          }
+          const burst = Array.from({ length: 1 + Math.floor(r() * burstCallsMax) }, () => randomCall(r));
+          const expected: unknown[] = [];
+          for (const [name, args, caller] of burst) expected.push(callSummary(await plain.callReducerJson(name, args, caller)));
+          const got = await Promise.all(burst.map(([name, args, caller]) => fast.callReducerJson(name, args, caller)));
+          for (let i = 0; i < burst.length; i++) {
+            assert.deepEqual(callSummary(got[i]), expected[i], `${where}, call ${i} ${JSON.stringify(burst[i].slice(0, 2))}`);
+          }
+          assert.deepEqual(fast.datastore.exportSnapshot(), plain.datastore.exportSnapshot(), `${where}: state`);
+        }
+        const log = (db: Database) => db.logs.tail(10_000).map((x) => x.message);
+        assert.deepEqual(log(fast), log(plain), `seed ${seed}: module logs`);
+        assert.ok(fast.counters.callBatches > 0, 'the fast database ran calls in batches');
+      } finally {
+        await fast.close();
+        await plain.close();
+      }
+      const reference = commitLogBytes(join(root, 'plain'));
+      assert.ok(reference.length > 0);
+      assert.ok(commitLogBytes(join(root, 'fast')).equals(reference), `seed ${seed}: byte-identical commit logs`);
+      rmSync(root, { recursive: true, force: true });
+    });
+}
