@@ -15,9 +15,11 @@
 //
 // Flags (defaults in parentheses): --duration 10 --warmup 2 (seconds per phase) --accounts 100000 --alpha 0
 // --clients 64 --inflight 40 (per load generator, as the keynote drives ours) --modes worker,main
-// --durability fsync|none (fsync)
+// --durability fsync|none (fsync) --client raw|sdk-wire (raw: bench/raw-load.ts, a generator that costs ~1 CPU-µs per
+// transfer, so the server can have the cores; sdk-wire: bench/keynote/ours.ts's client over the `ws` library, as
+// `npm run bench` drives ours, ~8 CPU-µs per transfer)
 // Owns: the server and the generator processes it starts. May call: bench/keynote/{ours,procs,workload}.ts,
-// ../usage.ts, node built-ins.
+// ./raw-load.ts, ../usage.ts, node built-ins.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -29,6 +31,7 @@ import { checkOurs, connectOurs, repoRoot, seedOurs, startOursServer, type OursD
   type OursServer } from './keynote/ours.js';
 import { installInterruptCleanup, machineBusyMicros, runPendingStops, stopChild, stopOnExit, treeCpuMicros } from './keynote/procs.js';
 import { assertInvariant, makePairs, runClosedLoop, zipfSeed, type LoadResult } from './keynote/workload.js';
+import { runRawLoad } from './raw-load.js';
 import { exitWithUsageOnHelp } from './usage.js';
 
 const initialBalance = 1_000_000_000n;
@@ -49,6 +52,7 @@ const { values: flags } = parseArgs({
     inflight: { type: 'string', default: '40' },
     modes: { type: 'string', default: 'worker,main' },
     durability: { type: 'string', default: 'fsync' },
+    client: { type: 'string', default: 'raw' },
     // Generator mode (the parent passes these to its children).
     generator: { type: 'boolean', default: false },
     url: { type: 'string' },
@@ -75,6 +79,7 @@ const inFlightPerClient = positiveNumber('inflight', flags.inflight);
  * Only `url` of the server is used: the WebSocket needs no token.
  */
 async function runGenerator(): Promise<void> {
+  if (flags.client === 'raw') return runRawGenerator();
   const db = { server: { url: flags.url! } as OursServer, dbName: flags.db!, workload: 'keynote' } satisfies OursDatabase;
   const pairs = makePairs(accounts, alpha, pairCount, Number(flags['pair-seed']));
   const open = await Promise.all(Array.from({ length: clients }, () => connectOurs(db)));
@@ -83,6 +88,21 @@ async function runGenerator(): Promise<void> {
   await new Promise<void>((resolve) => lines.once('line', () => resolve()));
   const result = await runClosedLoop(open, { inFlightPerClient, warmupSeconds, durationSeconds, pairs });
   await Promise.all(open.map((c) => c.close()));
+  process.stdout.write(JSON.stringify({ result }) + '\n');
+  lines.close();
+}
+
+/** runGenerator with bench/raw-load.ts's client: raw sockets, one write per socket per turn, replies not decoded. */
+async function runRawGenerator(): Promise<void> {
+  const lines = createInterface({ input: process.stdin });
+  const result = await runRawLoad({
+    url: flags.url!, dbName: flags.db!, connections: clients, inFlightPerConnection: inFlightPerClient,
+    warmupSeconds, durationSeconds, pairs: makePairs(accounts, alpha, pairCount, Number(flags['pair-seed'])),
+    connected: async () => {
+      process.stdout.write('{"ready":true}\n');
+      await new Promise<void>((resolve) => lines.once('line', () => resolve()));
+    },
+  });
   process.stdout.write(JSON.stringify({ result }) + '\n');
   lines.close();
 }
@@ -100,7 +120,7 @@ async function startGenerator(server: OursServer, dbName: string, index: number)
   const argv = [process.execPath, '--import', import.meta.resolve('tsx'), thisFile, '--generator', '--url', server.url,
     '--db', dbName, '--pair-seed', String(zipfSeed + index), '--accounts', String(accounts), '--alpha', String(alpha),
     '--clients', String(clients), '--inflight', String(inFlightPerClient), '--warmup', String(warmupSeconds),
-    '--duration', String(durationSeconds)];
+    '--duration', String(durationSeconds), '--client', flags.client!];
   const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
   const stop = stopOnExit(() => stopChild(child));
   let log = '';
@@ -165,7 +185,6 @@ async function runPhase(server: OursServer, mode: OursDatabaseThreads, busy: str
     for (const [i, name] of busy.entries()) generators.push(await startGenerator(server, name, i));
     const sample = () => ({
       atMicros: performance.now() * 1000, server: treeCpuMicros([server.pid]), machine: machineBusyMicros(),
-      generators: generators.map((g) => treeCpuMicros([g.child.pid!])),
     });
     for (const g of generators) g.child.stdin!.write('go\n');
     await new Promise((r) => setTimeout(r, warmupSeconds * 1000));
@@ -174,7 +193,9 @@ async function runPhase(server: OursServer, mode: OursDatabaseThreads, busy: str
     const after = sample();
     const results = await Promise.all(generators.map((g) => g.result));
     const wallMicros = after.atMicros - before.atMicros;
-    const generatorCores = generators.map((_, i) => rate(before.generators[i], after.generators[i], wallMicros));
+    // Each generator's own CPU over its window (process.cpuUsage): /proc's tree sums went negative when a child of
+    // the generator (tsx's esbuild service) exited inside the window.
+    const generatorCores: (number | null)[] = results.map((r) => r.clientCpuShare);
     const serverCores = rate(before.server, after.server, wallMicros);
     const machineBusyCores = rate(before.machine, after.machine, wallMicros);
     const generatorCoresSum = generatorCores.some((c) => c === null) ? null : generatorCores.reduce<number>((s, c) => s + c!, 0);
@@ -248,9 +269,10 @@ function printTable(phases: PhaseResult[]): void {
 async function main(): Promise<void> {
   const modes = flags.modes!.split(',').map((m) => m.trim());
   for (const m of modes) if (m !== 'worker' && m !== 'main') throw new Error(`--modes entries are worker or main, got ${m}`);
+  if (flags.client !== 'raw' && flags.client !== 'sdk-wire') throw new Error(`--client is raw or sdk-wire, got ${flags.client}`);
   const startedAt = new Date();
   console.log(`cores bench: ${os.availableParallelism()} cores, ${durationSeconds}s + ${warmupSeconds}s warm-up per phase, ` +
-    `${accounts} accounts, α=${alpha}, ${clients} × ${inFlightPerClient} per load generator, unpinned, ` +
+    `${accounts} accounts, α=${alpha}, ${clients} × ${inFlightPerClient} per load generator (${flags.client} client), unpinned, ` +
     `load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   const phases: PhaseResult[] = [];
   for (const mode of modes as OursDatabaseThreads[]) phases.push(...(await runMode(mode)));
@@ -262,7 +284,8 @@ async function main(): Promise<void> {
   const cpuModel = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown';
   writeFileSync(file, JSON.stringify({
     date: startedAt.toISOString(), machine: { nproc: os.availableParallelism(), cpuModel, node: process.version },
-    options: { durationSeconds, warmupSeconds, accounts, alpha, clients, inFlightPerClient, durability: flags.durability },
+    options: { durationSeconds, warmupSeconds, accounts, alpha, clients, inFlightPerClient, durability: flags.durability,
+      client: flags.client },
     phases,
   }, null, 2) + '\n');
   console.log(`results: ${path.relative(process.cwd(), file)}`);
