@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
-import { buildFixture, cleanupTempDirs, startTestServer, within, type TestServer } from '../harness.js';
+import { buildFixture, cleanupTempDirs, freePort, startTestServer, within, type TestServer } from '../harness.js';
 import { rssMiB } from './flood.js';
 
 const rowBytes = 1_000_000;
@@ -17,6 +17,7 @@ const queries = 60;
 let worker: TestServer;
 let main: TestServer;
 const owner = new Map<TestServer, string>();
+let pgPort: number;
 
 async function publishBig(server: TestServer): Promise<void> {
   const { token } = (await (await fetch(`${server.url}/v1/identity`, { method: 'POST' })).json()) as { token: string };
@@ -33,7 +34,10 @@ async function publishBig(server: TestServer): Promise<void> {
 }
 
 before(async () => {
-  [worker, main] = await Promise.all([startTestServer(), startTestServer({ args: ['--database-threads', 'main'] })]);
+  pgPort = await freePort();
+  [worker, main] = await Promise.all([
+    startTestServer({ args: ['--pg-port', String(pgPort)] }), startTestServer({ args: ['--database-threads', 'main'] }),
+  ]);
   await Promise.all([publishBig(worker), publishBig(main)]);
 });
 after(async () => {
@@ -98,9 +102,12 @@ test('main mode: the same connection stops being served when it is closed', asyn
   assert.equal((await fetch(`${main.url}/v1/ping`)).status, 200);
 });
 
-test('worker mode: POST /sql of a client that closed before its query ran is not run', async (t) => {
+/**
+ * Ten loops sending `request` on a fresh socket to `port` and closing it at once, for 3 s; then the owner's /sql must be
+ * answered (it waits behind what the database runs of theirs) and the server's RSS must not have grown by 1 GiB.
+ */
+async function sendAndLeave(t: { diagnostic(s: string): void }, port: number, request: Buffer | string, closeAfterMs: number): Promise<void> {
   const pid = worker.pid()!;
-  const request = 'POST /v1/database/big/sql HTTP/1.1\r\nHost: x\r\nContent-Length: 18\r\n\r\nSELECT * FROM blob';
   const rssBefore = rssMiB(pid);
   let rssPeak = rssBefore;
   const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, rssMiB(pid)); }, 25);
@@ -109,7 +116,11 @@ test('worker mode: POST /sql of a client that closed before its query ran is not
   await Promise.all(Array.from({ length: 10 }, async () => {
     while (Date.now() < until) {
       await new Promise<void>((resolve) => {
-        const socket = connect(worker.port, '127.0.0.1', () => socket.write(request, () => { socket.destroy(); sent++; resolve(); }));
+        const socket = connect(port, '127.0.0.1', () => socket.write(request, () => setTimeout(() => {
+          socket.destroy();
+          sent++;
+          resolve();
+        }, closeAfterMs)));
         socket.on('error', () => resolve());
       });
     }
@@ -122,4 +133,25 @@ test('worker mode: POST /sql of a client that closed before its query ran is not
   // Before: the owner's query waited behind every one of them (minutes) and was refused with 503 at the memory bound.
   assert.equal(answer.status, 200, await answer.text());
   assert.ok(rssPeak - rssBefore < 1024, `the server grew by ${Math.round(rssPeak - rssBefore)} MiB`);
+}
+
+test('worker mode: POST /sql of a client that closed before its query ran is not run', async (t) => {
+  await sendAndLeave(t, worker.port, 'POST /v1/database/big/sql HTTP/1.1\r\nHost: x\r\nContent-Length: 18\r\n\r\nSELECT * FROM blob', 0);
+});
+
+function pgMessage(type: string, body: string): Buffer {
+  const head = Buffer.alloc(5);
+  head.write(type, 0);
+  head.writeUInt32BE(Buffer.byteLength(body) + 4, 1);
+  return Buffer.concat([head, Buffer.from(body)]);
+}
+
+test('worker mode: a pgwire query of a client that closed before it ran is not run', async (t) => {
+  const { token } = (await (await fetch(`${worker.url}/v1/identity`, { method: 'POST' })).json()) as { token: string };
+  const parameters = Buffer.from('user\0x\0database\0big\0\0');
+  const startup = Buffer.alloc(8);
+  startup.writeUInt32BE(8 + parameters.length, 0);
+  startup.writeUInt32BE(196608, 4);
+  // Closed 5 ms after sending: the server's answers to the startup and password are written (and refused) meanwhile.
+  await sendAndLeave(t, pgPort, Buffer.concat([startup, parameters, pgMessage('p', `${token}\0`), pgMessage('Q', 'SELECT * FROM blob\0')]), 5);
 });
