@@ -8,7 +8,7 @@
 // bench/engine-v2/keynote-db.ts (loaded by path), bench/engine-v2/common.ts, bench/keynote/workload.ts (mulberry32).
 //
 // Run (from a tree whose node_modules resolve both): node --import tsx bench/engine-v2/ab-trees.ts <treeA> <treeB>
-//      [chunks=40] [calls per chunk=2000] [keynote|general]. BENCH_BATCHED=1: 64 calls in flight through callReducer
+//      [chunks=40] [calls per chunk=2000] [keynote|general|stringPk|identityPk]. BENCH_BATCHED=1: 64 calls in flight through callReducer
 //      (batched entry) instead of callReducerNow one by one; BENCH_ACCOUNTS=N accounts (default 100,000). A tree is a directory holding src/, test/ and bench/, e.g.
 //      `git archive <commit> | tar -x -C dir` with node_modules linked in.
 
@@ -39,10 +39,37 @@ function transferArgs(n: number): Uint8Array[] {
   });
 }
 
+/**
+ * The keynote transfer (two finds, two updates) over accounts keyed by other column types: `stringPk` by a string
+ * (`user-<id>@example.com`, 18-24 bytes), `identityPk` by an Identity. Same arguments as the keynote's.
+ */
+const keyedModules: Record<string, string> = {
+  stringPk: keyedModule('name: t.string()', (id) => `'user-' + ${id} + '@example.com'`),
+  identityPk: keyedModule('name: t.identity()', (id) => `new Identity(0xc2000000n * BigInt(${id} + 1))`),
+};
+function keyedModule(column: string, keyOf: (id: string) => string): string {
+  return `
+import { schema, table, t, SenderError } from 'spacetimedb/server';
+import { Identity } from 'spacetimedb';
+const spacetimedb = schema({ accounts: table({ name: 'accounts' }, { ${column}.primaryKey(), balance: t.i64() }) });
+export default spacetimedb;
+export const seed = spacetimedb.reducer({ n: t.u32(), initialBalance: t.i64() }, (ctx, { n, initialBalance }) => {
+  for (let id = 0; id < n; id++) ctx.db.accounts.insert({ name: ${keyOf('id')}, balance: initialBalance });
+});
+export const transfer = spacetimedb.reducer({ from: t.u32(), to: t.u32(), amount: t.i64() }, (ctx, { from, to, amount }) => {
+  const byName = ctx.db.accounts.name;
+  const a = byName.find(${keyOf('from')}), b = byName.find(${keyOf('to')});
+  if (a === null || b === null) throw new SenderError('account_missing');
+  byName.update({ ...a, balance: a.balance - amount });
+  byName.update({ ...b, balance: b.balance + amount });
+});`;
+}
+
 async function openTree(tree: string, kind: string): Promise<Database> {
   const { Database: TreeDatabase } = await import(`${tree}/src/host/database.ts`) as { Database: typeof Database };
-  const bundle: string = kind === 'keynote'
-    ? await (await import(`${tree}/test/host/bundle.ts`)).fixtureBundle('keynote')
+  const bundles = await import(`${tree}/test/host/bundle.ts`);
+  const bundle: string = kind === 'keynote' ? await bundles.fixtureBundle('keynote')
+    : kind in keyedModules ? await bundles.sourceBundle(keyedModules[kind], `${kind}.ts`)
     : await (await import(`${tree}/bench/engine-v2/keynote-db.ts`)).benchModuleBundle('general');
   const db = await TreeDatabase.create({ identity: 7n, ownerIdentity: 2n, limits: {} }, bundle);
   const seeded = await db.callReducerJson('seed', [accountsCount, 1_000_000_000], caller);
