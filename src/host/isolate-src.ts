@@ -509,10 +509,17 @@ function prepareX() {
   if (xIter !== undefined) materialize();
   if (qLen > 0) flushUpdates();
 }
-// Every crossing but a point scan may remove rows, so it forgets which rows are known to exist.
+// A crossing that may write may remove rows, or change a cached row's key in another index, so it forgets which rows
+// are known to exist.
 function call(opc, a, b, c, d, e, f) {
-  prepareX();
   clearRowCache();
+  return read(opc, a, b, c, d, e, f);
+}
+// A crossing that writes nothing (scans, counts, iterator steps, name lookups, the clock): the queued updates go first,
+// so the host reads what the call wrote, and the row cache stays true (a range scan or a count between a find and its
+// update no longer makes the update cross).
+function read(opc, a, b, c, d, e, f) {
+  prepareX();
   const named = typeof a === 'string';
   for (;;) { const r = named ? HC(opc, a, b, c, d, e, f) : H(opc, a, b, c, d, e, f); if (r >= 0) return r; fail(r); }
 }
@@ -712,7 +719,7 @@ function readChunk(it) {
 }
 function openIter(opc, a, b, c, d, e) {
   const id = nextIterId++;
-  call(opc, id, a, b, c, d, e);
+  read(opc, id, a, b, c, d, e);
   const it = newIter(undefined, undefined, 0, 0, 0);
   readChunk(it);
   addIter(id, it);
@@ -725,9 +732,9 @@ function readBigIn(V, at, words) { let v = 0n; for (let i = words - 1; i >= 0; i
 function writeBig(at, v, words) { for (let i = 0; i < words; i++) { XV.setBigUint64(at + 8 * i, BigInt.asUintN(64, v), true); v >>= 64n; } }
 
 const sys = {
-  table_id_from_name(name) { return call(${op.tableId}, String(name)); },
-  index_id_from_name(name) { return call(${op.indexId}, String(name)); },
-  datastore_table_row_count(tableId) { return BigInt(call(${op.rowCount}, tableId)); },
+  table_id_from_name(name) { return read(${op.tableId}, String(name)); },
+  index_id_from_name(name) { return read(${op.indexId}, String(name)); },
+  datastore_table_row_count(tableId) { return BigInt(read(${op.rowCount}, tableId)); },
   datastore_table_scan_bsatn(tableId) { return openIter(${op.tableScan}, tableId); },
   // Not through call(): a point scan removes nothing, so what is known to exist stays known.
   // A cached row is served without a crossing (and without flushing queued updates: the entry already has them).
@@ -771,7 +778,7 @@ const sys = {
       if (it.row === it.count) {
         if (!it.more) break;
         if (n > 0) return n;
-        call(${op.iterNextChunk}, id); readChunk(it); continue;
+        read(${op.iterNextChunk}, id); readChunk(it); continue;
       }
       const len = it.lv.getUint32(it.lenAt + 4 * it.row, true);
       if (n + len > cap) {
@@ -790,7 +797,7 @@ const sys = {
     const it = iterOf(id);
     if (it === undefined) { if (inCall) noSuchIter(id); return; }
     dropIter(id, it);
-    if (it.more && inCall) call(${op.iterClose}, id);
+    if (it.more && inCall) read(${op.iterClose}, id);
   },
   // An insert removes no row and changes none (a row with a cached key would violate its unique index and fail), so
   // the row cache stays; queued updates travel in the same crossing, after the row (the host applies them first).

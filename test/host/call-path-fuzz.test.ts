@@ -2,7 +2,8 @@
 // entry, the module's row cache, read-ahead, queued updates, deletes and inserts, sequence leases: isolate-src.ts and
 // syscalls.ts); database B takes the same calls one at a time with every write crossing (SPACETIME_IMMEDIATE_WRITES).
 // Random bursts mix finds by integer, string and caller keys, updates that change a row's length, deletes and inserts
-// of rows the cache holds, autoInc and plain inserts, non-unique index reads with writes through them, calls that fail
+// of rows the cache holds, autoInc and plain inserts, non-unique index reads with writes through them, scans and
+// counts between a find and its update, calls that fail
 // (SenderError, a thrown Error, a unique violation) and SQL writes between bursts. After every burst both must agree on
 // every call's outcome and TxData and on the whole state; at the end on the module's log and, byte for byte, on the
 // commit log. The scripted tests (deferred-equivalence, read-ahead) pin known cases; this one looks for the unknown.
@@ -107,6 +108,16 @@ export const tier_pay = spacetimedb.reducer({ tier: t.u8(), amount: t.i64() }, (
   }
   console.info('paid ' + n + ' in tier ' + tier);
 });
+// Reads that cross but write nothing (a table scan, a count) between a find and the update of the found row.
+export const look_then_pay = spacetimedb.reducer({ id: t.u32(), amount: t.i64() }, (ctx, { id, amount }) => {
+  const r = ctx.db.accounts.id.find(id);
+  if (r === null) throw new SenderError('no account ' + id);
+  let notes = 0;
+  for (const n of ctx.db.notes.iter()) if (n.who !== id) notes++;
+  const total = ctx.db.accounts.count();
+  ctx.db.accounts.id.update({ ...r, balance: r.balance + amount, tag: 'seen ' + notes + '/' + total });
+  if (ctx.db.accounts.id.find(id).balance !== r.balance + amount) throw new Error('the update was not seen');
+});
 // Writes, then fails: nothing of it stays, and the calls after it in the batch see the state before it.
 export const boom = spacetimedb.reducer({ id: t.u32() }, (ctx, { id }) => {
   const r = ctx.db.accounts.id.find(id);
@@ -148,6 +159,7 @@ function randomCall(r: () => number): Call {
     [6, () => ['note', [int(8), name(), int(4)]]],
     [4, () => ['tier_pay', [int(5), int(7) - 3]]],
     [4, () => ['boom', [id()]]],
+    [5, () => ['look_then_pay', [id(), int(9) - 4]]],
   ];
   let pick = r() * kinds.reduce((s, [w]) => s + w, 0);
   for (const [w, make] of kinds) {
