@@ -249,6 +249,17 @@ export const querySetQueriesMax = 4096;
  */
 export const clientQueriesMax = 16_384;
 assertLimit(clientQueriesMax >= querySetQueriesMax, 'one full query set always fits a new connection');
+/**
+ * Characters of query text one connection may hold subscribed, over all its query sets (each set charged the text of its
+ * Subscribe); a Subscribe past it gets a SubscriptionError naming the limit, before its queries are compiled. A query's
+ * cost grows with its text, not only with its count: `WHERE id = 0 OR id = 1 OR …` within the 50,000-byte query text
+ * limit is 2,500 terms, each kept compiled (~63 bytes of heap per character) and evaluated against every change of its
+ * table. Session 12 probe: one anonymous connection subscribing 3 × 400 such queries held +2.5 GiB, each Subscribe took
+ * its database's thread 6-11 s, and then every commit of that database took 2.8 s. 1 Mi characters: ≤ ~64 MiB of
+ * compiled queries and ~70,000 terms per connection, and 4,096 queries of 256 characters.
+ */
+export const clientQueryTextCharsMax = 1024 * 1024;
+assertLimit(clientQueryTextCharsMax >= querySetQueriesMax * 256, 'a full query set of 256-character queries fits a new connection');
 
 /**
  * Bytes of messages queued for one client and not yet handed to its socket, beyond the largest single message among

@@ -34,7 +34,7 @@ import {
 } from './messages.js';
 import { QueryBudget, runWithBudget, sqlQueryLimits, type QueryLimits } from '../sql/budget.js';
 import { compileSubscriptionQuery, equalityKey } from '../sql/subscription-plan.js';
-import { clientQueriesMax, querySetQueriesMax } from '../limits.js';
+import { clientQueriesMax, clientQueryTextCharsMax, querySetQueriesMax } from '../limits.js';
 import type { Value } from '../sats/types.js';
 
 /** WebSocket close code when a breaking module update disconnects clients (going away). */
@@ -125,6 +125,8 @@ interface Client extends ClientHandle {
   readonly sets: Map<number, QuerySet>;
   /** Queries of all its sets (each counted per set it is in): bounded by `clientQueriesMax`. */
   queryCount: number;
+  /** Characters of the query text of all its sets (as each Subscribe sent it): bounded by `clientQueryTextCharsMax`. */
+  queryTextChars: number;
 }
 
 interface QuerySet {
@@ -132,6 +134,8 @@ interface QuerySet {
   readonly id: number;
   /** Distinct queries (identical text in one set is subscribed once). */
   readonly queries: Query[];
+  /** Characters of its Subscribe's query text (charged to its client while it lives). */
+  readonly textChars: number;
   /** handleCommit scratch: the commit whose updates `pending` holds (shared-frame path of multi-query sets). */
   epoch: number;
   pending: EncodedTableUpdate[] | undefined;
@@ -188,7 +192,7 @@ export class SubscriptionManager {
 
   addClient(handle: ClientHandle, sink: ClientSink): ClientHandle {
     assert.ok(!this.clients.has(handle.connectionId), 'connection id already registered');
-    const client: Client = { ...handle, sink, sets: new Map(), queryCount: 0 };
+    const client: Client = { ...handle, sink, sets: new Map(), queryCount: 0, queryTextChars: 0 };
     this.clients.set(handle.connectionId, client);
     return client;
   }
@@ -213,6 +217,12 @@ export class SubscriptionManager {
       return fail(`Too many queries subscribed on this connection: ${client.queryCount} and ${queryStrings.length} more ` +
         `(limit clientQueriesMax = ${clientQueriesMax}); unsubscribe some first`);
     }
+    let textChars = 0;
+    for (const q of queryStrings) textChars += q.length;
+    if (client.queryTextChars + textChars > clientQueryTextCharsMax) {
+      return fail(`Too much query text subscribed on this connection: ${client.queryTextChars} characters and ${textChars} ` +
+        `more (limit clientQueryTextCharsMax = ${clientQueryTextCharsMax}); unsubscribe some first`);
+    }
     const refused = this.options.subscribeRefusal?.();
     if (refused !== undefined) return fail(refused);
     const view = this.options.view();
@@ -230,7 +240,7 @@ export class SubscriptionManager {
     } catch (e) {
       return fail(errorText(e));
     }
-    const set: QuerySet = { client, id: querySetId, queries: [], epoch: 0, pending: undefined };
+    const set: QuerySet = { client, id: querySetId, queries: [], textChars, epoch: 0, pending: undefined };
     for (const p of planned) {
       const query = this.intern(p.key, p.plan);
       query.sets.add(set);
@@ -238,6 +248,7 @@ export class SubscriptionManager {
     }
     client.sets.set(querySetId, set);
     client.queryCount += set.queries.length;
+    client.queryTextChars += textChars;
     return { tag: 'SubscribeApplied', requestId, querySetId, rows };
   }
 
@@ -515,6 +526,7 @@ export class SubscriptionManager {
   /** Detaches a set from its queries and forgets queries nobody uses any more (the caller removes it from its client). */
   private dropSet(set: QuerySet): void {
     set.client.queryCount -= set.queries.length;
+    set.client.queryTextChars -= set.textChars;
     for (const query of set.queries) {
       query.sets.delete(set);
       if (query.sets.size > 0) continue;
