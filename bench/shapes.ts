@@ -68,6 +68,9 @@ function shapes(): Shape[] {
       args: (_i, rand) => encode((w) => { w.writeString(nameOf(pick(rand, rowsPerTable))); w.writeI64(1n); }) },
     { name: 'identityPk', what: 'find by Identity pk + update', reducer: 'identityPk', table: 'players',
       args: (_i, rand) => encode((w) => { w.writeU256(whoOf(pick(rand, rowsPerTable))); w.writeI64(1n); }) },
+    // Seeded ids are 1..rowsPerTable.
+    { name: 'autoIncUpdate', what: 'find by u64 autoInc pk + update (f32)', reducer: 'autoIncUpdate', table: 'entities',
+      args: (_i, rand) => encode((w) => { w.writeU64(BigInt(1 + pick(rand, rowsPerTable))); w.writeF32(0.5); }) },
     { name: 'btreeFilter', what: 'filter non-unique u32 btree (10 rows), update 1 by pk', reducer: 'btreeFilter', table: 'items',
       args: (_i, rand) => encode((w) => { w.writeU32(pick(rand, itemOwners)); }) },
     { name: 'rangeScan', what: 'range scan of 20 rows, u64 btree, read only', reducer: 'rangeScan', table: 'events',

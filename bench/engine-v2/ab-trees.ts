@@ -8,7 +8,7 @@
 // bench/engine-v2/keynote-db.ts (loaded by path), bench/engine-v2/common.ts, bench/keynote/workload.ts (mulberry32).
 //
 // Run (from a tree whose node_modules resolve both): node --import tsx bench/engine-v2/ab-trees.ts <treeA> <treeB>
-//      [chunks=40] [calls per chunk=2000] [keynote|general|stringPk|identityPk]. BENCH_BATCHED=1: 64 calls in flight through callReducer
+//      [chunks=40] [calls per chunk=2000] [keynote|general|stringPk|identityPk|autoIncPk]. BENCH_BATCHED=1: 64 calls in flight through callReducer
 //      (batched entry) instead of callReducerNow one by one; BENCH_ACCOUNTS=N accounts (default 100,000). A tree is a directory holding src/, test/ and bench/, e.g.
 //      `git archive <commit> | tar -x -C dir` with node_modules linked in.
 
@@ -41,11 +41,12 @@ function transferArgs(n: number): Uint8Array[] {
 
 /**
  * The keynote transfer (two finds, two updates) over accounts keyed by other column types: `stringPk` by a string
- * (`user-<id>@example.com`, 18-24 bytes), `identityPk` by an Identity. Same arguments as the keynote's.
+ * (`user-<id>@example.com`, 18-24 bytes), `identityPk` by an Identity, `autoIncPk` by a u64 autoInc key. Same arguments as the keynote's.
  */
 const keyedModules: Record<string, string> = {
   stringPk: keyedModule('name: t.string()', (id) => `'user-' + ${id} + '@example.com'`),
   identityPk: keyedModule('name: t.identity()', (id) => `new Identity(0xc2000000n * BigInt(${id} + 1))`),
+  autoIncPk: keyedModule('name: t.u64().autoInc()', (id) => `BigInt(${id}) + 1n`),
 };
 function keyedModule(column: string, keyOf: (id: string) => string): string {
   return `

@@ -186,8 +186,9 @@ export class TableState {
 
   /**
    * MutTx.infallibleUpdate for `ix`. Why each condition: rows whose every column has a row layout (see `rowLayout`:
-   * then validateRow accepts exactly the rows the layout accepts, which the caller checks), no sequences (nothing
-   * generated, no overflow), not a schedule table (the host checks schedule rows on write), not an event table, and
+   * then validateRow accepts exactly the rows the layout accepts, which the caller checks), no sequence but on the key
+   * itself (an autoInc primary key; `keyNonZero`: a row whose key is not 0 generates nothing, so it cannot overflow),
+   * not a schedule table (the host checks schedule rows on write), not an event table, and
    * every unique index on exactly `ix`'s one column (the new row keeps the found row's key, so no unique index can see
    * a conflict; non-unique indexes on other columns never refuse a row). The key's offset must be static, and the key
    * an integer, a product of one (Identity, ConnectionId) or a string: equal keys have equal bytes (not so for floats:
@@ -198,16 +199,16 @@ export class TableState {
     if (!ix.schema.unique || ix.schema.columns.length !== 1) return undefined;
     const col = ix.schema.columns[0], stringKey = this.columnTypeTags[col] === 'String';
     if (ix.pointWidthBytes === undefined && !stringKey) return undefined;
-    if (layout === undefined || this.sequences.length > 0) return undefined;
+    if (layout === undefined || this.sequences.some((q) => q.schema.column !== col)) return undefined;
     if (s.schedule !== undefined || s.isEvent) return undefined;
     if (!this.uniqueIndexes.every((u) => sameColumns(u.schema.columns, ix.schema.columns))) return undefined;
     const keyOffset = this.offsets[col];
     if (keyOffset === undefined || (this.integerTags[col] === undefined && !stringKey)) return undefined;
-    const keyWidthBytes = stringKey ? 0 : ix.pointWidthBytes!;
+    const keyWidthBytes = stringKey ? 0 : ix.pointWidthBytes!, keyNonZero = this.sequences.length > 0;
     if (this.rowNumericWidthBytes !== undefined) {
-      return { tableId: s.tableId, rowWidthBytes: this.rowNumericWidthBytes, keyOffset, keyWidthBytes };
+      return { tableId: s.tableId, rowWidthBytes: this.rowNumericWidthBytes, keyOffset, keyWidthBytes, keyNonZero };
     }
-    return { tableId: s.tableId, rowWidthBytes: 0, keyOffset, keyWidthBytes, layout };
+    return { tableId: s.tableId, rowWidthBytes: 0, keyOffset, keyWidthBytes, keyNonZero, layout };
   }
 
   /** Throws errno 3 unless `row` is exactly one valid BSATN row of this table. */

@@ -182,6 +182,11 @@ export interface InfallibleUpdate {
   rowWidthBytes: number;
   keyOffset: number;
   keyWidthBytes: number;
+  /**
+   * The key column has a sequence (an autoInc primary key): the promise holds only for a row whose key is not 0 (a 0
+   * would be generated anew, as an insert's). A caller defers only such rows.
+   */
+  keyNonZero: boolean;
   layout?: Uint8Array;
 }
 
@@ -215,8 +220,8 @@ export interface MutTx extends ReadView {
    * Whether `update(tableId, indexId, row)` through this index cannot throw, given that (1) `row` has the returned
    * shape (length or layout, key position) and (2) a row whose key bytes equal the new row's key bytes exists in this
    * tx. True only for user tables whose columns all have a row layout code (numbers, timestamps and other products of
-   * numbers, strings, bytes, bools, options of these: checking the layout is the whole validation), without sequences,
-   * schedule or event semantics, whose every unique constraint covers exactly this index's single integer column: the
+   * numbers, strings, bytes, bools, options of these: checking the layout is the whole validation), without sequences
+   * but one on the key column (then for keys other than 0: `keyNonZero`), without schedule or event semantics, whose every unique constraint covers exactly this index's single integer column: the
    * update then finds its row and replaces it without violating anything. Integer keys also mean equal keys have
    * equal bytes, so the caller may identify rows by their key bytes. The host uses it to defer such updates
    * (host/syscalls.ts). Optional: views' read-only transactions do not have it.

@@ -544,12 +544,15 @@ function clearRowCache() {
 }
 function cacheOf(indexId) { return lastC !== undefined && lastC.indexId === indexId ? lastC : rowCache.get(indexId); }
 function cachedAt(c, key) { return c === lastC && key === lastKey ? lastAt : c.rows.get(key); }
-// Map key of the n key bytes at b[at]: a number up to 6 bytes (exact), else a latin1 string, made in one piece: a
-// string grown a char at a time is a rope past 12 chars, which Map.get flattens first (a string key and Map.get of a
-// 20-byte key 1.6-2.7 -> 1.3 µs, of a 36-byte one (an Identity's) 2.7-3.2 -> 1.4, in a 100k-entry Map).
+// Map key of the n key bytes at b[at], one per byte string: a number for up to 6 bytes (exact) and for 8 bytes whose
+// top two are 0 (u64 ids below 2^48: autoInc keys; a new 8-char string per lookup made an autoInc-keyed transfer
+// 1.3x as dear), else a latin1 string made in one piece (grown a char at a time it is a rope past 12 chars, which
+// Map.get flattens first: a 20-byte key's lookup 1.6-2.7 -> 1.3 µs, a 36-byte one's 2.7-3.2 -> 1.4, 100k entries).
 const keyChars = [];
 function keyAt(b, at, n) {
-  if (n <= 6) { let k = 0, m = 1; for (let i = 0; i < n; i++) { k += b[at + i] * m; m *= 256; } return k; }
+  if (n <= 6 || (n === 8 && b[at + 6] === 0 && b[at + 7] === 0)) {
+    let k = 0, m = 1; for (let i = 0; i < 6 && i < n; i++) { k += b[at + i] * m; m *= 256; } return k;
+  }
   keyChars.length = n;
   for (let i = 0; i < n; i++) keyChars[i] = b[at + i];
   return String.fromCharCode.apply(null, keyChars);

@@ -715,7 +715,7 @@ export class SyscallHost {
         const rows = tx.scanIndexPoint(b as number, this.x.subarray(0, c as number));
         // One row found through an index whose updates cannot fail: the shim may defer updating it.
         const updatable = rows.length === 1 && this.deferWrites && tx.infallibleUpdate !== undefined
-          ? tx.infallibleUpdate(b as number) : undefined;
+          ? updatableFor(tx.infallibleUpdate(b as number), rows[0]) : undefined;
         return this.openIter(a as number, rows, updatable);
       }
       case op.indexScanRange:
@@ -878,7 +878,7 @@ export class SyscallHost {
       if (this.deferWrites && tx.infallibleUpdate !== undefined) {
         try {
           const rows = tx.scanIndexPoint(indexId, key);
-          if (rows.length === 1) { row = rows[0]; u = tx.infallibleUpdate(indexId); }
+          if (rows.length === 1) { row = rows[0]; u = updatableFor(tx.infallibleUpdate(indexId), row); }
         } catch (err) {
           if (!(err instanceof DatastoreError || err instanceof SatsError)) throw err;
         }
@@ -967,4 +967,16 @@ function readBig(view: DataView, at: number, words: number): bigint {
   let v = 0n;
   for (let i = words - 1; i >= 0; i--) v = (v << 64n) | view.getBigUint64(at + 8 * i, true);
   return v;
+}
+
+/**
+ * `u` when an update of `row` (found through u's index) may be deferred: not when its key is 0 and the key has a
+ * sequence (InfallibleUpdate.keyNonZero), since an update with a 0 key generates one. The shim caches only rows the
+ * host calls updatable, and defers only updates of cached keys, so such a row's update always crosses. (Inserts
+ * generate for a 0 key, so a stored row should never hold one: this keeps the promise if one does.)
+ */
+function updatableFor(u: InfallibleUpdate | undefined, row: Uint8Array): InfallibleUpdate | undefined {
+  if (u === undefined || !u.keyNonZero) return u;
+  for (let i = u.keyOffset, end = u.keyOffset + u.keyWidthBytes; i < end; i++) if (row[i] !== 0) return u;
+  return undefined;
 }

@@ -20,11 +20,17 @@ test('infallibleUpdate: plain-number rows with one unique column only', () => {
   const tx = ds.beginMutTx();
   const accounts = byName('accounts');
   const shape = tx.infallibleUpdate!(accounts.indexes[0].indexId);
-  assert.deepEqual(shape, { tableId: accounts.tableId, rowWidthBytes: 12, keyOffset: 0, keyWidthBytes: 4 });
-  // person: a string column and a sequence; tags: no unique index; small: a sequence.
-  for (const name of ['person', 'tags', 'small']) {
-    for (const ix of byName(name).indexes) assert.equal(tx.infallibleUpdate!(ix.indexId), undefined, name);
-  }
+  assert.deepEqual(shape, { tableId: accounts.tableId, rowWidthBytes: 12, keyOffset: 0, keyWidthBytes: 4, keyNonZero: false });
+  // tags: no unique index.
+  for (const ix of byName('tags').indexes) assert.equal(tx.infallibleUpdate!(ix.indexId), undefined, 'tags');
+  // person, small: the sequence is on the primary key (autoInc), so updates of rows whose key is not 0 cannot fail
+  // (nothing is generated); person's (name, age) index is not unique.
+  const person = byName('person'), small = byName('small');
+  assert.equal(tx.infallibleUpdate!(person.indexes[1].indexId), undefined, 'person (name, age)');
+  assert.deepEqual({ ...tx.infallibleUpdate!(person.indexes[0].indexId)!, layout: undefined },
+    { tableId: person.tableId, rowWidthBytes: 0, keyOffset: 0, keyWidthBytes: 8, keyNonZero: true, layout: undefined });
+  assert.deepEqual({ ...tx.infallibleUpdate!(small.indexes[0].indexId)!, layout: undefined },
+    { tableId: small.tableId, rowWidthBytes: 0, keyOffset: 0, keyWidthBytes: 1, keyNonZero: true, layout: undefined });
   assert.equal(tx.infallibleUpdate!(999_999), undefined, 'unknown index');
   tx.rollback();
 
@@ -109,7 +115,7 @@ test('infallibleUpdate: rows with strings, options, bools, bytes and timestamps 
   const shape = tx.infallibleUpdate!(named.indexes[0].indexId)!;
   const c = rowLayoutCode;
   assert.deepEqual({ ...shape, layout: [...shape.layout!] }, { tableId: named.tableId, rowWidthBytes: 0, keyOffset: 0, keyWidthBytes: 4,
-    layout: [c.fixed, 4, 0, c.string, c.fixed, 16, 0, c.option, c.string, c.bool, c.bytes, c.option, c.fixed, 2, 0] });
+    keyNonZero: false, layout: [c.fixed, 4, 0, c.string, c.fixed, 16, 0, c.option, c.string, c.bool, c.bytes, c.option, c.fixed, 2, 0] });
   assert.equal(tx.infallibleUpdate!(named.indexes[1].indexId), undefined, 'not unique');
   assert.equal(tx.infallibleUpdate!(words.indexes[0].indexId), undefined, 'an array of strings has no layout code');
   const codec = compileCodec({ tag: 'Product', value: named.rowType }, def.typespace);

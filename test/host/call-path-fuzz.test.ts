@@ -2,9 +2,9 @@
 // entry, the module's row cache, read-ahead, queued updates, deletes and inserts, sequence leases: isolate-src.ts and
 // syscalls.ts); database B takes the same calls one at a time with every write crossing (SPACETIME_IMMEDIATE_WRITES).
 // Random bursts mix finds by integer, string and caller keys, updates that change a row's length, deletes and inserts
-// of rows the cache holds, autoInc and plain inserts, non-unique index reads with writes through them, scans and
-// counts between a find and its update, calls that fail
-// (SenderError, a thrown Error, a unique violation) and SQL writes between bursts. After every burst both must agree on
+// of rows the cache holds (by an autoInc key too, and a 0 key), autoInc and plain inserts, non-unique index reads with
+// writes through them, scans and counts between a find and its update, calls that fail (SenderError, a thrown Error,
+// a unique violation) and SQL writes between bursts. After every burst both must agree on
 // every call's outcome and TxData and on the whole state; at the end on the module's log and, byte for byte, on the
 // commit log. The scripted tests (deferred-equivalence, read-ahead) pin known cases; this one looks for the unknown.
 // A failure names the seed and the burst: SPACETIME_FUZZ_SEED=<seed> re-runs that one (SPACETIME_FUZZ_BURSTS=<n>: more
@@ -25,6 +25,8 @@ const seeds = process.env.SPACETIME_FUZZ_SEED !== undefined ? [Number(process.en
 const burstsPerSeed = Number(process.env.SPACETIME_FUZZ_BURSTS ?? 40);
 const burstCallsMax = 40;
 const accountIds = 48;
+/** A u64 key past 2^48 (the seed's first thing): the row cache keys it by a string, smaller ones by a number. */
+const bigThingId = 2 ** 50 + 3;
 const names = ['', 'ann', 'bob', 'zoë', 'a much longer name than the others ✓', 'x'.repeat(40), 'b', 'c\u0000d'];
 
 const moduleSource = `
@@ -39,11 +41,14 @@ const spacetimedb = schema({
   notes: table({ name: 'notes', indexes: [{ accessor: 'by_who', algorithm: 'btree', columns: ['who'] }] }, {
     who: t.u32(), text: t.string(),
   }),
+  // An autoInc primary key: found rows are updated and deleted without crossing unless the key is 0.
+  things: table({ name: 'things' }, { id: t.u64().primaryKey().autoInc(), owner: t.u32(), label: t.string() }),
 });
 export default spacetimedb;
 
 export const seed = spacetimedb.reducer({ n: t.u32() }, (ctx, { n }) => {
   for (let id = 0; id < n; id++) ctx.db.accounts.insert({ id, owner: 'o' + id, balance: 100n, tier: id % 4, tag: undefined });
+  ctx.db.things.insert({ id: 1125899906842627n, owner: 0, label: 'big' });
 });
 export const transfer = spacetimedb.reducer({ from: t.u32(), to: t.u32(), amount: t.i64() }, (ctx, { from, to, amount }) => {
   const byId = ctx.db.accounts.id;
@@ -118,6 +123,21 @@ export const look_then_pay = spacetimedb.reducer({ id: t.u32(), amount: t.i64() 
   ctx.db.accounts.id.update({ ...r, balance: r.balance + amount, tag: 'seen ' + notes + '/' + total });
   if (ctx.db.accounts.id.find(id).balance !== r.balance + amount) throw new Error('the update was not seen');
 });
+export const make_thing = spacetimedb.reducer({ owner: t.u32(), label: t.string() }, (ctx, { owner, label }) => {
+  const row = ctx.db.things.insert({ id: 0n, owner, label });
+  console.info('thing ' + row.id);
+});
+export const poke_thing = spacetimedb.reducer({ id: t.u64(), label: t.string() }, (ctx, { id, label }) => {
+  const r = ctx.db.things.id.find(id);
+  if (r === null) throw new SenderError('no thing');
+  ctx.db.things.id.update({ ...r, owner: r.owner + 1, label: r.label.length > 30 ? label : r.label + label });
+  if (ctx.db.things.id.find(id).owner !== r.owner + 1) throw new Error('the update was not seen');
+  if (label.length === 1) ctx.db.things.id.delete(id);
+});
+// An update with key 0 generates a key (as an insert would), which no row has.
+export const poke_zero = spacetimedb.reducer({ label: t.string() }, (ctx, { label }) => {
+  ctx.db.things.id.update({ id: 0n, owner: 0, label });
+});
 // Writes, then fails: nothing of it stays, and the calls after it in the batch see the state before it.
 export const boom = spacetimedb.reducer({ id: t.u32() }, (ctx, { id }) => {
   const r = ctx.db.accounts.id.find(id);
@@ -160,6 +180,9 @@ function randomCall(r: () => number): Call {
     [4, () => ['tier_pay', [int(5), int(7) - 3]]],
     [4, () => ['boom', [id()]]],
     [5, () => ['look_then_pay', [id(), int(9) - 4]]],
+    [6, () => ['make_thing', [int(5), name()]]],
+    [12, () => ['poke_thing', [r() < 0.2 ? bigThingId : int(12), name()]]],
+    [1, () => ['poke_zero', [name()]]],
   ];
   let pick = r() * kinds.reduce((s, [w]) => s + w, 0);
   for (const [w, make] of kinds) {
@@ -177,6 +200,9 @@ function randomSql(r: () => number): string | undefined {
   if (k === 2) return `INSERT INTO accounts (id, owner, balance, tier, tag) VALUES (${id}, 'sql', 7, 1, NULL)`;
   if (k === 3) return `DELETE FROM notes WHERE who = ${Math.floor(r() * 8)}`;
   if (k === 4) return `UPDATE users SET score = 0 WHERE name = 'ann'`;
+  if (k === 5) return `INSERT INTO things (id, owner, label) VALUES (0, 9, 'sql')`;
+  if (k === 6) return `DELETE FROM things WHERE owner = ${Math.floor(r() * 6)}`;
+  if (k === 7) return `INSERT INTO things (id, owner, label) VALUES (${bigThingId}, 3, 'big')`;
   return undefined;
 }
 

@@ -30,6 +30,7 @@ const spacetimedb = schema({
   cells: table({ name: 'cells', indexes: [{ accessor: 'xy', algorithm: 'btree', columns: ['x', 'y'] }] },
     { id: t.u32().primaryKey(), x: t.u32(), y: t.u32(), value: t.i64() }),
   queue: table({ name: 'queue' }, { id: t.u64().primaryKey().autoInc(), body: t.string(), at: t.timestamp() }),
+  entities: table({ name: 'entities' }, { id: t.u64().primaryKey().autoInc(), x: t.f32(), y: t.f32(), mass: t.u32() }),
   profiles: table({ name: 'profiles' }, { id: t.u32().primaryKey(), nick: t.option(t.string()), bio: t.option(t.string()) }),
   logs: table({ name: 'logs' }, { at: t.timestamp(), level: t.u8(), message: t.string() }),
   wide: table({ name: 'wide' }, {
@@ -60,6 +61,7 @@ export const seed = spacetimedb.reducer({ table: t.string(), from: t.u32(), to: 
       case 'events': db.events.insert({ id: k, at: BigInt(k) * eventsStep, value: BigInt(k) }); break;
       case 'cells': db.cells.insert({ id: k, x: Math.floor(k / cellsWidth), y: k % cellsWidth, value: 0n }); break;
       case 'queue': db.queue.insert({ id: 0n, body: `job ${k}`, at: now }); break;
+      case 'entities': db.entities.insert({ id: 0n, x: k, y: 0, mass: 1 }); break;
       case 'profiles': db.profiles.insert({ id: k, nick: k % 2 === 0 ? nameOf(k) : undefined, bio: 'hello' }); break;
       case 'logs': db.logs.insert({ at: now, level: k % 5, message: `seeded line ${k}` }); break;
       case 'wide': db.wide.insert({
@@ -81,6 +83,13 @@ export const u32Pk = spacetimedb.reducer({ id: t.u32(), delta: t.i64() }, (ctx, 
   const row = ctx.db.counters.id.find(id);
   if (row === null) throw new SenderError('no row');
   ctx.db.counters.id.update({ ...row, value: row.value + delta });
+});
+
+/** A game's entity moved: find by a u64 autoInc primary key, update two floats. */
+export const autoIncUpdate = spacetimedb.reducer({ id: t.u64(), dx: t.f32() }, (ctx, { id, dx }) => {
+  const row = ctx.db.entities.id.find(id);
+  if (row === null) throw new SenderError('no row');
+  ctx.db.entities.id.update({ ...row, x: row.x + dx, y: row.y - dx });
 });
 
 export const stringPk = spacetimedb.reducer({ name: t.string(), delta: t.i64() }, (ctx, { name, delta }) => {
