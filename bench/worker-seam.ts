@@ -8,17 +8,19 @@
 // /proc/<pid>/task/<tid>/schedstat before and after each run: the main thread (tid = pid), the database's worker
 // (the busiest other thread in worker mode) and every other thread together (GC helpers, libuv, the spare worker).
 // The load generator is this process, counted apart. It prints one table, the median of `runs` runs per cell.
-// May call: src/subscription/messages.ts and src/sats/bsatn.ts (the wire codec), node built-ins.
+// May call: src/subscription/messages.ts and src/sats/bsatn.ts (the wire codec), bench/keynote/procs.ts (threads'
+// CPU time), node built-ins.
 //
 // Run: npm run bench:seam   (or: node --import tsx bench/worker-seam.ts [runs, default 3] [calls per run, default 20000]
 //      [modes, default main,worker] [calls in flight, default 1,10,100])
 
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
+import { threadCpuNanos } from './keynote/procs.js';
 import { BsatnWriter } from '../src/sats/bsatn.js';
 import { decodeServerMessages, encodeClientMessage } from '../src/subscription/messages.js';
 
@@ -37,17 +39,6 @@ function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
-}
-
-/** CPU nanoseconds of every thread of `pid`, by thread id. */
-function threadCpuNs(pid: number): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      out.set(Number(tid), Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]));
-    } catch { /* the thread ended */ }
-  }
-  return out;
 }
 
 interface Server { url: string; pid: number; child: ChildProcess; dir: string }
@@ -101,7 +92,7 @@ async function run(server: Server, inFlight: number, calls: number): Promise<{ w
   let answered = 0;
   let failed = 0;
   const send = () => ws.send(frames[sent++ % frames.length]);
-  const before = threadCpuNs(server.pid);
+  const before = threadCpuNanos(server.pid);
   const started = performance.now();
   await new Promise<void>((resolve) => {
     ws.on('message', (data: Buffer) => {
@@ -115,7 +106,7 @@ async function run(server: Server, inFlight: number, calls: number): Promise<{ w
     for (let i = 0; i < inFlight; i++) send();
   });
   const wallMs = performance.now() - started;
-  const after = threadCpuNs(server.pid);
+  const after = threadCpuNanos(server.pid);
   ws.close();
   if (failed > 0) throw new Error(`${failed} transfers failed`);
   const cpu = new Map<number, number>();

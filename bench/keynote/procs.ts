@@ -1,7 +1,8 @@
 // Process plumbing for the keynote harness: spawning a system's server pinned to the SUT cores and waiting for its
 // `{"listening": port}` line, pinning the load generator, reading CPU time of a process tree from /proc, and the
 // registry of things to stop when the harness is interrupted (Ctrl-C, SIGTERM) or dies of an uncaught exception,
-// and the machine's busy CPU time from /proc/stat (whether other load shared the cores during a run).
+// and the machine's busy CPU time from /proc/stat (whether other load shared the cores during a run); per-thread CPU
+// time and context switches of a process (bench/server-profile, bench/worker-seam.ts).
 // Owns the child processes it spawns (stop them with `stopChild`) and that registry. May call: node built-ins,
 // `taskset`, `getconf`, ../install (hasCommand).
 import assert from 'node:assert/strict';
@@ -247,4 +248,27 @@ export function machineBusyMicros(): number | undefined {
   assert.ok(line.startsWith('cpu ') && f.length === 8 && f.every(Number.isFinite), `unexpected /proc/stat line: ${line}`);
   const busyTicks = f[0] + f[1] + f[2] + f[5] + f[6] + f[7];
   return (busyTicks * 1e6) / ticksPerSecond();
+}
+
+/** CPU ns each live thread of `pid` has run so far (/proc/<pid>/task/<tid>/schedstat), by thread id. */
+export function threadCpuNanos(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      out.set(Number(tid), Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]));
+    } catch { /* the thread ended */ }
+  }
+  return out;
+}
+
+/** Context switches (voluntary + involuntary) of every thread of `pid` so far: each a wake-up or a preemption. */
+export function contextSwitches(pid: number): number {
+  let n = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+      n += Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(text)?.[1] ?? 0) + Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(text)?.[1] ?? 0);
+    } catch { /* the thread ended */ }
+  }
+  return n;
 }
