@@ -206,3 +206,30 @@ test('a frame structured clone refuses is replaced in place; the stream and the 
   assert.deepEqual(readAllReplies(cross(rt)), [{ frame: { ev: 'report', line: 'dropped 5' } },
     { id: 6, r: { status: 'failed', message: 'no' }, seq: 0, offset: undefined }]);
 });
+
+test("the main side writes its next request stream into the reply stream it has read (recycle); what it read stays intact", () => {
+  const replies = new ReplyBatcher();
+  const requests = new RequestBatcher((name) => reducers.has(name));
+  const reader = new RequestReader();
+  const alice = callerOf(2, '{}');
+  const message = (round: number, i: number) => `not enough funds for this transfer (${round}/${i})`;
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 20; i++) replies.callResult(round * 100 + i, { status: 'failed', message: message(round, i) }, i, undefined);
+    const replyBatch = cross(replies.take());
+    const replyStream = replyBatch[0]!;
+    const seen: { id: number; message: string }[] = [];
+    readReplies(replyBatch, {
+      frame: () => assert.fail('no object frame was sent'),
+      result: (id, r) => seen.push({ id, message: r.status === 'failed' ? r.message : '' }),
+      callerTx: () => assert.fail('no callerTx was sent'),
+    }, requests);
+    const calls = Array.from({ length: 20 }, (_, i) => new Uint8Array([round, i, 0xee]));
+    calls.forEach((args, i) => requests.call(round * 100 + i, 'transfer', args, alice));
+    const taken = requests.take();
+    assert.equal(taken.batch[0], replyStream, `round ${round}: the request stream is the reply stream read before`);
+    const got = readAll(reader, cross(taken));
+    assert.deepEqual(got.map((s) => 'call' in s ? [...s.call.args] : []), calls.map((a) => [...a]));
+    // Values read from the reply stream were copied out: writing the requests over it changed none of them.
+    assert.deepEqual(seen, Array.from({ length: 20 }, (_, i) => ({ id: round * 100 + i, message: message(round, i) })));
+  }
+});

@@ -52,8 +52,11 @@ import {
   type WorkerStart, type WorkerThreadReport,
 } from './protocol.js';
 
-/** See WorkerDatabase.callReducerOrdered. */
-export type OrderedCallRan = (result: ReducerCallResult, durable: Promise<unknown> | undefined) => void;
+/**
+ * See WorkerDatabase.callReducerOrdered: told once, when the call ran in the worker (or could not run). An object with a
+ * method rather than a callback, so that a session's call state is the whole per-call allocation (no closure).
+ */
+export interface OrderedCall { ran(result: ReducerCallResult, durable: Promise<unknown> | undefined): void }
 type Pending = { reply: (value: unknown) => void; fail: (error: Error) => void };
 /** A request without its id (distributes over the union). */
 type RequestBody = Request extends infer R ? R extends { id: number } ? Omit<R, 'id'> : never : never;
@@ -162,7 +165,7 @@ export class WorkerDatabase implements HostedDatabase {
    * `callOrdered` requests not yet answered, oldest first, as [id, ran] pairs from `orderedHead`: the worker answers
    * them in the order it got them (it runs them in that order, or fails them in that order), so no map is needed.
    */
-  private ordered: (number | OrderedCallRan)[] = [];
+  private ordered: (number | OrderedCall)[] = [];
   private orderedHead = 0;
   private nextId = 1;
   /** Requests of this event-loop turn, posted together by flushOutbox. */
@@ -202,7 +205,7 @@ export class WorkerDatabase implements HostedDatabase {
     this.thread = place(this, report);
     const { port1, port2 } = new MessageChannel();
     this.channel = port1;
-    port1.on('message', (batch: Batch<Frame>) => readReplies(batch, this.replyHandlers));
+    port1.on('message', (batch: Batch<Frame>) => readReplies(batch, this.replyHandlers, this.outbox));
     this.thread.worker.postMessage({ port: port2 } satisfies WorkerAttach, [port2]);
   }
 
@@ -305,7 +308,7 @@ export class WorkerDatabase implements HostedDatabase {
     const head = this.orderedHead;
     this.ordered = [];
     this.orderedHead = 0;
-    for (let i = head; i < ordered.length; i += 2) (ordered[i + 1] as OrderedCallRan)({ status: 'internal', message: error.message }, undefined);
+    for (let i = head; i < ordered.length; i += 2) (ordered[i + 1] as OrderedCall).ran({ status: 'internal', message: error.message }, undefined);
   }
 
   private request<T>(body: RequestBody): Promise<T> {
@@ -322,7 +325,7 @@ export class WorkerDatabase implements HostedDatabase {
     if (offset !== undefined) this.lastDurableOffset = offset;
     const head = this.orderedHead;
     assert.equal(this.ordered[head], id, 'the worker answers callOrdered requests in the order they were sent');
-    const ran = this.ordered[head + 1] as OrderedCallRan;
+    const call = this.ordered[head + 1] as OrderedCall;
     this.ordered[head] = this.ordered[head + 1] = 0;
     this.orderedHead = head + 2;
     if (this.orderedHead === this.ordered.length) {
@@ -333,7 +336,7 @@ export class WorkerDatabase implements HostedDatabase {
       this.orderedHead = 0;
     }
     // Its TxData stayed in the worker; the session reads only the status, timing and message.
-    ran(result as ReducerCallResult, this.durables.promiseFor(seq));
+    call.ran(result as ReducerCallResult, this.durables.promiseFor(seq));
   };
 
   private readonly dispatch = (f: Frame): void => {
@@ -454,13 +457,13 @@ export class WorkerDatabase implements HostedDatabase {
     return this.request({ op: 'callReducer', name, args: tight(args), caller });
   }
   /**
-   * A WebSocket client's call (session.ts): `ran` is called while the worker's reply is dispatched, right after the
+   * A WebSocket client's call (session.ts): `call.ran` is called while the worker's reply is dispatched, right after the
    * events of the call's commit and before anything later, with what the reply must wait for (see entry.ts).
    */
-  callReducerOrdered(name: string, args: Uint8Array, caller: Caller, ran: OrderedCallRan): void {
-    if (this.closed) { ran({ status: 'internal', message: (this.failed ?? new DatabaseClosedError()).message }, undefined); return; }
+  callReducerOrdered(name: string, args: Uint8Array, caller: Caller, call: OrderedCall): void {
+    if (this.closed) { call.ran({ status: 'internal', message: (this.failed ?? new DatabaseClosedError()).message }, undefined); return; }
     const id = this.nextId++;
-    this.ordered.push(id, ran);
+    this.ordered.push(id, call);
     this.queued().call(id, name, args, caller);
   }
   callReducerJson(name: string, argsJson: unknown, caller: Caller): Promise<ReducerCallResult> {

@@ -104,9 +104,9 @@ export interface SessionDatabase extends PortSource {
    */
   callReducerNow?(name: string, args: Uint8Array, caller: Caller):
     { result: ReducerCallResult; durable: Promise<unknown> | undefined } | undefined;
-  /** A database in a worker (host/worker/proxy.ts): the call's result as soon as it ran there (callReducerOrdered). */
+  /** A database in a worker (host/worker/proxy.ts): `call.ran` as soon as the call ran there (callReducerOrdered). */
   callReducerOrdered?(name: string, args: Uint8Array, caller: Caller,
-    ran: (result: ReducerCallResult, durable: Promise<unknown> | undefined) => void): void;
+    call: { ran(result: ReducerCallResult, durable: Promise<unknown> | undefined): void }): void;
   callProcedure?(name: string, args: Uint8Array, caller: Caller): Promise<ProcedureCallResult>;
   clientConnected(caller: Caller): Promise<void>;
   clientDisconnected(caller: Caller): Promise<void>;
@@ -141,6 +141,17 @@ interface Slot extends DurableSlot { framed: Uint8Array | undefined }
 /** A reducer call waiting for its commit (to place its result) and then its final outcome. */
 interface InflightReducer { requestId: number; slot: Slot | undefined; querySets: QuerySetUpdate[] }
 
+/**
+ * A call handed to the database's worker (Session.callReducerOrdered): its InflightReducer and what the worker's
+ * answer needs, in one object whose `ran` the proxy calls (no closure per call).
+ */
+class OrderedReducer implements InflightReducer {
+  slot: Slot | undefined = undefined;
+  querySets: QuerySetUpdate[] = noQuerySets;
+  constructor(readonly requestId: number, private readonly session: Session, readonly inboundBytes: number) {}
+  ran(result: ReducerCallResult, durable: Promise<unknown> | undefined): void { this.session.orderedRan(this, result, durable); }
+}
+
 const writerInitialBytes = 64 * 1024;
 /** Messages above this size keep the writer's buffer instead of being copied out of it (snapshots: megabytes). */
 const writerHandOffMinBytes = 1024 * 1024;
@@ -161,7 +172,14 @@ function encode(msg: ServerMessage): Uint8Array {
   sharedWriter.reset();
   sharedWriter.writeU8(compressionTag.None);
   writeServerMessage(sharedWriter, msg);
-  if (sharedWriter.lengthBytes < writerHandOffMinBytes) return sharedWriter.finish();
+  if (sharedWriter.lengthBytes < writerHandOffMinBytes) {
+    // Copied into a Buffer: below 4 KiB a slice of Node's shared pool, not an ArrayBuffer of its own (finish()'s slice
+    // made one per reply: ~200 B of the main thread's ~1.9 KB of garbage per keynote transfer).
+    const written = sharedWriter.written();
+    const out = Buffer.allocUnsafe(written.length);
+    out.set(written);
+    return out;
+  }
   // Hand the big buffer over (the view stays valid because the writer is never touched again) and start afresh.
   const out = sharedWriter.written();
   sharedWriter = new BsatnWriter(writerInitialBytes);
@@ -213,7 +231,7 @@ export class Session implements ClientSink, FlushTarget {
   private processing = false;
   private inflight: InflightReducer | undefined;
   /** Calls sent to the database's worker and not yet run there, oldest first (callReducerOrdered). */
-  private readonly ordered: InflightReducer[] = [];
+  private readonly ordered: OrderedReducer[] = [];
   /** Resumes the inbound loop once fewer than workerCallsInFlightPerConnectionMax calls wait in the worker. */
   private orderedRoom: (() => void) | undefined;
   private handle: ClientHandle | undefined;
@@ -454,21 +472,25 @@ export class Session implements ClientSink, FlushTarget {
    * workerCallsInFlightPerConnectionMax wait in the worker; the next message waits for room.
    */
   private callReducerOrdered(requestId: number, name: string, args: Uint8Array): Promise<void> | undefined {
-    const inflight: InflightReducer = { requestId, slot: undefined, querySets: noQuerySets };
-    this.ordered.push(inflight);
-    this.db.callReducerOrdered!(name, args, this.options.caller, (result, durable) => {
-      this.options.inbound?.handled(callBytes(name, args));
-      const at = this.ordered.indexOf(inflight);
-      if (at >= 0) this.ordered.splice(at, 1);
-      this.replyGuarded(inflight, result, durable);
-      const room = this.orderedRoom;
-      if (room !== undefined && this.ordered.length < workerCallsInFlightPerConnectionMax) {
-        this.orderedRoom = undefined;
-        room();
-      }
-    });
+    const call = new OrderedReducer(requestId, this, callBytes(name, args));
+    this.ordered.push(call);
+    this.db.callReducerOrdered!(name, args, this.options.caller, call);
     if (this.ordered.length < workerCallsInFlightPerConnectionMax) return undefined;
     return new Promise<void>((resolve) => { this.orderedRoom = resolve; });
+  }
+
+  /** OrderedReducer.ran: the worker ran the call (they run in order, so it is almost always the oldest). */
+  orderedRan(call: OrderedReducer, result: ReducerCallResult, durable: Promise<unknown> | undefined): void {
+    this.options.inbound?.handled(call.inboundBytes);
+    const at = this.ordered[0] === call ? 0 : this.ordered.indexOf(call);
+    if (at === 0) this.ordered.shift();
+    else if (at > 0) this.ordered.splice(at, 1);
+    this.replyGuarded(call, result, durable);
+    const room = this.orderedRoom;
+    if (room !== undefined && this.ordered.length < workerCallsInFlightPerConnectionMax) {
+      this.orderedRoom = undefined;
+      room();
+    }
   }
 
   /** A call that did not commit synchronously: the next message waits for its reply (see callReducer). */
