@@ -803,3 +803,14 @@ export const outboundBudgetSweepMs = 1_000;
 assertLimit(outboundBytesHeldMaxDefault >= 8 * outboundQueueMaxBytes, 'several slow WebSocket clients at their own limit fit the bound');
 assertLimit(outboundBytesHeldMaxDefault >= 8 * sqlResultBytesMax, 'several large query answers are read at once within the bound');
 assertLimit(outboundBudgetSweepMs * 5 <= outboundStallTimeoutMs, 'a stall is seen within a fraction of its timeout');
+
+/**
+ * POST /sql and pgwire queries of one database handed to it and not yet answered; more wait on the main thread in
+ * arrival order, and one whose client is gone when its turn comes is not run (server/routes/database.ts). Session 12
+ * probe: 200 HTTP connections each asking `SELECT *` of a 40 MB table and never reading: all 200 reached the database's
+ * worker before the first answer; their results held at once exhausted its heap (the worker died), and once answers were
+ * sent in turns the main thread peaked at 8 GiB of answers for clients the outbound bound had cut.
+ */
+export const sqlRequestsInFlightPerDatabaseMax = 4;
+assertLimit(sqlRequestsInFlightPerDatabaseMax * sqlResultBytesMax <= outboundBytesHeldMaxDefault,
+  'the answers one database may be making at once fit the server\'s bound on answers not yet read');

@@ -3,7 +3,8 @@
 // database worker's queue before the first answer, and when `outboundQueueMaxBytes` closed the connection the worker
 // still ran the rest and sent ~2.4 GiB of answers to the main thread, garbage there until a collection.
 // Also HTTP (session 12, server/routes/database.ts asSqlClient): POST /sql sent on a socket closed at once, in a loop,
-// queued queries the worker all ran (1,740 in 5 s: the owner's /sql waited 87 s, the server grew to 6.8 GiB).
+// queued queries the worker all ran (1,740 in 5 s: the owner's /sql waited 87 s, the server grew to 6.8 GiB). And 200
+// HTTP clients asking the same and never reading killed the database's worker (heap exhausted by their results).
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
@@ -154,4 +155,32 @@ test('worker mode: a pgwire query of a client that closed before it ran is not r
   startup.writeUInt32BE(196608, 4);
   // Closed 5 ms after sending: the server's answers to the startup and password are written (and refused) meanwhile.
   await sendAndLeave(t, pgPort, Buffer.concat([startup, parameters, pgMessage('p', `${token}\0`), pgMessage('Q', 'SELECT * FROM blob\0')]), 5);
+});
+
+test('worker mode: 200 HTTP clients asking a 40 MB answer and never reading neither kill the worker nor hold GiBs', async (t) => {
+  const pid = worker.pid()!;
+  const request = 'POST /v1/database/big/sql HTTP/1.1\r\nHost: x\r\nContent-Length: 18\r\n\r\nSELECT * FROM blob';
+  const rssBefore = rssMiB(pid);
+  let rssPeak = rssBefore;
+  const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, rssMiB(pid)); }, 25);
+  const sockets: Socket[] = [];
+  for (let i = 0; i < 200; i++) {
+    const socket = connect(worker.port, '127.0.0.1');
+    socket.on('error', () => {});
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write(request);
+    socket.pause();
+    sockets.push(socket);
+  }
+  await new Promise((resolve) => setTimeout(resolve, 15_000));
+  for (const socket of sockets) socket.destroy();
+  const answer = await fetch(`${worker.url}/v1/database/big/sql`, {
+    method: 'POST', headers: { authorization: `Bearer ${owner.get(worker)}` }, body: 'SELECT id FROM blob WHERE id = 0',
+  });
+  clearInterval(sampler);
+  t.diagnostic(`growth ${Math.round(rssPeak - rssBefore)} MiB`);
+  // Before: the worker died ("JS heap out of memory"; the owner got 503 until the database reopened), RSS +4.3 GiB.
+  assert.doesNotMatch(worker.output(), /worker thread error/);
+  assert.equal(answer.status, 200, await answer.text());
+  assert.ok(rssPeak - rssBefore < 2560, `the server grew by ${Math.round(rssPeak - rssBefore)} MiB`);
 });

@@ -27,9 +27,10 @@
 // call cannot run while the database is busy (an async procedure holds its queue); then it and every request after it
 // wait in `backlog`, in arrival order.
 //
-// Subscription requests (subscribe, unsubscribe, oneOff) run until those of this turn took `queryMessagesSliceMs` or
-// answered `workerQueryAnswerBytesPerTurnMax`; then the answers go out and every request after them waits in `backlog`
-// while the main thread's messages come in. A connection that closed meanwhile (its `subRemove`) has its requests still
+// Subscription requests (subscribe, unsubscribe, oneOff) and SQL run until those of this turn took
+// `queryMessagesSliceMs` or answered `workerQueryAnswerBytesPerTurnMax`; then the answers go out and every request after
+// them waits in `backlog` while the main thread's messages come in (session 12 probe: 200 HTTP /sql of a 40 MB answer
+// read in one batch held every result at once, and the worker died of heap exhaustion). A connection that closed meanwhile (its `subRemove`) has its requests still
 // waiting there answered unrun: nobody would read them (session 11 probe: 60 pipelined one-off queries of 40 MB each,
 // all run and ~2.4 GiB sent after the connection was closed for not reading).
 
@@ -93,6 +94,8 @@ const queryOps: ReadonlySet<Request['op']> = new Set<Request['op']>(['subscribe'
 function isQuery(req: Request): req is Extract<Request, { op: QueryOp }> {
   return queryOps.has(req.op);
 }
+/** Requests whose run counts toward a turn's share (see the header): subscription requests and SQL. */
+const turnOps: ReadonlySet<Request['op']> = new Set<Request['op']>([...queryOps, 'sql', 'sqlJson', 'sqlPg']);
 
 function withoutTxData<T extends { status: string }>(result: T): Omit<T, 'txData'> {
   if (result.status !== 'committed') return result;
@@ -389,9 +392,13 @@ class DatabaseSession {
   }
 
   private handle(req: Request): void {
-    const ok = (value: unknown) => this.send({ id: req.id, ok: true, value, offset: this.db?.durableOffset }, bytesOf(value));
+    const startMs = turnOps.has(req.op) ? performance.now() : -1;
+    const ok = (value: unknown) => {
+      const bytes = bytesOf(value);
+      if (startMs >= 0) this.queryBytes += bytes?.length ?? 0;
+      this.send({ id: req.id, ok: true, value, offset: this.db?.durableOffset }, bytes);
+    };
     const failed = (err: unknown) => this.send({ id: req.id, ok: false, error: encodeError(err), offset: this.db?.durableOffset });
-    const startMs = isQuery(req) ? performance.now() : -1;
     let value: unknown;
     try {
       value = this.run(req);
@@ -399,10 +406,7 @@ class DatabaseSession {
       failed(err);
       return;
     } finally {
-      if (startMs >= 0) {
-        this.queryMs += performance.now() - startMs;
-        this.queryBytes += bytesOf(value)?.length ?? 0;
-      }
+      if (startMs >= 0) this.queryMs += performance.now() - startMs;
     }
     if (value instanceof Promise) value.then(ok, failed);
     else ok(value);

@@ -26,7 +26,7 @@ import { DatabaseRegistry, requireOwner } from '../databases.js';
 import { programHash } from '../program-hash.js';
 import { addModuleRoutes, callProcedureRoute } from './module-routes.js';
 import type { Caller, HostedDatabase, LogRecord } from '../host-api.js';
-import { logFollowLagBytesMax, logReadChunkBytes, programBytesMax } from '../../limits.js';
+import { logFollowLagBytesMax, logReadChunkBytes, programBytesMax, sqlRequestsInFlightPerDatabaseMax } from '../../limits.js';
 import { HttpError, jsonBodyMaxBytes, jsonContentType, noteWritten, writeStreamed, type Credentials, type RequestContext, type Router } from '../http.js';
 
 /** Upper bound on `num_lines` (the log's files hold fewer records than this anyway). */
@@ -285,12 +285,44 @@ async function asSqlClient<T>(
 ): Promise<T> {
   const db = await registry.get(record);
   const options = { isOwner: record.ownerIdentity === credentials.identity };
-  return asHttpClient(db, credentials, (caller) => {
-    if (gone?.() === true) throw new HttpError(400, 'The client closed its connection before its query ran');
-    return fn(db, caller, options);
+  return asHttpClient(db, credentials, async (caller) => {
+    const slots = await sqlSlot(record.identity);
+    try {
+      if (gone?.() === true) throw new HttpError(400, 'The client closed its connection before its query ran');
+      return await fn(db, caller, options);
+    } finally {
+      releaseSqlSlot(record.identity, slots);
+    }
   }).catch((error: unknown) => {
     throw hostError(error);
   });
+}
+
+/** Per database: its queries handed to it (≤ sqlRequestsInFlightPerDatabaseMax) and those waiting, in arrival order. */
+interface SqlSlots { running: number; readonly waiting: (() => void)[] }
+const sqlSlotsByDatabase = new Map<bigint, SqlSlots>();
+
+/** Resolves once the database `identity` has room for one more query (limits.ts sqlRequestsInFlightPerDatabaseMax). */
+function sqlSlot(identity: bigint): SqlSlots | Promise<SqlSlots> {
+  let slots = sqlSlotsByDatabase.get(identity);
+  if (slots === undefined) sqlSlotsByDatabase.set(identity, (slots = { running: 0, waiting: [] }));
+  const held = slots;
+  if (held.running < sqlRequestsInFlightPerDatabaseMax) {
+    held.running++;
+    return held;
+  }
+  return new Promise((resolve) => held.waiting.push(() => resolve(held)));
+}
+
+/** The query answered: the next waiting one takes its place (its count stays), or the count drops. */
+function releaseSqlSlot(identity: bigint, slots: SqlSlots): void {
+  const next = slots.waiting.shift();
+  if (next !== undefined) {
+    next();
+    return;
+  }
+  slots.running--;
+  if (slots.running === 0) sqlSlotsByDatabase.delete(identity);
 }
 
 /**
