@@ -1,9 +1,21 @@
 // test/attack/flood.ts — one client sending a query in a loop, shared by the attack tests of both protocols: what the
-// server's RSS peaked at while it did, and whether every query was answered.
+// server's RSS peaked at while it did, and whether every query was answered; and a server with one database published.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import type WebSocket from 'ws';
+import { buildFixture, startTestServer, type TestServer } from '../harness.js';
+
+/** A server with `fixture` published as database `name` by a fresh identity: the server and that owner's token. */
+export async function serverWithDatabase(fixture: string, name: string): Promise<{ server: TestServer; token: string }> {
+  const server = await startTestServer();
+  const { token } = (await (await fetch(`${server.url}/v1/identity`, { method: 'POST' })).json()) as { token: string };
+  const put = await fetch(`${server.url}/v1/database/${name}`, {
+    method: 'PUT', headers: { authorization: `Bearer ${token}` }, body: (await buildFixture(fixture)).code,
+  });
+  assert.equal(put.status, 200, await put.text());
+  return { server, token };
+}
 
 /** The resident memory of process `pid`, in MiB. */
 export function rssMiB(pid: number): number {

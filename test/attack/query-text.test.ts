@@ -5,17 +5,13 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
-import { buildFixture, cleanupTempDirs, startTestServer, within, type TestServer } from '../harness.js';
+import { cleanupTempDirs, within, type TestServer } from '../harness.js';
+import { serverWithDatabase } from './flood.js';
 
 let server: TestServer;
 
 before(async () => {
-  server = await startTestServer();
-  const { token } = (await (await fetch(`${server.url}/v1/identity`, { method: 'POST' })).json()) as { token: string };
-  const put = await fetch(`${server.url}/v1/database/victim`, {
-    method: 'PUT', headers: { authorization: `Bearer ${token}` }, body: (await buildFixture('hostile-outbound')).code,
-  });
-  assert.equal(put.status, 200, await put.text());
+  ({ server } = await serverWithDatabase('hostile-outbound', 'victim'));
 });
 after(async () => { await server.stop(); cleanupTempDirs(); });
 
