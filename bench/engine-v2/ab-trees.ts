@@ -8,7 +8,7 @@
 // bench/engine-v2/keynote-db.ts (loaded by path), bench/engine-v2/common.ts, bench/keynote/workload.ts (mulberry32).
 //
 // Run (from a tree whose node_modules resolve both): node --import tsx bench/engine-v2/ab-trees.ts <treeA> <treeB>
-//      [chunks=40] [calls per chunk=2000] [keynote|general|stringPk|identityPk|autoIncPk]. BENCH_BATCHED=1: 64 calls in flight through callReducer
+//      [chunks=40] [calls per chunk=2000] [keynote|general|stringPk|identityPk|autoIncPk|btreeFilter|btreeRead]. BENCH_BATCHED=1: 64 calls in flight through callReducer
 //      (batched entry) instead of callReducerNow one by one; BENCH_ACCOUNTS=N accounts (default 100,000). A tree is a directory holding src/, test/ and bench/, e.g.
 //      `git archive <commit> | tar -x -C dir` with node_modules linked in.
 
@@ -41,13 +41,30 @@ function transferArgs(n: number): Uint8Array[] {
 
 /**
  * The keynote transfer (two finds, two updates) over accounts keyed by other column types: `stringPk` by a string
- * (`user-<id>@example.com`, 18-24 bytes), `identityPk` by an Identity, `autoIncPk` by a u64 autoInc key. Same arguments as the keynote's.
+ * (`user-<id>@example.com`, 18-24 bytes), `identityPk` by an Identity, `autoIncPk` by a u64 autoInc key; `btreeFilter` is not a transfer: see its source. Same arguments as the keynote's.
  */
 const keyedModules: Record<string, string> = {
   stringPk: keyedModule('name: t.string()', (id) => `'user-' + ${id} + '@example.com'`),
   identityPk: keyedModule('name: t.identity()', (id) => `new Identity(0xc2000000n * BigInt(${id} + 1))`),
   autoIncPk: keyedModule('name: t.u64().autoInc()', (id) => `BigInt(${id}) + 1n`),
+  // bench:shapes' btreeFilter as a transfer: ~10 items per owner through a non-unique btree, one updated by its key.
+  btreeFilter: `
+import { schema, table, t, SenderError } from 'spacetimedb/server';
+const spacetimedb = schema({ items: table({ name: 'items' }, { id: t.u32().primaryKey(), owner: t.u32().index('btree'), qty: t.u32() }) });
+export default spacetimedb;
+export const seed = spacetimedb.reducer({ n: t.u32(), initialBalance: t.i64() }, (ctx, { n }) => {
+  for (let id = 0; id < n; id++) ctx.db.items.insert({ id, owner: id % Math.max(1, Math.floor(n / 10)), qty: id });
+});
+export const transfer = spacetimedb.reducer({ from: t.u32(), to: t.u32(), amount: t.i64() }, (ctx, { from }) => {
+  let least = null;
+  for (const r of ctx.db.items.owner.filter(from % 10000)) if (least === null || r.qty < least.qty) least = r;
+  if (least === null) throw new SenderError('no items');
+  ctx.db.items.id.update({ ...least, qty: least.qty + 1 });
+});`,
 };
+// The same items only read (what a scan costs when nothing it returned is written).
+keyedModules.btreeRead = keyedModules.btreeFilter.replace('ctx.db.items.id.update({ ...least, qty: least.qty + 1 });',
+  "if (least.qty < 0) throw new SenderError('negative');");
 function keyedModule(column: string, keyOf: (id: string) => string): string {
   return `
 import { schema, table, t, SenderError } from 'spacetimedb/server';

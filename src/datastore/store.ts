@@ -647,6 +647,13 @@ class Transaction extends Reader implements MutTx {
     return ix.index.infallibleUpdate;
   }
 
+  rowCacheIndex(of: { tableId: TableId } | { indexId: IndexId }): { indexId: IndexId; shape: InfallibleUpdate } | undefined {
+    const t = 'tableId' in of ? this.state.tableById.get(of.tableId) : this.state.indexById.get(of.indexId)?.table;
+    if (t === undefined || t.schema.tableId < firstUserTableId) return undefined;
+    for (const ix of t.indexes) if (ix.infallibleUpdate !== undefined) return { indexId: ix.schema.indexId, shape: ix.infallibleUpdate };
+    return undefined;
+  }
+
   infallibleInsert(tableId: TableId): InfallibleInsert | undefined {
     if (tableId < firstUserTableId) return undefined;
     return this.state.tableById.get(tableId)?.infallibleInsert;

@@ -221,12 +221,19 @@ export interface MutTx extends ReadView {
    * shape (length or layout, key position) and (2) a row whose key bytes equal the new row's key bytes exists in this
    * tx. True only for user tables whose columns all have a row layout code (numbers, timestamps and other products of
    * numbers, strings, bytes, bools, options of these: checking the layout is the whole validation), without sequences
-   * but one on the key column (then for keys other than 0: `keyNonZero`), without schedule or event semantics, whose every unique constraint covers exactly this index's single integer column: the
-   * update then finds its row and replaces it without violating anything. Integer keys also mean equal keys have
-   * equal bytes, so the caller may identify rows by their key bytes. The host uses it to defer such updates
+   * but one on the key column (then for keys other than 0: `keyNonZero`), without schedule or event semantics, whose
+   * every unique constraint covers exactly this index's single integer or string column: the update then finds its
+   * row and replaces it without violating anything. Such keys also mean equal keys have equal bytes, so the caller may
+   * identify rows by their key bytes. The host uses it to defer such updates
    * (host/syscalls.ts). Optional: views' read-only transactions do not have it.
    */
   infallibleUpdate?(indexId: IndexId): InfallibleUpdate | undefined;
+  /**
+   * The index of table `tableId`, or of the table index `indexId` belongs to, that has an `infallibleUpdate` (at most
+   * one: every unique constraint of such a table is on that index's column, and indexes on the same column share it,
+   * so the first is taken): the index under which rows a scan of the table returned may be cached and updated.
+   */
+  rowCacheIndex?(of: { tableId: TableId } | { indexId: IndexId }): { indexId: IndexId; shape: InfallibleUpdate } | undefined;
   /**
    * Whether `insert(tableId, row)` cannot throw, given that `row` has the returned shape and its sequence column holds
    * a leased value not used before. True only for user tables whose columns all have a row layout code, with exactly

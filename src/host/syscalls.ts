@@ -708,7 +708,10 @@ export class SyscallHost {
         return i.index.indexId;
       }
       case op.rowCount: return this.txOrThrow().rowCount(a as number);
-      case op.tableScan: return this.openIter(a as number, this.txOrThrow().scan(b as number));
+      case op.tableScan: {
+        const tx = this.txOrThrow(), rows = tx.scan(b as number);
+        return this.openIter(a as number, rows, undefined, this.cacheVia(tx, { tableId: b as number }, rows));
+      }
       case op.indexScanPoint: {
         // Views, not copies: the datastore copies what it keeps (datastore/store.ts rules) and reads keys at once.
         const tx = this.txOrThrow();
@@ -716,11 +719,14 @@ export class SyscallHost {
         // One row found through an index whose updates cannot fail: the shim may defer updating it.
         const updatable = rows.length === 1 && this.deferWrites && tx.infallibleUpdate !== undefined
           ? updatableFor(tx.infallibleUpdate(b as number), rows[0]) : undefined;
-        return this.openIter(a as number, rows, updatable);
+        return this.openIter(a as number, rows, updatable,
+          updatable === undefined ? this.cacheVia(tx, { indexId: b as number }, rows) : undefined);
       }
-      case op.indexScanRange:
-        return this.openIter(a as number, this.txOrThrow().scanIndexRange(b as number,
-          this.rangeArgs(c as number, d as number, e as number, f as number)));
+      case op.indexScanRange: {
+        const tx = this.txOrThrow();
+        const rows = tx.scanIndexRange(b as number, this.rangeArgs(c as number, d as number, e as number, f as number));
+        return this.openIter(a as number, rows, undefined, this.cacheVia(tx, { indexId: b as number }, rows));
+      }
       case op.iterNextChunk: {
         const it = this.iters.get(a as number);
         if (it === undefined) throw new DatastoreError(errno.noSuchIter, `no such iterator: ${a as number}`);
@@ -832,9 +838,24 @@ export class SyscallHost {
     return generated.length;
   }
 
-  private openIter(id: number, rows: Uint8Array[], updatable?: InfallibleUpdate): number {
+  /**
+   * The index a reducer call's scan of `rows` may be cached under by the shim (MutTx.rowCacheIndex), when its rows may
+   * be: every one's key is not 0 where the key has a sequence (updatableFor).
+   */
+  private cacheVia(tx: MutTx, of: { tableId: number } | { indexId: number }, rows: Uint8Array[]):
+    { indexId: number; shape: InfallibleUpdate } | undefined {
+    if (!this.deferWrites || !this.inReducerCall || rows.length === 0 || tx.rowCacheIndex === undefined) return undefined;
+    const via = tx.rowCacheIndex(of);
+    if (via === undefined || via.shape.keyOffset > 0xffff || via.shape.rowWidthBytes > 0xffff) return undefined;
+    if (via.shape.keyNonZero) for (const row of rows) if (updatableFor(via.shape, row) === undefined) return undefined;
+    return via;
+  }
+
+  private openIter(id: number, rows: Uint8Array[], updatable?: InfallibleUpdate,
+    via?: { indexId: number; shape: InfallibleUpdate }): number {
     const next = this.writeRows(rows, 0);
     if (next < rows.length) this.iters.set(id, { rows, next });
+    else if (via !== undefined) this.writeCacheVia(via);
     else if (updatable !== undefined && updatable.keyOffset <= 0xffff && updatable.rowWidthBytes <= 0xffff) {
       // Header words 2..4 (isolate-src.ts): flags (with the layout id in bits 8..), tableId, keyOffset | rowWidth << 16.
       const xv = this.xv;
@@ -854,6 +875,25 @@ export class SyscallHost {
       xv.setUint32(16, updatable.keyOffset + updatable.rowWidthBytes * 0x10000, true);
     }
     return 0;
+  }
+
+  /**
+   * After the rows of a one-chunk scan answer (isolate-src.ts noteRecentScan): the index the shim may cache them under,
+   * u32 indexId, tableId, keyOffset | rowWidth << 16, key width (0: a string), and for rows of any length the layout
+   * (u32 length + codes; its id in the flags' bits 8..). Nothing when it does not fit.
+   */
+  private writeCacheVia({ indexId, shape }: { indexId: number; shape: InfallibleUpdate }): void {
+    const xv = this.xv, at = chunkHeaderBytes + 4 * xv.getUint32(0, true) + xv.getUint32(4, true);
+    const layout = shape.rowWidthBytes === 0 ? shape.layout : undefined;
+    if (shape.rowWidthBytes === 0 && layout === undefined) return;
+    if (at + 20 + (layout?.length ?? 0) > this.x.length) return;
+    xv.setUint32(at, indexId, true);
+    xv.setUint32(at + 4, shape.tableId, true);
+    xv.setUint32(at + 8, shape.keyOffset + shape.rowWidthBytes * 0x10000, true);
+    xv.setUint32(at + 12, shape.keyWidthBytes, true);
+    xv.setUint32(at + 16, layout?.length ?? 0, true);
+    if (layout !== undefined) this.x.set(layout, at + 20);
+    xv.setUint32(8, chunkFlag.cacheVia | (layout === undefined ? 0 : this.layoutId(layout) << 8), true);
   }
 
   /**

@@ -113,6 +113,26 @@ export const tier_pay = spacetimedb.reducer({ tier: t.u8(), amount: t.i64() }, (
   }
   console.info('paid ' + n + ' in tier ' + tier);
 });
+// Reads through a non-unique index (the rows the find and update then take from), deletes one of them, finds it gone.
+export const tier_prune = spacetimedb.reducer({ tier: t.u8() }, (ctx, { tier }) => {
+  const rows = [...ctx.db.accounts.by_tier.filter(tier)];
+  if (rows.length < 2) throw new SenderError('too few in tier ' + tier);
+  const byId = ctx.db.accounts.id;
+  byId.update({ ...rows[1], balance: rows[1].balance + 1n });
+  if (byId.find(rows[1].id).balance !== rows[1].balance + 1n) throw new Error('the update was not seen');
+  byId.delete(rows[0].id);
+  if (byId.find(rows[0].id) !== null) throw new Error('a deleted row was found');
+});
+// A whole-table scan (more rows than are searched one key at a time): a row found before it and updated after it stays
+// as updated when the scan's other rows are updated (cached whole at the first of them).
+export const sweep = spacetimedb.reducer({ anchor: t.u32(), below: t.i64() }, (ctx, { anchor, below }) => {
+  const byId = ctx.db.accounts.id;
+  const a = byId.find(anchor);
+  const all = [...ctx.db.accounts.iter()];
+  if (a !== null) byId.update({ ...a, balance: a.balance + 5n });
+  for (const r of all) if (r.id !== anchor && r.balance < below) byId.update({ ...r, balance: r.balance + 1n });
+  if (a !== null && byId.find(anchor).balance !== a.balance + 5n) throw new Error('the anchor update was lost');
+});
 // Reads that cross but write nothing (a table scan, a count) between a find and the update of the found row.
 export const look_then_pay = spacetimedb.reducer({ id: t.u32(), amount: t.i64() }, (ctx, { id, amount }) => {
   const r = ctx.db.accounts.id.find(id);
@@ -178,6 +198,8 @@ function randomCall(r: () => number): Call {
     [12, () => ['score', [int(4)]]],
     [6, () => ['note', [int(8), name(), int(4)]]],
     [4, () => ['tier_pay', [int(5), int(7) - 3]]],
+    [2, () => ['tier_prune', [int(5)]]],
+    [3, () => ['sweep', [id(), int(150)]]],
     [4, () => ['boom', [id()]]],
     [5, () => ['look_then_pay', [id(), int(9) - 4]]],
     [6, () => ['make_thing', [int(5), name()]]],
