@@ -17,15 +17,16 @@
 //
 // Row cache and deferred updates (reducer calls only; docs/performance.md "Round 3: module call path" and "Round 5").
 // For indexes whose updates cannot fail once their row exists (datastore MutTx.infallibleUpdate: rows of numbers,
-// strings, bytes, bools, timestamps and options of these, every unique constraint on that one integer column (an Identity or ConnectionId counts as one), no
-// sequences, no schedule), the shim keeps the rows that point scans found
-// and that updates wrote (the row cache). A point scan it can answer needs no crossing. An update of a cached row is
+// strings, bytes, bools, timestamps and options of these, every unique constraint on that one integer or string
+// column (an Identity or ConnectionId counts as an integer), no sequence but an autoInc key's, no schedule), the shim
+// keeps the rows that point scans found, that other scans returned (noteRecentScan) and that updates wrote (the row
+// cache). A point scan it can answer needs no crossing. An update of a cached row is
 // queued instead of crossing when its row passes the same checks the host would make (its length, or for rows
 // without a fixed width its row layout, validRow): it returns the 0 the host would return and cannot throw, so the
 // module observes no difference; a row that fails them crosses as usual, and gets the host's error. The queue goes to the host before any other crossing (op.applyUpdates, in order: every read sees it)
 // or with the call's result (callOutcome.okDeferred), or inside an insert's crossing. The cache is exact: every
-// crossing that may remove or change rows empties it (deletes, clears, updates that cross, lookups of ids; not point
-// scans, inserts or logs), and it survives from one reducer call to the next only when the host says nothing else
+// crossing that may remove or change rows empties it (deletes, clears, updates that cross; not scans, counts, name
+// lookups, inserts or logs), and it survives from one reducer call to the next only when the host says nothing else
 // wrote in between (keepRowCacheFlag, MutTx.checkpoint/follows). Procedures and views neither use nor fill it.
 // A delete through the index of a cached row is queued the same way (tableId deleteRecordMarker, the key as its
 // bytes): the row exists, so it returns the 1 the host would, and leaves the cache with its entries.
