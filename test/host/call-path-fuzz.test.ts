@@ -15,6 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Caller, Database } from '../../src/host/database.js';
+import { mulberry32 } from '../../bench/keynote/workload.js';
 import { callSummary, commitLogBytes, createOnPath, sourceBundle } from './bundle.js';
 
 const owner: Caller = { identity: 0xabn, connectionId: 0n, jwtPayload: undefined };
@@ -170,18 +171,6 @@ export const boom = spacetimedb.reducer({ id: t.u32() }, (ctx, { id }) => {
 
 type Call = [string, unknown[], Caller];
 
-/** mulberry32: a seeded PRNG, so a failing seed replays. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function randomCall(r: () => number): Call {
   const int = (n: number) => Math.floor(r() * n);
   const id = () => (r() < 0.05 ? 1000 + int(5) : int(accountIds));
@@ -240,7 +229,7 @@ for (const seed of seeds) {
       program, immediate);
       const fast = await open('fast', false);
       const plain = await open('plain', true);
-      const r = prng(seed);
+      const r = mulberry32(seed);   // seeded, so a failing seed replays
       try {
         for (const db of [fast, plain]) assert.equal((await db.callReducerJson('seed', [accountIds], owner)).status, 'committed');
         for (let b = 0; b < burstsPerSeed; b++) {

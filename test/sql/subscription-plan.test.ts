@@ -8,19 +8,10 @@ import { compileCodec } from '../../src/sats/codec.js';
 import type { Value } from '../../src/sats/types.js';
 import { compileRlsFilter, compileSubscriptionQuery } from '../../src/sql/subscription-plan.js';
 import { countingView, makeStore, owner } from './fixture.js';
+import { mulberry32 } from '../../bench/keynote/workload.js';
 
 const guest = { sender: 99n, isOwner: false };
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const bag = (rows: Uint8Array[]): Map<string, number> => {
   const m = new Map<string, number>();
