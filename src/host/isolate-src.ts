@@ -913,6 +913,14 @@ const sys = {
         return 1;
       }
     }
+    if (deferring) {
+      // A key taken from the arguments or the caller is read ahead for the batch's later calls (when the index turns
+      // out cacheable), so their deletes are queued. Without a cache entry the key's kind is a guess: a wrong one only
+      // makes a pattern whose answers are absent, dropped after readAheadAbsentMax.
+      checkLen(buf, len);
+      const kb = b ?? bytesOf(buf);
+      learnReadAhead(indexId, kb, len, c !== undefined ? c.keyLen === 0 : len >= 4 && u32At(kb, 0) === len - 4);
+    }
     put(buf, len, 0); return call(${op.deletePoint}, indexId, len);
   },
   datastore_delete_by_index_scan_range_bsatn(indexId, buf, prefixLen, prefixElems, rstartLen, rendLen) {
