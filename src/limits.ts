@@ -688,6 +688,14 @@ export const queriesInFlightPerConnectionMax = 64;
  * `outboundQueueMaxBytes` had closed it.
  */
 export const workerQueryAnswerBytesPerTurnMax = 8 * 1024 * 1024;
+/**
+ * How long a connection whose request took a worker's turn (`queryMessagesSliceMs` or more) waits before its next runs,
+ * at most (as long as the request ran, up to this), while other connections' requests run (host/worker/backlog.ts).
+ * Long enough for another client's next hop to cross (a reply to the main thread and the next request back); short
+ * enough that a lone connection's slow queries keep most of the thread (1.5 s queries: 97 %).
+ */
+export const backlogLaneRestMsMax = 50;
+assertLimit(backlogLaneRestMsMax <= queryMessagesSliceMs, 'a lone connection\'s slow requests keep at least half the thread');
 assertLimit(workerQueryAnswerBytesPerTurnMax < outboundQueueMaxBytes,
   'a worker sends a turn of answers well before they alone could pass a connection\'s queue bound, so its close is seen');
 /**

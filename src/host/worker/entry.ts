@@ -9,7 +9,7 @@
 // out together, in the order they were produced.
 // May call: host/database.ts, host/worker/protocol.ts, host/worker/idle-gc.ts, host/worker/exit-collection.ts,
 // subscription/manager.ts, subscription/messages.ts (types), subscription/wire-frame.ts (answers encoded here),
-// subscription/v1-json.ts (answers rendered here), subscription/port.ts (types), limits.ts.
+// subscription/v1-json.ts (answers rendered here), subscription/port.ts (types), host/worker/backlog.ts, limits.ts.
 //
 // A thread serves the databases proxy.ts places on it (one each until `workerThreadsMax` threads run, then several)
 // and outlives them: each arrives as a MessagePort in an `attach` message and leaves when the main side closes that
@@ -25,7 +25,7 @@
 // client's calls (`callOrdered`) are answered the moment they ran instead, with the sequence their reply waits for, so
 // the session can send the next one at once (in-thread calls pipeline the same way: Database.callReducerNow). Such a
 // call cannot run while the database is busy (an async procedure holds its queue); then it and every request after it
-// wait in `backlog`, in arrival order.
+// wait in `backlog` (each connection's requests in arrival order, connections in turn: backlog.ts).
 //
 // Subscription requests (subscribe, unsubscribe, oneOff) and SQL run until those of this turn took
 // `queryMessagesSliceMs` or answered `workerQueryAnswerBytesPerTurnMax`; then the answers go out and every request after
@@ -47,6 +47,7 @@ import { attachMemorySample } from '../memory-guard.js';
 import { collectWhenIdle } from './idle-gc.js';
 import { answerExitCollection } from './exit-collection.js';
 import { lowerThisThread } from './priority.js';
+import { Backlog } from './backlog.js';
 import { queryMessagesSliceMs, workerQueryAnswerBytesPerTurnMax } from '../../limits.js';
 import {
   DurableSequencer, encodeError, replaceUncloneable, ReplyBatcher, RequestReader, tight, type AnswerValue, type Batch,
@@ -125,7 +126,7 @@ class DatabaseSession {
     else this.send({ ev: 'durableFailed', seq, error: encodeError(error) });
   });
   /** Requests waiting behind a `callOrdered` that found the database busy, in arrival order. */
-  private readonly backlog: Request[] = [];
+  private readonly backlog = new Backlog();
   /** A client's calls that arrived one after another in this message: they run together (runCalls). */
   private readonly callRun: (NowCall & { id: number })[] = [];
   private backlogRetry: NodeJS.Timeout | undefined;
@@ -149,7 +150,7 @@ class DatabaseSession {
   private detach(): void {
     this.detached = true;
     clearTimeout(this.backlogRetry);
-    this.backlog.length = 0;
+    this.backlog.clear();
     const d = this.db;
     if (d === undefined) return;
     this.forget();
@@ -422,29 +423,27 @@ class DatabaseSession {
    * error nobody reads. Its calls still run, as they would have: a client may call and leave.
    */
   private dropQueries(connectionId: bigint): void {
-    const before = this.backlog.length;
-    if (before === 0) return;
+    if (this.backlog.size === 0) return;
     const closed = encodeError(new Error('the connection closed before this request ran'));
-    let kept = 0;
-    for (const req of this.backlog) {
-      if (isQuery(req) && req.connectionId === connectionId) this.send({ id: req.id, ok: false, error: closed });
-      else this.backlog[kept++] = req;
-    }
-    this.backlog.length = kept;
-    if (kept < before) {
+    const dropped = this.backlog.remove((req) => {
+      if (!isQuery(req) || req.connectionId !== connectionId) return false;
+      this.send({ id: req.id, ok: false, error: closed });
+      return true;
+    });
+    if (dropped > 0) {
       const who = this.db === undefined ? '' : `database ${this.db.identity.toString(16)}: `;
-      this.send({ ev: 'report', line: `${who}${before - kept} queued subscription requests of connection ${connectionId.toString(16)} dropped unrun: it closed` });
+      this.send({ ev: 'report', line: `${who}${dropped} queued subscription requests of connection ${connectionId.toString(16)} dropped unrun: it closed` });
     }
   }
 
   private readonly onRequest = (req: Request): void => {
     this.runCalls();                             // the calls before it run first
     if (req.op === 'subRemove') this.dropQueries(req.connectionId);
-    if (this.backlog.length > 0 || this.turnSpent()) {
+    if (this.backlog.size > 0 || this.turnSpent() || this.backlog.restsNow(req)) {
       this.queueBehind(req);
       return;
     }
-    this.handle(req);
+    this.handleTimed(req);
   };
 
   /**
@@ -463,7 +462,7 @@ class DatabaseSession {
     const run = this.callRun;
     if (run.length === 0) return;
     const calls = run.splice(0, run.length);
-    if (this.backlog.length > 0 || this.db === undefined) {
+    if (this.backlog.size > 0 || this.db === undefined) {
       for (const c of calls) {
         if (this.db === undefined) this.send({ id: c.id, ok: false, error: encodeError(new DatabaseClosedError()) });
         else this.queueBehind({ id: c.id, op: 'callOrdered', name: c.name, args: c.args, caller: c.caller });
@@ -506,24 +505,39 @@ class DatabaseSession {
   }
 
   private queueBehind(req: Request): void {
-    this.backlog.push(req);
-    this.backlogRetry ??= setTimeout(this.drainBacklog, 1);
+    const soon = this.backlog.push(req);
+    if (soon) clearTimeout(this.backlogRetry);               // it need not wait for a resting connection's turn
+    else if (this.backlogRetry !== undefined) return;
+    this.backlogRetry = setTimeout(this.drainBacklog, 1);
   }
 
-  /** Handles requests in arrival order; stops at a call the busy database cannot take yet and retries in 1 ms. */
+  /** `handle`, then how long it ran is told to the backlog (a connection whose request took a turn rests: backlog.ts). */
+  private handleTimed(req: Request): void {
+    const startMs = performance.now();
+    this.handle(req);
+    this.backlog.ran(req, performance.now() - startMs, queryMessagesSliceMs);
+  }
+
+  /**
+   * Handles requests in the backlog's order (each connection's in arrival order, connections in turn, a slow one resting:
+   * backlog.ts); stops at a call the busy database cannot take yet and retries in 1 ms.
+   */
   private readonly drainBacklog = (): void => {
     this.backlogRetry = undefined;
     const backlog = this.backlog;
-    while (backlog.length > 0) {
-      const req = backlog[0];
+    for (let req = backlog.peek(); req !== undefined; req = backlog.peek()) {
+      if (typeof req === 'number') { // every connection waiting rests: look again when the first may go
+        this.backlogRetry = setTimeout(this.drainBacklog, req);
+        return;
+      }
       if (req.op === 'callOrdered' && this.db !== undefined && !this.callOrdered(req.id, req.name, req.args, req.caller)) {
         this.backlogRetry = setTimeout(this.drainBacklog, 1);
         return;
       }
       backlog.shift();
-      if (req.op !== 'callOrdered') this.handle(req);
+      if (req.op !== 'callOrdered') this.handleTimed(req);
       else if (this.db === undefined) this.send({ id: req.id, ok: false, error: encodeError(new DatabaseClosedError()) });
-      if (backlog.length > 0 && this.turnSpent()) { // the answers go out, the main thread's messages come in first
+      if (backlog.size > 0 && this.turnSpent()) { // the answers go out, the main thread's messages come in first
         this.backlogRetry = setTimeout(this.drainBacklog, 1);
         return;
       }
