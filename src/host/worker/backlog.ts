@@ -59,6 +59,7 @@ export class Backlog {
 
   /** Whether `req`'s connection rests now: then it waits here even when nothing else does. */
   restsNow(req: Request): boolean {
+    if (this.resting.size === 0) return false; // the common case, asked for every request that finds nothing waiting
     const lane = laneOf(req);
     return lane !== undefined && this.isResting(lane, performance.now());
   }
