@@ -482,7 +482,7 @@ export class Session implements ClientSink, FlushTarget {
   /** OrderedReducer.ran: the worker ran the call (they run in order, so it is almost always the oldest). */
   orderedRan(call: OrderedReducer, result: ReducerCallResult, durable: Promise<unknown> | undefined): void {
     this.options.inbound?.handled(call.inboundBytes);
-    const at = this.ordered[0] === call ? 0 : this.ordered.indexOf(call);
+    const at = this.ordered.indexOf(call);
     if (at === 0) this.ordered.shift();
     else if (at > 0) this.ordered.splice(at, 1);
     this.replyGuarded(call, result, durable);
