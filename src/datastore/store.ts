@@ -649,9 +649,8 @@ class Transaction extends Reader implements MutTx {
 
   rowCacheIndex(of: { tableId: TableId } | { indexId: IndexId }): { indexId: IndexId; shape: InfallibleUpdate } | undefined {
     const t = 'tableId' in of ? this.state.tableById.get(of.tableId) : this.state.indexById.get(of.indexId)?.table;
-    if (t === undefined || t.schema.tableId < firstUserTableId) return undefined;
-    for (const ix of t.indexes) if (ix.infallibleUpdate !== undefined) return { indexId: ix.schema.indexId, shape: ix.infallibleUpdate };
-    return undefined;
+    const ix = t === undefined || t.schema.tableId < firstUserTableId ? undefined : t.rowCacheIndex;
+    return ix === undefined ? undefined : { indexId: ix.schema.indexId, shape: ix.infallibleUpdate! };
   }
 
   infallibleInsert(tableId: TableId): InfallibleInsert | undefined {

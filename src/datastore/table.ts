@@ -82,6 +82,8 @@ export class TableState {
   private readonly layout: Uint8Array | undefined;
   /** MutTx.infallibleInsert of this table (user tables only; store.ts checks the table id). */
   readonly infallibleInsert: InfallibleInsert | undefined;
+  /** MutTx.rowCacheIndex of this table: its first index with an infallibleUpdate. */
+  readonly rowCacheIndex: IndexState | undefined;
   /** Byte width of every row when all columns are plain numbers (any bytes are valid: length is the validation). */
   private readonly rowNumericWidthBytes: number | undefined;
   /** Start offset of each column; filled by `locate`. Static offsets are used when known. */
@@ -155,6 +157,7 @@ export class TableState {
       ix.infallibleUpdate = this.infallibleUpdateShape(ix, layout);
     });
     this.infallibleInsert = this.infallibleInsertShape(layout);
+    this.rowCacheIndex = this.indexes.find((ix) => ix.infallibleUpdate !== undefined);
   }
 
   /**

@@ -642,7 +642,7 @@ function cacheFromRecentScan(indexId, kb, kat, klen) {
   const off = r.shape & 0xffff, whole = r.count > ${recentScanSearchMax};
   if (whole) recentScan = undefined;
   for (let i = 0, lenAt = r.lenAt, pos = r.pos; i < r.count; i++, lenAt += 4) {
-    const len = XV.getUint32(lenAt, true), p = pos + off, n = r.keyLen !== 0 ? r.keyLen : 4 + u32At(X, p);
+    const len = XV.getUint32(lenAt, true), p = pos + off, n = keyBytesAt(r.keyLen, X, p);
     let same = !whole && n === klen;
     for (let k = 0; same && k < n; k++) same = X[p + k] === kb[kat + k];
     if (whole || same) {
@@ -655,9 +655,10 @@ function cacheFromRecentScan(indexId, kb, kat, klen) {
 }
 // cacheFromRecentScan for the key of an updated row (at the scan's key offset, when the row is long enough to hold it).
 function scanUpdateKey(indexId, buf, len) {
+  if (recentScan.indexId !== indexId) return;
   checkLen(buf, len);
   const row = bytesOf(buf), off = recentScan.shape & 0xffff;
-  const n = recentScan.keyLen !== 0 ? recentScan.keyLen : off + 4 <= len ? 4 + u32At(row, off) : len;
+  const n = off + 4 <= len ? keyBytesAt(recentScan.keyLen, row, off) : len;
   if (off + n <= len) cacheFromRecentScan(indexId, row, off, n);
 }
 // Whether a point key b[0, len) may be one of c's: its length (c.keyLen), or for string keys (c.keyLen 0) a u32 length
@@ -666,10 +667,12 @@ function keyFits(c, b, len) {
   return c.keyLen !== 0 ? len === c.keyLen : len >= 4 && u32At(b, 0) === len - 4;
 }
 function u32At(b, at) { return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0; }
+// Bytes of a key at b[at]: keyLen, or for a string key (keyLen 0) its u32 length word and that many bytes.
+function keyBytesAt(keyLen, b, at) { return keyLen !== 0 ? keyLen : 4 + u32At(b, at); }
 // The key of c's index in a row its layout accepts (a string key's length word lies inside it).
 function rowKey(c, row) {
   const off = c.shape & 0xffff;
-  return keyAt(row, off, c.keyLen !== 0 ? c.keyLen : 4 + u32At(row, off));
+  return keyAt(row, off, keyBytesAt(c.keyLen, row, off));
 }
 // Serves the cached row at arena[at] (u32 length + bytes: a one-row chunk's layout) and returns its iterator id.
 function cachedIter(at) {
@@ -799,15 +802,13 @@ const sys = {
   // A cached row is served without a crossing (and without flushing queued updates: the entry already has them).
   datastore_index_scan_point_bsatn(indexId, buf, len) {
     if (deferring) {
-      if (recentScan !== undefined && recentScan.indexId === indexId) { checkLen(buf, len); cacheFromRecentScan(indexId, bytesOf(buf), 0, len); }
+      checkLen(buf, len);
+      const b = bytesOf(buf);
+      if (recentScan !== undefined) cacheFromRecentScan(indexId, b, 0, len);
       const c = cacheOf(indexId);
-      if (c !== undefined) {
-        checkLen(buf, len);
-        const b = bytesOf(buf);
-        if (keyFits(c, b, len)) {
-          const key = keyAt(b, 0, len), at = cachedAt(c, key);
-          if (at !== undefined) { lastC = c; lastKey = key; lastAt = at; return cachedIter(at); }
-        }
+      if (c !== undefined && keyFits(c, b, len)) {
+        const key = keyAt(b, 0, len), at = cachedAt(c, key);
+        if (at !== undefined) { lastC = c; lastKey = key; lastAt = at; return cachedIter(at); }
       }
     }
     put(buf, len, 0);
@@ -876,7 +877,7 @@ const sys = {
     return n;
   },
   datastore_update_bsatn(tableId, indexId, buf, len) {
-    if (recentScan !== undefined && deferring && recentScan.indexId === indexId) scanUpdateKey(indexId, buf, len);
+    if (recentScan !== undefined) scanUpdateKey(indexId, buf, len);   // set only while deferring
     const c = deferring ? cacheOf(indexId) : undefined;
     if (c !== undefined && c.tableId === tableId && ((c.shape >>> 16) === len || (c.layout !== undefined && len > 0))) {
       checkLen(buf, len);
@@ -895,31 +896,27 @@ const sys = {
     if (n > 0) new Uint8Array(buf).set(X.subarray(0, n)); return n;
   },
   datastore_delete_by_index_scan_point_bsatn(indexId, buf, len) {
-    if (recentScan !== undefined && deferring && recentScan.indexId === indexId) {
-      checkLen(buf, len); cacheFromRecentScan(indexId, bytesOf(buf), 0, len);
-    }
-    recentScan = undefined;                        // a row it holds may be deleted now
-    const c = deferring ? cacheOf(indexId) : undefined;
-    if (c !== undefined) checkLen(buf, len);
-    const b = c === undefined ? undefined : bytesOf(buf);
-    if (c !== undefined && keyFits(c, b, len)) {
-      const key = keyAt(b, 0, len);
-      if (cachedAt(c, key) !== undefined) {
-        queueUpdate(${deleteRecordMarker}, indexId, b, len);
-        c.rows.delete(key);
-        if (lastC === c && lastKey === key) lastC = undefined;
-        // Other indexes of the table are on the same column (MutTx.infallibleUpdate): the row is gone from them too.
-        if (rowCache.size > 1) for (const [id, o] of rowCache) if (id !== indexId && o.tableId === c.tableId) o.rows.delete(key);
-        return 1;
-      }
-    }
     if (deferring) {
+      checkLen(buf, len);
+      const b = bytesOf(buf);
+      if (recentScan !== undefined) cacheFromRecentScan(indexId, b, 0, len);
+      recentScan = undefined;                      // a row it holds may be deleted now
+      const c = cacheOf(indexId);
+      if (c !== undefined && keyFits(c, b, len)) {
+        const key = keyAt(b, 0, len);
+        if (cachedAt(c, key) !== undefined) {
+          queueUpdate(${deleteRecordMarker}, indexId, b, len);
+          c.rows.delete(key);
+          if (lastC === c && lastKey === key) lastC = undefined;
+          // Other indexes of the table are on the same column (MutTx.infallibleUpdate): the row is gone from them too.
+          if (rowCache.size > 1) for (const [id, o] of rowCache) if (id !== indexId && o.tableId === c.tableId) o.rows.delete(key);
+          return 1;
+        }
+      }
       // A key taken from the arguments or the caller is read ahead for the batch's later calls (when the index turns
       // out cacheable), so their deletes are queued. Without a cache entry the key's kind is a guess: a wrong one only
       // makes a pattern whose answers are absent, dropped after readAheadAbsentMax.
-      checkLen(buf, len);
-      const kb = b ?? bytesOf(buf);
-      learnReadAhead(indexId, kb, len, c !== undefined ? c.keyLen === 0 : len >= 4 && u32At(kb, 0) === len - 4);
+      learnReadAhead(indexId, b, len, c !== undefined ? c.keyLen === 0 : len >= 4 && u32At(b, 0) === len - 4);
     }
     put(buf, len, 0); return call(${op.deletePoint}, indexId, len);
   },
@@ -1071,7 +1068,7 @@ function readAheadRows(U, V, first, count) {
       // The key's bytes: src[keyFrom, keyFrom + keyLen).
       let src = U, keyFrom = from + p.off, keyLen = p.len;
       if (keyLen === 0) {
-        keyLen = 4 + u32At(U, keyFrom);
+        keyLen = keyBytesAt(0, U, keyFrom);
         if (p.off + keyLen > argLen) continue;
       }
       if (p.off === keyOfSender) {

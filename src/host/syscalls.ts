@@ -846,7 +846,7 @@ export class SyscallHost {
     { indexId: number; shape: InfallibleUpdate } | undefined {
     if (!this.deferWrites || !this.inReducerCall || rows.length === 0 || tx.rowCacheIndex === undefined) return undefined;
     const via = tx.rowCacheIndex(of);
-    if (via === undefined || via.shape.keyOffset > 0xffff || via.shape.rowWidthBytes > 0xffff) return undefined;
+    if (via === undefined || shapeWord(via.shape) === undefined) return undefined;
     if (via.shape.keyNonZero) for (const row of rows) if (updatableFor(via.shape, row) === undefined) return undefined;
     return via;
   }
@@ -856,10 +856,10 @@ export class SyscallHost {
     const next = this.writeRows(rows, 0);
     if (next < rows.length) this.iters.set(id, { rows, next });
     else if (via !== undefined) this.writeCacheVia(via);
-    else if (updatable !== undefined && updatable.keyOffset <= 0xffff && updatable.rowWidthBytes <= 0xffff) {
+    else if (updatable !== undefined && shapeWord(updatable) !== undefined) {
       // Header words 2..4 (isolate-src.ts): flags (with the layout id in bits 8..), tableId, keyOffset | rowWidth << 16.
       const xv = this.xv;
-      let flags: number = chunkFlag.updatable | (updatable.keyWidthBytes === 0 ? chunkFlag.stringKey : 0);
+      let flags = updatableFlags(updatable);
       const layout = updatable.layout;
       if (updatable.rowWidthBytes === 0) {
         if (layout === undefined) return 0;
@@ -872,7 +872,7 @@ export class SyscallHost {
       }
       xv.setUint32(8, flags, true);
       xv.setUint32(12, updatable.tableId, true);
-      xv.setUint32(16, updatable.keyOffset + updatable.rowWidthBytes * 0x10000, true);
+      xv.setUint32(16, shapeWord(updatable)!, true);
     }
     return 0;
   }
@@ -889,7 +889,7 @@ export class SyscallHost {
     if (at + 20 + (layout?.length ?? 0) > this.x.length) return;
     xv.setUint32(at, indexId, true);
     xv.setUint32(at + 4, shape.tableId, true);
-    xv.setUint32(at + 8, shape.keyOffset + shape.rowWidthBytes * 0x10000, true);
+    xv.setUint32(at + 8, shapeWord(shape)!, true);
     xv.setUint32(at + 12, shape.keyWidthBytes, true);
     xv.setUint32(at + 16, layout?.length ?? 0, true);
     if (layout !== undefined) this.x.set(layout, at + 20);
@@ -925,15 +925,14 @@ export class SyscallHost {
       }
       const layout = u?.rowWidthBytes === 0 ? u.layout : undefined;
       const cacheable = row !== undefined && u !== undefined && (u.rowWidthBytes !== 0 || layout !== undefined) &&
-        u.keyOffset <= 0xffff && u.rowWidthBytes <= 0xffff;
+        shapeWord(u) !== undefined;
       const need = 4 + (cacheable ? 12 + row!.length + (layout === undefined ? 0 : 4 + layout.length) : 0);
       if (at + need > x.length) break;
       if (!cacheable) { xv.setUint32(at, readAheadAbsent, true); at += 4; continue; }
       xv.setUint32(at, row!.length, true);
-      xv.setUint32(at + 4, chunkFlag.updatable | (u!.keyWidthBytes === 0 ? chunkFlag.stringKey : 0) |
-        (layout === undefined ? 0 : this.layoutId(layout) << 8), true);
+      xv.setUint32(at + 4, updatableFlags(u!) | (layout === undefined ? 0 : this.layoutId(layout) << 8), true);
       xv.setUint32(at + 8, u!.tableId, true);
-      xv.setUint32(at + 12, u!.keyOffset + u!.rowWidthBytes * 0x10000, true);
+      xv.setUint32(at + 12, shapeWord(u!)!, true);
       x.set(row!, at + 16);
       at += 16 + row!.length;
       if (layout !== undefined) { xv.setUint32(at, layout.length, true); x.set(layout, at + 4); at += 4 + layout.length; }
@@ -1019,4 +1018,17 @@ function updatableFor(u: InfallibleUpdate | undefined, row: Uint8Array): Infalli
   if (u === undefined || !u.keyNonZero) return u;
   for (let i = u.keyOffset, end = u.keyOffset + u.keyWidthBytes; i < end; i++) if (row[i] !== 0) return u;
   return undefined;
+}
+
+/**
+ * An InfallibleUpdate's key offset and row width as the shim reads them, in one u32 (keyOffset | rowWidth << 16:
+ * isolate-src.ts chunk header word 4); undefined when either does not fit 16 bits (then nothing is offered to cache).
+ */
+function shapeWord(u: InfallibleUpdate): number | undefined {
+  return u.keyOffset <= 0xffff && u.rowWidthBytes <= 0xffff ? u.keyOffset + u.rowWidthBytes * 0x10000 : undefined;
+}
+
+/** Chunk flags of a row offered to the shim's cache (before its layout id): updatable, and whether its key is a string. */
+function updatableFlags(u: InfallibleUpdate): number {
+  return chunkFlag.updatable | (u.keyWidthBytes === 0 ? chunkFlag.stringKey : 0);
 }
