@@ -213,12 +213,7 @@ export function compilePredicate(e: BoundExpr, typespace: Typespace): Predicate 
       const a = compilePredicate(e.left, typespace); const b = compilePredicate(e.right, typespace);
       return (rows) => a(rows) && b(rows);
     }
-    case 'or': {
-      const lookup = equalitySetPredicate(e, typespace);
-      if (lookup !== undefined) return lookup;
-      const a = compilePredicate(e.left, typespace); const b = compilePredicate(e.right, typespace);
-      return (rows) => a(rows) || b(rows);
-    }
+    case 'or': return compileOr(e, typespace);
     case 'not': { const a = compilePredicate(e.expr, typespace); return (rows) => !a(rows); }
     case 'isNull': {
       const get = compileGetter(e.expr, typespace);
@@ -247,38 +242,54 @@ export function compilePredicate(e: BoundExpr, typespace: Typespace): Predicate 
 const equalitySetTermsMin = 4;
 
 /**
- * `c = v1 OR c = v2 OR …` over one column of a boolean, integer or string type (whose equality is `===` on its values)
- * as one Set lookup instead of a closure per term: a 2,500-term chain (within the query text limit) cost ~1 µs per term
- * per row, for every query subscribed, at every change of its table (session 12 attack probes). Undefined otherwise.
+ * An OR chain, flattened once: its `c = v` terms on one column of a boolean, integer or string type (whose equality is
+ * `===` on its values), when there are at least equalitySetTermsMin of them wherever they stand, become one Set
+ * lookup; every other term is compiled on its own. A 2,500-term chain (within the query text limit) evaluated as a
+ * closure per term cost ~1 µs per term per row, for every query subscribed, at every change of its table (session 12
+ * attack probes); compiling each nested OR's subtree again made its compile quadratic.
  */
-function equalitySetPredicate(e: BoundExpr, typespace: Typespace): Predicate | undefined {
-  const values: Value[] = [];
-  let rel = -1, col = -1, kind: string | undefined;
-  const pending: BoundExpr[] = [e];
-  while (pending.length > 0) {
+function compileOr(e: BoundExpr, typespace: Typespace): Predicate {
+  const terms: BoundExpr[] = [];
+  for (const pending: BoundExpr[] = [e]; pending.length > 0;) {
     const x = pending.pop()!;
-    if (x.kind === 'or') {
-      pending.push(x.right, x.left);
-      continue;
-    }
-    if (x.kind !== 'cmp' || x.op !== '=') return undefined;
-    const column = x.left.kind === 'col' ? x.left : x.right.kind === 'col' ? x.right : undefined;
-    const constant = x.left.kind === 'const' ? x.left : x.right.kind === 'const' ? x.right : undefined;
-    if (column?.kind !== 'col' || constant?.kind !== 'const') return undefined;
-    if (rel < 0) {
-      rel = column.rel; col = column.col;
-      const k = classifyType(x.operandType, typespace);
-      if (k.kind !== 'bool' && k.kind !== 'int' && k.kind !== 'string') return undefined;
-      kind = k.kind === 'int' ? (k.wide ? 'bigint' : 'number') : k.kind === 'bool' ? 'boolean' : 'string';
-    } else if (column.rel !== rel || column.col !== col) {
-      return undefined;
-    }
-    if (typeof constant.value !== kind) return undefined;   // values of one type compare by `===` only then
-    values.push(constant.value);
+    if (x.kind === 'or') pending.push(x.right, x.left); else terms.push(x);
   }
-  if (values.length < equalitySetTermsMin) return undefined;
-  const set = new Set(values);
-  return (rows) => set.has(rows[rel]![col]!);
+  const groups = new Map<string, { rel: number; col: number; values: Value[]; terms: BoundExpr[] }>();
+  const others: BoundExpr[] = [];
+  for (const t of terms) {
+    const eq = setTerm(t, typespace);
+    if (eq === undefined) { others.push(t); continue; }
+    const key = `${eq.rel} ${eq.col} ${typeof eq.value}`;
+    let g = groups.get(key);
+    if (g === undefined) groups.set(key, (g = { rel: eq.rel, col: eq.col, values: [], terms: [] }));
+    g.values.push(eq.value);
+    g.terms.push(t);
+  }
+  const preds: Predicate[] = [];
+  for (const { rel, col, values, terms: grouped } of groups.values()) {
+    if (values.length < equalitySetTermsMin) { others.push(...grouped); continue; }
+    const set = new Set(values);
+    preds.push((rows) => set.has(rows[rel]![col]!));
+  }
+  for (const t of others) preds.push(compilePredicate(t, typespace));
+  if (preds.length === 1) return preds[0]!;
+  if (preds.length === 2) { const [a, b] = preds as [Predicate, Predicate]; return (rows) => a(rows) || b(rows); }
+  return (rows) => {
+    for (let i = 0; i < preds.length; i++) if (preds[i]!(rows)) return true;
+    return false;
+  };
+}
+
+/** The column and value of a `c = v` term a set lookup may take (see compileOr); undefined for any other term. */
+function setTerm(x: BoundExpr, typespace: Typespace): { rel: number; col: number; value: Value } | undefined {
+  if (x.kind !== 'cmp' || x.op !== '=') return undefined;
+  const column = x.left.kind === 'col' ? x.left : x.right.kind === 'col' ? x.right : undefined;
+  const constant = x.left.kind === 'const' ? x.left : x.right.kind === 'const' ? x.right : undefined;
+  if (column?.kind !== 'col' || constant?.kind !== 'const') return undefined;
+  const k = classifyType(x.operandType, typespace);
+  const kind = k.kind === 'int' ? (k.wide ? 'bigint' : 'number') : k.kind === 'bool' ? 'boolean' : k.kind === 'string' ? 'string' : undefined;
+  // Values of one type compare by `===` only then.
+  return kind !== undefined && typeof constant.value === kind ? { rel: column.rel, col: column.col, value: constant.value } : undefined;
 }
 
 function compileGetter(e: BoundExpr, typespace: Typespace): Getter {

@@ -1,7 +1,7 @@
 // OR chains of `column = constant` evaluated as one set lookup (sql/typecheck.ts equalitySetPredicate; session 12
 // attack probes: a 2,500-term chain cost ~1 µs per term per row, for every subscribed query at every change). The set
-// path must answer exactly what the closure per term answered: each query here is compared with the same chain made
-// ineligible for the set (a term on another column that is never true), over every column type it accepts.
+// path must answer exactly what the terms answer one by one: each query here is compared with the union of one query
+// per term, over every column type it accepts, also with another term in front of the chain.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { executeSql, type SqlOptions } from '../../src/sql/execute.js';
@@ -35,10 +35,11 @@ test('an OR chain of equalities answers the same as term by term, for u32, u8, u
   for (const [table, _column, chain] of chains) {
     const never = table === 'plain' ? '(a = 999 AND b = 999)' : "(name = 'x' AND age = 1)";
     const viaSet = rowsOf(target, `SELECT * FROM ${table} WHERE ${chain}`);
-    // `never` first: OR groups to the left, so every sub-chain holds it and none is a set lookup (with `never` last,
-    // the chain was the left operand and still compiled as one set: a set that matched every row passed).
-    const termByTerm = rowsOf(target, `SELECT * FROM ${table} WHERE ${never} OR ${chain}`);
+    // Term by term: each term a query of its own (no OR, so no set), their rows united.
+    const termByTerm = [...new Set(chain.split(' OR ').flatMap((term) => rowsOf(target, `SELECT * FROM ${table} WHERE ${term}`)))].sort();
     assert.deepEqual(viaSet, termByTerm, chain);
+    // Another term anywhere in the chain leaves the equalities one set (compileOr groups them wherever they stand).
+    assert.deepEqual(rowsOf(target, `SELECT * FROM ${table} WHERE ${never} OR ${chain}`), termByTerm, `${never} OR ${chain}`);
     assert.ok(viaSet.length > 0, `${chain}: some rows match`);
     const negated = rowsOf(target, `SELECT * FROM ${table} WHERE NOT (${chain})`);
     const all = rowsOf(target, `SELECT * FROM ${table}`);
@@ -50,4 +51,8 @@ test('a chain over two columns, or with another operator, is evaluated term by t
   const target = seeded();
   assert.equal(rowsOf(target, 'SELECT * FROM plain WHERE a = 1 OR b = 1 OR a = 2 OR b = 2').length, 14); // b = 1: 7 rows, b = 2: 7 (a = 1, a = 2 among them)
   assert.equal(rowsOf(target, 'SELECT * FROM plain WHERE a = 1 OR a = 2 OR a = 3 OR a > 57').length, 5);
+  // Equalities that are not leftmost, and two columns' sets in one chain.
+  assert.equal(rowsOf(target, 'SELECT * FROM plain WHERE a > 57 OR a = 1 OR a = 2 OR a = 3 OR a = 4').length, 6);
+  assert.equal(rowsOf(target, 'SELECT * FROM plain WHERE a = 1 OR b = 0 OR a = 2 OR b = 1 OR a = 3 OR b = 2 OR a = 4 OR b = 3').length,
+    29); // b in 0..3: 28 rows (a = 1..3 among them), and a = 4
 });
