@@ -802,10 +802,12 @@ export function outboundStallTimeoutMsConfigured(env: NodeJS.ProcessEnv = proces
 /**
  * What waits for a WebSocket client below this is not charged to the bound until it grows past it: a message handed to
  * its socket at once (the fanout's common case, per message and subscriber) then costs one comparison. At most
- * `connectionsMaxDefault` × this (640 MiB) goes uncounted, and each client's own rules (`outboundQueueMaxBytes`, its
- * stall check) still hold it.
+ * `connectionsMaxDefault` × this (320 MiB, asserted below the bound itself) goes uncounted, and each client's own rules
+ * (`outboundQueueMaxBytes`, its stall check) still hold it.
  */
-export const outboundBudgetChargeMinBytes = 64 * 1024;
+export const outboundBudgetChargeMinBytes = 32 * 1024;
+assertLimit(connectionsMaxDefault * outboundBudgetChargeMinBytes <= outboundBytesHeldMaxDefault,
+  'what every connection may hold uncharged stays below the outbound bound');
 /** How often the bound looks again at the connections holding unsent bytes (the kernel takes bytes silently). */
 export const outboundBudgetSweepMs = 1_000;
 assertLimit(outboundBytesHeldMaxDefault >= 8 * outboundQueueMaxBytes, 'several slow WebSocket clients at their own limit fit the bound');
