@@ -68,6 +68,8 @@ function shapes(): Shape[] {
       args: (_i, rand) => encode((w) => { w.writeString(nameOf(pick(rand, rowsPerTable))); w.writeI64(1n); }) },
     { name: 'identityPk', what: 'find by Identity pk + update', reducer: 'identityPk', table: 'players',
       args: (_i, rand) => encode((w) => { w.writeU256(whoOf(pick(rand, rowsPerTable))); w.writeI64(1n); }) },
+    { name: 'findCountUpdate', what: 'find by u32 pk, count() the table, update', reducer: 'findCountUpdate', table: 'counters',
+      args: (_i, rand) => encode((w) => { w.writeU32(pick(rand, rowsPerTable)); w.writeI64(1n); }) },
     // Seeded ids are 1..rowsPerTable.
     { name: 'autoIncUpdate', what: 'find by u64 autoInc pk + update (f32)', reducer: 'autoIncUpdate', table: 'entities',
       args: (_i, rand) => encode((w) => { w.writeU64(BigInt(1 + pick(rand, rowsPerTable))); w.writeF32(0.5); }) },

@@ -85,6 +85,14 @@ export const u32Pk = spacetimedb.reducer({ id: t.u32(), delta: t.i64() }, (ctx, 
   ctx.db.counters.id.update({ ...row, value: row.value + delta });
 });
 
+/** A read that crosses but writes nothing (a count) between a find and the update of the row found. */
+export const findCountUpdate = spacetimedb.reducer({ id: t.u32(), delta: t.i64() }, (ctx, { id, delta }) => {
+  const row = ctx.db.counters.id.find(id);
+  if (row === null) throw new SenderError('no row');
+  const rows = ctx.db.counters.count();
+  ctx.db.counters.id.update({ ...row, value: row.value + delta + rows * 0n });
+});
+
 /** A game's entity moved: find by a u64 autoInc primary key, update two floats. */
 export const autoIncUpdate = spacetimedb.reducer({ id: t.u64(), dx: t.f32() }, (ctx, { id, dx }) => {
   const row = ctx.db.entities.id.find(id);
