@@ -16,7 +16,7 @@ import {
   decodeRawModuleDef, moduleDefSections, moduleDefTypespace, rawModuleDefV10Type, type RawModuleDefV10,
 } from '../sats/moduledef.js';
 import { toSnakeCase } from '../sats/names.js';
-import { specialProductFieldNames, type AlgebraicType, type ProductType, type Typespace } from '../sats/types.js';
+import { hasOptionVariants, specialProductFieldNames, type AlgebraicType, type ProductType, type Typespace } from '../sats/types.js';
 import { CliError } from './errors.js';
 import { parseJsonLossless, type LosslessJson } from './json.js';
 
@@ -234,8 +234,7 @@ function isScheduleAt(type: AlgebraicType): boolean {
 
 function isOption(type: AlgebraicType & { tag: 'Sum' }): boolean {
   const v = type.value.variants;
-  return v.length === 2 && v[0].name === 'some' && v[1].name === 'none' &&
-    v[1].algebraicType.tag === 'Product' && v[1].algebraicType.value.elements.length === 0;
+  return hasOptionVariants(v) && v[1].algebraicType.tag === 'Product' && v[1].algebraicType.value.elements.length === 0;
 }
 
 /**

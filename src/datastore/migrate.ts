@@ -13,7 +13,7 @@
 import { BsatnReader } from '../sats/bsatn.js';
 import { compileCodec, resolveType } from '../sats/codec.js';
 import { moduleDefSections, type RawModuleDefV10 } from '../sats/moduledef.js';
-import type { AlgebraicType, Typespace } from '../sats/types.js';
+import { hasOptionVariants, type AlgebraicType, type Typespace } from '../sats/types.js';
 import { Datastore } from './store.js';
 import type { DatabaseSchema, IndexSchema, SequenceSchema, TableChanges, TableId, TableSchema, TxData } from './types.js';
 
@@ -355,7 +355,7 @@ export function typeName(t: AlgebraicType, ts: Typespace): string {
     }
     case 'Sum': {
       const v = r.value.variants;
-      if (v.length === 2 && v[0].name === 'some' && v[1].name === 'none') return `Option<${typeName(v[0].algebraicType, ts)}>`;
+      if (hasOptionVariants(v)) return `Option<${typeName(v[0].algebraicType, ts)}>`;
       return `Sum{${v.map((x) => x.name ?? '_').join(' | ')}}`;
     }
     default: return r.tag;

@@ -10,7 +10,7 @@
 
 import assert from 'node:assert';
 import { BsatnReader, BsatnWriter, describe } from './bsatn.js';
-import { SatsError, type AlgebraicType, type SumValue, type Typespace, type Value } from './types.js';
+import { hasOptionVariants, SatsError, type AlgebraicType, type SumValue, type Typespace, type Value } from './types.js';
 import { satsArrayElementsMax, satsZeroSizeArrayElementsMax } from '../limits.js';
 
 export interface Codec {
@@ -183,8 +183,7 @@ function decodesToObject(type: AlgebraicType, ts: Typespace, depth = 0): boolean
     case 'Product': return true;
     case 'Sum': {
       const v = type.value.variants;
-      const option = v.length === 2 && v[0]!.name === 'some' && v[1]!.name === 'none';
-      return !option || decodesToObject(v[0]!.algebraicType, ts, depth + 1);
+      return !hasOptionVariants(v) || decodesToObject(v[0]!.algebraicType, ts, depth + 1);
     }
     case 'I64': case 'U64': case 'I128': case 'U128': case 'I256': case 'U256': return true;
     default: return false;

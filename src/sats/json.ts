@@ -18,7 +18,8 @@ import { arrayCountCheck, resolveType } from './codec.js';
 import { toCamelCase, toSnakeCase } from './names.js';
 import { connectionIdFromHex, identityFromHex } from './identity.js';
 import {
-  SatsError, specialProductFieldNames, specialProductFieldNameSet, type AlgebraicType, type SumValue, type Typespace, type Value,
+  hasOptionVariants, SatsError, specialProductFieldNames, specialProductFieldNameSet, type AlgebraicType, type SumValue, type Typespace,
+  type Value,
 } from './types.js';
 
 /** The bare form of these special products is their fixed-width hex text, never a shorter number. */
@@ -279,8 +280,7 @@ function fieldsByCanonicalName(obj: Record<string, unknown>, els: Element[], pat
 }
 
 function sumFromJson(variants: Element[], json: unknown, ts: Typespace, path: string): SumValue {
-  const isOption = variants.length === 2 && variants[0].name === 'some' && variants[1].name === 'none';
-  if (json === null && isOption) return { tag: 1, value: [] };
+  if (json === null && hasOptionVariants(variants)) return { tag: 1, value: [] };
   let key: unknown;
   let payload: unknown;
   if (Array.isArray(json)) {

@@ -11,7 +11,7 @@
 import { compileCodec, type Codec } from './codec.js';
 import { valueToJson } from './json.js';
 import { toCamelCase } from './names.js';
-import { SatsError, type AlgebraicType, type ProductType, type SumValue, type Typespace, type Value } from './types.js';
+import { hasOptionVariants, SatsError, type AlgebraicType, type ProductType, type SumValue, type Typespace, type Value } from './types.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Interfaces
@@ -250,11 +250,6 @@ function resolveMeta(t: AlgebraicType): AlgebraicType {
   return t;
 }
 
-function isOptionType(t: AlgebraicType): boolean {
-  return t.tag === 'Sum' && t.value.variants.length === 2 &&
-    t.value.variants[0].name === 'some' && t.value.variants[1].name === 'none';
-}
-
 function isUnitType(t: AlgebraicType): boolean {
   return t.tag === 'Product' && t.value.elements.length === 0;
 }
@@ -270,7 +265,7 @@ function toObject(type: AlgebraicType, v: Value): unknown {
     }
     case 'Sum': {
       const s = v as SumValue;
-      if (isOptionType(t)) return s.tag === 0 ? toObject(t.value.variants[0].algebraicType, s.value) : undefined;
+      if (hasOptionVariants(t.value.variants)) return s.tag === 0 ? toObject(t.value.variants[0].algebraicType, s.value) : undefined;
       const variant = t.value.variants[s.tag];
       if (isUnitType(resolveMeta(variant.algebraicType))) return { tag: variant.name };
       return { tag: variant.name, value: toObject(variant.algebraicType, s.value) };
@@ -290,7 +285,7 @@ function fromObject(type: AlgebraicType, o: unknown): Value {
       return t.value.elements.map((e) => fromObject(e.algebraicType, obj[camel(e.name!)]));
     }
     case 'Sum': {
-      if (isOptionType(t)) {
+      if (hasOptionVariants(t.value.variants)) {
         return o === undefined ? { tag: 1, value: [] } : { tag: 0, value: fromObject(t.value.variants[0].algebraicType, o) };
       }
       const { tag, value } = o as { tag: string; value?: unknown };

@@ -5,7 +5,7 @@
 // May call: sats/types.ts, sats/codec.ts (resolveType).
 
 import { resolveType } from './codec.js';
-import { specialProductFieldNames, type AlgebraicType, type Typespace } from './types.js';
+import { hasOptionVariants, specialProductFieldNames, type AlgebraicType, type Typespace } from './types.js';
 
 export type SpecialKind = keyof typeof specialProductFieldNames;
 
@@ -38,10 +38,10 @@ export function isScheduleAt(type: AlgebraicType, typespace: Typespace): boolean
 /** Option<T> = sum { some(T) = 0, none = 1 }; returns T, or undefined when `type` is not an option. */
 export function optionInner(type: AlgebraicType, typespace: Typespace): AlgebraicType | undefined {
   const t = resolveType(type, typespace);
-  if (t.tag !== 'Sum' || t.value.variants.length !== 2) return undefined;
-  const [some, none] = t.value.variants;
-  if (some.name !== 'some' || none.name !== 'none' || !isUnit(none.algebraicType, typespace)) return undefined;
-  return some.algebraicType;
+  if (t.tag !== 'Sum') return undefined;
+  const variants = t.value.variants;
+  if (!hasOptionVariants(variants) || !isUnit(variants[1].algebraicType, typespace)) return undefined;
+  return variants[0].algebraicType;
 }
 
 export function isUnit(type: AlgebraicType, typespace: Typespace): boolean {

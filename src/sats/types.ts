@@ -1,6 +1,7 @@
 // sats/types.ts — the algebraic type system (SATS) shared by every layer.
 //
-// Owns: the shape of types (AlgebraicType) and of decoded values (Value). Pure data, no code paths.
+// Owns: the shape of types (AlgebraicType) and of decoded values (Value). Pure data, and the one shape test every
+// decoder needs (an Option's variants).
 // May call: nothing. Everything else in src/ may import this file.
 //
 // Conventions fixed here (every layer relies on them):
@@ -33,6 +34,14 @@ export interface ProductType { elements: ProductTypeElement[] }
 export interface ProductTypeElement { name: string | undefined; algebraicType: AlgebraicType }
 export interface SumType { variants: SumTypeVariant[] }
 export interface SumTypeVariant { name: string | undefined; algebraicType: AlgebraicType }
+
+/**
+ * Whether a sum's variants are an Option's by name: `some(T) = 0, none = 1`. The one test of it for codecs, SATS-JSON
+ * and module definitions; special.optionInner also follows Refs and checks that `none` carries the unit.
+ */
+export function hasOptionVariants(variants: readonly SumTypeVariant[]): boolean {
+  return variants.length === 2 && variants[0].name === 'some' && variants[1].name === 'none';
+}
 
 /** The module's typespace: `Ref(i)` points at `types[i]`. */
 export interface Typespace { types: AlgebraicType[] }

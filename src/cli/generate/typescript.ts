@@ -26,7 +26,7 @@ import {
   moduleDefSections, type RawModuleDefV10, type RawTableDefV10, type RawTypeDefV10, type RawViewPrimaryKeyDefV10,
 } from '../../sats/moduledef.js';
 import { toCamelCase, toPascalCase, toSnakeCase } from '../../sats/names.js';
-import { specialProductFieldNames, type AlgebraicType, type ProductType, type Typespace } from '../../sats/types.js';
+import { hasOptionVariants, specialProductFieldNames, type AlgebraicType, type ProductType, type Typespace } from '../../sats/types.js';
 
 /** The version we claim in generated bindings (the SDK refuses bindings from a CLI older than 1.4.0). */
 export const cliVersion = '2.10.1';
@@ -192,7 +192,7 @@ function viewRowRef(view: string, t: AlgebraicType): number {
 
 function isOption(t: AlgebraicType & { tag: 'Sum' }): boolean {
   const v = t.value.variants;
-  return v.length === 2 && v[0].name === 'some' && v[1].name === 'none' && isUnit(v[1].algebraicType);
+  return hasOptionVariants(v) && isUnit(v[1].algebraicType);
 }
 
 function isResult(t: AlgebraicType & { tag: 'Sum' }): boolean {
