@@ -392,11 +392,12 @@ class DatabaseSession {
     }
   }
 
+  /** Runs `req` and answers it, now or when its promise settles; a turn op's answer bytes count toward the turn. */
   private handle(req: Request): void {
-    const startMs = turnOps.has(req.op) ? performance.now() : -1;
+    const turnOp = turnOps.has(req.op);
     const ok = (value: unknown) => {
       const bytes = bytesOf(value);
-      if (startMs >= 0) this.queryBytes += bytes?.length ?? 0;
+      if (turnOp) this.queryBytes += bytes?.length ?? 0;
       this.send({ id: req.id, ok: true, value, offset: this.db?.durableOffset }, bytes);
     };
     const failed = (err: unknown) => this.send({ id: req.id, ok: false, error: encodeError(err), offset: this.db?.durableOffset });
@@ -406,8 +407,6 @@ class DatabaseSession {
     } catch (err) {
       failed(err);
       return;
-    } finally {
-      if (startMs >= 0) this.queryMs += performance.now() - startMs;
     }
     if (value instanceof Promise) value.then(ok, failed);
     else ok(value);
@@ -511,11 +510,19 @@ class DatabaseSession {
     this.backlogRetry = setTimeout(this.drainBacklog, 1);
   }
 
-  /** `handle`, then how long it ran is told to the backlog (a connection whose request took a turn rests: backlog.ts). */
+  /**
+   * `handle`, timed once: a turn op's time counts toward this turn's share (turnSpent), and every request's is told to
+   * the backlog (a connection whose request took a turn rests: backlog.ts).
+   */
   private handleTimed(req: Request): void {
     const startMs = performance.now();
-    this.handle(req);
-    this.backlog.ran(req, performance.now() - startMs, queryMessagesSliceMs);
+    try {
+      this.handle(req);
+    } finally {
+      const tookMs = performance.now() - startMs;
+      if (turnOps.has(req.op)) this.queryMs += tookMs;
+      this.backlog.ran(req, tookMs, queryMessagesSliceMs);
+    }
   }
 
   /**
