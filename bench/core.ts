@@ -16,8 +16,11 @@
 //      BENCH_WARMUP=N transfers before the runs (default 5,000; 300,000
 //      reach the steady state, where the module's row cache holds what the transfers read); BENCH_TIMEOUT_MS=0 runs without the per-call CPU limit;
 //      BENCH_WINDOWS=1 prints each run's span in µs on the clock of V8's profile timestamps (to cut seeding and warm-up
-//      out of a --cpu-prof profile: bench/engine-v2/profile-split.ts).
+//      out of a --cpu-prof profile: bench/engine-v2/profile-split.ts); BENCH_ALLOC_SITES=N prints the N host-realm
+//      functions that allocated the most bytes per transfer over the measured runs (V8's sampling heap profiler, the
+//      collected objects included: what feeds the scavenges; the isolate's own heap is not seen).
 
+import { Session } from 'node:inspector/promises';
 import { Database } from '../src/host/database.js';
 import { fixtureBundle } from '../test/host/bundle.js';
 import { benchModuleBundle } from './engine-v2/keynote-db.js';
@@ -92,6 +95,38 @@ async function measure(db: Database, args: Uint8Array[], from: number, count: nu
   };
 }
 
+/** Bytes sampled every 256 B of allocation, kept whether or not the object was collected since. */
+async function startAllocSampling(): Promise<Session> {
+  const session = new Session();
+  session.connect();
+  await session.post('HeapProfiler.startSampling', {
+    samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true,
+  } as object);
+  return session;
+}
+
+interface AllocNode { callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number }; selfSize: number; children: AllocNode[] }
+
+async function printAllocSites(session: Session, top: number, transfers: number): Promise<void> {
+  const { profile } = await session.post('HeapProfiler.stopSampling') as unknown as { profile: { head: AllocNode } };
+  session.disconnect();
+  const bySite = new Map<string, number>();
+  const name = (f: AllocNode['callFrame']): string =>
+    `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\/(src|bench|node_modules)\//, '$1/')}:${f.lineNumber + 1}:${f.columnNumber + 1}`;
+  // A builtin (no url: subarray, slice, fromCharCode) is named with its caller.
+  const walk = (n: AllocNode, parent: string): void => {
+    const own = name(n.callFrame), site = n.callFrame.url === '' ? `${own} in ${parent}` : own;
+    bySite.set(site, (bySite.get(site) ?? 0) + n.selfSize);
+    for (const c of n.children) walk(c, own);
+  };
+  walk(profile.head, '');
+  const total = [...bySite.values()].reduce((a, b) => a + b, 0);
+  console.log(`  host-realm allocation: ${(total / transfers).toFixed(0)} B per transfer (sampled), top sites:`);
+  for (const [site, bytes] of [...bySite].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    console.log(`    ${(bytes / transfers).toFixed(1).padStart(7)} B  ${site}`);
+  }
+}
+
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 
 async function main(): Promise<void> {
@@ -111,6 +146,8 @@ async function main(): Promise<void> {
   console.log(`bench:core in-process: ${accountsCount} accounts, ${runs} runs × ${transfers} transfers per workload ` +
     `(reducer timeout ${reducerTimeoutMs ?? 'default'})`);
   const results = new Map<Kind, RunResult[]>(kinds.map((k) => [k, []]));
+  const allocSites = Number(process.env.BENCH_ALLOC_SITES ?? 0);
+  const profiler = allocSites > 0 ? await startAllocSampling() : undefined;
   for (let r = 0; r < runs; r++) {
     for (const kind of kinds) {
       const res = await measure(dbs.get(kind)!, args, warmupTransfers + r * transfers, transfers);
@@ -119,6 +156,7 @@ async function main(): Promise<void> {
         `${res.wallMicrosPerTransfer.toFixed(2)} wall-µs, ${res.crossingsPerTransfer.toFixed(2)} crossings/transfer, failed ${res.failed}`);
     }
   }
+  if (profiler !== undefined) await printAllocSites(profiler, allocSites, transfers * runs * kinds.length);
   console.log('median:');
   const med = new Map<Kind, number>();
   for (const kind of kinds) {
