@@ -3,7 +3,10 @@
 // acknowledged (HTTP 200, or a ReducerResult Ok, which the server sends only once the commit is durable) is recorded.
 // The server is SIGKILLed at a random moment, restarted, and then: every acknowledged transfer is in the log exactly
 // once, nothing unknown is, each balance equals what the logged transfers imply (no partial transaction), the total
-// is unchanged, and a fresh subscriber sees the same total. Fast: 3 rounds; FAULTS_LONG=1: 20.
+// is unchanged, and a fresh subscriber sees the same total. The WebSocket clients call `transfer_audited`, whose log
+// row goes through the fast path (pipelined calls enter the module in batches, and the audit insert is queued in the
+// isolate under a sequence lease): its acknowledged rows survive too, and an id seen before a crash is never handed
+// out again after it. Fast: 3 rounds; FAULTS_LONG=1: 20.
 // (test/recovery/crash.test.ts covers HTTP-only load and restarts with several databases; this adds WebSocket load.)
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -77,7 +80,7 @@ async function wsLoad(name: string, protocol: string, next: () => Transfer, atte
     attempted.set(nonce, t);
     inflight.set(requestId, nonce);
     w.reset();
-    encodeClientMessage(w, { tag: 'CallReducer', requestId: requestId++, reducer: 'transfer', args: transferArgs(t.from, t.to, t.amount, nonce) });
+    encodeClientMessage(w, { tag: 'CallReducer', requestId: requestId++, reducer: 'transfer_audited', args: transferArgs(t.from, t.to, t.amount, nonce) });
     ws.send(w.finish());
   };
   await new Promise<void>((resolve) => {
@@ -100,6 +103,8 @@ test('kill -9 under WebSocket and HTTP load: every acknowledged transfer survive
   const attempted = new Map<string, Transfer>();
   const acked = new Set<string>();
   const killAt = fc.sample(fc.integer({ min: 0, max: 600 }), { numRuns: rounds, seed });
+  /** The largest audit id present after the previous round's restart: every id this round hands out is above it. */
+  let auditIdBefore = -1n;
   for (let round = 0; round < rounds; round++) {
     let stopped = false;
     const stop = () => stopped;
@@ -119,8 +124,17 @@ test('kill -9 under WebSocket and HTTP load: every acknowledged transfer survive
     await bank.server.restart();
 
     const log = await sqlRows(bank, 'SELECT nonce FROM transfer_log');
-    const present = log.map((r) => String(r[0]));
+    const audit = await sqlRows(bank, 'SELECT id, nonce FROM audit');
+    const present = [...log.map((r) => String(r[0])), ...audit.map((r) => String(r[1]))];
     assert.equal(new Set(present).size, present.length, `round ${round}: a transfer logged twice`);
+    const auditIds = audit.map((r) => BigInt(String(r[0])));
+    assert.equal(new Set(auditIds).size, auditIds.length, `round ${round}: an audit id given twice`);
+    for (const [id, nonce] of audit) {
+      if (String(nonce).startsWith(`r${round}w`)) {
+        assert.ok(BigInt(String(id)) > auditIdBefore, `round ${round}: audit id ${id} (${nonce}) reissued: ids up to ${auditIdBefore} were seen before the last crash`);
+      }
+    }
+    auditIdBefore = auditIds.reduce((a, b) => (b > a ? b : a), auditIdBefore);
     const presentSet = new Set(present);
     const lost = [...acked].filter((n) => !presentSet.has(n));
     assert.deepEqual(lost, [], `round ${round}: acknowledged transfers lost after kill -9`);
@@ -152,6 +166,8 @@ test('kill -9 under WebSocket and HTTP load: every acknowledged transfer survive
       c.ws.close();
     }
     assert.ok(acked.size > ackedBefore, `round ${round}: the load made progress before the kill`);
-    t.diagnostic(`round ${round}: killed ${killAt[round]} ms into the load; ${acked.size - ackedBefore} acknowledged, ${present.length} logged in all`);
+    const audited = audit.filter((r) => String(r[1]).startsWith(`r${round}w`)).length;
+    assert.ok(audited > 0, `round ${round}: no audited transfer (the fast path) was logged before the kill`);
+    t.diagnostic(`round ${round}: killed ${killAt[round]} ms into the load; ${acked.size - ackedBefore} acknowledged, ${present.length} logged in all (${audited} audited this round)`);
   }
 });
