@@ -288,6 +288,16 @@ export const outboundStallTimeoutMs = 15_000;
 export const tokenExpiryLeewaySeconds = 0;
 assertLimit(outboundFragmentBytes <= outboundSocketBufferedBytesMax, 'a fragment fits the socket budget');
 assertLimit(outboundSocketBufferedBytesMax < outboundQueueMaxBytes, 'the socket holds less than the queue may');
+/**
+ * Bytes the main thread hands to all WebSocket clients' sockets in one flush pass (one turn of its event loop); the
+ * sessions it did not reach wait for the next turn, in order (server/websocket/fanout.ts). A socket whose kernel buffer
+ * has room takes a write at once, so without this a commit's update to many subscribers was copied into every socket
+ * in one turn: 200 subscribers of 1 MB updates held /v1/ping 520-690 ms per pass (session 12 attack probe). One
+ * connection still fills its socket budget in one turn, so a lone fast reader is not slowed.
+ */
+export const outboundSocketWriteBytesPerTurnMax = 4 * 1024 * 1024;
+assertLimit(outboundSocketBufferedBytesMax <= outboundSocketWriteBytesPerTurnMax, "one connection's socket budget fits a turn's");
+assertLimit(outboundSocketWriteBytesPerTurnMax < outboundQueueMaxBytes, 'a turn writes less than one client may have queued');
 
 // ---- Durability (issue 11 items 8–10) ---------------------------------------------------------------------------
 // Every commit is one commit-log record (durability/segment.ts); a record's payload is bounded so that a damaged length

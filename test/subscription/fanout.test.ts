@@ -9,6 +9,7 @@ import {
 } from '../../src/subscription/messages.js';
 import { queueFlush, releaseWhenDurable, type FlushTarget } from '../../src/server/websocket/fanout.js';
 import { newDatastore, RecordingSink, row, write } from './fixture.js';
+import { outboundSocketWriteBytesPerTurnMax } from '../../src/limits.js';
 
 class SharedSink extends RecordingSink {
   readonly frames: Buffer[] = [];
@@ -76,7 +77,7 @@ test('subscribers of one query share one frame; the caller and multi-set clients
 function target(): FlushTarget & { flushes: number; failures: unknown[] } {
   return {
     flushQueued: false, flushes: 0, failures: [],
-    flush() { this.flushes++; },
+    flush() { this.flushes++; return 0; },
     durabilityFailed(e: unknown) { this.failures.push(e); },
   };
 }
@@ -115,6 +116,26 @@ test('fanout: one flush per target per pass, slots released when their commit is
   const now = { ready: false, owner: d };
   releaseWhenDurable(now, undefined);
   assert.equal(now.ready, true);
+});
+
+test('fanout: a pass writes about outboundSocketWriteBytesPerTurnMax; the targets it did not reach go first in the next', async () => {
+  const order: string[] = [];
+  const writer = (name: string, bytes: number): FlushTarget => ({
+    flushQueued: false,
+    flush(budgetBytes: number) { order.push(name); return Math.min(bytes, budgetBytes); },
+    durabilityFailed() {},
+    failInternal() {},
+  });
+  const half = outboundSocketWriteBytesPerTurnMax / 2;
+  const [a, b, c, d] = [writer('a', half), writer('b', half), writer('c', half), writer('d', 10)];
+  for (const t of [a, b, c]) queueFlush(t);
+  await new Promise((r) => setImmediate(r));
+  // Before the bound every queued target was flushed in one turn, whatever it wrote.
+  assert.deepEqual(order, ['a', 'b'], 'the pass stops once its bytes are spent');
+  assert.equal(c.flushQueued, true);
+  queueFlush(d);
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(order, ['a', 'b', 'c', 'd'], 'the one carried goes before one queued later');
 });
 
 test('single-set clients with several queries share one frame per (query set id, list of updates)', () => {

@@ -149,7 +149,9 @@ export function attachWebSocket(server: Server, deps: AttachDeps): AttachedWebSo
       // outboundStallTimeoutMs is closed with 1008 (server/outbound-budget.ts).
       const outboundHolder: OutboundHolder = {
         heldBytes: 0,
-        pendingBytes: () => session.outboundPendingBytes(),
+        // Charged only while its socket holds bytes: when the socket took all it was handed, what the session holds
+        // waits for the server's write turns (fanout.ts), not for the client to read.
+        pendingBytes: () => (ws.bufferedAmount === 0 ? 0 : session.outboundPendingBytes()),
         progressMark: () => socketProgressMark(socket),
         evict: (reason, stalled) => session.fail(stalled === true ? closeCodes.policyViolation : closeCodes.tryAgainLater, reason),
       };

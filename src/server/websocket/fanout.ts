@@ -2,20 +2,27 @@
 // flush pass per event-loop turn.
 //
 // Owns: the group of outbound slots waiting for one commit's durability (one `durable.then` for all sessions
-// instead of one per subscriber), and the list of sessions with something to send (one setImmediate for all of them
-// instead of one per session). Does not own: what a slot holds or how a session writes it (session.ts).
-// May call: nothing but node timers.
+// instead of one per subscriber), the list of sessions with something to send (one setImmediate for all of them
+// instead of one per session), and the bytes one pass may write (`outboundSocketWriteBytesPerTurnMax`: sessions not
+// reached wait for the next turn, first in it). Does not own: what a slot holds or how a session writes it (session.ts).
+// May call: node timers, limits.ts.
 //
 // Why: with confirmed reads a commit with N subscribers used to attach N promise reactions and schedule N
 // setImmediate callbacks; at 100 subscribers × 1000 tx/s that bookkeeping and its garbage were a third of the
-// server's CPU (docs/bench-subscriptions.md).
+// server's CPU (docs/bench-subscriptions.md). The byte bound: a socket with room in its kernel buffer takes a write
+// at once, so one pass copied a 1 MB update into 200 subscribers' sockets in one turn and /v1/ping waited behind it.
+
+import { outboundSocketWriteBytesPerTurnMax } from '../../limits.js';
 
 /** A session as the flush pass sees it. */
 export interface FlushTarget {
   /** True while the target is on the pending list (set and cleared only by this module). */
   flushQueued: boolean;
-  /** Writes whatever is ready. */
-  flush(): void;
+  /**
+   * Writes what is ready, about `budgetBytes` at most (it may exceed them by one message), and returns the bytes it
+   * handed to its socket. A target that stops with ready messages and a socket that would take them queues itself.
+   */
+  flush(budgetBytes: number): number;
   /** The commit a slot waited for could not be made durable: the session must close. */
   durabilityFailed(error: unknown): void;
   /** A bug while serving this target (a throw from flush): it closes, everyone else is still served. */
@@ -49,14 +56,31 @@ function flushPass(): void {
   passScheduled = false;
   const targets = pending;
   pending = spare;
-  for (let i = 0; i < targets.length; i++) {
+  let budgetBytes = outboundSocketWriteBytesPerTurnMax;
+  let i = 0;
+  for (; i < targets.length && budgetBytes > 0; i++) {
     const t = targets[i];
     t.flushQueued = false;
     try {
-      t.flush();
+      budgetBytes -= t.flush(budgetBytes);
     } catch (e) {
       t.failInternal(e);
     }
+  }
+  if (i < targets.length) {
+    // This turn's bytes are spent: the targets not reached go first in the next pass (still flushQueued), before
+    // those queued meanwhile. The pass goes on, so its frame cache is kept.
+    const carried = targets.slice(i);
+    for (const t of pending) carried.push(t);
+    pending.length = 0;
+    spare = pending;
+    pending = carried;
+    targets.length = 0;
+    if (!passScheduled) {
+      passScheduled = true;
+      setImmediate(flushPass);
+    }
+    return;
   }
   targets.length = 0;
   spare = targets;

@@ -514,16 +514,21 @@ export class JsonSession implements ClientSink, FlushTarget {
     releaseWhenDurable(slot, this.options.confirmedReads ? durable : undefined);
   }
 
-  flush(): void {
+  /** Sends what is ready from the head, about `budgetBytes` (this turn's pass, fanout.ts); the rest in the next pass. */
+  flush(budgetBytes: number): number {
     const q = this.outbound;
     let n = 0;
-    while (!this.closed && n < q.length && q[n].ready && q[n].text !== undefined) {
+    let sent = 0;
+    while (!this.closed && n < q.length && q[n].ready && q[n].text !== undefined && sent < budgetBytes) {
       const text = q[n++].text!;
       this.outboundBytes -= text.length;
+      sent += text.length;
       this.ws.send(text, { binary: false, compress: false });
     }
     q.splice(0, n);
+    if (!this.closed && q.length > 0 && q[0].ready && q[0].text !== undefined) queueFlush(this);
     this.checkOutboundLimit();
+    return sent;
   }
 
   durabilityFailed(error: unknown): void {

@@ -17,7 +17,8 @@
 // and frames go out strictly from the head. A slot that waits (durability, the reducer's final result) holds
 // back everything after it, which is exactly upstream's head-of-line rule.
 //
-// Backpressure: a flush hands the socket at most `outboundSocketBufferedBytesMax` and then waits for it to drain; a
+// Backpressure: a flush hands the socket at most `outboundSocketBufferedBytesMax` and then waits for it to drain (or,
+// when the flush pass's `outboundSocketWriteBytesPerTurnMax` ran out first, for the next pass, fanout.ts); a
 // wire message above `outboundFragmentBytes` goes out as fragments of one WebSocket message (the client still sees one
 // message), so a 70 MiB SubscribeApplied streams to a fast reader instead of landing in the socket's buffer at once.
 // A client is too slow when nothing of what its socket holds is read for `outboundStallTimeoutMs`, or when
@@ -218,6 +219,8 @@ export class Session implements ClientSink, FlushTarget {
   private readonly wireBacklog: Uint8Array[] = [];
   /** The wire message going out as fragments, and how much of it is written. */
   private stream: { data: Uint8Array; offsetBytes: number } | undefined;
+  /** What this flush may still write of its pass's bytes (fanout.ts), for a stream's fragments. */
+  private turnBytesLeft = 0;
   /** Set while flushes wait for the socket's 'drain' (it holds `outboundSocketBufferedBytesMax`). */
   private drainWait = false;
   private drainListening = false;
@@ -629,16 +632,19 @@ export class Session implements ClientSink, FlushTarget {
 
   /**
    * Sends what is ready from the head of the queue (v3: coalesced into frames ≤ 512 KiB), as much as the socket may
-   * take now (`outboundSocketBufferedBytesMax`); the rest waits for the socket to drain. Called by fanout.ts.
+   * take now (`outboundSocketBufferedBytesMax`) and this turn's pass allows (`budgetBytes`, fanout.ts); the rest waits
+   * for the socket to drain, or for the next pass when the socket had room. Returns the bytes handed to the socket.
    */
-  flush(): void {
-    if (this.closed || this.drainWait) return;
+  flush(budgetBytes: number): number {
+    if (this.closed || this.drainWait) return 0;
+    const handedBefore = this.handedBytes;
+    this.turnBytesLeft = budgetBytes;
     if (!this.sendBacklog()) {
       this.armStallCheck();
-      return;
+      return this.handedBytes - handedBefore;
     }
     const q = this.outbound;
-    let budget = outboundSocketBufferedBytesMax - this.ws.bufferedAmount;
+    let budget = Math.min(outboundSocketBufferedBytesMax - this.ws.bufferedAmount, budgetBytes);
     let n = 0;
     while (budget > 0 && n < q.length && q[n].ready && q[n].framed !== undefined) budget -= q[n++].framed!.length;
     if (n > 0) {
@@ -656,17 +662,25 @@ export class Session implements ClientSink, FlushTarget {
     }
     if (this.outboundBytes === 0) this.outboundLargestBytes = 0;
     const buffered = this.ws.bufferedAmount;
-    if (this.stream !== undefined || (q.length > 0 && q[0].ready && buffered >= outboundSocketBufferedBytesMax)) {
-      this.awaitDrain();
-    }
+    if (this.stream !== undefined || (q.length > 0 && q[0].ready && q[0].framed !== undefined)) this.awaitRoom();
     if (buffered > 0) this.armStallCheck();
     this.checkOutboundLimit();
+    return this.handedBytes - handedBefore;
+  }
+
+  /**
+   * Stopped with more to send: waits for the socket to drain when it holds its budget, else (this turn's bytes were
+   * spent, or the kernel took all of a full budget) goes on in the next flush pass.
+   */
+  private awaitRoom(): void {
+    if (this.ws.bufferedAmount >= outboundSocketBufferedBytesMax) this.awaitDrain();
+    else this.scheduleFlush();
   }
 
   /** Continues the stream, then the wire backlog; true when both are done (the queue may go next). */
   private sendBacklog(): boolean {
     if (this.stream !== undefined && !this.sendFragments()) {
-      this.awaitDrain();
+      this.awaitRoom();
       return false;
     }
     if (this.wireBacklog.length === 0) return true;
@@ -674,7 +688,7 @@ export class Session implements ClientSink, FlushTarget {
     for (const m of backlog) this.outboundBytes -= m.length;
     this.writeMessages(backlog, 0);
     if (this.stream === undefined) return true;
-    this.awaitDrain();
+    this.awaitRoom();
     return false;
   }
 
@@ -744,16 +758,17 @@ export class Session implements ClientSink, FlushTarget {
     }
   }
 
-  /** Writes fragments of the stream while the socket has room; true once its last fragment is written. */
+  /** Writes fragments of the stream while the socket has room and the turn bytes; true once its last one is written. */
   private sendFragments(): boolean {
     const stream = this.stream!;
     const data = stream.data;
-    while (this.ws.bufferedAmount < outboundSocketBufferedBytesMax) {
+    while (this.ws.bufferedAmount < outboundSocketBufferedBytesMax && this.turnBytesLeft > 0) {
       const from = stream.offsetBytes;
       const to = Math.min(from + outboundFragmentBytes, data.length);
       const fin = to === data.length;
       this.ws.send(data.subarray(from, to), fin ? sendOptions : fragmentOptions);
       this.handedBytes += wsFrameBytes(to - from);
+      this.turnBytesLeft -= to - from;
       stream.offsetBytes = to;
       this.outboundBytes -= to - from;
       if (fin) {
