@@ -39,6 +39,8 @@ const slabRowMaxBytes = 1024;
 const slabBytes = 16 * 1024;
 let slab = new Uint8Array(slabBytes);
 let slabUsed = 0;
+/** `slab`'s buffer (slab starts at its byte 0). */
+let slabBuffer = slab.buffer;
 
 /**
  * A copy of `length` bytes of `src` from `srcStart` that nobody writes again: a view carved from a shared slab (one
@@ -47,11 +49,12 @@ let slabUsed = 0;
  */
 export function copyOut(src: Uint8Array, srcStart: number, length: number): Uint8Array {
   if (length > slabRowMaxBytes) return src.slice(srcStart, srcStart + length);
-  if (slabUsed + length > slabBytes) { slab = new Uint8Array(slabBytes); slabUsed = 0; }
+  if (slabUsed + length > slabBytes) { slab = new Uint8Array(slabBytes); slabBuffer = slab.buffer; slabUsed = 0; }
   const at = slabUsed;
   copyBytes(slab, at, src, srcStart, length);
   slabUsed = at + length;
-  return slab.subarray(at, at + length);
+  // A view made directly: `subarray` looks up the species constructor first (Node 20: ~35 against ~18 ns a view).
+  return new Uint8Array(slabBuffer, at, length);
 }
 
 /** A growable stack of int32s in a typed array (free ids, pending ids): no JS value per entry. */

@@ -323,7 +323,7 @@ export class SyscallHost {
       at += updateRecordHeaderBytes;
       try {
         // No checkScheduleRow: MutTx.infallibleUpdate / infallibleInsert exclude schedule tables.
-        const tx = this.txOrThrow(), row = bytes.subarray(at, at + len);
+        const tx = this.txOrThrow(), row = new Uint8Array(bytes.buffer, bytes.byteOffset + at, len); // not subarray: see copyOut
         if (tableId === deleteRecordMarker) {
           // The shim held the row in its cache: the delete finds it.
           const deleted = tx.deleteByIndexPoint(indexId, row);
