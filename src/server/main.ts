@@ -241,7 +241,7 @@ async function startPg(
         const verified = await tokens.verify(token);
         return { identity: verified.identity, token: verified.token, payloadJson: verified.payloadJson };
       },
-      sql: (database, credentials, query, gone) => sqlAsClient(databases, databases.resolve(database), credentials, query, gone),
+      sql: (database, credentials, query, gone, address) => sqlAsClient(databases, databases.resolve(database), credentials, query, gone, address),
       onError,
     },
   });

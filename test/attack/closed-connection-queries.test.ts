@@ -10,7 +10,7 @@ import { connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import { buildFixture, cleanupTempDirs, freePort, startTestServer, within, type TestServer } from '../harness.js';
-import { rssMiB } from './flood.js';
+import { oneOff, rssMiB } from './flood.js';
 
 const rowBytes = 1_000_000;
 const rows = 40; // an answer of ~40 MB
@@ -46,16 +46,6 @@ after(async () => {
   cleanupTempDirs();
 });
 
-/** A v2 OneOffQuery message. */
-function oneOff(requestId: number, query: string): Buffer {
-  const text = Buffer.from(query);
-  const m = Buffer.alloc(9 + text.length);
-  m[0] = 2; // OneOffQuery
-  m.writeUInt32LE(requestId, 1);
-  m.writeUInt32LE(text.length, 5);
-  text.copy(m, 9);
-  return m;
-}
 
 /**
  * Opens a v2 connection that never reads, pipelines `queries` one-off queries of the whole table, and samples the

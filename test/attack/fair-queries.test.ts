@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import { cleanupTempDirs, within, type TestServer } from '../harness.js';
-import { serverWithDatabase } from './flood.js';
+import { oneOff, serverWithDatabase } from './flood.js';
 
 let server: TestServer;
 let token: string;
@@ -22,16 +22,6 @@ before(async () => {
 });
 after(async () => { await server.stop(); cleanupTempDirs(); });
 
-/** A v2 OneOffQuery message. */
-function oneOff(requestId: number, query: string): Buffer {
-  const text = Buffer.from(query);
-  const m = Buffer.alloc(9 + text.length);
-  m[0] = 2;
-  m.writeUInt32LE(requestId, 1);
-  m.writeUInt32LE(text.length, 5);
-  text.copy(m, 9);
-  return m;
-}
 
 test("another client's /sql is answered after at most two of a connection's pipelined slow queries", async (t) => {
   // 2,500 `<>` terms over 30,000 rows: ~1 s of the database's thread per query, within every limit.

@@ -1,5 +1,6 @@
 // test/attack/flood.ts — one client sending a query in a loop, shared by the attack tests of both protocols: what the
-// server's RSS peaked at while it did, and whether every query was answered; and a server with one database published.
+// server's RSS peaked at while it did, and whether every query was answered; a server with one database published; a
+// v2 OneOffQuery message.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -44,4 +45,15 @@ export async function floodQueries(ws: WebSocket, query: string | Buffer, pid: n
   clearInterval(sampler);
   assert.equal(answers, sent + 1, 'the first message and every query answered');
   assert.ok(rssPeak - rssBefore < growthMiBMax, `the server grew by ${Math.round(rssPeak - rssBefore)} MiB for ${sent} queries`);
+}
+
+/** A v2 OneOffQuery message. */
+export function oneOff(requestId: number, query: string): Buffer {
+  const text = Buffer.from(query);
+  const m = Buffer.alloc(9 + text.length);
+  m[0] = 2; // OneOffQuery
+  m.writeUInt32LE(requestId, 1);
+  m.writeUInt32LE(text.length, 5);
+  text.copy(m, 9);
+  return m;
 }

@@ -7,7 +7,9 @@
 // Round robin alone was not enough (session 12 probe): another client's /sql is a chain of hops (client_connected, its
 // reply after the durability flush, then the query) and each hop found the slow connection's next query running.
 // Requests that belong to no connection (open, close, update, metrics, module HTTP, commit events) are barriers: they run
-// after everything before them and before everything after.
+// after everything before them and before everything after. The database owner's connections (their caller's identity,
+// or a subAdd saying isOwner: `note`) go first among the lanes (session 12 probe: the owner's /sql waited 25 s behind
+// 200 v2 connections' slow one-off queries, one turn each); a slow request of theirs rests them as anyone's.
 // May call: host/worker/protocol.ts (types), limits.ts.
 
 import { backlogLaneRestMsMax } from '../../limits.js';
@@ -26,18 +28,38 @@ function laneOf(req: Request): bigint | undefined {
   }
 }
 
-/** Requests of several connections, each connection's in order; `lanes` iterates in the round-robin order. */
-type Segment = { barrier: Request } | { lanes: Map<bigint, Request[]> };
+/**
+ * Requests of several connections, each connection's in order; `lanes` iterates in the round-robin order, `first` (the
+ * owner's connections) likewise, and before `lanes`.
+ */
+type Segment = { barrier: Request } | { lanes: Map<bigint, Request[]>; first: Map<bigint, Request[]> };
 
 export class Backlog {
   private readonly segments: Segment[] = [];
   private count = 0;
   /** Connections resting after a slow request, until when (performance.now()). */
   private readonly resting = new Map<bigint, number>();
-  /** The connection whose request `peek` named last (`shift` takes from it). */
+  /** The connection whose request `peek` named last (`shift` takes from it), and whether it is the owner's. */
   private nextLane: bigint | undefined;
+  private nextFirst = false;
+  /** The database owner (from its `open`) and the connections it opened (subAdd isOwner) while open. */
+  private ownerIdentity: bigint | undefined;
+  private readonly ownerConnections = new Set<bigint>();
 
   get size(): number { return this.count; }
+
+  /** Learns who owns the database and which connections are the owner's: call with every request as it arrives. */
+  note(req: Request): void {
+    if (req.op === 'open') this.ownerIdentity = req.ownerIdentity;
+    else if (req.op === 'subAdd' && req.isOwner) this.ownerConnections.add(req.connectionId);
+    else if (req.op === 'subRemove') this.ownerConnections.delete(req.connectionId);
+  }
+
+  /** Whether `req` (of connection `lane`) is the owner's. */
+  private isOwners(req: Request, lane: bigint): boolean {
+    if ('caller' in req) return req.caller.identity === this.ownerIdentity;
+    return this.ownerConnections.has(lane);
+  }
 
   /** Adds `req`; true when it can run before the resting connections' requests (drain soon). */
   push(req: Request): boolean {
@@ -48,9 +70,10 @@ export class Backlog {
       this.segments.push({ barrier: req });
       return this.segments.length === 1;
     }
-    let lanes: Map<bigint, Request[]>;
-    if (last !== undefined && 'lanes' in last) lanes = last.lanes;
-    else this.segments.push({ lanes: (lanes = new Map()) });
+    let segment: Extract<Segment, { lanes: unknown }>;
+    if (last !== undefined && 'lanes' in last) segment = last;
+    else this.segments.push((segment = { lanes: new Map(), first: new Map() }));
+    const lanes = this.isOwners(req, lane) ? segment.first : segment.lanes;
     const queue = lanes.get(lane);
     if (queue === undefined) lanes.set(lane, [req]);
     else queue.push(req);
@@ -82,12 +105,15 @@ export class Backlog {
     if ('barrier' in head) return head.barrier;
     const now = performance.now();
     let wake = Infinity;
-    for (const [lane, queue] of head.lanes) {
-      if (!this.isResting(lane, now)) {
-        this.nextLane = lane;
-        return queue[0];
+    for (const lanes of [head.first, head.lanes]) {
+      for (const [lane, queue] of lanes) {
+        if (!this.isResting(lane, now)) {
+          this.nextLane = lane;
+          this.nextFirst = lanes === head.first;
+          return queue[0];
+        }
+        wake = Math.min(wake, this.resting.get(lane)! - now);
       }
-      wake = Math.min(wake, this.resting.get(lane)! - now);
     }
     return Math.max(1, Math.ceil(wake));
   }
@@ -102,11 +128,12 @@ export class Backlog {
       return;
     }
     const lane = this.nextLane!;
-    const queue = head.lanes.get(lane)!;
+    const lanes = this.nextFirst ? head.first : head.lanes;
+    const queue = lanes.get(lane)!;
     queue.shift();
-    head.lanes.delete(lane);
-    if (queue.length > 0) head.lanes.set(lane, queue);  // to the end of the round
-    else if (head.lanes.size === 0) this.segments.shift();
+    lanes.delete(lane);
+    if (queue.length > 0) lanes.set(lane, queue);  // to the end of the round
+    else if (head.lanes.size === 0 && head.first.size === 0) this.segments.shift();
   }
 
   /** The connection of `req` ran `tookMs` on it: past a turn's share, it rests that long (at most the cap). */
@@ -123,16 +150,18 @@ export class Backlog {
     let removed = 0;
     for (const segment of this.segments) {
       if ('barrier' in segment) continue;
-      for (const [lane, queue] of segment.lanes) {
-        const kept = queue.filter((req) => !drop(req));
-        removed += queue.length - kept.length;
-        if (kept.length === 0) segment.lanes.delete(lane);
-        else segment.lanes.set(lane, kept);
+      for (const lanes of [segment.first, segment.lanes]) {
+        for (const [lane, queue] of lanes) {
+          const kept = queue.filter((req) => !drop(req));
+          removed += queue.length - kept.length;
+          if (kept.length === 0) lanes.delete(lane);
+          else lanes.set(lane, kept);
+        }
       }
     }
     for (let i = this.segments.length - 1; i >= 0; i--) {
       const segment = this.segments[i]!;
-      if ('lanes' in segment && segment.lanes.size === 0) this.segments.splice(i, 1);
+      if ('lanes' in segment && segment.lanes.size === 0 && segment.first.size === 0) this.segments.splice(i, 1);
     }
     this.count -= removed;
     return removed;
@@ -142,5 +171,6 @@ export class Backlog {
     this.segments.length = 0;
     this.count = 0;
     this.resting.clear();
+    this.ownerConnections.clear();
   }
 }

@@ -436,6 +436,7 @@ class DatabaseSession {
   }
 
   private readonly onRequest = (req: Request): void => {
+    this.backlog.note(req);                      // who owns the database, which connections are the owner's
     this.runCalls();                             // the calls before it run first
     if (req.op === 'subRemove') this.dropQueries(req.connectionId);
     if (this.backlog.size > 0 || this.turnSpent() || this.backlog.restsNow(req)) {

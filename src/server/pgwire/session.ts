@@ -37,9 +37,10 @@ export interface PgBackend {
   /**
    * POST /v1/database/:database/sql's path (same resolution, permissions and errors: HttpError), answered as the
    * backend messages of each statement (sql/pg-messages.ts renderPgAnswer), without ReadyForQuery. `gone`: the client
-   * closed its connection (its query is then not run if it has not started).
+   * closed its connection (its query is then not run if it has not started); `address`: the client's remote address,
+   * for its share of the database's queue of queries (server/routes/database.ts SqlSlots).
    */
-  sql(database: string, credentials: Credentials, query: string, gone?: () => boolean): Promise<Uint8Array>;
+  sql(database: string, credentials: Credentials, query: string, gone?: () => boolean, address?: string): Promise<Uint8Array>;
   /** An error that is our bug, not the client's. */
   onError(error: unknown): void;
   /** The server's bound on answers not yet read (server/outbound-budget.ts); none in unit tests. */
@@ -264,7 +265,8 @@ export class PgSession {
     }
     let answer: Uint8Array;
     try {
-      answer = await this.backend.sql(this.database, this.credentials!, query, () => this.state === 'closed' || this.socket.destroyed);
+      answer = await this.backend.sql(this.database, this.credentials!, query, () => this.state === 'closed' || this.socket.destroyed,
+        this.socket.remoteAddress);
     } catch (error) {
       if (error instanceof HttpError && error.status === 404) {
         this.fail(databaseMissing(this.database));

@@ -268,7 +268,8 @@ async function sql(ctx: RequestContext, registry: DatabaseRegistry): Promise<voi
   const query = await ctx.text(jsonBodyMaxBytes, 'The SQL query');
   const socket = ctx.req.socket;
   const gone = () => socket.destroyed || !socket.writable;
-  const body = await asSqlClient(registry, record, credentials, (db, caller, options) => db.sqlJson(query, caller, options), gone);
+  const body = await asSqlClient(registry, record, credentials, (db, caller, options) => db.sqlJson(query, caller, options), gone,
+    socket.remoteAddress);
   ctx.sendBytes(200, body, jsonContentType);
 }
 
@@ -277,16 +278,17 @@ async function sql(ctx: RequestContext, registry: DatabaseRegistry): Promise<voi
  * mapped to HttpError. A client `gone` by the time its client_connected ran (the database's queue is long) does not
  * have its query run: nobody would read the answer. Session 12 probe: 20 loops sending `SELECT *` of a 40 MB table and
  * closing the socket at once, for 5 s, queued 1,740 queries that all ran (the owner's /sql waited 87 s, the server
- * grew to 6.8 GiB of answers written to closed sockets).
+ * grew to 6.8 GiB of answers written to closed sockets). `address`: the client's, for its share of the queue (SqlSlots).
  */
 async function asSqlClient<T>(
   registry: DatabaseRegistry, record: DatabaseRecord, credentials: Credentials,
   fn: (db: HostedDatabase, caller: Caller, options: { isOwner: boolean }) => Promise<T>, gone?: () => boolean,
+  address?: string,
 ): Promise<T> {
   const db = await registry.get(record);
   const options = { isOwner: record.ownerIdentity === credentials.identity };
   return asHttpClient(db, credentials, async (caller) => {
-    const slots = await sqlSlot(record.identity);
+    const slots = await sqlSlot(record.identity, options.isOwner, address ?? '', credentials.identity);
     try {
       if (gone?.() === true) throw new HttpError(400, 'The client closed its connection before its query ran');
       return await fn(db, caller, options);
@@ -298,25 +300,60 @@ async function asSqlClient<T>(
   });
 }
 
-/** Per database: its queries handed to it (≤ sqlRequestsInFlightPerDatabaseMax) and those waiting, in arrival order. */
-interface SqlSlots { running: number; readonly waiting: (() => void)[] }
+/**
+ * Per database: its queries handed to it (≤ sqlRequestsInFlightPerDatabaseMax) and those waiting. The owner's go
+ * first; the others take turns by remote address, and within an address by identity, each in arrival order: 200
+ * connections of one client get one share, not 200 places ahead of everyone else (session 12 probe: the owner's /sql
+ * waited 97 s behind 200 unread ones).
+ */
+interface SqlSlots {
+  running: number;
+  readonly owner: (() => void)[];
+  /** Address → identity → waiting starts; both maps iterate in turn order (a served entry moves to the end). */
+  readonly others: Map<string, Map<bigint, (() => void)[]>>;
+}
 const sqlSlotsByDatabase = new Map<bigint, SqlSlots>();
 
 /** Resolves once the database `identity` has room for one more query (limits.ts sqlRequestsInFlightPerDatabaseMax). */
-function sqlSlot(identity: bigint): SqlSlots | Promise<SqlSlots> {
+function sqlSlot(identity: bigint, isOwner: boolean, address: string, caller: bigint): SqlSlots | Promise<SqlSlots> {
   let slots = sqlSlotsByDatabase.get(identity);
-  if (slots === undefined) sqlSlotsByDatabase.set(identity, (slots = { running: 0, waiting: [] }));
+  if (slots === undefined) sqlSlotsByDatabase.set(identity, (slots = { running: 0, owner: [], others: new Map() }));
   const held = slots;
   if (held.running < sqlRequestsInFlightPerDatabaseMax) {
     held.running++;
     return held;
   }
-  return new Promise((resolve) => held.waiting.push(() => resolve(held)));
+  return new Promise((resolve) => {
+    const start = () => resolve(held);
+    if (isOwner) return void held.owner.push(start);
+    let byCaller = held.others.get(address);
+    if (byCaller === undefined) held.others.set(address, (byCaller = new Map()));
+    const queue = byCaller.get(caller);
+    if (queue === undefined) byCaller.set(caller, [start]);
+    else queue.push(start);
+  });
+}
+
+/** The next waiting query: the owner's, else the next address's next identity's (both then go to the end). */
+function nextWaiting(slots: SqlSlots): (() => void) | undefined {
+  const owned = slots.owner.shift();
+  if (owned !== undefined) return owned;
+  for (const [address, byCaller] of slots.others) {
+    slots.others.delete(address);
+    for (const [caller, queue] of byCaller) {
+      byCaller.delete(caller);
+      const next = queue.shift()!;
+      if (queue.length > 0) byCaller.set(caller, queue);
+      if (byCaller.size > 0) slots.others.set(address, byCaller);
+      return next;
+    }
+  }
+  return undefined;
 }
 
 /** The query answered: the next waiting one takes its place (its count stays), or the count drops. */
 function releaseSqlSlot(identity: bigint, slots: SqlSlots): void {
-  const next = slots.waiting.shift();
+  const next = nextWaiting(slots);
   if (next !== undefined) {
     next();
     return;
@@ -331,8 +368,9 @@ function releaseSqlSlot(identity: bigint, slots: SqlSlots): void {
  */
 export function sqlAsClient(
   registry: DatabaseRegistry, record: DatabaseRecord, credentials: Credentials, query: string, gone?: () => boolean,
+  address?: string,
 ): Promise<Uint8Array> {
-  return asSqlClient(registry, record, credentials, (db, caller, options) => db.sqlPg(query, caller, options), gone);
+  return asSqlClient(registry, record, credentials, (db, caller, options) => db.sqlPg(query, caller, options), gone, address);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
