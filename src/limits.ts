@@ -426,6 +426,17 @@ export function pgStartupTimeoutMsConfigured(env: NodeJS.ProcessEnv = process.en
   return limitFromEnv('SPACETIME_PG_STARTUP_TIMEOUT_MS', pgStartupTimeoutMsDefault, env);
 }
 assertLimit(pgMessageBytesMax >= 16 * 1024 + 64, 'a password message holds the largest token (auth/tokens.ts tokenMaxBytes)');
+/**
+ * Bytes a PostgreSQL connection may send ahead while its message is being handled (a query running): the session
+ * keeps reading until its unhandled input passes this, then pauses the socket until it is done. It keeps reading so
+ * that a client's close is seen at once (its waiting query is then not run, its answer not made): with the socket
+ * paused, a closed psql was noticed only when the answer's write failed (session 12 attack probe). A whole message
+ * still needs `pgMessageBytesMax`, read when nothing is being handled.
+ */
+export const pgInputAheadBytesMax = 64 * 1024;
+assertLimit(pgInputAheadBytesMax <= pgMessageBytesMax, 'what a busy connection reads ahead is at most one message');
+assertLimit(pgConnectionsMax * (pgInputAheadBytesMax + 64 * 1024) <= 64 * 1024 * 1024,
+  'every connection reading ahead (plus one socket chunk each) holds at most 64 MiB');
 
 // ---- OIDC tokens from any issuer (issue 13 item 12) ----------------------------------------------------------------
 // A token from an issuer we have not seen makes the server fetch that issuer's discovery document and key set

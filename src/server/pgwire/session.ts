@@ -1,12 +1,13 @@
 // server/pgwire/session.ts — one PostgreSQL client connection: startup, password (token) authentication, simple
 // queries, and the answers to everything we do not support.
 //
-// Owns: the connection's state machine (startup → password → ready → closed), the startup deadline, reading one
-// message at a time (the socket is paused while a query runs, so a client cannot queue unbounded input), waiting for
-// the socket to drain between queries, and turning SQL errors into backend messages. A query's rows come as backend
+// Owns: the connection's state machine (startup → password → ready → closed), the startup deadline, handling one
+// message at a time (while one is handled the socket is read on up to `pgInputAheadBytesMax` and then paused, so a
+// client cannot queue unbounded input, and its close is seen at once: its waiting query is not run), waiting for the
+// socket to drain between queries, and turning SQL errors into backend messages. A query's rows come as backend
 // messages rendered where the query ran (sql/pg-messages.ts); the session writes them as they are.
 // May call: server/pgwire/protocol.ts, server/http.ts (HttpError, Credentials), auth/tokens.ts (AuthError),
-// server/outbound-budget.ts (answers not yet read count against the server's bound).
+// server/outbound-budget.ts (answers not yet read count against the server's bound), limits.ts.
 //
 // Upstream (crates/pg/src/pg_server.rs on the pgwire crate) answers the same way: SSLRequest 'N'; no database name →
 // "Database name is required"; the database is looked up before the token is checked; a bad token is FATAL 28P01;
@@ -18,6 +19,7 @@ import { randomInt } from 'node:crypto';
 import { AuthError } from '../../auth/tokens.js';
 import { HttpError, type Credentials } from '../http.js';
 import { socketProgressMark, type OutboundBudget, type OutboundHolder } from '../outbound-budget.js';
+import { pgInputAheadBytesMax } from '../../limits.js';
 import {
   FrameReader, ProtocolError, authenticationCleartextPassword, authenticationOk, backendKeyData, decodeSingleString,
   decodeStartup, emptyQueryResponse, encryptionRefused, errorResponse, parameterStatus, readyForQuery, type ErrorFields,
@@ -86,9 +88,12 @@ export class PgSession {
     this.startupTimer.unref();
     socket.on('data', (chunk: Buffer) => {
       this.reader.push(chunk);
+      if (this.pumping && this.reader.bufferedBytes > pgInputAheadBytesMax) this.socket.pause();
       void this.pump();
     });
     socket.on('error', () => this.close());
+    // The client closed (its end of the stream): nothing it asked for is wanted any more, even while a query runs.
+    socket.on('end', () => this.close());
     socket.on('close', () => this.close());
     socket.on('drain', () => this.backend.outboundBudget?.update(this.outbound));
   }
@@ -121,11 +126,10 @@ export class PgSession {
     this.close();
   }
 
-  /** Handles whole messages one at a time; the socket is paused while one is in flight. */
+  /** Handles whole messages one at a time; the socket is paused while one is in flight and more than a little waits. */
   private async pump(): Promise<void> {
     if (this.pumping) return;
     this.pumping = true;
-    this.socket.pause();
     try {
       for (;;) {
         if (this.state === 'closed') return;
