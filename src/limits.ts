@@ -607,6 +607,19 @@ export const databasesMaxDefault = 1_024;
 export function databasesMaxConfigured(env: NodeJS.ProcessEnv = process.env): number {
   return limitFromEnv('SPACETIME_DATABASES_MAX', databasesMaxDefault, env);
 }
+/**
+ * Databases one identity owns on a server; a publish or restore that would create one more for it is refused with 403
+ * naming this limit. Without it one client, anonymous or not, could take every place of `databasesMaxDefault` (session
+ * 10 attack probe), and the server refused everyone else's new databases. An identity costs nothing to mint, so this
+ * stops one client or one runaway script, not one that mints identities: for that, restrict who publishes (config.toml
+ * [publish], `--allow-publish`). `SPACETIME_DATABASES_PER_IDENTITY_MAX` sets it (tests, operators).
+ */
+export const databasesPerIdentityMaxDefault = 64;
+/** The bound this server runs with: `SPACETIME_DATABASES_PER_IDENTITY_MAX`, else the default. */
+export function databasesPerIdentityMaxConfigured(env: NodeJS.ProcessEnv = process.env): number {
+  return limitFromEnv('SPACETIME_DATABASES_PER_IDENTITY_MAX', databasesPerIdentityMaxDefault, env);
+}
+assertLimit(databasesPerIdentityMaxDefault * 4 <= databasesMaxDefault, "one identity's databases leave most of the bound to others");
 
 // ---- Databases opening at start (issue 12: "restart waits") ---------------------------------------------------------
 // A restarted server listens at once and opens its databases in the background (server/databases.ts); what is

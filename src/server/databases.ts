@@ -45,7 +45,7 @@ import { readBackup, restoreInto, writeBackup, BackupDamagedError } from '../dur
 import {
   databaseOpenWaitMsConfigured, databaseResumeProbeBytes, databaseResumeRetryFirstMs, databaseResumeRetryMaxMs,
   databaseResumeStableMs,
-  databasesMaxConfigured, databasesOpenedAtOnceMax,
+  databasesMaxConfigured, databasesOpenedAtOnceMax, databasesPerIdentityMaxConfigured,
 } from '../limits.js';
 
 export const lockedDeleteMessage = 'Database is locked and cannot be deleted. Run `spacetime unlock` first.';
@@ -107,6 +107,8 @@ export class DatabaseRegistry {
   publishPolicy: PublishPolicy = { anyone: true, identities: new Set(), issuers: new Set() };
   /** Databases this server holds at most (limits.ts `databasesMaxDefault`); a publish or restore past it is refused. */
   databasesMax = databasesMaxConfigured();
+  /** Databases one identity owns at most (limits.ts `databasesPerIdentityMaxDefault`); past it its new ones are refused. */
+  databasesPerIdentityMax = databasesPerIdentityMaxConfigured();
   /** How long what is addressed to a database still opening at start waits for it (limits.ts `databaseOpenWaitMsDefault`). */
   openWaitMs = databaseOpenWaitMsConfigured();
 
@@ -435,7 +437,7 @@ export class DatabaseRegistry {
         }
         const refusal = publishRefusal(this.publishPolicy, identityToHex(caller), args.issuer);
         if (refusal !== undefined) throw new HttpError(403, refusal);
-        this.refuseWhenFull();
+        this.refuseWhenFull(caller);
         const names = target === undefined ? [] : [target.name];
         return { record: await this.create(newDatabaseIdentity(), caller, names, program), op: 'created' };
       }
@@ -567,7 +569,7 @@ export class DatabaseRegistry {
     return this.serialized(async () => {
       const refusal = publishRefusal(this.publishPolicy, identityToHex(args.caller), args.issuer);
       if (refusal !== undefined) throw new HttpError(403, refusal);
-      this.refuseWhenFull();
+      this.refuseWhenFull(args.caller);
       if (args.name !== undefined && this.control.byName(args.name) !== undefined) {
         throw new HttpError(409, `The name ${args.name} is taken: delete that database first or restore under another name`);
       }
@@ -605,14 +607,20 @@ export class DatabaseRegistry {
   }
 
   /**
-   * A new database past `databasesMax`, or while the server is at its memory bound, is refused (callers hold
-   * `serialized`, so creates cannot race past it).
+   * A new database past `databasesMax`, past `databasesPerIdentityMax` of its owner's, or while the server is at its
+   * memory bound, is refused (callers hold `serialized`, so creates cannot race past it).
    */
-  private refuseWhenFull(): void {
+  private refuseWhenFull(owner: bigint): void {
     const held = this.control.size;
     if (held >= this.databasesMax) {
       throw new HttpError(403, `This server holds ${held} databases, its limit (${this.databasesMax}, set by ` +
         'SPACETIME_DATABASES_MAX): delete a database first, or ask the operator to raise the limit');
+    }
+    const owned = this.control.ownedBy(owner).length;
+    if (owned >= this.databasesPerIdentityMax) {
+      throw new HttpError(403, `Identity ${identityToHex(owner)} owns ${owned} databases on this server, the limit for one ` +
+        `identity (databasesPerIdentityMax = ${this.databasesPerIdentityMax}, set by SPACETIME_DATABASES_PER_IDENTITY_MAX): ` +
+        'delete one of them first, or ask the operator to raise the limit');
     }
     refuseOverMemory('a new database is refused');
   }
