@@ -46,8 +46,8 @@ interface Shape {
   /** What the reducer does, for the table. */
   what: string;
   reducer: string;
-  /** The table `seed` fills, and how many rows (undefined: rowsPerTable). */
-  table?: string;
+  /** The tables `seed` fills (rowsPerTable rows each; the scheduled table fewer). */
+  table?: string | string[];
   /** Arguments of call `i` (0-based over the whole process: warm-up, then the runs), `rand` in [0, 1). */
   args(i: number, rand: () => number): Uint8Array;
 }
@@ -97,6 +97,9 @@ function shapes(): Shape[] {
       args: (_i, rand) => encode((w) => { w.writeU32(pick(rand, rowsPerTable)); w.writeI64(1n); }) },
     { name: 'scheduleInsert', what: 'insert into a scheduled table (autoInc)', reducer: 'scheduleInsert', table: 'reminders',
       args: (i) => encode((w) => { w.writeString(`remind ${i}`); }) },
+    { name: 'blindUpdate', what: 'find + update by u32 pk, then update by pk a row of another table never read', reducer: 'blindUpdate',
+      table: ['counters', 'profiles'],
+      args: (i, rand) => encode((w) => { w.writeU32(pick(rand, rowsPerTable)); w.writeU32(pick(rand, rowsPerTable)); w.writeString(`nick ${i}`); }) },
   ];
 }
 
@@ -153,7 +156,7 @@ async function main(): Promise<void> {
   const module = await Database.create({ identity: 6n, ownerIdentity: 2n, limits: { reducerTimeoutMs } },
     await benchModuleBundle('../../shapes/module'));
   for (const s of chosen) {
-    if (s.table !== undefined) await seed(module, s.table, s.table === 'reminders' ? reminderRows(totalCalls) : rowsPerTable);
+    for (const table of [s.table ?? []].flat()) await seed(module, table, table === 'reminders' ? reminderRows(totalCalls) : rowsPerTable);
   }
 
   const argsOf = new Map<string, Uint8Array[]>();

@@ -24,9 +24,10 @@
 // queued instead of crossing when its row passes the same checks the host would make (its length, or for rows
 // without a fixed width its row layout, validRow): it returns the 0 the host would return and cannot throw, so the
 // module observes no difference; a row that fails them crosses as usual, and gets the host's error. The queue goes to the host before any other crossing (op.applyUpdates, in order: every read sees it)
-// or with the call's result (callOutcome.okDeferred), or inside an insert's crossing. The cache is exact: every
-// crossing that may remove or change rows empties it (deletes, clears, updates that cross; not scans, counts, name
-// lookups, inserts or logs), and it survives from one reducer call to the next only when the host says nothing else
+// or with the call's result (callOutcome.okDeferred), or inside an insert's or an update's crossing. The cache is
+// exact: every crossing that may remove or change rows empties it (deletes, clears; not scans, counts, name lookups,
+// inserts or logs), an update that crosses drops what it holds of the update's own table (forgetTable: an update
+// changes one row of its table, and leaves every other table's rows as they were), and it survives from one reducer call to the next only when the host says nothing else
 // wrote in between (keepRowCacheFlag, MutTx.checkpoint/follows). Procedures and views neither use nor fill it.
 // A delete through the index of a cached row is queued the same way (tableId deleteRecordMarker, the key as its
 // bytes): the row exists, so it returns the 1 the host would, and leaves the cache with its entries.
@@ -521,6 +522,14 @@ function call(opc, a, b, c, d, e, f) {
   clearRowCache();
   return read(opc, a, b, c, d, e, f);
 }
+// Before a crossing that writes rows of table tableId only (an update): what the row cache holds of that table is
+// dropped, and of every other table stays true (a blind update of one table no longer empties the cache of all). The
+// dropped rows' arena bytes are garbage until the cache restarts.
+function forgetTable(tableId) {
+  recentScan = undefined;
+  if (lastC !== undefined && lastC.tableId === tableId) lastC = undefined;
+  for (const [id, c] of rowCache) if (c.tableId === tableId) rowCache.delete(id);
+}
 // A crossing that writes nothing (scans, counts, iterator steps, name lookups, the clock): the queued updates go first,
 // so the host reads what the call wrote, and the row cache stays true (a range scan or a count between a find and its
 // update no longer makes the update cross).
@@ -892,7 +901,17 @@ const sys = {
         return 0;
       }
     }
-    put(buf, len, 0); const n = call(${op.update}, tableId, indexId, len);
+    // It crosses: the updates queued before it travel in the same crossing, after the row (the host applies them
+    // first), and what the row cache holds of other tables stays true (an update changes one row of its own table).
+    checkLen(buf, len);
+    forgetTable(tableId);
+    if (xIter !== undefined) materialize();
+    let q = qLen;
+    if (len + q > X.length) grow(len + q);
+    copyBytes(X, 0, bytesOf(buf), 0, len);
+    if (q > 0) { qLen = 0; queueInto(len, q); }
+    let n;
+    for (;;) { n = H(${op.update}, tableId, indexId, len, q); if (n >= 0) break; q = 0; fail(n); }
     if (n > 0) new Uint8Array(buf).set(X.subarray(0, n)); return n;
   },
   datastore_delete_by_index_scan_point_bsatn(indexId, buf, len) {

@@ -750,7 +750,14 @@ export class SyscallHost {
         }
         return this.writeBack(generated);
       }
-      case op.update: return this.update(a as number, b as number, this.x.subarray(0, c as number));
+      case op.update: {
+        // Updates the shim queued before this one follow the row, as with an insert (isolate-src.ts datastore_update_bsatn).
+        if ((d as number) > 0) {
+          this.applyUpdates(c as number, (c as number) + (d as number));
+          if (this.deferredFailure !== undefined) throw new DatastoreError(errno.hostCallFailure, this.deferredFailure);
+        }
+        return this.update(a as number, b as number, this.x.subarray(0, c as number));
+      }
       case op.callEnd: return this.endCallInBatch(a as number, b === 1);
       case op.readAhead: return this.readAhead(a as number, b as number);
       case op.applyUpdates:

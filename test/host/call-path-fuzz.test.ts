@@ -1,7 +1,8 @@
 // Host: the fast call path against the plain one, on random work. Database A takes every burst of calls at once (batched
 // entry, the module's row cache, read-ahead, queued updates, deletes and inserts, sequence leases: isolate-src.ts and
 // syscalls.ts); database B takes the same calls one at a time with every write crossing (SPACETIME_IMMEDIATE_WRITES).
-// Random bursts mix finds by integer, string and caller keys, updates that change a row's length, deletes and inserts
+// Random bursts mix finds by integer, string and caller keys, updates that change a row's length, updates of rows the
+// call never read, deletes and inserts
 // of rows the cache holds (by an autoInc key too, and a 0 key), autoInc and plain inserts, non-unique index reads with
 // writes through them, scans and counts between a find and its update, calls that fail (SenderError, a thrown Error,
 // a unique violation) and SQL writes between bursts. After every burst both must agree on
@@ -159,6 +160,25 @@ export const poke_thing = spacetimedb.reducer({ id: t.u64(), label: t.string() }
 export const poke_zero = spacetimedb.reducer({ label: t.string() }, (ctx, { label }) => {
   ctx.db.things.id.update({ id: 0n, owner: 0, label });
 });
+// Updates of rows the call never read (they cross unless cached), between finds and updates of rows it did read, of
+// the same tables: what the row cache holds of the other tables stays true, of the written table it is dropped. An
+// update of a missing row fails and is caught.
+export const blind = spacetimedb.reducer({ id: t.u32(), other: t.u32(), name: t.string(), name2: t.string(), by: t.u32() },
+  (ctx, { id, other, name, name2, by }) => {
+    const a = ctx.db.accounts.id.find(id), u = ctx.db.users.name.find(name);
+    try { ctx.db.users.name.update({ name: name2, score: by }); } catch { console.info('no user ' + name2); }
+    if (a !== null) { const a2 = ctx.db.accounts.id.find(id); ctx.db.accounts.id.update({ ...a2, balance: a2.balance + 1n }); }
+    try {
+      ctx.db.accounts.id.update({ id: other, owner: 'blind ' + by, balance: BigInt(by), tier: other % 4, tag: undefined });
+    } catch { console.info('no account ' + other); }
+    if (u !== null) {
+      const u2 = ctx.db.users.name.find(name);
+      if (u2 === null) throw new Error('a user was lost');
+      ctx.db.users.name.update({ ...u2, score: u2.score + by });
+    }
+    const a3 = ctx.db.accounts.id.find(id);
+    if (a3 !== null) ctx.db.accounts.id.update({ ...a3, tag: 'after ' + (a3.tag ?? '') });
+  });
 // Writes, then fails: nothing of it stays, and the calls after it in the batch see the state before it.
 export const boom = spacetimedb.reducer({ id: t.u32() }, (ctx, { id }) => {
   const r = ctx.db.accounts.id.find(id);
@@ -194,6 +214,7 @@ function randomCall(r: () => number): Call {
     [6, () => ['make_thing', [int(5), name()]]],
     [12, () => ['poke_thing', [r() < 0.2 ? bigThingId : int(12), name()]]],
     [1, () => ['poke_zero', [name()]]],
+    [8, () => ['blind', [id(), id(), name(), name(), int(9)]]],
   ];
   let pick = r() * kinds.reduce((s, [w]) => s + w, 0);
   for (const [w, make] of kinds) {

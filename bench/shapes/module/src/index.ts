@@ -159,6 +159,18 @@ export const wideUpdate = spacetimedb.reducer({ id: t.u32(), delta: t.i64() }, (
   ctx.db.wide.id.update({ ...row, b2: row.b2 + delta, a5: row.a5 + 1, at: ctx.timestamp });
 });
 
+/**
+ * A row updated by its key without reading it first (every column from the arguments) beside a find and update of
+ * another table's row: the update crosses (the module cannot know the row exists), and what the row cache holds of the
+ * other table stays.
+ */
+export const blindUpdate = spacetimedb.reducer({ id: t.u32(), profile: t.u32(), nick: t.string() }, (ctx, { id, profile, nick }) => {
+  const c = ctx.db.counters.id.find(id);
+  if (c === null) throw new SenderError('no counter');
+  ctx.db.counters.id.update({ ...c, value: c.value + 1n });
+  ctx.db.profiles.id.update({ id: profile, nick, bio: undefined });
+});
+
 export const scheduleInsert = spacetimedb.reducer({ text: t.string() }, (ctx, { text }) => {
   ctx.db.reminders.insert({
     scheduledId: 0n, scheduledAt: ScheduleAt.time(ctx.timestamp.microsSinceUnixEpoch + yearMicros), text,
