@@ -714,6 +714,15 @@ export const inboundQueueMessagesPerConnectionMax = 1024;
  */
 export const queriesInFlightPerConnectionMax = 64;
 /**
+ * Subscription requests (Subscribe, Unsubscribe, OneOffQuery) the WebSocket connections of one remote address have
+ * handed to one database and not yet had answered; the next waits on the main thread, in arrival order among that
+ * address's connections, for an answer (server/websocket/query-gate.ts; the database owner's connections are not
+ * counted). A database's worker takes held-back requests one connection at a time, so 200 anonymous connections of one
+ * host each with a slow one-off query held 200 turns ahead of every other client's request (session 12 attack probe).
+ */
+export const queriesInFlightPerAddressMax = 8;
+assertLimit(queriesInFlightPerAddressMax <= queriesInFlightPerConnectionMax, "an address's share is at most one connection's");
+/**
  * Bytes of subscription answers (Subscribe, Unsubscribe, OneOffQuery) a database's worker makes in one turn before it
  * sends them and lets the main thread's messages in; it stops sooner once those requests ran `queryMessagesSliceMs`.
  * The requests behind wait in arrival order, and a connection's that closed meanwhile are dropped unrun (its

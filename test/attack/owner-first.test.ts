@@ -92,7 +92,7 @@ test("the owner's /sql goes before 200 HTTP clients' slow /sql, and another addr
 });
 
 
-test("the owner's /sql goes before 200 v2 connections' slow one-off queries", async (t) => {
+test("the owner's /sql goes before 200 v2 connections' slow one-off queries, and another address's after a few", async (t) => {
   const url = `${server.url.replace('http', 'ws')}/v1/database/victim/subscribe?compression=None`;
   for (let i = 0; i < clients; i++) {
     const ws = new WebSocket(url, ['v2.bsatn.spacetimedb']);
@@ -103,8 +103,13 @@ test("the owner's /sql goes before 200 v2 connections' slow one-off queries", as
   }
   await new Promise((r) => setTimeout(r, 1_000));
   // Before: one turn for each connection with a query waiting, before each hop of the owner's (client_connected, the
-  // query): ~25 s in session 12's probe.
-  const tookMs = await ownersSql(t, `${clients} v2 connections' slow one-off queries`);
+  // query): ~25 s in session 12's probe; for another client too (~100 s here), until its address could hand the
+  // database only queriesInFlightPerAddressMax of them at once.
+  const [tookMs, otherMs] = await Promise.all([
+    ownersSql(t, `${clients} v2 connections' slow one-off queries`), otherAddressSql('SELECT id FROM blob WHERE id = 1'),
+  ]);
+  t.diagnostic(`another address's /sql: ${otherMs} ms`);
   closeAll();
   assert.ok(tookMs < 10_000, `${tookMs} ms`);
+  assert.ok(otherMs < 20_000, `another address's /sql: ${otherMs} ms`);
 });

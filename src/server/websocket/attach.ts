@@ -10,7 +10,8 @@
 // unique on connection_id) and drops the socket after the upgrade; we refuse before the upgrade with 409 and a
 // message, whatever the identity (upstream would admit a same-identity, same-token duplicate as a second actor).
 // May call: server/websocket/session.ts, server/websocket/json-session.ts, server/websocket/inbound-meter.ts (each
-// connection's share of server/inbound-budget.ts), server/outbound-budget.ts (what waits for each client),
+// connection's share of server/inbound-budget.ts), server/websocket/query-gate.ts (queries in flight per address),
+// server/outbound-budget.ts (what waits for each client),
 // server/http.ts (HttpError: a database that is not running is refused with its status and why), subscription/port.ts,
 // auth/ (tokens, identities), limits.ts, ws.
 
@@ -25,6 +26,7 @@ import { subscriptionPortFor } from '../../subscription/port.js';
 import { closeCodes, inboundMessageMaxBytes, Session, type Compression, type SessionDatabase, type SessionLimits } from './session.js';
 import { JsonSession, subprotocolV1Json, type JsonSessionDatabase } from './json-session.js';
 import { InboundMeter } from './inbound-meter.js';
+import { queryGateFor } from './query-gate.js';
 import { InboundBudget } from '../inbound-budget.js';
 import { OutboundBudget, socketProgressMark, type OutboundHolder } from '../outbound-budget.js';
 import { outboundBudgetChargeMinBytes } from '../../limits.js';
@@ -133,6 +135,7 @@ export function attachWebSocket(server: Server, deps: AttachDeps): AttachedWebSo
     if (socket.destroyed) return;
     const connectionId = params.connectionId ?? randomConnectionId();
     const live = liveKey(db, connectionId);
+    const address = req.socket.remoteAddress ?? '';
     // From here to the callback nothing awaits (ws completes the upgrade synchronously), so check and claim are one step.
     if (liveConnections.has(live)) {
       throw new UpgradeRefusal(409, `connection_id ${connectionIdToHex(connectionId)} is already connected to this database`);
@@ -174,6 +177,7 @@ export function attachWebSocket(server: Server, deps: AttachDeps): AttachedWebSo
           onError: deps.onError,
           inbound,
           outbound,
+          queryGate: identity === db.ownerIdentity ? undefined : () => queryGateFor(db.identity, address),
         });
       sessions.add(session);
       // Upstream closes every client with 1001 "module exited" when the database goes away.

@@ -39,6 +39,7 @@ import {
 import { webSocketCounters } from '../../metrics/counters.js';
 import { onFlushPassEnd, queueFlush, releaseWhenDurable, type DurableSlot, type FlushTarget } from './fanout.js';
 import type { InboundMeter } from './inbound-meter.js';
+import type { QueryGate } from './query-gate.js';
 import {
   outboundFragmentBytes, outboundQueueMaxBytes, outboundSocketBufferedBytesMax, outboundStallTimeoutMs, queryMessagesSliceMs,
   queriesInFlightPerConnectionMax, workerCallsInFlightPerConnectionMax,
@@ -128,6 +129,8 @@ export interface SessionOptions {
   inbound?: InboundMeter;
   /** Called whenever what waits for this client changed: charges the server's outbound bound (attach.ts). */
   outbound?: () => void;
+  /** The gate of this connection's address at its database (query-gate.ts); none for the owner's and in tests. */
+  queryGate?: () => QueryGate;
 }
 
 /**
@@ -259,9 +262,65 @@ export class Session implements ClientSink, FlushTarget {
   /** Resumes processInbound once a query was answered, when it waited at `queriesInFlightPerConnectionMax`. */
   private queryRoom: (() => void) | undefined;
 
+  /** Places of its address's query gate this connection holds (one per query in flight, or granted and not yet used). */
+  private gateHeld = 0;
+  /** A place granted while the next query waited: that query uses it. */
+  private gateGranted = false;
+  /** The gate this connection took its places from, and its wait for one. */
+  private gate: QueryGate | undefined;
+  private gateWaiter: (() => void) | undefined;
+
+  /** Takes a place of the address's gate for the next query; false: wait (gateWait). */
+  private takeGate(): boolean {
+    if (this.options.queryGate === undefined) return true;
+    if (this.gateGranted) {
+      this.gateGranted = false;
+      return true;
+    }
+    const gate = this.options.queryGate();
+    if (!gate.tryTake()) return false;
+    this.gate = gate;
+    this.gateHeld++;
+    return true;
+  }
+
+  /** Resolves once the address's gate handed this connection a place (in arrival order among its connections). */
+  private gateWait(): Promise<void> {
+    const gate = this.options.queryGate!();
+    return new Promise<void>((resolve) => {
+      const granted = (): void => {
+        this.gateWaiter = undefined;
+        this.gate = gate;
+        this.gateHeld++;
+        this.gateGranted = true;
+        resolve();
+      };
+      this.gateWaiter = granted;
+      this.gateWaitingOn = gate;
+      gate.wait(granted);
+    });
+  }
+
+  private gateWaitingOn: QueryGate | undefined;
+
+  /** The connection closed: its places go back and its wait is withdrawn. */
+  private releaseGate(): void {
+    if (this.gateWaiter !== undefined) this.gateWaitingOn?.cancel(this.gateWaiter);
+    this.gateWaiter = undefined;
+    this.gateGranted = false;
+    while (this.gateHeld > 0) {
+      this.gateHeld--;
+      this.gate!.give();
+    }
+  }
+
   /** A subscription answer takes its slot when it is decided (synchronously in-thread; on the worker's reply). */
   private readonly answered: PortAnswer = (msg, durable) => {
     this.queriesInFlight--;
+    if (this.gateHeld > (this.gateGranted ? 1 : 0)) { // its place goes back: the next waiting query of the address
+      this.gateHeld--;
+      this.gate!.give();
+    }
     const room = this.queryRoom;
     if (room !== undefined) {
       this.queryRoom = undefined;
@@ -352,7 +411,12 @@ export class Session implements ClientSink, FlushTarget {
     let sliceStartMs = -1;
     try {
       while (!this.closed && this.inbound.length > 0) {
-        const m = this.inbound.shift()!;
+        const m = this.inbound[0]!;
+        if (isQueryMessage(m) && !this.takeGate()) { // its address has queriesInFlightPerAddressMax in flight here
+          void this.resumeAfter(this.gateWait());
+          return;
+        }
+        this.inbound.shift();
         if (sliceStartMs < 0 && m.tag !== 'CallReducer') sliceStartMs = performance.now();
         const wait = this.handleMessage(m);
         // A call sent to its database's worker is held there until it ran (callReducerOrdered releases it).
@@ -872,6 +936,7 @@ export class Session implements ClientSink, FlushTarget {
 
   private async onClose(): Promise<void> {
     this.closed = true;
+    this.releaseGate();
     if (this.pingTimer !== undefined) clearInterval(this.pingTimer);
     this.pingTimer = undefined;
     if (this.stallCheck !== undefined) clearTimeout(this.stallCheck.timer);
@@ -1029,6 +1094,10 @@ function frameOf(ready: Uint8Array[], start: number, end: number, compression: C
  */
 export function afterPendingIo(): Promise<void> {
   return new Promise((resolve) => setImmediate(() => setImmediate(() => setImmediate(resolve))));
+}
+
+function isQueryMessage(m: ClientMessage): boolean {
+  return m.tag === 'Subscribe' || m.tag === 'Unsubscribe' || m.tag === 'OneOffQuery';
 }
 
 /** What a decoded client message holds of the client's bytes, as the inbound budget counts it. */
