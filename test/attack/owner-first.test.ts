@@ -56,12 +56,12 @@ function otherAddressSql(query: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request({
       host: '127.0.0.1', port: server.port, localAddress: '127.0.0.2', method: 'POST', path: '/v1/database/victim/sql',
-      timeout: 30_000,
+      timeout: 60_000,
     }, (res) => {
       res.resume();
       res.on('end', () => (res.statusCode === 200 ? resolve(Date.now() - started) : reject(new Error(`status ${res.statusCode}`))));
     });
-    req.on('timeout', () => req.destroy(new Error('timed out after 30 s')));
+    req.on('timeout', () => req.destroy(new Error('timed out after 60 s')));
     req.on('error', reject);
     req.end(query);
   });
@@ -88,7 +88,7 @@ test("the owner's /sql goes before 200 HTTP clients' slow /sql, and another addr
   t.diagnostic(`another address's /sql: ${otherMs} ms`);
   closeAll();
   assert.ok(tookMs < 10_000, `${tookMs} ms`);
-  assert.ok(otherMs < 20_000, `another address's /sql: ${otherMs} ms`);
+  assert.ok(otherMs < 30_000, `another address's /sql: ${otherMs} ms`);
 });
 
 
@@ -111,5 +111,22 @@ test("the owner's /sql goes before 200 v2 connections' slow one-off queries, and
   t.diagnostic(`another address's /sql: ${otherMs} ms`);
   closeAll();
   assert.ok(tookMs < 10_000, `${tookMs} ms`);
-  assert.ok(otherMs < 20_000, `another address's /sql: ${otherMs} ms`);
+  assert.ok(otherMs < 30_000, `another address's /sql: ${otherMs} ms`);
+});
+
+test("v1.json: another address's /sql goes after a few of 200 connections' slow one-off queries, not after all", async (t) => {
+  const url = `${server.url.replace('http', 'ws')}/v1/database/victim/subscribe`;
+  for (let i = 0; i < clients; i++) {
+    const ws = new WebSocket(url, ['v1.json.spacetimedb']);
+    ws.on('error', () => {});
+    sockets.push(ws);
+    await within(new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); }), 'connected', 20_000);
+    ws.send(JSON.stringify({ OneOffQuery: { message_id: '01', query_string: slow } }));
+  }
+  await new Promise((r) => setTimeout(r, 1_000));
+  // Before the gate counted v1.json connections: one worker turn for each of them (over 60 s).
+  const otherMs = await otherAddressSql('SELECT id FROM blob WHERE id = 1');
+  t.diagnostic(`another address's /sql behind ${clients} v1.json connections' slow one-off queries: ${otherMs} ms`);
+  closeAll();
+  assert.ok(otherMs < 30_000, `another address's /sql: ${otherMs} ms`);
 });

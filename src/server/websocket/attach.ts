@@ -163,9 +163,12 @@ export function attachWebSocket(server: Server, deps: AttachDeps): AttachedWebSo
         if (outboundHolder.progress === undefined && session.outboundPendingBytes() < outboundBudgetChargeMinBytes) return;
         outboundBudget.update(outboundHolder);
       };
+      // Queries in flight of the address's connections to this database (query-gate.ts); the owner's are not counted.
+      const queryGate = identity === db.ownerIdentity ? undefined : () => queryGateFor(db.identity, address);
       const session = protocol === subprotocolV1Json
         ? new JsonSession(ws, db as JsonSessionDatabase, subscriptions, {
           caller, token, confirmedReads: params.confirmed ?? false, limits: deps.limits, onError: deps.onError, inbound, outbound,
+          queryGate,
         })
         : new Session(ws, db, subscriptions, {
           caller,
@@ -177,7 +180,7 @@ export function attachWebSocket(server: Server, deps: AttachDeps): AttachedWebSo
           onError: deps.onError,
           inbound,
           outbound,
-          queryGate: identity === db.ownerIdentity ? undefined : () => queryGateFor(db.identity, address),
+          queryGate,
         });
       sessions.add(session);
       // Upstream closes every client with 1001 "module exited" when the database goes away.

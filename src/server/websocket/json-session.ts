@@ -11,7 +11,8 @@
 // its v2 results), durability batching (fanout.ts).
 // May call: subscription/manager.ts, subscription/port.ts, subscription/messages.ts, subscription/v1-json.ts,
 // server/websocket/fanout.ts, server/websocket/session.ts (shared limits and types), server/websocket/inbound-meter.ts
-// (what its queue holds of the inbound budget), sats/json.ts, ws.
+// (what its queue holds of the inbound budget), server/websocket/query-gate.ts (its address's queries in flight),
+// sats/json.ts, ws.
 //
 // v1 is served at low volume (legacy clients): messages are translated per client, with no shared frames. Ordering
 // is the v2 session's: every message takes a slot when its content is decided (a TransactionUpdate at commit time),
@@ -37,6 +38,7 @@ import {
 } from '../../subscription/v1-json.js';
 import { queueFlush, releaseWhenDurable, type DurableSlot, type FlushTarget } from './fanout.js';
 import type { InboundMeter } from './inbound-meter.js';
+import { GatePlaces, type QueryGate } from './query-gate.js';
 import {
   admitClient, afterPendingIo, closeCodes, closeGraceMs, idleTimeoutMs, inboundQueueMaxMessages, outboundQueueMaxBytes, pingIntervalMs,
   releaseClient, type Caller, type SessionDatabase, type SessionLimits,
@@ -76,6 +78,8 @@ export interface JsonSessionOptions {
   inbound?: InboundMeter;
   /** Called whenever what waits for this client changed: charges the server's outbound bound (attach.ts). */
   outbound?: () => void;
+  /** The gate of this connection's address at its database (query-gate.ts); none for the owner's and in tests. */
+  queryGate?: () => QueryGate;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -193,7 +197,13 @@ export class JsonSession implements ClientSink, FlushTarget {
   ) {
     this.limits = { outboundQueueMaxBytes, outboundStallTimeoutMs: 0, pingIntervalMs, idleTimeoutMs, ...options.limits };
     this.rowText = new RowText(db.datastore);
+    this.gatePlaces = options.queryGate === undefined ? undefined : new GatePlaces(options.queryGate);
   }
+
+  /** Its places at its address's query gate (query-gate.ts): one per query message in flight. */
+  private readonly gatePlaces: GatePlaces | undefined;
+  /** Port requests made that hold a gate place (`tracked` with `gated`): a message that made none gives its back. */
+  private gatedRequests = 0;
 
   get connectionId(): bigint { return this.options.caller.connectionId; }
 
@@ -269,7 +279,14 @@ export class JsonSession implements ClientSink, FlushTarget {
         const m = this.inbound.shift()!;
         const bytes = this.inboundBytes.shift()!;
         if (sliceStartMs < 0 && m.tag !== 'CallReducer' && m.tag !== 'CallProcedure') sliceStartMs = performance.now();
+        const gated = this.gatePlaces !== undefined && m.tag !== 'CallReducer' && m.tag !== 'CallProcedure';
+        if (gated && !this.gatePlaces!.take()) { // its address has queriesInFlightPerAddressMax in flight here
+          await this.gatePlaces!.wait();
+          this.gatePlaces!.take(); // the place granted
+        }
+        const requestsBefore = this.gatedRequests;
         await this.handleMessage(m);
+        if (gated && this.gatedRequests === requestsBefore) this.gatePlaces!.answered(); // refused before the database
         this.options.inbound?.handled(bytes);
         // Queries run synchronously, each within the SQL budget; a run of them must not hold the thread for all.
         if (sliceStartMs >= 0 && this.inbound.length > 0 && performance.now() - sliceStartMs > queryMessagesSliceMs) {
@@ -289,7 +306,7 @@ export class JsonSession implements ClientSink, FlushTarget {
     switch (m.tag) {
       case 'Subscribe': {
         // Legacy replace-all: the previous legacy subscription goes, the new one replaces it.
-        subs.unsubscribe(handle, m.requestId, legacyQuerySetId, false, this.tracked(ignoreAnswer));
+        subs.unsubscribe(handle, m.requestId, legacyQuerySetId, false, this.tracked(ignoreAnswer, false));
         subs.subscribe(handle, m.requestId, legacyQuerySetId, m.queries, this.tracked((msg, durable) => this.answer(msg, durable, (tables) => ({
           InitialSubscription: {
             database_update: { tables: tables.map((t) => renderedTableUpdate(t)) }, request_id: m.requestId,
@@ -327,11 +344,16 @@ export class JsonSession implements ClientSink, FlushTarget {
     }
   }
 
-  /** `done`, counted among this connection's queries in flight until it is called (session.ts roomForQueries says why). */
-  private tracked(done: PortAnswer): PortAnswer {
+  /**
+   * `done`, counted among this connection's queries in flight until it is called (session.ts roomForQueries says why);
+   * `gated`: it holds its message's place at the address's query gate until then (one such request per message).
+   */
+  private tracked(done: PortAnswer, gated = true): PortAnswer {
     this.queriesInFlight++;
+    if (gated) this.gatedRequests++;
     return (msg, durable) => {
       this.queriesInFlight--;
+      if (gated) this.gatePlaces?.answered();
       const room = this.queryRoom;
       if (room !== undefined) {
         this.queryRoom = undefined;
@@ -586,6 +608,7 @@ export class JsonSession implements ClientSink, FlushTarget {
 
   private async onClose(): Promise<void> {
     this.closed = true;
+    this.gatePlaces?.release();
     if (this.pingTimer !== undefined) clearInterval(this.pingTimer);
     this.pingTimer = undefined;
     if (!this.connected) return;

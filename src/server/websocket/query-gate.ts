@@ -6,8 +6,9 @@
 // anonymous connections of one host, each with a slow one-off query, held 200 turns ahead of every other client's
 // request (session 12 attack probe). Bounding what one address has handed to a database bounds its turns there. The
 // database owner's connections are not gated (their requests go first anyway).
-// Owns: the per-(database, address) count and its waiters. Does not own: what a session does while it waits
-// (session.ts holds its message and stops reading its queue). May call: limits.ts.
+// Owns: the per-(database, address) count and its waiters, and a connection's places (GatePlaces). Does not own: what
+// a session does while it waits (session.ts and json-session.ts hold its message and stop reading their queue).
+// May call: limits.ts.
 
 import { queriesInFlightPerAddressMax } from '../../limits.js';
 
@@ -54,4 +55,67 @@ export function queryGateFor(database: bigint, address: string): QueryGate {
   let gate = gates.get(key);
   if (gate === undefined) gates.set(key, (gate = new QueryGate(key)));
   return gate;
+}
+
+/**
+ * One connection's places at its address's gate: one per query handed to the database and not yet answered, plus one
+ * granted while its next query waited (that query uses it). All go back when it closes.
+ */
+export class GatePlaces {
+  private held = 0;
+  private granted = false;
+  /** The gate its places were taken from (it stays in the map while any are held), and the one it waits at. */
+  private gate: QueryGate | undefined;
+  private waitingAt: QueryGate | undefined;
+  private waiter: (() => void) | undefined;
+
+  constructor(private readonly gateOf: () => QueryGate) {}
+
+  /** Takes a place for the next query; false: `wait` for one. */
+  take(): boolean {
+    if (this.granted) {
+      this.granted = false;
+      return true;
+    }
+    const gate = this.gateOf();
+    if (!gate.tryTake()) return false;
+    this.gate = gate;
+    this.held++;
+    return true;
+  }
+
+  /** Resolves once the gate handed this connection a place (in arrival order among its address's connections). */
+  wait(): Promise<void> {
+    const gate = this.gateOf();
+    return new Promise<void>((resolve) => {
+      const granted = (): void => {
+        this.waiter = undefined;
+        this.gate = gate;
+        this.held++;
+        this.granted = true;
+        resolve();
+      };
+      this.waiter = granted;
+      this.waitingAt = gate;
+      gate.wait(granted);
+    });
+  }
+
+  /** A query was answered: its place goes to the next waiting query of the address. */
+  answered(): void {
+    if (this.held <= (this.granted ? 1 : 0)) return;
+    this.held--;
+    this.gate!.give();
+  }
+
+  /** The connection closed: its places go back and its wait is withdrawn. */
+  release(): void {
+    if (this.waiter !== undefined) this.waitingAt?.cancel(this.waiter);
+    this.waiter = undefined;
+    this.granted = false;
+    while (this.held > 0) {
+      this.held--;
+      this.gate!.give();
+    }
+  }
 }

@@ -10,6 +10,7 @@
 // May call: subscription/messages.ts, subscription/manager.ts, subscription/port.ts, subscription/wire-frame.ts (the
 // compression envelope), server/websocket/fanout.ts (durability waits and flush passes shared by all sessions),
 // server/websocket/inbound-meter.ts (what its queue and its calls in a worker hold of the inbound budget),
+// server/websocket/query-gate.ts (its address's queries in flight),
 // sats/bsatn.ts, limits.ts, metrics/counters.ts (message counts), ws.
 //
 // Ordering: every outbound message takes a slot in one FIFO at the moment its content is decided (a
@@ -39,7 +40,7 @@ import {
 import { webSocketCounters } from '../../metrics/counters.js';
 import { onFlushPassEnd, queueFlush, releaseWhenDurable, type DurableSlot, type FlushTarget } from './fanout.js';
 import type { InboundMeter } from './inbound-meter.js';
-import type { QueryGate } from './query-gate.js';
+import { GatePlaces, type QueryGate } from './query-gate.js';
 import {
   outboundFragmentBytes, outboundQueueMaxBytes, outboundSocketBufferedBytesMax, outboundStallTimeoutMs, queryMessagesSliceMs,
   queriesInFlightPerConnectionMax, workerCallsInFlightPerConnectionMax,
@@ -255,6 +256,7 @@ export class Session implements ClientSink, FlushTarget {
     private readonly options: SessionOptions,
   ) {
     this.limits = { ...defaultLimits, ...options.limits };
+    this.gatePlaces = options.queryGate === undefined ? undefined : new GatePlaces(options.queryGate);
   }
 
   /** Subscribe, Unsubscribe and OneOffQuery messages handed to the subscriptions port and not yet answered. */
@@ -262,65 +264,13 @@ export class Session implements ClientSink, FlushTarget {
   /** Resumes processInbound once a query was answered, when it waited at `queriesInFlightPerConnectionMax`. */
   private queryRoom: (() => void) | undefined;
 
-  /** Places of its address's query gate this connection holds (one per query in flight, or granted and not yet used). */
-  private gateHeld = 0;
-  /** A place granted while the next query waited: that query uses it. */
-  private gateGranted = false;
-  /** The gate this connection took its places from, and its wait for one. */
-  private gate: QueryGate | undefined;
-  private gateWaiter: (() => void) | undefined;
-
-  /** Takes a place of the address's gate for the next query; false: wait (gateWait). */
-  private takeGate(): boolean {
-    if (this.options.queryGate === undefined) return true;
-    if (this.gateGranted) {
-      this.gateGranted = false;
-      return true;
-    }
-    const gate = this.options.queryGate();
-    if (!gate.tryTake()) return false;
-    this.gate = gate;
-    this.gateHeld++;
-    return true;
-  }
-
-  /** Resolves once the address's gate handed this connection a place (in arrival order among its connections). */
-  private gateWait(): Promise<void> {
-    const gate = this.options.queryGate!();
-    return new Promise<void>((resolve) => {
-      const granted = (): void => {
-        this.gateWaiter = undefined;
-        this.gate = gate;
-        this.gateHeld++;
-        this.gateGranted = true;
-        resolve();
-      };
-      this.gateWaiter = granted;
-      this.gateWaitingOn = gate;
-      gate.wait(granted);
-    });
-  }
-
-  private gateWaitingOn: QueryGate | undefined;
-
-  /** The connection closed: its places go back and its wait is withdrawn. */
-  private releaseGate(): void {
-    if (this.gateWaiter !== undefined) this.gateWaitingOn?.cancel(this.gateWaiter);
-    this.gateWaiter = undefined;
-    this.gateGranted = false;
-    while (this.gateHeld > 0) {
-      this.gateHeld--;
-      this.gate!.give();
-    }
-  }
+  /** Its places at its address's query gate (query-gate.ts); none for the owner's connections and in tests. */
+  private readonly gatePlaces: GatePlaces | undefined;
 
   /** A subscription answer takes its slot when it is decided (synchronously in-thread; on the worker's reply). */
   private readonly answered: PortAnswer = (msg, durable) => {
     this.queriesInFlight--;
-    if (this.gateHeld > (this.gateGranted ? 1 : 0)) { // its place goes back: the next waiting query of the address
-      this.gateHeld--;
-      this.gate!.give();
-    }
+    this.gatePlaces?.answered();
     const room = this.queryRoom;
     if (room !== undefined) {
       this.queryRoom = undefined;
@@ -412,8 +362,8 @@ export class Session implements ClientSink, FlushTarget {
     try {
       while (!this.closed && this.inbound.length > 0) {
         const m = this.inbound[0]!;
-        if (isQueryMessage(m) && !this.takeGate()) { // its address has queriesInFlightPerAddressMax in flight here
-          void this.resumeAfter(this.gateWait());
+        if (isQueryMessage(m) && this.gatePlaces?.take() === false) { // its address has queriesInFlightPerAddressMax here
+          void this.resumeAfter(this.gatePlaces.wait());
           return;
         }
         this.inbound.shift();
@@ -936,7 +886,7 @@ export class Session implements ClientSink, FlushTarget {
 
   private async onClose(): Promise<void> {
     this.closed = true;
-    this.releaseGate();
+    this.gatePlaces?.release();
     if (this.pingTimer !== undefined) clearInterval(this.pingTimer);
     this.pingTimer = undefined;
     if (this.stallCheck !== undefined) clearTimeout(this.stallCheck.timer);
