@@ -38,8 +38,8 @@ test('a connection that closes while granted or waiting leaves nothing held', as
   void granted.wait();
   void waiting.wait();
   a.answered(); // to `granted`, which closes before its query uses the place
-  granted.release();
   waiting.release(); // withdrawn: it must not be handed a place later
+  granted.release();
   a.release();
   // Nothing is held: the whole bound is free again (before a leak here the address stayed blocked).
   const fresh = new GatePlaces(gate);
