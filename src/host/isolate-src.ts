@@ -137,6 +137,12 @@ const readAheadArgBytesMax = 256;
 export const readAheadKeysMax = 128;
 /** A read-ahead answer's length word for a key with no cacheable row. */
 export const readAheadAbsent = 0xffffffff;
+/**
+ * X[0] after an update that crossed and generated nothing, when the module may cache the row it wrote: then u32 flags
+ * (the layout id in bits 8..), u32 tableId, u32 keyOffset | rowWidth << 16, u32 key width (0: a string), u32 layout
+ * length and, for rows of any length, the layout's codes. Any other word: no offer.
+ */
+export const updatedRowOffer = 0x0ffe5ca1;
 /** Flag bit of the reducer-call header: the previous call committed and nothing else wrote since (MutTx.follows). */
 export const keepRowCacheFlag = 4;
 
@@ -678,6 +684,18 @@ function keyFits(c, b, len) {
 function u32At(b, at) { return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0; }
 // Bytes of a key at b[at]: keyLen, or for a string key (keyLen 0) its u32 length word and that many bytes.
 function keyBytesAt(keyLen, b, at) { return keyLen !== 0 ? keyLen : 4 + u32At(b, at); }
+// After an update that crossed (its row was not cached) and that the host offers to cache (updatedRowOffer in X): the
+// row as written is the stored one, so it is cached, and its key, when it is a slice of the arguments or the caller,
+// teaches read-ahead as a find's does, so the batch's later updates of rows they never read are queued too.
+function cacheUpdatedRow(indexId, row, len) {
+  const flags = XV.getUint32(4, true), tableId = XV.getUint32(8, true), shape = XV.getUint32(12, true);
+  const keyLen = XV.getUint32(16, true), layoutId = flags >>> 8, off = shape & 0xffff;
+  if ((shape >>> 16) === 0 && !layouts.has(layoutId)) layouts.set(layoutId, X.slice(24, 24 + XV.getUint32(20, true)));
+  const n = keyBytesAt(keyLen, row, off);
+  if (off + n > len) return;
+  cacheRow(indexId, tableId, shape, layoutId, keyLen, keyAt(row, off, n), row, 0, len);
+  learnReadAhead(indexId, row.subarray(off, off + n), n, keyLen === 0);
+}
 // The key of c's index in a row its layout accepts (a string key's length word lies inside it).
 function rowKey(c, row) {
   const off = c.shape & 0xffff;
@@ -912,7 +930,9 @@ const sys = {
     if (q > 0) { qLen = 0; queueInto(len, q); }
     let n;
     for (;;) { n = H(${op.update}, tableId, indexId, len, q); if (n >= 0) break; q = 0; fail(n); }
-    if (n > 0) new Uint8Array(buf).set(X.subarray(0, n)); return n;
+    if (n > 0) new Uint8Array(buf).set(X.subarray(0, n));
+    else if (deferring && XV.getUint32(0, true) === ${updatedRowOffer}) cacheUpdatedRow(indexId, bytesOf(buf), len);
+    return n;
   },
   datastore_delete_by_index_scan_point_bsatn(indexId, buf, len) {
     if (deferring) {

@@ -22,7 +22,7 @@ import { logBytesPerCallMax } from '../limits.js';
 import {
   batchAbortCode, batchHeaderBytes, callEndFlag, callEnds, callOutcome, chunkFlag, chunkHeaderBytes, crossingArgs,
   deleteRecordMarker, growCode, insertRecordMarker, keepRowCacheFlag, lease, leaseSlotsMax, op, readAheadAbsent,
-  readAheadKeysMax, reducerCallHeaderBytes, updateRecordHeaderBytes,
+  readAheadKeysMax, reducerCallHeaderBytes, updateRecordHeaderBytes, updatedRowOffer,
 } from './isolate-src.js';
 
 /** Initial exchange buffer size. Inputs and single rows larger than this grow it (never shrinks). */
@@ -756,7 +756,9 @@ export class SyscallHost {
           this.applyUpdates(c as number, (c as number) + (d as number));
           if (this.deferredFailure !== undefined) throw new DatastoreError(errno.hostCallFailure, this.deferredFailure);
         }
-        return this.update(a as number, b as number, this.x.subarray(0, c as number));
+        const row = this.x.subarray(0, c as number), n = this.update(a as number, b as number, row);
+        if (n === 0) this.offerUpdatedRow(b as number, row);
+        return n;
       }
       case op.callEnd: return this.endCallInBatch(a as number, b === 1);
       case op.readAhead: return this.readAhead(a as number, b as number);
@@ -882,6 +884,32 @@ export class SyscallHost {
       xv.setUint32(16, shapeWord(updatable)!, true);
     }
     return 0;
+  }
+
+  /**
+   * After an update through `indexId` that crossed and generated nothing (`row`, a view of X, is the row now stored):
+   * X[0] says whether the shim may cache it (isolate-src.ts updatedRowOffer, cacheUpdatedRow), as it caches a row a
+   * point scan found: when the index's updates cannot fail (MutTx.infallibleUpdate) and the row's key is not 0 where
+   * the key has a sequence. The row's bytes in X are not needed any more.
+   */
+  private offerUpdatedRow(indexId: number, row: Uint8Array): void {
+    const tx = this.txOrThrow(), xv = this.xv;
+    const u = this.deferWrites && this.inReducerCall && tx.infallibleUpdate !== undefined
+      ? updatableFor(tx.infallibleUpdate(indexId), row) : undefined;
+    const word = u === undefined ? undefined : shapeWord(u);
+    const layout = u?.rowWidthBytes === 0 ? u.layout : undefined;
+    if (u === undefined || word === undefined || (u.rowWidthBytes === 0 && layout === undefined) ||
+      24 + (layout?.length ?? 0) > this.x.length) {
+      xv.setUint32(0, 0, true);
+      return;
+    }
+    xv.setUint32(4, layout === undefined ? 0 : this.layoutId(layout) << 8, true);
+    xv.setUint32(8, u.tableId, true);
+    xv.setUint32(12, word, true);
+    xv.setUint32(16, u.keyWidthBytes, true);
+    xv.setUint32(20, layout?.length ?? 0, true);
+    if (layout !== undefined) this.x.set(layout, 24);
+    xv.setUint32(0, updatedRowOffer, true);
   }
 
   /**

@@ -1,0 +1,118 @@
+// Host: writes with no read before them (isolate-src.ts datastore_update_bsatn, cacheUpdatedRow; docs/engine-v2.md
+// §6f). An update by key of a row the call never read crosses, with the updates queued before it in the same crossing;
+// it drops only what the module's row cache holds of its own table; and the host offers the row it stored, which the
+// module caches and whose key teaches read-ahead, so later updates of rows nobody read are queued. It must change
+// nothing but the crossings: bursts of blind updates, reads of what they wrote in the same call and in later calls,
+// blind updates of missing rows (the call fails) and of rows another table's call cached give what the same calls give
+// one at a time (outcomes, TxData, state, the commit log byte for byte), in a few crossings per batch once learned.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Caller, Database } from '../../src/host/database.js';
+import { callSummary, commitLogBytes, createOnPath, sourceBundle } from './bundle.js';
+
+const alice: Caller = { identity: 0x1111n, connectionId: 0x22n, jwtPayload: undefined };
+const owner: Caller = { identity: 0xabn, connectionId: 0n, jwtPayload: undefined };
+const rows = 1_000;
+
+const moduleSource = `
+import { schema, table, t, SenderError } from 'spacetimedb/server';
+const spacetimedb = schema({
+  counters: table({ name: 'counters' }, { id: t.u32().primaryKey(), value: t.i64() }),
+  profiles: table({ name: 'profiles' }, { id: t.u32().primaryKey(), nick: t.string(), level: t.u8() }),
+  names: table({ name: 'names' }, { name: t.string().primaryKey(), seen: t.u32() }),
+});
+export default spacetimedb;
+export const seed = spacetimedb.reducer({ n: t.u32() }, (ctx, { n }) => {
+  for (let id = 0; id < n; id++) {
+    ctx.db.counters.insert({ id, value: 0n });
+    ctx.db.profiles.insert({ id, nick: 'p' + id, level: 0 });
+    ctx.db.names.insert({ name: 'name-' + 'x'.repeat(id % 7) + id, seen: 0 });
+  }
+});
+// A counter found and updated, then a profile written blind (every column from the arguments).
+export const play = spacetimedb.reducer({ id: t.u32(), profile: t.u32(), nick: t.string(), level: t.u8() }, (ctx, { id, profile, nick, level }) => {
+  const c = ctx.db.counters.id.find(id);
+  if (c === null) throw new SenderError('no counter ' + id);
+  ctx.db.counters.id.update({ ...c, value: c.value + 1n });
+  ctx.db.profiles.id.update({ id: profile, nick, level });
+});
+// A blind write, then reads of it: the row the module caches from it must be the row stored.
+export const rename = spacetimedb.reducer({ profile: t.u32(), nick: t.string() }, (ctx, { profile, nick }) => {
+  ctx.db.profiles.id.update({ id: profile, nick, level: nick.length % 200 });
+  const p = ctx.db.profiles.id.find(profile);
+  if (p === null || p.nick !== nick) throw new Error('the blind write was not read back');
+  ctx.db.profiles.id.update({ ...p, level: p.level + 1 });
+});
+export const level_up = spacetimedb.reducer({ profile: t.u32() }, (ctx, { profile }) => {
+  const p = ctx.db.profiles.id.find(profile);
+  if (p === null) throw new SenderError('no profile ' + profile);
+  ctx.db.profiles.id.update({ ...p, level: (p.level + 1) % 256, nick: p.nick + '+' });
+});
+// A string key written blind.
+export const see = spacetimedb.reducer({ name: t.string(), seen: t.u32() }, (ctx, { name, seen }) => {
+  ctx.db.names.name.update({ name, seen });
+});
+`;
+
+type Call = [string, unknown[]];
+const nameOf = (i: number): string => 'name-' + 'x'.repeat(i % 7) + i;
+const plays = (n: number, from: number): Call[] =>
+  Array.from({ length: n }, (_, i): Call => ['play', [(from + 7 * i) % rows, from + i, 'nick ' + i, i % 9]]);
+const renames = (n: number, from: number): Call[] =>
+  Array.from({ length: n }, (_, i): Call => ['rename', [from + i, 'r' + 'y'.repeat(i % 5) + i]]);
+const levelUps = (n: number, from: number): Call[] => Array.from({ length: n }, (_, i): Call => ['level_up', [from + i]]);
+const sees = (n: number, from: number): Call[] =>
+  Array.from({ length: n }, (_, i): Call => ['see', [i % 10 === 9 ? 'nobody-' + i : nameOf(from + i), i]]);
+
+test('blind writes give what the same calls give one at a time, in fewer crossings', { timeout: 60_000 }, async () => {
+  const program = await sourceBundle(moduleSource, 'blind-writes.ts');
+  const root = mkdtempSync(join(tmpdir(), 'stdb-blind-writes-'));
+  let now = 1_700_000_000_000_000n;
+  const clock = { nowMicros: () => now };
+  const open = (name: string): Promise<Database> => createOnPath({ identity: 0xc600aan, ownerIdentity: owner.identity,
+    dataDir: join(root, name), clock, limits: { reducerTimeoutMs: 1000 }, report: () => {} }, program, false);
+  const oneByOne = await open('one-by-one');
+  const batched = await open('batched');
+  const bursts: Call[][] = [
+    [['seed', [rows]]],
+    plays(40, 0),                                   // learning
+    [...renames(20, 0), ...levelUps(20, 0), ...plays(10, 40)],
+    // Blind writes of missing rows fail (the call's writes go back), between calls that read what others wrote blind.
+    [...plays(8, 60), ['play', [1, rows + 5, 'gone', 1]], ...levelUps(8, 60), ['rename', [rows + 9, 'gone']], ...renames(8, 70)],
+    sees(40, 0),
+    [...levelUps(30, 40), ...renames(30, 100)],
+    plays(64, 200),
+    renames(64, 300),
+    sees(64, 100),
+  ];
+  try {
+    for (const [b, burst] of bursts.entries()) {
+      now += 1_000_000n;
+      const reference: unknown[] = [];
+      for (const [name, args] of burst) reference.push(callSummary(await oneByOne.callReducerJson(name, args, alice)));
+      const crossingsBefore = batched.syscallCrossings(), batchesBefore = batched.counters.callBatches;
+      const results = await Promise.all(burst.map(([name, args]) => batched.callReducerJson(name, args, alice)));
+      assert.deepEqual(results.map(callSummary), reference, `burst ${b}: outcomes and TxData`);
+      assert.deepEqual(batched.datastore.exportSnapshot(), oneByOne.datastore.exportSnapshot(), `burst ${b}: state`);
+      if (b >= bursts.length - 3) {
+        // 64 calls each writing a row nobody read: without the host's offer and read-ahead each crosses (64 and
+        // more; before the queued updates travelled inside the update's crossing, 3 per call). A failed call ends with
+        // a crossing and empties the row cache.
+        const crossed = batched.syscallCrossings() - crossingsBefore, batches = batched.counters.callBatches - batchesBefore;
+        const failed = results.filter((r) => r.status !== 'committed').length;
+        assert.ok(batches >= 1, `burst ${b} ran in batches`);
+        assert.ok(crossed <= 2 * batches + 2 * failed + burst.length / 8, `burst ${b}: ${crossed} crossings in ${batches} batches, ${failed} failed`);
+      }
+    }
+  } finally {
+    await oneByOne.close();
+    await batched.close();
+  }
+  const reference = commitLogBytes(join(root, 'one-by-one'));
+  assert.ok(reference.length > 0);
+  assert.ok(commitLogBytes(join(root, 'batched')).equals(reference), 'byte-identical commit log');
+  rmSync(root, { recursive: true, force: true });
+});
