@@ -25,9 +25,10 @@
 // without a fixed width its row layout, validRow): it returns the 0 the host would return and cannot throw, so the
 // module observes no difference; a row that fails them crosses as usual, and gets the host's error. The queue goes to the host before any other crossing (op.applyUpdates, in order: every read sees it)
 // or with the call's result (callOutcome.okDeferred), or inside an insert's or an update's crossing. The cache is
-// exact: every crossing that may remove or change rows empties it (deletes, clears; not scans, counts, name lookups,
-// inserts or logs), an update that crosses drops what it holds of the update's own table (forgetTable: an update
-// changes one row of its table, and leaves every other table's rows as they were), and it survives from one reducer call to the next only when the host says nothing else
+// exact: a crossing that writes rows of one table (an update, a delete by key, range or rows, a clear) drops what it
+// holds of that table (forgetTable; the host names a delete's table, readDeleting) and leaves every other table's rows,
+// which it did not change; other crossings that may write empty it (not scans, counts, name lookups, inserts or logs);
+// and it survives from one reducer call to the next only when the host says nothing else
 // wrote in between (keepRowCacheFlag, MutTx.checkpoint/follows). Procedures and views neither use nor fill it.
 // A delete through the index of a cached row is queued the same way (tableId deleteRecordMarker, the key as its
 // bytes): the row exists, so it returns the 1 the host would, and leaves the cache with its entries.
@@ -143,6 +144,12 @@ export const readAheadAbsent = 0xffffffff;
  * length and, for rows of any length, the layout's codes. Any other word: no offer.
  */
 export const updatedRowOffer = 0x0ffe5ca1;
+/**
+ * X[0] after a delete through an index (a point or a range): u32 tableWrittenWord, then u32 the id of the table whose
+ * rows it deleted, or noCachedTable when the module caches no row of that table. Any other word: unknown.
+ */
+export const tableWrittenWord = 0x7ab1e0d1;
+export const noCachedTable = 0xffffffff;
 /** Flag bit of the reducer-call header: the previous call committed and nothing else wrote since (MutTx.follows). */
 export const keepRowCacheFlag = 4;
 
@@ -528,7 +535,19 @@ function call(opc, a, b, c, d, e, f) {
   clearRowCache();
   return read(opc, a, b, c, d, e, f);
 }
-// Before a crossing that writes rows of table tableId only (an update): what the row cache holds of that table is
+// A delete through an index that crosses: it removes rows of one table, which the host names after it (tableWrittenWord),
+// and what the row cache holds of that table is dropped, of every other table kept; told nothing, or failing, it
+// empties the cache.
+function readDeleting(opc, a, b, c, d, e, f) {
+  let n;
+  try {
+    for (;;) { n = H(opc, a, b, c, d, e, f); if (n >= 0) break; if (opc === ${op.deletePoint}) c = 0; fail(n); }
+  } catch (err) { clearRowCache(); throw err; }
+  if (XV.getUint32(0, true) !== ${tableWrittenWord}) clearRowCache();
+  else if (XV.getUint32(4, true) !== ${noCachedTable}) forgetTable(XV.getUint32(4, true));
+  return n;
+}
+// Before a crossing that writes rows of table tableId only (an update, a delete by rows, a clear): what the row cache holds of that table is
 // dropped, and of every other table stays true (a blind update of one table no longer empties the cache of all). The
 // dropped rows' arena bytes are garbage until the cache restarts.
 function forgetTable(tableId) {
@@ -957,13 +976,23 @@ const sys = {
       // makes a pattern whose answers are absent, dropped after readAheadAbsentMax.
       learnReadAhead(indexId, b, len, c !== undefined ? c.keyLen === 0 : len >= 4 && u32At(b, 0) === len - 4);
     }
-    put(buf, len, 0); return call(${op.deletePoint}, indexId, len);
+    // It crosses, with the updates queued before it after the key (the host applies them first), as an update does.
+    checkLen(buf, len);
+    recentScan = undefined;
+    if (xIter !== undefined) materialize();
+    let q = qLen;
+    if (len + q > X.length) grow(len + q);
+    copyBytes(X, 0, bytesOf(buf), 0, len);
+    if (q > 0) { qLen = 0; queueInto(len, q); }
+    return readDeleting(${op.deletePoint}, indexId, len, q);
   },
   datastore_delete_by_index_scan_range_bsatn(indexId, buf, prefixLen, prefixElems, rstartLen, rendLen) {
-    put(buf, prefixLen + rstartLen + rendLen, 0);
-    return call(${op.deleteRange}, indexId, prefixLen, prefixElems, rstartLen, rendLen);
+    put(buf, prefixLen + rstartLen + rendLen, 0);   // the queued updates cross first (prepareX)
+    return readDeleting(${op.deleteRange}, indexId, prefixLen, prefixElems, rstartLen, rendLen);
   },
-  datastore_delete_all_by_eq_bsatn(tableId, buf, len) { put(buf, len, 0); return call(${op.deleteEq}, tableId, len); },
+  datastore_delete_all_by_eq_bsatn(tableId, buf, len) {
+    put(buf, len, 0); forgetTable(tableId); return read(${op.deleteEq}, tableId, len);
+  },
   volatile_nonatomic_schedule_immediate(name, args) {
     const b = new Uint8Array(args.buffer, args.byteOffset, args.byteLength);
     prepareX();
@@ -1002,7 +1031,7 @@ const sys = {
   procedure_abort_mut_tx() { call(${op.procAbortTx}); },
 };
 const sys21 = {
-  datastore_clear(tableId) { return BigInt(call(${op.clear}, tableId)); },
+  datastore_clear(tableId) { forgetTable(tableId); return BigInt(read(${op.clear}, tableId)); },
 };
 function noSuchIter(id) {
   const msg = 'no such iterator: ' + id;

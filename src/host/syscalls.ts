@@ -22,7 +22,7 @@ import { logBytesPerCallMax } from '../limits.js';
 import {
   batchAbortCode, batchHeaderBytes, callEndFlag, callEnds, callOutcome, chunkFlag, chunkHeaderBytes, crossingArgs,
   deleteRecordMarker, growCode, insertRecordMarker, keepRowCacheFlag, lease, leaseSlotsMax, op, readAheadAbsent,
-  readAheadKeysMax, reducerCallHeaderBytes, updateRecordHeaderBytes, updatedRowOffer,
+  noCachedTable, readAheadKeysMax, reducerCallHeaderBytes, tableWrittenWord, updateRecordHeaderBytes, updatedRowOffer,
 } from './isolate-src.js';
 
 /** Initial exchange buffer size. Inputs and single rows larger than this grow it (never shrinks). */
@@ -766,9 +766,17 @@ export class SyscallHost {
         this.applyUpdates(0, a as number);
         if (this.deferredFailure !== undefined) throw new DatastoreError(errno.hostCallFailure, this.deferredFailure);
         return 0;
-      case op.deletePoint: return this.txOrThrow().deleteByIndexPoint(a as number, this.x.subarray(0, b as number));
+      case op.deletePoint: {
+        // Updates the shim queued before this delete follow the key (isolate-src.ts), as with an update.
+        if ((c as number) > 0) {
+          this.applyUpdates(b as number, (b as number) + (c as number));
+          if (this.deferredFailure !== undefined) throw new DatastoreError(errno.hostCallFailure, this.deferredFailure);
+        }
+        return this.tellTableWritten(a as number, this.txOrThrow().deleteByIndexPoint(a as number, this.x.subarray(0, b as number)));
+      }
       case op.deleteRange:
-        return this.txOrThrow().deleteByIndexRange(a as number, this.rangeArgs(b as number, c as number, d as number, e as number));
+        return this.tellTableWritten(a as number,
+          this.txOrThrow().deleteByIndexRange(a as number, this.rangeArgs(b as number, c as number, d as number, e as number)));
       case op.deleteEq: return this.txOrThrow().deleteByRows(a as number, decodeRowList(this.x.subarray(0, b as number)));
       case op.clear: return this.txOrThrow().clear(a as number);
       case op.consoleLog: this.log(a as number, String(b), String(c ?? '')); return 0;
@@ -884,6 +892,18 @@ export class SyscallHost {
       xv.setUint32(16, shapeWord(updatable)!, true);
     }
     return 0;
+  }
+
+  /**
+   * After a delete through `indexId`: X[0] names the table whose rows it deleted, when the shim may cache rows of it
+   * (its rowCacheIndex), so the shim drops only those (isolate-src.ts readDeleting, tableWrittenWord). Returns `n`.
+   */
+  private tellTableWritten(indexId: number, n: number): number {
+    const tx = this.txOrThrow(), xv = this.xv;
+    if (tx.rowCacheIndex === undefined) { xv.setUint32(0, 0, true); return n; }
+    xv.setUint32(0, tableWrittenWord, true);
+    xv.setUint32(4, tx.rowCacheIndex({ indexId })?.shape.tableId ?? noCachedTable, true);
+    return n;
   }
 
   /**

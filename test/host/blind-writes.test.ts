@@ -1,6 +1,6 @@
 // Host: writes with no read before them (isolate-src.ts datastore_update_bsatn, cacheUpdatedRow; docs/engine-v2.md
 // §6f). An update by key of a row the call never read crosses, with the updates queued before it in the same crossing;
-// it drops only what the module's row cache holds of its own table; and the host offers the row it stored, which the
+// it, and a delete by key that crosses, drop only what the module's row cache holds of their own table; and the host offers the row it stored, which the
 // module caches and whose key teaches read-ahead, so later updates of rows nobody read are queued. It must change
 // nothing but the crossings: bursts of blind updates, reads of what they wrote in the same call and in later calls,
 // blind updates of missing rows (the call fails) and of rows another table's call cached give what the same calls give
@@ -51,6 +51,15 @@ export const level_up = spacetimedb.reducer({ profile: t.u32() }, (ctx, { profil
   if (p === null) throw new SenderError('no profile ' + profile);
   ctx.db.profiles.id.update({ ...p, level: (p.level + 1) % 256, nick: p.nick + '+' });
 });
+// A row deleted by its key without reading it, between reads of another table's cached rows.
+export const drop = spacetimedb.reducer({ id: t.u32(), profile: t.u32() }, (ctx, { id, profile }) => {
+  const c = ctx.db.counters.id.find(id);
+  if (c === null) throw new SenderError('no counter ' + id);
+  if (!ctx.db.profiles.id.delete(profile)) console.info('no profile ' + profile);
+  const c2 = ctx.db.counters.id.find(id);
+  ctx.db.counters.id.update({ ...c2, value: c2.value + 10n });
+  if (ctx.db.profiles.id.find(profile) !== null) throw new Error('a deleted profile was found');
+});
 // A string key written blind.
 export const see = spacetimedb.reducer({ name: t.string(), seen: t.u32() }, (ctx, { name, seen }) => {
   ctx.db.names.name.update({ name, seen });
@@ -64,6 +73,7 @@ const plays = (n: number, from: number): Call[] =>
 const renames = (n: number, from: number): Call[] =>
   Array.from({ length: n }, (_, i): Call => ['rename', [from + i, 'r' + 'y'.repeat(i % 5) + i]]);
 const levelUps = (n: number, from: number): Call[] => Array.from({ length: n }, (_, i): Call => ['level_up', [from + i]]);
+const drops = (n: number, from: number): Call[] => Array.from({ length: n }, (_, i): Call => ['drop', [(from + 3 * i) % rows, from + i]]);
 const sees = (n: number, from: number): Call[] =>
   Array.from({ length: n }, (_, i): Call => ['see', [i % 10 === 9 ? 'nobody-' + i : nameOf(from + i), i]]);
 
@@ -84,6 +94,8 @@ test('blind writes give what the same calls give one at a time, in fewer crossin
     [...plays(8, 60), ['play', [1, rows + 5, 'gone', 1]], ...levelUps(8, 60), ['rename', [rows + 9, 'gone']], ...renames(8, 70)],
     sees(40, 0),
     [...levelUps(30, 40), ...renames(30, 100)],
+    // Deletes of rows nobody read, then reads and blind writes of them (missing now: those calls fail).
+    [...drops(20, 400), ...levelUps(5, 400), ...plays(5, 415), ...drops(4, 400)],
     plays(64, 200),
     renames(64, 300),
     sees(64, 100),

@@ -32,7 +32,7 @@ const bigThingId = 2 ** 50 + 3;
 const names = ['', 'ann', 'bob', 'zoë', 'a much longer name than the others ✓', 'x'.repeat(40), 'b', 'c\u0000d'];
 
 const moduleSource = `
-import { schema, table, t, SenderError } from 'spacetimedb/server';
+import { schema, table, t, Range, SenderError } from 'spacetimedb/server';
 const spacetimedb = schema({
   accounts: table({ name: 'accounts', indexes: [{ accessor: 'by_tier', algorithm: 'btree', columns: ['tier'] }] }, {
     id: t.u32().primaryKey(), owner: t.string(), balance: t.i64(), tier: t.u8(), tag: t.option(t.string()),
@@ -166,7 +166,8 @@ export const poke_zero = spacetimedb.reducer({ label: t.string() }, (ctx, { labe
 export const blind = spacetimedb.reducer({ id: t.u32(), other: t.u32(), name: t.string(), name2: t.string(), by: t.u32() },
   (ctx, { id, other, name, name2, by }) => {
     const a = ctx.db.accounts.id.find(id), u = ctx.db.users.name.find(name);
-    try { ctx.db.users.name.update({ name: name2, score: by }); } catch { console.info('no user ' + name2); }
+    if (by === 0) console.info('dropped ' + ctx.db.users.name.delete(name2));
+    else try { ctx.db.users.name.update({ name: name2, score: by }); } catch { console.info('no user ' + name2); }
     if (a !== null) { const a2 = ctx.db.accounts.id.find(id); ctx.db.accounts.id.update({ ...a2, balance: a2.balance + 1n }); }
     try {
       ctx.db.accounts.id.update({ id: other, owner: 'blind ' + by, balance: BigInt(by), tier: other % 4, tag: undefined });
@@ -179,6 +180,19 @@ export const blind = spacetimedb.reducer({ id: t.u32(), other: t.u32(), name: t.
     const a3 = ctx.db.accounts.id.find(id);
     if (a3 !== null) ctx.db.accounts.id.update({ ...a3, tag: 'after ' + (a3.tag ?? '') });
   });
+// Deletes through a range of the primary key and through a non-unique index remove rows the row cache may hold under
+// the primary key (found first here): none of them may be found after.
+export const prune = spacetimedb.reducer({ lo: t.u32(), tier: t.u8(), byTier: t.bool() }, (ctx, { lo, tier, byTier }) => {
+  const byId = ctx.db.accounts.id;
+  const seen = [lo, lo + 1, lo + 2].map((id) => byId.find(id));
+  const gone = byTier ? ctx.db.accounts.by_tier.delete(tier) : byId.delete(new Range({ tag: 'included', value: lo }, { tag: 'excluded', value: lo + 3 }));
+  console.info('pruned ' + gone);
+  for (const r of seen) {
+    if (r === null) continue;
+    const now = byId.find(r.id);
+    if ((byTier ? r.tier === tier : true) !== (now === null)) throw new Error('account ' + r.id + ' after the prune: ' + (now === null ? 'gone' : 'there'));
+  }
+});
 // Writes, then fails: nothing of it stays, and the calls after it in the batch see the state before it.
 export const boom = spacetimedb.reducer({ id: t.u32() }, (ctx, { id }) => {
   const r = ctx.db.accounts.id.find(id);
@@ -215,6 +229,7 @@ function randomCall(r: () => number): Call {
     [12, () => ['poke_thing', [r() < 0.2 ? bigThingId : int(12), name()]]],
     [1, () => ['poke_zero', [name()]]],
     [8, () => ['blind', [id(), id(), name(), name(), int(9)]]],
+    [2, () => ['prune', [int(accountIds), int(4), r() < 0.3]]],
   ];
   let pick = r() * kinds.reduce((s, [w]) => s + w, 0);
   for (const [w, make] of kinds) {
