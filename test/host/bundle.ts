@@ -2,13 +2,14 @@
 // ESM, platform browser, `spacetime:sys*` external, inline source map), cached per process; bundles a module given as
 // source text the same way; and opens a database on the deferred (cached) or the immediate call path
 // (SPACETIME_IMMEDIATE_WRITES=1: every scan and write crosses), for tests that hold one against the other, with what
-// they compare (a call's outcome and TxData, a commit log's bytes); and the raw-iterator helpers those tests' module
-// sources share.
+// they compare (a call's outcome and TxData, a commit log's bytes, bursts of calls run batched against one at a time);
+// and the raw-iterator helpers those tests' module sources share.
 // Test helper for test/host/*.
+import assert from 'node:assert/strict';
 import { build } from 'esbuild';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Database, type DatabaseOptions, type ReducerCallResult } from '../../src/host/database.js';
+import { Database, type Caller, type DatabaseOptions, type ReducerCallResult } from '../../src/host/database.js';
 
 const repoRoot = new URL('../../', import.meta.url).pathname;
 
@@ -42,6 +43,33 @@ export async function sourceBundle(source: string, sourcefile: string): Promise<
 export function callSummary(r: ReducerCallResult): unknown {
   if (r.status !== 'committed') return { status: r.status, message: r.message.split('\n')[0] };
   return { status: r.status, ts: r.timestampMicros, tables: r.txData.tables.map((t) => ({ t: t.tableName, ins: t.inserts, del: t.deletes })) };
+}
+
+/** A reducer call of a burst: name, JSON arguments and, when not the burst's default, the caller. */
+export type BurstCall = [string, unknown[], Caller?];
+
+/**
+ * Runs each burst one call at a time on `oneByOne`, then all at once on `batched` (they queue together and enter the
+ * module in batches), and asserts the same outcomes, TxData and state after each. For the last `boundedBursts`, also
+ * that `batched` crossed at most twice per batch, twice per failed call (it ends with a crossing and empties the row
+ * cache) and once per eight calls: what read-ahead and the row cache leave of a call's crossings.
+ */
+export async function compareBursts(oneByOne: Database, batched: Database, bursts: BurstCall[][], caller: Caller,
+  boundedBursts: number, beforeEach: () => void): Promise<void> {
+  for (const [b, burst] of bursts.entries()) {
+    beforeEach();
+    const reference: unknown[] = [];
+    for (const [name, args, by] of burst) reference.push(callSummary(await oneByOne.callReducerJson(name, args, by ?? caller)));
+    const crossingsBefore = batched.syscallCrossings(), batchesBefore = batched.counters.callBatches;
+    const results = await Promise.all(burst.map(([name, args, by]) => batched.callReducerJson(name, args, by ?? caller)));
+    assert.deepEqual(results.map(callSummary), reference, `burst ${b}: outcomes and TxData`);
+    assert.deepEqual(batched.datastore.exportSnapshot(), oneByOne.datastore.exportSnapshot(), `burst ${b}: state`);
+    if (b < bursts.length - boundedBursts) continue;
+    const crossed = batched.syscallCrossings() - crossingsBefore, batches = batched.counters.callBatches - batchesBefore;
+    const failed = results.filter((r) => r.status !== 'committed').length;
+    assert.ok(batches >= 1, `burst ${b} ran in batches`);
+    assert.ok(crossed <= 2 * batches + 2 * failed + burst.length / 8, `burst ${b}: ${crossed} crossings in ${batches} batches, ${failed} failed`);
+  }
 }
 
 /** The commit log of the database in `dir`, its segments in order. */
