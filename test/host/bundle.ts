@@ -7,7 +7,8 @@
 // Test helper for test/host/*.
 import assert from 'node:assert/strict';
 import { build } from 'esbuild';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Database, type Caller, type DatabaseOptions, type ReducerCallResult } from '../../src/host/database.js';
 
@@ -49,27 +50,44 @@ export function callSummary(r: ReducerCallResult): unknown {
 export type BurstCall = [string, unknown[], Caller?];
 
 /**
- * Runs each burst one call at a time on `oneByOne`, then all at once on `batched` (they queue together and enter the
- * module in batches), and asserts the same outcomes, TxData and state after each. For the last `boundedBursts`, also
- * that `batched` crossed at most twice per batch, twice per failed call (it ends with a crossing and empties the row
- * cache) and once per eight calls: what read-ahead and the row cache leave of a call's crossings.
+ * Opens `program` twice on the deferred path, runs each burst one call at a time on one and all at once on the other
+ * (they queue together and enter the module in batches), and asserts the same outcomes, TxData and state after each
+ * burst and, at the end, byte-identical commit logs. For the last `boundedBursts`, also that the batched database
+ * crossed at most twice per batch, twice per failed call (it ends with a crossing and empties the row cache) and once
+ * per eight calls: what read-ahead and the row cache leave of a call's crossings. The clock moves 1 s per burst.
  */
-export async function compareBursts(oneByOne: Database, batched: Database, bursts: BurstCall[][], caller: Caller,
-  boundedBursts: number, beforeEach: () => void): Promise<void> {
-  for (const [b, burst] of bursts.entries()) {
-    beforeEach();
-    const reference: unknown[] = [];
-    for (const [name, args, by] of burst) reference.push(callSummary(await oneByOne.callReducerJson(name, args, by ?? caller)));
-    const crossingsBefore = batched.syscallCrossings(), batchesBefore = batched.counters.callBatches;
-    const results = await Promise.all(burst.map(([name, args, by]) => batched.callReducerJson(name, args, by ?? caller)));
-    assert.deepEqual(results.map(callSummary), reference, `burst ${b}: outcomes and TxData`);
-    assert.deepEqual(batched.datastore.exportSnapshot(), oneByOne.datastore.exportSnapshot(), `burst ${b}: state`);
-    if (b < bursts.length - boundedBursts) continue;
-    const crossed = batched.syscallCrossings() - crossingsBefore, batches = batched.counters.callBatches - batchesBefore;
-    const failed = results.filter((r) => r.status !== 'committed').length;
-    assert.ok(batches >= 1, `burst ${b} ran in batches`);
-    assert.ok(crossed <= 2 * batches + 2 * failed + burst.length / 8, `burst ${b}: ${crossed} crossings in ${batches} batches, ${failed} failed`);
+export async function compareBursts(program: string, owner: Caller, bursts: BurstCall[][], caller: Caller,
+  boundedBursts: number): Promise<void> {
+  const root = mkdtempSync(join(tmpdir(), 'stdb-bursts-'));
+  let now = 1_700_000_000_000_000n;
+  const clock = { nowMicros: () => now };
+  const open = (name: string): Promise<Database> => createOnPath({ identity: 0xc600aan, ownerIdentity: owner.identity,
+    dataDir: join(root, name), clock, limits: { reducerTimeoutMs: 1000 }, report: () => {} }, program, false);
+  const oneByOne = await open('one-by-one');
+  const batched = await open('batched');
+  try {
+    for (const [b, burst] of bursts.entries()) {
+      now += 1_000_000n;
+      const reference: unknown[] = [];
+      for (const [name, args, by] of burst) reference.push(callSummary(await oneByOne.callReducerJson(name, args, by ?? caller)));
+      const crossingsBefore = batched.syscallCrossings(), batchesBefore = batched.counters.callBatches;
+      const results = await Promise.all(burst.map(([name, args, by]) => batched.callReducerJson(name, args, by ?? caller)));
+      assert.deepEqual(results.map(callSummary), reference, `burst ${b}: outcomes and TxData`);
+      assert.deepEqual(batched.datastore.exportSnapshot(), oneByOne.datastore.exportSnapshot(), `burst ${b}: state`);
+      if (b < bursts.length - boundedBursts) continue;
+      const crossed = batched.syscallCrossings() - crossingsBefore, batches = batched.counters.callBatches - batchesBefore;
+      const failed = results.filter((r) => r.status !== 'committed').length;
+      assert.ok(batches >= 1, `burst ${b} ran in batches`);
+      assert.ok(crossed <= 2 * batches + 2 * failed + burst.length / 8, `burst ${b}: ${crossed} crossings in ${batches} batches, ${failed} failed`);
+    }
+  } finally {
+    await oneByOne.close();
+    await batched.close();
   }
+  const reference = commitLogBytes(join(root, 'one-by-one'));
+  assert.ok(reference.length > 0);
+  assert.ok(commitLogBytes(join(root, 'batched')).equals(reference), 'byte-identical commit log');
+  rmSync(root, { recursive: true, force: true });
 }
 
 /** The commit log of the database in `dir`, its segments in order. */
