@@ -541,7 +541,8 @@ function call(opc, a, b, c, d, e, f) {
 function readDeleting(opc, a, b, c, d, e, f) {
   let n;
   try {
-    for (;;) { n = H(opc, a, b, c, d, e, f); if (n >= 0) break; if (opc === ${op.deletePoint}) c = 0; fail(n); }
+    // A retry after the host asked for a larger X does not send the queue again (it was applied).
+    for (;;) { n = H(opc, a, b, c, d, e, f); if (n >= 0) break; if (opc === ${op.deletePoint}) c = 0; else f = 0; fail(n); }
   } catch (err) { clearRowCache(); throw err; }
   if (XV.getUint32(0, true) !== ${tableWrittenWord}) clearRowCache();
   else if (XV.getUint32(4, true) !== ${noCachedTable}) forgetTable(XV.getUint32(4, true));
@@ -987,8 +988,16 @@ const sys = {
     return readDeleting(${op.deletePoint}, indexId, len, q);
   },
   datastore_delete_by_index_scan_range_bsatn(indexId, buf, prefixLen, prefixElems, rstartLen, rendLen) {
-    put(buf, prefixLen + rstartLen + rendLen, 0);   // the queued updates cross first (prepareX)
-    return readDeleting(${op.deleteRange}, indexId, prefixLen, prefixElems, rstartLen, rendLen);
+    // The updates queued before it travel in the same crossing, after the range arguments, as with a delete by key.
+    const len = prefixLen + rstartLen + rendLen;
+    checkLen(buf, len);
+    recentScan = undefined;
+    if (xIter !== undefined) materialize();
+    let q = qLen;
+    if (len + q > X.length) grow(len + q);
+    copyBytes(X, 0, bytesOf(buf), 0, len);
+    if (q > 0) { qLen = 0; queueInto(len, q); }
+    return readDeleting(${op.deleteRange}, indexId, prefixLen, prefixElems, rstartLen, rendLen, q);
   },
   datastore_delete_all_by_eq_bsatn(tableId, buf, len) {
     put(buf, len, 0); forgetTable(tableId); return read(${op.deleteEq}, tableId, len);

@@ -774,9 +774,16 @@ export class SyscallHost {
         }
         return this.tellTableWritten(a as number, this.txOrThrow().deleteByIndexPoint(a as number, this.x.subarray(0, b as number)));
       }
-      case op.deleteRange:
+      case op.deleteRange: {
+        // Updates the shim queued before this delete follow its range arguments (isolate-src.ts), as with an update.
+        const argsEnd = (b as number) + (d as number) + (e as number);
+        if ((f as number) > 0) {
+          this.applyUpdates(argsEnd, argsEnd + (f as number));
+          if (this.deferredFailure !== undefined) throw new DatastoreError(errno.hostCallFailure, this.deferredFailure);
+        }
         return this.tellTableWritten(a as number,
           this.txOrThrow().deleteByIndexRange(a as number, this.rangeArgs(b as number, c as number, d as number, e as number)));
+      }
       case op.deleteEq: return this.txOrThrow().deleteByRows(a as number, decodeRowList(this.x.subarray(0, b as number)));
       case op.clear: return this.txOrThrow().clear(a as number);
       case op.consoleLog: this.log(a as number, String(b), String(c ?? '')); return 0;

@@ -180,18 +180,25 @@ export const blind = spacetimedb.reducer({ id: t.u32(), other: t.u32(), name: t.
     const a3 = ctx.db.accounts.id.find(id);
     if (a3 !== null) ctx.db.accounts.id.update({ ...a3, tag: 'after ' + (a3.tag ?? '') });
   });
-// Deletes through a range of the primary key and through a non-unique index remove rows the row cache may hold under
-// the primary key (found first here): none of them may be found after.
-export const prune = spacetimedb.reducer({ lo: t.u32(), tier: t.u8(), byTier: t.bool() }, (ctx, { lo, tier, byTier }) => {
+// Deletes that cross, after the rows were found (the row cache holds them under the primary key) and another was
+// updated (queued): by the primary key (mode 0), through a non-unique index by value (1) and by range (2). What each
+// deleted must not be found after, the rest must, and the queued update must have reached the host first.
+export const prune = spacetimedb.reducer({ lo: t.u32(), tier: t.u8(), mode: t.u8() }, (ctx, { lo, tier, mode }) => {
   const byId = ctx.db.accounts.id;
   const seen = [lo, lo + 1, lo + 2].map((id) => byId.find(id));
-  const gone = byTier ? ctx.db.accounts.by_tier.delete(tier) : byId.delete(new Range({ tag: 'included', value: lo }, { tag: 'excluded', value: lo + 3 }));
+  const keep = byId.find(lo + 3);
+  if (keep !== null) byId.update({ ...keep, balance: keep.balance + 3n, tag: 'kept' });
+  const gone = mode === 0 ? byId.delete(lo) : mode === 1 ? ctx.db.accounts.by_tier.delete(tier)
+    : ctx.db.accounts.by_tier.delete(new Range({ tag: 'included', value: tier }, { tag: 'excluded', value: tier + 1 }));
   console.info('pruned ' + gone);
+  const deleted = (r) => (mode === 0 ? r.id === lo : r.tier === tier);
   for (const r of seen) {
     if (r === null) continue;
     const now = byId.find(r.id);
-    if ((byTier ? r.tier === tier : true) !== (now === null)) throw new Error('account ' + r.id + ' after the prune: ' + (now === null ? 'gone' : 'there'));
+    if (deleted(r) !== (now === null)) throw new Error('account ' + r.id + ' after the prune: ' + (now === null ? 'gone' : 'there'));
   }
+  const kept = byId.find(lo + 3);
+  if (keep !== null && !deleted(keep) && (kept === null || kept.balance !== keep.balance + 3n)) throw new Error('the update before the prune was lost');
 });
 // Writes, then fails: nothing of it stays, and the calls after it in the batch see the state before it.
 export const boom = spacetimedb.reducer({ id: t.u32() }, (ctx, { id }) => {
@@ -229,7 +236,7 @@ function randomCall(r: () => number): Call {
     [12, () => ['poke_thing', [r() < 0.2 ? bigThingId : int(12), name()]]],
     [1, () => ['poke_zero', [name()]]],
     [8, () => ['blind', [id(), id(), name(), name(), int(9)]]],
-    [2, () => ['prune', [int(accountIds), int(4), r() < 0.3]]],
+    [3, () => ['prune', [int(accountIds), int(4), int(3)]]],
   ];
   let pick = r() * kinds.reduce((s, [w]) => s + w, 0);
   for (const [w, make] of kinds) {
