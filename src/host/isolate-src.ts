@@ -529,6 +529,19 @@ function prepareX() {
   if (xIter !== undefined) materialize();
   if (qLen > 0) flushUpdates();
 }
+// Puts a write's input buf[0, len) at X[0] and the queued updates after it, for an insert, update or delete that
+// crosses (the host applies the queue first, in the same crossing); returns the queue's bytes. It rewrites X, so the
+// recent scan's rows there are gone.
+function stageWrite(buf, len) {
+  checkLen(buf, len);
+  recentScan = undefined;
+  if (xIter !== undefined) materialize();
+  const q = qLen;
+  if (len + q > X.length) grow(len + q);
+  copyBytes(X, 0, bytesOf(buf), 0, len);
+  if (q > 0) { qLen = 0; queueInto(len, q); }
+  return q;
+}
 // A crossing that may write may remove rows, or change a cached row's key in another index, so it forgets which rows
 // are known to exist.
 function call(opc, a, b, c, d, e, f) {
@@ -541,16 +554,17 @@ function call(opc, a, b, c, d, e, f) {
 function readDeleting(opc, a, b, c, d, e, f) {
   let n;
   try {
-    // A retry after the host asked for a larger X does not send the queue again (it was applied).
+    // A retry after the host asked for a larger X sends no queue (it went with the first try): the queue's length is
+    // the last argument, c for a delete by key, f for one by range.
     for (;;) { n = H(opc, a, b, c, d, e, f); if (n >= 0) break; if (opc === ${op.deletePoint}) c = 0; else f = 0; fail(n); }
   } catch (err) { clearRowCache(); throw err; }
   if (XV.getUint32(0, true) !== ${tableWrittenWord}) clearRowCache();
   else if (XV.getUint32(4, true) !== ${noCachedTable}) forgetTable(XV.getUint32(4, true));
   return n;
 }
-// Before a crossing that writes rows of table tableId only (an update, a delete by rows, a clear): what the row cache holds of that table is
-// dropped, and of every other table stays true (a blind update of one table no longer empties the cache of all). The
-// dropped rows' arena bytes are garbage until the cache restarts.
+// Before a crossing that writes rows of table tableId only (an update, a delete by rows, a clear): what the row cache
+// holds of that table is dropped, and of every other table stays true (a blind update of one table no longer empties
+// the cache of all). The dropped rows' arena bytes are garbage until the cache restarts.
 function forgetTable(tableId) {
   recentScan = undefined;
   if (lastC !== undefined && lastC.tableId === tableId) lastC = undefined;
@@ -912,13 +926,7 @@ const sys = {
   datastore_insert_bsatn(tableId, buf, len) {
     checkLen(buf, len);
     if (deferring && LV.getUint32(0, true) > 0) { const n = deferInsert(tableId, buf, len); if (n >= 0) return n; }
-    if (xIter !== undefined) materialize();
-    let q = qLen;
-    if (len + q > X.length) grow(len + q);
-    const src = bytesOf(buf);
-    copyBytes(X, 0, src, 0, len);
-    if (q > 0) { qLen = 0; queueInto(len, q); }
-    let n;
+    let q = stageWrite(buf, len), n;
     for (;;) { n = H(${op.insert}, tableId, len, q); if (n >= 0) break; q = 0; fail(n); }
     if (n > 0) new Uint8Array(buf).set(X.subarray(0, n));
     return n;
@@ -941,14 +949,8 @@ const sys = {
     }
     // It crosses: the updates queued before it travel in the same crossing, after the row (the host applies them
     // first), and what the row cache holds of other tables stays true (an update changes one row of its own table).
-    checkLen(buf, len);
     forgetTable(tableId);
-    if (xIter !== undefined) materialize();
-    let q = qLen;
-    if (len + q > X.length) grow(len + q);
-    copyBytes(X, 0, bytesOf(buf), 0, len);
-    if (q > 0) { qLen = 0; queueInto(len, q); }
-    let n;
+    let q = stageWrite(buf, len), n;
     for (;;) { n = H(${op.update}, tableId, indexId, len, q); if (n >= 0) break; q = 0; fail(n); }
     if (n > 0) new Uint8Array(buf).set(X.subarray(0, n));
     else if (deferring && XV.getUint32(0, true) === ${updatedRowOffer}) cacheUpdatedRow(indexId, bytesOf(buf), len);
@@ -977,26 +979,10 @@ const sys = {
       // makes a pattern whose answers are absent, dropped after readAheadAbsentMax.
       learnReadAhead(indexId, b, len, c !== undefined ? c.keyLen === 0 : len >= 4 && u32At(b, 0) === len - 4);
     }
-    // It crosses, with the updates queued before it after the key (the host applies them first), as an update does.
-    checkLen(buf, len);
-    recentScan = undefined;
-    if (xIter !== undefined) materialize();
-    let q = qLen;
-    if (len + q > X.length) grow(len + q);
-    copyBytes(X, 0, bytesOf(buf), 0, len);
-    if (q > 0) { qLen = 0; queueInto(len, q); }
-    return readDeleting(${op.deletePoint}, indexId, len, q);
+    return readDeleting(${op.deletePoint}, indexId, len, stageWrite(buf, len));
   },
   datastore_delete_by_index_scan_range_bsatn(indexId, buf, prefixLen, prefixElems, rstartLen, rendLen) {
-    // The updates queued before it travel in the same crossing, after the range arguments, as with a delete by key.
-    const len = prefixLen + rstartLen + rendLen;
-    checkLen(buf, len);
-    recentScan = undefined;
-    if (xIter !== undefined) materialize();
-    let q = qLen;
-    if (len + q > X.length) grow(len + q);
-    copyBytes(X, 0, bytesOf(buf), 0, len);
-    if (q > 0) { qLen = 0; queueInto(len, q); }
+    const q = stageWrite(buf, prefixLen + rstartLen + rendLen);
     return readDeleting(${op.deleteRange}, indexId, prefixLen, prefixElems, rstartLen, rendLen, q);
   },
   datastore_delete_all_by_eq_bsatn(tableId, buf, len) {

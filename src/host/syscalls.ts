@@ -342,6 +342,16 @@ export class SyscallHost {
     }
   }
 
+  /**
+   * The updates the shim queued, `bytes` of records at x[at..) (op.applyUpdates; after the input of an insert, update
+   * or delete that crossed: isolate-src.ts stageWrite), applied before the op; a failure fails the op (and the call).
+   */
+  private applyStagedQueue(at: number, bytes: number): void {
+    if (!(bytes > 0)) return;
+    this.applyUpdates(at, at + bytes);
+    if (this.deferredFailure !== undefined) throw new DatastoreError(errno.hostCallFailure, this.deferredFailure);
+  }
+
   /** A leased insert into `tableId` was applied (HostLease.applied). */
   private countLeased(tableId: number): void {
     for (const l of this.leases) if (l.tableId === tableId) { l.applied++; return; }
@@ -735,11 +745,7 @@ export class SyscallHost {
       case op.iterClose: this.iters.delete(a as number); return 0;
       case op.insert: {
         const tx = this.txOrThrow();
-        // Updates the shim queued before this insert follow the row (isolate-src.ts datastore_insert_bsatn).
-        if ((c as number) > 0) {
-          this.applyUpdates(b as number, (b as number) + (c as number));
-          if (this.deferredFailure !== undefined) throw new DatastoreError(errno.hostCallFailure, this.deferredFailure);
-        }
+        this.applyStagedQueue(b as number, c as number);
         const row = this.x.subarray(0, b as number);
         this.env.features?.checkScheduleRow(a as number, row, tx, true);
         if (this.leases.length > 0) this.revokeLease(a as number);
@@ -751,36 +757,20 @@ export class SyscallHost {
         return this.writeBack(generated);
       }
       case op.update: {
-        // Updates the shim queued before this one follow the row, as with an insert (isolate-src.ts datastore_update_bsatn).
-        if ((d as number) > 0) {
-          this.applyUpdates(c as number, (c as number) + (d as number));
-          if (this.deferredFailure !== undefined) throw new DatastoreError(errno.hostCallFailure, this.deferredFailure);
-        }
+        this.applyStagedQueue(c as number, d as number);
         const row = this.x.subarray(0, c as number), n = this.update(a as number, b as number, row);
         if (n === 0) this.offerUpdatedRow(b as number, row);
         return n;
       }
       case op.callEnd: return this.endCallInBatch(a as number, b === 1);
       case op.readAhead: return this.readAhead(a as number, b as number);
-      case op.applyUpdates:
-        this.applyUpdates(0, a as number);
-        if (this.deferredFailure !== undefined) throw new DatastoreError(errno.hostCallFailure, this.deferredFailure);
-        return 0;
+      case op.applyUpdates: this.applyStagedQueue(0, a as number); return 0;
       case op.deletePoint: {
-        // Updates the shim queued before this delete follow the key (isolate-src.ts), as with an update.
-        if ((c as number) > 0) {
-          this.applyUpdates(b as number, (b as number) + (c as number));
-          if (this.deferredFailure !== undefined) throw new DatastoreError(errno.hostCallFailure, this.deferredFailure);
-        }
+        this.applyStagedQueue(b as number, c as number);
         return this.tellTableWritten(a as number, this.txOrThrow().deleteByIndexPoint(a as number, this.x.subarray(0, b as number)));
       }
       case op.deleteRange: {
-        // Updates the shim queued before this delete follow its range arguments (isolate-src.ts), as with an update.
-        const argsEnd = (b as number) + (d as number) + (e as number);
-        if ((f as number) > 0) {
-          this.applyUpdates(argsEnd, argsEnd + (f as number));
-          if (this.deferredFailure !== undefined) throw new DatastoreError(errno.hostCallFailure, this.deferredFailure);
-        }
+        this.applyStagedQueue((b as number) + (d as number) + (e as number), f as number);
         return this.tellTableWritten(a as number,
           this.txOrThrow().deleteByIndexRange(a as number, this.rangeArgs(b as number, c as number, d as number, e as number)));
       }
