@@ -671,14 +671,18 @@ function noteRecentScan(it) {
   recentScan = undefined;
   const flags = XV.getUint32(8, true);
   if (!deferring || (flags & ${chunkFlag.cacheVia}) === 0 || it.more) return;
-  const at = it.pos + XV.getUint32(4, true);   // after the rows: the index to cache them under
-  const shape = XV.getUint32(at + 8, true), layoutId = flags >>> 8;
-  if ((shape >>> 16) === 0 && !layouts.has(layoutId)) {
-    const n = XV.getUint32(at + 16, true);
-    layouts.set(layoutId, X.slice(at + 20, at + 20 + n));
-  }
+  const at = it.pos + XV.getUint32(4, true);   // after the rows: the index to cache them under, then its shape
+  const layoutId = flags >>> 8, shape = shapeAt(at + 4, layoutId);
   recentScan = { indexId: XV.getUint32(at, true), tableId: XV.getUint32(at + 4, true), shape, layoutId,
     keyLen: XV.getUint32(at + 12, true), count: it.count, lenAt: it.lenAt, pos: it.pos };
+}
+// The shape of a cacheable index the host wrote at X[at] (SyscallHost.writeShapeAt: u32 tableId, keyOffset | rowWidth
+// << 16, key width, layout length, the layout's codes): registers the layout of rows of any length under layoutId the
+// first time, and returns the shape word.
+function shapeAt(at, layoutId) {
+  const shape = XV.getUint32(at + 4, true);
+  if ((shape >>> 16) === 0 && !layouts.has(layoutId)) layouts.set(layoutId, X.slice(at + 16, at + 16 + XV.getUint32(at + 12, true)));
+  return shape;
 }
 // Before a find, update or delete through indexId of the key at kb[kat, kat + klen): when the recent scan is of that
 // index's table and holds the key's row, and the row cache does not (a cached row is as new or newer), caches that
@@ -722,9 +726,8 @@ function keyBytesAt(keyLen, b, at) { return keyLen !== 0 ? keyLen : 4 + u32At(b,
 // row as written is the stored one, so it is cached, and its key, when it is a slice of the arguments or the caller,
 // teaches read-ahead as a find's does, so the batch's later updates of rows they never read are queued too.
 function cacheUpdatedRow(indexId, row, len) {
-  const flags = XV.getUint32(4, true), tableId = XV.getUint32(8, true), shape = XV.getUint32(12, true);
-  const keyLen = XV.getUint32(16, true), layoutId = flags >>> 8, off = shape & 0xffff;
-  if ((shape >>> 16) === 0 && !layouts.has(layoutId)) layouts.set(layoutId, X.slice(24, 24 + XV.getUint32(20, true)));
+  const layoutId = XV.getUint32(4, true) >>> 8, shape = shapeAt(8, layoutId);
+  const tableId = XV.getUint32(8, true), keyLen = XV.getUint32(16, true), off = shape & 0xffff;
   const n = keyBytesAt(keyLen, row, off);
   if (off + n > len) return;
   cacheRow(indexId, tableId, shape, layoutId, keyLen, keyAt(row, off, n), row, 0, len);

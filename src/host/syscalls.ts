@@ -913,20 +913,28 @@ export class SyscallHost {
     const tx = this.txOrThrow(), xv = this.xv;
     const u = this.deferWrites && this.inReducerCall && tx.infallibleUpdate !== undefined
       ? updatableFor(tx.infallibleUpdate(indexId), row) : undefined;
-    const word = u === undefined ? undefined : shapeWord(u);
-    const layout = u?.rowWidthBytes === 0 ? u.layout : undefined;
-    if (u === undefined || word === undefined || (u.rowWidthBytes === 0 && layout === undefined) ||
-      24 + (layout?.length ?? 0) > this.x.length) {
-      xv.setUint32(0, 0, true);
-      return;
-    }
-    xv.setUint32(4, layout === undefined ? 0 : this.layoutId(layout) << 8, true);
-    xv.setUint32(8, u.tableId, true);
-    xv.setUint32(12, word, true);
-    xv.setUint32(16, u.keyWidthBytes, true);
-    xv.setUint32(20, layout?.length ?? 0, true);
-    if (layout !== undefined) this.x.set(layout, 24);
+    const layoutId = u === undefined ? undefined : this.writeShapeAt(8, u);
+    if (layoutId === undefined) { xv.setUint32(0, 0, true); return; }
+    xv.setUint32(4, layoutId << 8, true);
     xv.setUint32(0, updatedRowOffer, true);
+  }
+
+  /**
+   * The shape the shim caches rows of `shape`'s index by, at x[at..): u32 tableId, keyOffset | rowWidth << 16, key
+   * width (0: a string), layout length, then for rows of any length the layout's codes (isolate-src.ts shapeAt).
+   * Returns the layout's id (0 for fixed-width rows), or undefined when the shape has no word or does not fit.
+   */
+  private writeShapeAt(at: number, shape: InfallibleUpdate): number | undefined {
+    const xv = this.xv, word = shapeWord(shape), layout = shape.rowWidthBytes === 0 ? shape.layout : undefined;
+    if (word === undefined || (shape.rowWidthBytes === 0 && layout === undefined)) return undefined;
+    if (at + 16 + (layout?.length ?? 0) > this.x.length) return undefined;
+    xv.setUint32(at, shape.tableId, true);
+    xv.setUint32(at + 4, word, true);
+    xv.setUint32(at + 8, shape.keyWidthBytes, true);
+    xv.setUint32(at + 12, layout?.length ?? 0, true);
+    if (layout === undefined) return 0;
+    this.x.set(layout, at + 16);
+    return this.layoutId(layout);
   }
 
   /**
@@ -936,16 +944,11 @@ export class SyscallHost {
    */
   private writeCacheVia({ indexId, shape }: { indexId: number; shape: InfallibleUpdate }): void {
     const xv = this.xv, at = chunkHeaderBytes + 4 * xv.getUint32(0, true) + xv.getUint32(4, true);
-    const layout = shape.rowWidthBytes === 0 ? shape.layout : undefined;
-    if (shape.rowWidthBytes === 0 && layout === undefined) return;
-    if (at + 20 + (layout?.length ?? 0) > this.x.length) return;
+    if (at + 4 > this.x.length) return;
+    const layoutId = this.writeShapeAt(at + 4, shape);
+    if (layoutId === undefined) return;
     xv.setUint32(at, indexId, true);
-    xv.setUint32(at + 4, shape.tableId, true);
-    xv.setUint32(at + 8, shapeWord(shape)!, true);
-    xv.setUint32(at + 12, shape.keyWidthBytes, true);
-    xv.setUint32(at + 16, layout?.length ?? 0, true);
-    if (layout !== undefined) this.x.set(layout, at + 20);
-    xv.setUint32(8, chunkFlag.cacheVia | (layout === undefined ? 0 : this.layoutId(layout) << 8), true);
+    xv.setUint32(8, chunkFlag.cacheVia | layoutId << 8, true);
   }
 
   /**
