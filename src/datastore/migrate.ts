@@ -413,47 +413,70 @@ export function snapshotForMigration(old: Datastore, newSchema: DatabaseSchema):
   return out;
 }
 
+/** Initial size of PackedRows' scratch buffer (it doubles for a longer row). */
+const scratchStartBytes = 1 << 12;
+/** PackedRows' value once its chunk is done. */
+const noRow = new Uint8Array(0);
+
 /**
- * The next `migrationChunkRows` rows of a packed snapshot from byte `at`, and where they end: views into the snapshot,
- * or, with `suffix` (added columns' defaults), views into one buffer per chunk holding each row followed by the
- * suffix. One buffer per chunk rather than a new array per row: a 1M-row rewrite allocated 1M short-lived arrays in
- * the migrating worker, whose scavenges V8's platform threads run beside the main thread (BENCHMARKS "Why /v1/ping
- * slows", session 11).
+ * The rows of a packed snapshot (Datastore.scanPacked: u32 length, bytes), `migrationChunkRows` at a time, each followed
+ * by `suffix` (added columns' defaults) when there is one. Every row is written into one scratch buffer and handed out
+ * as a view of it of the row's length, cached by length, through one reused iterator result: loadRows copies each row
+ * into the table's pages before it asks for the next (store.ts: callers may reuse their buffers), so a 1M-row rewrite
+ * allocates nothing per row on the worker's heap. A view per row (or an array per row before) was garbage whose
+ * scavenges V8's platform threads run beside the server's main thread (BENCHMARKS "Why /v1/ping slows", session 11).
  */
-function nextChunk(packed: Uint8Array, at: number, suffix: Uint8Array | undefined): { rows: Uint8Array[]; end: number } {
-  const lengthAt = (p: number) => (packed[p] | (packed[p + 1] << 8) | (packed[p + 2] << 16)) + packed[p + 3] * 0x1000000;
-  let end = at;
-  let count = 0;
-  let bytes = 0;
-  while (end < packed.length && count < migrationChunkRows) {
-    const n = lengthAt(end);
-    bytes += n;
-    end += 4 + n;
-    count++;
+class PackedRows implements IterableIterator<Uint8Array> {
+  /** Byte offset in `packed` of the next row's length. */
+  private at = 0;
+  private chunkLeft = 0;
+  private scratch = new Uint8Array(scratchStartBytes);
+  /** `views[n]`: the first `n` bytes of `scratch`. */
+  private views: (Uint8Array | undefined)[] = [];
+  private readonly result: { done: boolean; value: Uint8Array } = { done: false, value: noRow };
+
+  constructor(private readonly packed: Uint8Array, private readonly suffix: Uint8Array | undefined) {}
+
+  get done(): boolean { return this.at >= this.packed.length; }
+
+  /** Starts the next chunk of at most `migrationChunkRows` rows (iterate this for them). */
+  chunk(): this {
+    this.chunkLeft = migrationChunkRows;
+    return this;
   }
-  const rows = new Array<Uint8Array>(count);
-  if (suffix === undefined || suffix.length === 0) {
-    for (let i = 0, p = at; i < count; i++) {
-      const n = lengthAt(p);
-      rows[i] = packed.subarray(p + 4, p + 4 + n);
-      p += 4 + n;
+
+  [Symbol.iterator](): this { return this; }
+
+  next(): IteratorResult<Uint8Array> {
+    const packed = this.packed, at = this.at, r = this.result;
+    if (this.chunkLeft === 0 || at >= packed.length) {
+      r.done = true;
+      r.value = noRow;
+      return r as IteratorResult<Uint8Array>;
     }
-    return { rows, end };
-  }
-  const out = new Uint8Array(bytes + count * suffix.length);
-  for (let i = 0, p = at, o = 0; i < count; i++) {
-    const n = lengthAt(p);
+    this.chunkLeft--;
+    const n = (packed[at] | (packed[at + 1] << 8) | (packed[at + 2] << 16)) + packed[at + 3] * 0x1000000;
+    const suffix = this.suffix, length = n + (suffix === undefined ? 0 : suffix.length);
+    if (length > this.scratch.length) this.growScratch(length);
+    const out = this.scratch;
     if (n <= 64) { // a byte loop: a short row's copy through a view would allocate the view
-      for (let k = 0; k < n; k++) out[o + k] = packed[p + 4 + k];
+      for (let k = 0; k < n; k++) out[k] = packed[at + 4 + k];
     } else {
-      out.set(packed.subarray(p + 4, p + 4 + n), o);
+      out.set(packed.subarray(at + 4, at + 4 + n), 0);
     }
-    out.set(suffix, o + n);
-    rows[i] = out.subarray(o, o + n + suffix.length);
-    p += 4 + n;
-    o += n + suffix.length;
+    if (suffix !== undefined) {
+      for (let k = 0; k < suffix.length; k++) out[n + k] = suffix[k];
+    }
+    this.at = at + 4 + n;
+    r.done = false;
+    r.value = this.views[length] ?? (this.views[length] = out.subarray(0, length));
+    return r as IteratorResult<Uint8Array>;
   }
-  return { rows, end };
+
+  private growScratch(length: number): void {
+    this.scratch = new Uint8Array(Math.max(length, this.scratch.length * 2));
+    this.views = [];
+  }
 }
 
 /**
@@ -471,10 +494,8 @@ export function* buildMigration(old: Datastore, newSchema: DatabaseSchema, snaps
     const ot = oldSchema.tables.find((t) => t.tableId === oldId)!;
     const nt = newByName.get(ot.name)!;
     const suffix = addedColumnsSuffix(ot, nt);
-    for (let at = 0; at < packed.length;) {
-      const { rows: chunk, end } = nextChunk(packed, at, suffix);
-      at = end;
-      loadOrFail(old, ot, nt, next, chunk, suffix !== undefined, oldSchema.typespace);
+    for (const rows = new PackedRows(packed, suffix); !rows.done;) {
+      loadOrFail(old, ot, nt, next, rows.chunk(), suffix !== undefined, oldSchema.typespace);
       yield;
     }
     copied.set(oldId, { tableId: nt.tableId, suffix });
@@ -553,7 +574,7 @@ function needsCopy(ot: TableSchema, nt: TableSchema, ta: Typespace, tb: Typespac
 }
 
 function loadOrFail(
-  old: Datastore, ot: TableSchema, nt: TableSchema, next: Datastore, rows: Uint8Array[], validate: boolean, ts: Typespace,
+  old: Datastore, ot: TableSchema, nt: TableSchema, next: Datastore, rows: Iterable<Uint8Array>, validate: boolean, ts: Typespace,
 ): void {
   try {
     next.loadRows(nt.tableId, rows, validate);
