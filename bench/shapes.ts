@@ -100,6 +100,19 @@ function shapes(): Shape[] {
     { name: 'blindUpdate', what: 'find + update by u32 pk, then update by pk a row of another table never read', reducer: 'blindUpdate',
       table: ['counters', 'profiles'],
       args: (i, rand) => encode((w) => { w.writeU32(pick(rand, rowsPerTable)); w.writeU32(pick(rand, rowsPerTable)); w.writeString(`nick ${i}`); }) },
+    { name: 'twoUnique', what: 'find by u32 pk + update, a second unique (string) column unchanged', reducer: 'twoUnique', table: 'users',
+      args: (_i, rand) => encode((w) => { w.writeU32(pick(rand, rowsPerTable)); w.writeI64(1n); }) },
+    { name: 'seqUnique', what: 'find by Identity pk + update, a unique autoInc column unchanged', reducer: 'seqUnique', table: 'pilots',
+      args: (_i, rand) => encode((w) => { w.writeU256(whoOf(pick(rand, rowsPerTable))); w.writeF32(0.5); }) },
+    // Keys past the seeded ones, a new one per call.
+    { name: 'signup', what: 'insert under a new Identity pk', reducer: 'signup', table: 'signups',
+      args: (i) => encode((w) => { w.writeU256(whoOf(rowsPerTable + i)); w.writeString(nameOf(rowsPerTable + i)); }) },
+    { name: 'accept', what: 'find + update by u32 pk, delete through a non-unique index, autoInc insert', reducer: 'accept',
+      table: ['counters', 'invites'],
+      args: (_i, rand) => encode((w) => { w.writeU32(pick(rand, rowsPerTable)); w.writeU32(pick(rand, itemOwners)); w.writeU32(pick(rand, itemOwners)); }) },
+    { name: 'twoScans', what: 'filter non-unique btree (10 rows) + range scan (20 rows), update 1 by pk', reducer: 'twoScans',
+      table: ['items', 'events'],
+      args: (_i, rand) => encode((w) => { w.writeU32(pick(rand, itemOwners)); w.writeU64(BigInt(pick(rand, rowsPerTable - 20)) * eventsStep); }) },
   ];
 }
 
@@ -155,8 +168,9 @@ async function main(): Promise<void> {
   // benchModuleBundle bundles a module under bench/engine-v2/modules/; this one lives two folders up from there.
   const module = await Database.create({ identity: 6n, ownerIdentity: 2n, limits: { reducerTimeoutMs } },
     await benchModuleBundle('../../shapes/module'));
-  for (const s of chosen) {
-    for (const table of [s.table ?? []].flat()) await seed(module, table, table === 'reminders' ? reminderRows(totalCalls) : rowsPerTable);
+  // Shapes may share a table (counters, items): each is seeded once.
+  for (const table of new Set(chosen.flatMap((s) => [s.table ?? []].flat()))) {
+    await seed(module, table, table === 'reminders' ? reminderRows(totalCalls) : rowsPerTable);
   }
 
   const argsOf = new Map<string, Uint8Array[]>();

@@ -18,7 +18,8 @@ import {
 import { createIndexStore, type IndexStore, type RowKeys } from './indexes.js';
 import { createRowStore, RowSet, type RowStore } from './rowstore.js';
 import {
-  DatastoreError, errno, rowLayoutCode, type InfallibleInsert, type InfallibleUpdate, type IndexSchema, type SequenceSchema, type TableSchema,
+  DatastoreError, errno, rowLayoutCode, updateGuardBytes, type InfallibleInsert, type InfallibleUpdate, type IndexSchema,
+  type SequenceSchema, type TableSchema, type UpdateGuard,
 } from './types.js';
 
 /** One index of a table: its key functions, its store, and codecs to validate module key buffers. */
@@ -149,12 +150,12 @@ export class TableState {
     });
     this.scratchKeys = new Array<IndexKey>(this.indexes.length).fill('');
     this.storedKeys = new Array<IndexKey>(this.indexes.length).fill('');
-    const layout = rowLayout(colTypes, typespace);
+    const rowShape = rowLayout(colTypes, typespace), layout = rowShape?.layout;
     this.layout = layout;
     this.indexes.forEach((ix, i) => {
       ix.position = i;
       ix.otherUniquePositions = this.uniqueIndexes.flatMap((u, k) => (sameColumns(u.schema.columns, ix.schema.columns) ? [] : [k]));
-      ix.infallibleUpdate = this.infallibleUpdateShape(ix, layout);
+      ix.infallibleUpdate = this.infallibleUpdateShape(ix, rowShape, colTypes, typespace);
     });
     this.infallibleInsert = this.infallibleInsertShape(layout);
     this.rowCacheIndex = this.indexes.find((ix) => ix.infallibleUpdate !== undefined);
@@ -189,29 +190,46 @@ export class TableState {
 
   /**
    * MutTx.infallibleUpdate for `ix`. Why each condition: rows whose every column has a row layout (see `rowLayout`:
-   * then validateRow accepts exactly the rows the layout accepts, which the caller checks), no sequence but on the key
-   * itself (an autoInc primary key; `keyNonZero`: a row whose key is not 0 generates nothing, so it cannot overflow),
-   * not a schedule table (the host checks schedule rows on write), not an event table, and
-   * every unique index on exactly `ix`'s one column (the new row keeps the found row's key, so no unique index can see
-   * a conflict; non-unique indexes on other columns never refuse a row). The key's offset must be static, and the key
-   * an integer, a product of one (Identity, ConnectionId) or a string: equal keys have equal bytes (not so for floats:
-   * -0 and +0), so callers may identify rows by key bytes.
+   * then validateRow accepts exactly the rows the layout accepts, which the caller checks), not a schedule table (the
+   * host checks schedule rows on write), not an event table, and `ix` on the column of the table's first unique index
+   * (the primary key's when there is one; at most one cacheable column per table, so indexes that share a cached row
+   * share its key): the new row keeps the found row's key, so that index sees no conflict. Every other unique index
+   * and every sequence but the key's becomes a guard (a column the update must keep: then no other unique index sees a
+   * conflict, non-unique indexes never refuse a row, and a sequence column that is not 0 generates nothing), which needs
+   * a fixed width or a length word (strings, bytes). A sequence on the key itself: `keyNonZero` (a row whose key is
+   * not 0 generates nothing, so it cannot overflow). The key's offset must be static, and the key an integer, a product
+   * of one (Identity, ConnectionId) or a string: equal keys have equal bytes (not so for floats: -0 and +0), so callers
+   * may identify rows by key bytes.
    */
-  private infallibleUpdateShape(ix: IndexState, layout: Uint8Array | undefined): InfallibleUpdate | undefined {
+  private infallibleUpdateShape(ix: IndexState, rowShape: ReturnType<typeof rowLayout>, colTypes: AlgebraicType[],
+    typespace: Typespace): InfallibleUpdate | undefined {
     const s = this.schema;
     if (!ix.schema.unique || ix.schema.columns.length !== 1) return undefined;
     const col = ix.schema.columns[0], stringKey = this.columnTypeTags[col] === 'String';
     if (ix.pointWidthBytes === undefined && !stringKey) return undefined;
-    if (layout === undefined || this.sequences.some((q) => q.schema.column !== col)) return undefined;
-    if (s.schedule !== undefined || s.isEvent) return undefined;
-    if (!this.uniqueIndexes.every((u) => sameColumns(u.schema.columns, ix.schema.columns))) return undefined;
+    if (rowShape === undefined || s.schedule !== undefined || s.isEvent) return undefined;
+    if (!sameColumns(this.uniqueIndexes[0].schema.columns, ix.schema.columns)) return undefined;
     const keyOffset = this.offsets[col];
     if (keyOffset === undefined || (this.integerTags[col] === undefined && !stringKey)) return undefined;
-    const keyWidthBytes = stringKey ? 0 : ix.pointWidthBytes!, keyNonZero = this.sequences.length > 0;
-    if (this.rowNumericWidthBytes !== undefined) {
-      return { tableId: s.tableId, rowWidthBytes: this.rowNumericWidthBytes, keyOffset, keyWidthBytes, keyNonZero };
+    const keyWidthBytes = stringKey ? 0 : ix.pointWidthBytes!;
+    const keyNonZero = this.sequences.some((q) => q.schema.column === col);
+    const sequenceColumns = new Set(this.sequences.map((q) => q.schema.column));
+    const guarded = new Set([...this.uniqueIndexes.flatMap((u) => u.schema.columns), ...sequenceColumns]);
+    guarded.delete(col);
+    const guards: UpdateGuard[] = [];
+    for (const g of [...guarded].sort((a, b) => a - b)) {
+      const start = rowShape.starts[g], type = resolveType(colTypes[g], typespace);
+      const code = variableCode(type, typespace);
+      const widthBytes = anyBytesWidth(type, typespace) ?? (code === rowLayoutCode.string || code === rowLayoutCode.bytes ? 0 : undefined);
+      if (start === undefined || widthBytes === undefined || start.item > 0xffff || widthBytes > 0xffff) return undefined;
+      guards.push({ item: start.item, offset: start.offset, widthBytes, nonZero: sequenceColumns.has(g) });
     }
-    return { tableId: s.tableId, rowWidthBytes: 0, keyOffset, keyWidthBytes, keyNonZero, layout };
+    if (guards.length === 0 && this.rowNumericWidthBytes !== undefined) {
+      return { tableId: s.tableId, rowWidthBytes: this.rowNumericWidthBytes, keyOffset, keyWidthBytes, keyNonZero, guards };
+    }
+    if (guards.length > 0xff) return undefined;
+    return { tableId: s.tableId, rowWidthBytes: 0, keyOffset, keyWidthBytes, keyNonZero, guards,
+      layout: guards.length === 0 ? rowShape.layout : guardedLayout(guards, rowShape.layout) };
   }
 
   /** Throws errno 3 unless `row` is exactly one valid BSATN row of this table. */
@@ -597,21 +615,33 @@ export function isZero(b: Uint8Array, at: number, widthBytes: number): boolean {
  * The row layout of InfallibleUpdate (datastore/types.ts `rowLayoutCode`) for a row of `columnTypes`, or undefined when
  * some column has no layout code (arrays other than bytes, sums other than options, products holding anything but
  * numbers). Each code accepts exactly the bytes the column's codec skip accepts, so a row the layout accepts is a row
- * validateRow accepts. Adjacent fixed-width runs are merged.
+ * validateRow accepts. Adjacent fixed-width columns are merged into one item. Also where each column starts:
+ * its item (counted as the shim's validRow walks them) and its offset in that item (undefined in a run of more than
+ * 0xffff bytes, which takes several items).
  */
-export function rowLayout(columnTypes: AlgebraicType[], ts: Typespace): Uint8Array | undefined {
+export function rowLayout(columnTypes: AlgebraicType[], ts: Typespace):
+  { layout: Uint8Array; starts: ({ item: number; offset: number } | undefined)[] } | undefined {
   const out: number[] = [];
-  let fixedRun = 0;
+  const starts: ({ item: number; offset: number } | undefined)[] = [];
+  let items = 0, fixedRun = 0, runStart = 0;
   const flush = (): void => {
-    for (; fixedRun > 0xffff; fixedRun -= 0xffff) out.push(rowLayoutCode.fixed, 0xff, 0xff);
-    if (fixedRun > 0) out.push(rowLayoutCode.fixed, fixedRun & 0xff, fixedRun >> 8);
+    for (; fixedRun > 0xffff; fixedRun -= 0xffff, items++) out.push(rowLayoutCode.fixed, 0xff, 0xff);
+    if (fixedRun > 0) { out.push(rowLayoutCode.fixed, fixedRun & 0xff, fixedRun >> 8); items++; }
     fixedRun = 0;
   };
   for (const c of columnTypes) {
     const t = resolveType(c, ts);
     const w = anyBytesWidth(t, ts);
-    if (w !== undefined) { fixedRun += w; continue; }
+    if (w !== undefined) {
+      if (fixedRun === 0) runStart = starts.length;
+      starts.push(fixedRun + w <= 0xffff ? { item: items, offset: fixedRun } : undefined);
+      fixedRun += w;
+      continue;
+    }
+    if (fixedRun > 0xffff) for (let k = runStart; k < starts.length; k++) starts[k] = undefined;
     flush();
+    starts.push({ item: items, offset: 0 });
+    items++;
     let inner = t;
     if (t.tag === 'Sum') {
       const v = t.value.variants;
@@ -626,8 +656,23 @@ export function rowLayout(columnTypes: AlgebraicType[], ts: Typespace): Uint8Arr
     if (iw === undefined || iw > 0xffff || t === inner) return undefined;
     out.push(rowLayoutCode.fixed, iw & 0xff, iw >> 8);
   }
+  if (fixedRun > 0xffff) for (let k = runStart; k < starts.length; k++) starts[k] = undefined;
   flush();
-  return Uint8Array.from(out);
+  return { layout: Uint8Array.from(out), starts };
+}
+
+/** `layout` with `guards` at its head (rowLayoutCode.guards: InfallibleUpdate.guards as the shim reads them). */
+function guardedLayout(guards: readonly UpdateGuard[], layout: Uint8Array): Uint8Array {
+  const out = new Uint8Array(2 + guards.length * updateGuardBytes + layout.length);
+  out[0] = rowLayoutCode.guards;
+  out[1] = guards.length;
+  guards.forEach((g, i) => {
+    const at = 2 + i * updateGuardBytes;
+    for (const [k, v] of [g.item, g.offset, g.widthBytes].entries()) { out[at + 2 * k] = v & 0xff; out[at + 2 * k + 1] = v >> 8; }
+    out[at + 6] = g.nonZero ? 1 : 0;
+  });
+  out.set(layout, 2 + guards.length * updateGuardBytes);
+  return out;
 }
 
 /**

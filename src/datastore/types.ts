@@ -187,15 +187,39 @@ export interface InfallibleUpdate {
    * would be generated anew, as an insert's). A caller defers only such rows.
    */
   keyNonZero: boolean;
+  /**
+   * Columns an update must leave as they are for the promise to hold, when the table has unique constraints on other
+   * columns than the key, or sequences on them: an update that keeps their bytes (and whose sequence columns are not
+   * 0) breaks no unique constraint and generates nothing. Empty when there are none. Shapes with guards have `rowWidthBytes` 0
+   * and carry the guards at the head of `layout` (rowLayoutCode.guards), so the shim learns them with the layout.
+   */
+  guards: readonly UpdateGuard[];
   layout?: Uint8Array;
+}
+
+/**
+ * A column InfallibleUpdate.guards names: it starts at `offset` in layout item `item` (items counted as the layout is
+ * walked: a run of fixed-width columns, or one other column) and is `widthBytes` wide (0: u32 length + bytes).
+ */
+export interface UpdateGuard {
+  item: number;
+  offset: number;
+  widthBytes: number;
+  /** A sequence's column: 0 would be generated anew. */
+  nonZero: boolean;
 }
 
 /**
  * Items of InfallibleUpdate.layout. fixed, w lo, w hi: w bytes, any value (numbers and products of numbers, e.g.
  * timestamps, identities). string: u32 length + valid UTF-8 (WHATWG fatal decoding). bytes: u32 length + any bytes.
  * bool: one byte, 0 or 1. option, item: tag 0 then the item, or tag 1 alone.
+ *
+ * guards (first byte only, InfallibleUpdate.guards): u8 count, then per guard u16 item, u16 offset, u16 width, u8
+ * nonZero, all before the first item. A table's own layout never has it.
  */
-export const rowLayoutCode = { fixed: 0, string: 0x80, bytes: 0x81, bool: 0x82, option: 0x83 } as const;
+export const rowLayoutCode = { fixed: 0, string: 0x80, bytes: 0x81, bool: 0x82, option: 0x83, guards: 0xff } as const;
+/** Bytes per guard after rowLayoutCode.guards and its count. */
+export const updateGuardBytes = 7;
 
 /**
  * The shape of an insert that cannot fail (see `MutTx.infallibleInsert`) once its sequence column holds a value the
@@ -222,9 +246,11 @@ export interface MutTx extends ReadView {
    * tx. True only for user tables whose columns all have a row layout code (numbers, timestamps and other products of
    * numbers, strings, bytes, bools, options of these: checking the layout is the whole validation), without sequences
    * but one on the key column (then for keys other than 0: `keyNonZero`), without schedule or event semantics, whose
-   * every unique constraint covers exactly this index's single integer or string column: the update then finds its
-   * row and replaces it without violating anything. Such keys also mean equal keys have equal bytes, so the caller may
-   * identify rows by their key bytes. The host uses it to defer such updates
+   * first unique constraint (the primary key's, when there is one) covers exactly this index's single integer or string
+   * column, and whose other unique constraints and sequences are on columns of fixed width, strings or bytes
+   * (`guards`: (3) the row keeps their bytes, and its sequence columns are not 0): the update then
+   * finds its row and replaces it without violating anything. Such keys also mean equal keys have equal bytes, so the
+   * caller may identify rows by their key bytes. The host uses it to defer such updates
    * (host/syscalls.ts). Optional: views' read-only transactions do not have it.
    */
   infallibleUpdate?(indexId: IndexId): InfallibleUpdate | undefined;

@@ -4,7 +4,7 @@
 // Set methods, iterator helpers, a few ES2024 statics), UTF-8 TextEncoder/TextDecoder, the throwing Math.random, and
 // (2) the syscall shims of `spacetime:sys@2.0/2.1` plus the call dispatcher the host enters through (one call, or a
 // batch of queued reducer calls: `callEnds` below).
-// May call: datastore/types (rowLayoutCode, a constant spliced into the source). The wire between shims and host is
+// May call: datastore/types (rowLayoutCode, updateGuardBytes: constants spliced into the source). The wire between shims and host is
 // documented at `op` below and in syscalls.ts.
 //
 // Crossing design (ARCHITECTURE.md "Isolate crossings"): the shims share one SharedArrayBuffer (the exchange buffer,
@@ -40,7 +40,7 @@
 // as the host would. The shim counts what it used in the lease buffer; the host ends every lease at the call's end
 // (SyscallHost.endCall, also after a trap), so the sequence is exactly where immediate inserts would have left it.
 
-import { rowLayoutCode } from '../datastore/types.js';
+import { rowLayoutCode, updateGuardBytes } from '../datastore/types.js';
 
 /** Op codes shared by the shims (below) and the host (syscalls.ts). Keep the two in sync through this object. */
 export const op = {
@@ -171,8 +171,8 @@ export const deleteRecordMarker = 0xffffffff;
 export const growCode = -1000;
 
 /**
- * The shim's row layout check (validRow, utf8Valid), spliced into the bootstrap; exported so that a test can hold it
- * against the datastore's row validation (test/datastore/call-path).
+ * The shim's row layout check (validRow, utf8Valid) and walk (itemAt), spliced into the bootstrap; exported so that a
+ * test can hold them against the datastore's row validation and column starts (test/datastore/call-path).
  */
 export const layoutCheckSource = String.raw`
 // Whether row[0, len) is a row the layout accepts (codes: datastore/types.ts rowLayoutCode). It must accept exactly
@@ -218,6 +218,20 @@ function utf8Valid(b, p, end) {
     p += need + 1;
   }
   return true;
+}
+// Where layout item \`item\` of L starts in the row at b[p..] (a row L accepts; items as validRow walks them).
+function itemAt(L, b, p, item) {
+  for (let i = 0, k = 0; k < item; k++) {
+    let c = L[i++];
+    if (c === ${rowLayoutCode.option}) {
+      if (b[p++] === 1) { i += L[i] === ${rowLayoutCode.fixed} ? 3 : 1; continue; }
+      c = L[i++];
+    }
+    if (c === ${rowLayoutCode.fixed}) { p += L[i] | (L[i + 1] << 8); i += 2; }
+    else if (c === ${rowLayoutCode.bool}) p++;
+    else p += 4 + (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16)) + b[p + 3] * 0x1000000;
+  }
+  return p;
 }
 `;
 
@@ -587,6 +601,7 @@ function read(opc, a, b, c, d, e, f) {
 let deferring = false;                          // true inside a reducer call
 const rowCache = new Map();
 const layouts = new Map();                      // layout id (the host numbers them) -> MutTx.infallibleUpdate layout
+const guardsOf = new Map();                     // layout id -> its guards (registerLayout), for layouts that have any
 let arena = new Uint8Array(4096), arenaUsed = 0, rowCacheBytes = 0;
 let arenaV = new DataView(arena.buffer);
 let Q = new Uint8Array(4096), QV = new DataView(Q.buffer), qLen = 0;   // queued update records, see queueUpdate
@@ -651,12 +666,12 @@ function cacheRow(indexId, tableId, shape, layoutId, keyLen, key, src, from, len
       layout = layouts.get(layoutId);
       if (layout === undefined) {
         // The host put it after the row: u32 length + codes.
-        const at = from + len, n = XV.getUint32(at, true);
-        layout = X.slice(at + 4, at + 4 + n);
-        layouts.set(layoutId, layout);
+        const at = from + len;
+        layout = registerLayout(layoutId, at + 4, XV.getUint32(at, true));
       }
     }
-    c = { indexId, tableId, shape, keyLen, layoutId, layout, rows: keyLen > 0 && keyLen <= 6 ? new NumberKeys() : new Map() };
+    c = { indexId, tableId, shape, keyLen, layoutId, layout, guards: guardsOf.get(layoutId),
+      rows: keyLen > 0 && keyLen <= 6 ? new NumberKeys() : new Map() };
     rowCache.set(indexId, c);
   }
   storeRow(c, key, c.rows.get(key), src, from, len);
@@ -681,8 +696,43 @@ function noteRecentScan(it) {
 // first time, and returns the shape word.
 function shapeAt(at, layoutId) {
   const shape = XV.getUint32(at + 4, true);
-  if ((shape >>> 16) === 0 && !layouts.has(layoutId)) layouts.set(layoutId, X.slice(at + 16, at + 16 + XV.getUint32(at + 12, true)));
+  if ((shape >>> 16) === 0 && !layouts.has(layoutId)) registerLayout(layoutId, at + 16, XV.getUint32(at + 12, true));
   return shape;
+}
+// Registers the layout of n bytes at X[at] under id and returns its codes. A layout that starts with the guards code
+// (datastore/types.ts rowLayoutCode.guards: InfallibleUpdate.guards) has them taken off into guardsOf, as a flat list
+// of item, offset in it, width (0: a length word and that many bytes), nonZero per guarded column.
+function registerLayout(id, at, n) {
+  let from = at;
+  if (n > 0 && X[at] === ${rowLayoutCode.guards}) {
+    const g = [];
+    for (let i = 0, p = at + 2; i < X[at + 1]; i++, p += ${updateGuardBytes}) {
+      g.push(X[p] | (X[p + 1] << 8), X[p + 2] | (X[p + 3] << 8), X[p + 4] | (X[p + 5] << 8), X[p + 6]);
+    }
+    guardsOf.set(id, g);
+    from = at + 2 + X[at + 1] * ${updateGuardBytes};
+  }
+  const layout = X.slice(from, at + n);
+  layouts.set(id, layout);
+  return layout;
+}
+// Whether an update of c's cached row at arena[at] (u32 length + bytes) to row[0, len), a row c's layout accepts, keeps
+// every guarded column's bytes (c.guards, see registerLayout) and leaves none of those with nonZero all 0: then it
+// breaks no other unique constraint and generates nothing, so it may be queued (MutTx.infallibleUpdate's guards).
+function guardsHold(c, row, at) {
+  const g = c.guards, L = c.layout;
+  for (let i = 0; i < g.length; i += 4) {
+    const p = itemAt(L, row, 0, g[i]) + g[i + 1], q = itemAt(L, arena, at + 4, g[i]) + g[i + 1];
+    const w = g[i + 2] !== 0 ? g[i + 2] : 4 + u32At(row, p);
+    let nonZero = g[i + 3] === 0;
+    for (let k = 0; k < w; k++) {
+      const b = row[p + k];
+      if (b !== arena[q + k]) return false;
+      if (b !== 0) nonZero = true;
+    }
+    if (!nonZero) return false;
+  }
+  return true;
 }
 // Before a find, update or delete through indexId of the key at kb[kat, kat + klen): when the recent scan is of that
 // index's table and holds the key's row, and the row cache does not (a cached row is as new or newer), caches that
@@ -942,7 +992,7 @@ const sys = {
       const row = bytesOf(buf);
       const key = c.layout === undefined || validRow(row, len, c.layout) ? rowKey(c, row) : undefined;
       const at = key === undefined ? undefined : cachedAt(c, key);
-      if (at !== undefined) {
+      if (at !== undefined && (c.guards === undefined || guardsHold(c, row, at))) {
         queueUpdate(tableId, indexId, row, len);
         storeRow(c, key, at, row, 0, len);
         // Other indexes of the table are on the same column (MutTx.infallibleUpdate): their entries are stale now.

@@ -8,7 +8,7 @@ import { buildDatabaseSchema } from '../../src/datastore/schema.js';
 import { rowLayoutCode, type MutTx } from '../../src/datastore/types.js';
 import { compileCodec } from '../../src/sats/codec.js';
 import type { AlgebraicType } from '../../src/sats/types.js';
-import { btree, hash, product, rng, schemaAndCodecs, T, table, unique } from './fixtures.js';
+import { autoInc, btree, hash, product, rng, schemaAndCodecs, T, table, unique } from './fixtures.js';
 import { layoutAccepts, rowLayout } from '../../src/datastore/table.js';
 import { BsatnReader } from '../../src/sats/bsatn.js';
 import { layoutCheckSource } from '../../src/host/isolate-src.js';
@@ -20,7 +20,7 @@ test('infallibleUpdate: plain-number rows with one unique column only', () => {
   const tx = ds.beginMutTx();
   const accounts = byName('accounts');
   const shape = tx.infallibleUpdate!(accounts.indexes[0].indexId);
-  assert.deepEqual(shape, { tableId: accounts.tableId, rowWidthBytes: 12, keyOffset: 0, keyWidthBytes: 4, keyNonZero: false });
+  assert.deepEqual(shape, { tableId: accounts.tableId, rowWidthBytes: 12, keyOffset: 0, keyWidthBytes: 4, keyNonZero: false, guards: [] });
   // tags: no unique index.
   for (const ix of byName('tags').indexes) assert.equal(tx.infallibleUpdate!(ix.indexId), undefined, 'tags');
   // person, small: the sequence is on the primary key (autoInc), so updates of rows whose key is not 0 cannot fail
@@ -28,20 +28,44 @@ test('infallibleUpdate: plain-number rows with one unique column only', () => {
   const person = byName('person'), small = byName('small');
   assert.equal(tx.infallibleUpdate!(person.indexes[1].indexId), undefined, 'person (name, age)');
   assert.deepEqual({ ...tx.infallibleUpdate!(person.indexes[0].indexId)!, layout: undefined },
-    { tableId: person.tableId, rowWidthBytes: 0, keyOffset: 0, keyWidthBytes: 8, keyNonZero: true, layout: undefined });
+    { tableId: person.tableId, rowWidthBytes: 0, keyOffset: 0, keyWidthBytes: 8, keyNonZero: true, guards: [], layout: undefined });
   assert.deepEqual({ ...tx.infallibleUpdate!(small.indexes[0].indexId)!, layout: undefined },
-    { tableId: small.tableId, rowWidthBytes: 0, keyOffset: 0, keyWidthBytes: 1, keyNonZero: true, layout: undefined });
+    { tableId: small.tableId, rowWidthBytes: 0, keyOffset: 0, keyWidthBytes: 1, keyNonZero: true, guards: [], layout: undefined });
   assert.equal(tx.infallibleUpdate!(999_999), undefined, 'unknown index');
   tx.rollback();
 
-  // Two unique column sets: an update through either may conflict on the other.
+  // Two unique column sets: an update through the primary key cannot fail when it keeps the other (its guard: the
+  // layout then carries it, so rows of plain numbers get one too); the other is not cacheable (one column per table).
   const def = buildDatabaseSchema({ sections: [
     { tag: 'Typespace', value: { types: [product([['id', T.u32], ['code', T.u32], ['v', T.i64]])] } },
     { tag: 'Tables', value: [table('pair', 0, { primaryKey: [0], indexes: [btree(0), hash(1)], constraints: [unique(0), unique(1)] })] },
   ] });
   const tx2 = new Datastore(def).beginMutTx();
-  for (const ix of def.tables[0].indexes) assert.equal(tx2.infallibleUpdate!(ix.indexId), undefined);
+  const [byId, byCode] = def.tables[0].indexes;
+  const c = rowLayoutCode;
+  const guarded = tx2.infallibleUpdate!(byId.indexId)!;
+  assert.deepEqual({ ...guarded, layout: [...guarded.layout!] }, { tableId: def.tables[0].tableId, rowWidthBytes: 0, keyOffset: 0,
+    keyWidthBytes: 4, keyNonZero: false, guards: [{ item: 0, offset: 4, widthBytes: 4, nonZero: false }],
+    layout: [c.guards, 1, 0, 0, 4, 0, 4, 0, 0, c.fixed, 16, 0] });
+  assert.equal(tx2.infallibleUpdate!(byCode.indexId), undefined, 'the second unique column');
   tx2.rollback();
+
+  // A string and an autoInc column, both unique, after the key: guards through the layout's items; the sequence's
+  // guard must not be 0. Such updates keep them and succeed; changing one to a taken value fails, as always.
+  const members = buildDatabaseSchema({ sections: [
+    { tag: 'Typespace', value: { types: [product([['id', T.u32], ['handle', T.str], ['badge', T.u64], ['level', T.u8]])] } },
+    { tag: 'Tables', value: [table('members', 0, { primaryKey: [0], indexes: [btree(0), btree(1), btree(2)],
+      constraints: [unique(0), unique(1), unique(2)], sequences: [autoInc(2)] })] },
+  ] });
+  const ds4 = new Datastore(members), tx4 = ds4.beginMutTx(), m = members.tables[0];
+  assert.deepEqual(tx4.infallibleUpdate!(m.indexes[0].indexId)?.guards,
+    [{ item: 1, offset: 0, widthBytes: 0, nonZero: false }, { item: 2, offset: 0, widthBytes: 8, nonZero: true }]);
+  const mc = compileCodec({ tag: 'Product', value: m.rowType }, members.typespace);
+  tx4.insert(m.tableId, mc.encode([1, 'ann', 0n, 0]));
+  tx4.insert(m.tableId, mc.encode([2, 'bob', 0n, 0]));
+  assert.equal(tx4.update(m.tableId, m.indexes[0].indexId, mc.encode([1, 'ann', 1n, 5])).generated.length, 0, 'guards kept');
+  assert.throws(() => tx4.update(m.tableId, m.indexes[0].indexId, mc.encode([1, 'bob', 1n, 5])), /unique/i);
+  tx4.rollback();
 
   // A float key: -0 and +0 are one key with two encodings, so key bytes would not identify the row.
   const floats = buildDatabaseSchema({ sections: [
@@ -115,7 +139,7 @@ test('infallibleUpdate: rows with strings, options, bools, bytes and timestamps 
   const shape = tx.infallibleUpdate!(named.indexes[0].indexId)!;
   const c = rowLayoutCode;
   assert.deepEqual({ ...shape, layout: [...shape.layout!] }, { tableId: named.tableId, rowWidthBytes: 0, keyOffset: 0, keyWidthBytes: 4,
-    keyNonZero: false, layout: [c.fixed, 4, 0, c.string, c.fixed, 16, 0, c.option, c.string, c.bool, c.bytes, c.option, c.fixed, 2, 0] });
+    keyNonZero: false, guards: [], layout: [c.fixed, 4, 0, c.string, c.fixed, 16, 0, c.option, c.string, c.bool, c.bytes, c.option, c.fixed, 2, 0] });
   assert.equal(tx.infallibleUpdate!(named.indexes[1].indexId), undefined, 'not unique');
   assert.equal(tx.infallibleUpdate!(words.indexes[0].indexId), undefined, 'an array of strings has no layout code');
   const codec = compileCodec({ tag: 'Product', value: named.rowType }, def.typespace);
@@ -165,13 +189,23 @@ test('a row layout, in the datastore and in the module shim, accepts exactly the
     ['data', { tag: 'Array', value: T.u8 }], ['lvl', opt({ tag: 'U16' })], ['n', T.i64]]);
   const typespace = { types: [rowType] };
   const cols = (rowType as { value: { elements: { algebraicType: AlgebraicType }[] } }).value.elements.map((e) => e.algebraicType);
-  const layout = rowLayout(cols, typespace)!;
+  const { layout, starts } = rowLayout(cols, typespace)!;
   const codec = compileCodec(rowType, typespace);
   const codecAccepts = (row: Uint8Array): boolean => {
     try { const r = new BsatnReader(row); codec.skip(r); r.expectEnd('row'); return true; } catch { return false; }
   };
   // The same check as the module's shim runs it inside the isolate (host/isolate-src.ts).
   const shimValidRow = new Function(`${layoutCheckSource}; return validRow;`)() as (b: Uint8Array, len: number, l: Uint8Array) => boolean;
+  const shimItemAt = new Function(`${layoutCheckSource}; return itemAt;`)() as (l: Uint8Array, b: Uint8Array, p: number, item: number) => number;
+  // Where each column starts by the layout's walk (rowLayout's starts, the shim's itemAt), against the codec's own.
+  const columnStarts = (row: Uint8Array): number[] => {
+    const r = new BsatnReader(row), at: number[] = [];
+    for (const e of (rowType as { value: { elements: { algebraicType: AlgebraicType }[] } }).value.elements) {
+      at.push(r.offset);
+      compileCodec(e.algebraicType, typespace).skip(r);
+    }
+    return at;
+  };
   const next = rng(7);
   const seeds = [
     codec.encode([1, 'plain', { tag: 0, value: 'ünïcødé ✓ 😀' }, true, new Uint8Array([0xff, 0]), { tag: 0, value: 7 }, -1n]),
@@ -192,7 +226,11 @@ test('a row layout, in the datastore and in the module shim, accepts exactly the
     const hex = [...row].map((b) => b.toString(16).padStart(2, '0')).join('');
     assert.equal(layoutAccepts(layout, row), want, `datastore, row ${hex}`);
     assert.equal(shimValidRow(row, row.length, layout), want, `module shim, row ${hex}`);
-    if (want) accepted++;
+    if (want) {
+      accepted++;
+      const framed = Uint8Array.from([9, 9, ...row]);
+      assert.deepEqual(starts.map((s) => shimItemAt(layout, framed, 2, s!.item) - 2 + s!.offset), columnStarts(row), `column starts, row ${hex}`);
+    }
   }
   assert.ok(accepted > 1000 && accepted < 19_000, `both outcomes exercised (${accepted} accepted)`);
   // The UTF-8 edges, as the name column: surrogates, overlongs, out of range, truncated, stray continuations.

@@ -33,7 +33,7 @@ test('infallibleUpdate: an Identity or ConnectionId primary key is an integer ke
   assert.ok(p !== undefined, 'Identity key');
   assert.deepEqual([p.rowWidthBytes, p.keyOffset, p.keyWidthBytes], [0, 0, 32]);
   const c = tx.infallibleUpdate!(conns.indexes[0].indexId);
-  assert.deepEqual(c, { tableId: conns.tableId, rowWidthBytes: 0, keyOffset: 0, keyWidthBytes: 16, keyNonZero: false, layout: c?.layout });
+  assert.deepEqual(c, { tableId: conns.tableId, rowWidthBytes: 0, keyOffset: 0, keyWidthBytes: 16, keyNonZero: false, guards: [], layout: c?.layout });
   assert.equal(tx.infallibleUpdate!(pairs.indexes[0].indexId), undefined, 'two fields');
 
   // Rows found, updated and deleted by such keys, as before.

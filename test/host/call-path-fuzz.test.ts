@@ -3,7 +3,8 @@
 // syscalls.ts); database B takes the same calls one at a time with every write crossing (SPACETIME_IMMEDIATE_WRITES).
 // Random bursts mix finds by integer, string and caller keys, updates that change a row's length, updates of rows the
 // call never read, deletes and inserts
-// of rows the cache holds (by an autoInc key too, and a 0 key), autoInc and plain inserts, non-unique index reads with
+// of rows the cache holds (by an autoInc key too, and a 0 key), updates of a table with other unique columns (kept:
+// queued; changed: crossing, taken or free, a badge generated), autoInc and plain inserts, non-unique index reads with
 // writes through them, scans and counts between a find and its update, calls that fail (SenderError, a thrown Error,
 // a unique violation) and SQL writes between bursts. After every burst both must agree on
 // every call's outcome and TxData and on the whole state; at the end on the module's log and, byte for byte, on the
@@ -45,12 +46,43 @@ const spacetimedb = schema({
   }),
   // An autoInc primary key: found rows are updated and deleted without crossing unless the key is 0.
   things: table({ name: 'things' }, { id: t.u64().primaryKey().autoInc(), owner: t.u32(), label: t.string() }),
+  // Unique columns besides the key (a string and an autoInc): an update that keeps them is queued, one that changes
+  // them crosses (and may break a unique constraint or generate a badge).
+  members: table({ name: 'members' }, {
+    id: t.u32().primaryKey(), handle: t.string().unique(), badge: t.u64().unique().autoInc(), level: t.u8(),
+  }),
 });
 export default spacetimedb;
 
 export const seed = spacetimedb.reducer({ n: t.u32() }, (ctx, { n }) => {
   for (let id = 0; id < n; id++) ctx.db.accounts.insert({ id, owner: 'o' + id, balance: 100n, tier: id % 4, tag: undefined });
   ctx.db.things.insert({ id: 1125899906842627n, owner: 0, label: 'big' });
+  for (let id = 0; id < 12; id++) ctx.db.members.insert({ id, handle: 'h' + id, badge: 0n, level: 0 });
+});
+// mode 0: the level (guards kept: queued), 1: the handle (crosses; taken or free), 2: badge 0 (a new one generated),
+// 3: another member's badge (taken), 4: the level twice, 5: the handle tried and the error caught, then the level,
+// 6: an update of a member never read (the level, every column from the arguments), 7: a new member (insert).
+export const member = spacetimedb.reducer({ id: t.u32(), handle: t.string(), mode: t.u8() }, (ctx, { id, handle, mode }) => {
+  const byId = ctx.db.members.id;
+  if (mode === 6) {
+    try { byId.update({ id, handle: 'h' + id, badge: BigInt(id + 1), level: 6 }); } catch (e) { console.info('blind: ' + e.message); }
+    return;
+  }
+  if (mode === 7) { const m = ctx.db.members.insert({ id, handle, badge: 0n, level: 7 }); console.info('badge ' + m.badge); return; }
+  const m = byId.find(id);
+  if (m === null) throw new SenderError('no member ' + id);
+  if (mode === 0) byId.update({ ...m, level: (m.level + 1) % 256 });
+  else if (mode === 1) byId.update({ ...m, handle });
+  else if (mode === 2) console.info('badge ' + byId.update({ ...m, badge: 0n }).badge);
+  else if (mode === 3) byId.update({ ...m, badge: m.badge + 1n });
+  else if (mode === 4) { byId.update({ ...m, level: 40 }); const m2 = byId.find(id); byId.update({ ...m2, level: m2.level + 1 }); }
+  else {
+    try { byId.update({ ...m, handle }); } catch (e) { console.info('taken: ' + e.message); }
+    const m2 = byId.find(id);
+    byId.update({ ...m2, level: m2.level + 2 });
+  }
+  const now = byId.find(id);
+  if (now === null || ctx.db.members.handle.find(now.handle)?.id !== id) throw new Error('member ' + id + ' lost');
 });
 export const transfer = spacetimedb.reducer({ from: t.u32(), to: t.u32(), amount: t.i64() }, (ctx, { from, to, amount }) => {
   const byId = ctx.db.accounts.id;
@@ -237,6 +269,7 @@ function randomCall(r: () => number): Call {
     [1, () => ['poke_zero', [name()]]],
     [8, () => ['blind', [id(), id(), name(), name(), int(9)]]],
     [3, () => ['prune', [int(accountIds), int(4), int(3)]]],
+    [14, () => ['member', [int(14), 'h' + int(16), int(8) === 0 ? 1 + int(7) : 0]]],
   ];
   let pick = r() * kinds.reduce((s, [w]) => s + w, 0);
   for (const [w, make] of kinds) {
@@ -248,7 +281,7 @@ function randomCall(r: () => number): Call {
 
 /** SQL between bursts: writes the module's row cache must not survive. */
 function randomSql(r: () => number): string | undefined {
-  const k = Math.floor(r() * 8), id = Math.floor(r() * accountIds);
+  const k = Math.floor(r() * 9), id = Math.floor(r() * accountIds);
   if (k === 0) return `UPDATE accounts SET balance = ${Math.floor(r() * 500)} WHERE id = ${id}`;
   if (k === 1) return `DELETE FROM accounts WHERE id = ${id}`;
   if (k === 2) return `INSERT INTO accounts (id, owner, balance, tier, tag) VALUES (${id}, 'sql', 7, 1, NULL)`;
@@ -257,6 +290,7 @@ function randomSql(r: () => number): string | undefined {
   if (k === 5) return `INSERT INTO things (id, owner, label) VALUES (0, 9, 'sql')`;
   if (k === 6) return `DELETE FROM things WHERE owner = ${Math.floor(r() * 6)}`;
   if (k === 7) return `INSERT INTO things (id, owner, label) VALUES (${bigThingId}, 3, 'big')`;
+  if (k === 8) return `UPDATE members SET handle = 'h${Math.floor(r() * 16)}' WHERE id = ${Math.floor(r() * 12)}`;
   return undefined;
 }
 

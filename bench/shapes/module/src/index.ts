@@ -41,6 +41,13 @@ const spacetimedb = schema({
     s1: t.string(), s2: t.string(), s3: t.string(),
     flag: t.bool(), at: t.timestamp(), owner: t.identity(), opt: t.option(t.u32()),
   }),
+  // Tables with a second unique column: a handle beside the key, or an autoInc id beside an Identity key (a game's player).
+  users: table({ name: 'users' }, { id: t.u32().primaryKey(), handle: t.string().unique(), score: t.i64() }),
+  pilots: table({ name: 'pilots' }, { who: t.identity().primaryKey(), pilotId: t.u64().unique().autoInc(), x: t.f32(), name: t.string() }),
+  // Rows keyed by the caller's Identity, inserted once each (a sign-up).
+  signups: table({ name: 'signups' }, { who: t.identity().primaryKey(), name: t.string(), at: t.timestamp() }),
+  // Invitations to a player (non-unique btree on `to`), deleted when accepted.
+  invites: table({ name: 'invites' }, { id: t.u64().primaryKey().autoInc(), to: t.u32().index('btree'), from: t.u32() }),
   reminders,
 });
 export default spacetimedb;
@@ -71,6 +78,10 @@ export const seed = spacetimedb.reducer({ table: t.string(), from: t.u32(), to: 
       case 'reminders': db.reminders.insert({
         scheduledId: 0n, scheduledAt: ScheduleAt.time(now.microsSinceUnixEpoch + yearMicros), text: `reminder ${k}`,
       }); break;
+      case 'users': db.users.insert({ id: k, handle: nameOf(k), score: 0n }); break;
+      case 'pilots': db.pilots.insert({ who: whoOf(k), pilotId: 0n, x: 0, name: nameOf(k) }); break;
+      case 'signups': db.signups.insert({ who: whoOf(k), name: nameOf(k), at: now }); break;
+      case 'invites': db.invites.insert({ id: 0n, to: k % itemOwners, from: k }); break;
       default: throw new SenderError(`no table ${name}`);
     }
   }
@@ -175,4 +186,43 @@ export const scheduleInsert = spacetimedb.reducer({ text: t.string() }, (ctx, { 
   ctx.db.reminders.insert({
     scheduledId: 0n, scheduledAt: ScheduleAt.time(ctx.timestamp.microsSinceUnixEpoch + yearMicros), text,
   });
+});
+
+/** Find by the key and update a column that is not the second unique one (`handle` unchanged). */
+export const twoUnique = spacetimedb.reducer({ id: t.u32(), delta: t.i64() }, (ctx, { id, delta }) => {
+  const row = ctx.db.users.id.find(id);
+  if (row === null) throw new SenderError('no row');
+  ctx.db.users.id.update({ ...row, score: row.score + delta });
+});
+
+/** A game's player moved: find by its Identity key, update; its unique autoInc `pilotId` unchanged. */
+export const seqUnique = spacetimedb.reducer({ who: t.identity(), dx: t.f32() }, (ctx, { who, dx }) => {
+  const row = ctx.db.pilots.who.find(who);
+  if (row === null) throw new SenderError('no row');
+  ctx.db.pilots.who.update({ ...row, x: row.x + dx });
+});
+
+/** A sign-up: insert a row under a new Identity key (the unique check is the host's). */
+export const signup = spacetimedb.reducer({ who: t.identity(), name: t.string() }, (ctx, { who, name }) => {
+  ctx.db.signups.insert({ who, name, at: ctx.timestamp });
+});
+
+/** Accept: find and update a counter, delete the invitations to `to` (non-unique index), invite `next`. */
+export const accept = spacetimedb.reducer({ id: t.u32(), to: t.u32(), next: t.u32() }, (ctx, { id, to, next }) => {
+  const c = ctx.db.counters.id.find(id);
+  if (c === null) throw new SenderError('no counter');
+  ctx.db.counters.id.update({ ...c, value: c.value + 1n });
+  ctx.db.invites.to.delete(to);
+  ctx.db.invites.insert({ id: 0n, to: next, from: id });
+});
+
+/** Two scans in one call: an owner's items (~10) and a range of events (~20), then one item updated. */
+export const twoScans = spacetimedb.reducer({ owner: t.u32(), lo: t.u64() }, (ctx, { owner, lo }) => {
+  let least = null;
+  for (const row of ctx.db.items.owner.filter(owner)) if (least === null || row.qty < least.qty) least = row;
+  if (least === null) throw new SenderError('no rows');
+  let sum = 0n;
+  const range = new Range({ tag: 'included', value: lo }, { tag: 'excluded', value: lo + 20n * eventsStep });
+  for (const row of ctx.db.events.at.filter(range)) sum += row.value;
+  ctx.db.items.id.update({ ...least, qty: least.qty + 1 + Number(sum % 2n) * 0 });
 });
