@@ -232,10 +232,12 @@ export class ModuleRuntime {
       host.endCall();
       releaseLogWrites();             // before anything replies: the records survive a crash right after the call
     }
+    if (host.moduleFault !== undefined) return { kind: 'trap', message: this.recover(undefined) };
     if (code === callOutcome.ok || code === callOutcome.okDeferred) {
       // Updates the call queued (isolate-src.ts "Row cache and deferred updates") cannot fail unless the datastore
       // broke its promise; then the call fails as a whole, even if the module caught the error of an earlier flush.
       const failure = code === callOutcome.okDeferred ? host.applyHandedUpdates() : host.deferredFailure;
+      if (host.moduleFault !== undefined) return { kind: 'trap', message: this.recover(undefined) };
       if (failure !== undefined) return { kind: 'error', message: failure };
       host.tx?.checkpoint?.();          // what the module's row cache holds is the tx's state now
       return okOutcome;
@@ -281,7 +283,10 @@ export class ModuleRuntime {
       }
     }
     // A trap ends the call in progress, unless the batch was cut before it: then it runs again like the calls after it.
-    if (trap !== undefined && !host.batchAborted) {
+    // A module fault found after the entry returned (the lazily ended calls' words) is a trap of the first call not
+    // ended, and ends it even though the fault cut the batch, so that every batch ends a call.
+    if (host.moduleFault !== undefined) trap ??= this.recover(undefined);
+    if (trap !== undefined && ended < count && (!host.batchAborted || host.moduleFault !== undefined)) {
       if (host.tx === undefined) batch.begin();
       ended++;
       batch.end({ kind: 'trap', message: trap }, 1);
@@ -405,7 +410,9 @@ export class ModuleRuntime {
     // Disposed on purpose while an asynchronous call ran (the database closed, or was updated): no new instance.
     if (this.retired) return 'the module was unloaded during the call';
     let why: string;
-    if (this.isolate.isDisposed && !this.host.deadlineHit || /memory limit/i.test(msg)) {
+    if (this.host.moduleFault !== undefined) {
+      why = this.host.moduleFault;
+    } else if (this.isolate.isDisposed && !this.host.deadlineHit || /memory limit/i.test(msg)) {
       why = `the module exceeded its memory limit of ${this.limits.memoryLimitMib} MiB`;
     } else if (this.host.deadlineHit || /timed out/i.test(msg)) {
       why = `the reducer exceeded its CPU time limit of ${this.limits.reducerTimeoutMs} ms`;

@@ -152,6 +152,16 @@ export class SyscallHost {
    * hold. Every crossing then answers batchAbortCode, and the batch's owner runs those calls again.
    */
   batchAborted = false;
+  /**
+   * Set when what the shim left in a shared buffer cannot be (a queued record past its buffer's end, more call ends
+   * than calls, more leased values used than granted): the module's own code reached the shim's writes (it may replace
+   * DataView.prototype methods, which the shim calls). Nothing of it is applied; the isolate is stopped at once, so the
+   * module cannot catch it, and the call in progress (or the first one not ended) fails as a trap with this message
+   * (ModuleRuntime). Cleared when the next call or batch is written.
+   */
+  moduleFault: string | undefined = undefined;
+  /** Calls of the batch being run that have not ended yet (the call-end buffer cannot hold more). */
+  private callsUnended = 0;
   /** True while a reducer call runs: only those defer inserts. */
   private inReducerCall = false;
   /**
@@ -272,6 +282,7 @@ export class SyscallHost {
     this.xv.setUint32(8, bytes, true);
     this.ev.setUint32(0, callEnds.headerBytes, true);
     this.batchAborted = false;
+    this.callsUnended = count;
   }
 
   /**
@@ -291,6 +302,7 @@ export class SyscallHost {
     if (this.leases.length > 0) this.resumeLeases(follows);
     this.inReducerCall = this.deferWrites;
     this.deferredFailure = undefined;
+    this.moduleFault = undefined;
     return follows ? keepRowCacheFlag : 0;
   }
 
@@ -312,13 +324,18 @@ export class SyscallHost {
    */
   applyHandedUpdates(): string | undefined {
     const len = this.xv.getUint32(0, true);
+    if (len > this.x.length - 4) { this.fault(`a call's queued writes claim ${len} bytes, past the exchange buffer`); return this.moduleFault; }
     this.applyUpdates(4, 4 + len);
-    return this.deferredFailure;
+    return this.moduleFault ?? this.deferredFailure;
   }
 
   /** Applies queued update records in x[at, end) (or in `bytes`), in order; the first failure is kept in deferredFailure. */
   private applyUpdates(at: number, end: number, bytes = this.x, view = this.xv): void {
-    while (at < end && this.deferredFailure === undefined) {
+    while (at < end && this.deferredFailure === undefined && this.moduleFault === undefined) {
+      if (end - at < updateRecordHeaderBytes || view.getUint32(at + 8, true) > end - at - updateRecordHeaderBytes) {
+        this.fault('a queued write runs past the end of its buffer');
+        return;
+      }
       const tableId = view.getUint32(at, true), indexId = view.getUint32(at + 4, true), len = view.getUint32(at + 8, true);
       at += updateRecordHeaderBytes;
       try {
@@ -348,8 +365,10 @@ export class SyscallHost {
    */
   private applyStagedQueue(at: number, bytes: number): void {
     if (!(bytes > 0)) return;
-    this.applyUpdates(at, at + bytes);
-    if (this.deferredFailure !== undefined) throw new DatastoreError(errno.hostCallFailure, this.deferredFailure);
+    if (bytes > this.x.length - at) this.fault(`queued writes claim ${bytes} bytes, past the exchange buffer`);
+    else this.applyUpdates(at, at + bytes);
+    const failure = this.moduleFault ?? this.deferredFailure;
+    if (failure !== undefined) throw new DatastoreError(errno.hostCallFailure, failure);
   }
 
   /** A leased insert into `tableId` was applied (HostLease.applied). */
@@ -362,12 +381,19 @@ export class SyscallHost {
    * order. False when one failed to commit: the batch is cut short (cutBatch).
    */
   settleBatch(): boolean {
+    if (this.moduleFault !== undefined) return false;
     const ev = this.ev, end = ev.getUint32(0, true);
     if (end === callEnds.headerBytes) return true;
     ev.setUint32(0, callEnds.headerBytes, true);   // first: a fault below must not commit these calls twice
     const batch = this.batch!;
-    let group = 0;
-    for (let at: number = callEnds.headerBytes; at < end; at += 4 + ev.getUint32(at, true)) group++;
+    let group = 0, at: number = callEnds.headerBytes;
+    // The shim's words, checked before anything commits: records that end where the buffer's end word says, one per
+    // call at most.
+    for (; end <= callEnds.bufferBytes && at <= end - 4; at += 4 + ev.getUint32(at, true)) group++;
+    if (end > callEnds.bufferBytes || at !== end || group > this.callsUnended) {
+      this.fault(`the call-end buffer holds ${group} ends in ${end} bytes for ${this.callsUnended} calls not ended`);
+      return false;
+    }
     for (let at: number = callEnds.headerBytes; at < end;) {
       const n = ev.getUint32(at, true);
       at += 4;
@@ -375,13 +401,16 @@ export class SyscallHost {
       const tx = this.tx!;
       this.applyUpdates(at, at + n, this.e8, ev);
       at += n;
+      if (this.moduleFault !== undefined) return false;
       const failure = this.deferredFailure;
       this.endCallState();
+      this.callsUnended--;
       const refused = failure === undefined ? batch.refusal() : undefined;
       if (failure !== undefined || refused !== undefined) {
         // The calls after this one ran on its writes: put the leases back to the first value no applied insert took
         // (this call's own are used up, as when a single call fails), and drop their ends.
-        for (const l of this.leases) if (l.active) this.endLease(l, l.applied);
+        // (Never more than the lease held, but for a module that forged its shim's counts.)
+        for (const l of this.leases) if (l.active) this.endLease(l, Math.min(l.applied, l.count));
         batch.end(failure !== undefined ? { kind: 'error', message: failure } : { kind: 'senderError', message: refused! }, group);
         return this.cutBatch();
       }
@@ -406,6 +435,7 @@ export class SyscallHost {
     let outcome: CallEnd;
     if (code === callOutcome.ok || code === callOutcome.okDeferred) {
       const failure = code === callOutcome.okDeferred ? this.applyHandedUpdates() : this.deferredFailure;
+      if (this.moduleFault !== undefined) return callEndFlag.stop;   // the isolate is stopping: the trap ends this call
       const refused = failure === undefined ? batch.refusal() : undefined;
       outcome = failure !== undefined ? { kind: 'error', message: failure }
         : refused !== undefined ? { kind: 'senderError', message: refused } : callEndOk;
@@ -416,6 +446,7 @@ export class SyscallHost {
     this.endCallState();
     if (outcome.kind === 'ok') { tx.checkpoint?.(); this.lastReducerTx = tx; }
     this.endLeases();
+    this.callsUnended--;
     batch.end(outcome, 1);
     // A call rolled back leaves its writes in the module's row cache.
     let flags = outcome.kind === 'ok' ? 0 : callEndFlag.clearRowCache;
@@ -457,6 +488,17 @@ export class SyscallHost {
     this.ev.setUint32(0, callEnds.headerBytes, true);
     this.lastReducerTx = undefined;
     return false;
+  }
+
+  /**
+   * The shim's shared words cannot be (moduleFault): nothing more of the call or batch is applied, the batch is cut,
+   * and the isolate is stopped (stopCall) so that the module cannot go on past it.
+   */
+  private fault(why: string): void {
+    if (this.moduleFault !== undefined) return;
+    this.moduleFault = `the module corrupted the shim's shared buffers: ${why}`;
+    this.cutBatch();
+    this.stopCall();
   }
 
   private update(tableId: number, indexId: number, row: Uint8Array): number {
@@ -538,6 +580,7 @@ export class SyscallHost {
    */
   private endLease(l: HostLease, used = this.lv.getUint32(l.at + 8, true)): void {
     const lv = this.lv;
+    if (used > l.count) { this.fault(`${used} leased values of table ${l.tableId} used, of ${l.count}`); used = l.applied; }
     lv.setUint32(l.at + 4, 0, true);
     l.active = false;
     l.start += BigInt(used) * l.increment;

@@ -1,0 +1,56 @@
+// Host: a module that writes garbage into the buffers its shim shares with the host (test/fixtures/modules/
+// hostile-buffers replaces DataView.prototype.setUint32) fails its own calls and nothing else. Found in session 14: a
+// call-end buffer claiming more ends than the batch had calls opened a transaction nothing closed, and every later call
+// of the database failed ("a mutable transaction is already open"), thrown from a microtask of the host. Now the host
+// checks the shim's words before it applies anything (SyscallHost.moduleFault), stops the isolate, and the call fails
+// as a trap naming the corruption. In process, the calls queued together as in main mode; the real server's worker
+// mode is test/attack/hostile-modules.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Caller } from '../../src/host/database.js';
+import { createOnPath, fixtureBundle } from './bundle.js';
+
+const owner: Caller = { identity: 0xabn, connectionId: 0n, jwtPayload: undefined };
+const accounts = 32;
+
+test('corrupted shared-buffer words fail the module\'s own calls as traps; committed calls stay whole and the database serves on', { timeout: 120_000 }, async () => {
+  const root = mkdtempSync(join(tmpdir(), 'stdb-hostile-buffers-'));
+  const db = await createOnPath({ identity: 0xc500abn, ownerIdentity: owner.identity, dataDir: join(root, 'db'), limits: {}, report: () => {} },
+    await fixtureBundle('hostile-buffers'), false);
+  try {
+    assert.equal((await db.callReducerJson('seed', [accounts], owner)).status, 'committed');
+    let committed = 0, faults = 0;
+    for (const how of ['ends', 'small', 'huge', 'chaos']) {
+      for (let seed = 1; seed <= 4; seed++) {
+        const burst = (k: number) => Array.from({ length: 20 }, (_, i) => db.callReducerJson('transfer', [(i * 7 + k) % accounts, (i * 11 + k + 1) % accounts], owner));
+        const warm = burst(seed);
+        const corrupt = db.callReducerJson('corrupt', [how, seed], owner);
+        const rest = burst(seed + 5);
+        const results = await Promise.all([...warm, ...rest]);
+        await corrupt;
+        for (const r of results) {
+          if (r.status === 'committed') committed++;
+          else {
+            assert.equal(r.status, 'internal', `${how} ${seed}: ${r.status} ${r.message}`);
+            if (/corrupted the shim's shared buffers/.test(r.message)) faults++;
+          }
+        }
+        await db.callReducerJson('corrupt', ['off', 0], owner);
+      }
+    }
+    assert.ok(faults >= 4, `the corruption was caught (${faults} calls failed naming it)`);
+    const state = db.datastore.exportSnapshot() as unknown;
+    assert.ok(state !== undefined);
+    // One audit row per committed transfer, balances conserved: nothing was half applied.
+    const rows = async (sql: string) => (await db.sql(sql, owner))[0].rows as unknown[][];
+    assert.equal((await rows('SELECT balance FROM accounts')).reduce((s, [b]) => s + BigInt(b as bigint), 0n), BigInt(accounts) * 1000n);
+    assert.equal((await rows('SELECT id FROM audit')).length, committed);
+    assert.equal((await db.callReducerJson('transfer', [1, 2], owner)).status, 'committed', 'the database serves on');
+  } finally {
+    await db.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
