@@ -338,8 +338,12 @@ export class SyscallHost {
       }
       const tableId = view.getUint32(at, true), indexId = view.getUint32(at + 4, true), len = view.getUint32(at + 8, true);
       at += updateRecordHeaderBytes;
+      if (!this.deferrable(tableId, indexId)) {
+        this.fault(`a queued write of table ${tableId} through index ${indexId}, which the host never lets the module queue`);
+        return;
+      }
       try {
-        // No checkScheduleRow: MutTx.infallibleUpdate / infallibleInsert exclude schedule tables.
+        // No checkScheduleRow: MutTx.infallibleUpdate / infallibleInsert exclude schedule tables (deferrable).
         const tx = this.txOrThrow(), row = new Uint8Array(bytes.buffer, bytes.byteOffset + at, len); // not subarray: see copyOut
         if (tableId === deleteRecordMarker) {
           // The shim held the row in its cache: the delete finds it.
@@ -357,6 +361,19 @@ export class SyscallHost {
       }
       at += len;
     }
+  }
+
+  /**
+   * Whether the shim may queue a record of this kind, as the host offered it: an insert into a table with an
+   * infallibleInsert shape (so not a schedule, event or system table, whose writes the host must check), an update or
+   * a delete through an index with an infallibleUpdate shape (an update of that index's own table).
+   */
+  private deferrable(tableId: number, indexId: number): boolean {
+    const tx = this.tx;
+    if (tx === undefined) return true;              // txOrThrow says why
+    if (indexId === insertRecordMarker) return tx.infallibleInsert?.(tableId) !== undefined;
+    const u = tx.infallibleUpdate?.(indexId);
+    return u !== undefined && (tableId === deleteRecordMarker || u.tableId === tableId);
   }
 
   /**

@@ -49,6 +49,20 @@ test('corrupted shared-buffer words fail the module\'s own calls as traps; commi
     assert.equal((await rows('SELECT balance FROM accounts')).reduce((s, [b]) => s + BigInt(b as bigint), 0n), BigInt(accounts) * 1000n);
     assert.equal((await rows('SELECT id FROM audit')).length, committed);
     assert.equal((await db.callReducerJson('transfer', [1, 2], owner)).status, 'committed', 'the database serves on');
+
+    // Queued inserts of `plans` retargeted at the schedule table `reminders` (same bytes): the host would have applied
+    // them without checkScheduleRow (a row ten years ahead, past its bound). The record names a table the host never
+    // let the module queue into: a fault.
+    const refused = await db.callReducerJson('remindLater', ['checked'], owner);
+    assert.notEqual(refused.status, 'committed', 'the ordinary insert of such a reminder is refused');
+    const idOf = async (name: string) => Number((await rows(`SELECT table_id FROM st_table WHERE table_name = '${name}'`))[0][0]);
+    const [plans, reminders] = [await idOf('plans'), await idOf('reminders')];
+    for (let i = 0; i < 3; i++) assert.equal((await db.callReducerJson('plan', [`warm ${i}`], owner)).status, 'committed');
+    assert.equal((await db.callReducerJson('retarget', [plans, reminders], owner)).status, 'committed');
+    const planned = await Promise.all(Array.from({ length: 10 }, (_, i) => db.callReducerJson('plan', [`forged ${i}`], owner)));
+    assert.ok(planned.some((r) => r.status === 'internal' && /never lets the module queue/.test(r.message)),
+      planned.map((r) => `${r.status} ${r.status === 'committed' ? '' : r.message}`).join('; '));
+    assert.deepEqual(await rows('SELECT note FROM reminders'), [], 'no reminder got in unchecked');
   } finally {
     await db.close();
     rmSync(root, { recursive: true, force: true });
