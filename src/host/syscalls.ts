@@ -448,6 +448,7 @@ export class SyscallHost {
   private endCallInBatch(code: number, more: boolean): number {
     const batch = this.batch;
     if (batch === undefined) throw new DatastoreError(errno.hostCallFailure, 'a call end outside a batch');
+    if (this.callsUnended === 0) { this.fault('a call ended after every call of its batch had'); return callEndFlag.stop; }
     const tx = this.tx!;                           // dispatch began it
     let outcome: CallEnd;
     if (code === callOutcome.ok || code === callOutcome.okDeferred) {
@@ -709,7 +710,10 @@ export class SyscallHost {
     if (batch !== undefined) {
       // The calls that ended lazily commit before anything of the call in progress is served.
       if (this.batchAborted || !this.settleBatch()) return batchAbortCode;
-      if (this.tx === undefined) this.beginBatchCall(batch);
+      if (this.tx === undefined) {
+        if (this.callsUnended === 0) { this.fault('a call ran after every call of its batch had ended'); return batchAbortCode; }
+        this.beginBatchCall(batch);
+      }
     }
     this.syscallDepth++;
     try {

@@ -88,7 +88,7 @@ test('a module that corrupts the buffers it shares with the host fails its own c
   c.send({ tag: 'CallReducer', requestId: ++requestId, reducer: 'seed', args: u32s(accounts) });
   assert.deepEqual(await results(1), ['ok']);
   let committed = 0, faults = 0;
-  for (const how of ['ends', 'small', 'huge', 'chaos', 'reads']) {
+  for (const how of ['ends', 'small', 'huge', 'chaos', 'reads', 'count']) {
     for (let seed = 1; seed <= 3; seed++) {
       // Warm calls first (read-ahead learns, leases are granted), then the corruption and a pipelined burst.
       const burst = (k: number) => Array.from({ length: 40 }, (_, i) => ({

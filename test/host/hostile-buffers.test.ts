@@ -23,7 +23,7 @@ test('corrupted shared-buffer words fail the module\'s own calls as traps; commi
   try {
     assert.equal((await db.callReducerJson('seed', [accounts], owner)).status, 'committed');
     let committed = 0, faults = 0;
-    for (const how of ['ends', 'small', 'huge', 'chaos', 'reads']) {
+    for (const how of ['ends', 'small', 'huge', 'chaos', 'reads', 'count']) {
       for (let seed = 1; seed <= 4; seed++) {
         const burst = (k: number) => Array.from({ length: 20 }, (_, i) => db.callReducerJson('transfer', [(i * 7 + k) % accounts, (i * 11 + k + 1) % accounts], owner));
         const warm = burst(seed);
