@@ -598,7 +598,7 @@ export class SyscallHost {
    */
   private endLease(l: HostLease, used = this.lv.getUint32(l.at + 8, true)): void {
     const lv = this.lv;
-    if (used > l.count) { this.fault(`${used} leased values of table ${l.tableId} used, of ${l.count}`); used = l.applied; }
+    if (used > l.count) { this.fault(`${used} leased values of table ${l.tableId} used, of ${l.count}`); used = Math.min(l.applied, l.count); }
     lv.setUint32(l.at + 4, 0, true);
     l.active = false;
     l.start += BigInt(used) * l.increment;
