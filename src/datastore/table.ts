@@ -311,6 +311,59 @@ export class TableState {
     return clashes;
   }
 
+  /**
+   * Bulk load (store.ts indexLoadedRows): indexes the stored rows `idsStart` .. `idsStart + count - 1`, which no index
+   * holds yet, each index in one bulk load (IndexStore.addIds), ending as adding them one at a time in row-id order
+   * would (identicalOrConflict, then addRow): a row byte-equal to an earlier one is removed (set semantics), and the
+   * first row, in row-id order, that repeats an earlier row's key in a unique index throws that index's violation
+   * (the first such index in uniqueIndexes order), with the indexes partly built: the caller empties the table.
+   * Unique indexes and the row set go first, so the rows they remove never reach the non-unique ones.
+   */
+  indexLoaded(idsStart: number, count: number): void {
+    let ids: Int32Array = new Int32Array(count);
+    for (let i = 0; i < count; i++) ids[i] = idsStart + i;
+    let clashes = 0;
+    for (let i = 0; i < this.uniqueIndexes.length; i++) clashes += this.uniqueIndexes[i].store.addIds(ids);
+    if (this.byBytes !== undefined) clashes += this.byBytes.addIds(ids);
+    if (clashes > 0) ids = this.dropRepeatedRows(ids);
+    for (let i = 0; i < this.indexes.length; i++) {
+      if (!this.indexes[i].schema.unique) this.indexes[i].store.addIds(ids);
+    }
+  }
+
+  /**
+   * indexLoaded's rows that a unique index or the row set left out (a later row with an earlier one's key: addIds keeps
+   * the first): the byte-equal ones are removed from the row store, any other throws as identicalOrConflict would.
+   * Returns the ids kept.
+   */
+  private dropRepeatedRows(ids: Int32Array): Int32Array {
+    const kept = new Int32Array(ids.length);
+    let n = 0;
+    for (let k = 0; k < ids.length; k++) {
+      const id = ids[k];
+      if (this.heldByEveryUniqueIndex(id)) kept[n++] = id;
+      else this.rows.remove(id);
+    }
+    this.rows.releasePending();
+    return kept.subarray(0, n);
+  }
+
+  /** Whether the row set or every unique index holds stored row `id`; false for a copy of a held row; throws otherwise. */
+  private heldByEveryUniqueIndex(id: number): boolean {
+    if (this.byBytes !== undefined) return this.byBytes.findRow(this.rows.view(id)) === id;
+    for (let i = 0; i < this.uniqueIndexes.length; i++) {
+      const ix = this.uniqueIndexes[i];
+      const holder = ix.store.find(this.storedKey(ix.key, id));
+      if (holder === id) continue;
+      assert(holder !== undefined, 'a bulk-loaded row missing from a unique index with no row of its key');
+      // An identical row has the first index's key of the row held, and is left out of every unique index.
+      const row = this.rows.view(id);
+      if (i === 0 && this.rows.equals(holder, row, 0, row.length)) return false;
+      throw this.uniqueViolation(ix, this.rows.copy(id));
+    }
+    return true;
+  }
+
   /** Stores a copy of `row` with keys already in `keys` (one per index); returns its row id. */
   addRow(row: Uint8Array, keys: IndexKey[]): number {
     const rowId = this.rows.insert(row, 0, row.length);
