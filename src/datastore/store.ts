@@ -381,9 +381,10 @@ export class Datastore extends Reader {
 
   /**
    * Loads rows into a table of a datastore nobody uses yet, without a transaction, indexing each as it comes (tests,
-   * bench/memory.ts; migration loads in bulk: loadRowsUnindexed). No undo: a failure leaves the table half-loaded. Rows are copied into the table's pages; `validate` re-checks their
-   * encoding. Identical rows collapse (set semantics); a duplicate
-   * key of a unique index throws the usual unique violation. Sequences move past every loaded value.
+   * bench/memory.ts; a migration loads in bulk: loadRowsUnindexed). No undo: a failure leaves the table half-loaded.
+   * Rows are copied into the table's pages; `validate` re-checks their encoding. Identical rows collapse (set
+   * semantics); a duplicate key of a unique index throws the usual unique violation. Sequences move past every loaded
+   * value.
    */
   loadRows(tableId: TableId, rows: Iterable<Uint8Array>, validate: boolean): void {
     assert(this.tx === undefined, 'loadRows while a transaction is open');

@@ -334,7 +334,8 @@ export class TableState {
   /**
    * indexLoaded's rows that a unique index or the row set left out (a later row with an earlier one's key: addIds keeps
    * the first): the byte-equal ones are removed from the row store, any other throws as identicalOrConflict would.
-   * Returns the ids kept.
+   * Returns the ids kept. The removed rows' ids are free: a later insert may take one (loadRows never handed them out),
+   * which moves that row in scans (row-id order), not in or out of any answer.
    */
   private dropRepeatedRows(ids: Int32Array): Int32Array {
     const kept = new Int32Array(ids.length);
