@@ -421,8 +421,8 @@ const noRow = new Uint8Array(0);
 /**
  * The rows of a packed snapshot (Datastore.scanPacked: u32 length, bytes), `migrationChunkRows` at a time, each followed
  * by `suffix` (added columns' defaults) when there is one. Every row is written into one scratch buffer and handed out
- * as a view of it of the row's length, cached by length, through one reused iterator result: loadRowsUnindexed copies
- * each row into the table's pages before it asks for the next (store.ts: callers may reuse their buffers), so a 1M-row
+ * as a view of it of the row's length, cached by length, through one reused iterator result: bulkLoadRows copies each
+ * row into the table's pages before it asks for the next (store.ts: callers may reuse their buffers), so a 1M-row
  * rewrite allocates nothing per row on the worker's heap. A view per row (or an array per row before) was garbage whose
  * scavenges V8's platform threads run beside the server's main thread (BENCHMARKS "Why /v1/ping slows", session 11).
  */
@@ -480,11 +480,12 @@ class PackedRows implements IterableIterator<Uint8Array> {
 }
 
 /**
- * Copies the snapshotted rows into a fresh datastore of `newSchema`, rewriting them where columns were added, then
- * builds each table's indexes over all its rows at once. Yields after each chunk of `migrationChunkRows` rows and after
- * each table's index build (the one step longer than a chunk: ~0.1 s at 1M rows) so a live database keeps serving
- * calls meanwhile (their commits are replayed by `finishMigration`). Throws MigrationError (e.g. duplicates for a new
- * unique constraint). Reads `old` only through the snapshot and for error messages.
+ * Copies the snapshotted rows into a fresh datastore of `newSchema`, rewriting them where columns were added, into the
+ * pages and the non-unique indexes a chunk at a time, then builds each table's unique indexes (or row set) over all its
+ * rows at once (store.ts bulkLoadRows). Yields after each chunk of `migrationChunkRows` rows and after each table's
+ * unique indexes (the one step longer than a chunk: ~0.1-0.2 s per unique index at 1M rows) so a live database keeps
+ * serving calls meanwhile (their commits are replayed by `finishMigration`). Throws MigrationError (e.g. duplicates for
+ * a new unique constraint). Reads `old` only through the snapshot and for error messages.
  */
 export function* buildMigration(old: Datastore, newSchema: DatabaseSchema, snapshot: Map<TableId, Uint8Array>): Generator<void, MigrationBuild> {
   const oldSchema = old.schema();
@@ -495,12 +496,12 @@ export function* buildMigration(old: Datastore, newSchema: DatabaseSchema, snaps
     const ot = oldSchema.tables.find((t) => t.tableId === oldId)!;
     const nt = newByName.get(ot.name)!;
     const suffix = addedColumnsSuffix(ot, nt);
-    // Rows first, a chunk at a time, into the pages only; then every index over all of them at once (store.ts).
+    // Rows a chunk at a time; then the unique indexes over all of them at once (store.ts bulkLoadRows).
     for (const rows = new PackedRows(packed, suffix); !rows.done;) {
-      loadOrFail(old, ot, nt, oldSchema.typespace, () => next.loadRowsUnindexed(nt.tableId, rows.chunk(), suffix !== undefined));
+      loadOrFail(old, ot, nt, oldSchema.typespace, () => next.bulkLoadRows(nt.tableId, rows.chunk(), suffix !== undefined));
       yield;
     }
-    loadOrFail(old, ot, nt, oldSchema.typespace, () => next.indexLoadedRows(nt.tableId));
+    loadOrFail(old, ot, nt, oldSchema.typespace, () => next.finishBulkLoad(nt.tableId));
     yield;
     copied.set(oldId, { tableId: nt.tableId, suffix });
   }

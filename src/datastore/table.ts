@@ -312,41 +312,52 @@ export class TableState {
   }
 
   /**
-   * Bulk load (store.ts indexLoadedRows): indexes the stored rows `idsStart` .. `idsStart + count - 1`, which no index
-   * holds yet, each index in one bulk load (IndexStore.addIds), ending as adding them one at a time in row-id order
-   * would (identicalOrConflict, then addRow): a row byte-equal to an earlier one is removed (set semantics), and the
-   * first row, in row-id order, that repeats an earlier row's key in a unique index throws that index's violation
-   * (the first such index in uniqueIndexes order), with the indexes partly built: the caller empties the table.
-   * Unique indexes and the row set go first, so the rows they remove never reach the non-unique ones.
+   * Bulk load (store.ts bulkLoadRows): adds stored row `rowId` to the non-unique indexes only, as it comes; the unique
+   * indexes and the row set wait for indexBulkLoaded. A non-unique index is a tree: built at the end in one sort it
+   * would be one step of ~0.5 s at 1M string keys, which calls to a migrating database would wait for, where an add per
+   * row spreads its cost over the load's chunks.
    */
-  indexLoaded(idsStart: number, count: number): void {
-    let ids: Int32Array = new Int32Array(count);
-    for (let i = 0; i < count; i++) ids[i] = idsStart + i;
-    let clashes = 0;
-    for (let i = 0; i < this.uniqueIndexes.length; i++) clashes += this.uniqueIndexes[i].store.addIds(ids);
-    if (this.byBytes !== undefined) clashes += this.byBytes.addIds(ids);
-    if (clashes > 0) ids = this.dropRepeatedRows(ids);
+  addToNonUniqueIndexes(rowId: number): void {
     for (let i = 0; i < this.indexes.length; i++) {
-      if (!this.indexes[i].schema.unique) this.indexes[i].store.addIds(ids);
+      const ix = this.indexes[i];
+      if (!ix.schema.unique) ix.store.add(this.storedKey(ix.key, rowId), rowId);
     }
   }
 
   /**
-   * indexLoaded's rows that a unique index or the row set left out (a later row with an earlier one's key: addIds keeps
-   * the first): the byte-equal ones are removed from the row store, any other throws as identicalOrConflict would.
-   * Returns the ids kept. The removed rows' ids are free: a later insert may take one (loadRows never handed them out),
-   * which moves that row in scans (row-id order), not in or out of any answer.
+   * Bulk load (store.ts finishBulkLoad): adds the stored rows `idsStart` .. `idsStart + count - 1`, already in the
+   * non-unique indexes (addToNonUniqueIndexes), to the unique indexes and the row set, each in one bulk load
+   * (IndexStore.addIds: home slots in order, no grows), ending as adding them one at a time in row-id order would
+   * (identicalOrConflict, then addRow): a row byte-equal to an earlier one is removed (set semantics), and the first
+   * row, in row-id order, that repeats an earlier row's key in a unique index throws that index's violation (the first
+   * such index in uniqueIndexes order), with the indexes partly built: the caller empties the table.
    */
-  private dropRepeatedRows(ids: Int32Array): Int32Array {
-    const kept = new Int32Array(ids.length);
-    let n = 0;
+  indexBulkLoaded(idsStart: number, count: number): void {
+    const ids = new Int32Array(count);
+    for (let i = 0; i < count; i++) ids[i] = idsStart + i;
+    let clashes = 0;
+    for (let i = 0; i < this.uniqueIndexes.length; i++) clashes += this.uniqueIndexes[i].store.addIds(ids);
+    if (this.byBytes !== undefined) clashes += this.byBytes.addIds(ids);
+    if (clashes > 0) this.dropRepeatedRows(ids);
+  }
+
+  /**
+   * indexBulkLoaded's rows that a unique index or the row set left out (a later row with an earlier one's key: addIds
+   * keeps the first): the byte-equal ones are removed from the non-unique indexes and the row store, any other throws as
+   * identicalOrConflict would. The removed rows' ids are free: a later insert may take one (loadRows never handed them
+   * out), which moves that row in scans (row-id order), not in or out of any answer.
+   */
+  private dropRepeatedRows(ids: Int32Array): void {
     for (let k = 0; k < ids.length; k++) {
       const id = ids[k];
-      if (this.heldByEveryUniqueIndex(id)) kept[n++] = id;
-      else this.rows.remove(id);
+      if (this.heldByEveryUniqueIndex(id)) continue;
+      for (let i = 0; i < this.indexes.length; i++) {
+        const ix = this.indexes[i];
+        if (!ix.schema.unique) ix.store.remove(this.storedKey(ix.key, id), id);
+      }
+      this.rows.remove(id);
     }
     this.rows.releasePending();
-    return kept.subarray(0, n);
   }
 
   /** Whether the row set or every unique index holds stored row `id`; false for a copy of a held row; throws otherwise. */

@@ -1,4 +1,4 @@
-// The bulk load of a table (store.ts loadRowsUnindexed + indexLoadedRows, the migration's row copy): the same table as
+// The bulk load of a table (store.ts bulkLoadRows + finishBulkLoad, the migration's row copy): the same table as
 // loadRows of the same rows, index by index (unique and not, btree and hash: points, ranges, deletes and updates after
 // it), set semantics, sequences, the same unique violation, and nothing left behind by a load that throws. Then
 // migrateDatastore over it: rewritten tables answer as before, an added unique constraint over duplicates is refused
@@ -66,8 +66,8 @@ function load(rows: Map<string, Uint8Array[]>, bulk: boolean, chunk = 97): Datas
   for (const [name, list] of rows) {
     const id = byName(schema, name).tableId;
     if (!bulk) { ds.loadRows(id, list, true); continue; }
-    for (let at = 0; at < list.length; at += chunk) ds.loadRowsUnindexed(id, list.slice(at, at + chunk), true);
-    ds.indexLoadedRows(id);
+    for (let at = 0; at < list.length; at += chunk) ds.bulkLoadRows(id, list.slice(at, at + chunk), true);
+    ds.finishBulkLoad(id);
   }
   return ds;
 }
@@ -149,9 +149,9 @@ test('a bulk load answers every index as loadRows of the same rows, before and a
 
 test('a bulk load moves sequences past the loaded values; an insert after it takes the next one', () => {
   const ds = new Datastore(schema);
-  ds.loadRowsUnindexed(items.tableId, [enc(schema, items, [41n, 1, 'a']), enc(schema, items, [9n, 1, 'b'])], true);
+  ds.bulkLoadRows(items.tableId, [enc(schema, items, [41n, 1, 'a']), enc(schema, items, [9n, 1, 'b'])], true);
   assert.equal(ds.sequenceState().get(items.sequences[0].name), 42n);
-  ds.indexLoadedRows(items.tableId);
+  ds.finishBulkLoad(items.tableId);
   const tx = ds.beginMutTx();
   const r = tx.insert(items.tableId, enc(schema, items, [0n, 2, 'c']));
   tx.commit();
@@ -170,13 +170,13 @@ test('a unique key repeated by another row: the same violation as loadRows, and 
     assert.throws(() => load(rows, false), (e: Error) => { expected = e.message; return true; });
     assert.match(expected, /Unique constraint violation/);
     const ds = new Datastore(schema);
-    for (let at = 0; at < list.length; at += chunk) ds.loadRowsUnindexed(codes.tableId, list.slice(at, at + chunk), true);
-    assert.throws(() => ds.indexLoadedRows(codes.tableId), (e: Error) => e.message === expected);
+    for (let at = 0; at < list.length; at += chunk) ds.bulkLoadRows(codes.tableId, list.slice(at, at + chunk), true);
+    assert.throws(() => ds.finishBulkLoad(codes.tableId), (e: Error) => e.message === expected);
     assert.equal(ds.rowCount(codes.tableId), 0);
     assert.deepEqual(ds.scanIndexPoint(codes.indexes[0].indexId, val(T.u32, 1)), []);
     // the table takes a load again, and a transaction
-    ds.loadRowsUnindexed(codes.tableId, list.slice(0, 40), true);
-    ds.indexLoadedRows(codes.tableId);
+    ds.bulkLoadRows(codes.tableId, list.slice(0, 40), true);
+    ds.finishBulkLoad(codes.tableId);
     assert.equal(ds.scanIndexPoint(codes.indexes[1].indexId, val(T.str, 'l30')).length, 1);
     ds.beginMutTx().rollback();
   }
@@ -185,22 +185,22 @@ test('a unique key repeated by another row: the same violation as loadRows, and 
 test('a bulk load that throws on a bad row leaves the table empty and its sequence where it was', () => {
   const ds = new Datastore(schema);
   const good = [enc(schema, items, [5n, 1, 'a']), enc(schema, items, [6n, 1, 'b'])];
-  ds.loadRowsUnindexed(items.tableId, good, true);
-  assert.throws(() => ds.loadRowsUnindexed(items.tableId, [enc(schema, items, [90n, 1, 'c']), Uint8Array.of(1, 2)], true));
+  ds.bulkLoadRows(items.tableId, good, true);
+  assert.throws(() => ds.bulkLoadRows(items.tableId, [enc(schema, items, [90n, 1, 'c']), Uint8Array.of(1, 2)], true));
   assert.equal(ds.rowCount(items.tableId), 0);
   assert.equal(ds.sequenceState().get(items.sequences[0].name), 1n);
-  ds.indexLoadedRows(items.tableId);  // nothing loaded: nothing to do
-  ds.loadRowsUnindexed(items.tableId, good, true);
-  ds.indexLoadedRows(items.tableId);
+  ds.finishBulkLoad(items.tableId);  // nothing loaded: nothing to do
+  ds.bulkLoadRows(items.tableId, good, true);
+  ds.finishBulkLoad(items.tableId);
   assert.equal(ds.scanIndexPoint(items.indexes[0].indexId, val(T.u64, 6n)).length, 1);
 });
 
 test('no transaction, and no loadRows into the table, between the two steps of a bulk load', () => {
   const ds = new Datastore(schema);
-  ds.loadRowsUnindexed(bag.tableId, [enc(schema, bag, [1, 'x'])], true);
+  ds.bulkLoadRows(bag.tableId, [enc(schema, bag, [1, 'x'])], true);
   assert.throws(() => ds.beginMutTx(), /bulk load/);
   assert.throws(() => ds.loadRows(bag.tableId, [enc(schema, bag, [2, 'y'])], true), /bulk load/);
-  ds.indexLoadedRows(bag.tableId);
+  ds.finishBulkLoad(bag.tableId);
   ds.beginMutTx().rollback();
 });
 
