@@ -303,10 +303,13 @@ export class TableState {
    * row makes the snapshot bad.
    */
   indexRange(idsStart: number, count: number): number {
-    const ids = new Int32Array(count);
-    for (let i = 0; i < count; i++) ids[i] = idsStart + i;
+    return this.addIdsTo(this.indexes, consecutiveIds(idsStart, count));
+  }
+
+  /** IndexStore.addIds of `ids` into each of `indexes` and into the row set (when the table has one); the clashes. */
+  private addIdsTo(indexes: readonly IndexState[], ids: Int32Array): number {
     let clashes = 0;
-    for (let i = 0; i < this.indexes.length; i++) clashes += this.indexes[i].store.addIds(ids);
+    for (let i = 0; i < indexes.length; i++) clashes += indexes[i].store.addIds(ids);
     if (this.byBytes !== undefined) clashes += this.byBytes.addIds(ids);
     return clashes;
   }
@@ -333,12 +336,8 @@ export class TableState {
    * such index in uniqueIndexes order), with the indexes partly built: the caller empties the table.
    */
   indexBulkLoaded(idsStart: number, count: number): void {
-    const ids = new Int32Array(count);
-    for (let i = 0; i < count; i++) ids[i] = idsStart + i;
-    let clashes = 0;
-    for (let i = 0; i < this.uniqueIndexes.length; i++) clashes += this.uniqueIndexes[i].store.addIds(ids);
-    if (this.byBytes !== undefined) clashes += this.byBytes.addIds(ids);
-    if (clashes > 0) this.dropRepeatedRows(ids);
+    const ids = consecutiveIds(idsStart, count);
+    if (this.addIdsTo(this.uniqueIndexes, ids) > 0) this.dropRepeatedRows(ids);
   }
 
   /**
@@ -724,6 +723,13 @@ export function rowLayout(columnTypes: AlgebraicType[], ts: Typespace):
   if (fixedRun > 0xffff) for (let k = runStart; k < starts.length; k++) starts[k] = undefined;
   flush();
   return { layout: Uint8Array.from(out), starts };
+}
+
+/** The row ids `start` .. `start + count - 1`, in order. */
+function consecutiveIds(start: number, count: number): Int32Array {
+  const ids = new Int32Array(count);
+  for (let i = 0; i < count; i++) ids[i] = start + i;
+  return ids;
 }
 
 /** `layout` with `guards` at its head (rowLayoutCode.guards: InfallibleUpdate.guards as the shim reads them). */
