@@ -190,8 +190,9 @@ export interface InfallibleUpdate {
   /**
    * Columns an update must leave as they are for the promise to hold, when the table has unique constraints on other
    * columns than the key, or sequences on them: an update that keeps their bytes (and whose sequence columns are not
-   * 0) breaks no unique constraint and generates nothing. Empty when there are none. Shapes with guards have `rowWidthBytes` 0
-   * and carry the guards at the head of `layout` (rowLayoutCode.guards), so the shim learns them with the layout.
+   * 0) breaks no unique constraint and generates nothing. Empty when there are none. Shapes with guards have
+   * `rowWidthBytes` 0 and carry the guards at the head of `layout` (rowLayoutCode.guards), so the shim learns them with
+   * the layout.
    */
   guards: readonly UpdateGuard[];
   layout?: Uint8Array;
@@ -244,11 +245,11 @@ export interface MutTx extends ReadView {
    * Whether `update(tableId, indexId, row)` through this index cannot throw, given that (1) `row` has the returned
    * shape (length or layout, key position) and (2) a row whose key bytes equal the new row's key bytes exists in this
    * tx. True only for user tables whose columns all have a row layout code (numbers, timestamps and other products of
-   * numbers, strings, bytes, bools, options of these: checking the layout is the whole validation), without sequences
-   * but one on the key column (then for keys other than 0: `keyNonZero`), without schedule or event semantics, whose
-   * first unique constraint (the primary key's, when there is one) covers exactly this index's single integer or string
-   * column, and whose other unique constraints and sequences are on columns of fixed width, strings or bytes
-   * (`guards`: (3) the row keeps their bytes, and its sequence columns are not 0): the update then
+   * numbers, strings, bytes, bools, options of these: checking the layout is the whole validation), without schedule
+   * or event semantics, whose first unique constraint (the primary key's, when there is one) covers exactly this
+   * index's single integer or string column (a sequence on it: for keys other than 0, `keyNonZero`), and whose other
+   * unique constraints and sequences are on columns of fixed width, strings or bytes (`guards`: (3) the row keeps
+   * their bytes, and its sequence columns are not 0): the update then
    * finds its row and replaces it without violating anything. Such keys also mean equal keys have equal bytes, so the
    * caller may identify rows by their key bytes. The host uses it to defer such updates
    * (host/syscalls.ts). Optional: views' read-only transactions do not have it.

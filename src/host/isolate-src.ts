@@ -4,8 +4,8 @@
 // Set methods, iterator helpers, a few ES2024 statics), UTF-8 TextEncoder/TextDecoder, the throwing Math.random, and
 // (2) the syscall shims of `spacetime:sys@2.0/2.1` plus the call dispatcher the host enters through (one call, or a
 // batch of queued reducer calls: `callEnds` below).
-// May call: datastore/types (rowLayoutCode, updateGuardBytes: constants spliced into the source). The wire between shims and host is
-// documented at `op` below and in syscalls.ts.
+// May call: datastore/types (rowLayoutCode, updateGuardBytes: constants spliced into the source). The wire between
+// shims and host is documented at `op` below and in syscalls.ts.
 //
 // Crossing design (ARCHITECTURE.md "Isolate crossings"): the shims share one SharedArrayBuffer (the exchange buffer,
 // `X`) with the host. Inputs are copied into X, the host callback `H(op, ...numbers|strings)` returns a number

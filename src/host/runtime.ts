@@ -232,12 +232,13 @@ export class ModuleRuntime {
       host.endCall();
       releaseLogWrites();             // before anything replies: the records survive a crash right after the call
     }
+    // Updates the call queued (isolate-src.ts "Row cache and deferred updates") cannot fail unless the datastore broke
+    // its promise; then the call fails as a whole, even if the module caught the error of an earlier flush. A module
+    // fault (SyscallHost.moduleFault: at the call's end, or in what it queued) fails it as a trap.
+    const failure = code === callOutcome.okDeferred && host.moduleFault === undefined ? host.applyHandedUpdates()
+      : host.deferredFailure;
     if (host.moduleFault !== undefined) return { kind: 'trap', message: this.recover(undefined) };
     if (code === callOutcome.ok || code === callOutcome.okDeferred) {
-      // Updates the call queued (isolate-src.ts "Row cache and deferred updates") cannot fail unless the datastore
-      // broke its promise; then the call fails as a whole, even if the module caught the error of an earlier flush.
-      const failure = code === callOutcome.okDeferred ? host.applyHandedUpdates() : host.deferredFailure;
-      if (host.moduleFault !== undefined) return { kind: 'trap', message: this.recover(undefined) };
       if (failure !== undefined) return { kind: 'error', message: failure };
       host.tx?.checkpoint?.();          // what the module's row cache holds is the tx's state now
       return okOutcome;

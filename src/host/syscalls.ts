@@ -323,14 +323,17 @@ export class SyscallHost {
    * Returns why the call must fail, if it must.
    */
   applyHandedUpdates(): string | undefined {
-    const len = this.xv.getUint32(0, true);
-    if (len > this.x.length - 4) { this.fault(`a call's queued writes claim ${len} bytes, past the exchange buffer`); return this.moduleFault; }
-    this.applyUpdates(4, 4 + len);
+    this.applyUpdates(4, 4 + this.xv.getUint32(0, true));
     return this.moduleFault ?? this.deferredFailure;
   }
 
-  /** Applies queued update records in x[at, end) (or in `bytes`), in order; the first failure is kept in deferredFailure. */
+  /**
+   * Applies queued update records in x[at, end) (or in `bytes`), in order; the first failure is kept in deferredFailure.
+   * The bounds are the shim's words: records that do not fit the buffer, or a kind the host never offered, are a
+   * module fault.
+   */
   private applyUpdates(at: number, end: number, bytes = this.x, view = this.xv): void {
+    if (end > bytes.length) { this.fault(`queued writes claim ${end - at} bytes, past their buffer`); return; }
     while (at < end && this.deferredFailure === undefined && this.moduleFault === undefined) {
       if (end - at < updateRecordHeaderBytes || view.getUint32(at + 8, true) > end - at - updateRecordHeaderBytes) {
         this.fault('a queued write runs past the end of its buffer');
@@ -382,8 +385,7 @@ export class SyscallHost {
    */
   private applyStagedQueue(at: number, bytes: number): void {
     if (!(bytes > 0)) return;
-    if (bytes > this.x.length - at) this.fault(`queued writes claim ${bytes} bytes, past the exchange buffer`);
-    else this.applyUpdates(at, at + bytes);
+    this.applyUpdates(at, at + bytes);
     const failure = this.moduleFault ?? this.deferredFailure;
     if (failure !== undefined) throw new DatastoreError(errno.hostCallFailure, failure);
   }
@@ -598,7 +600,10 @@ export class SyscallHost {
    */
   private endLease(l: HostLease, used = this.lv.getUint32(l.at + 8, true)): void {
     const lv = this.lv;
-    if (used > l.count) { this.fault(`${used} leased values of table ${l.tableId} used, of ${l.count}`); used = Math.min(l.applied, l.count); }
+    if (used > l.count) {
+      this.fault(`${used} leased values of table ${l.tableId} used, of ${l.count}`);
+      used = Math.min(l.applied, l.count);
+    }
     lv.setUint32(l.at + 4, 0, true);
     l.active = false;
     l.start += BigInt(used) * l.increment;
