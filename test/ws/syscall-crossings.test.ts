@@ -116,3 +116,35 @@ test('other table shapes: autoInc keys cross not at all, a filter then an update
   const relabeled = await crossingsPerCall('shapes', undefined, relabels);
   assert.ok(relabeled <= 0.5, `${relabeled} crossings per relabel (a blind write; 3 when a write that crossed emptied the row cache and crossed twice)`);
 });
+
+test('a table with a unique name and a unique autoInc beside its Identity key: moves cross not at all, a taken name still fails', async () => {
+  const players = 400;
+  const who = (i: number) => (w: BsatnWriter) => w.writeU256((0xc200n << 240n) | BigInt(i));
+  const walks = Array.from({ length: 600 }, (_, i) => ({ reducer: 'walk', args: args((w) => { who(i % players)(w); w.writeF32(0.5); }) }));
+  const c0 = await RawClient.open(`${server.url.replace('http', 'ws')}/v1/database/shapes/subscribe?compression=None`);
+  c0.send({ tag: 'CallReducer', requestId: 1, reducer: 'seed_players', args: args((w) => w.writeU32(players)) });
+  assert.equal((await reducerResult(c0)).outcome.tag, 'Ok');
+  c0.ws.close();
+  const walked = await crossingsPerCall('shapes', undefined, walks);
+  // 2 per call without the guards (every find and update crossed: no index was cacheable; checked).
+  assert.ok(walked <= 0.5, `${walked} crossings per walk`);
+  const c = await RawClient.open(`${server.url.replace('http', 'ws')}/v1/database/shapes/subscribe?compression=None`);
+  c.send({ tag: 'CallReducer', requestId: 1, reducer: 'rename', args: args((w) => { who(1)(w); w.writeString('player 2'); }) },
+    { tag: 'CallReducer', requestId: 2, reducer: 'rename', args: args((w) => { who(1)(w); w.writeString('player one'); }) },
+    { tag: 'CallReducer', requestId: 3, reducer: 'walk', args: args((w) => { who(1)(w); w.writeF32(1); }) });
+  const taken = await reducerResult(c), free = await reducerResult(c), after = await reducerResult(c);
+  assert.notEqual(taken.outcome.tag, 'Ok', 'a taken name is refused (the host\'s unique check: the update crossed)');
+  assert.equal(free.outcome.tag, 'Ok');
+  assert.equal(after.outcome.tag, 'Ok');
+  c.ws.close();
+  const { token } = (await (await fetch(`${server.url}/v1/identity`, { method: 'POST' })).json()) as { token: string };
+  const rowsNamed = async (name: string): Promise<number> => {
+    const res = await fetch(`${server.url}/v1/database/shapes/sql`, {
+      method: 'POST', headers: { authorization: `Bearer ${token}` }, body: `SELECT name FROM players WHERE name = '${name}'`,
+    });
+    assert.equal(res.status, 200, await res.clone().text());
+    return ((await res.json()) as { rows: unknown[][] }[])[0].rows.length;
+  };
+  assert.equal(await rowsNamed('player one'), 1, 'the rename is stored');
+  assert.equal(await rowsNamed('player 2'), 1, 'the taken name still has one row');
+});
