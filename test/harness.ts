@@ -16,6 +16,8 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 export const fixturesDir = path.join(repoRoot, 'test', 'fixtures', 'modules');
 const serverReadyTimeoutMs = 20_000;
 const serverPollIntervalMs = 50;
+/** How long a server may take to exit after SIGTERM (closing its databases, a snapshot among them) before it is killed. */
+const serverExitTimeoutMs = 30_000;
 const cliTimeoutMs = 60_000;
 
 const tempDirs: string[] = [];
@@ -65,6 +67,22 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
+/**
+ * Servers a test file started die with it: on its exit, and when the test runner ends it with SIGTERM (a file past
+ * --test-timeout), so that a hung file leaves no server behind to slow the rest of the suite.
+ */
+const liveServers = new Set<ChildProcess>();
+let killsServersOnExit = false;
+function outlivedBy(child: ChildProcess): void {
+  if (!killsServersOnExit) {
+    killsServersOnExit = true;
+    process.on('exit', () => { for (const c of liveServers) c.kill('SIGKILL'); });
+    process.once('SIGTERM', () => process.exit(143));
+  }
+  liveServers.add(child);
+  child.once('exit', () => liveServers.delete(child));
+}
+
 async function waitForPing(url: string, child: ChildProcess, output: () => string): Promise<void> {
   const deadline = Date.now() + serverReadyTimeoutMs;
   while (Date.now() < deadline) {
@@ -94,15 +112,25 @@ export async function startTestServer(opts: { dataDir?: string; env?: NodeJS.Pro
   const launch = async (): Promise<void> => {
     child = spawn(process.execPath, [...cliCommand(), '--config-path', configPath, 'start', '--listen-addr',
       `127.0.0.1:${port}`, '--data-dir', dataDir, ...(opts.args ?? [])], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+    outlivedBy(child);
     child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
     await waitForPing(url, child, () => log);
   };
+  // A server that does not exit after SIGTERM fails the test that stops it, naming it, instead of hanging the suite.
   const kill = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill(signal);
+    if (signal === 'SIGKILL') { await exited; return; }
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), serverExitTimeoutMs); });
+    const outcome = await Promise.race([exited, late]);
+    clearTimeout(timer);
+    if (outcome !== 'late') return;
+    child.kill('SIGKILL');
     await exited;
+    throw new Error(`the server did not exit within ${serverExitTimeoutMs} ms of ${signal} (killed); its output ends:\n${log.slice(-4000)}`);
   };
   await launch();
   return {
