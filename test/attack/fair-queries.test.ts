@@ -30,7 +30,7 @@ test("another client's /sql is answered after at most two of a connection's pipe
   await within(new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); }), 'connected', 10_000);
   let answers = -1; // the first message is InitialConnection
   ws.on('message', () => answers++);
-  while (answers < 0) await new Promise((r) => setTimeout(r, 10));
+  await within((async () => { while (answers < 0) await new Promise((r) => setTimeout(r, 10)); })(), 'the first message', 10_000);
   const queries = 8;
   for (let i = 0; i < queries; i++) ws.send(oneOff(i + 1, slow));
   await new Promise((r) => setTimeout(r, 300));

@@ -57,7 +57,7 @@ async function subscriber(read: boolean): Promise<number[]> {
     for (let at = d.indexOf(marker); at >= 4; at = d.indexOf(marker, at + rowBytes)) ids.push(d.readUInt32LE(at - 4));
   });
   ws.send(subscribe('SELECT * FROM blob'));
-  while (!applied) await new Promise((r) => setTimeout(r, 10));
+  await within((async () => { while (!applied) await new Promise((r) => setTimeout(r, 10)); })(), 'the subscription applied', 30_000);
   if (!read) (ws as unknown as { _socket: Socket })._socket.pause();
   return ids;
 }
