@@ -43,9 +43,9 @@ function callReducer(reducer: string, args: Buffer): Buffer {
 test('a call whose arguments decode to millions of objects is refused before the module; the module keeps its state', async () => {
   await count(); // the module-global counter: 1
   const ws = new WebSocket(`${server.url.replace('http', 'ws')}/v1/database/victim/subscribe?compression=None`, ['v2.bsatn.spacetimedb']);
-  await within(new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); }), 'connected', 10_000);
   const frames: Buffer[] = [];
   ws.on('message', (d: Buffer) => frames.push(d));
+  await within(new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); }), 'connected', 10_000);
   const items = 7_000_000;
   const args = Buffer.alloc(4 + items * 4); // items empty inner arrays
   args.writeUInt32LE(items, 0);

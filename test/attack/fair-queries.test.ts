@@ -27,9 +27,9 @@ test("another client's /sql is answered after at most two of a connection's pipe
   // 2,500 `<>` terms over 30,000 rows: ~1 s of the database's thread per query, within every limit.
   const slow = 'SELECT * FROM blob WHERE ' + Array.from({ length: 2_500 }, (_, i) => `data <> 'y${i}'`).join(' AND ');
   const ws = new WebSocket(`${server.url.replace('http', 'ws')}/v1/database/victim/subscribe?compression=None`, ['v2.bsatn.spacetimedb']);
-  await within(new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); }), 'connected', 10_000);
   let answers = -1; // the first message is InitialConnection
   ws.on('message', () => answers++);
+  await within(new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); }), 'connected', 10_000);
   await within((async () => { while (answers < 0) await new Promise((r) => setTimeout(r, 10)); })(), 'the first message', 10_000);
   const queries = 8;
   for (let i = 0; i < queries; i++) ws.send(oneOff(i + 1, slow));

@@ -59,10 +59,10 @@ test('4,096 join subscriptions whose join column is unindexed on their constant\
     for (const r of sent) assert.equal(r.status, 200);
   }
   const ws = new WebSocket(`${server.url.replace('http', 'ws')}/v1/database/chat/subscribe?compression=None`, ['v2.bsatn.spacetimedb']);
-  await within(new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); }), 'the attacker connected', 10_000);
-  after(() => ws.terminate());
   const frames: Buffer[] = [];
   ws.on('message', (d: Buffer) => frames.push(d));
+  await within(new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); }), 'the attacker connected', 10_000);
+  after(() => ws.terminate());
   ws.send(subscribeMessage(Array.from({ length: queries }, (_, i) =>
     `SELECT message.* FROM message JOIN user ON message.sender = user.identity WHERE message.text = 'k${i}'`)));
   // Frames: a compression byte (0: none), then the server message's tag: 1 SubscribeApplied, 3 SubscriptionError.

@@ -48,9 +48,9 @@ function callReducer(reducer: string, args: Buffer): Buffer {
 
 test('31 MB messages cost the main thread ~2.5 ms per MB, not ~4.7', async (t) => {
   const ws = new WebSocket(`${server.url.replace('http', 'ws')}/v1/database/victim/subscribe?compression=None`, ['v2.bsatn.spacetimedb']);
-  await within(new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); }), 'connected', 10_000);
   let answers = 0;
   ws.on('message', () => answers++);
+  await within(new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); }), 'connected', 10_000);
   await within((async () => { while (answers < 1) await new Promise((r) => setTimeout(r, 10)); })(), 'the first message', 10_000);
   const items = 7_750_000; // empty inner arrays: over argsDecodedObjectsMax, so refused before the module runs
   const args = Buffer.alloc(4 + items * 4);

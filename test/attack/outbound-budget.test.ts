@@ -110,9 +110,9 @@ test('answers nobody reads past outboundBytesHeldMax: the connections holding th
 test('a client that reads none of its answer for outboundStallTimeoutMs is cut: HTTP, and v1.json, which had no stall rule', async () => {
   const http = await nonReader(stalling.port, sqlRequest);
   const ws = new WebSocket(`${stalling.url.replace('http', 'ws')}/v1/database/big/subscribe`, ['v1.json.spacetimedb']);
-  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
   let messages = 0;
   ws.on('message', () => messages++);
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
   const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
   ws.send(JSON.stringify({ OneOffQuery: { message_id: '01', query_string: 'SELECT * FROM blob' } }));
   const socket = (ws as unknown as { _socket: Socket })._socket;

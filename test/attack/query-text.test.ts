@@ -39,9 +39,9 @@ function orChain(k: number): string {
 
 test('a connection subscribing more query text than clientQueryTextCharsMax gets a SubscriptionError naming it', async () => {
   const ws = new WebSocket(`${server.url.replace('http', 'ws')}/v1/database/victim/subscribe?compression=None`, ['v2.bsatn.spacetimedb']);
-  await within(new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); }), 'connected', 10_000);
   const frames: Buffer[] = [];
   ws.on('message', (d: Buffer) => frames.push(d));
+  await within(new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); }), 'connected', 10_000);
   const answer = async (): Promise<string> => {
     const seen = frames.length;
     const deadline = Date.now() + 60_000;
