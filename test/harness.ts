@@ -248,6 +248,18 @@ export function scrapeIdentity(publishStdout: string): string {
   return match[1];
 }
 
+/**
+ * Polls `ok` every `intervalMs` until it holds; throws naming `what` after `ms`. The polling stops either way: a loop
+ * left polling after its test failed kept the file alive until the runner's timeout.
+ */
+export async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 10_000, intervalMs = 10): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
 /** `promise`, or a rejection naming `what` after `ms` (the timer does not keep the process alive). */
 export function within<T>(promise: Promise<T>, what: string, ms = 10_000): Promise<T> {
   return Promise.race([

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
-import { cleanupTempDirs, within, type TestServer } from '../harness.js';
+import { cleanupTempDirs, until, within, type TestServer } from '../harness.js';
 import { oneOff, serverWithDatabase } from './flood.js';
 
 let server: TestServer;
@@ -30,7 +30,7 @@ test("another client's /sql is answered after at most two of a connection's pipe
   let answers = -1; // the first message is InitialConnection
   ws.on('message', () => answers++);
   await within(new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); }), 'connected', 10_000);
-  await within((async () => { while (answers < 0) await new Promise((r) => setTimeout(r, 10)); })(), 'the first message', 10_000);
+  await until('the first message', () => answers >= 0);
   const queries = 8;
   for (let i = 0; i < queries; i++) ws.send(oneOff(i + 1, slow));
   await new Promise((r) => setTimeout(r, 300));

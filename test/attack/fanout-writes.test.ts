@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
-import { cleanupTempDirs, within, type TestServer } from '../harness.js';
+import { cleanupTempDirs, until, within, type TestServer } from '../harness.js';
 import { rssMiB, serverWithDatabase } from './flood.js';
 
 const rowBytes = 1_000_000;
@@ -57,7 +57,7 @@ async function subscriber(read: boolean): Promise<number[]> {
     for (let at = d.indexOf(marker); at >= 4; at = d.indexOf(marker, at + rowBytes)) ids.push(d.readUInt32LE(at - 4));
   });
   ws.send(subscribe('SELECT * FROM blob'));
-  await within((async () => { while (!applied) await new Promise((r) => setTimeout(r, 10)); })(), 'the subscription applied', 30_000);
+  await until('the subscription applied', () => applied, 30_000);
   if (!read) (ws as unknown as { _socket: Socket })._socket.pause();
   return ids;
 }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
-import { cleanupTempDirs, freePort, startTestServer, within, type TestServer } from '../harness.js';
+import { cleanupTempDirs, freePort, startTestServer, until, type TestServer } from '../harness.js';
 
 const connectionsMax = 40;
 const halfOpenPerAddressMax = 8;
@@ -65,7 +65,7 @@ test('slowloris connections filling the bound from one address give way to a new
   // Newcomers that stay open (keep-alive) each take a place: the first may be the harness's own idle keep-alive
   // connection (the oldest half-open one of this address), the next are the slow ones.
   const stay = await Promise.all([0, 1, 2].map(() => openRaw(server.port, 'GET /v1/ping HTTP/1.1\r\nHost: x\r\n\r\n')));
-  await within((async () => { while (!stay.every((s) => s.received().length > 0)) await new Promise((r) => setTimeout(r, 20)); })(), 'the newcomers answered');
+  await until('the newcomers answered', () => stay.every((s) => s.received().length > 0), 10_000, 20);
   for (const s of stay) assert.match(s.received().toString(), /^HTTP\/1.1 200 /);
   const displaced = slow.map((s) => s.received().toString()).filter((text) => text.includes('the oldest, is closed'));
   assert.ok(displaced.length > 0, 'no slow connection was displaced');
@@ -88,10 +88,8 @@ test('idle unauthenticated pgwire sockets filling pgConnectionsMax give way to a
   const idle = await Promise.all(Array.from({ length: pgConnectionsMax }, () => openRaw(pgPort)));
   await new Promise((r) => setTimeout(r, evictableAfterMs + 300));
   const client = await openRaw(pgPort, startupMessage('anything'));
-  const answer = await within((async () => {
-    while (client.received().length === 0) await new Promise((r) => setTimeout(r, 20));
-    return client.received();
-  })(), 'the startup answer');
+  await until('the startup answer', () => client.received().length > 0, 10_000, 20);
+  const answer = client.received();
   // AuthenticationCleartextPassword ('R', length 8, code 3); before: ErrorResponse 53300 "too many clients already".
   assert.equal(answer[0], 'R'.charCodeAt(0), answer.toString());
   assert.equal(answer.readInt32BE(5), 3);

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
-import { cleanupTempDirs, onServerMainThread, repoRoot, within, type TestServer } from '../harness.js';
+import { cleanupTempDirs, onServerMainThread, repoRoot, until, within, type TestServer } from '../harness.js';
 import { serverWithDatabase } from './flood.js';
 
 let server: TestServer;
@@ -51,7 +51,7 @@ test('31 MB messages cost the main thread ~2.5 ms per MB, not ~4.7', async (t) =
   let answers = 0;
   ws.on('message', () => answers++);
   await within(new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); }), 'connected', 10_000);
-  await within((async () => { while (answers < 1) await new Promise((r) => setTimeout(r, 10)); })(), 'the first message', 10_000);
+  await until('the first message', () => answers >= 1);
   const items = 7_750_000; // empty inner arrays: over argsDecodedObjectsMax, so refused before the module runs
   const args = Buffer.alloc(4 + items * 4);
   args.writeUInt32LE(items, 0);

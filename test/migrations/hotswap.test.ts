@@ -3,7 +3,7 @@
 // a breaking update then closes every client with 1001 and runs the NEW module's client_disconnected once each.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { cleanupTempDirs, generateBindings, within } from '../harness.js';
+import { cleanupTempDirs, generateBindings, until, within } from '../harness.js';
 import { bundleFixture, RawClient, startTestServer, type TestServer } from '../ws/helpers.js';
 
 let srv: TestServer;
@@ -56,13 +56,13 @@ test('compatible hot swap during a reducer loop: no call lost, no update missed,
   const result = await within(swap!, 'hot swap') as { plan: { breaksClients: boolean } };
   assert.equal(result.plan.breaksClients, false);
   await within(Promise.all(calls), 'every reducer call');
-  await within((async () => { while (seen.size < callCount) await new Promise((r) => setTimeout(r, 10)); })(), 'every update');
+  await until('every update', () => seen.size >= callCount);
   assert.equal(seen.size, callCount);
   assert.equal(closed, false);
   assert.ok(conn.isActive);
   // Calls made after the swap run on the new module and still stream.
   await within(conn.reducers.addNote({ text: 'after-swap' }), 'call after the swap');
-  await within((async () => { while (!seen.has('after-swap')) await new Promise((r) => setTimeout(r, 10)); })(), 'update after the swap');
+  await until('update after the swap', () => seen.has('after-swap'));
   const texts = (await srv.db.sql('SELECT * FROM note', { identity: 1n, connectionId: 0n, jwtPayload: undefined }, { isOwner: true }))[0].rows;
   assert.equal(texts.length, callCount + 1);
 

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { outboundFragmentBytes, outboundSocketBufferedBytesMax } from '../../src/limits.js';
 import { DbConnection } from './bindings/basic.js';
 import { RawClient, startTestServer, stringArgs, type TestServer } from './helpers.js';
-import { within } from '../harness.js';
+import { until } from '../harness.js';
 
 const queueCapBytes = 1024 * 1024;
 const stallTimeoutMs = 600;
@@ -88,7 +88,7 @@ test('a reader that pauses for less than the stall timeout is not cut off', asyn
 });
 
 test('a client that stops reading a large result is closed as too slow within the stall timeout', async () => {
-  await within((async () => { while (srv.attached.sessions.size > 0) await new Promise((r) => setTimeout(r, 20)); })(), 'earlier tests\' sockets closed', 10_000);
+  await until('earlier tests\' sockets closed', () => srv.attached.sessions.size === 0, 10_000, 20);
   const c = await RawClient.open(url());
   assert.equal((await c.next()).tag, 'InitialConnection');
   (c.ws as unknown as { _socket: { pause(): void } })._socket.pause();
