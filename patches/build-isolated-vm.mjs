@@ -33,8 +33,10 @@ function nodeGyp(args) {
   // npm hands its own node-gyp to scripts in npm_config_node_gyp; isolated-vm's install script uses the same one.
   const script = process.env.npm_config_node_gyp;
   const [command, commandArgs] = script ? [process.execPath, [script, ...args]] : ['node-gyp', args];
-  const result = spawnSync(command, commandArgs, { cwd: packageDir, stdio: 'inherit' });
+  // Its ~150 lines of progress are kept back unless it fails: they filled the head of every install's and CI run's log.
+  const result = spawnSync(command, commandArgs, { cwd: packageDir, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
   if (result.status !== 0) {
+    process.stderr.write(`${result.stdout ?? ''}${result.stderr ?? ''}`);
     const how = result.error ? result.error.message : `exit ${result.status ?? result.signal}`;
     throw new Error(`build-isolated-vm: node-gyp ${args.join(' ')} in ${packageDir} failed (${how}); ` +
       'it needs python3, make and a C++ compiler; run it through npm (`npm run postinstall`) to use npm\'s node-gyp');
