@@ -4,8 +4,8 @@
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import type WebSocket from 'ws';
-import { buildFixture, startTestServer, type TestServer } from '../harness.js';
+import WebSocket from 'ws';
+import { buildFixture, startTestServer, within, type TestServer } from '../harness.js';
 
 /** A server with `fixture` published as database `name` by a fresh identity: the server and that owner's token. */
 export async function serverWithDatabase(fixture: string, name: string): Promise<{ server: TestServer; token: string }> {
@@ -24,8 +24,19 @@ export function rssMiB(pid: number): number {
 }
 
 /**
- * Sends `query` on `ws` 500 at a time for 3 s, waits up to 20 s for every answer (plus the connection's first message),
- * and asserts the server (`pid`) grew by less than `growthMiBMax` meanwhile.
+ * A WebSocket to `url` once its first message (InitialConnection, or v1.json's IdentityToken) has arrived. Waiting for
+ * `open` alone loses that message to a listener attached after the await when it came with the upgrade response (ws
+ * delivers it on process.nextTick, before promise continuations): 10 of 300 connections under a busy core.
+ */
+export async function openGreeted(url: string, protocol: string): Promise<WebSocket> {
+  const ws = new WebSocket(url, [protocol]);
+  await within(new Promise<void>((resolve, reject) => { ws.once('message', () => resolve()); ws.once('error', reject); }), `the first message of ${url}`, 10_000);
+  return ws;
+}
+
+/**
+ * Sends `query` on `ws` (from openGreeted) 500 at a time for 3 s, waits up to 20 s for every answer, and asserts the
+ * server (`pid`) grew by less than `growthMiBMax` meanwhile.
  */
 export async function floodQueries(ws: WebSocket, query: string | Buffer, pid: number, growthMiBMax: number): Promise<void> {
   let answers = 0;
@@ -41,9 +52,9 @@ export async function floodQueries(ws: WebSocket, query: string | Buffer, pid: n
     await new Promise((r) => setTimeout(r, 5));
   }
   const deadline = Date.now() + 20_000;
-  while (answers < sent + 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  while (answers < sent && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   clearInterval(sampler);
-  assert.equal(answers, sent + 1, 'the first message and every query answered');
+  assert.equal(answers, sent, 'every query answered');
   assert.ok(rssPeak - rssBefore < growthMiBMax, `the server grew by ${Math.round(rssPeak - rssBefore)} MiB for ${sent} queries`);
 }
 

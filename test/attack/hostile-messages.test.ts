@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import { buildFixture, cleanupTempDirs, onServerMainThread, startTestServer, within, type TestServer } from '../harness.js';
-import { floodQueries } from './flood.js';
+import { floodQueries, openGreeted } from './flood.js';
 
 let server: TestServer;
 
@@ -20,11 +20,7 @@ before(async () => {
 after(async () => { await server.stop(); cleanupTempDirs(); });
 
 function openSocket(protocol: string): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${server.url.replace('http', 'ws')}/v1/database/target/subscribe`, [protocol]);
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
+  return openGreeted(`${server.url.replace('http', 'ws')}/v1/database/target/subscribe`, protocol);
 }
 
 test('a Subscribe declaring millions of query strings is refused while decoding, naming querySetQueriesMax', async () => {
