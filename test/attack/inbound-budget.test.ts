@@ -52,7 +52,7 @@ function callReducer(requestId: number, reducer: string, args: Buffer): Buffer {
 
 /**
  * Resolves once `bytes` are handed to the kernel, or once the socket closes: the server may close the very connection
- * that is writing (the largest holder), and then 'drain' never comes (a CI run hung here for its whole 90 minutes).
+ * that is writing (the largest holder), and then 'drain' never comes.
  */
 function write(socket: Socket, bytes: Buffer): Promise<void> {
   return new Promise((resolve) => {

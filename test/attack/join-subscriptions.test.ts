@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
-import { buildFixture, cleanupTempDirs, startTestServer, within, type TestServer } from '../harness.js';
+import { buildFixture, cleanupTempDirs, startTestServer, until, within, type TestServer } from '../harness.js';
 
 let server: TestServer;
 let token: string;
@@ -26,15 +26,6 @@ function send(text: string, signal?: AbortSignal): Promise<Response> {
   return fetch(`${server.url}/v1/database/chat/call/sendMessage`, {
     method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify([text]), signal,
   });
-}
-
-/** Polls `done` every 20 ms; throws naming `what` after `ms`. */
-async function until(done: () => boolean, what: string, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 function subscribeMessage(strings: string[]): Buffer {
@@ -66,7 +57,7 @@ test('4,096 join subscriptions whose join column is unindexed on their constant\
   ws.send(subscribeMessage(Array.from({ length: queries }, (_, i) =>
     `SELECT message.* FROM message JOIN user ON message.sender = user.identity WHERE message.text = 'k${i}'`)));
   // Frames: a compression byte (0: none), then the server message's tag: 1 SubscribeApplied, 3 SubscriptionError.
-  await until(() => frames.some((f) => f[1] === 1 || f[1] === 3), 'the subscription answered', 15_000);
+  await until('the subscription answered', () => frames.some((f) => f[1] === 1 || f[1] === 3), 15_000, 20);
   assert.ok(frames.some((f) => f[1] === 1), `SubscribeApplied: ${frames.map((f) => f.subarray(0, 200).toString('latin1')).join(' | ')}`);
   frames.length = 0;
   // Each call commits three times (connect, the call, disconnect), each changing the caller's user row. Before: ~2 s
@@ -77,6 +68,6 @@ test('4,096 join subscriptions whose join column is unindexed on their constant\
     assert.equal(r.status, 200);
   }
   // The attacker's query for 'k7' still sees its row: a TransactionUpdate carrying the message.
-  await until(() => frames.some((f) => f.includes(Buffer.from('k7'))), 'the k7 update', 5_000);
+  await until('the k7 update', () => frames.some((f) => f.includes(Buffer.from('k7'))), 5_000, 20);
   ws.close();
 });

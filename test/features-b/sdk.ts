@@ -2,7 +2,7 @@
 // wait for applied / error, wait for a condition on the client cache. The bindings are generated at first use by our
 // `spacetime generate` (test/harness.ts generateBindings); call cleanupTempDirs() from `after` to remove them.
 import { after, before } from 'node:test';
-import { cleanupTempDirs, generateBindings } from '../harness.js';
+import { cleanupTempDirs, generateBindings, until } from '../harness.js';
 import { databaseName, fixtureName, startFeatureServer, within, type FeatureServer } from './helpers.js';
 
 /** `conn` is a generated DbConnection, typed loosely because the bindings exist only at test time. */
@@ -42,12 +42,8 @@ export function subscribe(c: Client, queries: string[], onError?: (message: stri
 }
 
 /** Polls `cond` until true (the SDK applies updates asynchronously after the reducer's promise settles). */
-export async function eventually(cond: () => boolean, what: string, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+export function eventually(cond: () => boolean, what: string, ms = 3000): Promise<void> {
+  return until(what, cond, ms);
 }
 
 /**

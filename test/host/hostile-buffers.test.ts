@@ -46,8 +46,9 @@ test('corrupted shared-buffer words fail the module\'s own calls as traps; uncor
     assert.ok(committed > 0);
     const state = db.datastore.exportSnapshot() as unknown;
     assert.ok(state !== undefined);
-    // What a corrupted shim committed is the module's doing (a misread word of the shared buffers can end a call with fewer writes than its code made): the
-    // ledger is checked once the corruption is off. Every transfer commits again, with its audit row, conserving.
+    // What a corrupted shim committed is the module's doing (a misread word of the shared buffers can end a call with
+    // fewer writes than its code made): the ledger is checked once the corruption is off. Every transfer commits
+    // again, with its audit row, conserving.
     const rows = async (sql: string) => (await db.sql(sql, owner))[0].rows as unknown[][];
     const ledger = async () => ({
       total: (await rows('SELECT balance FROM accounts')).reduce((s, [b]) => s + BigInt(b as bigint), 0n),

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, test } from 'node:test';
 import WebSocket from 'ws';
-import { buildFixture, cleanupTempDirs, startTestServer, type TestServer } from '../harness.js';
+import { buildFixture, cleanupTempDirs, startTestServer, until, type TestServer } from '../harness.js';
 
 after(() => cleanupTempDirs());
 
@@ -155,14 +155,6 @@ async function call(server: TestServer, auth: Record<string, string>, name: stri
   });
 }
 
-async function until(what: string, ok: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 test('at the memory bound a module heap over moduleHeapShedMinBytes is given back before its next call', async () => {
   const program = (await buildFixture('hostile-input')).code;
   const probe = await startTestServer();
@@ -176,14 +168,14 @@ test('at the memory bound a module heap over moduleHeapShedMinBytes is given bac
   try {
     let r = await call(server, auth, 'heap', 'hoard', [200]); // module-global arrays: the call commits, the heap stays
     assert.equal(r.status, 200, await r.text());
-    await until('the resident set to reach the bound', () => residentMib(server) >= boundMib);
+    await until('the resident set to reach the bound', () => residentMib(server) >= boundMib, 10_000, 50);
     await new Promise((resolve) => setTimeout(resolve, 300)); // the main thread's sample follows every 100 ms
     r = await call(server, auth, 'heap', 'hoarded', []);
     assert.equal(r.status, 200, await r.text());
     const logText = await (await fetch(`${server.url}/v1/database/heap/logs?num_lines=20`, { headers: auth })).text();
     assert.match(logText, /the module's instance was replaced to free its \d+ MiB heap: the server is at its memory bound/);
     assert.match(logText, /kept: 0/);
-    await until('the resident set to drop below the bound', () => residentMib(server) < boundMib - 32);
+    await until('the resident set to drop below the bound', () => residentMib(server) < boundMib - 32, 10_000, 50);
     await new Promise((resolve) => setTimeout(resolve, 300));
     r = await call(server, auth, 'heap', 'add', ['after']);
     assert.equal(r.status, 200, await r.text());

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { cleanupTempDirs, runCli, startTestServer, tempConfigPath, within, type TestServer } from '../harness.js';
+import { cleanupTempDirs, runCli, startTestServer, tempConfigPath, until, within, type TestServer } from '../harness.js';
 
 after(cleanupTempDirs);
 
@@ -32,13 +32,6 @@ describe('client_disconnected runs on every disconnect path', () => {
     assert.equal(res.status, 200, await res.clone().text());
     return ((await res.json()) as { rows: unknown[] }[])[0].rows.length - 1;
   }
-  async function until(what: string, check: () => Promise<boolean>): Promise<void> {
-    const deadline = Date.now() + 10_000;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
   const call = (reducer: string, args: unknown, signal?: AbortSignal) =>
     fetch(`${db()}/call/${reducer}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(args), signal });
   async function openSocket(): Promise<WebSocket> {
@@ -54,7 +47,7 @@ describe('client_disconnected runs on every disconnect path', () => {
     const pending = call('spin', [spinRounds], controller.signal).catch((e: unknown) => e);
     setTimeout(() => controller.abort(), 100);
     assert.ok((await pending) instanceof Error, `the call finished before it was aborted (${Date.now() - started} ms)`);
-    await until('the aborted call is disconnected', async () => (await connectedRows()) === 0);
+    await until('the aborted call is disconnected', async () => (await connectedRows()) === 0, 10_000, 50);
   });
 
   test('client_connected throws: no row stays, for HTTP and WebSocket', async () => {
@@ -63,7 +56,7 @@ describe('client_disconnected runs on every disconnect path', () => {
     const seen: string[] = [];
     watcher.on('message', (data) => seen.push(data.toString()));
     watcher.send(JSON.stringify({ SubscribeSingle: { query: 'SELECT * FROM connected', request_id: 1, query_id: { id: 1 } } }));
-    await until('subscribed', async () => seen.some((m) => m.includes('SubscribeApplied')));
+    await until('subscribed', async () => seen.some((m) => m.includes('SubscribeApplied')), 10_000, 50);
     assert.equal((await call('set_gate', [true])).status, 200);
     const refused = await call('fail_with', ['x']);
     assert.ok(refused.status >= 400, `status ${refused.status}`);
@@ -71,10 +64,10 @@ describe('client_disconnected runs on every disconnect path', () => {
     const ws = new WebSocket(`${db().replace('http', 'ws')}/subscribe`, ['v1.json.spacetimedb']);
     await within(new Promise((resolve) => ws.once('close', resolve)), 'refused socket closes');
     watcher.send(JSON.stringify({ CallReducer: { reducer: 'set_gate', args: '[false]', request_id: 2, flags: 0 } }));
-    await until('the gate is open again', async () => seen.some((m) => m.includes('"set_gate"')));
+    await until('the gate is open again', async () => seen.some((m) => m.includes('"set_gate"')), 10_000, 50);
     assert.equal(await connectedRows(), 1, 'only the watcher is connected: no refused client left a row');
     watcher.close();
-    await until('the watcher is disconnected', async () => (await connectedRows()) === 0);
+    await until('the watcher is disconnected', async () => (await connectedRows()) === 0, 10_000, 50);
   });
 
   test('a reset WebSocket, and a server killed with -9 while clients were connected', async () => {
@@ -83,7 +76,7 @@ describe('client_disconnected runs on every disconnect path', () => {
     const reset = await openSocket();
     assert.equal(await connectedRows(), 1);
     (reset as unknown as { _socket: { destroy(): void } })._socket.destroy();
-    await until('the reset socket is disconnected', async () => (await connectedRows()) === 0);
+    await until('the reset socket is disconnected', async () => (await connectedRows()) === 0, 10_000, 50);
 
     const sockets = [await openSocket(), await openSocket()];
     assert.equal(await connectedRows(), 2);
