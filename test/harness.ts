@@ -17,7 +17,7 @@ export const fixturesDir = path.join(repoRoot, 'test', 'fixtures', 'modules');
 const serverReadyTimeoutMs = 20_000;
 const serverPollIntervalMs = 50;
 /** How long a server may take to exit after SIGTERM (closing its databases, a snapshot among them) before it is killed. */
-const serverExitTimeoutMs = 30_000;
+const serverExitTimeoutMsDefault = 30_000;
 const cliTimeoutMs = 60_000;
 
 const tempDirs: string[] = [];
@@ -100,9 +100,12 @@ async function waitForPing(url: string, child: ChildProcess, output: () => strin
 
 /**
  * Starts `spacetime start` on a free port with a temp data dir (`env` added to the server's, `args` to its options) and
- * waits until /v1/ping answers.
+ * waits until /v1/ping answers. `exitTimeoutMs`: how long stop() waits after SIGTERM before it kills the server and fails.
  */
-export async function startTestServer(opts: { dataDir?: string; env?: NodeJS.ProcessEnv; args?: string[] } = {}): Promise<TestServer> {
+export async function startTestServer(
+  opts: { dataDir?: string; env?: NodeJS.ProcessEnv; args?: string[]; exitTimeoutMs?: number } = {},
+): Promise<TestServer> {
+  const exitTimeoutMs = opts.exitTimeoutMs ?? serverExitTimeoutMsDefault;
   const dataDir = opts.dataDir ?? makeTempDir('stdb-data-');
   const configPath = path.join(makeTempDir('stdb-srvcfg-'), 'cli.toml');
   const port = await freePort();
@@ -124,13 +127,13 @@ export async function startTestServer(opts: { dataDir?: string; env?: NodeJS.Pro
     child.kill(signal);
     if (signal === 'SIGKILL') { await exited; return; }
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), serverExitTimeoutMs); });
+    const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), exitTimeoutMs); });
     const outcome = await Promise.race([exited, late]);
     clearTimeout(timer);
     if (outcome !== 'late') return;
     child.kill('SIGKILL');
     await exited;
-    throw new Error(`the server did not exit within ${serverExitTimeoutMs} ms of ${signal} (killed); its output ends:\n${log.slice(-4000)}`);
+    throw new Error(`the server did not exit within ${exitTimeoutMs} ms of ${signal} (killed); its output ends:\n${log.slice(-4000)}`);
   };
   await launch();
   return {
